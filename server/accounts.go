@@ -1,0 +1,135 @@
+package server
+
+import "sync"
+
+// DEFAULT_GLOBAL_ACCOUNT is the account of every user that names none.
+const DEFAULT_GLOBAL_ACCOUNT = "$G"
+
+// Account is an isolated subject space with its own subject index. Every
+// connection, including server-internal ones, belongs to exactly one.
+type Account struct {
+	Name string
+	sl   *Sublist
+
+	mu      sync.Mutex
+	clients map[*client]struct{}
+	ic      *client // internal client for server-side subscriptions
+}
+
+// NewAccount returns an empty account.
+func NewAccount(name string) *Account {
+	return &Account{Name: name, sl: NewSublist(), clients: make(map[*client]struct{})}
+}
+
+// NumConnections returns the number of client connections bound to it.
+func (a *Account) NumConnections() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.clients)
+}
+
+// Sublist returns the account's subject index.
+func (a *Account) Sublist() *Sublist { return a.sl }
+
+func (a *Account) addClient(c *client) {
+	a.mu.Lock()
+	a.clients[c] = struct{}{}
+	a.mu.Unlock()
+}
+
+func (a *Account) removeClient(c *client) {
+	a.mu.Lock()
+	delete(a.clients, c)
+	a.mu.Unlock()
+}
+
+// LookupAccount returns a registered account by name.
+func (s *Server) LookupAccount(name string) (*Account, bool) {
+	v, ok := s.accounts.Load(name)
+	if !ok {
+		return nil, false
+	}
+	return v.(*Account), true
+}
+
+// GlobalAccount returns the default account $G.
+func (s *Server) GlobalAccount() *Account { return s.gacc }
+
+// registerAccount adds acc, or returns the one already registered by name.
+func (s *Server) registerAccount(acc *Account) *Account {
+	v, _ := s.accounts.LoadOrStore(acc.Name, acc)
+	return v.(*Account)
+}
+
+// internalClient returns the account's socket-less client, creating it.
+func (s *Server) internalClient(acc *Account) *client {
+	acc.mu.Lock()
+	defer acc.mu.Unlock()
+	if acc.ic == nil {
+		acc.ic = &client{
+			cid:     s.gcid.Add(1),
+			kind:    SYSTEM,
+			srv:     s,
+			acc:     acc,
+			subs:    make(map[string]*subscription),
+			echo:    true,
+			headers: true,
+		}
+		acc.ic.pa.hdr = -1
+	}
+	return acc.ic
+}
+
+// SubscribeInternal registers a server-side subscription on acc: cb runs on
+// the publisher's goroutine for each matching message, with no socket in
+// between. The slices and strings passed to cb are only valid during the call.
+func (s *Server) SubscribeInternal(acc *Account, subject, queue string, cb func(subject, reply string, hdr, msg []byte)) (func(), error) {
+	ic := s.internalClient(acc)
+	sub := &subscription{
+		client:  ic,
+		subject: subject,
+		queue:   queue,
+		icb: func(_ *subscription, _ *client, _ *Account, subj, reply string, hdr, msg []byte) {
+			cb(subj, reply, hdr, msg)
+		},
+	}
+	ic.mu.Lock()
+	sub.sid = "i" + itoa(s.gcid.Add(1))
+	ic.subs[sub.sid] = sub
+	ic.mu.Unlock()
+	if err := acc.sl.Insert(sub); err != nil {
+		ic.mu.Lock()
+		delete(ic.subs, sub.sid)
+		ic.mu.Unlock()
+		return nil, err
+	}
+	return func() { ic.unsubscribeAfterMax(sub) }, nil
+}
+
+// PublishInternal publishes a message into acc as the server, delivered to
+// client and internal subscribers alike. Safe for concurrent use: the
+// internal client's fields used on this path are read-only, and its
+// receivers are woken at once rather than batched.
+func (s *Server) PublishInternal(acc *Account, subject, reply string, hdr, msg []byte) {
+	ic := s.internalClient(acc)
+	r := acc.sl.Match(subject)
+	var rb []byte
+	if reply != "" {
+		rb = []byte(reply)
+	}
+	ic.deliverResult(r, subject, rb, hdr, msg)
+}
+
+func itoa(n uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return string(b[i:])
+}

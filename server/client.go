@@ -1,0 +1,645 @@
+package server
+
+import (
+	"encoding/json"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// Connection kinds.
+const (
+	CLIENT = iota
+	SYSTEM // a server-internal connection with no socket
+)
+
+// ClientOpts is the JSON body of CONNECT.
+type ClientOpts struct {
+	Echo         bool   `json:"echo"`
+	Verbose      bool   `json:"verbose"`
+	Pedantic     bool   `json:"pedantic"`
+	TLSRequired  bool   `json:"tls_required"`
+	Nkey         string `json:"nkey,omitempty"`
+	JWT          string `json:"jwt,omitempty"`
+	Sig          string `json:"sig,omitempty"`
+	Token        string `json:"auth_token,omitempty"`
+	Username     string `json:"user,omitempty"`
+	Password     string `json:"pass,omitempty"`
+	Name         string `json:"name"`
+	Lang         string `json:"lang"`
+	Version      string `json:"version"`
+	Protocol     int    `json:"protocol"`
+	Account      string `json:"account,omitempty"`
+	AccountNew   bool   `json:"new_account,omitempty"`
+	Headers      bool   `json:"headers,omitempty"`
+	NoResponders bool   `json:"no_responders,omitempty"`
+}
+
+// Before CONNECT, and for fields CONNECT leaves out, a connection is verbose
+// and pedantic, as with the reference.
+var defaultClientOpts = ClientOpts{Verbose: true, Pedantic: true, Echo: true}
+
+// msgHandler is the delivery callback of a server-internal subscription. It
+// runs on the publisher's goroutine and must not keep the slices.
+type msgHandler func(sub *subscription, c *client, acc *Account, subject, reply string, hdr, msg []byte)
+
+type subscription struct {
+	client  *client
+	subject string
+	queue   string
+	sid     string
+	icb     msgHandler
+	nm      atomic.Int64 // messages delivered
+	max     atomic.Int64 // auto-unsubscribe after this many; 0 = no limit
+	closed  atomic.Bool
+}
+
+// outbound is a connection's write queue: chunks filled by publishers under
+// the connection's lock and drained by its writer goroutine with one
+// vectored write.
+type outbound struct {
+	chunks [][]byte // full chunks, oldest first
+	cur    []byte   // chunk being filled
+	free   [][]byte // drained chunks kept for reuse
+	pb     int64    // bytes queued, not yet written
+	csz    int      // size of the next chunk, adapted to load
+	sg     chan struct{}
+	mp     int64 // max_pending
+}
+
+type client struct {
+	// Set at creation and then read-only.
+	cid   uint64
+	kind  int
+	srv   *Server
+	nc    net.Conn
+	start time.Time
+	host  string
+	port  int
+
+	mu          sync.Mutex
+	acc         *Account
+	opts        ClientOpts
+	subs        map[string]*subscription
+	out         outbound
+	closed      bool
+	reason      ClosedState
+	stop        time.Time
+	pingsOut    int
+	lastRTT     time.Duration
+	rttStart    time.Time
+	authTimer   *time.Timer
+	pingTimer   *time.Timer
+	writerDone  chan struct{}
+	lastActive  atomic.Int64 // unix nanos of the last message in or out
+
+	// Owned by the reading goroutine.
+	ps           parseState
+	pa           pubArg
+	pbuf         []byte // control line split across reads
+	pmsg         []byte // payload split across reads
+	abuf         []byte // copied arguments of a split PUB
+	pcd          map[*client]struct{}
+	rc           map[string]*SublistResult
+	rcGen        uint64
+	connected    bool
+	authRequired bool
+	verbose      bool
+	pedantic     bool
+	echo         bool
+	headers      bool
+	noResponders bool
+	trace        bool
+	mpay         int32
+	mcl          int32
+	msubs        int32
+	hdrBuf       []byte // scratch for no-responder headers
+
+	inMsgs   atomic.Int64
+	inBytes  atomic.Int64
+	outMsgs  atomic.Int64
+	outBytes atomic.Int64
+}
+
+// bytesToString views b as a string without copying. The caller must not let
+// the string outlive the bytes' current contents.
+func bytesToString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+func (c *client) logPrefix() string {
+	return c.host + ":" + strconv.Itoa(c.port) + " - cid:" + strconv.FormatUint(c.cid, 10)
+}
+
+// queueOutbound appends protocol bytes to the write queue. Lock held.
+func (c *client) queueOutbound(parts ...[]byte) {
+	if c.closed || c.nc == nil {
+		return
+	}
+	for _, p := range parts {
+		c.appendOut(p)
+	}
+}
+
+// appendOut copies p into the current chunk, starting a new chunk when it is
+// full. Lock held.
+func (c *client) appendOut(p []byte) {
+	o := &c.out
+	for len(p) > 0 {
+		if len(o.cur) == cap(o.cur) {
+			if o.cur != nil {
+				o.chunks = append(o.chunks, o.cur)
+			}
+			o.cur = c.newChunk()
+		}
+		n := copy(o.cur[len(o.cur):cap(o.cur)], p)
+		o.cur = o.cur[:len(o.cur)+n]
+		p = p[n:]
+		o.pb += int64(n)
+	}
+}
+
+func (c *client) appendOutString(s string) {
+	c.appendOut(unsafe.Slice(unsafe.StringData(s), len(s)))
+}
+
+func (c *client) newChunk() []byte {
+	o := &c.out
+	for len(o.free) > 0 {
+		b := o.free[len(o.free)-1]
+		o.free = o.free[:len(o.free)-1]
+		if cap(b) >= o.csz {
+			return b[:0]
+		}
+	}
+	if o.csz < minOutChunk {
+		o.csz = minOutChunk
+	}
+	return make([]byte, 0, o.csz)
+}
+
+// checkSlowConsumer closes a connection whose queue passed max_pending.
+// Lock held; returns true if the connection is now closing.
+func (c *client) checkSlowConsumer() bool {
+	if c.out.pb <= c.out.mp {
+		return false
+	}
+	c.srv.slowConsumers.Add(1)
+	c.srv.Noticef("%s - Slow Consumer Detected: MaxPending of %d Exceeded", c.logPrefix(), c.out.mp)
+	c.markClosed(SlowConsumerPendingBytes)
+	return true
+}
+
+// signalFlush wakes the writer without blocking.
+func (c *client) signalFlush() {
+	select {
+	case c.out.sg <- struct{}{}:
+	default:
+	}
+}
+
+// flushClients wakes the writers of every connection this reader queued data
+// for since the last call: once per read, not once per message.
+func (c *client) flushClients() {
+	for r := range c.pcd {
+		r.signalFlush()
+		delete(c.pcd, r)
+	}
+}
+
+// writeLoop drains the write queue until the connection closes.
+func (c *client) writeLoop() {
+	defer close(c.writerDone)
+	var bufs net.Buffers
+	var held [][]byte
+	for {
+		c.mu.Lock()
+		for c.out.pb == 0 && !c.closed {
+			c.mu.Unlock()
+			<-c.out.sg
+			c.mu.Lock()
+		}
+		closed := c.closed
+		held = append(held[:0], c.out.chunks...)
+		if len(c.out.cur) > 0 {
+			held = append(held, c.out.cur)
+			c.out.cur = nil
+		}
+		c.out.chunks = c.out.chunks[:0]
+		wd := c.srv.writeDeadline()
+		c.mu.Unlock()
+
+		if len(held) > 0 {
+			bufs = append(bufs[:0], held...)
+			_ = c.nc.SetWriteDeadline(time.Now().Add(wd))
+			n, err := bufs.WriteTo(c.nc)
+			c.afterWrite(held, n, err)
+			if err != nil {
+				c.failWrite(err)
+				closed = true
+			}
+		}
+		if closed {
+			// Everything queued before the close was written above.
+			c.nc.Close()
+			return
+		}
+	}
+}
+
+// afterWrite accounts for written bytes and recycles chunks.
+func (c *client) afterWrite(held [][]byte, n int64, err error) {
+	c.mu.Lock()
+	c.out.pb -= n
+	if c.out.pb < 0 || err != nil {
+		c.out.pb = 0
+	}
+	// Adapt the chunk size: a busy connection writes big batches.
+	switch {
+	case n >= int64(c.out.csz) && c.out.csz < maxOutChunk:
+		c.out.csz *= 2
+	case n < int64(c.out.csz/4) && c.out.csz > minOutChunk:
+		c.out.csz /= 2
+	}
+	for _, b := range held {
+		if len(c.out.free) < 2 && cap(b) >= c.out.csz {
+			c.out.free = append(c.out.free, b[:0])
+		}
+	}
+	c.mu.Unlock()
+}
+
+// failWrite handles a write error or deadline: a stalled reader is a slow
+// consumer, as with the reference.
+func (c *client) failWrite(err error) {
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		c.srv.slowConsumers.Add(1)
+		c.srv.Noticef("%s - Slow Consumer Detected: WriteDeadline of %v exceeded with %d chunks of %d total bytes.",
+			c.logPrefix(), c.srv.writeDeadline(), 1, c.outPending())
+		c.closeConnection(SlowConsumerWriteDeadline)
+		return
+	}
+	c.closeConnection(WriteError)
+}
+
+func (c *client) outPending() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.out.pb
+}
+
+// readLoop reads and parses until the connection ends.
+func (c *client) readLoop() {
+	s := c.srv
+	b := make([]byte, startBufSize)
+	shorts := 0
+	for {
+		n, err := c.nc.Read(b)
+		if n > 0 {
+			c.lastActive.Store(time.Now().UnixNano())
+			if perr := c.parse(b[:n]); perr != nil {
+				c.flushClients()
+				c.handleProtoErr(perr)
+				return
+			}
+			c.flushClients()
+		}
+		if err != nil {
+			c.closeConnection(ClientClosed)
+			return
+		}
+		// Grow when a read fills the buffer; shrink after short reads.
+		switch {
+		case n == len(b) && len(b) < maxBufSize:
+			b = make([]byte, len(b)*2)
+			shorts = 0
+		case n < len(b)/2 && len(b) > minBufSize:
+			if shorts++; shorts > shortsToShrink {
+				b = make([]byte, len(b)/2)
+				shorts = 0
+			}
+		default:
+			shorts = 0
+		}
+		if s.isShuttingDown() {
+			return
+		}
+	}
+}
+
+// handleProtoErr reports a parse or protocol error and closes if it must.
+func (c *client) handleProtoErr(err error) {
+	pe, ok := err.(*protoErr)
+	if !ok {
+		c.closeConnection(ProtocolViolation)
+		return
+	}
+	if pe.msg != "" {
+		c.sendErr(pe.msg)
+	}
+	if pe.log != "" {
+		c.srv.Errorf("%s - %s", c.logPrefix(), pe.log)
+	}
+	if pe.close {
+		c.closeConnection(pe.reason)
+	}
+}
+
+// sendErr queues "-ERR 'msg'" and wakes the writer.
+func (c *client) sendErr(msg string) {
+	c.mu.Lock()
+	c.queueOutbound([]byte("-ERR '" + msg + "'\r\n"))
+	c.mu.Unlock()
+	c.addToFlush(c)
+	if c.trace {
+		c.traceOut("-ERR '" + msg + "'")
+	}
+}
+
+// sendProto queues raw protocol bytes to this client.
+func (c *client) sendProto(b []byte) {
+	c.mu.Lock()
+	c.queueOutbound(b)
+	c.mu.Unlock()
+	c.addToFlush(c)
+}
+
+var (
+	protoOK   = []byte("+OK\r\n")
+	protoPing = []byte("PING\r\n")
+	protoPong = []byte("PONG\r\n")
+)
+
+func (c *client) sendOK() { c.sendProto(protoOK) }
+
+// addToFlush records r as needing a flush when this reader's batch ends.
+// From goroutines that are not a connection's reader, it flushes at once.
+func (c *client) addToFlush(r *client) {
+	if c.pcd == nil || c.kind != CLIENT {
+		r.signalFlush()
+		return
+	}
+	c.pcd[r] = struct{}{}
+}
+
+func (c *client) processPing() {
+	c.sendProto(protoPong)
+}
+
+func (c *client) processPong() {
+	c.mu.Lock()
+	c.pingsOut = 0
+	if !c.rttStart.IsZero() {
+		c.lastRTT = time.Since(c.rttStart)
+		c.rttStart = time.Time{}
+	}
+	c.mu.Unlock()
+}
+
+func (c *client) processConnect(arg []byte) error {
+	opts := defaultClientOpts
+	if err := json.Unmarshal(arg, &opts); err != nil {
+		return &protoErr{close: true, reason: ProtocolViolation, log: "processConnect Parse Error: " + err.Error()}
+	}
+	if opts.Protocol < 0 || opts.Protocol > PROTO {
+		return errBadClientProto
+	}
+	if opts.NoResponders && !opts.Headers {
+		return errNoRespNoHdr
+	}
+	s := c.srv
+	if c.authRequired && !c.connected {
+		if !s.checkAuthentication(c, &opts) {
+			return errAuthFirst
+		}
+	}
+	c.mu.Lock()
+	c.opts = opts
+	if c.authTimer != nil {
+		c.authTimer.Stop()
+		c.authTimer = nil
+	}
+	c.mu.Unlock()
+	c.connected = true
+	c.verbose = opts.Verbose
+	c.pedantic = opts.Pedantic
+	c.echo = opts.Echo
+	c.headers = opts.Headers
+	c.noResponders = opts.NoResponders
+	if c.verbose {
+		c.sendOK()
+	}
+	return nil
+}
+
+func (c *client) processSub(args []byte) error {
+	var a [3][]byte
+	n := splitArgs(args, a[:])
+	sub := &subscription{client: c}
+	switch n {
+	case 2:
+		sub.subject, sub.sid = string(a[0]), string(a[1])
+	case 3:
+		sub.subject, sub.queue, sub.sid = string(a[0]), string(a[1]), string(a[2])
+	default:
+		return argErr("processSub", args)
+	}
+	if !IsValidSubject(sub.subject) || (sub.queue != "" && !validQueueName(sub.queue)) {
+		c.sendErr("Invalid Subject")
+		return nil
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	if c.msubs > 0 && len(c.subs) >= int(c.msubs) {
+		c.mu.Unlock()
+		c.sendErr("maximum subscriptions exceeded")
+		c.srv.Errorf("%s - %q - maximum subscriptions exceeded", c.logPrefix(), c.acc.Name+"/user:"+c.opts.Username)
+		return nil
+	}
+	acc := c.acc
+	if _, dup := c.subs[sub.sid]; dup {
+		// The reference keeps the first subscription for a reused sid.
+		c.mu.Unlock()
+		if c.verbose {
+			c.sendOK()
+		}
+		return nil
+	}
+	c.subs[sub.sid] = sub
+	c.mu.Unlock()
+	if err := acc.sl.Insert(sub); err != nil {
+		c.mu.Lock()
+		delete(c.subs, sub.sid)
+		c.mu.Unlock()
+		c.sendErr("Invalid Subject")
+		return nil
+	}
+	if c.verbose {
+		c.sendOK()
+	}
+	return nil
+}
+
+func validQueueName(q string) bool {
+	for i := 0; i < len(q); i++ {
+		switch q[i] {
+		case ' ', '\t', '\r', '\n':
+			return false
+		}
+	}
+	return len(q) > 0
+}
+
+func (c *client) processUnsub(args []byte) error {
+	var a [2][]byte
+	n := splitArgs(args, a[:])
+	max := -1
+	switch n {
+	case 1:
+	case 2:
+		if max = parseSize(a[1]); max < 0 {
+			return argErr("processUnsub", args)
+		}
+	default:
+		return argErr("processUnsub", args)
+	}
+	c.mu.Lock()
+	sub := c.subs[bytesToString(a[0])]
+	var remove bool
+	if sub != nil {
+		if max > 0 && sub.nm.Load() < int64(max) {
+			sub.max.Store(int64(max))
+		} else {
+			remove = true
+			delete(c.subs, sub.sid)
+		}
+	}
+	acc := c.acc
+	c.mu.Unlock()
+	if remove {
+		sub.closed.Store(true)
+		_ = acc.sl.Remove(sub)
+	}
+	if c.verbose {
+		c.sendOK()
+	}
+	return nil
+}
+
+// unsubscribeAfterMax removes a subscription that reached its limit.
+func (c *client) unsubscribeAfterMax(sub *subscription) {
+	if !sub.closed.CompareAndSwap(false, true) {
+		return
+	}
+	c.mu.Lock()
+	if c.subs[sub.sid] == sub {
+		delete(c.subs, sub.sid)
+	}
+	acc := c.acc
+	c.mu.Unlock()
+	if acc != nil {
+		_ = acc.sl.Remove(sub)
+	}
+}
+
+// markClosed flags the connection as closing and wakes its writer, which
+// flushes what is queued (an -ERR, typically) and then closes the socket.
+// Lock held. The rest of the clean-up runs in closeConnection.
+func (c *client) markClosed(reason ClosedState) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.reason = reason
+	c.stop = time.Now()
+	if c.authTimer != nil {
+		c.authTimer.Stop()
+	}
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+	}
+	if c.out.sg != nil {
+		select {
+		case c.out.sg <- struct{}{}:
+		default:
+		}
+	}
+	go c.srv.removeClient(c)
+}
+
+// closeConnection closes the connection for reason, once.
+func (c *client) closeConnection(reason ClosedState) {
+	c.mu.Lock()
+	c.markClosed(reason)
+	c.mu.Unlock()
+}
+
+// releaseSubs removes all subscriptions from the account's index.
+func (c *client) releaseSubs() {
+	c.mu.Lock()
+	subs := make([]*subscription, 0, len(c.subs))
+	for _, sub := range c.subs {
+		sub.closed.Store(true)
+		subs = append(subs, sub)
+	}
+	c.subs = nil
+	acc := c.acc
+	c.mu.Unlock()
+	if acc != nil {
+		acc.sl.RemoveBatch(subs)
+	}
+}
+
+// pingTimerFired sends a PING, or closes a connection that left too many
+// unanswered.
+func (c *client) pingTimerFired() {
+	s := c.srv
+	opts := s.getOpts()
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if c.pingsOut+1 > opts.MaxPingsOut {
+		c.queueOutbound([]byte("-ERR 'Stale Connection'\r\n"))
+		c.markClosed(StaleConnection)
+		c.mu.Unlock()
+		s.Debugf("%s - Stale Client Connection - Closing", c.logPrefix())
+		return
+	}
+	c.pingsOut++
+	c.rttStart = time.Now()
+	c.queueOutbound(protoPing)
+	c.pingTimer.Reset(opts.PingInterval)
+	c.mu.Unlock()
+	c.signalFlush()
+}
+
+// authTimeout closes a connection that did not authenticate in time.
+func (c *client) authTimeout() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.authTimer == nil {
+		return
+	}
+	c.queueOutbound([]byte("-ERR 'Authentication Timeout'\r\n"))
+	c.markClosed(AuthenticationTimeout)
+	c.srv.Errorf("%s - Authentication Timeout", c.logPrefix())
+}
+
+func (c *client) traceIn(line []byte) {
+	c.srv.Tracef("%s - <<- [%s]", c.logPrefix(), string(line))
+}
+
+func (c *client) traceOut(s string) {
+	c.srv.Tracef("%s - ->> [%s]", c.logPrefix(), s)
+}

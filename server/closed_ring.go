@@ -1,0 +1,70 @@
+package server
+
+import (
+	"sync"
+	"time"
+)
+
+// closedConn is what remains of a closed connection for /connz.
+type closedConn struct {
+	cid      uint64
+	host     string
+	port     int
+	start    time.Time
+	stop     time.Time
+	reason   ClosedState
+	opts     ClientOpts
+	account  string
+	inMsgs   int64
+	inBytes  int64
+	outMsgs  int64
+	outBytes int64
+	rtt      time.Duration
+}
+
+// closedRing keeps the most recent closed connections, bounded.
+type closedRing struct {
+	mu    sync.Mutex
+	buf   []*closedConn
+	next  int
+	total uint64
+}
+
+func newClosedRing(n int) *closedRing { return &closedRing{buf: make([]*closedConn, n)} }
+
+func (r *closedRing) add(cc *closedConn) {
+	r.mu.Lock()
+	r.buf[r.next] = cc
+	r.next = (r.next + 1) % len(r.buf)
+	r.total++
+	r.mu.Unlock()
+}
+
+// list returns the kept entries, oldest first.
+func (r *closedRing) list() []*closedConn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*closedConn, 0, len(r.buf))
+	for i := 0; i < len(r.buf); i++ {
+		if cc := r.buf[(r.next+i)%len(r.buf)]; cc != nil {
+			out = append(out, cc)
+		}
+	}
+	return out
+}
+
+func (c *client) snapshot() *closedConn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cc := &closedConn{
+		cid: c.cid, host: c.host, port: c.port, start: c.start, stop: c.stop,
+		reason: c.reason, opts: c.opts, rtt: c.lastRTT,
+		inMsgs: c.inMsgs.Load(), inBytes: c.inBytes.Load(),
+		outMsgs: c.outMsgs.Load(), outBytes: c.outBytes.Load(),
+	}
+	cc.opts.Password, cc.opts.Token, cc.opts.Sig, cc.opts.JWT = "", "", "", ""
+	if c.acc != nil {
+		cc.account = c.acc.Name
+	}
+	return cc
+}

@@ -1,0 +1,178 @@
+package server
+
+import (
+	"math/rand/v2"
+	"strconv"
+)
+
+// processMsg routes a complete PUB or HPUB payload to every interested
+// subscription of the publisher's account.
+func (c *client) processMsg(msg []byte) {
+	c.inMsgs.Add(1)
+	c.inBytes.Add(int64(len(msg)))
+	s := c.srv
+	s.inMsgs.Add(1)
+	s.inBytes.Add(int64(len(msg)))
+	if c.trace {
+		c.traceIn(msg)
+	}
+	var hdr []byte
+	payload := msg
+	if c.pa.hdr >= 0 {
+		hdr, payload = msg[:c.pa.hdr], msg[c.pa.hdr:]
+	}
+	if c.verbose {
+		// The reference acknowledges before it routes.
+		c.sendOK()
+	}
+	subject := bytesToString(c.pa.subject)
+	if c.acc != nil {
+		r := c.match(subject)
+		found := c.deliverResult(r, subject, c.pa.reply, hdr, payload)
+		if !found && len(c.pa.reply) > 0 && c.noResponders {
+			c.sendNoResponders(subject, c.pa.reply)
+		}
+	}
+}
+
+// match returns who is interested in subject, from a small per-connection
+// cache that is valid while the account's index generation is unchanged, so
+// that a publisher repeating subjects takes no shared lock at all.
+func (c *client) match(subject string) *SublistResult {
+	sl := c.acc.sl
+	if gen := sl.Generation(); gen != c.rcGen || c.rc == nil {
+		if c.rc == nil {
+			c.rc = make(map[string]*SublistResult)
+		} else {
+			clear(c.rc)
+		}
+		c.rcGen = gen
+	}
+	if r, ok := c.rc[subject]; ok {
+		return r
+	}
+	r := sl.Match(subject)
+	if len(c.rc) >= maxResultCache {
+		clear(c.rc)
+	}
+	c.rc[string([]byte(subject))] = r
+	return r
+}
+
+// deliverResult delivers to every plain subscription and to one member of
+// each queue group; it reports whether anyone received the message.
+func (c *client) deliverResult(r *SublistResult, subject string, reply, hdr, payload []byte) bool {
+	found := false
+	for _, sub := range r.psubs {
+		if c.deliver(sub, subject, reply, hdr, payload) {
+			found = true
+		}
+	}
+	for _, qs := range r.qsubs {
+		n := len(qs)
+		if n == 0 {
+			continue
+		}
+		start := 0
+		if n > 1 {
+			start = rand.IntN(n)
+		}
+		for i := 0; i < n; i++ {
+			if c.deliver(qs[(start+i)%n], subject, reply, hdr, payload) {
+				found = true
+				break
+			}
+		}
+	}
+	return found
+}
+
+// deliver writes one message to one subscription. It returns false when the
+// subscription did not take it (closed, our own with echo off, over its max).
+func (c *client) deliver(sub *subscription, subject string, reply, hdr, payload []byte) bool {
+	if sub.closed.Load() {
+		return false
+	}
+	rc := sub.client
+	if rc == c && !c.echo {
+		return false
+	}
+	if max := sub.max.Load(); max > 0 {
+		n := sub.nm.Add(1)
+		if n > max {
+			return false
+		}
+		if n == max && rc != nil {
+			defer rc.unsubscribeAfterMax(sub)
+		}
+	} else {
+		sub.nm.Add(1)
+	}
+	if sub.icb != nil {
+		sub.icb(sub, c, c.acc, subject, bytesToString(reply), hdr, payload)
+		return true
+	}
+	size := len(payload)
+	rc.mu.Lock()
+	if rc.closed {
+		rc.mu.Unlock()
+		return false
+	}
+	var num [20]byte
+	if len(hdr) > 0 && rc.headers {
+		size += len(hdr)
+		rc.appendOutString("HMSG ")
+	} else {
+		hdr = nil
+		rc.appendOutString("MSG ")
+	}
+	rc.appendOutString(subject)
+	rc.appendOutString(" ")
+	rc.appendOutString(sub.sid)
+	rc.appendOutString(" ")
+	if len(reply) > 0 {
+		rc.appendOut(reply)
+		rc.appendOutString(" ")
+	}
+	if hdr != nil {
+		rc.appendOut(strconv.AppendInt(num[:0], int64(len(hdr)), 10))
+		rc.appendOutString(" ")
+	}
+	rc.appendOut(strconv.AppendInt(num[:0], int64(size), 10))
+	rc.appendOutString("\r\n")
+	if hdr != nil {
+		rc.appendOut(hdr)
+	}
+	rc.appendOut(payload)
+	rc.appendOutString("\r\n")
+	slow := rc.checkSlowConsumer()
+	rc.mu.Unlock()
+	if slow {
+		return false
+	}
+	rc.outMsgs.Add(1)
+	rc.outBytes.Add(int64(size))
+	c.srv.outMsgs.Add(1)
+	c.srv.outBytes.Add(int64(size))
+	c.addToFlush(rc)
+	return true
+}
+
+// sendNoResponders answers a request that reached nobody with a 503 status
+// message on the requester's own reply subscription.
+func (c *client) sendNoResponders(subject string, reply []byte) {
+	r := c.acc.sl.Match(bytesToString(reply))
+	for _, sub := range r.psubs {
+		if sub.client != c {
+			continue
+		}
+		c.hdrBuf = append(c.hdrBuf[:0], "NATS/1.0 503\r\nNats-Subject: "...)
+		c.hdrBuf = append(c.hdrBuf, subject...)
+		c.hdrBuf = append(c.hdrBuf, "\r\n\r\n"...)
+		echo := c.echo
+		c.echo = true // the status is for us even with echo off
+		c.deliver(sub, bytesToString(reply), nil, c.hdrBuf, nil)
+		c.echo = echo
+		return
+	}
+}

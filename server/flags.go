@@ -1,0 +1,224 @@
+package server
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+)
+
+// FlagResult is what the command line asked for besides options.
+type FlagResult struct {
+	ShowVersion bool
+	ShowHelp    bool
+	ShowTLSHelp bool
+	Signal      string // -sl value, e.g. "reload" or "stop=1234"
+}
+
+// ConfigureOptions parses the command line, loads the config file it names
+// and applies the flags over it: a flag given on the command line wins over
+// the file, as with the reference.
+func ConfigureOptions(fs *flag.FlagSet, args []string) (*Options, *FlagResult, error) {
+	fo := &Options{}
+	res := &FlagResult{}
+	var dbgAndTrace, trcVerbose, dbgAndTrcVerbose bool
+	var ignored string
+	var ignoredBool bool
+	var ignoredInt int
+
+	fs.SetOutput(discard{})
+	fs.BoolVar(&res.ShowHelp, "h", false, "")
+	fs.BoolVar(&res.ShowHelp, "help", false, "")
+	fs.BoolVar(&res.ShowVersion, "v", false, "")
+	fs.BoolVar(&res.ShowVersion, "version", false, "")
+	fs.BoolVar(&res.ShowTLSHelp, "help_tls", false, "")
+	for _, n := range []string{"a", "addr", "net"} {
+		fs.StringVar(&fo.Host, n, "", "")
+	}
+	fs.IntVar(&fo.Port, "p", 0, "")
+	fs.IntVar(&fo.Port, "port", 0, "")
+	for _, n := range []string{"n", "name", "server_name"} {
+		fs.StringVar(&fo.ServerName, n, "", "")
+	}
+	fs.StringVar(&fo.PidFile, "P", "", "")
+	fs.StringVar(&fo.PidFile, "pid", "", "")
+	fs.IntVar(&fo.HTTPPort, "m", 0, "")
+	fs.IntVar(&fo.HTTPPort, "http_port", 0, "")
+	fs.IntVar(&fo.HTTPSPort, "ms", 0, "")
+	fs.IntVar(&fo.HTTPSPort, "https_port", 0, "")
+	fs.StringVar(&fo.ConfigFile, "c", "", "")
+	fs.StringVar(&fo.ConfigFile, "config", "", "")
+	fs.BoolVar(&fo.CheckConfig, "t", false, "")
+	fs.StringVar(&res.Signal, "sl", "", "")
+	fs.StringVar(&res.Signal, "signal", "", "")
+	fs.StringVar(&fo.ClientAdvertise, "client_advertise", "", "")
+	fs.StringVar(&fo.PortsFileDir, "ports_file_dir", "", "")
+	fs.StringVar(&fo.LogFile, "l", "", "")
+	fs.StringVar(&fo.LogFile, "log", "", "")
+	fs.BoolVar(&fo.Logtime, "T", true, "")
+	fs.BoolVar(&fo.Logtime, "logtime", true, "")
+	fs.BoolVar(&fo.LogtimeUTC, "logtime_utc", false, "")
+	fs.BoolVar(&fo.Syslog, "s", false, "")
+	fs.BoolVar(&fo.Syslog, "syslog", false, "")
+	fs.StringVar(&fo.RemoteSyslog, "r", "", "")
+	fs.StringVar(&fo.RemoteSyslog, "remote_syslog", "", "")
+	fs.BoolVar(&fo.Debug, "D", false, "")
+	fs.BoolVar(&fo.Debug, "debug", false, "")
+	fs.BoolVar(&fo.Trace, "V", false, "")
+	fs.BoolVar(&fo.Trace, "trace", false, "")
+	fs.BoolVar(&trcVerbose, "VV", false, "")
+	fs.BoolVar(&dbgAndTrace, "DV", false, "")
+	fs.BoolVar(&dbgAndTrcVerbose, "DVV", false, "")
+	fs.Int64Var(&fo.LogSizeLimit, "log_size_limit", 0, "")
+	fs.IntVar(&fo.MaxTracedMsgLen, "max_traced_msg_len", 0, "")
+	fs.BoolVar(&fo.JetStream, "js", false, "")
+	fs.BoolVar(&fo.JetStream, "jetstream", false, "")
+	fs.StringVar(&fo.StoreDir, "sd", "", "")
+	fs.StringVar(&fo.StoreDir, "store_dir", "", "")
+	fs.StringVar(&fo.Username, "user", "", "")
+	fs.StringVar(&fo.Password, "pass", "", "")
+	fs.StringVar(&fo.Authorization, "auth", "", "")
+	// Accepted now so that existing command lines parse; served by the
+	// TLS and cluster issues, refused until then if used.
+	for _, n := range []string{"tlscert", "tlskey", "tlscacert", "routes", "cluster", "cluster_name",
+		"cluster_advertise", "cluster_listen", "no_advertise"} {
+		fs.StringVar(&ignored, n, "", "")
+	}
+	fs.BoolVar(&ignoredBool, "tls", false, "")
+	fs.BoolVar(&ignoredBool, "tlsverify", false, "")
+	fs.IntVar(&ignoredInt, "connect_retries", 0, "")
+	fs.IntVar(&ignoredInt, "profile", 0, "")
+
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, nil, fmt.Errorf("unrecognized command: %q", strings.Join(fs.Args(), " "))
+	}
+	if res.ShowHelp || res.ShowVersion || res.ShowTLSHelp || res.Signal != "" {
+		return fo, res, nil
+	}
+	if dbgAndTrace || dbgAndTrcVerbose {
+		fo.Debug, fo.Trace = true, true
+	}
+	if trcVerbose || dbgAndTrcVerbose {
+		fo.Trace, fo.TraceVerbose = true, true
+	}
+
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, n := range []string{"tls", "tlsverify", "tlscert", "tlskey", "tlscacert"} {
+		if set[n] {
+			fo.unsupported = append(fo.unsupported, "--"+n)
+		}
+	}
+	for _, n := range []string{"routes", "cluster", "cluster_name", "cluster_listen", "js", "jetstream"} {
+		if set[n] {
+			fo.unsupported = append(fo.unsupported, "--"+n)
+		}
+	}
+
+	opts := fo
+	if fo.ConfigFile != "" {
+		fileOpts, err := ProcessConfigFile(fo.ConfigFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts = mergeFlags(fileOpts, fo, set)
+		opts.unsupported = append(opts.unsupported, fo.unsupported...)
+	}
+	if set["DV"] || set["DVV"] {
+		opts.Debug, opts.Trace = true, true
+	}
+	return opts, res, nil
+}
+
+// mergeFlags copies onto file options every option whose flag was given.
+func mergeFlags(file, fl *Options, set map[string]bool) *Options {
+	o := file
+	pick := func(names ...string) bool {
+		for _, n := range names {
+			if set[n] {
+				return true
+			}
+		}
+		return false
+	}
+	if pick("a", "addr", "net") {
+		o.Host = fl.Host
+	}
+	if pick("p", "port") {
+		o.Port = fl.Port
+	}
+	if pick("n", "name", "server_name") {
+		o.ServerName = fl.ServerName
+	}
+	if pick("P", "pid") {
+		o.PidFile = fl.PidFile
+	}
+	if pick("m", "http_port") {
+		o.HTTPPort = fl.HTTPPort
+	}
+	if pick("ms", "https_port") {
+		o.HTTPSPort = fl.HTTPSPort
+	}
+	if pick("client_advertise") {
+		o.ClientAdvertise = fl.ClientAdvertise
+	}
+	if pick("ports_file_dir") {
+		o.PortsFileDir = fl.PortsFileDir
+	}
+	if pick("l", "log") {
+		o.LogFile = fl.LogFile
+	}
+	if pick("T", "logtime") {
+		o.Logtime = fl.Logtime
+	}
+	if pick("logtime_utc") {
+		o.LogtimeUTC = fl.LogtimeUTC
+	}
+	if pick("s", "syslog") {
+		o.Syslog = fl.Syslog
+	}
+	if pick("r", "remote_syslog") {
+		o.RemoteSyslog = fl.RemoteSyslog
+	}
+	if pick("D", "debug") {
+		o.Debug = fl.Debug
+	}
+	if pick("V", "trace", "VV") {
+		o.Trace = fl.Trace
+		o.TraceVerbose = fl.TraceVerbose
+	}
+	if pick("log_size_limit") {
+		o.LogSizeLimit = fl.LogSizeLimit
+	}
+	if pick("max_traced_msg_len") {
+		o.MaxTracedMsgLen = fl.MaxTracedMsgLen
+	}
+	if pick("js", "jetstream") {
+		o.JetStream = fl.JetStream
+	}
+	if pick("sd", "store_dir") {
+		o.StoreDir = fl.StoreDir
+	}
+	if pick("user") {
+		o.Username = fl.Username
+	}
+	if pick("pass") {
+		o.Password = fl.Password
+	}
+	if pick("auth") {
+		o.Authorization = fl.Authorization
+	}
+	o.CheckConfig = fl.CheckConfig
+	o.ConfigFile = fl.ConfigFile
+	return o
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// ErrFlagHelp is returned for -h so callers print the usage.
+var ErrFlagHelp = errors.New("help requested")

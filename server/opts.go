@@ -1,0 +1,140 @@
+package server
+
+import (
+	"time"
+)
+
+// Options configures a server. The zero value plus setBaselineOptions gives
+// the reference's defaults; embedders usually set Host, Port (RANDOM_PORT
+// for an ephemeral one) and whatever they need, then call NewServer.
+type Options struct {
+	ConfigFile      string        `json:"-"`
+	ServerName      string        `json:"server_name,omitempty"`
+	Host            string        `json:"addr"`
+	Port            int           `json:"port"`
+	ClientAdvertise string        `json:"-"`
+	Trace           bool          `json:"-"`
+	Debug           bool          `json:"-"`
+	TraceVerbose    bool          `json:"-"`
+	NoLog           bool          `json:"-"`
+	NoSigs          bool          `json:"-"`
+	Logtime         bool          `json:"-"`
+	LogtimeUTC      bool          `json:"-"`
+	MaxConn         int           `json:"max_connections"`
+	MaxSubs         int           `json:"max_subscriptions,omitempty"`
+	MaxPending      int64         `json:"max_pending"`
+	MaxControlLine  int32         `json:"max_control_line"`
+	MaxPayload      int32         `json:"max_payload"`
+	PingInterval    time.Duration `json:"ping_interval"`
+	MaxPingsOut     int           `json:"ping_max"`
+	WriteDeadline   time.Duration `json:"write_deadline"`
+	HTTPHost        string        `json:"http_host"`
+	HTTPPort        int           `json:"http_port"`
+	HTTPSPort       int           `json:"https_port"`
+	HTTPBasePath    string        `json:"http_base_path"`
+	Username        string        `json:"-"`
+	Password        string        `json:"-"`
+	Authorization   string        `json:"-"`
+	AuthTimeout     float64       `json:"auth_timeout"`
+	PidFile         string        `json:"-"`
+	PortsFileDir    string        `json:"-"`
+	LogFile         string        `json:"-"`
+	LogSizeLimit    int64         `json:"-"`
+	LogMaxFiles     int64         `json:"-"`
+	Syslog          bool          `json:"-"`
+	RemoteSyslog    string        `json:"-"`
+	MaxTracedMsgLen int           `json:"-"`
+
+	LameDuckDuration    time.Duration `json:"-"`
+	LameDuckGracePeriod time.Duration `json:"-"`
+
+	// JetStream settings; the JetStream API arrives in its own issue.
+	JetStream bool   `json:"jetstream"`
+	StoreDir  string `json:"-"`
+
+	// CheckConfig is -t: load and validate the configuration, then exit.
+	CheckConfig bool `json:"-"`
+
+	// Features parsed and validated but not yet served; a config that
+	// enables one is refused at start-up rather than silently ignored.
+	unsupported []string
+}
+
+// Clone returns a copy of the options.
+func (o *Options) Clone() *Options {
+	if o == nil {
+		return &Options{}
+	}
+	c := *o
+	c.unsupported = append([]string(nil), o.unsupported...)
+	return &c
+}
+
+// setBaselineOptions fills every unset field with the reference's default.
+func setBaselineOptions(o *Options) {
+	if o.Host == "" {
+		o.Host = DEFAULT_HOST
+	}
+	if o.Port == 0 {
+		o.Port = DEFAULT_PORT
+	} else if o.Port == RANDOM_PORT {
+		o.Port = 0
+	}
+	if o.MaxConn == 0 {
+		o.MaxConn = DEFAULT_MAX_CONNECTIONS
+	}
+	if o.PingInterval == 0 {
+		o.PingInterval = DEFAULT_PING_INTERVAL
+	}
+	if o.MaxPingsOut == 0 {
+		o.MaxPingsOut = DEFAULT_PING_MAX_OUT
+	}
+	if o.AuthTimeout == 0 {
+		o.AuthTimeout = AUTH_TIMEOUT.Seconds()
+	}
+	if o.MaxControlLine == 0 {
+		o.MaxControlLine = MAX_CONTROL_LINE_SIZE
+	}
+	if o.MaxPayload == 0 {
+		o.MaxPayload = MAX_PAYLOAD_SIZE
+	}
+	if o.MaxPending == 0 {
+		o.MaxPending = MAX_PENDING_SIZE
+	}
+	if o.WriteDeadline == 0 {
+		o.WriteDeadline = DEFAULT_WRITE_DEADLINE
+	}
+	if o.LameDuckDuration == 0 {
+		o.LameDuckDuration = DEFAULT_LAME_DUCK_DURATION
+	}
+	if o.LameDuckGracePeriod == 0 {
+		o.LameDuckGracePeriod = DEFAULT_LAME_DUCK_GRACE_PERIOD
+	}
+	if o.HTTPHost == "" {
+		o.HTTPHost = o.Host
+	}
+}
+
+// validateOptions reports settings that cannot work together, with the
+// reference's wording.
+func validateOptions(o *Options) error {
+	if int64(o.MaxPayload) > o.MaxPending {
+		return fmtErr("max_payload (%d) cannot be higher than max_pending (%d)", o.MaxPayload, o.MaxPending)
+	}
+	if o.ServerName != "" && containsSpace(o.ServerName) {
+		return fmtErr("server name %q cannot contain spaces", o.ServerName)
+	}
+	if len(o.unsupported) > 0 {
+		return fmtErr("%s: not supported yet by this server", o.unsupported[0])
+	}
+	return nil
+}
+
+func containsSpace(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r' {
+			return true
+		}
+	}
+	return false
+}

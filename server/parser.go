@@ -1,0 +1,368 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+)
+
+// The client protocol is line based: a control line ended by "\n" (normally
+// "\r\n"), optionally followed by a payload of a size given on the line and
+// its own "\r\n". The parser finds line ends with bytes.IndexByte, which is
+// vectorised, instead of a byte-at-a-time state machine. Arguments and
+// payloads are sub-slices of the read buffer; only a line or payload that is
+// split across two reads is copied, into buffers owned by the connection.
+
+type parseState uint8
+
+const (
+	psLine    parseState = iota // expecting a control line
+	psPayload                   // expecting pa.size payload bytes and CRLF
+)
+
+// pubArg holds the parsed arguments of the PUB or HPUB being read.
+type pubArg struct {
+	subject []byte
+	reply   []byte
+	hdr     int // header length, -1 when not HPUB
+	size    int // total payload size, headers included
+}
+
+// protoErr is a protocol error: what to send to the client, if anything, and
+// whether the connection closes.
+type protoErr struct {
+	msg    string // text inside -ERR '...'; empty sends nothing
+	close  bool
+	reason ClosedState
+	log    string // what the server logs, if different from msg
+}
+
+func (e *protoErr) Error() string {
+	if e.log != "" {
+		return e.log
+	}
+	return e.msg
+}
+
+var (
+	errUnknownOp   = &protoErr{msg: "Unknown Protocol Operation", close: true, reason: ProtocolViolation}
+	errMaxCtrlLine = &protoErr{msg: "maximum control line exceeded", close: true, reason: MaxControlLineExceeded}
+	errMaxPayload  = &protoErr{msg: "Maximum Payload Violation", close: true, reason: MaxPayloadExceeded}
+	errAuthFirst   = &protoErr{msg: "Authorization Violation", close: true, reason: AuthenticationViolation}
+	errBadClientProto = &protoErr{msg: "invalid client protocol", close: true, reason: BadClientProtocolVersion}
+	errNoRespNoHdr = &protoErr{msg: "no responders requires headers support", close: true, reason: ProtocolViolation}
+)
+
+// argErr is a malformed argument list: the reference closes the connection
+// without an -ERR for these and logs what it could not parse.
+func argErr(op string, arg []byte) *protoErr {
+	return &protoErr{close: true, reason: ProtocolViolation, log: op + " Parse Error: '" + string(arg) + "'"}
+}
+
+var errPayloadTerm = errors.New("payload not terminated by CRLF")
+
+// parse consumes one read's worth of bytes.
+func (c *client) parse(buf []byte) error {
+	for len(buf) > 0 {
+		if c.ps == psPayload {
+			var err error
+			if buf, err = c.parsePayload(buf); err != nil {
+				return err
+			}
+			continue
+		}
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			if len(c.pbuf)+len(buf) > int(c.mcl) {
+				return errMaxCtrlLine
+			}
+			c.pbuf = append(c.pbuf, buf...)
+			return nil
+		}
+		line := buf[:i+1]
+		buf = buf[i+1:]
+		if len(c.pbuf) > 0 {
+			c.pbuf = append(c.pbuf, line...)
+			line = c.pbuf
+		}
+		err := c.processLine(line)
+		c.pbuf = c.pbuf[:0]
+		if cap(c.pbuf) > int(c.mcl)*2 {
+			c.pbuf = nil
+		}
+		if err != nil {
+			return err
+		}
+		if c.ps == psPayload && len(buf) < c.pa.size+2 {
+			// The payload continues in a later read, which will overwrite
+			// the buffer the arguments point into: keep a copy.
+			c.saveArgs()
+		}
+	}
+	return nil
+}
+
+// parsePayload takes payload bytes from buf and returns what is left.
+func (c *client) parsePayload(buf []byte) ([]byte, error) {
+	need := c.pa.size + 2
+	if len(c.pmsg) == 0 && len(buf) >= need {
+		if buf[need-2] != '\r' || buf[need-1] != '\n' {
+			return nil, errUnknownOp
+		}
+		c.ps = psLine
+		c.processMsg(buf[:c.pa.size])
+		return buf[need:], nil
+	}
+	take := need - len(c.pmsg)
+	if take > len(buf) {
+		take = len(buf)
+	}
+	if c.pmsg == nil {
+		c.pmsg = make([]byte, 0, need)
+	}
+	c.pmsg = append(c.pmsg, buf[:take]...)
+	buf = buf[take:]
+	if len(c.pmsg) < need {
+		return buf, nil
+	}
+	if c.pmsg[need-2] != '\r' || c.pmsg[need-1] != '\n' {
+		return nil, errUnknownOp
+	}
+	c.ps = psLine
+	c.processMsg(c.pmsg[:c.pa.size])
+	if cap(c.pmsg) > maxBufSize {
+		c.pmsg = nil // large payloads are rare: do not pin their memory
+	} else {
+		c.pmsg = c.pmsg[:0]
+	}
+	return buf, nil
+}
+
+// saveArgs copies the PUB arguments out of the read buffer.
+func (c *client) saveArgs() {
+	c.abuf = append(c.abuf[:0], c.pa.subject...)
+	c.abuf = append(c.abuf, c.pa.reply...)
+	n := len(c.pa.subject)
+	c.pa.subject = c.abuf[:n:n]
+	c.pa.reply = c.abuf[n:]
+}
+
+// splitArgs splits a control line's arguments on spaces and tabs into out
+// and returns how many there were; more than len(out) returns len(out)+1.
+func splitArgs(line []byte, out [][]byte) int {
+	n := 0
+	i := 0
+	for i < len(line) {
+		for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+			i++
+		}
+		if i == len(line) {
+			break
+		}
+		start := i
+		for i < len(line) && line[i] != ' ' && line[i] != '\t' {
+			i++
+		}
+		if n == len(out) {
+			return n + 1
+		}
+		out[n] = line[start:i]
+		n++
+	}
+	return n
+}
+
+// parseSize parses a non-negative decimal; -1 if it is not one.
+func parseSize(b []byte) int {
+	if len(b) == 0 || len(b) > 10 {
+		return -1
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// Operation codes, found case-insensitively from the first word of a line.
+type opCode uint8
+
+const (
+	opUnknown opCode = iota
+	opPub
+	opHPub
+	opSub
+	opUnsub
+	opPing
+	opPong
+	opConnect
+	opInfo
+)
+
+// lookupOp identifies word, ignoring ASCII case, without allocating.
+func lookupOp(word []byte) opCode {
+	switch len(word) {
+	case 3:
+		if eqFold(word, "pub") {
+			return opPub
+		}
+		if eqFold(word, "sub") {
+			return opSub
+		}
+	case 4:
+		if eqFold(word, "hpub") {
+			return opHPub
+		}
+		if eqFold(word, "ping") {
+			return opPing
+		}
+		if eqFold(word, "pong") {
+			return opPong
+		}
+		if eqFold(word, "info") {
+			return opInfo
+		}
+	case 5:
+		if eqFold(word, "unsub") {
+			return opUnsub
+		}
+	case 7:
+		if eqFold(word, "connect") {
+			return opConnect
+		}
+	}
+	return opUnknown
+}
+
+// eqFold compares b with the lower-case ASCII word lw, ignoring case.
+func eqFold(b []byte, lw string) bool {
+	if len(b) != len(lw) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i]|0x20 != lw[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// processLine handles one complete control line, terminator included.
+func (c *client) processLine(line []byte) error {
+	if len(line) > int(c.mcl) {
+		return errMaxCtrlLine
+	}
+	// Strip the terminator: "\n" or "\r\n".
+	line = line[:len(line)-1]
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	i := 0
+	for i < len(line) && line[i] != ' ' && line[i] != '\t' {
+		i++
+	}
+	op := lookupOp(line[:i])
+	args := line[i:]
+	hasArgs := len(args) > 0
+	if c.trace {
+		c.traceIn(line)
+	}
+	if op != opConnect && !c.connected && c.authRequired {
+		return errAuthFirst
+	}
+	switch op {
+	case opPub:
+		if !hasArgs {
+			return errUnknownOp
+		}
+		return c.processPub(args)
+	case opHPub:
+		if !hasArgs {
+			return errUnknownOp
+		}
+		return c.processHPub(args)
+	case opSub:
+		if !hasArgs {
+			return errUnknownOp
+		}
+		return c.processSub(args)
+	case opUnsub:
+		if !hasArgs {
+			return errUnknownOp
+		}
+		return c.processUnsub(args)
+	case opPing:
+		c.processPing()
+		return nil
+	case opPong:
+		c.processPong()
+		return nil
+	case opConnect:
+		if !hasArgs {
+			return errUnknownOp
+		}
+		return c.processConnect(args)
+	case opInfo:
+		// Clients may echo INFO; it carries nothing for a client connection.
+		return nil
+	}
+	return errUnknownOp
+}
+
+func (c *client) processPub(args []byte) error {
+	var a [4][]byte
+	n := splitArgs(args, a[:])
+	c.pa.hdr = -1
+	switch n {
+	case 2:
+		c.pa.subject, c.pa.reply = a[0], nil
+		c.pa.size = parseSize(a[1])
+	case 3:
+		c.pa.subject, c.pa.reply = a[0], a[1]
+		c.pa.size = parseSize(a[2])
+	default:
+		return argErr("processPub", args)
+	}
+	if c.pa.size < 0 {
+		return argErr("processPub", args)
+	}
+	return c.startPayload()
+}
+
+func (c *client) processHPub(args []byte) error {
+	var a [4][]byte
+	n := splitArgs(args, a[:])
+	var hs, ts []byte
+	switch n {
+	case 3:
+		c.pa.subject, c.pa.reply, hs, ts = a[0], nil, a[1], a[2]
+	case 4:
+		c.pa.subject, c.pa.reply, hs, ts = a[0], a[1], a[2], a[3]
+	default:
+		return argErr("processHeaderPub", args)
+	}
+	c.pa.hdr, c.pa.size = parseSize(hs), parseSize(ts)
+	if c.pa.hdr < 0 || c.pa.size < 0 || c.pa.hdr > c.pa.size {
+		return argErr("processHeaderPub", args)
+	}
+	if !c.headers {
+		return argErr("processHeaderPub", args)
+	}
+	return c.startPayload()
+}
+
+// startPayload checks the announced size and switches to payload reading.
+func (c *client) startPayload() error {
+	if c.pa.size > int(c.mpay) {
+		c.srv.Errorf("%s - %s", c.logPrefix(), "Maximum Payload Violation")
+		return errMaxPayload
+	}
+	if c.pedantic && !IsValidPublishSubject(bytesToString(c.pa.subject)) {
+		// The reference reports the bad subject and still delivers it.
+		c.sendErr("Invalid Publish Subject")
+	}
+	c.ps = psPayload
+	return nil
+}

@@ -1,0 +1,453 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nkeys"
+)
+
+// Info is the INFO a client receives on connect. Field order and names
+// follow the reference so that byte-comparing tools see the same shape.
+type Info struct {
+	ID           string   `json:"server_id"`
+	Name         string   `json:"server_name"`
+	Version      string   `json:"version"`
+	Proto        int      `json:"proto"`
+	GitCommit    string   `json:"git_commit,omitempty"`
+	GoVersion    string   `json:"go"`
+	Host         string   `json:"host"`
+	Port         int      `json:"port"`
+	Headers      bool     `json:"headers"`
+	AuthRequired bool     `json:"auth_required,omitempty"`
+	TLSRequired  bool     `json:"tls_required,omitempty"`
+	TLSVerify    bool     `json:"tls_verify,omitempty"`
+	TLSAvailable bool     `json:"tls_available,omitempty"`
+	MaxPayload   int32    `json:"max_payload"`
+	JetStream    bool     `json:"jetstream,omitempty"`
+	IP           string   `json:"ip,omitempty"`
+	CID          uint64   `json:"client_id,omitempty"`
+	ClientIP     string   `json:"client_ip,omitempty"`
+	Nonce        string   `json:"nonce,omitempty"`
+	Cluster      string   `json:"cluster,omitempty"`
+	Domain       string   `json:"domain,omitempty"`
+	ConnectURLs  []string `json:"connect_urls,omitempty"`
+	LameDuckMode bool     `json:"ldm,omitempty"`
+	APILevel     int      `json:"api_lvl,omitempty"`
+	XKey         string   `json:"xkey,omitempty"`
+}
+
+// Server is a NATS server. Build it with NewServer, run it with Start, stop
+// it with Shutdown.
+type Server struct {
+	mu       sync.Mutex
+	opts     atomic.Pointer[Options]
+	info     Info
+	kp       nkeys.KeyPair
+	listener net.Listener
+	clients  map[uint64]*client
+	closed   *closedRing
+	accounts sync.Map
+	gacc     *Account
+	start    time.Time
+	running  atomic.Bool
+	shutdown atomic.Bool
+	ldm      atomic.Bool
+	readyCh  chan struct{}
+	quitCh   chan struct{}
+	doneCh   chan struct{}
+	gcid     atomic.Uint64
+	wg       sync.WaitGroup
+	http     *httpServer
+	configTime time.Time
+	portsFile  string
+
+	logging logState
+
+	inMsgs           atomic.Int64
+	inBytes          atomic.Int64
+	outMsgs          atomic.Int64
+	outBytes         atomic.Int64
+	slowConsumers    atomic.Int64
+	totalConnections atomic.Int64
+	staleConnections atomic.Int64
+}
+
+// NewServer validates opts and builds a server that is not yet listening.
+// The options are copied; later changes to opts have no effect.
+func NewServer(opts *Options) (*Server, error) {
+	o := opts.Clone()
+	setBaselineOptions(o)
+	if err := validateOptions(o); err != nil {
+		return nil, err
+	}
+	kp, err := nkeys.CreateServer()
+	if err != nil {
+		return nil, err
+	}
+	pub, _ := kp.PublicKey()
+	xkp, err := nkeys.CreateCurveKeys()
+	if err != nil {
+		return nil, err
+	}
+	xpub, _ := xkp.PublicKey()
+	s := &Server{
+		kp:      kp,
+		clients: make(map[uint64]*client),
+		closed:  newClosedRing(DEFAULT_MAX_CLOSED_CLIENTS),
+		start:   time.Now(),
+		readyCh: make(chan struct{}),
+		quitCh:  make(chan struct{}),
+		doneCh:  make(chan struct{}),
+		configTime: time.Now(),
+	}
+	s.opts.Store(o)
+	name := o.ServerName
+	if name == "" {
+		name = pub
+	}
+	s.info = Info{
+		ID:           pub,
+		Name:         name,
+		Version:      VERSION,
+		Proto:        PROTO,
+		GoVersion:    runtime.Version(),
+		Host:         o.Host,
+		Port:         o.Port,
+		Headers:      true,
+		MaxPayload:   o.MaxPayload,
+		AuthRequired: authConfigured(o),
+		APILevel:     JSApiLevel,
+		XKey:         xpub,
+	}
+	s.gacc = s.registerAccount(NewAccount(DEFAULT_GLOBAL_ACCOUNT))
+	return s, nil
+}
+
+func (s *Server) getOpts() *Options { return s.opts.Load() }
+
+func (s *Server) writeDeadline() time.Duration { return s.getOpts().WriteDeadline }
+
+// ID returns the server's public nkey.
+func (s *Server) ID() string { return s.info.ID }
+
+// Name returns the server name, its ID unless configured.
+func (s *Server) Name() string { return s.info.Name }
+
+func (s *Server) isShuttingDown() bool { return s.shutdown.Load() }
+
+// Running reports whether the server accepts connections.
+func (s *Server) Running() bool { return s.running.Load() }
+
+// Start opens the listeners and serves until Shutdown. It returns once the
+// server is ready; a failure to listen is fatal, as with the reference.
+// Embedders that want the error use StartAndCheck.
+func (s *Server) Start() {
+	if err := s.StartAndCheck(); err != nil {
+		s.Fatalf("%v", err)
+	}
+}
+
+// StartAndCheck is Start returning the error instead of logging it fatally.
+func (s *Server) StartAndCheck() error {
+	o := s.getOpts()
+	s.Noticef("Starting nats-server")
+	s.Noticef("  Version:  %s", VERSION)
+	s.Noticef("  Git:      [not set]")
+	s.Noticef("  Name:     %s", s.info.Name)
+	s.Noticef("  ID:       %s", s.info.ID)
+	if o.ConfigFile != "" {
+		s.Noticef("Using configuration file: %s", o.ConfigFile)
+	}
+	if o.PidFile != "" {
+		if err := os.WriteFile(o.PidFile, []byte(strconv.Itoa(os.Getpid())), 0o660); err != nil {
+			return fmt.Errorf("Could not write pidfile: %v", err)
+		}
+	}
+	if o.HTTPPort != 0 {
+		if err := s.startMonitoring(); err != nil {
+			return fmt.Errorf("Error starting monitoring: %v", err)
+		}
+	}
+	if err := s.startClientListener(); err != nil {
+		s.stopMonitoring()
+		return fmt.Errorf("Error listening on port: %s, %q", net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), err)
+	}
+	if o.PortsFileDir != "" {
+		s.writePortsFile(o.PortsFileDir)
+	}
+	s.handleSignals()
+	s.running.Store(true)
+	s.Noticef("Server is ready")
+	close(s.readyCh)
+	return nil
+}
+
+func (s *Server) startClientListener() error {
+	o := s.getOpts()
+	l, err := net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(o.Port)))
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.listener = l
+	s.info.Port = l.Addr().(*net.TCPAddr).Port
+	s.mu.Unlock()
+	s.Noticef("Listening for client connections on %s", net.JoinHostPort(o.Host, strconv.Itoa(s.info.Port)))
+	s.wg.Add(1)
+	go s.acceptLoop(l)
+	return nil
+}
+
+// acceptLoop accepts until the listener closes, backing off on errors such
+// as running out of file descriptors instead of spinning.
+func (s *Server) acceptLoop(l net.Listener) {
+	defer s.wg.Done()
+	delay := 10 * time.Millisecond
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if s.isShuttingDown() || s.ldm.Load() {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.Errorf("Temporary accept error: %v, sleeping %v", err, delay)
+			select {
+			case <-time.After(delay):
+			case <-s.quitCh:
+				return
+			}
+			if delay *= 2; delay > time.Second {
+				delay = time.Second
+			}
+			continue
+		}
+		delay = 10 * time.Millisecond
+		s.createClient(conn)
+	}
+}
+
+// createClient sets up a new connection and starts its goroutines.
+func (s *Server) createClient(conn net.Conn) {
+	o := s.getOpts()
+	c := &client{
+		cid:   s.gcid.Add(1),
+		kind:  CLIENT,
+		srv:   s,
+		nc:    conn,
+		start: time.Now(),
+		subs:  make(map[string]*subscription),
+		pcd:   make(map[*client]struct{}),
+		opts:  defaultClientOpts,
+		acc:   s.gacc,
+		mpay:  o.MaxPayload,
+		mcl:   o.MaxControlLine,
+		msubs: int32(o.MaxSubs),
+		writerDone: make(chan struct{}),
+	}
+	c.verbose, c.pedantic, c.echo = true, true, true
+	c.pa.hdr = -1
+	c.out.sg = make(chan struct{}, 1)
+	c.out.mp = o.MaxPending
+	c.out.csz = minOutChunk
+	c.authRequired = s.info.AuthRequired
+	c.trace = s.logging.trace.Load()
+	if addr, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+		c.host, c.port = addr.IP.String(), addr.Port
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+
+	info := s.info
+	info.CID = c.cid
+	info.ClientIP = c.host
+	infoJSON, _ := json.Marshal(&info)
+
+	s.mu.Lock()
+	if s.isShuttingDown() {
+		s.mu.Unlock()
+		conn.Close()
+		return
+	}
+	tooMany := o.MaxConn > 0 && len(s.clients) >= o.MaxConn
+	if !tooMany {
+		s.clients[c.cid] = c
+	}
+	s.mu.Unlock()
+	s.totalConnections.Add(1)
+
+	c.mu.Lock()
+	c.queueOutbound([]byte("INFO "), infoJSON, []byte(" \r\n"))
+	if tooMany {
+		c.queueOutbound([]byte("-ERR 'maximum connections exceeded'\r\n"))
+		c.closed = true
+		c.reason = MaxConnectionsExceeded
+		c.mu.Unlock()
+		s.Errorf("%s - maximum connections exceeded", c.logPrefix())
+		go c.writeLoop() // flushes INFO and the error, then closes
+		return
+	}
+	if c.authRequired {
+		c.authTimer = time.AfterFunc(secondsToDuration(o.AuthTimeout), c.authTimeout)
+	}
+	c.pingTimer = time.AfterFunc(o.PingInterval, c.pingTimerFired)
+	c.mu.Unlock()
+	c.acc.addClient(c)
+	s.Debugf("%s - Client connection created", c.logPrefix())
+	go c.writeLoop()
+	go c.readLoop()
+}
+
+func secondsToDuration(sec float64) time.Duration {
+	return time.Duration(sec * float64(time.Second))
+}
+
+// removeClient finishes closing a connection: its subscriptions leave the
+// index and it moves to the ring of closed connections.
+func (s *Server) removeClient(c *client) {
+	c.releaseSubs()
+	s.mu.Lock()
+	_, ok := s.clients[c.cid]
+	delete(s.clients, c.cid)
+	s.mu.Unlock()
+	if c.acc != nil {
+		c.acc.removeClient(c)
+	}
+	if ok {
+		s.closed.add(c.snapshot())
+		s.Debugf("%s - Client connection closed: %s", c.logPrefix(), c.reason)
+	}
+}
+
+// ReadyForConnections waits up to d for the server to accept clients.
+func (s *Server) ReadyForConnections(d time.Duration) bool {
+	select {
+	case <-s.readyCh:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// Addr returns the client listener's address, nil before Start.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener == nil {
+		return nil
+	}
+	return s.listener.Addr()
+}
+
+// ClientURL returns a nats:// URL clients can use.
+func (s *Server) ClientURL() string {
+	o := s.getOpts()
+	host := o.Host
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	s.mu.Lock()
+	port := s.info.Port
+	s.mu.Unlock()
+	return "nats://" + net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// NumClients returns the number of open client connections.
+func (s *Server) NumClients() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.clients)
+}
+
+// NumSubscriptions returns the number of subscriptions in all accounts.
+func (s *Server) NumSubscriptions() uint32 {
+	var n uint32
+	s.accounts.Range(func(_, v any) bool {
+		n += v.(*Account).sl.Count()
+		return true
+	})
+	return n
+}
+
+// Shutdown closes the listeners and every connection, then returns.
+func (s *Server) Shutdown() {
+	if !s.shutdown.CompareAndSwap(false, true) {
+		<-s.doneCh
+		return
+	}
+	s.Noticef("Initiating Shutdown...")
+	close(s.quitCh)
+	s.mu.Lock()
+	if s.listener != nil {
+		s.listener.Close()
+	}
+	clients := make([]*client, 0, len(s.clients))
+	for _, c := range s.clients {
+		clients = append(clients, c)
+	}
+	s.mu.Unlock()
+	s.stopMonitoring()
+	for _, c := range clients {
+		c.closeConnection(ServerShutdown)
+	}
+	// Give writers a moment to flush, then make sure every socket is gone.
+	deadline := time.After(closeFlushTimeout)
+	for _, c := range clients {
+		select {
+		case <-c.writerDone:
+		case <-deadline:
+			c.nc.Close()
+		}
+	}
+	s.wg.Wait()
+	s.running.Store(false)
+	if o := s.getOpts(); o.PidFile != "" {
+		os.Remove(o.PidFile)
+	}
+	if s.portsFile != "" {
+		os.Remove(s.portsFile)
+	}
+	s.Noticef("Server Exiting..")
+	close(s.doneCh)
+}
+
+// WaitForShutdown blocks until Shutdown has finished.
+func (s *Server) WaitForShutdown() { <-s.doneCh }
+
+// writePortsFile writes <exe>_<pid>.ports into dir, as the reference does,
+// so that tools can find the ports of a server started with port -1.
+func (s *Server) writePortsFile(dir string) {
+	ports := struct {
+		Nats       []string `json:"nats,omitempty"`
+		Monitoring []string `json:"monitoring,omitempty"`
+	}{Nats: []string{s.ClientURL()}}
+	if u := s.MonitorAddr(); u != nil {
+		ports.Monitoring = []string{"http://" + u.String()}
+	}
+	b, _ := json.Marshal(ports)
+	exe := filepath.Base(os.Args[0])
+	name := filepath.Join(dir, fmt.Sprintf("%s_%d.ports", exe, os.Getpid()))
+	if err := os.WriteFile(name, b, 0o666); err != nil {
+		s.Errorf("Error writing ports file (%s): %v", name, err)
+		return
+	}
+	s.portsFile = name
+}
+
+func fmtErr(format string, a ...any) error { return fmt.Errorf(format, a...) }

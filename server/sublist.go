@@ -1,0 +1,438 @@
+package server
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// Sublist errors.
+var (
+	ErrInvalidSubject = errors.New("sublist: invalid subject")
+	ErrNotFound       = errors.New("sublist: no matches found")
+)
+
+// slCacheMax bounds the shared match cache. Past it, an arbitrary slice of
+// entries is dropped: a full cache means the working set is larger than the
+// cache and exact LRU order would not help much.
+const (
+	slCacheMax   = 1024
+	slCacheSweep = 256
+)
+
+// SublistResult is what a publish needs: the plain subscribers and, per queue
+// group, the members to choose one from. Results are shared between callers
+// through the cache and must be treated as read-only.
+type SublistResult struct {
+	psubs []*subscription
+	qsubs [][]*subscription
+}
+
+// emptyResult is shared by every lookup with no interest, so that a publish
+// to nobody does not allocate.
+var emptyResult = &SublistResult{}
+
+// Sublist is the subject index of one account: a trie of tokens with "*" and
+// ">" children, plus a cache of match results. Readers of the trie hold the
+// read lock only; the cache is invalidated selectively on every change and
+// tagged with a generation so that a result computed before a change is never
+// cached after it.
+type Sublist struct {
+	mu    sync.RWMutex
+	root  *slLevel
+	cache map[string]*SublistResult
+	count uint32
+	gen   atomic.Uint64
+
+	// statistics, for /subsz
+	matches   atomic.Uint64
+	cacheHits atomic.Uint64
+	inserts   uint64
+	removes   uint64
+}
+
+type slLevel struct {
+	nodes map[string]*slNode
+	pwc   *slNode
+	fwc   *slNode
+}
+
+type slNode struct {
+	next  *slLevel
+	psubs map[*subscription]struct{}
+	qsubs map[string]map[*subscription]struct{}
+}
+
+func newLevel() *slLevel { return &slLevel{nodes: make(map[string]*slNode)} }
+
+// NewSublist returns an empty subject index.
+func NewSublist() *Sublist {
+	return &Sublist{root: newLevel(), cache: make(map[string]*SublistResult)}
+}
+
+// Count returns the number of subscriptions held.
+func (s *Sublist) Count() uint32 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.count
+}
+
+// Insert adds a subscription.
+func (s *Sublist) Insert(sub *subscription) error {
+	subj := sub.subject
+	if !IsValidSubject(subj) {
+		return ErrInvalidSubject
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.root
+	var n *slNode
+	forEachToken(subj, func(tok string) {
+		n = l.child(tok, true)
+		if n.next == nil {
+			n.next = newLevel()
+		}
+		l = n.next
+	})
+	if sub.queue == "" {
+		if n.psubs == nil {
+			n.psubs = make(map[*subscription]struct{})
+		}
+		n.psubs[sub] = struct{}{}
+	} else {
+		if n.qsubs == nil {
+			n.qsubs = make(map[string]map[*subscription]struct{})
+		}
+		q := n.qsubs[sub.queue]
+		if q == nil {
+			q = make(map[*subscription]struct{})
+			n.qsubs[sub.queue] = q
+		}
+		q[sub] = struct{}{}
+	}
+	s.count++
+	s.inserts++
+	s.invalidate(subj)
+	return nil
+}
+
+// child returns the node for tok in l, creating it when asked.
+func (l *slLevel) child(tok string, create bool) *slNode {
+	switch tok {
+	case "*":
+		if l.pwc == nil && create {
+			l.pwc = &slNode{}
+		}
+		return l.pwc
+	case ">":
+		if l.fwc == nil && create {
+			l.fwc = &slNode{}
+		}
+		return l.fwc
+	}
+	n := l.nodes[tok]
+	if n == nil && create {
+		n = &slNode{}
+		l.nodes[tok] = n
+	}
+	return n
+}
+
+func (l *slLevel) empty() bool {
+	return len(l.nodes) == 0 && l.pwc == nil && l.fwc == nil
+}
+
+func (n *slNode) empty() bool {
+	return len(n.psubs) == 0 && len(n.qsubs) == 0 && (n.next == nil || n.next.empty())
+}
+
+// forEachToken calls fn for every token of subj without allocating.
+func forEachToken(subj string, fn func(tok string)) {
+	start := 0
+	for i := 0; i < len(subj); i++ {
+		if subj[i] == tsep {
+			fn(subj[start:i])
+			start = i + 1
+		}
+	}
+	fn(subj[start:])
+}
+
+// Remove deletes a subscription; ErrNotFound if it was not there.
+func (s *Sublist) Remove(sub *subscription) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.removeLocked(sub)
+}
+
+// RemoveBatch deletes many subscriptions under one lock, as a closing
+// connection does.
+func (s *Sublist) RemoveBatch(subs []*subscription) {
+	if len(subs) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sub := range subs {
+		_ = s.removeLocked(sub)
+	}
+}
+
+type slPathEntry struct {
+	l   *slLevel
+	n   *slNode
+	tok string
+}
+
+func (s *Sublist) removeLocked(sub *subscription) error {
+	// Remember the path down so that emptied nodes can be pruned on the way up.
+	var buf [16]slPathEntry
+	path := buf[:0]
+	l := s.root
+	var n *slNode
+	ok := true
+	forEachToken(sub.subject, func(tok string) {
+		if !ok || l == nil {
+			ok = false
+			return
+		}
+		if n = l.child(tok, false); n == nil {
+			ok = false
+			return
+		}
+		path = append(path, slPathEntry{l, n, tok})
+		l = n.next
+	})
+	if !ok || n == nil || !n.removeSub(sub) {
+		return ErrNotFound
+	}
+	s.count--
+	s.removes++
+	s.invalidate(sub.subject)
+	for i := len(path) - 1; i >= 0; i-- {
+		e := path[i]
+		if !e.n.empty() {
+			break
+		}
+		switch e.tok {
+		case "*":
+			e.l.pwc = nil
+		case ">":
+			e.l.fwc = nil
+		default:
+			delete(e.l.nodes, e.tok)
+		}
+	}
+	return nil
+}
+
+func (n *slNode) removeSub(sub *subscription) bool {
+	if sub.queue == "" {
+		if _, ok := n.psubs[sub]; !ok {
+			return false
+		}
+		delete(n.psubs, sub)
+		return true
+	}
+	q := n.qsubs[sub.queue]
+	if _, ok := q[sub]; !ok {
+		return false
+	}
+	delete(q, sub)
+	if len(q) == 0 {
+		delete(n.qsubs, sub.queue)
+	}
+	return true
+}
+
+// invalidate drops cached results that the change to subj can affect and
+// bumps the generation so that per-connection caches revalidate.
+func (s *Sublist) invalidate(subj string) {
+	s.gen.Add(1)
+	if len(s.cache) == 0 {
+		return
+	}
+	lit := !subjectHasWildcard(subj)
+	for k := range s.cache {
+		if (lit && k == subj) || (!lit && SubjectMatchesFilter(k, subj)) {
+			delete(s.cache, k)
+		}
+	}
+}
+
+// Match returns the subscriptions interested in the literal subject.
+func (s *Sublist) Match(subject string) *SublistResult {
+	s.matches.Add(1)
+	s.mu.RLock()
+	if r, ok := s.cache[subject]; ok {
+		s.mu.RUnlock()
+		s.cacheHits.Add(1)
+		return r
+	}
+	gen := s.gen.Load()
+	r := s.collect(subject)
+	s.mu.RUnlock()
+
+	s.mu.Lock()
+	if s.gen.Load() == gen {
+		if len(s.cache) >= slCacheMax {
+			s.sweepCache()
+		}
+		// The key must not alias a caller's buffer.
+		s.cache[string([]byte(subject))] = r
+	}
+	s.mu.Unlock()
+	return r
+}
+
+func (s *Sublist) sweepCache() {
+	n := 0
+	for k := range s.cache {
+		delete(s.cache, k)
+		n++
+		if n >= slCacheSweep {
+			return
+		}
+	}
+}
+
+// Generation changes whenever the set of subscriptions changes.
+func (s *Sublist) Generation() uint64 { return s.gen.Load() }
+
+// collect walks the trie for a literal subject. Caller holds the read lock.
+func (s *Sublist) collect(subject string) *SublistResult {
+	var r *SublistResult
+	var qidx map[string]int
+	add := func(n *slNode) {
+		if n == nil || (len(n.psubs) == 0 && len(n.qsubs) == 0) {
+			return
+		}
+		if r == nil {
+			r = &SublistResult{}
+		}
+		for sub := range n.psubs {
+			r.psubs = append(r.psubs, sub)
+		}
+		for q, members := range n.qsubs {
+			if qidx == nil {
+				qidx = make(map[string]int)
+			}
+			i, ok := qidx[q]
+			if !ok {
+				i = len(r.qsubs)
+				qidx[q] = i
+				r.qsubs = append(r.qsubs, nil)
+			}
+			for sub := range members {
+				r.qsubs[i] = append(r.qsubs[i], sub)
+			}
+		}
+	}
+	matchLevel(s.root, subject, 0, add)
+	if r == nil {
+		return emptyResult
+	}
+	return r
+}
+
+// matchLevel visits every node matching subject[start:] below l.
+func matchLevel(l *slLevel, subject string, start int, add func(*slNode)) {
+	for l != nil {
+		end := indexByteFrom(subject, tsep, start)
+		tok := subject[start:end]
+		last := end == len(subject)
+		if l.fwc != nil {
+			add(l.fwc)
+		}
+		if l.pwc != nil {
+			if last {
+				add(l.pwc)
+			} else {
+				matchLevel(l.pwc.next, subject, end+1, add)
+			}
+		}
+		n := l.nodes[tok]
+		if n == nil {
+			return
+		}
+		if last {
+			add(n)
+			return
+		}
+		l = n.next
+		start = end + 1
+	}
+}
+
+// All appends every subscription to subs.
+func (s *Sublist) All(subs []*subscription) []*subscription {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var walk func(l *slLevel)
+	collectNode := func(n *slNode) {
+		for sub := range n.psubs {
+			subs = append(subs, sub)
+		}
+		for _, q := range n.qsubs {
+			for sub := range q {
+				subs = append(subs, sub)
+			}
+		}
+		if n.next != nil {
+			walk(n.next)
+		}
+	}
+	walk = func(l *slLevel) {
+		for _, n := range l.nodes {
+			collectNode(n)
+		}
+		if l.pwc != nil {
+			collectNode(l.pwc)
+		}
+		if l.fwc != nil {
+			collectNode(l.fwc)
+		}
+	}
+	walk(s.root)
+	return subs
+}
+
+// SublistStats are the index statistics the monitoring endpoints report.
+type SublistStats struct {
+	NumSubs      uint32  `json:"num_subscriptions"`
+	NumCache     uint32  `json:"num_cache"`
+	NumInserts   uint64  `json:"num_inserts"`
+	NumRemoves   uint64  `json:"num_removes"`
+	NumMatches   uint64  `json:"num_matches"`
+	CacheHitRate float64 `json:"cache_hit_rate"`
+	MaxFanout    uint32  `json:"max_fanout"`
+	AvgFanout    float64 `json:"avg_fanout"`
+}
+
+// Stats returns a snapshot of the index statistics.
+func (s *Sublist) Stats() *SublistStats {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st := &SublistStats{
+		NumSubs:    s.count,
+		NumCache:   uint32(len(s.cache)),
+		NumInserts: s.inserts,
+		NumRemoves: s.removes,
+		NumMatches: s.matches.Load(),
+	}
+	if st.NumMatches > 0 {
+		st.CacheHitRate = float64(s.cacheHits.Load()) / float64(st.NumMatches)
+	}
+	var total uint64
+	for _, r := range s.cache {
+		f := uint32(len(r.psubs) + len(r.qsubs))
+		total += uint64(f)
+		if f > st.MaxFanout {
+			st.MaxFanout = f
+		}
+	}
+	if len(s.cache) > 0 {
+		st.AvgFanout = float64(total) / float64(len(s.cache))
+	}
+	return st
+}
