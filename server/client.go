@@ -80,21 +80,21 @@ type client struct {
 	host  string
 	port  int
 
-	mu          sync.Mutex
-	acc         *Account
-	opts        ClientOpts
-	subs        map[string]*subscription
-	out         outbound
-	closed      bool
-	reason      ClosedState
-	stop        time.Time
-	pingsOut    int
-	lastRTT     time.Duration
-	rttStart    time.Time
-	authTimer   *time.Timer
-	pingTimer   *time.Timer
-	writerDone  chan struct{}
-	lastActive  atomic.Int64 // unix nanos of the last message in or out
+	mu         sync.Mutex
+	acc        *Account
+	opts       ClientOpts
+	subs       map[string]*subscription
+	out        outbound
+	closed     bool
+	reason     ClosedState
+	stop       time.Time
+	pingsOut   int
+	lastRTT    time.Duration
+	rttStart   time.Time
+	authTimer  *time.Timer
+	pingTimer  *time.Timer
+	writerDone chan struct{}
+	lastActive atomic.Int64 // unix nanos of the last message in or out
 
 	// Owned by the reading goroutine.
 	ps           parseState

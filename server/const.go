@@ -14,17 +14,17 @@ const (
 	// JSApiLevel is the JetStream API level advertised in INFO.
 	JSApiLevel = 5
 
-	DEFAULT_PORT            = 4222
-	DEFAULT_HOST            = "0.0.0.0"
-	RANDOM_PORT             = -1
-	MAX_PAYLOAD_SIZE        = 1024 * 1024
-	MAX_CONTROL_LINE_SIZE   = 4096
-	MAX_PENDING_SIZE        = 64 * 1024 * 1024
-	DEFAULT_MAX_CONNECTIONS = 64 * 1024
-	DEFAULT_PING_INTERVAL   = 2 * time.Minute
-	DEFAULT_PING_MAX_OUT    = 2
-	DEFAULT_WRITE_DEADLINE  = 10 * time.Second
-	AUTH_TIMEOUT            = 2 * time.Second
+	DEFAULT_PORT                   = 4222
+	DEFAULT_HOST                   = "0.0.0.0"
+	RANDOM_PORT                    = -1
+	MAX_PAYLOAD_SIZE               = 1024 * 1024
+	MAX_CONTROL_LINE_SIZE          = 4096
+	MAX_PENDING_SIZE               = 64 * 1024 * 1024
+	DEFAULT_MAX_CONNECTIONS        = 64 * 1024
+	DEFAULT_PING_INTERVAL          = 2 * time.Minute
+	DEFAULT_PING_MAX_OUT           = 2
+	DEFAULT_WRITE_DEADLINE         = 10 * time.Second
+	AUTH_TIMEOUT                   = 2 * time.Second
 	DEFAULT_LAME_DUCK_DURATION     = 2 * time.Minute
 	DEFAULT_LAME_DUCK_GRACE_PERIOD = 10 * time.Second
 

@@ -44,12 +44,12 @@ func (e *protoErr) Error() string {
 }
 
 var (
-	errUnknownOp   = &protoErr{msg: "Unknown Protocol Operation", close: true, reason: ProtocolViolation}
-	errMaxCtrlLine = &protoErr{msg: "maximum control line exceeded", close: true, reason: MaxControlLineExceeded}
-	errMaxPayload  = &protoErr{msg: "Maximum Payload Violation", close: true, reason: MaxPayloadExceeded}
-	errAuthFirst   = &protoErr{msg: "Authorization Violation", close: true, reason: AuthenticationViolation}
+	errUnknownOp      = &protoErr{msg: "Unknown Protocol Operation", close: true, reason: ProtocolViolation}
+	errMaxCtrlLine    = &protoErr{msg: "maximum control line exceeded", close: true, reason: MaxControlLineExceeded}
+	errMaxPayload     = &protoErr{msg: "Maximum Payload Violation", close: true, reason: MaxPayloadExceeded}
+	errAuthFirst      = &protoErr{msg: "Authorization Violation", close: true, reason: AuthenticationViolation}
 	errBadClientProto = &protoErr{msg: "invalid client protocol", close: true, reason: BadClientProtocolVersion}
-	errNoRespNoHdr = &protoErr{msg: "no responders requires headers support", close: true, reason: ProtocolViolation}
+	errNoRespNoHdr    = &protoErr{msg: "no responders requires headers support", close: true, reason: ProtocolViolation}
 )
 
 // argErr is a malformed argument list: the reference closes the connection

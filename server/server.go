@@ -49,25 +49,25 @@ type Info struct {
 // Server is a NATS server. Build it with NewServer, run it with Start, stop
 // it with Shutdown.
 type Server struct {
-	mu       sync.Mutex
-	opts     atomic.Pointer[Options]
-	info     Info
-	kp       nkeys.KeyPair
-	listener net.Listener
-	clients  map[uint64]*client
-	closed   *closedRing
-	accounts sync.Map
-	gacc     *Account
-	start    time.Time
-	running  atomic.Bool
-	shutdown atomic.Bool
-	ldm      atomic.Bool
-	readyCh  chan struct{}
-	quitCh   chan struct{}
-	doneCh   chan struct{}
-	gcid     atomic.Uint64
-	wg       sync.WaitGroup
-	http     *httpServer
+	mu         sync.Mutex
+	opts       atomic.Pointer[Options]
+	info       Info
+	kp         nkeys.KeyPair
+	listener   net.Listener
+	clients    map[uint64]*client
+	closed     *closedRing
+	accounts   sync.Map
+	gacc       *Account
+	start      time.Time
+	running    atomic.Bool
+	shutdown   atomic.Bool
+	ldm        atomic.Bool
+	readyCh    chan struct{}
+	quitCh     chan struct{}
+	doneCh     chan struct{}
+	gcid       atomic.Uint64
+	wg         sync.WaitGroup
+	http       *httpServer
 	configTime time.Time
 	portsFile  string
 
@@ -101,13 +101,13 @@ func NewServer(opts *Options) (*Server, error) {
 	}
 	xpub, _ := xkp.PublicKey()
 	s := &Server{
-		kp:      kp,
-		clients: make(map[uint64]*client),
-		closed:  newClosedRing(DEFAULT_MAX_CLOSED_CLIENTS),
-		start:   time.Now(),
-		readyCh: make(chan struct{}),
-		quitCh:  make(chan struct{}),
-		doneCh:  make(chan struct{}),
+		kp:         kp,
+		clients:    make(map[uint64]*client),
+		closed:     newClosedRing(DEFAULT_MAX_CLOSED_CLIENTS),
+		start:      time.Now(),
+		readyCh:    make(chan struct{}),
+		quitCh:     make(chan struct{}),
+		doneCh:     make(chan struct{}),
 		configTime: time.Now(),
 	}
 	s.opts.Store(o)
@@ -246,18 +246,18 @@ func (s *Server) acceptLoop(l net.Listener) {
 func (s *Server) createClient(conn net.Conn) {
 	o := s.getOpts()
 	c := &client{
-		cid:   s.gcid.Add(1),
-		kind:  CLIENT,
-		srv:   s,
-		nc:    conn,
-		start: time.Now(),
-		subs:  make(map[string]*subscription),
-		pcd:   make(map[*client]struct{}),
-		opts:  defaultClientOpts,
-		acc:   s.gacc,
-		mpay:  o.MaxPayload,
-		mcl:   o.MaxControlLine,
-		msubs: int32(o.MaxSubs),
+		cid:        s.gcid.Add(1),
+		kind:       CLIENT,
+		srv:        s,
+		nc:         conn,
+		start:      time.Now(),
+		subs:       make(map[string]*subscription),
+		pcd:        make(map[*client]struct{}),
+		opts:       defaultClientOpts,
+		acc:        s.gacc,
+		mpay:       o.MaxPayload,
+		mcl:        o.MaxControlLine,
+		msubs:      int32(o.MaxSubs),
 		writerDone: make(chan struct{}),
 	}
 	c.verbose, c.pedantic, c.echo = true, true, true
