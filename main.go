@@ -88,10 +88,13 @@ func run(args []string) int {
 			fmt.Printf("%s\n", usageStr)
 			return 0
 		}
-		fmt.Fprintf(os.Stderr, "nats-server: %s\n", err)
-		if !isConfigErr(opts) {
-			fmt.Fprintf(os.Stderr, "%s\n", usageStr)
+		var fe *server.FlagError
+		if errors.As(err, &fe) {
+			// The reference prints the flag package's words, then usage.
+			fmt.Fprintf(os.Stderr, "%s\n%s\n", err, usageStr)
+			return 1
 		}
+		fmt.Fprintf(os.Stderr, "nats-server: %s\n", err)
 		return 1
 	}
 	switch {
@@ -129,13 +132,9 @@ func run(args []string) int {
 		return 1
 	}
 	if err := s.StartAndCheck(); err != nil {
-		s.Errorf("%s", err)
+		s.Fatalf("%s", err) // exits, as the reference does
 		return 1
 	}
 	s.WaitForShutdown()
 	return 0
 }
-
-// isConfigErr is true when parsing got past the flags, so the usage text
-// would only hide the real error.
-func isConfigErr(o *server.Options) bool { return o != nil }

@@ -90,7 +90,10 @@ func ConfigureOptions(fs *flag.FlagSet, args []string) (*Options, *FlagResult, e
 	fs.IntVar(&ignoredInt, "profile", 0, "")
 
 	if err := fs.Parse(args); err != nil {
-		return nil, nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, nil, err
+		}
+		return nil, nil, &FlagError{err}
 	}
 	if fs.NArg() > 0 {
 		return nil, nil, fmt.Errorf("unrecognized command: %q", strings.Join(fs.Args(), " "))
@@ -220,5 +223,8 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-// ErrFlagHelp is returned for -h so callers print the usage.
-var ErrFlagHelp = errors.New("help requested")
+// FlagError is a command line the flag parser refused.
+type FlagError struct{ err error }
+
+func (e *FlagError) Error() string { return e.err.Error() }
+func (e *FlagError) Unwrap() error { return e.err }

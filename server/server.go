@@ -417,9 +417,6 @@ func (s *Server) Shutdown() {
 	}
 	s.wg.Wait()
 	s.running.Store(false)
-	if o := s.getOpts(); o.PidFile != "" {
-		os.Remove(o.PidFile)
-	}
 	if s.portsFile != "" {
 		os.Remove(s.portsFile)
 	}

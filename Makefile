@@ -1,0 +1,44 @@
+# The two commands a user needs: `make run` and `make test`.
+GO       ?= go
+FUZZTIME ?= 30s
+BENCHTIME ?= 1s
+
+.PHONY: build run test check race bench fuzz windows clean
+
+build:
+	$(GO) build -o nats-server .
+
+run: build
+	./nats-server
+
+# The whole suite, as CI runs it: formatting, vet (Linux and Windows),
+# the Windows build, and every test.
+test: check
+	$(GO) test -count=1 -timeout 8m ./...
+
+check:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	GOOS=windows $(GO) build ./...
+	GOOS=windows $(GO) vet ./...
+
+race:
+	$(GO) test -count=1 -race -timeout 15m ./...
+
+bench:
+	$(GO) test -run XXX -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+# Runs every fuzz target for FUZZTIME; new interesting inputs land in the
+# packages' testdata/fuzz folders.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run XXX -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+windows:
+	GOOS=windows $(GO) build -o nats-server.exe .
+
+clean:
+	rm -f nats-server nats-server.exe
