@@ -1,6 +1,11 @@
 module github.com/natsforge/nats-server
 
-go 1.26
+go 1.26.0
+
+require (
+	golang.org/x/crypto v0.58.0
+	golang.org/x/sys v0.49.0
+)
 
 require (
 	github.com/klauspost/compress v1.20.3 // indirect
@@ -9,7 +14,5 @@ require (
 	github.com/nats-io/nats.go v1.55.0 // indirect
 	github.com/nats-io/nkeys v0.4.17 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
-	golang.org/x/crypto v0.58.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 )
