@@ -1,37 +1,40 @@
 package server
 
 import (
-	"fmt"
-	"os"
-	"time"
+	"github.com/natsforge/nats-server/logger"
 )
 
-// ConfigureLogger installs a logger from the options. (Interim: replaced by
-// package logger when it lands.)
+// ConfigureLogger installs the logger the options describe, with the
+// reference's precedence: a log file, else remote syslog, else local syslog,
+// else standard error.
 func (s *Server) ConfigureLogger() error {
 	o := s.getOpts()
 	if o.NoLog {
 		return nil
 	}
-	s.SetLogger(&interimLogger{pid: os.Getpid(), ts: o.Logtime}, o.Debug, o.Trace)
+	l, err := newLoggerFromOptions(o)
+	if err != nil {
+		return err
+	}
+	s.SetLogger(l, o.Debug, o.Trace)
 	return nil
 }
 
-type interimLogger struct {
-	pid int
-	ts  bool
-}
-
-func (l *interimLogger) logf(level, format string, v ...any) {
-	prefix := fmt.Sprintf("[%d] ", l.pid)
-	if l.ts {
-		prefix += time.Now().Format("2006/01/02 15:04:05.000000 ")
+func newLoggerFromOptions(o *Options) (*logger.Logger, error) {
+	switch {
+	case o.LogFile != "":
+		opts := []logger.Option{logger.LogUTC(o.LogtimeUTC)}
+		if o.LogSizeLimit > 0 {
+			opts = append(opts, logger.SizeLimit(o.LogSizeLimit))
+		}
+		if o.LogMaxFiles > 0 {
+			opts = append(opts, logger.MaxNumFiles(int(o.LogMaxFiles)))
+		}
+		return logger.NewFileLogger(o.LogFile, o.Logtime, o.Debug, o.Trace, true, opts...)
+	case o.RemoteSyslog != "":
+		return logger.NewRemoteSysLogger(o.RemoteSyslog, o.Debug, o.Trace)
+	case o.Syslog:
+		return logger.NewSysLogger(o.Debug, o.Trace)
 	}
-	fmt.Fprintf(os.Stderr, prefix+"["+level+"] "+format+"\n", v...)
+	return logger.NewStdLogger(o.Logtime, o.Debug, o.Trace, true, true, logger.LogUTC(o.LogtimeUTC)), nil
 }
-func (l *interimLogger) Noticef(f string, v ...any) { l.logf("INF", f, v...) }
-func (l *interimLogger) Warnf(f string, v ...any)   { l.logf("WRN", f, v...) }
-func (l *interimLogger) Errorf(f string, v ...any)  { l.logf("ERR", f, v...) }
-func (l *interimLogger) Fatalf(f string, v ...any)  { l.logf("FTL", f, v...); os.Exit(1) }
-func (l *interimLogger) Debugf(f string, v ...any)  { l.logf("DBG", f, v...) }
-func (l *interimLogger) Tracef(f string, v ...any)  { l.logf("TRC", f, v...) }
