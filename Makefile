@@ -28,12 +28,16 @@ race:
 bench:
 	$(GO) test -run XXX -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
-# Runs every fuzz target for FUZZTIME; new interesting inputs land in the
-# packages' testdata/fuzz folders.
+# Runs every fuzz target for FUZZTIME, then copies the inputs the fuzzer
+# found interesting from Go's cache into the package's testdata/fuzz, so the
+# corpus is kept in the repo and replayed by every `make test`.
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
+	@cache="$$($(GO) env GOCACHE)/fuzz"; \
+	for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$f"; $(GO) test -run XXX -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	    if [ -d "$$cache/$$pkg/$$f" ]; then mkdir -p "$$dir/testdata/fuzz/$$f"; cp -n "$$cache/$$pkg/$$f"/* "$$dir/testdata/fuzz/$$f/"; fi; \
 	  done; \
 	done
 

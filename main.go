@@ -115,12 +115,22 @@ func run(args []string) int {
 		return 0
 	}
 	if opts.CheckConfig {
+		// -t is strict: warnings fail the check, as with the reference.
+		if w := opts.ConfigWarnings(); len(w) > 0 {
+			for _, e := range w {
+				fmt.Fprintf(os.Stderr, "nats-server: %s\n", e)
+			}
+			return 1
+		}
 		if _, err := server.NewServer(opts); err != nil {
 			fmt.Fprintf(os.Stderr, "nats-server: %s\n", err)
 			return 1
 		}
-		fmt.Printf("nats-server: configuration file %s is valid\n", opts.ConfigFile)
+		fmt.Printf("nats-server: configuration file %s is valid (sha256:%s)\n", opts.ConfigFile, opts.ConfigDigest())
 		return 0
+	}
+	for _, w := range opts.ConfigWarnings() {
+		fmt.Fprintf(os.Stderr, "%s\n", w)
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

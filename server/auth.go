@@ -1,39 +1,124 @@
 package server
 
 import (
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/base64"
 	"strings"
 
+	"github.com/nats-io/nkeys"
 	"golang.org/x/crypto/bcrypt"
 )
 
 // authConfigured reports whether clients must authenticate.
 func authConfigured(o *Options) bool {
-	return o.Username != "" || o.Authorization != ""
+	return o.Username != "" || o.Authorization != "" || len(o.Users) > 0 || len(o.Nkeys) > 0
+}
+
+// nonceRequired reports whether INFO must carry a nonce for nkey signing.
+func nonceRequired(o *Options) bool { return len(o.Nkeys) > 0 }
+
+// newNonce returns a random challenge for nkey authentication.
+func newNonce() string {
+	var b [11]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// authResult is who a connection authenticated as.
+type authResult struct {
+	user  string
+	perms *Permissions
+	acc   string
 }
 
 // checkAuthentication validates CONNECT credentials and logs a failure
-// without leaking any secret.
-func (s *Server) checkAuthentication(c *client, co *ClientOpts) bool {
+// without leaking any secret. On success it returns the identity.
+func (s *Server) checkAuthentication(c *client, co *ClientOpts) (*authResult, bool) {
 	o := s.getOpts()
-	ok := false
-	switch {
-	case o.Authorization != "":
-		ok = comparePasswords(o.Authorization, co.Token)
-	case o.Username != "":
-		ok = co.Username == o.Username && comparePasswords(o.Password, co.Password)
-	default:
-		ok = true
-	}
+	res, ok := authenticate(o, co, c.nonce)
 	if ok {
-		return true
+		return res, true
 	}
-	if co.Username != "" {
+	switch {
+	case co.Nkey != "":
+		s.Errorf("%s - authentication error - Nkey %q", c.logPrefix(), co.Nkey)
+	case co.Username != "":
 		s.Errorf("%s - authentication error - User %q", c.logPrefix(), co.Username)
-	} else {
+	default:
 		s.Errorf("%s - authentication error", c.logPrefix())
 	}
-	return false
+	return nil, false
+}
+
+// authenticate is the credential check proper, shared with reload.
+func authenticate(o *Options, co *ClientOpts, nonce string) (*authResult, bool) {
+	if co.Nkey != "" && len(o.Nkeys) > 0 {
+		return authNkey(o, co, nonce)
+	}
+	if len(o.Users) > 0 {
+		user := co.Username
+		if user == "" && co.Password == "" && co.Token == "" && o.NoAuthUser != "" {
+			user = o.NoAuthUser
+			for _, u := range o.Users {
+				if u.Username == user {
+					return &authResult{user: u.Username, perms: userPerms(o, u.Permissions), acc: u.Account}, true
+				}
+			}
+			return nil, false
+		}
+		for _, u := range o.Users {
+			if u.Username == user && comparePasswords(u.Password, co.Password) {
+				return &authResult{user: u.Username, perms: userPerms(o, u.Permissions), acc: u.Account}, true
+			}
+		}
+		return nil, false
+	}
+	switch {
+	case o.Authorization != "":
+		if comparePasswords(o.Authorization, co.Token) {
+			return &authResult{perms: o.DefaultPermissions}, true
+		}
+	case o.Username != "":
+		if co.Username == o.Username && comparePasswords(o.Password, co.Password) {
+			return &authResult{user: co.Username, perms: o.DefaultPermissions}, true
+		}
+	case len(o.Nkeys) == 0:
+		return &authResult{perms: o.DefaultPermissions}, true
+	}
+	return nil, false
+}
+
+func userPerms(o *Options, p *Permissions) *Permissions {
+	if p == nil {
+		return o.DefaultPermissions
+	}
+	return p
+}
+
+// authNkey verifies the client's signature of our nonce with its nkey.
+func authNkey(o *Options, co *ClientOpts, nonce string) (*authResult, bool) {
+	for _, nu := range o.Nkeys {
+		if nu.Nkey != co.Nkey {
+			continue
+		}
+		if nonce == "" {
+			return nil, false
+		}
+		sig, err := base64.RawURLEncoding.DecodeString(co.Sig)
+		if err != nil {
+			sig, err = base64.StdEncoding.DecodeString(co.Sig)
+			if err != nil {
+				return nil, false
+			}
+		}
+		pub, err := nkeys.FromPublicKey(co.Nkey)
+		if err != nil || pub.Verify([]byte(nonce), sig) != nil {
+			return nil, false
+		}
+		return &authResult{user: nu.Nkey, perms: userPerms(o, nu.Permissions), acc: nu.Account}, true
+	}
+	return nil, false
 }
 
 // comparePasswords checks a client secret against a configured one, which
@@ -47,4 +132,45 @@ func comparePasswords(configured, given string) bool {
 
 func isBcrypt(s string) bool {
 	return strings.HasPrefix(s, "$2a$") || strings.HasPrefix(s, "$2b$") || strings.HasPrefix(s, "$2y$")
+}
+
+// recheckClientsAuth re-validates every connection after the authorization
+// configuration changed: those no longer allowed are closed, the others get
+// their new permissions.
+func (s *Server) recheckClientsAuth() {
+	o := s.getOpts()
+	s.mu.Lock()
+	clients := s.clientList()
+	s.mu.Unlock()
+	for _, c := range clients {
+		c.mu.Lock()
+		co := c.opts
+		nonce := c.nonce
+		connected := c.authDone
+		c.mu.Unlock()
+		if !connected {
+			continue
+		}
+		res, ok := authenticate(o, &co, nonce)
+		if !ok {
+			s.Noticef("%s - authentication error after reload - closing", c.logPrefix())
+			c.closeWithErr("Authorization Violation", AuthenticationViolation)
+			continue
+		}
+		c.setPermissions(res.perms)
+	}
+}
+
+// hasPlaintextPasswords is true when a configured password is not a bcrypt
+// hash: the reference warns about it at start-up.
+func hasPlaintextPasswords(o *Options) bool {
+	if o.Password != "" && !isBcrypt(o.Password) {
+		return true
+	}
+	for _, u := range o.Users {
+		if u.Password != "" && !isBcrypt(u.Password) {
+			return true
+		}
+	}
+	return false
 }

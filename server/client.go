@@ -95,6 +95,12 @@ type client struct {
 	pingTimer  *time.Timer
 	writerDone chan struct{}
 	lastActive atomic.Int64 // unix nanos of the last message in or out
+	nonce      string       // nkey challenge sent in INFO
+	authDone   bool         // CONNECT accepted
+	user       string       // authenticated user or nkey
+	perms      *clientPerms
+	replies    map[string]*respEntry // reply subjects a responder may use
+	permGen    atomic.Uint64
 
 	// Owned by the reading goroutine.
 	ps           parseState
@@ -112,11 +118,13 @@ type client struct {
 	echo         bool
 	headers      bool
 	noResponders bool
-	trace        bool
 	mpay         int32
 	mcl          int32
 	msubs        int32
-	hdrBuf       []byte // scratch for no-responder headers
+	hdrBuf       []byte          // scratch for no-responder headers
+	rperms       *clientPerms    // reader's copy of perms
+	pcache       map[string]bool // publish decisions
+	pcacheGen    uint64
 
 	inMsgs   atomic.Int64
 	inBytes  atomic.Int64
@@ -357,9 +365,17 @@ func (c *client) sendErr(msg string) {
 	c.queueOutbound([]byte("-ERR '" + msg + "'\r\n"))
 	c.mu.Unlock()
 	c.addToFlush(c)
-	if c.trace {
+	if c.tracing() {
 		c.traceOut("-ERR '" + msg + "'")
 	}
+}
+
+// closeWithErr sends -ERR 'msg' and closes; safe from any goroutine.
+func (c *client) closeWithErr(msg string, reason ClosedState) {
+	c.mu.Lock()
+	c.queueOutbound([]byte("-ERR '" + msg + "'\r\n"))
+	c.markClosed(reason)
+	c.mu.Unlock()
 }
 
 // sendProto queues raw protocol bytes to this client.
@@ -414,18 +430,27 @@ func (c *client) processConnect(arg []byte) error {
 		return errNoRespNoHdr
 	}
 	s := c.srv
+	var res *authResult
 	if c.authRequired && !c.connected {
-		if !s.checkAuthentication(c, &opts) {
+		var ok bool
+		if res, ok = s.checkAuthentication(c, &opts); !ok {
 			return errAuthFirst
 		}
 	}
 	c.mu.Lock()
 	c.opts = opts
+	c.authDone = true
 	if c.authTimer != nil {
 		c.authTimer.Stop()
 		c.authTimer = nil
 	}
 	c.mu.Unlock()
+	if res != nil {
+		c.mu.Lock()
+		c.user = res.user
+		c.mu.Unlock()
+		c.setPermissions(res.perms)
+	}
 	c.connected = true
 	c.verbose = opts.Verbose
 	c.pedantic = opts.Pedantic
@@ -452,6 +477,10 @@ func (c *client) processSub(args []byte) error {
 	}
 	if !IsValidSubject(sub.subject) || (sub.queue != "" && !validQueueName(sub.queue)) {
 		c.sendErr("Invalid Subject")
+		return nil
+	}
+	if !c.canSubscribe(sub.subject, sub.queue) {
+		c.subViolation(sub)
 		return nil
 	}
 	c.mu.Lock()
@@ -635,6 +664,9 @@ func (c *client) authTimeout() {
 	c.markClosed(AuthenticationTimeout)
 	c.srv.Errorf("%s - Authentication Timeout", c.logPrefix())
 }
+
+// tracing is one atomic load, so that -V can be toggled by a reload.
+func (c *client) tracing() bool { return c.srv.logging.trace.Load() }
 
 func (c *client) traceIn(line []byte) {
 	c.srv.Tracef("%s - <<- [%s]", c.logPrefix(), string(line))

@@ -13,7 +13,7 @@ func (c *client) processMsg(msg []byte) {
 	s := c.srv
 	s.inMsgs.Add(1)
 	s.inBytes.Add(int64(len(msg)))
-	if c.trace {
+	if c.tracing() {
 		c.traceIn(msg)
 	}
 	var hdr []byte
@@ -26,6 +26,10 @@ func (c *client) processMsg(msg []byte) {
 		c.sendOK()
 	}
 	subject := bytesToString(c.pa.subject)
+	if !c.canPublish(subject) {
+		c.pubViolation(subject)
+		return
+	}
 	if c.acc != nil {
 		r := c.match(subject)
 		found := c.deliverResult(r, subject, c.pa.reply, hdr, payload)
@@ -117,6 +121,15 @@ func (c *client) deliver(sub *subscription, subject string, reply, hdr, payload 
 	if rc.closed {
 		rc.mu.Unlock()
 		return false
+	}
+	if rc.perms != nil {
+		if subjectHasWildcard(sub.subject) && rc.deliveryDenied(subject) {
+			rc.mu.Unlock()
+			return false
+		}
+		if len(reply) > 0 && rc.perms.resp != nil {
+			rc.trackReply(reply)
+		}
 	}
 	var num [20]byte
 	if len(hdr) > 0 && rc.headers {

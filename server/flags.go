@@ -127,8 +127,10 @@ func ConfigureOptions(fs *flag.FlagSet, args []string) (*Options, *FlagResult, e
 		if err != nil {
 			return nil, nil, err
 		}
+		flagCopy := fo.Clone()
 		opts = mergeFlags(fileOpts, fo, set)
 		opts.unsupported = append(opts.unsupported, fo.unsupported...)
+		opts.cmdLine, opts.cmdSet = flagCopy, set
 	}
 	if set["DV"] || set["DVV"] {
 		opts.Debug, opts.Trace = true, true

@@ -36,14 +36,51 @@ type Options struct {
 	Password        string        `json:"-"`
 	Authorization   string        `json:"-"`
 	AuthTimeout     float64       `json:"auth_timeout"`
-	PidFile         string        `json:"-"`
-	PortsFileDir    string        `json:"-"`
-	LogFile         string        `json:"-"`
-	LogSizeLimit    int64         `json:"-"`
-	LogMaxFiles     int64         `json:"-"`
-	Syslog          bool          `json:"-"`
-	RemoteSyslog    string        `json:"-"`
-	MaxTracedMsgLen int           `json:"-"`
+	Users           []*User       `json:"-"`
+	Nkeys           []*NkeyUser   `json:"-"`
+	NoAuthUser      string        `json:"-"`
+	// Permissions applied to users that have none of their own.
+	DefaultPermissions *Permissions `json:"-"`
+	// TLS for client connections, as configured; served by the TLS issue.
+	TLS *TLSConfigOpts `json:"-"`
+	// HTTPS monitoring TLS, from the same tls block.
+	ServerTags            []string `json:"-"`
+	DisableSublistCache   bool     `json:"-"`
+	NoHeaderSupport       bool     `json:"-"`
+	ConnectErrorReports   int      `json:"-"`
+	ReconnectErrorReports int      `json:"-"`
+	MaxClosedClients      int      `json:"-"`
+	ProfPort              int      `json:"-"`
+	SystemAccount         string   `json:"-"`
+	NoSystemAccount       bool     `json:"-"`
+
+	// JetStream store settings (the jetstream { } block).
+	JetStreamMaxMemory       int64         `json:"-"`
+	JetStreamMaxStore        int64         `json:"-"`
+	JetStreamDomain          string        `json:"-"`
+	JetStreamCipher          string        `json:"-"`
+	JetStreamKey             string        `json:"-"`
+	JetStreamPrevKey         string        `json:"-"`
+	JetStreamSyncInterval    time.Duration `json:"-"`
+	JetStreamSyncAlways      bool          `json:"-"`
+	JetStreamEncryptExisting bool          `json:"-"`
+
+	// cmdLine and cmdSet are the command-line options and the flags that
+	// were given, re-applied over the file on every reload.
+	cmdLine *Options
+	cmdSet  map[string]bool
+	// configDigest is the sha256 of the config file, for the start-up log.
+	configDigest string
+	// configWarnings are non-fatal findings in the config file; -t fails on them.
+	configWarnings  []error
+	PidFile         string `json:"-"`
+	PortsFileDir    string `json:"-"`
+	LogFile         string `json:"-"`
+	LogSizeLimit    int64  `json:"-"`
+	LogMaxFiles     int64  `json:"-"`
+	Syslog          bool   `json:"-"`
+	RemoteSyslog    string `json:"-"`
+	MaxTracedMsgLen int    `json:"-"`
 
 	LameDuckDuration    time.Duration `json:"-"`
 	LameDuckGracePeriod time.Duration `json:"-"`

@@ -266,7 +266,7 @@ func (c *client) processLine(line []byte) error {
 	op := lookupOp(line[:i])
 	args := line[i:]
 	hasArgs := len(args) > 0
-	if c.trace {
+	if c.tracing() {
 		c.traceIn(line)
 	}
 	if op != opConnect && !c.connected && c.authRequired {

@@ -1,9 +1,179 @@
 package server
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+)
 
-// Reload re-reads the configuration file and applies what changed.
-// (Placeholder until the configuration issue lands: refuses.)
+// reloadKind says how a changed option takes effect.
+type reloadKind int
+
+const (
+	reloadLogging reloadKind = iota + 1 // rebuild the logger
+	reloadAuth                          // re-check every connection's credentials
+	reloadLimits                        // read from the options on use
+	reloadPidFile                       // rewrite the pid file
+)
+
+// reloadable lists the Options fields that may change at runtime, with the
+// name the reference logs for them. Any other field that changes makes the
+// reload fail with "config reload not supported for <Field>".
+var reloadable = map[string]struct {
+	name string
+	kind reloadKind
+}{
+	"Debug":                 {"debug", reloadLogging},
+	"Trace":                 {"trace", reloadLogging},
+	"TraceVerbose":          {"trace_verbose", reloadLogging},
+	"Logtime":               {"logtime", reloadLogging},
+	"LogtimeUTC":            {"logtime_utc", reloadLogging},
+	"LogFile":               {"log_file", reloadLogging},
+	"LogSizeLimit":          {"log_size_limit", reloadLogging},
+	"LogMaxFiles":           {"logfile_max_num", reloadLogging},
+	"Syslog":                {"syslog", reloadLogging},
+	"RemoteSyslog":          {"remote_syslog", reloadLogging},
+	"MaxTracedMsgLen":       {"max_traced_msg_len", reloadLimits},
+	"Username":              {"authorization username", reloadAuth},
+	"Password":              {"authorization password", reloadAuth},
+	"Authorization":         {"authorization token", reloadAuth},
+	"AuthTimeout":           {"authorization timeout", reloadAuth},
+	"Users":                 {"authorization users", reloadAuth},
+	"Nkeys":                 {"authorization nkey users", reloadAuth},
+	"NoAuthUser":            {"no_auth_user", reloadAuth},
+	"DefaultPermissions":    {"default_permissions", reloadAuth},
+	"MaxConn":               {"max_connections", reloadLimits},
+	"MaxSubs":               {"max_subscriptions", reloadLimits},
+	"MaxPayload":            {"max_payload", reloadLimits},
+	"MaxPending":            {"max_pending", reloadLimits},
+	"MaxControlLine":        {"max_control_line", reloadLimits},
+	"PingInterval":          {"ping_interval", reloadLimits},
+	"MaxPingsOut":           {"ping_max", reloadLimits},
+	"WriteDeadline":         {"write_deadline", reloadLimits},
+	"LameDuckDuration":      {"lame_duck_duration", reloadLimits},
+	"LameDuckGracePeriod":   {"lame_duck_grace_period", reloadLimits},
+	"ConnectErrorReports":   {"connect_error_reports", reloadLimits},
+	"ReconnectErrorReports": {"reconnect_error_reports", reloadLimits},
+	"ServerTags":            {"server_tags", reloadLimits},
+	"MaxClosedClients":      {"max_closed_clients", reloadLimits},
+	"PidFile":               {"pid_file", reloadPidFile},
+	"PortsFileDir":          {"ports_file_dir", reloadLimits},
+	"ClientAdvertise":       {"client_advertise", reloadLimits},
+}
+
+// Reload re-reads the configuration file and applies what changed. When an
+// option cannot change at runtime, or the file is broken, nothing is applied
+// and the server keeps running on its current configuration.
 func (s *Server) Reload() error {
-	return errors.New("config reload not supported yet")
+	cur := s.getOpts()
+	if cur.ConfigFile == "" {
+		return errors.New("can only reload config when a file is provided using -c or --config")
+	}
+	fileOpts, err := ProcessConfigFile(cur.ConfigFile)
+	if err != nil {
+		return err
+	}
+	next := fileOpts
+	if cur.cmdLine != nil {
+		// Command-line flags keep winning over the file across reloads.
+		next = mergeFlags(fileOpts, cur.cmdLine, cur.cmdSet)
+		next.cmdLine, next.cmdSet = cur.cmdLine, cur.cmdSet
+	}
+	next.NoLog, next.NoSigs = cur.NoLog, cur.NoSigs
+	setBaselineOptions(next)
+	if err := validateOptions(next); err != nil {
+		return err
+	}
+	changes, err := diffOptions(cur, next)
+	if err != nil {
+		return err
+	}
+	s.applyReload(cur, next, changes)
+	s.Noticef("Reloaded server configuration (sha256:%s)", next.configDigest)
+	return nil
+}
+
+type optChange struct {
+	field, name string
+	kind        reloadKind
+	value       any
+}
+
+// diffOptions lists changed fields, or refuses one that cannot change.
+func diffOptions(cur, next *Options) ([]optChange, error) {
+	var changes []optChange
+	cv, nv := reflect.ValueOf(cur).Elem(), reflect.ValueOf(next).Elem()
+	t := cv.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() || f.Name == "ConfigFile" || f.Name == "CheckConfig" {
+			continue
+		}
+		a, b := cv.Field(i).Interface(), nv.Field(i).Interface()
+		if reflect.DeepEqual(a, b) {
+			continue
+		}
+		r, ok := reloadable[f.Name]
+		if !ok {
+			return nil, fmt.Errorf("config reload not supported for %s: old=%v, new=%v", f.Name, a, b)
+		}
+		changes = append(changes, optChange{field: f.Name, name: r.name, kind: r.kind, value: b})
+	}
+	sort.Slice(changes, func(i, j int) bool { return changes[i].kind < changes[j].kind })
+	return changes, nil
+}
+
+// applyReload switches to the new options and makes each change take effect.
+func (s *Server) applyReload(cur, next *Options, changes []optChange) {
+	s.opts.Store(next)
+	s.mu.Lock()
+	s.configTime = time.Now()
+	s.mu.Unlock()
+	kinds := map[reloadKind]bool{}
+	for _, ch := range changes {
+		kinds[ch.kind] = true
+	}
+	if kinds[reloadLogging] {
+		if err := s.ConfigureLogger(); err != nil {
+			s.Errorf("Error reconfiguring the logger: %v", err)
+		}
+	}
+	for _, ch := range changes {
+		switch ch.kind {
+		case reloadAuth:
+			if strings.HasPrefix(ch.name, "authorization") {
+				s.Noticef("Reloaded: %s", ch.name)
+			} else {
+				s.Noticef("Reloaded: %s = %v", ch.name, ch.value)
+			}
+		default:
+			s.Noticef("Reloaded: %s = %v", ch.name, ch.value)
+		}
+	}
+	if kinds[reloadAuth] {
+		s.mu.Lock()
+		s.info.AuthRequired = authConfigured(next)
+		s.mu.Unlock()
+		s.recheckClientsAuth()
+	}
+	if kinds[reloadPidFile] && next.PidFile != "" {
+		s.writePidFile()
+	}
+	s.applyLimits(next)
+}
+
+// applyLimits pushes per-connection limits to open connections.
+func (s *Server) applyLimits(o *Options) {
+	s.mu.Lock()
+	s.info.MaxPayload = o.MaxPayload
+	clients := s.clientList()
+	s.mu.Unlock()
+	for _, c := range clients {
+		c.mu.Lock()
+		c.out.mp = o.MaxPending
+		c.mu.Unlock()
+	}
 }

@@ -165,11 +165,14 @@ func (s *Server) StartAndCheck() error {
 	s.Noticef("  Git:      [not set]")
 	s.Noticef("  Name:     %s", s.info.Name)
 	s.Noticef("  ID:       %s", s.info.ID)
+	if hasPlaintextPasswords(o) {
+		s.Warnf("Plaintext passwords detected, use nkeys or bcrypt")
+	}
 	if o.ConfigFile != "" {
-		s.Noticef("Using configuration file: %s", o.ConfigFile)
+		s.Noticef("Using configuration file: %s (sha256:%s)", o.ConfigFile, o.configDigest)
 	}
 	if o.PidFile != "" {
-		if err := os.WriteFile(o.PidFile, []byte(strconv.Itoa(os.Getpid())), 0o660); err != nil {
+		if err := s.writePidFile(); err != nil {
 			return fmt.Errorf("Could not write pidfile: %v", err)
 		}
 	}
@@ -265,8 +268,6 @@ func (s *Server) createClient(conn net.Conn) {
 	c.out.sg = make(chan struct{}, 1)
 	c.out.mp = o.MaxPending
 	c.out.csz = minOutChunk
-	c.authRequired = s.info.AuthRequired
-	c.trace = s.logging.trace.Load()
 	if addr, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
 		c.host, c.port = addr.IP.String(), addr.Port
 	}
@@ -274,9 +275,16 @@ func (s *Server) createClient(conn net.Conn) {
 		_ = tc.SetNoDelay(true)
 	}
 
+	s.mu.Lock()
 	info := s.info
+	s.mu.Unlock()
 	info.CID = c.cid
 	info.ClientIP = c.host
+	c.authRequired = info.AuthRequired
+	if nonceRequired(o) {
+		c.nonce = newNonce()
+		info.Nonce = c.nonce
+	}
 	infoJSON, _ := json.Marshal(&info)
 
 	s.mu.Lock()
@@ -366,6 +374,21 @@ func (s *Server) ClientURL() string {
 	port := s.info.Port
 	s.mu.Unlock()
 	return "nats://" + net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// clientList copies the open connections. Server lock held.
+func (s *Server) clientList() []*client {
+	out := make([]*client, 0, len(s.clients))
+	for _, c := range s.clients {
+		out = append(out, c)
+	}
+	return out
+}
+
+// writePidFile writes our pid where the options say.
+func (s *Server) writePidFile() error {
+	o := s.getOpts()
+	return os.WriteFile(o.PidFile, []byte(strconv.Itoa(os.Getpid())), 0o660)
 }
 
 // NumClients returns the number of open client connections.

@@ -1,0 +1,471 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/natsforge/nats-server/conf"
+)
+
+// ConfigError is a mistake in a configuration file, with its position.
+type ConfigError struct {
+	Pos string // file:line:col
+	Msg string
+}
+
+func (e *ConfigError) Error() string { return e.Pos + ": " + e.Msg }
+
+// ConfigErrors collects every mistake found in a file, so that users fix
+// them all in one go; the reference reports them the same way.
+type ConfigErrors struct {
+	Errors   []error
+	Warnings []error
+}
+
+func (e *ConfigErrors) Error() string {
+	var b strings.Builder
+	for i, err := range append(append([]error(nil), e.Errors...), e.Warnings...) {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+// cfg carries the state of one file's processing.
+type cfg struct {
+	o        *Options
+	errs     []error
+	warnings []error
+}
+
+func (c *cfg) errorf(v *conf.Value, format string, a ...any) {
+	c.errs = append(c.errs, &ConfigError{Pos: keyPos(v), Msg: fmt.Sprintf(format, a...)})
+}
+
+func (c *cfg) warnf(v *conf.Value, format string, a ...any) {
+	c.warnings = append(c.warnings, &ConfigError{Pos: keyPos(v), Msg: fmt.Sprintf(format, a...)})
+}
+
+// keyPos is where an entry was written: the key's position when the parser
+// recorded it, else the value's.
+func keyPos(v *conf.Value) string {
+	if v.KeyLine > 0 {
+		return (&conf.Value{File: v.File, Line: v.KeyLine, Col: v.KeyCol}).Pos()
+	}
+	return v.Pos()
+}
+
+// optHandler applies one configuration entry to the options.
+type optHandler func(c *cfg, key string, v *conf.Value)
+
+// topLevelOptions is the table of every top-level option: adding an option
+// is one entry here and, if it needs one, a check in validateOptions.
+var topLevelOptions map[string]optHandler
+
+func init() {
+	topLevelOptions = map[string]optHandler{
+		"listen":                  func(c *cfg, k string, v *conf.Value) { c.hostPort(v, &c.o.Host, &c.o.Port) },
+		"host":                    strOpt(func(o *Options) *string { return &o.Host }),
+		"net":                     strOpt(func(o *Options) *string { return &o.Host }),
+		"addr":                    strOpt(func(o *Options) *string { return &o.Host }),
+		"port":                    intOpt(func(o *Options) *int { return &o.Port }),
+		"server_name":             strOpt(func(o *Options) *string { return &o.ServerName }),
+		"client_advertise":        strOpt(func(o *Options) *string { return &o.ClientAdvertise }),
+		"debug":                   boolOpt(func(o *Options) *bool { return &o.Debug }),
+		"trace":                   boolOpt(func(o *Options) *bool { return &o.Trace }),
+		"trace_verbose":           traceVerbose,
+		"logtime":                 boolOpt(func(o *Options) *bool { return &o.Logtime }),
+		"logtime_utc":             boolOpt(func(o *Options) *bool { return &o.LogtimeUTC }),
+		"log_file":                strOpt(func(o *Options) *string { return &o.LogFile }),
+		"logfile":                 strOpt(func(o *Options) *string { return &o.LogFile }),
+		"log_size_limit":          int64Opt(func(o *Options) *int64 { return &o.LogSizeLimit }),
+		"logfile_size_limit":      int64Opt(func(o *Options) *int64 { return &o.LogSizeLimit }),
+		"logfile_max_num":         int64Opt(func(o *Options) *int64 { return &o.LogMaxFiles }),
+		"log_max_num":             int64Opt(func(o *Options) *int64 { return &o.LogMaxFiles }),
+		"syslog":                  boolOpt(func(o *Options) *bool { return &o.Syslog }),
+		"remote_syslog":           strOpt(func(o *Options) *string { return &o.RemoteSyslog }),
+		"max_traced_msg_len":      intOpt(func(o *Options) *int { return &o.MaxTracedMsgLen }),
+		"pidfile":                 strOpt(func(o *Options) *string { return &o.PidFile }),
+		"pid_file":                strOpt(func(o *Options) *string { return &o.PidFile }),
+		"ports_file_dir":          strOpt(func(o *Options) *string { return &o.PortsFileDir }),
+		"max_connections":         intOpt(func(o *Options) *int { return &o.MaxConn }),
+		"max_conn":                intOpt(func(o *Options) *int { return &o.MaxConn }),
+		"max_subscriptions":       intOpt(func(o *Options) *int { return &o.MaxSubs }),
+		"max_subs":                intOpt(func(o *Options) *int { return &o.MaxSubs }),
+		"max_payload":             int32Opt(func(o *Options) *int32 { return &o.MaxPayload }),
+		"max_control_line":        int32Opt(func(o *Options) *int32 { return &o.MaxControlLine }),
+		"max_pending":             int64Opt(func(o *Options) *int64 { return &o.MaxPending }),
+		"ping_interval":           durOpt(func(o *Options) *time.Duration { return &o.PingInterval }),
+		"ping_max":                intOpt(func(o *Options) *int { return &o.MaxPingsOut }),
+		"write_deadline":          durOpt(func(o *Options) *time.Duration { return &o.WriteDeadline }),
+		"lame_duck_duration":      durOpt(func(o *Options) *time.Duration { return &o.LameDuckDuration }),
+		"lame_duck_grace_period":  durOpt(func(o *Options) *time.Duration { return &o.LameDuckGracePeriod }),
+		"http":                    func(c *cfg, k string, v *conf.Value) { c.hostPort(v, &c.o.HTTPHost, &c.o.HTTPPort) },
+		"http_port":               intOpt(func(o *Options) *int { return &o.HTTPPort }),
+		"monitor_port":            intOpt(func(o *Options) *int { return &o.HTTPPort }),
+		"https":                   func(c *cfg, k string, v *conf.Value) { c.hostPort(v, &c.o.HTTPHost, &c.o.HTTPSPort) },
+		"https_port":              intOpt(func(o *Options) *int { return &o.HTTPSPort }),
+		"http_base_path":          strOpt(func(o *Options) *string { return &o.HTTPBasePath }),
+		"prof_port":               intOpt(func(o *Options) *int { return &o.ProfPort }),
+		"max_closed_clients":      intOpt(func(o *Options) *int { return &o.MaxClosedClients }),
+		"disable_sublist_cache":   boolOpt(func(o *Options) *bool { return &o.DisableSublistCache }),
+		"no_sublist_cache":        boolOpt(func(o *Options) *bool { return &o.DisableSublistCache }),
+		"no_header_support":       boolOpt(func(o *Options) *bool { return &o.NoHeaderSupport }),
+		"connect_error_reports":   intOpt(func(o *Options) *int { return &o.ConnectErrorReports }),
+		"reconnect_error_reports": intOpt(func(o *Options) *int { return &o.ReconnectErrorReports }),
+		"server_tags":             strListOpt(func(o *Options) *[]string { return &o.ServerTags }),
+		"no_auth_user":            strOpt(func(o *Options) *string { return &o.NoAuthUser }),
+		"authorization":           parseAuthorization,
+		"tls":                     parseTLSBlock,
+		"jetstream":               parseJetStream,
+		"system_account":          unsupportedOpt(strOpt(func(o *Options) *string { return &o.SystemAccount })),
+		"system":                  unsupportedOpt(strOpt(func(o *Options) *string { return &o.SystemAccount })),
+		"no_system_account":       boolOpt(func(o *Options) *bool { return &o.NoSystemAccount }),
+		"cluster":                 sectionOpt("cluster", clusterKeys),
+		"gateway":                 sectionOpt("gateway", gatewayKeys),
+		"leafnodes":               sectionOpt("leafnodes", leafKeys),
+		"leaf":                    sectionOpt("leafnodes", leafKeys),
+		"websocket":               sectionOpt("websocket", websocketKeys),
+		"ws":                      sectionOpt("websocket", websocketKeys),
+		"mqtt":                    sectionOpt("mqtt", mqttKeys),
+		"accounts":                anyUnsupported("accounts"),
+		"mappings":                anyUnsupported("mappings"),
+		"maps":                    anyUnsupported("mappings"),
+		"operator":                anyUnsupported("operator"),
+		"operators":               anyUnsupported("operator"),
+		"trusted":                 anyUnsupported("trusted"),
+		"trusted_keys":            anyUnsupported("trusted_keys"),
+		"resolver":                anyUnsupported("resolver"),
+		"resolver_preload":        anyUnsupported("resolver_preload"),
+	}
+}
+
+// ProcessConfigFile reads a configuration file into Options. All errors are
+// returned together as *ConfigErrors; warnings (deprecated forms the
+// reference accepts) are kept in the options and returned by -t.
+func ProcessConfigFile(path string) (*Options, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := conf.ParseFile(path)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	c := &cfg{o: &Options{ConfigFile: path, Logtime: true, configDigest: hex.EncodeToString(sum[:])}}
+	c.applyMap(m, topLevelOptions)
+	if len(c.errs) > 0 {
+		return nil, &ConfigErrors{Errors: c.errs, Warnings: c.warnings}
+	}
+	c.o.configWarnings = c.warnings
+	return c.o, nil
+}
+
+// ConfigDigest is the sha256 of the configuration file, in hex.
+func (o *Options) ConfigDigest() string { return o.configDigest }
+
+// ConfigWarnings returns what a config file contained that works but is
+// deprecated; -t treats these as errors, as the reference does.
+func (o *Options) ConfigWarnings() []error { return o.configWarnings }
+
+// applyMap dispatches each entry to its handler, in file order so that
+// errors come out in the order they were written.
+func (c *cfg) applyMap(m map[string]*conf.Value, table map[string]optHandler) {
+	for _, k := range sortedKeys(m) {
+		v := m[k]
+		h, ok := table[strings.ToLower(k)]
+		if !ok {
+			c.errorf(v, "unknown field %q", k)
+			continue
+		}
+		h(c, k, v)
+	}
+}
+
+// sortedKeys orders keys by their position in the files.
+func sortedKeys(m map[string]*conf.Value) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := m[keys[i]], m[keys[j]]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+	return keys
+}
+
+// Typed accessors: each reports a wrong type clearly instead of the
+// reference's Go interface-conversion text.
+
+func (c *cfg) str(k string, v *conf.Value) (string, bool) {
+	switch x := v.V.(type) {
+	case string:
+		return x, true
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	}
+	c.errorf(v, "field %q: expected a string, got %s", k, typeName(v.V))
+	return "", false
+}
+
+func (c *cfg) int64(k string, v *conf.Value) (int64, bool) {
+	switch x := v.V.(type) {
+	case int64:
+		return x, true
+	case float64:
+		if x == float64(int64(x)) {
+			return int64(x), true
+		}
+	}
+	c.errorf(v, "field %q: expected an integer, got %s", k, typeName(v.V))
+	return 0, false
+}
+
+func (c *cfg) bool(k string, v *conf.Value) (bool, bool) {
+	if b, ok := v.V.(bool); ok {
+		return b, true
+	}
+	c.errorf(v, "field %q: expected a boolean, got %s", k, typeName(v.V))
+	return false, false
+}
+
+// duration takes a duration string; a plain number is read as seconds with
+// the reference's deprecation warning.
+func (c *cfg) duration(k string, v *conf.Value) (time.Duration, bool) {
+	switch x := v.V.(type) {
+	case string:
+		d, err := time.ParseDuration(x)
+		if err != nil {
+			c.errorf(v, "error parsing %s: %v", k, err)
+			return 0, false
+		}
+		return d, true
+	case int64:
+		c.warnf(v, "invalid use of field %q: %s should be converted to a duration", k, k)
+		return time.Duration(x) * time.Second, true
+	case float64:
+		c.warnf(v, "invalid use of field %q: %s should be converted to a duration", k, k)
+		return time.Duration(x * float64(time.Second)), true
+	}
+	c.errorf(v, "field %q: expected a duration such as \"2s\", got %s", k, typeName(v.V))
+	return 0, false
+}
+
+func (c *cfg) mapOf(k string, v *conf.Value) (map[string]*conf.Value, bool) {
+	if m, ok := v.V.(map[string]*conf.Value); ok {
+		return m, true
+	}
+	c.errorf(v, "field %q: expected a map, got %s", k, typeName(v.V))
+	return nil, false
+}
+
+// strList accepts a single string or an array of strings.
+func (c *cfg) strList(k string, v *conf.Value) ([]string, bool) {
+	switch x := v.V.(type) {
+	case string:
+		return []string{x}, true
+	case []*conf.Value:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			s, ok := e.V.(string)
+			if !ok {
+				c.errorf(e, "field %q: expected a string, got %s", k, typeName(e.V))
+				return nil, false
+			}
+			out = append(out, s)
+		}
+		return out, true
+	}
+	c.errorf(v, "field %q: expected a string or an array of strings, got %s", k, typeName(v.V))
+	return nil, false
+}
+
+func typeName(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("string %q", x)
+	case int64:
+		return fmt.Sprintf("integer %d", x)
+	case float64:
+		return fmt.Sprintf("float %v", x)
+	case bool:
+		return fmt.Sprintf("boolean %v", x)
+	case time.Time:
+		return "a date"
+	case map[string]*conf.Value:
+		return "a map"
+	case []*conf.Value:
+		return "an array"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// hostPort accepts "host:port", a bare port number, or a bare host.
+func (c *cfg) hostPort(v *conf.Value, host *string, port *int) {
+	switch x := v.V.(type) {
+	case int64:
+		*port = int(x)
+		return
+	case string:
+		h, p, err := net.SplitHostPort(x)
+		if err != nil {
+			if n, perr := strconv.Atoi(x); perr == nil {
+				*port = n
+				return
+			}
+			c.errorf(v, "could not parse address string %q", x)
+			return
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			c.errorf(v, "could not parse port %q", p)
+			return
+		}
+		*host, *port = h, n
+		return
+	}
+	c.errorf(v, "expected host:port, got %s", typeName(v.V))
+}
+
+func strOpt(f func(*Options) *string) optHandler {
+	return func(c *cfg, k string, v *conf.Value) {
+		if s, ok := c.str(k, v); ok {
+			*f(c.o) = s
+		}
+	}
+}
+
+func strListOpt(f func(*Options) *[]string) optHandler {
+	return func(c *cfg, k string, v *conf.Value) {
+		if l, ok := c.strList(k, v); ok {
+			*f(c.o) = l
+		}
+	}
+}
+
+func intOpt(f func(*Options) *int) optHandler {
+	return func(c *cfg, k string, v *conf.Value) {
+		if n, ok := c.int64(k, v); ok {
+			*f(c.o) = int(n)
+		}
+	}
+}
+
+func int32Opt(f func(*Options) *int32) optHandler {
+	return func(c *cfg, k string, v *conf.Value) {
+		if n, ok := c.int64(k, v); ok {
+			if n > 1<<31-1 || n < -(1<<31) {
+				c.errorf(v, "field %q: %d is out of range", k, n)
+				return
+			}
+			*f(c.o) = int32(n)
+		}
+	}
+}
+
+func int64Opt(f func(*Options) *int64) optHandler {
+	return func(c *cfg, k string, v *conf.Value) {
+		if n, ok := c.int64(k, v); ok {
+			*f(c.o) = n
+		}
+	}
+}
+
+func boolOpt(f func(*Options) *bool) optHandler {
+	return func(c *cfg, k string, v *conf.Value) {
+		if b, ok := c.bool(k, v); ok {
+			*f(c.o) = b
+		}
+	}
+}
+
+func durOpt(f func(*Options) *time.Duration) optHandler {
+	return func(c *cfg, k string, v *conf.Value) {
+		if d, ok := c.duration(k, v); ok {
+			*f(c.o) = d
+		}
+	}
+}
+
+func traceVerbose(c *cfg, k string, v *conf.Value) {
+	if b, ok := c.bool(k, v); ok {
+		c.o.TraceVerbose = b
+		if b {
+			c.o.Trace = true
+		}
+	}
+}
+
+// unsupportedOpt parses an option whose feature is not served yet and
+// records that it was asked for.
+func unsupportedOpt(h optHandler) optHandler {
+	return func(c *cfg, k string, v *conf.Value) {
+		h(c, k, v)
+		c.o.unsupported = append(c.o.unsupported, keyPos(v)+": "+k)
+	}
+}
+
+func anyUnsupported(name string) optHandler {
+	return func(c *cfg, k string, v *conf.Value) {
+		c.o.unsupported = append(c.o.unsupported, keyPos(v)+": "+name)
+	}
+}
+
+// sectionOpt validates a block of a feature not served yet: its keys must
+// be ones the reference knows, so typos are caught today.
+func sectionOpt(name string, keys []string) optHandler {
+	known := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		known[k] = true
+	}
+	return func(c *cfg, k string, v *conf.Value) {
+		m, ok := c.mapOf(k, v)
+		if !ok {
+			return
+		}
+		for _, sk := range sortedKeys(m) {
+			if !known[strings.ToLower(sk)] {
+				c.errorf(m[sk], "unknown field %q", sk)
+			}
+		}
+		c.o.unsupported = append(c.o.unsupported, keyPos(v)+": "+name)
+	}
+}
+
+var (
+	clusterKeys = []string{"name", "listen", "host", "net", "port", "advertise", "cluster_advertise",
+		"no_advertise", "routes", "authorization", "tls", "connect_retries", "connect_backoff", "pool_size",
+		"accounts", "compression", "ping_interval", "ping_max", "write_deadline", "permissions", "pinned_accounts"}
+	gatewayKeys = []string{"name", "listen", "host", "net", "port", "advertise", "gateways", "authorization",
+		"tls", "connect_retries", "reject_unknown", "reject_unknown_cluster", "send_qsub_interest_only_for_all_accounts"}
+	leafKeys = []string{"listen", "host", "net", "port", "advertise", "no_advertise", "remotes", "authorization",
+		"tls", "reconnect", "reconnect_delay", "compression", "min_version", "isolate_leafnode_interest",
+		"write_deadline"}
+	websocketKeys = []string{"listen", "host", "net", "port", "advertise", "tls", "no_tls", "same_origin",
+		"allowed_origins", "compression", "authorization", "no_auth_user", "jwt_cookie", "user_cookie",
+		"pass_cookie", "token_cookie", "handshake_timeout", "headers"}
+	mqttKeys = []string{"listen", "host", "net", "port", "tls", "authorization", "no_auth_user", "ack_wait",
+		"max_ack_pending", "js_domain", "stream_replicas", "consumer_replicas", "consumer_memory_storage",
+		"consumer_inactive_threshold", "js_api_timeout"}
+)
+
+// errNotSupported formats the start-up refusal of a feature not built yet.
+var errNotSupported = errors.New("not supported yet by this server")

@@ -1,0 +1,372 @@
+package server
+
+import (
+	"strings"
+	"time"
+
+	"github.com/nats-io/nkeys"
+	"github.com/natsforge/nats-server/conf"
+)
+
+// parseAuthorization reads authorization { ... }.
+func parseAuthorization(c *cfg, k string, v *conf.Value) {
+	m, ok := c.mapOf(k, v)
+	if !ok {
+		return
+	}
+	var perms *Permissions
+	for _, key := range sortedKeys(m) {
+		e := m[key]
+		switch strings.ToLower(key) {
+		case "user", "username":
+			c.o.Username, _ = c.str(key, e)
+		case "pass", "password":
+			c.o.Password, _ = c.str(key, e)
+		case "token":
+			c.o.Authorization, _ = c.str(key, e)
+		case "timeout":
+			switch x := e.V.(type) {
+			case int64:
+				c.o.AuthTimeout = float64(x)
+			case float64:
+				c.o.AuthTimeout = x
+			case string:
+				if d, err := time.ParseDuration(x); err == nil {
+					c.o.AuthTimeout = d.Seconds()
+				} else {
+					c.errorf(e, "error parsing %s: %v", key, err)
+				}
+			default:
+				c.errorf(e, "field %q: expected a number of seconds, got %s", key, typeName(e.V))
+			}
+		case "users":
+			c.parseUsers(key, e)
+		case "permissions", "permission":
+			perms = c.parsePermissions(key, e)
+		case "default_permissions":
+			c.o.DefaultPermissions = c.parsePermissions(key, e)
+		case "auth_callout", "callout":
+			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": auth_callout")
+		default:
+			c.errorf(e, "unknown field %q", key)
+		}
+	}
+	if perms != nil {
+		if c.o.Username == "" && c.o.Authorization == "" {
+			c.errorf(v, "permissions in authorization need a user or token")
+		} else if c.o.Username != "" {
+			// A single configured user carries these permissions.
+			c.o.Users = append(c.o.Users, &User{Username: c.o.Username, Password: c.o.Password, Permissions: perms})
+			c.o.Username, c.o.Password = "", ""
+		}
+	}
+	if c.o.Username != "" && len(c.o.Users) > 0 {
+		c.errorf(v, "can not have a single user/pass and a users array")
+	}
+}
+
+// parseUsers reads users: [ {user, password | nkey, permissions, account} ].
+func (c *cfg) parseUsers(k string, v *conf.Value) {
+	arr, ok := v.V.([]*conf.Value)
+	if !ok {
+		c.errorf(v, "field %q: expected an array, got %s", k, typeName(v.V))
+		return
+	}
+	for _, e := range arr {
+		m, ok := c.mapOf(k, e)
+		if !ok {
+			continue
+		}
+		u := &User{}
+		var nk string
+		var perms *Permissions
+		for _, key := range sortedKeys(m) {
+			f := m[key]
+			switch strings.ToLower(key) {
+			case "user", "username":
+				u.Username, _ = c.str(key, f)
+			case "pass", "password":
+				u.Password, _ = c.str(key, f)
+			case "nkey":
+				nk, _ = c.str(key, f)
+			case "permissions", "permission":
+				perms = c.parsePermissions(key, f)
+			case "account":
+				u.Account, _ = c.str(key, f)
+			case "allowed_connection_types", "connection_types", "clients":
+				c.strList(key, f)
+			default:
+				c.errorf(f, "unknown field %q", key)
+			}
+		}
+		switch {
+		case nk != "":
+			if !nkeys.IsValidPublicUserKey(nk) {
+				c.errorf(e, "Not a valid public nkey for a user")
+				continue
+			}
+			if u.Username != "" || u.Password != "" {
+				c.errorf(e, "Nkey users do not take usernames or passwords")
+				continue
+			}
+			c.o.Nkeys = append(c.o.Nkeys, &NkeyUser{Nkey: nk, Permissions: perms, Account: u.Account})
+		case u.Username == "":
+			c.errorf(e, "user entry requires a user")
+		default:
+			u.Permissions = perms
+			c.o.Users = append(c.o.Users, u)
+		}
+	}
+}
+
+// parsePermissions reads { publish, subscribe, allow_responses }.
+func (c *cfg) parsePermissions(k string, v *conf.Value) *Permissions {
+	m, ok := c.mapOf(k, v)
+	if !ok {
+		return nil
+	}
+	p := &Permissions{}
+	for _, key := range sortedKeys(m) {
+		e := m[key]
+		switch strings.ToLower(key) {
+		case "pub", "publish", "import":
+			p.Publish = c.parseSubjectPermission(key, e)
+		case "sub", "subscribe", "export":
+			p.Subscribe = c.parseSubjectPermission(key, e)
+		case "allow_responses", "allow_response":
+			p.Response = c.parseResponsePermission(key, e)
+		default:
+			c.errorf(e, "unknown field %q", key)
+		}
+	}
+	return p
+}
+
+// parseSubjectPermission takes a subject, a list (both meaning allow), or
+// { allow, deny }.
+func (c *cfg) parseSubjectPermission(k string, v *conf.Value) *SubjectPermission {
+	sp := &SubjectPermission{}
+	switch x := v.V.(type) {
+	case string, []*conf.Value:
+		sp.Allow, _ = c.strList(k, v)
+	case map[string]*conf.Value:
+		for _, key := range sortedKeys(x) {
+			e := x[key]
+			switch strings.ToLower(key) {
+			case "allow":
+				sp.Allow, _ = c.strList(key, e)
+			case "deny":
+				sp.Deny, _ = c.strList(key, e)
+			default:
+				c.errorf(e, "unknown field %q", key)
+			}
+		}
+	default:
+		c.errorf(v, "field %q: expected a subject, a list or a map, got %s", k, typeName(v.V))
+		return nil
+	}
+	for _, list := range [][]string{sp.Allow, sp.Deny} {
+		for _, s := range list {
+			subj, _, _ := strings.Cut(s, " ")
+			if !IsValidSubject(subj) {
+				c.errorf(v, "invalid subject %q in %s permissions", s, k)
+			}
+		}
+	}
+	return sp
+}
+
+// parseResponsePermission: true for the defaults, or { max, expires }.
+func (c *cfg) parseResponsePermission(k string, v *conf.Value) *ResponsePermission {
+	switch x := v.V.(type) {
+	case bool:
+		if !x {
+			return nil
+		}
+		return &ResponsePermission{MaxMsgs: DEFAULT_ALLOW_RESPONSE_MAX_MSGS, Expires: DEFAULT_ALLOW_RESPONSE_EXPIRATION}
+	case map[string]*conf.Value:
+		rp := &ResponsePermission{MaxMsgs: DEFAULT_ALLOW_RESPONSE_MAX_MSGS, Expires: DEFAULT_ALLOW_RESPONSE_EXPIRATION}
+		for _, key := range sortedKeys(x) {
+			e := x[key]
+			switch strings.ToLower(key) {
+			case "max", "max_msgs", "max_messages", "max_responses":
+				if n, ok := c.int64(key, e); ok {
+					rp.MaxMsgs = int(n)
+				}
+			case "expires", "expiration", "ttl":
+				if d, ok := c.duration(key, e); ok {
+					rp.Expires = d
+				}
+			default:
+				c.errorf(e, "unknown field %q", key)
+			}
+		}
+		return rp
+	}
+	c.errorf(v, "field %q: expected true or a map, got %s", k, typeName(v.V))
+	return nil
+}
+
+// parseTLSBlock reads a tls { } block.
+func parseTLSBlock(c *cfg, k string, v *conf.Value) {
+	if t := c.parseTLS(k, v); t != nil {
+		c.o.TLS = t
+		c.o.unsupported = append(c.o.unsupported, keyPos(v)+": tls")
+	}
+}
+
+func (c *cfg) parseTLS(k string, v *conf.Value) *TLSConfigOpts {
+	m, ok := c.mapOf(k, v)
+	if !ok {
+		return nil
+	}
+	t := &TLSConfigOpts{}
+	for _, key := range sortedKeys(m) {
+		e := m[key]
+		switch strings.ToLower(key) {
+		case "cert_file":
+			t.CertFile, _ = c.str(key, e)
+		case "key_file":
+			t.KeyFile, _ = c.str(key, e)
+		case "ca_file":
+			t.CaFile, _ = c.str(key, e)
+		case "verify":
+			t.Verify, _ = c.bool(key, e)
+		case "verify_and_map":
+			t.Map, _ = c.bool(key, e)
+			t.Verify = t.Verify || t.Map
+		case "verify_cert_and_check_known_urls":
+			t.CheckKnownURLs, _ = c.bool(key, e)
+			t.Verify = t.Verify || t.CheckKnownURLs
+		case "insecure":
+			t.Insecure, _ = c.bool(key, e)
+		case "cipher_suites":
+			t.Ciphers, _ = c.strList(key, e)
+		case "curve_preferences":
+			t.CurvePreferences, _ = c.strList(key, e)
+		case "pinned_certs":
+			t.PinnedCerts, _ = c.strList(key, e)
+		case "min_version":
+			t.MinVersion, _ = c.str(key, e)
+		case "timeout":
+			switch x := e.V.(type) {
+			case int64:
+				t.Timeout = float64(x)
+			case float64:
+				t.Timeout = x
+			case string:
+				if d, ok := c.duration(key, e); ok {
+					t.Timeout = d.Seconds()
+				}
+			default:
+				c.errorf(e, "field %q: expected seconds, got %s", key, typeName(e.V))
+			}
+		case "handshake_first", "first", "immediate":
+			c.parseHandshakeFirst(t, key, e)
+		case "allow_non_tls":
+			t.AllowNonTLS, _ = c.bool(key, e)
+		case "cert_store":
+			t.CertStore, _ = c.str(key, e)
+		case "cert_match", "cert_match_by", "cert_match_skip_invalid", "ca_certs_match", "certs",
+			"ocsp_peer", "rate_limit":
+			// Accepted forms of options served with the TLS issue.
+		default:
+			c.errorf(e, "error parsing tls config, unknown field %q", key)
+		}
+	}
+	return t
+}
+
+// handshake_first: true, false, "auto" (a 50 ms fallback) or a duration.
+func (c *cfg) parseHandshakeFirst(t *TLSConfigOpts, k string, v *conf.Value) {
+	switch x := v.V.(type) {
+	case bool:
+		t.HandshakeFirst = x
+	case string:
+		if strings.EqualFold(x, "auto") {
+			t.HandshakeFirst, t.FallbackDelay = true, 50*time.Millisecond
+			return
+		}
+		d, err := time.ParseDuration(x)
+		if err != nil {
+			c.errorf(v, "field %q: expected true, false, \"auto\" or a duration, got %q", k, x)
+			return
+		}
+		t.HandshakeFirst, t.FallbackDelay = true, d
+	default:
+		c.errorf(v, "field %q: expected true, false, \"auto\" or a duration, got %s", k, typeName(v.V))
+	}
+}
+
+// parseJetStream reads jetstream: true|false|"enabled"|"disabled" or a map.
+func parseJetStream(c *cfg, k string, v *conf.Value) {
+	enable := false
+	switch x := v.V.(type) {
+	case bool:
+		enable = x
+	case string:
+		switch strings.ToLower(x) {
+		case "enabled", "enable":
+			enable = true
+		case "disabled", "disable":
+		default:
+			c.errorf(v, "field %q: expected enabled or disabled, got %q", k, x)
+		}
+	case map[string]*conf.Value:
+		enable = c.parseJetStreamMap(x)
+	default:
+		c.errorf(v, "field %q: expected a boolean or a map, got %s", k, typeName(v.V))
+	}
+	c.o.JetStream = enable
+	if enable {
+		c.o.unsupported = append(c.o.unsupported, keyPos(v)+": jetstream")
+	}
+}
+
+func (c *cfg) parseJetStreamMap(m map[string]*conf.Value) bool {
+	enable := true
+	for _, key := range sortedKeys(m) {
+		e := m[key]
+		switch strings.ToLower(key) {
+		case "store", "store_dir", "storedir":
+			c.o.StoreDir, _ = c.str(key, e)
+		case "max_memory_store", "max_mem_store", "max_mem":
+			c.o.JetStreamMaxMemory, _ = c.int64(key, e)
+		case "max_file_store", "max_file":
+			c.o.JetStreamMaxStore, _ = c.int64(key, e)
+		case "domain":
+			c.o.JetStreamDomain, _ = c.str(key, e)
+		case "enable", "enabled":
+			enable, _ = c.bool(key, e)
+		case "key", "ek", "encryption_key":
+			c.o.JetStreamKey, _ = c.str(key, e)
+		case "prev_key", "prev_ek", "prev_encryption_key":
+			c.o.JetStreamPrevKey, _ = c.str(key, e)
+		case "cipher":
+			s, _ := c.str(key, e)
+			switch strings.ToLower(s) {
+			case "chacha", "chachapoly":
+				c.o.JetStreamCipher = "chachapoly"
+			case "aes":
+				c.o.JetStreamCipher = "aes"
+			default:
+				c.errorf(e, "Unknown cipher type: %q", s)
+			}
+		case "sync", "sync_interval":
+			if s, ok := e.V.(string); ok && strings.EqualFold(s, "always") {
+				c.o.JetStreamSyncAlways = true
+				continue
+			}
+			c.o.JetStreamSyncInterval, _ = c.duration(key, e)
+		case "encrypt_existing":
+			c.o.JetStreamEncryptExisting, _ = c.bool(key, e)
+		case "unique_tag", "max_outstanding_catchup", "max_catchup", "strict", "limits",
+			"max_buffered_msgs", "max_buffered_size", "request_queue_limit", "extension_hint",
+			"max_ack_pending", "max_ha_assets", "max_request_batch", "tpm":
+			// Known options of the JetStream API issue.
+		default:
+			c.errorf(e, "unknown field %q", key)
+		}
+	}
+	return enable
+}
