@@ -1,6 +1,9 @@
 package server
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // DEFAULT_GLOBAL_ACCOUNT is the account of every user that names none.
 const DEFAULT_GLOBAL_ACCOUNT = "$G"
@@ -14,6 +17,10 @@ type Account struct {
 	mu      sync.Mutex
 	clients map[*client]struct{}
 	ic      *client // internal client for server-side subscriptions
+
+	mappings atomic.Pointer[mappingState]
+	exports  []*serviceExport // set at start-up, read-only after
+	resp     respRoutes
 }
 
 // NewAccount returns an empty account.

@@ -122,6 +122,7 @@ type client struct {
 	mcl          int32
 	msubs        int32
 	hdrBuf       []byte          // scratch for no-responder headers
+	mbuf         []byte          // scratch for mapped subjects
 	rperms       *clientPerms    // reader's copy of perms
 	pcache       map[string]bool // publish decisions
 	pcacheGen    uint64
@@ -446,6 +447,7 @@ func (c *client) processConnect(arg []byte) error {
 	}
 	c.mu.Unlock()
 	if res != nil {
+		c.bindAccount(res.acc)
 		c.mu.Lock()
 		c.user = res.user
 		c.mu.Unlock()
@@ -516,6 +518,27 @@ func (c *client) processSub(args []byte) error {
 		c.sendOK()
 	}
 	return nil
+}
+
+// bindAccount moves a freshly authenticated connection into its user's
+// account. It has no subscriptions yet, so nothing moves with it.
+func (c *client) bindAccount(name string) {
+	if name == "" || name == DEFAULT_GLOBAL_ACCOUNT {
+		return
+	}
+	acc, ok := c.srv.LookupAccount(name)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	old := c.acc
+	c.acc = acc
+	c.mu.Unlock()
+	if old != nil {
+		old.removeClient(c)
+	}
+	acc.addClient(c)
+	c.rc = nil
 }
 
 func validQueueName(q string) bool {

@@ -31,6 +31,7 @@ func (c *client) processMsg(msg []byte) {
 		return
 	}
 	if c.acc != nil {
+		subject = c.acc.mapSubject(&c.mbuf, subject)
 		r := c.match(subject)
 		found := c.deliverResult(r, subject, c.pa.reply, hdr, payload)
 		if !found && len(c.pa.reply) > 0 && c.noResponders {

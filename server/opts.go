@@ -54,6 +54,11 @@ type Options struct {
 	SystemAccount         string   `json:"-"`
 	NoSystemAccount       bool     `json:"-"`
 
+	// Accounts and their imports, exports and mappings; Mappings are the
+	// top-level ones, for the global account.
+	Accounts []*AccountOpts `json:"-"`
+	Mappings []*MappingOpts `json:"-"`
+
 	// JetStream store settings (the jetstream { } block).
 	JetStreamMaxMemory       int64         `json:"-"`
 	JetStreamMaxStore        int64         `json:"-"`

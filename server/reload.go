@@ -13,10 +13,11 @@ import (
 type reloadKind int
 
 const (
-	reloadLogging reloadKind = iota + 1 // rebuild the logger
-	reloadAuth                          // re-check every connection's credentials
-	reloadLimits                        // read from the options on use
-	reloadPidFile                       // rewrite the pid file
+	reloadLogging  reloadKind = iota + 1 // rebuild the logger
+	reloadAuth                           // re-check every connection's credentials
+	reloadLimits                         // read from the options on use
+	reloadPidFile                        // rewrite the pid file
+	reloadMappings                       // recompile the global account's mappings
 )
 
 // reloadable lists the Options fields that may change at runtime, with the
@@ -158,6 +159,11 @@ func (s *Server) applyReload(cur, next *Options, changes []optChange) {
 		s.info.AuthRequired = authConfigured(next)
 		s.mu.Unlock()
 		s.recheckClientsAuth()
+	}
+	if kinds[reloadMappings] {
+		if err := s.gacc.setMappings(next.Mappings); err != nil {
+			s.Errorf("Error applying mappings: %v", err)
+		}
 	}
 	if kinds[reloadPidFile] && next.PidFile != "" {
 		s.writePidFile()

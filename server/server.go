@@ -130,6 +130,9 @@ func NewServer(opts *Options) (*Server, error) {
 		XKey:         xpub,
 	}
 	s.gacc = s.registerAccount(NewAccount(DEFAULT_GLOBAL_ACCOUNT))
+	if err := s.configureAccounts(o); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -1,0 +1,393 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	mrand "math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// accountMapping is a compiled subject mapping with weighted destinations.
+type accountMapping struct {
+	src   string
+	dests []weightedTransform
+}
+
+type weightedTransform struct {
+	tr     *subjectTransform
+	weight int // percent
+}
+
+// mappingState is an account's mappings, swapped whole on reload.
+type mappingState struct {
+	list []*accountMapping
+}
+
+// setMappings compiles and installs mappings; nil clears them.
+func (a *Account) setMappings(opts []*MappingOpts) error {
+	var ms mappingState
+	for _, mo := range opts {
+		am := &accountMapping{src: mo.Source}
+		for _, d := range mo.Dests {
+			tr, err := newSubjectTransform(mo.Source, d.Subject)
+			if err != nil {
+				return err
+			}
+			am.dests = append(am.dests, weightedTransform{tr: tr, weight: d.Weight})
+		}
+		ms.list = append(ms.list, am)
+	}
+	if len(ms.list) == 0 {
+		a.mappings.Store(nil)
+		return nil
+	}
+	a.mappings.Store(&ms)
+	return nil
+}
+
+// mapSubject applies the first matching mapping to subject, writing the
+// result into buf; it returns the subject to route on.
+func (a *Account) mapSubject(buf *[]byte, subject string) string {
+	ms := a.mappings.Load()
+	if ms == nil {
+		return subject
+	}
+	for _, m := range ms.list {
+		if !SubjectMatchesFilter(subject, m.src) {
+			continue
+		}
+		tr := m.pick()
+		if tr == nil {
+			return subject // the unweighted remainder keeps its subject
+		}
+		*buf = tr.apply((*buf)[:0], subject)
+		return bytesToString(*buf)
+	}
+	return subject
+}
+
+// pick chooses a destination by weight; nil for the remainder below 100%.
+func (m *accountMapping) pick() *subjectTransform {
+	if len(m.dests) == 1 && m.dests[0].weight >= 100 {
+		return m.dests[0].tr
+	}
+	r := mrand.IntN(100)
+	for _, d := range m.dests {
+		if r < d.weight {
+			return d.tr
+		}
+		r -= d.weight
+	}
+	return nil
+}
+
+// serviceExport is what an account offers, compiled.
+type serviceExport struct {
+	subject   string
+	stream    bool
+	accounts  map[string]bool // nil: public
+	respType  string
+	threshold time.Duration
+}
+
+func (e *serviceExport) allows(acc string) bool {
+	return e.accounts == nil || e.accounts[acc]
+}
+
+// responseRoute sends a service's responses back to the requesting account.
+type responseRoute struct {
+	to        *Account
+	reply     string
+	singleton bool
+	expires   atomic.Int64 // unix nanos
+}
+
+// respRoutes are the open response routes of an exporting account.
+type respRoutes struct {
+	mu     sync.Mutex
+	routes map[string]*responseRoute
+	prefix string // "_R_.<random>." unique to this account
+	once   sync.Once
+}
+
+// configureAccounts builds the accounts of the options: mappings, exports,
+// and the imports with the internal subscriptions that carry them. Import
+// mistakes are reported here, at start-up, with clear errors.
+func (s *Server) configureAccounts(o *Options) error {
+	if err := s.gacc.setMappings(o.Mappings); err != nil {
+		return err
+	}
+	for _, ao := range o.Accounts {
+		if ao.Name == DEFAULT_GLOBAL_ACCOUNT {
+			continue
+		}
+		acc := s.registerAccount(NewAccount(ao.Name))
+		if err := acc.setMappings(ao.Mappings); err != nil {
+			return fmt.Errorf("account %q: %v", ao.Name, err)
+		}
+	}
+	for _, ao := range o.Accounts {
+		acc, _ := s.LookupAccount(ao.Name)
+		if ao.Name == DEFAULT_GLOBAL_ACCOUNT {
+			acc = s.gacc
+		}
+		for _, ex := range ao.Exports {
+			se := &serviceExport{subject: ex.Stream + ex.Service, stream: ex.Stream != "",
+				respType: ex.ResponseType, threshold: ex.ResponseThreshold}
+			if len(ex.Accounts) > 0 {
+				se.accounts = map[string]bool{}
+				for _, n := range ex.Accounts {
+					se.accounts[n] = true
+				}
+			}
+			if se.respType == "" || se.respType == "single" {
+				se.respType = "singleton"
+			}
+			if se.threshold == 0 {
+				se.threshold = DEFAULT_RESPONSE_THRESHOLD
+			}
+			acc.exports = append(acc.exports, se)
+		}
+	}
+	for _, u := range o.Users {
+		if u.Account != "" {
+			if _, ok := s.LookupAccount(u.Account); !ok {
+				return fmt.Errorf("user %q: unknown account %q", u.Username, u.Account)
+			}
+		}
+	}
+	if err := checkImportCycles(o); err != nil {
+		return err
+	}
+	for _, ao := range o.Accounts {
+		acc, _ := s.LookupAccount(ao.Name)
+		for _, im := range ao.Imports {
+			if err := s.addImport(acc, im); err != nil {
+				return fmt.Errorf("%s: account %q: %v", im.pos, ao.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// findExport returns the export of from that covers subject for acc.
+func (from *Account) findExport(subject string, stream bool, acc string) (*serviceExport, error) {
+	found := false
+	for _, e := range from.exports {
+		if e.stream != stream || !subjectIsSubsetOf(subject, e.subject) {
+			continue
+		}
+		found = true
+		if e.allows(acc) {
+			return e, nil
+		}
+	}
+	kind := "service"
+	if stream {
+		kind = "stream"
+	}
+	if found {
+		return nil, fmt.Errorf("%s import of %q not authorized: account %q is not among the accounts the export allows", kind, subject, acc)
+	}
+	return nil, fmt.Errorf("%s import of %q: account %q does not export it", kind, subject, from.Name)
+}
+
+// subjectIsSubsetOf reports whether every subject matching sub also
+// matches of.
+func subjectIsSubsetOf(sub, of string) bool {
+	st, ot := strings.Split(sub, "."), strings.Split(of, ".")
+	for i, o := range ot {
+		if o == ">" {
+			return len(st) > i
+		}
+		if i >= len(st) {
+			return false
+		}
+		switch {
+		case o == "*":
+			if st[i] == ">" {
+				return false
+			}
+		case o != st[i]:
+			return false
+		}
+	}
+	return len(st) == len(ot)
+}
+
+// addImport wires one import with internal subscriptions.
+func (s *Server) addImport(acc *Account, im *ImportOpts) error {
+	from, ok := s.LookupAccount(im.Account)
+	if !ok {
+		return fmt.Errorf("%s: unknown account %q", im.describe(), im.Account)
+	}
+	if im.Stream != "" {
+		if _, err := from.findExport(im.Stream, true, acc.Name); err != nil {
+			return err
+		}
+		return s.addStreamImport(acc, from, im)
+	}
+	se, err := from.findExport(im.Service, false, acc.Name)
+	if err != nil {
+		return err
+	}
+	return s.addServiceImport(acc, from, im, se)
+}
+
+// addStreamImport subscribes in the exporter and republishes into the
+// importer, under a prefix or a mapped subject.
+func (s *Server) addStreamImport(acc, from *Account, im *ImportOpts) error {
+	var tr *subjectTransform
+	if im.To != "" {
+		var err error
+		if tr, err = newSubjectTransform(im.Stream, im.To); err != nil {
+			return err
+		}
+	}
+	prefix := im.Prefix
+	_, err := s.SubscribeInternal(from, im.Stream, "", func(subject, reply string, hdr, msg []byte) {
+		local := subject
+		switch {
+		case tr != nil:
+			local = string(tr.apply(nil, subject))
+		case prefix != "":
+			local = prefix + "." + subject
+		}
+		s.PublishInternal(acc, local, reply, hdr, msg)
+	})
+	return err
+}
+
+// addServiceImport subscribes in the importer on the local subject and
+// forwards requests into the exporter, routing the responses back.
+func (s *Server) addServiceImport(acc, from *Account, im *ImportOpts, se *serviceExport) error {
+	local := im.Service
+	if im.To != "" {
+		local = im.To
+	}
+	var back *subjectTransform
+	if local != im.Service {
+		var err error
+		if back, err = newSubjectTransform(local, im.Service); err != nil {
+			return fmt.Errorf("service import 'to' %q does not fit %q: %v", local, im.Service, err)
+		}
+	}
+	_, err := s.SubscribeInternal(acc, local, "", func(subject, reply string, hdr, msg []byte) {
+		target := subject
+		if back != nil {
+			target = string(back.apply(nil, subject))
+		}
+		newReply := ""
+		if reply != "" {
+			newReply = from.addResponseRoute(s, acc, reply, se)
+		}
+		s.PublishInternal(from, target, newReply, hdr, msg)
+	})
+	return err
+}
+
+// addResponseRoute returns a fresh reply subject in the exporting account
+// that forwards to reply in the requesting account.
+func (from *Account) addResponseRoute(s *Server, to *Account, reply string, se *serviceExport) string {
+	rr := &from.resp
+	rr.once.Do(func() {
+		rr.routes = make(map[string]*responseRoute)
+		rr.prefix = "_R_." + randToken(6) + "."
+		_, _ = s.SubscribeInternal(from, rr.prefix+">", "", func(subject, _ string, hdr, msg []byte) {
+			from.forwardResponse(s, subject, hdr, msg)
+		})
+	})
+	subj := rr.prefix + randToken(10)
+	route := &responseRoute{to: to, reply: reply, singleton: se.respType == "singleton"}
+	route.expires.Store(time.Now().Add(se.threshold).UnixNano())
+	rr.mu.Lock()
+	rr.sweepLocked()
+	rr.routes[subj] = route
+	rr.mu.Unlock()
+	return subj
+}
+
+// forwardResponse sends a response back across the import.
+func (from *Account) forwardResponse(s *Server, subject string, hdr, msg []byte) {
+	rr := &from.resp
+	rr.mu.Lock()
+	route := rr.routes[subject]
+	if route != nil && (route.singleton || time.Now().UnixNano() > route.expires.Load()) {
+		delete(rr.routes, subject)
+	}
+	rr.mu.Unlock()
+	if route == nil || time.Now().UnixNano() > route.expires.Load() {
+		return
+	}
+	s.PublishInternal(route.to, route.reply, "", hdr, msg)
+}
+
+// sweepLocked drops expired routes so abandoned requests do not pile up.
+func (rr *respRoutes) sweepLocked() {
+	if len(rr.routes) < 1024 {
+		return
+	}
+	now := time.Now().UnixNano()
+	for k, r := range rr.routes {
+		if now > r.expires.Load() {
+			delete(rr.routes, k)
+		}
+	}
+}
+
+var tokenEncoding = base32.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567").WithPadding(base32.NoPadding)
+
+func randToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return tokenEncoding.EncodeToString(b)
+}
+
+// checkImportCycles refuses stream imports that would send messages round
+// in a loop between accounts.
+func checkImportCycles(o *Options) error {
+	imports := map[string][]*ImportOpts{}
+	for _, a := range o.Accounts {
+		for _, im := range a.Imports {
+			if im.Stream != "" {
+				imports[a.Name] = append(imports[a.Name], im)
+			}
+		}
+	}
+	// Messages flow from im.Account into the importer. Following the flow
+	// backwards from an account, reaching it again with a colliding subject
+	// is a cycle.
+	var visit func(start, cur, subject string, depth int) error
+	visit = func(start, cur, subject string, depth int) error {
+		if depth > len(o.Accounts) {
+			return nil
+		}
+		for _, im := range imports[cur] {
+			if !subjectsCollide(subject, im.Stream) {
+				continue
+			}
+			if im.Account == start {
+				return fmt.Errorf("%s: stream import of %q from account %q forms a cycle", im.pos, im.Stream, im.Account)
+			}
+			if err := visit(start, im.Account, im.Stream, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, a := range o.Accounts {
+		for _, im := range imports[a.Name] {
+			if im.Account == a.Name {
+				return fmt.Errorf("%s: account %q can not import from itself", im.pos, a.Name)
+			}
+			if err := visit(a.Name, im.Account, im.Stream, 0); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,317 @@
+package server
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/natsforge/nats-server/conf"
+)
+
+// AccountOpts is one account of the accounts { } block.
+type AccountOpts struct {
+	Name     string
+	Exports  []*ExportOpts
+	Imports  []*ImportOpts
+	Mappings []*MappingOpts
+}
+
+// ExportOpts is a stream or service an account offers to others.
+type ExportOpts struct {
+	Stream            string
+	Service           string
+	Accounts          []string // empty: public
+	ResponseType      string   // singleton (default), stream or chunked
+	ResponseThreshold time.Duration
+	pos               string
+}
+
+// ImportOpts brings another account's stream or service into this one.
+type ImportOpts struct {
+	Account string
+	Stream  string
+	Service string
+	To      string // local subject
+	Prefix  string // stream imports: local prefix
+	pos     string
+}
+
+// MappingOpts is one subject mapping with its weighted destinations.
+type MappingOpts struct {
+	Source string
+	Dests  []MappingDest
+	pos    string
+}
+
+// MappingDest is a destination with its share of messages, in percent.
+type MappingDest struct {
+	Subject string
+	Weight  int
+}
+
+// DEFAULT_RESPONSE_THRESHOLD is how long a stream or chunked service
+// response route stays open, as with the reference.
+const DEFAULT_RESPONSE_THRESHOLD = 2 * time.Minute
+
+func parseAccounts(c *cfg, k string, v *conf.Value) {
+	switch x := v.V.(type) {
+	case []*conf.Value:
+		// accounts: [A, B] declares empty accounts.
+		for _, e := range x {
+			if name, ok := c.str(k, e); ok {
+				c.o.Accounts = append(c.o.Accounts, &AccountOpts{Name: name})
+			}
+		}
+		return
+	case map[string]*conf.Value:
+		for _, name := range sortedKeys(x) {
+			c.parseAccount(name, x[name])
+		}
+		return
+	}
+	c.errorf(v, "field %q: expected a map of accounts, got %s", k, typeName(v.V))
+}
+
+func (c *cfg) parseAccount(name string, v *conf.Value) {
+	a := &AccountOpts{Name: name}
+	c.o.Accounts = append(c.o.Accounts, a)
+	m, ok := c.mapOf(name, v)
+	if !ok {
+		return
+	}
+	for _, key := range sortedKeys(m) {
+		e := m[key]
+		switch strings.ToLower(key) {
+		case "users":
+			before, beforeNk := len(c.o.Users), len(c.o.Nkeys)
+			c.parseUsers(key, e)
+			for _, u := range c.o.Users[before:] {
+				u.Account = name
+			}
+			for _, u := range c.o.Nkeys[beforeNk:] {
+				u.Account = name
+			}
+		case "exports":
+			c.parseExports(a, key, e)
+		case "imports":
+			c.parseImports(a, key, e)
+		case "mappings", "maps":
+			a.Mappings = c.parseMappings(key, e)
+		case "default_permissions", "jetstream", "limits", "nkey", "max_connections", "max_subscriptions",
+			"max_payload", "max_leafnodes", "trace_dest", "trace_dest_sampling":
+			// Accepted; served with the features they belong to.
+		default:
+			c.errorf(e, "unknown field %q", key)
+		}
+	}
+}
+
+func (c *cfg) parseExports(a *AccountOpts, k string, v *conf.Value) {
+	arr, ok := v.V.([]*conf.Value)
+	if !ok {
+		c.errorf(v, "field %q: expected an array, got %s", k, typeName(v.V))
+		return
+	}
+	for _, e := range arr {
+		m, ok := c.mapOf(k, e)
+		if !ok {
+			continue
+		}
+		ex := &ExportOpts{pos: keyPos(e)}
+		for _, key := range sortedKeys(m) {
+			f := m[key]
+			switch strings.ToLower(key) {
+			case "stream":
+				ex.Stream, _ = c.str(key, f)
+			case "service":
+				ex.Service, _ = c.str(key, f)
+			case "accounts":
+				ex.Accounts, _ = c.strList(key, f)
+			case "response", "response_type":
+				s, _ := c.str(key, f)
+				switch strings.ToLower(s) {
+				case "singleton", "single", "stream", "chunked":
+					ex.ResponseType = strings.ToLower(s)
+				default:
+					c.errorf(f, "unknown response type: %q", s)
+				}
+			case "threshold", "response_threshold", "response_max_time", "response_time":
+				ex.ResponseThreshold, _ = c.duration(key, f)
+			case "account_token_position", "advertise", "allow_trace", "name", "description", "info_url":
+			default:
+				c.errorf(f, "unknown field %q", key)
+			}
+		}
+		subj := ex.Stream + ex.Service
+		switch {
+		case ex.Stream != "" && ex.Service != "":
+			c.errorf(e, "export can not be both a stream and a service")
+		case subj == "":
+			c.errorf(e, "export needs a stream or a service subject")
+		case !IsValidSubject(subj):
+			c.errorf(e, "invalid export subject %q", subj)
+		default:
+			a.Exports = append(a.Exports, ex)
+		}
+	}
+}
+
+func (c *cfg) parseImports(a *AccountOpts, k string, v *conf.Value) {
+	arr, ok := v.V.([]*conf.Value)
+	if !ok {
+		c.errorf(v, "field %q: expected an array, got %s", k, typeName(v.V))
+		return
+	}
+	for _, e := range arr {
+		m, ok := c.mapOf(k, e)
+		if !ok {
+			continue
+		}
+		im := &ImportOpts{pos: keyPos(e)}
+		for _, key := range sortedKeys(m) {
+			f := m[key]
+			switch strings.ToLower(key) {
+			case "stream", "service":
+				src, ok := c.mapOf(key, f)
+				if !ok {
+					continue
+				}
+				var acc, subj string
+				for _, sk := range sortedKeys(src) {
+					switch strings.ToLower(sk) {
+					case "account":
+						acc, _ = c.str(sk, src[sk])
+					case "subject":
+						subj, _ = c.str(sk, src[sk])
+					default:
+						c.errorf(src[sk], "unknown field %q", sk)
+					}
+				}
+				im.Account = acc
+				if strings.EqualFold(key, "stream") {
+					im.Stream = subj
+				} else {
+					im.Service = subj
+				}
+			case "to", "local_subject":
+				im.To, _ = c.str(key, f)
+			case "prefix":
+				im.Prefix, _ = c.str(key, f)
+			case "share", "allow_trace":
+			default:
+				c.errorf(f, "unknown field %q", key)
+			}
+		}
+		subj := im.Stream + im.Service
+		switch {
+		case im.Account == "":
+			c.errorf(e, "import needs an account")
+		case subj == "" || !IsValidSubject(subj):
+			c.errorf(e, "import needs a valid subject, got %q", subj)
+		case im.Stream != "" && im.Service != "":
+			c.errorf(e, "import can not be both a stream and a service")
+		default:
+			a.Imports = append(a.Imports, im)
+		}
+	}
+}
+
+// parseMappings reads mappings { source: destination | [ {destination, weight} ] }.
+func (c *cfg) parseMappings(k string, v *conf.Value) []*MappingOpts {
+	m, ok := c.mapOf(k, v)
+	if !ok {
+		return nil
+	}
+	var out []*MappingOpts
+	for _, src := range sortedKeys(m) {
+		e := m[src]
+		mo := &MappingOpts{Source: src, pos: keyPos(e)}
+		switch x := e.V.(type) {
+		case string:
+			mo.Dests = []MappingDest{{Subject: x, Weight: 100}}
+		case map[string]*conf.Value:
+			if d, ok := c.parseMappingDest(x); ok {
+				mo.Dests = append(mo.Dests, d)
+			}
+		case []*conf.Value:
+			for _, de := range x {
+				dm, ok := c.mapOf(src, de)
+				if !ok {
+					continue
+				}
+				if d, ok := c.parseMappingDest(dm); ok {
+					mo.Dests = append(mo.Dests, d)
+				}
+			}
+		default:
+			c.errorf(e, "mapping for %q: expected a subject or destinations, got %s", src, typeName(e.V))
+			continue
+		}
+		total := 0
+		for _, d := range mo.Dests {
+			total += d.Weight
+			if _, err := newSubjectTransform(src, d.Subject); err != nil {
+				c.errorf(e, "%v", err)
+			}
+		}
+		if total > 100 {
+			c.errorf(e, "mapping for %q: weights add up to %d%%, more than 100%%", src, total)
+		}
+		out = append(out, mo)
+	}
+	return out
+}
+
+func (c *cfg) parseMappingDest(m map[string]*conf.Value) (MappingDest, bool) {
+	d := MappingDest{Weight: 100}
+	for _, key := range sortedKeys(m) {
+		e := m[key]
+		switch strings.ToLower(key) {
+		case "destination", "dest":
+			d.Subject, _ = c.str(key, e)
+		case "weight":
+			switch x := e.V.(type) {
+			case int64:
+				d.Weight = int(x)
+			case string:
+				n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(x), "%"))
+				if err != nil {
+					c.errorf(e, "invalid weight %q", x)
+					return d, false
+				}
+				d.Weight = n
+			default:
+				c.errorf(e, "invalid weight %s", typeName(e.V))
+				return d, false
+			}
+			if d.Weight < 0 || d.Weight > 100 {
+				c.errorf(e, "invalid weight %d: must be between 0 and 100", d.Weight)
+				return d, false
+			}
+		case "cluster":
+			// Cluster-scoped destinations need clustering; this server has
+			// no cluster name, so such entries never apply.
+			return d, false
+		default:
+			c.errorf(e, "unknown field %q", key)
+		}
+	}
+	if d.Subject == "" {
+		c.errorf(m[sortedKeys(m)[0]], "mapping destination needs a subject")
+		return d, false
+	}
+	return d, true
+}
+
+func parseTopMappings(c *cfg, k string, v *conf.Value) {
+	c.o.Mappings = append(c.o.Mappings, c.parseMappings(k, v)...)
+}
+
+// describeImport is how errors name an import.
+func (im *ImportOpts) describe() string {
+	if im.Stream != "" {
+		return fmt.Sprintf("stream import of %q from account %q", im.Stream, im.Account)
+	}
+	return fmt.Sprintf("service import of %q from account %q", im.Service, im.Account)
+}
