@@ -165,6 +165,7 @@ func (p *parser) parseNumber(m mark) (*Value, error) {
 		}
 	}
 	p.skipDigits()
+	digitsEnd := p.pos
 	switch c := p.peek(); {
 	case c == '-' && !neg:
 		return p.parseDatetime(m)
@@ -173,7 +174,6 @@ func (p *parser) parseNumber(m mark) (*Value, error) {
 	case p.atNumberEnd():
 		return p.makeInt(m, p.src[m.pos:p.pos], 1)
 	case isLetter(c):
-		digitsEnd := p.pos
 		for p.pos < len(p.src) && isLetter(p.src[p.pos]) {
 			p.pos++
 		}
@@ -182,6 +182,7 @@ func (p *parser) parseNumber(m mark) (*Value, error) {
 		}
 	}
 	if neg {
+		p.pos = digitsEnd
 		return nil, p.errorHere("unexpected %s after number", p.found())
 	}
 	p.readUnquoted()
