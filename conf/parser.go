@@ -210,7 +210,10 @@ func (p *parser) parseEntry(m map[string]*Value, braced bool) error {
 	if err != nil {
 		return err
 	}
-	m[key] = v
+	// A copy: a variable's value may be shared by several entries.
+	entry := *v
+	entry.KeyLine, entry.KeyCol = km.line, p.col(km)
+	m[key] = &entry
 	return p.endOfEntry(braced)
 }
 

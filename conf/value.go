@@ -26,6 +26,13 @@ type Value struct {
 	File string // "" when parsed from a string
 	Line int    // 1-based
 	Col  int    // 1-based, counted in characters
+	// KeyLine and KeyCol are where the key of a map entry was written
+	// (zero for array elements and the top level), so that errors about an
+	// entry point at its key, as the reference's do.
+	KeyLine int
+	KeyCol  int
+	// UsedAsVariable is set on an entry that a later $NAME referred to.
+	UsedAsVariable bool
 }
 
 // Plain returns the value with positions stripped: maps become

@@ -19,6 +19,9 @@ func (p *parser) parseVariable(m mark) (*Value, error) {
 	}
 	for i := len(p.scopes) - 1; i >= 0; i-- {
 		if v, ok := p.scopes[i][name]; ok {
+			// The option layer skips keys used as variables instead of
+			// calling them unknown fields, as the reference does.
+			v.UsedAsVariable = true
 			out := p.value(m, v.V)
 			return out, nil
 		}

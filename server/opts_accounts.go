@@ -102,7 +102,7 @@ func (c *cfg) parseAccount(name string, v *conf.Value) {
 			"max_payload", "max_leafnodes", "trace_dest", "trace_dest_sampling":
 			// Accepted; served with the features they belong to.
 		default:
-			c.errorf(e, "unknown field %q", key)
+			c.unknownField(e, key)
 		}
 	}
 }
@@ -140,7 +140,7 @@ func (c *cfg) parseExports(a *AccountOpts, k string, v *conf.Value) {
 				ex.ResponseThreshold, _ = c.duration(key, f)
 			case "account_token_position", "advertise", "allow_trace", "name", "description", "info_url":
 			default:
-				c.errorf(f, "unknown field %q", key)
+				c.unknownField(f, key)
 			}
 		}
 		subj := ex.Stream + ex.Service
@@ -185,7 +185,7 @@ func (c *cfg) parseImports(a *AccountOpts, k string, v *conf.Value) {
 					case "subject":
 						subj, _ = c.str(sk, src[sk])
 					default:
-						c.errorf(src[sk], "unknown field %q", sk)
+						c.unknownField(src[sk], sk)
 					}
 				}
 				im.Account = acc
@@ -200,7 +200,7 @@ func (c *cfg) parseImports(a *AccountOpts, k string, v *conf.Value) {
 				im.Prefix, _ = c.str(key, f)
 			case "share", "allow_trace":
 			default:
-				c.errorf(f, "unknown field %q", key)
+				c.unknownField(f, key)
 			}
 		}
 		subj := im.Stream + im.Service
@@ -294,7 +294,7 @@ func (c *cfg) parseMappingDest(m map[string]*conf.Value) (MappingDest, bool) {
 			// no cluster name, so such entries never apply.
 			return d, false
 		default:
-			c.errorf(e, "unknown field %q", key)
+			c.unknownField(e, key)
 		}
 	}
 	if d.Subject == "" {

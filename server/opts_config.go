@@ -186,7 +186,7 @@ func (c *cfg) applyMap(m map[string]*conf.Value, table map[string]optHandler) {
 		v := m[k]
 		h, ok := table[strings.ToLower(k)]
 		if !ok {
-			c.errorf(v, "unknown field %q", k)
+			c.unknownField(v, k)
 			continue
 		}
 		h(c, k, v)
@@ -443,7 +443,7 @@ func sectionOpt(name string, keys []string) optHandler {
 		}
 		for _, sk := range sortedKeys(m) {
 			if !known[strings.ToLower(sk)] {
-				c.errorf(m[sk], "unknown field %q", sk)
+				c.unknownField(m[sk], sk)
 			}
 		}
 		c.o.unsupported = append(c.o.unsupported, keyPos(v)+": "+name)
@@ -469,3 +469,12 @@ var (
 
 // errNotSupported formats the start-up refusal of a feature not built yet.
 var errNotSupported = errors.New("not supported yet by this server")
+
+// unknownField reports a key no option knows, unless it only defines a
+// variable used elsewhere, which the reference allows anywhere.
+func (c *cfg) unknownField(v *conf.Value, k string) {
+	if v.UsedAsVariable {
+		return
+	}
+	c.errorf(v, "unknown field %q", k)
+}

@@ -48,7 +48,7 @@ func parseAuthorization(c *cfg, k string, v *conf.Value) {
 		case "auth_callout", "callout":
 			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": auth_callout")
 		default:
-			c.errorf(e, "unknown field %q", key)
+			c.unknownField(e, key)
 		}
 	}
 	if perms != nil {
@@ -96,7 +96,7 @@ func (c *cfg) parseUsers(k string, v *conf.Value) {
 			case "allowed_connection_types", "connection_types", "clients":
 				c.strList(key, f)
 			default:
-				c.errorf(f, "unknown field %q", key)
+				c.unknownField(f, key)
 			}
 		}
 		switch {
@@ -136,7 +136,7 @@ func (c *cfg) parsePermissions(k string, v *conf.Value) *Permissions {
 		case "allow_responses", "allow_response":
 			p.Response = c.parseResponsePermission(key, e)
 		default:
-			c.errorf(e, "unknown field %q", key)
+			c.unknownField(e, key)
 		}
 	}
 	return p
@@ -158,7 +158,7 @@ func (c *cfg) parseSubjectPermission(k string, v *conf.Value) *SubjectPermission
 			case "deny":
 				sp.Deny, _ = c.strList(key, e)
 			default:
-				c.errorf(e, "unknown field %q", key)
+				c.unknownField(e, key)
 			}
 		}
 	default:
@@ -198,7 +198,7 @@ func (c *cfg) parseResponsePermission(k string, v *conf.Value) *ResponsePermissi
 					rp.Expires = d
 				}
 			default:
-				c.errorf(e, "unknown field %q", key)
+				c.unknownField(e, key)
 			}
 		}
 		return rp
@@ -365,7 +365,7 @@ func (c *cfg) parseJetStreamMap(m map[string]*conf.Value) bool {
 			"max_ack_pending", "max_ha_assets", "max_request_batch", "tpm":
 			// Known options of the JetStream API issue.
 		default:
-			c.errorf(e, "unknown field %q", key)
+			c.unknownField(e, key)
 		}
 	}
 	return enable
