@@ -23,6 +23,10 @@ type parser struct {
 	// double as the variables visible at the current point.
 	scopes []map[string]*Value
 	depth  int
+	// colCache remembers the last column computed so that many values on
+	// one long line do not make column counting quadratic.
+	colCache mark
+	colValue int
 }
 
 // mark is a saved position, used to report where a construct began.
@@ -35,7 +39,13 @@ func newParser(src, file, dir string, sh *shared) *parser {
 func (p *parser) mark() mark { return mark{p.pos, p.line, p.lineStart} }
 
 func (p *parser) col(m mark) int {
-	return utf8.RuneCountInString(p.src[m.lineStart:m.pos]) + 1
+	from, col := m.lineStart, 1
+	if c := p.colCache; c.lineStart == m.lineStart && c.pos <= m.pos && p.colValue > 0 {
+		from, col = c.pos, p.colValue
+	}
+	col += utf8.RuneCountInString(p.src[from:m.pos])
+	p.colCache, p.colValue = m, col
+	return col
 }
 
 func (p *parser) errorAt(m mark, format string, a ...any) error {
