@@ -216,7 +216,7 @@ func (p *parser) parseEntry(m map[string]*Value, braced bool) error {
 		p.advance()
 	}
 	p.skipSpace()
-	v, err := p.parseValue(fmt.Sprintf("key %q", key))
+	v, err := p.parseValue(owner{kind: ownerKey, name: key})
 	if err != nil {
 		return err
 	}
@@ -265,15 +265,38 @@ func (p *parser) endOfEntry(braced bool) error {
 	return p.errorHere("expected a newline, ',', ';' or comment after the value, found %s", p.found())
 }
 
-// parseValue parses any value starting at the current position; what names
-// the enclosing key or array for error messages.
-func (p *parser) parseValue(what string) (*Value, error) {
+// owner says what a value belongs to, for error messages; it is only
+// formatted when an error occurs so that parsing does not pay for it.
+type owner struct {
+	kind int
+	name string
+	at   mark
+}
+
+const (
+	ownerKey = iota
+	ownerArray
+	ownerEnv
+)
+
+func (p *parser) describe(o owner) string {
+	switch o.kind {
+	case ownerArray:
+		return fmt.Sprintf("the array opened at %d:%d", o.at.line, p.col(o.at))
+	case ownerEnv:
+		return fmt.Sprintf("environment variable %q", o.name)
+	}
+	return fmt.Sprintf("key %q", o.name)
+}
+
+// parseValue parses any value starting at the current position.
+func (p *parser) parseValue(o owner) (*Value, error) {
 	if p.depth >= maxDepth {
 		return nil, p.errorHere("nesting deeper than %d levels", maxDepth)
 	}
 	m := p.mark()
 	if p.eof() || p.atComment() {
-		return nil, p.errorHere("expected a value for %s, found %s", what, p.foundOrComment())
+		return nil, p.errorHere("expected a value for %s, found %s", p.describe(o), p.foundOrComment())
 	}
 	switch c := p.peek(); c {
 	case '{':
@@ -291,7 +314,7 @@ func (p *parser) parseValue(what string) (*Value, error) {
 	case '$':
 		return p.parseVariable(m)
 	case '\n', '\r', ',', ';', ']', '}':
-		return nil, p.errorHere("expected a value for %s, found %s", what, p.found())
+		return nil, p.errorHere("expected a value for %s, found %s", p.describe(o), p.found())
 	default:
 		if c == '-' || isDigit(c) {
 			return p.parseNumber(m)
@@ -328,7 +351,7 @@ func (p *parser) parseArray(open mark) (*Value, error) {
 	p.depth++
 	defer func() { p.depth-- }()
 	arr := []*Value{}
-	what := fmt.Sprintf("the array opened at %d:%d", open.line, p.col(open))
+	o := owner{kind: ownerArray, at: open}
 	for {
 		p.skipBlank()
 		switch p.peek() {
@@ -336,12 +359,12 @@ func (p *parser) parseArray(open mark) (*Value, error) {
 			p.advance()
 			return p.value(open, arr), nil
 		case ',':
-			return nil, p.errorHere("unexpected ',' in %s: empty elements are not allowed", what)
+			return nil, p.errorHere("unexpected ',' in %s: empty elements are not allowed", p.describe(o))
 		}
 		if p.eof() {
-			return nil, p.errorHere("unexpected end of file in %s", what)
+			return nil, p.errorHere("unexpected end of file in %s", p.describe(o))
 		}
-		v, err := p.parseValue(what)
+		v, err := p.parseValue(o)
 		if err != nil {
 			return nil, err
 		}
@@ -356,9 +379,9 @@ func (p *parser) parseArray(open mark) (*Value, error) {
 		case ']', '\n':
 		default:
 			if p.eof() {
-				return nil, p.errorHere("unexpected end of file in %s", what)
+				return nil, p.errorHere("unexpected end of file in %s", p.describe(o))
 			}
-			return nil, p.errorHere("expected ',' or ']' after an element of %s, found %s", what, p.found())
+			return nil, p.errorHere("expected ',' or ']' after an element of %s, found %s", p.describe(o), p.found())
 		}
 	}
 }

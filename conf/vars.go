@@ -1,9 +1,6 @@
 package conf
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
 // parseVariable resolves "$NAME": the innermost enclosing map defining NAME
 // (before this point) wins, then the environment. The result carries the
@@ -56,7 +53,7 @@ func (p *parser) parseEnv(m mark, name, env string) (*Value, error) {
 	defer func() { p.sh.envStack = p.sh.envStack[:len(p.sh.envStack)-1] }()
 	sub := newParser(env, "", "", p.sh)
 	sub.depth = p.depth + 1
-	v, err := sub.parseValue(fmt.Sprintf("environment variable %q", name))
+	v, err := sub.parseValue(owner{kind: ownerEnv, name: name})
 	if err == nil {
 		sub.skipBlank()
 		if !sub.eof() {
