@@ -1,6 +1,9 @@
 package conf
 
-import "strings"
+import (
+	"os"
+	"strings"
+)
 
 // parseVariable resolves "$NAME": the innermost enclosing map defining NAME
 // (before this point) wins, then the environment. The result carries the
@@ -20,7 +23,7 @@ func (p *parser) parseVariable(m mark) (*Value, error) {
 			return out, nil
 		}
 	}
-	env, ok := lookupEnv(name)
+	env, ok := os.LookupEnv(name)
 	if !ok {
 		return nil, p.errorAt(m, "undefined variable %q", name)
 	}
