@@ -248,3 +248,18 @@ func TestPlainAndPos(t *testing.T) {
 		t.Error("string error format")
 	}
 }
+
+func TestLongLine(t *testing.T) {
+	// Columns are counted incrementally; this would take minutes if each
+	// value recounted its line from the start.
+	const n = 200000
+	src := "v: [" + strings.Repeat("é,", n) + "]"
+	m, err := Parse(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arr := m["v"].V.([]*Value)
+	if len(arr) != n || arr[n-1].Col != 5+2*(n-1) {
+		t.Fatalf("len %d, last col %d", len(arr), arr[n-1].Col)
+	}
+}

@@ -23,6 +23,10 @@ type parser struct {
 	// double as the variables visible at the current point.
 	scopes []map[string]*Value
 	depth  int
+	// colCache remembers the last column computed so that many values on
+	// one long line do not make column counting quadratic.
+	colCache mark
+	colValue int
 }
 
 // mark is a saved position, used to report where a construct began.
@@ -35,7 +39,13 @@ func newParser(src, file, dir string, sh *shared) *parser {
 func (p *parser) mark() mark { return mark{p.pos, p.line, p.lineStart} }
 
 func (p *parser) col(m mark) int {
-	return utf8.RuneCountInString(p.src[m.lineStart:m.pos]) + 1
+	from, col := m.lineStart, 1
+	if c := p.colCache; c.lineStart == m.lineStart && c.pos <= m.pos && p.colValue > 0 {
+		from, col = c.pos, p.colValue
+	}
+	col += utf8.RuneCountInString(p.src[from:m.pos])
+	p.colCache, p.colValue = m, col
+	return col
 }
 
 func (p *parser) errorAt(m mark, format string, a ...any) error {
@@ -206,7 +216,7 @@ func (p *parser) parseEntry(m map[string]*Value, braced bool) error {
 		p.advance()
 	}
 	p.skipSpace()
-	v, err := p.parseValue(fmt.Sprintf("key %q", key))
+	v, err := p.parseValue(owner{kind: ownerKey, name: key})
 	if err != nil {
 		return err
 	}
@@ -258,15 +268,38 @@ func (p *parser) endOfEntry(braced bool) error {
 	return p.errorHere("expected a newline, ',', ';' or comment after the value, found %s", p.found())
 }
 
-// parseValue parses any value starting at the current position; what names
-// the enclosing key or array for error messages.
-func (p *parser) parseValue(what string) (*Value, error) {
+// owner says what a value belongs to, for error messages; it is only
+// formatted when an error occurs so that parsing does not pay for it.
+type owner struct {
+	kind int
+	name string
+	at   mark
+}
+
+const (
+	ownerKey = iota
+	ownerArray
+	ownerEnv
+)
+
+func (p *parser) describe(o owner) string {
+	switch o.kind {
+	case ownerArray:
+		return fmt.Sprintf("the array opened at %d:%d", o.at.line, p.col(o.at))
+	case ownerEnv:
+		return fmt.Sprintf("environment variable %q", o.name)
+	}
+	return fmt.Sprintf("key %q", o.name)
+}
+
+// parseValue parses any value starting at the current position.
+func (p *parser) parseValue(o owner) (*Value, error) {
 	if p.depth >= maxDepth {
 		return nil, p.errorHere("nesting deeper than %d levels", maxDepth)
 	}
 	m := p.mark()
 	if p.eof() || p.atComment() {
-		return nil, p.errorHere("expected a value for %s, found %s", what, p.foundOrComment())
+		return nil, p.errorHere("expected a value for %s, found %s", p.describe(o), p.foundOrComment())
 	}
 	switch c := p.peek(); c {
 	case '{':
@@ -284,7 +317,7 @@ func (p *parser) parseValue(what string) (*Value, error) {
 	case '$':
 		return p.parseVariable(m)
 	case '\n', '\r', ',', ';', ']', '}':
-		return nil, p.errorHere("expected a value for %s, found %s", what, p.found())
+		return nil, p.errorHere("expected a value for %s, found %s", p.describe(o), p.found())
 	default:
 		if c == '-' || isDigit(c) {
 			return p.parseNumber(m)
@@ -321,7 +354,7 @@ func (p *parser) parseArray(open mark) (*Value, error) {
 	p.depth++
 	defer func() { p.depth-- }()
 	arr := []*Value{}
-	what := fmt.Sprintf("the array opened at %d:%d", open.line, p.col(open))
+	o := owner{kind: ownerArray, at: open}
 	for {
 		p.skipBlank()
 		switch p.peek() {
@@ -329,12 +362,12 @@ func (p *parser) parseArray(open mark) (*Value, error) {
 			p.advance()
 			return p.value(open, arr), nil
 		case ',':
-			return nil, p.errorHere("unexpected ',' in %s: empty elements are not allowed", what)
+			return nil, p.errorHere("unexpected ',' in %s: empty elements are not allowed", p.describe(o))
 		}
 		if p.eof() {
-			return nil, p.errorHere("unexpected end of file in %s", what)
+			return nil, p.errorHere("unexpected end of file in %s", p.describe(o))
 		}
-		v, err := p.parseValue(what)
+		v, err := p.parseValue(o)
 		if err != nil {
 			return nil, err
 		}
@@ -349,9 +382,9 @@ func (p *parser) parseArray(open mark) (*Value, error) {
 		case ']', '\n':
 		default:
 			if p.eof() {
-				return nil, p.errorHere("unexpected end of file in %s", what)
+				return nil, p.errorHere("unexpected end of file in %s", p.describe(o))
 			}
-			return nil, p.errorHere("expected ',' or ']' after an element of %s, found %s", what, p.found())
+			return nil, p.errorHere("expected ',' or ']' after an element of %s, found %s", p.describe(o), p.found())
 		}
 	}
 }

@@ -48,6 +48,16 @@ func (p *parser) parseUnquoted() any {
 func (p *parser) parseDoubleQuoted() (string, error) {
 	open := p.mark()
 	p.advance()
+	// Most strings have no escapes: return a slice of the source then.
+	for i := p.pos; i < len(p.src) && p.src[i] != '\\'; i++ {
+		if p.src[i] == '"' {
+			s := p.src[p.pos:i]
+			for p.pos <= i {
+				p.advance()
+			}
+			return s, nil
+		}
+	}
 	var b strings.Builder
 	for {
 		if p.eof() {

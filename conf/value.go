@@ -15,7 +15,6 @@ package conf
 
 import (
 	"fmt"
-	"os"
 )
 
 // Value is a parsed value with where it came from.
@@ -119,6 +118,3 @@ func ParseFilePlain(path string) (map[string]any, error) {
 	}
 	return plainMap(m), nil
 }
-
-// lookupEnv is a variable so tests of the fallback stay hermetic.
-var lookupEnv = os.LookupEnv

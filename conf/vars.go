@@ -1,7 +1,7 @@
 package conf
 
 import (
-	"fmt"
+	"os"
 	"strings"
 )
 
@@ -26,7 +26,7 @@ func (p *parser) parseVariable(m mark) (*Value, error) {
 			return out, nil
 		}
 	}
-	env, ok := lookupEnv(name)
+	env, ok := os.LookupEnv(name)
 	if !ok {
 		return nil, p.errorAt(m, "undefined variable %q", name)
 	}
@@ -59,7 +59,7 @@ func (p *parser) parseEnv(m mark, name, env string) (*Value, error) {
 	defer func() { p.sh.envStack = p.sh.envStack[:len(p.sh.envStack)-1] }()
 	sub := newParser(env, "", "", p.sh)
 	sub.depth = p.depth + 1
-	v, err := sub.parseValue(fmt.Sprintf("environment variable %q", name))
+	v, err := sub.parseValue(owner{kind: ownerEnv, name: name})
 	if err == nil {
 		sub.skipBlank()
 		if !sub.eof() {

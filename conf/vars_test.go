@@ -61,6 +61,8 @@ func TestVariableErrors(t *testing.T) {
 		{"m { N: 1 }\nv: $N", "2:4", `undefined variable "N"`},
 		{"A: $B\nB: 1", "1:4", `undefined variable "B"`},
 		{"A: $A", "1:4", `undefined variable "A"`},
+		{"n: 1\nv: $N_CONF_TEST", "2:4", `undefined variable "N_CONF_TEST"`},
+		{"abc: 1\nv: $ABC", "2:4", `undefined variable "ABC"`},
 		{"v: $NOT_SET_CONF_X.y", "1:4", `undefined variable "NOT_SET_CONF_X.y"`},
 		{"v: $CONF_TEST_SELF", "1:4", "cycle"},
 		{"v: $CONF_TEST_CYCLE_A", "1:4", "cycle"},
