@@ -46,6 +46,7 @@ var reloadable = map[string]struct {
 	"Nkeys":                 {"authorization nkey users", reloadAuth},
 	"NoAuthUser":            {"no_auth_user", reloadAuth},
 	"DefaultPermissions":    {"default_permissions", reloadAuth},
+	"Mappings":              {"mappings", reloadMappings},
 	"MaxConn":               {"max_connections", reloadLimits},
 	"MaxSubs":               {"max_subscriptions", reloadLimits},
 	"MaxPayload":            {"max_payload", reloadLimits},
