@@ -435,6 +435,12 @@ func (c *client) processConnect(arg []byte) error {
 	if c.authRequired && !c.connected {
 		var ok bool
 		if res, ok = s.checkAuthentication(c, &opts); !ok {
+			c.mu.Lock()
+			c.opts = opts
+			c.opts.Password, c.opts.Token, c.opts.Sig, c.opts.JWT = "", "", "", ""
+			c.reason, c.stop = AuthenticationViolation, time.Now()
+			c.mu.Unlock()
+			s.sendDisconnectEvent(c, true)
 			return errAuthFirst
 		}
 	}
@@ -453,6 +459,7 @@ func (c *client) processConnect(arg []byte) error {
 		c.mu.Unlock()
 		c.setPermissions(res.perms)
 	}
+	s.sendConnectEvent(c)
 	c.connected = true
 	c.verbose = opts.Verbose
 	c.pedantic = opts.Pedantic

@@ -67,11 +67,16 @@ type HealthStatus struct {
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	hs := HealthStatus{Status: "ok", StatusCode: http.StatusOK}
-	if !s.Running() {
-		hs = HealthStatus{Status: "unavailable", StatusCode: http.StatusServiceUnavailable, Error: "server not running"}
-	}
+	hs := s.healthStatus()
 	writeJSON(w, r, hs.StatusCode, hs)
+}
+
+// healthStatus is the /healthz answer, also served over the system account.
+func (s *Server) healthStatus() HealthStatus {
+	if !s.Running() {
+		return HealthStatus{Status: "unavailable", StatusCode: http.StatusServiceUnavailable, Error: "server not running"}
+	}
+	return HealthStatus{Status: "ok", StatusCode: http.StatusOK}
 }
 
 // writeJSON answers with indented JSON, wrapped in the JSONP callback when

@@ -70,6 +70,7 @@ type Server struct {
 	http       *httpServer
 	configTime time.Time
 	portsFile  string
+	sys        *sysState
 
 	logging logState
 
@@ -133,6 +134,7 @@ func NewServer(opts *Options) (*Server, error) {
 	if err := s.configureAccounts(o); err != nil {
 		return nil, err
 	}
+	s.setupSystemAccount(o)
 	return s, nil
 }
 
@@ -192,6 +194,10 @@ func (s *Server) StartAndCheck() error {
 		s.writePortsFile(o.PortsFileDir)
 	}
 	s.handleSignals()
+	if s.sys != nil {
+		s.wg.Add(1)
+		go s.statszLoop()
+	}
 	s.running.Store(true)
 	s.Noticef("Server is ready")
 	close(s.readyCh)
@@ -341,6 +347,12 @@ func (s *Server) removeClient(c *client) {
 		c.acc.removeClient(c)
 	}
 	if ok {
+		c.mu.Lock()
+		announced := c.authDone
+		c.mu.Unlock()
+		if announced {
+			s.sendDisconnectEvent(c, false)
+		}
 		s.closed.add(c.snapshot())
 		s.Debugf("%s - Client connection closed: %s", c.logPrefix(), c.reason)
 	}

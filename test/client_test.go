@@ -175,7 +175,7 @@ func TestAutoUnsubscribe(t *testing.T) {
 			t.Fatalf("message %d: %v", i, err)
 		}
 	}
-	waitFor(t, 2*time.Second, "subscription removal", func() bool { return s.NumSubscriptions() == 0 })
+	waitFor(t, 2*time.Second, "subscription removal", func() bool { return s.GlobalAccount().Sublist().Count() == 0 })
 }
 
 func TestEchoOff(t *testing.T) {
@@ -201,13 +201,13 @@ func TestUnsubscribeStopsDelivery(t *testing.T) {
 	nc := connect(t, s)
 	sub, _ := nc.SubscribeSync("u")
 	nc.Flush()
-	if s.NumSubscriptions() != 1 {
-		t.Fatalf("subs %d", s.NumSubscriptions())
+	if s.GlobalAccount().Sublist().Count() != 1 {
+		t.Fatalf("subs %d", s.GlobalAccount().Sublist().Count())
 	}
 	sub.Unsubscribe()
 	nc.Flush()
-	if s.NumSubscriptions() != 0 {
-		t.Fatalf("subs after unsubscribe %d", s.NumSubscriptions())
+	if s.GlobalAccount().Sublist().Count() != 0 {
+		t.Fatalf("subs after unsubscribe %d", s.GlobalAccount().Sublist().Count())
 	}
 }
 

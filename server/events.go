@@ -1,0 +1,311 @@
+package server
+
+import (
+	"encoding/json"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// System account subjects, as the reference publishes and answers them.
+const (
+	DEFAULT_SYSTEM_ACCOUNT = "$SYS"
+
+	connectEventSubj    = "$SYS.ACCOUNT.%s.CONNECT"
+	disconnectEventSubj = "$SYS.ACCOUNT.%s.DISCONNECT"
+	accConnsEventSubj   = "$SYS.ACCOUNT.%s.SERVER.CONNS"
+	accConnsEventOld    = "$SYS.SERVER.ACCOUNT.%s.CONNS"
+	authErrorEventSubj  = "$SYS.SERVER.%s.CLIENT.AUTH.ERR"
+	serverStatsSubj     = "$SYS.SERVER.%s.STATSZ"
+	serverPingReqSubj   = "$SYS.REQ.SERVER.PING"
+	accountReqSubj      = "$SYS.REQ.ACCOUNT.*.*"
+	userInfoReqSubj     = "$SYS.REQ.USER.INFO"
+
+	// statszInterval is how often STATSZ is published unprompted.
+	statszInterval = 10 * time.Second
+)
+
+// Advisory type names.
+const (
+	connectEventType    = "io.nats.server.advisory.v1.client_connect"
+	disconnectEventType = "io.nats.server.advisory.v1.client_disconnect"
+	accConnsEventType   = "io.nats.server.advisory.v1.account_connections"
+)
+
+// ServerInfo identifies the server in every event and reply.
+type ServerInfo struct {
+	Name         string          `json:"name"`
+	Host         string          `json:"host"`
+	ID           string          `json:"id"`
+	Cluster      string          `json:"cluster,omitempty"`
+	Domain       string          `json:"domain,omitempty"`
+	Version      string          `json:"ver"`
+	Tags         []string        `json:"tags,omitempty"`
+	FeatureFlags map[string]bool `json:"feature_flags"`
+	JetStream    bool            `json:"jetstream"`
+	Flags        uint64          `json:"flags"`
+	Seq          uint64          `json:"seq"`
+	Time         time.Time       `json:"time"`
+}
+
+// ClientInfo describes a client in connect and disconnect events.
+type ClientInfo struct {
+	Start      *time.Time    `json:"start,omitempty"`
+	Host       string        `json:"host,omitempty"`
+	ID         uint64        `json:"id,omitempty"`
+	Account    string        `json:"acc,omitempty"`
+	User       string        `json:"user,omitempty"`
+	Name       string        `json:"name,omitempty"`
+	Lang       string        `json:"lang,omitempty"`
+	Version    string        `json:"ver,omitempty"`
+	RTT        time.Duration `json:"rtt,omitempty"`
+	Stop       *time.Time    `json:"stop,omitempty"`
+	NameTag    string        `json:"name_tag,omitempty"`
+	Kind       string        `json:"kind,omitempty"`
+	ClientType string        `json:"client_type,omitempty"`
+}
+
+// TypedEvent is the header every advisory carries.
+type TypedEvent struct {
+	Type string    `json:"type"`
+	ID   string    `json:"id"`
+	Time time.Time `json:"timestamp"`
+}
+
+// ConnectEventMsg is published when a client connects.
+type ConnectEventMsg struct {
+	TypedEvent
+	Server ServerInfo `json:"server"`
+	Client ClientInfo `json:"client"`
+}
+
+// DataStats counts messages and bytes.
+type DataStats struct {
+	Msgs  int64 `json:"msgs"`
+	Bytes int64 `json:"bytes"`
+}
+
+// DisconnectEventMsg is published when a client disconnects or fails to
+// authenticate.
+type DisconnectEventMsg struct {
+	TypedEvent
+	Server   ServerInfo `json:"server"`
+	Client   ClientInfo `json:"client"`
+	Sent     DataStats  `json:"sent"`
+	Received DataStats  `json:"received"`
+	Reason   string     `json:"reason"`
+}
+
+// AccountNumConns reports an account's connection count.
+type AccountNumConns struct {
+	TypedEvent
+	Server        ServerInfo `json:"server"`
+	Account       string     `json:"acc"`
+	Name          string     `json:"name"`
+	Conns         int        `json:"conns"`
+	LeafNodes     int        `json:"leafnodes"`
+	TotalConns    int        `json:"total_conns"`
+	NumSubs       uint32     `json:"num_subscriptions"`
+	Sent          DataStats  `json:"sent"`
+	Received      DataStats  `json:"received"`
+	SlowConsumers int64      `json:"slow_consumers"`
+}
+
+// ServerStats is the statsz body.
+type ServerStats struct {
+	Start            time.Time `json:"start"`
+	Mem              int64     `json:"mem"`
+	Cores            int       `json:"cores"`
+	CPU              float64   `json:"cpu"`
+	Connections      int       `json:"connections"`
+	TotalConnections int64     `json:"total_connections"`
+	ActiveAccounts   int       `json:"active_accounts"`
+	NumSubs          uint32    `json:"subscriptions"`
+	Sent             DataStats `json:"sent"`
+	Received         DataStats `json:"received"`
+	SlowConsumers    int64     `json:"slow_consumers"`
+	ActiveServers    int       `json:"active_servers"`
+	GoMaxProcs       int       `json:"gomaxprocs"`
+}
+
+// ServerStatsMsg answers PING and STATSZ.
+type ServerStatsMsg struct {
+	Server ServerInfo  `json:"server"`
+	Stats  ServerStats `json:"statsz"`
+}
+
+// ServerAPIResponse wraps the answer to a monitoring request.
+type ServerAPIResponse struct {
+	Server *ServerInfo `json:"server"`
+	Data   any         `json:"data,omitempty"`
+	Error  *APIError   `json:"error,omitempty"`
+}
+
+// APIError is an error answer.
+type APIError struct {
+	Code        int    `json:"code"`
+	Description string `json:"description,omitempty"`
+}
+
+// sysState is the system account's runtime.
+type sysState struct {
+	acc *Account
+	seq atomic.Uint64
+}
+
+// setupSystemAccount creates the system account and its request handlers.
+func (s *Server) setupSystemAccount(o *Options) {
+	if o.NoSystemAccount {
+		return
+	}
+	name := o.SystemAccount
+	if name == "" {
+		name = DEFAULT_SYSTEM_ACCOUNT
+	}
+	acc, ok := s.LookupAccount(name)
+	if !ok {
+		acc = s.registerAccount(NewAccount(name))
+	}
+	s.sys = &sysState{acc: acc}
+	s.addSystemHandlers()
+}
+
+// SystemAccount returns the system account, nil if disabled.
+func (s *Server) SystemAccount() *Account {
+	if s.sys == nil {
+		return nil
+	}
+	return s.sys.acc
+}
+
+func (s *Server) serverInfo() ServerInfo {
+	o := s.getOpts()
+	return ServerInfo{
+		Name: s.info.Name, Host: o.Host, ID: s.info.ID, Version: VERSION, Tags: o.ServerTags,
+		FeatureFlags: map[string]bool{"js_ack_fc_v2": false, "js_api_reply_v2": false,
+			"js_raft_delete_range": true, "js_snapshot_sources": false},
+		Seq: s.sys.seq.Add(1), Time: time.Now().UTC(),
+	}
+}
+
+func newEvent(typ string) TypedEvent {
+	return TypedEvent{Type: typ, ID: randToken(14)[:22], Time: time.Now().UTC()}
+}
+
+// sendEvent publishes v as JSON on subject in the system account.
+func (s *Server) sendEvent(subject string, v any) {
+	if s.sys == nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	s.PublishInternal(s.sys.acc, subject, "", nil, b)
+}
+
+func (c *client) clientInfo(withStop bool) ClientInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	start := c.start.UTC()
+	ci := ClientInfo{Start: &start, Host: c.host, ID: c.cid, User: c.user, Name: c.opts.Name,
+		Lang: c.opts.Lang, Version: c.opts.Version, Kind: "Client", ClientType: "nats"}
+	if c.acc != nil {
+		ci.Account, ci.NameTag = c.acc.Name, c.acc.Name
+	}
+	if ci.User == "" {
+		ci.User = c.opts.Username
+	}
+	if withStop {
+		ci.RTT = c.lastRTT
+		stop := c.stop.UTC()
+		ci.Stop = &stop
+	}
+	return ci
+}
+
+// sendConnectEvent announces an authenticated client.
+func (s *Server) sendConnectEvent(c *client) {
+	if s.sys == nil {
+		return
+	}
+	ci := c.clientInfo(false)
+	s.sendEvent(subjf(connectEventSubj, ci.Account), &ConnectEventMsg{
+		TypedEvent: newEvent(connectEventType), Server: s.serverInfo(), Client: ci})
+	s.sendAccountConns(c.acc)
+}
+
+// sendDisconnectEvent announces a closed client, or an authentication
+// failure on the server's AUTH.ERR subject.
+func (s *Server) sendDisconnectEvent(c *client, authFailure bool) {
+	if s.sys == nil {
+		return
+	}
+	ci := c.clientInfo(true)
+	ev := &DisconnectEventMsg{TypedEvent: newEvent(disconnectEventType), Server: s.serverInfo(), Client: ci,
+		Sent:     DataStats{Msgs: c.outMsgs.Load(), Bytes: c.outBytes.Load()},
+		Received: DataStats{Msgs: c.inMsgs.Load(), Bytes: c.inBytes.Load()},
+		Reason:   c.closedReason().String()}
+	if authFailure {
+		s.sendEvent(subjf(authErrorEventSubj, s.info.ID), ev)
+	}
+	s.sendEvent(subjf(disconnectEventSubj, ci.Account), ev)
+	if !authFailure {
+		s.sendAccountConns(c.acc)
+	}
+}
+
+func (c *client) closedReason() ClosedState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
+}
+
+func (s *Server) sendAccountConns(acc *Account) {
+	if acc == nil || s.sys == nil || acc == s.sys.acc {
+		return
+	}
+	n := acc.NumConnections()
+	ev := &AccountNumConns{TypedEvent: newEvent(accConnsEventType), Server: s.serverInfo(),
+		Account: acc.Name, Name: acc.Name, Conns: n, TotalConns: n, NumSubs: acc.sl.Count()}
+	s.sendEvent(subjf(accConnsEventOld, acc.Name), ev)
+	s.sendEvent(subjf(accConnsEventSubj, acc.Name), ev)
+}
+
+func subjf(format, token string) string { return strings.Replace(format, "%s", token, 1) }
+
+// statsz builds the server statistics.
+func (s *Server) statsz() ServerStats {
+	st := ServerStats{
+		Start: s.start.UTC(), Cores: runtime.NumCPU(), GoMaxProcs: runtime.GOMAXPROCS(0),
+		Connections: s.NumClients(), TotalConnections: s.totalConnections.Load(),
+		NumSubs:       s.NumSubscriptions(),
+		Sent:          DataStats{Msgs: s.outMsgs.Load(), Bytes: s.outBytes.Load()},
+		Received:      DataStats{Msgs: s.inMsgs.Load(), Bytes: s.inBytes.Load()},
+		SlowConsumers: s.slowConsumers.Load(), ActiveServers: 1,
+	}
+	st.Mem, st.CPU = processUsage()
+	s.accounts.Range(func(_, v any) bool {
+		if v.(*Account).NumConnections() > 0 {
+			st.ActiveAccounts++
+		}
+		return true
+	})
+	return st
+}
+
+// statszLoop publishes STATSZ periodically until shutdown.
+func (s *Server) statszLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(statszInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.sendEvent(subjf(serverStatsSubj, s.info.ID), &ServerStatsMsg{Server: s.serverInfo(), Stats: s.statsz()})
+		case <-s.quitCh:
+			return
+		}
+	}
+}
