@@ -193,9 +193,19 @@ func newEvent(typ string) TypedEvent {
 	return TypedEvent{Type: typ, ID: randToken(14)[:22], Time: time.Now().UTC()}
 }
 
+// hasInterest reports whether anyone listens on subject in the system
+// account, so that events nobody reads cost no JSON encoding.
+func (s *Server) hasInterest(subject string) bool {
+	if s.sys == nil {
+		return false
+	}
+	r := s.sys.acc.sl.Match(subject)
+	return len(r.psubs) > 0 || len(r.qsubs) > 0
+}
+
 // sendEvent publishes v as JSON on subject in the system account.
 func (s *Server) sendEvent(subject string, v any) {
-	if s.sys == nil {
+	if !s.hasInterest(subject) {
 		return
 	}
 	b, err := json.Marshal(v)
@@ -231,8 +241,10 @@ func (s *Server) sendConnectEvent(c *client) {
 		return
 	}
 	ci := c.clientInfo(false)
-	s.sendEvent(subjf(connectEventSubj, ci.Account), &ConnectEventMsg{
-		TypedEvent: newEvent(connectEventType), Server: s.serverInfo(), Client: ci})
+	if subj := subjf(connectEventSubj, ci.Account); s.hasInterest(subj) {
+		s.sendEvent(subj, &ConnectEventMsg{
+			TypedEvent: newEvent(connectEventType), Server: s.serverInfo(), Client: ci})
+	}
 	s.sendAccountConns(c.acc)
 }
 
@@ -240,6 +252,12 @@ func (s *Server) sendConnectEvent(c *client) {
 // failure on the server's AUTH.ERR subject.
 func (s *Server) sendDisconnectEvent(c *client, authFailure bool) {
 	if s.sys == nil {
+		return
+	}
+	if !s.hasInterest(subjf(disconnectEventSubj, c.accountName())) && !(authFailure && s.hasInterest(subjf(authErrorEventSubj, s.info.ID))) {
+		if !authFailure {
+			s.sendAccountConns(c.acc)
+		}
 		return
 	}
 	ci := c.clientInfo(true)
@@ -266,11 +284,15 @@ func (s *Server) sendAccountConns(acc *Account) {
 	if acc == nil || s.sys == nil || acc == s.sys.acc {
 		return
 	}
+	oldSubj, newSubj := subjf(accConnsEventOld, acc.Name), subjf(accConnsEventSubj, acc.Name)
+	if !s.hasInterest(oldSubj) && !s.hasInterest(newSubj) {
+		return
+	}
 	n := acc.NumConnections()
 	ev := &AccountNumConns{TypedEvent: newEvent(accConnsEventType), Server: s.serverInfo(),
 		Account: acc.Name, Name: acc.Name, Conns: n, TotalConns: n, NumSubs: acc.sl.Count()}
-	s.sendEvent(subjf(accConnsEventOld, acc.Name), ev)
-	s.sendEvent(subjf(accConnsEventSubj, acc.Name), ev)
+	s.sendEvent(oldSubj, ev)
+	s.sendEvent(newSubj, ev)
 }
 
 func subjf(format, token string) string { return strings.Replace(format, "%s", token, 1) }
@@ -308,4 +330,13 @@ func (s *Server) statszLoop() {
 			return
 		}
 	}
+}
+
+func (c *client) accountName() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.acc == nil {
+		return DEFAULT_GLOBAL_ACCOUNT
+	}
+	return c.acc.Name
 }
