@@ -132,33 +132,20 @@ func (c *client) deliver(sub *subscription, subject string, reply, hdr, payload 
 			rc.trackReply(reply)
 		}
 	}
-	var num [20]byte
 	if len(hdr) > 0 && rc.headers {
 		size += len(hdr)
-		rc.appendOutString("HMSG ")
 	} else {
 		hdr = nil
-		rc.appendOutString("MSG ")
 	}
-	rc.appendOutString(subject)
-	rc.appendOutString(" ")
-	rc.appendOutString(sub.sid)
-	rc.appendOutString(" ")
-	if len(reply) > 0 {
-		rc.appendOut(reply)
-		rc.appendOutString(" ")
-	}
-	if hdr != nil {
-		rc.appendOut(strconv.AppendInt(num[:0], int64(len(hdr)), 10))
-		rc.appendOutString(" ")
-	}
-	rc.appendOut(strconv.AppendInt(num[:0], int64(size), 10))
-	rc.appendOutString("\r\n")
+	// Build the MSG/HMSG line on the stack and copy it once.
+	var lb [256]byte
+	line := appendMsgLine(lb[:0], subject, sub.sid, reply, hdr, size)
+	rc.appendOut(line)
 	if hdr != nil {
 		rc.appendOut(hdr)
 	}
 	rc.appendOut(payload)
-	rc.appendOutString("\r\n")
+	rc.appendOut(crlf)
 	slow := rc.checkSlowConsumer()
 	rc.mu.Unlock()
 	if slow {
@@ -170,6 +157,32 @@ func (c *client) deliver(sub *subscription, subject string, reply, hdr, payload 
 	c.srv.outBytes.Add(int64(size))
 	c.addToFlush(rc)
 	return true
+}
+
+var crlf = []byte("\r\n")
+
+// appendMsgLine appends "MSG <subject> <sid> [reply] <size>\r\n", or the
+// HMSG form with the header length when hdr is not nil.
+func appendMsgLine(b []byte, subject, sid string, reply, hdr []byte, size int) []byte {
+	if hdr != nil {
+		b = append(b, "HMSG "...)
+	} else {
+		b = append(b, "MSG "...)
+	}
+	b = append(b, subject...)
+	b = append(b, ' ')
+	b = append(b, sid...)
+	b = append(b, ' ')
+	if len(reply) > 0 {
+		b = append(b, reply...)
+		b = append(b, ' ')
+	}
+	if hdr != nil {
+		b = strconv.AppendInt(b, int64(len(hdr)), 10)
+		b = append(b, ' ')
+	}
+	b = strconv.AppendInt(b, int64(size), 10)
+	return append(b, '\r', '\n')
 }
 
 // sendNoResponders answers a request that reached nobody with a 503 status
