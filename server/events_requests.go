@@ -18,7 +18,18 @@ var sysServerRequests = map[string]sysRequestHandler{
 }
 
 // sysAccountRequests are the kinds answered under $SYS.REQ.ACCOUNT.<acc>.<kind>.
-var sysAccountRequests = map[string]sysRequestHandler{}
+var sysAccountRequests = map[string]sysRequestHandler{
+	"CONNS": func(s *Server, _ []byte, name string) (any, error) {
+		acc, ok := s.LookupAccount(name)
+		if !ok {
+			return nil, fmtErr("account %q not found", name)
+		}
+		n := acc.NumConnections()
+		// Answered bare, as the account connections advisory itself.
+		return rawReply{&AccountNumConns{TypedEvent: newEvent(accConnsEventType), Server: s.serverInfo(),
+			Account: acc.Name, Name: acc.Name, Conns: n, TotalConns: n, NumSubs: acc.sl.Count()}}, nil
+	},
+}
 
 // addSystemHandlers subscribes the system account to the requests the
 // server answers.
@@ -63,6 +74,9 @@ func (s *Server) addSystemHandlers() {
 
 func ptr[T any](v T) *T { return &v }
 
+// rawReply is a handler result sent as is, without the {server, data} envelope.
+type rawReply struct{ v any }
+
 // answerSysRequest runs a handler and replies with the reference's
 // {server, data} or {server, error} envelope.
 func (s *Server) answerSysRequest(table map[string]sysRequestHandler, kind, reply string, body []byte, acc string) {
@@ -72,6 +86,10 @@ func (s *Server) answerSysRequest(table map[string]sysRequestHandler, kind, repl
 	}
 	si := s.serverInfo()
 	data, err := h(s, body, acc)
+	if raw, ok := data.(rawReply); ok && err == nil {
+		s.sendReply(reply, raw.v)
+		return
+	}
 	resp := &ServerAPIResponse{Server: &si, Data: data}
 	if err != nil {
 		resp.Data = nil

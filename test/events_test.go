@@ -124,6 +124,15 @@ func TestSystemRequests(t *testing.T) {
 	if hz.Data.Status != "ok" || hz.Data.StatusCode != 200 {
 		t.Fatalf("HEALTHZ: %s", m.Data)
 	}
+	m, err = sys.Request("$SYS.REQ.ACCOUNT.A.CONNS", nil, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ac server.AccountNumConns
+	json.Unmarshal(m.Data, &ac)
+	if ac.Account != "A" || ac.Conns != 1 {
+		t.Fatalf("ACCOUNT.A.CONNS: %s", m.Data)
+	}
 	m, err = sys.Request("$SYS.REQ.USER.INFO", nil, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
