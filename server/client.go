@@ -636,8 +636,18 @@ func (c *client) authTimeout() {
 	c.srv.Errorf("%s - Authentication Timeout", c.logPrefix())
 }
 
+// traceIn traces a received control line, CONNECT secrets redacted.
 func (c *client) traceIn(line []byte) {
-	c.srv.Tracef("%s - <<- [%s]", c.logPrefix(), string(line))
+	c.srv.Tracef("%s - <<- [%s]", c.logPrefix(), traceLine(line))
+}
+
+// traceInMsg traces a received message body, cut to max_traced_msg_len.
+// Empty bodies are not traced, as with the reference.
+func (c *client) traceInMsg(msg []byte) {
+	if len(msg) == 0 {
+		return
+	}
+	c.srv.Tracef("%s - <<- %s", c.logPrefix(), tracePayload(msg, c.srv.getOpts().MaxTracedMsgLen))
 }
 
 func (c *client) traceOut(s string) {

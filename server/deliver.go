@@ -14,7 +14,7 @@ func (c *client) processMsg(msg []byte) {
 	s.inMsgs.Add(1)
 	s.inBytes.Add(int64(len(msg)))
 	if c.trace {
-		c.traceIn(msg)
+		c.traceInMsg(msg)
 	}
 	var hdr []byte
 	payload := msg

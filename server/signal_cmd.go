@@ -1,0 +1,108 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// The -sl helpers below are plain Go so that they are tested on every
+// platform; signal.go and signal_windows.go deliver the result.
+
+// serverProcessName is what -sl without a pid looks for, as the reference's
+// "pgrep nats-server" does: a substring of the process name.
+const serverProcessName = "nats-server"
+
+// parseSignalArg splits "cmd[=target]". An empty target means "find the
+// process". The command is validated by the caller once the target is known
+// because the reference reports a missing process before a bad command.
+func parseSignalArg(arg string) (cmd, target string, err error) {
+	cmd, target, _ = strings.Cut(arg, "=")
+	if cmd == "" {
+		return "", "", errors.New("missing signal command")
+	}
+	return cmd, target, nil
+}
+
+func errUnknownSignal(cmd string) error { return fmt.Errorf("unknown signal %q", cmd) }
+
+// signalFailed words a failed delivery as the reference does, leading
+// newline included: its errors for several pids are joined line by line.
+func signalFailed(cmd string, pid int, err error) error {
+	return fmt.Errorf("\nsignal %q %d: %v", cmd, pid, err)
+}
+
+// resolvePID reads a pid given directly or through a pid file. The reference
+// reports the pid file's content, or the argument itself when no file by
+// that name can be read, untrimmed.
+func resolvePID(target string) (int, error) {
+	if pid, err := strconv.Atoi(target); err == nil {
+		return checkPID(pid, target)
+	}
+	s := target
+	if b, err := os.ReadFile(target); err == nil {
+		s = string(b)
+	}
+	pid, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid pid: %s", s)
+	}
+	return checkPID(pid, s)
+}
+
+// checkPID refuses pids that would signal a process group or every process
+// (kill(2) gives 0 and negative pids that meaning).
+func checkPID(pid int, s string) (int, error) {
+	if pid <= 0 {
+		return 0, fmt.Errorf("invalid pid: %s", s)
+	}
+	return pid, nil
+}
+
+// findServerPID looks through procRoot (/proc) for processes whose name
+// contains nats-server, other than self.
+func findServerPID(procRoot string, self int) (int, error) {
+	pids, err := serverPIDs(procRoot, self)
+	if err != nil {
+		return 0, err
+	}
+	switch len(pids) {
+	case 0:
+		return 0, errors.New("no nats-server processes running")
+	case 1:
+		return pids[0], nil
+	}
+	var b strings.Builder
+	b.WriteString("multiple nats-server processes running:")
+	for _, p := range pids {
+		fmt.Fprintf(&b, "\n%d", p)
+	}
+	return 0, errors.New(b.String())
+}
+
+// serverPIDs lists, in ascending order, the pids under procRoot whose
+// "comm" (the kernel's process name) contains serverProcessName.
+func serverPIDs(procRoot string, self int) ([]int, error) {
+	entries, err := os.ReadDir(procRoot)
+	if err != nil {
+		return nil, fmt.Errorf("unable to list processes: %v", err)
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self || pid <= 0 {
+			continue
+		}
+		comm, err := os.ReadFile(filepath.Join(procRoot, e.Name(), "comm"))
+		if err != nil || !strings.Contains(string(comm), serverProcessName) {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	sort.Ints(pids)
+	return pids, nil
+}
