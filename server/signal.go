@@ -74,20 +74,15 @@ var signalCommands = map[string]syscall.Signal{
 }
 
 // ProcessSignal sends the signal named by an -sl argument, "cmd" or
-// "cmd=<pid or pid file>", to a running nats-server. Without a pid it looks
-// for the one nats-server process of this machine (its pid namespace), and
-// refuses when there are none or several.
+// "cmd=<pid, pid file or pid glob>", to running nats-server processes.
+// Without a pid it looks for the one nats-server process of this machine
+// (its pid namespace), and refuses when there are none or several.
 func ProcessSignal(arg string) error {
 	cmd, target, err := parseSignalArg(arg)
 	if err != nil {
 		return err
 	}
-	var pid int
-	if target == "" {
-		pid, err = findServerPID("/proc", os.Getpid())
-	} else {
-		pid, err = resolvePID(target)
-	}
+	pids, err := signalTargets("/proc", os.Getpid(), target)
 	if err != nil {
 		return err
 	}
@@ -95,8 +90,5 @@ func ProcessSignal(arg string) error {
 	if !ok {
 		return errUnknownSignal(cmd)
 	}
-	if err := syscall.Kill(pid, sig); err != nil {
-		return signalFailed(cmd, pid, err)
-	}
-	return nil
+	return sendToAll(cmd, pids, func(pid int) error { return syscall.Kill(pid, sig) })
 }

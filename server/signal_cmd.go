@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -34,6 +35,63 @@ func errUnknownSignal(cmd string) error { return fmt.Errorf("unknown signal %q",
 // newline included: its errors for several pids are joined line by line.
 func signalFailed(cmd string, pid int, err error) error {
 	return fmt.Errorf("\nsignal %q %d: %v", cmd, pid, err)
+}
+
+// signalTargets resolves an -sl target to the pids to signal: none given
+// means the one running nats-server; a glob such as "12*" means every running
+// nats-server whose pid matches (possibly none); otherwise a pid or a pid
+// file.
+func signalTargets(procRoot string, self int, target string) ([]int, error) {
+	if target == "" {
+		pid, err := findServerPID(procRoot, self)
+		if err != nil {
+			return nil, err
+		}
+		return []int{pid}, nil
+	}
+	if isPIDGlob(target) {
+		all, err := serverPIDs(procRoot, self)
+		if err != nil {
+			return nil, err
+		}
+		var pids []int
+		for _, p := range all {
+			if ok, _ := path.Match(target, strconv.Itoa(p)); ok {
+				pids = append(pids, p)
+			}
+		}
+		return pids, nil
+	}
+	pid, err := resolvePID(target)
+	if err != nil {
+		return nil, err
+	}
+	return []int{pid}, nil
+}
+
+// isPIDGlob tells a pid pattern from a pid or a file name: it has glob
+// characters and is a well-formed pattern (else it is taken as a file).
+func isPIDGlob(s string) bool {
+	if !strings.ContainsAny(s, "*?[") {
+		return false
+	}
+	_, err := path.Match(s, "")
+	return err == nil
+}
+
+// sendToAll delivers with send to every pid and joins the failures, one
+// "\nsignal ..." line each, as the reference words them.
+func sendToAll(cmd string, pids []int, send func(pid int) error) error {
+	var b strings.Builder
+	for _, pid := range pids {
+		if err := send(pid); err != nil {
+			b.WriteString(signalFailed(cmd, pid, err).Error())
+		}
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return errors.New(b.String())
 }
 
 // resolvePID reads a pid given directly or through a pid file. The reference

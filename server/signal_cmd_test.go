@@ -116,3 +116,38 @@ func TestLameDuckPacing(t *testing.T) {
 		}
 	}
 }
+
+func TestSignalTargetsGlob(t *testing.T) {
+	root := fakeProc(t, map[int]string{120: "nats-server", 125: "nats-server", 130: "nats-server", 121: "bash"})
+	pids, err := signalTargets(root, 1, "12*")
+	if err != nil || len(pids) != 2 || pids[0] != 120 || pids[1] != 125 {
+		t.Fatalf("glob: %v %v", pids, err)
+	}
+	// No match is not an error, as with the reference.
+	if pids, err := signalTargets(root, 1, "9*"); err != nil || len(pids) != 0 {
+		t.Fatalf("no match: %v %v", pids, err)
+	}
+	// A malformed pattern is taken as a pid file name.
+	if _, err := signalTargets(root, 1, "*["); err == nil || err.Error() != "invalid pid: *[" {
+		t.Fatalf("bad pattern: %v", err)
+	}
+	if pids, err := signalTargets(root, 120, ""); err == nil {
+		t.Fatalf("two others running must be refused, got %v", pids)
+	}
+}
+
+func TestSendToAllJoinsFailures(t *testing.T) {
+	err := sendToAll("ldm", []int{1, 2, 3}, func(pid int) error {
+		if pid == 2 {
+			return nil
+		}
+		return os.ErrPermission
+	})
+	want := "\nsignal \"ldm\" 1: permission denied\nsignal \"ldm\" 3: permission denied"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %q want %q", err, want)
+	}
+	if err := sendToAll("ldm", nil, func(int) error { return os.ErrPermission }); err != nil {
+		t.Fatal(err)
+	}
+}
