@@ -19,9 +19,14 @@ const lameDuckMinInterval = time.Millisecond
 // lame_duck_grace_period, then closes them spread over the rest of
 // lame_duck_duration and shuts the server down. It returns once the server is
 // down; calling it again, or during Shutdown, does nothing.
-func (s *Server) LameDuckShutdown() {
+func (s *Server) LameDuckShutdown() { s.lameDuck() }
+
+// lameDuck runs lame duck mode; it reports false, at once, when lame duck
+// mode or a shutdown was already under way, so that a repeated SIGUSR2 does
+// not end the process early.
+func (s *Server) lameDuck() bool {
 	if s.isShuttingDown() || !s.ldm.CompareAndSwap(false, true) {
-		return
+		return false
 	}
 	o := s.getOpts()
 	s.Noticef("Entering lame duck mode, stop accepting new clients")
@@ -33,11 +38,11 @@ func (s *Server) LameDuckShutdown() {
 	clients := s.clientList()
 	if len(clients) == 0 {
 		s.Shutdown()
-		return
+		return true
 	}
 	s.sendLameDuckInfo(clients)
 	if !s.pause(o.LameDuckGracePeriod) {
-		return
+		return true
 	}
 	s.Noticef("Closing existing clients")
 	// Connections may have gone (or, accepted just before the listener
@@ -47,11 +52,12 @@ func (s *Server) LameDuckShutdown() {
 	interval, batch := lameDuckPacing(spread, len(clients))
 	for i, c := range clients {
 		if i > 0 && i%batch == 0 && !s.pause(interval) {
-			return
+			return true
 		}
 		c.closeConnection(ServerShutdown)
 	}
 	s.Shutdown()
+	return true
 }
 
 // lameDuckPacing spreads n evictions over d: one batch of clients every

@@ -56,9 +56,13 @@ func (s *Server) onSignal(sig syscall.Signal) bool {
 }
 
 // lameDuckAndExit runs lame duck mode to its end and exits the process, as
-// the reference does after the last client is gone.
+// the reference does after the last client is gone. A repeated SIGUSR2
+// changes nothing; a SIGTERM meanwhile ends it through Shutdown.
 func (s *Server) lameDuckAndExit() {
-	s.LameDuckShutdown()
+	if !s.lameDuck() {
+		return
+	}
+	s.WaitForShutdown()
 	os.Exit(0)
 }
 

@@ -1,3 +1,5 @@
+//go:build !windows
+
 package test
 
 import (
@@ -419,6 +421,8 @@ func TestBinaryLameDuck(t *testing.T) {
 		t.Fatalf("-sl ldm: %d %q", code, out)
 	}
 	p.waitOutput("[INF] Entering lame duck mode, stop accepting new clients")
+	// A second request changes nothing (it must not end the process early).
+	p.cmd.Process.Signal(syscall.SIGUSR2)
 	for i := 0; i < n; i++ {
 		select {
 		case <-ldm:
