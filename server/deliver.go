@@ -150,6 +150,9 @@ func (c *client) deliver(sub *subscription, subject string, reply, hdr, payload 
 	if slow {
 		return false
 	}
+	if rc.trace { // set before the connection's goroutines start
+		rc.traceOutMsg(subject, sub.sid, reply, hdr, payload)
+	}
 	rc.outMsgs.Add(1)
 	rc.outBytes.Add(int64(size))
 	c.srv.outMsgs.Add(1)

@@ -96,3 +96,33 @@ func tracePayload(msg []byte, max int) string {
 	}
 	return "MSG_PAYLOAD: [" + q + "]"
 }
+
+// traceOutMsg traces a delivered MSG or HMSG line and its body, as the
+// reference does for the receiving connection: `->> [HMSG a 1 r 12 17]`
+// then `->> MSG_PAYLOAD: [...]` (header and payload together; nothing for
+// an empty body). hdr is nil for a plain MSG.
+func (c *client) traceOutMsg(subject, sid string, reply, hdr, payload []byte) {
+	line := make([]byte, 0, 64)
+	if hdr != nil {
+		line = append(line, "HMSG "...)
+	} else {
+		line = append(line, "MSG "...)
+	}
+	line = append(append(append(line, subject...), ' '), sid...)
+	if len(reply) > 0 {
+		line = append(append(line, ' '), reply...)
+	}
+	if hdr != nil {
+		line = strconv.AppendInt(append(line, ' '), int64(len(hdr)), 10)
+	}
+	line = strconv.AppendInt(append(line, ' '), int64(len(hdr)+len(payload)), 10)
+	c.traceOut(string(line))
+	if len(hdr)+len(payload) == 0 {
+		return
+	}
+	body := payload
+	if len(hdr) > 0 {
+		body = append(append(make([]byte, 0, len(hdr)+len(payload)), hdr...), payload...)
+	}
+	c.srv.Tracef("%s - ->> %s", c.logPrefix(), tracePayload(body, c.srv.getOpts().MaxTracedMsgLen))
+}

@@ -66,8 +66,8 @@ func TestBinaryLogFileLevelsAndRedaction(t *testing.T) {
 	if out := p.output(); out != "" {
 		t.Fatalf("with -l nothing goes to stderr, got %q", out)
 	}
-	rawSession(t, port, `CONNECT {"verbose":false,"user":"u","pass":"s3cret","auth_token":"t0ken","sig":"S1G","jwt":"eyJ0.J1WT","nkey":"UNK3Y"}`+
-		"\r\nSUB a 1\r\nPUB a 11\r\nhello world\r\nPING\r\n")
+	rawSession(t, port, `CONNECT {"verbose":false,"headers":true,"user":"u","pass":"s3cret","auth_token":"t0ken","sig":"S1G","jwt":"eyJ0.J1WT","nkey":"UNK3Y"}`+
+		"\r\nSUB a 1\r\nPUB a 11\r\nhello world\r\nHPUB a r 12 17\r\nNATS/1.0\r\n\r\nhello\r\nPUB a 0\r\n\r\nPING\r\n")
 	waitFileContains(t, logFile, `<<- [PING]`)
 	log := readFile(t, logFile)
 	for _, secret := range []string{"s3cret", "t0ken", "S1G", "J1WT", "UNK3Y"} {
@@ -76,13 +76,18 @@ func TestBinaryLogFileLevelsAndRedaction(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		`<<- [CONNECT {"verbose":false,"user":"u","pass":"[REDACTED]","auth_token":"[REDACTED]","sig":"[REDACTED]","jwt":"[REDACTED]","nkey":"[REDACTED]"}]`,
+		`<<- [CONNECT {"verbose":false,"headers":true,"user":"u","pass":"[REDACTED]","auth_token":"[REDACTED]","sig":"[REDACTED]","jwt":"[REDACTED]","nkey":"[REDACTED]"}]`,
 		`<<- [SUB a 1]`, `<<- [PUB a 11]`, `<<- MSG_PAYLOAD: ["hello..."]`,
+		`->> [MSG a 1 11]`, `->> MSG_PAYLOAD: ["hello..."]`,
+		`<<- [HPUB a r 12 17]`, `->> [HMSG a 1 r 12 17]`, `->> MSG_PAYLOAD: ["NATS/..."]`, `->> [MSG a 1 0]`,
 		"[DBG] 127.0.0.1:", " - Client connection created", "[INF] Server is ready",
 	} {
 		if !strings.Contains(log, want) {
 			t.Fatalf("missing %q in:\n%s", want, log)
 		}
+	}
+	if strings.Contains(log, `MSG_PAYLOAD: [""]`) {
+		t.Fatalf("empty body traced:\n%s", log)
 	}
 	levels := map[string]bool{}
 	pid := strconv.Itoa(p.cmd.Process.Pid)
