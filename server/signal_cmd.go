@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -102,14 +103,37 @@ func resolvePID(target string) (int, error) {
 		return checkPID(pid, target)
 	}
 	s := target
-	if b, err := os.ReadFile(target); err == nil {
-		s = string(b)
+	if b, ok := readPIDFile(target); ok {
+		s = b
 	}
 	pid, err := strconv.Atoi(s)
 	if err != nil {
 		return 0, fmt.Errorf("invalid pid: %s", s)
 	}
 	return checkPID(pid, s)
+}
+
+// maxPIDFile bounds what is read of a pid file: a pid is a few bytes, and a
+// mistaken target such as /dev/zero must not be read forever.
+const maxPIDFile = 4096
+
+// readPIDFile returns the start of a regular file; anything else (missing,
+// a directory, a device or a fifo that could block) is not a pid file.
+func readPIDFile(name string) (string, bool) {
+	fi, err := os.Stat(name)
+	if err != nil || !fi.Mode().IsRegular() {
+		return "", false
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxPIDFile))
+	if err != nil {
+		return "", false
+	}
+	return string(b), true
 }
 
 // checkPID refuses pids that would signal a process group or every process

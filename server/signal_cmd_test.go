@@ -9,16 +9,14 @@ import (
 )
 
 // fakeProc builds a /proc-like tree: pid -> process name.
-func fakeProc(t *testing.T, procs map[int]string) string {
-	t.Helper()
-	root := t.TempDir()
+func fakeProc(root string, procs map[int]string) string {
 	for pid, name := range procs {
 		d := filepath.Join(root, strconv.Itoa(pid))
 		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
+			panic(err)
 		}
 		if err := os.WriteFile(filepath.Join(d, "comm"), []byte(name+"\n"), 0o644); err != nil {
-			t.Fatal(err)
+			panic(err)
 		}
 	}
 	// Entries that are not processes are ignored.
@@ -27,7 +25,7 @@ func fakeProc(t *testing.T, procs map[int]string) string {
 }
 
 func TestFindServerPID(t *testing.T) {
-	root := fakeProc(t, map[int]string{10: "bash", 42: "nats-server", 7: "nats-server"})
+	root := fakeProc(t.TempDir(), map[int]string{10: "bash", 42: "nats-server", 7: "nats-server"})
 	if _, err := findServerPID(root, 1); err == nil || err.Error() != "multiple nats-server processes running:\n7\n42" {
 		t.Fatalf("several: %v", err)
 	}
@@ -35,7 +33,7 @@ func TestFindServerPID(t *testing.T) {
 	if err != nil || pid != 42 {
 		t.Fatalf("one: %d %v", pid, err)
 	}
-	root = fakeProc(t, map[int]string{10: "bash"})
+	root = fakeProc(t.TempDir(), map[int]string{10: "bash"})
 	if _, err := findServerPID(root, 1); err == nil || err.Error() != "no nats-server processes running" {
 		t.Fatalf("none: %v", err)
 	}
@@ -118,7 +116,7 @@ func TestLameDuckPacing(t *testing.T) {
 }
 
 func TestSignalTargetsGlob(t *testing.T) {
-	root := fakeProc(t, map[int]string{120: "nats-server", 125: "nats-server", 130: "nats-server", 121: "bash"})
+	root := fakeProc(t.TempDir(), map[int]string{120: "nats-server", 125: "nats-server", 130: "nats-server", 121: "bash"})
 	pids, err := signalTargets(root, 1, "12*")
 	if err != nil || len(pids) != 2 || pids[0] != 120 || pids[1] != 125 {
 		t.Fatalf("glob: %v %v", pids, err)
@@ -149,5 +147,48 @@ func TestSendToAllJoinsFailures(t *testing.T) {
 	}
 	if err := sendToAll("ldm", nil, func(int) error { return os.ErrPermission }); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// FuzzSignalArg feeds arbitrary -sl arguments to the parsers: they must
+// never panic, and whatever they accept must be usable as it stands.
+func FuzzSignalArg(f *testing.F) {
+	for _, s := range []string{"reload", "ldm=12*", "stop=/var/run/n.pid", "quit=nats-a", "=", "reopen=*[", "term=-1", "ldm=0x10"} {
+		f.Add(s)
+	}
+	root := fakeProc(f.TempDir(), map[int]string{120: "nats-server", 7: "bash"})
+	f.Fuzz(func(t *testing.T, arg string) {
+		if name, code, err := parseServiceSignal(arg); err == nil && (name == "" || code == 0) {
+			t.Fatalf("%q accepted as service %q code %d", arg, name, code)
+		}
+		cmd, target, err := parseSignalArg(arg)
+		if err != nil {
+			return
+		}
+		if cmd == "" {
+			t.Fatalf("%q: empty command accepted", arg)
+		}
+		if target == "" {
+			return // would look at the real /proc: covered by TestFindServerPID
+		}
+		pids, err := signalTargets(root, 1, target)
+		for _, p := range pids {
+			if err == nil && p <= 0 {
+				t.Fatalf("%q resolved to pid %d", arg, p)
+			}
+		}
+	})
+}
+
+func TestResolvePIDNeverReadsDevices(t *testing.T) {
+	done := make(chan error, 1)
+	go func() { _, err := resolvePID("/dev/zero"); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || err.Error() != "invalid pid: /dev/zero" {
+			t.Fatalf("got %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("reading /dev/zero as a pid file")
 	}
 }
