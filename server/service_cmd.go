@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -12,6 +13,25 @@ import (
 // defaultServiceName is the service the server registers as, and the one
 // `-sl <cmd>` controls on Windows when no name is given.
 const defaultServiceName = "nats-server"
+
+// serviceName is the name given to the Windows service dispatcher; see
+// SetServiceName.
+var serviceName atomic.Value
+
+// SetServiceName changes the Windows service name from "nats-server", for
+// embedders that register several instances; call it before Run. For a
+// service alone in its process the service manager dispatches by process,
+// so the name it was created with (sc.exe create <name>) is what operators
+// pass to `-sl <cmd>=<name>`. Other platforms have no service manager and
+// only record it.
+func SetServiceName(name string) { serviceName.Store(name) }
+
+func currentServiceName() string {
+	if n, ok := serviceName.Load().(string); ok && n != "" {
+		return n
+	}
+	return defaultServiceName
+}
 
 // Service control codes. Stop and ParamChange are the Windows
 // SERVICE_CONTROL_* values; 128 and 129 are user-defined codes (the range

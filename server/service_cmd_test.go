@@ -56,3 +56,14 @@ func TestStartupDelay(t *testing.T) {
 		t.Fatal("NATS_DOCKERIZED")
 	}
 }
+
+func TestServiceName(t *testing.T) {
+	if currentServiceName() != "nats-server" {
+		t.Fatalf("default %q", currentServiceName())
+	}
+	SetServiceName("nats-edge")
+	defer SetServiceName("")
+	if currentServiceName() != "nats-edge" {
+		t.Fatalf("set %q", currentServiceName())
+	}
+}

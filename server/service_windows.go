@@ -4,28 +4,10 @@ package server
 
 import (
 	"os"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/windows/svc"
 )
-
-// serviceName is the name given to the service dispatcher; see SetServiceName.
-var serviceName atomic.Value
-
-// SetServiceName changes the service name from "nats-server", for embedders
-// that register several instances. For a service that runs alone in its
-// process the service manager dispatches by process, so the name it was
-// created with (sc.exe create <name>) is what operators use with
-// `-sl <cmd>=<name>`.
-func SetServiceName(name string) { serviceName.Store(name) }
-
-func currentServiceName() string {
-	if n, ok := serviceName.Load().(string); ok && n != "" {
-		return n
-	}
-	return defaultServiceName
-}
 
 // Run starts the server and blocks until it has shut down. When the Service
 // Control Manager started the process (and NATS_DOCKERIZED is not "1") the
