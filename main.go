@@ -141,10 +141,10 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "nats-server: %s\n", err)
 		return 1
 	}
-	if err := s.StartAndCheck(); err != nil {
+	// Run is the service runner on Windows, Start and wait elsewhere.
+	if err := server.Run(s); err != nil {
 		s.Fatalf("%s", err) // exits, as the reference does
 		return 1
 	}
-	s.WaitForShutdown()
 	return 0
 }

@@ -698,8 +698,18 @@ func (c *client) authTimeout() {
 // tracing is one atomic load, so that -V can be toggled by a reload.
 func (c *client) tracing() bool { return c.srv.logging.trace.Load() }
 
+// traceIn traces a received control line, CONNECT secrets redacted.
 func (c *client) traceIn(line []byte) {
-	c.srv.Tracef("%s - <<- [%s]", c.logPrefix(), string(line))
+	c.srv.Tracef("%s - <<- [%s]", c.logPrefix(), traceLine(line))
+}
+
+// traceInMsg traces a received message body, cut to max_traced_msg_len.
+// Empty bodies are not traced, as with the reference.
+func (c *client) traceInMsg(msg []byte) {
+	if len(msg) == 0 {
+		return
+	}
+	c.srv.Tracef("%s - <<- %s", c.logPrefix(), tracePayload(msg, c.srv.getOpts().MaxTracedMsgLen))
 }
 
 func (c *client) traceOut(s string) {

@@ -14,7 +14,7 @@ func (c *client) processMsg(msg []byte) {
 	s.inMsgs.Add(1)
 	s.inBytes.Add(int64(len(msg)))
 	if c.tracing() {
-		c.traceIn(msg)
+		c.traceInMsg(msg)
 	}
 	var hdr []byte
 	payload := msg
@@ -150,6 +150,9 @@ func (c *client) deliver(sub *subscription, subject string, reply, hdr, payload 
 	rc.mu.Unlock()
 	if slow {
 		return false
+	}
+	if rc.tracing() {
+		rc.traceOutMsg(subject, sub.sid, reply, hdr, payload)
 	}
 	rc.outMsgs.Add(1)
 	rc.outBytes.Add(int64(size))

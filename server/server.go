@@ -297,7 +297,7 @@ func (s *Server) createClient(conn net.Conn) {
 	infoJSON, _ := json.Marshal(&info)
 
 	s.mu.Lock()
-	if s.isShuttingDown() {
+	if s.isShuttingDown() || s.ldm.Load() {
 		s.mu.Unlock()
 		conn.Close()
 		return

@@ -38,3 +38,21 @@ func newLoggerFromOptions(o *Options) (*logger.Logger, error) {
 	}
 	return logger.NewStdLogger(o.Logtime, o.Debug, o.Trace, true, true, logger.LogUTC(o.LogtimeUTC)), nil
 }
+
+// ReOpenLogFile reopens the log file by name (SIGUSR1, after logrotate
+// renamed it), with the reference's log lines.
+func (s *Server) ReOpenLogFile() {
+	s.logging.mu.RLock()
+	l := s.logging.logger
+	s.logging.mu.RUnlock()
+	r, ok := l.(interface{ Reopen() error })
+	if l == nil || !ok || s.getOpts().LogFile == "" {
+		s.Noticef("File log re-open ignored, not a file logger")
+		return
+	}
+	if err := r.Reopen(); err != nil {
+		s.Errorf("Error re-opening the log file: %v", err)
+		return
+	}
+	s.Noticef("File log re-opened")
+}

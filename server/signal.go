@@ -3,36 +3,71 @@
 package server
 
 import (
-	"errors"
-	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 )
 
-// handleSignals stops the server gracefully on SIGINT and SIGTERM.
+// handleSignals maps the operator's signals to actions, as the reference
+// does: SIGINT and SIGTERM stop gracefully, SIGHUP reloads the config,
+// SIGUSR1 reopens the log file, SIGUSR2 enters lame duck mode. SIGQUIT is
+// deliberately not trapped: like the reference, the Go runtime's default
+// stops the process with a goroutine dump, which is what an operator sending
+// it wants from a stuck server.
 func (s *Server) handleSignals() {
 	if s.getOpts().NoSigs {
 		return
 	}
 	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	go func() {
-		select {
-		case sig := <-ch:
-			s.Noticef("Trapped %q signal", sig)
-			s.Shutdown()
-			os.Exit(0)
-		case <-s.quitCh:
-			signal.Stop(ch)
+		for {
+			select {
+			case sig := <-ch:
+				s.Noticef("Trapped %q signal", sig)
+				if s.onSignal(sig.(syscall.Signal)) {
+					return
+				}
+			case <-s.quitCh:
+				signal.Stop(ch)
+				return
+			}
 		}
 	}()
 }
 
-// signalCommands maps -sl commands to signals, as the reference does.
+// onSignal acts on one trapped signal; it reports whether the process is
+// going away, so the signal loop can end.
+func (s *Server) onSignal(sig syscall.Signal) bool {
+	switch sig {
+	case syscall.SIGINT, syscall.SIGTERM:
+		s.Shutdown()
+		os.Exit(0)
+	case syscall.SIGHUP:
+		if err := s.Reload(); err != nil {
+			s.Errorf("Failed to reload server configuration: %s", err)
+		}
+	case syscall.SIGUSR1:
+		s.ReOpenLogFile()
+	case syscall.SIGUSR2:
+		go s.lameDuckAndExit()
+	}
+	return false
+}
+
+// lameDuckAndExit runs lame duck mode to its end and exits the process, as
+// the reference does after the last client is gone. A repeated SIGUSR2
+// changes nothing; a SIGTERM meanwhile ends it through Shutdown.
+func (s *Server) lameDuckAndExit() {
+	if !s.lameDuck() {
+		return
+	}
+	s.WaitForShutdown()
+	os.Exit(0)
+}
+
+// signalCommands maps -sl commands to signals, as the reference does. "stop"
+// is SIGKILL: the reference's meaning, for a server that no longer answers.
 var signalCommands = map[string]syscall.Signal{
 	"stop":   syscall.SIGKILL,
 	"quit":   syscall.SIGINT,
@@ -43,76 +78,21 @@ var signalCommands = map[string]syscall.Signal{
 }
 
 // ProcessSignal sends the signal named by an -sl argument, "cmd" or
-// "cmd=<pid or pid file>", to a running nats-server. Without a pid it looks
-// for the one nats-server process of this machine.
+// "cmd=<pid, pid file or pid glob>", to running nats-server processes.
+// Without a pid it looks for the one nats-server process of this machine
+// (its pid namespace), and refuses when there are none or several.
 func ProcessSignal(arg string) error {
-	cmd, target, _ := strings.Cut(arg, "=")
-	sig, ok := signalCommands[cmd]
-	if !ok {
-		return fmt.Errorf("unknown signal %q", cmd)
-	}
-	var pid int
-	var err error
-	if target == "" {
-		pid, err = findServerPID()
-	} else {
-		pid, err = resolvePID(target)
-	}
+	cmd, target, err := parseSignalArg(arg)
 	if err != nil {
 		return err
 	}
-	if err := syscall.Kill(pid, sig); err != nil {
-		return fmt.Errorf("signal %q %d: %v", cmd, pid, err)
-	}
-	return nil
-}
-
-// resolvePID reads a pid given directly or through a pid file.
-func resolvePID(target string) (int, error) {
-	if pid, err := strconv.Atoi(target); err == nil {
-		return pid, nil
-	}
-	b, err := os.ReadFile(target)
+	pids, err := signalTargets("/proc", os.Getpid(), target)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0, fmt.Errorf("invalid pid in %s: %q", target, strings.TrimSpace(string(b)))
+	sig, ok := signalCommands[cmd]
+	if !ok {
+		return errUnknownSignal(cmd)
 	}
-	return pid, nil
-}
-
-// findServerPID scans /proc for processes named nats-server other than
-// this one.
-func findServerPID() (int, error) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, err
-	}
-	self := os.Getpid()
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
-		if err != nil || strings.TrimSpace(string(comm)) != "nats-server" {
-			continue
-		}
-		pids = append(pids, pid)
-	}
-	switch len(pids) {
-	case 0:
-		return 0, errors.New("no nats-server processes running")
-	case 1:
-		return pids[0], nil
-	}
-	var b strings.Builder
-	b.WriteString("multiple nats-server processes running:")
-	for _, p := range pids {
-		fmt.Fprintf(&b, "\n%d", p)
-	}
-	return 0, errors.New(b.String())
+	return sendToAll(cmd, pids, func(pid int) error { return syscall.Kill(pid, sig) })
 }

@@ -1,0 +1,139 @@
+package server
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// lameDuckMaxInterval caps the pause between two evictions, as the
+// reference's spacing does: with few clients and a long duration there is
+// no point keeping the last ones for minutes.
+const lameDuckMaxInterval = time.Second
+
+// lameDuckMinInterval is the shortest pause worth a timer; with more clients
+// than the duration has milliseconds, several are closed per tick.
+const lameDuckMinInterval = time.Millisecond
+
+// LameDuckShutdown stops accepting clients, tells the connected ones (INFO
+// with "ldm":true) so that they can reconnect elsewhere, waits
+// lame_duck_grace_period, then closes them spread over the rest of
+// lame_duck_duration and shuts the server down. It returns once the server is
+// down; calling it again, or during Shutdown, does nothing.
+func (s *Server) LameDuckShutdown() { s.lameDuck() }
+
+// lameDuck runs lame duck mode; it reports false, at once, when lame duck
+// mode or a shutdown was already under way, so that a repeated SIGUSR2 does
+// not end the process early.
+func (s *Server) lameDuck() bool {
+	if s.isShuttingDown() || !s.ldm.CompareAndSwap(false, true) {
+		return false
+	}
+	o := s.getOpts()
+	s.Noticef("Entering lame duck mode, stop accepting new clients")
+	s.mu.Lock()
+	if s.listener != nil {
+		s.listener.Close()
+	}
+	s.mu.Unlock()
+	clients := s.clientList()
+	if len(clients) == 0 {
+		s.Shutdown()
+		return true
+	}
+	s.sendLameDuckInfo(clients)
+	if !s.pause(o.LameDuckGracePeriod) {
+		return true
+	}
+	s.Noticef("Closing existing clients")
+	// Connections may have gone (or, accepted just before the listener
+	// closed, arrived) during the grace period.
+	clients = s.clientList()
+	spread := o.LameDuckDuration - o.LameDuckGracePeriod
+	interval, batch := lameDuckPacing(spread, len(clients))
+	for i, c := range clients {
+		if i > 0 && i%batch == 0 && !s.pause(interval) {
+			return true
+		}
+		c.closeConnection(ServerShutdown)
+	}
+	s.Shutdown()
+	return true
+}
+
+// lameDuckPacing spreads n evictions over d: one batch of clients every
+// interval, the interval capped at lameDuckMaxInterval and no shorter than
+// lameDuckMinInterval.
+func lameDuckPacing(d time.Duration, n int) (interval time.Duration, batch int) {
+	if n <= 0 {
+		return 0, 1
+	}
+	if d < 0 {
+		d = 0
+	}
+	interval = d / time.Duration(n)
+	batch = 1
+	if interval > lameDuckMaxInterval {
+		interval = lameDuckMaxInterval
+	}
+	if interval < lameDuckMinInterval {
+		if interval <= 0 {
+			return 0, n
+		}
+		batch = int((lameDuckMinInterval + interval - 1) / interval)
+		interval = lameDuckMinInterval
+	}
+	return interval, batch
+}
+
+// pause waits d unless the server shuts down meanwhile (another signal, an
+// embedder's Shutdown); it reports whether lame duck mode should go on.
+func (s *Server) pause(d time.Duration) bool {
+	if d <= 0 {
+		return !s.isShuttingDown()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return !s.isShuttingDown()
+	case <-s.quitCh:
+		return false
+	}
+}
+
+// clientList copies the open connections so that they can be worked on
+// without the server lock.
+func (s *Server) clientList() []*client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := make([]*client, 0, len(s.clients))
+	for _, c := range s.clients {
+		list = append(list, c)
+	}
+	return list
+}
+
+// sendLameDuckInfo sends the INFO with "ldm":true to the clients that said
+// in CONNECT (protocol >= 1) that they understand asynchronous INFO, as the
+// reference does; older clients would take it for a protocol error.
+func (s *Server) sendLameDuckInfo(clients []*client) {
+	info := s.info
+	info.LameDuckMode = true
+	b, err := json.Marshal(&info)
+	if err != nil {
+		return
+	}
+	proto := make([]byte, 0, len(b)+8)
+	proto = append(append(append(proto, "INFO "...), b...), " \r\n"...)
+	for _, c := range clients {
+		c.mu.Lock()
+		send := c.opts.Protocol >= 1 && !c.closed
+		if send {
+			c.queueOutbound(proto)
+		}
+		c.mu.Unlock()
+		if send {
+			c.signalFlush()
+		}
+	}
+}
