@@ -139,9 +139,7 @@ func isBcrypt(s string) bool {
 // their new permissions.
 func (s *Server) recheckClientsAuth() {
 	o := s.getOpts()
-	s.mu.Lock()
 	clients := s.clientList()
-	s.mu.Unlock()
 	for _, c := range clients {
 		c.mu.Lock()
 		co := c.opts

@@ -176,8 +176,8 @@ func (s *Server) applyReload(cur, next *Options, changes []optChange) {
 func (s *Server) applyLimits(o *Options) {
 	s.mu.Lock()
 	s.info.MaxPayload = o.MaxPayload
-	clients := s.clientList()
 	s.mu.Unlock()
+	clients := s.clientList()
 	for _, c := range clients {
 		c.mu.Lock()
 		c.out.mp = o.MaxPending

@@ -391,15 +391,6 @@ func (s *Server) ClientURL() string {
 	return "nats://" + net.JoinHostPort(host, strconv.Itoa(port))
 }
 
-// clientList copies the open connections. Server lock held.
-func (s *Server) clientList() []*client {
-	out := make([]*client, 0, len(s.clients))
-	for _, c := range s.clients {
-		out = append(out, c)
-	}
-	return out
-}
-
 // writePidFile writes our pid where the options say.
 func (s *Server) writePidFile() error {
 	o := s.getOpts()
