@@ -399,12 +399,13 @@ func TestBinarySIGTERMWithClients(t *testing.T) {
 	}
 }
 
-// TestBinaryLameDuck uses the default lame_duck_grace_period (10s, no flag
-// sets it) so it takes about 12s; it runs in parallel with the others.
+// TestBinaryLameDuck sets short lame-duck periods in a config file.
 func TestBinaryLameDuck(t *testing.T) {
 	t.Parallel()
 	port := freePort(t)
-	p := startBin(t, "-a", "127.0.0.1", "-p", strconv.Itoa(port))
+	cfg := writeConf(t, t.TempDir(), "ldm.conf", fmt.Sprintf(
+		"listen: 127.0.0.1:%d\nlame_duck_grace_period: \"1s\"\nlame_duck_duration: \"3s\"\n", port))
+	p := startBin(t, "-c", cfg)
 	p.waitOutput("Server is ready")
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 	const n = 3
@@ -439,11 +440,11 @@ func TestBinaryLameDuck(t *testing.T) {
 		c.Close()
 		t.Fatal("new client accepted in lame duck mode")
 	}
-	// Grace period 10s, then the 4 clients at most 1s apart.
+	// Grace period 1s, then the clients spread over the remaining 2s.
 	for i := 0; i < n; i++ {
 		select {
 		case at := <-closed:
-			if d := at.Sub(start); d < 9*time.Second {
+			if d := at.Sub(start); d < 900*time.Millisecond {
 				t.Fatalf("client closed after %v, before the grace period ended", d)
 			}
 		case <-time.After(20 * time.Second):
@@ -458,7 +459,7 @@ func TestBinaryLameDuck(t *testing.T) {
 	if code := p.waitExit(10 * time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	if d := time.Since(start); d > 16*time.Second {
+	if d := time.Since(start); d > 8*time.Second {
 		t.Fatalf("lame duck took %v", d)
 	}
 	out := p.output()
