@@ -302,7 +302,8 @@ func (from *Account) addResponseRoute(s *Server, to *Account, reply string, se *
 		})
 	})
 	subj := rr.prefix + randToken(10)
-	route := &responseRoute{to: to, reply: reply, singleton: se.respType == "singleton"}
+	// reply views the requester's read buffer: keep a copy.
+	route := &responseRoute{to: to, reply: strings.Clone(reply), singleton: se.respType == "singleton"}
 	route.expires.Store(time.Now().Add(se.threshold).UnixNano())
 	rr.mu.Lock()
 	rr.sweepLocked()

@@ -156,8 +156,9 @@ func TestConfigAuthEnforcedFromFile(t *testing.T) {
 	o.Host, o.Port, o.HTTPPort, o.LogFile, o.PidFile = "127.0.0.1", server.RANDOM_PORT, 0, "", ""
 	o.NoLog, o.NoSigs = true, true
 	s := RunServer(t, o)
-	connect(t, s, nats.UserInfo("admin", "adminpw"))
-	if _, err := nats.Connect(s.ClientURL(), nats.UserInfo("admin", "wrong")); err == nil {
+	// bcrypt at cost 11 is slow under the race detector.
+	connect(t, s, nats.UserInfo("admin", "adminpw"), nats.Timeout(20*time.Second))
+	if _, err := nats.Connect(s.ClientURL(), nats.UserInfo("admin", "wrong"), nats.Timeout(20*time.Second)); err == nil {
 		t.Fatal("bcrypt password from a variable must be enforced")
 	}
 	// No credentials: the no_auth_user guest, with its permissions.
