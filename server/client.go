@@ -68,6 +68,9 @@ type outbound struct {
 	csz    int      // size of the next chunk, adapted to load
 	sg     chan struct{}
 	mp     int64 // max_pending
+	// flushing is set while one goroutine (the writer, or a reader
+	// flushing inline) owns the socket for writing.
+	flushing bool
 }
 
 type client struct {
@@ -121,7 +124,9 @@ type client struct {
 	mpay         int32
 	mcl          int32
 	msubs        int32
-	hdrBuf       []byte          // scratch for no-responder headers
+	hdrBuf       []byte   // scratch for no-responder headers
+	inlineHeld   [][]byte // scratch for inline flushes of this connection
+	inlineBufs   [][]byte
 	mbuf         []byte          // scratch for mapped subjects
 	rperms       *clientPerms    // reader's copy of perms
 	pcache       map[string]bool // publish decisions
@@ -213,34 +218,97 @@ func (c *client) signalFlush() {
 	}
 }
 
-// flushClients wakes the writers of every connection this reader queued data
-// for since the last call: once per read, not once per message.
-func (c *client) flushClients() {
+// flushClients flushes every connection this reader queued data for since
+// the last call: once per read, not once per message. A small queue whose
+// connection is idle is written right here, saving the writer goroutine's
+// wake-up on the request/reply path; anything else goes to the writer.
+func (c *client) flushClients(inline bool) {
 	for r := range c.pcd {
-		r.signalFlush()
+		if !inline || !r.flushInline() {
+			r.signalFlush()
+		}
 		delete(c.pcd, r)
 	}
 }
 
-// writeLoop drains the write queue until the connection closes.
+// maxInlineFlush bounds what a reader writes for another connection: small
+// enough that the socket buffer takes it without blocking. Only short reads
+// (maxInlineRead) flush inline: they are requests and replies, where the
+// writer's wake-up is latency; long reads are throughput, where the writer
+// working in parallel with the reader is worth more.
+const (
+	maxInlineFlush = 2 * 1024
+	maxInlineRead  = 2 * 1024
+)
+
+// flushInline writes a small queue on the caller's goroutine. It returns
+// false when the writer goroutine must do it instead.
+func (c *client) flushInline() bool {
+	if c.nc == nil || !c.mu.TryLock() {
+		return false
+	}
+	o := &c.out
+	if o.flushing || c.closed || o.pb > maxInlineFlush || !o.hasData() {
+		// Nothing queued and open: nothing for the writer to do either.
+		idle := !o.hasData() && !c.closed
+		c.mu.Unlock()
+		return idle
+	}
+	o.flushing = true
+	held := o.take(c.inlineHeld[:0])
+	wd := c.srv.writeDeadline()
+	c.mu.Unlock()
+
+	bufs := net.Buffers(c.inlineBufs[:0])
+	bufs = append(bufs, held...)
+	_ = c.nc.SetWriteDeadline(time.Now().Add(wd))
+	n, err := bufs.WriteTo(c.nc)
+	c.afterWrite(held, n, err)
+	c.inlineHeld = held[:0]
+	if err != nil {
+		c.failWrite(err)
+	}
+	c.mu.Lock()
+	o.flushing = false
+	wake := o.hasData() || c.closed
+	c.mu.Unlock()
+	if wake {
+		c.signalFlush()
+	}
+	return true
+}
+
+// hasData reports whether anything is queued and not yet taken. Lock held.
+func (o *outbound) hasData() bool { return len(o.chunks) > 0 || len(o.cur) > 0 }
+
+// take moves the queued chunks into held. Lock held.
+func (o *outbound) take(held [][]byte) [][]byte {
+	held = append(held, o.chunks...)
+	if len(o.cur) > 0 {
+		held = append(held, o.cur)
+		o.cur = nil
+	}
+	o.chunks = o.chunks[:0]
+	return held
+}
+
+// writeLoop drains the write queue until the connection closes. It never
+// writes while an inline flush is under way, so bytes stay in order.
 func (c *client) writeLoop() {
 	defer close(c.writerDone)
 	var bufs net.Buffers
 	var held [][]byte
+	o := &c.out
 	for {
 		c.mu.Lock()
-		for c.out.pb == 0 && !c.closed {
+		for o.flushing || (!o.hasData() && !c.closed) {
 			c.mu.Unlock()
-			<-c.out.sg
+			<-o.sg
 			c.mu.Lock()
 		}
 		closed := c.closed
-		held = append(held[:0], c.out.chunks...)
-		if len(c.out.cur) > 0 {
-			held = append(held, c.out.cur)
-			c.out.cur = nil
-		}
-		c.out.chunks = c.out.chunks[:0]
+		held = o.take(held[:0])
+		o.flushing = len(held) > 0
 		wd := c.srv.writeDeadline()
 		c.mu.Unlock()
 
@@ -249,6 +317,9 @@ func (c *client) writeLoop() {
 			_ = c.nc.SetWriteDeadline(time.Now().Add(wd))
 			n, err := bufs.WriteTo(c.nc)
 			c.afterWrite(held, n, err)
+			c.mu.Lock()
+			o.flushing = false
+			c.mu.Unlock()
 			if err != nil {
 				c.failWrite(err)
 				closed = true
@@ -313,11 +384,11 @@ func (c *client) readLoop() {
 		if n > 0 {
 			c.lastActive.Store(time.Now().UnixNano())
 			if perr := c.parse(b[:n]); perr != nil {
-				c.flushClients()
+				c.flushClients(false)
 				c.handleProtoErr(perr)
 				return
 			}
-			c.flushClients()
+			c.flushClients(n <= maxInlineRead)
 		}
 		if err != nil {
 			c.closeConnection(ClientClosed)
