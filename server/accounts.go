@@ -14,6 +14,8 @@ type Account struct {
 	mu      sync.Mutex
 	clients map[*client]struct{}
 	ic      *client // internal client for server-side subscriptions
+
+	closedStats accClosedStats // traffic of its closed connections, for /accstatz
 }
 
 // NewAccount returns an empty account.

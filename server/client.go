@@ -610,6 +610,7 @@ func (c *client) pingTimerFired() {
 		return
 	}
 	if c.pingsOut+1 > opts.MaxPingsOut {
+		s.staleConnections.Add(1)
 		c.queueOutbound([]byte("-ERR 'Stale Connection'\r\n"))
 		c.markClosed(StaleConnection)
 		c.mu.Unlock()
