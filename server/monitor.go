@@ -213,7 +213,7 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	for _, k := range []string{"js-enabled-only", "js-server-only", "js-enabled", "js-meta-only"} {
 		if v := q.Get(k); v != "" {
 			if _, err := strconv.ParseBool(v); err != nil {
-				http.Error(w, fmt.Sprintf("Error decoding boolean for '%s': %v", k, err), http.StatusBadRequest)
+				badRequest(w, fmt.Sprintf("Error decoding boolean for '%s': %v", k, err))
 				return
 			}
 		}
@@ -266,7 +266,11 @@ func writeJSON(w http.ResponseWriter, _ *http.Request, code int, v any) {
 // badRequest answers 400 with msg in plain text, as the reference does for
 // bad query options.
 func badRequest(w http.ResponseWriter, msg string) {
-	http.Error(w, msg, http.StatusBadRequest)
+	// Not http.Error: the reference sends the text without a newline or
+	// the nosniff header, and clients compare these bodies.
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusBadRequest)
+	w.Write([]byte(msg))
 }
 
 // queryInt reads an integer query option; absent means def.
