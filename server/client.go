@@ -2,6 +2,8 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -311,7 +313,13 @@ func (c *client) readLoop() {
 			c.flushClients()
 		}
 		if err != nil {
-			c.closeConnection(ClientClosed)
+			// A clean EOF is the client closing; anything else (a reset, say)
+			// is reported as a read error, as the reference does.
+			reason := ClientClosed
+			if !errors.Is(err, io.EOF) {
+				reason = ReadError
+			}
+			c.closeConnection(reason)
 			return
 		}
 		// Grow when a read fills the buffer; shrink after short reads.

@@ -117,8 +117,9 @@ type ConnzOptions struct {
 const DefaultConnListSize = 1024
 
 // connSorters orders connections for each key; ties fall back to cid so
-// that paging is stable. Counters sort largest first, times most recent
-// first, except start and cid which ascend, as with the reference.
+// that paging is stable. As observed on the reference: counters and rtt
+// sort largest first, last and stop most recent first, idle most idle
+// first, uptime shortest first, cid, start and reason ascending.
 var connSorters = map[SortOpt]func(a, b *ConnInfo) int{
 	ByCid:      func(a, b *ConnInfo) int { return cmp.Compare(a.Cid, b.Cid) },
 	ByStart:    func(a, b *ConnInfo) int { return a.Start.Compare(b.Start) },
@@ -131,7 +132,7 @@ var connSorters = map[SortOpt]func(a, b *ConnInfo) int{
 	ByLast:     func(a, b *ConnInfo) int { return b.LastActivity.Compare(a.LastActivity) },
 	ByIdle:     func(a, b *ConnInfo) int { return a.LastActivity.Compare(b.LastActivity) },
 	ByUptime: func(a, b *ConnInfo) int {
-		return cmp.Compare(a.endTime().Sub(a.Start), b.endTime().Sub(b.Start)) * -1
+		return cmp.Compare(a.endTime().Sub(a.Start), b.endTime().Sub(b.Start))
 	},
 	ByStop:   func(a, b *ConnInfo) int { return b.stop.Compare(a.stop) },
 	ByReason: func(a, b *ConnInfo) int { return strings.Compare(a.Reason, b.Reason) },

@@ -231,6 +231,7 @@ func TestMonitorConnzSortPaging(t *testing.T) {
 	cases := map[string]string{
 		"sort=cid":                   "c0,c1,c2",
 		"sort=start":                 "c0,c1,c2",
+		"sort=uptime":                "c2,c1,c0",
 		"sort=subs":                  "c1,c2,c0",
 		"sort=msgs_to":               "c1,c2,c0",
 		"sort=bytes_to":              "c1,c2,c0",
@@ -245,7 +246,7 @@ func TestMonitorConnzSortPaging(t *testing.T) {
 			t.Errorf("connz?%s = %q, want %q", q, got, want)
 		}
 	}
-	for _, q := range []string{"sort=uptime", "sort=last", "sort=idle", "sort=rtt", "sort=pending"} {
+	for _, q := range []string{"sort=last", "sort=idle", "sort=rtt", "sort=pending"} {
 		if got := names(q); len(strings.Split(got, ",")) != 3 {
 			t.Errorf("connz?%s = %q", q, got)
 		}
@@ -311,7 +312,14 @@ func TestMonitorConnzClosedReasons(t *testing.T) {
 	stale := dialRaw(t, s)
 	stale.send("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\",\"name\":\"stale\"}\r\n")
 
-	cz := waitField(t, base+"/connz?state=closed&auth=true&subs=1", "total", 4)
+	// Linger 0 makes Close send a reset instead of a clean FIN.
+	reset := dialRaw(t, s)
+	reset.send("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\",\"name\":\"reset\"}\r\nPING\r\n")
+	reset.expect("PONG")
+	reset.conn.(*net.TCPConn).SetLinger(0)
+	reset.conn.Close()
+
+	cz := waitField(t, base+"/connz?state=closed&auth=true&subs=1", "total", 5)
 	reasons := map[string]map[string]any{}
 	for _, c := range list(t, cz, "connections") {
 		reasons[c["reason"].(string)] = c
@@ -319,7 +327,7 @@ func TestMonitorConnzClosedReasons(t *testing.T) {
 			t.Errorf("closed conn without stop: %v", c)
 		}
 	}
-	for _, r := range []string{"Client Closed", "Authentication Failure", "Maximum Message Payload Exceeded", "Stale Connection"} {
+	for _, r := range []string{"Client Closed", "Read Error", "Authentication Failure", "Maximum Message Payload Exceeded", "Stale Connection"} {
 		if reasons[r] == nil {
 			t.Errorf("no closed connection with reason %q in %v", r, cz)
 		}
@@ -336,7 +344,7 @@ func TestMonitorConnzClosedReasons(t *testing.T) {
 		t.Errorf("open connections left: %v", open)
 	}
 	all := getMap(t, base+"/connz?state=all")
-	if num(t, all, "total") != 4 {
+	if num(t, all, "total") != 5 {
 		t.Errorf("state=all total %v", all["total"])
 	}
 	bystop := list(t, getMap(t, base+"/connz?state=closed&sort=stop"), "connections")
