@@ -422,6 +422,13 @@ func (c *client) processConnect(arg []byte) error {
 		return errNoRespNoHdr
 	}
 	s := c.srv
+	// The first RTT is INFO to CONNECT, so /connz shows one at once, as the
+	// reference does.
+	c.mu.Lock()
+	if c.lastRTT == 0 {
+		c.lastRTT = time.Since(c.start)
+	}
+	c.mu.Unlock()
 	if c.authRequired && !c.connected {
 		if !s.checkAuthentication(c, &opts) {
 			return errAuthFirst

@@ -209,6 +209,9 @@ func TestMonitorConnzSortPaging(t *testing.T) {
 	}
 	conns := list(t, cz, "connections")
 	for i, c := range conns {
+		if rtt, err := time.ParseDuration(fmt.Sprint(c["rtt"])); err != nil || rtt <= 0 {
+			t.Errorf("conn %d rtt %v: %v", i, c["rtt"], err)
+		}
 		if c["name"] != fmt.Sprintf("c%d", i) || c["kind"] != "Client" || c["type"] != "nats" || c["lang"] != "go" {
 			t.Errorf("conn %d: %v", i, c)
 		}
