@@ -110,14 +110,17 @@ func (s *Server) registerEndpoints(h *httpServer, mux *http.ServeMux) {
 	for _, e := range handlers {
 		mux.HandleFunc(h.base+e.path, h.counted(e.path, e.fn))
 	}
+	// The root pattern catches every unknown path too; only the index
+	// itself counts as a request to "/".
 	root := h.base + "/"
-	mux.HandleFunc(root, h.counted(RootPath, func(w http.ResponseWriter, r *http.Request) {
+	index := h.counted(RootPath, s.handleRoot)
+	mux.HandleFunc(root, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != root && r.URL.Path != h.base {
 			http.NotFound(w, r)
 			return
 		}
-		s.handleRoot(w, r)
-	}))
+		index(w, r)
+	})
 }
 
 // counted wraps fn so that /varz can report requests per endpoint.

@@ -58,3 +58,43 @@ func TestFmtUptime(t *testing.T) {
 		}
 	}
 }
+
+// benchServer returns a server holding n idle clients with two
+// subscriptions each, without sockets, for measuring the endpoints.
+func benchServer(b *testing.B, n int) *Server {
+	s, err := NewServer(&Options{Host: "127.0.0.1", Port: RANDOM_PORT, NoLog: true, NoSigs: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		c := &client{cid: uint64(i + 1), srv: s, acc: s.gacc, start: time.Now(), subs: map[string]*subscription{}}
+		for j := 0; j < 2; j++ {
+			sub := &subscription{client: c, subject: "s." + itoa(uint64(i)) + "." + itoa(uint64(j)), sid: itoa(uint64(j))}
+			c.subs[sub.sid] = sub
+			if err := s.gacc.sl.Insert(sub); err != nil {
+				b.Fatal(err)
+			}
+		}
+		s.clients[c.cid] = c
+	}
+	return s
+}
+
+func BenchmarkConnz1000(b *testing.B) {
+	s := benchServer(b, 1000)
+	opts := &ConnzOptions{Sort: ByOutMsgs, Subscriptions: true}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Connz(opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVarz(b *testing.B) {
+	s := benchServer(b, 1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Varz()
+	}
+}

@@ -472,6 +472,10 @@ func TestMonitorHealthzAndMisc(t *testing.T) {
 	if code, _, _ := get(t, base+"/nosuch"); code != http.StatusNotFound {
 		t.Errorf("unknown path: %d", code)
 	}
+	stats := getMap(t, base+"/varz")["http_req_stats"].(map[string]any)
+	if stats["/"] != 1.0 || stats["/healthz"] != 4.0 || stats["/stacksz"] != 1.0 {
+		t.Errorf("http_req_stats %v", stats)
+	}
 	// The reference ignores the JSONP callback: the answer stays plain JSON.
 	if _, body, _ := get(t, base+"/varz?callback=cb"); !strings.HasPrefix(body, "{") {
 		t.Errorf("callback wrapped the answer: %.20s", body)
