@@ -215,7 +215,7 @@ func (s *Server) Connz(opts *ConnzOptions) (*Connz, error) {
 		list = s.openConnInfos(opts, now)
 	}
 	if opts.State != ConnOpen {
-		list = append(list, s.closedConnInfos(opts, now)...)
+		list = append(list, s.closedConnInfos(opts)...)
 	}
 	slices.SortStableFunc(list, func(a, b *ConnInfo) int {
 		if c := less(a, b); c != 0 {
@@ -336,7 +336,7 @@ func (ci *ConnInfo) tagSubs(auth bool, acc string) {
 }
 
 // closedConnInfos describes the kept closed connections matching opts.
-func (s *Server) closedConnInfos(opts *ConnzOptions, now time.Time) []*ConnInfo {
+func (s *Server) closedConnInfos(opts *ConnzOptions) []*ConnInfo {
 	closed := s.closed.list()
 	list := make([]*ConnInfo, 0, len(closed))
 	for _, cc := range closed {
@@ -349,7 +349,7 @@ func (s *Server) closedConnInfos(opts *ConnzOptions, now time.Time) []*ConnInfo 
 			Cid: cc.cid, Kind: "Client", Type: "nats", IP: cc.host, Port: cc.port,
 			Start: cc.start.UTC(), LastActivity: cc.last.UTC(), Stop: &stop, stop: stop,
 			Reason: cc.reason.String(), rtt: cc.rtt, RTT: fmtRTT(cc.rtt),
-			Uptime: fmtUptime(cc.stop.Sub(cc.start)), Idle: fmtUptime(now.Sub(cc.last)),
+			Uptime: fmtUptime(cc.stop.Sub(cc.start)), Idle: fmtUptime(cc.stop.Sub(cc.last)),
 			Pending: int(cc.pending),
 			InMsgs:  cc.inMsgs, OutMsgs: cc.outMsgs, InBytes: cc.inBytes, OutBytes: cc.outBytes,
 			Name: cc.opts.Name, Lang: cc.opts.Lang, Version: cc.opts.Version,
