@@ -18,9 +18,10 @@ type Account struct {
 	clients map[*client]struct{}
 	ic      *client // internal client for server-side subscriptions
 
-	mappings atomic.Pointer[mappingState]
-	exports  []*serviceExport // set at start-up, read-only after
-	resp     respRoutes
+	mappings    atomic.Pointer[mappingState]
+	exports     []*serviceExport // set at start-up, read-only after
+	resp        respRoutes
+	closedStats accClosedStats // traffic of its closed connections, for /accstatz
 }
 
 // NewAccount returns an empty account.

@@ -2,6 +2,8 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -391,7 +393,13 @@ func (c *client) readLoop() {
 			c.flushClients(n <= maxInlineRead)
 		}
 		if err != nil {
-			c.closeConnection(ClientClosed)
+			// A clean EOF is the client closing; anything else (a reset, say)
+			// is reported as a read error, as the reference does.
+			reason := ClientClosed
+			if !errors.Is(err, io.EOF) {
+				reason = ReadError
+			}
+			c.closeConnection(reason)
 			return
 		}
 		// Grow when a read fills the buffer; shrink after short reads.
@@ -502,6 +510,13 @@ func (c *client) processConnect(arg []byte) error {
 		return errNoRespNoHdr
 	}
 	s := c.srv
+	// The first RTT is INFO to CONNECT, so /connz shows one at once, as the
+	// reference does.
+	c.mu.Lock()
+	if c.lastRTT == 0 {
+		c.lastRTT = time.Since(c.start)
+	}
+	c.mu.Unlock()
 	var res *authResult
 	if c.authRequired && !c.connected {
 		var ok bool
@@ -740,6 +755,7 @@ func (c *client) pingTimerFired() {
 		return
 	}
 	if c.pingsOut+1 > opts.MaxPingsOut {
+		s.staleConnections.Add(1)
 		c.queueOutbound([]byte("-ERR 'Stale Connection'\r\n"))
 		c.markClosed(StaleConnection)
 		c.mu.Unlock()

@@ -20,6 +20,15 @@ type closedConn struct {
 	outMsgs  int64
 	outBytes int64
 	rtt      time.Duration
+	last     time.Time   // last activity
+	pending  int64       // bytes still queued when it closed
+	subs     []closedSub // its subscriptions, for connz subs=1|detail
+}
+
+// closedSub is what /connz shows of a closed connection's subscription.
+type closedSub struct {
+	subject, queue, sid string
+	msgs, max           int64
 }
 
 // closedRing keeps the most recent closed connections, bounded.
@@ -61,6 +70,13 @@ func (c *client) snapshot() *closedConn {
 		reason: c.reason, opts: c.opts, rtt: c.lastRTT,
 		inMsgs: c.inMsgs.Load(), inBytes: c.inBytes.Load(),
 		outMsgs: c.outMsgs.Load(), outBytes: c.outBytes.Load(),
+		last: c.lastActivity(), pending: c.out.pb,
+	}
+	if len(c.subs) > 0 {
+		cc.subs = make([]closedSub, 0, len(c.subs))
+		for _, sub := range c.subs {
+			cc.subs = append(cc.subs, closedSub{sub.subject, sub.queue, sub.sid, sub.nm.Load(), sub.max.Load()})
+		}
 	}
 	cc.opts.Password, cc.opts.Token, cc.opts.Sig, cc.opts.JWT = "", "", "", ""
 	if c.acc != nil {

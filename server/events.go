@@ -80,20 +80,14 @@ type ConnectEventMsg struct {
 	Client ClientInfo `json:"client"`
 }
 
-// DataStats counts messages and bytes.
-type DataStats struct {
-	Msgs  int64 `json:"msgs"`
-	Bytes int64 `json:"bytes"`
-}
-
 // DisconnectEventMsg is published when a client disconnects or fails to
 // authenticate.
 type DisconnectEventMsg struct {
 	TypedEvent
 	Server   ServerInfo `json:"server"`
 	Client   ClientInfo `json:"client"`
-	Sent     DataStats  `json:"sent"`
-	Received DataStats  `json:"received"`
+	Sent     MsgBytes   `json:"sent"`
+	Received MsgBytes   `json:"received"`
 	Reason   string     `json:"reason"`
 }
 
@@ -122,8 +116,8 @@ type ServerStats struct {
 	TotalConnections int64     `json:"total_connections"`
 	ActiveAccounts   int       `json:"active_accounts"`
 	NumSubs          uint32    `json:"subscriptions"`
-	Sent             DataStats `json:"sent"`
-	Received         DataStats `json:"received"`
+	Sent             MsgBytes  `json:"sent"`
+	Received         MsgBytes  `json:"received"`
 	SlowConsumers    int64     `json:"slow_consumers"`
 	ActiveServers    int       `json:"active_servers"`
 	GoMaxProcs       int       `json:"gomaxprocs"`
@@ -183,9 +177,8 @@ func (s *Server) serverInfo() ServerInfo {
 	o := s.getOpts()
 	return ServerInfo{
 		Name: s.info.Name, Host: o.Host, ID: s.info.ID, Version: VERSION, Tags: o.ServerTags,
-		FeatureFlags: map[string]bool{"js_ack_fc_v2": false, "js_api_reply_v2": false,
-			"js_raft_delete_range": true, "js_snapshot_sources": false},
-		Seq: s.sys.seq.Add(1), Time: time.Now().UTC(),
+		FeatureFlags: defaultFeatureFlags(),
+		Seq:          s.sys.seq.Add(1), Time: time.Now().UTC(),
 	}
 }
 
@@ -262,8 +255,8 @@ func (s *Server) sendDisconnectEvent(c *client, authFailure bool) {
 	}
 	ci := c.clientInfo(true)
 	ev := &DisconnectEventMsg{TypedEvent: newEvent(disconnectEventType), Server: s.serverInfo(), Client: ci,
-		Sent:     DataStats{Msgs: c.outMsgs.Load(), Bytes: c.outBytes.Load()},
-		Received: DataStats{Msgs: c.inMsgs.Load(), Bytes: c.inBytes.Load()},
+		Sent:     MsgBytes{Msgs: c.outMsgs.Load(), Bytes: c.outBytes.Load()},
+		Received: MsgBytes{Msgs: c.inMsgs.Load(), Bytes: c.inBytes.Load()},
 		Reason:   c.closedReason().String()}
 	if authFailure {
 		s.sendEvent(subjf(authErrorEventSubj, s.info.ID), ev)
@@ -303,11 +296,11 @@ func (s *Server) statsz() ServerStats {
 		Start: s.start.UTC(), Cores: runtime.NumCPU(), GoMaxProcs: runtime.GOMAXPROCS(0),
 		Connections: s.NumClients(), TotalConnections: s.totalConnections.Load(),
 		NumSubs:       s.NumSubscriptions(),
-		Sent:          DataStats{Msgs: s.outMsgs.Load(), Bytes: s.outBytes.Load()},
-		Received:      DataStats{Msgs: s.inMsgs.Load(), Bytes: s.inBytes.Load()},
+		Sent:          MsgBytes{Msgs: s.outMsgs.Load(), Bytes: s.outBytes.Load()},
+		Received:      MsgBytes{Msgs: s.inMsgs.Load(), Bytes: s.inBytes.Load()},
 		SlowConsumers: s.slowConsumers.Load(), ActiveServers: 1,
 	}
-	st.Mem, st.CPU = processUsage()
+	st.Mem, st.CPU = processUsage(s.start)
 	s.accounts.Range(func(_, v any) bool {
 		if v.(*Account).NumConnections() > 0 {
 			st.ActiveAccounts++

@@ -147,3 +147,88 @@ func (c *client) userInfo() *UserInfo {
 	}
 	return ui
 }
+
+// connzRequest is the JSON body of a CONNZ request, as the nats CLI sends it.
+type connzRequest struct {
+	Sort          SortOpt   `json:"sort"`
+	Username      bool      `json:"auth"`
+	Subscriptions bool      `json:"subscriptions"`
+	SubsDetail    bool      `json:"subscriptions_detail"`
+	Offset        int       `json:"offset"`
+	Limit         int       `json:"limit"`
+	CID           uint64    `json:"cid"`
+	State         ConnState `json:"state"`
+	User          string    `json:"user"`
+	Account       string    `json:"acc"`
+}
+
+// subszRequest is the JSON body of a SUBSZ request.
+type subszRequest struct {
+	Offset        int    `json:"offset"`
+	Limit         int    `json:"limit"`
+	Subscriptions bool   `json:"subscriptions"`
+	Account       string `json:"account"`
+	Test          string `json:"test"`
+}
+
+func decodeRequest(body []byte, v any) error {
+	if len(body) == 0 {
+		return nil
+	}
+	return json.Unmarshal(body, v)
+}
+
+func sysConnz(s *Server, body []byte, acc string) (any, error) {
+	var r connzRequest
+	if err := decodeRequest(body, &r); err != nil {
+		return nil, err
+	}
+	if acc != "" {
+		r.Account = acc
+	}
+	return s.Connz(&ConnzOptions{Sort: r.Sort, Username: r.Username, Subscriptions: r.Subscriptions,
+		SubsDetail: r.SubsDetail, Offset: r.Offset, Limit: r.Limit, CID: r.CID, State: r.State,
+		User: r.User, Account: r.Account})
+}
+
+func sysSubsz(s *Server, body []byte, acc string) (any, error) {
+	var r subszRequest
+	if err := decodeRequest(body, &r); err != nil {
+		return nil, err
+	}
+	if acc != "" {
+		r.Account = acc
+	}
+	return s.Subsz(&SubszOptions{Offset: r.Offset, Limit: r.Limit, Subscriptions: r.Subscriptions,
+		Account: r.Account, Test: r.Test}), nil
+}
+
+// registerMonitorRequests makes the monitoring snapshots answerable over
+// the system account, as the reference's $SYS.REQ.SERVER.PING.<X> are.
+func init() {
+	sysServerRequests["VARZ"] = func(s *Server, _ []byte, _ string) (any, error) { return s.Varz(), nil }
+	sysServerRequests["CONNZ"] = sysConnz
+	sysServerRequests["SUBSZ"] = sysSubsz
+	sysServerRequests["ROUTEZ"] = func(s *Server, _ []byte, _ string) (any, error) { return s.routez(), nil }
+	sysServerRequests["GATEWAYZ"] = func(s *Server, _ []byte, _ string) (any, error) { return s.gatewayz(), nil }
+	sysServerRequests["LEAFZ"] = func(s *Server, _ []byte, _ string) (any, error) { return s.leafz(), nil }
+	sysServerRequests["JSZ"] = func(s *Server, _ []byte, _ string) (any, error) { return s.jsz(), nil }
+	sysServerRequests["ACCOUNTZ"] = func(s *Server, body []byte, _ string) (any, error) {
+		var r struct {
+			Account string `json:"account"`
+		}
+		if err := decodeRequest(body, &r); err != nil {
+			return nil, err
+		}
+		return s.accountz(r.Account)
+	}
+	sysAccountRequests["CONNZ"] = sysConnz
+	sysAccountRequests["SUBSZ"] = sysSubsz
+	sysAccountRequests["INFO"] = func(s *Server, _ []byte, acc string) (any, error) {
+		az, err := s.accountz(acc)
+		if err != nil {
+			return nil, err
+		}
+		return az.Account, nil
+	}
+}

@@ -181,7 +181,7 @@ func (s *Server) StartAndCheck() error {
 			return fmt.Errorf("Could not write pidfile: %v", err)
 		}
 	}
-	if o.HTTPPort != 0 {
+	if o.HTTPPort != 0 || o.HTTPSPort != 0 {
 		if err := s.startMonitoring(); err != nil {
 			return fmt.Errorf("Error starting monitoring: %v", err)
 		}
@@ -338,6 +338,8 @@ func secondsToDuration(sec float64) time.Duration {
 // removeClient finishes closing a connection: its subscriptions leave the
 // index and it moves to the ring of closed connections.
 func (s *Server) removeClient(c *client) {
+	// Snapshot before the subscriptions go, so /connz can list them.
+	cc := c.snapshot()
 	c.releaseSubs()
 	s.mu.Lock()
 	_, ok := s.clients[c.cid]
@@ -345,6 +347,7 @@ func (s *Server) removeClient(c *client) {
 	s.mu.Unlock()
 	if c.acc != nil {
 		c.acc.removeClient(c)
+		c.acc.closedStats.add(cc)
 	}
 	if ok {
 		c.mu.Lock()
@@ -353,7 +356,7 @@ func (s *Server) removeClient(c *client) {
 		if announced {
 			s.sendDisconnectEvent(c, false)
 		}
-		s.closed.add(c.snapshot())
+		s.closed.add(cc)
 		s.Debugf("%s - Client connection closed: %s", c.logPrefix(), c.reason)
 	}
 }

@@ -124,6 +124,39 @@ func TestSystemRequests(t *testing.T) {
 	if hz.Data.Status != "ok" || hz.Data.StatusCode != 200 {
 		t.Fatalf("HEALTHZ: %s", m.Data)
 	}
+	for _, kind := range []string{"VARZ", "CONNZ", "SUBSZ", "ROUTEZ", "GATEWAYZ", "LEAFZ", "JSZ", "ACCOUNTZ"} {
+		m, err = sys.Request("$SYS.REQ.SERVER.PING."+kind, nil, 2*time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		var env struct {
+			Server server.ServerInfo `json:"server"`
+			Data   map[string]any    `json:"data"`
+		}
+		json.Unmarshal(m.Data, &env)
+		if env.Server.ID != s.ID() || env.Data["server_id"] != s.ID() {
+			t.Fatalf("%s: %s", kind, m.Data)
+		}
+	}
+	m, err = sys.Request("$SYS.REQ.SERVER.PING.CONNZ", []byte(`{"acc":"A"}`), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cz struct {
+		Data server.Connz `json:"data"`
+	}
+	json.Unmarshal(m.Data, &cz)
+	if cz.Data.NumConns != 1 || len(cz.Data.Conns) != 1 {
+		t.Fatalf("CONNZ for A: %s", m.Data)
+	}
+	m, err = sys.Request("$SYS.REQ.ACCOUNT.A.CONNZ", nil, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(m.Data, &cz)
+	if cz.Data.NumConns != 1 {
+		t.Fatalf("ACCOUNT.A.CONNZ: %s", m.Data)
+	}
 	m, err = sys.Request("$SYS.REQ.ACCOUNT.A.CONNS", nil, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
