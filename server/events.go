@@ -94,16 +94,8 @@ type DisconnectEventMsg struct {
 // AccountNumConns reports an account's connection count.
 type AccountNumConns struct {
 	TypedEvent
-	Server        ServerInfo `json:"server"`
-	Account       string     `json:"acc"`
-	Name          string     `json:"name"`
-	Conns         int        `json:"conns"`
-	LeafNodes     int        `json:"leafnodes"`
-	TotalConns    int        `json:"total_conns"`
-	NumSubs       uint32     `json:"num_subscriptions"`
-	Sent          DataStats  `json:"sent"`
-	Received      DataStats  `json:"received"`
-	SlowConsumers int64      `json:"slow_consumers"`
+	Server ServerInfo `json:"server"`
+	AccountStatz
 }
 
 // ServerStats is the statsz body.
@@ -281,9 +273,7 @@ func (s *Server) sendAccountConns(acc *Account) {
 	if !s.hasInterest(oldSubj) && !s.hasInterest(newSubj) {
 		return
 	}
-	n := acc.NumConnections()
-	ev := &AccountNumConns{TypedEvent: newEvent(accConnsEventType), Server: s.serverInfo(),
-		Account: acc.Name, Name: acc.Name, Conns: n, TotalConns: n, NumSubs: acc.sl.Count()}
+	ev := s.accountConns(acc)
 	s.sendEvent(oldSubj, ev)
 	s.sendEvent(newSubj, ev)
 }
@@ -332,4 +322,11 @@ func (c *client) accountName() string {
 		return DEFAULT_GLOBAL_ACCOUNT
 	}
 	return c.acc.Name
+}
+
+// accountConns is the account connections advisory, with the account's
+// traffic as /accstatz counts it.
+func (s *Server) accountConns(acc *Account) *AccountNumConns {
+	return &AccountNumConns{TypedEvent: newEvent(accConnsEventType), Server: s.serverInfo(),
+		AccountStatz: *acc.accountStatz()}
 }

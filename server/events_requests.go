@@ -24,10 +24,8 @@ var sysAccountRequests = map[string]sysRequestHandler{
 		if !ok {
 			return nil, fmtErr("account %q not found", name)
 		}
-		n := acc.NumConnections()
 		// Answered bare, as the account connections advisory itself.
-		return rawReply{&AccountNumConns{TypedEvent: newEvent(accConnsEventType), Server: s.serverInfo(),
-			Account: acc.Name, Name: acc.Name, Conns: n, TotalConns: n, NumSubs: acc.sl.Count()}}, nil
+		return rawReply{s.accountConns(acc)}, nil
 	},
 }
 

@@ -108,16 +108,8 @@ func (c *cfg) parseAccount(name string, v *conf.Value) {
 }
 
 func (c *cfg) parseExports(a *AccountOpts, k string, v *conf.Value) {
-	arr, ok := v.V.([]*conf.Value)
-	if !ok {
-		c.errorf(v, "field %q: expected an array, got %s", k, typeName(v.V))
-		return
-	}
-	for _, e := range arr {
-		m, ok := c.mapOf(k, e)
-		if !ok {
-			continue
-		}
+	for _, ce := range c.arrayOfMaps(k, v) {
+		e, m := ce.v, ce.m
 		ex := &ExportOpts{pos: keyPos(e)}
 		for _, key := range sortedKeys(m) {
 			f := m[key]
@@ -158,16 +150,8 @@ func (c *cfg) parseExports(a *AccountOpts, k string, v *conf.Value) {
 }
 
 func (c *cfg) parseImports(a *AccountOpts, k string, v *conf.Value) {
-	arr, ok := v.V.([]*conf.Value)
-	if !ok {
-		c.errorf(v, "field %q: expected an array, got %s", k, typeName(v.V))
-		return
-	}
-	for _, e := range arr {
-		m, ok := c.mapOf(k, e)
-		if !ok {
-			continue
-		}
+	for _, ce := range c.arrayOfMaps(k, v) {
+		e, m := ce.v, ce.m
 		im := &ImportOpts{pos: keyPos(e)}
 		for _, key := range sortedKeys(m) {
 			f := m[key]

@@ -478,3 +478,26 @@ func (c *cfg) unknownField(v *conf.Value, k string) {
 	}
 	c.errorf(v, "unknown field %q", k)
 }
+
+// confEntry is one map of an array of maps, with its position.
+type confEntry struct {
+	v *conf.Value
+	m map[string]*conf.Value
+}
+
+// arrayOfMaps checks that v is an array of maps, as users, exports and
+// imports are, reporting every element that is not.
+func (c *cfg) arrayOfMaps(k string, v *conf.Value) []confEntry {
+	arr, ok := v.V.([]*conf.Value)
+	if !ok {
+		c.errorf(v, "field %q: expected an array, got %s", k, typeName(v.V))
+		return nil
+	}
+	out := make([]confEntry, 0, len(arr))
+	for _, e := range arr {
+		if m, ok := c.mapOf(k, e); ok {
+			out = append(out, confEntry{e, m})
+		}
+	}
+	return out
+}

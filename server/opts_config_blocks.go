@@ -67,16 +67,8 @@ func parseAuthorization(c *cfg, k string, v *conf.Value) {
 
 // parseUsers reads users: [ {user, password | nkey, permissions, account} ].
 func (c *cfg) parseUsers(k string, v *conf.Value) {
-	arr, ok := v.V.([]*conf.Value)
-	if !ok {
-		c.errorf(v, "field %q: expected an array, got %s", k, typeName(v.V))
-		return
-	}
-	for _, e := range arr {
-		m, ok := c.mapOf(k, e)
-		if !ok {
-			continue
-		}
+	for _, ce := range c.arrayOfMaps(k, v) {
+		e, m := ce.v, ce.m
 		u := &User{}
 		var nk string
 		var perms *Permissions
