@@ -127,6 +127,7 @@ func init() {
 		"no_auth_user":            strOpt(func(o *Options) *string { return &o.NoAuthUser }),
 		"authorization":           parseAuthorization,
 		"tls":                     parseTLSBlock,
+		"allow_non_tls":           boolOpt(func(o *Options) *bool { return &o.AllowNonTLS }),
 		"jetstream":               parseJetStream,
 		"system_account":          unsupportedOpt(strOpt(func(o *Options) *string { return &o.SystemAccount })),
 		"system":                  unsupportedOpt(strOpt(func(o *Options) *string { return &o.SystemAccount })),
