@@ -94,7 +94,7 @@ type client struct {
 	authTimer  *time.Timer
 	pingTimer  *time.Timer
 	writerDone chan struct{}
-	tls        clientTLS // see tls_client.go
+	tls        clientTLS    // see tls_client.go
 	lastActive atomic.Int64 // unix nanos of the last message in or out
 	nonce      string       // nkey challenge sent in INFO
 	authDone   bool         // CONNECT accepted
