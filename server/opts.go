@@ -129,7 +129,7 @@ func setBaselineOptions(o *Options) {
 		o.MaxPingsOut = DEFAULT_PING_MAX_OUT
 	}
 	if o.AuthTimeout == 0 {
-		o.AuthTimeout = AUTH_TIMEOUT.Seconds()
+		o.AuthTimeout = defaultAuthTimeout(o)
 	}
 	if o.MaxControlLine == 0 {
 		o.MaxControlLine = MAX_CONTROL_LINE_SIZE

@@ -334,3 +334,13 @@ func (f *tlsFlags) apply(o *Options, set map[string]bool) error {
 	o.TLS = &TLSConfigOpts{CertFile: f.cert, KeyFile: f.key, CaFile: f.ca, Verify: f.verify}
 	return nil
 }
+
+// defaultAuthTimeout is the authorization timeout when none is set: with
+// TLS, a second more than the handshake timeout so that a slow handshake
+// does not eat the time to authenticate, as the reference does.
+func defaultAuthTimeout(o *Options) float64 {
+	if o.TLS != nil {
+		return TLSTimeout(o.TLS).Seconds() + 1
+	}
+	return AUTH_TIMEOUT.Seconds()
+}

@@ -533,3 +533,27 @@ func TestTLSShutdownDuringHandshake(t *testing.T) {
 		t.Fatalf("shutdown logged as a handshake failure: %q", line)
 	}
 }
+
+// With TLS the default authorization timeout is the handshake timeout plus
+// one second, as the reference's varz shows (tls timeout 0.5: auth 1.5).
+func TestTLSDefaultAuthTimeout(t *testing.T) {
+	e := newTLSEnv(t)
+	o := e.opts()
+	o.TLS.Timeout = 0.2
+	o.Username, o.Password = "u", "p"
+	s, _ := runLoggedServer(t, o)
+	start := time.Now()
+	tc, _, err := tlsDial(t, s, e.clientTLS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := readLineRaw(tc)
+	took := time.Since(start)
+	if err != nil || !strings.Contains(line, "Authentication Timeout") {
+		t.Fatalf("got %q, %v", line, err)
+	}
+	if took < time.Second || took > 1900*time.Millisecond {
+		t.Fatalf("authentication timeout after %v, want about 1.2s", took)
+	}
+}
