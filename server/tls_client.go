@@ -1,8 +1,10 @@
 package server
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"time"
@@ -220,9 +222,21 @@ func (c *client) tlsFailed(err error) {
 	if errors.As(err, &ne) && ne.Timeout() {
 		c.srv.Debugf("%s - TLS handshake error: %v", c.logPrefix(), err)
 	} else {
-		c.srv.Errorf("%s - TLS handshake error: %v", c.logPrefix(), err)
+		c.srv.Errorf("%s - TLS handshake error: %s", c.logPrefix(), describeTLSError(err))
 	}
 	c.closeConnection(TLSHandshakeError)
+}
+
+// describeTLSError names the refused certificate, as the reference does:
+// "<reason> (<subject> SHA-256: <fingerprint of the DER>)".
+func describeTLSError(err error) string {
+	var cve *tls.CertificateVerificationError
+	if !errors.As(err, &cve) || len(cve.UnverifiedCertificates) == 0 {
+		return err.Error()
+	}
+	leaf := cve.UnverifiedCertificates[0]
+	sum := sha256.Sum256(leaf.Raw)
+	return fmt.Sprintf("%v (%s SHA-256: %x)", err, leaf.Subject, sum)
 }
 
 // sendHeldInfo queues the INFO held back by handshake_first, now over TLS

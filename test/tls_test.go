@@ -1,11 +1,13 @@
 package test
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -123,7 +125,11 @@ func TestTLSVerifyClientCertificates(t *testing.T) {
 		if _, err := nats.Connect(s.ClientURL(), nats.Secure(e.clientTLS(old)), nats.MaxReconnects(0)); err == nil {
 			t.Fatal("connected with an expired certificate")
 		}
-		logs.waitLog(t, "[ERR]", "TLS handshake error:", "certificate has expired or is not yet valid")
+		line := logs.waitLog(t, "[ERR]", "TLS handshake error:", "certificate has expired or is not yet valid")
+		fp := sha256.Sum256(old.leaf.Raw)
+		if want := fmt.Sprintf("(CN=old SHA-256: %x)", fp); !strings.HasSuffix(line, want) {
+			t.Fatalf("refused certificate not named: %q, want suffix %q", line, want)
+		}
 	})
 }
 
