@@ -115,9 +115,9 @@ func (c *client) ioConn() net.Conn {
 	return c.nc
 }
 
-// TLSConnectionState is what monitoring shows of a connection's TLS: its
-// state, and whether the client did the handshake before INFO. ok is false
-// for a connection without TLS.
+// tlsConnState is what monitoring shows of a connection's TLS (connz
+// tls_version, tls_cipher_suite, tls_peer_certs, tls_first): the handshake's
+// state and whether the client did it before INFO. ok is false without TLS.
 func (c *client) tlsConnState() (st tls.ConnectionState, first, ok bool) {
 	c.mu.Lock()
 	tc := c.tls.conn
