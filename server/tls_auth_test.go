@@ -14,6 +14,9 @@ import (
 	"time"
 )
 
+// lastSelfSignedKey is the key of the last selfSigned certificate.
+var lastSelfSignedKey *ecdsa.PrivateKey
+
 // selfSigned makes a certificate with the given template fields; mapping
 // reads only the subject and SANs, so no CA is needed.
 func selfSigned(t testing.TB, tmpl *x509.Certificate) *x509.Certificate {
@@ -22,6 +25,7 @@ func selfSigned(t testing.TB, tmpl *x509.Certificate) *x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lastSelfSignedKey = key
 	tmpl.SerialNumber = big.NewInt(1)
 	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
