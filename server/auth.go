@@ -36,6 +36,9 @@ type authResult struct {
 // without leaking any secret. On success it returns the identity.
 func (s *Server) checkAuthentication(c *client, co *ClientOpts) (*authResult, bool) {
 	o := s.getOpts()
+	if certMapConfigured(o) {
+		return s.checkCertAuth(c, o, co) // verify_and_map, tls_auth.go
+	}
 	res, ok := authenticate(o, co, c.nonce)
 	if ok {
 		return res, true
@@ -149,7 +152,7 @@ func (s *Server) recheckClientsAuth() {
 		if !connected {
 			continue
 		}
-		res, ok := authenticate(o, &co, nonce)
+		res, ok := s.authenticateClient(o, c, &co, nonce)
 		if !ok {
 			s.Noticef("%s - authentication error after reload - closing", c.logPrefix())
 			c.closeWithErr("Authorization Violation", AuthenticationViolation)

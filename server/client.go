@@ -99,6 +99,7 @@ type client struct {
 	authTimer  *time.Timer
 	pingTimer  *time.Timer
 	writerDone chan struct{}
+	tls        clientTLS    // see tls_client.go
 	lastActive atomic.Int64 // unix nanos of the last message in or out
 	nonce      string       // nkey challenge sent in INFO
 	authDone   bool         // CONNECT accepted
@@ -259,12 +260,13 @@ func (c *client) flushInline() bool {
 	o.flushing = true
 	held := o.take(c.inlineHeld[:0])
 	wd := c.srv.writeDeadline()
+	nc := c.ioConn()
 	c.mu.Unlock()
 
 	bufs := net.Buffers(c.inlineBufs[:0])
 	bufs = append(bufs, held...)
-	_ = c.nc.SetWriteDeadline(time.Now().Add(wd))
-	n, err := bufs.WriteTo(c.nc)
+	_ = nc.SetWriteDeadline(time.Now().Add(wd))
+	n, err := bufs.WriteTo(nc)
 	c.afterWrite(held, n, err)
 	c.inlineHeld = held[:0]
 	if err != nil {
@@ -312,12 +314,13 @@ func (c *client) writeLoop() {
 		held = o.take(held[:0])
 		o.flushing = len(held) > 0
 		wd := c.srv.writeDeadline()
+		nc := c.ioConn() // the TLS connection once the handshake is done
 		c.mu.Unlock()
 
 		if len(held) > 0 {
 			bufs = append(bufs[:0], held...)
-			_ = c.nc.SetWriteDeadline(time.Now().Add(wd))
-			n, err := bufs.WriteTo(c.nc)
+			_ = nc.SetWriteDeadline(time.Now().Add(wd))
+			n, err := bufs.WriteTo(nc)
 			c.afterWrite(held, n, err)
 			c.mu.Lock()
 			o.flushing = false
@@ -329,7 +332,7 @@ func (c *client) writeLoop() {
 		}
 		if closed {
 			// Everything queued before the close was written above.
-			c.nc.Close()
+			nc.Close()
 			return
 		}
 	}
@@ -379,10 +382,17 @@ func (c *client) outPending() int64 {
 // readLoop reads and parses until the connection ends.
 func (c *client) readLoop() {
 	s := c.srv
+	nc := c.nc
+	if c.tls.mode != tlsNone {
+		var ok bool
+		if nc, ok = c.tlsUpgrade(); !ok {
+			return
+		}
+	}
 	b := make([]byte, startBufSize)
 	shorts := 0
 	for {
-		n, err := c.nc.Read(b)
+		n, err := nc.Read(b)
 		if n > 0 {
 			c.lastActive.Store(time.Now().UnixNano())
 			if perr := c.parse(b[:n]); perr != nil {

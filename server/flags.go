@@ -23,8 +23,8 @@ func ConfigureOptions(fs *flag.FlagSet, args []string) (*Options, *FlagResult, e
 	res := &FlagResult{}
 	var dbgAndTrace, trcVerbose, dbgAndTrcVerbose bool
 	var ignored string
-	var ignoredBool bool
 	var ignoredInt int
+	var tf tlsFlags
 
 	fs.SetOutput(discard{})
 	fs.BoolVar(&res.ShowHelp, "h", false, "")
@@ -78,14 +78,13 @@ func ConfigureOptions(fs *flag.FlagSet, args []string) (*Options, *FlagResult, e
 	fs.StringVar(&fo.Username, "user", "", "")
 	fs.StringVar(&fo.Password, "pass", "", "")
 	fs.StringVar(&fo.Authorization, "auth", "", "")
+	tf.register(fs)
 	// Accepted now so that existing command lines parse; served by the
-	// TLS and cluster issues, refused until then if used.
-	for _, n := range []string{"tlscert", "tlskey", "tlscacert", "routes", "cluster", "cluster_name",
+	// cluster issue, refused until then if used.
+	for _, n := range []string{"routes", "cluster", "cluster_name",
 		"cluster_advertise", "cluster_listen", "no_advertise"} {
 		fs.StringVar(&ignored, n, "", "")
 	}
-	fs.BoolVar(&ignoredBool, "tls", false, "")
-	fs.BoolVar(&ignoredBool, "tlsverify", false, "")
 	fs.IntVar(&ignoredInt, "connect_retries", 0, "")
 	fs.IntVar(&ignoredInt, "profile", 0, "")
 
@@ -110,10 +109,8 @@ func ConfigureOptions(fs *flag.FlagSet, args []string) (*Options, *FlagResult, e
 
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, n := range []string{"tls", "tlsverify", "tlscert", "tlskey", "tlscacert"} {
-		if set[n] {
-			fo.unsupported = append(fo.unsupported, "--"+n)
-		}
+	if err := tf.apply(fo, set); err != nil {
+		return nil, nil, err
 	}
 	for _, n := range []string{"routes", "cluster", "cluster_name", "cluster_listen", "js", "jetstream"} {
 		if set[n] {
@@ -215,6 +212,9 @@ func mergeFlags(file, fl *Options, set map[string]bool) *Options {
 	}
 	if pick("auth") {
 		o.Authorization = fl.Authorization
+	}
+	if pick(tlsFlagNames...) {
+		o.TLS = fl.TLS
 	}
 	o.CheckConfig = fl.CheckConfig
 	o.ConfigFile = fl.ConfigFile

@@ -41,9 +41,11 @@ type Options struct {
 	NoAuthUser      string        `json:"-"`
 	// Permissions applied to users that have none of their own.
 	DefaultPermissions *Permissions `json:"-"`
-	// TLS for client connections, as configured; served by the TLS issue.
+	// TLS for client connections, and for the HTTPS monitoring port.
 	TLS *TLSConfigOpts `json:"-"`
-	// HTTPS monitoring TLS, from the same tls block.
+	// AllowNonTLS lets clients skip TLS when TLS is configured, as behind a
+	// TLS-terminating proxy; INFO then says tls_available.
+	AllowNonTLS           bool     `json:"-"`
 	ServerTags            []string `json:"-"`
 	DisableSublistCache   bool     `json:"-"`
 	NoHeaderSupport       bool     `json:"-"`
@@ -132,7 +134,7 @@ func setBaselineOptions(o *Options) {
 		o.MaxPingsOut = DEFAULT_PING_MAX_OUT
 	}
 	if o.AuthTimeout == 0 {
-		o.AuthTimeout = AUTH_TIMEOUT.Seconds()
+		o.AuthTimeout = defaultAuthTimeout(o)
 	}
 	if o.MaxControlLine == 0 {
 		o.MaxControlLine = MAX_CONTROL_LINE_SIZE

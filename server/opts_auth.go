@@ -45,22 +45,32 @@ const (
 )
 
 // TLSConfigOpts is a tls { } block as written, before certificates load.
+// GenTLSConfig turns it into a *tls.Config; the connection-level options
+// (Timeout, PinnedCerts, HandshakeFirst, Map) apply around the handshake.
 type TLSConfigOpts struct {
-	CertFile          string
-	KeyFile           string
-	CaFile            string
-	Verify            bool
-	Insecure          bool
-	Map               bool
-	CheckKnownURLs    bool
-	Timeout           float64
-	Ciphers           []string
-	CurvePreferences  []string
-	PinnedCerts       []string
-	MinVersion        string
+	CertFile string // cert_file, PEM
+	KeyFile  string // key_file, PEM
+	CaFile   string // ca_file: CAs trusted for peer certificates
+	Verify   bool   // verify: require and verify a client certificate
+	Insecure bool   // insecure: outgoing connections skip server checks
+	// Map is verify_and_map: verify, then map the certificate to a user.
+	Map bool
+	// CheckKnownURLs is verify_cert_and_check_known_urls (routes, gateways).
+	CheckKnownURLs bool
+	// Timeout is the handshake timeout in fractional seconds; 0 means 2 s.
+	Timeout          float64
+	Ciphers          []string // cipher_suites, by Go's names
+	CurvePreferences []string // curve_preferences, by Go's names
+	// AllowInsecureCiphers is allow_insecure_cipher_suites.
+	AllowInsecureCiphers bool
+	// PinnedCerts are hex SHA-256 digests of accepted peer public keys.
+	PinnedCerts []string
+	MinVersion  string // min_version: "1.2" (default) or "1.3"
+	// HandshakeFirst makes the server handshake before sending INFO. With a
+	// FallbackDelay, a client that sends no ClientHello within it gets the
+	// INFO in clear text and must then upgrade as usual.
 	HandshakeFirst    bool
 	FallbackDelay     time.Duration
-	AllowNonTLS       bool
 	CertStore         string
 	CertMatch         string
 	OCSPPeer          bool

@@ -127,6 +127,7 @@ func init() {
 		"no_auth_user":            strOpt(func(o *Options) *string { return &o.NoAuthUser }),
 		"authorization":           parseAuthorization,
 		"tls":                     parseTLSBlock,
+		"allow_non_tls":           boolOpt(func(o *Options) *bool { return &o.AllowNonTLS }),
 		"jetstream":               parseJetStream,
 		"system_account":          strOpt(func(o *Options) *string { return &o.SystemAccount }),
 		"system":                  strOpt(func(o *Options) *string { return &o.SystemAccount }),

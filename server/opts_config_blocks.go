@@ -203,7 +203,6 @@ func (c *cfg) parseResponsePermission(k string, v *conf.Value) *ResponsePermissi
 func parseTLSBlock(c *cfg, k string, v *conf.Value) {
 	if t := c.parseTLS(k, v); t != nil {
 		c.o.TLS = t
-		c.o.unsupported = append(c.o.unsupported, keyPos(v)+": tls")
 	}
 }
 
@@ -234,12 +233,36 @@ func (c *cfg) parseTLS(k string, v *conf.Value) *TLSConfigOpts {
 			t.Insecure, _ = c.bool(key, e)
 		case "cipher_suites":
 			t.Ciphers, _ = c.strList(key, e)
+			if len(t.Ciphers) == 0 {
+				c.errorf(e, "error parsing tls config, 'cipher_suites' cannot be empty")
+			}
+			for _, name := range t.Ciphers {
+				if _, err := parseCipherSuite(name, true); err != nil {
+					c.errorf(e, "%v", err)
+				}
+			}
 		case "curve_preferences":
 			t.CurvePreferences, _ = c.strList(key, e)
+			if len(t.CurvePreferences) == 0 {
+				c.errorf(e, "error parsing tls config, 'curve_preferences' cannot be empty")
+			}
+			for _, name := range t.CurvePreferences {
+				if _, err := parseCurve(name); err != nil {
+					c.errorf(e, "%v", err)
+				}
+			}
+		case "allow_insecure_cipher_suites":
+			t.AllowInsecureCiphers, _ = c.bool(key, e)
 		case "pinned_certs":
 			t.PinnedCerts, _ = c.strList(key, e)
+			if _, err := ParsePinnedCerts(t.PinnedCerts); err != nil {
+				c.errorf(e, "error parsing tls config, %v", err)
+			}
 		case "min_version":
 			t.MinVersion, _ = c.str(key, e)
+			if _, err := ParseTLSVersion(t.MinVersion); err != nil {
+				c.errorf(e, "error parsing tls config: %v", err)
+			}
 		case "timeout":
 			switch x := e.V.(type) {
 			case int64:
@@ -255,13 +278,21 @@ func (c *cfg) parseTLS(k string, v *conf.Value) *TLSConfigOpts {
 			}
 		case "handshake_first", "first", "immediate":
 			c.parseHandshakeFirst(t, key, e)
-		case "allow_non_tls":
-			t.AllowNonTLS, _ = c.bool(key, e)
 		case "cert_store":
 			t.CertStore, _ = c.str(key, e)
-		case "cert_match", "cert_match_by", "cert_match_skip_invalid", "ca_certs_match", "certs",
-			"ocsp_peer", "rate_limit":
-			// Accepted forms of options served with the TLS issue.
+		case "cert_match":
+			t.CertMatch, _ = c.str(key, e)
+		case "ocsp_peer":
+			// true or a map of settings; either asks for OCSP checks.
+			b, isBool := e.V.(bool)
+			t.OCSPPeer = !isBool || b
+		case "connection_rate_limit":
+			if n, ok := c.int64(key, e); ok {
+				t.ConnectionRateLim = int(n)
+			}
+		case "cert_match_by", "cert_match_skip_invalid", "ca_certs_match", "certs":
+			// Certificate-store selectors: meaningful only with cert_store,
+			// which validateClientTLS refuses.
 		default:
 			c.errorf(e, "error parsing tls config, unknown field %q", key)
 		}
@@ -269,24 +300,32 @@ func (c *cfg) parseTLS(k string, v *conf.Value) *TLSConfigOpts {
 	return t
 }
 
-// handshake_first: true, false, "auto" (a 50 ms fallback) or a duration.
+// handshake_first: a boolean, "auto" (a 50 ms fallback to INFO first) or a
+// duration, the fallback delay; the reference's wording for bad values.
 func (c *cfg) parseHandshakeFirst(t *TLSConfigOpts, k string, v *conf.Value) {
 	switch x := v.V.(type) {
 	case bool:
 		t.HandshakeFirst = x
 	case string:
-		if strings.EqualFold(x, "auto") {
-			t.HandshakeFirst, t.FallbackDelay = true, 50*time.Millisecond
+		switch strings.ToLower(x) {
+		case "true", "on", "yes":
+			t.HandshakeFirst = true
+			return
+		case "false", "off", "no":
+			return
+		case "auto", "auto_fallback":
+			t.HandshakeFirst, t.FallbackDelay = true, DEFAULT_TLS_HANDSHAKE_FIRST_FALLBACK
 			return
 		}
 		d, err := time.ParseDuration(x)
 		if err != nil {
-			c.errorf(v, "field %q: expected true, false, \"auto\" or a duration, got %q", k, x)
+			c.errorf(v, "field %q's value %q is invalid", k, x)
 			return
 		}
-		t.HandshakeFirst, t.FallbackDelay = true, d
+		// A delay of zero or less means no fallback at all.
+		t.HandshakeFirst, t.FallbackDelay = true, max(d, 0)
 	default:
-		c.errorf(v, "field %q: expected true, false, \"auto\" or a duration, got %s", k, typeName(v.V))
+		c.errorf(v, "field %q should be a boolean or a string, got %s", k, typeName(v.V))
 	}
 }
 

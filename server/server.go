@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,6 +69,8 @@ type Server struct {
 	gcid       atomic.Uint64
 	wg         sync.WaitGroup
 	http       *httpServer
+	tlsConf    *tls.Config   // client listener TLS, nil without; read-only
+	tlsPins    PinnedCertSet // pinned_certs of the client listener
 	configTime time.Time
 	portsFile  string
 	sys        *sysState
@@ -129,6 +132,9 @@ func NewServer(opts *Options) (*Server, error) {
 		AuthRequired: authConfigured(o),
 		APILevel:     JSApiLevel,
 		XKey:         xpub,
+	}
+	if err := s.configureClientTLS(o); err != nil {
+		return nil, err
 	}
 	s.gacc = s.registerAccount(NewAccount(DEFAULT_GLOBAL_ACCOUNT))
 	if err := s.configureAccounts(o); err != nil {
@@ -215,6 +221,7 @@ func (s *Server) startClientListener() error {
 	s.info.Port = l.Addr().(*net.TCPAddr).Port
 	s.mu.Unlock()
 	s.Noticef("Listening for client connections on %s", net.JoinHostPort(o.Host, strconv.Itoa(s.info.Port)))
+	s.logClientTLSMode()
 	s.wg.Add(1)
 	go s.acceptLoop(l)
 	return nil
@@ -295,6 +302,7 @@ func (s *Server) createClient(conn net.Conn) {
 		info.Nonce = c.nonce
 	}
 	infoJSON, _ := json.Marshal(&info)
+	infoNow := s.initClientTLS(c, infoJSON)
 
 	s.mu.Lock()
 	if s.isShuttingDown() || s.ldm.Load() {
@@ -310,7 +318,9 @@ func (s *Server) createClient(conn net.Conn) {
 	s.totalConnections.Add(1)
 
 	c.mu.Lock()
-	c.queueOutbound([]byte("INFO "), infoJSON, []byte(" \r\n"))
+	if infoNow {
+		c.queueOutbound([]byte("INFO "), infoJSON, []byte(" \r\n"))
+	}
 	if tooMany {
 		c.queueOutbound([]byte("-ERR 'maximum connections exceeded'\r\n"))
 		c.closed = true
