@@ -104,6 +104,8 @@ type fsBlock struct {
 	first    uint64 // Lowest message sequence held, 0 if none.
 	last     uint64 // Highest message sequence held.
 	maxSeq   uint64 // Highest sequence any record here speaks for.
+	nrec     uint32 // Records held.
+	hasEnd   bool   // Ends with an end record.
 	phys     uint32 // Message records held.
 	live     uint32 // Of which still in the stream.
 	physB    uint64

@@ -195,6 +195,7 @@ func (fs *FileStore) compactBlockLocked(b *fsBlock) error {
 		if !keep {
 			continue
 		}
+		nb.nrec++
 		if r.kind == fsKindMsg {
 			moves = append(moves, move{r.seq, uint32(len(out))})
 			nb.phys++
@@ -206,9 +207,11 @@ func (fs *FileStore) compactBlockLocked(b *fsBlock) error {
 		}
 		out = append(out, b.plain[p:p+r.rlen]...)
 	}
+	out = fsAppendRecord(out, fs.hkey, fsKindEnd, b.maxSeq, nowNano(), int64(nb.nrec), "", nil, nil)
 	if err := fs.rewriteBlockLocked(b, out, b.hdr.compressed || fs.cfg.Compression == S2Compression); err != nil {
 		return err
 	}
+	b.nrec, b.hasEnd = nb.nrec+1, true
 	for _, m := range moves {
 		fs.idx.slot(m.seq).loc = uint64(b.id)<<32 | uint64(m.off)
 	}
@@ -288,7 +291,7 @@ func fsRecEffect(r *fsRec) uint64 {
 		}
 		return r.seq - 1
 	}
-	if r.kind == fsKindTomb {
+	if r.kind == fsKindTomb || r.kind == fsKindEnd {
 		return 0
 	}
 	return r.seq
@@ -307,12 +310,23 @@ func (fs *FileStore) cutBlockLocked(b *fsBlock, seq uint64) error {
 		b.f.Close()
 		b.f = nil
 	}
-	if err := fs.rewriteBlockLocked(b, append([]byte(nil), b.plain[:p]...), false); err != nil {
-		return err
-	}
-	b.first, b.last, b.maxSeq, b.phys, b.live, b.physB, b.liveB = 0, 0, 0, 0, 0, 0, 0
+	// The block becomes the active one again, so its end record goes.
+	kept := make([]byte, 0, p)
 	for q := 0; q < p; q += r.rlen {
 		_ = fsParseRecord(b.plain[q:p], fs.hkey, &r)
+		if r.kind != fsKindEnd {
+			kept = append(kept, b.plain[q:q+r.rlen]...)
+		}
+	}
+	if err := fs.rewriteBlockLocked(b, kept, false); err != nil {
+		return err
+	}
+	p = len(kept)
+	b.first, b.last, b.maxSeq, b.phys, b.live, b.physB, b.liveB = 0, 0, 0, 0, 0, 0, 0
+	b.nrec, b.hasEnd = 0, false
+	for q := 0; q < p; q += r.rlen {
+		_ = fsParseRecord(b.plain[q:p], fs.hkey, &r)
+		b.nrec++
 		switch r.kind {
 		case fsKindMsg:
 			b.phys++

@@ -12,7 +12,10 @@ import (
 //
 //	off  size  field
 //	0    4     rlen: length of the whole record, this field and hash included
-//	4    1     kind: 1 message, 2 tombstone, 3 skip, 4 floor, 5 erased
+//	4    1     kind: 1 message, 2 tombstone, 3 skip, 4 floor, 5 erased,
+//	           6 end (last record of a sealed block: sequence is the block's
+//	           highest, TTL field the number of records before it, so a
+//	           block cut at a record boundary is still detected)
 //	5    1     reserved, 0
 //	6    2     subject length
 //	8    8     sequence (for a tombstone: the removed sequence; for a floor:
@@ -38,6 +41,7 @@ const (
 	fsKindSkip   = 3
 	fsKindFloor  = 4
 	fsKindErased = 5
+	fsKindEnd    = 6
 )
 
 var errFsBadRecord = errors.New("invalid record")
@@ -95,7 +99,7 @@ func fsParseRecord(b []byte, hkey []byte, r *fsRec) error {
 		return errFsBadRecord
 	}
 	kind := b[4]
-	if kind < fsKindMsg || kind > fsKindErased || b[5] != 0 {
+	if kind < fsKindMsg || kind > fsKindEnd || b[5] != 0 {
 		return errFsBadRecord
 	}
 	slen := int(binary.LittleEndian.Uint16(b[6:]))
@@ -128,7 +132,7 @@ func fsRecPlausible(b []byte) bool {
 		return false
 	}
 	n := int(binary.LittleEndian.Uint32(b))
-	if n < fsRecMin || n > len(b) || b[4] < fsKindMsg || b[4] > fsKindErased || b[5] != 0 {
+	if n < fsRecMin || n > len(b) || b[4] < fsKindMsg || b[4] > fsKindEnd || b[5] != 0 {
 		return false
 	}
 	slen := int(binary.LittleEndian.Uint16(b[6:]))

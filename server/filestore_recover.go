@@ -208,12 +208,22 @@ func (fs *FileStore) recover() error {
 			return err
 		}
 	}
+	fs.wmu.Lock()
+	defer fs.wmu.Unlock()
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if n := len(fs.blks); n > 0 {
 		last := fs.blks[n-1]
-		if !last.hdr.compressed && last.hdr.cipher == fs.newBlockCipher() && last.plainLen < fs.fcfg.BlockSize {
+		reuse := !last.hdr.compressed && last.hdr.cipher == fs.newBlockCipher() && last.plainLen < fs.fcfg.BlockSize && !last.hasEnd
+		if reuse || (!last.hasEnd && !last.hdr.compressed) {
 			if err := fs.reopenActive(last); err != nil {
+				return err
+			}
+		}
+		if !reuse && fs.active != nil {
+			// Not appendable any more: end it so that it reads as complete.
+			fs.sealActiveLocked()
+			if err := fs.flushHeldLocked(true); err != nil {
 				return err
 			}
 		}
@@ -276,7 +286,11 @@ func (fs *FileStore) recoverBlock(id uint32, last bool) error {
 	b.fileSize = int64(len(data))
 	fs.blks = append(fs.blks, b)
 	fs.bmap[id] = b
-	if recs, plainLen, err := fs.readIdx(b, b.fileSize); err == nil {
+	recs, plainLen, err := fs.readIdx(b, b.fileSize)
+	if err != nil && !os.IsNotExist(err) {
+		fs.logf("index of block %d unusable (%v): scanning the block", id, err)
+	}
+	if err == nil {
 		b.plainLen = plainLen
 		b.written.Store(plainLen)
 		for i := range recs {
@@ -332,6 +346,14 @@ func (fs *FileStore) scanBlock(b *fsBlock, data []byte, last bool) error {
 		fs.lostRegion(b, prevSeq, next.seq, uint64(q-p))
 		p = q
 	}
+	if d.tornAt >= 0 && !last {
+		fs.lostRegion(b, prevSeq, 0, uint64(len(data)-d.tornAt))
+	} else if !last && !b.hasEnd {
+		fs.logf("block %d was cut short: its end record is missing", b.id)
+		fs.lostRegion(b, prevSeq, 0, 0)
+	} else if d.bad > 0 {
+		fs.logf("block %d: %d corrupt frames skipped", b.id, d.bad)
+	}
 	b.plainLen = uint32(len(plain))
 	b.written.Store(b.plainLen)
 	b.plain = plain
@@ -369,7 +391,15 @@ func (fs *FileStore) lostRegion(b *fsBlock, prev, next uint64, bytes uint64) {
 
 // replayRec applies one record found in a block to the in-memory state.
 func (fs *FileStore) replayRec(b *fsBlock, kind uint8, seq uint64, off, rlen uint32, ts, ttl int64, subj string) {
+	b.nrec++
+	b.hasEnd = false
 	switch kind {
+	case fsKindEnd:
+		if ttl != int64(b.nrec-1) {
+			fs.logf("block %d: end record counts %d records, found %d", b.id, ttl, b.nrec-1)
+			fs.lostRegion(b, 0, 0, 0)
+		}
+		b.hasEnd = true
 	case fsKindMsg:
 		if seq <= fs.idx.last || fs.idx.add(seq, subj, ts, rlen, uint64(b.id)<<32|uint64(off), ttl) != nil {
 			b.phys++

@@ -48,11 +48,22 @@ func (fs *FileStore) newBlockLocked() (*fsBlock, error) {
 	fs.blks = append(fs.blks, b)
 	fs.bmap[b.id] = b
 	if fs.active != nil {
-		fs.active.sealed = true
-		fs.toSeal = append(fs.toSeal, fs.active)
+		fs.sealActiveLocked()
 	}
 	fs.active = b
 	return b, nil
+}
+
+// sealActiveLocked ends the active block with an end record and queues it
+// for sealing by the writer.
+func (fs *FileStore) sealActiveLocked() {
+	b := fs.active
+	if b.plainLen > 0 {
+		fs.appendToBlockLocked(b, fsKindEnd, b.maxSeq, nowNano(), int64(b.nrec), "", nil, nil)
+	}
+	b.sealed = true
+	fs.toSeal = append(fs.toSeal, b)
+	fs.active = nil
 }
 
 // appendRecordLocked adds one record to the active block, rotating first
@@ -69,6 +80,12 @@ func (fs *FileStore) appendRecordLocked(kind uint8, seq uint64, ts, ttl int64, s
 			return nil, 0, err
 		}
 	}
+	return b, fs.appendToBlockLocked(b, kind, seq, ts, ttl, subj, hdr, msg), nil
+}
+
+// appendToBlockLocked appends a record to b and queues it for writing.
+func (fs *FileStore) appendToBlockLocked(b *fsBlock, kind uint8, seq uint64, ts, ttl int64, subj string, hdr, msg []byte) uint32 {
+	n := fsRecordLen(subj, hdr, msg)
 	off := b.plainLen
 	b.plain = fsAppendRecord(b.plain, fs.hkey, kind, seq, ts, ttl, subj, hdr, msg)
 	b.plainLen += uint32(n)
@@ -95,7 +112,8 @@ func (fs *FileStore) appendRecordLocked(kind uint8, seq uint64, ts, ttl int64, s
 	case fsKindFloor:
 		b.maxSeq = max(b.maxSeq, seq-1)
 	}
-	return b, off, nil
+	b.nrec++
+	return off
 }
 
 func (fs *FileStore) storePut(seq uint64, subj string, hdr, msg []byte, ts, ttl int64) (uint64, error) {
