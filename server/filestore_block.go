@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"fmt"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/minio/highwayhash"
@@ -34,10 +33,10 @@ import (
 //	       sealed if encrypted as 12-byte random nonce + AEAD ciphertext,
 //	       with the 16 header bytes as additional data
 //
-// Frames always hold whole records. The active block is appended one frame
-// per write batch; a sealed compressed block is rewritten as frames of about
-// fsFrameTarget bytes, so a corrupt frame loses only its own records, and
-// the logical offset in each frame lets decoding resume after a bad one.
+// The active block is appended one frame per write batch (whole records);
+// a rewritten block is cut into frames of at most fsFrameTarget content
+// bytes, so a corrupt frame loses only the records it touches, and the
+// logical offset in each frame lets decoding resume after a bad one.
 const (
 	fsBlkHdrSize   = 32
 	fsFrameHdr     = 16
@@ -123,22 +122,28 @@ func fsAppendFrame(dst []byte, chunk []byte, off uint64, compress bool, aead cip
 }
 
 // fsOpenFrame decodes the frame at the start of b, returning its logical
-// offset, content and total length.
-func fsOpenFrame(b []byte, compress bool, aead cipher.AEAD, maxPlain uint64) (uint64, []byte, int, error) {
+// offset, content and total length. Sizes are checked before anything is
+// allocated: a clear frame's content is as long as its body, a compressed
+// one is at most fsFrameTarget.
+func fsOpenFrame(b []byte, compress bool, aead cipher.AEAD) (uint64, []byte, int, error) {
 	if len(b) < fsFrameHdr {
 		return 0, nil, 0, errFsBadRecord
 	}
 	blen := int(binary.LittleEndian.Uint32(b))
 	off := binary.LittleEndian.Uint64(b[4:])
-	plen := uint64(binary.LittleEndian.Uint32(b[12:]))
-	if blen > len(b)-fsFrameHdr || off > maxPlain || plen > maxPlain-off {
+	plen := int(binary.LittleEndian.Uint32(b[12:]))
+	if blen > len(b)-fsFrameHdr {
 		return 0, nil, 0, errFsBadRecord
 	}
 	body := b[fsFrameHdr : fsFrameHdr+blen]
+	clear := blen
 	if aead != nil {
-		if len(body) < fsNonceSize+aead.Overhead() {
-			return 0, nil, 0, errFsBadRecord
-		}
+		clear -= fsNonceSize + aead.Overhead()
+	}
+	if clear < 0 || (compress && plen > fsFrameTarget) || (!compress && plen != clear) {
+		return 0, nil, 0, errFsBadRecord
+	}
+	if aead != nil {
 		var err error
 		body, err = aead.Open(nil, body[:fsNonceSize], body[fsNonceSize:], b[:fsFrameHdr])
 		if err != nil {
@@ -147,7 +152,7 @@ func fsOpenFrame(b []byte, compress bool, aead cipher.AEAD, maxPlain uint64) (ui
 	}
 	if compress {
 		n, err := s2.DecodedLen(body)
-		if err != nil || uint64(n) != plen {
+		if err != nil || n != plen {
 			return 0, nil, 0, errFsBadRecord
 		}
 		body, err = s2.Decode(nil, body)
@@ -155,10 +160,19 @@ func fsOpenFrame(b []byte, compress bool, aead cipher.AEAD, maxPlain uint64) (ui
 			return 0, nil, 0, err
 		}
 	}
-	if uint64(len(body)) != plen {
+	if len(body) != plen {
 		return 0, nil, 0, errFsBadRecord
 	}
 	return off, body, fsFrameHdr + blen, nil
+}
+
+// fsFrameGap bounds how much content frames occupying gap file bytes can
+// hold, so a corrupt offset cannot make decoding allocate without bound.
+func fsFrameGap(gap int, compress bool) uint64 {
+	if compress {
+		return uint64(gap/fsFrameHdr+1) * fsFrameTarget
+	}
+	return uint64(gap)
 }
 
 // fsDecoded is a decoded block: its logical content (zeros where a frame
@@ -172,8 +186,8 @@ type fsDecoded struct {
 }
 
 // fsDecodeBlock decodes a whole block file. keyFor returns the AEAD for an
-// encrypted header. maxPlain bounds the logical size.
-func fsDecodeBlock(file []byte, keyFor func(h *fsBlkHeader) (cipher.AEAD, error), maxPlain uint64) (*fsDecoded, error) {
+// encrypted header.
+func fsDecodeBlock(file []byte, keyFor func(h *fsBlkHeader) (cipher.AEAD, error)) (*fsDecoded, error) {
 	h, err := fsParseBlkHeader(file)
 	if err != nil {
 		return nil, err
@@ -189,19 +203,20 @@ func fsDecodeBlock(file []byte, keyFor func(h *fsBlkHeader) (cipher.AEAD, error)
 			return nil, err
 		}
 	}
+	goodEnd := fsBlkHdrSize // File offset after the last good frame.
 	for p := fsBlkHdrSize; p < len(file); {
-		off, chunk, n, err := fsOpenFrame(file[p:], h.compressed, aead, maxPlain)
-		if err == nil {
-			end := off + uint64(len(chunk))
-			if uint64(len(d.plain)) < end {
-				d.plain = append(d.plain, make([]byte, int(end)-len(d.plain))...)
+		off, chunk, n, err := fsOpenFrame(file[p:], h.compressed, aead)
+		if err == nil && off >= uint64(len(d.plain)) && off-uint64(len(d.plain)) <= fsFrameGap(p-goodEnd, h.compressed) {
+			if gap := int(off) - len(d.plain); gap > 0 {
+				d.plain = append(d.plain, make([]byte, gap)...)
 			}
-			copy(d.plain[off:], chunk)
+			d.plain = append(d.plain, chunk...)
 			p += n
+			goodEnd = p
 			continue
 		}
 		d.bad++
-		q := fsResyncFrame(file, p, h.compressed, aead, maxPlain)
+		q := fsResyncFrame(file, p, h.compressed, aead)
 		if q < 0 {
 			d.tornAt = p
 			break
@@ -211,43 +226,30 @@ func fsDecodeBlock(file []byte, keyFor func(h *fsBlkHeader) (cipher.AEAD, error)
 	return d, nil
 }
 
-func fsResyncFrame(file []byte, from int, compress bool, aead cipher.AEAD, maxPlain uint64) int {
+func fsResyncFrame(file []byte, from int, compress bool, aead cipher.AEAD) int {
 	for q := from + 1; q+fsFrameHdr <= len(file); q++ {
 		blen := int(binary.LittleEndian.Uint32(file[q:]))
 		if blen > len(file)-q-fsFrameHdr {
 			continue
 		}
-		if _, _, _, err := fsOpenFrame(file[q:], compress, aead, maxPlain); err == nil {
+		if _, _, _, err := fsOpenFrame(file[q:], compress, aead); err == nil {
 			return q
 		}
 	}
 	return -1
 }
 
-// fsEncodeBlock encodes plain as a complete block file with header h,
-// cutting frames at record boundaries.
-func fsEncodeBlock(h *fsBlkHeader, plain []byte, aead cipher.AEAD, hkey []byte) ([]byte, error) {
+// fsEncodeBlock encodes plain as a complete block file with header h, in
+// frames of at most fsFrameTarget content bytes.
+func fsEncodeBlock(h *fsBlkHeader, plain []byte, aead cipher.AEAD) ([]byte, error) {
 	out := h.encode()
 	if !h.framed() {
 		return append(out, plain...), nil
 	}
 	var scratch []byte
-	for p := 0; p < len(plain); {
-		end := p
-		for end < len(plain) && end-p < fsFrameTarget {
-			if len(plain)-end < 4 {
-				return nil, fmt.Errorf("block content: %w", errFsBadRecord)
-			}
-			n := int(binary.LittleEndian.Uint32(plain[end:]))
-			if n < fsRecMin || n > len(plain)-end {
-				// Not a record boundary (a lost region): keep the rest together.
-				end = len(plain)
-				break
-			}
-			end += n
-		}
+	for p := 0; p < len(plain); p += fsFrameTarget {
+		end := min(p+fsFrameTarget, len(plain))
 		out, scratch = fsAppendFrame(out, plain[p:end], uint64(p), h.compressed, aead, scratch)
-		p = end
 	}
 	return out, nil
 }

@@ -92,7 +92,7 @@ func (fs *FileStore) rewriteBlockLocked(b *fsBlock, plain []byte, compress bool)
 	if err != nil {
 		return err
 	}
-	data, err := fsEncodeBlock(&h, plain, aead, fs.hkey)
+	data, err := fsEncodeBlock(&h, plain, aead)
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ func (fs *FileStore) loadBlockLocked(b *fsBlock) error {
 	if err != nil {
 		return err
 	}
-	d, err := fsDecodeBlock(data, fs.blockAEAD, uint64(fs.fcfg.BlockSize)+fsRecMaxSize)
+	d, err := fsDecodeBlock(data, fs.blockAEAD)
 	if err != nil {
 		fs.logf("block %d unreadable: %v", b.id, err)
 		return err

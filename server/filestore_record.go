@@ -34,7 +34,7 @@ const (
 	fsRecHdr     = 36
 	fsRecHash    = 8
 	fsRecMin     = fsRecHdr + fsRecHash
-	fsRecMaxSize = 1 << 30
+	fsRecMaxSize = 64<<20 + 64<<10 // NATS payloads are at most 64 MiB.
 
 	fsKindMsg    = 1
 	fsKindTomb   = 2

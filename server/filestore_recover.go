@@ -305,7 +305,7 @@ func (fs *FileStore) recoverBlock(id uint32, last bool) error {
 // scanBlock verifies every record of a block, truncating a torn tail of the
 // last block and reporting corrupt records elsewhere as lost.
 func (fs *FileStore) scanBlock(b *fsBlock, data []byte, last bool) error {
-	d, err := fsDecodeBlock(data, fs.blockAEAD, uint64(fs.fcfg.BlockSize)+fsRecMaxSize)
+	d, err := fsDecodeBlock(data, fs.blockAEAD)
 	if err != nil {
 		return fsDecryptErr(err)
 	}

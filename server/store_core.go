@@ -125,7 +125,7 @@ func (c *storeCore) storeLocked(subj string, hdr, msg []byte, seq uint64, ts, tt
 		return ErrStoreMsgTooLarge
 	}
 	size := storeMsgSize(subj, hdr, msg)
-	if size > 1<<31 {
+	if size > fsRecMaxSize {
 		return ErrStoreMsgTooLarge
 	}
 	if err := c.idx.checkDiscardNew(&c.cfg, subj, size); err != nil {

@@ -63,8 +63,9 @@ type storeIndex struct {
 	fltrMemo []uint8
 }
 
-// storeMaxSlotGap bounds the slots a gap may allocate while messages exist.
-const storeMaxSlotGap = 1 << 26
+// storeMaxSlotGap bounds the slots a gap may allocate while messages exist
+// (4M slots, 96 MiB); larger gaps are refused rather than allocated.
+const storeMaxSlotGap = 1 << 22
 
 func newStoreIndex() *storeIndex {
 	return &storeIndex{first: 1, base: 1, subjIDs: make(map[string]uint32), subjs: make([]storeSubj, 1)}
