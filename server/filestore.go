@@ -70,7 +70,11 @@ type FileStore struct {
 	cached   int64
 	useClock uint64
 
-	// Write path; wmu is taken before storeCore.mu.
+	// Write path; wmu is taken before storeCore.mu. cmu and ccond elect
+	// the leader of a write batch (see storeCommit).
+	cmu       sync.Mutex
+	ccond     *sync.Cond
+	flushing  bool
 	wmu       sync.Mutex
 	unlockIO  func()
 	pend      []fsPend
@@ -147,6 +151,7 @@ func NewFileStore(fcfg FileStoreConfig, cfg *StreamConfig) (*FileStore, error) {
 	fs := &FileStore{fcfg: fcfg, mdir: filepath.Join(fcfg.Dir, fsMsgsDir), bmap: make(map[uint32]*fsBlock),
 		stopCh: make(chan struct{}), consumers: make(map[string]*fsConsumer), cipher: fcfg.Cipher}
 	fs.unlockIO = fs.wmu.Unlock
+	fs.ccond = sync.NewCond(&fs.cmu)
 	c := *cfg
 	c.Storage = FileStorage
 	fs.init(&c, fs)

@@ -17,10 +17,16 @@ func fsFilesContaining(t *testing.T, dir, marker string) []string {
 	t.Helper()
 	var hits []string
 	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if os.IsNotExist(err) {
+			return nil // A temp file renamed away by a background rewrite.
+		}
 		if err != nil || info.IsDir() {
 			return err
 		}
 		data, err := os.ReadFile(p)
+		if os.IsNotExist(err) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}

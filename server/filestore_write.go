@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 )
 
@@ -42,7 +43,9 @@ func (fs *FileStore) newBlockLocked() (*fsBlock, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &fsBlock{id: fs.nextID, hdr: h, aead: aead, path: fs.blockPath(fs.nextID), plain: make([]byte, 0, 64<<10)}
+	// Full capacity up front: growing by doubling copied and page-faulted
+	// every block several times on the append path.
+	b := &fsBlock{id: fs.nextID, hdr: h, aead: aead, path: fs.blockPath(fs.nextID), plain: make([]byte, 0, fs.fcfg.BlockSize)}
 	fs.useClock++
 	b.lastUse = fs.useClock
 	fs.blks = append(fs.blks, b)
@@ -147,10 +150,40 @@ func (fs *FileStore) storeCommit(t uint64) error {
 	if fs.done.Load() >= t {
 		return fs.writeErr()
 	}
+	// One leader at a time; the others wait on the condition and are all
+	// woken when a batch completes, so the ones it covered return together
+	// instead of passing a mutex along one by one.
+	fs.cmu.Lock()
+	for fs.done.Load() < t {
+		if fs.flushing {
+			fs.ccond.Wait()
+			continue
+		}
+		fs.flushing = true
+		fs.cmu.Unlock()
+		err := fs.leadFlush(t)
+		fs.cmu.Lock()
+		fs.flushing = false
+		fs.ccond.Broadcast()
+		if err != nil {
+			fs.cmu.Unlock()
+			return err
+		}
+	}
+	fs.cmu.Unlock()
+	return fs.writeErr()
+}
+
+// leadFlush writes (and with SyncAlways fsyncs) everything pending.
+func (fs *FileStore) leadFlush(t uint64) error {
+	if fs.fcfg.SyncAlways {
+		// Writers woken by the previous batch get to append to this one.
+		runtime.Gosched()
+	}
 	fs.wmu.Lock()
 	defer fs.wmu.Unlock()
 	if fs.done.Load() >= t {
-		return fs.writeErr()
+		return nil
 	}
 	fs.mu.Lock()
 	pend, end, seal := fs.takePendLocked()
@@ -164,10 +197,7 @@ func (fs *FileStore) storeCommit(t uint64) error {
 		fs.housekeepLocked()
 		fs.mu.Unlock()
 	}
-	if err != nil {
-		return err
-	}
-	return fs.writeErr()
+	return err
 }
 
 func (fs *FileStore) takePendLocked() ([]fsPend, uint64, []*fsBlock) {
@@ -215,10 +245,15 @@ func (fs *FileStore) writePend(pend []fsPend, sync bool) error {
 		}
 	}
 	if err != nil {
-		fs.werr.CompareAndSwap(nil, &err)
-		fs.logf("write failed, store is now read-only: %v", err)
+		fs.setWriteErr(err)
 	}
 	return err
+}
+
+// setWriteErr is separate so that the error escapes only when there is one.
+func (fs *FileStore) setWriteErr(err error) {
+	fs.werr.CompareAndSwap(nil, &err)
+	fs.logf("write failed, store is now read-only: %v", err)
 }
 
 func (fs *FileStore) writeRange(p fsPend) error {
