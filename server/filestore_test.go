@@ -1,6 +1,10 @@
 package server
 
 import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -57,4 +61,87 @@ func init() {
 		fsKindOf("file-chacha-s2", func(c *FileStoreConfig) { c.Cipher, c.Key = ChaCha, []byte("secret key") }),
 		fsKindOf("file-aes-always", func(c *FileStoreConfig) { c.Cipher, c.Key, c.SyncAlways = AES, []byte("secret key"), true }),
 	)
+}
+
+func fsDirSize(t *testing.T, dir string) int64 {
+	var n int64
+	for _, p := range fsListFiles(t, filepath.Join(dir, fsMsgsDir)) {
+		if st, err := os.Stat(p); err == nil && strings.HasSuffix(p, ".blk") {
+			n += st.Size()
+		}
+	}
+	return n
+}
+
+func TestFileStoreCompactsMostlyDeletedBlocks(t *testing.T) {
+	dir := t.TempDir()
+	fcfg := FileStoreConfig{Dir: dir, BlockSize: 4096}
+	fs := fsOpenT(t, fcfg, &StreamConfig{Name: "S"})
+	for i := 0; i < 400; i++ {
+		storeMust(t, fs, fmt.Sprintf("c.%d", i%10), nil, bytes.Repeat([]byte{'x'}, 100))
+	}
+	before := fsDirSize(t, dir)
+	for seq := uint64(1); seq <= 400; seq++ {
+		if seq%10 != 0 {
+			if ok, err := fs.RemoveMsg(seq); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+		}
+	}
+	// What remains: 40 messages and the 360 tombstones that make the
+	// removals durable.
+	after := fsDirSize(t, dir)
+	if after > before/2 {
+		t.Fatalf("blocks not compacted: %d bytes before, %d after", before, after)
+	}
+	fs.Stop()
+	fs = fsOpenT(t, fcfg, &StreamConfig{Name: "S"})
+	s := fs.State()
+	if s.Msgs != 40 || s.FirstSeq != 10 || s.LastSeq != 400 {
+		t.Fatalf("state after compaction and restart: %+v", s)
+	}
+	for seq := uint64(10); seq <= 400; seq += 10 {
+		storeCheckMsg(t, fs, seq, "c.0", nil, bytes.Repeat([]byte{'x'}, 100))
+	}
+}
+
+func TestFileStoreEraseOverwrites(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		s2   bool
+	}{{"plain", false}, {"s2", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := &StreamConfig{Name: "S"}
+			if c.s2 {
+				cfg.Compression = S2Compression
+			}
+			fs := fsOpenT(t, FileStoreConfig{Dir: dir, BlockSize: 1024}, cfg)
+			for i := 0; i < 30; i++ {
+				payload := []byte("ordinary payload")
+				if i == 4 || i == 27 {
+					payload = []byte("secret " + fsMarker)
+				}
+				storeMust(t, fs, "e", nil, payload)
+			}
+			fs.Stop()
+			if len(fsFilesContaining(t, dir, fsMarker)) == 0 {
+				t.Fatal("marker not stored")
+			}
+			fs = fsOpenT(t, FileStoreConfig{Dir: dir, BlockSize: 1024}, cfg)
+			for _, seq := range []uint64{5, 28} {
+				if ok, err := fs.EraseMsg(seq); !ok || err != nil {
+					t.Fatal(ok, err)
+				}
+			}
+			if hits := fsFilesContaining(t, dir, fsMarker); len(hits) > 0 {
+				t.Fatalf("erased payload still on disk in %v", hits)
+			}
+			fs.Stop()
+			fs = fsOpenT(t, FileStoreConfig{Dir: dir, BlockSize: 1024}, cfg)
+			if s := fs.State(); s.Msgs != 28 || s.Lost != nil {
+				t.Fatalf("state after erase and restart: %+v", s)
+			}
+		})
+	}
 }

@@ -45,7 +45,7 @@ func (fs *FileStore) newBlockLocked() (*fsBlock, error) {
 	}
 	// Full capacity up front: growing by doubling copied and page-faulted
 	// every block several times on the append path.
-	b := &fsBlock{id: fs.nextID, hdr: h, aead: aead, path: fs.blockPath(fs.nextID), plain: make([]byte, 0, fs.fcfg.BlockSize)}
+	b := &fsBlock{id: fs.nextID, hdr: h, aead: aead, path: fs.blockPath(fs.nextID), plain: make([]byte, 0, fs.fcfg.BlockSize+fsRecMin)}
 	fs.useClock++
 	b.lastUse = fs.useClock
 	fs.blks = append(fs.blks, b)
