@@ -101,7 +101,7 @@ func TestFileStoreCompactsMostlyDeletedBlocks(t *testing.T) {
 		t.Fatalf("state after compaction and restart: %+v", s)
 	}
 	for seq := uint64(10); seq <= 400; seq += 10 {
-		storeCheckMsg(t, fs, seq, "c.0", nil, bytes.Repeat([]byte{'x'}, 100))
+		storeCheckMsg(t, fs, seq, "c.9", nil, bytes.Repeat([]byte{'x'}, 100))
 	}
 }
 
