@@ -410,3 +410,46 @@ func (fs *FileStore) loadConsumers() {
 		}
 	}
 }
+
+// ReadFileStoreConfig returns the configuration stored for stream name in
+// fcfg.Dir, opening it with fcfg's keys, without changing anything on disk.
+// A wrong or missing key gives the reference's "Error decrypting our stream
+// metafile: ..." error.
+func ReadFileStoreConfig(fcfg FileStoreConfig, name string) (*StreamConfig, error) {
+	hkey := fsDerive([]byte(name), "record-hash")
+	var mkey []byte
+	blob, err := os.ReadFile(filepath.Join(fcfg.Dir, fsKeyFile))
+	switch {
+	case err == nil:
+		if len(fcfg.Key) == 0 {
+			return nil, fsDecryptErr(errFsNoKey)
+		}
+		ad := []byte(fsKeyFile)
+		skey, _, err := fsOpen(blob, fsKEK(fcfg.Key, name), ad)
+		if err != nil && len(fcfg.PrevKey) > 0 {
+			var perr error
+			if skey, _, perr = fsOpen(blob, fsKEK(fcfg.PrevKey, name), ad); perr == nil {
+				err = nil
+			}
+		}
+		if err != nil {
+			return nil, fsDecryptErr(err)
+		}
+		mkey = fsDerive(skey, "meta")
+	case !os.IsNotExist(err):
+		return nil, err
+	}
+	data, err := os.ReadFile(filepath.Join(fcfg.Dir, fsMetaFile))
+	if err != nil {
+		return nil, err
+	}
+	js, _, err := fsOpenChecked(data, mkey, []byte(fsMetaFile), hkey)
+	if err != nil {
+		return nil, fsDecryptErr(err)
+	}
+	var cfg StreamConfig
+	if err := json.Unmarshal(js, &cfg); err != nil {
+		return nil, fmt.Errorf("Error unmarshalling stream metafile: %v", err)
+	}
+	return &cfg, nil
+}

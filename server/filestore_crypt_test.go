@@ -236,3 +236,19 @@ func TestFileStoreKeyRotation(t *testing.T) {
 		t.Fatal("old key still opens the stream after rotation")
 	}
 }
+
+func TestFileStoreReadConfig(t *testing.T) {
+	dir := t.TempDir()
+	fcfg := FileStoreConfig{Dir: dir, Cipher: ChaCha, Key: []byte("k")}
+	cfg := &StreamConfig{Name: "S", Subjects: []string{"a.>"}, MaxMsgs: 7, Discard: DiscardNew, Storage: FileStorage}
+	fs := fsOpenT(t, fcfg, cfg)
+	fs.Stop()
+	got, err := ReadFileStoreConfig(fcfg, "S")
+	if err != nil || got.MaxMsgs != 7 || got.Discard != DiscardNew || len(got.Subjects) != 1 {
+		t.Fatalf("ReadFileStoreConfig = %+v, %v", got, err)
+	}
+	fcfg.Key = []byte("other")
+	if _, err := ReadFileStoreConfig(fcfg, "S"); err == nil || err.Error() != "Error decrypting our stream metafile: chacha20poly1305: message authentication failed" {
+		t.Fatalf("wrong key: %v", err)
+	}
+}
