@@ -261,6 +261,9 @@ func (fs *FileStore) openStreamKey(blob []byte) error {
 	return nil
 }
 
+// writeStreamKey writes meta.key: the 32-byte stream key as an fsSeal blob
+// (cipher byte, nonce, AEAD ciphertext) under a key derived from the server
+// key and the stream name, with "meta.key" as additional data.
 func (fs *FileStore) writeStreamKey() error {
 	blob, err := fsSeal(fs.cipher, fsKEK(fs.fcfg.Key, fs.cfg.Name), fs.skey, []byte(fsKeyFile))
 	if err != nil {

@@ -413,7 +413,19 @@ func (fs *FileStore) encryptExisting() {
 		fs.mu.Unlock()
 		fs.wmu.Unlock()
 		if target == nil {
-			return
+			break
+		}
+	}
+	// Consumer states written in the clear are re-sealed too.
+	fs.mu.Lock()
+	cons := make([]*fsConsumer, 0, len(fs.consumers))
+	for _, o := range fs.consumers {
+		cons = append(cons, o)
+	}
+	fs.mu.Unlock()
+	for _, o := range cons {
+		if st, err := o.State(); err == nil {
+			_ = o.Update(st)
 		}
 	}
 }

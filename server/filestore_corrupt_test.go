@@ -172,3 +172,76 @@ func fsCheckCorrupted(t *testing.T, what, dir string, fcfg FileStoreConfig, cfg 
 		}
 	}
 }
+
+func TestFileStoreTornTailTruncated(t *testing.T) {
+	for _, enc := range []bool{false, true} {
+		t.Run(fmt.Sprintf("encrypted=%v", enc), func(t *testing.T) {
+			dir := t.TempDir()
+			var logs []string
+			fcfg := FileStoreConfig{Dir: dir, BlockSize: 1 << 20, Logf: func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }}
+			if enc {
+				fcfg.Cipher, fcfg.Key = AES, []byte("k")
+			}
+			fs := fsOpenT(t, fcfg, &StreamConfig{Name: "T"})
+			for i := 0; i < 10; i++ {
+				storeMust(t, fs, "t", nil, []byte(fmt.Sprintf("msg %d", i)))
+			}
+			fs.Stop()
+			// A write torn by a power cut: half of a last record, no index.
+			blk := filepath.Join(dir, fsMsgsDir, "1.blk")
+			os.Remove(filepath.Join(dir, fsMsgsDir, "1.idx"))
+			data, _ := os.ReadFile(blk)
+			f, _ := os.OpenFile(blk, os.O_WRONLY|os.O_APPEND, 0)
+			f.Write(data[len(data)-30:])
+			f.Close()
+			fs = fsOpenT(t, fcfg, &StreamConfig{Name: "T"})
+			if !strings.Contains(strings.Join(logs, "\n"), "torn tail") {
+				t.Fatalf("torn tail not logged: %v", logs)
+			}
+			if st, _ := os.Stat(blk); st.Size() != int64(len(data)) {
+				t.Fatalf("tail not truncated: %d, was %d", st.Size(), len(data))
+			}
+			storeMust(t, fs, "t", nil, []byte("after"))
+			fs.Stop()
+			fs = fsOpenT(t, fcfg, &StreamConfig{Name: "T"})
+			if s := fs.State(); s.Msgs != 11 || s.Lost != nil {
+				t.Fatalf("state after torn tail: %+v", s)
+			}
+			storeCheckMsg(t, fs, 11, "t", nil, []byte("after"))
+		})
+	}
+}
+
+func TestFileStoreCorruptRecordReportedLost(t *testing.T) {
+	dir := t.TempDir()
+	fcfg := FileStoreConfig{Dir: dir, BlockSize: 1 << 20}
+	fs := fsOpenT(t, fcfg, &StreamConfig{Name: "L"})
+	for i := 0; i < 10; i++ {
+		storeMust(t, fs, "l", nil, []byte(fmt.Sprintf("message number %d", i)))
+	}
+	fs.Stop()
+	blk := filepath.Join(dir, fsMsgsDir, "1.blk")
+	data, _ := os.ReadFile(blk)
+	i := bytes.Index(data, []byte("message number 4"))
+	data[i+3] ^= 0x20
+	os.WriteFile(blk, data, 0o640)
+	for _, withIdx := range []bool{true, false} {
+		if !withIdx {
+			os.Remove(filepath.Join(dir, fsMsgsDir, "1.idx"))
+		}
+		fs = fsOpenT(t, fcfg, &StreamConfig{Name: "L"})
+		if _, err := fs.LoadMsg(5, nil); err == nil {
+			t.Fatal("corrupt message served")
+		}
+		s := fs.State()
+		if s.Lost == nil || !reflect.DeepEqual(s.Lost.Msgs, []uint64{5}) || s.Msgs != 9 {
+			t.Fatalf("withIdx=%v: lost %+v msgs %d", withIdx, s.Lost, s.Msgs)
+		}
+		for seq := uint64(1); seq <= 10; seq++ {
+			if seq != 5 {
+				storeCheckMsg(t, fs, seq, "l", nil, []byte(fmt.Sprintf("message number %d", seq-1)))
+			}
+		}
+		fs.Stop()
+	}
+}

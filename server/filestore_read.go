@@ -21,7 +21,12 @@ func (fs *FileStore) storeGet(seq uint64, sl *storeSlot, sm *StoreMsg) error {
 		fs.logf("corrupt message %d in block %d", seq, b.id)
 		return ErrStoreCorrupt
 	}
-	sm.copyFrom(string(r.subj), r.hdr, r.msg, seq, r.ts, r.ttl)
+	// The index holds the subject as a string already: no allocation.
+	subj := fs.idx.subjs[sl.subj].name
+	if subj != string(r.subj) {
+		return ErrStoreCorrupt
+	}
+	sm.copyFrom(subj, r.hdr, r.msg, seq, r.ts, r.ttl)
 	return nil
 }
 
