@@ -122,6 +122,7 @@ type fsBlock struct {
 type fsPend struct {
 	b        *fsBlock
 	from, to uint32
+	data     []byte // Set when the writer takes the range.
 }
 
 var _ StreamStore = (*FileStore)(nil)

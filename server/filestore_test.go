@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // fsKindOf returns a store kind for the file store with the given options;
@@ -141,6 +144,60 @@ func TestFileStoreEraseOverwrites(t *testing.T) {
 			fs = fsOpenT(t, FileStoreConfig{Dir: dir, BlockSize: 1024}, cfg)
 			if s := fs.State(); s.Msgs != 28 || s.Lost != nil {
 				t.Fatalf("state after erase and restart: %+v", s)
+			}
+		})
+	}
+}
+
+// TestFileStoreConcurrentUse runs writers, removers, readers and purges at
+// once (meant for -race), then checks a restart sees the same state.
+func TestFileStoreConcurrentUse(t *testing.T) {
+	for _, always := range []bool{false, true} {
+		t.Run(fmt.Sprintf("always=%v", always), func(t *testing.T) {
+			fcfg := FileStoreConfig{Dir: t.TempDir(), BlockSize: 2048, SyncAlways: always, Cipher: ChaCha, Key: []byte("k")}
+			cfg := &StreamConfig{Name: "C", Compression: S2Compression, MaxMsgsPer: 50}
+			fs := fsOpenT(t, fcfg, cfg)
+			var wg sync.WaitGroup
+			for w := 0; w < 4; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					for i := 0; i < 150; i++ {
+						seq, _, err := fs.StoreMsg(fmt.Sprintf("c.%d.%d", w, i%5), nil, []byte("concurrent payload"), 0)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if i%3 == 0 {
+							fs.RemoveMsg(seq - 1)
+						}
+					}
+				}(w)
+			}
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				var sm StoreMsg
+				for i := 0; i < 300; i++ {
+					fs.LoadNextMsg("c.1.*", uint64(i), &sm)
+					fs.LoadLastMsg("c.2.3", &sm)
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 5; i++ {
+					fs.PurgeEx("c.3.>", 0, 2)
+					fs.EraseMsg(uint64(10 * (i + 1)))
+				}
+			}()
+			wg.Wait()
+			want := fs.State()
+			fs.Stop()
+			fs = fsOpenT(t, fcfg, cfg)
+			got := fs.State()
+			got.FirstTime, got.LastTime, want.FirstTime, want.LastTime = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("state after restart\n got %+v\nwant %+v", got, want)
 			}
 		})
 	}

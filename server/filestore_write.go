@@ -187,11 +187,12 @@ func (fs *FileStore) leadFlush(t uint64) error {
 	}
 	fs.mu.Lock()
 	pend, end, seal := fs.takePendLocked()
+	hk := fs.housekeep
 	fs.mu.Unlock()
 	err := fs.writePend(pend, fs.fcfg.SyncAlways)
 	fs.spare = pend[:0]
 	fs.done.Store(end)
-	if len(seal) > 0 || fs.housekeep {
+	if len(seal) > 0 || hk {
 		fs.mu.Lock()
 		fs.sealBlocksLocked(seal)
 		fs.housekeepLocked()
@@ -202,6 +203,11 @@ func (fs *FileStore) leadFlush(t uint64) error {
 
 func (fs *FileStore) takePendLocked() ([]fsPend, uint64, []*fsBlock) {
 	pend := fs.pend
+	for i := range pend {
+		// Captured under mu: appenders may replace b.plain meanwhile, but
+		// never change bytes already appended.
+		pend[i].data = pend[i].b.plain[pend[i].from:pend[i].to]
+	}
 	fs.pend = fs.spare[:0]
 	fs.spare = nil
 	seal := fs.toSeal
@@ -263,7 +269,7 @@ func (fs *FileStore) writeRange(p fsPend) error {
 			return err
 		}
 	}
-	data := b.plain[p.from:p.to]
+	data := p.data
 	if b.hdr.framed() {
 		fs.scratch, fs.zscratch = fsAppendFrame(fs.scratch[:0], data, uint64(p.from), b.hdr.compressed, b.aead, fs.zscratch)
 		data = fs.scratch
