@@ -20,6 +20,9 @@ type FileStoreConfig struct {
 	// BlockSize bounds a message block's logical size; default 4 MiB.
 	BlockSize uint32
 	// SyncInterval is how often written data is fsynced; default 2 minutes.
+	// Whatever the interval, a store or removal returns only once its record
+	// was written to the file, so it survives the process being killed; the
+	// interval bounds what a power loss can take.
 	SyncInterval time.Duration
 	// SyncAlways fsyncs before every store returns (sync_interval: always),
 	// batching concurrent writers into one fsync (group commit).

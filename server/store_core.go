@@ -223,6 +223,10 @@ func (c *storeCore) expire() {
 // SkipMsg implements StreamStore.
 func (c *storeCore) SkipMsg() uint64 {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return 0
+	}
 	seq := c.idx.last + 1
 	ts := time.Now().UnixNano()
 	if c.be.storeSkip(seq, ts) == nil {
@@ -348,10 +352,10 @@ func (c *storeCore) RemoveMsg(seq uint64) (bool, error) { return c.removeMsg(seq
 func (c *storeCore) EraseMsg(seq uint64) (bool, error) { return c.removeMsg(seq, storeDropErase) }
 
 func (c *storeCore) removeMsg(seq uint64, kind storeDropKind) (bool, error) {
-	unlock := c.be.storeLockIO()
-	if kind != storeDropErase {
-		unlock()
-		unlock = func() {}
+	// Only erasure rewrites files; a plain removal appends a tombstone.
+	unlock := storeNoUnlock
+	if kind == storeDropErase {
+		unlock = c.be.storeLockIO()
 	}
 	c.mu.Lock()
 	if c.closed {
