@@ -343,6 +343,20 @@ func TestStoreAgeAndTTL(t *testing.T) {
 			st.FastState(&s)
 			return s.Msgs == 0 && s.FirstSeq == 3 && s.LastSeq == 2
 		})
+		// A TTL survives a restart (re-armed from the stored record).
+		cfg := StreamConfig{Name: "S", AllowMsgTTL: true}
+		if err := st.UpdateConfig(&cfg); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.StoreMsg("t", nil, []byte("ttl"), int64(100*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		st = storeRestart(t, k, st)
+		storeWaitFor(t, 2*time.Second, "ttl expiry after restart", func() bool {
+			_, err := st.LoadMsg(3, nil)
+			return errors.Is(err, ErrStoreMsgNotFound)
+		})
+		st.Stop()
 	})
 }
 
