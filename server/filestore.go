@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"encoding/json"
 	"fmt"
@@ -220,8 +221,8 @@ func (fs *FileStore) openMeta() error {
 	if err := json.Unmarshal(js, &cfg); err != nil {
 		return fmt.Errorf("Error unmarshalling stream metafile: %v", err)
 	}
-	if c != fs.cipher || cfg.Name != fs.cfg.Name {
-		// Re-seal with the current cipher; a config change is the caller's.
+	// The given config replaces the stored one; the cipher may have changed.
+	if now, err := json.Marshal(&fs.cfg); err != nil || c != fs.newBlockCipher() || !bytes.Equal(now, js) {
 		return fs.writeMetaLocked()
 	}
 	return nil
@@ -301,7 +302,6 @@ func (fs *FileStore) storeSetConfig(cfg *StreamConfig) error {
 	}
 	old := fs.cfg
 	fs.cfg = *cfg
-	fs.cfg.Storage = FileStorage
 	if err := fs.writeMetaLocked(); err != nil {
 		fs.cfg = old
 		return err

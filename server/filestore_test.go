@@ -202,3 +202,26 @@ func TestFileStoreConcurrentUse(t *testing.T) {
 		})
 	}
 }
+
+func TestFileStoreConfigPersisted(t *testing.T) {
+	fcfg := FileStoreConfig{Dir: t.TempDir()}
+	fs := fsOpenT(t, fcfg, &StreamConfig{Name: "S", MaxMsgs: 10})
+	fs.Stop()
+	fs = fsOpenT(t, fcfg, &StreamConfig{Name: "S", MaxMsgs: 20, Subjects: []string{"x.>"}})
+	fs.Stop()
+	got, err := ReadFileStoreConfig(fcfg, "S")
+	if err != nil || got.MaxMsgs != 20 || len(got.Subjects) != 1 || got.Storage != FileStorage {
+		t.Fatalf("stored config %+v %v", got, err)
+	}
+	fs = fsOpenT(t, fcfg, got)
+	if err := fs.UpdateConfig(&StreamConfig{Name: "S", MaxMsgs: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.UpdateConfig(&StreamConfig{Name: "other"}); err == nil {
+		t.Fatal("renamed a stream through UpdateConfig")
+	}
+	fs.Stop()
+	if got, _ := ReadFileStoreConfig(fcfg, "S"); got.MaxMsgs != 30 || got.Storage != FileStorage {
+		t.Fatalf("updated config not stored: %+v", got)
+	}
+}

@@ -524,10 +524,12 @@ func (c *storeCore) UpdateConfig(cfg *StreamConfig) error {
 	if c.closed {
 		return ErrStoreClosed
 	}
-	if err := c.be.storeSetConfig(cfg); err != nil {
+	nc := *cfg
+	nc.Storage = c.cfg.Storage
+	if err := c.be.storeSetConfig(&nc); err != nil {
 		return err
 	}
-	c.cfg = *cfg
+	c.cfg = nc
 	c.enforceLimitsLocked(0)
 	for _, seq := range c.idx.expired(time.Now().UnixNano(), int64(c.cfg.MaxAge)) {
 		c.dropLocked(seq, storeDropLimit)
