@@ -128,6 +128,10 @@ func (fs *FileStore) housekeepLocked() {
 	}
 	fs.housekeep = false
 	for len(fs.blks) > 0 && fs.blks[0] != fs.active && fs.blks[0].live == 0 && fs.blks[0].written.Load() == fs.blks[0].plainLen {
+		if err := fs.keepMaxSeqLocked(fs.blks[0]); err != nil {
+			fs.logf("removing block %d: %v", fs.blks[0].id, err)
+			break
+		}
 		fs.removeBlockLocked(fs.blks[0])
 	}
 	for _, b := range fs.blks {
@@ -138,6 +142,21 @@ func (fs *FileStore) housekeepLocked() {
 		}
 	}
 	fs.evictLocked()
+}
+
+// keepMaxSeqLocked makes sure that removing b does not lose the stream's
+// last sequence: if no other block speaks for a sequence as high, a skip
+// record is made durable first. Holds wmu and mu.
+func (fs *FileStore) keepMaxSeqLocked(b *fsBlock) error {
+	for _, o := range fs.blks {
+		if o != b && o.maxSeq >= b.maxSeq {
+			return nil
+		}
+	}
+	if _, _, err := fs.appendRecordLocked(fsKindSkip, b.maxSeq, nowNano(), 0, "", nil, nil); err != nil {
+		return err
+	}
+	return fs.flushHeldLocked(true)
 }
 
 func (fs *FileStore) removeBlockLocked(b *fsBlock) {
@@ -281,6 +300,11 @@ func (fs *FileStore) storeTruncate(seq uint64) error {
 	if err := fs.retombLocked(); err != nil {
 		return err
 	}
+	// The cut may have taken the records that spoke for seq (a floor in a
+	// removed block): say it again.
+	if _, _, err := fs.appendRecordLocked(fsKindSkip, seq, nowNano(), 0, "", nil, nil); err != nil {
+		return err
+	}
 	return fs.flushHeldLocked(true)
 }
 
@@ -291,7 +315,7 @@ func fsRecEffect(r *fsRec) uint64 {
 		}
 		return r.seq - 1
 	}
-	if r.kind == fsKindTomb || r.kind == fsKindEnd {
+	if r.kind == fsKindTomb {
 		return 0
 	}
 	return r.seq

@@ -400,6 +400,10 @@ func (fs *FileStore) replayRec(b *fsBlock, kind uint8, seq uint64, off, rlen uin
 			fs.lostRegion(b, 0, 0, 0)
 		}
 		b.hasEnd = true
+		// It carries the block's highest sequence, which compaction may
+		// have removed the record of.
+		fs.idx.skipTo(seq, ts)
+		b.maxSeq = max(b.maxSeq, seq)
 	case fsKindMsg:
 		if seq <= fs.idx.last || fs.idx.add(seq, subj, ts, rlen, uint64(b.id)<<32|uint64(off), ttl) != nil {
 			b.phys++

@@ -468,9 +468,10 @@ func (c *storeCore) Truncate(seq uint64) error {
 	x.last = seq
 	if x.msgs == 0 {
 		x.slots, x.base, x.first = x.slots[:0], seq+1, seq+1
-	} else {
-		x.slots = x.slots[:seq-x.base+1]
-		x.lastTs = x.slots[len(x.slots)-1].ts
+	} else if n := seq - x.base + 1; n < uint64(len(x.slots)) {
+		// Skips do not extend the slots, so they may already end earlier.
+		x.slots = x.slots[:n]
+		x.lastTs = x.slots[n-1].ts
 	}
 	return c.be.storeTruncate(seq)
 }

@@ -79,14 +79,14 @@ func storeCompareModel(t *testing.T, step int, st StreamStore, m *storeModel) {
 
 func TestStorePropertyRandomOps(t *testing.T) {
 	forEachStore(t, func(t *testing.T, k storeKind) {
-		for round := 0; round < 3; round++ {
-			seed := int64(round*7919 + 1)
+		for round := 0; round < storePropRounds; round++ {
+			seed := int64(round*7919 + 1 + storePropSeedBase)
 			rng := rand.New(rand.NewSource(seed))
 			st := k.open(t, &StreamConfig{Name: "P"})
 			m := &storeModel{msgs: map[uint64]storeModelMsg{}}
-			for step := 0; step < 400; step++ {
+			for step := 0; step < storePropSteps; step++ {
 				storeRandomOp(t, rng, k, &st, m, step)
-				if step%25 == 0 || step == 399 {
+				if step%25 == 0 || step == storePropSteps-1 {
 					storeCompareModel(t, step, st, m)
 				}
 			}
@@ -106,7 +106,13 @@ func storeLiveSeqs(m *storeModel) []uint64 {
 
 func storeRandomOp(t *testing.T, rng *rand.Rand, k storeKind, stp *StreamStore, m *storeModel, step int) {
 	st := *stp
-	switch op := rng.Intn(100); {
+	op := rng.Intn(100)
+	if storePropTrace {
+		var ss StreamState
+		st.FastState(&ss)
+		t.Logf("step %d op %d state first=%d last=%d msgs=%d", step, op, ss.FirstSeq, ss.LastSeq, ss.Msgs)
+	}
+	switch {
 	case op < 60:
 		subj := fmt.Sprintf("p.%d", rng.Intn(6))
 		data := bytes.Repeat([]byte{byte(step)}, rng.Intn(300))
@@ -185,3 +191,10 @@ func storeRandomOp(t *testing.T, rng *rand.Rand, k storeKind, stp *StreamStore, 
 		storeCompareModel(t, step, *stp, m)
 	}
 }
+
+// Raised locally to hunt for bugs; kept small so the suite stays fast.
+var storePropRounds, storePropSteps = 3, 400
+
+var storePropSeedBase = 0
+
+var storePropTrace = false
