@@ -9,7 +9,7 @@ import (
 	"github.com/minio/highwayhash"
 )
 
-func nowNano() int64 { return time.Now().UnixNano() }
+func storeNowNano() int64 { return time.Now().UnixNano() }
 
 // storeDrop accounts a removed message. Explicit removals are persisted as
 // tombstones appended to the active block; erasures also overwrite the
@@ -22,7 +22,7 @@ func (fs *FileStore) storeDrop(seq uint64, sl storeSlot, kind storeDropKind) err
 	}
 	switch kind {
 	case storeDropUser:
-		_, _, err := fs.appendRecordLocked(fsKindTomb, seq, nowNano(), 0, "", nil, nil)
+		_, _, err := fs.appendRecordLocked(fsKindTomb, seq, storeNowNano(), 0, "", nil, nil)
 		return err
 	case storeDropErase:
 		if b == nil {
@@ -153,7 +153,7 @@ func (fs *FileStore) keepMaxSeqLocked(b *fsBlock) error {
 			return nil
 		}
 	}
-	if _, _, err := fs.appendRecordLocked(fsKindSkip, b.maxSeq, nowNano(), 0, "", nil, nil); err != nil {
+	if _, _, err := fs.appendRecordLocked(fsKindSkip, b.maxSeq, storeNowNano(), 0, "", nil, nil); err != nil {
 		return err
 	}
 	return fs.flushHeldLocked(true)
@@ -226,7 +226,7 @@ func (fs *FileStore) compactBlockLocked(b *fsBlock) error {
 		}
 		out = append(out, b.plain[p:p+r.rlen]...)
 	}
-	out = fsAppendRecord(out, fs.hkey, fsKindEnd, b.maxSeq, nowNano(), int64(nb.nrec), "", nil, nil)
+	out = fsAppendRecord(out, fs.hkey, fsKindEnd, b.maxSeq, storeNowNano(), int64(nb.nrec), "", nil, nil)
 	if err := fs.rewriteBlockLocked(b, out, b.hdr.compressed || fs.cfg.Compression == S2Compression); err != nil {
 		return err
 	}
@@ -250,7 +250,7 @@ func (fs *FileStore) storeFloor(seq uint64) error {
 			return err
 		}
 	}
-	if _, _, err := fs.appendRecordLocked(fsKindFloor, seq, nowNano(), 0, "", nil, nil); err != nil {
+	if _, _, err := fs.appendRecordLocked(fsKindFloor, seq, storeNowNano(), 0, "", nil, nil); err != nil {
 		return err
 	}
 	if err := fs.flushHeldLocked(true); err != nil {
@@ -302,7 +302,7 @@ func (fs *FileStore) storeTruncate(seq uint64) error {
 	}
 	// The cut may have taken the records that spoke for seq (a floor in a
 	// removed block): say it again.
-	if _, _, err := fs.appendRecordLocked(fsKindSkip, seq, nowNano(), 0, "", nil, nil); err != nil {
+	if _, _, err := fs.appendRecordLocked(fsKindSkip, seq, storeNowNano(), 0, "", nil, nil); err != nil {
 		return err
 	}
 	return fs.flushHeldLocked(true)
@@ -389,7 +389,7 @@ func (fs *FileStore) retombLocked() error {
 				continue
 			}
 			if sl := fs.idx.slot(r.seq); sl == nil || sl.loc != uint64(b.id)<<32|uint64(p) {
-				if _, _, err := fs.appendRecordLocked(fsKindTomb, r.seq, nowNano(), 0, "", nil, nil); err != nil {
+				if _, _, err := fs.appendRecordLocked(fsKindTomb, r.seq, storeNowNano(), 0, "", nil, nil); err != nil {
 					return err
 				}
 			}

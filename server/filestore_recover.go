@@ -234,7 +234,7 @@ func (fs *FileStore) recover() error {
 		}
 	}
 	fs.enforceLimitsLocked(0)
-	for _, seq := range fs.idx.expired(nowNano(), int64(fs.cfg.MaxAge)) {
+	for _, seq := range fs.idx.expired(storeNowNano(), int64(fs.cfg.MaxAge)) {
 		fs.dropLocked(seq, storeDropLimit)
 	}
 	fs.armExpiryLocked()

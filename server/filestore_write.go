@@ -62,7 +62,7 @@ func (fs *FileStore) newBlockLocked() (*fsBlock, error) {
 func (fs *FileStore) sealActiveLocked() {
 	b := fs.active
 	if b.plainLen > 0 {
-		fs.appendToBlockLocked(b, fsKindEnd, b.maxSeq, nowNano(), int64(b.nrec), "", nil, nil)
+		fs.appendToBlockLocked(b, fsKindEnd, b.maxSeq, storeNowNano(), int64(b.nrec), "", nil, nil)
 	}
 	b.sealed = true
 	fs.toSeal = append(fs.toSeal, b)
