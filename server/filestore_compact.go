@@ -185,10 +185,6 @@ func (fs *FileStore) compactBlockLocked(b *fsBlock) error {
 	if err := fs.loadBlockLocked(b); err != nil {
 		return err
 	}
-	var firstSeq uint64
-	if len(fs.blks) > 0 {
-		firstSeq = fs.blks[0].first
-	}
 	out := make([]byte, 0, b.liveB+1024)
 	var r fsRec
 	type move struct {
@@ -207,7 +203,7 @@ func (fs *FileStore) compactBlockLocked(b *fsBlock) error {
 			sl := fs.idx.slot(r.seq)
 			keep = sl != nil && sl.loc == uint64(b.id)<<32|uint64(p)
 		case fsKindTomb:
-			keep = r.seq >= firstSeq && b != fs.blks[0]
+			keep = fs.tombNeededLocked(b, r.seq)
 		case fsKindSkip, fsKindFloor:
 			keep = true
 		}
@@ -237,6 +233,21 @@ func (fs *FileStore) compactBlockLocked(b *fsBlock) error {
 	b.phys, b.physB, b.live, b.liveB = nb.phys, nb.physB, nb.phys, nb.physB
 	b.first, b.last = nb.first, nb.last
 	return fs.writeIdxLocked(b)
+}
+
+// tombNeededLocked reports whether a tombstone for seq held by b must be
+// kept: only while an earlier block may still hold the removed record, that
+// is one whose range covers seq and which holds removed records at all.
+func (fs *FileStore) tombNeededLocked(b *fsBlock, seq uint64) bool {
+	for _, x := range fs.blks {
+		if x == b {
+			return false
+		}
+		if x.first != 0 && x.first <= seq && seq <= x.last {
+			return x.phys > x.live
+		}
+	}
+	return false
 }
 
 // storeFloor persists that every sequence below seq is gone: a floor record
