@@ -168,6 +168,11 @@ func NewFileStore(fcfg FileStoreConfig, cfg *StreamConfig) (*FileStore, error) {
 		return nil, err
 	}
 	if err := fs.recover(); err != nil {
+		for _, b := range fs.blks {
+			if b.f != nil {
+				b.f.Close()
+			}
+		}
 		return nil, err
 	}
 	fs.loadConsumers()
