@@ -43,9 +43,10 @@ func (fs *FileStore) newBlockLocked() (*fsBlock, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Full capacity up front: growing by doubling copied and page-faulted
-	// every block several times on the append path.
-	b := &fsBlock{id: fs.nextID, hdr: h, aead: aead, path: fs.blockPath(fs.nextID), plain: make([]byte, 0, fs.fcfg.BlockSize+fsRecMin)}
+	// Small at first so that idle streams cost little; grown by doubling up
+	// to the block size (see growBlockLocked).
+	b := &fsBlock{id: fs.nextID, hdr: h, aead: aead, path: fs.blockPath(fs.nextID),
+		plain: make([]byte, 0, min(fs.fcfg.BlockSize+fsRecMin, fsInitialBlockCap))}
 	fs.useClock++
 	b.lastUse = fs.useClock
 	fs.blks = append(fs.blks, b)
@@ -90,6 +91,9 @@ func (fs *FileStore) appendRecordLocked(kind uint8, seq uint64, ts, ttl int64, s
 func (fs *FileStore) appendToBlockLocked(b *fsBlock, kind uint8, seq uint64, ts, ttl int64, subj string, hdr, msg []byte) uint32 {
 	n := fsRecordLen(subj, hdr, msg)
 	off := b.plainLen
+	if cap(b.plain)-len(b.plain) < n {
+		fs.growBlockLocked(b, n)
+	}
 	b.plain = fsAppendRecord(b.plain, fs.hkey, kind, seq, ts, ttl, subj, hdr, msg)
 	b.plainLen += uint32(n)
 	fs.cached += int64(n)
@@ -117,6 +121,22 @@ func (fs *FileStore) appendToBlockLocked(b *fsBlock, kind uint8, seq uint64, ts,
 	}
 	b.nrec++
 	return off
+}
+
+// fsInitialBlockCap is the starting capacity of an active block's buffer.
+const fsInitialBlockCap = 64 << 10
+
+// growBlockLocked doubles b's buffer, never past what the block can hold
+// (plus its end record), so a full block is not copied one extra time.
+func (fs *FileStore) growBlockLocked(b *fsBlock, n int) {
+	need := len(b.plain) + n
+	c := max(2*cap(b.plain), need)
+	if limit := int(fs.fcfg.BlockSize) + fsRecMin; c > limit {
+		c = max(limit, need+fsRecMin)
+	}
+	nb := make([]byte, len(b.plain), c)
+	copy(nb, b.plain)
+	b.plain = nb
 }
 
 func (fs *FileStore) storePut(seq uint64, subj string, hdr, msg []byte, ts, ttl int64) (uint64, error) {
