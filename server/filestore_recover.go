@@ -392,6 +392,10 @@ func (fs *FileStore) lostRegion(b *fsBlock, prev, next uint64, bytes uint64) {
 // replayRec applies one record found in a block to the in-memory state.
 func (fs *FileStore) replayRec(b *fsBlock, kind uint8, seq uint64, off, rlen uint32, ts, ttl int64, subj string) {
 	b.nrec++
+	if seq > storeMaxSeq {
+		fs.logf("block %d: record with impossible sequence %d ignored", b.id, seq)
+		return
+	}
 	b.hasEnd = false
 	switch kind {
 	case fsKindEnd:

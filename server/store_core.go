@@ -106,6 +106,8 @@ func (c *storeCore) StoreRawMsg(subj string, hdr, msg []byte, seq uint64, ts, tt
 	var err error
 	if seq <= c.idx.last {
 		err = ErrStoreSequenceMismatch
+	} else if seq > storeMaxSeq {
+		err = ErrStoreBadSequence
 	} else {
 		err = c.storeLocked(subj, hdr, msg, seq, ts, ttl)
 	}
@@ -134,7 +136,7 @@ func (c *storeCore) storeLocked(subj string, hdr, msg []byte, seq uint64, ts, tt
 	if ttl < 0 {
 		ttl = 0
 	}
-	if c.idx.msgs > 0 && seq-c.idx.last > storeMaxSlotGap {
+	if seq > storeMaxSeq || (c.idx.msgs > 0 && seq-c.idx.last > storeMaxSlotGap) {
 		return ErrStoreBadSequence
 	}
 	loc, err := c.be.storePut(seq, subj, hdr, msg, ts, ttl)
@@ -229,6 +231,10 @@ func (c *storeCore) SkipMsg() uint64 {
 	}
 	seq := c.idx.last + 1
 	ts := time.Now().UnixNano()
+	if seq > storeMaxSeq {
+		c.mu.Unlock()
+		return 0
+	}
 	if c.be.storeSkip(seq, ts) == nil {
 		c.idx.skipTo(seq, ts)
 	}
@@ -245,7 +251,7 @@ func (c *storeCore) SkipMsgs(seq, num uint64) error {
 		c.mu.Unlock()
 		return ErrStoreSequenceMismatch
 	}
-	if c.idx.msgs > 0 && num > storeMaxSlotGap {
+	if (c.idx.msgs > 0 && num > storeMaxSlotGap) || num > storeMaxSeq-c.idx.last {
 		c.mu.Unlock()
 		return ErrStoreBadSequence
 	}
@@ -397,7 +403,7 @@ func (c *storeCore) compact(seq uint64, all bool) (uint64, error) {
 	if all {
 		seq = c.idx.last + 1
 	}
-	if seq == 0 {
+	if seq == 0 || seq > storeMaxSeq {
 		return 0, ErrStoreBadSequence
 	}
 	var purged uint64

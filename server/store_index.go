@@ -63,6 +63,10 @@ type storeIndex struct {
 	fltrMemo []uint8
 }
 
+// storeMaxSeq is the highest sequence a store accepts, far below overflow
+// so that "last+1" and range loops never wrap.
+const storeMaxSeq = 1<<63 - 1
+
 // storeMaxSlotGap bounds the slots a gap may allocate while messages exist
 // (4M slots, 96 MiB); larger gaps are refused rather than allocated.
 const storeMaxSlotGap = 1 << 22
@@ -84,7 +88,7 @@ func (x *storeIndex) slot(seq uint64) *storeSlot {
 
 // reserve makes seq the last sequence, resetting the deque when empty.
 func (x *storeIndex) reserve(seq uint64) error {
-	if seq <= x.last {
+	if seq <= x.last || seq > storeMaxSeq {
 		return ErrStoreBadSequence
 	}
 	if x.msgs == 0 {
@@ -106,7 +110,7 @@ func (x *storeIndex) reserve(seq uint64) error {
 
 // skipTo records that sequences up to seq are used without messages.
 func (x *storeIndex) skipTo(seq uint64, ts int64) {
-	if seq <= x.last {
+	if seq <= x.last || seq > storeMaxSeq {
 		return
 	}
 	x.last, x.lastTs = seq, ts
