@@ -99,6 +99,12 @@ func TestStoreBasics(t *testing.T) {
 		if _, _, err := st.StoreMsg("foo.*", nil, nil, 0); !errors.Is(err, ErrStoreInvalidSubject) {
 			t.Fatalf("wildcard subject stored: %v", err)
 		}
+		if err := st.StoreRawMsg("foo.x", nil, nil, 1<<63, 1, 0); !errors.Is(err, ErrStoreBadSequence) {
+			t.Fatalf("sequence past 2^63-1 accepted: %v", err)
+		}
+		if err := st.SkipMsgs(11, 1<<63); !errors.Is(err, ErrStoreBadSequence) {
+			t.Fatalf("skip past 2^63-1 accepted: %v", err)
+		}
 	})
 }
 
