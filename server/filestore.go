@@ -1,0 +1,467 @@
+package server
+
+import (
+	"bytes"
+	"crypto/cipher"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// FileStoreConfig is the part of the server's jetstream {} options that the
+// file store needs, plus tuning knobs. The server fills one per stream.
+type FileStoreConfig struct {
+	// Dir is the stream's own directory (created if missing).
+	Dir string
+	// BlockSize bounds a message block's logical size; default 4 MiB.
+	BlockSize uint32
+	// SyncInterval is how often written data is fsynced; default 2 minutes.
+	// Whatever the interval, a store or removal returns only once its record
+	// was written to the file, so it survives the process being killed; the
+	// interval bounds what a power loss can take.
+	SyncInterval time.Duration
+	// SyncAlways fsyncs before every store returns (sync_interval: always),
+	// batching concurrent writers into one fsync (group commit).
+	SyncAlways bool
+	// Cipher selects the cipher for new data when Key is set.
+	Cipher StoreCipher
+	// Key is the server's encryption key; empty means no encryption.
+	Key []byte
+	// PrevKey is the previous key during a rotation: streams it opens are
+	// re-sealed with Key.
+	PrevKey []byte
+	// EncryptExisting re-encrypts plaintext blocks in the background.
+	EncryptExisting bool
+	// CacheSize bounds the bytes of decoded blocks kept in memory; default 64 MiB.
+	CacheSize int64
+	// Logf, if set, receives warnings (torn tails, corruption, rotations).
+	Logf func(format string, args ...any)
+}
+
+const (
+	fsDefaultBlockSize    = 4 << 20
+	fsDefaultSyncInterval = 2 * time.Minute
+	fsDefaultCacheSize    = 64 << 20
+	fsMetaFile            = "meta.inf"
+	fsKeyFile             = "meta.key"
+	fsMsgsDir             = "msgs"
+	fsConsumersDir        = "obs"
+)
+
+// FileStore is the file implementation of StreamStore. Directory layout:
+//
+//	<Dir>/meta.inf        stream config (see writeMetaLocked)
+//	<Dir>/meta.key        sealed stream key, only when encrypted
+//	<Dir>/msgs/<id>.blk   message blocks (see fsBlkHeader)
+//	<Dir>/msgs/<id>.idx   block indexes (see fsWriteIdx)
+//	<Dir>/obs/<name>/o.dat consumer states (see fsConsumer)
+type FileStore struct {
+	storeCore
+	fcfg     FileStoreConfig
+	mdir     string
+	hkey     []byte // HighwayHash key for records.
+	skey     []byte // Stream key; nil when the store is clear.
+	cipher   StoreCipher
+	blks     []*fsBlock
+	bmap     map[uint32]*fsBlock
+	active   *fsBlock
+	nextID   uint32
+	cached   int64
+	useClock uint64
+
+	// Write path; wmu is taken before storeCore.mu. cmu and ccond elect
+	// the leader of a write batch (see storeCommit).
+	cmu       sync.Mutex
+	ccond     *sync.Cond
+	flushing  bool
+	wmu       sync.Mutex
+	unlockIO  func()
+	pend      []fsPend
+	spare     []fsPend
+	toSeal    []*fsBlock
+	pendEnd   uint64
+	done      atomic.Uint64
+	werr      atomic.Pointer[error]
+	scratch   []byte
+	zscratch  []byte
+	housekeep bool
+	stopCh    chan struct{}
+	bg        sync.WaitGroup
+
+	consumers map[string]*fsConsumer
+}
+
+// fsBlock is one message block. Guarded by storeCore.mu except the write
+// fields noted, which belong to the holder of wmu.
+type fsBlock struct {
+	id       uint32
+	hdr      fsBlkHeader
+	aead     cipher.AEAD
+	path     string
+	f        *os.File // Open while the block takes writes (wmu).
+	fileSize int64    // Physical size written (wmu).
+	written  atomic.Uint32
+	plainLen uint32
+	plain    []byte // Decoded content, nil when not cached.
+	lastUse  uint64
+	first    uint64 // Lowest message sequence held, 0 if none.
+	last     uint64 // Highest message sequence held.
+	maxSeq   uint64 // Highest sequence any record here speaks for.
+	nrec     uint32 // Records held.
+	hasEnd   bool   // Ends with an end record.
+	phys     uint32 // Message records held.
+	live     uint32 // Of which still in the stream.
+	physB    uint64
+	liveB    uint64
+	sealed   bool
+	dirty    bool // Written since the last fsync (wmu).
+}
+
+// fsPend is a range of a block's content not yet written to its file.
+type fsPend struct {
+	b        *fsBlock
+	from, to uint32
+	data     []byte // Set when the writer takes the range.
+}
+
+var _ StreamStore = (*FileStore)(nil)
+
+// NewFileStore opens (creating if needed) the stream store in fcfg.Dir with
+// configuration cfg, which replaces the stored one. Use ReadFileStoreConfig
+// to learn the stored configuration first.
+func NewFileStore(fcfg FileStoreConfig, cfg *StreamConfig) (*FileStore, error) {
+	if fcfg.Dir == "" || (cfg == nil) {
+		return nil, ErrStoreBadConfig
+	}
+	if fcfg.BlockSize == 0 {
+		fcfg.BlockSize = fsDefaultBlockSize
+	}
+	if fcfg.SyncInterval <= 0 {
+		fcfg.SyncInterval = fsDefaultSyncInterval
+	}
+	if fcfg.CacheSize <= 0 {
+		fcfg.CacheSize = fsDefaultCacheSize
+	}
+	if len(fcfg.Key) > 0 && fcfg.Cipher == NoCipher {
+		fcfg.Cipher = ChaCha
+	}
+	if len(fcfg.Key) == 0 {
+		fcfg.Cipher = NoCipher
+	}
+	fs := &FileStore{fcfg: fcfg, mdir: filepath.Join(fcfg.Dir, fsMsgsDir), bmap: make(map[uint32]*fsBlock),
+		stopCh: make(chan struct{}), consumers: make(map[string]*fsConsumer), cipher: fcfg.Cipher}
+	fs.unlockIO = fs.wmu.Unlock
+	fs.ccond = sync.NewCond(&fs.cmu)
+	c := *cfg
+	c.Storage = FileStorage
+	fs.init(&c, fs)
+	fs.hkey = fsDerive([]byte(c.Name), "record-hash")
+	if err := os.MkdirAll(fs.mdir, 0o750); err != nil {
+		return nil, err
+	}
+	if err := fs.openMeta(); err != nil {
+		return nil, err
+	}
+	if err := fs.recover(); err != nil {
+		for _, b := range fs.blks {
+			if b.f != nil {
+				b.f.Close()
+			}
+		}
+		return nil, err
+	}
+	fs.loadConsumers()
+	fs.bg.Add(1)
+	go fs.syncLoop()
+	if fcfg.EncryptExisting && fs.skey != nil {
+		fs.bg.Add(1)
+		go fs.encryptExisting()
+	}
+	return fs, nil
+}
+
+func (fs *FileStore) logf(format string, args ...any) {
+	if fs.fcfg.Logf != nil {
+		fs.fcfg.Logf("Stream %q: "+format, append([]any{fs.cfg.Name}, args...)...)
+	}
+}
+
+// openMeta loads or creates the stream key and the config file.
+func (fs *FileStore) openMeta() error {
+	keyPath := filepath.Join(fs.fcfg.Dir, fsKeyFile)
+	blob, err := os.ReadFile(keyPath)
+	switch {
+	case err == nil:
+		if err := fs.openStreamKey(blob); err != nil {
+			return err
+		}
+	case !os.IsNotExist(err):
+		return err
+	case fs.cipher != NoCipher:
+		if fs.skey, err = fsNewStreamKey(); err != nil {
+			return err
+		}
+		if err := fs.writeStreamKey(); err != nil {
+			return err
+		}
+	}
+	metaPath := filepath.Join(fs.fcfg.Dir, fsMetaFile)
+	data, err := os.ReadFile(metaPath)
+	if os.IsNotExist(err) {
+		return fs.writeMetaLocked()
+	}
+	if err != nil {
+		return err
+	}
+	js, c, err := fsOpenChecked(data, fs.metaKey(), []byte(fsMetaFile), fs.hkey)
+	if err != nil {
+		return fsDecryptErr(err)
+	}
+	var cfg StreamConfig
+	if err := json.Unmarshal(js, &cfg); err != nil {
+		return fmt.Errorf("Error unmarshalling stream metafile: %v", err)
+	}
+	// The given config replaces the stored one; the cipher may have changed.
+	if now, err := json.Marshal(&fs.cfg); err != nil || c != fs.newBlockCipher() || !bytes.Equal(now, js) {
+		return fs.writeMetaLocked()
+	}
+	return nil
+}
+
+func (fs *FileStore) metaKey() []byte {
+	if fs.skey == nil {
+		return nil
+	}
+	return fsDerive(fs.skey, "meta")
+}
+
+// openStreamKey unseals meta.key with the server key, or with the previous
+// key during a rotation (then re-sealing it with the new one).
+func (fs *FileStore) openStreamKey(blob []byte) error {
+	if len(fs.fcfg.Key) == 0 {
+		return fsDecryptErr(errFsNoKey)
+	}
+	ad := []byte(fsKeyFile)
+	key, c, err := fsOpen(blob, fsKEK(fs.fcfg.Key, fs.cfg.Name), ad)
+	if err != nil && len(fs.fcfg.PrevKey) > 0 {
+		var perr error
+		key, c, perr = fsOpen(blob, fsKEK(fs.fcfg.PrevKey, fs.cfg.Name), ad)
+		if perr == nil {
+			err = nil
+			fs.skey = key
+			fs.logf("stream key re-sealed with the new server key")
+			return fs.writeStreamKey()
+		}
+	}
+	if err != nil {
+		return fsDecryptErr(err)
+	}
+	if len(key) != 32 {
+		return fsDecryptErr(errFsBadRecord)
+	}
+	fs.skey = key
+	if c != fs.cipher {
+		return fs.writeStreamKey()
+	}
+	return nil
+}
+
+// writeStreamKey writes meta.key: the 32-byte stream key as an fsSeal blob
+// (cipher byte, nonce, AEAD ciphertext) under a key derived from the server
+// key and the stream name, with "meta.key" as additional data.
+func (fs *FileStore) writeStreamKey() error {
+	blob, err := fsSeal(fs.cipher, fsKEK(fs.fcfg.Key, fs.cfg.Name), fs.skey, []byte(fsKeyFile))
+	if err != nil {
+		return err
+	}
+	return fsWriteFileSync(filepath.Join(fs.fcfg.Dir, fsKeyFile), blob)
+}
+
+// writeMetaLocked writes meta.inf: the stream config as JSON, sealed with
+// fsSeal under a key derived from the stream key (clear if none), followed
+// by an 8-byte HighwayHash of the sealed blob.
+func (fs *FileStore) writeMetaLocked() error {
+	js, err := json.Marshal(&fs.cfg)
+	if err != nil {
+		return err
+	}
+	c := fs.cipher
+	if fs.skey == nil {
+		c = NoCipher
+	}
+	blob, err := fsSealChecked(c, fs.metaKey(), js, []byte(fsMetaFile), fs.hkey)
+	if err != nil {
+		return err
+	}
+	return fsWriteFileSync(filepath.Join(fs.fcfg.Dir, fsMetaFile), blob)
+}
+
+func (fs *FileStore) storeSetConfig(cfg *StreamConfig) error {
+	if cfg.Name != fs.cfg.Name {
+		return ErrStoreBadConfig
+	}
+	old := fs.cfg
+	fs.cfg = *cfg
+	if err := fs.writeMetaLocked(); err != nil {
+		fs.cfg = old
+		return err
+	}
+	return nil
+}
+
+// Type implements StreamStore.
+func (fs *FileStore) Type() StorageType { return FileStorage }
+
+// Stop implements StreamStore: it writes what is pending, fsyncs, and saves
+// the active block's index for a fast restart.
+func (fs *FileStore) Stop() error {
+	fs.wmu.Lock()
+	fs.mu.Lock()
+	if fs.closed {
+		fs.mu.Unlock()
+		fs.wmu.Unlock()
+		return nil
+	}
+	err := fs.flushHeldLocked(true)
+	for _, b := range fs.blks {
+		if b.f != nil {
+			if ierr := fs.writeIdxLocked(b); ierr != nil && err == nil {
+				err = ierr
+			}
+			b.f.Close()
+			b.f = nil
+		}
+	}
+	for _, o := range fs.consumers {
+		o.closed.Store(true)
+	}
+	fs.stopCoreLocked()
+	close(fs.stopCh)
+	fs.mu.Unlock()
+	fs.wmu.Unlock()
+	fs.bg.Wait()
+	return err
+}
+
+// Delete implements StreamStore.
+func (fs *FileStore) Delete() error {
+	_ = fs.Stop()
+	return os.RemoveAll(fs.fcfg.Dir)
+}
+
+// Snapshot implements StreamStore.
+func (fs *FileStore) Snapshot(w io.Writer) error {
+	fs.mu.Lock()
+	cfg := fs.cfg
+	cons := make(map[string]*ConsumerState, len(fs.consumers))
+	names := make([]*fsConsumer, 0, len(fs.consumers))
+	for _, o := range fs.consumers {
+		names = append(names, o)
+	}
+	fs.mu.Unlock()
+	for _, o := range names {
+		if st, err := o.State(); err == nil {
+			cons[o.name] = st
+		}
+	}
+	return storeWriteSnapshot(w, &cfg, &fs.storeCore, cons)
+}
+
+// fsWriteFileSync replaces path atomically and durably: temp file, fsync,
+// rename, fsync of the directory.
+func fsWriteFileSync(path string, data []byte) error { return fsWriteFile(path, data, true) }
+
+// fsWriteFile replaces path atomically; with sync it is also durable.
+func fsWriteFile(path string, data []byte, sync bool) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err == nil && sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if !sync {
+		return nil
+	}
+	return fsSyncDir(filepath.Dir(path))
+}
+
+func fsSyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	d.Close()
+	return err
+}
+
+// loadConsumers registers the consumers found on disk.
+func (fs *FileStore) loadConsumers() {
+	ents, _ := os.ReadDir(filepath.Join(fs.fcfg.Dir, fsConsumersDir))
+	for _, e := range ents {
+		if e.IsDir() {
+			fs.consumers[e.Name()] = &fsConsumer{fs: fs, name: e.Name(), dir: filepath.Join(fs.fcfg.Dir, fsConsumersDir, e.Name())}
+			fs.ncons++
+		}
+	}
+}
+
+// ReadFileStoreConfig returns the configuration stored for stream name in
+// fcfg.Dir, opening it with fcfg's keys, without changing anything on disk.
+// A wrong or missing key gives the reference's "Error decrypting our stream
+// metafile: ..." error.
+func ReadFileStoreConfig(fcfg FileStoreConfig, name string) (*StreamConfig, error) {
+	hkey := fsDerive([]byte(name), "record-hash")
+	var mkey []byte
+	blob, err := os.ReadFile(filepath.Join(fcfg.Dir, fsKeyFile))
+	switch {
+	case err == nil:
+		if len(fcfg.Key) == 0 {
+			return nil, fsDecryptErr(errFsNoKey)
+		}
+		ad := []byte(fsKeyFile)
+		skey, _, err := fsOpen(blob, fsKEK(fcfg.Key, name), ad)
+		if err != nil && len(fcfg.PrevKey) > 0 {
+			var perr error
+			if skey, _, perr = fsOpen(blob, fsKEK(fcfg.PrevKey, name), ad); perr == nil {
+				err = nil
+			}
+		}
+		if err != nil {
+			return nil, fsDecryptErr(err)
+		}
+		mkey = fsDerive(skey, "meta")
+	case !os.IsNotExist(err):
+		return nil, err
+	}
+	data, err := os.ReadFile(filepath.Join(fcfg.Dir, fsMetaFile))
+	if err != nil {
+		return nil, err
+	}
+	js, _, err := fsOpenChecked(data, mkey, []byte(fsMetaFile), hkey)
+	if err != nil {
+		return nil, fsDecryptErr(err)
+	}
+	var cfg StreamConfig
+	if err := json.Unmarshal(js, &cfg); err != nil {
+		return nil, fmt.Errorf("Error unmarshalling stream metafile: %v", err)
+	}
+	return &cfg, nil
+}

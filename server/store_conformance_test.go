@@ -1,0 +1,458 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// storeKind opens stores of one kind; reopen (nil for memory) stops a store
+// and opens it again from what it persisted.
+type storeKind struct {
+	name   string
+	open   func(t *testing.T, cfg *StreamConfig) StreamStore
+	reopen func(t *testing.T, st StreamStore) StreamStore
+}
+
+var storeKindsExtra []storeKind // File store kinds register here.
+
+func storeKinds() []storeKind {
+	mem := storeKind{name: "memory", open: func(t *testing.T, cfg *StreamConfig) StreamStore {
+		ms, err := NewMemStore(cfg)
+		if err != nil {
+			t.Fatalf("NewMemStore: %v", err)
+		}
+		return ms
+	}}
+	return append([]storeKind{mem}, storeKindsExtra...)
+}
+
+func forEachStore(t *testing.T, fn func(t *testing.T, k storeKind)) {
+	for _, k := range storeKinds() {
+		t.Run(k.name, func(t *testing.T) { fn(t, k) })
+	}
+}
+
+func storeMust(t *testing.T, st StreamStore, subj string, hdr, msg []byte) uint64 {
+	t.Helper()
+	seq, _, err := st.StoreMsg(subj, hdr, msg, 0)
+	if err != nil {
+		t.Fatalf("StoreMsg(%q): %v", subj, err)
+	}
+	return seq
+}
+
+func storeCheckMsg(t *testing.T, st StreamStore, seq uint64, subj string, hdr, msg []byte) {
+	t.Helper()
+	sm, err := st.LoadMsg(seq, nil)
+	if err != nil {
+		t.Fatalf("LoadMsg(%d): %v", seq, err)
+	}
+	if sm.Seq != seq || sm.Subject != subj || !bytes.Equal(sm.Hdr, hdr) || !bytes.Equal(sm.Msg, msg) {
+		t.Fatalf("LoadMsg(%d) = %d %q %q %q, want %q %q %q", seq, sm.Seq, sm.Subject, sm.Hdr, sm.Msg, subj, hdr, msg)
+	}
+}
+
+func storeRestart(t *testing.T, k storeKind, st StreamStore) StreamStore {
+	if k.reopen == nil {
+		return st
+	}
+	return k.reopen(t, st)
+}
+
+func TestStoreBasics(t *testing.T) {
+	forEachStore(t, func(t *testing.T, k storeKind) {
+		st := k.open(t, &StreamConfig{Name: "S", Subjects: []string{"foo.>"}})
+		defer st.Stop()
+		before := time.Now().UnixNano()
+		for i := 1; i <= 10; i++ {
+			hdr := []byte(nil)
+			if i%2 == 0 {
+				hdr = []byte("NATS/1.0\r\nK: v\r\n\r\n")
+			}
+			seq, ts, err := st.StoreMsg(fmt.Sprintf("foo.%d", i%3), hdr, []byte(fmt.Sprintf("msg-%d", i)), 0)
+			if err != nil || seq != uint64(i) || ts < before {
+				t.Fatalf("StoreMsg %d: seq=%d ts=%d err=%v", i, seq, ts, err)
+			}
+		}
+		for _, phase := range []string{"live", "restarted"} {
+			if phase == "restarted" {
+				st = storeRestart(t, k, st)
+			}
+			var fs StreamState
+			st.FastState(&fs)
+			if fs.Msgs != 10 || fs.FirstSeq != 1 || fs.LastSeq != 10 || fs.NumSubjects != 3 || fs.FirstTime.IsZero() || fs.LastTime.Before(fs.FirstTime) {
+				t.Fatalf("%s: state %+v", phase, fs)
+			}
+			storeCheckMsg(t, st, 4, "foo.1", []byte("NATS/1.0\r\nK: v\r\n\r\n"), []byte("msg-4"))
+			storeCheckMsg(t, st, 3, "foo.0", nil, []byte("msg-3"))
+			if _, err := st.LoadMsg(11, nil); !errors.Is(err, ErrStoreEOF) {
+				t.Fatalf("%s: LoadMsg past end: %v", phase, err)
+			}
+			if _, err := st.LoadMsg(0, nil); !errors.Is(err, ErrStoreMsgNotFound) {
+				t.Fatalf("%s: LoadMsg(0): %v", phase, err)
+			}
+		}
+		if _, _, err := st.StoreMsg("foo.*", nil, nil, 0); !errors.Is(err, ErrStoreInvalidSubject) {
+			t.Fatalf("wildcard subject stored: %v", err)
+		}
+		if err := st.StoreRawMsg("foo.x", nil, nil, 1<<63, 1, 0); !errors.Is(err, ErrStoreBadSequence) {
+			t.Fatalf("sequence past 2^63-1 accepted: %v", err)
+		}
+		if err := st.SkipMsgs(11, 1<<63); !errors.Is(err, ErrStoreBadSequence) {
+			t.Fatalf("skip past 2^63-1 accepted: %v", err)
+		}
+	})
+}
+
+func TestStoreLoadLastAndNext(t *testing.T) {
+	forEachStore(t, func(t *testing.T, k storeKind) {
+		st := k.open(t, &StreamConfig{Name: "S"})
+		defer st.Stop()
+		subjs := []string{"a.x", "b.x", "a.y", "a.x", "c.z", "b.x"}
+		for i, s := range subjs {
+			storeMust(t, st, s, nil, []byte{byte(i)})
+		}
+		for _, phase := range []string{"live", "restarted"} {
+			if phase == "restarted" {
+				st = storeRestart(t, k, st)
+			}
+			last := map[string]uint64{"a.x": 4, "b.x": 6, "a.*": 4, "*.x": 6, ">": 6, "": 6, "c.>": 5, "a.y": 3}
+			for f, want := range last {
+				sm, err := st.LoadLastMsg(f, nil)
+				if err != nil || sm.Seq != want {
+					t.Fatalf("%s: LoadLastMsg(%q) = %v, %v; want %d", phase, f, sm, err, want)
+				}
+			}
+			if _, err := st.LoadLastMsg("d", nil); !errors.Is(err, ErrStoreMsgNotFound) {
+				t.Fatalf("LoadLastMsg(d): %v", err)
+			}
+			var got []uint64
+			var sm StoreMsg
+			for seq := uint64(1); ; {
+				m, next, err := st.LoadNextMsg("a.*", seq, &sm)
+				if errors.Is(err, ErrStoreEOF) {
+					break
+				}
+				if err != nil || m.Seq != next {
+					t.Fatalf("LoadNextMsg: %v", err)
+				}
+				got = append(got, next)
+				seq = next + 1
+			}
+			if !reflect.DeepEqual(got, []uint64{1, 3, 4}) {
+				t.Fatalf("%s: a.* walk = %v", phase, got)
+			}
+			if m, next, err := st.LoadNextMsg("b.x", 3, nil); err != nil || next != 6 || m.Subject != "b.x" {
+				t.Fatalf("LoadNextMsg(b.x, 3) = %d %v", next, err)
+			}
+		}
+		// Removing the last message of a subject moves last-by-subject back.
+		if ok, err := st.RemoveMsg(6); !ok || err != nil {
+			t.Fatalf("RemoveMsg: %v %v", ok, err)
+		}
+		if sm, err := st.LoadLastMsg("b.x", nil); err != nil || sm.Seq != 2 {
+			t.Fatalf("LoadLastMsg after remove: %v %v", sm, err)
+		}
+		tot := st.SubjectsTotals("a.*")
+		if !reflect.DeepEqual(tot, map[string]uint64{"a.x": 2, "a.y": 1}) {
+			t.Fatalf("SubjectsTotals = %v", tot)
+		}
+		ss := st.SubjectsState(">")
+		if ss["b.x"] != (SimpleState{Msgs: 1, First: 2, Last: 2}) || len(ss) != 4 {
+			t.Fatalf("SubjectsState = %v", ss)
+		}
+	})
+}
+
+func TestStoreRemoveEraseState(t *testing.T) {
+	forEachStore(t, func(t *testing.T, k storeKind) {
+		st := k.open(t, &StreamConfig{Name: "S"})
+		defer st.Stop()
+		for i := 0; i < 20; i++ {
+			storeMust(t, st, "s", nil, []byte("payload-secret"))
+		}
+		for _, seq := range []uint64{1, 5, 6, 20} {
+			if ok, err := st.RemoveMsg(seq); !ok || err != nil {
+				t.Fatalf("RemoveMsg(%d) = %v %v", seq, ok, err)
+			}
+		}
+		if ok, err := st.EraseMsg(10); !ok || err != nil {
+			t.Fatalf("EraseMsg = %v %v", ok, err)
+		}
+		if ok, _ := st.RemoveMsg(5); ok {
+			t.Fatal("removed twice")
+		}
+		for _, phase := range []string{"live", "restarted"} {
+			if phase == "restarted" {
+				st = storeRestart(t, k, st)
+			}
+			s := st.State()
+			if s.Msgs != 15 || s.FirstSeq != 2 || s.LastSeq != 20 || !reflect.DeepEqual(s.Deleted, []uint64{5, 6, 10, 20}) || s.NumDeleted != 4 {
+				t.Fatalf("%s: state %+v", phase, s)
+			}
+			if s.Bytes != 15*storeMsgSize("s", nil, []byte("payload-secret")) {
+				t.Fatalf("%s: bytes %d", phase, s.Bytes)
+			}
+			if _, err := st.LoadMsg(10, nil); !errors.Is(err, ErrStoreMsgNotFound) {
+				t.Fatalf("erased message loaded: %v", err)
+			}
+		}
+		// The last sequence survives removing the last message.
+		if seq := storeMust(t, st, "s", nil, nil); seq != 21 {
+			t.Fatalf("next seq %d", seq)
+		}
+	})
+}
+
+func TestStorePurgeCompactTruncate(t *testing.T) {
+	forEachStore(t, func(t *testing.T, k storeKind) {
+		st := k.open(t, &StreamConfig{Name: "S"})
+		defer st.Stop()
+		for i := 1; i <= 30; i++ {
+			storeMust(t, st, fmt.Sprintf("k.%d", i%3), nil, []byte{byte(i)})
+		}
+		if n, err := st.PurgeEx("k.1", 0, 2); err != nil || n != 8 {
+			t.Fatalf("PurgeEx keep: %d %v", n, err)
+		}
+		if n, err := st.PurgeEx("k.2", 10, 0); err != nil || n != 3 {
+			t.Fatalf("PurgeEx seq: %d %v", n, err)
+		}
+		if n, err := st.PurgeEx("k.*", 0, 1); err != nil || n != 16 {
+			t.Fatalf("PurgeEx wildcard keep: %d %v", n, err)
+		}
+		st = storeRestart(t, k, st)
+		if tot := st.SubjectsTotals(""); !reflect.DeepEqual(tot, map[string]uint64{"k.0": 1, "k.1": 1, "k.2": 1}) {
+			t.Fatalf("totals %v", tot)
+		}
+		for i := 31; i <= 40; i++ {
+			storeMust(t, st, "z", nil, []byte{byte(i)})
+		}
+		if n, err := st.Compact(35); err != nil || n != 7 {
+			t.Fatalf("Compact: %d %v", n, err)
+		}
+		if err := st.Truncate(38); err != nil {
+			t.Fatal(err)
+		}
+		for _, phase := range []string{"live", "restarted"} {
+			if phase == "restarted" {
+				st = storeRestart(t, k, st)
+			}
+			var s StreamState
+			st.FastState(&s)
+			if s.Msgs != 4 || s.FirstSeq != 35 || s.LastSeq != 38 {
+				t.Fatalf("%s after compact/truncate: %+v", phase, s)
+			}
+		}
+		if seq := storeMust(t, st, "z", nil, []byte("new")); seq != 39 {
+			t.Fatalf("seq after truncate %d", seq)
+		}
+		storeCheckMsg(t, st, 39, "z", nil, []byte("new"))
+		if n, err := st.Purge(); err != nil || n != 5 {
+			t.Fatalf("Purge: %d %v", n, err)
+		}
+		if n, err := st.Compact(100); err != nil || n != 0 {
+			t.Fatalf("Compact beyond: %d %v", n, err)
+		}
+		st = storeRestart(t, k, st)
+		var s StreamState
+		st.FastState(&s)
+		if s.Msgs != 0 || s.FirstSeq != 100 || s.LastSeq != 99 {
+			t.Fatalf("after purge: %+v", s)
+		}
+		if seq := storeMust(t, st, "z", nil, nil); seq != 100 {
+			t.Fatalf("seq after compact beyond: %d", seq)
+		}
+	})
+}
+
+func TestStoreLimits(t *testing.T) {
+	forEachStore(t, func(t *testing.T, k storeKind) {
+		st := k.open(t, &StreamConfig{Name: "S", MaxMsgs: 5, MaxMsgsPer: 2})
+		for i := 1; i <= 10; i++ {
+			storeMust(t, st, fmt.Sprintf("s.%d", i%4), nil, []byte{byte(i)})
+		}
+		var s StreamState
+		st.FastState(&s)
+		if s.Msgs != 5 || s.FirstSeq != 6 {
+			t.Fatalf("max msgs: %+v", s)
+		}
+		for i := 0; i < 5; i++ {
+			storeMust(t, st, "same", nil, []byte{byte(i)})
+		}
+		if n := st.SubjectsTotals("same")["same"]; n != 2 {
+			t.Fatalf("per subject: %d", n)
+		}
+		st.Stop()
+
+		size := storeMsgSize("b", nil, make([]byte, 56))
+		st = k.open(t, &StreamConfig{Name: "T", MaxBytes: int64(3 * size), Discard: DiscardNew, MaxMsgSize: 64})
+		defer st.Stop()
+		for i := 0; i < 3; i++ {
+			storeMust(t, st, "b", nil, make([]byte, 56))
+		}
+		if _, _, err := st.StoreMsg("b", nil, make([]byte, 56), 0); !errors.Is(err, ErrMaxBytes) {
+			t.Fatalf("discard new bytes: %v", err)
+		}
+		if _, _, err := st.StoreMsg("b", nil, make([]byte, 65), 0); !errors.Is(err, ErrStoreMsgTooLarge) {
+			t.Fatalf("max msg size: %v", err)
+		}
+		cfg := StreamConfig{Name: "T", MaxMsgs: 2, Discard: DiscardNew}
+		if err := st.UpdateConfig(&cfg); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.StoreMsg("b", nil, nil, 0); !errors.Is(err, ErrMaxMsgs) {
+			t.Fatalf("discard new msgs: %v", err)
+		}
+		st.FastState(&s)
+		if s.Msgs != 3 || s.FirstSeq != 1 {
+			t.Fatalf("discard new removed messages: %+v", s)
+		}
+		st = storeRestart(t, k, st)
+		if _, _, err := st.StoreMsg("b", nil, nil, 0); !errors.Is(err, ErrMaxMsgs) {
+			t.Fatalf("config not kept across restart: %v", err)
+		}
+	})
+}
+
+func storeWaitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestStoreAgeAndTTL(t *testing.T) {
+	forEachStore(t, func(t *testing.T, k storeKind) {
+		st := k.open(t, &StreamConfig{Name: "S", MaxAge: 150 * time.Millisecond, AllowMsgTTL: true})
+		defer st.Stop()
+		storeMust(t, st, "a", nil, []byte("old"))
+		if _, _, err := st.StoreMsg("t", nil, []byte("ttl"), int64(30*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		storeWaitFor(t, 2*time.Second, "ttl expiry", func() bool {
+			_, err := st.LoadMsg(2, nil)
+			return errors.Is(err, ErrStoreMsgNotFound)
+		})
+		if _, err := st.LoadMsg(1, nil); err != nil {
+			t.Fatalf("message expired before its age: %v", err)
+		}
+		storeWaitFor(t, 2*time.Second, "age expiry", func() bool {
+			var s StreamState
+			st.FastState(&s)
+			return s.Msgs == 0 && s.FirstSeq == 3 && s.LastSeq == 2
+		})
+		// A TTL survives a restart (re-armed from the stored record).
+		cfg := StreamConfig{Name: "S", AllowMsgTTL: true}
+		if err := st.UpdateConfig(&cfg); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.StoreMsg("t", nil, []byte("ttl"), int64(100*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		st = storeRestart(t, k, st)
+		storeWaitFor(t, 2*time.Second, "ttl expiry after restart", func() bool {
+			_, err := st.LoadMsg(3, nil)
+			return errors.Is(err, ErrStoreMsgNotFound)
+		})
+		st.Stop()
+	})
+}
+
+func TestStoreSnapshotRestore(t *testing.T) {
+	forEachStore(t, func(t *testing.T, k storeKind) {
+		st := k.open(t, &StreamConfig{Name: "S", MaxMsgsPer: 100})
+		for i := 1; i <= 50; i++ {
+			storeMust(t, st, fmt.Sprintf("x.%d", i%5), []byte("NATS/1.0\r\n\r\n"), bytes.Repeat([]byte{byte(i)}, i))
+		}
+		st.RemoveMsg(7)
+		st.Compact(3)
+		o, err := st.ConsumerStore("dur")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs := &ConsumerState{Delivered: SequencePair{10, 12}, AckFloor: SequencePair{5, 6},
+			Pending: map[uint64]*Pending{8: {Sequence: 7, Timestamp: 99}}, Redelivered: map[uint64]uint64{8: 2}}
+		if err := o.Update(cs); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := st.Snapshot(&buf); err != nil {
+			t.Fatal(err)
+		}
+		want := st.State()
+		st.Delete()
+		for _, into := range storeKinds() {
+			rs, err := RestoreSnapshot(bytes.NewReader(buf.Bytes()), func(cfg *StreamConfig) (StreamStore, error) {
+				if cfg.MaxMsgsPer != 100 {
+					t.Fatalf("config not restored: %+v", cfg)
+				}
+				return into.open(t, cfg), nil
+			})
+			if err != nil {
+				t.Fatalf("restore into %s: %v", into.name, err)
+			}
+			got := rs.State()
+			if got.Msgs != want.Msgs || got.FirstSeq != want.FirstSeq || got.LastSeq != want.LastSeq || !reflect.DeepEqual(got.Deleted, want.Deleted) || got.Bytes != want.Bytes {
+				t.Fatalf("restored into %s: %+v want %+v", into.name, got, want)
+			}
+			storeCheckMsg(t, rs, 20, "x.0", []byte("NATS/1.0\r\n\r\n"), bytes.Repeat([]byte{20}, 20))
+			ro, _ := rs.ConsumerStore("dur")
+			if got, err := ro.State(); err != nil || !reflect.DeepEqual(got, cs) {
+				t.Fatalf("consumer state %+v %v", got, err)
+			}
+			rs.Delete()
+		}
+		bad := append([]byte(nil), buf.Bytes()...)
+		bad[len(bad)/2] ^= 0xff
+		if _, err := RestoreSnapshot(bytes.NewReader(bad), func(cfg *StreamConfig) (StreamStore, error) { return k.open(t, cfg), nil }); err == nil {
+			t.Fatal("corrupt snapshot restored")
+		}
+	})
+}
+
+func TestStoreConsumerState(t *testing.T) {
+	forEachStore(t, func(t *testing.T, k storeKind) {
+		st := k.open(t, &StreamConfig{Name: "S"})
+		defer st.Stop()
+		o, err := st.ConsumerStore("c1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, err := o.State(); err != nil || s.Delivered.Stream != 0 {
+			t.Fatalf("fresh consumer state %+v %v", s, err)
+		}
+		cs := &ConsumerState{Delivered: SequencePair{3, 30}, AckFloor: SequencePair{1, 10},
+			Pending: map[uint64]*Pending{20: {Sequence: 2, Timestamp: 123}, 30: {Sequence: 3, Timestamp: 456}}}
+		if err := o.Update(cs); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Update(&ConsumerState{AckFloor: SequencePair{5, 5}}); !errors.Is(err, ErrStoreBadConsumerState) {
+			t.Fatalf("ack floor above delivered accepted: %v", err)
+		}
+		var s StreamState
+		st.FastState(&s)
+		if s.Consumers != 1 {
+			t.Fatalf("consumer count %d", s.Consumers)
+		}
+		st = storeRestart(t, k, st)
+		o, _ = st.ConsumerStore("c1")
+		if got, err := o.State(); err != nil || !reflect.DeepEqual(got, cs) {
+			t.Fatalf("state after restart %+v %v", got, err)
+		}
+		if err := o.Delete(); err != nil {
+			t.Fatal(err)
+		}
+		st.FastState(&s)
+		if s.Consumers != 0 {
+			t.Fatalf("consumer count after delete %d", s.Consumers)
+		}
+	})
+}
