@@ -1,10 +1,12 @@
 package server
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"expvar"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"runtime"
@@ -42,9 +44,9 @@ type httpServer struct {
 	stats map[string]uint64 // requests per endpoint path, for /varz
 }
 
-// errHTTPSUnsupported is returned at start-up for https_port / -ms: HTTPS
-// monitoring needs the TLS layer, which is not built yet.
-var errHTTPSUnsupported = errors.New("https monitoring (https_port, -ms): not supported yet by this server")
+// errHTTPSNoTLS is returned at start-up for https_port / -ms without a
+// tls block to take the certificate from.
+var errHTTPSNoTLS = errors.New("https monitoring (https_port, -ms) needs a tls block with cert_file and key_file")
 
 // startMonitoring opens the HTTP monitoring port.
 func (s *Server) startMonitoring() error {
@@ -52,10 +54,13 @@ func (s *Server) startMonitoring() error {
 	if o.HTTPPort != 0 && o.HTTPSPort != 0 {
 		return fmt.Errorf("can't specify both HTTP (%v) and HTTPs (%v) ports", o.HTTPPort, o.HTTPSPort)
 	}
+	port, scheme := o.HTTPPort, "http"
 	if o.HTTPSPort != 0 {
-		return errHTTPSUnsupported
+		if s.tlsConfig() == nil {
+			return errHTTPSNoTLS
+		}
+		port, scheme = o.HTTPSPort, "https"
 	}
-	port := o.HTTPPort
 	if port == RANDOM_PORT {
 		port = 0
 	}
@@ -63,11 +68,16 @@ func (s *Server) startMonitoring() error {
 	if err != nil {
 		return err
 	}
-	s.Noticef("Starting http monitor on %s", net.JoinHostPort(o.HTTPHost, strconv.Itoa(l.Addr().(*net.TCPAddr).Port)))
+	s.Noticef("Starting %s monitor on %s", scheme, net.JoinHostPort(o.HTTPHost, strconv.Itoa(l.Addr().(*net.TCPAddr).Port)))
+	if scheme == "https" {
+		// The listener's Addr stays the TCP one, which MonitorAddr reports.
+		l = tls.NewListener(l, s.httpsTLSConfig())
+	}
 	h := &httpServer{l: l, base: normalizeBasePath(o.HTTPBasePath), stats: make(map[string]uint64)}
 	mux := http.NewServeMux()
 	s.registerEndpoints(h, mux)
-	h.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: nil}
+	h.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: log.New(debugLogWriter{s}, "", 0)}
 	s.mu.Lock()
 	s.http = h
 	s.mu.Unlock()
@@ -77,6 +87,15 @@ func (s *Server) startMonitoring() error {
 		_ = h.srv.Serve(l)
 	}()
 	return nil
+}
+
+// debugLogWriter sends net/http's own complaints (bad TLS handshakes and
+// the like) to the server's debug log instead of standard error.
+type debugLogWriter struct{ s *Server }
+
+func (w debugLogWriter) Write(p []byte) (int, error) {
+	w.s.Debugf("monitoring: %s", strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // normalizeBasePath turns "", "/" "x", "/x/" into "" or "/x": the prefix

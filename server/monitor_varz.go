@@ -160,9 +160,11 @@ func (s *Server) Varz() *Varz {
 	nconns := len(s.clients)
 	cfgTime := s.configTime
 	s.mu.Unlock()
-	httpPort := o.HTTPPort
+	httpPort, httpsPort := o.HTTPPort, o.HTTPSPort
 	if a := s.MonitorAddr(); a != nil && o.HTTPPort != 0 {
 		httpPort = a.Port
+	} else if a != nil && o.HTTPSPort != 0 {
+		httpsPort = a.Port
 	}
 	v := &Varz{
 		ID: info.ID, Name: info.Name, Version: info.Version, Proto: info.Proto,
@@ -170,7 +172,7 @@ func (s *Server) Varz() *Varz {
 		AuthRequired: info.AuthRequired, TLSRequired: info.TLSRequired, TLSVerify: info.TLSVerify,
 		IP: info.IP, ClientConnectURLs: info.ConnectURLs,
 		MaxConn: o.MaxConn, MaxSubs: o.MaxSubs, PingInterval: o.PingInterval, MaxPingsOut: o.MaxPingsOut,
-		HTTPHost: o.HTTPHost, HTTPPort: httpPort, HTTPBasePath: o.HTTPBasePath, HTTPSPort: o.HTTPSPort,
+		HTTPHost: o.HTTPHost, HTTPPort: httpPort, HTTPBasePath: o.HTTPBasePath, HTTPSPort: httpsPort,
 		AuthTimeout: o.AuthTimeout, MaxControlLine: o.MaxControlLine, MaxPayload: int(o.MaxPayload),
 		MaxPending: o.MaxPending, TLSTimeout: 2, WriteDeadline: o.WriteDeadline,
 		Start: s.start.UTC(), Now: now, Uptime: fmtUptime(now.Sub(s.start)),

@@ -18,6 +18,7 @@ const (
 	reloadLimits                         // read from the options on use
 	reloadPidFile                        // rewrite the pid file
 	reloadMappings                       // recompile the global account's mappings
+	reloadTLS                            // new certificates for new connections
 )
 
 // reloadable lists the Options fields that may change at runtime, with the
@@ -47,6 +48,8 @@ var reloadable = map[string]struct {
 	"NoAuthUser":            {"no_auth_user", reloadAuth},
 	"DefaultPermissions":    {"default_permissions", reloadAuth},
 	"Mappings":              {"mappings", reloadMappings},
+	"TLS":                   {"tls", reloadTLS},
+	"AllowNonTLS":           {"allow_non_tls", reloadTLS},
 	"MaxConn":               {"max_connections", reloadLimits},
 	"MaxSubs":               {"max_subscriptions", reloadLimits},
 	"MaxPayload":            {"max_payload", reloadLimits},
@@ -160,6 +163,11 @@ func (s *Server) applyReload(cur, next *Options, changes []optChange) {
 		s.info.AuthRequired = authConfigured(next)
 		s.mu.Unlock()
 		s.recheckClientsAuth()
+	}
+	if kinds[reloadTLS] {
+		if err := s.reloadClientTLS(next); err != nil {
+			s.Errorf("Error reloading TLS: %v", err)
+		}
 	}
 	if kinds[reloadMappings] {
 		if err := s.gacc.setMappings(next.Mappings); err != nil {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,8 +68,7 @@ type Server struct {
 	gcid       atomic.Uint64
 	wg         sync.WaitGroup
 	http       *httpServer
-	tlsConf    *tls.Config   // client listener TLS, nil without; read-only
-	tlsPins    PinnedCertSet // pinned_certs of the client listener
+	ctls       atomic.Pointer[listenerTLS] // client listener TLS, nil without; swapped on reload
 	configTime time.Time
 	portsFile  string
 	sys        *sysState

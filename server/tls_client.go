@@ -50,25 +50,52 @@ func (s *Server) configureClientTLS(o *Options) error {
 		return err
 	}
 	pins, _ := ParsePinnedCerts(o.TLS.PinnedCerts) // validated by GenTLSConfig
-	s.tlsConf, s.tlsPins = cfg, pins
+	s.ctls.Store(&listenerTLS{cfg: cfg, pins: pins})
+	s.mu.Lock()
 	s.info.TLSRequired = !o.AllowNonTLS
 	s.info.TLSAvailable = o.AllowNonTLS
 	s.info.TLSVerify = cfg.ClientAuth == tls.RequireAndVerifyClientCert
+	s.mu.Unlock()
 	return nil
+}
+
+// listenerTLS is the client listener's TLS, replaced whole on reload so
+// that new connections take the new certificates while open ones keep theirs.
+type listenerTLS struct {
+	cfg  *tls.Config
+	pins PinnedCertSet
+}
+
+// reloadClientTLS applies a changed tls block to new connections.
+func (s *Server) reloadClientTLS(o *Options) error {
+	if o.TLS == nil {
+		s.ctls.Store(nil)
+		s.mu.Lock()
+		s.info.TLSRequired, s.info.TLSAvailable, s.info.TLSVerify = false, false, false
+		s.mu.Unlock()
+		return nil
+	}
+	return s.configureClientTLS(o)
 }
 
 // tlsConfig is the client listener's TLS configuration, nil without TLS.
 // Routes, gateways and leafnodes build theirs with GenTLSConfig.
-func (s *Server) tlsConfig() *tls.Config { return s.tlsConf }
+func (s *Server) tlsConfig() *tls.Config {
+	if t := s.ctls.Load(); t != nil {
+		return t.cfg
+	}
+	return nil
+}
 
 // httpsTLSConfig is the configuration of the HTTPS monitoring port: the
 // client tls block without client certificate checks, which the reference
 // does not apply to monitoring so that browsers can connect.
 func (s *Server) httpsTLSConfig() *tls.Config {
-	if s.tlsConf == nil {
+	base := s.tlsConfig()
+	if base == nil {
 		return nil
 	}
-	cfg := s.tlsConf.Clone()
+	cfg := base.Clone()
 	cfg.ClientAuth = tls.NoClientCert
 	return cfg
 }
@@ -94,7 +121,7 @@ func (s *Server) logClientTLSMode() {
 func (s *Server) initClientTLS(c *client, info []byte) bool {
 	o := s.getOpts()
 	switch {
-	case s.tlsConf == nil:
+	case s.tlsConfig() == nil:
 		return true
 	case o.AllowNonTLS:
 		c.tls.mode = tlsOptional
@@ -182,7 +209,11 @@ func (c *client) tlsUpgrade() (net.Conn, bool) {
 func (c *client) tlsHandshake(conn net.Conn, timeout time.Duration) (*tls.Conn, error) {
 	s := c.srv
 	s.Debugf("%s - Starting TLS client connection handshake", c.logPrefix())
-	tc := tls.Server(conn, s.tlsConf)
+	ct := s.ctls.Load()
+	if ct == nil {
+		return nil, errors.New("TLS is no longer configured")
+	}
+	tc := tls.Server(conn, ct.cfg)
 	// A read deadline only: the writer owns the write deadline.
 	_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
 	err := tc.Handshake()
@@ -191,13 +222,13 @@ func (c *client) tlsHandshake(conn net.Conn, timeout time.Duration) (*tls.Conn, 
 		return nil, err
 	}
 	st := tc.ConnectionState()
-	if s.tlsPins != nil {
+	if ct.pins != nil {
 		if len(st.PeerCertificates) == 0 {
 			s.Debugf("%s - Failed pinned cert test as client did not provide a certificate", c.logPrefix())
 			return nil, errNotPinned
 		}
 		key := CertPinKey(st.PeerCertificates[0])
-		if _, ok := s.tlsPins[key]; !ok {
+		if _, ok := ct.pins[key]; !ok {
 			s.Debugf("%s - Failed pinned cert test for key id: %s", c.logPrefix(), key)
 			return nil, errNotPinned
 		}

@@ -579,7 +579,7 @@ func TestMonitorBasePath(t *testing.T) {
 	}
 }
 
-func TestMonitorHTTPSNotSupported(t *testing.T) {
+func TestMonitorHTTPSNeedsTLS(t *testing.T) {
 	o := DefaultTestOptions()
 	o.HTTPSPort = server.RANDOM_PORT
 	s, err := server.NewServer(o)
@@ -589,9 +589,43 @@ func TestMonitorHTTPSNotSupported(t *testing.T) {
 	err = s.StartAndCheck()
 	if err == nil {
 		s.Shutdown()
-		t.Fatal("https monitoring started without TLS support")
+		t.Fatal("https monitoring started without a certificate")
 	}
-	if !strings.Contains(err.Error(), "not supported yet") {
+	if !strings.Contains(err.Error(), "needs a tls block") {
 		t.Errorf("error %v", err)
 	}
+}
+
+func TestMonitorHTTPS(t *testing.T) {
+	e := newTLSEnv(t)
+	o := e.opts()
+	o.HTTPSPort = server.RANDOM_PORT
+	s := RunServer(t, o)
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: e.clientTLS()}}
+	resp, err := hc.Get(fmt.Sprintf("https://%s/varz", s.MonitorAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	if v["server_id"] != s.ID() || num(t, v, "https_port") != int64(s.MonitorAddr().Port) {
+		t.Fatalf("varz over https: %v", v)
+	}
+	// Plain HTTP on the HTTPS port gets no JSON.
+	if code, _, err := getNoFail(fmt.Sprintf("http://%s/varz", s.MonitorAddr())); err == nil && code == http.StatusOK {
+		t.Fatal("plain http answered on the https port")
+	}
+}
+
+func getNoFail(url string) (int, string, error) {
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, "", nil
 }
