@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math/bits"
 	"net"
 	"strconv"
 	"sync"
@@ -65,7 +66,6 @@ type subscription struct {
 type outbound struct {
 	chunks [][]byte // full chunks, oldest first
 	cur    []byte   // chunk being filled
-	free   [][]byte // drained chunks kept for reuse
 	pb     int64    // bytes queued, not yet written
 	csz    int      // size of the next chunk, adapted to load
 	sg     chan struct{}
@@ -187,18 +187,36 @@ func (c *client) appendOutString(s string) {
 }
 
 func (c *client) newChunk() []byte {
-	o := &c.out
-	for len(o.free) > 0 {
-		b := o.free[len(o.free)-1]
-		o.free = o.free[:len(o.free)-1]
-		if cap(b) >= o.csz {
-			return b[:0]
-		}
+	if c.out.csz < minOutChunk {
+		c.out.csz = minOutChunk
 	}
-	if o.csz < minOutChunk {
-		o.csz = minOutChunk
+	return getChunk(c.out.csz)
+}
+
+// Outbound chunks are powers of two from minOutChunk to maxOutChunk and are
+// shared between connections through one pool per size, so that a burst on
+// one connection reuses what another drained instead of making garbage.
+var chunkPools [8]sync.Pool
+
+func chunkClass(size int) int {
+	i := bits.Len(uint(size-1)) - bits.Len(uint(minOutChunk-1))
+	return max(0, min(i, len(chunkPools)-1))
+}
+
+func getChunk(size int) []byte {
+	i := chunkClass(size)
+	if b, ok := chunkPools[i].Get().([]byte); ok {
+		return b[:0]
 	}
-	return make([]byte, 0, o.csz)
+	return make([]byte, 0, minOutChunk<<i)
+}
+
+func putChunk(b []byte) {
+	i := chunkClass(cap(b))
+	if cap(b) != minOutChunk<<i {
+		return // not one of ours
+	}
+	chunkPools[i].Put(b[:0]) //nolint:staticcheck // a slice header per 512 B..64 KiB chunk
 }
 
 // checkSlowConsumer closes a connection whose queue passed max_pending.
@@ -352,12 +370,11 @@ func (c *client) afterWrite(held [][]byte, n int64, err error) {
 	case n < int64(c.out.csz/4) && c.out.csz > minOutChunk:
 		c.out.csz /= 2
 	}
-	for _, b := range held {
-		if len(c.out.free) < 2 && cap(b) >= c.out.csz {
-			c.out.free = append(c.out.free, b[:0])
-		}
-	}
 	c.mu.Unlock()
+	for i, b := range held {
+		putChunk(b)
+		held[i] = nil
+	}
 }
 
 // failWrite handles a write error or deadline: a stalled reader is a slow
