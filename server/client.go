@@ -73,6 +73,33 @@ type outbound struct {
 	// flushing is set while one goroutine (the writer, or a reader
 	// flushing inline) owns the socket for writing.
 	flushing bool
+	// drained, when not nil, is closed once the queue has drained below
+	// half the stall threshold: publishers that outran it wait on it.
+	drained chan struct{}
+}
+
+// Producer stall: a publisher that fills a receiver's queue past stallAt
+// waits, at most maxStall, for the receiver's writer to catch up before it
+// reads more. This bounds the memory a fast publisher makes a few slower
+// subscribers hold, long before max_pending would cut them off.
+const (
+	maxStallAt = 1 << 20
+	maxStall   = 10 * time.Millisecond
+)
+
+// stallAt is the queue size past which publishers are stalled. Lock held.
+func (o *outbound) stallAt() int64 { return min(maxStallAt, o.mp/4) }
+
+// stallChan returns the channel to wait on when the queue is over the
+// threshold, or nil. Lock held.
+func (o *outbound) stallChan() chan struct{} {
+	if o.pb <= o.stallAt() {
+		return nil
+	}
+	if o.drained == nil {
+		o.drained = make(chan struct{})
+	}
+	return o.drained
 }
 
 type client struct {
@@ -130,7 +157,9 @@ type client struct {
 	hdrBuf       []byte   // scratch for no-responder headers
 	inlineHeld   [][]byte // scratch for inline flushes of this connection
 	inlineBufs   [][]byte
-	mbuf         []byte          // scratch for mapped subjects
+	mbuf         []byte        // scratch for mapped subjects
+	stall        chan struct{} // a receiver's queue this reader must wait for
+	stallTimer   *time.Timer
 	rperms       *clientPerms    // reader's copy of perms
 	pcache       map[string]bool // publish decisions
 	pcacheGen    uint64
@@ -252,6 +281,25 @@ func (c *client) flushClients(inline bool) {
 	}
 }
 
+// waitStall waits, bounded, for the receiver this reader outran.
+func (c *client) waitStall() {
+	ch := c.stall
+	if ch == nil {
+		return
+	}
+	c.stall = nil
+	if c.stallTimer == nil {
+		c.stallTimer = time.NewTimer(maxStall)
+	} else {
+		c.stallTimer.Reset(maxStall)
+	}
+	select {
+	case <-ch:
+		c.stallTimer.Stop()
+	case <-c.stallTimer.C:
+	}
+}
+
 // maxInlineFlush bounds what a reader writes for another connection: small
 // enough that the socket buffer takes it without blocking. Only short reads
 // (maxInlineRead) flush inline: they are requests and replies, where the
@@ -363,6 +411,10 @@ func (c *client) afterWrite(held [][]byte, n int64, err error) {
 	if c.out.pb < 0 || err != nil {
 		c.out.pb = 0
 	}
+	if c.out.drained != nil && (c.out.pb < c.out.stallAt()/2 || err != nil) {
+		close(c.out.drained) // release publishers waiting for this queue
+		c.out.drained = nil
+	}
 	// Adapt the chunk size: a busy connection writes big batches.
 	switch {
 	case n >= int64(c.out.csz) && c.out.csz < maxOutChunk:
@@ -418,6 +470,7 @@ func (c *client) readLoop() {
 				return
 			}
 			c.flushClients(n <= maxInlineRead)
+			c.waitStall()
 		}
 		if err != nil {
 			// A clean EOF is the client closing; anything else (a reset, say)

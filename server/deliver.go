@@ -147,6 +147,9 @@ func (c *client) deliver(sub *subscription, subject string, reply, hdr, payload 
 	rc.appendOut(payload)
 	rc.appendOut(crlf)
 	slow := rc.checkSlowConsumer()
+	if ch := rc.out.stallChan(); ch != nil && c.kind == CLIENT && rc != c {
+		c.stall = ch
+	}
 	rc.mu.Unlock()
 	if slow {
 		return false
