@@ -23,7 +23,7 @@ func TestFastProducerStalledByQueue(t *testing.T) {
 	pub.send("CONNECT {\"verbose\":false}\r\n")
 	msg := []byte("PUB burst 1024\r\n" + strings.Repeat("x", 1024) + "\r\n")
 	chunk := bytes.Repeat(msg, 64) // about 66 KB per write
-	const total = 320               // about 21 MB in all
+	const total = 320              // about 21 MB in all
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
