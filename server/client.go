@@ -834,6 +834,13 @@ func (c *client) pingTimerFired() {
 		c.mu.Unlock()
 		return
 	}
+	if c.tlsPending() {
+		// A PING now would go out in clear text in the middle of the
+		// handshake; the TLS timeout bounds how long this can last.
+		c.pingTimer.Reset(opts.PingInterval)
+		c.mu.Unlock()
+		return
+	}
 	if c.pingsOut+1 > opts.MaxPingsOut {
 		s.staleConnections.Add(1)
 		c.queueOutbound([]byte("-ERR 'Stale Connection'\r\n"))
@@ -848,6 +855,13 @@ func (c *client) pingTimerFired() {
 	c.pingTimer.Reset(opts.PingInterval)
 	c.mu.Unlock()
 	c.signalFlush()
+}
+
+// tlsPending reports whether a TLS handshake may still be under way: the
+// connection uses TLS, or may (allow_non_tls), and has neither finished the
+// handshake nor sent CONNECT in clear text. Lock held.
+func (c *client) tlsPending() bool {
+	return c.tls.mode != tlsNone && c.tls.conn == nil && !c.authDone
 }
 
 // authTimeout closes a connection that did not authenticate in time.

@@ -1,8 +1,13 @@
 package test
 
 import (
+	"bufio"
+	"crypto/tls"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"time"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -37,5 +42,41 @@ func TestTLSFromConfigFileAndReload(t *testing.T) {
 	// Open connections keep their session.
 	if err := old.Flush(); err != nil {
 		t.Fatalf("existing TLS connection broken by reload: %v", err)
+	}
+}
+
+// A PING due while a client is still upgrading to TLS must not be written in
+// clear text into the handshake.
+func TestTLSNoPingDuringHandshake(t *testing.T) {
+	e := newTLSEnv(t)
+	o := e.opts()
+	o.PingInterval = 20 * time.Millisecond
+	o.TLS.Timeout = 2
+	s := RunServer(t, o)
+	c, err := net.DialTimeout("tcp", s.Addr().String(), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := readLineRaw(c); err != nil {
+		t.Fatal(err)
+	}
+	// Several ping intervals pass before the client starts the handshake.
+	time.Sleep(120 * time.Millisecond)
+	tc := tls.Client(c, e.clientTLS())
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("handshake after ping intervals: %v", err)
+	}
+	io.WriteString(tc, "CONNECT {\"verbose\":false}\r\nPING\r\n")
+	br := bufio.NewReader(tc)
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l == "PONG\r\n" {
+			return
+		}
 	}
 }
