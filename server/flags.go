@@ -138,87 +138,48 @@ func ConfigureOptions(fs *flag.FlagSet, args []string) (*Options, *FlagResult, e
 // mergeFlags copies onto file options every option whose flag was given.
 func mergeFlags(file, fl *Options, set map[string]bool) *Options {
 	o := file
-	pick := func(names ...string) bool {
-		for _, n := range names {
+	for _, f := range flagOverrides {
+		for _, n := range f.names {
 			if set[n] {
-				return true
+				f.copy(o, fl)
+				break
 			}
 		}
-		return false
-	}
-	if pick("a", "addr", "net") {
-		o.Host = fl.Host
-	}
-	if pick("p", "port") {
-		o.Port = fl.Port
-	}
-	if pick("n", "name", "server_name") {
-		o.ServerName = fl.ServerName
-	}
-	if pick("P", "pid") {
-		o.PidFile = fl.PidFile
-	}
-	if pick("m", "http_port") {
-		o.HTTPPort = fl.HTTPPort
-	}
-	if pick("ms", "https_port") {
-		o.HTTPSPort = fl.HTTPSPort
-	}
-	if pick("client_advertise") {
-		o.ClientAdvertise = fl.ClientAdvertise
-	}
-	if pick("ports_file_dir") {
-		o.PortsFileDir = fl.PortsFileDir
-	}
-	if pick("l", "log") {
-		o.LogFile = fl.LogFile
-	}
-	if pick("T", "logtime") {
-		o.Logtime = fl.Logtime
-	}
-	if pick("logtime_utc") {
-		o.LogtimeUTC = fl.LogtimeUTC
-	}
-	if pick("s", "syslog") {
-		o.Syslog = fl.Syslog
-	}
-	if pick("r", "remote_syslog") {
-		o.RemoteSyslog = fl.RemoteSyslog
-	}
-	if pick("D", "debug") {
-		o.Debug = fl.Debug
-	}
-	if pick("V", "trace", "VV") {
-		o.Trace = fl.Trace
-		o.TraceVerbose = fl.TraceVerbose
-	}
-	if pick("log_size_limit") {
-		o.LogSizeLimit = fl.LogSizeLimit
-	}
-	if pick("max_traced_msg_len") {
-		o.MaxTracedMsgLen = fl.MaxTracedMsgLen
-	}
-	if pick("js", "jetstream") {
-		o.JetStream = fl.JetStream
-	}
-	if pick("sd", "store_dir") {
-		o.StoreDir = fl.StoreDir
-	}
-	if pick("user") {
-		o.Username = fl.Username
-	}
-	if pick("pass") {
-		o.Password = fl.Password
-	}
-	if pick("auth") {
-		o.Authorization = fl.Authorization
-	}
-	if pick(tlsFlagNames...) {
-		o.TLS = fl.TLS
 	}
 	o.CheckConfig = fl.CheckConfig
 	o.ConfigFile = fl.ConfigFile
 	return o
+}
+
+// flagOverrides says, for each option a flag can set, which flag names set
+// it and how to copy it from the command line's options over the file's.
+var flagOverrides = []struct {
+	names []string
+	copy  func(dst, src *Options)
+}{
+	{[]string{"a", "addr", "net"}, func(d, s *Options) { d.Host = s.Host }},
+	{[]string{"p", "port"}, func(d, s *Options) { d.Port = s.Port }},
+	{[]string{"n", "name", "server_name"}, func(d, s *Options) { d.ServerName = s.ServerName }},
+	{[]string{"P", "pid"}, func(d, s *Options) { d.PidFile = s.PidFile }},
+	{[]string{"m", "http_port"}, func(d, s *Options) { d.HTTPPort = s.HTTPPort }},
+	{[]string{"ms", "https_port"}, func(d, s *Options) { d.HTTPSPort = s.HTTPSPort }},
+	{[]string{"client_advertise"}, func(d, s *Options) { d.ClientAdvertise = s.ClientAdvertise }},
+	{[]string{"ports_file_dir"}, func(d, s *Options) { d.PortsFileDir = s.PortsFileDir }},
+	{[]string{"l", "log"}, func(d, s *Options) { d.LogFile = s.LogFile }},
+	{[]string{"T", "logtime"}, func(d, s *Options) { d.Logtime = s.Logtime }},
+	{[]string{"logtime_utc"}, func(d, s *Options) { d.LogtimeUTC = s.LogtimeUTC }},
+	{[]string{"s", "syslog"}, func(d, s *Options) { d.Syslog = s.Syslog }},
+	{[]string{"r", "remote_syslog"}, func(d, s *Options) { d.RemoteSyslog = s.RemoteSyslog }},
+	{[]string{"D", "debug"}, func(d, s *Options) { d.Debug = s.Debug }},
+	{[]string{"V", "trace", "VV"}, func(d, s *Options) { d.Trace, d.TraceVerbose = s.Trace, s.TraceVerbose }},
+	{[]string{"log_size_limit"}, func(d, s *Options) { d.LogSizeLimit = s.LogSizeLimit }},
+	{[]string{"max_traced_msg_len"}, func(d, s *Options) { d.MaxTracedMsgLen = s.MaxTracedMsgLen }},
+	{[]string{"js", "jetstream"}, func(d, s *Options) { d.JetStream = s.JetStream }},
+	{[]string{"sd", "store_dir"}, func(d, s *Options) { d.StoreDir = s.StoreDir }},
+	{[]string{"user"}, func(d, s *Options) { d.Username = s.Username }},
+	{[]string{"pass"}, func(d, s *Options) { d.Password = s.Password }},
+	{[]string{"auth"}, func(d, s *Options) { d.Authorization = s.Authorization }},
+	{tlsFlagNames, func(d, s *Options) { d.TLS = s.TLS }},
 }
 
 type discard struct{}
