@@ -21,72 +21,7 @@ type FlagResult struct {
 func ConfigureOptions(fs *flag.FlagSet, args []string) (*Options, *FlagResult, error) {
 	fo := &Options{}
 	res := &FlagResult{}
-	var dbgAndTrace, trcVerbose, dbgAndTrcVerbose bool
-	var ignored string
-	var ignoredInt int
-	var tf tlsFlags
-
-	fs.SetOutput(discard{})
-	fs.BoolVar(&res.ShowHelp, "h", false, "")
-	fs.BoolVar(&res.ShowHelp, "help", false, "")
-	fs.BoolVar(&res.ShowVersion, "v", false, "")
-	fs.BoolVar(&res.ShowVersion, "version", false, "")
-	fs.BoolVar(&res.ShowTLSHelp, "help_tls", false, "")
-	for _, n := range []string{"a", "addr", "net"} {
-		fs.StringVar(&fo.Host, n, "", "")
-	}
-	fs.IntVar(&fo.Port, "p", 0, "")
-	fs.IntVar(&fo.Port, "port", 0, "")
-	for _, n := range []string{"n", "name", "server_name"} {
-		fs.StringVar(&fo.ServerName, n, "", "")
-	}
-	fs.StringVar(&fo.PidFile, "P", "", "")
-	fs.StringVar(&fo.PidFile, "pid", "", "")
-	fs.IntVar(&fo.HTTPPort, "m", 0, "")
-	fs.IntVar(&fo.HTTPPort, "http_port", 0, "")
-	fs.IntVar(&fo.HTTPSPort, "ms", 0, "")
-	fs.IntVar(&fo.HTTPSPort, "https_port", 0, "")
-	fs.StringVar(&fo.ConfigFile, "c", "", "")
-	fs.StringVar(&fo.ConfigFile, "config", "", "")
-	fs.BoolVar(&fo.CheckConfig, "t", false, "")
-	fs.StringVar(&res.Signal, "sl", "", "")
-	fs.StringVar(&res.Signal, "signal", "", "")
-	fs.StringVar(&fo.ClientAdvertise, "client_advertise", "", "")
-	fs.StringVar(&fo.PortsFileDir, "ports_file_dir", "", "")
-	fs.StringVar(&fo.LogFile, "l", "", "")
-	fs.StringVar(&fo.LogFile, "log", "", "")
-	fs.BoolVar(&fo.Logtime, "T", true, "")
-	fs.BoolVar(&fo.Logtime, "logtime", true, "")
-	fs.BoolVar(&fo.LogtimeUTC, "logtime_utc", false, "")
-	fs.BoolVar(&fo.Syslog, "s", false, "")
-	fs.BoolVar(&fo.Syslog, "syslog", false, "")
-	fs.StringVar(&fo.RemoteSyslog, "r", "", "")
-	fs.StringVar(&fo.RemoteSyslog, "remote_syslog", "", "")
-	fs.BoolVar(&fo.Debug, "D", false, "")
-	fs.BoolVar(&fo.Debug, "debug", false, "")
-	fs.BoolVar(&fo.Trace, "V", false, "")
-	fs.BoolVar(&fo.Trace, "trace", false, "")
-	fs.BoolVar(&trcVerbose, "VV", false, "")
-	fs.BoolVar(&dbgAndTrace, "DV", false, "")
-	fs.BoolVar(&dbgAndTrcVerbose, "DVV", false, "")
-	fs.Int64Var(&fo.LogSizeLimit, "log_size_limit", 0, "")
-	fs.IntVar(&fo.MaxTracedMsgLen, "max_traced_msg_len", 0, "")
-	fs.BoolVar(&fo.JetStream, "js", false, "")
-	fs.BoolVar(&fo.JetStream, "jetstream", false, "")
-	fs.StringVar(&fo.StoreDir, "sd", "", "")
-	fs.StringVar(&fo.StoreDir, "store_dir", "", "")
-	fs.StringVar(&fo.Username, "user", "", "")
-	fs.StringVar(&fo.Password, "pass", "", "")
-	fs.StringVar(&fo.Authorization, "auth", "", "")
-	tf.register(fs)
-	// Accepted now so that existing command lines parse; served by the
-	// cluster issue, refused until then if used.
-	for _, n := range []string{"routes", "cluster", "cluster_name",
-		"cluster_advertise", "cluster_listen", "no_advertise"} {
-		fs.StringVar(&ignored, n, "", "")
-	}
-	fs.IntVar(&ignoredInt, "connect_retries", 0, "")
-	fs.IntVar(&ignoredInt, "profile", 0, "")
+	x := defineFlags(fs, fo, res)
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -100,16 +35,16 @@ func ConfigureOptions(fs *flag.FlagSet, args []string) (*Options, *FlagResult, e
 	if res.ShowHelp || res.ShowVersion || res.ShowTLSHelp || res.Signal != "" {
 		return fo, res, nil
 	}
-	if dbgAndTrace || dbgAndTrcVerbose {
+	if x.dbgAndTrace || x.dbgAndTrcVerbose {
 		fo.Debug, fo.Trace = true, true
 	}
-	if trcVerbose || dbgAndTrcVerbose {
+	if x.trcVerbose || x.dbgAndTrcVerbose {
 		fo.Trace, fo.TraceVerbose = true, true
 	}
 
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if err := tf.apply(fo, set); err != nil {
+	if err := x.tls.apply(fo, set); err != nil {
 		return nil, nil, err
 	}
 	for _, n := range []string{"routes", "cluster", "cluster_name", "cluster_listen", "js", "jetstream"} {
@@ -133,6 +68,72 @@ func ConfigureOptions(fs *flag.FlagSet, args []string) (*Options, *FlagResult, e
 		opts.Debug, opts.Trace = true, true
 	}
 	return opts, res, nil
+}
+
+// flagExtras are the flags that do not map onto one option.
+type flagExtras struct {
+	dbgAndTrace, trcVerbose, dbgAndTrcVerbose bool
+	tls                                       tlsFlags
+	ignored                                   string
+	ignoredInt                                int
+}
+
+// defineFlags declares every flag of the reference, each with its aliases.
+func defineFlags(fs *flag.FlagSet, fo *Options, res *FlagResult) *flagExtras {
+	x := &flagExtras{}
+	str := func(p *string, names ...string) {
+		for _, n := range names {
+			fs.StringVar(p, n, "", "")
+		}
+	}
+	num := func(p *int, names ...string) {
+		for _, n := range names {
+			fs.IntVar(p, n, 0, "")
+		}
+	}
+	boolean := func(p *bool, def bool, names ...string) {
+		for _, n := range names {
+			fs.BoolVar(p, n, def, "")
+		}
+	}
+	fs.SetOutput(discard{})
+	boolean(&res.ShowHelp, false, "h", "help")
+	boolean(&res.ShowVersion, false, "v", "version")
+	boolean(&res.ShowTLSHelp, false, "help_tls")
+	str(&fo.Host, "a", "addr", "net")
+	num(&fo.Port, "p", "port")
+	str(&fo.ServerName, "n", "name", "server_name")
+	str(&fo.PidFile, "P", "pid")
+	num(&fo.HTTPPort, "m", "http_port")
+	num(&fo.HTTPSPort, "ms", "https_port")
+	str(&fo.ConfigFile, "c", "config")
+	boolean(&fo.CheckConfig, false, "t")
+	str(&res.Signal, "sl", "signal")
+	str(&fo.ClientAdvertise, "client_advertise")
+	str(&fo.PortsFileDir, "ports_file_dir")
+	str(&fo.LogFile, "l", "log")
+	boolean(&fo.Logtime, true, "T", "logtime")
+	boolean(&fo.LogtimeUTC, false, "logtime_utc")
+	boolean(&fo.Syslog, false, "s", "syslog")
+	str(&fo.RemoteSyslog, "r", "remote_syslog")
+	boolean(&fo.Debug, false, "D", "debug")
+	boolean(&fo.Trace, false, "V", "trace")
+	boolean(&x.trcVerbose, false, "VV")
+	boolean(&x.dbgAndTrace, false, "DV")
+	boolean(&x.dbgAndTrcVerbose, false, "DVV")
+	fs.Int64Var(&fo.LogSizeLimit, "log_size_limit", 0, "")
+	num(&fo.MaxTracedMsgLen, "max_traced_msg_len")
+	boolean(&fo.JetStream, false, "js", "jetstream")
+	str(&fo.StoreDir, "sd", "store_dir")
+	str(&fo.Username, "user")
+	str(&fo.Password, "pass")
+	str(&fo.Authorization, "auth")
+	x.tls.register(fs)
+	// Accepted now so that existing command lines parse; served by the
+	// cluster issue, refused until then if used.
+	str(&x.ignored, "routes", "cluster", "cluster_name", "cluster_advertise", "cluster_listen", "no_advertise")
+	num(&x.ignoredInt, "connect_retries", "profile")
+	return x
 }
 
 // mergeFlags copies onto file options every option whose flag was given.
