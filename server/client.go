@@ -211,10 +211,6 @@ func (c *client) appendOut(p []byte) {
 	}
 }
 
-func (c *client) appendOutString(s string) {
-	c.appendOut(unsafe.Slice(unsafe.StringData(s), len(s)))
-}
-
 func (c *client) newChunk() []byte {
 	if c.out.csz < minOutChunk {
 		c.out.csz = minOutChunk

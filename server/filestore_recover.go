@@ -414,15 +414,7 @@ func (fs *FileStore) replayRec(b *fsBlock, kind uint8, seq uint64, off, rlen uin
 			b.physB += uint64(rlen)
 			return
 		}
-		if b.first == 0 {
-			b.first = seq
-		}
-		b.last = seq
-		b.phys++
-		b.live++
-		b.physB += uint64(rlen)
-		b.liveB += uint64(rlen)
-		b.maxSeq = max(b.maxSeq, seq)
+		b.addMsg(seq, uint64(rlen))
 	case fsKindTomb:
 		if sl, ok := fs.idx.remove(seq); ok {
 			fs.unaccount(sl)

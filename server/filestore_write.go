@@ -105,15 +105,7 @@ func (fs *FileStore) appendToBlockLocked(b *fsBlock, kind uint8, seq uint64, ts,
 	fs.pendEnd += uint64(n)
 	switch kind {
 	case fsKindMsg:
-		if b.first == 0 {
-			b.first = seq
-		}
-		b.last = seq
-		b.phys++
-		b.live++
-		b.physB += uint64(n)
-		b.liveB += uint64(n)
-		b.maxSeq = max(b.maxSeq, seq)
+		b.addMsg(seq, uint64(n))
 	case fsKindSkip:
 		b.maxSeq = max(b.maxSeq, seq)
 	case fsKindFloor:
@@ -371,4 +363,18 @@ func (fs *FileStore) syncLoop() {
 		fs.mu.Unlock()
 		fs.wmu.Unlock()
 	}
+}
+
+// addMsg counts a live message record of n bytes at seq in the block, as
+// both the write path and recovery see one.
+func (b *fsBlock) addMsg(seq, n uint64) {
+	if b.first == 0 {
+		b.first = seq
+	}
+	b.last = seq
+	b.phys++
+	b.live++
+	b.physB += n
+	b.liveB += n
+	b.maxSeq = max(b.maxSeq, seq)
 }

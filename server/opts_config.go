@@ -3,7 +3,6 @@ package server
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -415,15 +414,6 @@ func traceVerbose(c *cfg, k string, v *conf.Value) {
 	}
 }
 
-// unsupportedOpt parses an option whose feature is not served yet and
-// records that it was asked for.
-func unsupportedOpt(h optHandler) optHandler {
-	return func(c *cfg, k string, v *conf.Value) {
-		h(c, k, v)
-		c.o.unsupported = append(c.o.unsupported, keyPos(v)+": "+k)
-	}
-}
-
 func anyUnsupported(name string) optHandler {
 	return func(c *cfg, k string, v *conf.Value) {
 		c.o.unsupported = append(c.o.unsupported, keyPos(v)+": "+name)
@@ -467,9 +457,6 @@ var (
 		"max_ack_pending", "js_domain", "stream_replicas", "consumer_replicas", "consumer_memory_storage",
 		"consumer_inactive_threshold", "js_api_timeout"}
 )
-
-// errNotSupported formats the start-up refusal of a feature not built yet.
-var errNotSupported = errors.New("not supported yet by this server")
 
 // unknownField reports a key no option knows, unless it only defines a
 // variable used elsewhere, which the reference allows anywhere.

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"errors"
 )
 
 // The client protocol is line based: a control line ended by "\n" (normally
@@ -57,8 +56,6 @@ var (
 func argErr(op string, arg []byte) *protoErr {
 	return &protoErr{close: true, reason: ProtocolViolation, log: op + " Parse Error: '" + string(arg) + "'"}
 }
-
-var errPayloadTerm = errors.New("payload not terminated by CRLF")
 
 // parse consumes one read's worth of bytes.
 func (c *client) parse(buf []byte) error {
