@@ -1,0 +1,317 @@
+package server
+
+// The write side of a connection: its queue of pooled chunks, the writer
+// goroutine that drains it with vectored writes, the inline flush a reader
+// may do for a small queue, and the producer stall that bounds how far a
+// publisher may run ahead of a receiver. Locking is described in README.md
+// under "Writing to a connection".
+
+import (
+	"math/bits"
+	"net"
+	"sync"
+	"time"
+)
+
+// outbound is a connection's write queue: chunks filled by publishers under
+// the connection's lock and drained by its writer goroutine with one
+// vectored write.
+type outbound struct {
+	chunks [][]byte // full chunks, oldest first
+	cur    []byte   // chunk being filled
+	pb     int64    // bytes queued, not yet written
+	csz    int      // size of the next chunk, adapted to load
+	sg     chan struct{}
+	mp     int64 // max_pending
+	// flushing is set while one goroutine (the writer, or a reader
+	// flushing inline) owns the socket for writing.
+	flushing bool
+	// drained, when not nil, is closed once the queue has drained below
+	// half the stall threshold: publishers that outran it wait on it.
+	drained chan struct{}
+}
+
+// Producer stall: a publisher that fills a receiver's queue past stallAt
+// waits, at most maxStall, for the receiver's writer to catch up before it
+// reads more. This bounds the memory a fast publisher makes a few slower
+// subscribers hold, long before max_pending would cut them off.
+const (
+	maxStallAt = 1 << 20
+	maxStall   = 10 * time.Millisecond
+)
+
+// stallAt is the queue size past which publishers are stalled. Lock held.
+func (o *outbound) stallAt() int64 { return min(maxStallAt, o.mp/4) }
+
+// stallChan returns the channel to wait on when the queue is over the
+// threshold, or nil. Lock held.
+func (o *outbound) stallChan() chan struct{} {
+	if o.pb <= o.stallAt() {
+		return nil
+	}
+	if o.drained == nil {
+		o.drained = make(chan struct{})
+	}
+	return o.drained
+}
+
+// queueOutbound appends protocol bytes to the write queue. Lock held.
+func (c *client) queueOutbound(parts ...[]byte) {
+	if c.closed || c.nc == nil {
+		return
+	}
+	for _, p := range parts {
+		c.appendOut(p)
+	}
+}
+
+// appendOut copies p into the current chunk, starting a new chunk when it is
+// full. Lock held.
+func (c *client) appendOut(p []byte) {
+	o := &c.out
+	for len(p) > 0 {
+		if len(o.cur) == cap(o.cur) {
+			if o.cur != nil {
+				o.chunks = append(o.chunks, o.cur)
+			}
+			o.cur = c.newChunk()
+		}
+		n := copy(o.cur[len(o.cur):cap(o.cur)], p)
+		o.cur = o.cur[:len(o.cur)+n]
+		p = p[n:]
+		o.pb += int64(n)
+	}
+}
+
+func (c *client) newChunk() []byte {
+	if c.out.csz < minOutChunk {
+		c.out.csz = minOutChunk
+	}
+	return getChunk(c.out.csz)
+}
+
+// Outbound chunks are powers of two from minOutChunk to maxOutChunk and are
+// shared between connections through one pool per size, so that a burst on
+// one connection reuses what another drained instead of making garbage.
+var chunkPools [8]sync.Pool
+
+func chunkClass(size int) int {
+	i := bits.Len(uint(size-1)) - bits.Len(uint(minOutChunk-1))
+	return max(0, min(i, len(chunkPools)-1))
+}
+
+func getChunk(size int) []byte {
+	i := chunkClass(size)
+	if b, ok := chunkPools[i].Get().([]byte); ok {
+		return b[:0]
+	}
+	return make([]byte, 0, minOutChunk<<i)
+}
+
+func putChunk(b []byte) {
+	i := chunkClass(cap(b))
+	if cap(b) != minOutChunk<<i {
+		return // not one of ours
+	}
+	chunkPools[i].Put(b[:0]) //nolint:staticcheck // a slice header per 512 B..64 KiB chunk
+}
+
+// checkSlowConsumer closes a connection whose queue passed max_pending.
+// Lock held; returns true if the connection is now closing.
+func (c *client) checkSlowConsumer() bool {
+	if c.out.pb <= c.out.mp {
+		return false
+	}
+	c.srv.slowConsumers.Add(1)
+	c.srv.Noticef("%s - Slow Consumer Detected: MaxPending of %d Exceeded", c.logPrefix(), c.out.mp)
+	c.markClosed(SlowConsumerPendingBytes)
+	return true
+}
+
+// signalFlush wakes the writer without blocking.
+func (c *client) signalFlush() {
+	select {
+	case c.out.sg <- struct{}{}:
+	default:
+	}
+}
+
+// flushClients flushes every connection this reader queued data for since
+// the last call: once per read, not once per message. A small queue whose
+// connection is idle is written right here, saving the writer goroutine's
+// wake-up on the request/reply path; anything else goes to the writer.
+func (c *client) flushClients(inline bool) {
+	for r := range c.pcd {
+		if !inline || !r.flushInline() {
+			r.signalFlush()
+		}
+		delete(c.pcd, r)
+	}
+}
+
+// waitStall waits, bounded, for the receiver this reader outran.
+func (c *client) waitStall() {
+	ch := c.stall
+	if ch == nil {
+		return
+	}
+	c.stall = nil
+	if c.stallTimer == nil {
+		c.stallTimer = time.NewTimer(maxStall)
+	} else {
+		c.stallTimer.Reset(maxStall)
+	}
+	select {
+	case <-ch:
+		c.stallTimer.Stop()
+	case <-c.stallTimer.C:
+	}
+}
+
+// maxInlineFlush bounds what a reader writes for another connection: small
+// enough that the socket buffer takes it without blocking. Only short reads
+// (maxInlineRead) flush inline: they are requests and replies, where the
+// writer's wake-up is latency; long reads are throughput, where the writer
+// working in parallel with the reader is worth more.
+const (
+	maxInlineFlush = 2 * 1024
+	maxInlineRead  = 2 * 1024
+)
+
+// flushInline writes a small queue on the caller's goroutine. It returns
+// false when the writer goroutine must do it instead.
+func (c *client) flushInline() bool {
+	if c.nc == nil || !c.mu.TryLock() {
+		return false
+	}
+	o := &c.out
+	if o.flushing || c.closed || o.pb > maxInlineFlush || !o.hasData() {
+		// Nothing queued and open: nothing for the writer to do either.
+		idle := !o.hasData() && !c.closed
+		c.mu.Unlock()
+		return idle
+	}
+	o.flushing = true
+	held := o.take(c.inlineHeld[:0])
+	wd := c.srv.writeDeadline()
+	nc := c.ioConn()
+	c.mu.Unlock()
+
+	bufs := net.Buffers(c.inlineBufs[:0])
+	bufs = append(bufs, held...)
+	_ = nc.SetWriteDeadline(time.Now().Add(wd))
+	n, err := bufs.WriteTo(nc)
+	c.afterWrite(held, n, err)
+	c.inlineHeld = held[:0]
+	if err != nil {
+		c.failWrite(err)
+	}
+	c.mu.Lock()
+	o.flushing = false
+	wake := o.hasData() || c.closed
+	c.mu.Unlock()
+	if wake {
+		c.signalFlush()
+	}
+	return true
+}
+
+// hasData reports whether anything is queued and not yet taken. Lock held.
+func (o *outbound) hasData() bool { return len(o.chunks) > 0 || len(o.cur) > 0 }
+
+// take moves the queued chunks into held. Lock held.
+func (o *outbound) take(held [][]byte) [][]byte {
+	held = append(held, o.chunks...)
+	if len(o.cur) > 0 {
+		held = append(held, o.cur)
+		o.cur = nil
+	}
+	o.chunks = o.chunks[:0]
+	return held
+}
+
+// writeLoop drains the write queue until the connection closes. It never
+// writes while an inline flush is under way, so bytes stay in order.
+func (c *client) writeLoop() {
+	defer close(c.writerDone)
+	var bufs net.Buffers
+	var held [][]byte
+	o := &c.out
+	for {
+		c.mu.Lock()
+		for o.flushing || (!o.hasData() && !c.closed) {
+			c.mu.Unlock()
+			<-o.sg
+			c.mu.Lock()
+		}
+		closed := c.closed
+		held = o.take(held[:0])
+		o.flushing = len(held) > 0
+		wd := c.srv.writeDeadline()
+		nc := c.ioConn() // the TLS connection once the handshake is done
+		c.mu.Unlock()
+
+		if len(held) > 0 {
+			bufs = append(bufs[:0], held...)
+			_ = nc.SetWriteDeadline(time.Now().Add(wd))
+			n, err := bufs.WriteTo(nc)
+			c.afterWrite(held, n, err)
+			c.mu.Lock()
+			o.flushing = false
+			c.mu.Unlock()
+			if err != nil {
+				c.failWrite(err)
+				closed = true
+			}
+		}
+		if closed {
+			// Everything queued before the close was written above.
+			nc.Close()
+			return
+		}
+	}
+}
+
+// afterWrite accounts for written bytes and recycles chunks.
+func (c *client) afterWrite(held [][]byte, n int64, err error) {
+	c.mu.Lock()
+	c.out.pb -= n
+	if c.out.pb < 0 || err != nil {
+		c.out.pb = 0
+	}
+	if c.out.drained != nil && (c.out.pb < c.out.stallAt()/2 || err != nil) {
+		close(c.out.drained) // release publishers waiting for this queue
+		c.out.drained = nil
+	}
+	// Adapt the chunk size: a busy connection writes big batches.
+	switch {
+	case n >= int64(c.out.csz) && c.out.csz < maxOutChunk:
+		c.out.csz *= 2
+	case n < int64(c.out.csz/4) && c.out.csz > minOutChunk:
+		c.out.csz /= 2
+	}
+	c.mu.Unlock()
+	for i, b := range held {
+		putChunk(b)
+		held[i] = nil
+	}
+}
+
+// failWrite handles a write error or deadline: a stalled reader is a slow
+// consumer, as with the reference.
+func (c *client) failWrite(err error) {
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		c.srv.slowConsumers.Add(1)
+		c.srv.Noticef("%s - Slow Consumer Detected: WriteDeadline of %v exceeded with %d chunks of %d total bytes.",
+			c.logPrefix(), c.srv.writeDeadline(), 1, c.outPending())
+		c.closeConnection(SlowConsumerWriteDeadline)
+		return
+	}
+	c.closeConnection(WriteError)
+}
+
+func (c *client) outPending() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.out.pb
+}
