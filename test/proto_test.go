@@ -77,7 +77,7 @@ var protoCases = []protoCase{
 	{"hpub with reply", "CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB foo 1\r\nHPUB foo bar 12 14\r\nNATS/1.0\r\n\r\nhi\r\nPING\r\n", []string{"HMSG foo 1 bar 12 14", "NATS/1.0", "", "hi", "PONG"}, false},
 	{"hpub without headers", "CONNECT {\"verbose\":false}\r\nHPUB foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n", nil, true},
 	{"hpub header larger than total", "CONNECT {\"verbose\":false,\"headers\":true}\r\nHPUB foo 20 14\r\n", nil, true},
-	{"no responders", "CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true}\r\nSUB r 1\r\nPUB foo r 0\r\n\r\nPING\r\n", []string{"HMSG r 1 35 35", "NATS/1.0 503", "Nats-Subject: foo", "", "", "PONG"}, false},
+	{"no responders", "CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true}\r\nSUB r 1\r\nPUB nob r 0\r\n\r\nPING\r\n", []string{"HMSG r 1 35 35", "NATS/1.0 503", "Nats-Subject: nob", "", "", "PONG"}, false},
 	{"no responders needs headers", "CONNECT {\"no_responders\":true}\r\n", []string{"-ERR 'no responders requires headers support'"}, true},
 	{"ping before connect", "PING\r\n", []string{"PONG"}, false},
 	{"lower case ops", "connect {\"verbose\":false}\r\nsub foo 1\r\npub foo 2\r\nhi\r\nping\r\n", []string{"MSG foo 1 2", "hi", "PONG"}, false},
