@@ -19,8 +19,6 @@ const (
 	authErrorEventSubj  = "$SYS.SERVER.%s.CLIENT.AUTH.ERR"
 	serverStatsSubj     = "$SYS.SERVER.%s.STATSZ"
 	serverPingReqSubj   = "$SYS.REQ.SERVER.PING"
-	accountReqSubj      = "$SYS.REQ.ACCOUNT.*.*"
-	userInfoReqSubj     = "$SYS.REQ.USER.INFO"
 
 	// statszInterval is how often STATSZ is published unprompted.
 	statszInterval = 10 * time.Second
@@ -155,6 +153,7 @@ func (s *Server) setupSystemAccount(o *Options) {
 	}
 	s.sys = &sysState{acc: acc}
 	s.addSystemHandlers()
+	s.addSystemImportsToAll()
 }
 
 // SystemAccount returns the system account, nil if disabled.
@@ -247,8 +246,9 @@ func (s *Server) sendDisconnectEvent(c *client, authFailure bool) {
 	}
 	ci := c.clientInfo(true)
 	ev := &DisconnectEventMsg{TypedEvent: newEvent(disconnectEventType), Server: s.serverInfo(), Client: ci,
-		Sent:     MsgBytes{Msgs: c.outMsgs.Load(), Bytes: c.outBytes.Load()},
-		Received: MsgBytes{Msgs: c.inMsgs.Load(), Bytes: c.inBytes.Load()},
+		// As the client sees it: what it sent, what it received.
+		Sent:     MsgBytes{Msgs: c.inMsgs.Load(), Bytes: c.inBytes.Load()},
+		Received: MsgBytes{Msgs: c.outMsgs.Load(), Bytes: c.outBytes.Load()},
 		Reason:   c.closedReason().String()}
 	if authFailure {
 		s.sendEvent(subjf(authErrorEventSubj, s.info.ID), ev)

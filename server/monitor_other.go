@@ -117,12 +117,15 @@ type Accountz struct {
 type AccountInfo struct {
 	AccountName string        `json:"account_name"`
 	LastUpdate  time.Time     `json:"update_time,omitempty"`
+	IsSystem    bool          `json:"is_system,omitempty"`
 	Expired     bool          `json:"expired"`
 	Complete    bool          `json:"complete"`
 	JetStream   bool          `json:"jetstream_enabled"`
 	LeafCnt     int           `json:"leafnode_connections"`
 	ClientCnt   int           `json:"client_connections"`
 	SubCnt      uint32        `json:"subscriptions"`
+	Exports     []ExtExport   `json:"exports,omitempty"`
+	Imports     []ExtImport   `json:"imports,omitempty"`
 	NameTag     string        `json:"name_tag,omitempty"`
 	Sublist     *SublistStats `json:"sublist_stats,omitempty"`
 }
@@ -160,6 +163,10 @@ func (s *Server) accountz(name string) (*Accountz, error) {
 	az.Account = &AccountInfo{
 		AccountName: a.Name, LastUpdate: updated, Complete: true,
 		ClientCnt: a.NumConnections(), SubCnt: st.NumSubs, NameTag: a.Name, Sublist: st,
+		Imports: s.systemImportsInfo(a),
+	}
+	if a == s.SystemAccount() {
+		az.Account.IsSystem, az.Account.Exports = true, systemExports
 	}
 	return az, nil
 }
