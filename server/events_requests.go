@@ -82,7 +82,7 @@ func (s *Server) addSystemHandlers() {
 // subjectToken returns a function picking the i-th token of a subject.
 func subjectToken(i int) func(string) string {
 	return func(subject string) string {
-		for ; i > 0; i-- {
+		for n := i; n > 0; n-- {
 			dot := strings.IndexByte(subject, '.')
 			if dot < 0 {
 				return ""

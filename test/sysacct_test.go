@@ -1,0 +1,380 @@
+package test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/natsforge/nats-server/server"
+)
+
+// sysAcctOptions: accounts A and SYS (the system account), with user a in
+// A, a user with permissions (p), a user with subscribe permissions only
+// (q), and sys; monitoring on.
+func sysAcctOptions(o *server.Options) {
+	o.ServerName = "sysacct"
+	o.Accounts = []*server.AccountOpts{{Name: "SYS"}, {Name: "A"}}
+	o.SystemAccount = "SYS"
+	o.Users = []*server.User{
+		{Username: "sys", Password: "sys", Account: "SYS"},
+		{Username: "a", Password: "a", Account: "A"},
+		{Username: "p", Password: "p", Account: "A", Permissions: &server.Permissions{
+			Publish:   &server.SubjectPermission{Allow: []string{"$SYS.REQ.>", "foo"}, Deny: []string{"foo.bar"}},
+			Subscribe: &server.SubjectPermission{Deny: []string{"bar"}},
+			Response:  &server.ResponsePermission{MaxMsgs: 3, Expires: 5 * time.Second},
+		}},
+		{Username: "q", Password: "q", Account: "A", Permissions: &server.Permissions{
+			Subscribe: &server.SubjectPermission{Deny: []string{"y"}},
+		}},
+	}
+}
+
+// apiReply is the {server, data, error} envelope of system answers.
+type apiReply struct {
+	Server server.ServerInfo `json:"server"`
+	Data   json.RawMessage   `json:"data"`
+	Error  *server.APIError  `json:"error"`
+}
+
+// request sends a request and decodes the envelope, data into v if given.
+func request(t *testing.T, nc *nats.Conn, subject, body string, v any) *apiReply {
+	t.Helper()
+	m, err := nc.Request(subject, []byte(body), 2*time.Second)
+	if err != nil {
+		t.Fatalf("%s: %v", subject, err)
+	}
+	var r apiReply
+	if err := json.Unmarshal(m.Data, &r); err != nil {
+		t.Fatalf("%s: %v: %s", subject, err, m.Data)
+	}
+	if v != nil && r.Data != nil {
+		if err := json.Unmarshal(r.Data, v); err != nil {
+			t.Fatalf("%s data: %v: %s", subject, err, r.Data)
+		}
+	}
+	return &r
+}
+
+// expectSilence checks that a request is received (no no-responders) but
+// deliberately left unanswered.
+func expectSilence(t *testing.T, nc *nats.Conn, subject, body string) {
+	t.Helper()
+	if m, err := nc.Request(subject, []byte(body), 250*time.Millisecond); !errors.Is(err, nats.ErrTimeout) {
+		t.Fatalf("%s %s: want no answer, got %v %v", subject, body, m, err)
+	}
+}
+
+func TestSystemImportsServeOrdinaryAccounts(t *testing.T) {
+	s, _ := runMonitored(t, sysAcctOptions)
+	connect(t, s, nats.UserInfo("sys", "sys"))
+	a := connect(t, s, nats.UserInfo("a", "a"))
+	p := connect(t, s, nats.UserInfo("p", "p"))
+	q := connect(t, s, nats.UserInfo("q", "q"))
+
+	var ui server.UserInfo
+	request(t, a, "$SYS.REQ.USER.INFO", "", &ui)
+	if ui.UserID != "a" || ui.Account != "A" || ui.AccountName != "A" || ui.Permissions != nil {
+		t.Errorf("user info of a: %+v", ui)
+	}
+	ui = server.UserInfo{}
+	r := request(t, p, "$SYS.REQ.USER.INFO", "", &ui)
+	want := `{"publish":{"allow":["$SYS.REQ.\u003e","foo"],"deny":["foo.bar"]},"subscribe":{"deny":["bar"]},"responses":{"max":3,"ttl":5000000000}}`
+	if perms, _ := json.Marshal(ui.Permissions); ui.UserID != "p" || string(perms) != want {
+		t.Errorf("user info of p: %s", r.Data)
+	}
+	// Both lists are shown once a user has permissions, empty if unset.
+	r = request(t, q, "$SYS.REQ.USER.INFO", "", nil)
+	if !strings.Contains(string(r.Data), `"permissions":{"publish":{},"subscribe":{"deny":["y"]}}`) {
+		t.Errorf("user info of q: %s", r.Data)
+	}
+
+	// Connections: only the requester's account, whichever subject it uses.
+	for _, subj := range []string{"$SYS.REQ.ACCOUNT.PING.CONNZ", "$SYS.REQ.SERVER.PING.CONNZ"} {
+		var cz server.Connz
+		r := request(t, a, subj, `{"acc":"SYS"}`, &cz)
+		if r.Server.ID != s.ID() || cz.NumConns != 3 || len(cz.Conns) != 3 {
+			t.Errorf("%s: %s", subj, r.Data)
+		}
+	}
+	var st server.Accstatz
+	request(t, a, "$SYS.REQ.ACCOUNT.PING.STATZ", `{"accounts":["SYS"],"include_unused":true}`, &st)
+	if len(st.Accounts) != 1 || st.Accounts[0].Account != "A" || st.Accounts[0].Conns != 3 ||
+		st.Accounts[0].NumSubs < 4 || st.Accounts[0].Received.Msgs == 0 {
+		t.Errorf("statz for A: %+v", st.Accounts)
+	}
+	// What the system account keeps for itself stays out of reach.
+	if _, err := a.Request("$SYS.REQ.SERVER.PING.VARZ", nil, time.Second); !errors.Is(err, nats.ErrNoResponders) {
+		t.Errorf("VARZ from an ordinary account: %v", err)
+	}
+}
+
+func TestAccountzShowsSystemImportsAndExports(t *testing.T) {
+	_, base := runMonitored(t, sysAcctOptions)
+	imports := func(acc string) []string {
+		det := getMap(t, base+"/accountz?acc="+acc)["account_detail"].(map[string]any)
+		if _, ok := det["is_system"]; ok {
+			t.Errorf("%s: is_system shown on an ordinary account", acc)
+		}
+		var out []string
+		for _, im := range list(t, det, "imports") {
+			out = append(out, fmt.Sprintf("%v %v %v %v %v %v %v %v", im["subject"], im["account"], im["to"],
+				im["local_subject"], im["type"], im["invalid"], im["share"], im["tracking"]))
+		}
+		sort.Strings(out)
+		return out
+	}
+	want := []string{
+		"$SYS.REQ.ACCOUNT.%[1]s.CONNZ SYS $SYS.REQ.ACCOUNT.PING.CONNZ $SYS.REQ.ACCOUNT.PING.CONNZ service false false false",
+		"$SYS.REQ.ACCOUNT.%[1]s.CONNZ SYS $SYS.REQ.SERVER.PING.CONNZ $SYS.REQ.SERVER.PING.CONNZ service false false false",
+		"$SYS.REQ.ACCOUNT.%[1]s.STATZ SYS $SYS.REQ.ACCOUNT.PING.STATZ $SYS.REQ.ACCOUNT.PING.STATZ service false false false",
+		"$SYS.REQ.USER.%[1]s.INFO SYS $SYS.REQ.USER.INFO $SYS.REQ.USER.INFO service false true false",
+	}
+	for _, acc := range []string{"A", "$G"} {
+		var w []string
+		for _, l := range want {
+			w = append(w, fmt.Sprintf(l, acc))
+		}
+		if got := imports(acc); !reflect.DeepEqual(got, w) {
+			t.Errorf("%s imports:\n%s\nwant\n%s", acc, strings.Join(got, "\n"), strings.Join(w, "\n"))
+		}
+	}
+
+	det := getMap(t, base+"/accountz?acc=SYS")["account_detail"].(map[string]any)
+	if det["is_system"] != true {
+		t.Errorf("SYS: is_system %v", det["is_system"])
+	}
+	exports, _ := json.Marshal(det["exports"])
+	wantExports := `[{"response_type":"Streamed","subject":"$SYS.REQ.ACCOUNT.*.CONNZ","type":"service"},` +
+		`{"response_type":"Streamed","subject":"$SYS.REQ.ACCOUNT.*.STATZ","type":"service"},` +
+		`{"response_type":"Singleton","subject":"$SYS.DEBUG.SUBSCRIBERS","type":"service"},` +
+		`{"response_type":"Singleton","subject":"$SYS.REQ.USER.*.INFO","type":"service"}]`
+	if string(exports) != wantExports {
+		t.Errorf("SYS exports %s", exports)
+	}
+	sysImports, _ := json.Marshal(det["imports"])
+	wantImports := `[{"account":"SYS","invalid":false,"local_subject":"$SYS.REQ.USER.INFO","share":true,` +
+		`"subject":"$SYS.REQ.USER.SYS.INFO","to":"$SYS.REQ.USER.INFO","tracking":false,"type":"service"}]`
+	if string(sysImports) != wantImports {
+		t.Errorf("SYS imports %s", sysImports)
+	}
+}
+
+func TestAccountStatzRequests(t *testing.T) {
+	s := RunServer(t, optionsWith(sysAcctOptions))
+	sys := connect(t, s, nats.UserInfo("sys", "sys"))
+	accounts := func(body string) []string {
+		var st server.Accstatz
+		request(t, sys, "$SYS.REQ.ACCOUNT.PING.STATZ", body, &st)
+		var names []string
+		for _, a := range st.Accounts {
+			names = append(names, a.Account)
+		}
+		return names
+	}
+	if got := accounts(""); !reflect.DeepEqual(got, []string{"SYS"}) {
+		t.Errorf("accounts in use: %v", got)
+	}
+	if got := accounts(`{"include_unused":true}`); !reflect.DeepEqual(got, []string{"$G", "A", "SYS"}) {
+		t.Errorf("include_unused: %v", got)
+	}
+	if got := accounts(`{"accounts":["A","NOPE"],"include_unused":true}`); !reflect.DeepEqual(got, []string{"A"}) {
+		t.Errorf("named accounts: %v", got)
+	}
+	// Nothing to report: silence, so that cluster-wide gathering ends at its timeout.
+	expectSilence(t, sys, "$SYS.REQ.ACCOUNT.PING.STATZ", `{"accounts":["A","NOPE"]}`)
+	expectSilence(t, sys, "$SYS.REQ.ACCOUNT.A.STATZ", "")
+	expectSilence(t, sys, "$SYS.REQ.ACCOUNT.A.CONNS", "")
+	var st server.Accstatz
+	request(t, sys, "$SYS.REQ.ACCOUNT.A.STATZ", `{"include_unused":true}`, &st)
+	if len(st.Accounts) != 1 || st.Accounts[0].Account != "A" || st.Accounts[0].Conns != 0 {
+		t.Errorf("A.STATZ include_unused: %+v", st.Accounts)
+	}
+	if r := request(t, sys, "$SYS.REQ.ACCOUNT.PING.STATZ", "{bad", nil); r.Error == nil || r.Error.Code != 400 {
+		t.Errorf("bad options: %+v", r.Error)
+	}
+	r := request(t, sys, "$SYS.REQ.ACCOUNT.NOPE.INFO", "", nil)
+	if r.Error == nil || r.Error.Code != 500 || r.Error.Description != "Account NOPE does not exist" || string(r.Data) != "null" {
+		t.Errorf("INFO of an unknown account: %+v %s", r.Error, r.Data)
+	}
+}
+
+// optionsWith applies tweak to the default test options.
+func optionsWith(tweak func(*server.Options)) *server.Options {
+	o := DefaultTestOptions()
+	tweak(o)
+	return o
+}
+
+func TestUnknownSystemRequestsGetNoResponders(t *testing.T) {
+	s := RunServer(t, optionsWith(sysAcctOptions))
+	sys := connect(t, s, nats.UserInfo("sys", "sys"))
+	for _, subj := range []string{"$SYS.REQ.SERVER.PING.NOSUCH", "$SYS.REQ.SERVER." + s.ID() + ".NOSUCH",
+		"$SYS.REQ.ACCOUNT.A.NOSUCH", "$SYS.REQ.SERVER.PING.KICK"} {
+		start := time.Now()
+		if _, err := sys.Request(subj, nil, 2*time.Second); !errors.Is(err, nats.ErrNoResponders) {
+			t.Errorf("%s: %v after %v", subj, err, time.Since(start))
+		}
+	}
+}
+
+func TestServerRequests(t *testing.T) {
+	s := RunServer(t, optionsWith(sysAcctOptions))
+	sys := connect(t, s, nats.UserInfo("sys", "sys"))
+	direct := "$SYS.REQ.SERVER." + s.ID() + "."
+	for _, kind := range []string{"IPQUEUESZ", "RAFTZ"} {
+		for _, subj := range []string{"$SYS.REQ.SERVER.PING." + kind, direct + kind} {
+			if r := request(t, sys, subj, "", nil); r.Error != nil || string(r.Data) != "{}" || r.Server.ID != s.ID() {
+				t.Errorf("%s: %s %+v", subj, r.Data, r.Error)
+			}
+		}
+	}
+	var ev struct {
+		MemStats struct{ HeapAlloc uint64 } `json:"memstats"`
+		Cmdline  []string                   `json:"cmdline"`
+	}
+	if request(t, sys, "$SYS.REQ.SERVER.PING.EXPVARZ", "", &ev); ev.MemStats.HeapAlloc == 0 || len(ev.Cmdline) == 0 {
+		t.Errorf("EXPVARZ: %+v", ev)
+	}
+	for body, want := range map[string]string{
+		``:                                   "Profile name not specified",
+		`{"name":"bogus"}`:                   `Profile "bogus" not found`,
+		`{"name":"cpu"}`:                     "Duration 0s should be between 0s and 15s",
+		`{"name":"cpu","duration":-5}`:       "Duration -5ns should be between 0s and 15s",
+		`{"name":"goroutine","debug":0}`:     "",
+		`{"name":"cpu","duration":50000000}`: "",
+	} {
+		var pz struct {
+			Profile []byte  `json:"profile"`
+			Error   *string `json:"error"`
+		}
+		r := request(t, sys, direct+"PROFILEZ", body, &pz)
+		if r.Error != nil || pz.Error == nil || *pz.Error != want || (want == "") != (len(pz.Profile) > 2 && pz.Profile[0] == 0x1f) {
+			t.Errorf("PROFILEZ %s: %.200s", body, r.Data)
+		}
+	}
+	// A profile with debug > 0 is text.
+	var pz struct{ Profile string }
+	request(t, sys, direct+"PROFILEZ", `{"name":"goroutine","debug":1}`, &pz)
+	if txt, _ := base64.StdEncoding.DecodeString(pz.Profile); !strings.HasPrefix(string(txt), "goroutine profile") {
+		t.Errorf("text profile: %.80s", pz.Profile)
+	}
+}
+
+func TestKickRequest(t *testing.T) {
+	s, base := runMonitored(t, sysAcctOptions)
+	sys := connect(t, s, nats.UserInfo("sys", "sys"))
+	closed := make(chan struct{})
+	a := connect(t, s, nats.UserInfo("a", "a"), nats.NoReconnect(), nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	cid, err := a.GetClientID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kick := "$SYS.REQ.SERVER." + s.ID() + ".KICK"
+	r := request(t, sys, kick, fmt.Sprintf(`{"cid":%d}`, cid), nil)
+	if r.Error != nil || r.Data != nil || r.Server.ID != s.ID() {
+		t.Fatalf("kick: %+v %s", r.Error, r.Data)
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("kicked client still connected")
+	}
+	c := list(t, getMap(t, fmt.Sprintf("%s/connz?state=closed&cid=%d", base, cid)), "connections")
+	if len(c) != 1 || c[0]["reason"] != "Kicked" {
+		t.Errorf("closed connection: %v", c)
+	}
+	r = request(t, sys, kick, `{"cid":999999}`, nil)
+	if r.Error == nil || r.Error.Code != 500 || r.Error.Description != "no such client or leafnode id" || r.Data != nil {
+		t.Errorf("kick unknown: %+v %s", r.Error, r.Data)
+	}
+	// A request that cannot be read is logged, not answered, as with the reference.
+	expectSilence(t, sys, kick, "")
+}
+
+func TestReloadRequest(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	conf := func(extra string) string {
+		return fmt.Sprintf("listen: 127.0.0.1:%d\nsystem_account: SYS\naccounts {\n"+
+			"  A { users [{user: a, password: a}%s] }\n  SYS { users [{user: sys, password: sys}] }\n}\n", port, extra)
+	}
+	cfg := writeConf(t, dir, "s.conf", conf(""))
+	s := runConfigServer(t, cfg)
+	sys := connect(t, s, nats.UserInfo("sys", "sys"))
+	reload := "$SYS.REQ.SERVER." + s.ID() + ".RELOAD"
+	if _, err := nats.Connect(s.ClientURL(), nats.UserInfo("b", "b")); err == nil {
+		t.Fatal("b is not configured yet")
+	}
+	writeConf(t, dir, "s.conf", conf(", {user: b, password: b}"))
+	if r := request(t, sys, reload, "", nil); r.Error != nil || r.Data != nil || r.Server.ID != s.ID() {
+		t.Fatalf("reload: %+v %s", r.Error, r.Data)
+	}
+	connect(t, s, nats.UserInfo("b", "b"))
+
+	writeConf(t, dir, "s.conf", conf("")+"no_such_option: 1\n")
+	if r := request(t, sys, reload, "", nil); r.Error == nil || r.Error.Code != 500 || !strings.Contains(r.Error.Description, "no_such_option") {
+		t.Errorf("reload of a broken file: %+v", r.Error)
+	}
+	if r := request(t, sys, reload, "not json", nil); r.Error == nil || r.Error.Code != 400 {
+		t.Errorf("reload with bad options: %+v", r.Error)
+	}
+}
+
+// The advisory counts as the client sees it: "sent" is what it published,
+// "received" what was delivered to it (observed on the reference).
+func TestDisconnectAdvisoryCounters(t *testing.T) {
+	s := RunServer(t, optionsWith(sysAcctOptions))
+	sys := connect(t, s, nats.UserInfo("sys", "sys"))
+	disc, _ := sys.SubscribeSync("$SYS.ACCOUNT.A.DISCONNECT")
+	sys.Flush()
+	a1, err := nats.Connect(s.ClientURL(), nats.UserInfo("a", "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2 := connect(t, s, nats.UserInfo("a", "a"))
+	in, _ := a1.SubscribeSync("foo")
+	a1.Flush()
+	for i := 0; i < 3; i++ {
+		a1.Publish("bar", []byte("0123456789"))
+	}
+	a1.Flush()
+	for i := 0; i < 2; i++ {
+		a2.Publish("foo", []byte("abcdefg"))
+	}
+	a2.Flush()
+	for i := 0; i < 2; i++ {
+		if _, err := in.NextMsg(2 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a1.Close()
+	var de server.DisconnectEventMsg
+	nextJSON(t, disc, &de)
+	if de.Sent != (server.MsgBytes{Msgs: 3, Bytes: 30}) || de.Received != (server.MsgBytes{Msgs: 2, Bytes: 14}) {
+		t.Errorf("sent %+v received %+v", de.Sent, de.Received)
+	}
+}
+
+func TestDebugSubscribers(t *testing.T) {
+	s := RunServer(t, optionsWith(sysAcctOptions))
+	sys := connect(t, s, nats.UserInfo("sys", "sys"))
+	other := connect(t, s, nats.UserInfo("sys", "sys"))
+	other.SubscribeSync("foo")
+	other.QueueSubscribeSync("foo", "q")
+	other.SubscribeSync("bar.*")
+	other.Flush()
+	for body, want := range map[string]string{"foo": "2", "foo q": "1", "foo r": "0", "bar.x": "1", "*": "2", "baz": "0"} {
+		m, err := sys.Request("$SYS.DEBUG.SUBSCRIBERS", []byte(body), 2*time.Second)
+		if err != nil || string(m.Data) != want {
+			t.Errorf("%q: %v %q, want %s", body, err, m.Data, want)
+		}
+	}
+}
