@@ -85,9 +85,10 @@ type ExtImport struct {
 
 // ExtExport is an export in /accountz.
 type ExtExport struct {
-	Subject      string `json:"subject"`
-	Type         string `json:"type"`
-	ResponseType string `json:"response_type,omitempty"`
+	Subject      string   `json:"subject"`
+	Type         string   `json:"type"`
+	ResponseType string   `json:"response_type,omitempty"`
+	Approved     []string `json:"approved_accounts,omitempty"`
 }
 
 // systemImportsInfo describes acc's system imports for /accountz.

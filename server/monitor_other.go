@@ -163,12 +163,67 @@ func (s *Server) accountz(name string) (*Accountz, error) {
 	az.Account = &AccountInfo{
 		AccountName: a.Name, LastUpdate: updated, Complete: true,
 		ClientCnt: a.NumConnections(), SubCnt: st.NumSubs, NameTag: a.Name, Sublist: st,
-		Imports: s.systemImportsInfo(a),
 	}
+	az.Account.Exports, az.Account.Imports = configuredExportsImports(s.getOpts(), a.Name)
+	az.Account.Imports = append(az.Account.Imports, s.systemImportsInfo(a)...)
 	if a == s.SystemAccount() {
-		az.Account.IsSystem, az.Account.Exports = true, systemExports
+		az.Account.IsSystem = true
+		az.Account.Exports = append(az.Account.Exports, systemExports...)
 	}
 	return az, nil
+}
+
+// configuredExportsImports describes the exports (services, then streams)
+// and imports an account was configured with, as /accountz shows them.
+func configuredExportsImports(o *Options, name string) (exports []ExtExport, imports []ExtImport) {
+	for _, ao := range o.Accounts {
+		if ao.Name != name {
+			continue
+		}
+		for _, stream := range []bool{false, true} {
+			for _, ex := range ao.Exports {
+				if (ex.Stream != "") == stream {
+					exports = append(exports, extExport(ex))
+				}
+			}
+		}
+		for _, im := range ao.Imports {
+			imports = append(imports, extImport(im))
+		}
+	}
+	return exports, imports
+}
+
+func extExport(ex *ExportOpts) ExtExport {
+	if ex.Stream != "" {
+		return ExtExport{Subject: ex.Stream, Type: "stream", Approved: ex.Accounts}
+	}
+	rt := "Singleton"
+	switch ex.ResponseType {
+	case "stream":
+		rt = "Streamed"
+	case "chunked":
+		rt = "Chunked"
+	}
+	return ExtExport{Subject: ex.Service, Type: "service", ResponseType: rt, Approved: ex.Accounts}
+}
+
+func extImport(im *ImportOpts) ExtImport {
+	if im.Stream != "" {
+		local := im.Stream
+		switch {
+		case im.Prefix != "":
+			local = im.Prefix + "." + im.Stream
+		case im.To != "":
+			local = im.To
+		}
+		return ExtImport{Subject: im.Stream, Account: im.Account, LocalSubject: local, Type: "stream"}
+	}
+	local := im.Service
+	if im.To != "" {
+		local = im.To
+	}
+	return ExtImport{Subject: im.Service, Account: im.Account, To: local, LocalSubject: local, Type: "service"}
 }
 
 // accClosedStats accumulates the traffic of an account's closed

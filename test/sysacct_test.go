@@ -378,3 +378,42 @@ func TestDebugSubscribers(t *testing.T) {
 		}
 	}
 }
+
+func TestAccountzShowsConfiguredImportsExports(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConf(t, dir, "ie.conf", fmt.Sprintf(`listen: 127.0.0.1:%d
+http: 127.0.0.1:%d
+accounts {
+  E { users [{user: e, password: e}]
+      exports [ {stream: "ev.>"}, {service: "svc.*", accounts: [I], response_type: stream}, {service: "single"}, {stream: "priv", accounts: [I]} ] }
+  I { users [{user: i, password: i}]
+      imports [ {stream: {account: E, subject: "ev.>"}, prefix: "pfx"}, {service: {account: E, subject: "svc.a"}, to: "local.a"},
+                {service: {account: E, subject: "single"}}, {stream: {account: E, subject: "priv"}, to: "mine"} ] }
+}
+`, freePort(t), freePort(t)))
+	s := runConfigServer(t, cfg)
+	base := "http://" + s.MonitorAddr().String()
+	detail := func(acc, key string) string {
+		b, _ := json.Marshal(getMap(t, base+"/accountz?acc="+acc)["account_detail"].(map[string]any)[key])
+		return string(b)
+	}
+	// As the reference shows them: services first, then streams.
+	wantExports := `[{"approved_accounts":["I"],"response_type":"Streamed","subject":"svc.*","type":"service"},` +
+		`{"response_type":"Singleton","subject":"single","type":"service"},` +
+		`{"subject":"ev.\u003e","type":"stream"},{"approved_accounts":["I"],"subject":"priv","type":"stream"}]`
+	if got := detail("E", "exports"); got != wantExports {
+		t.Errorf("exports\n%s\nwant\n%s", got, wantExports)
+	}
+	got := detail("I", "imports")
+	for _, want := range []string{
+		`{"account":"E","invalid":false,"local_subject":"pfx.ev.\u003e","share":false,"subject":"ev.\u003e","tracking":false,"type":"stream"}`,
+		`{"account":"E","invalid":false,"local_subject":"local.a","share":false,"subject":"svc.a","to":"local.a","tracking":false,"type":"service"}`,
+		`{"account":"E","invalid":false,"local_subject":"single","share":false,"subject":"single","to":"single","tracking":false,"type":"service"}`,
+		`{"account":"E","invalid":false,"local_subject":"mine","share":false,"subject":"priv","tracking":false,"type":"stream"}`,
+		`"subject":"$SYS.REQ.USER.I.INFO"`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("imports lack %s:\n%s", want, got)
+		}
+	}
+}
