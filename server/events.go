@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -136,6 +137,9 @@ type APIError struct {
 type sysState struct {
 	acc *Account
 	seq atomic.Uint64
+	// slow serializes each kind of sysSlowRequests: two reloads, or two CPU
+	// profiles, never run at once.
+	slow map[string]*sync.Mutex
 }
 
 // setupSystemAccount creates the system account and its request handlers.
@@ -151,7 +155,10 @@ func (s *Server) setupSystemAccount(o *Options) {
 	if !ok {
 		acc = s.registerAccount(NewAccount(name))
 	}
-	s.sys = &sysState{acc: acc}
+	s.sys = &sysState{acc: acc, slow: map[string]*sync.Mutex{}}
+	for kind := range sysSlowRequests {
+		s.sys.slow[kind] = &sync.Mutex{}
+	}
 	s.addSystemHandlers()
 	s.addSystemImportsToAll()
 }

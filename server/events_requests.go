@@ -127,7 +127,10 @@ func (s *Server) answerSysRequest(acc *Account, reply, kind string, h sysRequest
 		// The body and reply view the publisher's read buffer.
 		r.body, reply = append([]byte(nil), r.body...), strings.Clone(reply)
 		go func() {
+			mu := s.sys.slow[kind]
+			mu.Lock()
 			data, err := h(s, r)
+			mu.Unlock()
 			s.sendAPIResponse(acc, reply, data, err)
 		}()
 		return
