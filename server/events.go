@@ -266,6 +266,31 @@ func (s *Server) sendDisconnectEvent(c *client, authFailure bool) {
 	}
 }
 
+// sendConnectInfo tells a client that understands asynchronous INFO
+// (protocol >= 1) which account it is bound to, and whether that is the
+// system account (nats.go's IsSystemAccount, shown by `nats account info`).
+// The reference sends it after the PONG answering the first PING after
+// CONNECT, where clients expect nothing but that PONG before.
+func (c *client) sendConnectInfo() {
+	s := c.srv
+	s.mu.Lock()
+	info := s.info
+	s.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.opts.Protocol < 1 || c.acc == nil || c.closed {
+		return
+	}
+	info.CID, info.ClientIP = c.cid, c.host
+	info.ConnectInfo, info.Account = true, c.acc.Name
+	info.IsSystemAcc = s.sys != nil && c.acc == s.sys.acc
+	b, err := json.Marshal(&info)
+	if err != nil {
+		return
+	}
+	c.queueOutbound([]byte("INFO "), b, []byte(" \r\n"))
+}
+
 func (c *client) closedReason() ClosedState {
 	c.mu.Lock()
 	defer c.mu.Unlock()

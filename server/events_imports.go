@@ -25,7 +25,7 @@ var systemImports = []systemImport{
 	{local: "$SYS.REQ.ACCOUNT.PING.CONNZ", remote: "$SYS.REQ.ACCOUNT.%s.CONNZ", kind: "CONNZ"},
 	{local: "$SYS.REQ.SERVER.PING.CONNZ", remote: "$SYS.REQ.ACCOUNT.%s.CONNZ", kind: "CONNZ"},
 	{local: "$SYS.REQ.ACCOUNT.PING.STATZ", remote: "$SYS.REQ.ACCOUNT.%s.STATZ", kind: "STATZ"},
-	{local: "$SYS.REQ.USER.INFO", remote: "$SYS.REQ.USER.%s.INFO", kind: "INFO", share: true},
+	{local: "$SYS.REQ.USER.INFO", remote: "$SYS.REQ.USER.%s.INFO", kind: "USERINFO", share: true},
 }
 
 // systemExports are the system account's exports, in the reference's order.
@@ -42,7 +42,7 @@ var systemExports = []ExtExport{
 func (s *Server) addSystemImports(acc *Account) {
 	for _, im := range s.systemImportsOf(acc) {
 		h := sysUserInfo
-		if im.kind != "INFO" {
+		if im.kind != "USERINFO" {
 			h = sysAccountRequests[im.kind]
 		}
 		name := acc.Name

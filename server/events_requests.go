@@ -13,9 +13,10 @@ import (
 
 // sysRequest is one request to the server's monitoring handlers.
 type sysRequest struct {
-	body   []byte  // JSON options, possibly empty
-	acc    string  // the account the request is about: named by the subject, or the importer
-	client *client // the requester, for handlers that answer about it; nil when not shared
+	body     []byte  // JSON options, possibly empty
+	acc      string  // the account the request is about: named by the subject, or the importer
+	client   *client // the requester, for handlers that answer about it; nil when not shared
+	encoding string  // compression of the answer the requester accepts, "" for none
 }
 
 // sysRequestHandler answers one kind of request with the data of the
@@ -49,6 +50,10 @@ var (
 // requester (a reload): they run on their own goroutine.
 var sysSlowRequests = map[string]bool{"RELOAD": true, "PROFILEZ": true}
 
+// sysPlainReplies are never compressed, whatever the requester accepts; nor
+// are raw answers (STATSZ, IDZ, CONNS, DEBUG.SUBSCRIBERS). So the reference does.
+var sysPlainReplies = map[string]bool{"KICK": true, "USERINFO": true}
+
 const (
 	sysReqServerPrefix  = "$SYS.REQ.SERVER."
 	sysReqAccountPrefix = "$SYS.REQ.ACCOUNT."
@@ -74,7 +79,7 @@ func (s *Server) addSystemHandlers() {
 		s.serveSysSubject(sys, sysReqAccountPrefix+"*."+kind, kind, h, subjectToken(3), false)
 	}
 	s.serveSysSubject(sys, accountPingStatz, "STATZ", sysStatz, none, false)
-	s.serveSysSubject(sys, userInfoByAccount, "INFO", sysUserInfo, subjectToken(3), false)
+	s.serveSysSubject(sys, userInfoByAccount, "USERINFO", sysUserInfo, subjectToken(3), false)
 	s.serveSysSubject(sys, debugSubscribers, "SUBSCRIBERS", sysDebugSubscribers, func(string) string { return sys.Name }, false)
 	s.addSystemImports(sys)
 }
@@ -102,10 +107,13 @@ func subjectToken(i int) func(string) string {
 func (s *Server) serveSysSubject(acc *Account, subject, kind string, h sysRequestHandler, accOf func(string) string, share bool) {
 	ic := s.internalClient(acc)
 	sub := &subscription{client: ic, subject: subject,
-		icb: func(_ *subscription, c *client, _ *Account, subj, reply string, _, msg []byte) {
+		icb: func(_ *subscription, c *client, _ *Account, subj, reply string, hdr, msg []byte) {
 			r := &sysRequest{body: msg, acc: accOf(subj)}
 			if share {
 				r.client = c
+			}
+			if len(hdr) > 0 && !sysPlainReplies[kind] {
+				r.encoding = acceptedEncoding(hdr)
 			}
 			s.answerSysRequest(acc, reply, kind, h, r)
 		}}
@@ -131,20 +139,20 @@ func (s *Server) answerSysRequest(acc *Account, reply, kind string, h sysRequest
 			mu.Lock()
 			data, err := h(s, r)
 			mu.Unlock()
-			s.sendAPIResponse(acc, reply, data, err)
+			s.sendAPIResponse(acc, reply, r.encoding, data, err)
 		}()
 		return
 	}
 	data, err := h(s, r)
-	s.sendAPIResponse(acc, reply, data, err)
+	s.sendAPIResponse(acc, reply, r.encoding, data, err)
 }
 
-func (s *Server) sendAPIResponse(acc *Account, reply string, data any, err error) {
+func (s *Server) sendAPIResponse(acc *Account, reply, encoding string, data any, err error) {
 	if reply == "" || errors.Is(err, errNoReply) {
 		return
 	}
 	if raw, ok := data.(rawReply); ok && err == nil {
-		s.sendReply(acc, reply, raw.v)
+		s.sendReply(acc, reply, "", raw.v)
 		return
 	}
 	// A handler that failed may still return a typed nil, which the
@@ -158,18 +166,19 @@ func (s *Server) sendAPIResponse(acc *Account, reply string, data any, err error
 		}
 		resp.Error = &APIError{Code: code, Description: err.Error()}
 	}
-	s.sendReply(acc, reply, resp)
+	s.sendReply(acc, reply, encoding, resp)
 }
 
 func ptr[T any](v T) *T { return &v }
 
-// sendReply publishes a JSON answer into acc.
-func (s *Server) sendReply(acc *Account, reply string, v any) {
+// sendReply publishes a JSON answer into acc, compressed if encoding says so.
+func (s *Server) sendReply(acc *Account, reply, encoding string, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return
 	}
-	s.PublishInternal(acc, reply, "", nil, b)
+	hdr, b := encodeReply(encoding, b)
+	s.PublishInternal(acc, reply, "", hdr, b)
 }
 
 // decodeRequest reads a request's JSON options; none is fine.

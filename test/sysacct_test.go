@@ -1,16 +1,20 @@
 package test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/nats-io/nats.go"
 
 	"github.com/natsforge/nats-server/server"
@@ -414,6 +418,80 @@ accounts {
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("imports lack %s:\n%s", want, got)
+		}
+	}
+}
+
+// After the PONG that answers the first PING after CONNECT, a client of
+// protocol 1 learns its account and whether it is the system account.
+func TestConnectInfoNamesAccount(t *testing.T) {
+	s := RunServer(t, optionsWith(sysAcctOptions))
+	for _, tc := range []struct{ user, acc, sys string }{{"sys", "SYS", `,"acc_is_sys":true`}, {"a", "A", ""}} {
+		rc := dialRaw(t, s)
+		rc.send(fmt.Sprintf(`CONNECT {"user":%q,"pass":%q,"protocol":1,"verbose":false}`+"\r\nPING\r\nPING\r\n", tc.user, tc.user))
+		rc.expect("PONG")
+		info := rc.readLine()
+		want := fmt.Sprintf(`"connect_info":true,"remote_account":%q%s,"api_lvl"`, tc.acc, tc.sys)
+		if !strings.HasPrefix(info, "INFO ") || !strings.Contains(info, want) {
+			t.Errorf("%s: %s, want %s", tc.user, info, want)
+		}
+		rc.expect("PONG") // once only
+	}
+	// Protocol 0 clients do not expect asynchronous INFO.
+	rc := dialRaw(t, s)
+	rc.send(`CONNECT {"user":"a","pass":"a","protocol":0,"verbose":false}` + "\r\nPING\r\nPING\r\n")
+	rc.expect("PONG")
+	rc.expect("PONG")
+
+	sys := connect(t, s, nats.UserInfo("sys", "sys"))
+	a := connect(t, s, nats.UserInfo("a", "a"))
+	waitFor(t, 2*time.Second, "nats.go to see the system account", sys.IsSystemAccount)
+	if a.IsSystemAccount() {
+		t.Error("a is not in the system account")
+	}
+}
+
+// Requesters may ask for monitoring answers compressed, as the nats CLI does.
+func TestCompressedAnswers(t *testing.T) {
+	s := RunServer(t, optionsWith(sysAcctOptions))
+	sys := connect(t, s, nats.UserInfo("sys", "sys"))
+	a := connect(t, s, nats.UserInfo("a", "a"))
+	ask := func(nc *nats.Conn, subject, accept string) (string, []byte) {
+		t.Helper()
+		m := nats.NewMsg(subject)
+		m.Header.Set("Accept-Encoding", accept)
+		r, err := nc.RequestMsg(m, 2*time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", subject, err)
+		}
+		enc := r.Header.Get("Content-Encoding")
+		var rd io.Reader = bytes.NewReader(r.Data)
+		switch enc {
+		case "gzip":
+			if rd, err = gzip.NewReader(rd); err != nil {
+				t.Fatalf("%s: %v", subject, err)
+			}
+		case "snappy":
+			rd = s2.NewReader(rd)
+		}
+		b, err := io.ReadAll(rd)
+		if err != nil || !json.Valid(b) {
+			t.Fatalf("%s %s: %v %q", subject, enc, err, b)
+		}
+		return enc, b
+	}
+	for accept, want := range map[string]string{"gzip": "gzip", "snappy": "snappy", "GZIP, snappy": "snappy", "br": "identity"} {
+		if enc, b := ask(sys, "$SYS.REQ.SERVER.PING.VARZ", accept); enc != want || !strings.Contains(string(b), s.ID()) {
+			t.Errorf("VARZ accepting %s: %s %.80s", accept, enc, b)
+		}
+		if enc, _ := ask(a, "$SYS.REQ.SERVER.PING.CONNZ", accept); enc != want {
+			t.Errorf("CONNZ through the import accepting %s: %s", accept, enc)
+		}
+	}
+	// As the reference: these are always plain.
+	for _, subj := range []string{"$SYS.REQ.SERVER.PING", "$SYS.REQ.SERVER.PING.STATSZ", "$SYS.REQ.SERVER.PING.IDZ", "$SYS.REQ.USER.INFO"} {
+		if enc, _ := ask(sys, subj, "gzip"); enc != "" {
+			t.Errorf("%s compressed: %s", subj, enc)
 		}
 	}
 }
