@@ -277,18 +277,23 @@ func (c *client) sendConnectInfo() {
 	info := s.info
 	s.mu.Unlock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.opts.Protocol < 1 || c.acc == nil || c.closed {
+	acc, proto := c.acc, c.opts.Protocol
+	c.mu.Unlock()
+	if proto < 1 || acc == nil {
 		return
 	}
 	info.CID, info.ClientIP = c.cid, c.host
-	info.ConnectInfo, info.Account = true, c.acc.Name
-	info.IsSystemAcc = s.sys != nil && c.acc == s.sys.acc
+	info.ConnectInfo, info.Account = true, acc.Name
+	info.IsSystemAcc = acc == s.SystemAccount()
 	b, err := json.Marshal(&info)
 	if err != nil {
 		return
 	}
-	c.queueOutbound([]byte("INFO "), b, []byte(" \r\n"))
+	c.mu.Lock()
+	if !c.closed {
+		c.queueOutbound([]byte("INFO "), b, []byte(" \r\n"))
+	}
+	c.mu.Unlock()
 }
 
 func (c *client) closedReason() ClosedState {

@@ -54,6 +54,9 @@ var sysSlowRequests = map[string]bool{"RELOAD": true, "PROFILEZ": true}
 // are raw answers (STATSZ, IDZ, CONNS, DEBUG.SUBSCRIBERS). So the reference does.
 var sysPlainReplies = map[string]bool{"KICK": true, "USERINFO": true}
 
+// sysUnfiltered answer whatever server filter the request carries.
+var sysUnfiltered = map[string]bool{"IDZ": true, "USERINFO": true, "SUBSCRIBERS": true, "KICK": true, "RELOAD": true}
+
 const (
 	sysReqServerPrefix  = "$SYS.REQ.SERVER."
 	sysReqAccountPrefix = "$SYS.REQ.ACCOUNT."
@@ -131,6 +134,9 @@ func (s *Server) answerSysRequest(acc *Account, reply, kind string, h sysRequest
 	if reply == "" && !acts {
 		return
 	}
+	if !sysUnfiltered[kind] && !s.matchesFilter(r.body) {
+		return // asked of other servers only
+	}
 	if sysSlowRequests[kind] {
 		// The body and reply view the publisher's read buffer.
 		r.body, reply = append([]byte(nil), r.body...), strings.Clone(reply)
@@ -179,6 +185,43 @@ func (s *Server) sendReply(acc *Account, reply, encoding string, v any) {
 	}
 	hdr, b := encodeReply(encoding, b)
 	s.PublishInternal(acc, reply, "", hdr, b)
+}
+
+// eventFilter picks the servers that answer a request sent to all of them
+// (the nats CLI's --name, --host, --cluster, --tags options).
+type eventFilter struct {
+	Name    string   `json:"server_name"`
+	Host    string   `json:"host"`
+	Cluster string   `json:"cluster"`
+	Domain  string   `json:"domain"`
+	Tags    []string `json:"tags"`
+}
+
+// matchesFilter reports whether this server is among those a request's
+// filter names: names, hosts and clusters by substring, every tag present.
+func (s *Server) matchesFilter(body []byte) bool {
+	if len(body) == 0 || body[0] != '{' {
+		return true
+	}
+	var f eventFilter
+	if json.Unmarshal(body, &f) != nil {
+		return true // the handler reports the bad request
+	}
+	o := s.getOpts()
+	if !strings.Contains(s.info.Name, f.Name) || !strings.Contains(o.Host, f.Host) ||
+		f.Cluster != "" || f.Domain != "" {
+		return false
+	}
+	for _, want := range f.Tags {
+		found := false
+		for _, tag := range o.ServerTags {
+			found = found || strings.EqualFold(tag, want)
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeRequest reads a request's JSON options; none is fine.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -67,12 +68,29 @@ func request(t *testing.T, nc *nats.Conn, subject, body string, v any) *apiReply
 	return &r
 }
 
-// expectSilence checks that a request is received (no no-responders) but
-// deliberately left unanswered.
-func expectSilence(t *testing.T, nc *nats.Conn, subject, body string) {
+// expectSilence checks that requests (subject, body pairs) are received
+// (no no-responders) but deliberately left unanswered. They are sent at
+// once and awaited together, since only a timeout can show silence.
+func expectSilence(t *testing.T, nc *nats.Conn, subjectBody ...string) {
 	t.Helper()
-	if m, err := nc.Request(subject, []byte(body), 250*time.Millisecond); !errors.Is(err, nats.ErrTimeout) {
-		t.Fatalf("%s %s: want no answer, got %v %v", subject, body, m, err)
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox + ".*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	for i := 0; i+1 < len(subjectBody); i += 2 {
+		m := nats.NewMsg(subjectBody[i])
+		m.Reply, m.Data = fmt.Sprintf("%s.%d", inbox, i), []byte(subjectBody[i+1])
+		if err := nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m, err := sub.NextMsg(300 * time.Millisecond); err == nil {
+		i, _ := strconv.Atoi(m.Subject[len(inbox)+1:])
+		t.Errorf("%s %s: want no answer, got %q %q", subjectBody[i], subjectBody[i+1], m.Header, m.Data)
+	} else if !errors.Is(err, nats.ErrTimeout) {
+		t.Fatal(err)
 	}
 }
 
@@ -193,9 +211,8 @@ func TestAccountStatzRequests(t *testing.T) {
 		t.Errorf("named accounts: %v", got)
 	}
 	// Nothing to report: silence, so that cluster-wide gathering ends at its timeout.
-	expectSilence(t, sys, "$SYS.REQ.ACCOUNT.PING.STATZ", `{"accounts":["A","NOPE"]}`)
-	expectSilence(t, sys, "$SYS.REQ.ACCOUNT.A.STATZ", "")
-	expectSilence(t, sys, "$SYS.REQ.ACCOUNT.A.CONNS", "")
+	expectSilence(t, sys, "$SYS.REQ.ACCOUNT.PING.STATZ", `{"accounts":["A","NOPE"]}`,
+		"$SYS.REQ.ACCOUNT.A.STATZ", "", "$SYS.REQ.ACCOUNT.A.CONNS", "")
 	var st server.Accstatz
 	request(t, sys, "$SYS.REQ.ACCOUNT.A.STATZ", `{"include_unused":true}`, &st)
 	if len(st.Accounts) != 1 || st.Accounts[0].Account != "A" || st.Accounts[0].Conns != 0 {
@@ -493,5 +510,28 @@ func TestCompressedAnswers(t *testing.T) {
 		if enc, _ := ask(sys, subj, "gzip"); enc != "" {
 			t.Errorf("%s compressed: %s", subj, enc)
 		}
+	}
+}
+
+// A request for all servers may name which of them should answer.
+func TestSystemRequestServerFilter(t *testing.T) {
+	s := RunServer(t, optionsWith(func(o *server.Options) {
+		sysAcctOptions(o)
+		o.ServerTags = []string{"blue", "az:1"}
+	}))
+	sys := connect(t, s, nats.UserInfo("sys", "sys"))
+	for _, f := range []string{`{"server_name":"sysac"}`, `{"host":"127.0"}`, `{"tags":["BLUE","az:1"]}`, `{"cluster":""}`} {
+		if r := request(t, sys, "$SYS.REQ.SERVER.PING.VARZ", f, nil); r.Server.ID != s.ID() {
+			t.Errorf("%s: %+v", f, r)
+		}
+	}
+	var silent []string
+	for _, f := range []string{`{"server_name":"other"}`, `{"host":"10."}`, `{"tags":["blue","red"]}`, `{"cluster":"c1"}`, `{"server_name":"SYSACCT"}`} {
+		silent = append(silent, "$SYS.REQ.SERVER.PING.VARZ", f, "$SYS.REQ.SERVER."+s.ID()+".CONNZ", f,
+			"$SYS.REQ.ACCOUNT.SYS.CONNZ", f, "$SYS.REQ.ACCOUNT.PING.STATZ", f)
+	}
+	expectSilence(t, sys, silent...)
+	if m, err := sys.Request("$SYS.REQ.SERVER.PING.IDZ", []byte(`{"server_name":"other"}`), 2*time.Second); err != nil || !strings.Contains(string(m.Data), s.ID()) {
+		t.Errorf("IDZ answers any filter: %v", err)
 	}
 }
