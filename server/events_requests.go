@@ -54,7 +54,7 @@ var sysSlowRequests = map[string]bool{"RELOAD": true, "PROFILEZ": true}
 // are raw answers (STATSZ, IDZ, CONNS, DEBUG.SUBSCRIBERS). So the reference does.
 var sysPlainReplies = map[string]bool{"KICK": true, "USERINFO": true}
 
-// sysUnfiltered answer whatever server filter the request carries.
+// sysUnfiltered kinds are answered whatever server filter the request carries.
 var sysUnfiltered = map[string]bool{"IDZ": true, "USERINFO": true, "SUBSCRIBERS": true, "KICK": true, "RELOAD": true}
 
 const (
@@ -138,8 +138,9 @@ func (s *Server) answerSysRequest(acc *Account, reply, kind string, h sysRequest
 		return // asked of other servers only
 	}
 	if sysSlowRequests[kind] {
-		// The body and reply view the publisher's read buffer.
-		r.body, reply = append([]byte(nil), r.body...), strings.Clone(reply)
+		// The body, the account token and the reply view the publisher's
+		// read buffer.
+		r.body, r.acc, reply = append([]byte(nil), r.body...), strings.Clone(r.acc), strings.Clone(reply)
 		go func() {
 			mu := s.sys.slow[kind]
 			mu.Lock()
