@@ -1,7 +1,5 @@
 package server
 
-import "strings"
-
 // Every account imports a few services from the system account, as with the
 // reference, so that its users can ask about themselves and their own
 // account (`nats account info`, `nats account report connections|statistics`).
@@ -95,7 +93,7 @@ type ExtExport struct {
 func (s *Server) systemImportsInfo(acc *Account) []ExtImport {
 	var out []ExtImport
 	for _, im := range s.systemImportsOf(acc) {
-		out = append(out, ExtImport{Subject: strings.Replace(im.remote, "%s", acc.Name, 1),
+		out = append(out, ExtImport{Subject: subjf(im.remote, acc.Name),
 			Account: s.sys.acc.Name, To: im.local, LocalSubject: im.local, Type: "service", Share: im.share})
 	}
 	return out
