@@ -102,6 +102,7 @@ type client struct {
 	rc           map[string]*SublistResult
 	rcGen        uint64
 	connected    bool
+	infoSent     bool // the INFO that follows the first PONG after CONNECT
 	authRequired bool
 	verbose      bool
 	pedantic     bool
@@ -258,6 +259,10 @@ func (c *client) addToFlush(r *client) {
 
 func (c *client) processPing() {
 	c.sendProto(protoPong)
+	if c.connected && !c.infoSent {
+		c.infoSent = true
+		c.sendConnectInfo()
+	}
 }
 
 func (c *client) processPong() {

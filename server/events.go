@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -19,8 +20,6 @@ const (
 	authErrorEventSubj  = "$SYS.SERVER.%s.CLIENT.AUTH.ERR"
 	serverStatsSubj     = "$SYS.SERVER.%s.STATSZ"
 	serverPingReqSubj   = "$SYS.REQ.SERVER.PING"
-	accountReqSubj      = "$SYS.REQ.ACCOUNT.*.*"
-	userInfoReqSubj     = "$SYS.REQ.USER.INFO"
 
 	// statszInterval is how often STATSZ is published unprompted.
 	statszInterval = 10 * time.Second
@@ -138,6 +137,9 @@ type APIError struct {
 type sysState struct {
 	acc *Account
 	seq atomic.Uint64
+	// slow serializes each kind of sysSlowRequests: two reloads, or two CPU
+	// profiles, never run at once.
+	slow map[string]*sync.Mutex
 }
 
 // setupSystemAccount creates the system account and its request handlers.
@@ -153,8 +155,12 @@ func (s *Server) setupSystemAccount(o *Options) {
 	if !ok {
 		acc = s.registerAccount(NewAccount(name))
 	}
-	s.sys = &sysState{acc: acc}
+	s.sys = &sysState{acc: acc, slow: map[string]*sync.Mutex{}}
+	for kind := range sysSlowRequests {
+		s.sys.slow[kind] = &sync.Mutex{}
+	}
 	s.addSystemHandlers()
+	s.addSystemImportsToAll()
 }
 
 // SystemAccount returns the system account, nil if disabled.
@@ -247,8 +253,9 @@ func (s *Server) sendDisconnectEvent(c *client, authFailure bool) {
 	}
 	ci := c.clientInfo(true)
 	ev := &DisconnectEventMsg{TypedEvent: newEvent(disconnectEventType), Server: s.serverInfo(), Client: ci,
-		Sent:     MsgBytes{Msgs: c.outMsgs.Load(), Bytes: c.outBytes.Load()},
-		Received: MsgBytes{Msgs: c.inMsgs.Load(), Bytes: c.inBytes.Load()},
+		// As the client sees it: what it sent, what it received.
+		Sent:     MsgBytes{Msgs: c.inMsgs.Load(), Bytes: c.inBytes.Load()},
+		Received: MsgBytes{Msgs: c.outMsgs.Load(), Bytes: c.outBytes.Load()},
 		Reason:   c.closedReason().String()}
 	if authFailure {
 		s.sendEvent(subjf(authErrorEventSubj, s.info.ID), ev)
@@ -257,6 +264,36 @@ func (s *Server) sendDisconnectEvent(c *client, authFailure bool) {
 	if !authFailure {
 		s.sendAccountConns(c.acc)
 	}
+}
+
+// sendConnectInfo tells a client that understands asynchronous INFO
+// (protocol >= 1) which account it is bound to, and whether that is the
+// system account (nats.go's IsSystemAccount, shown by `nats account info`).
+// The reference sends it after the PONG answering the first PING after
+// CONNECT, where clients expect nothing but that PONG before.
+func (c *client) sendConnectInfo() {
+	s := c.srv
+	s.mu.Lock()
+	info := s.info
+	s.mu.Unlock()
+	c.mu.Lock()
+	acc, proto := c.acc, c.opts.Protocol
+	c.mu.Unlock()
+	if proto < 1 || acc == nil {
+		return
+	}
+	info.CID, info.ClientIP = c.cid, c.host
+	info.ConnectInfo, info.Account = true, acc.Name
+	info.IsSystemAcc = acc == s.SystemAccount()
+	b, err := json.Marshal(&info)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	if !c.closed {
+		c.queueOutbound([]byte("INFO "), b, []byte(" \r\n"))
+	}
+	c.mu.Unlock()
 }
 
 func (c *client) closedReason() ClosedState {

@@ -2,231 +2,236 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 )
 
-// sysRequestHandler answers one kind of monitoring request. acc is the
-// account named in $SYS.REQ.ACCOUNT.<acc>.<kind>, empty for server-wide
-// requests; body is the request's JSON options, possibly empty.
-type sysRequestHandler func(s *Server, body []byte, acc string) (any, error)
+// A request to the system account is answered by a handler looked up by its
+// kind, the last token of the subject. Handlers run on the requester's
+// reading goroutine with no lock held (they are internal subscription
+// callbacks), except the slow ones, which get their own goroutine.
 
-// sysServerRequests are the kinds answered under $SYS.REQ.SERVER.PING.<kind>
-// and $SYS.REQ.SERVER.<id>.<kind>. The monitoring endpoints register the
-// rest (VARZ, CONNZ, ...) in registerMonitorRequests.
-var sysServerRequests = map[string]sysRequestHandler{
-	"HEALTHZ": func(s *Server, _ []byte, _ string) (any, error) { return s.healthStatus(), nil },
+// sysRequest is one request to the server's monitoring handlers.
+type sysRequest struct {
+	body     []byte  // JSON options, possibly empty
+	acc      string  // the account the request is about: named by the subject, or the importer
+	client   *client // the requester, for handlers that answer about it; nil when not shared
+	encoding string  // compression of the answer the requester accepts, "" for none
 }
 
-// sysAccountRequests are the kinds answered under $SYS.REQ.ACCOUNT.<acc>.<kind>.
-var sysAccountRequests = map[string]sysRequestHandler{
-	"CONNS": func(s *Server, _ []byte, name string) (any, error) {
-		acc, ok := s.LookupAccount(name)
-		if !ok {
-			return nil, fmtErr("account %q not found", name)
-		}
-		// Answered bare, as the account connections advisory itself.
-		return rawReply{s.accountConns(acc)}, nil
-	},
-}
+// sysRequestHandler answers one kind of request with the data of the
+// {server, data} envelope, or an error.
+type sysRequestHandler func(s *Server, r *sysRequest) (any, error)
 
-// addSystemHandlers subscribes the system account to the requests the
-// server answers.
-func (s *Server) addSystemHandlers() {
-	acc := s.sys.acc
-	statsz := func(_, reply string, _, _ []byte) {
-		if reply != "" {
-			s.sendReply(reply, &ServerStatsMsg{Server: s.serverInfo(), Stats: s.statsz()})
-		}
-	}
-	_, _ = s.SubscribeInternal(acc, serverPingReqSubj, "", statsz)
-	_, _ = s.SubscribeInternal(acc, serverPingReqSubj+".STATSZ", "", statsz)
-	_, _ = s.SubscribeInternal(acc, "$SYS.REQ.SERVER."+s.info.ID+".STATSZ", "", statsz)
-	_, _ = s.SubscribeInternal(acc, serverPingReqSubj+".IDZ", "", func(_, reply string, _, _ []byte) {
-		if reply != "" {
-			si := s.serverInfo()
-			s.sendReply(reply, map[string]string{"name": si.Name, "host": si.Host, "id": si.ID})
-		}
-	})
-	server := func(subject, reply string, _, msg []byte) {
-		kind := subject[strings.LastIndexByte(subject, '.')+1:]
-		s.answerSysRequest(sysServerRequests, kind, reply, msg, "")
-	}
-	_, _ = s.SubscribeInternal(acc, serverPingReqSubj+".*", "", func(subject, reply string, hdr, msg []byte) {
-		if k := subject[len(serverPingReqSubj)+1:]; k != "STATSZ" && k != "IDZ" {
-			server(subject, reply, hdr, msg)
-		}
-	})
-	_, _ = s.SubscribeInternal(acc, "$SYS.REQ.SERVER."+s.info.ID+".*", "", func(subject, reply string, hdr, msg []byte) {
-		if !strings.HasSuffix(subject, ".STATSZ") {
-			server(subject, reply, hdr, msg)
-		}
-	})
-	_, _ = s.SubscribeInternal(acc, accountReqSubj, "", func(subject, reply string, _, msg []byte) {
-		toks := strings.Split(subject, ".")
-		s.answerSysRequest(sysAccountRequests, toks[4], reply, msg, toks[3])
-	})
-	_, _ = s.subscribeInternalFrom(acc, userInfoReqSubj, func(c *client, reply string) {
-		s.sendReply(reply, &ServerAPIResponse{Server: ptr(s.serverInfo()), Data: c.userInfo()})
-	})
-}
+// errNoReply makes a handler stay silent, as the reference does for account
+// statistics of accounts without connections: requesters gather answers
+// from every server of a cluster until a timeout, so silence means "none".
+var errNoReply = errors.New("no reply")
 
-func ptr[T any](v T) *T { return &v }
+// requestError is a request whose options could not be decoded: code 400.
+// Every other handler error is answered with code 500, as the reference does.
+type requestError struct{ error }
 
 // rawReply is a handler result sent as is, without the {server, data} envelope.
 type rawReply struct{ v any }
 
-// answerSysRequest runs a handler and replies with the reference's
-// {server, data} or {server, error} envelope.
-func (s *Server) answerSysRequest(table map[string]sysRequestHandler, kind, reply string, body []byte, acc string) {
-	h, ok := table[kind]
-	if !ok || reply == "" {
-		return
+// sysServerRequests are answered under $SYS.REQ.SERVER.PING.<kind> and
+// $SYS.REQ.SERVER.<id>.<kind>; sysDirectRequests, which act on one server,
+// under the second only; sysAccountRequests under $SYS.REQ.ACCOUNT.<acc>.<kind>.
+// Each kind is its own subscription, so that an unknown kind gets
+// no-responders at once instead of a timeout.
+var (
+	sysServerRequests  = map[string]sysRequestHandler{}
+	sysDirectRequests  = map[string]sysRequestHandler{}
+	sysAccountRequests = map[string]sysRequestHandler{}
+)
+
+// sysSlowRequests may block (a CPU profile) or change the server under the
+// requester (a reload): they run on their own goroutine.
+var sysSlowRequests = map[string]bool{"RELOAD": true, "PROFILEZ": true}
+
+// sysPlainReplies are never compressed, whatever the requester accepts; nor
+// are raw answers (STATSZ, IDZ, CONNS, DEBUG.SUBSCRIBERS). So the reference does.
+var sysPlainReplies = map[string]bool{"KICK": true, "USERINFO": true}
+
+// sysUnfiltered kinds are answered whatever server filter the request carries.
+var sysUnfiltered = map[string]bool{"IDZ": true, "USERINFO": true, "SUBSCRIBERS": true, "KICK": true, "RELOAD": true}
+
+const (
+	sysReqServerPrefix  = "$SYS.REQ.SERVER."
+	sysReqAccountPrefix = "$SYS.REQ.ACCOUNT."
+	accountPingStatz    = "$SYS.REQ.ACCOUNT.PING.STATZ"
+	userInfoByAccount   = "$SYS.REQ.USER.*.INFO"
+	debugSubscribers    = "$SYS.DEBUG.SUBSCRIBERS"
+)
+
+// addSystemHandlers subscribes the system account to the requests the
+// server answers.
+func (s *Server) addSystemHandlers() {
+	sys := s.sys.acc
+	none := func(string) string { return "" }
+	s.serveSysSubject(sys, serverPingReqSubj, "STATSZ", sysServerRequests["STATSZ"], none, false)
+	for kind, h := range sysServerRequests {
+		s.serveSysSubject(sys, serverPingReqSubj+"."+kind, kind, h, none, false)
+		s.serveSysSubject(sys, sysReqServerPrefix+s.info.ID+"."+kind, kind, h, none, false)
 	}
-	si := s.serverInfo()
-	data, err := h(s, body, acc)
-	if raw, ok := data.(rawReply); ok && err == nil {
-		s.sendReply(reply, raw.v)
-		return
+	for kind, h := range sysDirectRequests {
+		s.serveSysSubject(sys, sysReqServerPrefix+s.info.ID+"."+kind, kind, h, none, false)
 	}
-	resp := &ServerAPIResponse{Server: &si, Data: data}
-	if err != nil {
-		resp.Data = nil
-		resp.Error = &APIError{Code: 400, Description: err.Error()}
+	for kind, h := range sysAccountRequests {
+		s.serveSysSubject(sys, sysReqAccountPrefix+"*."+kind, kind, h, subjectToken(3), false)
 	}
-	s.sendReply(reply, resp)
+	s.serveSysSubject(sys, accountPingStatz, "STATZ", sysStatz, none, false)
+	s.serveSysSubject(sys, userInfoByAccount, "USERINFO", sysUserInfo, subjectToken(3), false)
+	s.serveSysSubject(sys, debugSubscribers, "SUBSCRIBERS", sysDebugSubscribers, func(string) string { return sys.Name }, false)
+	s.addSystemImports(sys)
 }
 
-// sendReply publishes a JSON answer in the system account.
-func (s *Server) sendReply(reply string, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return
+// subjectToken returns a function picking the i-th token of a subject.
+func subjectToken(i int) func(string) string {
+	return func(subject string) string {
+		for n := i; n > 0; n-- {
+			dot := strings.IndexByte(subject, '.')
+			if dot < 0 {
+				return ""
+			}
+			subject = subject[dot+1:]
+		}
+		if dot := strings.IndexByte(subject, '.'); dot >= 0 {
+			return subject[:dot]
+		}
+		return subject
 	}
-	s.PublishInternal(s.sys.acc, reply, "", nil, b)
 }
 
-// subscribeInternalFrom is SubscribeInternal for handlers that need to know
-// which client sent the request.
-func (s *Server) subscribeInternalFrom(acc *Account, subject string, cb func(c *client, reply string)) (func(), error) {
+// serveSysSubject answers requests published on subject in acc with h. accOf
+// names the account a request is about from its subject; with share, the
+// handler learns which client sent the request. Answers go back into acc.
+func (s *Server) serveSysSubject(acc *Account, subject, kind string, h sysRequestHandler, accOf func(string) string, share bool) {
 	ic := s.internalClient(acc)
 	sub := &subscription{client: ic, subject: subject,
-		icb: func(_ *subscription, c *client, _ *Account, _, reply string, _, _ []byte) {
-			if reply != "" {
-				cb(c, strings.Clone(reply))
+		icb: func(_ *subscription, c *client, _ *Account, subj, reply string, hdr, msg []byte) {
+			r := &sysRequest{body: msg, acc: accOf(subj)}
+			if share {
+				r.client = c
 			}
+			if len(hdr) > 0 && !sysPlainReplies[kind] {
+				r.encoding = acceptedEncoding(hdr)
+			}
+			s.answerSysRequest(acc, reply, kind, h, r)
 		}}
 	ic.mu.Lock()
 	sub.sid = "i" + itoa(s.gcid.Add(1))
 	ic.subs[sub.sid] = sub
 	ic.mu.Unlock()
-	if err := acc.sl.Insert(sub); err != nil {
-		return nil, err
+	_ = acc.sl.Insert(sub)
+}
+
+// answerSysRequest runs a handler and replies into acc with the
+// reference's {server, data} or {server, error} envelope.
+func (s *Server) answerSysRequest(acc *Account, reply, kind string, h sysRequestHandler, r *sysRequest) {
+	_, acts := sysDirectRequests[kind]
+	if reply == "" && !acts {
+		return
 	}
-	return func() { ic.unsubscribeAfterMax(sub) }, nil
-}
-
-// UserInfo answers $SYS.REQ.USER.INFO.
-type UserInfo struct {
-	UserID      string       `json:"user"`
-	Account     string       `json:"account"`
-	AccountName string       `json:"account_name"`
-	Permissions *Permissions `json:"permissions,omitempty"`
-}
-
-func (c *client) userInfo() *UserInfo {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ui := &UserInfo{UserID: c.user}
-	if ui.UserID == "" {
-		ui.UserID = c.opts.Username
+	if !sysUnfiltered[kind] && !s.matchesFilter(r.body) {
+		return // asked of other servers only
 	}
-	if c.acc != nil {
-		ui.Account, ui.AccountName = c.acc.Name, c.acc.Name
+	if sysSlowRequests[kind] {
+		// The body, the account token and the reply view the publisher's
+		// read buffer.
+		r.body, r.acc, reply = append([]byte(nil), r.body...), strings.Clone(r.acc), strings.Clone(reply)
+		go func() {
+			mu := s.sys.slow[kind]
+			mu.Lock()
+			data, err := h(s, r)
+			mu.Unlock()
+			s.sendAPIResponse(acc, reply, r.encoding, data, err)
+		}()
+		return
 	}
-	return ui
+	data, err := h(s, r)
+	s.sendAPIResponse(acc, reply, r.encoding, data, err)
 }
 
-// connzRequest is the JSON body of a CONNZ request, as the nats CLI sends it.
-type connzRequest struct {
-	Sort          SortOpt   `json:"sort"`
-	Username      bool      `json:"auth"`
-	Subscriptions bool      `json:"subscriptions"`
-	SubsDetail    bool      `json:"subscriptions_detail"`
-	Offset        int       `json:"offset"`
-	Limit         int       `json:"limit"`
-	CID           uint64    `json:"cid"`
-	State         ConnState `json:"state"`
-	User          string    `json:"user"`
-	Account       string    `json:"acc"`
+func (s *Server) sendAPIResponse(acc *Account, reply, encoding string, data any, err error) {
+	if reply == "" || errors.Is(err, errNoReply) {
+		return
+	}
+	if raw, ok := data.(rawReply); ok && err == nil {
+		s.sendReply(acc, reply, "", raw.v)
+		return
+	}
+	// A handler that failed may still return a typed nil, which the
+	// reference shows as "data": null; an untyped nil leaves data out.
+	resp := &ServerAPIResponse{Server: ptr(s.serverInfo()), Data: data}
+	if err != nil {
+		code := 500
+		var re requestError
+		if errors.As(err, &re) {
+			code = 400
+		}
+		resp.Error = &APIError{Code: code, Description: err.Error()}
+	}
+	s.sendReply(acc, reply, encoding, resp)
 }
 
-// subszRequest is the JSON body of a SUBSZ request.
-type subszRequest struct {
-	Offset        int    `json:"offset"`
-	Limit         int    `json:"limit"`
-	Subscriptions bool   `json:"subscriptions"`
-	Account       string `json:"account"`
-	Test          string `json:"test"`
+func ptr[T any](v T) *T { return &v }
+
+// sendReply publishes a JSON answer into acc, compressed if encoding says so.
+func (s *Server) sendReply(acc *Account, reply, encoding string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	hdr, b := encodeReply(encoding, b)
+	s.PublishInternal(acc, reply, "", hdr, b)
 }
 
+// eventFilter picks the servers that answer a request sent to all of them
+// (the nats CLI's --name, --host, --cluster, --tags options).
+type eventFilter struct {
+	Name    string   `json:"server_name"`
+	Host    string   `json:"host"`
+	Cluster string   `json:"cluster"`
+	Domain  string   `json:"domain"`
+	Tags    []string `json:"tags"`
+}
+
+// matchesFilter reports whether this server is among those a request's
+// filter names: names, hosts and clusters by substring, every tag present.
+func (s *Server) matchesFilter(body []byte) bool {
+	if len(body) == 0 || body[0] != '{' {
+		return true
+	}
+	var f eventFilter
+	if json.Unmarshal(body, &f) != nil {
+		return true // the handler reports the bad request
+	}
+	o := s.getOpts()
+	if !strings.Contains(s.info.Name, f.Name) || !strings.Contains(o.Host, f.Host) ||
+		f.Cluster != "" || f.Domain != "" {
+		return false
+	}
+	for _, want := range f.Tags {
+		found := false
+		for _, tag := range o.ServerTags {
+			found = found || strings.EqualFold(tag, want)
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeRequest reads a request's JSON options; none is fine.
 func decodeRequest(body []byte, v any) error {
 	if len(body) == 0 {
 		return nil
 	}
-	return json.Unmarshal(body, v)
-}
-
-func sysConnz(s *Server, body []byte, acc string) (any, error) {
-	var r connzRequest
-	if err := decodeRequest(body, &r); err != nil {
-		return nil, err
+	if err := json.Unmarshal(body, v); err != nil {
+		return requestError{err}
 	}
-	if acc != "" {
-		r.Account = acc
-	}
-	return s.Connz(&ConnzOptions{Sort: r.Sort, Username: r.Username, Subscriptions: r.Subscriptions,
-		SubsDetail: r.SubsDetail, Offset: r.Offset, Limit: r.Limit, CID: r.CID, State: r.State,
-		User: r.User, Account: r.Account})
-}
-
-func sysSubsz(s *Server, body []byte, acc string) (any, error) {
-	var r subszRequest
-	if err := decodeRequest(body, &r); err != nil {
-		return nil, err
-	}
-	if acc != "" {
-		r.Account = acc
-	}
-	return s.Subsz(&SubszOptions{Offset: r.Offset, Limit: r.Limit, Subscriptions: r.Subscriptions,
-		Account: r.Account, Test: r.Test}), nil
-}
-
-// registerMonitorRequests makes the monitoring snapshots answerable over
-// the system account, as the reference's $SYS.REQ.SERVER.PING.<X> are.
-func init() {
-	sysServerRequests["VARZ"] = func(s *Server, _ []byte, _ string) (any, error) { return s.Varz(), nil }
-	sysServerRequests["CONNZ"] = sysConnz
-	sysServerRequests["SUBSZ"] = sysSubsz
-	sysServerRequests["ROUTEZ"] = func(s *Server, _ []byte, _ string) (any, error) { return s.routez(), nil }
-	sysServerRequests["GATEWAYZ"] = func(s *Server, _ []byte, _ string) (any, error) { return s.gatewayz(), nil }
-	sysServerRequests["LEAFZ"] = func(s *Server, _ []byte, _ string) (any, error) { return s.leafz(), nil }
-	sysServerRequests["JSZ"] = func(s *Server, _ []byte, _ string) (any, error) { return s.jsz(), nil }
-	sysServerRequests["ACCOUNTZ"] = func(s *Server, body []byte, _ string) (any, error) {
-		var r struct {
-			Account string `json:"account"`
-		}
-		if err := decodeRequest(body, &r); err != nil {
-			return nil, err
-		}
-		return s.accountz(r.Account)
-	}
-	sysAccountRequests["CONNZ"] = sysConnz
-	sysAccountRequests["SUBSZ"] = sysSubsz
-	sysAccountRequests["INFO"] = func(s *Server, _ []byte, acc string) (any, error) {
-		az, err := s.accountz(acc)
-		if err != nil {
-			return nil, err
-		}
-		return az.Account, nil
-	}
+	return nil
 }

@@ -117,12 +117,15 @@ type Accountz struct {
 type AccountInfo struct {
 	AccountName string        `json:"account_name"`
 	LastUpdate  time.Time     `json:"update_time,omitempty"`
+	IsSystem    bool          `json:"is_system,omitempty"`
 	Expired     bool          `json:"expired"`
 	Complete    bool          `json:"complete"`
 	JetStream   bool          `json:"jetstream_enabled"`
 	LeafCnt     int           `json:"leafnode_connections"`
 	ClientCnt   int           `json:"client_connections"`
 	SubCnt      uint32        `json:"subscriptions"`
+	Exports     []ExtExport   `json:"exports,omitempty"`
+	Imports     []ExtImport   `json:"imports,omitempty"`
 	NameTag     string        `json:"name_tag,omitempty"`
 	Sublist     *SublistStats `json:"sublist_stats,omitempty"`
 }
@@ -161,7 +164,66 @@ func (s *Server) accountz(name string) (*Accountz, error) {
 		AccountName: a.Name, LastUpdate: updated, Complete: true,
 		ClientCnt: a.NumConnections(), SubCnt: st.NumSubs, NameTag: a.Name, Sublist: st,
 	}
+	az.Account.Exports, az.Account.Imports = configuredExportsImports(s.getOpts(), a.Name)
+	az.Account.Imports = append(az.Account.Imports, s.systemImportsInfo(a)...)
+	if a == s.SystemAccount() {
+		az.Account.IsSystem = true
+		az.Account.Exports = append(az.Account.Exports, systemExports...)
+	}
 	return az, nil
+}
+
+// configuredExportsImports describes the exports (services, then streams)
+// and imports an account was configured with, as /accountz shows them.
+func configuredExportsImports(o *Options, name string) (exports []ExtExport, imports []ExtImport) {
+	for _, ao := range o.Accounts {
+		if ao.Name != name {
+			continue
+		}
+		for _, stream := range []bool{false, true} {
+			for _, ex := range ao.Exports {
+				if (ex.Stream != "") == stream {
+					exports = append(exports, extExport(ex))
+				}
+			}
+		}
+		for _, im := range ao.Imports {
+			imports = append(imports, extImport(im))
+		}
+	}
+	return exports, imports
+}
+
+func extExport(ex *ExportOpts) ExtExport {
+	if ex.Stream != "" {
+		return ExtExport{Subject: ex.Stream, Type: "stream", Approved: ex.Accounts}
+	}
+	rt := "Singleton"
+	switch ex.ResponseType {
+	case "stream":
+		rt = "Streamed"
+	case "chunked":
+		rt = "Chunked"
+	}
+	return ExtExport{Subject: ex.Service, Type: "service", ResponseType: rt, Approved: ex.Accounts}
+}
+
+func extImport(im *ImportOpts) ExtImport {
+	if im.Stream != "" {
+		local := im.Stream
+		switch {
+		case im.Prefix != "":
+			local = im.Prefix + "." + im.Stream
+		case im.To != "":
+			local = im.To
+		}
+		return ExtImport{Subject: im.Stream, Account: im.Account, LocalSubject: local, Type: "stream"}
+	}
+	local := im.Service
+	if im.To != "" {
+		local = im.To
+	}
+	return ExtImport{Subject: im.Service, Account: im.Account, To: local, LocalSubject: local, Type: "service"}
 }
 
 // accClosedStats accumulates the traffic of an account's closed

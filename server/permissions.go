@@ -18,6 +18,7 @@ type clientPerms struct {
 	pub  *permSet
 	sub  *permSet
 	resp *ResponsePermission
+	conf *Permissions // as configured, for $SYS.REQ.USER.INFO
 }
 
 // maxPermCache bounds the per-connection cache of publish decisions.
@@ -48,7 +49,7 @@ func compilePermissions(p *Permissions) *clientPerms {
 	if p == nil {
 		return nil
 	}
-	cp := &clientPerms{pub: compileSubjectPermission(p.Publish), sub: compileSubjectPermission(p.Subscribe), resp: p.Response}
+	cp := &clientPerms{pub: compileSubjectPermission(p.Publish), sub: compileSubjectPermission(p.Subscribe), resp: p.Response, conf: p}
 	if cp.pub == nil && cp.sub == nil && cp.resp == nil {
 		return nil
 	}

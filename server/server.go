@@ -42,6 +42,9 @@ type Info struct {
 	Domain       string   `json:"domain,omitempty"`
 	ConnectURLs  []string `json:"connect_urls,omitempty"`
 	LameDuckMode bool     `json:"ldm,omitempty"`
+	ConnectInfo  bool     `json:"connect_info,omitempty"`
+	Account      string   `json:"remote_account,omitempty"`
+	IsSystemAcc  bool     `json:"acc_is_sys,omitempty"`
 	APILevel     int      `json:"api_lvl,omitempty"`
 	XKey         string   `json:"xkey,omitempty"`
 }

@@ -62,7 +62,7 @@ func TestConnectDisconnectEvents(t *testing.T) {
 	a.Close()
 	var de server.DisconnectEventMsg
 	nextJSON(t, disc, &de)
-	if de.Reason != "Client Closed" || de.Client.ID != ce.Client.ID || de.Received.Msgs != 1 || de.Received.Bytes != 5 || de.Client.Stop == nil {
+	if de.Reason != "Client Closed" || de.Client.ID != ce.Client.ID || de.Sent.Msgs != 1 || de.Sent.Bytes != 5 || de.Client.Stop == nil {
 		t.Fatalf("disconnect event: %+v", de)
 	}
 	nextJSON(t, conns, &nc)
