@@ -3,6 +3,9 @@ package server
 import (
 	"errors"
 	"fmt"
+	"math"
+	"net"
+	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -19,11 +22,17 @@ const (
 	reloadPidFile                        // rewrite the pid file
 	reloadMappings                       // recompile the global account's mappings
 	reloadTLS                            // new certificates for new connections
+	reloadConnLimits                     // pushed to open connections (see applyConnLimits)
+	reloadInfo                           // what INFO tells new clients
+	reloadPortsFile                      // rewrite the ports file in its new directory
 )
 
 // reloadable lists the Options fields that may change at runtime, with the
 // name the reference logs for them. Any other field that changes makes the
-// reload fail with "config reload not supported for <Field>".
+// reload fail with "config reload not supported for <Field>", as
+// max_closed_clients, no_header_support and prof_port do with the reference.
+// Every entry must take effect: reloadLimits fields are read from the
+// options where they are used; the other kinds are applied in applyReload.
 var reloadable = map[string]struct {
 	name string
 	kind reloadKind
@@ -50,23 +59,24 @@ var reloadable = map[string]struct {
 	"Mappings":              {"mappings", reloadMappings},
 	"TLS":                   {"tls", reloadTLS},
 	"AllowNonTLS":           {"allow_non_tls", reloadTLS},
-	"MaxConn":               {"max_connections", reloadLimits},
-	"MaxSubs":               {"max_subscriptions", reloadLimits},
-	"MaxPayload":            {"max_payload", reloadLimits},
-	"MaxPending":            {"max_pending", reloadLimits},
-	"MaxControlLine":        {"max_control_line", reloadLimits},
+	"MaxConn":               {"max_connections", reloadConnLimits},
+	"MaxSubs":               {"max_subscriptions", reloadConnLimits},
+	"MaxPayload":            {"max_payload", reloadConnLimits},
+	"MaxPending":            {"max_pending", reloadConnLimits},
+	"MaxControlLine":        {"max_control_line", reloadConnLimits},
 	"PingInterval":          {"ping_interval", reloadLimits},
 	"MaxPingsOut":           {"ping_max", reloadLimits},
 	"WriteDeadline":         {"write_deadline", reloadLimits},
 	"LameDuckDuration":      {"lame_duck_duration", reloadLimits},
 	"LameDuckGracePeriod":   {"lame_duck_grace_period", reloadLimits},
+	// Read by routes, gateways and leaf nodes, which are refused until
+	// their issue lands: as with the reference without them, no effect.
 	"ConnectErrorReports":   {"connect_error_reports", reloadLimits},
 	"ReconnectErrorReports": {"reconnect_error_reports", reloadLimits},
 	"ServerTags":            {"server_tags", reloadLimits},
-	"MaxClosedClients":      {"max_closed_clients", reloadLimits},
 	"PidFile":               {"pid_file", reloadPidFile},
-	"PortsFileDir":          {"ports_file_dir", reloadLimits},
-	"ClientAdvertise":       {"client_advertise", reloadLimits},
+	"PortsFileDir":          {"ports_file_dir", reloadPortsFile},
+	"ClientAdvertise":       {"client_advertise", reloadInfo},
 }
 
 // Reload re-reads the configuration file and applies what changed. When an
@@ -177,18 +187,70 @@ func (s *Server) applyReload(cur, next *Options, changes []optChange) {
 	if kinds[reloadPidFile] && next.PidFile != "" {
 		s.writePidFile()
 	}
-	s.applyLimits(next)
+	if kinds[reloadInfo] {
+		s.mu.Lock()
+		port := next.Port
+		if s.listener != nil {
+			port = s.listener.Addr().(*net.TCPAddr).Port
+		}
+		s.setInfoHostPort(next, port)
+		s.mu.Unlock()
+	}
+	if kinds[reloadPortsFile] {
+		s.movePortsFile(next.PortsFileDir)
+	}
+	if kinds[reloadConnLimits] {
+		s.applyConnLimits(cur, next)
+	}
 }
 
-// applyLimits pushes per-connection limits to open connections.
-func (s *Server) applyLimits(o *Options) {
+// applyConnLimits brings open connections under the new limits: max_pending
+// at once; max_payload, max_control_line and max_subscriptions through
+// limitsGen, which each reader checks once per read (its fields stay
+// reader-owned, with nothing added per message); a new max_payload is also
+// announced in an INFO, so that clients check it themselves; connections
+// over a lowered max_connections are closed, the newest first.
+func (s *Server) applyConnLimits(cur, next *Options) {
 	s.mu.Lock()
-	s.info.MaxPayload = o.MaxPayload
+	s.info.MaxPayload = next.MaxPayload
 	s.mu.Unlock()
+	s.limitsGen.Add(1)
 	clients := s.clientList()
 	for _, c := range clients {
 		c.mu.Lock()
-		c.out.mp = o.MaxPending
+		c.out.mp = next.MaxPending
 		c.mu.Unlock()
 	}
+	if next.MaxPayload != cur.MaxPayload {
+		s.sendAsyncInfo(clients, s.asyncInfo(false))
+	}
+	if next.MaxConn > 0 && len(clients) > next.MaxConn {
+		sort.Slice(clients, func(i, j int) bool { return clients[i].cid > clients[j].cid })
+		for _, c := range clients[:len(clients)-next.MaxConn] {
+			c.closeWithErr("maximum connections exceeded", MaxConnectionsExceeded)
+			s.Errorf("%s - maximum connections exceeded", c.logPrefix())
+		}
+	}
+}
+
+// movePortsFile replaces the ports file by one in dir (none if dir is "").
+func (s *Server) movePortsFile(dir string) {
+	if s.portsFile != "" {
+		if err := os.Remove(s.portsFile); err != nil && !os.IsNotExist(err) {
+			s.Errorf("Error cleaning up ports file %s: %v", s.portsFile, err)
+		}
+		s.portsFile = ""
+	}
+	if dir != "" {
+		s.writePortsFile(dir)
+	}
+}
+
+// loadLimits copies the per-connection limits of the current options into
+// the reader-owned fields; the reader calls it when limitsGen moved.
+func (c *client) loadLimits(gen uint64) {
+	o := c.srv.getOpts()
+	c.mpay, c.mcl = o.MaxPayload, o.MaxControlLine
+	c.msubs = int32(min(o.MaxSubs, math.MaxInt32))
+	c.limitsGen = gen
 }
