@@ -16,15 +16,15 @@ import (
 type reloadKind int
 
 const (
-	reloadLogging  reloadKind = iota + 1 // rebuild the logger
-	reloadAuth                           // re-check every connection's credentials
-	reloadLimits                         // read from the options on use
-	reloadPidFile                        // rewrite the pid file
-	reloadMappings                       // recompile the global account's mappings
-	reloadTLS                            // new certificates for new connections
-	reloadConnLimits                     // pushed to open connections (see applyConnLimits)
-	reloadInfo                           // what INFO tells new clients
-	reloadPortsFile                      // rewrite the ports file in its new directory
+	reloadLogging    reloadKind = iota + 1 // rebuild the logger
+	reloadAuth                             // re-check every connection's credentials
+	reloadLimits                           // read from the options on use
+	reloadPidFile                          // rewrite the pid file
+	reloadMappings                         // recompile the global account's mappings
+	reloadTLS                              // new certificates for new connections
+	reloadConnLimits                       // pushed to open connections (see applyConnLimits)
+	reloadInfo                             // what INFO tells new clients
+	reloadPortsFile                        // rewrite the ports file in its new directory
 )
 
 // reloadable lists the Options fields that may change at runtime, with the
@@ -37,38 +37,38 @@ var reloadable = map[string]struct {
 	name string
 	kind reloadKind
 }{
-	"Debug":                 {"debug", reloadLogging},
-	"Trace":                 {"trace", reloadLogging},
-	"TraceVerbose":          {"trace_verbose", reloadLogging},
-	"Logtime":               {"logtime", reloadLogging},
-	"LogtimeUTC":            {"logtime_utc", reloadLogging},
-	"LogFile":               {"log_file", reloadLogging},
-	"LogSizeLimit":          {"log_size_limit", reloadLogging},
-	"LogMaxFiles":           {"logfile_max_num", reloadLogging},
-	"Syslog":                {"syslog", reloadLogging},
-	"RemoteSyslog":          {"remote_syslog", reloadLogging},
-	"MaxTracedMsgLen":       {"max_traced_msg_len", reloadLimits},
-	"Username":              {"authorization username", reloadAuth},
-	"Password":              {"authorization password", reloadAuth},
-	"Authorization":         {"authorization token", reloadAuth},
-	"AuthTimeout":           {"authorization timeout", reloadAuth},
-	"Users":                 {"authorization users", reloadAuth},
-	"Nkeys":                 {"authorization nkey users", reloadAuth},
-	"NoAuthUser":            {"no_auth_user", reloadAuth},
-	"DefaultPermissions":    {"default_permissions", reloadAuth},
-	"Mappings":              {"mappings", reloadMappings},
-	"TLS":                   {"tls", reloadTLS},
-	"AllowNonTLS":           {"allow_non_tls", reloadTLS},
-	"MaxConn":               {"max_connections", reloadConnLimits},
-	"MaxSubs":               {"max_subscriptions", reloadConnLimits},
-	"MaxPayload":            {"max_payload", reloadConnLimits},
-	"MaxPending":            {"max_pending", reloadConnLimits},
-	"MaxControlLine":        {"max_control_line", reloadConnLimits},
-	"PingInterval":          {"ping_interval", reloadLimits},
-	"MaxPingsOut":           {"ping_max", reloadLimits},
-	"WriteDeadline":         {"write_deadline", reloadLimits},
-	"LameDuckDuration":      {"lame_duck_duration", reloadLimits},
-	"LameDuckGracePeriod":   {"lame_duck_grace_period", reloadLimits},
+	"Debug":               {"debug", reloadLogging},
+	"Trace":               {"trace", reloadLogging},
+	"TraceVerbose":        {"trace_verbose", reloadLogging},
+	"Logtime":             {"logtime", reloadLogging},
+	"LogtimeUTC":          {"logtime_utc", reloadLogging},
+	"LogFile":             {"log_file", reloadLogging},
+	"LogSizeLimit":        {"log_size_limit", reloadLogging},
+	"LogMaxFiles":         {"logfile_max_num", reloadLogging},
+	"Syslog":              {"syslog", reloadLogging},
+	"RemoteSyslog":        {"remote_syslog", reloadLogging},
+	"MaxTracedMsgLen":     {"max_traced_msg_len", reloadLimits},
+	"Username":            {"authorization username", reloadAuth},
+	"Password":            {"authorization password", reloadAuth},
+	"Authorization":       {"authorization token", reloadAuth},
+	"AuthTimeout":         {"authorization timeout", reloadAuth},
+	"Users":               {"authorization users", reloadAuth},
+	"Nkeys":               {"authorization nkey users", reloadAuth},
+	"NoAuthUser":          {"no_auth_user", reloadAuth},
+	"DefaultPermissions":  {"default_permissions", reloadAuth},
+	"Mappings":            {"mappings", reloadMappings},
+	"TLS":                 {"tls", reloadTLS},
+	"AllowNonTLS":         {"allow_non_tls", reloadTLS},
+	"MaxConn":             {"max_connections", reloadConnLimits},
+	"MaxSubs":             {"max_subscriptions", reloadConnLimits},
+	"MaxPayload":          {"max_payload", reloadConnLimits},
+	"MaxPending":          {"max_pending", reloadConnLimits},
+	"MaxControlLine":      {"max_control_line", reloadConnLimits},
+	"PingInterval":        {"ping_interval", reloadLimits},
+	"MaxPingsOut":         {"ping_max", reloadLimits},
+	"WriteDeadline":       {"write_deadline", reloadLimits},
+	"LameDuckDuration":    {"lame_duck_duration", reloadLimits},
+	"LameDuckGracePeriod": {"lame_duck_grace_period", reloadLimits},
 	// Read by routes, gateways and leaf nodes, which are refused until
 	// their issue lands: as with the reference without them, no effect.
 	"ConnectErrorReports":   {"connect_error_reports", reloadLimits},
