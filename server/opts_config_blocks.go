@@ -39,6 +39,9 @@ func parseAuthorization(c *cfg, k string, v *conf.Value) {
 			default:
 				c.errorf(e, "field %q: expected a number of seconds, got %s", key, typeName(e.V))
 			}
+			if c.o.AuthTimeout < 0 {
+				c.errorf(e, "invalid authorization timeout of %v, must not be negative", c.o.AuthTimeout)
+			}
 		case "users":
 			c.parseUsers(key, e)
 		case "permissions", "permission":
@@ -182,11 +185,11 @@ func (c *cfg) parseResponsePermission(k string, v *conf.Value) *ResponsePermissi
 			e := x[key]
 			switch strings.ToLower(key) {
 			case "max", "max_msgs", "max_messages", "max_responses":
-				if n, ok := c.int64(key, e); ok {
+				if n, ok := c.int64(key, e); ok && c.inBound(e, "allow_responses "+key, n, false, notNegative) {
 					rp.MaxMsgs = int(n)
 				}
 			case "expires", "expiration", "ttl":
-				if d, ok := c.duration(key, e); ok {
+				if d, ok := c.duration(key, e); ok && c.inBound(e, "allow_responses "+key, int64(d), true, notNegative) {
 					rp.Expires = d
 				}
 			default:
@@ -276,6 +279,9 @@ func (c *cfg) parseTLS(k string, v *conf.Value) *TLSConfigOpts {
 			default:
 				c.errorf(e, "field %q: expected seconds, got %s", key, typeName(e.V))
 			}
+			if t.Timeout < 0 {
+				c.errorf(e, "invalid tls timeout of %v, must not be negative", t.Timeout)
+			}
 		case "handshake_first", "first", "immediate":
 			c.parseHandshakeFirst(t, key, e)
 		case "cert_store":
@@ -362,9 +368,13 @@ func (c *cfg) parseJetStreamMap(m map[string]*conf.Value) bool {
 		case "store", "store_dir", "storedir":
 			c.o.StoreDir, _ = c.str(key, e)
 		case "max_memory_store", "max_mem_store", "max_mem":
-			c.o.JetStreamMaxMemory, _ = c.int64(key, e)
+			if n, ok := c.int64(key, e); ok && c.inBound(e, key, n, false, storeLimit) {
+				c.o.JetStreamMaxMemory = n
+			}
 		case "max_file_store", "max_file":
-			c.o.JetStreamMaxStore, _ = c.int64(key, e)
+			if n, ok := c.int64(key, e); ok && c.inBound(e, key, n, false, storeLimit) {
+				c.o.JetStreamMaxStore = n
+			}
 		case "domain":
 			c.o.JetStreamDomain, _ = c.str(key, e)
 		case "enable", "enabled":
@@ -388,7 +398,9 @@ func (c *cfg) parseJetStreamMap(m map[string]*conf.Value) bool {
 				c.o.JetStreamSyncAlways = true
 				continue
 			}
-			c.o.JetStreamSyncInterval, _ = c.duration(key, e)
+			if d, ok := c.duration(key, e); ok && c.inBound(e, key, int64(d), true, notNegative) {
+				c.o.JetStreamSyncInterval = d
+			}
 		case "encrypt_existing":
 			c.o.JetStreamEncryptExisting, _ = c.bool(key, e)
 		case "unique_tag", "max_outstanding_catchup", "max_catchup", "strict", "limits",

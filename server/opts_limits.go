@@ -27,6 +27,8 @@ var (
 	int32Size   = bound{1, math.MaxInt32, true, "must be from 1 to 2147483647 (2GB-1)"}
 	// A subscription limit of 0 or -1 means none, as with the reference.
 	subsLimit = bound{-1, math.MaxInt64, true, "must be -1 or 0 (no limit), or more"}
+	// JetStream's store limits take -1 for "no limit", as with the reference.
+	storeLimit = bound{-1, math.MaxInt64, true, "must be -1 (no limit) or more"}
 	// Under a millisecond every client would be closed as stale at once, or
 	// every write would time out; the reference accepts such values.
 	shortestTimer = bound{int64(time.Millisecond), math.MaxInt64, true, "must be at least 1ms (0 means the default)"}
@@ -110,11 +112,25 @@ func (n numOpt) set(o *Options, v int64) {
 // refusal words a value outside the bound, as the reference words its
 // lame_duck_duration check: "invalid <name> of <value>, <why>".
 func (n numOpt) refusal(name string, v int64) string {
+	return refusal(name, v, n.isDuration(), n.b)
+}
+
+func refusal(name string, v int64, isDuration bool, b bound) string {
 	shown := strconv.FormatInt(v, 10)
-	if n.isDuration() {
+	if isDuration {
 		shown = time.Duration(v).String()
 	}
-	return fmt.Sprintf("invalid %s of %s, %s", name, shown, n.b.why)
+	return fmt.Sprintf("invalid %s of %s, %s", name, shown, b.why)
+}
+
+// inBound reports a value of a block's option (what is written at v) that
+// falls outside b.
+func (c *cfg) inBound(v *conf.Value, name string, x int64, isDuration bool, b bound) bool {
+	if b.accepts(x) {
+		return true
+	}
+	c.errorf(v, "%s", refusal(name, x, isDuration, b))
+	return false
 }
 
 // handler reads the option from a config file and checks its range.
@@ -153,6 +169,9 @@ func validateRanges(o *Options) error {
 	}
 	if o.AuthTimeout < 0 {
 		return fmt.Errorf("invalid authorization timeout of %v, must not be negative", o.AuthTimeout)
+	}
+	if o.TLS != nil && o.TLS.Timeout < 0 {
+		return fmt.Errorf("invalid tls timeout of %v, must not be negative", o.TLS.Timeout)
 	}
 	if o.LameDuckGracePeriod >= o.LameDuckDuration && o.LameDuckDuration > 0 {
 		return fmt.Errorf("lame duck grace period (%v) should be strictly lower than lame duck duration (%v)",
