@@ -75,6 +75,7 @@ func (c *cfg) parseUsers(k string, v *conf.Value) {
 		u := &User{}
 		var nk string
 		var perms *Permissions
+		var types map[string]struct{}
 		for _, key := range sortedKeys(m) {
 			f := m[key]
 			switch strings.ToLower(key) {
@@ -89,7 +90,7 @@ func (c *cfg) parseUsers(k string, v *conf.Value) {
 			case "account":
 				u.Account, _ = c.str(key, f)
 			case "allowed_connection_types", "connection_types", "clients":
-				c.strList(key, f)
+				types = c.connectionTypes(key, f)
 			default:
 				c.unknownField(f, key)
 			}
@@ -104,14 +105,36 @@ func (c *cfg) parseUsers(k string, v *conf.Value) {
 				c.errorf(e, "Nkey users do not take usernames or passwords")
 				continue
 			}
-			c.o.Nkeys = append(c.o.Nkeys, &NkeyUser{Nkey: nk, Permissions: perms, Account: u.Account})
+			c.o.Nkeys = append(c.o.Nkeys, &NkeyUser{Nkey: nk, Permissions: perms, Account: u.Account, AllowedConnectionTypes: types})
 		case u.Username == "":
 			c.errorf(e, "user entry requires a user")
 		default:
-			u.Permissions = perms
+			u.Permissions, u.AllowedConnectionTypes = perms, types
 			c.o.Users = append(c.o.Users, u)
 		}
 	}
+}
+
+// connectionTypes reads allowed_connection_types, case-insensitively;
+// unknown names are refused in the reference's words.
+func (c *cfg) connectionTypes(k string, v *conf.Value) map[string]struct{} {
+	list, ok := c.strList(k, v)
+	if !ok {
+		return nil
+	}
+	types := make(map[string]struct{}, len(list))
+	var bad []string
+	for _, t := range list {
+		t = strings.ToUpper(t)
+		if !knownConnectionTypes[t] {
+			bad = append(bad, t)
+		}
+		types[t] = struct{}{}
+	}
+	if len(bad) > 0 {
+		c.errorf(v, "invalid connection types %q", bad)
+	}
+	return types
 }
 
 // parsePermissions reads { publish, subscribe, allow_responses }.

@@ -390,3 +390,28 @@ func TestLameDuckInfoWhileReloading(t *testing.T) {
 	wg.Wait()
 	s.WaitForShutdown()
 }
+
+// allowed_connection_types is enforced: a user restricted to connection
+// types other than STANDARD cannot log in as a client.
+func TestAllowedConnectionTypes(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := writeConf(t, dir, "u.conf", fmt.Sprintf(`listen: 127.0.0.1:%d
+authorization { users: [
+  {user: ws, password: p, allowed_connection_types: ["WEBSOCKET", "MQTT"]}
+  {user: std, password: p, allowed_connection_types: ["standard"]}
+  {user: any, password: p}
+] }
+`, port))
+	s := runConfigServer(t, cfg)
+	for user, want := range map[string]string{"ws": "-ERR 'Authorization Violation'", "std": "PONG", "any": "PONG"} {
+		rc := dialRaw(t, s)
+		rc.send(fmt.Sprintf("CONNECT {\"verbose\":false,\"user\":%q,\"pass\":\"p\"}\r\nPING\r\n", user))
+		rc.expect(want)
+	}
+	bad := writeConf(t, dir, "bad.conf", "authorization { users: [\n  {user: a, password: b, allowed_connection_types: [\"BOGUS\", \"websocket\"]}\n] }\n")
+	if _, err := server.ProcessConfigFile(bad); err == nil || !strings.Contains(err.Error(), `bad.conf:2:`) ||
+		!strings.Contains(err.Error(), `invalid connection types ["BOGUS"]`) {
+		t.Fatalf("got %v", err)
+	}
+}
