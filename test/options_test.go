@@ -415,3 +415,46 @@ authorization { users: [
 		t.Fatalf("got %v", err)
 	}
 }
+
+// An account's default_permissions apply to its users that have none.
+func TestAccountDefaultPermissions(t *testing.T) {
+	port := freePort(t)
+	cfg := writeConf(t, t.TempDir(), "a.conf", fmt.Sprintf(`listen: 127.0.0.1:%d
+accounts { A {
+  users: [{user: a, password: p}, {user: b, password: p, permissions: {publish: "y"}}]
+  default_permissions: { publish: "x" }
+} }
+`, port))
+	s := runConfigServer(t, cfg)
+	a, b := dialRaw(t, s), dialRaw(t, s)
+	a.send("CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"p\"}\r\nPUB y 1\r\nx\r\nPUB x 1\r\nx\r\nPING\r\n")
+	a.expect("-ERR 'Permissions Violation for Publish to \"y\"'")
+	a.expect("PONG")
+	b.send("CONNECT {\"verbose\":false,\"user\":\"b\",\"pass\":\"p\"}\r\nPUB x 1\r\nx\r\nPUB y 1\r\nx\r\nPING\r\n")
+	b.expect("-ERR 'Permissions Violation for Publish to \"x\"'")
+	b.expect("PONG")
+}
+
+// Account settings whose enforcement is not built are refused, not ignored.
+func TestAccountOptionsNotServedAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	for body, want := range map[string]string{
+		"accounts { A { limits: { max_payload: 10 } } }":       "a.conf:1:16: limits in account A: not supported yet",
+		"accounts { A { jetstream: enabled } }":                "a.conf:1:16: jetstream in account A: not supported yet",
+		"accounts { A { limits: { max_pending: 10 } } }":       `a.conf:1:26: Unknown field "max_pending" parsing account limits`,
+		"accounts { A { max_payload: 10 } }":                   `a.conf:1:16: unknown field "max_payload"`,
+		`accounts { A { nkey: "bogus" } }`:                     `a.conf:1:16: Not a valid public nkey for an account: "bogus"`,
+		"accounts { A { users: [{user: a, password: b}] } }\n": "",
+		"accounts { A { jetstream: disabled } }":               "",
+	} {
+		cfg := writeConf(t, dir, "a.conf", body)
+		o, err := server.ProcessConfigFile(cfg)
+		if err == nil {
+			o.NoLog, o.NoSigs = true, true
+			_, err = server.NewServer(o)
+		}
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("%s: got %v, want %q", body, err, want)
+		}
+	}
+}
