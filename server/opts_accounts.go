@@ -195,8 +195,14 @@ func (c *cfg) parseExports(a *AccountOpts, k string, v *conf.Value) {
 					c.errorf(f, "unknown response type: %q", s)
 				}
 			case "threshold", "response_threshold", "response_max_time", "response_time":
-				ex.ResponseThreshold, _ = c.duration(key, f)
-			case "account_token_position", "advertise", "allow_trace", "name", "description", "info_url":
+				if d, ok := c.duration(key, f); ok && c.inBound(f, key, int64(d), true, notNegative) {
+					ex.ResponseThreshold = d
+				}
+			case "account_token_position":
+				// A restriction: ignoring it would open the export to all.
+				c.o.unsupported = append(c.o.unsupported, keyPos(f)+": account_token_position")
+			case "advertise", "allow_trace", "name", "description", "info_url":
+				// Descriptions for tools, and message tracing's setting.
 			default:
 				c.unknownField(f, key)
 			}

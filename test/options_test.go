@@ -439,13 +439,15 @@ accounts { A {
 func TestAccountOptionsNotServedAreRefused(t *testing.T) {
 	dir := t.TempDir()
 	for body, want := range map[string]string{
-		"accounts { A { limits: { max_payload: 10 } } }":       "a.conf:1:16: limits in account A: not supported yet",
-		"accounts { A { jetstream: enabled } }":                "a.conf:1:16: jetstream in account A: not supported yet",
-		"accounts { A { limits: { max_pending: 10 } } }":       `a.conf:1:26: Unknown field "max_pending" parsing account limits`,
-		"accounts { A { max_payload: 10 } }":                   `a.conf:1:16: unknown field "max_payload"`,
-		`accounts { A { nkey: "bogus" } }`:                     `a.conf:1:16: Not a valid public nkey for an account: "bogus"`,
-		"accounts { A { users: [{user: a, password: b}] } }\n": "",
-		"accounts { A { jetstream: disabled } }":               "",
+		"accounts { A { limits: { max_payload: 10 } } }":                           "a.conf:1:16: limits in account A: not supported yet",
+		"accounts { A { jetstream: enabled } }":                                    "a.conf:1:16: jetstream in account A: not supported yet",
+		"accounts { A { limits: { max_pending: 10 } } }":                           `a.conf:1:26: Unknown field "max_pending" parsing account limits`,
+		"accounts { A { max_payload: 10 } }":                                       `a.conf:1:16: unknown field "max_payload"`,
+		`accounts { A { nkey: "bogus" } }`:                                         `a.conf:1:16: Not a valid public nkey for an account: "bogus"`,
+		"accounts { A { users: [{user: a, password: b}] } }\n":                     "",
+		`accounts { A { exports: [{stream: "x.*", account_token_position: 2}] } }`: "account_token_position: not supported yet",
+		`accounts { A { exports: [{service: "x", response_threshold: "-1s"}] } }`:  "invalid response_threshold of -1s",
+		"accounts { A { jetstream: disabled } }":                                   "",
 	} {
 		cfg := writeConf(t, dir, "a.conf", body)
 		o, err := server.ProcessConfigFile(cfg)
