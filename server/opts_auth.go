@@ -1,6 +1,11 @@
 package server
 
-import "time"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"time"
+)
 
 // User is a user with a password, from authorization { users: [...] }.
 type User struct {
@@ -109,4 +114,28 @@ type TLSConfigOpts struct {
 	CertMatch         string
 	OCSPPeer          bool
 	ConnectionRateLim int
+	// filesDigest fingerprints the certificate, key and CA files as read
+	// with the config file, so that a reload notices certificates replaced
+	// in place (the usual renewal) and loads them.
+	filesDigest string
+}
+
+// digestTLSFiles hashes the contents of the files a tls block names; a
+// file that cannot be read counts by its error, left to GenTLSConfig to
+// report.
+func digestTLSFiles(t *TLSConfigOpts) string {
+	h := sha256.New()
+	for _, name := range []string{t.CertFile, t.KeyFile, t.CaFile} {
+		if name == "" {
+			h.Write([]byte{0})
+			continue
+		}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			b = []byte(err.Error())
+		}
+		sum := sha256.Sum256(b)
+		h.Write(sum[:])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -228,6 +228,7 @@ func (c *cfg) parseResponsePermission(k string, v *conf.Value) *ResponsePermissi
 // parseTLSBlock reads a tls { } block.
 func parseTLSBlock(c *cfg, k string, v *conf.Value) {
 	if t := c.parseTLS(k, v); t != nil {
+		t.filesDigest = digestTLSFiles(t)
 		c.o.TLS = t
 	}
 }

@@ -106,6 +106,9 @@ func (s *Server) Reload() error {
 	if err != nil {
 		return err
 	}
+	if err := checkReloadTLS(next); err != nil {
+		return err
+	}
 	s.applyReload(cur, next, changes)
 	s.Noticef("Reloaded server configuration (sha256:%s)", next.configDigest)
 	return nil
@@ -161,6 +164,12 @@ func (s *Server) applyReload(cur, next *Options, changes []optChange) {
 		case reloadAuth:
 			if strings.HasPrefix(ch.name, "authorization") {
 				s.Noticef("Reloaded: %s", ch.name)
+			} else {
+				s.Noticef("Reloaded: %s = %v", ch.name, ch.value)
+			}
+		case reloadTLS:
+			if ch.field == "TLS" {
+				s.Noticef("Reloaded: tls = %s", enabledOrNot(next.TLS != nil))
 			} else {
 				s.Noticef("Reloaded: %s = %v", ch.name, ch.value)
 			}
@@ -253,4 +262,24 @@ func (c *client) loadLimits(gen uint64) {
 	c.mpay, c.mcl = o.MaxPayload, o.MaxControlLine
 	c.msubs = int32(min(o.MaxSubs, math.MaxInt32))
 	c.limitsGen = gen
+}
+
+// checkReloadTLS loads the new tls block's certificates before anything is
+// applied, so that a bad file refuses the whole reload.
+func checkReloadTLS(next *Options) error {
+	if next.TLS == nil {
+		return nil
+	}
+	if err := validateClientTLS(next.TLS); err != nil {
+		return err
+	}
+	_, err := GenTLSConfig(next.TLS)
+	return err
+}
+
+func enabledOrNot(on bool) string {
+	if on {
+		return "enabled"
+	}
+	return "disabled"
 }

@@ -460,3 +460,48 @@ func TestAccountOptionsNotServedAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// copyFile replaces dst with src's contents, as a certificate renewal does.
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A certificate renewed in place (same file names) is loaded by a reload,
+// as with the reference; a broken one refuses the reload.
+func TestReloadPicksUpRenewedCertificate(t *testing.T) {
+	one, two := newTLSEnv(t), newTLSEnv(t)
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	copyFile(t, one.srv.certFile, cert)
+	copyFile(t, one.srv.keyFile, key)
+	cfg := writeConf(t, dir, "tls.conf", fmt.Sprintf("listen: 127.0.0.1:%d\ntls { cert_file: %q, key_file: %q }\n",
+		freePort(t), cert, key))
+	s := runConfigServer(t, cfg)
+	connect(t, s, nats.Secure(one.clientTLS()))
+
+	copyFile(t, two.srv.certFile, cert)
+	copyFile(t, two.srv.keyFile, key)
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	connect(t, s, nats.Secure(two.clientTLS()))
+	if nc, err := nats.Connect(s.ClientURL(), nats.Secure(one.clientTLS())); err == nil {
+		nc.Close()
+		t.Fatal("the renewed certificate was not loaded")
+	}
+
+	if err := os.WriteFile(cert, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(); err == nil {
+		t.Fatal("a reload with a broken certificate must be refused")
+	}
+	connect(t, s, nats.Secure(two.clientTLS()))
+}
