@@ -159,24 +159,7 @@ func (s *Server) applyReload(cur, next *Options, changes []optChange) {
 			s.Errorf("Error reconfiguring the logger: %v", err)
 		}
 	}
-	for _, ch := range changes {
-		switch ch.kind {
-		case reloadAuth:
-			if strings.HasPrefix(ch.name, "authorization") {
-				s.Noticef("Reloaded: %s", ch.name)
-			} else {
-				s.Noticef("Reloaded: %s = %v", ch.name, ch.value)
-			}
-		case reloadTLS:
-			if ch.field == "TLS" {
-				s.Noticef("Reloaded: tls = %s", enabledOrNot(next.TLS != nil))
-			} else {
-				s.Noticef("Reloaded: %s = %v", ch.name, ch.value)
-			}
-		default:
-			s.Noticef("Reloaded: %s = %v", ch.name, ch.value)
-		}
-	}
+	s.logReloaded(changes, next)
 	if kinds[reloadAuth] {
 		s.mu.Lock()
 		s.info.AuthRequired = authConfigured(next)
@@ -210,6 +193,21 @@ func (s *Server) applyReload(cur, next *Options, changes []optChange) {
 	}
 	if kinds[reloadConnLimits] {
 		s.applyConnLimits(cur, next)
+	}
+}
+
+// logReloaded logs each change in the reference's words; secrets are never
+// shown.
+func (s *Server) logReloaded(changes []optChange, next *Options) {
+	for _, ch := range changes {
+		switch {
+		case ch.kind == reloadAuth && strings.HasPrefix(ch.name, "authorization"):
+			s.Noticef("Reloaded: %s", ch.name)
+		case ch.field == "TLS":
+			s.Noticef("Reloaded: tls = %s", enabledOrNot(next.TLS != nil))
+		default:
+			s.Noticef("Reloaded: %s = %v", ch.name, ch.value)
+		}
 	}
 }
 
