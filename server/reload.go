@@ -242,11 +242,14 @@ func (s *Server) applyConnLimits(cur, next *Options) {
 
 // movePortsFile replaces the ports file by one in dir (none if dir is "").
 func (s *Server) movePortsFile(dir string) {
-	if s.portsFile != "" {
-		if err := os.Remove(s.portsFile); err != nil && !os.IsNotExist(err) {
-			s.Errorf("Error cleaning up ports file %s: %v", s.portsFile, err)
+	s.mu.Lock()
+	old := s.portsFile
+	s.portsFile = ""
+	s.mu.Unlock()
+	if old != "" {
+		if err := os.Remove(old); err != nil && !os.IsNotExist(err) {
+			s.Errorf("Error cleaning up ports file %s: %v", old, err)
 		}
-		s.portsFile = ""
 	}
 	if dir != "" {
 		s.writePortsFile(dir)

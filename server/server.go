@@ -475,8 +475,11 @@ func (s *Server) Shutdown() {
 	}
 	s.wg.Wait()
 	s.running.Store(false)
-	if s.portsFile != "" {
-		os.Remove(s.portsFile)
+	s.mu.Lock()
+	portsFile := s.portsFile // a reload may have moved it
+	s.mu.Unlock()
+	if portsFile != "" {
+		os.Remove(portsFile)
 	}
 	s.Noticef("Server Exiting..")
 	close(s.doneCh)
@@ -506,7 +509,9 @@ func (s *Server) writePortsFile(dir string) {
 		s.Errorf("Error writing ports file (%s): %v", name, err)
 		return
 	}
+	s.mu.Lock()
 	s.portsFile = name
+	s.mu.Unlock()
 }
 
 func fmtErr(format string, a ...any) error { return fmt.Errorf(format, a...) }
