@@ -73,7 +73,7 @@ var topLevelOptions map[string]optHandler
 
 func init() {
 	topLevelOptions = map[string]optHandler{
-		"listen":                func(c *cfg, k string, v *conf.Value) { c.hostPort(v, &c.o.Host, &c.o.Port) },
+		"listen":                func(c *cfg, k string, v *conf.Value) { c.hostPort(k, v, &c.o.Host, &c.o.Port) },
 		"host":                  strOpt(func(o *Options) *string { return &o.Host }),
 		"net":                   strOpt(func(o *Options) *string { return &o.Host }),
 		"addr":                  strOpt(func(o *Options) *string { return &o.Host }),
@@ -91,8 +91,8 @@ func init() {
 		"pidfile":               strOpt(func(o *Options) *string { return &o.PidFile }),
 		"pid_file":              strOpt(func(o *Options) *string { return &o.PidFile }),
 		"ports_file_dir":        strOpt(func(o *Options) *string { return &o.PortsFileDir }),
-		"http":                  func(c *cfg, k string, v *conf.Value) { c.hostPort(v, &c.o.HTTPHost, &c.o.HTTPPort) },
-		"https":                 func(c *cfg, k string, v *conf.Value) { c.hostPort(v, &c.o.HTTPHost, &c.o.HTTPSPort) },
+		"http":                  func(c *cfg, k string, v *conf.Value) { c.hostPort(k, v, &c.o.HTTPHost, &c.o.HTTPPort) },
+		"https":                 func(c *cfg, k string, v *conf.Value) { c.hostPort(k, v, &c.o.HTTPHost, &c.o.HTTPSPort) },
 		"http_base_path":        strOpt(func(o *Options) *string { return &o.HTTPBasePath }),
 		"disable_sublist_cache": boolOpt(func(o *Options) *bool { return &o.DisableSublistCache }),
 		"no_sublist_cache":      boolOpt(func(o *Options) *bool { return &o.DisableSublistCache }),
@@ -300,30 +300,41 @@ func typeName(v any) string {
 }
 
 // hostPort accepts "host:port", a bare port number, or a bare host.
-func (c *cfg) hostPort(v *conf.Value, host *string, port *int) {
+func (c *cfg) hostPort(k string, v *conf.Value, host *string, port *int) {
+	h, n, withHost, ok := c.splitHostPort(v)
+	if !ok || !c.inBound(v, k+" port", int64(n), false, portNumber) {
+		return
+	}
+	if withHost {
+		*host = h
+	}
+	*port = n
+}
+
+// splitHostPort reads "host:port" (withHost, the host possibly empty), a
+// bare port number, or a port as a string.
+func (c *cfg) splitHostPort(v *conf.Value) (host string, port int, withHost, ok bool) {
 	switch x := v.V.(type) {
 	case int64:
-		*port = int(x)
-		return
+		return "", int(x), false, true
 	case string:
 		h, p, err := net.SplitHostPort(x)
 		if err != nil {
 			if n, perr := strconv.Atoi(x); perr == nil {
-				*port = n
-				return
+				return "", n, false, true
 			}
 			c.errorf(v, "could not parse address string %q", x)
-			return
+			return "", 0, false, false
 		}
 		n, err := strconv.Atoi(p)
 		if err != nil {
 			c.errorf(v, "could not parse port %q", p)
-			return
+			return "", 0, false, false
 		}
-		*host, *port = h, n
-		return
+		return h, n, true, true
 	}
 	c.errorf(v, "expected host:port, got %s", typeName(v.V))
+	return "", 0, false, false
 }
 
 func strOpt(f func(*Options) *string) optHandler {

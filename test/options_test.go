@@ -174,6 +174,8 @@ func TestConfigRangesChecked(t *testing.T) {
 		{`port: 70000`, `invalid port of 70000, must be a port from 0 to 65535, or -1 for a random one`},
 		{`http_port: -2`, `invalid http_port of -2`},
 		{`prof_port: 65536`, `invalid prof_port of 65536`},
+		{`listen: "127.0.0.1:70000"`, `c.conf:2:1: invalid listen port of 70000`},
+		{`http: 99999`, `invalid http port of 99999`},
 		{`client_advertise: "a:b:c"`, `c.conf:2:1: invalid client_advertise "a:b:c"`},
 		{`client_advertise: "nats://x:4222"`, `invalid client_advertise "nats://x:4222"`},
 		{`client_advertise: "x:-5"`, `invalid client_advertise "x:-5": port must be from 0 to 65535`},
