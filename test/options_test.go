@@ -47,7 +47,7 @@ func TestNoHeaderSupport(t *testing.T) {
 	rc.expectClosed()
 	// HPUB is refused.
 	rc = dialRaw(t, s)
-	rc.send("CONNECT {\"verbose\":false,\"protocol\":1,\"headers\":true}\r\nPING\r\n")
+	rc.send("CONNECT {\"verbose\":false,\"protocol\":0,\"headers\":true}\r\nPING\r\n")
 	rc.expect("PONG")
 	rc.send("HPUB a 12 17\r\nNATS/1.0\r\n\r\nhello\r\n")
 	rc.expectClosed()
@@ -243,11 +243,16 @@ func TestBinaryParseErrorWording(t *testing.T) {
 }
 
 // reloadConn is a raw connection that announced protocol 1, so it accepts
-// asynchronous INFO.
+// asynchronous INFO; the INFO that follows the first PONG (the account it
+// is bound to) has been read.
 func reloadConn(t *testing.T, s *server.Server) *rawConn {
+	t.Helper()
 	rc := dialRaw(t, s)
 	rc.send("CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n")
 	rc.expect("PONG")
+	if info := infoOf(t, rc.readLine()); info["connect_info"] != true {
+		t.Fatalf("expected the INFO that follows CONNECT, got %v", info)
+	}
 	return rc
 }
 
@@ -377,12 +382,14 @@ func TestLameDuckInfoWhileReloading(t *testing.T) {
 	s := runConfigServer(t, cfg)
 	rc := reloadConn(t, s)
 	var wg sync.WaitGroup
+	defer wg.Wait()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for i := 0; i < 20; i++ {
-			writeConf(t, dir, "r.conf", body(fmt.Sprintf("h%d.example", i)))
-			_ = s.Reload()
+			if os.WriteFile(cfg, []byte(body(fmt.Sprintf("h%d.example", i))), 0o644) == nil {
+				_ = s.Reload()
+			}
 		}
 	}()
 	go s.LameDuckShutdown()
