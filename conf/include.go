@@ -92,7 +92,7 @@ func (p *parser) parseInclude(m map[string]*Value, at mark) error {
 	}
 	data, err := p.sh.open(full)
 	if err != nil {
-		return p.errorAt(at, "include %q: %v", path, err)
+		return p.semanticErrorAt(at, "include %q: %v", path, err)
 	}
 	defer p.sh.done()
 	sub := newParser(data, full, filepath.Dir(full), p.sh)

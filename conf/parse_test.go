@@ -263,3 +263,17 @@ func TestLongLine(t *testing.T) {
 		t.Fatalf("len %d, last col %d", len(arr), arr[n-1].Col)
 	}
 }
+
+// Syntax errors carry the reference's "Parse error on line N" (tools look
+// for it) after our position; unresolved variables do not.
+func TestSyntaxErrorWording(t *testing.T) {
+	_, err := Parse("port: 4222\nfoo {\n  bar: 1\n")
+	want := "4:1: Parse error on line 4: 'unexpected end of file in the map opened at 2:5'"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+	_, err = Parse("port: $CONF_TEST_SURELY_UNDEFINED\n")
+	if err == nil || strings.Contains(err.Error(), "Parse error") || !strings.HasPrefix(err.Error(), "1:7: undefined variable") {
+		t.Fatalf("an undefined variable is not a syntax error: %v", err)
+	}
+}

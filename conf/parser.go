@@ -48,7 +48,15 @@ func (p *parser) col(m mark) int {
 	return col
 }
 
+// errorAt reports a syntax error that starts at m.
 func (p *parser) errorAt(m mark, format string, a ...any) error {
+	return &Error{File: p.file, Line: m.line, Col: p.col(m), Msg: fmt.Sprintf(format, a...), Syntax: true}
+}
+
+// semanticErrorAt reports a well-formed construct that cannot be resolved
+// (an undefined variable, a missing include), which the reference does not
+// call a parse error.
+func (p *parser) semanticErrorAt(m mark, format string, a ...any) error {
 	return &Error{File: p.file, Line: m.line, Col: p.col(m), Msg: fmt.Sprintf(format, a...)}
 }
 

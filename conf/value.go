@@ -15,6 +15,7 @@ package conf
 
 import (
 	"fmt"
+	"strconv"
 )
 
 // Value is a parsed value with where it came from.
@@ -65,11 +66,20 @@ type Error struct {
 	File      string
 	Line, Col int
 	Msg       string
+	// Syntax marks a malformed file (as opposed to, say, an undefined
+	// variable); its text carries the reference's "Parse error on line N"
+	// as well, which tools such as nats.py's server launcher look for.
+	Syntax bool
 }
 
-// Error formats the error as "file:line:col: msg" (or "line:col: msg").
+// Error formats the error as "file:line:col: msg" (or "line:col: msg"); a
+// syntax error reads "file:line:col: Parse error on line N: 'msg'".
 func (e *Error) Error() string {
-	return formatPos(e.File, e.Line, e.Col) + ": " + e.Msg
+	pos := formatPos(e.File, e.Line, e.Col)
+	if e.Syntax {
+		return pos + ": Parse error on line " + strconv.Itoa(e.Line) + ": '" + e.Msg + "'"
+	}
+	return pos + ": " + e.Msg
 }
 
 func formatPos(file string, line, col int) string {

@@ -28,7 +28,7 @@ func (p *parser) parseVariable(m mark) (*Value, error) {
 	}
 	env, ok := os.LookupEnv(name)
 	if !ok {
-		return nil, p.errorAt(m, "undefined variable %q", name)
+		return nil, p.semanticErrorAt(m, "undefined variable %q", name)
 	}
 	return p.parseEnv(m, name, env)
 }
@@ -46,7 +46,7 @@ func isBcrypt(name string) bool {
 func (p *parser) parseEnv(m mark, name, env string) (*Value, error) {
 	for _, n := range p.sh.envStack {
 		if n == name {
-			return nil, p.errorAt(m, "variable reference cycle through environment variable %q", name)
+			return nil, p.semanticErrorAt(m, "variable reference cycle through environment variable %q", name)
 		}
 	}
 	if env == "" {
@@ -67,7 +67,10 @@ func (p *parser) parseEnv(m mark, name, env string) (*Value, error) {
 		}
 	}
 	if err != nil {
-		return nil, p.errorAt(m, "in environment variable %q: %v", name, err)
+		if e, ok := err.(*Error); ok {
+			e.Syntax = false // reported once, by the outer error
+		}
+		return nil, p.semanticErrorAt(m, "in environment variable %q: %v", name, err)
 	}
 	return p.value(m, v.V), nil
 }

@@ -64,14 +64,14 @@ func authenticate(o *Options, co *ClientOpts, nonce string) (*authResult, bool) 
 		if user == "" && co.Password == "" && co.Token == "" && o.NoAuthUser != "" {
 			user = o.NoAuthUser
 			for _, u := range o.Users {
-				if u.Username == user {
+				if u.Username == user && allowsClient(u.AllowedConnectionTypes) {
 					return &authResult{user: u.Username, perms: userPerms(o, u.Permissions), acc: u.Account}, true
 				}
 			}
 			return nil, false
 		}
 		for _, u := range o.Users {
-			if u.Username == user && comparePasswords(u.Password, co.Password) {
+			if u.Username == user && allowsClient(u.AllowedConnectionTypes) && comparePasswords(u.Password, co.Password) {
 				return &authResult{user: u.Username, perms: userPerms(o, u.Permissions), acc: u.Account}, true
 			}
 		}
@@ -102,7 +102,7 @@ func userPerms(o *Options, p *Permissions) *Permissions {
 // authNkey verifies the client's signature of our nonce with its nkey.
 func authNkey(o *Options, co *ClientOpts, nonce string) (*authResult, bool) {
 	for _, nu := range o.Nkeys {
-		if nu.Nkey != co.Nkey {
+		if nu.Nkey != co.Nkey || !allowsClient(nu.AllowedConnectionTypes) {
 			continue
 		}
 		if nonce == "" {

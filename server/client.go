@@ -112,6 +112,7 @@ type client struct {
 	mpay         int32
 	mcl          int32
 	msubs        int32
+	limitsGen    uint64   // Server.limitsGen that mpay, mcl and msubs match
 	hdrBuf       []byte   // scratch for no-responder headers
 	inlineHeld   [][]byte // scratch for inline flushes of this connection
 	inlineBufs   [][]byte
@@ -157,6 +158,9 @@ func (c *client) readLoop() {
 		n, err := nc.Read(b)
 		if n > 0 {
 			c.lastActive.Store(time.Now().UnixNano())
+			if g := s.limitsGen.Load(); g != c.limitsGen {
+				c.loadLimits(g) // a reload changed them
+			}
 			if perr := c.parse(b[:n]); perr != nil {
 				c.flushClients(false)
 				c.handleProtoErr(perr)
@@ -282,6 +286,9 @@ func (c *client) processConnect(arg []byte) error {
 	}
 	if opts.Protocol < 0 || opts.Protocol > PROTO {
 		return errBadClientProto
+	}
+	if c.srv.getOpts().NoHeaderSupport {
+		opts.Headers = false // INFO said headers:false
 	}
 	if opts.NoResponders && !opts.Headers {
 		return errNoRespNoHdr

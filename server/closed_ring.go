@@ -31,20 +31,27 @@ type closedSub struct {
 	msgs, max           int64
 }
 
-// closedRing keeps the most recent closed connections, bounded.
+// closedRing keeps the most recent max_closed_clients closed connections.
+// It grows as connections close, so a large limit costs memory only once
+// that many connections have closed.
 type closedRing struct {
 	mu    sync.Mutex
+	max   int
 	buf   []*closedConn
-	next  int
+	next  int // the oldest entry, once buf is full
 	total uint64
 }
 
-func newClosedRing(n int) *closedRing { return &closedRing{buf: make([]*closedConn, n)} }
+func newClosedRing(n int) *closedRing { return &closedRing{max: max(n, 1)} }
 
 func (r *closedRing) add(cc *closedConn) {
 	r.mu.Lock()
-	r.buf[r.next] = cc
-	r.next = (r.next + 1) % len(r.buf)
+	if len(r.buf) < r.max {
+		r.buf = append(r.buf, cc)
+	} else {
+		r.buf[r.next] = cc
+		r.next = (r.next + 1) % len(r.buf)
+	}
 	r.total++
 	r.mu.Unlock()
 }
@@ -54,10 +61,8 @@ func (r *closedRing) list() []*closedConn {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]*closedConn, 0, len(r.buf))
-	for i := 0; i < len(r.buf); i++ {
-		if cc := r.buf[(r.next+i)%len(r.buf)]; cc != nil {
-			out = append(out, cc)
-		}
+	for i := range r.buf {
+		out = append(out, r.buf[(r.next+i)%len(r.buf)])
 	}
 	return out
 }

@@ -243,21 +243,7 @@ func (fs *FileStore) metaKey() []byte {
 // openStreamKey unseals meta.key with the server key, or with the previous
 // key during a rotation (then re-sealing it with the new one).
 func (fs *FileStore) openStreamKey(blob []byte) error {
-	if len(fs.fcfg.Key) == 0 {
-		return fsDecryptErr(errFsNoKey)
-	}
-	ad := []byte(fsKeyFile)
-	key, c, err := fsOpen(blob, fsKEK(fs.fcfg.Key, fs.cfg.Name), ad)
-	if err != nil && len(fs.fcfg.PrevKey) > 0 {
-		var perr error
-		key, c, perr = fsOpen(blob, fsKEK(fs.fcfg.PrevKey, fs.cfg.Name), ad)
-		if perr == nil {
-			err = nil
-			fs.skey = key
-			fs.logf("stream key re-sealed with the new server key")
-			return fs.writeStreamKey()
-		}
-	}
+	key, c, withPrev, err := fsOpenStreamKey(blob, &fs.fcfg, fs.cfg.Name)
 	if err != nil {
 		return fsDecryptErr(err)
 	}
@@ -265,6 +251,10 @@ func (fs *FileStore) openStreamKey(blob []byte) error {
 		return fsDecryptErr(errFsBadRecord)
 	}
 	fs.skey = key
+	if withPrev {
+		fs.logf("stream key re-sealed with the new server key")
+		return fs.writeStreamKey()
+	}
 	if c != fs.cipher {
 		return fs.writeStreamKey()
 	}
@@ -433,17 +423,7 @@ func ReadFileStoreConfig(fcfg FileStoreConfig, name string) (*StreamConfig, erro
 	blob, err := os.ReadFile(filepath.Join(fcfg.Dir, fsKeyFile))
 	switch {
 	case err == nil:
-		if len(fcfg.Key) == 0 {
-			return nil, fsDecryptErr(errFsNoKey)
-		}
-		ad := []byte(fsKeyFile)
-		skey, _, err := fsOpen(blob, fsKEK(fcfg.Key, name), ad)
-		if err != nil && len(fcfg.PrevKey) > 0 {
-			var perr error
-			if skey, _, perr = fsOpen(blob, fsKEK(fcfg.PrevKey, name), ad); perr == nil {
-				err = nil
-			}
-		}
+		skey, _, _, err := fsOpenStreamKey(blob, &fcfg, name)
 		if err != nil {
 			return nil, fsDecryptErr(err)
 		}

@@ -132,7 +132,8 @@ func defineFlags(fs *flag.FlagSet, fo *Options, res *FlagResult) *flagExtras {
 	// Accepted now so that existing command lines parse; served by the
 	// cluster issue, refused until then if used.
 	str(&x.ignored, "routes", "cluster", "cluster_name", "cluster_advertise", "cluster_listen", "no_advertise")
-	num(&x.ignoredInt, "connect_retries", "profile")
+	num(&x.ignoredInt, "connect_retries")
+	num(&fo.ProfPort, "profile")
 	return x
 }
 
@@ -175,6 +176,7 @@ var flagOverrides = []struct {
 	{[]string{"V", "trace", "VV"}, func(d, s *Options) { d.Trace, d.TraceVerbose = s.Trace, s.TraceVerbose }},
 	{[]string{"log_size_limit"}, func(d, s *Options) { d.LogSizeLimit = s.LogSizeLimit }},
 	{[]string{"max_traced_msg_len"}, func(d, s *Options) { d.MaxTracedMsgLen = s.MaxTracedMsgLen }},
+	{[]string{"profile"}, func(d, s *Options) { d.ProfPort = s.ProfPort }},
 	{[]string{"js", "jetstream"}, func(d, s *Options) { d.JetStream = s.JetStream }},
 	{[]string{"sd", "store_dir"}, func(d, s *Options) { d.StoreDir = s.StoreDir }},
 	{[]string{"user"}, func(d, s *Options) { d.Username = s.Username }},

@@ -113,18 +113,33 @@ func (s *Server) clientList() []*client {
 	return list
 }
 
-// sendLameDuckInfo sends the INFO with "ldm":true to the clients that said
-// in CONNECT (protocol >= 1) that they understand asynchronous INFO, as the
-// reference does; older clients would take it for a protocol error.
+// sendLameDuckInfo sends the INFO with "ldm":true.
 func (s *Server) sendLameDuckInfo(clients []*client) {
+	s.sendAsyncInfo(clients, s.asyncInfo(true))
+}
+
+// asyncInfo is an INFO line for connected clients, built from the server's
+// INFO under the lock that reload writes it under.
+func (s *Server) asyncInfo(ldm bool) []byte {
+	s.mu.Lock()
 	info := s.info
-	info.LameDuckMode = true
+	s.mu.Unlock()
+	info.LameDuckMode = ldm
 	b, err := json.Marshal(&info)
 	if err != nil {
-		return
+		return nil
 	}
 	proto := make([]byte, 0, len(b)+8)
-	proto = append(append(append(proto, "INFO "...), b...), " \r\n"...)
+	return append(append(append(proto, "INFO "...), b...), " \r\n"...)
+}
+
+// sendAsyncInfo sends an INFO to the clients that said in CONNECT
+// (protocol >= 1) that they understand asynchronous INFO, as the reference
+// does; older clients would take it for a protocol error.
+func (s *Server) sendAsyncInfo(clients []*client, proto []byte) {
+	if proto == nil {
+		return
+	}
 	for _, c := range clients {
 		c.mu.Lock()
 		send := c.opts.Protocol >= 1 && !c.closed

@@ -1,6 +1,11 @@
 package server
 
 import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -154,6 +159,9 @@ func setBaselineOptions(o *Options) {
 	if o.LameDuckGracePeriod == 0 {
 		o.LameDuckGracePeriod = DEFAULT_LAME_DUCK_GRACE_PERIOD
 	}
+	if o.MaxClosedClients == 0 {
+		o.MaxClosedClients = DEFAULT_MAX_CLOSED_CLIENTS
+	}
 	if o.HTTPHost == "" {
 		o.HTTPHost = o.Host
 	}
@@ -162,6 +170,12 @@ func setBaselineOptions(o *Options) {
 // validateOptions reports settings that cannot work together, with the
 // reference's wording.
 func validateOptions(o *Options) error {
+	if err := validateRanges(o); err != nil {
+		return err
+	}
+	if _, _, err := parseClientAdvertise(o.ClientAdvertise); err != nil {
+		return err
+	}
 	if int64(o.MaxPayload) > o.MaxPending {
 		return fmtErr("max_payload (%d) cannot be higher than max_pending (%d)", o.MaxPayload, o.MaxPending)
 	}
@@ -181,4 +195,46 @@ func containsSpace(s string) bool {
 		}
 	}
 	return false
+}
+
+// parseClientAdvertise reads client_advertise: "host" or "host:port", the
+// address clients are told to use (INFO's host and port, and the
+// connect_urls other servers will gossip). Port 0, or none, means the
+// listen port. An empty value advertises the listen address.
+func parseClientAdvertise(adv string) (host string, port int, err error) {
+	if adv == "" {
+		return "", 0, nil
+	}
+	host, ps, err := net.SplitHostPort(adv)
+	if err != nil {
+		var ae *net.AddrError
+		if !errors.As(err, &ae) || ae.Err != "missing port in address" {
+			return "", 0, fmt.Errorf("invalid client_advertise %q: %v", adv, err)
+		}
+		host, ps = adv, ""
+	}
+	if host == "" || strings.ContainsAny(host, "/ \t") {
+		return "", 0, fmt.Errorf("invalid client_advertise %q: expected host or host:port", adv)
+	}
+	if ps != "" {
+		if port, err = strconv.Atoi(ps); err != nil || port < 0 || port > 65535 {
+			return "", 0, fmt.Errorf("invalid client_advertise %q: port must be from 0 to 65535", adv)
+		}
+	}
+	return host, port, nil
+}
+
+// setInfoHostPort puts into INFO the address clients should use:
+// client_advertise if set, else the listen host and the port actually
+// bound. The options were validated. Server lock held.
+func (s *Server) setInfoHostPort(o *Options, listenPort int) {
+	s.info.Host, s.info.Port = o.Host, listenPort
+	host, port, _ := parseClientAdvertise(o.ClientAdvertise)
+	if host == "" {
+		return
+	}
+	s.info.Host = host
+	if port != 0 {
+		s.info.Port = port
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nkeys"
 	"github.com/natsforge/nats-server/conf"
 )
 
@@ -80,17 +81,34 @@ func (c *cfg) parseAccount(name string, v *conf.Value) {
 	if !ok {
 		return
 	}
+	var users []*User
+	var nkeyUsers []*NkeyUser
+	var defaultPerms *Permissions
 	for _, key := range sortedKeys(m) {
 		e := m[key]
 		switch strings.ToLower(key) {
 		case "users":
 			before, beforeNk := len(c.o.Users), len(c.o.Nkeys)
 			c.parseUsers(key, e)
+			users, nkeyUsers = append(users, c.o.Users[before:]...), append(nkeyUsers, c.o.Nkeys[beforeNk:]...)
 			for _, u := range c.o.Users[before:] {
 				u.Account = name
 			}
 			for _, u := range c.o.Nkeys[beforeNk:] {
 				u.Account = name
+			}
+		case "default_permissions":
+			defaultPerms = c.parsePermissions(key, e)
+		case "jetstream":
+			c.accountJetStream(name, key, e)
+		case "limits":
+			c.accountLimits(name, key, e)
+		case "nkey":
+			if nk, ok := c.str(key, e); ok && !nkeys.IsValidPublicAccountKey(nk) {
+				c.errorf(e, "Not a valid public nkey for an account: %q", nk)
+			} else if ok {
+				// The account's identity in operator mode, which is refused.
+				c.o.unsupported = append(c.o.unsupported, keyPos(e)+": account nkey")
 			}
 		case "exports":
 			c.parseExports(a, key, e)
@@ -98,13 +116,61 @@ func (c *cfg) parseAccount(name string, v *conf.Value) {
 			c.parseImports(a, key, e)
 		case "mappings", "maps":
 			a.Mappings = c.parseMappings(key, e)
-		case "default_permissions", "jetstream", "limits", "nkey", "max_connections", "max_subscriptions",
-			"max_payload", "max_leafnodes", "trace_dest", "trace_dest_sampling":
-			// Accepted; served with the features they belong to.
+		case "trace_dest", "trace_dest_sampling":
+			// Message tracing's, served with it.
 		default:
 			c.unknownField(e, key)
 		}
 	}
+	// The account's default permissions are for its users that have none of
+	// their own; the others keep falling back to the global ones.
+	if defaultPerms != nil {
+		for _, u := range users {
+			if u.Permissions == nil {
+				u.Permissions = defaultPerms
+			}
+		}
+		for _, u := range nkeyUsers {
+			if u.Permissions == nil {
+				u.Permissions = defaultPerms
+			}
+		}
+	}
+}
+
+// accountJetStream accepts an account's jetstream setting that leaves it
+// off; enabling it waits for the JetStream API, as the top-level block does.
+func (c *cfg) accountJetStream(account, k string, v *conf.Value) {
+	switch x := v.V.(type) {
+	case bool:
+		if !x {
+			return
+		}
+	case string:
+		if strings.EqualFold(x, "disabled") || strings.EqualFold(x, "disable") {
+			return
+		}
+	}
+	c.o.unsupported = append(c.o.unsupported, keyPos(v)+": jetstream in account "+account)
+}
+
+// accountLimits checks an account's limits block, in the reference's words
+// for unknown keys; enforcing the limits is not built yet, so a block is
+// refused rather than ignored.
+func (c *cfg) accountLimits(account, k string, v *conf.Value) {
+	m, ok := c.mapOf(k, v)
+	if !ok {
+		return
+	}
+	for _, key := range sortedKeys(m) {
+		switch strings.ToLower(key) {
+		case "max_connections", "max_conn", "max_subscriptions", "max_subs", "max_payload", "max_pay",
+			"max_leafnodes", "max_leafs":
+		default:
+			c.errorf(m[key], "Unknown field %q parsing account limits", key)
+		}
+	}
+	c.o.unsupported = append(c.o.unsupported, keyPos(v)+": limits in account "+account)
 }
 
 func (c *cfg) parseExports(a *AccountOpts, k string, v *conf.Value) {
@@ -129,8 +195,14 @@ func (c *cfg) parseExports(a *AccountOpts, k string, v *conf.Value) {
 					c.errorf(f, "unknown response type: %q", s)
 				}
 			case "threshold", "response_threshold", "response_max_time", "response_time":
-				ex.ResponseThreshold, _ = c.duration(key, f)
-			case "account_token_position", "advertise", "allow_trace", "name", "description", "info_url":
+				if d, ok := c.duration(key, f); ok && c.inBound(f, key, int64(d), true, notNegative) {
+					ex.ResponseThreshold = d
+				}
+			case "account_token_position":
+				// A restriction: ignoring it would open the export to all.
+				c.o.unsupported = append(c.o.unsupported, keyPos(f)+": account_token_position")
+			case "advertise", "allow_trace", "name", "description", "info_url":
+				// Descriptions for tools, and message tracing's setting.
 			default:
 				c.unknownField(f, key)
 			}

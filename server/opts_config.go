@@ -73,80 +73,61 @@ var topLevelOptions map[string]optHandler
 
 func init() {
 	topLevelOptions = map[string]optHandler{
-		"listen":                  func(c *cfg, k string, v *conf.Value) { c.hostPort(v, &c.o.Host, &c.o.Port) },
-		"host":                    strOpt(func(o *Options) *string { return &o.Host }),
-		"net":                     strOpt(func(o *Options) *string { return &o.Host }),
-		"addr":                    strOpt(func(o *Options) *string { return &o.Host }),
-		"port":                    intOpt(func(o *Options) *int { return &o.Port }),
-		"server_name":             strOpt(func(o *Options) *string { return &o.ServerName }),
-		"client_advertise":        strOpt(func(o *Options) *string { return &o.ClientAdvertise }),
-		"debug":                   boolOpt(func(o *Options) *bool { return &o.Debug }),
-		"trace":                   boolOpt(func(o *Options) *bool { return &o.Trace }),
-		"trace_verbose":           traceVerbose,
-		"logtime":                 boolOpt(func(o *Options) *bool { return &o.Logtime }),
-		"logtime_utc":             boolOpt(func(o *Options) *bool { return &o.LogtimeUTC }),
-		"log_file":                strOpt(func(o *Options) *string { return &o.LogFile }),
-		"logfile":                 strOpt(func(o *Options) *string { return &o.LogFile }),
-		"log_size_limit":          int64Opt(func(o *Options) *int64 { return &o.LogSizeLimit }),
-		"logfile_size_limit":      int64Opt(func(o *Options) *int64 { return &o.LogSizeLimit }),
-		"logfile_max_num":         int64Opt(func(o *Options) *int64 { return &o.LogMaxFiles }),
-		"log_max_num":             int64Opt(func(o *Options) *int64 { return &o.LogMaxFiles }),
-		"syslog":                  boolOpt(func(o *Options) *bool { return &o.Syslog }),
-		"remote_syslog":           strOpt(func(o *Options) *string { return &o.RemoteSyslog }),
-		"max_traced_msg_len":      intOpt(func(o *Options) *int { return &o.MaxTracedMsgLen }),
-		"pidfile":                 strOpt(func(o *Options) *string { return &o.PidFile }),
-		"pid_file":                strOpt(func(o *Options) *string { return &o.PidFile }),
-		"ports_file_dir":          strOpt(func(o *Options) *string { return &o.PortsFileDir }),
-		"max_connections":         intOpt(func(o *Options) *int { return &o.MaxConn }),
-		"max_conn":                intOpt(func(o *Options) *int { return &o.MaxConn }),
-		"max_subscriptions":       intOpt(func(o *Options) *int { return &o.MaxSubs }),
-		"max_subs":                intOpt(func(o *Options) *int { return &o.MaxSubs }),
-		"max_payload":             int32Opt(func(o *Options) *int32 { return &o.MaxPayload }),
-		"max_control_line":        int32Opt(func(o *Options) *int32 { return &o.MaxControlLine }),
-		"max_pending":             int64Opt(func(o *Options) *int64 { return &o.MaxPending }),
-		"ping_interval":           durOpt(func(o *Options) *time.Duration { return &o.PingInterval }),
-		"ping_max":                intOpt(func(o *Options) *int { return &o.MaxPingsOut }),
-		"write_deadline":          durOpt(func(o *Options) *time.Duration { return &o.WriteDeadline }),
-		"lame_duck_duration":      durOpt(func(o *Options) *time.Duration { return &o.LameDuckDuration }),
-		"lame_duck_grace_period":  durOpt(func(o *Options) *time.Duration { return &o.LameDuckGracePeriod }),
-		"http":                    func(c *cfg, k string, v *conf.Value) { c.hostPort(v, &c.o.HTTPHost, &c.o.HTTPPort) },
-		"http_port":               intOpt(func(o *Options) *int { return &o.HTTPPort }),
-		"monitor_port":            intOpt(func(o *Options) *int { return &o.HTTPPort }),
-		"https":                   func(c *cfg, k string, v *conf.Value) { c.hostPort(v, &c.o.HTTPHost, &c.o.HTTPSPort) },
-		"https_port":              intOpt(func(o *Options) *int { return &o.HTTPSPort }),
-		"http_base_path":          strOpt(func(o *Options) *string { return &o.HTTPBasePath }),
-		"prof_port":               intOpt(func(o *Options) *int { return &o.ProfPort }),
-		"max_closed_clients":      intOpt(func(o *Options) *int { return &o.MaxClosedClients }),
-		"disable_sublist_cache":   boolOpt(func(o *Options) *bool { return &o.DisableSublistCache }),
-		"no_sublist_cache":        boolOpt(func(o *Options) *bool { return &o.DisableSublistCache }),
-		"no_header_support":       boolOpt(func(o *Options) *bool { return &o.NoHeaderSupport }),
-		"connect_error_reports":   intOpt(func(o *Options) *int { return &o.ConnectErrorReports }),
-		"reconnect_error_reports": intOpt(func(o *Options) *int { return &o.ReconnectErrorReports }),
-		"server_tags":             strListOpt(func(o *Options) *[]string { return &o.ServerTags }),
-		"no_auth_user":            strOpt(func(o *Options) *string { return &o.NoAuthUser }),
-		"authorization":           parseAuthorization,
-		"tls":                     parseTLSBlock,
-		"allow_non_tls":           boolOpt(func(o *Options) *bool { return &o.AllowNonTLS }),
-		"jetstream":               parseJetStream,
-		"system_account":          strOpt(func(o *Options) *string { return &o.SystemAccount }),
-		"system":                  strOpt(func(o *Options) *string { return &o.SystemAccount }),
-		"no_system_account":       boolOpt(func(o *Options) *bool { return &o.NoSystemAccount }),
-		"cluster":                 sectionOpt("cluster", clusterKeys),
-		"gateway":                 sectionOpt("gateway", gatewayKeys),
-		"leafnodes":               sectionOpt("leafnodes", leafKeys),
-		"leaf":                    sectionOpt("leafnodes", leafKeys),
-		"websocket":               sectionOpt("websocket", websocketKeys),
-		"ws":                      sectionOpt("websocket", websocketKeys),
-		"mqtt":                    sectionOpt("mqtt", mqttKeys),
-		"accounts":                parseAccounts,
-		"mappings":                parseTopMappings,
-		"maps":                    parseTopMappings,
-		"operator":                anyUnsupported("operator"),
-		"operators":               anyUnsupported("operator"),
-		"trusted":                 anyUnsupported("trusted"),
-		"trusted_keys":            anyUnsupported("trusted_keys"),
-		"resolver":                anyUnsupported("resolver"),
-		"resolver_preload":        anyUnsupported("resolver_preload"),
+		"listen":                func(c *cfg, k string, v *conf.Value) { c.hostPort(k, v, &c.o.Host, &c.o.Port) },
+		"host":                  strOpt(func(o *Options) *string { return &o.Host }),
+		"net":                   strOpt(func(o *Options) *string { return &o.Host }),
+		"addr":                  strOpt(func(o *Options) *string { return &o.Host }),
+		"server_name":           strOpt(func(o *Options) *string { return &o.ServerName }),
+		"client_advertise":      clientAdvertise,
+		"debug":                 boolOpt(func(o *Options) *bool { return &o.Debug }),
+		"trace":                 boolOpt(func(o *Options) *bool { return &o.Trace }),
+		"trace_verbose":         traceVerbose,
+		"logtime":               boolOpt(func(o *Options) *bool { return &o.Logtime }),
+		"logtime_utc":           boolOpt(func(o *Options) *bool { return &o.LogtimeUTC }),
+		"log_file":              strOpt(func(o *Options) *string { return &o.LogFile }),
+		"logfile":               strOpt(func(o *Options) *string { return &o.LogFile }),
+		"syslog":                boolOpt(func(o *Options) *bool { return &o.Syslog }),
+		"remote_syslog":         strOpt(func(o *Options) *string { return &o.RemoteSyslog }),
+		"pidfile":               strOpt(func(o *Options) *string { return &o.PidFile }),
+		"pid_file":              strOpt(func(o *Options) *string { return &o.PidFile }),
+		"ports_file_dir":        strOpt(func(o *Options) *string { return &o.PortsFileDir }),
+		"http":                  func(c *cfg, k string, v *conf.Value) { c.hostPort(k, v, &c.o.HTTPHost, &c.o.HTTPPort) },
+		"https":                 func(c *cfg, k string, v *conf.Value) { c.hostPort(k, v, &c.o.HTTPHost, &c.o.HTTPSPort) },
+		"http_base_path":        strOpt(func(o *Options) *string { return &o.HTTPBasePath }),
+		"disable_sublist_cache": boolOpt(func(o *Options) *bool { return &o.DisableSublistCache }),
+		"no_sublist_cache":      boolOpt(func(o *Options) *bool { return &o.DisableSublistCache }),
+		"no_header_support":     boolOpt(func(o *Options) *bool { return &o.NoHeaderSupport }),
+		"server_tags":           strListOpt(func(o *Options) *[]string { return &o.ServerTags }),
+		"no_auth_user":          strOpt(func(o *Options) *string { return &o.NoAuthUser }),
+		"authorization":         parseAuthorization,
+		"tls":                   parseTLSBlock,
+		"allow_non_tls":         boolOpt(func(o *Options) *bool { return &o.AllowNonTLS }),
+		"jetstream":             parseJetStream,
+		"system_account":        strOpt(func(o *Options) *string { return &o.SystemAccount }),
+		"system":                strOpt(func(o *Options) *string { return &o.SystemAccount }),
+		"no_system_account":     boolOpt(func(o *Options) *bool { return &o.NoSystemAccount }),
+		"cluster":               sectionOpt("cluster", clusterKeys),
+		"gateway":               sectionOpt("gateway", gatewayKeys),
+		"leafnodes":             sectionOpt("leafnodes", leafKeys),
+		"leaf":                  sectionOpt("leafnodes", leafKeys),
+		"websocket":             sectionOpt("websocket", websocketKeys),
+		"ws":                    sectionOpt("websocket", websocketKeys),
+		"mqtt":                  sectionOpt("mqtt", mqttKeys),
+		"accounts":              parseAccounts,
+		"mappings":              parseTopMappings,
+		"maps":                  parseTopMappings,
+		"operator":              anyUnsupported("operator"),
+		"operators":             anyUnsupported("operator"),
+		"trusted":               anyUnsupported("trusted"),
+		"trusted_keys":          anyUnsupported("trusted_keys"),
+		"resolver":              anyUnsupported("resolver"),
+		"resolver_preload":      anyUnsupported("resolver_preload"),
+	}
+	for _, n := range numOpts {
+		topLevelOptions[n.name] = n.handler()
+	}
+	for alias, name := range numOptAliases {
+		topLevelOptions[alias] = topLevelOptions[name]
 	}
 }
 
@@ -319,30 +300,41 @@ func typeName(v any) string {
 }
 
 // hostPort accepts "host:port", a bare port number, or a bare host.
-func (c *cfg) hostPort(v *conf.Value, host *string, port *int) {
+func (c *cfg) hostPort(k string, v *conf.Value, host *string, port *int) {
+	h, n, withHost, ok := c.splitHostPort(v)
+	if !ok || !c.inBound(v, k+" port", int64(n), false, portNumber) {
+		return
+	}
+	if withHost {
+		*host = h
+	}
+	*port = n
+}
+
+// splitHostPort reads "host:port" (withHost, the host possibly empty), a
+// bare port number, or a port as a string.
+func (c *cfg) splitHostPort(v *conf.Value) (host string, port int, withHost, ok bool) {
 	switch x := v.V.(type) {
 	case int64:
-		*port = int(x)
-		return
+		return "", int(x), false, true
 	case string:
 		h, p, err := net.SplitHostPort(x)
 		if err != nil {
 			if n, perr := strconv.Atoi(x); perr == nil {
-				*port = n
-				return
+				return "", n, false, true
 			}
 			c.errorf(v, "could not parse address string %q", x)
-			return
+			return "", 0, false, false
 		}
 		n, err := strconv.Atoi(p)
 		if err != nil {
 			c.errorf(v, "could not parse port %q", p)
-			return
+			return "", 0, false, false
 		}
-		*host, *port = h, n
-		return
+		return h, n, true, true
 	}
 	c.errorf(v, "expected host:port, got %s", typeName(v.V))
+	return "", 0, false, false
 }
 
 func strOpt(f func(*Options) *string) optHandler {
@@ -361,34 +353,6 @@ func strListOpt(f func(*Options) *[]string) optHandler {
 	}
 }
 
-func intOpt(f func(*Options) *int) optHandler {
-	return func(c *cfg, k string, v *conf.Value) {
-		if n, ok := c.int64(k, v); ok {
-			*f(c.o) = int(n)
-		}
-	}
-}
-
-func int32Opt(f func(*Options) *int32) optHandler {
-	return func(c *cfg, k string, v *conf.Value) {
-		if n, ok := c.int64(k, v); ok {
-			if n > 1<<31-1 || n < -(1<<31) {
-				c.errorf(v, "field %q: %d is out of range", k, n)
-				return
-			}
-			*f(c.o) = int32(n)
-		}
-	}
-}
-
-func int64Opt(f func(*Options) *int64) optHandler {
-	return func(c *cfg, k string, v *conf.Value) {
-		if n, ok := c.int64(k, v); ok {
-			*f(c.o) = n
-		}
-	}
-}
-
 func boolOpt(f func(*Options) *bool) optHandler {
 	return func(c *cfg, k string, v *conf.Value) {
 		if b, ok := c.bool(k, v); ok {
@@ -397,12 +361,16 @@ func boolOpt(f func(*Options) *bool) optHandler {
 	}
 }
 
-func durOpt(f func(*Options) *time.Duration) optHandler {
-	return func(c *cfg, k string, v *conf.Value) {
-		if d, ok := c.duration(k, v); ok {
-			*f(c.o) = d
-		}
+func clientAdvertise(c *cfg, k string, v *conf.Value) {
+	adv, ok := c.str(k, v)
+	if !ok {
+		return
 	}
+	if _, _, err := parseClientAdvertise(adv); err != nil {
+		c.errorf(v, "%v", err)
+		return
+	}
+	c.o.ClientAdvertise = adv
 }
 
 func traceVerbose(c *cfg, k string, v *conf.Value) {

@@ -39,6 +39,9 @@ func parseAuthorization(c *cfg, k string, v *conf.Value) {
 			default:
 				c.errorf(e, "field %q: expected a number of seconds, got %s", key, typeName(e.V))
 			}
+			if c.o.AuthTimeout < 0 {
+				c.errorf(e, "invalid authorization timeout of %v, must not be negative", c.o.AuthTimeout)
+			}
 		case "users":
 			c.parseUsers(key, e)
 		case "permissions", "permission":
@@ -72,6 +75,7 @@ func (c *cfg) parseUsers(k string, v *conf.Value) {
 		u := &User{}
 		var nk string
 		var perms *Permissions
+		var types map[string]struct{}
 		for _, key := range sortedKeys(m) {
 			f := m[key]
 			switch strings.ToLower(key) {
@@ -86,7 +90,7 @@ func (c *cfg) parseUsers(k string, v *conf.Value) {
 			case "account":
 				u.Account, _ = c.str(key, f)
 			case "allowed_connection_types", "connection_types", "clients":
-				c.strList(key, f)
+				types = c.connectionTypes(key, f)
 			default:
 				c.unknownField(f, key)
 			}
@@ -101,14 +105,36 @@ func (c *cfg) parseUsers(k string, v *conf.Value) {
 				c.errorf(e, "Nkey users do not take usernames or passwords")
 				continue
 			}
-			c.o.Nkeys = append(c.o.Nkeys, &NkeyUser{Nkey: nk, Permissions: perms, Account: u.Account})
+			c.o.Nkeys = append(c.o.Nkeys, &NkeyUser{Nkey: nk, Permissions: perms, Account: u.Account, AllowedConnectionTypes: types})
 		case u.Username == "":
 			c.errorf(e, "user entry requires a user")
 		default:
-			u.Permissions = perms
+			u.Permissions, u.AllowedConnectionTypes = perms, types
 			c.o.Users = append(c.o.Users, u)
 		}
 	}
+}
+
+// connectionTypes reads allowed_connection_types, case-insensitively;
+// unknown names are refused in the reference's words.
+func (c *cfg) connectionTypes(k string, v *conf.Value) map[string]struct{} {
+	list, ok := c.strList(k, v)
+	if !ok {
+		return nil
+	}
+	types := make(map[string]struct{}, len(list))
+	var bad []string
+	for _, t := range list {
+		t = strings.ToUpper(t)
+		if !knownConnectionTypes[t] {
+			bad = append(bad, t)
+		}
+		types[t] = struct{}{}
+	}
+	if len(bad) > 0 {
+		c.errorf(v, "invalid connection types %q", bad)
+	}
+	return types
 }
 
 // parsePermissions reads { publish, subscribe, allow_responses }.
@@ -182,11 +208,11 @@ func (c *cfg) parseResponsePermission(k string, v *conf.Value) *ResponsePermissi
 			e := x[key]
 			switch strings.ToLower(key) {
 			case "max", "max_msgs", "max_messages", "max_responses":
-				if n, ok := c.int64(key, e); ok {
+				if n, ok := c.int64(key, e); ok && c.inBound(e, "allow_responses "+key, n, false, notNegative) {
 					rp.MaxMsgs = int(n)
 				}
 			case "expires", "expiration", "ttl":
-				if d, ok := c.duration(key, e); ok {
+				if d, ok := c.duration(key, e); ok && c.inBound(e, "allow_responses "+key, int64(d), true, notNegative) {
 					rp.Expires = d
 				}
 			default:
@@ -202,6 +228,7 @@ func (c *cfg) parseResponsePermission(k string, v *conf.Value) *ResponsePermissi
 // parseTLSBlock reads a tls { } block.
 func parseTLSBlock(c *cfg, k string, v *conf.Value) {
 	if t := c.parseTLS(k, v); t != nil {
+		t.filesDigest = digestTLSFiles(t)
 		c.o.TLS = t
 	}
 }
@@ -275,6 +302,9 @@ func (c *cfg) parseTLS(k string, v *conf.Value) *TLSConfigOpts {
 				}
 			default:
 				c.errorf(e, "field %q: expected seconds, got %s", key, typeName(e.V))
+			}
+			if t.Timeout < 0 {
+				c.errorf(e, "invalid tls timeout of %v, must not be negative", t.Timeout)
 			}
 		case "handshake_first", "first", "immediate":
 			c.parseHandshakeFirst(t, key, e)
@@ -362,9 +392,13 @@ func (c *cfg) parseJetStreamMap(m map[string]*conf.Value) bool {
 		case "store", "store_dir", "storedir":
 			c.o.StoreDir, _ = c.str(key, e)
 		case "max_memory_store", "max_mem_store", "max_mem":
-			c.o.JetStreamMaxMemory, _ = c.int64(key, e)
+			if n, ok := c.int64(key, e); ok && c.inBound(e, key, n, false, storeLimit) {
+				c.o.JetStreamMaxMemory = n
+			}
 		case "max_file_store", "max_file":
-			c.o.JetStreamMaxStore, _ = c.int64(key, e)
+			if n, ok := c.int64(key, e); ok && c.inBound(e, key, n, false, storeLimit) {
+				c.o.JetStreamMaxStore = n
+			}
 		case "domain":
 			c.o.JetStreamDomain, _ = c.str(key, e)
 		case "enable", "enabled":
@@ -388,7 +422,9 @@ func (c *cfg) parseJetStreamMap(m map[string]*conf.Value) bool {
 				c.o.JetStreamSyncAlways = true
 				continue
 			}
-			c.o.JetStreamSyncInterval, _ = c.duration(key, e)
+			if d, ok := c.duration(key, e); ok && c.inBound(e, key, int64(d), true, notNegative) {
+				c.o.JetStreamSyncInterval = d
+			}
 		case "encrypt_existing":
 			c.o.JetStreamEncryptExisting, _ = c.bool(key, e)
 		case "unique_tag", "max_outstanding_catchup", "max_catchup", "strict", "limits",

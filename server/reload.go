@@ -3,6 +3,9 @@ package server
 import (
 	"errors"
 	"fmt"
+	"math"
+	"net"
+	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -13,60 +16,67 @@ import (
 type reloadKind int
 
 const (
-	reloadLogging  reloadKind = iota + 1 // rebuild the logger
-	reloadAuth                           // re-check every connection's credentials
-	reloadLimits                         // read from the options on use
-	reloadPidFile                        // rewrite the pid file
-	reloadMappings                       // recompile the global account's mappings
-	reloadTLS                            // new certificates for new connections
+	reloadLogging    reloadKind = iota + 1 // rebuild the logger
+	reloadAuth                             // re-check every connection's credentials
+	reloadLimits                           // read from the options on use
+	reloadPidFile                          // rewrite the pid file
+	reloadMappings                         // recompile the global account's mappings
+	reloadTLS                              // new certificates for new connections
+	reloadConnLimits                       // pushed to open connections (see applyConnLimits)
+	reloadInfo                             // what INFO tells new clients
+	reloadPortsFile                        // rewrite the ports file in its new directory
 )
 
 // reloadable lists the Options fields that may change at runtime, with the
 // name the reference logs for them. Any other field that changes makes the
-// reload fail with "config reload not supported for <Field>".
+// reload fail with "config reload not supported for <Field>", as
+// max_closed_clients, no_header_support and prof_port do with the reference.
+// Every entry must take effect: reloadLimits fields are read from the
+// options where they are used; the other kinds are applied in applyReload.
 var reloadable = map[string]struct {
 	name string
 	kind reloadKind
 }{
-	"Debug":                 {"debug", reloadLogging},
-	"Trace":                 {"trace", reloadLogging},
-	"TraceVerbose":          {"trace_verbose", reloadLogging},
-	"Logtime":               {"logtime", reloadLogging},
-	"LogtimeUTC":            {"logtime_utc", reloadLogging},
-	"LogFile":               {"log_file", reloadLogging},
-	"LogSizeLimit":          {"log_size_limit", reloadLogging},
-	"LogMaxFiles":           {"logfile_max_num", reloadLogging},
-	"Syslog":                {"syslog", reloadLogging},
-	"RemoteSyslog":          {"remote_syslog", reloadLogging},
-	"MaxTracedMsgLen":       {"max_traced_msg_len", reloadLimits},
-	"Username":              {"authorization username", reloadAuth},
-	"Password":              {"authorization password", reloadAuth},
-	"Authorization":         {"authorization token", reloadAuth},
-	"AuthTimeout":           {"authorization timeout", reloadAuth},
-	"Users":                 {"authorization users", reloadAuth},
-	"Nkeys":                 {"authorization nkey users", reloadAuth},
-	"NoAuthUser":            {"no_auth_user", reloadAuth},
-	"DefaultPermissions":    {"default_permissions", reloadAuth},
-	"Mappings":              {"mappings", reloadMappings},
-	"TLS":                   {"tls", reloadTLS},
-	"AllowNonTLS":           {"allow_non_tls", reloadTLS},
-	"MaxConn":               {"max_connections", reloadLimits},
-	"MaxSubs":               {"max_subscriptions", reloadLimits},
-	"MaxPayload":            {"max_payload", reloadLimits},
-	"MaxPending":            {"max_pending", reloadLimits},
-	"MaxControlLine":        {"max_control_line", reloadLimits},
-	"PingInterval":          {"ping_interval", reloadLimits},
-	"MaxPingsOut":           {"ping_max", reloadLimits},
-	"WriteDeadline":         {"write_deadline", reloadLimits},
-	"LameDuckDuration":      {"lame_duck_duration", reloadLimits},
-	"LameDuckGracePeriod":   {"lame_duck_grace_period", reloadLimits},
+	"Debug":               {"debug", reloadLogging},
+	"Trace":               {"trace", reloadLogging},
+	"TraceVerbose":        {"trace_verbose", reloadLogging},
+	"Logtime":             {"logtime", reloadLogging},
+	"LogtimeUTC":          {"logtime_utc", reloadLogging},
+	"LogFile":             {"log_file", reloadLogging},
+	"LogSizeLimit":        {"log_size_limit", reloadLogging},
+	"LogMaxFiles":         {"logfile_max_num", reloadLogging},
+	"Syslog":              {"syslog", reloadLogging},
+	"RemoteSyslog":        {"remote_syslog", reloadLogging},
+	"MaxTracedMsgLen":     {"max_traced_msg_len", reloadLimits},
+	"Username":            {"authorization username", reloadAuth},
+	"Password":            {"authorization password", reloadAuth},
+	"Authorization":       {"authorization token", reloadAuth},
+	"AuthTimeout":         {"authorization timeout", reloadAuth},
+	"Users":               {"authorization users", reloadAuth},
+	"Nkeys":               {"authorization nkey users", reloadAuth},
+	"NoAuthUser":          {"no_auth_user", reloadAuth},
+	"DefaultPermissions":  {"default_permissions", reloadAuth},
+	"Mappings":            {"mappings", reloadMappings},
+	"TLS":                 {"tls", reloadTLS},
+	"AllowNonTLS":         {"allow_non_tls", reloadTLS},
+	"MaxConn":             {"max_connections", reloadConnLimits},
+	"MaxSubs":             {"max_subscriptions", reloadConnLimits},
+	"MaxPayload":          {"max_payload", reloadConnLimits},
+	"MaxPending":          {"max_pending", reloadConnLimits},
+	"MaxControlLine":      {"max_control_line", reloadConnLimits},
+	"PingInterval":        {"ping_interval", reloadLimits},
+	"MaxPingsOut":         {"ping_max", reloadLimits},
+	"WriteDeadline":       {"write_deadline", reloadLimits},
+	"LameDuckDuration":    {"lame_duck_duration", reloadLimits},
+	"LameDuckGracePeriod": {"lame_duck_grace_period", reloadLimits},
+	// Read by routes, gateways and leaf nodes, which are refused until
+	// their issue lands: as with the reference without them, no effect.
 	"ConnectErrorReports":   {"connect_error_reports", reloadLimits},
 	"ReconnectErrorReports": {"reconnect_error_reports", reloadLimits},
 	"ServerTags":            {"server_tags", reloadLimits},
-	"MaxClosedClients":      {"max_closed_clients", reloadLimits},
 	"PidFile":               {"pid_file", reloadPidFile},
-	"PortsFileDir":          {"ports_file_dir", reloadLimits},
-	"ClientAdvertise":       {"client_advertise", reloadLimits},
+	"PortsFileDir":          {"ports_file_dir", reloadPortsFile},
+	"ClientAdvertise":       {"client_advertise", reloadInfo},
 }
 
 // Reload re-reads the configuration file and applies what changed. When an
@@ -94,6 +104,9 @@ func (s *Server) Reload() error {
 	}
 	changes, err := diffOptions(cur, next)
 	if err != nil {
+		return err
+	}
+	if err := checkReloadTLS(next); err != nil {
 		return err
 	}
 	s.applyReload(cur, next, changes)
@@ -146,18 +159,7 @@ func (s *Server) applyReload(cur, next *Options, changes []optChange) {
 			s.Errorf("Error reconfiguring the logger: %v", err)
 		}
 	}
-	for _, ch := range changes {
-		switch ch.kind {
-		case reloadAuth:
-			if strings.HasPrefix(ch.name, "authorization") {
-				s.Noticef("Reloaded: %s", ch.name)
-			} else {
-				s.Noticef("Reloaded: %s = %v", ch.name, ch.value)
-			}
-		default:
-			s.Noticef("Reloaded: %s = %v", ch.name, ch.value)
-		}
-	}
+	s.logReloaded(changes, next)
 	if kinds[reloadAuth] {
 		s.mu.Lock()
 		s.info.AuthRequired = authConfigured(next)
@@ -177,18 +179,108 @@ func (s *Server) applyReload(cur, next *Options, changes []optChange) {
 	if kinds[reloadPidFile] && next.PidFile != "" {
 		s.writePidFile()
 	}
-	s.applyLimits(next)
+	if kinds[reloadInfo] {
+		s.mu.Lock()
+		port := next.Port
+		if s.listener != nil {
+			port = s.listener.Addr().(*net.TCPAddr).Port
+		}
+		s.setInfoHostPort(next, port)
+		s.mu.Unlock()
+	}
+	if kinds[reloadPortsFile] {
+		s.movePortsFile(next.PortsFileDir)
+	}
+	if kinds[reloadConnLimits] {
+		s.applyConnLimits(cur, next)
+	}
 }
 
-// applyLimits pushes per-connection limits to open connections.
-func (s *Server) applyLimits(o *Options) {
+// logReloaded logs each change in the reference's words; secrets are never
+// shown.
+func (s *Server) logReloaded(changes []optChange, next *Options) {
+	for _, ch := range changes {
+		switch {
+		case ch.kind == reloadAuth && strings.HasPrefix(ch.name, "authorization"):
+			s.Noticef("Reloaded: %s", ch.name)
+		case ch.field == "TLS":
+			s.Noticef("Reloaded: tls = %s", enabledOrNot(next.TLS != nil))
+		default:
+			s.Noticef("Reloaded: %s = %v", ch.name, ch.value)
+		}
+	}
+}
+
+// applyConnLimits brings open connections under the new limits: max_pending
+// at once; max_payload, max_control_line and max_subscriptions through
+// limitsGen, which each reader checks once per read (its fields stay
+// reader-owned, with nothing added per message); a new max_payload is also
+// announced in an INFO, so that clients check it themselves; connections
+// over a lowered max_connections are closed, the newest first.
+func (s *Server) applyConnLimits(cur, next *Options) {
 	s.mu.Lock()
-	s.info.MaxPayload = o.MaxPayload
+	s.info.MaxPayload = next.MaxPayload
 	s.mu.Unlock()
+	s.limitsGen.Add(1)
 	clients := s.clientList()
 	for _, c := range clients {
 		c.mu.Lock()
-		c.out.mp = o.MaxPending
+		c.out.mp = next.MaxPending
 		c.mu.Unlock()
 	}
+	if next.MaxPayload != cur.MaxPayload {
+		s.sendAsyncInfo(clients, s.asyncInfo(false))
+	}
+	if next.MaxConn > 0 && len(clients) > next.MaxConn {
+		sort.Slice(clients, func(i, j int) bool { return clients[i].cid > clients[j].cid })
+		for _, c := range clients[:len(clients)-next.MaxConn] {
+			c.closeWithErr("maximum connections exceeded", MaxConnectionsExceeded)
+			s.Errorf("%s - maximum connections exceeded", c.logPrefix())
+		}
+	}
+}
+
+// movePortsFile replaces the ports file by one in dir (none if dir is "").
+func (s *Server) movePortsFile(dir string) {
+	s.mu.Lock()
+	old := s.portsFile
+	s.portsFile = ""
+	s.mu.Unlock()
+	if old != "" {
+		if err := os.Remove(old); err != nil && !os.IsNotExist(err) {
+			s.Errorf("Error cleaning up ports file %s: %v", old, err)
+		}
+	}
+	if dir != "" {
+		s.writePortsFile(dir)
+	}
+}
+
+// loadLimits copies the per-connection limits of the current options into
+// the reader-owned fields; the reader calls it when limitsGen moved.
+func (c *client) loadLimits(gen uint64) {
+	o := c.srv.getOpts()
+	c.mpay, c.mcl = o.MaxPayload, o.MaxControlLine
+	c.msubs = int32(min(o.MaxSubs, math.MaxInt32))
+	c.limitsGen = gen
+}
+
+// checkReloadTLS loads the new tls block's certificates before anything is
+// applied, so that a bad file refuses the whole reload.
+func checkReloadTLS(next *Options) error {
+	if next.TLS == nil {
+		return nil
+	}
+	if err := validateClientTLS(next.TLS); err != nil {
+		return err
+	}
+	_, err := GenTLSConfig(next.TLS)
+	return err
+}
+
+func enabledOrNot(on bool) string {
+	if on {
+		return "enabled"
+	}
+	return "disabled"
 }

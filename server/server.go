@@ -72,6 +72,8 @@ type Server struct {
 	wg         sync.WaitGroup
 	http       *httpServer
 	ctls       atomic.Pointer[listenerTLS] // client listener TLS, nil without; swapped on reload
+	limitsGen  atomic.Uint64               // bumped when a reload changes per-connection limits
+	prof       *profServer                 // prof_port's pprof listener, nil without
 	configTime time.Time
 	portsFile  string
 	sys        *sysState
@@ -108,7 +110,7 @@ func NewServer(opts *Options) (*Server, error) {
 	s := &Server{
 		kp:         kp,
 		clients:    make(map[uint64]*client),
-		closed:     newClosedRing(DEFAULT_MAX_CLOSED_CLIENTS),
+		closed:     newClosedRing(o.MaxClosedClients),
 		start:      time.Now(),
 		readyCh:    make(chan struct{}),
 		quitCh:     make(chan struct{}),
@@ -126,14 +128,14 @@ func NewServer(opts *Options) (*Server, error) {
 		Version:      VERSION,
 		Proto:        PROTO,
 		GoVersion:    runtime.Version(),
-		Host:         o.Host,
-		Port:         o.Port,
-		Headers:      true,
+		Headers:      !o.NoHeaderSupport,
 		MaxPayload:   o.MaxPayload,
 		AuthRequired: authConfigured(o),
 		APILevel:     JSApiLevel,
 		XKey:         xpub,
 	}
+	s.setInfoHostPort(o, o.Port)
+	s.limitsGen.Store(1) // connections load their limits on their first read
 	if err := s.configureClientTLS(o); err != nil {
 		return nil, err
 	}
@@ -170,13 +172,23 @@ func (s *Server) Start() {
 }
 
 // StartAndCheck is Start returning the error instead of logging it fatally.
-func (s *Server) StartAndCheck() error {
+func (s *Server) StartAndCheck() (err error) {
 	o := s.getOpts()
 	s.Noticef("Starting nats-server")
 	s.Noticef("  Version:  %s", VERSION)
 	s.Noticef("  Git:      [not set]")
 	s.Noticef("  Name:     %s", s.info.Name)
 	s.Noticef("  ID:       %s", s.info.ID)
+	if o.ProfPort != 0 {
+		if err := s.startProfiling(); err != nil {
+			return fmt.Errorf("error starting profiler: %v", err)
+		}
+		defer func() {
+			if err != nil {
+				s.stopProfiling()
+			}
+		}()
+	}
 	if hasPlaintextPasswords(o) {
 		s.Warnf("Plaintext passwords detected, use nkeys or bcrypt")
 	}
@@ -219,9 +231,10 @@ func (s *Server) startClientListener() error {
 	}
 	s.mu.Lock()
 	s.listener = l
-	s.info.Port = l.Addr().(*net.TCPAddr).Port
+	port := l.Addr().(*net.TCPAddr).Port
+	s.setInfoHostPort(o, port)
 	s.mu.Unlock()
-	s.Noticef("Listening for client connections on %s", net.JoinHostPort(o.Host, strconv.Itoa(s.info.Port)))
+	s.Noticef("Listening for client connections on %s", net.JoinHostPort(o.Host, strconv.Itoa(port)))
 	s.logClientTLSMode()
 	s.wg.Add(1)
 	go s.acceptLoop(l)
@@ -399,9 +412,10 @@ func (s *Server) ClientURL() string {
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	s.mu.Lock()
-	port := s.info.Port
-	s.mu.Unlock()
+	port := o.Port
+	if a, ok := s.Addr().(*net.TCPAddr); ok {
+		port = a.Port // INFO's port may be client_advertise's
+	}
 	return "nats://" + net.JoinHostPort(host, strconv.Itoa(port))
 }
 
@@ -446,6 +460,7 @@ func (s *Server) Shutdown() {
 	}
 	s.mu.Unlock()
 	s.stopMonitoring()
+	s.stopProfiling()
 	for _, c := range clients {
 		c.closeConnection(ServerShutdown)
 	}
@@ -460,8 +475,11 @@ func (s *Server) Shutdown() {
 	}
 	s.wg.Wait()
 	s.running.Store(false)
-	if s.portsFile != "" {
-		os.Remove(s.portsFile)
+	s.mu.Lock()
+	portsFile := s.portsFile // a reload may have moved it
+	s.mu.Unlock()
+	if portsFile != "" {
+		os.Remove(portsFile)
 	}
 	s.Noticef("Server Exiting..")
 	close(s.doneCh)
@@ -476,9 +494,13 @@ func (s *Server) writePortsFile(dir string) {
 	ports := struct {
 		Nats       []string `json:"nats,omitempty"`
 		Monitoring []string `json:"monitoring,omitempty"`
+		Profile    []string `json:"profile,omitempty"`
 	}{Nats: []string{s.ClientURL()}}
 	if u := s.MonitorAddr(); u != nil {
 		ports.Monitoring = []string{"http://" + u.String()}
+	}
+	if u := s.ProfilerAddr(); u != nil {
+		ports.Profile = []string{"http://" + u.String()}
 	}
 	b, _ := json.Marshal(ports)
 	exe := filepath.Base(os.Args[0])
@@ -487,7 +509,9 @@ func (s *Server) writePortsFile(dir string) {
 		s.Errorf("Error writing ports file (%s): %v", name, err)
 		return
 	}
+	s.mu.Lock()
 	s.portsFile = name
+	s.mu.Unlock()
 }
 
 func fmtErr(format string, a ...any) error { return fmt.Errorf(format, a...) }

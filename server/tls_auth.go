@@ -21,7 +21,7 @@ func certMapConfigured(o *Options) bool {
 func (s *Server) authenticateClient(o *Options, c *client, co *ClientOpts, nonce string) (*authResult, bool) {
 	if certMapConfigured(o) {
 		u := findCertUser(c.peerCert(), o.Users, nil)
-		if u == nil || co.Username != "" {
+		if u == nil || co.Username != "" || !allowsClient(u.AllowedConnectionTypes) {
 			return nil, false
 		}
 		return &authResult{user: u.Username, perms: userPerms(o, u.Permissions), acc: u.Account}, true
@@ -37,6 +37,10 @@ func (s *Server) checkCertAuth(c *client, o *Options, co *ClientOpts) (*authResu
 		s.Debugf("%s - "+format, append([]any{c.logPrefix()}, a...)...)
 	}
 	u := findCertUser(c.peerCert(), o.Users, debug)
+	if u != nil && !allowsClient(u.AllowedConnectionTypes) {
+		debug("User %q not allowed to connect as a client (allowed_connection_types)", u.Username)
+		u = nil
+	}
 	if u == nil {
 		if co.Username != "" {
 			s.Errorf("%s - authentication error - User %q", c.logPrefix(), co.Username)
