@@ -344,12 +344,15 @@ func (s *Server) createClient(conn net.Conn) {
 		go c.writeLoop() // flushes INFO and the error, then closes
 		return
 	}
+	// Shutdown may already have closed it: the account must not count it.
+	if !c.closed {
+		c.acc.addClient(c)
+	}
 	if c.authRequired {
 		c.authTimer = time.AfterFunc(secondsToDuration(o.AuthTimeout), c.authTimeout)
 	}
 	c.pingTimer = time.AfterFunc(o.PingInterval, c.pingTimerFired)
 	c.mu.Unlock()
-	c.acc.addClient(c)
 	s.Debugf("%s - Client connection created", c.logPrefix())
 	go c.writeLoop()
 	go c.readLoop()
@@ -369,19 +372,20 @@ func (s *Server) removeClient(c *client) {
 	_, ok := s.clients[c.cid]
 	delete(s.clients, c.cid)
 	s.mu.Unlock()
-	if c.acc != nil {
-		c.acc.removeClient(c)
-		c.acc.closedStats.add(cc)
+	// Closed, so no longer rebound: the account read here is final.
+	c.mu.Lock()
+	acc, announced, reason := c.acc, c.authDone, c.reason
+	c.mu.Unlock()
+	if acc != nil {
+		acc.removeClient(c)
+		acc.closedStats.add(cc)
 	}
 	if ok {
-		c.mu.Lock()
-		announced := c.authDone
-		c.mu.Unlock()
 		if announced {
 			s.sendDisconnectEvent(c, false)
 		}
 		s.closed.add(cc)
-		s.Debugf("%s - Client connection closed: %s", c.logPrefix(), c.reason)
+		s.Debugf("%s - Client connection closed: %s", c.logPrefix(), reason)
 	}
 }
 
