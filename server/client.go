@@ -620,9 +620,10 @@ func (c *client) pingTimerFired() {
 
 // tlsPending reports whether a TLS handshake may still be under way: the
 // connection uses TLS, or may (allow_non_tls), and has neither finished the
-// handshake nor sent CONNECT in clear text. Lock held.
+// handshake nor shown itself a clear-text client. Every such state ends
+// within the TLS timeout (tlsUpgrade). Lock held.
 func (c *client) tlsPending() bool {
-	return c.tls.mode != tlsNone && c.tls.conn == nil && !c.authDone
+	return c.tls.mode != tlsNone && c.tls.conn == nil && !c.tls.clear && !c.authDone
 }
 
 // authTimeout closes a connection that did not authenticate in time.

@@ -32,6 +32,7 @@ type clientTLS struct {
 	info  []byte    // INFO line held back until a handshake-first handshake
 	conn  *tls.Conn // nil until the handshake completes
 	first bool      // the client did the handshake before INFO
+	clear bool      // allow_non_tls: the client speaks clear text
 }
 
 var errNotPinned = errors.New("certificate not pinned")
@@ -165,13 +166,23 @@ func (c *client) tlsUpgrade() (net.Conn, bool) {
 	var conn net.Conn = c.nc
 	switch c.tls.mode {
 	case tlsOptional:
-		b, err := c.peekByte(0)
-		if err != nil {
+		// A ClientHello comes at once or not at all: after the TLS timeout
+		// the client is taken for a clear-text one that is slow to CONNECT,
+		// and pings (or the auth timer) bound it from then on, as with the
+		// reference.
+		b, err := c.peekByte(TLSTimeout(t))
+		var ne net.Error
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			c.speaksClearText()
+			return c.nc, true
+		case err != nil:
 			c.closeConnection(ClientClosed)
 			return nil, false
 		}
 		conn = &prefixConn{Conn: c.nc, pre: []byte{b}}
 		if b != recordTypeHandshake {
+			c.speaksClearText()
 			return conn, true // a client behind a TLS-terminating proxy
 		}
 	case tlsFirst:
@@ -270,6 +281,18 @@ func describeTLSError(err error) string {
 	return fmt.Sprintf("%v (%s SHA-256: %x)", err, leaf.Subject, sum)
 }
 
+// speaksClearText records that an allow_non_tls client will not handshake:
+// no handshake can be under way any more, so pings may go out, the first
+// one a full interval from now.
+func (c *client) speaksClearText() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tls.clear = true
+	if c.pingTimer != nil && !c.closed {
+		c.pingTimer.Reset(c.srv.getOpts().PingInterval)
+	}
+}
+
 // sendHeldInfo queues the INFO held back by handshake_first, now over TLS
 // (first) or in clear text after the fallback delay.
 func (c *client) sendHeldInfo(first bool) {
@@ -281,12 +304,10 @@ func (c *client) sendHeldInfo(first bool) {
 	c.signalFlush()
 }
 
-// peekByte reads the client's first byte, waiting at most d (0: no limit).
+// peekByte reads the client's first byte, waiting at most d.
 func (c *client) peekByte(d time.Duration) (byte, error) {
-	if d > 0 {
-		_ = c.nc.SetReadDeadline(time.Now().Add(d))
-		defer c.nc.SetReadDeadline(time.Time{})
-	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(d))
+	defer c.nc.SetReadDeadline(time.Time{})
 	var b [1]byte
 	for {
 		n, err := c.nc.Read(b[:])

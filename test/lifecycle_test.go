@@ -1,0 +1,229 @@
+package test
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/natsforge/nats-server/server"
+)
+
+// slowBcrypt returns a bcrypt hash of pw whose check takes at least min on
+// this machine (and under the race detector, where bcrypt is much slower),
+// and how long one check took.
+func slowBcrypt(t *testing.T, pw string, min time.Duration) (string, time.Duration) {
+	t.Helper()
+	for cost := 4; cost <= 14; cost++ {
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_ = bcrypt.CompareHashAndPassword(h, []byte(pw))
+		if took := time.Since(start); took >= min {
+			return string(h), took
+		}
+	}
+	t.Fatal("bcrypt never got slow enough")
+	return "", 0
+}
+
+// TestConnectClosedDuringAuthIsNeverBound closes a connection (its auth
+// timer fires) while its CONNECT is still being checked: the check ends
+// after the close, and the connection must then not be bound to the user's
+// account, announced, or counted there.
+func TestConnectClosedDuringAuthIsNeverBound(t *testing.T) {
+	hash, took := slowBcrypt(t, "pw", 150*time.Millisecond)
+	o := systemOptions()
+	o.Users = append(o.Users, &server.User{Username: "slow", Password: hash, Account: "A"})
+	o.AuthTimeout = (took / 4).Seconds()
+	o.HTTPHost, o.HTTPPort = "127.0.0.1", server.RANDOM_PORT
+	s, logs := runLoggedServer(t, o)
+	sys := connect(t, s, nats.UserInfo("sys", "sys"))
+	advisories, _ := sys.SubscribeSync("$SYS.ACCOUNT.A.>")
+	sys.Flush()
+	acc, _ := s.LookupAccount("A")
+
+	// CONNECT goes out before INFO is even read, so that the server reads it
+	// at once and is still checking the password when the timer fires.
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte(`CONNECT {"user":"slow","pass":"pw","verbose":false}` + "\r\nPING\r\n"))
+	c.SetReadDeadline(time.Now().Add(5*time.Second + 2*took))
+	br := bufio.NewReader(c)
+	if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "INFO ") {
+		t.Fatalf("expected INFO, got %q", line)
+	}
+	if line, _ := br.ReadString('\n'); line != "-ERR 'Authentication Timeout'\r\n" {
+		t.Fatalf("expected the auth timeout, got %q", line)
+	}
+	// The password check finishes after the close, and is refused.
+	logs.waitLog(t, "CONNECT after the connection closed", "Authentication Timeout")
+
+	if n := acc.NumConnections(); n != 0 {
+		t.Fatalf("account A holds %d connections after its only one closed", n)
+	}
+	if n := s.NumClients(); n != 1 { // the system user
+		t.Fatalf("%d clients", n)
+	}
+	var az struct {
+		Account struct {
+			Conns int `json:"client_connections"`
+		} `json:"account_detail"`
+	}
+	getJSON(t, monitorURL(s)+"/accountz?acc=A", &az)
+	if az.Account.Conns != 0 {
+		t.Fatalf("/accountz counts %d connections in A", az.Account.Conns)
+	}
+	if m, err := advisories.NextMsg(50 * time.Millisecond); err == nil {
+		t.Fatalf("advisory for a connection never bound: %s %s", m.Subject, m.Data)
+	}
+
+	// A later connection of the same account is counted and released.
+	a := connect(t, s, nats.UserInfo("a", "a"))
+	waitFor(t, 2*time.Second, "A's connection counted", func() bool { return acc.NumConnections() == 1 })
+	a.Close()
+	waitFor(t, 2*time.Second, "A's connection released", func() bool { return acc.NumConnections() == 0 })
+}
+
+// monitorURL is the http:// address of a server's monitoring port.
+func monitorURL(s *server.Server) string { return "http://" + s.MonitorAddr().String() }
+
+// getJSON fetches a monitoring endpoint and decodes its JSON.
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("%s: %v", url, err)
+	}
+}
+
+// TestIdleSocketBeforeConnectIsClosed connects sockets that never send a
+// CONNECT under every TLS and auth combination: each is closed within a
+// bounded time, the bound the reference applies (see lifecycleBound).
+func TestIdleSocketBeforeConnectIsClosed(t *testing.T) {
+	env := newTLSEnv(t)
+	const ping = 50 * time.Millisecond
+	base := func(tlsOn bool) *server.Options {
+		o := DefaultTestOptions()
+		if tlsOn {
+			o = env.opts()
+			o.TLS.Timeout = 0.2
+		}
+		o.PingInterval, o.MaxPingsOut = ping, 1
+		return o
+	}
+	cases := []struct {
+		name  string
+		opts  func() *server.Options
+		send  string // bytes the client sends before going silent
+		final string // last line before the close, "" for none
+	}{
+		{"plain no auth", func() *server.Options { return base(false) }, "", "-ERR 'Stale Connection'"},
+		{"plain partial CONNECT", func() *server.Options { return base(false) }, "CONN", "-ERR 'Stale Connection'"},
+		{"plain auth", func() *server.Options {
+			o := base(false)
+			o.Username, o.Password, o.AuthTimeout = "u", "p", 0.2
+			o.PingInterval = time.Second
+			return o
+		}, "", "-ERR 'Authentication Timeout'"},
+		{"tls required", func() *server.Options { return base(true) }, "", ""},
+		{"tls handshake first", func() *server.Options {
+			o := base(true)
+			o.TLS.HandshakeFirst = true
+			return o
+		}, "", ""},
+		{"tls handshake first with fallback", func() *server.Options {
+			o := base(true)
+			o.TLS.HandshakeFirst, o.TLS.FallbackDelay = true, 50*time.Millisecond
+			return o
+		}, "", ""},
+		{"allow_non_tls no auth", func() *server.Options {
+			o := base(true)
+			o.AllowNonTLS = true
+			return o
+		}, "", "-ERR 'Stale Connection'"},
+		{"allow_non_tls partial CONNECT", func() *server.Options {
+			o := base(true)
+			o.AllowNonTLS = true
+			return o
+		}, "CONN", "-ERR 'Stale Connection'"},
+		{"allow_non_tls auth", func() *server.Options {
+			o := base(true)
+			o.AllowNonTLS = true
+			o.Username, o.Password, o.AuthTimeout = "u", "p", 0.3
+			o.PingInterval = time.Second
+			return o
+		}, "", "-ERR 'Authentication Timeout'"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := RunServer(t, tc.opts())
+			c, err := net.Dial("tcp", s.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if tc.send != "" {
+				c.Write([]byte(tc.send))
+			}
+			start := time.Now()
+			c.SetReadDeadline(start.Add(3 * time.Second))
+			var last string
+			br := bufio.NewReader(c)
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					if ne, ok := err.(net.Error); ok && ne.Timeout() {
+						t.Fatalf("socket still open after %v (last line %q)", time.Since(start), last)
+					}
+					break
+				}
+				last = strings.TrimRight(line, "\r\n")
+			}
+			if tc.final != "" && last != tc.final {
+				t.Fatalf("last line %q, want %q", last, tc.final)
+			}
+			waitFor(t, 2*time.Second, "the connection to be released", func() bool { return s.NumClients() == 0 })
+		})
+	}
+}
+
+// TestAllowNonTLSPingsOnlyAfterTheTLSWindow: with allow_non_tls, the
+// server waits the TLS timeout for a ClientHello before it treats a silent
+// client as clear text, and only then starts pinging it, as the reference
+// does (first PING at tls timeout + ping_interval).
+func TestAllowNonTLSPingsOnlyAfterTheTLSWindow(t *testing.T) {
+	env := newTLSEnv(t)
+	o := env.opts()
+	o.AllowNonTLS, o.TLS.Timeout = true, 0.3
+	o.PingInterval, o.MaxPingsOut = 100*time.Millisecond, 1
+	s := RunServer(t, o)
+	rc := dialRaw(t, s)
+	start := time.Now()
+	rc.expect("PING")
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Fatalf("PING after %v, inside the TLS window", took)
+	}
+	// A client that answers is a clear-text client like any other.
+	rc.send("PONG\r\nCONNECT {\"verbose\":false}\r\nPING\r\n")
+	rc.expect("PONG")
+}
