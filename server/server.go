@@ -159,7 +159,8 @@ func (s *Server) Name() string { return s.info.Name }
 
 func (s *Server) isShuttingDown() bool { return s.shutdown.Load() }
 
-// Running reports whether the server accepts connections.
+// Running reports whether the server accepts connections: from the moment
+// its client port listens until Shutdown has closed everything.
 func (s *Server) Running() bool { return s.running.Load() }
 
 // Start opens the listeners and serves until Shutdown. It returns once the
@@ -217,7 +218,6 @@ func (s *Server) StartAndCheck() (err error) {
 		s.wg.Add(1)
 		go s.statszLoop()
 	}
-	s.running.Store(true)
 	s.Noticef("Server is ready")
 	close(s.readyCh)
 	return nil
@@ -225,8 +225,13 @@ func (s *Server) StartAndCheck() (err error) {
 
 func (s *Server) startClientListener() error {
 	o := s.getOpts()
+	// The kernel completes client connections as soon as the socket
+	// listens: from then on the server is running, and a health probe sent
+	// by whoever saw the port open must say so.
+	s.running.Store(true)
 	l, err := net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(o.Port)))
 	if err != nil {
+		s.running.Store(false)
 		return err
 	}
 	s.mu.Lock()
