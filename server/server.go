@@ -372,6 +372,7 @@ func secondsToDuration(sec float64) time.Duration {
 func (s *Server) removeClient(c *client) {
 	// Snapshot before the subscriptions go, so /connz can list them.
 	cc := c.snapshot()
+	cc.tls = c.tlsInfo(false)
 	c.releaseSubs()
 	s.mu.Lock()
 	_, ok := s.clients[c.cid]

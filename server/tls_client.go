@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -155,6 +156,47 @@ func (c *client) tlsConnState() (st tls.ConnectionState, first, ok bool) {
 		return st, false, false
 	}
 	return tc.ConnectionState(), first, true
+}
+
+// TLSPeerCert is a client certificate as /connz shows it.
+type TLSPeerCert struct {
+	Subject          string `json:"subject,omitempty"`
+	SubjectPKISha256 string `json:"spki_sha256,omitempty"`
+	CertSha256       string `json:"cert_sha256,omitempty"`
+}
+
+// connTLS is what /connz shows of a connection's TLS once its handshake is
+// done, whichever way it was reached: after INFO, handshake first, or an
+// allow_non_tls upgrade. Zero without TLS.
+type connTLS struct {
+	version string
+	cipher  string
+	first   bool
+	peers   []*TLSPeerCert
+}
+
+// tlsInfo describes the connection's TLS for /connz; peer certificates only
+// when asked (closed connections do not keep them, as with the reference).
+// It takes the client's lock itself.
+func (c *client) tlsInfo(withPeers bool) connTLS {
+	st, first, ok := c.tlsConnState()
+	if !ok {
+		return connTLS{}
+	}
+	ti := connTLS{
+		version: strings.TrimPrefix(tls.VersionName(st.Version), "TLS "),
+		cipher:  tls.CipherSuiteName(st.CipherSuite),
+		first:   first,
+	}
+	if withPeers {
+		for _, cert := range st.PeerCertificates {
+			spki := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+			sum := sha256.Sum256(cert.Raw)
+			ti.peers = append(ti.peers, &TLSPeerCert{Subject: cert.Subject.String(),
+				SubjectPKISha256: hex.EncodeToString(spki[:]), CertSha256: hex.EncodeToString(sum[:])})
+		}
+	}
+	return ti
 }
 
 // tlsUpgrade runs on the reading goroutine before it reads any protocol:
