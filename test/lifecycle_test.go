@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,69 @@ func TestConnectClosedDuringAuthIsNeverBound(t *testing.T) {
 	waitFor(t, 2*time.Second, "A's connection counted", func() bool { return acc.NumConnections() == 1 })
 	a.Close()
 	waitFor(t, 2*time.Second, "A's connection released", func() bool { return acc.NumConnections() == 0 })
+}
+
+// TestConnectRacingAuthTimeout runs CONNECTs whose password check takes
+// about as long as the auth timeout, several at once, so that closing and
+// binding interleave every which way (run it with -race): whatever the
+// outcome, the account counts exactly the connections that were accepted.
+func TestConnectRacingAuthTimeout(t *testing.T) {
+	hash, took := slowBcrypt(t, "pw", 50*time.Millisecond)
+	o := systemOptions()
+	o.Users = append(o.Users, &server.User{Username: "slow", Password: hash, Account: "A"})
+	o.AuthTimeout = (3 * took).Seconds() // n checks share two or so cores
+	s, logs := runLoggedServer(t, o)
+	acc, _ := s.LookupAccount("A")
+
+	const n = 6
+	type outcome struct {
+		conn net.Conn
+		cid  uint64
+		line string
+	}
+	results := make(chan outcome, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			c, err := net.Dial("tcp", s.Addr().String())
+			if err != nil {
+				results <- outcome{line: err.Error()}
+				return
+			}
+			c.Write([]byte(`CONNECT {"user":"slow","pass":"pw","verbose":false}` + "\r\nPING\r\n"))
+			c.SetReadDeadline(time.Now().Add(10*time.Second + 4*n*took))
+			br := bufio.NewReader(c)
+			info, _ := br.ReadString('\n')
+			line, _ := br.ReadString('\n')
+			results <- outcome{conn: c, cid: infoCID(t, info), line: strings.TrimSpace(line)}
+		}()
+	}
+	accepted := 0
+	var conns []net.Conn
+	for i := 0; i < n; i++ {
+		r := <-results
+		if r.conn == nil {
+			t.Fatal(r.line)
+		}
+		conns = append(conns, r.conn)
+		switch r.line {
+		case "PONG":
+			accepted++
+		case "-ERR 'Authentication Timeout'":
+			// Its check ends after the close and is refused.
+			logs.waitLog(t, "cid:"+strconv.FormatUint(r.cid, 10)+" - CONNECT after the connection closed")
+		default:
+			t.Fatalf("cid %d: %q", r.cid, r.line)
+		}
+	}
+	if got := acc.NumConnections(); got != accepted {
+		t.Fatalf("account A counts %d connections, %d were accepted", got, accepted)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	waitFor(t, 5*time.Second, "every connection released", func() bool {
+		return acc.NumConnections() == 0 && s.NumClients() == 0
+	})
 }
 
 // monitorURL is the http:// address of a server's monitoring port.
@@ -226,4 +290,54 @@ func TestAllowNonTLSPingsOnlyAfterTheTLSWindow(t *testing.T) {
 	// A client that answers is a clear-text client like any other.
 	rc.send("PONG\r\nCONNECT {\"verbose\":false}\r\nPING\r\n")
 	rc.expect("PONG")
+}
+
+// TestReconnectOptionsWhileReceiving: a client may send CONNECT again while
+// others publish to it; the options publishers read (headers support) are
+// changed under the receiver's lock. Meaningful under the race detector.
+func TestReconnectOptionsWhileReceiving(t *testing.T) {
+	s := RunServer(t, nil)
+	recv := dialRaw(t, s)
+	recv.send("CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB h 1\r\nPING\r\n")
+	recv.expect("PONG")
+	pub := dialRaw(t, s)
+	pub.send("CONNECT {\"verbose\":false,\"headers\":true}\r\n")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 200; i++ {
+			pub.conn.Write([]byte("HPUB h 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"))
+		}
+	}()
+	for i := 0; i < 200; i++ {
+		h := i%2 == 0
+		recv.conn.Write([]byte(`CONNECT {"verbose":false,"headers":` + strconv.FormatBool(h) + "}\r\n"))
+	}
+	<-done
+	pub.send("PING\r\n") // every message is queued for recv once this returns
+	pub.expect("PONG")
+	// Whatever the interleaving, every message arrived whole, with or
+	// without its headers, and the connection is still in sync.
+	recv.send("PING\r\n")
+	got := 0
+	for {
+		line := recv.readLine()
+		if line == "PONG" {
+			break
+		}
+		switch {
+		case line == "HMSG h 1 12 14":
+			recv.expect("NATS/1.0")
+			recv.expect("")
+			recv.expect("hi")
+		case line == "MSG h 1 2":
+			recv.expect("hi")
+		default:
+			t.Fatalf("unexpected %q", line)
+		}
+		got++
+	}
+	if got != 200 {
+		t.Fatalf("%d messages for 200 published", got)
+	}
 }
