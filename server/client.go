@@ -626,6 +626,17 @@ func (c *client) tlsPending() bool {
 	return c.tls.mode != tlsNone && c.tls.conn == nil && !c.tls.clear && !c.authDone
 }
 
+// startAuthTimer gives a connection that must authenticate the auth
+// timeout to send its CONNECT. As with the reference, a TLS connection's
+// time starts once its handshake (or allow_non_tls's wait for one) is over;
+// the TLS timeout bounds that part. Lock held.
+func (c *client) startAuthTimer() {
+	if !c.authRequired || c.closed || c.authDone || c.authTimer != nil {
+		return
+	}
+	c.authTimer = time.AfterFunc(secondsToDuration(c.srv.getOpts().AuthTimeout), c.authTimeout)
+}
+
 // authTimeout closes a connection that did not authenticate in time.
 func (c *client) authTimeout() {
 	c.mu.Lock()

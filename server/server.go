@@ -353,8 +353,8 @@ func (s *Server) createClient(conn net.Conn) {
 	if !c.closed {
 		c.acc.addClient(c)
 	}
-	if c.authRequired {
-		c.authTimer = time.AfterFunc(secondsToDuration(o.AuthTimeout), c.authTimeout)
+	if c.tls.mode == tlsNone {
+		c.startAuthTimer() // with TLS, once the handshake is settled (tlsUpgrade)
 	}
 	c.pingTimer = time.AfterFunc(o.PingInterval, c.pingTimerFired)
 	c.mu.Unlock()

@@ -216,7 +216,7 @@ func (c *client) tlsUpgrade() (net.Conn, bool) {
 		var ne net.Error
 		switch {
 		case errors.As(err, &ne) && ne.Timeout():
-			c.speaksClearText()
+			c.tlsSettled(true)
 			return c.nc, true
 		case err != nil:
 			c.closeConnection(ClientClosed)
@@ -224,7 +224,7 @@ func (c *client) tlsUpgrade() (net.Conn, bool) {
 		}
 		conn = &prefixConn{Conn: c.nc, pre: []byte{b}}
 		if b != recordTypeHandshake {
-			c.speaksClearText()
+			c.tlsSettled(true)
 			return conn, true // a client behind a TLS-terminating proxy
 		}
 	case tlsFirst:
@@ -251,6 +251,7 @@ func (c *client) tlsUpgrade() (net.Conn, bool) {
 	c.mu.Lock()
 	c.tls.conn = tc
 	c.mu.Unlock()
+	c.tlsSettled(false)
 	if c.tls.info != nil {
 		c.sendHeldInfo(true)
 	}
@@ -323,12 +324,17 @@ func describeTLSError(err error) string {
 	return fmt.Sprintf("%v (%s SHA-256: %x)", err, leaf.Subject, sum)
 }
 
-// speaksClearText records that an allow_non_tls client will not handshake:
-// no handshake can be under way any more, so pings may go out, the first
-// one a full interval from now.
-func (c *client) speaksClearText() {
+// tlsSettled ends the TLS phase: the handshake is done, or an allow_non_tls
+// client will not do one (clear). The connection's time to authenticate
+// starts now; a clear-text client, which no handshake can be under way for
+// any more, gets its first PING a full interval from now.
+func (c *client) tlsSettled(clear bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.startAuthTimer()
+	if !clear {
+		return
+	}
 	c.tls.clear = true
 	if c.pingTimer != nil && !c.closed {
 		c.pingTimer.Reset(c.srv.getOpts().PingInterval)

@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -339,5 +340,38 @@ func TestReconnectOptionsWhileReceiving(t *testing.T) {
 	}
 	if got != 200 {
 		t.Fatalf("%d messages for 200 published", got)
+	}
+}
+
+// TestAuthTimeoutStartsAfterTheTLSHandshake: as with the reference, a TLS
+// client's time to authenticate counts from the end of its handshake, which
+// the TLS timeout bounds on its own.
+func TestAuthTimeoutStartsAfterTheTLSHandshake(t *testing.T) {
+	env := newTLSEnv(t)
+	o := env.opts()
+	o.TLS.Timeout = 2
+	o.Username, o.Password, o.AuthTimeout = "u", "p", 0.4
+	s := RunServer(t, o)
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := readLineRaw(c); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // a slow client, well inside the TLS timeout
+	tc := tls.Client(c, env.clientTLS())
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	handshaken := time.Now()
+	line, _ := bufio.NewReader(tc).ReadString('\n')
+	if line != "-ERR 'Authentication Timeout'\r\n" {
+		t.Fatalf("got %q", line)
+	}
+	if d := time.Since(handshaken); d < 300*time.Millisecond {
+		t.Fatalf("timed out %v after the handshake: the auth timeout counted the handshake", d)
 	}
 }
