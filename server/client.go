@@ -309,34 +309,8 @@ func (c *client) processConnect(arg []byte) error {
 	if closed {
 		return c.connectAfterClose()
 	}
-	var res *authResult
-	if c.authRequired && !c.connected {
-		var ok bool
-		if res, ok = s.checkAuthentication(c, &opts); !ok {
-			c.mu.Lock()
-			closed = c.closed
-			if !closed {
-				c.opts = opts
-				c.opts.Password, c.opts.Token, c.opts.Sig, c.opts.JWT = "", "", "", ""
-				c.reason, c.stop = AuthenticationViolation, time.Now()
-			}
-			c.mu.Unlock()
-			if closed {
-				return c.connectAfterClose()
-			}
-			s.sendDisconnectEvent(c, true)
-			return errAuthFirst
-		}
-	}
-	// Checking credentials takes time (bcrypt): the auth timer, a shutdown
-	// or a reload may have closed the connection meanwhile. Accepting and
-	// binding happen under the lock that closing takes, so a closed
-	// connection is never bound, announced or counted afterwards.
-	if !c.acceptConnect(&opts, res) {
-		return c.connectAfterClose()
-	}
-	if res != nil {
-		c.setPermissions(res.perms)
+	if err := c.authenticateConnect(&opts); err != nil {
+		return err
 	}
 	s.sendConnectEvent(c)
 	c.connected = true
@@ -350,17 +324,73 @@ func (c *client) processConnect(arg []byte) error {
 	return nil
 }
 
-// acceptConnect records an accepted CONNECT and moves the connection into
-// its user's account, unless it is already closed. It reports whether the
-// connection is still open.
-func (c *client) acceptConnect(opts *ClientOpts, res *authResult) bool {
+// maxConnectRechecks bounds how often a CONNECT is checked again because
+// reloads keep changing the options while its credentials are checked.
+const maxConnectRechecks = 3
+
+// authenticateConnect checks the credentials of a first CONNECT and accepts
+// it. Checking takes time (bcrypt): the auth timer, a shutdown or a reload
+// may close the connection meanwhile, and a reload may change who may
+// connect. Accepting happens under the lock closing takes, and only if the
+// options checked against are still current (a reload stores its options
+// before it re-checks accepted connections), so a closed connection is
+// never bound, announced or counted, and no reload is missed.
+func (c *client) authenticateConnect(opts *ClientOpts) error {
+	s := c.srv
+	if !c.authRequired || c.connected {
+		if !c.acceptConnect(opts, nil, nil) {
+			return c.connectAfterClose()
+		}
+		return nil
+	}
+	checked := s.getOpts()
+	res, ok := s.checkAuthentication(c, opts)
+	for try := 0; ok; try++ {
+		switch {
+		case c.acceptConnect(opts, res, checked):
+			return nil
+		case c.isClosed():
+			return c.connectAfterClose()
+		case try == maxConnectRechecks:
+			ok = false
+		default:
+			checked = s.getOpts()
+			res, ok = s.authenticateClient(checked, c, opts, c.nonce)
+		}
+	}
+	return c.connectRefused(opts)
+}
+
+// connectRefused records a CONNECT whose credentials were refused.
+func (c *client) connectRefused(opts *ClientOpts) error {
+	c.mu.Lock()
+	closed := c.closed
+	if !closed {
+		c.opts = *opts
+		c.opts.Password, c.opts.Token, c.opts.Sig, c.opts.JWT = "", "", "", ""
+		c.reason, c.stop = AuthenticationViolation, time.Now()
+	}
+	c.mu.Unlock()
+	if closed {
+		return c.connectAfterClose()
+	}
+	c.srv.sendDisconnectEvent(c, true)
+	return errAuthFirst
+}
+
+// acceptConnect records an accepted CONNECT, with its user, permissions and
+// account, unless the connection is closed or the options its credentials
+// were checked against (checked; nil when none were) are no longer current.
+func (c *client) acceptConnect(opts *ClientOpts, res *authResult, checked *Options) bool {
 	var acc *Account
+	var perms *clientPerms
 	if res != nil {
 		acc = c.srv.userAccount(res.acc)
+		perms = compilePermissions(res.perms)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed || (checked != nil && c.srv.getOpts() != checked) {
 		return false
 	}
 	c.opts = *opts
@@ -372,9 +402,18 @@ func (c *client) acceptConnect(opts *ClientOpts, res *authResult) bool {
 	}
 	if res != nil {
 		c.user = res.user
+		c.perms = perms
+		c.permGen.Add(1)
 		c.bindAccount(acc)
 	}
 	return true
+}
+
+// isClosed reports whether the connection is closing or closed.
+func (c *client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 // errClosedConn stops the parser on a connection already closed: there is

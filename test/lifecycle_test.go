@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -373,5 +374,39 @@ func TestAuthTimeoutStartsAfterTheTLSHandshake(t *testing.T) {
 	}
 	if d := time.Since(handshaken); d < 300*time.Millisecond {
 		t.Fatalf("timed out %v after the handshake: the auth timeout counted the handshake", d)
+	}
+}
+
+// TestReloadDuringConnectIsNotMissed removes a user by reload while that
+// user's CONNECT is being checked: the connection must not be accepted on
+// the options the reload replaced.
+func TestReloadDuringConnectIsNotMissed(t *testing.T) {
+	hash, took := slowBcrypt(t, "pw", 150*time.Millisecond)
+	dir := t.TempDir()
+	port := freePort(t)
+	body := func(users string) string {
+		return fmt.Sprintf("listen: 127.0.0.1:%d\nauthorization { timeout: 60, users: [%s] }\n", port, users)
+	}
+	cfg := writeConf(t, dir, "r.conf", body(`{user: a, password: a}, {user: slow, password: "`+hash+`"}`))
+	s := runConfigServer(t, cfg)
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte(`CONNECT {"user":"slow","pass":"pw","verbose":false}` + "\r\nPING\r\n"))
+	// The reload lands while the password is checked (or before: the answer
+	// must be the same).
+	writeConf(t, dir, "r.conf", body(`{user: a, password: a}`))
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10*time.Second + 4*took))
+	br := bufio.NewReader(c)
+	if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "INFO ") {
+		t.Fatalf("expected INFO, got %q", line)
+	}
+	if line, _ := br.ReadString('\n'); line != "-ERR 'Authorization Violation'\r\n" {
+		t.Fatalf("a user removed by reload was accepted: %q", line)
 	}
 }
