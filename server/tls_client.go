@@ -25,9 +25,10 @@ const (
 // NATS client speaks first with "CONNECT", never with this byte.
 const recordTypeHandshake = 0x16
 
-// clientTLS is a connection's TLS state. mode and info are set before the
-// connection's goroutines start; conn is set by the reading goroutine under
-// client.mu when the handshake completes, and read by others under that lock.
+// clientTLS is a connection's TLS state. mode is set before the
+// connection's goroutines start and read-only after; the other fields are
+// written only by the reading goroutine, under client.mu ("reader writes":
+// it may read them without the lock, everyone else takes it).
 type clientTLS struct {
 	mode  tlsMode
 	info  []byte    // INFO line held back until a handshake-first handshake
