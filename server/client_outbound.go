@@ -193,8 +193,9 @@ func (c *client) flushInline() bool {
 		return false
 	}
 	o := &c.out
-	// Not over TLS: a TLS write that times out leaves the session unusable.
-	if o.flushing || c.closed || o.pb > maxInlineFlush || !o.hasData() || c.tls.conn != nil {
+	// Plain sockets only: a TLS write that times out leaves the session
+	// unusable, and nothing is written inline while a handshake may start.
+	if o.flushing || c.closed || o.pb > maxInlineFlush || !o.hasData() || c.tls.conn != nil || c.tlsPending() {
 		// Nothing queued and open: nothing for the writer to do either.
 		idle := !o.hasData() && !c.closed
 		c.mu.Unlock()
