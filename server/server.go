@@ -349,14 +349,15 @@ func (s *Server) createClient(conn net.Conn) {
 		go c.writeLoop() // flushes INFO and the error, then closes
 		return
 	}
-	// Shutdown may already have closed it: the account must not count it.
+	// Shutdown may already have closed it: then its account must not count
+	// it, and it needs no timers.
 	if !c.closed {
 		c.acc.addClient(c)
+		if c.tls.mode == tlsNone {
+			c.startAuthTimer() // with TLS, once the handshake is settled (tlsUpgrade)
+		}
+		c.pingTimer = time.AfterFunc(o.PingInterval, c.pingTimerFired)
 	}
-	if c.tls.mode == tlsNone {
-		c.startAuthTimer() // with TLS, once the handshake is settled (tlsUpgrade)
-	}
-	c.pingTimer = time.AfterFunc(o.PingInterval, c.pingTimerFired)
 	c.mu.Unlock()
 	s.Debugf("%s - Client connection created", c.logPrefix())
 	go c.writeLoop()
