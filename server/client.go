@@ -61,35 +61,40 @@ type subscription struct {
 
 type client struct {
 	// Set at creation and then read-only.
-	cid   uint64
-	kind  int
-	srv   *Server
-	nc    net.Conn
-	start time.Time
-	host  string
-	port  int
-
-	mu         sync.Mutex
-	acc        *Account
-	opts       ClientOpts
-	subs       map[string]*subscription
-	out        outbound
-	closed     bool
-	reason     ClosedState
-	stop       time.Time
-	pingsOut   int
-	lastRTT    time.Duration
-	rttStart   time.Time
-	authTimer  *time.Timer
-	pingTimer  *time.Timer
+	cid        uint64
+	kind       int
+	srv        *Server
+	nc         net.Conn
+	start      time.Time
+	host       string
+	port       int
+	nonce      string // nkey challenge sent in INFO
 	writerDone chan struct{}
-	tls        clientTLS    // see tls_client.go
+
+	// Guarded by mu: read and written under it. Fields marked "reader
+	// writes" are written only by the reading goroutine (under mu), which
+	// may therefore read them without it; every other goroutine locks.
+	mu        sync.Mutex
+	acc       *Account   // reader writes (bindAccount)
+	opts      ClientOpts // reader writes (CONNECT)
+	headers   bool       // reader writes (CONNECT); read by publishers
+	subs      map[string]*subscription
+	out       outbound
+	closed    bool
+	reason    ClosedState
+	stop      time.Time
+	pingsOut  int
+	lastRTT   time.Duration
+	rttStart  time.Time
+	authTimer *time.Timer
+	pingTimer *time.Timer
+	tls       clientTLS // see tls_client.go
+	authDone  bool      // CONNECT accepted
+	user      string    // authenticated user or nkey
+	perms     *clientPerms
+	replies   map[string]*respEntry // reply subjects a responder may use
+
 	lastActive atomic.Int64 // unix nanos of the last message in or out
-	nonce      string       // nkey challenge sent in INFO
-	authDone   bool         // CONNECT accepted
-	user       string       // authenticated user or nkey
-	perms      *clientPerms
-	replies    map[string]*respEntry // reply subjects a responder may use
 	permGen    atomic.Uint64
 
 	// Owned by the reading goroutine.
@@ -107,7 +112,6 @@ type client struct {
 	verbose      bool
 	pedantic     bool
 	echo         bool
-	headers      bool
 	noResponders bool
 	mpay         int32
 	mcl          int32
@@ -297,49 +301,139 @@ func (c *client) processConnect(arg []byte) error {
 	// The first RTT is INFO to CONNECT, so /connz shows one at once, as the
 	// reference does.
 	c.mu.Lock()
+	closed := c.closed
 	if c.lastRTT == 0 {
 		c.lastRTT = time.Since(c.start)
 	}
 	c.mu.Unlock()
-	var res *authResult
-	if c.authRequired && !c.connected {
-		var ok bool
-		if res, ok = s.checkAuthentication(c, &opts); !ok {
-			c.mu.Lock()
-			c.opts = opts
-			c.opts.Password, c.opts.Token, c.opts.Sig, c.opts.JWT = "", "", "", ""
-			c.reason, c.stop = AuthenticationViolation, time.Now()
-			c.mu.Unlock()
-			s.sendDisconnectEvent(c, true)
-			return errAuthFirst
-		}
+	if closed {
+		return c.connectAfterClose()
 	}
-	c.mu.Lock()
-	c.opts = opts
-	c.authDone = true
-	if c.authTimer != nil {
-		c.authTimer.Stop()
-		c.authTimer = nil
-	}
-	c.mu.Unlock()
-	if res != nil {
-		c.bindAccount(res.acc)
-		c.mu.Lock()
-		c.user = res.user
-		c.mu.Unlock()
-		c.setPermissions(res.perms)
+	if err := c.authenticateConnect(&opts); err != nil {
+		return err
 	}
 	s.sendConnectEvent(c)
 	c.connected = true
 	c.verbose = opts.Verbose
 	c.pedantic = opts.Pedantic
 	c.echo = opts.Echo
-	c.headers = opts.Headers
 	c.noResponders = opts.NoResponders
 	if c.verbose {
 		c.sendOK()
 	}
 	return nil
+}
+
+// maxConnectRechecks bounds how often a CONNECT is checked again because
+// reloads keep changing the options while its credentials are checked.
+const maxConnectRechecks = 3
+
+// authenticateConnect checks the credentials of a first CONNECT and accepts
+// it. Checking takes time (bcrypt): the auth timer, a shutdown or a reload
+// may close the connection meanwhile, and a reload may change who may
+// connect. Accepting happens under the lock closing takes, and only if the
+// options checked against are still current (a reload stores its options
+// before it re-checks accepted connections), so a closed connection is
+// never bound, announced or counted, and no reload is missed.
+func (c *client) authenticateConnect(opts *ClientOpts) error {
+	s := c.srv
+	if !c.authRequired || c.connected {
+		if !c.acceptConnect(opts, nil, nil) {
+			return c.connectAfterClose()
+		}
+		return nil
+	}
+	checked := s.getOpts()
+	res, ok := s.checkAuthentication(c, opts)
+	for try := 0; ok; try++ {
+		switch {
+		case c.acceptConnect(opts, res, checked):
+			return nil
+		case c.isClosed():
+			return c.connectAfterClose()
+		case try == maxConnectRechecks:
+			ok = false
+		default:
+			checked = s.getOpts()
+			res, ok = s.authenticateClient(checked, c, opts, c.nonce)
+		}
+	}
+	return c.connectRefused(opts)
+}
+
+// connectRefused records a CONNECT whose credentials were refused.
+func (c *client) connectRefused(opts *ClientOpts) error {
+	c.mu.Lock()
+	closed := c.closed
+	if !closed {
+		c.opts = *opts
+		c.opts.Password, c.opts.Token, c.opts.Sig, c.opts.JWT = "", "", "", ""
+		c.reason, c.stop = AuthenticationViolation, time.Now()
+	}
+	c.mu.Unlock()
+	if closed {
+		return c.connectAfterClose()
+	}
+	c.srv.sendDisconnectEvent(c, true)
+	return errAuthFirst
+}
+
+// acceptConnect records an accepted CONNECT, with its user, permissions and
+// account, unless the connection is closed or the options its credentials
+// were checked against (checked; nil when none were) are no longer current.
+func (c *client) acceptConnect(opts *ClientOpts, res *authResult, checked *Options) bool {
+	var acc *Account
+	var perms *clientPerms
+	if res != nil {
+		acc = c.srv.userAccount(res.acc)
+		perms = compilePermissions(res.perms)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || (checked != nil && c.srv.getOpts() != checked) {
+		return false
+	}
+	c.opts = *opts
+	c.headers = opts.Headers
+	c.authDone = true
+	if c.authTimer != nil {
+		c.authTimer.Stop()
+		c.authTimer = nil
+	}
+	if res != nil {
+		c.user = res.user
+		c.perms = perms
+		c.permGen.Add(1)
+		c.bindAccount(acc)
+	}
+	return true
+}
+
+// isClosed reports whether the connection is closing or closed.
+func (c *client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// errClosedConn stops the parser on a connection already closed: there is
+// nothing to send and no reason to record.
+var errClosedConn = &protoErr{close: true, reason: ClientClosed}
+
+// connectAfterClose ends the processing of a CONNECT that came too late.
+func (c *client) connectAfterClose() error {
+	c.srv.Debugf("%s - CONNECT after the connection closed (%s), ignored", c.logPrefix(), c.closedReason())
+	return errClosedConn
+}
+
+// userAccount is the registered account named by an authenticated user,
+// nil for the global account or an unknown name.
+func (s *Server) userAccount(name string) *Account {
+	if name == "" || name == DEFAULT_GLOBAL_ACCOUNT {
+		return nil
+	}
+	acc, _ := s.LookupAccount(name)
+	return acc
 }
 
 func (c *client) processSub(args []byte) error {
@@ -397,25 +491,27 @@ func (c *client) processSub(args []byte) error {
 	return nil
 }
 
-// bindAccount moves a freshly authenticated connection into its user's
-// account. It has no subscriptions yet, so nothing moves with it.
-func (c *client) bindAccount(name string) {
-	if name == "" || name == DEFAULT_GLOBAL_ACCOUNT {
+// bindAccount moves a freshly authenticated connection into acc (nil:
+// stay). It has no subscriptions yet, so nothing moves with it. Lock held,
+// connection open: removeClient reads the account under the same lock
+// after closing, so the connection leaves whichever account it is in.
+func (c *client) bindAccount(acc *Account) {
+	if acc == nil || acc == c.acc {
 		return
 	}
-	acc, ok := c.srv.LookupAccount(name)
-	if !ok {
-		return
+	if c.acc != nil {
+		c.acc.removeClient(c)
 	}
-	c.mu.Lock()
-	old := c.acc
 	c.acc = acc
-	c.mu.Unlock()
-	if old != nil {
-		old.removeClient(c)
-	}
 	acc.addClient(c)
 	c.rc = nil
+}
+
+// account is the connection's account; safe from any goroutine.
+func (c *client) account() *Account {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.acc
 }
 
 func validQueueName(q string) bool {
@@ -563,9 +659,21 @@ func (c *client) pingTimerFired() {
 
 // tlsPending reports whether a TLS handshake may still be under way: the
 // connection uses TLS, or may (allow_non_tls), and has neither finished the
-// handshake nor sent CONNECT in clear text. Lock held.
+// handshake nor shown itself a clear-text client. Every such state ends
+// within the TLS timeout (tlsUpgrade). Lock held.
 func (c *client) tlsPending() bool {
-	return c.tls.mode != tlsNone && c.tls.conn == nil && !c.authDone
+	return c.tls.mode != tlsNone && c.tls.conn == nil && !c.tls.clear && !c.authDone
+}
+
+// startAuthTimer gives a connection that must authenticate the auth
+// timeout to send its CONNECT. As with the reference, a TLS connection's
+// time starts once its handshake (or allow_non_tls's wait for one) is over;
+// the TLS timeout bounds that part. Lock held.
+func (c *client) startAuthTimer() {
+	if !c.authRequired || c.closed || c.authDone || c.authTimer != nil {
+		return
+	}
+	c.authTimer = time.AfterFunc(secondsToDuration(c.srv.getOpts().AuthTimeout), c.authTimeout)
 }
 
 // authTimeout closes a connection that did not authenticate in time.

@@ -9,6 +9,7 @@ package server
 import (
 	"math/bits"
 	"net"
+	"slices"
 	"sync"
 	"time"
 )
@@ -178,6 +179,13 @@ const (
 	maxInlineRead  = 2 * 1024
 )
 
+// inlineWriteDeadline bounds how long a publisher may block writing another
+// connection's queue, whose kernel buffer may be full because its reader is
+// slow: what the socket did not take by then goes back to the receiver's
+// writer, which waits for it under write_deadline. A receiver that merely
+// reads late is not a slow consumer.
+const inlineWriteDeadline = time.Millisecond
+
 // flushInline writes a small queue on the caller's goroutine. It returns
 // false when the writer goroutine must do it instead.
 func (c *client) flushInline() bool {
@@ -185,7 +193,9 @@ func (c *client) flushInline() bool {
 		return false
 	}
 	o := &c.out
-	if o.flushing || c.closed || o.pb > maxInlineFlush || !o.hasData() {
+	// Plain sockets only: a TLS write that times out leaves the session
+	// unusable, and nothing is written inline while a handshake may start.
+	if o.flushing || c.closed || o.pb > maxInlineFlush || !o.hasData() || c.tls.conn != nil || c.tlsPending() {
 		// Nothing queued and open: nothing for the writer to do either.
 		idle := !o.hasData() && !c.closed
 		c.mu.Unlock()
@@ -193,19 +203,22 @@ func (c *client) flushInline() bool {
 	}
 	o.flushing = true
 	held := o.take(c.inlineHeld[:0])
-	wd := c.srv.writeDeadline()
-	nc := c.ioConn()
+	nc := c.nc
 	c.mu.Unlock()
 
 	bufs := net.Buffers(c.inlineBufs[:0])
 	bufs = append(bufs, held...)
-	_ = nc.SetWriteDeadline(time.Now().Add(wd))
+	_ = nc.SetWriteDeadline(time.Now().Add(inlineWriteDeadline))
 	n, err := bufs.WriteTo(nc)
-	c.afterWrite(held, n, err)
-	c.inlineHeld = held[:0]
-	if err != nil {
-		c.failWrite(err)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		c.requeueUnwritten(held, n)
+	} else {
+		if err != nil {
+			c.failWrite(err, held, n)
+		}
+		c.afterWrite(held, n, err)
 	}
+	c.inlineHeld = held[:0]
 	c.mu.Lock()
 	o.flushing = false
 	wake := o.hasData() || c.closed
@@ -214,6 +227,28 @@ func (c *client) flushInline() bool {
 		c.signalFlush()
 	}
 	return true
+}
+
+// requeueUnwritten puts what a timed-out inline write left unwritten back at
+// the front of the queue, before anything queued since, and recycles the
+// chunks it wrote in full.
+func (c *client) requeueUnwritten(held [][]byte, n int64) {
+	written := n
+	rest := held[:0] // filled in place: never ahead of the loop
+	for _, b := range held {
+		if n >= int64(len(b)) {
+			n -= int64(len(b))
+			putChunk(b)
+			continue
+		}
+		rest = append(rest, b[n:])
+		n = 0
+	}
+	c.mu.Lock()
+	c.out.pb -= written
+	c.out.chunks = slices.Insert(c.out.chunks, 0, rest...)
+	c.mu.Unlock()
+	clear(held)
 }
 
 // hasData reports whether anything is queued and not yet taken. Lock held.
@@ -255,12 +290,14 @@ func (c *client) writeLoop() {
 			bufs = append(bufs[:0], held...)
 			_ = nc.SetWriteDeadline(time.Now().Add(wd))
 			n, err := bufs.WriteTo(nc)
+			if err != nil {
+				c.failWrite(err, held, n)
+			}
 			c.afterWrite(held, n, err)
 			c.mu.Lock()
 			o.flushing = false
 			c.mu.Unlock()
 			if err != nil {
-				c.failWrite(err)
 				closed = true
 			}
 		}
@@ -298,20 +335,41 @@ func (c *client) afterWrite(held [][]byte, n int64, err error) {
 }
 
 // failWrite handles a write error or deadline: a stalled reader is a slow
-// consumer, as with the reference.
-func (c *client) failWrite(err error) {
+// consumer, as with the reference, logged with what was still pending when
+// the deadline hit. held and n are the write that failed; call it before
+// afterWrite, which forgets the queue.
+func (c *client) failWrite(err error, held [][]byte, n int64) {
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		chunks, bytes := c.unwritten(held, n)
 		c.srv.slowConsumers.Add(1)
 		c.srv.Noticef("%s - Slow Consumer Detected: WriteDeadline of %v exceeded with %d chunks of %d total bytes.",
-			c.logPrefix(), c.srv.writeDeadline(), 1, c.outPending())
+			c.logPrefix(), c.srv.writeDeadline(), chunks, bytes)
 		c.closeConnection(SlowConsumerWriteDeadline)
 		return
 	}
 	c.closeConnection(WriteError)
 }
 
-func (c *client) outPending() int64 {
+// unwritten counts the chunks and bytes still pending after a write of held
+// that wrote n bytes: its unwritten part and whatever was queued since.
+func (c *client) unwritten(held [][]byte, n int64) (chunks int, bytes int64) {
+	for _, b := range held {
+		if n >= int64(len(b)) {
+			n -= int64(len(b))
+			continue
+		}
+		chunks++
+		bytes += int64(len(b)) - n
+		n = 0
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.out.pb
+	chunks += len(c.out.chunks)
+	if len(c.out.cur) > 0 {
+		chunks++
+	}
+	for _, b := range c.out.chunks {
+		bytes += int64(len(b))
+	}
+	return chunks, bytes + int64(len(c.out.cur))
 }

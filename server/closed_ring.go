@@ -23,6 +23,7 @@ type closedConn struct {
 	last     time.Time   // last activity
 	pending  int64       // bytes still queued when it closed
 	subs     []closedSub // its subscriptions, for connz subs=1|detail
+	tls      connTLS     // without peer certificates
 }
 
 // closedSub is what /connz shows of a closed connection's subscription.

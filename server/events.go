@@ -236,7 +236,7 @@ func (s *Server) sendConnectEvent(c *client) {
 		s.sendEvent(subj, &ConnectEventMsg{
 			TypedEvent: newEvent(connectEventType), Server: s.serverInfo(), Client: ci})
 	}
-	s.sendAccountConns(c.acc)
+	s.sendAccountConns(c.account())
 }
 
 // sendDisconnectEvent announces a closed client, or an authentication
@@ -247,7 +247,7 @@ func (s *Server) sendDisconnectEvent(c *client, authFailure bool) {
 	}
 	if !s.hasInterest(subjf(disconnectEventSubj, c.accountName())) && !(authFailure && s.hasInterest(subjf(authErrorEventSubj, s.info.ID))) {
 		if !authFailure {
-			s.sendAccountConns(c.acc)
+			s.sendAccountConns(c.account())
 		}
 		return
 	}
@@ -262,7 +262,7 @@ func (s *Server) sendDisconnectEvent(c *client, authFailure bool) {
 	}
 	s.sendEvent(subjf(disconnectEventSubj, ci.Account), ev)
 	if !authFailure {
-		s.sendAccountConns(c.acc)
+		s.sendAccountConns(c.account())
 	}
 }
 

@@ -23,33 +23,37 @@ type Connz struct {
 // ConnInfo describes one connection, open or closed, in the reference's
 // field order.
 type ConnInfo struct {
-	Cid            uint64      `json:"cid"`
-	Kind           string      `json:"kind,omitempty"`
-	Type           string      `json:"type,omitempty"`
-	IP             string      `json:"ip"`
-	Port           int         `json:"port"`
-	Start          time.Time   `json:"start"`
-	LastActivity   time.Time   `json:"last_activity"`
-	Stop           *time.Time  `json:"stop,omitempty"`
-	Reason         string      `json:"reason,omitempty"`
-	RTT            string      `json:"rtt,omitempty"`
-	Uptime         string      `json:"uptime"`
-	Idle           string      `json:"idle"`
-	Pending        int         `json:"pending_bytes"`
-	InMsgs         int64       `json:"in_msgs"`
-	OutMsgs        int64       `json:"out_msgs"`
-	InBytes        int64       `json:"in_bytes"`
-	OutBytes       int64       `json:"out_bytes"`
-	Stalls         int64       `json:"stalls,omitempty"`
-	NumSubs        uint32      `json:"subscriptions"`
-	Name           string      `json:"name,omitempty"`
-	Lang           string      `json:"lang,omitempty"`
-	Version        string      `json:"version,omitempty"`
-	AuthorizedUser string      `json:"authorized_user,omitempty"`
-	Account        string      `json:"account,omitempty"`
-	Subs           []string    `json:"subscriptions_list,omitempty"`
-	SubsDetail     []SubDetail `json:"subscriptions_list_detail,omitempty"`
-	NameTag        string      `json:"name_tag,omitempty"`
+	Cid            uint64         `json:"cid"`
+	Kind           string         `json:"kind,omitempty"`
+	Type           string         `json:"type,omitempty"`
+	IP             string         `json:"ip"`
+	Port           int            `json:"port"`
+	Start          time.Time      `json:"start"`
+	LastActivity   time.Time      `json:"last_activity"`
+	Stop           *time.Time     `json:"stop,omitempty"`
+	Reason         string         `json:"reason,omitempty"`
+	RTT            string         `json:"rtt,omitempty"`
+	Uptime         string         `json:"uptime"`
+	Idle           string         `json:"idle"`
+	Pending        int            `json:"pending_bytes"`
+	InMsgs         int64          `json:"in_msgs"`
+	OutMsgs        int64          `json:"out_msgs"`
+	InBytes        int64          `json:"in_bytes"`
+	OutBytes       int64          `json:"out_bytes"`
+	Stalls         int64          `json:"stalls,omitempty"`
+	NumSubs        uint32         `json:"subscriptions"`
+	Name           string         `json:"name,omitempty"`
+	Lang           string         `json:"lang,omitempty"`
+	Version        string         `json:"version,omitempty"`
+	TLSVersion     string         `json:"tls_version,omitempty"`
+	TLSCipher      string         `json:"tls_cipher_suite,omitempty"`
+	TLSPeerCerts   []*TLSPeerCert `json:"tls_peer_certs,omitempty"`
+	TLSFirst       bool           `json:"tls_first,omitempty"`
+	AuthorizedUser string         `json:"authorized_user,omitempty"`
+	Account        string         `json:"account,omitempty"`
+	Subs           []string       `json:"subscriptions_list,omitempty"`
+	SubsDetail     []SubDetail    `json:"subscriptions_list_detail,omitempty"`
+	NameTag        string         `json:"name_tag,omitempty"`
 
 	// sort keys not rendered as such
 	stop time.Time
@@ -246,6 +250,7 @@ func (s *Server) openConnInfos(opts *ConnzOptions, now time.Time) []*ConnInfo {
 	list := make([]*ConnInfo, 0, len(clients))
 	for _, c := range clients {
 		if ci := c.connInfo(opts, now); ci != nil {
+			ci.setTLS(c.tlsInfo(true))
 			list = append(list, ci)
 		}
 	}
@@ -298,6 +303,11 @@ func (c *client) connInfo(opts *ConnzOptions, now time.Time) *ConnInfo {
 		ci.tagSubs(opts.Username, acc)
 	}
 	return ci
+}
+
+// setTLS fills the TLS fields.
+func (ci *ConnInfo) setTLS(t connTLS) {
+	ci.TLSVersion, ci.TLSCipher, ci.TLSPeerCerts, ci.TLSFirst = t.version, t.cipher, t.peers, t.first
 }
 
 // setSubs fills the subscription list, ordered by sid for stable output.
@@ -354,6 +364,7 @@ func (s *Server) closedConnInfos(opts *ConnzOptions) []*ConnInfo {
 			InMsgs:  cc.inMsgs, OutMsgs: cc.outMsgs, InBytes: cc.inBytes, OutBytes: cc.outBytes,
 			Name: cc.opts.Name, Lang: cc.opts.Lang, Version: cc.opts.Version,
 		}
+		ci.setTLS(cc.tls)
 		if opts.Username {
 			ci.AuthorizedUser = cc.opts.Username
 			if cc.account != DEFAULT_GLOBAL_ACCOUNT {

@@ -159,7 +159,8 @@ func (s *Server) Name() string { return s.info.Name }
 
 func (s *Server) isShuttingDown() bool { return s.shutdown.Load() }
 
-// Running reports whether the server accepts connections.
+// Running reports whether the server accepts connections: from the moment
+// its client port listens until Shutdown has closed everything.
 func (s *Server) Running() bool { return s.running.Load() }
 
 // Start opens the listeners and serves until Shutdown. It returns once the
@@ -217,7 +218,6 @@ func (s *Server) StartAndCheck() (err error) {
 		s.wg.Add(1)
 		go s.statszLoop()
 	}
-	s.running.Store(true)
 	s.Noticef("Server is ready")
 	close(s.readyCh)
 	return nil
@@ -225,8 +225,13 @@ func (s *Server) StartAndCheck() (err error) {
 
 func (s *Server) startClientListener() error {
 	o := s.getOpts()
+	// The kernel completes client connections as soon as the socket
+	// listens: from then on the server is running, and a health probe sent
+	// by whoever saw the port open must say so.
+	s.running.Store(true)
 	l, err := net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(o.Port)))
 	if err != nil {
+		s.running.Store(false)
 		return err
 	}
 	s.mu.Lock()
@@ -344,12 +349,16 @@ func (s *Server) createClient(conn net.Conn) {
 		go c.writeLoop() // flushes INFO and the error, then closes
 		return
 	}
-	if c.authRequired {
-		c.authTimer = time.AfterFunc(secondsToDuration(o.AuthTimeout), c.authTimeout)
+	// Shutdown may already have closed it: then its account must not count
+	// it, and it needs no timers.
+	if !c.closed {
+		c.acc.addClient(c)
+		if c.tls.mode == tlsNone {
+			c.startAuthTimer() // with TLS, once the handshake is settled (tlsUpgrade)
+		}
+		c.pingTimer = time.AfterFunc(o.PingInterval, c.pingTimerFired)
 	}
-	c.pingTimer = time.AfterFunc(o.PingInterval, c.pingTimerFired)
 	c.mu.Unlock()
-	c.acc.addClient(c)
 	s.Debugf("%s - Client connection created", c.logPrefix())
 	go c.writeLoop()
 	go c.readLoop()
@@ -364,24 +373,26 @@ func secondsToDuration(sec float64) time.Duration {
 func (s *Server) removeClient(c *client) {
 	// Snapshot before the subscriptions go, so /connz can list them.
 	cc := c.snapshot()
+	cc.tls = c.tlsInfo(false)
 	c.releaseSubs()
 	s.mu.Lock()
 	_, ok := s.clients[c.cid]
 	delete(s.clients, c.cid)
 	s.mu.Unlock()
-	if c.acc != nil {
-		c.acc.removeClient(c)
-		c.acc.closedStats.add(cc)
+	// Closed, so no longer rebound: the account read here is final.
+	c.mu.Lock()
+	acc, announced, reason := c.acc, c.authDone, c.reason
+	c.mu.Unlock()
+	if acc != nil {
+		acc.removeClient(c)
+		acc.closedStats.add(cc)
 	}
 	if ok {
-		c.mu.Lock()
-		announced := c.authDone
-		c.mu.Unlock()
 		if announced {
 			s.sendDisconnectEvent(c, false)
 		}
 		s.closed.add(cc)
-		s.Debugf("%s - Client connection closed: %s", c.logPrefix(), c.reason)
+		s.Debugf("%s - Client connection closed: %s", c.logPrefix(), reason)
 	}
 }
 

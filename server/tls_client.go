@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -24,14 +25,16 @@ const (
 // NATS client speaks first with "CONNECT", never with this byte.
 const recordTypeHandshake = 0x16
 
-// clientTLS is a connection's TLS state. mode and info are set before the
-// connection's goroutines start; conn is set by the reading goroutine under
-// client.mu when the handshake completes, and read by others under that lock.
+// clientTLS is a connection's TLS state. mode is set before the
+// connection's goroutines start and read-only after; the other fields are
+// written only by the reading goroutine, under client.mu ("reader writes":
+// it may read them without the lock, everyone else takes it).
 type clientTLS struct {
 	mode  tlsMode
 	info  []byte    // INFO line held back until a handshake-first handshake
 	conn  *tls.Conn // nil until the handshake completes
 	first bool      // the client did the handshake before INFO
+	clear bool      // allow_non_tls: the client speaks clear text
 }
 
 var errNotPinned = errors.New("certificate not pinned")
@@ -156,6 +159,47 @@ func (c *client) tlsConnState() (st tls.ConnectionState, first, ok bool) {
 	return tc.ConnectionState(), first, true
 }
 
+// TLSPeerCert is a client certificate as /connz shows it.
+type TLSPeerCert struct {
+	Subject          string `json:"subject,omitempty"`
+	SubjectPKISha256 string `json:"spki_sha256,omitempty"`
+	CertSha256       string `json:"cert_sha256,omitempty"`
+}
+
+// connTLS is what /connz shows of a connection's TLS once its handshake is
+// done, whichever way it was reached: after INFO, handshake first, or an
+// allow_non_tls upgrade. Zero without TLS.
+type connTLS struct {
+	version string
+	cipher  string
+	first   bool
+	peers   []*TLSPeerCert
+}
+
+// tlsInfo describes the connection's TLS for /connz; peer certificates only
+// when asked (closed connections do not keep them, as with the reference).
+// It takes the client's lock itself.
+func (c *client) tlsInfo(withPeers bool) connTLS {
+	st, first, ok := c.tlsConnState()
+	if !ok {
+		return connTLS{}
+	}
+	ti := connTLS{
+		version: strings.TrimPrefix(tls.VersionName(st.Version), "TLS "),
+		cipher:  tls.CipherSuiteName(st.CipherSuite),
+		first:   first,
+	}
+	if withPeers {
+		for _, cert := range st.PeerCertificates {
+			spki := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+			sum := sha256.Sum256(cert.Raw)
+			ti.peers = append(ti.peers, &TLSPeerCert{Subject: cert.Subject.String(),
+				SubjectPKISha256: hex.EncodeToString(spki[:]), CertSha256: hex.EncodeToString(sum[:])})
+		}
+	}
+	return ti
+}
+
 // tlsUpgrade runs on the reading goroutine before it reads any protocol:
 // it does the handshake the connection's mode asks for and returns the
 // connection to read from, or false when the connection was closed.
@@ -165,13 +209,23 @@ func (c *client) tlsUpgrade() (net.Conn, bool) {
 	var conn net.Conn = c.nc
 	switch c.tls.mode {
 	case tlsOptional:
-		b, err := c.peekByte(0)
-		if err != nil {
+		// A ClientHello comes at once or not at all: after the TLS timeout
+		// the client is taken for a clear-text one that is slow to CONNECT,
+		// and pings (or the auth timer) bound it from then on, as with the
+		// reference.
+		b, err := c.peekByte(TLSTimeout(t))
+		var ne net.Error
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			c.tlsSettled(true)
+			return c.nc, true
+		case err != nil:
 			c.closeConnection(ClientClosed)
 			return nil, false
 		}
 		conn = &prefixConn{Conn: c.nc, pre: []byte{b}}
 		if b != recordTypeHandshake {
+			c.tlsSettled(true)
 			return conn, true // a client behind a TLS-terminating proxy
 		}
 	case tlsFirst:
@@ -198,6 +252,7 @@ func (c *client) tlsUpgrade() (net.Conn, bool) {
 	c.mu.Lock()
 	c.tls.conn = tc
 	c.mu.Unlock()
+	c.tlsSettled(false)
 	if c.tls.info != nil {
 		c.sendHeldInfo(true)
 	}
@@ -270,6 +325,23 @@ func describeTLSError(err error) string {
 	return fmt.Sprintf("%v (%s SHA-256: %x)", err, leaf.Subject, sum)
 }
 
+// tlsSettled ends the TLS phase: the handshake is done, or an allow_non_tls
+// client will not do one (clear). The connection's time to authenticate
+// starts now; a clear-text client, which no handshake can be under way for
+// any more, gets its first PING a full interval from now.
+func (c *client) tlsSettled(clear bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.startAuthTimer()
+	if !clear {
+		return
+	}
+	c.tls.clear = true
+	if c.pingTimer != nil && !c.closed {
+		c.pingTimer.Reset(c.srv.getOpts().PingInterval)
+	}
+}
+
 // sendHeldInfo queues the INFO held back by handshake_first, now over TLS
 // (first) or in clear text after the fallback delay.
 func (c *client) sendHeldInfo(first bool) {
@@ -281,12 +353,10 @@ func (c *client) sendHeldInfo(first bool) {
 	c.signalFlush()
 }
 
-// peekByte reads the client's first byte, waiting at most d (0: no limit).
+// peekByte reads the client's first byte, waiting at most d.
 func (c *client) peekByte(d time.Duration) (byte, error) {
-	if d > 0 {
-		_ = c.nc.SetReadDeadline(time.Now().Add(d))
-		defer c.nc.SetReadDeadline(time.Time{})
-	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(d))
+	defer c.nc.SetReadDeadline(time.Time{})
 	var b [1]byte
 	for {
 		n, err := c.nc.Read(b[:])

@@ -155,8 +155,10 @@ func TestConfigAuthEnforcedFromFile(t *testing.T) {
 	}
 	o.Host, o.Port, o.HTTPPort, o.LogFile, o.PidFile = "127.0.0.1", server.RANDOM_PORT, 0, "", ""
 	o.NoLog, o.NoSigs = true, true
+	// bcrypt at cost 11 is slow under the race detector: seconds, more than
+	// the default auth timeout.
+	o.AuthTimeout = 60
 	s := RunServer(t, o)
-	// bcrypt at cost 11 is slow under the race detector.
 	connect(t, s, nats.UserInfo("admin", "adminpw"), nats.Timeout(20*time.Second))
 	if _, err := nats.Connect(s.ClientURL(), nats.UserInfo("admin", "wrong"), nats.Timeout(20*time.Second)); err == nil {
 		t.Fatal("bcrypt password from a variable must be enforced")
