@@ -105,7 +105,6 @@ type client struct {
 	abuf         []byte // copied arguments of a split PUB
 	pcd          map[*client]struct{}
 	rc           map[string]*SublistResult
-	rcGen        uint64
 	connected    bool
 	infoSent     bool // the INFO that follows the first PONG after CONNECT
 	authRequired bool

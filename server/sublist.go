@@ -12,9 +12,8 @@ var (
 	ErrNotFound       = errors.New("sublist: no matches found")
 )
 
-// slCacheMax bounds the shared match cache. Past it, an arbitrary slice of
-// entries is dropped: a full cache means the working set is larger than the
-// cache and exact LRU order would not help much.
+// slCacheMax bounds the shared match cache; past it, slCacheSweep entries
+// are dropped at once.
 const (
 	slCacheMax   = 1024
 	slCacheSweep = 256
@@ -22,25 +21,41 @@ const (
 
 // SublistResult is what a publish needs: the plain subscribers and, per queue
 // group, the members to choose one from. Results are shared between callers
-// through the cache and must be treated as read-only.
+// through the cache and must be treated as read-only, except stale.
 type SublistResult struct {
 	psubs []*subscription
 	qsubs [][]*subscription
+	// cached: the result is (or was) in the shared match cache, which sets
+	// stale once a subscription change may alter it or it leaves the cache.
+	// Otherwise it is current while the index generation is still gen.
+	cached bool
+	stale  atomic.Bool
+	gen    uint64
 }
 
-// emptyResult is shared by every lookup with no interest, so that a publish
-// to nobody does not allocate.
-var emptyResult = &SublistResult{}
+// Current reports whether r still answers for the subject it was matched
+// against in s, so that a holder of r outside the cache (a connection's own
+// cache) may use it without asking s again. It takes no lock.
+func (r *SublistResult) Current(s *Sublist) bool {
+	if r.cached {
+		return !r.stale.Load()
+	}
+	return r.gen == s.gen.Load()
+}
+
+// emptyResult is returned by uncached lookups with no interest, so that they
+// do not allocate; its generation is never current.
+var emptyResult = &SublistResult{gen: ^uint64(0)}
 
 // Sublist is the subject index of one account: a trie of tokens with "*" and
-// ">" children, plus a cache of match results. Readers of the trie hold the
-// read lock only; the cache is invalidated selectively on every change and
-// tagged with a generation so that a result computed before a change is never
-// cached after it.
+// ">" children, plus a cache of match results (see matchCache). Readers of
+// the trie hold the read lock only; a change drops the cache entries it can
+// affect and bumps a generation, so that a result computed before a change
+// is never cached after it.
 type Sublist struct {
 	mu    sync.RWMutex
 	root  *slLevel
-	cache map[string]*SublistResult
+	cache *matchCache // nil: no shared cache (no_sublist_cache)
 	count uint32
 	gen   atomic.Uint64
 
@@ -65,10 +80,19 @@ type slNode struct {
 
 func newLevel() *slLevel { return &slLevel{nodes: make(map[string]*slNode)} }
 
-// NewSublist returns an empty subject index.
+// NewSublist returns an empty subject index with a match cache.
 func NewSublist() *Sublist {
-	return &Sublist{root: newLevel(), cache: make(map[string]*SublistResult)}
+	return &Sublist{root: newLevel(), cache: newMatchCache()}
 }
+
+// NewSublistNoCache returns an empty subject index that walks the trie on
+// every match, as no_sublist_cache asks.
+func NewSublistNoCache() *Sublist {
+	return &Sublist{root: newLevel()}
+}
+
+// CacheEnabled reports whether s keeps a shared match cache.
+func (s *Sublist) CacheEnabled() bool { return s.cache != nil }
 
 // Count returns the number of subscriptions held.
 func (s *Sublist) Count() uint32 {
@@ -245,18 +269,17 @@ func (n *slNode) removeSub(sub *subscription) bool {
 	return true
 }
 
-// invalidate drops cached results that the change to subj can affect and
-// bumps the generation so that per-connection caches revalidate.
+// invalidate drops the cached results that a change of a subscription on
+// subj can affect, and bumps the generation. Write lock held.
 func (s *Sublist) invalidate(subj string) {
 	s.gen.Add(1)
-	if len(s.cache) == 0 {
+	if s.cache == nil || s.cache.len() == 0 {
 		return
 	}
-	lit := !subjectHasWildcard(subj)
-	for k := range s.cache {
-		if (lit && k == subj) || (!lit && SubjectMatchesFilter(k, subj)) {
-			delete(s.cache, k)
-		}
+	if subjectHasWildcard(subj) {
+		s.cache.dropMatching(subj)
+	} else {
+		s.cache.drop(subj)
 	}
 }
 
@@ -264,36 +287,40 @@ func (s *Sublist) invalidate(subj string) {
 func (s *Sublist) Match(subject string) *SublistResult {
 	s.matches.Add(1)
 	s.mu.RLock()
-	if r, ok := s.cache[subject]; ok {
-		s.mu.RUnlock()
-		s.cacheHits.Add(1)
-		return r
+	if s.cache != nil {
+		if r, ok := s.cache.get(subject); ok {
+			s.mu.RUnlock()
+			s.cacheHits.Add(1)
+			return r
+		}
 	}
 	gen := s.gen.Load()
 	r := s.collect(subject)
 	s.mu.RUnlock()
-
+	if s.cache == nil {
+		if r != emptyResult {
+			r.gen = gen
+		}
+		return r
+	}
+	if r == emptyResult {
+		// Cached misses need an entry of their own to be marked stale.
+		r = &SublistResult{}
+	}
+	r.cached = true
 	s.mu.Lock()
-	if s.gen.Load() == gen {
-		if len(s.cache) >= slCacheMax {
-			s.sweepCache()
-		}
-		// The key must not alias a caller's buffer.
-		s.cache[string([]byte(subject))] = r
+	defer s.mu.Unlock()
+	if prev, ok := s.cache.get(subject); ok {
+		return prev
 	}
-	s.mu.Unlock()
+	if s.gen.Load() != gen {
+		// A change raced with the walk: r may be out of date already.
+		r.stale.Store(true)
+		return r
+	}
+	// The key must not alias a caller's buffer.
+	s.cache.add(string([]byte(subject)), r)
 	return r
-}
-
-func (s *Sublist) sweepCache() {
-	n := 0
-	for k := range s.cache {
-		delete(s.cache, k)
-		n++
-		if n >= slCacheSweep {
-			return
-		}
-	}
 }
 
 // Generation changes whenever the set of subscriptions changes.
@@ -413,9 +440,13 @@ type SublistStats struct {
 func (s *Sublist) Stats() *SublistStats {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	var cached map[string]*SublistResult
+	if s.cache != nil {
+		cached = s.cache.results
+	}
 	st := &SublistStats{
 		NumSubs:    s.count,
-		NumCache:   uint32(len(s.cache)),
+		NumCache:   uint32(len(cached)),
 		NumInserts: s.inserts,
 		NumRemoves: s.removes,
 		NumMatches: s.matches.Load(),
@@ -424,15 +455,15 @@ func (s *Sublist) Stats() *SublistStats {
 		st.CacheHitRate = float64(s.cacheHits.Load()) / float64(st.NumMatches)
 	}
 	var total uint64
-	for _, r := range s.cache {
+	for _, r := range cached {
 		f := uint32(len(r.psubs) + len(r.qsubs))
 		total += uint64(f)
 		if f > st.MaxFanout {
 			st.MaxFanout = f
 		}
 	}
-	if len(s.cache) > 0 {
-		st.AvgFanout = float64(total) / float64(len(s.cache))
+	if len(cached) > 0 {
+		st.AvgFanout = float64(total) / float64(len(cached))
 	}
 	return st
 }
