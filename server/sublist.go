@@ -73,9 +73,9 @@ type slLevel struct {
 }
 
 type slNode struct {
-	next  *slLevel
-	psubs map[*subscription]struct{}
-	qsubs map[string]map[*subscription]struct{}
+	next  *slLevel // nil for a leaf
+	psubs subSet
+	qsubs map[string]*subSet
 }
 
 func newLevel() *slLevel { return &slLevel{nodes: make(map[string]*slNode)} }
@@ -90,9 +90,6 @@ func NewSublist() *Sublist {
 func NewSublistNoCache() *Sublist {
 	return &Sublist{root: newLevel()}
 }
-
-// CacheEnabled reports whether s keeps a shared match cache.
-func (s *Sublist) CacheEnabled() bool { return s.cache != nil }
 
 // Count returns the number of subscriptions held.
 func (s *Sublist) Count() uint32 {
@@ -109,30 +106,19 @@ func (s *Sublist) Insert(sub *subscription) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := s.root
-	var n *slNode
-	forEachToken(subj, func(tok string) {
-		n = l.child(tok, true)
-		if n.next == nil {
-			n.next = newLevel()
-		}
-		l = n.next
-	})
+	n := s.root.child(subj, 0)
 	if sub.queue == "" {
-		if n.psubs == nil {
-			n.psubs = make(map[*subscription]struct{})
-		}
-		n.psubs[sub] = struct{}{}
+		n.psubs.add(sub)
 	} else {
 		if n.qsubs == nil {
-			n.qsubs = make(map[string]map[*subscription]struct{})
+			n.qsubs = make(map[string]*subSet)
 		}
 		q := n.qsubs[sub.queue]
 		if q == nil {
-			q = make(map[*subscription]struct{})
+			q = &subSet{}
 			n.qsubs[sub.queue] = q
 		}
-		q[sub] = struct{}{}
+		q.add(sub)
 	}
 	s.count++
 	s.inserts++
@@ -140,8 +126,25 @@ func (s *Sublist) Insert(sub *subscription) error {
 	return nil
 }
 
-// child returns the node for tok in l, creating it when asked.
-func (l *slLevel) child(tok string, create bool) *slNode {
+// child returns the node of subj[start:] below l, creating the path. Levels
+// are made only on the way down, so that leaves, the most numerous nodes,
+// carry none.
+func (l *slLevel) child(subj string, start int) *slNode {
+	for {
+		end := indexByteFrom(subj, tsep, start)
+		n := l.node(subj[start:end], true)
+		if end == len(subj) {
+			return n
+		}
+		if n.next == nil {
+			n.next = newLevel()
+		}
+		l, start = n.next, end+1
+	}
+}
+
+// node returns the node for tok in l, creating it when asked.
+func (l *slLevel) node(tok string, create bool) *slNode {
 	switch tok {
 	case "*":
 		if l.pwc == nil && create {
@@ -167,7 +170,7 @@ func (l *slLevel) empty() bool {
 }
 
 func (n *slNode) empty() bool {
-	return len(n.psubs) == 0 && len(n.qsubs) == 0 && (n.next == nil || n.next.empty())
+	return n.psubs.len() == 0 && len(n.qsubs) == 0 && (n.next == nil || n.next.empty())
 }
 
 // forEachToken calls fn for every token of subj without allocating.
@@ -220,7 +223,7 @@ func (s *Sublist) removeLocked(sub *subscription) error {
 			ok = false
 			return
 		}
-		if n = l.child(tok, false); n == nil {
+		if n = l.node(tok, false); n == nil {
 			ok = false
 			return
 		}
@@ -252,18 +255,13 @@ func (s *Sublist) removeLocked(sub *subscription) error {
 
 func (n *slNode) removeSub(sub *subscription) bool {
 	if sub.queue == "" {
-		if _, ok := n.psubs[sub]; !ok {
-			return false
-		}
-		delete(n.psubs, sub)
-		return true
+		return n.psubs.remove(sub)
 	}
 	q := n.qsubs[sub.queue]
-	if _, ok := q[sub]; !ok {
+	if q == nil || !q.remove(sub) {
 		return false
 	}
-	delete(q, sub)
-	if len(q) == 0 {
+	if q.len() == 0 {
 		delete(n.qsubs, sub.queue)
 	}
 	return true
@@ -323,23 +321,18 @@ func (s *Sublist) Match(subject string) *SublistResult {
 	return r
 }
 
-// Generation changes whenever the set of subscriptions changes.
-func (s *Sublist) Generation() uint64 { return s.gen.Load() }
-
 // collect walks the trie for a literal subject. Caller holds the read lock.
 func (s *Sublist) collect(subject string) *SublistResult {
 	var r *SublistResult
 	var qidx map[string]int
 	add := func(n *slNode) {
-		if n == nil || (len(n.psubs) == 0 && len(n.qsubs) == 0) {
+		if n == nil || (n.psubs.len() == 0 && len(n.qsubs) == 0) {
 			return
 		}
 		if r == nil {
 			r = &SublistResult{}
 		}
-		for sub := range n.psubs {
-			r.psubs = append(r.psubs, sub)
-		}
+		r.psubs = n.psubs.appendTo(r.psubs)
 		for q, members := range n.qsubs {
 			if qidx == nil {
 				qidx = make(map[string]int)
@@ -350,9 +343,7 @@ func (s *Sublist) collect(subject string) *SublistResult {
 				qidx[q] = i
 				r.qsubs = append(r.qsubs, nil)
 			}
-			for sub := range members {
-				r.qsubs[i] = append(r.qsubs[i], sub)
-			}
+			r.qsubs[i] = members.appendTo(r.qsubs[i])
 		}
 	}
 	matchLevel(s.root, subject, 0, add)
@@ -397,13 +388,9 @@ func (s *Sublist) All(subs []*subscription) []*subscription {
 	defer s.mu.RUnlock()
 	var walk func(l *slLevel)
 	collectNode := func(n *slNode) {
-		for sub := range n.psubs {
-			subs = append(subs, sub)
-		}
+		subs = n.psubs.appendTo(subs)
 		for _, q := range n.qsubs {
-			for sub := range q {
-				subs = append(subs, sub)
-			}
+			subs = q.appendTo(subs)
 		}
 		if n.next != nil {
 			walk(n.next)
@@ -466,4 +453,70 @@ func (s *Sublist) Stats() *SublistStats {
 		st.AvgFanout = float64(total) / float64(len(cached))
 	}
 	return st
+}
+
+// subSetListMax is the size up to which a subSet is a plain list.
+const subSetListMax = 8
+
+// subSet holds the subscriptions of one trie node (or one queue group of
+// it): a short list while small, since most subjects have one or a few
+// subscribers, and a map past subSetListMax, so that removing one of many
+// subscribers to a subject does not scan them all.
+type subSet struct {
+	list []*subscription
+	set  map[*subscription]struct{}
+}
+
+func (ss *subSet) len() int {
+	if ss.set != nil {
+		return len(ss.set)
+	}
+	return len(ss.list)
+}
+
+func (ss *subSet) add(sub *subscription) {
+	switch {
+	case ss.set != nil:
+		ss.set[sub] = struct{}{}
+	case len(ss.list) < subSetListMax:
+		ss.list = append(ss.list, sub)
+	default:
+		ss.set = make(map[*subscription]struct{}, 2*subSetListMax)
+		for _, x := range ss.list {
+			ss.set[x] = struct{}{}
+		}
+		ss.set[sub] = struct{}{}
+		ss.list = nil
+	}
+}
+
+// remove reports whether sub was there. A set that became a map stays one,
+// so that a size hovering at the limit does not convert back and forth.
+func (ss *subSet) remove(sub *subscription) bool {
+	if ss.set != nil {
+		if _, ok := ss.set[sub]; !ok {
+			return false
+		}
+		delete(ss.set, sub)
+		return true
+	}
+	for i, x := range ss.list {
+		if x == sub {
+			last := len(ss.list) - 1
+			ss.list[i], ss.list[last] = ss.list[last], nil
+			ss.list = ss.list[:last]
+			return true
+		}
+	}
+	return false
+}
+
+func (ss *subSet) appendTo(dst []*subscription) []*subscription {
+	if ss.set == nil {
+		return append(dst, ss.list...)
+	}
+	for sub := range ss.set {
+		dst = append(dst, sub)
+	}
+	return dst
 }

@@ -153,3 +153,28 @@ func BenchmarkSubChurn(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(cycles*conns)/b.Elapsed().Seconds(), "cycles/s")
 }
+
+// BenchmarkSubscribe is the subscribe phase of the bench tool's subs-100k
+// scenario over one raw connection: SUB a.<n>.b and SUB a.*.c<n>
+// alternately, pipelined, then a PING. One op is one SUB.
+func BenchmarkSubscribe(b *testing.B) {
+	s := RunServer(b, nil)
+	cc := dialChurn(b, s.Addr().String())
+	defer cc.nc.Close()
+	lines := make([][]byte, b.N)
+	for i := range lines {
+		if i%2 == 0 {
+			lines[i] = []byte("SUB a." + strconv.Itoa(i/2) + ".b " + strconv.Itoa(i+1) + "\r\n")
+		} else {
+			lines[i] = []byte("SUB a.*.c" + strconv.Itoa(i/2) + " " + strconv.Itoa(i+1) + "\r\n")
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, l := range lines {
+		cc.w.Write(l)
+	}
+	if err := cc.flush(); err != nil {
+		b.Fatal(err)
+	}
+}
