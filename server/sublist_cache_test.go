@@ -212,3 +212,46 @@ func TestSublistCachedMatchNoAlloc(t *testing.T) {
 		t.Fatalf("%v allocations per cached match", n)
 	}
 }
+
+// A publisher's own match cache survives subscription changes that cannot
+// affect its subject: publishing between unrelated SUB/UNSUB pairs (literal
+// and wildcard) allocates nothing, where a cleared cache would copy the
+// subject again. A change that does affect the subject is seen by the very
+// next publish.
+func TestConnectionCacheSurvivesUnrelatedChurn(t *testing.T) {
+	h := newParseHarness(t)
+	sl := NewSublist()
+	h.s.gacc.sl = sl
+	h.c.acc = h.s.gacc
+	if err := h.feed([]byte("CONNECT {\"verbose\":false}\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	var plain, wild int
+	h.s.SubscribeInternal(h.s.gacc, "orders.new", "", func(string, string, []byte, []byte) { plain++ })
+	var churn []*subscription
+	for _, subj := range []string{"prices.usd", "prices.*.x", "orders.new.>"} {
+		kept, toggled := newSub(subj, ""), newSub(subj, "")
+		sl.Insert(kept)
+		churn = append(churn, toggled)
+	}
+	batch := []byte("PUB orders.new 5\r\nhello\r\n")
+	h.c.parse(batch)
+	allocs := testing.AllocsPerRun(100, func() {
+		for _, sub := range churn {
+			sl.Insert(sub)
+			sl.Remove(sub)
+		}
+		if err := h.c.parse(batch); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per publish after unrelated changes: the connection's cache was dropped", allocs)
+	}
+	h.s.SubscribeInternal(h.s.gacc, "orders.*", "", func(string, string, []byte, []byte) { wild++ })
+	before := plain
+	h.c.parse(batch)
+	if plain != before+1 || wild != 1 {
+		t.Fatalf("after subscribing orders.*: plain got %d, wildcard %d", plain-before, wild)
+	}
+}
