@@ -7,12 +7,18 @@ package server
 // same subject, for a wildcard one every entry the pattern matches. To find
 // the latter without visiting every entry, the cached subjects are also kept
 // as a tree of tokens; a pattern walks only the branches its literal tokens
-// select. Dropped entries are marked stale so that copies held outside the
-// cache (a connection's own cache) are looked up again. All methods run
-// under the Sublist's write lock, except get (read lock).
+// select. The tree costs allocations on every miss, so it is built only when
+// a wildcard change needs it and given up once the whole cache has turned
+// over without one: publishers to many subjects pay for it only while
+// wildcard subscriptions churn. Dropped entries are marked stale so that
+// copies held outside the cache (a connection's own cache) are looked up
+// again. All methods run under the Sublist's write lock, except get (read
+// lock).
 type matchCache struct {
 	results map[string]*SublistResult
-	tree    cacheLevel
+	tree    *cacheLevel // nil while no wildcard change needed it
+	// additions since the last wildcard change, to give the tree up
+	sinceWildcard int
 }
 
 // cacheLevel is one token position of the cached subjects.
@@ -42,7 +48,18 @@ func (mc *matchCache) add(subject string, r *SublistResult) {
 		mc.evict(slCacheSweep)
 	}
 	mc.results[subject] = r
-	l := &mc.tree
+	if mc.tree == nil {
+		return
+	}
+	if mc.sinceWildcard++; mc.sinceWildcard > slCacheMax {
+		mc.tree = nil
+		return
+	}
+	mc.tree.insert(subject, r)
+}
+
+// insert records the cached subject and its result below l.
+func (l *cacheLevel) insert(subject string, r *SublistResult) {
 	forEachToken(subject, func(tok string) {
 		n := l.next[tok]
 		if n == nil {
@@ -77,7 +94,9 @@ func (mc *matchCache) drop(subject string) {
 	}
 	r.stale.Store(true)
 	delete(mc.results, subject)
-	mc.tree.remove(subject, 0)
+	if mc.tree != nil {
+		mc.tree.remove(subject, 0)
+	}
 }
 
 // remove clears the entry for subject[start:] below l and prunes levels
@@ -97,6 +116,13 @@ func (l *cacheLevel) remove(subject string, start int) bool {
 // dropMatching removes every entry whose subject the wildcard pattern
 // matches.
 func (mc *matchCache) dropMatching(pattern string) {
+	if mc.tree == nil {
+		mc.tree = &cacheLevel{}
+		for subject, r := range mc.results {
+			mc.tree.insert(subject, r)
+		}
+	}
+	mc.sinceWildcard = 0
 	mc.tree.dropMatching(mc, pattern, 0)
 }
 

@@ -27,6 +27,9 @@ func modelMatch(subs []*subscription, subject string) []string {
 // cache hold the same entries.
 func checkCacheTree(t *testing.T, mc *matchCache) {
 	t.Helper()
+	if mc.tree == nil {
+		return
+	}
 	seen := 0
 	var walk func(l *cacheLevel, path string)
 	walk = func(l *cacheLevel, path string) {
@@ -41,13 +44,13 @@ func checkCacheTree(t *testing.T, mc *matchCache) {
 				t.Fatalf("empty level %q left under %q", tok, path)
 			}
 			p := tok
-			if l != &mc.tree {
+			if l != mc.tree {
 				p = path + "." + tok
 			}
 			walk(n, p)
 		}
 	}
-	walk(&mc.tree, "")
+	walk(mc.tree, "")
 	if seen != len(mc.results) {
 		t.Fatalf("tree holds %d entries, map %d", seen, len(mc.results))
 	}
@@ -254,4 +257,37 @@ func TestConnectionCacheSurvivesUnrelatedChurn(t *testing.T) {
 	if plain != before+1 || wild != 1 {
 		t.Fatalf("after subscribing orders.*: plain got %d, wildcard %d", plain-before, wild)
 	}
+}
+
+// The token tree exists only while wildcard changes need it: built by the
+// first one, given up once the cache turned over without one, and rebuilt
+// (with every entry) by the next.
+func TestSublistCacheTreeOnDemand(t *testing.T) {
+	sl := NewSublist()
+	sl.Insert(newSub("s.*", ""))
+	sl.Match("s.1")
+	if sl.cache.tree != nil {
+		t.Fatal("tree built without a wildcard change")
+	}
+	sl.Insert(newSub("x.*", ""))
+	if sl.cache.tree == nil {
+		t.Fatal("a wildcard change must build the tree")
+	}
+	checkCacheTree(t, sl.cache)
+	for i := 0; i < 2*slCacheMax; i++ {
+		sl.Match(fmt.Sprintf("m.%d", i))
+	}
+	if sl.cache.tree != nil {
+		t.Fatal("tree kept although the cache turned over without a wildcard change")
+	}
+	held := sl.Match("s.5")
+	other := sl.Match("q.5")
+	sl.Insert(newSub("s.>", ""))
+	if held.Current(sl) || !other.Current(sl) {
+		t.Fatalf("after s.>: s.5 current %v (want false), q.5 current %v (want true)", held.Current(sl), other.Current(sl))
+	}
+	if n := len(sl.Match("s.5").psubs); n != 2 {
+		t.Fatalf("s.5 has %d subscribers, want 2", n)
+	}
+	checkCacheTree(t, sl.cache)
 }
