@@ -65,6 +65,9 @@ func (s *Server) GlobalAccount() *Account { return s.gacc }
 
 // registerAccount adds acc, or returns the one already registered by name.
 func (s *Server) registerAccount(acc *Account) *Account {
+	if s.getOpts().NoSublistCache {
+		acc.sl = NewSublistNoCache() // acc is new: nothing to move
+	}
 	v, _ := s.accounts.LoadOrStore(acc.Name, acc)
 	return v.(*Account)
 }

@@ -7,7 +7,6 @@ import (
 	mrand "math/rand/v2"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -102,14 +101,20 @@ func (e *serviceExport) allows(acc string) bool {
 type responseRoute struct {
 	to        *Account
 	reply     string
+	subject   string // its key in respRoutes.routes
 	singleton bool
-	expires   atomic.Int64 // unix nanos
+	expires   int64 // unix nanos; fixed at creation
+	slot      int   // position in respRoutes.expiry
 }
 
-// respRoutes are the open response routes of an exporting account.
+// respRoutes are the open response routes of an exporting account. Routes
+// are kept twice: by subject, for responses, and in a heap by expiry, so
+// that dropping the expired ones costs O(log n) each, however many requests
+// are still waiting (see responses_expiry.go).
 type respRoutes struct {
 	mu     sync.Mutex
 	routes map[string]*responseRoute
+	expiry routeHeap
 	prefix string // "_R_.<random>." unique to this account
 	once   sync.Once
 }
@@ -301,43 +306,32 @@ func (from *Account) addResponseRoute(s *Server, to *Account, reply string, se *
 			from.forwardResponse(s, subject, hdr, msg)
 		})
 	})
-	subj := rr.prefix + randToken(10)
+	now := time.Now().UnixNano()
 	// reply views the requester's read buffer: keep a copy.
-	route := &responseRoute{to: to, reply: strings.Clone(reply), singleton: se.respType == "singleton"}
-	route.expires.Store(time.Now().Add(se.threshold).UnixNano())
+	route := &responseRoute{to: to, reply: strings.Clone(reply), subject: rr.prefix + randToken(10),
+		singleton: se.respType == "singleton", expires: now + int64(se.threshold)}
 	rr.mu.Lock()
-	rr.sweepLocked()
-	rr.routes[subj] = route
+	rr.expireLocked(now)
+	rr.addLocked(route)
 	rr.mu.Unlock()
-	return subj
+	return route.subject
 }
 
-// forwardResponse sends a response back across the import.
+// forwardResponse sends a response back across the import, unless its
+// route is unknown or expired.
 func (from *Account) forwardResponse(s *Server, subject string, hdr, msg []byte) {
 	rr := &from.resp
 	rr.mu.Lock()
+	rr.expireLocked(time.Now().UnixNano())
 	route := rr.routes[subject]
-	if route != nil && (route.singleton || time.Now().UnixNano() > route.expires.Load()) {
-		delete(rr.routes, subject)
+	if route != nil && route.singleton {
+		rr.removeLocked(route)
 	}
 	rr.mu.Unlock()
-	if route == nil || time.Now().UnixNano() > route.expires.Load() {
+	if route == nil {
 		return
 	}
 	s.PublishInternal(route.to, route.reply, "", hdr, msg)
-}
-
-// sweepLocked drops expired routes so abandoned requests do not pile up.
-func (rr *respRoutes) sweepLocked() {
-	if len(rr.routes) < 1024 {
-		return
-	}
-	now := time.Now().UnixNano()
-	for k, r := range rr.routes {
-		if now > r.expires.Load() {
-			delete(rr.routes, k)
-		}
-	}
 }
 
 var tokenEncoding = base32.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567").WithPadding(base32.NoPadding)

@@ -105,7 +105,6 @@ type client struct {
 	abuf         []byte // copied arguments of a split PUB
 	pcd          map[*client]struct{}
 	rc           map[string]*SublistResult
-	rcGen        uint64
 	connected    bool
 	infoSent     bool // the INFO that follows the first PONG after CONNECT
 	authRequired bool
@@ -439,12 +438,14 @@ func (s *Server) userAccount(name string) *Account {
 func (c *client) processSub(args []byte) error {
 	var a [3][]byte
 	n := splitArgs(args, a[:])
+	// One copy of the arguments backs subject, queue and sid.
+	str := string(args)
 	sub := &subscription{client: c}
 	switch n {
 	case 2:
-		sub.subject, sub.sid = string(a[0]), string(a[1])
+		sub.subject, sub.sid = argString(str, args, a[0]), argString(str, args, a[1])
 	case 3:
-		sub.subject, sub.queue, sub.sid = string(a[0]), string(a[1]), string(a[2])
+		sub.subject, sub.queue, sub.sid = argString(str, args, a[0]), argString(str, args, a[1]), argString(str, args, a[2])
 	default:
 		return argErr("processSub", args)
 	}
@@ -489,6 +490,13 @@ func (c *client) processSub(args []byte) error {
 		c.sendOK()
 	}
 	return nil
+}
+
+// argString returns the part of str, a copy of line, that arg (a slice of
+// line) covers.
+func argString(str string, line, arg []byte) string {
+	off := cap(line) - cap(arg)
+	return str[off : off+len(arg)]
 }
 
 // bindAccount moves a freshly authenticated connection into acc (nil:

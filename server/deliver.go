@@ -41,25 +41,22 @@ func (c *client) processMsg(msg []byte) {
 }
 
 // match returns who is interested in subject, from a small per-connection
-// cache that is valid while the account's index generation is unchanged, so
-// that a publisher repeating subjects takes no shared lock at all.
+// cache so that a publisher repeating subjects takes no shared lock at all.
+// An entry stays in use while the account's index says it is current: a
+// subscription change invalidates only the results it can alter.
 func (c *client) match(subject string) *SublistResult {
 	sl := c.acc.sl
-	if gen := sl.Generation(); gen != c.rcGen || c.rc == nil {
-		if c.rc == nil {
-			c.rc = make(map[string]*SublistResult)
-		} else {
-			clear(c.rc)
-		}
-		c.rcGen = gen
-	}
-	if r, ok := c.rc[subject]; ok {
+	if r, ok := c.rc[subject]; ok && r.Current(sl) {
 		return r
 	}
 	r := sl.Match(subject)
-	if len(c.rc) >= maxResultCache {
+	if c.rc == nil {
+		c.rc = make(map[string]*SublistResult)
+	} else if len(c.rc) >= maxResultCache {
 		clear(c.rc)
 	}
+	// A fresh key even when refreshing an entry: assigning to an existing
+	// key stores the new key, and subject views the read buffer.
 	c.rc[string([]byte(subject))] = r
 	return r
 }

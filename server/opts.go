@@ -52,7 +52,7 @@ type Options struct {
 	// TLS-terminating proxy; INFO then says tls_available.
 	AllowNonTLS           bool     `json:"-"`
 	ServerTags            []string `json:"-"`
-	DisableSublistCache   bool     `json:"-"`
+	NoSublistCache        bool     `json:"-"`
 	NoHeaderSupport       bool     `json:"-"`
 	ConnectErrorReports   int      `json:"-"`
 	ReconnectErrorReports int      `json:"-"`

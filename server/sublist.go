@@ -12,9 +12,8 @@ var (
 	ErrNotFound       = errors.New("sublist: no matches found")
 )
 
-// slCacheMax bounds the shared match cache. Past it, an arbitrary slice of
-// entries is dropped: a full cache means the working set is larger than the
-// cache and exact LRU order would not help much.
+// slCacheMax bounds the shared match cache; past it, slCacheSweep entries
+// are dropped at once.
 const (
 	slCacheMax   = 1024
 	slCacheSweep = 256
@@ -22,25 +21,41 @@ const (
 
 // SublistResult is what a publish needs: the plain subscribers and, per queue
 // group, the members to choose one from. Results are shared between callers
-// through the cache and must be treated as read-only.
+// through the cache and must be treated as read-only, except stale.
 type SublistResult struct {
 	psubs []*subscription
 	qsubs [][]*subscription
+	// cached: the result is (or was) in the shared match cache, which sets
+	// stale once a subscription change may alter it or it leaves the cache.
+	// Otherwise it is current while the index generation is still gen.
+	cached bool
+	stale  atomic.Bool
+	gen    uint64
 }
 
-// emptyResult is shared by every lookup with no interest, so that a publish
-// to nobody does not allocate.
-var emptyResult = &SublistResult{}
+// Current reports whether r still answers for the subject it was matched
+// against in s, so that a holder of r outside the cache (a connection's own
+// cache) may use it without asking s again. It takes no lock.
+func (r *SublistResult) Current(s *Sublist) bool {
+	if r.cached {
+		return !r.stale.Load()
+	}
+	return r.gen == s.gen.Load()
+}
+
+// emptyResult is returned by uncached lookups with no interest, so that they
+// do not allocate; its generation is never current.
+var emptyResult = &SublistResult{gen: ^uint64(0)}
 
 // Sublist is the subject index of one account: a trie of tokens with "*" and
-// ">" children, plus a cache of match results. Readers of the trie hold the
-// read lock only; the cache is invalidated selectively on every change and
-// tagged with a generation so that a result computed before a change is never
-// cached after it.
+// ">" children, plus a cache of match results (see matchCache). Readers of
+// the trie hold the read lock only; a change drops the cache entries it can
+// affect and bumps a generation, so that a result computed before a change
+// is never cached after it.
 type Sublist struct {
 	mu    sync.RWMutex
 	root  *slLevel
-	cache map[string]*SublistResult
+	cache *matchCache // nil: no shared cache (no_sublist_cache)
 	count uint32
 	gen   atomic.Uint64
 
@@ -58,16 +73,22 @@ type slLevel struct {
 }
 
 type slNode struct {
-	next  *slLevel
-	psubs map[*subscription]struct{}
-	qsubs map[string]map[*subscription]struct{}
+	next  *slLevel // nil for a leaf
+	psubs subSet
+	qsubs map[string]*subSet
 }
 
 func newLevel() *slLevel { return &slLevel{nodes: make(map[string]*slNode)} }
 
-// NewSublist returns an empty subject index.
+// NewSublist returns an empty subject index with a match cache.
 func NewSublist() *Sublist {
-	return &Sublist{root: newLevel(), cache: make(map[string]*SublistResult)}
+	return &Sublist{root: newLevel(), cache: newMatchCache()}
+}
+
+// NewSublistNoCache returns an empty subject index that walks the trie on
+// every match, as no_sublist_cache asks.
+func NewSublistNoCache() *Sublist {
+	return &Sublist{root: newLevel()}
 }
 
 // Count returns the number of subscriptions held.
@@ -85,30 +106,19 @@ func (s *Sublist) Insert(sub *subscription) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := s.root
-	var n *slNode
-	forEachToken(subj, func(tok string) {
-		n = l.child(tok, true)
-		if n.next == nil {
-			n.next = newLevel()
-		}
-		l = n.next
-	})
+	n := s.root.child(subj, 0)
 	if sub.queue == "" {
-		if n.psubs == nil {
-			n.psubs = make(map[*subscription]struct{})
-		}
-		n.psubs[sub] = struct{}{}
+		n.psubs.add(sub)
 	} else {
 		if n.qsubs == nil {
-			n.qsubs = make(map[string]map[*subscription]struct{})
+			n.qsubs = make(map[string]*subSet)
 		}
 		q := n.qsubs[sub.queue]
 		if q == nil {
-			q = make(map[*subscription]struct{})
+			q = &subSet{}
 			n.qsubs[sub.queue] = q
 		}
-		q[sub] = struct{}{}
+		q.add(sub)
 	}
 	s.count++
 	s.inserts++
@@ -116,8 +126,25 @@ func (s *Sublist) Insert(sub *subscription) error {
 	return nil
 }
 
-// child returns the node for tok in l, creating it when asked.
-func (l *slLevel) child(tok string, create bool) *slNode {
+// child returns the node of subj[start:] below l, creating the path. Levels
+// are made only on the way down, so that leaves, the most numerous nodes,
+// carry none.
+func (l *slLevel) child(subj string, start int) *slNode {
+	for {
+		end := indexByteFrom(subj, tsep, start)
+		n := l.node(subj[start:end], true)
+		if end == len(subj) {
+			return n
+		}
+		if n.next == nil {
+			n.next = newLevel()
+		}
+		l, start = n.next, end+1
+	}
+}
+
+// node returns the node for tok in l, creating it when asked.
+func (l *slLevel) node(tok string, create bool) *slNode {
 	switch tok {
 	case "*":
 		if l.pwc == nil && create {
@@ -143,7 +170,7 @@ func (l *slLevel) empty() bool {
 }
 
 func (n *slNode) empty() bool {
-	return len(n.psubs) == 0 && len(n.qsubs) == 0 && (n.next == nil || n.next.empty())
+	return n.psubs.len() == 0 && len(n.qsubs) == 0 && (n.next == nil || n.next.empty())
 }
 
 // forEachToken calls fn for every token of subj without allocating.
@@ -196,7 +223,7 @@ func (s *Sublist) removeLocked(sub *subscription) error {
 			ok = false
 			return
 		}
-		if n = l.child(tok, false); n == nil {
+		if n = l.node(tok, false); n == nil {
 			ok = false
 			return
 		}
@@ -228,35 +255,29 @@ func (s *Sublist) removeLocked(sub *subscription) error {
 
 func (n *slNode) removeSub(sub *subscription) bool {
 	if sub.queue == "" {
-		if _, ok := n.psubs[sub]; !ok {
-			return false
-		}
-		delete(n.psubs, sub)
-		return true
+		return n.psubs.remove(sub)
 	}
 	q := n.qsubs[sub.queue]
-	if _, ok := q[sub]; !ok {
+	if q == nil || !q.remove(sub) {
 		return false
 	}
-	delete(q, sub)
-	if len(q) == 0 {
+	if q.len() == 0 {
 		delete(n.qsubs, sub.queue)
 	}
 	return true
 }
 
-// invalidate drops cached results that the change to subj can affect and
-// bumps the generation so that per-connection caches revalidate.
+// invalidate drops the cached results that a change of a subscription on
+// subj can affect, and bumps the generation. Write lock held.
 func (s *Sublist) invalidate(subj string) {
 	s.gen.Add(1)
-	if len(s.cache) == 0 {
+	if s.cache == nil || s.cache.len() == 0 {
 		return
 	}
-	lit := !subjectHasWildcard(subj)
-	for k := range s.cache {
-		if (lit && k == subj) || (!lit && SubjectMatchesFilter(k, subj)) {
-			delete(s.cache, k)
-		}
+	if subjectHasWildcard(subj) {
+		s.cache.dropMatching(subj)
+	} else {
+		s.cache.drop(subj)
 	}
 }
 
@@ -264,55 +285,54 @@ func (s *Sublist) invalidate(subj string) {
 func (s *Sublist) Match(subject string) *SublistResult {
 	s.matches.Add(1)
 	s.mu.RLock()
-	if r, ok := s.cache[subject]; ok {
-		s.mu.RUnlock()
-		s.cacheHits.Add(1)
-		return r
+	if s.cache != nil {
+		if r, ok := s.cache.get(subject); ok {
+			s.mu.RUnlock()
+			s.cacheHits.Add(1)
+			return r
+		}
 	}
 	gen := s.gen.Load()
 	r := s.collect(subject)
 	s.mu.RUnlock()
-
-	s.mu.Lock()
-	if s.gen.Load() == gen {
-		if len(s.cache) >= slCacheMax {
-			s.sweepCache()
+	if s.cache == nil {
+		if r != emptyResult {
+			r.gen = gen
 		}
-		// The key must not alias a caller's buffer.
-		s.cache[string([]byte(subject))] = r
+		return r
 	}
-	s.mu.Unlock()
+	if r == emptyResult {
+		// Cached misses need an entry of their own to be marked stale.
+		r = &SublistResult{}
+	}
+	r.cached = true
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev, ok := s.cache.get(subject); ok {
+		return prev
+	}
+	if s.gen.Load() != gen {
+		// A change raced with the walk: r may be out of date already.
+		r.stale.Store(true)
+		return r
+	}
+	// The key must not alias a caller's buffer.
+	s.cache.add(string([]byte(subject)), r)
 	return r
 }
-
-func (s *Sublist) sweepCache() {
-	n := 0
-	for k := range s.cache {
-		delete(s.cache, k)
-		n++
-		if n >= slCacheSweep {
-			return
-		}
-	}
-}
-
-// Generation changes whenever the set of subscriptions changes.
-func (s *Sublist) Generation() uint64 { return s.gen.Load() }
 
 // collect walks the trie for a literal subject. Caller holds the read lock.
 func (s *Sublist) collect(subject string) *SublistResult {
 	var r *SublistResult
 	var qidx map[string]int
 	add := func(n *slNode) {
-		if n == nil || (len(n.psubs) == 0 && len(n.qsubs) == 0) {
+		if n == nil || (n.psubs.len() == 0 && len(n.qsubs) == 0) {
 			return
 		}
 		if r == nil {
 			r = &SublistResult{}
 		}
-		for sub := range n.psubs {
-			r.psubs = append(r.psubs, sub)
-		}
+		r.psubs = n.psubs.appendTo(r.psubs)
 		for q, members := range n.qsubs {
 			if qidx == nil {
 				qidx = make(map[string]int)
@@ -323,9 +343,7 @@ func (s *Sublist) collect(subject string) *SublistResult {
 				qidx[q] = i
 				r.qsubs = append(r.qsubs, nil)
 			}
-			for sub := range members {
-				r.qsubs[i] = append(r.qsubs[i], sub)
-			}
+			r.qsubs[i] = members.appendTo(r.qsubs[i])
 		}
 	}
 	matchLevel(s.root, subject, 0, add)
@@ -370,13 +388,9 @@ func (s *Sublist) All(subs []*subscription) []*subscription {
 	defer s.mu.RUnlock()
 	var walk func(l *slLevel)
 	collectNode := func(n *slNode) {
-		for sub := range n.psubs {
-			subs = append(subs, sub)
-		}
+		subs = n.psubs.appendTo(subs)
 		for _, q := range n.qsubs {
-			for sub := range q {
-				subs = append(subs, sub)
-			}
+			subs = q.appendTo(subs)
 		}
 		if n.next != nil {
 			walk(n.next)
@@ -413,9 +427,13 @@ type SublistStats struct {
 func (s *Sublist) Stats() *SublistStats {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	var cached map[string]*SublistResult
+	if s.cache != nil {
+		cached = s.cache.results
+	}
 	st := &SublistStats{
 		NumSubs:    s.count,
-		NumCache:   uint32(len(s.cache)),
+		NumCache:   uint32(len(cached)),
 		NumInserts: s.inserts,
 		NumRemoves: s.removes,
 		NumMatches: s.matches.Load(),
@@ -424,15 +442,81 @@ func (s *Sublist) Stats() *SublistStats {
 		st.CacheHitRate = float64(s.cacheHits.Load()) / float64(st.NumMatches)
 	}
 	var total uint64
-	for _, r := range s.cache {
+	for _, r := range cached {
 		f := uint32(len(r.psubs) + len(r.qsubs))
 		total += uint64(f)
 		if f > st.MaxFanout {
 			st.MaxFanout = f
 		}
 	}
-	if len(s.cache) > 0 {
-		st.AvgFanout = float64(total) / float64(len(s.cache))
+	if len(cached) > 0 {
+		st.AvgFanout = float64(total) / float64(len(cached))
 	}
 	return st
+}
+
+// subSetListMax is the size up to which a subSet is a plain list.
+const subSetListMax = 8
+
+// subSet holds the subscriptions of one trie node (or one queue group of
+// it): a short list while small, since most subjects have one or a few
+// subscribers, and a map past subSetListMax, so that removing one of many
+// subscribers to a subject does not scan them all.
+type subSet struct {
+	list []*subscription
+	set  map[*subscription]struct{}
+}
+
+func (ss *subSet) len() int {
+	if ss.set != nil {
+		return len(ss.set)
+	}
+	return len(ss.list)
+}
+
+func (ss *subSet) add(sub *subscription) {
+	switch {
+	case ss.set != nil:
+		ss.set[sub] = struct{}{}
+	case len(ss.list) < subSetListMax:
+		ss.list = append(ss.list, sub)
+	default:
+		ss.set = make(map[*subscription]struct{}, 2*subSetListMax)
+		for _, x := range ss.list {
+			ss.set[x] = struct{}{}
+		}
+		ss.set[sub] = struct{}{}
+		ss.list = nil
+	}
+}
+
+// remove reports whether sub was there. A set that became a map stays one,
+// so that a size hovering at the limit does not convert back and forth.
+func (ss *subSet) remove(sub *subscription) bool {
+	if ss.set != nil {
+		if _, ok := ss.set[sub]; !ok {
+			return false
+		}
+		delete(ss.set, sub)
+		return true
+	}
+	for i, x := range ss.list {
+		if x == sub {
+			last := len(ss.list) - 1
+			ss.list[i], ss.list[last] = ss.list[last], nil
+			ss.list = ss.list[:last]
+			return true
+		}
+	}
+	return false
+}
+
+func (ss *subSet) appendTo(dst []*subscription) []*subscription {
+	if ss.set == nil {
+		return append(dst, ss.list...)
+	}
+	for sub := range ss.set {
+		dst = append(dst, sub)
+	}
+	return dst
 }
