@@ -190,6 +190,22 @@ func BenchmarkParsePub16(b *testing.B) {
 	}
 }
 
+// BenchmarkParsePub1KiB parses a 64 KiB read of 1 KiB PUBs nobody
+// subscribes to, as one fast publisher's reader does.
+func BenchmarkParsePub1KiB(b *testing.B) {
+	h := newParseHarness(b)
+	h.s.gacc.sl = NewSublist()
+	h.c.acc = h.s.gacc
+	h.feed([]byte("CONNECT {\"verbose\":false,\"pedantic\":false}\r\n"))
+	msg := "PUB bench.pub 1024\r\n" + strings.Repeat("x", 1024) + "\r\n"
+	batch := []byte(strings.Repeat(msg, 64*1024/len(msg)))
+	b.SetBytes(int64(len(batch)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		h.c.parse(batch)
+	}
+}
+
 func FuzzParser(f *testing.F) {
 	f.Add([]byte(splitInput), uint16(7))
 	f.Add([]byte("PUB foo 2\r\nhi\r\n"), uint16(3))
