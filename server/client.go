@@ -126,6 +126,7 @@ type client struct {
 	rperms       *clientPerms    // reader's copy of perms
 	pcache       map[string]bool // publish decisions
 	pcacheGen    uint64
+	pend         pendingStats // counts not yet in the atomics below
 
 	inMsgs   atomic.Int64
 	inBytes  atomic.Int64
@@ -157,19 +158,23 @@ func (c *client) readLoop() {
 		}
 	}
 	b := make([]byte, startBufSize)
-	shorts := 0
+	var sizer readSizer
 	for {
 		n, err := nc.Read(b)
+		fanout := false
 		if n > 0 {
 			c.lastActive.Store(time.Now().UnixNano())
 			if g := s.limitsGen.Load(); g != c.limitsGen {
 				c.loadLimits(g) // a reload changed them
 			}
-			if perr := c.parse(b[:n]); perr != nil {
+			perr := c.parse(b[:n])
+			c.flushStats()
+			if perr != nil {
 				c.flushClients(false)
 				c.handleProtoErr(perr)
 				return
 			}
+			fanout = c.queuedForOthers()
 			c.flushClients(n <= maxInlineRead)
 			c.waitStall()
 		}
@@ -183,19 +188,7 @@ func (c *client) readLoop() {
 			c.closeConnection(reason)
 			return
 		}
-		// Grow when a read fills the buffer; shrink after short reads.
-		switch {
-		case n == len(b) && len(b) < maxBufSize:
-			b = make([]byte, len(b)*2)
-			shorts = 0
-		case n < len(b)/2 && len(b) > minBufSize:
-			if shorts++; shorts > shortsToShrink {
-				b = make([]byte, len(b)/2)
-				shorts = 0
-			}
-		default:
-			shorts = 0
-		}
+		b = sizer.next(b, n, fanout)
 		if s.isShuttingDown() {
 			return
 		}
