@@ -116,10 +116,9 @@ type client struct {
 	mpay         int32
 	mcl          int32
 	msubs        int32
-	limitsGen    uint64   // Server.limitsGen that mpay, mcl and msubs match
-	hdrBuf       []byte   // scratch for no-responder headers
-	inlineHeld   [][]byte // scratch for inline flushes of this connection
-	inlineBufs   [][]byte
+	limitsGen    uint64        // Server.limitsGen that mpay, mcl and msubs match
+	hdrBuf       []byte        // scratch for no-responder headers
+	inlineHeld   [][]byte      // scratch for inline flushes of this connection
 	mbuf         []byte        // scratch for mapped subjects
 	stall        chan struct{} // a receiver's queue this reader must wait for
 	stallTimer   *time.Timer

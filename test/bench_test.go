@@ -162,12 +162,14 @@ func respondAll(c net.Conn) {
 			return
 		}
 		// "MSG bench.req 1 <reply> 16\r\n": the reply is the 4th word.
-		f := bytes.SplitN(line, []byte(" "), 5)
-		if len(f) != 5 {
+		const prefix = "MSG bench.req 1 "
+		if !bytes.HasPrefix(line, []byte(prefix)) {
 			continue
 		}
+		reply := line[len(prefix):]
+		reply = reply[:bytes.IndexByte(reply, ' ')]
 		out = append(out, "PUB "...)
-		out = append(out, f[3]...)
+		out = append(out, reply...)
 		out = append(out, " 16\r\n"...)
 		out = append(out, payload...)
 		if _, err := br.Discard(16 + 2); err != nil {
