@@ -52,6 +52,7 @@ func benchPubSub(b *testing.B, size int) {
 	batch := bytes.Repeat(msg, 256)
 	b.SetBytes(int64(size))
 	b.ResetTimer()
+	cpu := processCPU()
 	for sent := 0; sent < b.N; {
 		n := b.N - sent
 		if n >= 256 {
@@ -70,6 +71,7 @@ func benchPubSub(b *testing.B, size int) {
 	case <-time.After(60 * time.Second):
 		b.Fatal("subscriber did not receive everything")
 	}
+	reportCPU(b, cpu)
 }
 
 func BenchmarkPubSub16B(b *testing.B)  { benchPubSub(b, 16) }
@@ -93,6 +95,7 @@ func BenchmarkPub1KiB(b *testing.B) {
 	b.SetBytes(1024)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := processCPU()
 	for sent := 0; sent < b.N; sent += 32 {
 		n := min(32, b.N-sent)
 		if _, err := pub.Write(batch[:n*len(msg)]); err != nil {
@@ -104,6 +107,7 @@ func BenchmarkPub1KiB(b *testing.B) {
 	if l, err := br.ReadString('\n'); l != "PONG\r\n" {
 		b.Fatalf("after publishing: %q %v", l, err)
 	}
+	reportCPU(b, cpu)
 }
 
 // BenchmarkReqRep8 runs b.N requests from 8 concurrent raw requesters, each
@@ -123,6 +127,7 @@ func BenchmarkReqRep8(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := processCPU()
 	errs := make(chan error, requesters)
 	for i, c := range reqs {
 		go func() { errs <- request(c, i, b.N/requesters+1) }()
@@ -132,6 +137,7 @@ func BenchmarkReqRep8(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu)
 }
 
 // dialBench connects, sends CONNECT and setup, and waits for the PONG that
