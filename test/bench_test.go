@@ -130,7 +130,7 @@ func BenchmarkReqRep8(b *testing.B) {
 	cpu := processCPU()
 	errs := make(chan error, requesters)
 	for i, c := range reqs {
-		go func() { errs <- request(c, i, b.N/requesters+1) }()
+		go func() { errs <- requestLoop(c, i, b.N/requesters+1) }()
 	}
 	for range reqs {
 		if err := <-errs; err != nil {
@@ -190,9 +190,9 @@ func respondAll(c net.Conn) {
 	}
 }
 
-// request sends n requests on c, each with a fresh reply subject under
+// requestLoop sends n requests on c, each with a fresh reply subject under
 // _INBOX.<id>., waiting for each reply.
-func request(c net.Conn, id, n int) error {
+func requestLoop(c net.Conn, id, n int) error {
 	br := bufio.NewReader(c)
 	var out []byte
 	for i := 0; i < n; i++ {
