@@ -185,9 +185,14 @@ func (c *client) countOut(size int) {
 	c.pend.outBytes += int64(size)
 }
 
-// flushStats publishes the reader's pending counts. Reader only.
+// flushStats publishes the reader's pending counts. Other goroutines may
+// call it (an internal client delivering to an internal subscriber): they
+// never have counts pending, and it then only reads.
 func (c *client) flushStats() {
 	p := &c.pend
+	if p.inMsgs == 0 && p.outMsgs == 0 {
+		return
+	}
 	if p.inMsgs != 0 {
 		c.inMsgs.Add(p.inMsgs)
 		c.inBytes.Add(p.inBytes)
