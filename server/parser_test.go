@@ -225,3 +225,33 @@ func FuzzParser(f *testing.F) {
 		checkDeliveries(t, split.got, whole.got, "fuzz split")
 	})
 }
+
+func TestSplitArgs(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []string // the words that fit in out
+		n    int      // len(out)+1 when there are more words than room
+	}{
+		{"", nil, 0},
+		{" \t ", nil, 0},
+		{"a", []string{"a"}, 1},
+		{" foo.bar 5", []string{"foo.bar", "5"}, 2},
+		{"\tfoo \t reply\t\t12  ", []string{"foo", "reply", "12"}, 3},
+		{"a b c", []string{"a", "b", "c"}, 3},
+		{"a b c d", nil, 3},
+		{" a b c d ", nil, 3},
+	}
+	for _, tc := range cases {
+		var out [2][]byte
+		n := splitArgs([]byte(tc.in), out[:])
+		if n != tc.n {
+			t.Errorf("%q: %d words, want %d", tc.in, n, tc.n)
+			continue
+		}
+		for i := 0; i < len(tc.want) && i < len(out); i++ {
+			if string(out[i]) != tc.want[i] {
+				t.Errorf("%q: word %d is %q, want %q", tc.in, i, out[i], tc.want[i])
+			}
+		}
+	}
+}
