@@ -115,16 +115,16 @@ type client struct {
 	mpay         int32
 	mcl          int32
 	msubs        int32
-	limitsGen    uint64   // Server.limitsGen that mpay, mcl and msubs match
-	hdrBuf       []byte   // scratch for no-responder headers
-	inlineHeld   [][]byte // scratch for inline flushes of this connection
-	inlineBufs   [][]byte
+	limitsGen    uint64        // Server.limitsGen that mpay, mcl and msubs match
+	hdrBuf       []byte        // scratch for no-responder headers
+	inlineHeld   [][]byte      // scratch for inline flushes of this connection
 	mbuf         []byte        // scratch for mapped subjects
 	stall        chan struct{} // a receiver's queue this reader must wait for
 	stallTimer   *time.Timer
 	rperms       *clientPerms    // reader's copy of perms
 	pcache       map[string]bool // publish decisions
 	pcacheGen    uint64
+	pend         pendingStats // counts not yet in the atomics below
 
 	inMsgs   atomic.Int64
 	inBytes  atomic.Int64
@@ -156,19 +156,23 @@ func (c *client) readLoop() {
 		}
 	}
 	b := make([]byte, startBufSize)
-	shorts := 0
+	var sizer readSizer
 	for {
 		n, err := nc.Read(b)
+		fanout := false
 		if n > 0 {
 			c.lastActive.Store(time.Now().UnixNano())
 			if g := s.limitsGen.Load(); g != c.limitsGen {
 				c.loadLimits(g) // a reload changed them
 			}
-			if perr := c.parse(b[:n]); perr != nil {
+			perr := c.parse(b[:n])
+			c.flushStats()
+			if perr != nil {
 				c.flushClients(false)
 				c.handleProtoErr(perr)
 				return
 			}
+			fanout = c.queuedForOthers()
 			c.flushClients(n <= maxInlineRead)
 			c.waitStall()
 		}
@@ -182,19 +186,7 @@ func (c *client) readLoop() {
 			c.closeConnection(reason)
 			return
 		}
-		// Grow when a read fills the buffer; shrink after short reads.
-		switch {
-		case n == len(b) && len(b) < maxBufSize:
-			b = make([]byte, len(b)*2)
-			shorts = 0
-		case n < len(b)/2 && len(b) > minBufSize:
-			if shorts++; shorts > shortsToShrink {
-				b = make([]byte, len(b)/2)
-				shorts = 0
-			}
-		default:
-			shorts = 0
-		}
+		b = sizer.next(b, n, fanout)
 		if s.isShuttingDown() {
 			return
 		}

@@ -30,6 +30,24 @@ type outbound struct {
 	// drained, when not nil, is closed once the queue has drained below
 	// half the stall threshold: publishers that outran it wait on it.
 	drained chan struct{}
+	// inlineVec is the inline flusher's, used while it owns flushing.
+	inlineVec vectorWriter
+}
+
+// vectorWriter holds a vectored write's buffer list across writes.
+// net.Buffers.WriteTo consumes the slice it is given and makes a local
+// net.Buffers escape to the heap: building each write's list afresh would
+// allocate on every write.
+type vectorWriter struct {
+	base net.Buffers // keeps the backing array
+	cur  net.Buffers // what WriteTo consumes
+}
+
+// load sets the list to held and returns it, ready for WriteTo.
+func (w *vectorWriter) load(held [][]byte) *net.Buffers {
+	w.base = append(w.base[:0], held...)
+	w.cur = w.base
+	return &w.cur
 }
 
 // Producer stall: a publisher that fills a receiver's queue past stallAt
@@ -101,9 +119,17 @@ func chunkClass(size int) int {
 	return max(0, min(i, len(chunkPools)-1))
 }
 
+// chunkBoxes holds empty *[]byte boxes. Chunks travel through chunkPools
+// in boxes because putting a bare slice in a sync.Pool allocates its header
+// every time: one allocation per write on the request/reply path.
+var chunkBoxes sync.Pool
+
 func getChunk(size int) []byte {
 	i := chunkClass(size)
-	if b, ok := chunkPools[i].Get().([]byte); ok {
+	if box, ok := chunkPools[i].Get().(*[]byte); ok {
+		b := *box
+		*box = nil
+		chunkBoxes.Put(box)
 		return b[:0]
 	}
 	return make([]byte, 0, minOutChunk<<i)
@@ -114,7 +140,12 @@ func putChunk(b []byte) {
 	if cap(b) != minOutChunk<<i {
 		return // not one of ours
 	}
-	chunkPools[i].Put(b[:0]) //nolint:staticcheck // a slice header per 512 B..64 KiB chunk
+	box, _ := chunkBoxes.Get().(*[]byte)
+	if box == nil {
+		box = new([]byte)
+	}
+	*box = b[:0]
+	chunkPools[i].Put(box)
 }
 
 // checkSlowConsumer closes a connection whose queue passed max_pending.
@@ -206,8 +237,7 @@ func (c *client) flushInline() bool {
 	nc := c.nc
 	c.mu.Unlock()
 
-	bufs := net.Buffers(c.inlineBufs[:0])
-	bufs = append(bufs, held...)
+	bufs := o.inlineVec.load(held)
 	_ = nc.SetWriteDeadline(time.Now().Add(inlineWriteDeadline))
 	n, err := bufs.WriteTo(nc)
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
@@ -269,7 +299,7 @@ func (o *outbound) take(held [][]byte) [][]byte {
 // writes while an inline flush is under way, so bytes stay in order.
 func (c *client) writeLoop() {
 	defer close(c.writerDone)
-	var bufs net.Buffers
+	var vec vectorWriter
 	var held [][]byte
 	o := &c.out
 	for {
@@ -287,7 +317,7 @@ func (c *client) writeLoop() {
 		c.mu.Unlock()
 
 		if len(held) > 0 {
-			bufs = append(bufs[:0], held...)
+			bufs := vec.load(held)
 			_ = nc.SetWriteDeadline(time.Now().Add(wd))
 			n, err := bufs.WriteTo(nc)
 			if err != nil {

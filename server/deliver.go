@@ -8,11 +8,8 @@ import (
 // processMsg routes a complete PUB or HPUB payload to every interested
 // subscription of the publisher's account.
 func (c *client) processMsg(msg []byte) {
-	c.inMsgs.Add(1)
-	c.inBytes.Add(int64(len(msg)))
-	s := c.srv
-	s.inMsgs.Add(1)
-	s.inBytes.Add(int64(len(msg)))
+	c.pend.inMsgs++
+	c.pend.inBytes += int64(len(msg))
 	if c.tracing() {
 		c.traceInMsg(msg)
 	}
@@ -111,6 +108,9 @@ func (c *client) deliver(sub *subscription, subject string, reply, hdr, payload 
 		sub.nm.Add(1)
 	}
 	if sub.icb != nil {
+		// The callback may report the counters (a system request for
+		// varz, say): they must include what this read has done so far.
+		c.flushStats()
 		sub.icb(sub, c, c.acc, subject, bytesToString(reply), hdr, payload)
 		return true
 	}
@@ -156,10 +156,51 @@ func (c *client) deliver(sub *subscription, subject string, reply, hdr, payload 
 	}
 	rc.outMsgs.Add(1)
 	rc.outBytes.Add(int64(size))
-	c.srv.outMsgs.Add(1)
-	c.srv.outBytes.Add(int64(size))
+	c.countOut(size)
 	c.addToFlush(rc)
 	return true
+}
+
+// pendingStats are a reader's message counts not yet added to the shared
+// atomic counters: adding once per read instead of once per message keeps
+// the publish path free of atomic operations on cache lines every reader
+// writes, which cost more than parsing a small message.
+type pendingStats struct {
+	inMsgs, inBytes, outMsgs, outBytes int64
+}
+
+// countOut counts a delivery in the server totals: batched on a
+// connection's reader, at once from any other goroutine (internal clients
+// publish concurrently).
+func (c *client) countOut(size int) {
+	if c.pcd == nil || c.kind != CLIENT {
+		c.srv.outMsgs.Add(1)
+		c.srv.outBytes.Add(int64(size))
+		return
+	}
+	c.pend.outMsgs++
+	c.pend.outBytes += int64(size)
+}
+
+// flushStats publishes the reader's pending counts. Other goroutines may
+// call it (an internal client delivering to an internal subscriber): they
+// never have counts pending, and it then only reads.
+func (c *client) flushStats() {
+	p := &c.pend
+	if p.inMsgs == 0 && p.outMsgs == 0 {
+		return
+	}
+	if p.inMsgs != 0 {
+		c.inMsgs.Add(p.inMsgs)
+		c.inBytes.Add(p.inBytes)
+		c.srv.inMsgs.Add(p.inMsgs)
+		c.srv.inBytes.Add(p.inBytes)
+	}
+	if p.outMsgs != 0 {
+		c.srv.outMsgs.Add(p.outMsgs)
+		c.srv.outBytes.Add(p.outBytes)
+	}
+	*p = pendingStats{}
 }
 
 var crlf = []byte("\r\n")

@@ -190,6 +190,22 @@ func BenchmarkParsePub16(b *testing.B) {
 	}
 }
 
+// BenchmarkParsePub1KiB parses a 64 KiB read of 1 KiB PUBs nobody
+// subscribes to, as one fast publisher's reader does.
+func BenchmarkParsePub1KiB(b *testing.B) {
+	h := newParseHarness(b)
+	h.s.gacc.sl = NewSublist()
+	h.c.acc = h.s.gacc
+	h.feed([]byte("CONNECT {\"verbose\":false,\"pedantic\":false}\r\n"))
+	msg := "PUB bench.pub 1024\r\n" + strings.Repeat("x", 1024) + "\r\n"
+	batch := []byte(strings.Repeat(msg, 64*1024/len(msg)))
+	b.SetBytes(int64(len(batch)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		h.c.parse(batch)
+	}
+}
+
 func FuzzParser(f *testing.F) {
 	f.Add([]byte(splitInput), uint16(7))
 	f.Add([]byte("PUB foo 2\r\nhi\r\n"), uint16(3))
@@ -208,4 +224,34 @@ func FuzzParser(f *testing.F) {
 		}
 		checkDeliveries(t, split.got, whole.got, "fuzz split")
 	})
+}
+
+func TestSplitArgs(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []string // the words that fit in out
+		n    int      // len(out)+1 when there are more words than room
+	}{
+		{"", nil, 0},
+		{" \t ", nil, 0},
+		{"a", []string{"a"}, 1},
+		{" foo.bar 5", []string{"foo.bar", "5"}, 2},
+		{"\tfoo \t reply\t\t12  ", []string{"foo", "reply", "12"}, 3},
+		{"a b c", []string{"a", "b", "c"}, 3},
+		{"a b c d", nil, 3},
+		{" a b c d ", nil, 3},
+	}
+	for _, tc := range cases {
+		var out [2][]byte
+		n := splitArgs([]byte(tc.in), out[:])
+		if n != tc.n {
+			t.Errorf("%q: %d words, want %d", tc.in, n, tc.n)
+			continue
+		}
+		for i := 0; i < len(tc.want) && i < len(out); i++ {
+			if string(out[i]) != tc.want[i] {
+				t.Errorf("%q: word %d is %q, want %q", tc.in, i, out[i], tc.want[i])
+			}
+		}
+	}
 }
