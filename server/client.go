@@ -104,7 +104,7 @@ type client struct {
 	pmsg         []byte // payload split across reads
 	abuf         []byte // copied arguments of a split PUB
 	pcd          map[*client]struct{}
-	rc           map[string]*SublistResult
+	rc           *connMatchCache
 	connected    bool
 	infoSent     bool // the INFO that follows the first PONG after CONNECT
 	authRequired bool

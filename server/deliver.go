@@ -34,27 +34,36 @@ func (c *client) processMsg(msg []byte) {
 		if !found && len(c.pa.reply) > 0 && c.noResponders {
 			c.sendNoResponders(subject, c.pa.reply)
 		}
+		c.rc.release(r)
 	}
 }
 
-// match returns who is interested in subject, from a small per-connection
-// cache so that a publisher repeating subjects takes no shared lock at all.
-// An entry stays in use while the account's index says it is current: a
-// subscription change invalidates only the results it can alter.
+// match returns who is interested in subject, from the connection's own
+// cache (connMatchCache) so that a publisher repeating subjects takes no
+// shared lock at all, and a subject published once costs no allocation. The
+// result must be given back with c.rc.release once delivered.
 func (c *client) match(subject string) *SublistResult {
 	sl := c.acc.sl
-	if r, ok := c.rc[subject]; ok && r.Current(sl) {
+	mc := c.rc
+	if mc == nil {
+		mc = newConnMatchCache()
+		c.rc = mc
+	}
+	if mc.last.subject == subject && mc.last.result.Current(sl) {
+		return mc.last.result
+	}
+	e, ok := mc.results[subject]
+	if ok && e.result.Current(sl) {
+		mc.last = e
+		return e.result
+	}
+	if !ok && !mc.lent && mc.firstSight(subject) {
+		r := sl.MatchOnce(subject, &mc.scratch)
+		mc.lent = r == &mc.scratch
 		return r
 	}
 	r := sl.Match(subject)
-	if c.rc == nil {
-		c.rc = make(map[string]*SublistResult)
-	} else if len(c.rc) >= maxResultCache {
-		clear(c.rc)
-	}
-	// A fresh key even when refreshing an entry: assigning to an existing
-	// key stores the new key, and subject views the read buffer.
-	c.rc[string([]byte(subject))] = r
+	mc.add(subject, r)
 	return r
 }
 

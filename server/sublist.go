@@ -293,7 +293,7 @@ func (s *Sublist) Match(subject string) *SublistResult {
 		}
 	}
 	gen := s.gen.Load()
-	r := s.collect(subject)
+	r := s.collect(subject, nil)
 	s.mu.RUnlock()
 	if s.cache == nil {
 		if r != emptyResult {
@@ -321,14 +321,39 @@ func (s *Sublist) Match(subject string) *SublistResult {
 	return r
 }
 
-// collect walks the trie for a literal subject. Caller holds the read lock.
-func (s *Sublist) collect(subject string) *SublistResult {
-	var r *SublistResult
+// MatchOnce is Match for a subject that will likely never be matched again,
+// such as the reply subject of a request: a cached result is used, but a
+// miss is neither cached, which would only push out entries that repeat, nor
+// allocated: it is collected into scratch, overwriting it. Such a result is
+// never current; it may be used until scratch is reused, and not kept.
+func (s *Sublist) MatchOnce(subject string, scratch *SublistResult) *SublistResult {
+	s.matches.Add(1)
+	s.mu.RLock()
+	if s.cache != nil {
+		if r, ok := s.cache.get(subject); ok {
+			s.mu.RUnlock()
+			s.cacheHits.Add(1)
+			return r
+		}
+	}
+	scratch.psubs, scratch.qsubs = scratch.psubs[:0], scratch.qsubs[:0]
+	scratch.cached, scratch.gen = false, ^uint64(0)
+	r := s.collect(subject, scratch)
+	s.mu.RUnlock()
+	return r
+}
+
+// collect walks the trie for a literal subject, appending to dst or, when
+// dst is nil, to a result of its own. Caller holds the read lock.
+func (s *Sublist) collect(subject string, dst *SublistResult) *SublistResult {
+	r := dst
 	var qidx map[string]int
+	found := false
 	add := func(n *slNode) {
 		if n == nil || (n.psubs.len() == 0 && len(n.qsubs) == 0) {
 			return
 		}
+		found = true
 		if r == nil {
 			r = &SublistResult{}
 		}
@@ -347,7 +372,7 @@ func (s *Sublist) collect(subject string) *SublistResult {
 		}
 	}
 	matchLevel(s.root, subject, 0, add)
-	if r == nil {
+	if !found {
 		return emptyResult
 	}
 	return r
