@@ -22,6 +22,7 @@ type Account struct {
 	exports     []*serviceExport // set at start-up, read-only after
 	resp        respRoutes
 	closedStats accClosedStats // traffic of its closed connections, for /accstatz
+	trace       accountTrace   // msg_trace, set at start-up (see msgtrace.go)
 }
 
 // NewAccount returns an empty account.
@@ -95,15 +96,20 @@ func (s *Server) internalClient(acc *Account) *client {
 // the publisher's goroutine for each matching message, with no socket in
 // between. The slices and strings passed to cb are only valid during the call.
 func (s *Server) SubscribeInternal(acc *Account, subject, queue string, cb func(subject, reply string, hdr, msg []byte)) (func(), error) {
-	ic := s.internalClient(acc)
-	sub := &subscription{
-		client:  ic,
-		subject: subject,
-		queue:   queue,
-		icb: func(_ *subscription, _ *client, _ *Account, subj, reply string, hdr, msg []byte) {
-			cb(subj, reply, hdr, msg)
-		},
+	sub, err := s.subscribeInternal(acc, subject, queue, func(_ *subscription, _ *client, _ *Account, subj, reply string, hdr, msg []byte) {
+		cb(subj, reply, hdr, msg)
+	}, nil)
+	if err != nil {
+		return nil, err
 	}
+	return func() { sub.client.unsubscribeAfterMax(sub) }, nil
+}
+
+// subscribeInternal registers an internal subscription with its handler;
+// imp marks the subscription that carries an import.
+func (s *Server) subscribeInternal(acc *Account, subject, queue string, icb msgHandler, imp *importRoute) (*subscription, error) {
+	ic := s.internalClient(acc)
+	sub := &subscription{client: ic, subject: subject, queue: queue, icb: icb, imp: imp}
 	ic.mu.Lock()
 	sub.sid = "i" + itoa(s.gcid.Add(1))
 	ic.subs[sub.sid] = sub
@@ -114,7 +120,7 @@ func (s *Server) SubscribeInternal(acc *Account, subject, queue string, cb func(
 		ic.mu.Unlock()
 		return nil, err
 	}
-	return func() { ic.unsubscribeAfterMax(sub) }, nil
+	return sub, nil
 }
 
 // PublishInternal publishes a message into acc as the server, delivered to

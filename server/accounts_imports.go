@@ -86,11 +86,12 @@ func (m *accountMapping) pick() *subjectTransform {
 
 // serviceExport is what an account offers, compiled.
 type serviceExport struct {
-	subject   string
-	stream    bool
-	accounts  map[string]bool // nil: public
-	respType  string
-	threshold time.Duration
+	subject    string
+	stream     bool
+	accounts   map[string]bool // nil: public
+	respType   string
+	threshold  time.Duration
+	allowTrace bool // traced requests stay traced in the exporting account
 }
 
 func (e *serviceExport) allows(acc string) bool {
@@ -140,9 +141,10 @@ func (s *Server) configureAccounts(o *Options) error {
 		if ao.Name == DEFAULT_GLOBAL_ACCOUNT {
 			acc = s.gacc
 		}
+		acc.trace = accountTrace{dest: ao.TraceDest, sampling: ao.TraceSampling}
 		for _, ex := range ao.Exports {
 			se := &serviceExport{subject: ex.Stream + ex.Service, stream: ex.Stream != "",
-				respType: ex.ResponseType, threshold: ex.ResponseThreshold}
+				respType: ex.ResponseType, threshold: ex.ResponseThreshold, allowTrace: ex.AllowTrace}
 			if len(ex.Accounts) > 0 {
 				se.accounts = map[string]bool{}
 				for _, n := range ex.Accounts {
@@ -243,28 +245,84 @@ func (s *Server) addImport(acc *Account, im *ImportOpts) error {
 	return s.addServiceImport(acc, from, im, se)
 }
 
+// importRoute is one compiled import. The internal subscription carrying it
+// points here, so that a traced message can follow the import (msgtrace.go).
+type importRoute struct {
+	importer, exporter *Account
+	service            bool
+	// transform rewrites the subject for the destination account: a stream
+	// import's 'to', or a service import's local subject back to the export.
+	transform  *subjectTransform
+	prefix     string         // stream imports: local prefix
+	export     *serviceExport // service imports: response type and threshold
+	allowTrace bool           // traced messages stay traced past the boundary
+	response   bool           // the exporter's response routes back to requesters
+}
+
+// destination is the account the import delivers into.
+func (ir *importRoute) destination() *Account {
+	if ir.service {
+		return ir.exporter
+	}
+	return ir.importer
+}
+
+// target returns the subject in the destination account. A request also
+// takes the exporter's mappings, as with the reference; a stream does not
+// take the importer's.
+func (ir *importRoute) target(subject string) string {
+	switch {
+	case ir.transform != nil:
+		subject = string(ir.transform.apply(nil, subject))
+	case ir.prefix != "":
+		subject = ir.prefix + "." + subject
+	}
+	if ir.service && ir.exporter.mappings.Load() != nil {
+		var buf []byte
+		subject = ir.exporter.mapSubject(&buf, subject) // buf is ours alone: no copy needed
+	}
+	return subject
+}
+
+// forward delivers one message across the import, opening a response
+// route for a request to a service.
+func (ir *importRoute) forward(s *Server, subject, reply string, hdr, msg []byte) {
+	target := ir.target(subject)
+	if !ir.service {
+		s.PublishInternal(ir.importer, target, reply, hdr, msg)
+		return
+	}
+	newReply := ""
+	if reply != "" {
+		newReply = ir.exporter.addResponseRoute(s, ir.importer, reply, ir.export)
+	}
+	s.PublishInternal(ir.exporter, target, newReply, hdr, msg)
+}
+
+// subscribeImport registers the internal subscription carrying ir, in the
+// account where the messages to carry are published.
+func (s *Server) subscribeImport(ir *importRoute, subject string) error {
+	in := ir.exporter
+	if ir.service {
+		in = ir.importer
+	}
+	_, err := s.subscribeInternal(in, subject, "", func(_ *subscription, _ *client, _ *Account, subj, reply string, hdr, msg []byte) {
+		ir.forward(s, subj, reply, hdr, msg)
+	}, ir)
+	return err
+}
+
 // addStreamImport subscribes in the exporter and republishes into the
 // importer, under a prefix or a mapped subject.
 func (s *Server) addStreamImport(acc, from *Account, im *ImportOpts) error {
-	var tr *subjectTransform
+	ir := &importRoute{importer: acc, exporter: from, prefix: im.Prefix, allowTrace: im.AllowTrace}
 	if im.To != "" {
 		var err error
-		if tr, err = newSubjectTransform(im.Stream, im.To); err != nil {
+		if ir.transform, err = newSubjectTransform(im.Stream, im.To); err != nil {
 			return err
 		}
 	}
-	prefix := im.Prefix
-	_, err := s.SubscribeInternal(from, im.Stream, "", func(subject, reply string, hdr, msg []byte) {
-		local := subject
-		switch {
-		case tr != nil:
-			local = string(tr.apply(nil, subject))
-		case prefix != "":
-			local = prefix + "." + subject
-		}
-		s.PublishInternal(acc, local, reply, hdr, msg)
-	})
-	return err
+	return s.subscribeImport(ir, im.Stream)
 }
 
 // addServiceImport subscribes in the importer on the local subject and
@@ -274,25 +332,14 @@ func (s *Server) addServiceImport(acc, from *Account, im *ImportOpts, se *servic
 	if im.To != "" {
 		local = im.To
 	}
-	var back *subjectTransform
+	ir := &importRoute{importer: acc, exporter: from, service: true, export: se, allowTrace: se.allowTrace}
 	if local != im.Service {
 		var err error
-		if back, err = newSubjectTransform(local, im.Service); err != nil {
+		if ir.transform, err = newSubjectTransform(local, im.Service); err != nil {
 			return fmt.Errorf("service import 'to' %q does not fit %q: %v", local, im.Service, err)
 		}
 	}
-	_, err := s.SubscribeInternal(acc, local, "", func(subject, reply string, hdr, msg []byte) {
-		target := subject
-		if back != nil {
-			target = string(back.apply(nil, subject))
-		}
-		newReply := ""
-		if reply != "" {
-			newReply = from.addResponseRoute(s, acc, reply, se)
-		}
-		s.PublishInternal(from, target, newReply, hdr, msg)
-	})
-	return err
+	return s.subscribeImport(ir, local)
 }
 
 // addResponseRoute returns a fresh reply subject in the exporting account
@@ -302,9 +349,9 @@ func (from *Account) addResponseRoute(s *Server, to *Account, reply string, se *
 	rr.once.Do(func() {
 		rr.routes = make(map[string]*responseRoute)
 		rr.prefix = "_R_." + randToken(6) + "."
-		_, _ = s.SubscribeInternal(from, rr.prefix+">", "", func(subject, _ string, hdr, msg []byte) {
+		_, _ = s.subscribeInternal(from, rr.prefix+">", "", func(_ *subscription, _ *client, _ *Account, subject, _ string, hdr, msg []byte) {
 			from.forwardResponse(s, subject, hdr, msg)
-		})
+		}, &importRoute{exporter: from, response: true})
 	})
 	now := time.Now().UnixNano()
 	// reply views the requester's read buffer: keep a copy.

@@ -54,6 +54,7 @@ type subscription struct {
 	queue   string
 	sid     string
 	icb     msgHandler
+	imp     *importRoute // set on the internal subscription carrying an import
 	nm      atomic.Int64 // messages delivered
 	max     atomic.Int64 // auto-unsubscribe after this many; 0 = no limit
 	closed  atomic.Bool

@@ -17,6 +17,9 @@ func (c *client) processMsg(msg []byte) {
 	payload := msg
 	if c.pa.hdr >= 0 {
 		hdr, payload = msg[:c.pa.hdr], msg[c.pa.hdr:]
+		if c.traceMsg(hdr, payload) { // msgtrace.go
+			return
+		}
 	}
 	if c.verbose {
 		// The reference acknowledges before it routes.

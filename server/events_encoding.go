@@ -30,23 +30,6 @@ func acceptedEncoding(hdr []byte) string {
 	return "identity"
 }
 
-// headerValue returns the value of key in a NATS/1.0 header block. Keys
-// match exactly: NATS headers are case-sensitive.
-func headerValue(hdr []byte, key string) (string, bool) {
-	lines := string(hdr)
-	if i := strings.Index(lines, "\r\n"); i >= 0 {
-		lines = lines[i+2:] // the NATS/1.0 status line
-	}
-	for lines != "" {
-		line, rest, _ := strings.Cut(lines, "\r\n")
-		lines = rest
-		if k, v, ok := strings.Cut(line, ":"); ok && k == key {
-			return strings.TrimSpace(v), true
-		}
-	}
-	return "", false
-}
-
 // encodeReply compresses an answer; with no encoding it is returned as is,
 // without a header.
 func encodeReply(encoding string, b []byte) (hdr, body []byte) {

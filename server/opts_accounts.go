@@ -16,6 +16,10 @@ type AccountOpts struct {
 	Exports  []*ExportOpts
 	Imports  []*ImportOpts
 	Mappings []*MappingOpts
+	// TraceDest receives the traces of messages carrying a sampled W3C
+	// traceparent header (msg_trace); TraceSampling is the percentage traced.
+	TraceDest     string
+	TraceSampling int
 }
 
 // ExportOpts is a stream or service an account offers to others.
@@ -25,6 +29,7 @@ type ExportOpts struct {
 	Accounts          []string // empty: public
 	ResponseType      string   // singleton (default), stream or chunked
 	ResponseThreshold time.Duration
+	AllowTrace        bool // traced requests stay traced inside the exporter
 	pos               string
 }
 
@@ -35,7 +40,9 @@ type ImportOpts struct {
 	Service string
 	To      string // local subject
 	Prefix  string // stream imports: local prefix
-	pos     string
+	// AllowTrace lets traced messages of a stream import stay traced here.
+	AllowTrace bool
+	pos        string
 }
 
 // MappingOpts is one subject mapping with its weighted destinations.
@@ -116,8 +123,8 @@ func (c *cfg) parseAccount(name string, v *conf.Value) {
 			c.parseImports(a, key, e)
 		case "mappings", "maps":
 			a.Mappings = c.parseMappings(key, e)
-		case "trace_dest", "trace_dest_sampling":
-			// Message tracing's, served with it.
+		case "msg_trace", "trace_dest":
+			c.parseMsgTrace(a, key, e)
 		default:
 			c.unknownField(e, key)
 		}
@@ -201,8 +208,10 @@ func (c *cfg) parseExports(a *AccountOpts, k string, v *conf.Value) {
 			case "account_token_position":
 				// A restriction: ignoring it would open the export to all.
 				c.o.unsupported = append(c.o.unsupported, keyPos(f)+": account_token_position")
-			case "advertise", "allow_trace", "name", "description", "info_url":
-				// Descriptions for tools, and message tracing's setting.
+			case "allow_trace":
+				ex.AllowTrace, _ = c.bool(key, f)
+			case "advertise", "name", "description", "info_url":
+				// Descriptions for tools.
 			default:
 				c.unknownField(f, key)
 			}
@@ -254,7 +263,9 @@ func (c *cfg) parseImports(a *AccountOpts, k string, v *conf.Value) {
 				im.To, _ = c.str(key, f)
 			case "prefix":
 				im.Prefix, _ = c.str(key, f)
-			case "share", "allow_trace":
+			case "allow_trace":
+				im.AllowTrace, _ = c.bool(key, f)
+			case "share":
 			default:
 				c.unknownField(f, key)
 			}
@@ -370,4 +381,71 @@ func (im *ImportOpts) describe() string {
 		return fmt.Sprintf("stream import of %q from account %q", im.Stream, im.Account)
 	}
 	return fmt.Sprintf("service import of %q from account %q", im.Service, im.Account)
+}
+
+// parseMsgTrace reads an account's `msg_trace: {dest, sampling}`, or its
+// short forms `msg_trace: subject` and `trace_dest: subject`; the texts of
+// the errors are the reference's, its "Ttrace" typo included.
+func (c *cfg) parseMsgTrace(a *AccountOpts, k string, v *conf.Value) {
+	destVal := v
+	var samplingVal *conf.Value
+	if m, ok := v.V.(map[string]*conf.Value); ok {
+		destVal = nil
+		for _, key := range sortedKeys(m) {
+			switch strings.ToLower(key) {
+			case "dest":
+				destVal = m[key]
+			case "sampling":
+				samplingVal = m[key]
+			default:
+				c.errorf(m[key], "Unknown field %q parsing account message trace map/struct %q", key, k)
+			}
+		}
+	}
+	if destVal != nil {
+		dest, ok := destVal.V.(string)
+		if !ok {
+			c.errorf(destVal, "Field %q should be a string, got %T", "dest", destVal.V)
+			return
+		}
+		if !IsValidLiteralSubject(dest) {
+			c.errorf(destVal, "Trace destination %q is not valid", dest)
+			return
+		}
+		a.TraceDest = dest
+	}
+	a.TraceSampling = 100
+	if samplingVal == nil {
+		return
+	}
+	if a.TraceDest == "" {
+		c.warnf(samplingVal, "Trace destination sampling ignored since no destination was set")
+		return
+	}
+	if n, ok := c.traceSampling(samplingVal); ok {
+		a.TraceSampling = n
+	}
+}
+
+// traceSampling reads a percentage given as 50 or "50%".
+func (c *cfg) traceSampling(v *conf.Value) (int, bool) {
+	var n int64
+	switch x := v.V.(type) {
+	case int64:
+		n = x
+	case string:
+		var err error
+		if n, err = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(x), "%"), 10, 64); err != nil {
+			c.errorf(v, "Invalid trace destination sampling value %q", x)
+			return 0, false
+		}
+	default:
+		c.errorf(v, "Trace destination sampling field %q should be an integer or a percentage, got %T", "sampling", v.V)
+		return 0, false
+	}
+	if n < 1 || n > 100 {
+		c.errorf(v, "Ttrace destination sampling value %d is invalid, needs to be [1..100]", n)
+		return 0, false
+	}
+	return int(n), true
 }
