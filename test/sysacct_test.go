@@ -308,7 +308,13 @@ func TestKickRequest(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("kicked client still connected")
 	}
-	c := list(t, getMap(t, fmt.Sprintf("%s/connz?state=closed&cid=%d", base, cid)), "connections")
+	// The closed connection is recorded by the goroutine that removes it,
+	// which may run after the client saw its socket close.
+	var c []map[string]any
+	waitFor(t, 5*time.Second, "the kicked connection in /connz?state=closed", func() bool {
+		c = list(t, getMap(t, fmt.Sprintf("%s/connz?state=closed&cid=%d", base, cid)), "connections")
+		return len(c) > 0
+	})
 	if len(c) != 1 || c[0]["reason"] != "Kicked" {
 		t.Errorf("closed connection: %v", c)
 	}
