@@ -24,6 +24,8 @@ type jetStream struct {
 	api   *jsAPIPool
 	mu    sync.RWMutex // guards accounts
 	accts map[string]*jsAccount
+	// disabled are the accounts without JetStream, answered with err 10039.
+	disabled []*jsAccount
 
 	apiTotal  atomic.Uint64
 	apiErrors atomic.Uint64
@@ -34,6 +36,8 @@ type jsAccount struct {
 	js    *jetStream
 	acc   *Account
 	unsub func()
+	// disabled: JetStream is off for this account; every request gets err 10039.
+	disabled bool
 
 	createMu sync.Mutex   // serialises create, update and delete of streams
 	mu       sync.RWMutex // guards streams; leaf
@@ -85,6 +89,7 @@ func (s *Server) startJetStream() error {
 			return err
 		}
 	}
+	js.answerDisabledAccounts()
 	s.mu.Lock()
 	s.info.JetStream = true
 	s.mu.Unlock()
@@ -148,6 +153,27 @@ func (js *jetStream) enableAccount(acc *Account) error {
 	return nil
 }
 
+// answerDisabledAccounts subscribes the API in every other account (not
+// the system account) so that a request there is answered with err 10039,
+// as the reference does, rather than timing out.
+func (js *jetStream) answerDisabledAccounts() {
+	sys := js.srv.SystemAccount()
+	js.srv.accounts.Range(func(_, v any) bool {
+		acc := v.(*Account)
+		if acc == sys || js.lookupAccount(acc.Name) != nil {
+			return true
+		}
+		ja := &jsAccount{js: js, acc: acc, disabled: true}
+		if unsub, err := js.srv.SubscribeInternal(acc, jsAPIPrefix+">", "", ja.onAPIRequest); err == nil {
+			ja.unsub = unsub
+			js.mu.Lock()
+			js.disabled = append(js.disabled, ja)
+			js.mu.Unlock()
+		}
+		return true
+	})
+}
+
 // lookupAccount returns the account's JetStream state, nil if not enabled.
 func (js *jetStream) lookupAccount(name string) *jsAccount {
 	js.mu.RLock()
@@ -158,6 +184,10 @@ func (js *jetStream) lookupAccount(name string) *jsAccount {
 func (js *jetStream) accounts() []*jsAccount {
 	js.mu.RLock()
 	defer js.mu.RUnlock()
+	return js.accountsLocked()
+}
+
+func (js *jetStream) accountsLocked() []*jsAccount {
 	out := make([]*jsAccount, 0, len(js.accts))
 	for _, ja := range js.accts {
 		out = append(out, ja)
@@ -168,7 +198,10 @@ func (js *jetStream) accounts() []*jsAccount {
 
 // shutdown stops the API workers, then every stream (flushing its store).
 func (js *jetStream) shutdown() {
-	for _, ja := range js.accounts() {
+	js.mu.RLock()
+	all := append(js.accountsLocked(), js.disabled...)
+	js.mu.RUnlock()
+	for _, ja := range all {
 		if ja.unsub != nil {
 			ja.unsub()
 		}

@@ -150,9 +150,12 @@ func (ja *jsAccount) dispatch(r *jsAPIRequest) {
 		return
 	}
 	var resp any
-	if apiLevelTooHigh(r.hdr) {
+	switch {
+	case ja.disabled:
+		resp = &ApiResponse{Error: jsError(jsNotEnabledForAccount)}
+	case apiLevelTooHigh(r.hdr):
 		resp = &ApiResponse{Error: jsError(jsRequiredAPILevel)}
-	} else {
+	default:
 		resp = h.fn(ja, r, args)
 	}
 	ja.respond(r.reply, h.respType, resp)
