@@ -108,6 +108,7 @@ func (st *stream) info(withCluster bool) *StreamInfo {
 		md["_nats.ver"], md["_nats.level"] = VERSION, strconv.Itoa(JSApiLevel)
 	}
 	cfg.Metadata = md
+	cfg.Created = nil
 	si := &StreamInfo{Config: streamConfigOut{StreamConfig: cfg}, Created: st.created, TS: time.Now().UTC()}
 	st.store.FastState(&si.State)
 	si.State.Consumers = 0
@@ -133,6 +134,7 @@ func decodeStreamConfig(body []byte, name string) (*StreamConfig, *ApiError) {
 		return nil, jsError(jsStreamInvalidConfig, f+" is not supported yet")
 	}
 	cfg := req.StreamConfig
+	cfg.Created = nil // stored by the server, not taken from requests
 	setStreamDefaults(&cfg)
 	if e := checkStreamConfig(&cfg); e != nil {
 		return nil, e
@@ -151,7 +153,9 @@ func (ja *jsAccount) apiStreamCreate(r *jsAPIRequest, args []string) any {
 	ja.createMu.Lock()
 	defer ja.createMu.Unlock()
 	if st := ja.lookupStream(cfg.Name); st != nil {
-		if !reflect.DeepEqual(st.cfg(), *cfg) {
+		old := st.cfg()
+		old.Created = nil
+		if !reflect.DeepEqual(old, *cfg) {
 			return errResponse(jsError(jsStreamNameExist))
 		}
 		return &JSApiStreamCreateResponse{StreamInfo: st.info(true), DidCreate: true}
@@ -159,7 +163,9 @@ func (ja *jsAccount) apiStreamCreate(r *jsAPIRequest, args []string) any {
 	if ja.subjectsTaken(cfg.Subjects, "") {
 		return errResponse(jsError(jsStreamSubjectOverlap))
 	}
-	st, err := ja.addStream(cfg, time.Now().UTC())
+	now := time.Now().UTC()
+	cfg.Created = &now
+	st, err := ja.addStream(cfg, now)
 	if err != nil {
 		return errResponse(jsError(jsStreamCreate, err))
 	}
@@ -177,6 +183,7 @@ func (ja *jsAccount) apiStreamUpdate(r *jsAPIRequest, args []string) any {
 	if st == nil {
 		return errResponse(jsError(jsStreamNotFound))
 	}
+	cfg.Created = st.cfg().Created
 	if e := checkStreamUpdate(st.cfg(), cfg); e != nil {
 		return errResponse(e)
 	}

@@ -300,6 +300,28 @@ func (ja *jsAccount) stopStreams() {
 	}
 }
 
+// recoverStream opens one stored stream, logging as the reference does.
+func (ja *jsAccount) recoverStream(cfg *StreamConfig, dir string) {
+	s := ja.js.srv
+	start := time.Now()
+	s.Noticef("  Starting restore for stream '%s > %s'", ja.acc.Name, cfg.Name)
+	created := time.Now().UTC()
+	if cfg.Created != nil {
+		created = *cfg.Created
+	} else if fi, err := os.Stat(filepath.Join(dir, fsMetaFile)); err == nil {
+		created = fi.ModTime().UTC() // a meta file written before Created was kept
+	}
+	st, err := ja.addStream(cfg, created)
+	if err != nil {
+		s.Warnf("  Error recreating stream %q: %v", cfg.Name, err)
+		return
+	}
+	var ss StreamState
+	st.store.FastState(&ss)
+	s.Noticef("  Restored %d messages for stream '%s > %s' in %v",
+		ss.Msgs, ja.acc.Name, cfg.Name, time.Since(start).Round(time.Millisecond))
+}
+
 // recoverStreams opens every file stream stored for the account. A stream
 // that cannot be opened (a wrong key, a damaged meta file) is logged and
 // skipped: the rest of the server keeps working.
@@ -326,15 +348,7 @@ func (ja *jsAccount) recoverStreams() error {
 			s.Warnf("  Error recovering stream '%s > %s': %v", ja.acc.Name, e.Name(), err)
 			continue
 		}
-		created := time.Now().UTC()
-		if fi, err := os.Stat(filepath.Join(fcfg.Dir, fsMetaFile)); err == nil {
-			created = fi.ModTime().UTC()
-		}
-		if _, err := ja.addStream(cfg, created); err != nil {
-			s.Warnf("  Error recreating stream %q: %v", cfg.Name, err)
-			continue
-		}
-		s.Noticef("  Restored stream '%s > %s'", ja.acc.Name, cfg.Name)
+		ja.recoverStream(cfg, fcfg.Dir)
 	}
 	return nil
 }

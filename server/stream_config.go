@@ -38,6 +38,10 @@ type StreamConfig struct {
 	Metadata               map[string]string `json:"metadata,omitempty"`
 	AllowMsgTTL            bool              `json:"allow_msg_ttl"`
 	SubjectDeleteMarkerTTL time.Duration     `json:"subject_delete_marker_ttl,omitempty"`
+	// Created is when the stream was created, kept in the stream's meta
+	// file (under the reference's key) and never part of API requests or
+	// responses: the API layer reports it as StreamInfo.created.
+	Created *time.Time `json:"Created,omitempty"`
 }
 
 // StorageType selects where a stream keeps its messages.

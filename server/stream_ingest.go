@@ -78,7 +78,35 @@ func (st *stream) startIngest() {
 	st.ackPrefix = pubAckPrefix(st.name, st.ja.js.srv.getOpts().JetStreamDomain)
 	st.in = &ingestQueue{signal: make(chan struct{}, 1), quit: make(chan struct{}),
 		done: make(chan struct{}), dedupe: make(map[string]dedupeEntry)}
+	st.rebuildDedupe()
 	go st.ingestLoop()
+}
+
+// rebuildDedupe reloads, for a recovered stream, the Nats-Msg-Id of every
+// message still inside the duplicate window and the last message's id, so
+// a publisher retrying across a restart still gets "duplicate".
+func (st *stream) rebuildDedupe() {
+	var ss StreamState
+	st.store.FastState(&ss)
+	if ss.Msgs == 0 {
+		return
+	}
+	if sm, err := st.store.LoadMsg(ss.LastSeq, nil); err == nil {
+		st.in.lastMsgID, _ = headerValue(sm.Hdr, hdrMsgID)
+	}
+	start := st.seqAtTime(time.Now().Add(-st.cfg().Duplicates))
+	var sm StoreMsg
+	for seq := start; seq > 0 && seq <= ss.LastSeq; {
+		m, next, err := st.store.LoadNextMsg(">", seq, &sm)
+		if err != nil {
+			return
+		}
+		if id, ok := headerValue(m.Hdr, hdrMsgID); ok && id != "" {
+			st.in.dedupe[id] = dedupeEntry{seq: m.Seq, ts: m.TS}
+			st.in.dedupeLog = append(st.in.dedupeLog, dedupeKey{id: id, ts: m.TS})
+		}
+		seq = max(next, m.Seq+1)
+	}
 }
 
 // stopIngest stores what is queued, then ends the ingest goroutine.

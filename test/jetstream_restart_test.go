@@ -58,9 +58,14 @@ func TestJetStreamBinaryRestartEncrypted(t *testing.T) {
 	p.waitExit(5 * time.Second)
 
 	p, js = startJSBin(t, conf, port)
-	p.waitOutput("Restored stream '$G > SECRETSTREAM'")
+	p.waitOutput("Restored 50 messages for stream '$G > SECRETSTREAM'")
 	checkStream(ctx, t, js, 50)
-	if _, err := js.Publish(ctx, "plainsubject.y", []byte("confidential-payload-51")); err != nil {
+	// The duplicate window survives the crash.
+	if ack, err := js.Publish(ctx, "plainsubject.x", []byte("again"), jetstream.WithMsgID("m50")); err != nil || !ack.Duplicate || ack.Sequence != 50 {
+		t.Fatalf("duplicate after restart: %+v %v", ack, err)
+	}
+	// So does the last message's id.
+	if _, err := js.Publish(ctx, "plainsubject.y", []byte("confidential-payload-51"), jetstream.WithExpectLastMsgID("m50")); err != nil {
 		t.Fatal(err)
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
