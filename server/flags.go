@@ -67,9 +67,6 @@ func ConfigureOptions(fs *flag.FlagSet, args []string) (*Options, *FlagResult, e
 	if set["DV"] || set["DVV"] {
 		opts.Debug, opts.Trace = true, true
 	}
-	if set["sd"] || set["store_dir"] {
-		opts.JetStream = true // a store directory on the command line enables JetStream
-	}
 	return opts, res, nil
 }
 

@@ -14,7 +14,6 @@ import (
 type streamConfigRequest struct {
 	StreamConfig
 	Pedantic          bool            `json:"pedantic,omitempty"`
-	ConsumerLimits    json.RawMessage `json:"consumer_limits,omitempty"`
 	Mirror            json.RawMessage `json:"mirror,omitempty"`
 	Sources           json.RawMessage `json:"sources,omitempty"`
 	Placement         json.RawMessage `json:"placement,omitempty"`
@@ -45,7 +44,7 @@ func (r *streamConfigRequest) unsupported() string {
 		return "subject_transform"
 	case set(r.RePublish):
 		return "republish"
-	case set(r.ConsumerLimits):
+	case r.ConsumerLimits != (StreamConsumerLimits{}):
 		return "consumer_limits"
 	case r.AllowMsgCounter:
 		return "allow_msg_counter"
@@ -61,19 +60,13 @@ func (r *streamConfigRequest) unsupported() string {
 	return ""
 }
 
-// streamConfigOut is a config as responses show it.
-type streamConfigOut struct {
-	StreamConfig
-	ConsumerLimits struct{} `json:"consumer_limits"`
-}
-
 // StreamInfo is a stream's config and state.
 type StreamInfo struct {
-	Config  streamConfigOut `json:"config"`
-	Created time.Time       `json:"created"`
-	State   StreamState     `json:"state"`
-	Cluster *ClusterInfo    `json:"cluster,omitempty"`
-	TS      time.Time       `json:"ts"`
+	Config  StreamConfig `json:"config"`
+	Created time.Time    `json:"created"`
+	State   StreamState  `json:"state"`
+	Cluster *ClusterInfo `json:"cluster,omitempty"`
+	TS      time.Time    `json:"ts"`
 }
 
 // ClusterInfo names the stream's leader (this server, standalone).
@@ -98,18 +91,21 @@ type JSApiStreamInfoResponse struct {
 	*StreamInfo
 }
 
-func (st *stream) info(withCluster bool) *StreamInfo {
+// info is the stream's StreamInfo. withMeta adds the server's version and
+// API level to the metadata (create, update, info; not list), withCluster
+// the leader (info only), as the reference answers.
+func (st *stream) info(withMeta, withCluster bool) *StreamInfo {
 	cfg := st.cfg()
 	md := make(map[string]string, len(cfg.Metadata)+2)
 	for k, v := range cfg.Metadata {
 		md[k] = v
 	}
-	if withCluster {
+	if withMeta {
 		md["_nats.ver"], md["_nats.level"] = VERSION, strconv.Itoa(JSApiLevel)
 	}
 	cfg.Metadata = md
 	cfg.Created = nil
-	si := &StreamInfo{Config: streamConfigOut{StreamConfig: cfg}, Created: st.created, TS: time.Now().UTC()}
+	si := &StreamInfo{Config: cfg, Created: st.created, TS: time.Now().UTC()}
 	st.store.FastState(&si.State)
 	si.State.Consumers = 0
 	if si.State.Msgs == 0 && si.State.LastSeq == 0 {
@@ -121,11 +117,15 @@ func (st *stream) info(withCluster bool) *StreamInfo {
 	return si
 }
 
-// decodeStreamConfig reads a create/update body and checks it.
-func decodeStreamConfig(body []byte, name string) (*StreamConfig, *ApiError) {
+// decodeStreamConfig reads a create/update body and checks it; old is the
+// current config on update (nil on create). A body that is not JSON is
+// taken as an empty config, as the reference does.
+func decodeStreamConfig(body []byte, name string, old *StreamConfig) (*StreamConfig, *ApiError) {
 	var req streamConfigRequest
-	if e := decodeAPIRequest(body, &req); e != nil {
-		return nil, e
+	if hasJSONBody(body) {
+		if e := decodeAPIRequest(body, &req); e != nil {
+			return nil, e
+		}
 	}
 	if req.Name != name {
 		return nil, jsError(jsStreamMismatch)
@@ -136,6 +136,12 @@ func decodeStreamConfig(body []byte, name string) (*StreamConfig, *ApiError) {
 	cfg := req.StreamConfig
 	cfg.Created = nil // stored by the server, not taken from requests
 	setStreamDefaults(&cfg)
+	if old != nil {
+		if e := checkStreamUpdate(*old, &cfg); e != nil {
+			return nil, e
+		}
+		cfg.Created = old.Created
+	}
 	if e := checkStreamConfig(&cfg); e != nil {
 		return nil, e
 	}
@@ -143,7 +149,7 @@ func decodeStreamConfig(body []byte, name string) (*StreamConfig, *ApiError) {
 }
 
 func (ja *jsAccount) apiStreamCreate(r *jsAPIRequest, args []string) any {
-	cfg, e := decodeStreamConfig(r.msg, args[0])
+	cfg, e := decodeStreamConfig(r.msg, args[0], nil)
 	if e != nil {
 		return errResponse(e)
 	}
@@ -158,7 +164,7 @@ func (ja *jsAccount) apiStreamCreate(r *jsAPIRequest, args []string) any {
 		if !reflect.DeepEqual(old, *cfg) {
 			return errResponse(jsError(jsStreamNameExist))
 		}
-		return &JSApiStreamCreateResponse{StreamInfo: st.info(true), DidCreate: true}
+		return &JSApiStreamCreateResponse{StreamInfo: st.info(true, false), DidCreate: true}
 	}
 	if ja.subjectsTaken(cfg.Subjects, "") {
 		return errResponse(jsError(jsStreamSubjectOverlap))
@@ -169,22 +175,19 @@ func (ja *jsAccount) apiStreamCreate(r *jsAPIRequest, args []string) any {
 	if err != nil {
 		return errResponse(jsError(jsStreamCreate, err))
 	}
-	return &JSApiStreamCreateResponse{StreamInfo: st.info(true), DidCreate: true}
+	return &JSApiStreamCreateResponse{StreamInfo: st.info(true, false), DidCreate: true}
 }
 
 func (ja *jsAccount) apiStreamUpdate(r *jsAPIRequest, args []string) any {
-	cfg, e := decodeStreamConfig(r.msg, args[0])
-	if e != nil {
-		return errResponse(e)
-	}
 	ja.createMu.Lock()
 	defer ja.createMu.Unlock()
-	st := ja.lookupStream(cfg.Name)
+	st := ja.lookupStream(args[0])
 	if st == nil {
 		return errResponse(jsError(jsStreamNotFound))
 	}
-	cfg.Created = st.cfg().Created
-	if e := checkStreamUpdate(st.cfg(), cfg); e != nil {
+	old := st.cfg()
+	cfg, e := decodeStreamConfig(r.msg, args[0], &old)
+	if e != nil {
 		return errResponse(e)
 	}
 	if ja.subjectsTaken(cfg.Subjects, cfg.Name) {
@@ -193,7 +196,7 @@ func (ja *jsAccount) apiStreamUpdate(r *jsAPIRequest, args []string) any {
 	if err := st.update(cfg); err != nil {
 		return errResponse(jsError(jsStreamUpdate, err))
 	}
-	return &JSApiStreamCreateResponse{StreamInfo: st.info(true)}
+	return &JSApiStreamCreateResponse{StreamInfo: st.info(true, false)}
 }
 
 // checkStreamUpdate applies the reference's rules on what may change.
@@ -202,8 +205,8 @@ func checkStreamUpdate(old StreamConfig, c *StreamConfig) *ApiError {
 	switch {
 	case old.Storage != c.Storage:
 		return bad("stream configuration update can not change storage type")
-	case old.Retention != c.Retention:
-		return bad("stream configuration update can not change retention policy")
+	case old.Retention != c.Retention && (old.Retention == WorkQueuePolicy || c.Retention == WorkQueuePolicy):
+		return bad("stream configuration update can not change retention policy to/from workqueue")
 	case old.Sealed && !c.Sealed:
 		return bad("stream configuration update can not unseal a sealed stream")
 	case old.DenyDelete && !c.DenyDelete:
@@ -240,7 +243,7 @@ func (ja *jsAccount) apiStreamInfo(r *jsAPIRequest, args []string) any {
 	if st == nil {
 		return &JSApiStreamInfoResponse{ApiResponse: ApiResponse{Error: jsError(jsStreamNotFound)}}
 	}
-	return &JSApiStreamInfoResponse{StreamInfo: st.info(true)}
+	return &JSApiStreamInfoResponse{StreamInfo: st.info(true, true)}
 }
 
 // jsPagedRequest is the optional body of NAMES and LIST.
@@ -295,7 +298,8 @@ func (ja *jsAccount) apiStreamNames(r *jsAPIRequest, _ []string) any {
 	if e != nil {
 		return errResponse(e)
 	}
-	resp := &JSApiStreamNamesResponse{Total: total, Offset: off, Limit: 1024, Streams: []string{}}
+	// An empty page is null here but [] in LIST, as the reference answers.
+	resp := &JSApiStreamNamesResponse{Total: total, Offset: off, Limit: 1024}
 	for _, st := range page {
 		resp.Streams = append(resp.Streams, st.name)
 	}
@@ -318,7 +322,7 @@ func (ja *jsAccount) apiStreamList(r *jsAPIRequest, _ []string) any {
 	}
 	resp := &JSApiStreamListResponse{Total: total, Offset: off, Limit: 256, Streams: []*StreamInfo{}}
 	for _, st := range page {
-		resp.Streams = append(resp.Streams, st.info(false))
+		resp.Streams = append(resp.Streams, st.info(false, false))
 	}
 	return resp
 }

@@ -156,7 +156,7 @@ func checkStreamSubjects(c *StreamConfig) *ApiError {
 		seen[s] = true
 		for _, o := range c.Subjects[:i] {
 			if subjectsCollide(s, o) {
-				return invalid("subject \"" + s + "\" overlaps with \"" + o + "\"")
+				return invalid("subject \"" + o + "\" overlaps with \"" + s + "\"")
 			}
 		}
 		if c.NoAck {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,15 @@ func TestJetStreamAPIErrorsAndTypes(t *testing.T) {
 		{"$JS.API.STREAM.CREATE.R", `{bad`, "stream_create_response", 400, 10025, "invalid JSON: invalid character 'b' looking for beginning of object key string at offset 2"},
 		{"$JS.API.STREAM.CREATE.R", `{"name":"R","max_age":1000}`, "stream_create_response", 500, 10052, "max age needs to be >= 100ms"},
 		{"$JS.API.STREAM.CREATE.R", `{"name":"R","mirror":{"name":"S"}}`, "stream_create_response", 500, 10052, "mirror is not supported yet"},
+		{"$JS.API.STREAM.CREATE.E", ``, "stream_create_response", 400, 10056, "stream name in subject does not match request"},
+		{"$JS.API.STREAM.CREATE.E", `{"name":"E","subjects":["a.*","a.b"]}`, "stream_create_response", 500, 10052, `subject "a.*" overlaps with "a.b"`},
+		{"$JS.API.STREAM.CREATE.E", `{"name":"E","subjects":[">"]}`, "stream_create_response", 500, 10052, "capturing all subjects requires no-ack to be true"},
+		{"$JS.API.STREAM.CREATE.a", `{"name":"a/b"}`, "stream_create_response", 400, 10056, "stream name in subject does not match request"},
+		{"$JS.API.STREAM.UPDATE.S", `{"name":"S","subjects":["foo.>"],"retention":"workqueue"}`, "stream_update_response", 500, 10052, "stream configuration update can not change retention policy to/from workqueue"},
+		{"$JS.API.STREAM.UPDATE.S", `{"name":"S","subjects":["foo.>"],"storage":"memory"}`, "stream_update_response", 500, 10052, "stream configuration update can not change storage type"},
+		{"$JS.API.STREAM.UPDATE.Q", `{"name":"Q"}`, "stream_update_response", 404, 10059, "stream not found"},
+		{"$JS.API.STREAM.CREATE.a/b", `{"name":"a/b"}`, "stream_create_response", 400, 10128, "Stream name can not contain path separators"},
+		{"$JS.API.STREAM.CREATE.a*b", `{"name":"a*b"}`, "stream_create_response", 500, 10052, `stream name is required and can not contain '.', '*', '>', '\', '/'`},
 		{"$JS.API.STREAM.INFO.NOPE", ``, "stream_info_response", 404, 10059, "stream not found"},
 		{"$JS.API.STREAM.MSG.GET.S", `{"seq":9}`, "stream_msg_get_response", 404, 10037, "no message found"},
 		{"$JS.API.STREAM.MSG.GET.S", ``, "stream_msg_get_response", 400, 10003, "bad request"},
@@ -89,7 +99,7 @@ func TestJetStreamAPIErrorsAndTypes(t *testing.T) {
 	}
 	m := jsReq(t, nc, "$JS.API.INFO", "")
 	api := m["api"].(map[string]any)
-	if api["level"] != 5.0 || api["total"] != 20.0 || api["errors"] != 17.0 {
+	if api["level"] != 5.0 || api["total"] != 29.0 || api["errors"] != 26.0 {
 		t.Errorf("api stats %v", api)
 	}
 }
@@ -122,13 +132,19 @@ func TestJetStreamAPIStreamInfoShape(t *testing.T) {
 	if st["messages"] != 0.0 || st["first_seq"] != 0.0 || st["last_seq"] != 0.0 || m["did_create"] != true {
 		t.Errorf("state %v did_create %v", st, m["did_create"])
 	}
-	if c := m["cluster"].(map[string]any); c["leader"] != s.Name() {
+	if m["cluster"] != nil {
+		t.Errorf("create answers without cluster, as the reference: %v", m["cluster"])
+	}
+	if c := jsReq(t, nc, "$JS.API.STREAM.INFO.S", "")["cluster"].(map[string]any); c["leader"] != s.Name() {
 		t.Errorf("cluster %v", c)
 	}
 	jsReq(t, nc, "$JS.API.STREAM.CREATE.A", `{"name":"A","subjects":["a.*"],"storage":"memory"}`)
 	n := jsReq(t, nc, "$JS.API.STREAM.NAMES", "")
 	if b, _ := json.Marshal(n["streams"]); string(b) != `["A","S"]` || n["total"] != 2.0 || n["limit"] != 1024.0 {
 		t.Errorf("names %v", n)
+	}
+	if n := jsReq(t, nc, "$JS.API.STREAM.NAMES", `{"offset":5}`); n["offset"] != 2.0 || n["streams"] != nil {
+		t.Errorf("names past the end: %v", n)
 	}
 	n = jsReq(t, nc, "$JS.API.STREAM.NAMES", `{"subject":"a.b"}`)
 	if b, _ := json.Marshal(n["streams"]); string(b) != `["A"]` {
@@ -195,5 +211,29 @@ func TestJetStreamConfigEnablesAccounts(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "not supported yet") {
 			t.Errorf("%s: %v", bad, err)
 		}
+	}
+}
+
+// The create response, byte for byte as the reference v2.15.2 sends it
+// (observed), apart from the two timestamps.
+func TestJetStreamAPIExactCreateJSON(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	msg, err := nc.Request("$JS.API.STREAM.CREATE.S", []byte(`{"name":"S","description":"d","no_ack":true,"first_seq":5,`+
+		`"discard_new_per_subject":true,"discard":"new","max_msgs_per_subject":2}`), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := regexp.MustCompile(`"(created|ts)":"[^"]+"`).ReplaceAllString(string(msg.Data), `"$1":"T"`)
+	want := `{"type":"io.nats.jetstream.api.v1.stream_create_response","config":{"name":"S","description":"d","subjects":["S"],` +
+		`"retention":"limits","max_consumers":-1,"max_msgs":-1,"max_bytes":-1,"max_age":0,"max_msgs_per_subject":2,` +
+		`"max_msg_size":-1,"discard":"new","storage":"file","num_replicas":1,"no_ack":true,"duplicate_window":120000000000,` +
+		`"compression":"none","first_seq":5,"allow_direct":false,"mirror_direct":false,"discard_new_per_subject":true,` +
+		`"sealed":false,"deny_delete":false,"deny_purge":false,"allow_rollup_hdrs":false,"consumer_limits":{},` +
+		`"allow_msg_ttl":false,"metadata":{"_nats.level":"5","_nats.req.level":"0","_nats.ver":"2.15.2"}},"created":"T",` +
+		`"state":{"messages":0,"bytes":0,"first_seq":5,"first_ts":"0001-01-01T00:00:00Z","last_seq":4,` +
+		`"last_ts":"0001-01-01T00:00:00Z","consumer_count":0},"ts":"T","did_create":true}`
+	if got != want {
+		t.Fatalf("create response\n got %s\nwant %s", got, want)
 	}
 }
