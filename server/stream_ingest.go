@@ -48,9 +48,10 @@ type ingestQueue struct {
 	once   sync.Once
 
 	// Owned by the ingest goroutine.
-	dedupe    map[string]dedupeEntry
-	dedupeLog []dedupeKey
-	lastMsgID string
+	dedupe       map[string]dedupeEntry
+	dedupeLog    []dedupeKey
+	lastMsgID    string
+	dedupeLoaded bool // the window was rebuilt from the store (first batch)
 }
 
 type dedupeEntry struct {
@@ -78,7 +79,6 @@ func (st *stream) startIngest() {
 	st.ackPrefix = pubAckPrefix(st.name, st.ja.js.srv.getOpts().JetStreamDomain)
 	st.in = &ingestQueue{signal: make(chan struct{}, 1), quit: make(chan struct{}),
 		done: make(chan struct{}), dedupe: make(map[string]dedupeEntry)}
-	st.rebuildDedupe()
 	go st.ingestLoop()
 }
 
@@ -158,6 +158,12 @@ func (st *stream) drainIngest() {
 		q.mu.Unlock()
 		if len(batch) == 0 {
 			return
+		}
+		if !q.dedupeLoaded {
+			// Deferred to the first publish so that start-up does not read
+			// every message of the duplicate window.
+			q.dedupeLoaded = true
+			st.rebuildDedupe()
 		}
 		for _, m := range batch {
 			st.processInbound(m)
