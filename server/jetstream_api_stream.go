@@ -169,6 +169,9 @@ func (ja *jsAccount) apiStreamCreate(r *jsAPIRequest, args []string) any {
 	if ja.subjectsTaken(cfg.Subjects, "") {
 		return errResponse(jsError(jsStreamSubjectOverlap))
 	}
+	if e := ja.checkReservation(cfg); e != nil {
+		return errResponse(e)
+	}
 	now := time.Now().UTC()
 	cfg.Created = &now
 	st, err := ja.addStream(cfg, now)
@@ -192,6 +195,9 @@ func (ja *jsAccount) apiStreamUpdate(r *jsAPIRequest, args []string) any {
 	}
 	if ja.subjectsTaken(cfg.Subjects, cfg.Name) {
 		return errResponse(jsError(jsStreamSubjectOverlap))
+	}
+	if e := ja.checkReservation(cfg); e != nil {
+		return errResponse(e)
 	}
 	if err := st.update(cfg); err != nil {
 		return errResponse(jsError(jsStreamUpdate, err))

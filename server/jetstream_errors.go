@@ -26,38 +26,41 @@ func (e *ApiError) Error() string { return e.Description }
 
 // Identifiers of the catalogue entries this server raises.
 const (
-	jsBadRequest             = "JSBadRequestErr"
-	jsInvalidJSON            = "JSInvalidJSONErr"
-	jsNoMessageFound         = "JSNoMessageFoundErr"
-	jsNotEmptyRequest        = "JSNotEmptyRequestErr"
-	jsNotEnabledForAccount   = "JSNotEnabledForAccountErr"
-	jsSequenceNotFound       = "JSSequenceNotFoundErrF"
-	jsStreamInvalidConfig    = "JSStreamInvalidConfigF"
-	jsStreamMismatch         = "JSStreamMismatchErr"
-	jsStreamMsgDeleteFailed  = "JSStreamMsgDeleteFailedF"
-	jsStreamNameExist        = "JSStreamNameExistErr"
-	jsStreamNotFound         = "JSStreamNotFoundErr"
-	jsStreamNotMatch         = "JSStreamNotMatchErr"
-	jsStreamSubjectOverlap   = "JSStreamSubjectOverlapErr"
-	jsStreamWrongLastMsgID   = "JSStreamWrongLastMsgIDErrF"
-	jsStreamWrongLastSeq     = "JSStreamWrongLastSequenceErrF"
-	jsStreamReplicasNotSupp  = "JSStreamReplicasNotSupportedErr"
-	jsStreamStoreFailed      = "JSStreamStoreFailedF"
-	jsStreamSealed           = "JSStreamSealedErr"
-	jsStreamPurgeFailed      = "JSStreamPurgeFailedF"
-	jsStreamNamePathSep      = "JSStreamNameContainsPathSeparatorsErr"
-	jsReplicasNegative       = "JSReplicasCountCannotBeNegative"
-	jsRequiredAPILevel       = "JSRequiredApiLevelErr"
-	jsStreamMessageExceeds   = "JSStreamMessageExceedsMaximumErr"
-	jsStreamUpdate           = "JSStreamUpdateErrF"
-	jsStreamGeneral          = "JSStreamGeneralErrorF"
-	jsConsumerCreate         = "JSConsumerCreateErrF"
-	jsStreamCreate           = "JSStreamCreateErrF"
-	jsStreamLimits           = "JSStreamLimitsErrF"
-	jsStreamDeleteFailed     = "JSStreamDeleteErrF"
-	jsStreamNotMatchLastSubj = "JSStreamWrongLastSequenceConstantErr"
-	jsClusterRequired        = "JSClusterRequiredErr"
-	jsStreamIngestFull       = "JSStreamTooManyRequests"
+	jsBadRequest               = "JSBadRequestErr"
+	jsInvalidJSON              = "JSInvalidJSONErr"
+	jsNoMessageFound           = "JSNoMessageFoundErr"
+	jsNotEmptyRequest          = "JSNotEmptyRequestErr"
+	jsNotEnabledForAccount     = "JSNotEnabledForAccountErr"
+	jsSequenceNotFound         = "JSSequenceNotFoundErrF"
+	jsStreamInvalidConfig      = "JSStreamInvalidConfigF"
+	jsStreamMismatch           = "JSStreamMismatchErr"
+	jsStreamMsgDeleteFailed    = "JSStreamMsgDeleteFailedF"
+	jsStreamNameExist          = "JSStreamNameExistErr"
+	jsStreamNotFound           = "JSStreamNotFoundErr"
+	jsStreamNotMatch           = "JSStreamNotMatchErr"
+	jsStreamSubjectOverlap     = "JSStreamSubjectOverlapErr"
+	jsStreamWrongLastMsgID     = "JSStreamWrongLastMsgIDErrF"
+	jsStreamWrongLastSeq       = "JSStreamWrongLastSequenceErrF"
+	jsStreamReplicasNotSupp    = "JSStreamReplicasNotSupportedErr"
+	jsStreamStoreFailed        = "JSStreamStoreFailedF"
+	jsStreamSealed             = "JSStreamSealedErr"
+	jsStreamPurgeFailed        = "JSStreamPurgeFailedF"
+	jsStreamNamePathSep        = "JSStreamNameContainsPathSeparatorsErr"
+	jsReplicasNegative         = "JSReplicasCountCannotBeNegative"
+	jsRequiredAPILevel         = "JSRequiredApiLevelErr"
+	jsStreamMessageExceeds     = "JSStreamMessageExceedsMaximumErr"
+	jsStreamUpdate             = "JSStreamUpdateErrF"
+	jsStreamGeneral            = "JSStreamGeneralErrorF"
+	jsConsumerCreate           = "JSConsumerCreateErrF"
+	jsStreamCreate             = "JSStreamCreateErrF"
+	jsStreamLimits             = "JSStreamLimitsErrF"
+	jsStreamDeleteFailed       = "JSStreamDeleteErrF"
+	jsStreamNotMatchLastSubj   = "JSStreamWrongLastSequenceConstantErr"
+	jsClusterRequired          = "JSClusterRequiredErr"
+	jsInsufficientResources    = "JSInsufficientResourcesErr"
+	jsMemoryResourcesExceeded  = "JSMemoryResourcesExceededErr"
+	jsStorageResourcesExceeded = "JSStorageResourcesExceededErr"
+	jsStreamIngestFull         = "JSStreamTooManyRequests"
 )
 
 type jsErrorEntry struct {
@@ -133,7 +136,8 @@ func JSErrorIdentifiers() []string {
 		jsStreamReplicasNotSupp, jsStreamStoreFailed, jsStreamSealed, jsStreamPurgeFailed,
 		jsStreamNamePathSep, jsReplicasNegative, jsRequiredAPILevel, jsStreamMessageExceeds,
 		jsStreamUpdate, jsStreamGeneral, jsConsumerCreate, jsStreamCreate, jsStreamLimits,
-		jsStreamDeleteFailed, jsStreamNotMatchLastSubj}
+		jsStreamDeleteFailed, jsStreamNotMatchLastSubj, jsClusterRequired, jsStreamIngestFull,
+		jsInsufficientResources, jsMemoryResourcesExceeded, jsStorageResourcesExceeded}
 }
 
 // JSErrorKnown reports whether id is in the catalogue.

@@ -196,6 +196,10 @@ func (st *stream) processInbound(m *inMsg) {
 			}
 		}
 	}
+	if st.overLimit() {
+		st.sendPubErr(m.reply, jsError(jsInsufficientResources))
+		return
+	}
 	seq, ts, err := st.store.StoreMsg(m.subject, m.hdr, m.msg, 0)
 	if err != nil {
 		st.sendPubErr(m.reply, jsError(jsStreamStoreFailed, err))

@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -152,4 +153,44 @@ func TestJetStreamLimits(t *testing.T) {
 	if info, _ := st.Info(ctx); info.State.Msgs != 2 || info.State.FirstSeq != 2 {
 		t.Fatalf("discard old: %+v", info.State)
 	}
+}
+
+// max_memory_store and max_file_store as the reference applies them
+// (observed): max_bytes is reserved at create, and publishes are refused
+// with 10023 once the stored bytes are over the limit.
+func TestJetStreamServerLimits(t *testing.T) {
+	o := DefaultTestOptions()
+	o.JetStream, o.StoreDir = true, t.TempDir()
+	o.JetStreamMaxStore, o.JetStreamMaxMemory = 2000, 1000
+	nc := connect(t, RunServer(t, o))
+	for _, tc := range []struct{ body, desc string }{
+		{`{"name":"A","max_bytes":5000}`, "insufficient storage resources available"},
+		{`{"name":"A"}`, ""},
+		{`{"name":"M","storage":"memory","max_bytes":999}`, ""},
+		{`{"name":"M2","storage":"memory","max_bytes":2}`, "insufficient memory resources available"},
+	} {
+		var name struct{ Name string }
+		json.Unmarshal([]byte(tc.body), &name)
+		if _, _, d := apiErr(jsReq(t, nc, "$JS.API.STREAM.CREATE."+name.Name, tc.body)); d != tc.desc {
+			t.Fatalf("%s: %q, want %q", tc.body, d, tc.desc)
+		}
+	}
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	payload := make([]byte, 700)
+	var apiErr *jetstream.APIError
+	for i := 0; i < 5; i++ {
+		_, err := js.Publish(ctx, "A", payload)
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == 10023 && apiErr.Description == "insufficient resources" {
+			if i < 2 {
+				t.Fatalf("refused after %d messages of 700 bytes under a 2000-byte limit", i)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("5 messages of 700 bytes were stored under a 2000-byte limit")
 }
