@@ -262,3 +262,21 @@ func (s *Server) jsVarz() JetStreamVarz {
 	}
 	return v
 }
+
+// jszEnabled is /jsz with JetStream on: the server's totals.
+func (s *Server) jszEnabled() *JSInfo {
+	v := s.jsVarz()
+	info := &JSInfo{ID: s.info.ID, Now: time.Now().UTC(), Config: *v.Config, Limits: v.Limits,
+		Memory: v.Stats.Memory, Store: v.Stats.Store, Accounts: v.Stats.Accounts, API: v.Stats.API}
+	for _, ja := range s.js.Load().accounts() {
+		for _, st := range ja.streamList() {
+			var ss StreamState
+			st.store.FastState(&ss)
+			info.Streams++
+			info.Messages += ss.Msgs
+			info.Bytes += ss.Bytes
+		}
+	}
+	info.Total = info.Accounts
+	return info
+}

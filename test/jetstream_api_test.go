@@ -2,6 +2,8 @@ package test
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -235,5 +237,44 @@ func TestJetStreamAPIExactCreateJSON(t *testing.T) {
 		`"last_ts":"0001-01-01T00:00:00Z","consumer_count":0},"ts":"T","did_create":true}`
 	if got != want {
 		t.Fatalf("create response\n got %s\nwant %s", got, want)
+	}
+}
+
+// /jsz and /varz report JetStream with its configuration and totals.
+func TestJetStreamMonitoring(t *testing.T) {
+	o := DefaultTestOptions()
+	o.JetStream, o.StoreDir, o.HTTPHost, o.HTTPPort = true, t.TempDir(), "127.0.0.1", -1
+	o.JetStreamMaxMemory = 1 << 20
+	s := RunServer(t, o)
+	nc := connect(t, s)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.A", `{"name":"A"}`)
+	if _, err := nc.Request("A", []byte("x"), 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) map[string]any {
+		resp, err := http.Get(fmt.Sprintf("http://%s%s", s.MonitorAddr(), path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	jsz := get("/jsz")
+	cfg := jsz["config"].(map[string]any)
+	if jsz["disabled"] != nil || jsz["streams"] != 1.0 || jsz["messages"] != 1.0 || jsz["accounts"] != 1.0 ||
+		cfg["max_memory"] != float64(1<<20) || cfg["store_dir"] != filepath.Join(o.StoreDir, "jetstream") || cfg["strict"] != true {
+		t.Fatalf("jsz %v", jsz)
+	}
+	if api := jsz["api"].(map[string]any); api["level"] != 5.0 || api["total"] != 1.0 {
+		t.Fatalf("jsz api %v", api)
+	}
+	v := get("/varz")["jetstream"].(map[string]any)
+	if v["config"].(map[string]any)["max_memory"] != float64(1<<20) || v["stats"].(map[string]any)["accounts"] != 1.0 ||
+		v["limits"].(map[string]any)["default_max_consumers"] != 1000.0 {
+		t.Fatalf("varz jetstream %v", v)
 	}
 }
