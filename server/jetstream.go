@@ -64,7 +64,7 @@ func (s *Server) startJetStream() error {
 		maxMem: o.JetStreamMaxMemory, maxStore: o.JetStreamMaxStore, strict: true,
 		accts: make(map[string]*jsAccount)}
 	if o.StoreDir == "" {
-		s.Warnf("Temporary storage directory used, data could be lost on system failure")
+		s.Warnf("Temporary storage directory used, data could be lost on system reboot")
 	}
 	if err := os.MkdirAll(js.storeDir, 0o750); err != nil {
 		return fmt.Errorf("could not create storage directory - %v", err)
@@ -91,7 +91,7 @@ func (s *Server) startJetStream() error {
 	}
 	js.answerDisabledAccounts()
 	s.mu.Lock()
-	s.info.JetStream = true
+	s.info.JetStream, s.info.Domain = true, o.JetStreamDomain
 	s.mu.Unlock()
 	s.Noticef("Took %v to start JetStream", time.Since(start))
 	return nil
@@ -115,6 +115,17 @@ func (js *jetStream) logBanner() {
 	s.Noticef("  Max Memory:      %s", friendlyBytes(js.maxMem))
 	s.Noticef("  Max Storage:     %s", friendlyBytes(js.maxStore))
 	s.Noticef("  Store Directory: %q", js.storeDir)
+	o := s.getOpts()
+	if o.JetStreamDomain != "" {
+		s.Noticef("  Domain:          %s", o.JetStreamDomain)
+	}
+	if o.JetStreamKey != "" {
+		name := "ChaCha20-Poly1305"
+		if c, _ := ParseStoreCipher(o.JetStreamCipher); c == AES {
+			name = "AES-GCM"
+		}
+		s.Noticef("  Encryption:      %s", name)
+	}
 	s.Noticef("  API Level:       %d", JSApiLevel)
 	s.Noticef("-------------------------------------------")
 }
@@ -147,6 +158,16 @@ func (js *jetStream) enableAccount(acc *Account) error {
 		return err
 	}
 	ja.unsub = unsub
+	if d := js.srv.getOpts().JetStreamDomain; d != "" {
+		// $JS.<domain>.API.> reaches the same handlers (onAPIRequest maps it).
+		unsubDomain, err := js.srv.SubscribeInternal(acc, "$JS."+d+".API.>", "", ja.onAPIRequest)
+		if err != nil {
+			unsub()
+			ja.stopStreams()
+			return err
+		}
+		ja.unsub = func() { unsub(); unsubDomain() }
+	}
 	js.mu.Lock()
 	js.accts[acc.Name] = ja
 	js.mu.Unlock()

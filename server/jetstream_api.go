@@ -74,6 +74,12 @@ func (ja *jsAccount) onAPIRequest(subject, reply string, hdr, msg []byte) {
 	if reply == "" {
 		return // nobody to answer, as with the reference
 	}
+	if !strings.HasPrefix(subject, jsAPIPrefix) {
+		// $JS.<domain>.API.<rest> is served as $JS.API.<rest>.
+		if i := strings.Index(subject, ".API."); i > 0 {
+			subject = jsAPIPrefix + subject[i+len(".API."):]
+		}
+	}
 	r := &jsAPIRequest{ja: ja, subject: strings.Clone(subject), reply: strings.Clone(reply),
 		hdr: bytes.Clone(hdr), msg: bytes.Clone(msg)}
 	select {

@@ -44,6 +44,7 @@ func TestJetStreamBinaryRestartEncrypted(t *testing.T) {
 
 	p, js := startJSBin(t, conf, port)
 	p.waitOutput("API Level:       5")
+	p.waitOutput("  Encryption:      ChaCha20-Poly1305")
 	cfg := jetstream.StreamConfig{Name: "SECRETSTREAM", Subjects: []string{"plainsubject.*"}, MaxMsgs: 1000}
 	if _, err := js.CreateStream(ctx, cfg); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,4 +194,33 @@ func TestJetStreamServerLimits(t *testing.T) {
 		}
 	}
 	t.Fatal("5 messages of 700 bytes were stored under a 2000-byte limit")
+}
+
+// With a domain, $JS.<domain>.API works like $JS.API, and PubAcks and
+// account info carry the domain.
+func TestJetStreamDomain(t *testing.T) {
+	o := DefaultTestOptions()
+	o.JetStream, o.StoreDir, o.JetStreamDomain = true, t.TempDir(), "HUB"
+	s := RunServer(t, o)
+	if rc := dialRaw(t, s); !strings.Contains(rc.info, `"domain":"HUB"`) {
+		t.Fatalf("INFO without the domain: %s", rc.info)
+	}
+	nc := connect(t, s)
+	js, err := jetstream.NewWithDomain(nc, "HUB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s"}}); err != nil {
+		t.Fatal(err)
+	}
+	ack, err := js.Publish(ctx, "s", nil)
+	if err != nil || ack.Domain != "HUB" || ack.Sequence != 1 {
+		t.Fatalf("ack %+v %v", ack, err)
+	}
+	info, err := js.AccountInfo(ctx)
+	if err != nil || info.Domain != "HUB" || info.Streams != 1 {
+		t.Fatalf("account info %+v %v", info, err)
+	}
 }
