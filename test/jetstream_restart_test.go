@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -117,4 +118,31 @@ func assertNoPlaintext(t *testing.T, root string, words ...string) {
 	if files < 3 {
 		t.Fatalf("only %d files under %s", files, root)
 	}
+}
+
+// -js with -sd starts JetStream with the reference's banner; -sd alone does
+// not, as with the reference.
+func TestJetStreamBinaryFlags(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	p := startBin(t, "-js", "-sd", dir, "-a", "127.0.0.1", "-p", fmt.Sprint(port))
+	p.waitOutput("Server is ready")
+	for _, line := range []string{"Starting JetStream", "---------------- JETSTREAM ----------------",
+		"  Strict:          true", "  Max Memory:      ", "  Max Storage:     ",
+		fmt.Sprintf("  Store Directory: %q", filepath.Join(dir, "jetstream")), "  API Level:       5",
+		"-------------------------------------------", "to start JetStream"} {
+		if !strings.Contains(p.output(), line) {
+			t.Errorf("missing %q in:\n%s", line, p.output())
+		}
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.waitExit(5 * time.Second)
+
+	p = startBin(t, "-sd", dir, "-a", "127.0.0.1", "-p", fmt.Sprint(port))
+	p.waitOutput("Server is ready")
+	if strings.Contains(p.output(), "JetStream") {
+		t.Errorf("-sd alone started JetStream:\n%s", p.output())
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.waitExit(5 * time.Second)
 }
