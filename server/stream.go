@@ -20,7 +20,7 @@ type stream struct {
 
 	mu     sync.RWMutex // guards config and subs; leaf
 	config StreamConfig
-	subs   []func()
+	subs   map[string]func() // subject -> unsubscribe
 
 	in        *ingestQueue
 	ackPrefix []byte // the PubAck's JSON up to the sequence
@@ -244,23 +244,40 @@ func (ja *jsAccount) addStream(cfg *StreamConfig, created time.Time) (*stream, e
 	return st, nil
 }
 
-// subscribe (re)places the stream's internal subscriptions on its subjects.
+// subscribe brings the stream's internal subscriptions in line with its
+// subjects: subjects kept keep their subscription (so an update never
+// opens a gap where publishes go unstored, nor a moment where two
+// subscriptions store one message twice), new ones are added, dropped ones
+// removed. Only the API workers (under createMu) and stream start call it.
 func (st *stream) subscribe() error {
-	st.unsubscribe()
 	cfg := st.cfg()
-	var subs []func()
+	st.mu.Lock()
+	old := st.subs
+	st.mu.Unlock()
+	next := make(map[string]func(), len(cfg.Subjects))
 	for _, subj := range cfg.Subjects {
+		if unsub, ok := old[subj]; ok {
+			next[subj] = unsub
+			continue
+		}
 		unsub, err := st.ja.js.srv.SubscribeInternal(st.ja.acc, subj, "", st.onPublish)
 		if err != nil {
-			for _, u := range subs {
-				u()
+			for s, u := range next {
+				if _, kept := old[s]; !kept {
+					u()
+				}
 			}
 			return err
 		}
-		subs = append(subs, unsub)
+		next[subj] = unsub
+	}
+	for subj, unsub := range old {
+		if _, ok := next[subj]; !ok {
+			unsub()
+		}
 	}
 	st.mu.Lock()
-	st.subs = subs
+	st.subs = next
 	st.mu.Unlock()
 	return nil
 }
