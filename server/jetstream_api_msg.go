@@ -196,7 +196,13 @@ func (ja *jsAccount) apiMsgDelete(r *jsAPIRequest, args []string) any {
 		return errResponse(jsError(jsStreamMsgDeleteFailed, err))
 	}
 	if !removed {
-		// The reference answers 10057 "no message found" (observed).
+		// The reference answers 10057 with the store's words (observed):
+		// "stream store EOF" past the last sequence, else "no message found".
+		var ss StreamState
+		st.store.FastState(&ss)
+		if req.Seq > ss.LastSeq {
+			return errResponse(jsError(jsStreamMsgDeleteFailed, ErrStoreEOF))
+		}
 		return errResponse(jsError(jsStreamMsgDeleteFailed, ErrStoreMsgNotFound))
 	}
 	return &JSApiSuccessResponse{Success: true}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"sort"
 	"strconv"
 	"time"
 )
@@ -234,13 +235,19 @@ func (st *stream) update(cfg *StreamConfig) error {
 	return st.subscribe()
 }
 
+// jsStreamInfoRequest is the optional body of STREAM.INFO.
+type jsStreamInfoRequest struct {
+	Offset         int    `json:"offset,omitempty"`
+	DeletedDetails bool   `json:"deleted_details,omitempty"`
+	SubjectsFilter string `json:"subjects_filter,omitempty"`
+}
+
+// jsSubjectsPageLimit is how many subjects one STREAM.INFO page lists.
+const jsSubjectsPageLimit = 100000
+
 func (ja *jsAccount) apiStreamInfo(r *jsAPIRequest, args []string) any {
+	var req jsStreamInfoRequest
 	if hasJSONBody(r.msg) {
-		var req struct {
-			Offset         int    `json:"offset"`
-			DeletedDetails bool   `json:"deleted_details"`
-			SubjectsFilter string `json:"subjects_filter"`
-		}
 		if e := decodeAPIRequest(r.msg, &req); e != nil {
 			return &JSApiStreamInfoResponse{ApiResponse: ApiResponse{Error: e}}
 		}
@@ -249,7 +256,32 @@ func (ja *jsAccount) apiStreamInfo(r *jsAPIRequest, args []string) any {
 	if st == nil {
 		return &JSApiStreamInfoResponse{ApiResponse: ApiResponse{Error: jsError(jsStreamNotFound)}}
 	}
-	return &JSApiStreamInfoResponse{StreamInfo: st.info(true, true)}
+	resp := &JSApiStreamInfoResponse{StreamInfo: st.info(true, true)}
+	if req.DeletedDetails {
+		resp.State.Deleted = st.store.State().Deleted
+	}
+	if req.SubjectsFilter != "" {
+		resp.Total, resp.Offset, resp.Limit = pageSubjects(&resp.State, st.store.SubjectsTotals(req.SubjectsFilter), req.Offset)
+	}
+	return resp
+}
+
+// pageSubjects puts one page of subject counts, in subject order, into ss.
+func pageSubjects(ss *StreamState, totals map[string]uint64, offset int) (total, off, limit int) {
+	names := make([]string, 0, len(totals))
+	for subj := range totals {
+		names = append(names, subj)
+	}
+	sort.Strings(names)
+	total, off = len(names), max(offset, 0)
+	if off >= total {
+		return total, off, jsSubjectsPageLimit
+	}
+	ss.Subjects = make(map[string]uint64)
+	for _, subj := range names[off:min(off+jsSubjectsPageLimit, total)] {
+		ss.Subjects[subj] = totals[subj]
+	}
+	return total, off, jsSubjectsPageLimit
 }
 
 // jsPagedRequest is the optional body of NAMES and LIST.
