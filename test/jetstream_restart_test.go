@@ -3,6 +3,7 @@ package test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -145,4 +146,40 @@ func TestJetStreamBinaryFlags(t *testing.T) {
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.waitExit(5 * time.Second)
+}
+
+// A wrong key leaves the stream unusable with the reference's log line,
+// while the server and core NATS keep working.
+func TestJetStreamBinaryWrongKey(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	store := filepath.Join(dir, "store")
+	conf := writeConf(t, dir, "js.conf", fmt.Sprintf("listen: 127.0.0.1:%d\njetstream { store_dir: %q, key: \"right\" }\n", port, store))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, js := startJSBin(t, conf, port)
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "S"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "S", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.waitExit(5 * time.Second)
+
+	conf = writeConf(t, dir, "js.conf", fmt.Sprintf("listen: 127.0.0.1:%d\njetstream { store_dir: %q, key: \"wrong\" }\n", port, store))
+	p, js = startJSBin(t, conf, port)
+	p.waitOutput("Error decrypting our stream metafile")
+	if _, err := js.Stream(ctx, "S"); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("stream with the wrong key: %v", err)
+	}
+	nc := js.Conn()
+	sub, err := nc.SubscribeSync("core")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Publish("core", []byte("still here"))
+	if m, err := sub.NextMsg(2 * time.Second); err != nil || string(m.Data) != "still here" {
+		t.Fatalf("core NATS: %v %v", m, err)
+	}
 }
