@@ -83,7 +83,8 @@ func TestJetStreamAPIErrorsAndTypes(t *testing.T) {
 		{"$JS.API.STREAM.MSG.GET.S", `{"seq":9}`, "stream_msg_get_response", 404, 10037, "no message found"},
 		{"$JS.API.STREAM.MSG.GET.S", ``, "stream_msg_get_response", 400, 10003, "bad request"},
 		{"$JS.API.STREAM.MSG.GET.S", `{"seq":1,"last_by_subj":"foo.a"}`, "stream_msg_get_response", 400, 10003, "bad request"},
-		{"$JS.API.STREAM.MSG.DELETE.S", `{"seq":1}`, "stream_msg_delete_response", 500, 10057, "no message found"},
+		{"$JS.API.STREAM.MSG.DELETE.S", `{"seq":1}`, "stream_msg_delete_response", 500, 10057, "stream store EOF"},
+		{"$JS.API.STREAM.MSG.DELETE.S", `{"seq":0}`, "stream_msg_delete_response", 500, 10057, "no message found"},
 		{"$JS.API.STREAM.PURGE.S", `{"seq":1,"keep":1}`, "stream_purge_response", 400, 10003, "bad request"},
 		{"$JS.API.STREAM.DELETE.S", `{"x":1}`, "stream_delete_response", 400, 10038, "expected an empty request payload"},
 		{"$JS.API.CONSUMER.CREATE.S.C", `{}`, "consumer_create_response", 500, 10012, "consumers are not supported yet"},
@@ -101,7 +102,7 @@ func TestJetStreamAPIErrorsAndTypes(t *testing.T) {
 	}
 	m := jsReq(t, nc, "$JS.API.INFO", "")
 	api := m["api"].(map[string]any)
-	if api["level"] != 5.0 || api["total"] != 29.0 || api["errors"] != 26.0 {
+	if api["level"] != 5.0 || api["total"] != 30.0 || api["errors"] != 27.0 {
 		t.Errorf("api stats %v", api)
 	}
 }
