@@ -137,6 +137,10 @@ func decodeStreamConfig(body []byte, name string, old *StreamConfig) (*StreamCon
 	cfg := req.StreamConfig
 	cfg.Created = nil // stored by the server, not taken from requests
 	setStreamDefaults(&cfg)
+	if cfg.Sealed {
+		// A sealed stream never changes again, as with the reference.
+		cfg.MaxAge, cfg.Discard, cfg.DenyDelete, cfg.DenyPurge, cfg.AllowRollup = 0, DiscardNew, true, true, false
+	}
 	if old != nil {
 		if e := checkStreamUpdate(*old, &cfg); e != nil {
 			return nil, e

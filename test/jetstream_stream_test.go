@@ -224,3 +224,42 @@ func TestJetStreamDomain(t *testing.T) {
 		t.Fatalf("account info %+v %v", info, err)
 	}
 }
+
+// max_age expires messages through the store; sealing refuses publishes.
+func TestJetStreamMaxAgeAndSealed(t *testing.T) {
+	js, _, ctx := jsCtx(t)
+	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "AGE", Subjects: []string{"age"}, MaxAge: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := st.CachedInfo(); info.Config.Duplicates != 200*time.Millisecond {
+		t.Fatalf("duplicate window defaults to max_age when shorter: %v", info.Config.Duplicates)
+	}
+	if _, err := js.Publish(ctx, "age", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "message expired", func() bool {
+		info, err := st.Info(ctx)
+		return err == nil && info.State.Msgs == 0 && info.State.LastSeq == 1
+	})
+	cfg := st.CachedInfo().Config
+	cfg.Sealed = true
+	sealed, err := js.UpdateStream(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := sealed.CachedInfo().Config; c.MaxAge != 0 || c.Discard != jetstream.DiscardNew || !c.DenyDelete || !c.DenyPurge {
+		t.Fatalf("sealed config %+v", c)
+	}
+	var apiErr *jetstream.APIError
+	if _, err := js.Publish(ctx, "age", nil); !errors.As(err, &apiErr) || apiErr.ErrorCode != 10109 {
+		t.Fatalf("publish to a sealed stream: %v", err)
+	}
+	if err := sealed.Purge(ctx); !errors.As(err, &apiErr) || apiErr.ErrorCode != 10109 {
+		t.Fatalf("purging a sealed stream: %v", err)
+	}
+	cfg.Sealed = false
+	if _, err := js.UpdateStream(ctx, cfg); !errors.As(err, &apiErr) || apiErr.ErrorCode != 10052 {
+		t.Fatalf("unsealing: %v", err)
+	}
+}
