@@ -125,6 +125,7 @@ func init() {
 		"CONSUMER.RESET":     {"consumer_reset_response", -1, apiConsumerNotSupported},
 		"CONSUMER.LEADER":    {"consumer_leader_stepdown_response", -1, apiConsumerNotSupported},
 		"STREAM.LEADER":      {"stream_leader_stepdown_response", -1, apiClusterRequired},
+		"DIRECT.GET":         {"", -1, (*jsAccount).apiDirectGet},
 		"STREAM.PEER.REMOVE": {"stream_remove_peer_response", -1, apiClusterRequired},
 	}
 }
@@ -163,6 +164,9 @@ func (ja *jsAccount) dispatch(r *jsAPIRequest) {
 		resp = &ApiResponse{Error: jsError(jsRequiredAPILevel)}
 	default:
 		resp = h.fn(ja, r, args)
+	}
+	if resp == nil {
+		return // answered by the handler itself (direct get)
 	}
 	ja.respond(r.reply, h.respType, resp)
 }

@@ -128,8 +128,8 @@ func checkStreamConfig(c *StreamConfig) *ApiError {
 		return invalid("retention " + c.Retention.String() + " is not supported yet")
 	case c.SubjectDeleteMarkerTTL != 0 || c.AllowMsgTTL:
 		return invalid("message TTLs are not supported yet")
-	case c.AllowDirect || c.MirrorDirect:
-		return invalid("direct get is not supported yet")
+	case c.MirrorDirect:
+		return invalid("mirror direct get is not supported yet")
 	}
 	return checkStreamSubjects(c)
 }

@@ -2,11 +2,13 @@ package test
 
 import (
 	"encoding/json"
+	"errors"
 	"regexp"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // STREAM.MSG.GET, MSG.DELETE, INFO with deleted details and a subjects
@@ -57,5 +59,43 @@ func TestJetStreamAPIMessages(t *testing.T) {
 		if !json.Valid(msg.Data) || got != tc.want {
 			t.Errorf("%s %s:\n got %s\nwant %s", tc.subj, tc.body, got, tc.want)
 		}
+	}
+}
+
+// Direct get on a stream with allow_direct: nats.go uses it for GetMsg;
+// the reply carries the stored headers plus the stream's own.
+func TestJetStreamDirectGet(t *testing.T) {
+	js, nc, ctx := jsCtx(t)
+	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "D", Subjects: []string{"d.*"}, AllowDirect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: "d.a", Data: []byte("one"), Header: nats.Header{"Foo": []string{"bar"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "d.b", []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := st.GetMsg(ctx, 1)
+	if err != nil || string(m.Data) != "one" || m.Subject != "d.a" || m.Header.Get("Foo") != "bar" {
+		t.Fatalf("direct get 1: %+v %v", m, err)
+	}
+	m, err = st.GetLastMsgForSubject(ctx, "d.b")
+	if err != nil || string(m.Data) != "two" || m.Sequence != 2 {
+		t.Fatalf("direct last for d.b: %+v %v", m, err)
+	}
+	if _, err := st.GetMsg(ctx, 9); !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Fatalf("direct get missing: %v", err)
+	}
+	for body, status := range map[string]string{"": "408", `{"seq":1,"batch":5}`: "501", `{"seq":1,"last_by_subj":"d.a"}`: "408", `{x`: "408"} {
+		r, err := nc.Request("$JS.API.DIRECT.GET.D", []byte(body), 2*time.Second)
+		if err != nil || r.Header.Get("Status") != status {
+			t.Errorf("%q: %v %v", body, r.Header, err)
+		}
+	}
+	r, err := nc.Request("$JS.API.DIRECT.GET.D.d.a", nil, 2*time.Second)
+	if err != nil || string(r.Data) != "one" || r.Header.Get("Nats-Sequence") != "1" || r.Header.Get("Nats-Stream") != "D" ||
+		r.Header.Get("Nats-Subject") != "d.a" || r.Header.Get("Nats-Time-Stamp") == "" {
+		t.Fatalf("subject form: %v %q %v", r.Header, r.Data, err)
 	}
 }
