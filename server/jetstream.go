@@ -29,6 +29,9 @@ type jetStream struct {
 
 	apiTotal  atomic.Uint64
 	apiErrors atomic.Uint64
+
+	memUsage  jsUsageEstimate // see jetstream_limits.go
+	fileUsage jsUsageEstimate
 }
 
 // jsAccount is one JetStream-enabled account and its streams.
@@ -63,6 +66,8 @@ func (s *Server) startJetStream() error {
 	js := &jetStream{srv: s, storeDir: filepath.Join(o.JetStreamStoreDir(), "jetstream"),
 		maxMem: o.JetStreamMaxMemory, maxStore: o.JetStreamMaxStore, strict: true,
 		accts: make(map[string]*jsAccount)}
+	js.memUsage.exact.Store(-1)
+	js.fileUsage.exact.Store(-1)
 	if o.StoreDir == "" {
 		s.Warnf("Temporary storage directory used, data could be lost on system reboot")
 	}

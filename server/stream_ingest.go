@@ -205,6 +205,7 @@ func (st *stream) processInbound(m *inMsg) {
 		st.sendPubErr(m.reply, jsError(jsStreamStoreFailed, err))
 		return
 	}
+	st.noteStored(m.subject, m.hdr, m.msg)
 	st.in.lastMsgID = msgID
 	if msgID != "" {
 		st.in.dedupe[msgID] = dedupeEntry{seq: seq, ts: ts}
