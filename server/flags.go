@@ -47,7 +47,7 @@ func ConfigureOptions(fs *flag.FlagSet, args []string) (*Options, *FlagResult, e
 	if err := x.tls.apply(fo, set); err != nil {
 		return nil, nil, err
 	}
-	for _, n := range []string{"routes", "cluster", "cluster_name", "cluster_listen", "js", "jetstream"} {
+	for _, n := range []string{"routes", "cluster", "cluster_name", "cluster_listen"} {
 		if set[n] {
 			fo.unsupported = append(fo.unsupported, "--"+n)
 		}

@@ -37,24 +37,26 @@ type Leafz struct {
 	Leafs    []any     `json:"leafs"`
 }
 
-// JSInfo is the /jsz answer with JetStream disabled.
+// JSInfo is the /jsz answer (server totals; the per-account details of
+// its options are not built yet).
 type JSInfo struct {
-	Memory         uint64       `json:"memory"`
-	Store          uint64       `json:"storage"`
-	ReservedMemory uint64       `json:"reserved_memory"`
-	ReservedStore  uint64       `json:"reserved_storage"`
-	Accounts       int          `json:"accounts"`
-	HAAssets       int          `json:"ha_assets"`
-	API            JSAPIStats   `json:"api"`
-	ID             string       `json:"server_id"`
-	Now            time.Time    `json:"now"`
-	Disabled       bool         `json:"disabled,omitempty"`
-	Config         JSConfigVarz `json:"config"`
-	Streams        int          `json:"streams"`
-	Consumers      int          `json:"consumers"`
-	Messages       uint64       `json:"messages"`
-	Bytes          uint64       `json:"bytes"`
-	Total          int          `json:"total"`
+	Memory         uint64        `json:"memory"`
+	Store          uint64        `json:"storage"`
+	ReservedMemory uint64        `json:"reserved_memory"`
+	ReservedStore  uint64        `json:"reserved_storage"`
+	Accounts       int           `json:"accounts"`
+	HAAssets       int           `json:"ha_assets"`
+	API            JSAPIStats    `json:"api"`
+	ID             string        `json:"server_id"`
+	Now            time.Time     `json:"now"`
+	Disabled       bool          `json:"disabled,omitempty"`
+	Config         JSVarzConfig  `json:"config"`
+	Limits         *JSVarzLimits `json:"limits,omitempty"`
+	Streams        int           `json:"streams"`
+	Consumers      int           `json:"consumers"`
+	Messages       uint64        `json:"messages"`
+	Bytes          uint64        `json:"bytes"`
+	Total          int           `json:"total"`
 }
 
 // JSAPIStats counts JetStream API calls.
@@ -62,12 +64,6 @@ type JSAPIStats struct {
 	Level  int    `json:"level"`
 	Total  uint64 `json:"total"`
 	Errors uint64 `json:"errors"`
-}
-
-// JSConfigVarz is the JetStream limits block of /jsz.
-type JSConfigVarz struct {
-	MaxMemory int64 `json:"max_memory"`
-	MaxStore  int64 `json:"max_storage"`
 }
 
 func (s *Server) routez() *Routez {
@@ -84,6 +80,9 @@ func (s *Server) leafz() *Leafz {
 }
 
 func (s *Server) jsz() *JSInfo {
+	if s.JetStreamEnabled() {
+		return s.jszEnabled()
+	}
 	return &JSInfo{ID: s.info.ID, Now: time.Now().UTC(), Disabled: true}
 }
 

@@ -111,7 +111,36 @@ type WebsocketOptsVarz struct {
 
 // JetStreamVarz is the jetstream block of /varz, empty while JetStream is off.
 type JetStreamVarz struct {
-	Config *struct{} `json:"config,omitempty"`
+	Config *JSVarzConfig `json:"config,omitempty"`
+	Stats  *JSVarzStats  `json:"stats,omitempty"`
+	Limits *JSVarzLimits `json:"limits,omitempty"`
+}
+
+// JSVarzConfig is the JetStream configuration in /varz.
+type JSVarzConfig struct {
+	MaxMemory    int64         `json:"max_memory"`
+	MaxStore     int64         `json:"max_storage"`
+	StoreDir     string        `json:"store_dir,omitempty"`
+	SyncInterval time.Duration `json:"sync_interval,omitempty"`
+	SyncAlways   bool          `json:"sync_always,omitempty"`
+	Domain       string        `json:"domain,omitempty"`
+	Strict       bool          `json:"strict,omitempty"`
+}
+
+// JSVarzStats is JetStream's usage in /varz.
+type JSVarzStats struct {
+	Memory         uint64     `json:"memory"`
+	Store          uint64     `json:"storage"`
+	ReservedMemory uint64     `json:"reserved_memory"`
+	ReservedStore  uint64     `json:"reserved_storage"`
+	Accounts       int        `json:"accounts"`
+	HAAssets       int        `json:"ha_assets"`
+	API            JSAPIStats `json:"api"`
+}
+
+// JSVarzLimits is the server-wide JetStream limits block of /varz.
+type JSVarzLimits struct {
+	DefaultMaxConsumers int `json:"default_max_consumers,omitempty"`
 }
 
 // SlowConsumersStats splits slow consumers by connection kind.
@@ -184,6 +213,7 @@ func (s *Server) Varz() *Varz {
 		SlowConsumers:    s.slowConsumers.Load(),
 		StaleConnections: s.staleConnections.Load(),
 		Subscriptions:    s.NumSubscriptions(),
+		JetStream:        s.jsVarz(),
 		HTTPReqStats:     s.monitorStats(),
 		ConfigLoadTime:   cfgTime.UTC(),
 		FeatureFlags:     defaultFeatureFlags(),

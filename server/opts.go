@@ -76,6 +76,9 @@ type Options struct {
 	JetStreamSyncInterval    time.Duration `json:"-"`
 	JetStreamSyncAlways      bool          `json:"-"`
 	JetStreamEncryptExisting bool          `json:"-"`
+	// JetStreamAccounts are the accounts with jetstream enabled in the
+	// accounts block; the global account always has it with JetStream on.
+	JetStreamAccounts []string `json:"-"`
 
 	// cmdLine and cmdSet are the command-line options and the flags that
 	// were given, re-applied over the file on every reload.

@@ -107,7 +107,9 @@ func (c *cfg) parseAccount(name string, v *conf.Value) {
 		case "default_permissions":
 			defaultPerms = c.parsePermissions(key, e)
 		case "jetstream":
-			c.accountJetStream(name, key, e)
+			if c.accountJetStream(name, key, e) {
+				c.o.JetStreamAccounts = append(c.o.JetStreamAccounts, name)
+			}
 		case "limits":
 			c.accountLimits(name, key, e)
 		case "nkey":
@@ -145,20 +147,28 @@ func (c *cfg) parseAccount(name string, v *conf.Value) {
 	}
 }
 
-// accountJetStream accepts an account's jetstream setting that leaves it
-// off; enabling it waits for the JetStream API, as the top-level block does.
-func (c *cfg) accountJetStream(account, k string, v *conf.Value) {
+// accountJetStream reads an account's jetstream setting: enabled, disabled
+// or a map. Per-account limits are not built yet: a non-empty map is refused.
+func (c *cfg) accountJetStream(account, k string, v *conf.Value) bool {
 	switch x := v.V.(type) {
 	case bool:
-		if !x {
-			return
-		}
+		return x
 	case string:
-		if strings.EqualFold(x, "disabled") || strings.EqualFold(x, "disable") {
-			return
+		switch strings.ToLower(x) {
+		case "enabled", "enable":
+			return true
+		case "disabled", "disable":
+			return false
+		}
+		c.errorf(v, "field %q: expected enabled or disabled, got %q", k, x)
+		return false
+	case map[string]*conf.Value:
+		if len(x) == 0 {
+			return true
 		}
 	}
-	c.o.unsupported = append(c.o.unsupported, keyPos(v)+": jetstream in account "+account)
+	c.o.unsupported = append(c.o.unsupported, keyPos(v)+": jetstream limits in account "+account)
+	return false
 }
 
 // accountLimits checks an account's limits block, in the reference's words

@@ -379,9 +379,6 @@ func parseJetStream(c *cfg, k string, v *conf.Value) {
 		c.errorf(v, "field %q: expected a boolean or a map, got %s", k, typeName(v.V))
 	}
 	c.o.JetStream = enable
-	if enable {
-		c.o.unsupported = append(c.o.unsupported, keyPos(v)+": jetstream")
-	}
 }
 
 func (c *cfg) parseJetStreamMap(m map[string]*conf.Value) bool {
@@ -430,7 +427,8 @@ func (c *cfg) parseJetStreamMap(m map[string]*conf.Value) bool {
 		case "unique_tag", "max_outstanding_catchup", "max_catchup", "strict", "limits",
 			"max_buffered_msgs", "max_buffered_size", "request_queue_limit", "extension_hint",
 			"max_ack_pending", "max_ha_assets", "max_request_batch", "tpm":
-			// Known options of the JetStream API issue.
+			// Known options of the JetStream issue, not built yet.
+			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": jetstream "+key)
 		default:
 			c.unknownField(e, key)
 		}

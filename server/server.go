@@ -77,6 +77,7 @@ type Server struct {
 	configTime time.Time
 	portsFile  string
 	sys        *sysState
+	js         atomic.Pointer[jetStream] // nil without JetStream; set once in Start
 
 	logging logState
 
@@ -206,7 +207,14 @@ func (s *Server) StartAndCheck() (err error) {
 			return fmt.Errorf("Error starting monitoring: %v", err)
 		}
 	}
+	if o.JetStream {
+		if err := s.startJetStream(); err != nil {
+			s.stopMonitoring()
+			return fmt.Errorf("Can't start JetStream: %v", err)
+		}
+	}
 	if err := s.startClientListener(); err != nil {
+		s.stopJetStream()
 		s.stopMonitoring()
 		return fmt.Errorf("Error listening on port: %s, %q", net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), err)
 	}
@@ -485,6 +493,7 @@ func (s *Server) Shutdown() {
 		}
 	}
 	s.wg.Wait()
+	s.stopJetStream()
 	s.running.Store(false)
 	s.mu.Lock()
 	portsFile := s.portsFile // a reload may have moved it

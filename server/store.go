@@ -56,17 +56,19 @@ func (sm *StoreMsg) copyFrom(subj string, hdr, msg []byte, seq uint64, ts, ttl i
 // StreamState is the state of a stream store. Everything except Deleted is
 // kept incrementally; Deleted is listed only by State, not by FastState.
 type StreamState struct {
-	Msgs        uint64          `json:"messages"`
-	Bytes       uint64          `json:"bytes"`
-	FirstSeq    uint64          `json:"first_seq"`
-	FirstTime   time.Time       `json:"first_ts"`
-	LastSeq     uint64          `json:"last_seq"`
-	LastTime    time.Time       `json:"last_ts"`
-	NumSubjects int             `json:"num_subjects,omitempty"`
-	NumDeleted  int             `json:"num_deleted,omitempty"`
-	Deleted     []uint64        `json:"deleted,omitempty"`
-	Lost        *LostStreamData `json:"lost,omitempty"`
-	Consumers   int             `json:"consumer_count"`
+	Msgs        uint64    `json:"messages"`
+	Bytes       uint64    `json:"bytes"`
+	FirstSeq    uint64    `json:"first_seq"`
+	FirstTime   time.Time `json:"first_ts"`
+	LastSeq     uint64    `json:"last_seq"`
+	LastTime    time.Time `json:"last_ts"`
+	NumSubjects int       `json:"num_subjects,omitempty"`
+	// Subjects is filled only by STREAM.INFO with a subjects filter.
+	Subjects   map[string]uint64 `json:"subjects,omitempty"`
+	NumDeleted int               `json:"num_deleted,omitempty"`
+	Deleted    []uint64          `json:"deleted,omitempty"`
+	Lost       *LostStreamData   `json:"lost,omitempty"`
+	Consumers  int               `json:"consumer_count"`
 }
 
 // LostStreamData lists messages found corrupt and dropped by the store.

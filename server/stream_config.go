@@ -11,33 +11,45 @@ import (
 // and persisted by the file store. Only the fields the storage engine needs
 // are interpreted here; the JetStream API layer extends it.
 type StreamConfig struct {
-	Name                   string            `json:"name"`
-	Description            string            `json:"description,omitempty"`
-	Subjects               []string          `json:"subjects,omitempty"`
-	Retention              RetentionPolicy   `json:"retention"`
-	MaxConsumers           int               `json:"max_consumers"`
-	MaxMsgs                int64             `json:"max_msgs"`
-	MaxBytes               int64             `json:"max_bytes"`
-	MaxAge                 time.Duration     `json:"max_age"`
-	MaxMsgsPer             int64             `json:"max_msgs_per_subject"`
-	MaxMsgSize             int32             `json:"max_msg_size,omitempty"`
-	Discard                DiscardPolicy     `json:"discard"`
-	Storage                StorageType       `json:"storage"`
-	Replicas               int               `json:"num_replicas"`
-	NoAck                  bool              `json:"no_ack,omitempty"`
-	Duplicates             time.Duration     `json:"duplicate_window,omitempty"`
-	Sealed                 bool              `json:"sealed"`
-	DenyDelete             bool              `json:"deny_delete"`
-	DenyPurge              bool              `json:"deny_purge"`
-	AllowRollup            bool              `json:"allow_rollup_hdrs"`
-	Compression            StoreCompression  `json:"compression"`
-	FirstSeq               uint64            `json:"first_seq,omitempty"`
-	AllowDirect            bool              `json:"allow_direct"`
-	MirrorDirect           bool              `json:"mirror_direct"`
-	DiscardNewPer          bool              `json:"discard_new_per_subject,omitempty"`
-	Metadata               map[string]string `json:"metadata,omitempty"`
-	AllowMsgTTL            bool              `json:"allow_msg_ttl"`
-	SubjectDeleteMarkerTTL time.Duration     `json:"subject_delete_marker_ttl,omitempty"`
+	Name                   string               `json:"name"`
+	Description            string               `json:"description,omitempty"`
+	Subjects               []string             `json:"subjects,omitempty"`
+	Retention              RetentionPolicy      `json:"retention"`
+	MaxConsumers           int                  `json:"max_consumers"`
+	MaxMsgs                int64                `json:"max_msgs"`
+	MaxBytes               int64                `json:"max_bytes"`
+	MaxAge                 time.Duration        `json:"max_age"`
+	MaxMsgsPer             int64                `json:"max_msgs_per_subject"`
+	MaxMsgSize             int32                `json:"max_msg_size,omitempty"`
+	Discard                DiscardPolicy        `json:"discard"`
+	Storage                StorageType          `json:"storage"`
+	Replicas               int                  `json:"num_replicas"`
+	NoAck                  bool                 `json:"no_ack,omitempty"`
+	Duplicates             time.Duration        `json:"duplicate_window,omitempty"`
+	Compression            StoreCompression     `json:"compression"`
+	FirstSeq               uint64               `json:"first_seq,omitempty"`
+	AllowDirect            bool                 `json:"allow_direct"`
+	MirrorDirect           bool                 `json:"mirror_direct"`
+	DiscardNewPer          bool                 `json:"discard_new_per_subject,omitempty"`
+	Sealed                 bool                 `json:"sealed"`
+	DenyDelete             bool                 `json:"deny_delete"`
+	DenyPurge              bool                 `json:"deny_purge"`
+	AllowRollup            bool                 `json:"allow_rollup_hdrs"`
+	ConsumerLimits         StreamConsumerLimits `json:"consumer_limits"`
+	AllowMsgTTL            bool                 `json:"allow_msg_ttl"`
+	SubjectDeleteMarkerTTL time.Duration        `json:"subject_delete_marker_ttl,omitempty"`
+	Metadata               map[string]string    `json:"metadata,omitempty"`
+	// Created is when the stream was created, kept in the stream's meta
+	// file (under the reference's key) and never part of API requests or
+	// responses: the API layer reports it as StreamInfo.created.
+	Created *time.Time `json:"Created,omitempty"`
+}
+
+// StreamConsumerLimits are the defaults and maximums a stream imposes on
+// its consumers.
+type StreamConsumerLimits struct {
+	InactiveThreshold time.Duration `json:"inactive_threshold,omitempty"`
+	MaxAckPending     int           `json:"max_ack_pending,omitempty"`
 }
 
 // StorageType selects where a stream keeps its messages.

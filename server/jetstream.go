@@ -1,0 +1,308 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// jetStream is the server's JetStream subsystem: the API worker pool and
+// the JetStream-enabled accounts with their streams. Built once in Start
+// before clients connect; the pointer on Server never changes afterwards.
+type jetStream struct {
+	srv      *Server
+	storeDir string // <store_dir>/jetstream
+	maxMem   int64
+	maxStore int64
+	strict   bool
+
+	api   *jsAPIPool
+	mu    sync.RWMutex // guards accounts
+	accts map[string]*jsAccount
+	// disabled are the accounts without JetStream, answered with err 10039.
+	disabled []*jsAccount
+
+	apiTotal  atomic.Uint64
+	apiErrors atomic.Uint64
+
+	memUsage  jsUsageEstimate // see jetstream_limits.go
+	fileUsage jsUsageEstimate
+}
+
+// jsAccount is one JetStream-enabled account and its streams.
+type jsAccount struct {
+	js    *jetStream
+	acc   *Account
+	unsub func()
+	// disabled: JetStream is off for this account; every request gets err 10039.
+	disabled bool
+
+	createMu sync.Mutex   // serialises create, update and delete of streams
+	mu       sync.RWMutex // guards streams; leaf
+	streams  map[string]*stream
+
+	apiTotal  atomic.Uint64
+	apiErrors atomic.Uint64
+}
+
+// jsStreamsDefaultReserve is the reference's fallback when the machine's
+// memory or free disk cannot be read.
+const (
+	jsFallbackMaxMemory = 256 << 20
+	jsFallbackMaxStore  = 1 << 40
+)
+
+// startJetStream enables JetStream for the global account and for every
+// account configured with it, recovering their file streams.
+func (s *Server) startJetStream() error {
+	o := s.getOpts()
+	start := time.Now()
+	s.Noticef("Starting JetStream")
+	js := &jetStream{srv: s, storeDir: filepath.Join(o.JetStreamStoreDir(), "jetstream"),
+		maxMem: o.JetStreamMaxMemory, maxStore: o.JetStreamMaxStore, strict: true,
+		accts: make(map[string]*jsAccount)}
+	js.memUsage.exact.Store(-1)
+	js.fileUsage.exact.Store(-1)
+	if o.StoreDir == "" {
+		s.Warnf("Temporary storage directory used, data could be lost on system reboot")
+	}
+	if err := os.MkdirAll(js.storeDir, 0o750); err != nil {
+		return fmt.Errorf("could not create storage directory - %v", err)
+	}
+	if js.maxMem <= 0 {
+		js.maxMem = jsDefaultMaxMemory()
+	}
+	if js.maxStore <= 0 {
+		js.maxStore = jsDefaultMaxStore(js.storeDir)
+	}
+	js.logBanner()
+	js.api = newJSAPIPool(js, min(runtime.GOMAXPROCS(0), 16), jsDefaultRequestQueueLimit)
+	s.js.Store(js)
+	names := append([]string{DEFAULT_GLOBAL_ACCOUNT}, o.JetStreamAccounts...)
+	for _, name := range names {
+		acc, ok := s.LookupAccount(name)
+		if !ok {
+			continue
+		}
+		if err := js.enableAccount(acc); err != nil {
+			js.shutdown()
+			return err
+		}
+	}
+	js.answerDisabledAccounts()
+	s.mu.Lock()
+	s.info.JetStream, s.info.Domain = true, o.JetStreamDomain
+	s.mu.Unlock()
+	s.Noticef("Took %v to start JetStream", time.Since(start))
+	return nil
+}
+
+func (js *jetStream) logBanner() {
+	s := js.srv
+	for _, l := range []string{
+		"    _ ___ _____ ___ _____ ___ ___   _   __  __",
+		" _ | | __|_   _/ __|_   _| _ \\ __| /_\\ |  \\/  |",
+		"| || | _|  | | \\__ \\ | | |   / _| / _ \\| |\\/| |",
+		" \\__/|___| |_| |___/ |_| |_|_\\___/_/ \\_\\_|  |_|",
+		"",
+		"         https://docs.nats.io/jetstream",
+		"",
+		"---------------- JETSTREAM ----------------",
+	} {
+		s.Noticef("%s", l)
+	}
+	s.Noticef("  Strict:          %t", js.strict)
+	s.Noticef("  Max Memory:      %s", friendlyBytes(js.maxMem))
+	s.Noticef("  Max Storage:     %s", friendlyBytes(js.maxStore))
+	s.Noticef("  Store Directory: %q", js.storeDir)
+	o := s.getOpts()
+	if o.JetStreamDomain != "" {
+		s.Noticef("  Domain:          %s", o.JetStreamDomain)
+	}
+	if o.JetStreamKey != "" {
+		name := "ChaCha20-Poly1305"
+		if c, _ := ParseStoreCipher(o.JetStreamCipher); c == AES {
+			name = "AES-GCM"
+		}
+		s.Noticef("  Encryption:      %s", name)
+	}
+	s.Noticef("  API Level:       %d", JSApiLevel)
+	s.Noticef("-------------------------------------------")
+}
+
+// friendlyBytes writes n in binary units with two decimals, as the
+// reference's banner does ("17.66 GB").
+func friendlyBytes(n int64) string {
+	f := float64(n)
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	exp, div := 0, float64(unit)
+	for f/div >= unit && exp < 5 {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.2f %cB", f/div, "KMGTPE"[exp])
+}
+
+// enableAccount subscribes the account's API and recovers its streams.
+func (js *jetStream) enableAccount(acc *Account) error {
+	ja := &jsAccount{js: js, acc: acc, streams: make(map[string]*stream)}
+	if err := ja.recoverStreams(); err != nil {
+		return err
+	}
+	unsub, err := js.srv.SubscribeInternal(acc, jsAPIPrefix+">", "", ja.onAPIRequest)
+	if err != nil {
+		ja.stopStreams()
+		return err
+	}
+	ja.unsub = unsub
+	if d := js.srv.getOpts().JetStreamDomain; d != "" {
+		// $JS.<domain>.API.> reaches the same handlers (onAPIRequest maps it).
+		unsubDomain, err := js.srv.SubscribeInternal(acc, "$JS."+d+".API.>", "", ja.onAPIRequest)
+		if err != nil {
+			unsub()
+			ja.stopStreams()
+			return err
+		}
+		ja.unsub = func() { unsub(); unsubDomain() }
+	}
+	js.mu.Lock()
+	js.accts[acc.Name] = ja
+	js.mu.Unlock()
+	return nil
+}
+
+// answerDisabledAccounts subscribes the API in every other account (not
+// the system account) so that a request there is answered with err 10039,
+// as the reference does, rather than timing out.
+func (js *jetStream) answerDisabledAccounts() {
+	sys := js.srv.SystemAccount()
+	js.srv.accounts.Range(func(_, v any) bool {
+		acc := v.(*Account)
+		if acc == sys || js.lookupAccount(acc.Name) != nil {
+			return true
+		}
+		ja := &jsAccount{js: js, acc: acc, disabled: true}
+		if unsub, err := js.srv.SubscribeInternal(acc, jsAPIPrefix+">", "", ja.onAPIRequest); err == nil {
+			ja.unsub = unsub
+			js.mu.Lock()
+			js.disabled = append(js.disabled, ja)
+			js.mu.Unlock()
+		}
+		return true
+	})
+}
+
+// lookupAccount returns the account's JetStream state, nil if not enabled.
+func (js *jetStream) lookupAccount(name string) *jsAccount {
+	js.mu.RLock()
+	defer js.mu.RUnlock()
+	return js.accts[name]
+}
+
+func (js *jetStream) accounts() []*jsAccount {
+	js.mu.RLock()
+	defer js.mu.RUnlock()
+	return js.accountsLocked()
+}
+
+func (js *jetStream) accountsLocked() []*jsAccount {
+	out := make([]*jsAccount, 0, len(js.accts))
+	for _, ja := range js.accts {
+		out = append(out, ja)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].acc.Name < out[j].acc.Name })
+	return out
+}
+
+// shutdown stops the API workers, then every stream (flushing its store).
+func (js *jetStream) shutdown() {
+	js.mu.RLock()
+	all := append(js.accountsLocked(), js.disabled...)
+	js.mu.RUnlock()
+	for _, ja := range all {
+		if ja.unsub != nil {
+			ja.unsub()
+		}
+	}
+	js.api.stop()
+	for _, ja := range js.accounts() {
+		ja.stopStreams()
+	}
+}
+
+// stopJetStream is called by Shutdown once clients are gone.
+func (s *Server) stopJetStream() {
+	if js := s.js.Load(); js != nil {
+		js.shutdown()
+	}
+}
+
+// JetStreamEnabled reports whether JetStream runs on this server.
+func (s *Server) JetStreamEnabled() bool { return s.js.Load() != nil }
+
+// usage sums the account's stored bytes by storage type.
+func (ja *jsAccount) usage() (mem, store uint64, streams int) {
+	for _, st := range ja.streamList() {
+		var ss StreamState
+		st.store.FastState(&ss)
+		if st.cfg().Storage == MemoryStorage {
+			mem += ss.Bytes
+		} else {
+			store += ss.Bytes
+		}
+		streams++
+	}
+	return mem, store, streams
+}
+
+// jsVarz is the jetstream section of /varz with JetStream on.
+func (s *Server) jsVarz() JetStreamVarz {
+	js := s.js.Load()
+	if js == nil {
+		return JetStreamVarz{}
+	}
+	o := s.getOpts()
+	sync := o.JetStreamSyncInterval
+	if sync <= 0 {
+		sync = fsDefaultSyncInterval
+	}
+	v := JetStreamVarz{
+		Config: &JSVarzConfig{MaxMemory: js.maxMem, MaxStore: js.maxStore, StoreDir: js.storeDir,
+			SyncInterval: sync, SyncAlways: o.JetStreamSyncAlways, Strict: js.strict, Domain: o.JetStreamDomain},
+		Stats:  &JSVarzStats{API: JSAPIStats{Level: JSApiLevel, Total: js.apiTotal.Load(), Errors: js.apiErrors.Load()}},
+		Limits: &JSVarzLimits{DefaultMaxConsumers: 1000},
+	}
+	for _, ja := range js.accounts() {
+		mem, store, _ := ja.usage()
+		v.Stats.Memory += mem
+		v.Stats.Store += store
+		v.Stats.Accounts++
+	}
+	return v
+}
+
+// jszEnabled is /jsz with JetStream on: the server's totals.
+func (s *Server) jszEnabled() *JSInfo {
+	v := s.jsVarz()
+	info := &JSInfo{ID: s.info.ID, Now: time.Now().UTC(), Config: *v.Config, Limits: v.Limits,
+		Memory: v.Stats.Memory, Store: v.Stats.Store, Accounts: v.Stats.Accounts, API: v.Stats.API}
+	for _, ja := range s.js.Load().accounts() {
+		for _, st := range ja.streamList() {
+			var ss StreamState
+			st.store.FastState(&ss)
+			info.Streams++
+			info.Messages += ss.Msgs
+			info.Bytes += ss.Bytes
+		}
+	}
+	info.Total = info.Accounts
+	return info
+}

@@ -1,0 +1,307 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+)
+
+const (
+	jsAPIPrefix                = "$JS.API."
+	jsAPITypePrefix            = "io.nats.jetstream.api.v1."
+	jsDefaultRequestQueueLimit = 10000
+	jsRequiredAPILevelHeader   = "Nats-Required-Api-Level"
+)
+
+// ApiResponse is the envelope of every JetStream API response.
+type ApiResponse struct {
+	Type  string    `json:"type"`
+	Error *ApiError `json:"error,omitempty"`
+}
+
+// jsAPIRequest is one request, copied off the publisher's read buffer so a
+// worker can handle it later.
+type jsAPIRequest struct {
+	ja      *jsAccount
+	subject string
+	reply   string
+	hdr     []byte
+	msg     []byte
+}
+
+// jsAPIPool runs API requests on a fixed set of workers fed by a bounded
+// queue: the publisher's read loop only copies and enqueues, so stream
+// creation, purges or disk waits never stall core messaging.
+type jsAPIPool struct {
+	js   *jetStream
+	ch   chan *jsAPIRequest
+	quit chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+func newJSAPIPool(js *jetStream, workers, limit int) *jsAPIPool {
+	p := &jsAPIPool{js: js, ch: make(chan *jsAPIRequest, limit), quit: make(chan struct{})}
+	for i := 0; i < workers; i++ {
+		p.wg.Add(1)
+		go p.work()
+	}
+	return p
+}
+
+func (p *jsAPIPool) work() {
+	defer p.wg.Done()
+	for {
+		select {
+		case r := <-p.ch:
+			r.ja.dispatch(r)
+		case <-p.quit:
+			return
+		}
+	}
+}
+
+func (p *jsAPIPool) stop() {
+	p.once.Do(func() { close(p.quit) })
+	p.wg.Wait()
+}
+
+// onAPIRequest runs on the publisher's goroutine: copy and enqueue only.
+func (ja *jsAccount) onAPIRequest(subject, reply string, hdr, msg []byte) {
+	if reply == "" {
+		return // nobody to answer, as with the reference
+	}
+	if !strings.HasPrefix(subject, jsAPIPrefix) {
+		// $JS.<domain>.API.<rest> is served as $JS.API.<rest>.
+		if i := strings.Index(subject, ".API."); i > 0 {
+			subject = jsAPIPrefix + subject[i+len(".API."):]
+		}
+	}
+	r := &jsAPIRequest{ja: ja, subject: strings.Clone(subject), reply: strings.Clone(reply),
+		hdr: bytes.Clone(hdr), msg: bytes.Clone(msg)}
+	select {
+	case ja.js.api.ch <- r:
+	default:
+		ja.js.srv.Warnf("JetStream API queue limit reached, dropping request on %q", r.subject)
+	}
+}
+
+// jsAPIHandler answers one API subject; tokens are the subject's tokens
+// after the handler's own (e.g. the stream name).
+type jsAPIHandler struct {
+	respType string
+	args     int // tokens after the prefix; -1: any number (at least one)
+	fn       func(ja *jsAccount, r *jsAPIRequest, args []string) any
+}
+
+// jsAPIHandlers maps a subject (after "$JS.API.", without its arguments)
+// to its handler.
+var jsAPIHandlers map[string]jsAPIHandler
+
+func init() {
+	jsAPIHandlers = map[string]jsAPIHandler{
+		"INFO":               {"account_info_response", 0, (*jsAccount).apiAccountInfo},
+		"STREAM.CREATE":      {"stream_create_response", 1, (*jsAccount).apiStreamCreate},
+		"STREAM.UPDATE":      {"stream_update_response", 1, (*jsAccount).apiStreamUpdate},
+		"STREAM.INFO":        {"stream_info_response", 1, (*jsAccount).apiStreamInfo},
+		"STREAM.NAMES":       {"stream_names_response", 0, (*jsAccount).apiStreamNames},
+		"STREAM.LIST":        {"stream_list_response", 0, (*jsAccount).apiStreamList},
+		"STREAM.DELETE":      {"stream_delete_response", 1, (*jsAccount).apiStreamDelete},
+		"STREAM.PURGE":       {"stream_purge_response", 1, (*jsAccount).apiStreamPurge},
+		"STREAM.MSG.GET":     {"stream_msg_get_response", 1, (*jsAccount).apiMsgGet},
+		"STREAM.MSG.DELETE":  {"stream_msg_delete_response", 1, (*jsAccount).apiMsgDelete},
+		"CONSUMER.CREATE":    {"consumer_create_response", -1, apiConsumerNotSupported},
+		"CONSUMER.DURABLE":   {"consumer_create_response", -1, apiConsumerNotSupported},
+		"CONSUMER.INFO":      {"consumer_info_response", -1, apiConsumerNotSupported},
+		"CONSUMER.NAMES":     {"consumer_names_response", -1, apiConsumerNotSupported},
+		"CONSUMER.LIST":      {"consumer_list_response", -1, apiConsumerNotSupported},
+		"CONSUMER.DELETE":    {"consumer_delete_response", -1, apiConsumerNotSupported},
+		"CONSUMER.PAUSE":     {"consumer_pause_response", -1, apiConsumerNotSupported},
+		"CONSUMER.UNPIN":     {"consumer_unpin_response", -1, apiConsumerNotSupported},
+		"CONSUMER.MSG.NEXT":  {"consumer_getnext_response", -1, apiConsumerNotSupported},
+		"CONSUMER.RESET":     {"consumer_reset_response", -1, apiConsumerNotSupported},
+		"CONSUMER.LEADER":    {"consumer_leader_stepdown_response", -1, apiConsumerNotSupported},
+		"STREAM.LEADER":      {"stream_leader_stepdown_response", -1, apiClusterRequired},
+		"DIRECT.GET":         {"", -1, (*jsAccount).apiDirectGet},
+		"STREAM.PEER.REMOVE": {"stream_remove_peer_response", -1, apiClusterRequired},
+	}
+}
+
+// lookupAPIHandler splits subject (after "$JS.API.") into a handler and
+// its arguments. The longest registered prefix wins.
+func lookupAPIHandler(rest string) (jsAPIHandler, []string, bool) {
+	toks := strings.Split(rest, ".")
+	for n := min(len(toks), 3); n > 0; n-- {
+		h, ok := jsAPIHandlers[strings.Join(toks[:n], ".")]
+		if !ok {
+			continue
+		}
+		args := toks[n:]
+		if (h.args >= 0 && len(args) != h.args) || (h.args < 0 && len(args) == 0) {
+			return h, nil, false
+		}
+		return h, args, true
+	}
+	return jsAPIHandler{}, nil, false
+}
+
+// dispatch runs on an API worker.
+func (ja *jsAccount) dispatch(r *jsAPIRequest) {
+	h, args, ok := lookupAPIHandler(strings.TrimPrefix(r.subject, jsAPIPrefix))
+	if !ok {
+		// The reference leaves subjects no handler serves unanswered
+		// (observed on v2.15.2 for a client of the global account).
+		return
+	}
+	var resp any
+	switch {
+	case ja.disabled:
+		resp = &ApiResponse{Error: jsError(jsNotEnabledForAccount)}
+	case apiLevelTooHigh(r.hdr):
+		resp = &ApiResponse{Error: jsError(jsRequiredAPILevel)}
+	default:
+		resp = h.fn(ja, r, args)
+	}
+	if resp == nil {
+		return // answered by the handler itself (direct get)
+	}
+	ja.respond(r.reply, h.respType, resp)
+}
+
+// apiLevelTooHigh checks Nats-Required-Api-Level: above ours, or not an
+// integer, the request is refused.
+func apiLevelTooHigh(hdr []byte) bool {
+	v, ok := headerValue(hdr, jsRequiredAPILevelHeader)
+	if !ok {
+		return false
+	}
+	n := 0
+	for _, c := range []byte(v) {
+		if c < '0' || c > '9' || n > JSApiLevel {
+			return true
+		}
+		n = n*10 + int(c-'0')
+	}
+	return v == "" || n > JSApiLevel
+}
+
+// respond stamps the response type, counts the call and publishes the
+// reply into the requester's account.
+func (ja *jsAccount) respond(reply, typ string, resp any) {
+	env := apiEnvelope(resp)
+	if env != nil {
+		env.Type = jsAPITypePrefix + typ
+	}
+	data, err := json.Marshal(resp)
+	if err != nil {
+		ja.js.srv.Errorf("JetStream API: encoding a %s: %v", typ, err)
+		return
+	}
+	ja.apiTotal.Add(1)
+	ja.js.apiTotal.Add(1)
+	if env != nil && env.Error != nil {
+		ja.apiErrors.Add(1)
+		ja.js.apiErrors.Add(1)
+	}
+	ja.js.srv.PublishInternal(ja.acc, reply, "", nil, data)
+}
+
+// jsResponse is implemented by every response type through its embedded
+// ApiResponse.
+type jsResponse interface{ envelope() *ApiResponse }
+
+func (r *ApiResponse) envelope() *ApiResponse { return r }
+
+func apiEnvelope(resp any) *ApiResponse {
+	if r, ok := resp.(jsResponse); ok {
+		return r.envelope()
+	}
+	return nil
+}
+
+// errResponse is a bare error answer.
+func errResponse(e *ApiError) *ApiResponse { return &ApiResponse{Error: e} }
+
+// decodeAPIRequest decodes a JSON body strictly (unknown fields are
+// errors), in the reference's words.
+func decodeAPIRequest(body []byte, v any) *ApiError {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return jsError(jsInvalidJSON, fmt.Sprintf("%v at offset %d", err, se.Offset))
+		}
+		return jsError(jsInvalidJSON, err)
+	}
+	return nil
+}
+
+// isEmptyBody reports whether a body counts as empty: nothing, or a JSON
+// empty object.
+func isEmptyBody(body []byte) bool {
+	b := bytes.TrimSpace(body)
+	if len(b) == 0 {
+		return true
+	}
+	var m map[string]json.RawMessage
+	return json.Unmarshal(b, &m) == nil && len(m) == 0
+}
+
+// hasJSONBody reports whether an optional body is to be parsed: it starts
+// with '{' or '['.
+func hasJSONBody(body []byte) bool {
+	b := bytes.TrimSpace(body)
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
+}
+
+// JSApiAccountLimits are an account's JetStream limits (-1: unlimited).
+type JSApiAccountLimits struct {
+	MaxMemory            int64 `json:"max_memory"`
+	MaxStore             int64 `json:"max_storage"`
+	MaxStreams           int   `json:"max_streams"`
+	MaxConsumers         int   `json:"max_consumers"`
+	MaxAckPending        int   `json:"max_ack_pending"`
+	MemoryMaxStreamBytes int64 `json:"memory_max_stream_bytes"`
+	StoreMaxStreamBytes  int64 `json:"storage_max_stream_bytes"`
+	MaxBytesRequired     bool  `json:"max_bytes_required"`
+}
+
+// JSApiAccountInfoResponse answers $JS.API.INFO.
+type JSApiAccountInfoResponse struct {
+	ApiResponse
+	Memory         uint64             `json:"memory"`
+	Store          uint64             `json:"storage"`
+	ReservedMemory uint64             `json:"reserved_memory"`
+	ReservedStore  uint64             `json:"reserved_storage"`
+	Streams        int                `json:"streams"`
+	Consumers      int                `json:"consumers"`
+	Limits         JSApiAccountLimits `json:"limits"`
+	Domain         string             `json:"domain,omitempty"`
+	API            JSAPIStats         `json:"api"`
+}
+
+func (ja *jsAccount) apiAccountInfo(_ *jsAPIRequest, _ []string) any {
+	mem, store, streams := ja.usage()
+	return &JSApiAccountInfoResponse{
+		Memory: mem, Store: store, Streams: streams,
+		Limits: JSApiAccountLimits{MaxMemory: -1, MaxStore: -1, MaxStreams: -1, MaxConsumers: -1,
+			MaxAckPending: -1, MemoryMaxStreamBytes: -1, StoreMaxStreamBytes: -1},
+		Domain: ja.js.srv.getOpts().JetStreamDomain,
+		API:    JSAPIStats{Level: JSApiLevel, Total: ja.apiTotal.Load(), Errors: ja.apiErrors.Load()},
+	}
+}
+
+// apiConsumerNotSupported answers every consumer subject until consumers
+// are built (JetStream part 2).
+func apiConsumerNotSupported(_ *jsAccount, _ *jsAPIRequest, _ []string) any {
+	return errResponse(jsError(jsConsumerCreate, "consumers are not supported yet"))
+}
+
+// apiClusterRequired answers the clustered-only subjects.
+func apiClusterRequired(_ *jsAccount, _ *jsAPIRequest, _ []string) any {
+	return errResponse(jsError(jsClusterRequired))
+}

@@ -1,0 +1,392 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// streamConfigRequest is the body of STREAM.CREATE and STREAM.UPDATE: the
+// config plus the fields of features not built yet, so that a request
+// using one is refused clearly rather than as an unknown field.
+type streamConfigRequest struct {
+	StreamConfig
+	Pedantic          bool            `json:"pedantic,omitempty"`
+	Mirror            json.RawMessage `json:"mirror,omitempty"`
+	Sources           json.RawMessage `json:"sources,omitempty"`
+	Placement         json.RawMessage `json:"placement,omitempty"`
+	SubjectTransform  json.RawMessage `json:"subject_transform,omitempty"`
+	RePublish         json.RawMessage `json:"republish,omitempty"`
+	AllowMsgCounter   bool            `json:"allow_msg_counter,omitempty"`
+	AllowAtomic       bool            `json:"allow_atomic,omitempty"`
+	AllowMsgSchedules bool            `json:"allow_msg_schedules,omitempty"`
+	AllowBatched      bool            `json:"allow_batched,omitempty"`
+	PersistMode       string          `json:"persist_mode,omitempty"`
+	TemplateOwner     string          `json:"template_owner,omitempty"`
+}
+
+// unsupported names the first feature the request uses that this server
+// does not have yet.
+func (r *streamConfigRequest) unsupported() string {
+	set := func(raw json.RawMessage) bool {
+		b := bytes.TrimSpace(raw)
+		return len(b) > 0 && !bytes.Equal(b, []byte("null")) && !bytes.Equal(b, []byte("{}")) &&
+			!bytes.Equal(b, []byte("[]"))
+	}
+	switch {
+	case set(r.Mirror):
+		return "mirror"
+	case set(r.Sources):
+		return "sources"
+	case set(r.SubjectTransform):
+		return "subject_transform"
+	case set(r.RePublish):
+		return "republish"
+	case r.ConsumerLimits != (StreamConsumerLimits{}):
+		return "consumer_limits"
+	case r.AllowMsgCounter:
+		return "allow_msg_counter"
+	case r.AllowAtomic:
+		return "allow_atomic"
+	case r.AllowMsgSchedules:
+		return "allow_msg_schedules"
+	case r.AllowBatched:
+		return "allow_batched"
+	case r.PersistMode != "" && r.PersistMode != "default":
+		return "persist_mode " + r.PersistMode
+	}
+	return ""
+}
+
+// StreamInfo is a stream's config and state.
+type StreamInfo struct {
+	Config  StreamConfig `json:"config"`
+	Created time.Time    `json:"created"`
+	State   StreamState  `json:"state"`
+	Cluster *ClusterInfo `json:"cluster,omitempty"`
+	TS      time.Time    `json:"ts"`
+}
+
+// ClusterInfo names the stream's leader (this server, standalone).
+type ClusterInfo struct {
+	Leader string `json:"leader,omitempty"`
+}
+
+// JSApiStreamCreateResponse answers STREAM.CREATE and STREAM.UPDATE.
+type JSApiStreamCreateResponse struct {
+	ApiResponse
+	*StreamInfo
+	DidCreate bool `json:"did_create,omitempty"`
+}
+
+// JSApiStreamInfoResponse answers STREAM.INFO; it is paged (over subjects)
+// even on errors, as with the reference.
+type JSApiStreamInfoResponse struct {
+	ApiResponse
+	Total  int `json:"total"`
+	Offset int `json:"offset"`
+	Limit  int `json:"limit"`
+	*StreamInfo
+}
+
+// info is the stream's StreamInfo. withMeta adds the server's version and
+// API level to the metadata (create, update, info; not list), withCluster
+// the leader (info only), as the reference answers.
+func (st *stream) info(withMeta, withCluster bool) *StreamInfo {
+	cfg := st.cfg()
+	md := make(map[string]string, len(cfg.Metadata)+2)
+	for k, v := range cfg.Metadata {
+		md[k] = v
+	}
+	if withMeta {
+		md["_nats.ver"], md["_nats.level"] = VERSION, strconv.Itoa(JSApiLevel)
+	}
+	cfg.Metadata = md
+	cfg.Created = nil
+	si := &StreamInfo{Config: cfg, Created: st.created, TS: time.Now().UTC()}
+	st.store.FastState(&si.State)
+	si.State.Consumers = 0
+	if si.State.Msgs == 0 && si.State.LastSeq == 0 {
+		si.State.FirstSeq = 0 // a stream never written to shows 0, as the reference
+	}
+	if withCluster {
+		si.Cluster = &ClusterInfo{Leader: st.ja.js.srv.Name()}
+	}
+	return si
+}
+
+// decodeStreamConfig reads a create/update body and checks it; old is the
+// current config on update (nil on create). A body that is not JSON is
+// taken as an empty config, as the reference does.
+func decodeStreamConfig(body []byte, name string, old *StreamConfig) (*StreamConfig, *ApiError) {
+	var req streamConfigRequest
+	if hasJSONBody(body) {
+		if e := decodeAPIRequest(body, &req); e != nil {
+			return nil, e
+		}
+	}
+	if req.Name != name {
+		return nil, jsError(jsStreamMismatch)
+	}
+	if f := req.unsupported(); f != "" {
+		return nil, jsError(jsStreamInvalidConfig, f+" is not supported yet")
+	}
+	cfg := req.StreamConfig
+	cfg.Created = nil // stored by the server, not taken from requests
+	setStreamDefaults(&cfg)
+	if cfg.Sealed {
+		// A sealed stream never changes again, as with the reference.
+		cfg.MaxAge, cfg.Discard, cfg.DenyDelete, cfg.DenyPurge, cfg.AllowRollup = 0, DiscardNew, true, true, false
+	}
+	if old != nil {
+		if e := checkStreamUpdate(*old, &cfg); e != nil {
+			return nil, e
+		}
+		cfg.Created = old.Created
+	}
+	if e := checkStreamConfig(&cfg); e != nil {
+		return nil, e
+	}
+	return &cfg, nil
+}
+
+func (ja *jsAccount) apiStreamCreate(r *jsAPIRequest, args []string) any {
+	cfg, e := decodeStreamConfig(r.msg, args[0], nil)
+	if e != nil {
+		return errResponse(e)
+	}
+	if cfg.Sealed {
+		return errResponse(jsError(jsStreamInvalidConfig, "stream configuration for create can not be sealed"))
+	}
+	ja.createMu.Lock()
+	defer ja.createMu.Unlock()
+	if st := ja.lookupStream(cfg.Name); st != nil {
+		old := st.cfg()
+		old.Created = nil
+		if !reflect.DeepEqual(old, *cfg) {
+			return errResponse(jsError(jsStreamNameExist))
+		}
+		return &JSApiStreamCreateResponse{StreamInfo: st.info(true, false), DidCreate: true}
+	}
+	if ja.subjectsTaken(cfg.Subjects, "") {
+		return errResponse(jsError(jsStreamSubjectOverlap))
+	}
+	if e := ja.checkReservation(cfg); e != nil {
+		return errResponse(e)
+	}
+	now := time.Now().UTC()
+	cfg.Created = &now
+	st, err := ja.addStream(cfg, now)
+	if err != nil {
+		return errResponse(jsError(jsStreamCreate, err))
+	}
+	return &JSApiStreamCreateResponse{StreamInfo: st.info(true, false), DidCreate: true}
+}
+
+func (ja *jsAccount) apiStreamUpdate(r *jsAPIRequest, args []string) any {
+	ja.createMu.Lock()
+	defer ja.createMu.Unlock()
+	st := ja.lookupStream(args[0])
+	if st == nil {
+		return errResponse(jsError(jsStreamNotFound))
+	}
+	old := st.cfg()
+	cfg, e := decodeStreamConfig(r.msg, args[0], &old)
+	if e != nil {
+		return errResponse(e)
+	}
+	if ja.subjectsTaken(cfg.Subjects, cfg.Name) {
+		return errResponse(jsError(jsStreamSubjectOverlap))
+	}
+	if e := ja.checkReservation(cfg); e != nil {
+		return errResponse(e)
+	}
+	if err := st.update(cfg); err != nil {
+		return errResponse(jsError(jsStreamUpdate, err))
+	}
+	return &JSApiStreamCreateResponse{StreamInfo: st.info(true, false)}
+}
+
+// checkStreamUpdate applies the reference's rules on what may change.
+func checkStreamUpdate(old StreamConfig, c *StreamConfig) *ApiError {
+	bad := func(msg string) *ApiError { return jsError(jsStreamInvalidConfig, msg) }
+	switch {
+	case old.Storage != c.Storage:
+		return bad("stream configuration update can not change storage type")
+	case old.Retention != c.Retention && (old.Retention == WorkQueuePolicy || c.Retention == WorkQueuePolicy):
+		return bad("stream configuration update can not change retention policy to/from workqueue")
+	case old.Sealed && !c.Sealed:
+		return bad("stream configuration update can not unseal a sealed stream")
+	case old.DenyDelete && !c.DenyDelete:
+		return bad("stream configuration update can not cancel deny message deletes")
+	case old.DenyPurge && !c.DenyPurge:
+		return bad("stream configuration update can not cancel deny purge")
+	}
+	return nil
+}
+
+// update applies a checked config: the store's limits, then the subjects.
+func (st *stream) update(cfg *StreamConfig) error {
+	if err := st.store.UpdateConfig(cfg); err != nil {
+		return err
+	}
+	st.mu.Lock()
+	st.config = *cfg
+	st.mu.Unlock()
+	return st.subscribe()
+}
+
+// jsStreamInfoRequest is the optional body of STREAM.INFO.
+type jsStreamInfoRequest struct {
+	Offset         int    `json:"offset,omitempty"`
+	DeletedDetails bool   `json:"deleted_details,omitempty"`
+	SubjectsFilter string `json:"subjects_filter,omitempty"`
+}
+
+// jsSubjectsPageLimit is how many subjects one STREAM.INFO page lists.
+const jsSubjectsPageLimit = 100000
+
+func (ja *jsAccount) apiStreamInfo(r *jsAPIRequest, args []string) any {
+	var req jsStreamInfoRequest
+	if hasJSONBody(r.msg) {
+		if e := decodeAPIRequest(r.msg, &req); e != nil {
+			return &JSApiStreamInfoResponse{ApiResponse: ApiResponse{Error: e}}
+		}
+	}
+	st := ja.lookupStream(args[0])
+	if st == nil {
+		return &JSApiStreamInfoResponse{ApiResponse: ApiResponse{Error: jsError(jsStreamNotFound)}}
+	}
+	resp := &JSApiStreamInfoResponse{StreamInfo: st.info(true, true)}
+	if req.DeletedDetails {
+		resp.State.Deleted = st.store.State().Deleted
+	}
+	if req.SubjectsFilter != "" {
+		resp.Total, resp.Offset, resp.Limit = pageSubjects(&resp.State, st.store.SubjectsTotals(req.SubjectsFilter), req.Offset)
+	}
+	return resp
+}
+
+// pageSubjects puts one page of subject counts, in subject order, into ss.
+func pageSubjects(ss *StreamState, totals map[string]uint64, offset int) (total, off, limit int) {
+	names := make([]string, 0, len(totals))
+	for subj := range totals {
+		names = append(names, subj)
+	}
+	sort.Strings(names)
+	total, off = len(names), max(offset, 0)
+	if off >= total {
+		return total, off, jsSubjectsPageLimit
+	}
+	ss.Subjects = make(map[string]uint64)
+	for _, subj := range names[off:min(off+jsSubjectsPageLimit, total)] {
+		ss.Subjects[subj] = totals[subj]
+	}
+	return total, off, jsSubjectsPageLimit
+}
+
+// jsPagedRequest is the optional body of NAMES and LIST.
+type jsPagedRequest struct {
+	Offset  int    `json:"offset"`
+	Subject string `json:"subject,omitempty"`
+}
+
+// pagedStreams returns the page of streams from offset (filtered by
+// subject), with the total.
+func (ja *jsAccount) pagedStreams(r *jsAPIRequest, limit int) ([]*stream, int, int, *ApiError) {
+	var req jsPagedRequest
+	if hasJSONBody(r.msg) {
+		if e := decodeAPIRequest(r.msg, &req); e != nil {
+			return nil, 0, 0, e
+		}
+	}
+	var all []*stream
+	for _, st := range ja.streamList() {
+		if req.Subject == "" || streamCollides(st, req.Subject) {
+			all = append(all, st)
+		}
+	}
+	total, off := len(all), max(req.Offset, 0)
+	if off > total {
+		off = total
+	}
+	end := min(off+limit, total)
+	return all[off:end], total, off, nil
+}
+
+func streamCollides(st *stream, subject string) bool {
+	for _, s := range st.cfg().Subjects {
+		if subjectsCollide(s, subject) {
+			return true
+		}
+	}
+	return false
+}
+
+// JSApiStreamNamesResponse answers STREAM.NAMES.
+type JSApiStreamNamesResponse struct {
+	ApiResponse
+	Total   int      `json:"total"`
+	Offset  int      `json:"offset"`
+	Limit   int      `json:"limit"`
+	Streams []string `json:"streams"`
+}
+
+func (ja *jsAccount) apiStreamNames(r *jsAPIRequest, _ []string) any {
+	page, total, off, e := ja.pagedStreams(r, 1024)
+	if e != nil {
+		return errResponse(e)
+	}
+	// An empty page is null here but [] in LIST, as the reference answers.
+	resp := &JSApiStreamNamesResponse{Total: total, Offset: off, Limit: 1024}
+	for _, st := range page {
+		resp.Streams = append(resp.Streams, st.name)
+	}
+	return resp
+}
+
+// JSApiStreamListResponse answers STREAM.LIST.
+type JSApiStreamListResponse struct {
+	ApiResponse
+	Total   int           `json:"total"`
+	Offset  int           `json:"offset"`
+	Limit   int           `json:"limit"`
+	Streams []*StreamInfo `json:"streams"`
+}
+
+func (ja *jsAccount) apiStreamList(r *jsAPIRequest, _ []string) any {
+	page, total, off, e := ja.pagedStreams(r, 256)
+	if e != nil {
+		return errResponse(e)
+	}
+	resp := &JSApiStreamListResponse{Total: total, Offset: off, Limit: 256, Streams: []*StreamInfo{}}
+	for _, st := range page {
+		resp.Streams = append(resp.Streams, st.info(false, false))
+	}
+	return resp
+}
+
+// JSApiSuccessResponse answers DELETE and MSG.DELETE.
+type JSApiSuccessResponse struct {
+	ApiResponse
+	Success bool `json:"success,omitempty"`
+}
+
+func (ja *jsAccount) apiStreamDelete(r *jsAPIRequest, args []string) any {
+	if !isEmptyBody(r.msg) {
+		return errResponse(jsError(jsNotEmptyRequest))
+	}
+	ja.createMu.Lock()
+	defer ja.createMu.Unlock()
+	st := ja.lookupStream(args[0])
+	if st == nil {
+		return errResponse(jsError(jsStreamNotFound))
+	}
+	if err := ja.deleteStream(st); err != nil {
+		return errResponse(jsError(jsStreamDeleteFailed, err))
+	}
+	return &JSApiSuccessResponse{Success: true}
+}

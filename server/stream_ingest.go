@@ -1,0 +1,298 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The publish path. A PUB on a stream subject reaches stream.onPublish on
+// the publisher's goroutine, which only copies the message into the
+// stream's ingest queue. The stream's own goroutine (ingestLoop) checks the
+// Nats-* headers, stores the message and then sends the PubAck: a message
+// is acknowledged only once the store has it, and the publisher's read
+// loop never waits on disk. This queue is the log a consensus layer will
+// later sit in front of.
+
+const (
+	jsDefaultMaxBufferedMsgs = 100000
+	jsDefaultMaxBufferedSize = 128 << 20
+
+	hdrMsgID                  = "Nats-Msg-Id"
+	hdrExpectedStream         = "Nats-Expected-Stream"
+	hdrExpectedLastSeq        = "Nats-Expected-Last-Sequence"
+	hdrExpectedLastSubjSeq    = "Nats-Expected-Last-Subject-Sequence"
+	hdrExpectedLastMsgID      = "Nats-Expected-Last-Msg-Id"
+	hdrExpectedLastSubjSeqSub = "Nats-Expected-Last-Subject-Sequence-Subject"
+)
+
+type inMsg struct {
+	subject string
+	reply   string
+	hdr     []byte
+	msg     []byte
+}
+
+// ingestQueue is the stream's bounded queue of publishes (max_buffered_msgs
+// and max_buffered_size as in the reference).
+type ingestQueue struct {
+	mu     sync.Mutex
+	msgs   []*inMsg
+	size   int
+	signal chan struct{}
+	quit   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+
+	// Owned by the ingest goroutine.
+	dedupe       map[string]dedupeEntry
+	dedupeLog    []dedupeKey
+	lastMsgID    string
+	dedupeLoaded bool // the window was rebuilt from the store (first batch)
+}
+
+type dedupeEntry struct {
+	seq uint64
+	ts  int64
+}
+
+type dedupeKey struct {
+	id string
+	ts int64
+}
+
+// pubAckPrefix is the PubAck up to the sequence: {"stream":..,"domain":..,"seq":
+func pubAckPrefix(name, domain string) []byte {
+	n, _ := json.Marshal(name)
+	b := append([]byte(`{"stream":`), n...)
+	if domain != "" {
+		d, _ := json.Marshal(domain)
+		b = append(append(b, `,"domain":`...), d...)
+	}
+	return append(b, `,"seq":`...)
+}
+
+func (st *stream) startIngest() {
+	st.ackPrefix = pubAckPrefix(st.name, st.ja.js.srv.getOpts().JetStreamDomain)
+	st.in = &ingestQueue{signal: make(chan struct{}, 1), quit: make(chan struct{}),
+		done: make(chan struct{}), dedupe: make(map[string]dedupeEntry)}
+	go st.ingestLoop()
+}
+
+// rebuildDedupe reloads, for a recovered stream, the Nats-Msg-Id of every
+// message still inside the duplicate window and the last message's id, so
+// a publisher retrying across a restart still gets "duplicate".
+func (st *stream) rebuildDedupe() {
+	var ss StreamState
+	st.store.FastState(&ss)
+	if ss.Msgs == 0 {
+		return
+	}
+	if sm, err := st.store.LoadMsg(ss.LastSeq, nil); err == nil {
+		st.in.lastMsgID, _ = headerValue(sm.Hdr, hdrMsgID)
+	}
+	start := st.seqAtTime(time.Now().Add(-st.cfg().Duplicates))
+	var sm StoreMsg
+	for seq := start; seq > 0 && seq <= ss.LastSeq; {
+		m, next, err := st.store.LoadNextMsg(">", seq, &sm)
+		if err != nil {
+			return
+		}
+		if id, ok := headerValue(m.Hdr, hdrMsgID); ok && id != "" {
+			st.in.dedupe[id] = dedupeEntry{seq: m.Seq, ts: m.TS}
+			st.in.dedupeLog = append(st.in.dedupeLog, dedupeKey{id: id, ts: m.TS})
+		}
+		seq = max(next, m.Seq+1)
+	}
+}
+
+// stopIngest stores what is queued, then ends the ingest goroutine.
+func (st *stream) stopIngest() {
+	st.in.once.Do(func() { close(st.in.quit) })
+	<-st.in.done
+}
+
+// onPublish runs on the publisher's goroutine with no lock held.
+func (st *stream) onPublish(subject, reply string, hdr, msg []byte) {
+	m := &inMsg{subject: strings.Clone(subject), reply: strings.Clone(reply),
+		hdr: bytes.Clone(hdr), msg: bytes.Clone(msg)}
+	q := st.in
+	q.mu.Lock()
+	if len(q.msgs) >= jsDefaultMaxBufferedMsgs || q.size+len(msg)+len(hdr) > jsDefaultMaxBufferedSize {
+		q.mu.Unlock()
+		st.sendPubErr(m.reply, jsError(jsStreamIngestFull))
+		return
+	}
+	q.msgs = append(q.msgs, m)
+	q.size += len(m.msg) + len(m.hdr)
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (st *stream) ingestLoop() {
+	q := st.in
+	defer close(q.done)
+	for {
+		select {
+		case <-q.signal:
+			st.drainIngest()
+		case <-q.quit:
+			st.drainIngest()
+			return
+		}
+	}
+}
+
+func (st *stream) drainIngest() {
+	q := st.in
+	for {
+		q.mu.Lock()
+		batch := q.msgs
+		q.msgs, q.size = nil, 0
+		q.mu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		if !q.dedupeLoaded {
+			// Deferred to the first publish so that start-up does not read
+			// every message of the duplicate window.
+			q.dedupeLoaded = true
+			st.rebuildDedupe()
+		}
+		for _, m := range batch {
+			st.processInbound(m)
+		}
+	}
+}
+
+// processInbound checks, stores and acknowledges one message.
+func (st *stream) processInbound(m *inMsg) {
+	cfg := st.cfg()
+	if cfg.Sealed {
+		st.sendPubErr(m.reply, jsError(jsStreamSealed))
+		return
+	}
+	if cfg.MaxMsgSize >= 0 && len(m.hdr)+len(m.msg) > int(cfg.MaxMsgSize) {
+		st.sendPubErr(m.reply, jsError(jsStreamMessageExceeds))
+		return
+	}
+	msgID := ""
+	if len(m.hdr) > 0 {
+		if e := st.checkExpected(m); e != nil {
+			st.sendPubErr(m.reply, e)
+			return
+		}
+		msgID, _ = headerValue(m.hdr, hdrMsgID)
+		if msgID != "" {
+			if seq, dup := st.isDuplicate(msgID, cfg.Duplicates); dup {
+				st.sendPubAck(m.reply, seq, true)
+				return
+			}
+		}
+	}
+	if st.overLimit() {
+		st.sendPubErr(m.reply, jsError(jsInsufficientResources))
+		return
+	}
+	seq, ts, err := st.store.StoreMsg(m.subject, m.hdr, m.msg, 0)
+	if err != nil {
+		st.sendPubErr(m.reply, jsError(jsStreamStoreFailed, err))
+		return
+	}
+	st.noteStored(m.subject, m.hdr, m.msg)
+	st.in.lastMsgID = msgID
+	if msgID != "" {
+		st.in.dedupe[msgID] = dedupeEntry{seq: seq, ts: ts}
+		st.in.dedupeLog = append(st.in.dedupeLog, dedupeKey{id: msgID, ts: ts})
+	}
+	if !cfg.NoAck {
+		st.sendPubAck(m.reply, seq, false)
+	}
+}
+
+// checkExpected applies the Nats-Expected-* headers.
+func (st *stream) checkExpected(m *inMsg) *ApiError {
+	if v, ok := headerValue(m.hdr, hdrExpectedStream); ok && v != st.name {
+		return jsError(jsStreamNotMatch)
+	}
+	if v, ok := headerValue(m.hdr, hdrExpectedLastSeq); ok {
+		var ss StreamState
+		st.store.FastState(&ss)
+		if n, err := strconv.ParseUint(v, 10, 64); err != nil || n != ss.LastSeq {
+			return jsError(jsStreamWrongLastSeq, ss.LastSeq)
+		}
+	}
+	if v, ok := headerValue(m.hdr, hdrExpectedLastSubjSeq); ok {
+		subj := m.subject
+		if s, ok := headerValue(m.hdr, hdrExpectedLastSubjSeqSub); ok && s != "" {
+			subj = s
+		}
+		var last uint64
+		if sm, err := st.store.LoadLastMsg(subj, nil); err == nil {
+			last = sm.Seq
+		}
+		if n, err := strconv.ParseUint(v, 10, 64); err != nil || n != last {
+			return jsError(jsStreamWrongLastSeq, last)
+		}
+	}
+	if v, ok := headerValue(m.hdr, hdrExpectedLastMsgID); ok && v != st.in.lastMsgID {
+		return jsError(jsStreamWrongLastMsgID, st.in.lastMsgID)
+	}
+	return nil
+}
+
+// isDuplicate looks msgID up in the duplicate window, first expiring the
+// ids that left it (they were logged in arrival order).
+func (st *stream) isDuplicate(msgID string, window time.Duration) (uint64, bool) {
+	q := st.in
+	cutoff := time.Now().UnixNano() - int64(window)
+	n := 0
+	for n < len(q.dedupeLog) && q.dedupeLog[n].ts < cutoff {
+		k := q.dedupeLog[n]
+		if e, ok := q.dedupe[k.id]; ok && e.ts == k.ts {
+			delete(q.dedupe, k.id)
+		}
+		n++
+	}
+	if n > 0 {
+		q.dedupeLog = append(q.dedupeLog[:0], q.dedupeLog[n:]...)
+	}
+	e, ok := q.dedupe[msgID]
+	return e.seq, ok
+}
+
+// sendPubAck answers {"stream":..,"domain":..,"seq":N[,"duplicate": true]}.
+func (st *stream) sendPubAck(reply string, seq uint64, dup bool) {
+	if reply == "" {
+		return
+	}
+	b := make([]byte, 0, len(st.ackPrefix)+40)
+	b = append(b, st.ackPrefix...)
+	b = strconv.AppendUint(b, seq, 10)
+	if dup {
+		b = append(b, `,"duplicate": true`...)
+	}
+	b = append(b, '}')
+	st.ja.js.srv.PublishInternal(st.ja.acc, reply, "", nil, b)
+}
+
+// pubAckError is the PubAck carrying an error.
+type pubAckError struct {
+	Error  *ApiError `json:"error"`
+	Stream string    `json:"stream"`
+	Seq    uint64    `json:"seq"`
+}
+
+func (st *stream) sendPubErr(reply string, e *ApiError) {
+	if reply == "" {
+		return
+	}
+	data, _ := json.Marshal(&pubAckError{Error: e, Stream: st.name})
+	st.ja.js.srv.PublishInternal(st.ja.acc, reply, "", nil, data)
+}
