@@ -312,7 +312,7 @@ func TestKickRequest(t *testing.T) {
 	// which may run after the client saw its socket close.
 	var c []map[string]any
 	waitFor(t, 5*time.Second, "the kicked connection in /connz?state=closed", func() bool {
-		c = list(t, getMap(t, fmt.Sprintf("%s/connz?state=closed&cid=%d", base, cid)), "connections")
+		c = closedConns(t, fmt.Sprintf("%s/connz?state=closed&cid=%d", base, cid))
 		return len(c) > 0
 	})
 	if len(c) != 1 || c[0]["reason"] != "Kicked" {
