@@ -37,7 +37,10 @@ type FileStoreConfig struct {
 	PrevKey []byte
 	// EncryptExisting re-encrypts plaintext blocks in the background.
 	EncryptExisting bool
-	// CacheSize bounds the bytes of decoded blocks kept in memory; default 64 MiB.
+	// CacheSize bounds the bytes of decoded blocks kept in memory; default
+	// 8 MiB: the active block plus about one sealed one. Writers and tailing
+	// readers only need those; a larger budget mostly holds blocks nobody
+	// reads again, and with GC headroom it doubles the process RSS.
 	CacheSize int64
 	// Logf, if set, receives warnings (torn tails, corruption, rotations).
 	Logf func(format string, args ...any)
@@ -46,7 +49,7 @@ type FileStoreConfig struct {
 const (
 	fsDefaultBlockSize    = 4 << 20
 	fsDefaultSyncInterval = 2 * time.Minute
-	fsDefaultCacheSize    = 64 << 20
+	fsDefaultCacheSize    = 8 << 20
 	fsMetaFile            = "meta.inf"
 	fsKeyFile             = "meta.key"
 	fsMsgsDir             = "msgs"

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -223,5 +224,34 @@ func TestFileStoreConfigPersisted(t *testing.T) {
 	fs.Stop()
 	if got, _ := ReadFileStoreConfig(fcfg, "S"); got.MaxMsgs != 30 || got.Storage != FileStorage {
 		t.Fatalf("updated config not stored: %+v", got)
+	}
+}
+
+// With the default cache budget, a stream written far past it keeps only a
+// few blocks' worth of decoded content on the heap: the blocks a writer has
+// sealed are not held until the budget is full.
+func TestFileStoreDefaultCacheBoundsHeap(t *testing.T) {
+	heap := func() int64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapAlloc)
+	}
+	base := heap()
+	fs := fsOpenT(t, FileStoreConfig{Dir: t.TempDir()}, &StreamConfig{Name: "S"})
+	msg := bytes.Repeat([]byte{'x'}, 64<<10)
+	const total = 48 << 20
+	for i := 0; i < total/len(msg); i++ {
+		storeMust(t, fs, "big", nil, msg)
+	}
+	// Sealed blocks become evictable once the writer has them on disk.
+	const limit = 16 << 20
+	deadline := time.Now().Add(10 * time.Second)
+	for grown := heap() - base; grown > limit; grown = heap() - base {
+		if time.Now().After(deadline) {
+			t.Fatalf("heap grew by %d MiB after writing %d MiB; want at most %d MiB",
+				grown>>20, total>>20, limit>>20)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
