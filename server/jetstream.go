@@ -292,8 +292,7 @@ func (s *Server) jsVarz() JetStreamVarz {
 // jszEnabled is /jsz with JetStream on: the server's totals.
 func (s *Server) jszEnabled() *JSInfo {
 	v := s.jsVarz()
-	info := &JSInfo{ID: s.info.ID, Now: time.Now().UTC(), Config: *v.Config, Limits: v.Limits,
-		Memory: v.Stats.Memory, Store: v.Stats.Store, Accounts: v.Stats.Accounts, API: v.Stats.API}
+	info := &JSInfo{JSVarzStats: *v.Stats, ID: s.info.ID, Now: time.Now().UTC(), Config: *v.Config, Limits: v.Limits}
 	for _, ja := range s.js.Load().accounts() {
 		for _, st := range ja.streamList() {
 			var ss StreamState

@@ -40,23 +40,17 @@ type Leafz struct {
 // JSInfo is the /jsz answer (server totals; the per-account details of
 // its options are not built yet).
 type JSInfo struct {
-	Memory         uint64        `json:"memory"`
-	Store          uint64        `json:"storage"`
-	ReservedMemory uint64        `json:"reserved_memory"`
-	ReservedStore  uint64        `json:"reserved_storage"`
-	Accounts       int           `json:"accounts"`
-	HAAssets       int           `json:"ha_assets"`
-	API            JSAPIStats    `json:"api"`
-	ID             string        `json:"server_id"`
-	Now            time.Time     `json:"now"`
-	Disabled       bool          `json:"disabled,omitempty"`
-	Config         JSVarzConfig  `json:"config"`
-	Limits         *JSVarzLimits `json:"limits,omitempty"`
-	Streams        int           `json:"streams"`
-	Consumers      int           `json:"consumers"`
-	Messages       uint64        `json:"messages"`
-	Bytes          uint64        `json:"bytes"`
-	Total          int           `json:"total"`
+	JSVarzStats               // the same totals as /varz, first in the reference's field order
+	ID          string        `json:"server_id"`
+	Now         time.Time     `json:"now"`
+	Disabled    bool          `json:"disabled,omitempty"`
+	Config      JSVarzConfig  `json:"config"`
+	Limits      *JSVarzLimits `json:"limits,omitempty"`
+	Streams     int           `json:"streams"`
+	Consumers   int           `json:"consumers"`
+	Messages    uint64        `json:"messages"`
+	Bytes       uint64        `json:"bytes"`
+	Total       int           `json:"total"`
 }
 
 // JSAPIStats counts JetStream API calls.
