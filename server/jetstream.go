@@ -30,6 +30,8 @@ type jetStream struct {
 	apiTotal  atomic.Uint64
 	apiErrors atomic.Uint64
 
+	atomicInflight atomic.Int64 // open atomic batches, all streams (stream_batch.go)
+
 	memUsage  jsUsageEstimate // see jetstream_limits.go
 	fileUsage jsUsageEstimate
 }

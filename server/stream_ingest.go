@@ -173,6 +173,9 @@ func (st *stream) drainIngest() {
 
 // processInbound checks, stores and acknowledges one message.
 func (st *stream) processInbound(m *inMsg) {
+	if st.processBatch(m) {
+		return
+	}
 	cfg := st.cfg()
 	if cfg.Sealed {
 		st.sendPubErr(m.reply, jsError(jsStreamSealed))
