@@ -24,8 +24,9 @@ type stream struct {
 	subs   map[string]func() // subject -> unsubscribe
 
 	in        *ingestQueue
-	ackPrefix []byte        // the PubAck's JSON up to the sequence
-	batches   streamBatches // atomic batches being staged; ingest-owned
+	ackPrefix []byte          // the PubAck's JSON up to the sequence
+	batches   streamBatches   // atomic batches being staged; ingest-owned
+	schedules streamSchedules // message schedules' timetable; ingest-owned
 }
 
 const (
@@ -239,6 +240,7 @@ func (ja *jsAccount) addStream(cfg *StreamConfig, created time.Time) (*stream, e
 	}
 	st := &stream{ja: ja, name: cfg.Name, store: store, created: created, config: *cfg}
 	st.startIngest()
+	st.startSchedules()
 	if err := st.subscribe(); err != nil {
 		st.stop()
 		return nil, err
@@ -301,7 +303,7 @@ func (st *stream) unsubscribe() {
 func (st *stream) stop() {
 	st.unsubscribe()
 	st.stopIngest()
-	st.dropBatches()
+	st.releaseIngestState()
 	if err := st.store.Stop(); err != nil && !errors.Is(err, ErrStoreClosed) {
 		st.ja.js.srv.Warnf("JetStream stream '%s > %s' stop: %v", st.ja.acc.Name, st.name, err)
 	}
@@ -314,7 +316,7 @@ func (ja *jsAccount) deleteStream(st *stream) error {
 	ja.mu.Unlock()
 	st.unsubscribe()
 	st.stopIngest()
-	st.dropBatches()
+	st.releaseIngestState()
 	return st.store.Delete()
 }
 

@@ -259,16 +259,7 @@ func (st *stream) armBatchTimer(deadline time.Time) {
 }
 
 // queueBatchSweep runs on the timer's goroutine: it only queues the tick.
-func (st *stream) queueBatchSweep() {
-	q := st.in
-	q.mu.Lock()
-	q.msgs = append(q.msgs, batchSweepMsg)
-	q.mu.Unlock()
-	select {
-	case q.signal <- struct{}{}:
-	default:
-	}
-}
+func (st *stream) queueBatchSweep() { st.queueIngestTick(batchSweepMsg) }
 
 // sweepBatches abandons the batches idle past their deadline and re-arms
 // the timer for the next one.

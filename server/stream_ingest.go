@@ -173,7 +173,7 @@ func (st *stream) drainIngest() {
 
 // processInbound checks, stores and acknowledges one message.
 func (st *stream) processInbound(m *inMsg) {
-	if st.processBatch(m) {
+	if st.preprocessInbound(m) {
 		return
 	}
 	cfg := st.cfg()
@@ -209,6 +209,7 @@ func (st *stream) processInbound(m *inMsg) {
 		return
 	}
 	st.noteStored(m.subject, m.hdr, m.msg)
+	st.afterStored(m, seq)
 	st.in.lastMsgID = msgID
 	if msgID != "" {
 		st.in.dedupe[msgID] = dedupeEntry{seq: seq, ts: ts}
