@@ -61,6 +61,7 @@ type atomicBatch struct {
 // goroutine.
 type streamBatches struct {
 	open    map[string]*atomicBatch
+	fast    map[string]*fastBatch // stream_fastbatch.go
 	timer   *time.Timer
 	armedAt time.Time
 }
@@ -240,6 +241,9 @@ func (st *stream) dropBatches() {
 	for _, b := range bs.open {
 		st.closeBatch(b)
 	}
+	for _, fb := range bs.fast {
+		st.closeFastBatch(fb)
+	}
 }
 
 // armBatchTimer makes sure a sweep runs by deadline. One timer per stream,
@@ -266,7 +270,7 @@ func (st *stream) queueBatchSweep() { st.queueIngestTick(batchSweepMsg) }
 func (st *stream) sweepBatches(now time.Time) {
 	bs := &st.batches
 	bs.armedAt = time.Time{}
-	var next time.Time
+	next := st.sweepFastBatches(now)
 	for id, b := range bs.open {
 		if !b.deadline.After(now) {
 			st.abandonBatch(id, "timeout")

@@ -107,7 +107,7 @@ func (st *stream) preprocessInbound(m *inMsg) bool {
 		st.loadSchedules()
 		return true
 	}
-	if st.processBatch(m) {
+	if st.processFastBatch(m) || st.processBatch(m) {
 		return true
 	}
 	if e := st.checkScheduleHeaders(m); e != nil {
