@@ -31,6 +31,7 @@ const (
 	jsBatchMaxInflightTotal     = 1000
 	jsBatchMaxMsgs              = 1000
 	jsBatchTimeout              = 10 * time.Second
+	jsBatchMaxStagedBytes       = jsDefaultMaxBufferedSize // per stream, all open batches
 
 	jsAdvisoryBatchAbandoned = "$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED."
 	jsBatchAbandonedType     = "io.nats.jetstream.advisory.v1.stream_batch_abandoned"
@@ -54,6 +55,7 @@ const (
 type atomicBatch struct {
 	id       string
 	msgs     []*inMsg
+	size     int // bytes staged
 	deadline time.Time
 }
 
@@ -61,6 +63,7 @@ type atomicBatch struct {
 // goroutine.
 type streamBatches struct {
 	open    map[string]*atomicBatch
+	staged  int                   // bytes staged by all open batches
 	fast    map[string]*fastBatch // stream_fastbatch.go
 	timer   *time.Timer
 	armedAt time.Time
@@ -147,6 +150,15 @@ func (st *stream) onAtomicBatchMsg(m *inMsg, id string) {
 		}
 		return
 	}
+	n := len(m.hdr) + len(m.msg)
+	if st.batches.staged+n > jsBatchMaxStagedBytes {
+		// Staged batches live in memory: bound them as the ingest queue is.
+		st.abandonBatch(id, "large")
+		st.sendPubErr(m.reply, jsError(jsAtomicTooLarge, len(b.msgs)))
+		return
+	}
+	b.size += n
+	st.batches.staged += n
 	if !bh.hasCommit {
 		b.msgs = append(b.msgs, m)
 		b.deadline = time.Now().Add(jsBatchTimeout)
@@ -216,6 +228,7 @@ func (st *stream) closeBatch(b *atomicBatch) {
 		return
 	}
 	delete(st.batches.open, b.id)
+	st.batches.staged -= b.size
 	st.ja.js.atomicInflight.Add(-1)
 }
 

@@ -192,3 +192,83 @@ func TestJetStreamBatchScheduleConfig(t *testing.T) {
 		t.Fatalf("disable atomic: %s", got)
 	}
 }
+
+// fastPub publishes body on subj with a fast batch reply subject.
+func fastPub(t *testing.T, nc *nats.Conn, subj, reply string) {
+	t.Helper()
+	if err := nc.PublishRequest(subj, reply, []byte("m")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expectReplies reads n messages from sub and compares "subject payload"
+// lines, in order.
+func expectReplies(t *testing.T, sub *nats.Subscription, want ...string) {
+	t.Helper()
+	for i, w := range want {
+		m, err := sub.NextMsg(2 * time.Second)
+		if err != nil {
+			t.Fatalf("reply %d: %v (want %s)", i, err, w)
+		}
+		if got := m.Subject + " " + string(m.Data); got != w {
+			t.Fatalf("reply %d:\n got %s\nwant %s", i, got, w)
+		}
+	}
+}
+
+// The fast batch protocol, byte for byte as the reference answers
+// (observed on v2.15.2): flow acks, commit, end-of-batch, gaps in both
+// modes, pattern and id errors.
+func TestJetStreamFastBatch(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.FB", `{"name":"FB","subjects":["fb.>"],"allow_batched":true}`)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.FC", `{"name":"FC","subjects":["fc.>"]}`)
+	sub, err := nc.SubscribeSync("rp.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"rp.x.B1.10.ok.1.0.$FI", "rp.x.B1.10.ok.2.1.$FI", "rp.x.B1.10.ok.3.1.$FI", "rp.x.B1.10.ok.4.2.$FI"} {
+		fastPub(t, nc, "fb.a", r)
+	}
+	expectReplies(t, sub, `rp.x.B1.10.ok.1.0.$FI {"type":"ack","seq":0,"msgs":10}`,
+		`rp.x.B1.10.ok.4.2.$FI {"stream":"FB","seq":4,"batch":"B1","count":4}`)
+	for _, r := range []string{"rp.y.B2.10.ok.1.0.$FI", "rp.y.B2.10.ok.2.1.$FI", "rp.y.B2.10.ok.3.3.$FI"} {
+		fastPub(t, nc, "fb.a", r)
+	}
+	expectReplies(t, sub, `rp.y.B2.10.ok.1.0.$FI {"type":"ack","seq":0,"msgs":10}`,
+		`rp.y.B2.10.ok.3.3.$FI {"stream":"FB","seq":6,"batch":"B2","count":2}`)
+	for _, r := range []string{"rp.z.B4.10.ok.1.0.$FI", "rp.z.B4.10.ok.3.1.$FI", "rp.z.B4.10.ok.4.2.$FI"} {
+		fastPub(t, nc, "fb.a", r)
+	}
+	expectReplies(t, sub, `rp.z.B4.10.ok.1.0.$FI {"type":"ack","seq":0,"msgs":10}`,
+		`rp.z.B4.10.ok.3.1.$FI {"type":"gap","last_seq":2,"seq":3}`,
+		`rp.z.B4.10.ok.4.2.$FI {"stream":"FB","seq":9,"batch":"B4","count":4}`)
+	for _, r := range []string{"rp.w.B5.10.fail.1.0.$FI", "rp.w.B5.10.fail.3.1.$FI", "rp.w.B5.10.fail.4.2.$FI"} {
+		fastPub(t, nc, "fb.a", r)
+	}
+	expectReplies(t, sub, `rp.w.B5.10.fail.1.0.$FI {"type":"ack","seq":0,"msgs":10}`,
+		`rp.w.B5.10.fail.3.1.$FI {"type":"gap","last_seq":2,"seq":3}`,
+		`rp.w.B5.10.fail.3.1.$FI {"stream":"FB","seq":10,"batch":"B5","count":1}`,
+		`rp.w.B5.10.fail.4.2.$FI {"error":{"code":400,"err_code":10208,"description":"batch publish ID unknown"},"stream":"FB","seq":0}`)
+	fastPub(t, nc, "fc.a", "rp.z.B3.10.ok.1.0.$FI")
+	expectReplies(t, sub, `rp.z.B3.10.ok.1.0.$FI {"error":{"code":400,"err_code":10205,"description":"batch publish is disabled"},"stream":"FC","seq":0}`)
+	pattern := `{"error":{"code":400,"err_code":10206,"description":"batch publish pattern is invalid"},"stream":"FB","seq":0}`
+	long := strings.Repeat("I", 65)
+	for _, r := range []string{"rp.v.B7.10.ok.1.9.$FI", "rp.v.B8.10.ok.x.1.$FI", "rp.v.B9.10.maybe.1.0.$FI", "rp.v." + long + ".10.ok.1.0.$FI",
+		"rp.v.B10.10.ok.1.2.$FI", "rp.v.B11.10.ok.1.0.$FI", "rp.v.B11.10.ok.1.4.$FI", "rp.v.B13.0.ok.1.0.$FI"} {
+		fastPub(t, nc, "fb.a", r)
+	}
+	expectReplies(t, sub, "rp.v.B7.10.ok.1.9.$FI "+pattern, "rp.v.B8.10.ok.x.1.$FI "+pattern, "rp.v.B9.10.maybe.1.0.$FI "+pattern,
+		"rp.v."+long+`.10.ok.1.0.$FI {"error":{"code":400,"err_code":10207,"description":"batch publish ID is invalid"},"stream":"FB","seq":0}`,
+		`rp.v.B10.10.ok.1.2.$FI {"stream":"FB","seq":11,"batch":"B10","count":1}`,
+		`rp.v.B11.10.ok.1.0.$FI {"type":"ack","seq":0,"msgs":10}`,
+		`rp.v.B11.10.ok.1.4.$FI {"type":"ack","seq":0,"msgs":10}`,
+		// Another batch is open: ack every message, then twice as many.
+		`rp.v.B13.0.ok.1.0.$FI {"type":"ack","seq":0,"msgs":1}`,
+		`rp.v.B13.0.ok.1.0.$FI {"type":"ack","seq":1,"msgs":2}`)
+	info := jsReq(t, nc, "$JS.API.STREAM.INFO.FB", "")
+	if n := info["state"].(map[string]any)["messages"].(float64); n != 13 {
+		t.Fatalf("stored %v messages, want 13", n)
+	}
+}
