@@ -380,15 +380,14 @@ func (st *stream) produceScheduled(s *msgSchedule, next time.Time) bool {
 	target, _ := headerValue(sm.Hdr, hdrScheduleTarget)
 	hdr, msg := sm.Hdr, sm.Msg
 	if src, ok := headerValue(sm.Hdr, hdrScheduleSource); ok {
-		srcMsg, err := st.store.LoadLastMsg(src, nil)
-		if err != nil {
-			return true // Nothing to send yet; try again next time.
+		// Without a message on the source yet, the schedule's own is sent.
+		if srcMsg, err := st.store.LoadLastMsg(src, nil); err == nil {
+			hdr, msg = srcMsg.Hdr, srcMsg.Msg
 		}
-		hdr, msg = srcMsg.Hdr, srcMsg.Msg
 	}
 	nextVal := scheduleNextPurge
 	if !next.IsZero() {
-		nextVal = next.UTC().Format(time.RFC3339Nano)
+		nextVal = next.In(s.loc).Format(time.RFC3339Nano)
 	}
 	out, ttl, rollup := scheduledHeaders(hdr, sm.Hdr, s.subject, nextVal)
 	seq, _, err := st.store.StoreMsg(target, out, msg, int64(ttl))

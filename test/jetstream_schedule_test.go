@@ -171,3 +171,38 @@ func TestJetStreamScheduleSurvivesRestart(t *testing.T) {
 		t.Fatalf("one-shot payload %q", d)
 	}
 }
+
+// A schedule with a source sends the source's last message (or its own
+// while the source has none); a cron schedule's next time is written in
+// its time zone, as the reference does.
+func TestJetStreamScheduleSourceAndZone(t *testing.T) {
+	if _, err := time.LoadLocation("Europe/Paris"); err != nil {
+		t.Skip("no time zone database")
+	}
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.SS", `{"name":"SS","subjects":["ss.>"],"allow_msg_schedules":true}`)
+	pubHdr(t, nc, "ss.src", "srcpayload", time.Second)
+	pubHdr(t, nc, "ss.sched.c", "x", time.Second, "Nats-Schedule: * * * * * *", "Nats-Schedule-Target: ss.out.c",
+		"Nats-Schedule-Time-Zone: Europe/Paris")
+	pubHdr(t, nc, "ss.sched.s", "own", time.Second, "Nats-Schedule: @every 1s", "Nats-Schedule-Target: ss.out.s",
+		"Nats-Schedule-Source: ss.src", "Mine: not-sent")
+	pubHdr(t, nc, "ss.sched.n", "own", time.Second, "Nats-Schedule: @every 1s", "Nats-Schedule-Target: ss.out.n",
+		"Nats-Schedule-Source: ss.none")
+	waitFor(t, 5*time.Second, "all three schedules fired", func() bool {
+		subjs := subjectCounts(t, nc, "SS")
+		return subjs["ss.out.c"] != nil && subjs["ss.out.s"] != nil && subjs["ss.out.n"] != nil
+	})
+	h, d, _ := lastMsg(t, nc, "SS", "ss.out.c")
+	next := strings.TrimSuffix(strings.TrimPrefix(h, "NATS/1.0\r\nNats-Scheduler: ss.sched.c\r\nNats-Schedule-Next: "), "\r\n\r\n")
+	if when, err := time.Parse(time.RFC3339, next); err != nil || d != "x" || !strings.HasSuffix(next, "+01:00") && !strings.HasSuffix(next, "+02:00") || when.IsZero() {
+		t.Fatalf("cron produced %q %q", h, d)
+	}
+	h, d, _ = lastMsg(t, nc, "SS", "ss.out.s")
+	if !strings.HasPrefix(h, "NATS/1.0\r\nNats-Scheduler: ss.sched.s\r\nNats-Schedule-Next: ") || d != "srcpayload" {
+		t.Fatalf("sourced produced %q %q", h, d)
+	}
+	if _, d, _ = lastMsg(t, nc, "SS", "ss.out.n"); d != "own" {
+		t.Fatalf("missing source produced %q", d)
+	}
+}
