@@ -30,12 +30,15 @@ const (
 	jsBatchMaxInflightPerStream = 50
 	jsBatchMaxInflightTotal     = 1000
 	jsBatchMaxMsgs              = 1000
-	jsBatchTimeout              = 10 * time.Second
 	jsBatchMaxStagedBytes       = jsDefaultMaxBufferedSize // per stream, all open batches
 
 	jsAdvisoryBatchAbandoned = "$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED."
 	jsBatchAbandonedType     = "io.nats.jetstream.advisory.v1.stream_batch_abandoned"
 )
+
+// jsBatchTimeout is how long an open batch may stay idle (a variable so
+// that a test can shorten it).
+var jsBatchTimeout = 10 * time.Second
 
 // Error identifiers of the batch and schedule features.
 const (
