@@ -253,17 +253,22 @@ func parseScheduleTTL(v string) (time.Duration, bool) {
 // afterStored runs once a message is stored: a new schedule replaces the
 // subject's previous one; a purge message ends the schedule it names.
 func (st *stream) afterStored(m *inMsg, seq uint64) {
-	if len(m.hdr) == 0 || !st.cfg().AllowMsgSchedules {
+	if len(m.hdr) == 0 {
 		return
 	}
-	if pattern, ok := headerValue(m.hdr, hdrSchedule); ok {
+	pattern, isSchedule := headerValue(m.hdr, hdrSchedule)
+	next, isPurge := headerValue(m.hdr, hdrScheduleNext)
+	if (!isSchedule && !isPurge) || !st.cfg().AllowMsgSchedules {
+		return
+	}
+	if isSchedule {
 		if _, err := st.store.PurgeEx(m.subject, seq, 0); err != nil {
 			st.ja.js.srv.Warnf("JetStream stream '%s > %s': schedule roll-up: %v", st.ja.acc.Name, st.name, err)
 		}
 		st.addSchedule(m.subject, m.hdr, pattern, time.Now(), time.Time{})
 		return
 	}
-	if next, ok := headerValue(m.hdr, hdrScheduleNext); ok && next == scheduleNextPurge {
+	if next == scheduleNextPurge {
 		if subj, ok := headerValue(m.hdr, hdrScheduler); ok {
 			st.endSchedule(subj)
 		}
