@@ -137,7 +137,11 @@ func (st *stream) onAtomicBatchMsg(m *inMsg, id string) {
 	}
 	bh, bad := parseBatchHeaders(m.hdr)
 	if bad != "" {
-		st.abandonBatch(id, "incomplete")
+		// As the reference: a message without a sequence leaves its batch
+		// open; a bad commit value drops it, without an advisory.
+		if bad == jsAtomicInvalidCommit {
+			st.abandonBatch(id, "")
+		}
 		st.sendPubErr(m.reply, jsError(bad))
 		return
 	}

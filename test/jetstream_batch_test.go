@@ -73,21 +73,27 @@ func TestJetStreamAtomicBatchReplies(t *testing.T) {
 		{"a.1", batchHdrs("b8", 1), ``},
 		{"a.1", batchHdrs("b8", 3), errIncomplete},
 		{"a.1", batchHdrs("b8", 2), errIncomplete},
+		{"a.1", batchHdrs("g2", 1), ``},
+		{"a.1", []string{"Nats-Batch-Id: g2"}, `{"error":{"code":400,"err_code":10175,"description":"atomic publish sequence is missing"},"stream":"A","seq":0}`},
+		{"a.1", batchHdrs("g2", 2, "Nats-Batch-Commit: 1"), `{"stream":"A","seq":7,"batch":"g2","count":2}`},
+		{"a.1", batchHdrs("g3", 1), ``},
+		{"a.1", batchHdrs("g3", 2, "Nats-Batch-Commit: bad"), `{"error":{"code":400,"err_code":10200,"description":"atomic publish batch commit is invalid"},"stream":"A","seq":0}`},
+		{"a.1", batchHdrs("g3", 2, "Nats-Batch-Commit: 1"), errIncomplete},
 		{"a.1", batchHdrs(strings.Repeat("i", 65), 1), `{"error":{"code":400,"err_code":10179,"description":"atomic publish batch ID is invalid"},"stream":"A","seq":0}`},
-		{"a.1", []string{"Nats-Batch-Sequence: 1"}, `{"stream":"A","seq":6}`},
+		{"a.1", []string{"Nats-Batch-Sequence: 1"}, `{"stream":"A","seq":8}`},
 		{"a.1", batchHdrs("c1", 1, "Nats-Msg-Id: m1"), ``},
 		{"a.1", batchHdrs("c1", 2, "Nats-Msg-Id: m1"), ``},
 		{"a.1", batchHdrs("c1", 3, "Nats-Batch-Commit: 1"), errDupMsgID},
 		{"a.1", batchHdrs("c2", 1, "Nats-Msg-Id: m7"), ``},
-		{"a.1", batchHdrs("c2", 2, "Nats-Msg-Id: m8", "Nats-Batch-Commit: 1"), `{"stream":"A","seq":8,"batch":"c2","count":2}`},
+		{"a.1", batchHdrs("c2", 2, "Nats-Msg-Id: m8", "Nats-Batch-Commit: 1"), `{"stream":"A","seq":10,"batch":"c2","count":2}`},
 		{"a.1", batchHdrs("c3", 1, "Nats-Msg-Id: m7", "Nats-Batch-Commit: 1"), errDupMsgID},
 		{"a.1", batchHdrs("c4", 1, "Nats-Expected-Last-Msg-Id: m8"), ``},
 		{"a.1", batchHdrs("c4", 2, "Nats-Batch-Commit: 1"), `{"error":{"code":400,"err_code":10177,"description":"atomic publish unsupported header used: Nats-Expected-Last-Msg-Id"},"stream":"A","seq":0}`},
-		{"a.1", batchHdrs("c5", 1, "Nats-Expected-Last-Sequence: 8"), ``},
-		{"a.1", batchHdrs("c5", 2, "Nats-Expected-Last-Sequence: 9", "Nats-Batch-Commit: 1"), `{"error":{"code":400,"err_code":10164,"description":"wrong last sequence"},"stream":"A","seq":0}`},
-		{"a.1", batchHdrs("c6", 1, "Nats-Expected-Last-Sequence: 99", "Nats-Batch-Commit: 1"), `{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 8"},"stream":"A","seq":0}`},
+		{"a.1", batchHdrs("c5", 1, "Nats-Expected-Last-Sequence: 10"), ``},
+		{"a.1", batchHdrs("c5", 2, "Nats-Expected-Last-Sequence: 11", "Nats-Batch-Commit: 1"), `{"error":{"code":400,"err_code":10164,"description":"wrong last sequence"},"stream":"A","seq":0}`},
+		{"a.1", batchHdrs("c6", 1, "Nats-Expected-Last-Sequence: 99", "Nats-Batch-Commit: 1"), `{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 10"},"stream":"A","seq":0}`},
 		{"a.1", batchHdrs("c7", 1, "Nats-Required-Api-Level: 9"), `{"error":{"code":412,"err_code":10185,"description":"JetStream minimum api level required"},"stream":"A","seq":0}`},
-		{"a.1", batchHdrs("c8", 1, "Nats-Required-Api-Level: 2", "Nats-Batch-Commit: 1"), `{"stream":"A","seq":9,"batch":"c8","count":1}`},
+		{"a.1", batchHdrs("c8", 1, "Nats-Required-Api-Level: 2", "Nats-Batch-Commit: 1"), `{"stream":"A","seq":11,"batch":"c8","count":1}`},
 		{"a.1", batchHdrs("big", 1001), `{"error":{"code":400,"err_code":10199,"description":"atomic publish batch is too large: 1000"},"stream":"A","seq":0}`},
 	} {
 		if got := pubHdr(t, nc, tc.subj, "x", w, tc.hdrs...); got != tc.want {
@@ -96,7 +102,7 @@ func TestJetStreamAtomicBatchReplies(t *testing.T) {
 	}
 	// eob marks the last stored message as the commit; the api level
 	// header is never stored. (nats.go writes headers in map order.)
-	for seq, id := range map[int]string{4: "b2", 9: "c8"} {
+	for seq, id := range map[int]string{4: "b2", 11: "c8"} {
 		m := jsReq(t, nc, "$JS.API.STREAM.MSG.GET.A", fmt.Sprintf(`{"seq":%d}`, seq))
 		raw, _ := json.Marshal(m["message"].(map[string]any)["hdrs"])
 		var b []byte
