@@ -16,7 +16,8 @@ import (
 //	           6 end (last record of a sealed block: sequence is the block's
 //	           highest, TTL field the number of records before it, so a
 //	           block cut at a record boundary is still detected)
-//	5    1     reserved, 0
+//	5    1     flags: 0, or fsFlagOpen on a record followed by more of the
+//	           same atomic batch (store_batch.go)
 //	6    2     subject length
 //	8    8     sequence (for a tombstone: the removed sequence; for a floor:
 //	           every sequence below it is removed; for a skip: the last
@@ -48,14 +49,15 @@ var errFsBadRecord = errors.New("invalid record")
 
 // fsRec is a parsed record; its slices alias the parsed buffer.
 type fsRec struct {
-	kind uint8
-	seq  uint64
-	ts   int64
-	ttl  int64
-	subj []byte
-	hdr  []byte
-	msg  []byte
-	rlen int
+	kind  uint8
+	flags uint8
+	seq   uint64
+	ts    int64
+	ttl   int64
+	subj  []byte
+	hdr   []byte
+	msg   []byte
+	rlen  int
 }
 
 func fsRecordLen(subj string, hdr, msg []byte) int {
@@ -99,7 +101,7 @@ func fsParseRecord(b []byte, hkey []byte, r *fsRec) error {
 		return errFsBadRecord
 	}
 	kind := b[4]
-	if kind < fsKindMsg || kind > fsKindEnd || b[5] != 0 {
+	if kind < fsKindMsg || kind > fsKindEnd || b[5]&^fsFlagOpen != 0 {
 		return errFsBadRecord
 	}
 	slen := int(binary.LittleEndian.Uint16(b[6:]))
@@ -112,6 +114,7 @@ func fsParseRecord(b []byte, hkey []byte, r *fsRec) error {
 		return errFsBadRecord
 	}
 	r.kind = kind
+	r.flags = b[5]
 	r.rlen = n
 	r.seq = binary.LittleEndian.Uint64(b[8:])
 	r.ts = int64(binary.LittleEndian.Uint64(b[16:]))
@@ -132,7 +135,7 @@ func fsRecPlausible(b []byte) bool {
 		return false
 	}
 	n := int(binary.LittleEndian.Uint32(b))
-	if n < fsRecMin || n > len(b) || b[4] < fsKindMsg || b[4] > fsKindEnd || b[5] != 0 {
+	if n < fsRecMin || n > len(b) || b[4] < fsKindMsg || b[4] > fsKindEnd || b[5]&^fsFlagOpen != 0 {
 		return false
 	}
 	slen := int(binary.LittleEndian.Uint16(b[6:]))

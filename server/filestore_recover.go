@@ -318,10 +318,11 @@ func (fs *FileStore) scanBlock(b *fsBlock, data []byte, last bool) error {
 	}
 	var r fsRec
 	var prevSeq uint64
+	run := newFsBatchRun()
 	p := 0
 	for p < len(plain) {
 		if fsParseRecord(plain[p:], fs.hkey, &r) == nil {
-			fs.replayRec(b, r.kind, r.seq, uint32(p), uint32(r.rlen), r.ts, r.ttl, string(r.subj))
+			run.add(fs, b, &r, p)
 			if r.kind == fsKindMsg {
 				prevSeq = r.seq
 			}
@@ -345,6 +346,9 @@ func (fs *FileStore) scanBlock(b *fsBlock, data []byte, last bool) error {
 		_ = fsParseRecord(plain[q:], fs.hkey, &next)
 		fs.lostRegion(b, prevSeq, next.seq, uint64(q-p))
 		p = q
+	}
+	if plain, err = run.finish(fs, b, plain, last); err != nil {
+		return err
 	}
 	if d.tornAt >= 0 && !last {
 		fs.lostRegion(b, prevSeq, 0, uint64(len(data)-d.tornAt))

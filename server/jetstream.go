@@ -30,6 +30,9 @@ type jetStream struct {
 	apiTotal  atomic.Uint64
 	apiErrors atomic.Uint64
 
+	atomicInflight atomic.Int64 // open atomic batches, all streams (stream_batch.go)
+	fastInflight   atomic.Int64 // open fast batches, all streams (stream_fastbatch.go)
+
 	memUsage  jsUsageEstimate // see jetstream_limits.go
 	fileUsage jsUsageEstimate
 }

@@ -14,18 +14,15 @@ import (
 // using one is refused clearly rather than as an unknown field.
 type streamConfigRequest struct {
 	StreamConfig
-	Pedantic          bool            `json:"pedantic,omitempty"`
-	Mirror            json.RawMessage `json:"mirror,omitempty"`
-	Sources           json.RawMessage `json:"sources,omitempty"`
-	Placement         json.RawMessage `json:"placement,omitempty"`
-	SubjectTransform  json.RawMessage `json:"subject_transform,omitempty"`
-	RePublish         json.RawMessage `json:"republish,omitempty"`
-	AllowMsgCounter   bool            `json:"allow_msg_counter,omitempty"`
-	AllowAtomic       bool            `json:"allow_atomic,omitempty"`
-	AllowMsgSchedules bool            `json:"allow_msg_schedules,omitempty"`
-	AllowBatched      bool            `json:"allow_batched,omitempty"`
-	PersistMode       string          `json:"persist_mode,omitempty"`
-	TemplateOwner     string          `json:"template_owner,omitempty"`
+	Pedantic         bool            `json:"pedantic,omitempty"`
+	Mirror           json.RawMessage `json:"mirror,omitempty"`
+	Sources          json.RawMessage `json:"sources,omitempty"`
+	Placement        json.RawMessage `json:"placement,omitempty"`
+	SubjectTransform json.RawMessage `json:"subject_transform,omitempty"`
+	RePublish        json.RawMessage `json:"republish,omitempty"`
+	AllowMsgCounter  bool            `json:"allow_msg_counter,omitempty"`
+	PersistMode      string          `json:"persist_mode,omitempty"`
+	TemplateOwner    string          `json:"template_owner,omitempty"`
 }
 
 // unsupported names the first feature the request uses that this server
@@ -49,12 +46,6 @@ func (r *streamConfigRequest) unsupported() string {
 		return "consumer_limits"
 	case r.AllowMsgCounter:
 		return "allow_msg_counter"
-	case r.AllowAtomic:
-		return "allow_atomic"
-	case r.AllowMsgSchedules:
-		return "allow_msg_schedules"
-	case r.AllowBatched:
-		return "allow_batched"
 	case r.PersistMode != "" && r.PersistMode != "default":
 		return "persist_mode " + r.PersistMode
 	}
@@ -137,6 +128,9 @@ func decodeStreamConfig(body []byte, name string, old *StreamConfig) (*StreamCon
 	cfg := req.StreamConfig
 	cfg.Created = nil // stored by the server, not taken from requests
 	setStreamDefaults(&cfg)
+	if e := applyBatchScheduleDefaults(&cfg, req.Pedantic); e != nil {
+		return nil, e
+	}
 	if cfg.Sealed {
 		// A sealed stream never changes again, as with the reference.
 		cfg.MaxAge, cfg.Discard, cfg.DenyDelete, cfg.DenyPurge, cfg.AllowRollup = 0, DiscardNew, true, true, false
@@ -225,7 +219,7 @@ func checkStreamUpdate(old StreamConfig, c *StreamConfig) *ApiError {
 	case old.DenyPurge && !c.DenyPurge:
 		return bad("stream configuration update can not cancel deny purge")
 	}
-	return nil
+	return checkBatchScheduleUpdate(&old, c)
 }
 
 // update applies a checked config: the store's limits, then the subjects.

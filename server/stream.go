@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,7 +24,9 @@ type stream struct {
 	subs   map[string]func() // subject -> unsubscribe
 
 	in        *ingestQueue
-	ackPrefix []byte // the PubAck's JSON up to the sequence
+	ackPrefix []byte          // the PubAck's JSON up to the sequence
+	batches   streamBatches   // atomic batches being staged; ingest-owned
+	schedules streamSchedules // message schedules' timetable; ingest-owned
 }
 
 const (
@@ -84,7 +87,7 @@ func setStreamDefaults(c *StreamConfig) {
 	}
 	delete(c.Metadata, "_nats.ver")
 	delete(c.Metadata, "_nats.level")
-	c.Metadata["_nats.req.level"] = "0"
+	c.Metadata["_nats.req.level"] = strconv.Itoa(batchScheduleReqLevel(c))
 }
 
 // checkStreamConfig validates a stream config in the reference's words
@@ -130,6 +133,9 @@ func checkStreamConfig(c *StreamConfig) *ApiError {
 		return invalid("message TTLs are not supported yet")
 	case c.MirrorDirect:
 		return invalid("mirror direct get is not supported yet")
+	}
+	if e := checkBatchScheduleConfig(c); e != nil {
+		return e
 	}
 	return checkStreamSubjects(c)
 }
@@ -234,6 +240,7 @@ func (ja *jsAccount) addStream(cfg *StreamConfig, created time.Time) (*stream, e
 	}
 	st := &stream{ja: ja, name: cfg.Name, store: store, created: created, config: *cfg}
 	st.startIngest()
+	st.startSchedules()
 	if err := st.subscribe(); err != nil {
 		st.stop()
 		return nil, err
@@ -296,6 +303,7 @@ func (st *stream) unsubscribe() {
 func (st *stream) stop() {
 	st.unsubscribe()
 	st.stopIngest()
+	st.releaseIngestState()
 	if err := st.store.Stop(); err != nil && !errors.Is(err, ErrStoreClosed) {
 		st.ja.js.srv.Warnf("JetStream stream '%s > %s' stop: %v", st.ja.acc.Name, st.name, err)
 	}
@@ -308,6 +316,7 @@ func (ja *jsAccount) deleteStream(st *stream) error {
 	ja.mu.Unlock()
 	st.unsubscribe()
 	st.stopIngest()
+	st.releaseIngestState()
 	return st.store.Delete()
 }
 

@@ -38,6 +38,9 @@ type StreamConfig struct {
 	ConsumerLimits         StreamConsumerLimits `json:"consumer_limits"`
 	AllowMsgTTL            bool                 `json:"allow_msg_ttl"`
 	SubjectDeleteMarkerTTL time.Duration        `json:"subject_delete_marker_ttl,omitempty"`
+	AllowAtomic            bool                 `json:"allow_atomic,omitempty"`
+	AllowMsgSchedules      bool                 `json:"allow_msg_schedules,omitempty"`
+	AllowBatched           bool                 `json:"allow_batched,omitempty"`
 	Metadata               map[string]string    `json:"metadata,omitempty"`
 	// Created is when the stream was created, kept in the stream's meta
 	// file (under the reference's key) and never part of API requests or

@@ -173,6 +173,9 @@ func (st *stream) drainIngest() {
 
 // processInbound checks, stores and acknowledges one message.
 func (st *stream) processInbound(m *inMsg) {
+	if st.preprocessInbound(m) {
+		return
+	}
 	cfg := st.cfg()
 	if cfg.Sealed {
 		st.sendPubErr(m.reply, jsError(jsStreamSealed))
@@ -206,6 +209,7 @@ func (st *stream) processInbound(m *inMsg) {
 		return
 	}
 	st.noteStored(m.subject, m.hdr, m.msg)
+	st.afterStored(m, seq)
 	st.in.lastMsgID = msgID
 	if msgID != "" {
 		st.in.dedupe[msgID] = dedupeEntry{seq: seq, ts: ts}

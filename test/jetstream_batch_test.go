@@ -1,0 +1,280 @@
+package test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// pubHdr publishes with headers ("K: v" pairs) and returns the reply's
+// payload, or "<none>" when no reply comes within wait.
+func pubHdr(t *testing.T, nc *nats.Conn, subj, body string, wait time.Duration, hdrs ...string) string {
+	t.Helper()
+	m := nats.NewMsg(subj)
+	m.Data = []byte(body)
+	for _, h := range hdrs {
+		k, v, _ := strings.Cut(h, ": ")
+		m.Header.Add(k, v)
+	}
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	m.Reply = inbox
+	if err := nc.PublishMsg(m); err != nil {
+		t.Fatal(err)
+	}
+	r, err := sub.NextMsg(wait)
+	if err != nil {
+		return "<none>"
+	}
+	return string(r.Data)
+}
+
+func batchHdrs(id string, seq int, extra ...string) []string {
+	return append([]string{"Nats-Batch-Id: " + id, fmt.Sprintf("Nats-Batch-Sequence: %d", seq)}, extra...)
+}
+
+const (
+	errIncomplete = `{"error":{"code":400,"err_code":10176,"description":"atomic publish batch is incomplete"},"stream":"A","seq":0}`
+	errDupMsgID   = `{"error":{"code":400,"err_code":10201,"description":"atomic publish batch contains duplicate message id"},"stream":"A","seq":0}`
+)
+
+// Every reply of an atomic batch, byte for byte as the reference gives them
+// (observed on v2.15.2), through one stream's life.
+func TestJetStreamAtomicBatchReplies(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.A", `{"name":"A","subjects":["a.>"],"allow_atomic":true}`)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.B", `{"name":"B","subjects":["b.>"]}`)
+	w := time.Second
+	for i, tc := range []struct {
+		subj string
+		hdrs []string
+		want string
+	}{
+		{"b.1", batchHdrs("x1", 1), `{"error":{"code":400,"err_code":10174,"description":"atomic publish is disabled"},"stream":"B","seq":0}`},
+		{"a.1", batchHdrs("b1", 1), ``},
+		{"a.2", batchHdrs("b1", 2), ``},
+		{"a.3", batchHdrs("b1", 3, "Nats-Batch-Commit: 1"), `{"stream":"A","seq":3,"batch":"b1","count":3}`},
+		{"a.1", batchHdrs("b2", 1), ``},
+		{"a.2", batchHdrs("b2", 2, "Nats-Batch-Commit: eob"), `{"stream":"A","seq":4,"batch":"b2","count":1}`},
+		{"a.1", batchHdrs("b3", 1, "Nats-Batch-Commit: 1"), `{"stream":"A","seq":5,"batch":"b3","count":1}`},
+		{"a.1", batchHdrs("b4", 1, "Nats-Batch-Commit: eob"), errIncomplete},
+		{"a.1", batchHdrs("b5", 1, "Nats-Batch-Commit: 2"), `{"error":{"code":400,"err_code":10200,"description":"atomic publish batch commit is invalid"},"stream":"A","seq":0}`},
+		{"a.1", []string{"Nats-Batch-Id: b6"}, `{"error":{"code":400,"err_code":10175,"description":"atomic publish sequence is missing"},"stream":"A","seq":0}`},
+		{"a.1", batchHdrs("b7", 2), errIncomplete},
+		{"a.1", batchHdrs("b8", 1), ``},
+		{"a.1", batchHdrs("b8", 3), errIncomplete},
+		{"a.1", batchHdrs("b8", 2), errIncomplete},
+		{"a.1", batchHdrs("g2", 1), ``},
+		{"a.1", []string{"Nats-Batch-Id: g2"}, `{"error":{"code":400,"err_code":10175,"description":"atomic publish sequence is missing"},"stream":"A","seq":0}`},
+		{"a.1", batchHdrs("g2", 2, "Nats-Batch-Commit: 1"), `{"stream":"A","seq":7,"batch":"g2","count":2}`},
+		{"a.1", batchHdrs("g3", 1), ``},
+		{"a.1", batchHdrs("g3", 2, "Nats-Batch-Commit: bad"), `{"error":{"code":400,"err_code":10200,"description":"atomic publish batch commit is invalid"},"stream":"A","seq":0}`},
+		{"a.1", batchHdrs("g3", 2, "Nats-Batch-Commit: 1"), errIncomplete},
+		{"a.1", batchHdrs(strings.Repeat("i", 65), 1), `{"error":{"code":400,"err_code":10179,"description":"atomic publish batch ID is invalid"},"stream":"A","seq":0}`},
+		{"a.1", []string{"Nats-Batch-Sequence: 1"}, `{"stream":"A","seq":8}`},
+		{"a.1", batchHdrs("c1", 1, "Nats-Msg-Id: m1"), ``},
+		{"a.1", batchHdrs("c1", 2, "Nats-Msg-Id: m1"), ``},
+		{"a.1", batchHdrs("c1", 3, "Nats-Batch-Commit: 1"), errDupMsgID},
+		{"a.1", batchHdrs("c2", 1, "Nats-Msg-Id: m7"), ``},
+		{"a.1", batchHdrs("c2", 2, "Nats-Msg-Id: m8", "Nats-Batch-Commit: 1"), `{"stream":"A","seq":10,"batch":"c2","count":2}`},
+		{"a.1", batchHdrs("c3", 1, "Nats-Msg-Id: m7", "Nats-Batch-Commit: 1"), errDupMsgID},
+		{"a.1", batchHdrs("c4", 1, "Nats-Expected-Last-Msg-Id: m8"), ``},
+		{"a.1", batchHdrs("c4", 2, "Nats-Batch-Commit: 1"), `{"error":{"code":400,"err_code":10177,"description":"atomic publish unsupported header used: Nats-Expected-Last-Msg-Id"},"stream":"A","seq":0}`},
+		{"a.1", batchHdrs("c5", 1, "Nats-Expected-Last-Sequence: 10"), ``},
+		{"a.1", batchHdrs("c5", 2, "Nats-Expected-Last-Sequence: 11", "Nats-Batch-Commit: 1"), `{"error":{"code":400,"err_code":10164,"description":"wrong last sequence"},"stream":"A","seq":0}`},
+		{"a.1", batchHdrs("c6", 1, "Nats-Expected-Last-Sequence: 99", "Nats-Batch-Commit: 1"), `{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 10"},"stream":"A","seq":0}`},
+		{"a.1", batchHdrs("c7", 1, "Nats-Required-Api-Level: 9"), `{"error":{"code":412,"err_code":10185,"description":"JetStream minimum api level required"},"stream":"A","seq":0}`},
+		{"a.1", batchHdrs("c8", 1, "Nats-Required-Api-Level: 2", "Nats-Batch-Commit: 1"), `{"stream":"A","seq":11,"batch":"c8","count":1}`},
+		{"a.1", batchHdrs("big", 1001), `{"error":{"code":400,"err_code":10199,"description":"atomic publish batch is too large: 1000"},"stream":"A","seq":0}`},
+	} {
+		if got := pubHdr(t, nc, tc.subj, "x", w, tc.hdrs...); got != tc.want {
+			t.Fatalf("%d %v:\n got %s\nwant %s", i, tc.hdrs, got, tc.want)
+		}
+	}
+	// eob marks the last stored message as the commit; the api level
+	// header is never stored. (nats.go writes headers in map order.)
+	for seq, id := range map[int]string{4: "b2", 11: "c8"} {
+		m := jsReq(t, nc, "$JS.API.STREAM.MSG.GET.A", fmt.Sprintf(`{"seq":%d}`, seq))
+		raw, _ := json.Marshal(m["message"].(map[string]any)["hdrs"])
+		var b []byte
+		_ = json.Unmarshal(raw, &b)
+		hdrs := string(b)
+		if !strings.Contains(hdrs, "Nats-Batch-Commit: 1\r\n") || !strings.Contains(hdrs, "Nats-Batch-Id: "+id+"\r\n") ||
+			!strings.Contains(hdrs, "Nats-Batch-Sequence: 1\r\n") || strings.Contains(hdrs, "Api-Level") {
+			t.Fatalf("seq %d headers %q", seq, hdrs)
+		}
+	}
+}
+
+// The in-flight limits: the 51st open batch of a stream is dropped without
+// a reply, or refused with 10210 when it is a commit; older batches still
+// commit. A batch on a full stream (discard new) stores nothing.
+func TestJetStreamAtomicBatchLimits(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.A", `{"name":"A","subjects":["a.>"],"allow_atomic":true}`)
+	for i := 1; i <= 50; i++ {
+		m := nats.NewMsg("a.x")
+		m.Header.Set("Nats-Batch-Id", fmt.Sprintf("j%d", i))
+		m.Header.Set("Nats-Batch-Sequence", "1")
+		if err := nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := pubHdr(t, nc, "a.x", "m", 300*time.Millisecond, batchHdrs("j51", 1)...); got != "<none>" {
+		t.Fatalf("51st batch answered %s", got)
+	}
+	want := `{"error":{"code":429,"err_code":10210,"description":"atomic publish too many inflight"},"stream":"A","seq":0}`
+	if got := pubHdr(t, nc, "a.x", "m", time.Second, batchHdrs("j52", 1, "Nats-Batch-Commit: 1")...); got != want {
+		t.Fatalf("52nd batch: %s", got)
+	}
+	if got := pubHdr(t, nc, "a.x", "m", time.Second, batchHdrs("j1", 2, "Nats-Batch-Commit: 1")...); got != `{"stream":"A","seq":2,"batch":"j1","count":2}` {
+		t.Fatalf("j1 commit: %s", got)
+	}
+
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.F", `{"name":"F","subjects":["f.>"],"allow_atomic":true,"discard":"new","max_msgs":3}`)
+	pubHdr(t, nc, "f.1", "x", time.Second, batchHdrs("f1", 1)...)
+	pubHdr(t, nc, "f.1", "x", time.Second, batchHdrs("f1", 2)...)
+	pubHdr(t, nc, "f.1", "x", time.Second, batchHdrs("f1", 3)...)
+	got := pubHdr(t, nc, "f.1", "x", time.Second, batchHdrs("f1", 4, "Nats-Batch-Commit: 1")...)
+	if got != `{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"},"stream":"F","seq":0}` {
+		t.Fatalf("over max_msgs: %s", got)
+	}
+	info := jsReq(t, nc, "$JS.API.STREAM.INFO.F", "")
+	if n := info["state"].(map[string]any)["messages"].(float64); n != 0 {
+		t.Fatalf("refused batch stored %v messages", n)
+	}
+}
+
+// Config: the req level and the field order as the reference answers;
+// schedules enable roll-ups, refuse discard new and cannot be disabled.
+func TestJetStreamBatchScheduleConfig(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	req := func(subj, body string) string {
+		t.Helper()
+		msg, err := nc.Request(subj, []byte(body), 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(msg.Data)
+	}
+	got := req("$JS.API.STREAM.CREATE.C", `{"name":"C","subjects":["c.>"],"allow_atomic":true,"allow_msg_schedules":true,"allow_batched":true}`)
+	if !strings.Contains(got, `"allow_rollup_hdrs":true,"consumer_limits":{},"allow_msg_ttl":false,"allow_atomic":true,"allow_msg_schedules":true,"allow_batched":true,"metadata":{"_nats.level":"5","_nats.req.level":"4","_nats.ver":"2.15.2"}`) {
+		t.Fatalf("create: %s", got)
+	}
+	for _, tc := range []struct{ subj, body, want string }{
+		{"$JS.API.STREAM.CREATE.D", `{"name":"D","subjects":["d.>"],"allow_msg_schedules":true,"discard":"new"}`,
+			`{"type":"io.nats.jetstream.api.v1.stream_create_response","error":{"code":500,"err_code":10052,"description":"message scheduling cannot use discard new"}}`},
+		{"$JS.API.STREAM.CREATE.D", `{"name":"D","subjects":["d.>"],"allow_msg_schedules":true,"pedantic":true}`,
+			`{"type":"io.nats.jetstream.api.v1.stream_create_response","error":{"code":500,"err_code":10052,"description":"message scheduling cannot be set if roll-ups are disabled"}}`},
+	} {
+		if got := req(tc.subj, tc.body); got != tc.want {
+			t.Fatalf("%s:\n got %s\nwant %s", tc.body, got, tc.want)
+		}
+	}
+	got = req("$JS.API.STREAM.CREATE.D", `{"name":"D","subjects":["d.>"],"allow_msg_schedules":true,"deny_purge":true}`)
+	if !strings.Contains(got, `"deny_purge":false,"allow_rollup_hdrs":true`) || !strings.Contains(got, `"_nats.req.level":"2"`) {
+		t.Fatalf("schedules with deny_purge: %s", got)
+	}
+	req("$JS.API.STREAM.CREATE.E", `{"name":"E","subjects":["e.>"]}`)
+	if got := req("$JS.API.STREAM.UPDATE.E", `{"name":"E","subjects":["e.>"],"allow_msg_schedules":true,"allow_atomic":true}`); !strings.Contains(got, `"allow_atomic":true,"allow_msg_schedules":true,"metadata"`) {
+		t.Fatalf("update: %s", got)
+	}
+	want := `{"type":"io.nats.jetstream.api.v1.stream_update_response","error":{"code":500,"err_code":10052,"description":"message schedules can not be disabled"}}`
+	if got := req("$JS.API.STREAM.UPDATE.E", `{"name":"E","subjects":["e.>"]}`); got != want {
+		t.Fatalf("disable schedules: %s", got)
+	}
+	if got := req("$JS.API.STREAM.UPDATE.E", `{"name":"E","subjects":["e.>"],"allow_msg_schedules":true}`); !strings.Contains(got, `"allow_msg_schedules":true,"metadata":{"_nats.level":"5","_nats.req.level":"2"`) {
+		t.Fatalf("disable atomic: %s", got)
+	}
+}
+
+// fastPub publishes body on subj with a fast batch reply subject.
+func fastPub(t *testing.T, nc *nats.Conn, subj, reply string) {
+	t.Helper()
+	if err := nc.PublishRequest(subj, reply, []byte("m")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expectReplies reads n messages from sub and compares "subject payload"
+// lines, in order.
+func expectReplies(t *testing.T, sub *nats.Subscription, want ...string) {
+	t.Helper()
+	for i, w := range want {
+		m, err := sub.NextMsg(2 * time.Second)
+		if err != nil {
+			t.Fatalf("reply %d: %v (want %s)", i, err, w)
+		}
+		if got := m.Subject + " " + string(m.Data); got != w {
+			t.Fatalf("reply %d:\n got %s\nwant %s", i, got, w)
+		}
+	}
+}
+
+// The fast batch protocol, byte for byte as the reference answers
+// (observed on v2.15.2): flow acks, commit, end-of-batch, gaps in both
+// modes, pattern and id errors.
+func TestJetStreamFastBatch(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.FB", `{"name":"FB","subjects":["fb.>"],"allow_batched":true}`)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.FC", `{"name":"FC","subjects":["fc.>"]}`)
+	sub, err := nc.SubscribeSync("rp.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"rp.x.B1.10.ok.1.0.$FI", "rp.x.B1.10.ok.2.1.$FI", "rp.x.B1.10.ok.3.1.$FI", "rp.x.B1.10.ok.4.2.$FI"} {
+		fastPub(t, nc, "fb.a", r)
+	}
+	expectReplies(t, sub, `rp.x.B1.10.ok.1.0.$FI {"type":"ack","seq":0,"msgs":10}`,
+		`rp.x.B1.10.ok.4.2.$FI {"stream":"FB","seq":4,"batch":"B1","count":4}`)
+	for _, r := range []string{"rp.y.B2.10.ok.1.0.$FI", "rp.y.B2.10.ok.2.1.$FI", "rp.y.B2.10.ok.3.3.$FI"} {
+		fastPub(t, nc, "fb.a", r)
+	}
+	expectReplies(t, sub, `rp.y.B2.10.ok.1.0.$FI {"type":"ack","seq":0,"msgs":10}`,
+		`rp.y.B2.10.ok.3.3.$FI {"stream":"FB","seq":6,"batch":"B2","count":2}`)
+	for _, r := range []string{"rp.z.B4.10.ok.1.0.$FI", "rp.z.B4.10.ok.3.1.$FI", "rp.z.B4.10.ok.4.2.$FI"} {
+		fastPub(t, nc, "fb.a", r)
+	}
+	expectReplies(t, sub, `rp.z.B4.10.ok.1.0.$FI {"type":"ack","seq":0,"msgs":10}`,
+		`rp.z.B4.10.ok.3.1.$FI {"type":"gap","last_seq":2,"seq":3}`,
+		`rp.z.B4.10.ok.4.2.$FI {"stream":"FB","seq":9,"batch":"B4","count":4}`)
+	for _, r := range []string{"rp.w.B5.10.fail.1.0.$FI", "rp.w.B5.10.fail.3.1.$FI", "rp.w.B5.10.fail.4.2.$FI"} {
+		fastPub(t, nc, "fb.a", r)
+	}
+	expectReplies(t, sub, `rp.w.B5.10.fail.1.0.$FI {"type":"ack","seq":0,"msgs":10}`,
+		`rp.w.B5.10.fail.3.1.$FI {"type":"gap","last_seq":2,"seq":3}`,
+		`rp.w.B5.10.fail.3.1.$FI {"stream":"FB","seq":10,"batch":"B5","count":1}`,
+		`rp.w.B5.10.fail.4.2.$FI {"error":{"code":400,"err_code":10208,"description":"batch publish ID unknown"},"stream":"FB","seq":0}`)
+	fastPub(t, nc, "fc.a", "rp.z.B3.10.ok.1.0.$FI")
+	expectReplies(t, sub, `rp.z.B3.10.ok.1.0.$FI {"error":{"code":400,"err_code":10205,"description":"batch publish is disabled"},"stream":"FC","seq":0}`)
+	pattern := `{"error":{"code":400,"err_code":10206,"description":"batch publish pattern is invalid"},"stream":"FB","seq":0}`
+	long := strings.Repeat("I", 65)
+	for _, r := range []string{"rp.v.B7.10.ok.1.9.$FI", "rp.v.B8.10.ok.x.1.$FI", "rp.v.B9.10.maybe.1.0.$FI", "rp.v." + long + ".10.ok.1.0.$FI",
+		"rp.v.B10.10.ok.1.2.$FI", "rp.v.B11.10.ok.1.0.$FI", "rp.v.B11.10.ok.1.4.$FI", "rp.v.B13.0.ok.1.0.$FI"} {
+		fastPub(t, nc, "fb.a", r)
+	}
+	expectReplies(t, sub, "rp.v.B7.10.ok.1.9.$FI "+pattern, "rp.v.B8.10.ok.x.1.$FI "+pattern, "rp.v.B9.10.maybe.1.0.$FI "+pattern,
+		"rp.v."+long+`.10.ok.1.0.$FI {"error":{"code":400,"err_code":10207,"description":"batch publish ID is invalid"},"stream":"FB","seq":0}`,
+		`rp.v.B10.10.ok.1.2.$FI {"stream":"FB","seq":11,"batch":"B10","count":1}`,
+		`rp.v.B11.10.ok.1.0.$FI {"type":"ack","seq":0,"msgs":10}`,
+		`rp.v.B11.10.ok.1.4.$FI {"type":"ack","seq":0,"msgs":10}`,
+		// Another batch is open: ack every message, then twice as many.
+		`rp.v.B13.0.ok.1.0.$FI {"type":"ack","seq":0,"msgs":1}`,
+		`rp.v.B13.0.ok.1.0.$FI {"type":"ack","seq":1,"msgs":2}`)
+	info := jsReq(t, nc, "$JS.API.STREAM.INFO.FB", "")
+	if n := info["state"].(map[string]any)["messages"].(float64); n != 13 {
+		t.Fatalf("stored %v messages, want 13", n)
+	}
+}
