@@ -247,7 +247,11 @@ func (st *stream) checkExpected(m *inMsg) *ApiError {
 			return jsError(jsStreamWrongLastSeq, ss.LastSeq)
 		}
 	}
-	if v, ok := headerValue(m.hdr, hdrExpectedLastSubjSeq); ok {
+	v, ok := headerValue(m.hdr, hdrExpectedLastSubjSeq)
+	if s, has := headerValue(m.hdr, hdrExpectedLastSubjSeqSub); !ok && has && s != "" {
+		return jsError(jsExpectedLastSubjSeqMissing)
+	}
+	if ok {
 		subj := m.subject
 		if s, ok := headerValue(m.hdr, hdrExpectedLastSubjSeqSub); ok && s != "" {
 			subj = s
@@ -263,7 +267,7 @@ func (st *stream) checkExpected(m *inMsg) *ApiError {
 	if v, ok := headerValue(m.hdr, hdrExpectedLastMsgID); ok && v != st.in.lastMsgID {
 		return jsError(jsStreamWrongLastMsgID, st.in.lastMsgID)
 	}
-	return nil
+	return checkSourceHeader(m.hdr)
 }
 
 // isDuplicate looks msgID up in the duplicate window, first expiring the

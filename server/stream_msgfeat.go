@@ -94,11 +94,28 @@ const (
 	jsMessageIncrPayload   = "JSMessageIncrPayloadErr"
 	jsMessageIncrInvalid   = "JSMessageIncrInvalidErr"
 	jsMessageCounterBroken = "JSMessageCounterBrokenErr"
+
+	jsExpectedLastSubjSeqMissing = "JSStreamExpectedLastSeqPerSubjectInvalid"
+	jsSourceHeaderNotAllowed     = "JSMessageSourceHdrNotAllowedErr"
 )
 
 var msgFeatureErrorIDs = []string{jsStreamRollupFailed, jsMessageTTLInvalid, jsMessageTTLDisabled,
 	jsMessageIncrDisabled, jsMessageIncrMissing, jsMessageIncrPayload, jsMessageIncrInvalid,
-	jsMessageCounterBroken}
+	jsMessageCounterBroken, jsExpectedLastSubjSeqMissing, jsSourceHeaderNotAllowed}
+
+// hdrStreamSource is set by the server on sourced messages (API level 5
+// refuses it from clients).
+const hdrStreamSource = "Nats-Stream-Source"
+
+// checkSourceHeader refuses a client's Nats-Stream-Source (err 10227),
+// after the Nats-Expected-* headers and before the duplicate window.
+// Sources storing their own messages must not come through here.
+func checkSourceHeader(hdr []byte) *ApiError {
+	if v, ok := headerValue(hdr, hdrStreamSource); ok && v != "" {
+		return jsError(jsSourceHeaderNotAllowed)
+	}
+	return nil
+}
 
 // checkMsgFeatureConfig validates delete markers and counters, where the
 // reference does: after roll-ups, before discard-new-per-subject.

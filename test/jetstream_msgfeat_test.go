@@ -383,6 +383,8 @@ func TestJetStreamFeatureHeaderOrder(t *testing.T) {
 		rollNo  = `{"error":{"code":500,"err_code":10111,"description":"rollup not permitted"},"stream":"TN","seq":0}`
 		wrongSt = `{"error":{"code":400,"err_code":10060,"description":"expected stream does not match"},"stream":"TN","seq":0}`
 		dupDD   = `{"stream":"TN","seq":1,"duplicate": true}`
+		srcHdr  = `{"error":{"code":400,"err_code":10227,"description":"message stream source header is not allowed"},"stream":"TN","seq":0}`
+		seqMiss = `{"error":{"code":400,"err_code":10193,"description":"missing sequence for expected last sequence per subject"},"stream":"TN","seq":0}`
 	)
 	for _, c := range []struct {
 		subj string
@@ -403,6 +405,19 @@ func TestJetStreamFeatureHeaderOrder(t *testing.T) {
 		{"tt.a", []string{"Nats-TTL:5s", "Nats-Rollup:sub"}, `{"error":{"code":500,"err_code":10111,"description":"rollup not permitted"},"stream":"TT","seq":0}`},
 		{"cn.a", []string{"Nats-Msg-Id:x1"}, `{"stream":"CN","seq":1,"duplicate": true}`},
 		{"cn.a", []string{"Nats-TTL:abc"}, `{"error":{"code":400,"err_code":10169,"description":"message counter increment is missing"},"stream":"CN","seq":0}`},
+		// Nats-Stream-Source is the server's (API level 5), and the subject
+		// of Nats-Expected-Last-Subject-Sequence needs the sequence.
+		{"tn.a", []string{"Nats-Stream-Source:foo 1 > > tn.a"}, srcHdr},
+		{"tn.a", []string{"Nats-Stream-Source:"}, `{"stream":"TN","seq":2}`},
+		{"tn.a", []string{"Nats-Msg-Id:dd", "Nats-Stream-Source:foo"}, srcHdr},
+		{"tn.a", []string{"Nats-Stream-Source:foo", "Nats-Expected-Stream:X"}, wrongSt},
+		{"tn.a", []string{"Nats-Stream-Source:foo", "Nats-TTL:5s"}, ttlDis},
+		{"tn.a", []string{"Nats-Stream-Source:foo", "Nats-Rollup:sub"}, srcHdr},
+		{"tn.a", []string{"Nats-Expected-Last-Subject-Sequence-Subject:tn.b"}, seqMiss},
+		{"tn.a", []string{"Nats-Expected-Last-Subject-Sequence-Subject:"}, `{"stream":"TN","seq":3}`},
+		{"tn.a", []string{"Nats-Expected-Last-Subject-Sequence-Subject:tn.b", "Nats-Stream-Source:foo"}, seqMiss},
+		{"tn.a", []string{"Nats-Expected-Last-Subject-Sequence-Subject:tn.b", "Nats-Msg-Id:dd"}, seqMiss},
+		{"tn.a", []string{"Nats-Expected-Last-Subject-Sequence-Subject:tn.b", "Nats-Expected-Stream:X"}, wrongSt},
 	} {
 		if got := mfPub(t, nc, c.subj, "", c.hdrs...); got != c.want {
 			t.Fatalf("%s %v: %s", c.subj, c.hdrs, got)
