@@ -588,3 +588,46 @@ func TestJetStreamMsgTTLSurvivesRestart(t *testing.T) {
 		t.Fatalf("kept message: %v %v", m, err)
 	}
 }
+
+// deny_delete and deny_purge refuse the API calls, not roll-ups; failed
+// purges keep "purged":0 as the reference's do.
+func TestJetStreamDenyDeleteAndPurge(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	mfCreate(t, nc, "DD", `{"name":"DD","subjects":["dd.>"],"deny_delete":true,"deny_purge":true}`)
+	mfCreate(t, nc, "DE", `{"name":"DE","subjects":["de.>"],"deny_delete":true,"allow_rollup_hdrs":true}`)
+	mfPub(t, nc, "dd.a", "x")
+	mfPub(t, nc, "de.a", "x")
+	const (
+		delNo   = `{"type":"io.nats.jetstream.api.v1.stream_msg_delete_response","error":{"code":500,"err_code":10057,"description":"message delete not permitted"}}`
+		purgeNo = `{"type":"io.nats.jetstream.api.v1.stream_purge_response","error":{"code":500,"err_code":10110,"description":"stream purge not permitted"},"purged":0}`
+	)
+	for _, c := range []struct{ subj, body, want string }{
+		{"STREAM.MSG.DELETE.DD", `{"seq":1}`, delNo},
+		{"STREAM.MSG.DELETE.DD", `{"seq":1,"no_erase":true}`, delNo},
+		{"STREAM.PURGE.DD", ``, purgeNo},
+		{"STREAM.PURGE.DD", `{"filter":"dd.a"}`, purgeNo},
+		{"STREAM.PURGE.DD", `{"keep":1}`, purgeNo},
+		{"STREAM.PURGE.NOPE", ``, `{"type":"io.nats.jetstream.api.v1.stream_purge_response","error":{"code":404,"err_code":10059,"description":"stream not found"},"purged":0}`},
+		{"STREAM.PURGE.DE", `{"seq":2,"keep":1}`, `{"type":"io.nats.jetstream.api.v1.stream_purge_response","error":{"code":400,"err_code":10003,"description":"bad request"},"purged":0}`},
+		{"STREAM.UPDATE.DD", `{"name":"DD","subjects":["dd.>"],"deny_delete":true,"deny_purge":true,"allow_rollup_hdrs":true}`,
+			`{"type":"io.nats.jetstream.api.v1.stream_update_response","error":{"code":500,"err_code":10052,"description":"roll-ups require the purge permission"}}`},
+	} {
+		r, err := nc.Request("$JS.API."+c.subj, []byte(c.body), 2*time.Second)
+		if err != nil || string(r.Data) != c.want {
+			t.Fatalf("%s %s: %v %s", c.subj, c.body, err, r.Data)
+		}
+	}
+	if got := mfPub(t, nc, "dd.a", "z", "Nats-Rollup:sub"); got != `{"error":{"code":500,"err_code":10111,"description":"rollup not permitted"},"stream":"DD","seq":0}` {
+		t.Fatal(got)
+	}
+	if got := mfPub(t, nc, "de.a", "z", "Nats-Rollup:sub"); got != `{"stream":"DE","seq":2}` {
+		t.Fatal(got)
+	}
+	if st := mfState(t, nc, "DE"); mfNum(st, "messages") != 1 || mfNum(st, "first_seq") != 2 {
+		t.Fatalf("rollup with deny_delete: %v", st)
+	}
+	if st := mfState(t, nc, "DD"); mfNum(st, "messages") != 1 {
+		t.Fatalf("denied stream changed: %v", st)
+	}
+}
