@@ -240,7 +240,7 @@ func (st *stream) update(cfg *StreamConfig) error {
 	old := st.config
 	st.config = *cfg
 	st.mu.Unlock()
-	st.retentionUpdated(&old, cfg)
+	st.configUpdated(&old, cfg)
 	return st.subscribe()
 }
 

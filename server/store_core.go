@@ -542,6 +542,7 @@ func (c *storeCore) UpdateConfig(cfg *StreamConfig) error {
 	c.cfg = nc
 	c.enforceLimitsLocked(0)
 	for _, seq := range c.idx.expired(time.Now().UnixNano(), int64(c.cfg.MaxAge)) {
+		c.noteExpiringLocked(seq)
 		c.dropLocked(seq, storeDropLimit)
 	}
 	c.expAt = 0

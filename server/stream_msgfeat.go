@@ -68,6 +68,15 @@ func (st *stream) checkFeatures(cfg *StreamConfig, m *inMsg, f *msgFeatures) *Ap
 	return nil
 }
 
+// configUpdated runs after an update reached the store: markers for what
+// a shorter max_age removed, and the retention change.
+func (st *stream) configUpdated(old, cfg *StreamConfig) {
+	if s, ok := st.store.(interface{ flushExpiry() }); ok {
+		s.flushExpiry()
+	}
+	st.retentionUpdated(old, cfg)
+}
+
 // afterStore applies what follows a stored message: the roll-up's purge.
 func (st *stream) afterStore(m *inMsg, f *msgFeatures, seq uint64) {
 	if f.rollup != rollupNone {

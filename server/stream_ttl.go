@@ -142,7 +142,10 @@ func isDeleteMarker(hdr []byte) bool {
 }
 
 // storeExpiryHook collects, under the store's lock, the subjects whose last
-// message max_age or a TTL removed; they are handed to fn after the lock.
+// message max_age or a TTL removed (when the stream writes markers); they
+// are handed to fn after the lock. Subjects emptied before fn is set (at
+// recovery, for messages that expired while the server was down) wait for
+// it.
 type storeExpiryHook struct {
 	fn      func(subjects []string)
 	pending []string
@@ -153,13 +156,14 @@ func (c *storeCore) setExpiryHook(fn func(subjects []string)) {
 	c.mu.Lock()
 	c.expiry.fn = fn
 	c.mu.Unlock()
+	c.flushExpiry()
 }
 
 // noteExpiringLocked records seq's subject if seq is its last message and
 // not itself a marker (a marker's expiry leaves nothing behind).
 // Lock held.
 func (c *storeCore) noteExpiringLocked(seq uint64) {
-	if c.expiry.fn == nil {
+	if c.cfg.SubjectDeleteMarkerTTL <= 0 {
 		return
 	}
 	sl := c.idx.slot(seq)

@@ -555,16 +555,30 @@ func TestJetStreamMsgTTLSurvivesRestart(t *testing.T) {
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "TB", Subjects: []string{"tb.*"}, AllowMsgTTL: true, MaxAge: time.Second}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "TC", Subjects: []string{"tc.*"}, MaxAge: time.Second, SubjectDeleteMarkerTTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
 	published := time.Now()
-	for _, m := range []struct{ subj, ttl string }{{"ta.a", "3s"}, {"ta.b", ""}, {"tb.a", "never"}, {"tb.b", ""}} {
+	for _, m := range []struct{ subj, ttl string }{{"ta.a", "3s"}, {"ta.b", ""}, {"tb.a", "never"}, {"tb.b", ""}, {"tc.a", ""}} {
 		if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: m.subj, Header: nats.Header{"Nats-TTL": []string{m.ttl}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	p.waitExit(5 * time.Second)
+	// TC's message expires while the server is down: recovery removes it
+	// and leaves its marker.
+	waitFor(t, 3*time.Second, "TC's max_age to pass", func() bool { return time.Since(published) > 1200*time.Millisecond })
 
 	_, js = startJSBin(t, conf, port)
+	tc, err := js.Stream(ctx, "TC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "the marker written at recovery", func() bool {
+		m, err := tc.GetMsg(ctx, 2)
+		return err == nil && m.Subject == "tc.a" && m.Header.Get("Nats-Marker-Reason") == "MaxAge" && m.Header.Get("Nats-TTL") == "1m0s"
+	})
 	msgs := func(name string) uint64 {
 		st, err := js.Stream(ctx, name)
 		if err != nil {
@@ -630,4 +644,23 @@ func TestJetStreamDenyDeleteAndPurge(t *testing.T) {
 	if st := mfState(t, nc, "DD"); mfNum(st, "messages") != 1 {
 		t.Fatalf("denied stream changed: %v", st)
 	}
+}
+
+// Shortening max_age on update removes what is now too old, and the
+// subjects it empties get their markers.
+func TestJetStreamMarkersOnMaxAgeUpdate(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	mfCreate(t, nc, "UP", `{"name":"UP","subjects":["up.>"],"subject_delete_marker_ttl":60000000000}`)
+	mfPub(t, nc, "up.a", "x")
+	published := time.Now()
+	waitFor(t, 2*time.Second, "the message to age", func() bool { return time.Since(published) > 550*time.Millisecond })
+	m := jsReq(t, nc, "$JS.API.STREAM.UPDATE.UP", `{"name":"UP","subjects":["up.>"],"subject_delete_marker_ttl":60000000000,"max_age":500000000}`)
+	if _, ec, desc := apiErr(m); ec != 0 {
+		t.Fatal(ec, desc)
+	}
+	waitFor(t, 2*time.Second, "the marker", func() bool {
+		hdr, _, ok := mfStored(t, nc, "UP", `{"seq":2}`)
+		return ok && hdr == strings.Replace(markerHdr, "%s", "1m0s", 1)
+	})
 }
