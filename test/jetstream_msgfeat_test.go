@@ -664,3 +664,27 @@ func TestJetStreamMarkersOnMaxAgeUpdate(t *testing.T) {
 		return ok && hdr == strings.Replace(markerHdr, "%s", "1m0s", 1)
 	})
 }
+
+// Only expiry writes markers: deletes, purges, limits and roll-ups do not.
+func TestJetStreamNoMarkersForRemovals(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	mfCreate(t, nc, "PM", `{"name":"PM","subjects":["pm.>"],"subject_delete_marker_ttl":60000000000,"max_msgs_per_subject":1,"max_msgs":2}`)
+	mfPub(t, nc, "pm.a", "x")
+	mfPub(t, nc, "pm.b", "x")
+	jsReq(t, nc, "$JS.API.STREAM.MSG.DELETE.PM", `{"seq":1}`)
+	jsReq(t, nc, "$JS.API.STREAM.PURGE.PM", `{"filter":"pm.b"}`)
+	for _, subj := range []string{"pm.c", "pm.c", "pm.d", "pm.e"} {
+		mfPub(t, nc, subj, "x")
+	}
+	if got := mfPub(t, nc, "pm.f", "x", "Nats-Rollup:all"); got != `{"stream":"PM","seq":7}` {
+		t.Fatal(got)
+	}
+	// A later publish sees the same last sequence: nothing was queued.
+	if got := mfPub(t, nc, "pm.g", "x", "Nats-Expected-Last-Sequence:7"); got != `{"stream":"PM","seq":8}` {
+		t.Fatal(got)
+	}
+	if st := mfState(t, nc, "PM"); mfNum(st, "messages") != 2 || mfNum(st, "first_seq") != 7 {
+		t.Fatalf("state: %v", st)
+	}
+}
