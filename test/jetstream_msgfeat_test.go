@@ -186,6 +186,7 @@ func mfItoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 // A TTL removes its message; "never" outlives max_age, a TTL does not.
 func TestJetStreamMsgTTLExpiry(t *testing.T) {
+	t.Parallel() // waits on expiry
 	js, nc, ctx := jsCtx(t)
 	mfCreate(t, nc, "NV", `{"name":"NV","subjects":["nv.>"],"max_age":300000000,"allow_msg_ttl":true,"storage":"memory"}`)
 	mfCreate(t, nc, "EX", `{"name":"EX","subjects":["ex.>"],"allow_msg_ttl":true}`)
@@ -210,6 +211,7 @@ const markerHdr = "NATS/1.0\r\nNats-Marker-Reason: MaxAge\r\nNats-TTL: %s\r\nNat
 // When max_age or a TTL removes a subject's last message, a marker with
 // the reference's headers takes its place for subject_delete_marker_ttl.
 func TestJetStreamSubjectDeleteMarkers(t *testing.T) {
+	t.Parallel() // waits on expiry
 	s, _ := runJS(t)
 	nc := connect(t, s)
 	mfCreate(t, nc, "SD", `{"name":"SD","subjects":["sd.>"],"max_age":1000000000,"subject_delete_marker_ttl":1000000000}`)
@@ -542,6 +544,7 @@ func TestJetStreamLimitsAndDiscard(t *testing.T) {
 // TTLs and "never" are kept in the store: after a kill -9 a TTL still
 // expires on time and "never" still outlives max_age.
 func TestJetStreamMsgTTLSurvivesRestart(t *testing.T) {
+	t.Parallel() // waits on expiry
 	dir := t.TempDir()
 	port := freePort(t)
 	conf := writeConf(t, dir, "js.conf", fmt.Sprintf("listen: 127.0.0.1:%d\njetstream { store_dir: %q }\n",
@@ -649,6 +652,7 @@ func TestJetStreamDenyDeleteAndPurge(t *testing.T) {
 // Shortening max_age on update removes what is now too old, and the
 // subjects it empties get their markers.
 func TestJetStreamMarkersOnMaxAgeUpdate(t *testing.T) {
+	t.Parallel() // waits on expiry
 	s, _ := runJS(t)
 	nc := connect(t, s)
 	mfCreate(t, nc, "UP", `{"name":"UP","subjects":["up.>"],"subject_delete_marker_ttl":60000000000}`)
