@@ -235,6 +235,7 @@ func (fs *FileStore) recover() error {
 	}
 	fs.enforceLimitsLocked(0)
 	for _, seq := range fs.idx.expired(storeNowNano(), int64(fs.cfg.MaxAge)) {
+		fs.noteExpiringLocked(seq) // markers for what expired while down
 		fs.dropLocked(seq, storeDropLimit)
 	}
 	fs.armExpiryLocked()

@@ -12,6 +12,9 @@ type JSApiStreamPurgeResponse struct {
 	Purged  uint64 `json:"purged"`
 }
 
+// purgeErr is a failed purge: the reference keeps "purged":0 in it.
+func purgeErr(e *ApiError) any { return &JSApiStreamPurgeResponse{ApiResponse: ApiResponse{Error: e}} }
+
 func (ja *jsAccount) apiStreamPurge(r *jsAPIRequest, args []string) any {
 	var req struct {
 		Filter string `json:"filter,omitempty"`
@@ -20,19 +23,19 @@ func (ja *jsAccount) apiStreamPurge(r *jsAPIRequest, args []string) any {
 	}
 	if hasJSONBody(r.msg) {
 		if e := decodeAPIRequest(r.msg, &req); e != nil {
-			return errResponse(e)
+			return purgeErr(e)
 		}
 	}
 	st := ja.lookupStream(args[0])
 	switch {
 	case st == nil:
-		return errResponse(jsError(jsStreamNotFound))
+		return purgeErr(jsError(jsStreamNotFound))
 	case req.Seq > 0 && req.Keep > 0:
-		return errResponse(jsError(jsBadRequest))
+		return purgeErr(jsError(jsBadRequest))
 	case st.cfg().Sealed:
-		return errResponse(jsError(jsStreamSealed))
+		return purgeErr(jsError(jsStreamSealed))
 	case st.cfg().DenyPurge:
-		return errResponse(jsError(jsStreamPurgeFailed, "stream purge not permitted"))
+		return purgeErr(jsError(jsStreamPurgeFailed, "stream purge not permitted"))
 	}
 	var n uint64
 	var err error
@@ -42,7 +45,7 @@ func (ja *jsAccount) apiStreamPurge(r *jsAPIRequest, args []string) any {
 		n, err = st.store.PurgeEx(req.Filter, req.Seq, req.Keep)
 	}
 	if err != nil {
-		return errResponse(jsError(jsStreamPurgeFailed, err))
+		return purgeErr(jsError(jsStreamPurgeFailed, err))
 	}
 	return &JSApiStreamPurgeResponse{Success: true, Purged: n}
 }

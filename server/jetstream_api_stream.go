@@ -20,7 +20,6 @@ type streamConfigRequest struct {
 	Placement        json.RawMessage `json:"placement,omitempty"`
 	SubjectTransform json.RawMessage `json:"subject_transform,omitempty"`
 	RePublish        json.RawMessage `json:"republish,omitempty"`
-	AllowMsgCounter  bool            `json:"allow_msg_counter,omitempty"`
 	PersistMode      string          `json:"persist_mode,omitempty"`
 	TemplateOwner    string          `json:"template_owner,omitempty"`
 }
@@ -44,8 +43,6 @@ func (r *streamConfigRequest) unsupported() string {
 		return "republish"
 	case r.ConsumerLimits != (StreamConsumerLimits{}):
 		return "consumer_limits"
-	case r.AllowMsgCounter:
-		return "allow_msg_counter"
 	case r.PersistMode != "" && r.PersistMode != "default":
 		return "persist_mode " + r.PersistMode
 	}
@@ -126,6 +123,10 @@ func decodeStreamConfig(body []byte, name string, old *StreamConfig) (*StreamCon
 		return nil, jsError(jsStreamInvalidConfig, f+" is not supported yet")
 	}
 	cfg := req.StreamConfig
+	if old == nil && cfg.Sealed {
+		// Refused before any other check, as with the reference.
+		return nil, jsError(jsStreamInvalidConfig, "stream configuration for create can not be sealed")
+	}
 	cfg.Created = nil // stored by the server, not taken from requests
 	setStreamDefaults(&cfg)
 	if e := applyBatchScheduleDefaults(&cfg, req.Pedantic); e != nil {
@@ -135,14 +136,22 @@ func decodeStreamConfig(body []byte, name string, old *StreamConfig) (*StreamCon
 		// A sealed stream never changes again, as with the reference.
 		cfg.MaxAge, cfg.Discard, cfg.DenyDelete, cfg.DenyPurge, cfg.AllowRollup = 0, DiscardNew, true, true, false
 	}
+	// The reference validates, then applies the defaults delete markers
+	// imply, then checks what an update may change, then validates again.
+	if e := checkStreamConfig(&cfg); e != nil {
+		return nil, e
+	}
+	if e := applyMarkerDefaults(&cfg, req.Pedantic); e != nil {
+		return nil, e
+	}
 	if old != nil {
 		if e := checkStreamUpdate(*old, &cfg); e != nil {
 			return nil, e
 		}
+		if e := checkStreamConfig(&cfg); e != nil {
+			return nil, e
+		}
 		cfg.Created = old.Created
-	}
-	if e := checkStreamConfig(&cfg); e != nil {
-		return nil, e
 	}
 	return &cfg, nil
 }
@@ -151,9 +160,6 @@ func (ja *jsAccount) apiStreamCreate(r *jsAPIRequest, args []string) any {
 	cfg, e := decodeStreamConfig(r.msg, args[0], nil)
 	if e != nil {
 		return errResponse(e)
-	}
-	if cfg.Sealed {
-		return errResponse(jsError(jsStreamInvalidConfig, "stream configuration for create can not be sealed"))
 	}
 	ja.createMu.Lock()
 	defer ja.createMu.Unlock()
@@ -219,7 +225,10 @@ func checkStreamUpdate(old StreamConfig, c *StreamConfig) *ApiError {
 	case old.DenyPurge && !c.DenyPurge:
 		return bad("stream configuration update can not cancel deny purge")
 	}
-	return checkBatchScheduleUpdate(&old, c)
+	if e := checkBatchScheduleUpdate(&old, c); e != nil {
+		return e
+	}
+	return checkMsgFeatureUpdate(&old, c)
 }
 
 // update applies a checked config: the store's limits, then the subjects.
@@ -228,8 +237,10 @@ func (st *stream) update(cfg *StreamConfig) error {
 		return err
 	}
 	st.mu.Lock()
+	old := st.config
 	st.config = *cfg
 	st.mu.Unlock()
+	st.configUpdated(&old, cfg)
 	return st.subscribe()
 }
 
@@ -272,6 +283,9 @@ func pageSubjects(ss *StreamState, totals map[string]uint64, offset int) (total,
 	}
 	sort.Strings(names)
 	total, off = len(names), max(offset, 0)
+	if total == 0 {
+		return 0, off, 0 // no subject matched: the reference pages nothing
+	}
 	if off >= total {
 		return total, off, jsSubjectsPageLimit
 	}

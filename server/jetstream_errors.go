@@ -129,7 +129,7 @@ func jsArgString(a any) string {
 // JSErrorIdentifiers lists the identifiers this server raises, for the test
 // that checks each is in the catalogue.
 func JSErrorIdentifiers() []string {
-	return []string{jsBadRequest, jsInvalidJSON, jsNoMessageFound, jsNotEmptyRequest,
+	ids := []string{jsBadRequest, jsInvalidJSON, jsNoMessageFound, jsNotEmptyRequest,
 		jsNotEnabledForAccount, jsSequenceNotFound, jsStreamInvalidConfig, jsStreamMismatch,
 		jsStreamMsgDeleteFailed, jsStreamNameExist, jsStreamNotFound, jsStreamNotMatch,
 		jsStreamSubjectOverlap, jsStreamWrongLastMsgID, jsStreamWrongLastSeq,
@@ -138,6 +138,7 @@ func JSErrorIdentifiers() []string {
 		jsStreamUpdate, jsStreamGeneral, jsConsumerCreate, jsStreamCreate, jsStreamLimits,
 		jsStreamDeleteFailed, jsStreamNotMatchLastSubj, jsClusterRequired, jsStreamIngestFull,
 		jsInsufficientResources, jsMemoryResourcesExceeded, jsStorageResourcesExceeded}
+	return append(ids, msgFeatureErrorIDs...)
 }
 
 // JSErrorKnown reports whether id is in the catalogue.

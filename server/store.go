@@ -31,7 +31,7 @@ type StoreMsg struct {
 	Msg     []byte
 	Seq     uint64
 	TS      int64 // Unix nanoseconds.
-	TTL     int64 // Per-message TTL in nanoseconds; 0 for none.
+	TTL     int64 // Per-message TTL in nanoseconds; 0 for none, -1 for never (exempt from max_age).
 	buf     []byte
 }
 
@@ -88,7 +88,8 @@ type SimpleState struct {
 // are safe for concurrent use.
 type StreamStore interface {
 	// StoreMsg appends a message and returns its sequence and timestamp.
-	// ttl is a per-message time to live in nanoseconds (0: none).
+	// ttl is a per-message time to live in nanoseconds (0: none; negative:
+	// never, which also exempts the message from max_age).
 	StoreMsg(subject string, hdr, msg []byte, ttl int64) (uint64, int64, error)
 	// StoreRawMsg stores a message at a given sequence and time, used by
 	// restore and replication; seq must be above the last sequence.

@@ -68,6 +68,7 @@ type storeCore struct {
 	expTimer *time.Timer
 	expAt    int64
 	ncons    int
+	expiry   storeExpiryHook // subjects emptied by expiry, for delete markers (stream_ttl.go)
 }
 
 func (c *storeCore) init(cfg *StreamConfig, be storeBackend) {
@@ -134,7 +135,7 @@ func (c *storeCore) storeLocked(subj string, hdr, msg []byte, seq uint64, ts, tt
 		return err
 	}
 	if ttl < 0 {
-		ttl = 0
+		ttl = -1 // never: exempt from max_age
 	}
 	if seq > storeMaxSeq || (c.idx.msgs > 0 && seq-c.idx.last > storeMaxSlotGap) {
 		return ErrStoreBadSequence
@@ -213,6 +214,7 @@ func (c *storeCore) expire() {
 		return
 	}
 	for _, seq := range c.idx.expired(time.Now().UnixNano(), int64(c.cfg.MaxAge)) {
+		c.noteExpiringLocked(seq)
 		c.dropLocked(seq, storeDropLimit)
 	}
 	c.armExpiryLocked()
@@ -220,6 +222,7 @@ func (c *storeCore) expire() {
 	c.mu.Unlock()
 	unlock()
 	_ = c.be.storeCommit(t)
+	c.flushExpiry()
 }
 
 // SkipMsg implements StreamStore.
@@ -539,6 +542,7 @@ func (c *storeCore) UpdateConfig(cfg *StreamConfig) error {
 	c.cfg = nc
 	c.enforceLimitsLocked(0)
 	for _, seq := range c.idx.expired(time.Now().UnixNano(), int64(c.cfg.MaxAge)) {
+		c.noteExpiringLocked(seq)
 		c.dropLocked(seq, storeDropLimit)
 	}
 	c.expAt = 0

@@ -58,6 +58,10 @@ type storeIndex struct {
 	subjs   []storeSubj // By id; id 0 unused.
 	freeIDs []uint32
 	ttls    storeTTLHeap
+	// never holds the messages max_age does not remove (Nats-TTL: never);
+	// ageFrom is where the search for the first aging message resumes.
+	never   map[uint64]struct{}
+	ageFrom uint64
 	// Memo of the last wildcard filter: per subject id 0 unknown, 1 match, 2 not.
 	fltr     string
 	fltrMemo []uint8
@@ -161,6 +165,11 @@ func (x *storeIndex) add(seq uint64, subj string, ts int64, size uint32, loc uin
 	}
 	if ttl > 0 {
 		heap.Push(&x.ttls, storeTTL{exp: ts + ttl, seq: seq})
+	} else if ttl < 0 {
+		if x.never == nil {
+			x.never = make(map[uint64]struct{})
+		}
+		x.never[seq] = struct{}{}
 	}
 	return nil
 }
@@ -173,6 +182,9 @@ func (x *storeIndex) remove(seq uint64) (storeSlot, bool) {
 	}
 	old := *s
 	s.subj, s.loc = 0, 0
+	if x.never != nil {
+		delete(x.never, seq)
+	}
 	x.msgs--
 	x.bytes -= uint64(old.size)
 	ss := &x.subjs[old.subj]
@@ -512,8 +524,8 @@ func (x *storeIndex) checkDiscardNew(cfg *StreamConfig, subj string, size uint64
 func (x *storeIndex) nextExpiry(maxAge int64) (int64, bool) {
 	var next int64
 	ok := false
-	if s := x.slot(x.first); s != nil && maxAge > 0 {
-		next, ok = s.ts+maxAge, true
+	if seq, aging := x.firstAging(); aging && maxAge > 0 {
+		next, ok = x.slot(seq).ts+maxAge, true
 	}
 	for len(x.ttls) > 0 && x.slot(x.ttls[0].seq) == nil {
 		heap.Pop(&x.ttls)
@@ -527,8 +539,11 @@ func (x *storeIndex) nextExpiry(maxAge int64) (int64, bool) {
 // expired lists messages past their age or TTL at now.
 func (x *storeIndex) expired(now, maxAge int64) []uint64 {
 	var out []uint64
-	if maxAge > 0 {
-		x.liveRange(x.first, x.last, func(seq uint64, s *storeSlot) bool {
+	if start, aging := x.firstAging(); aging && maxAge > 0 {
+		x.liveRange(start, x.last, func(seq uint64, s *storeSlot) bool {
+			if _, kept := x.never[seq]; kept {
+				return true
+			}
 			if s.ts+maxAge > now {
 				return false
 			}
@@ -543,4 +558,30 @@ func (x *storeIndex) expired(now, maxAge int64) []uint64 {
 		}
 	}
 	return out
+}
+
+// firstAging returns the first live message max_age applies to. Messages
+// kept forever are skipped once: the search resumes where it stopped, so a
+// stream that starts with many of them is not rescanned at every expiry.
+func (x *storeIndex) firstAging() (uint64, bool) {
+	if len(x.never) == 0 {
+		return x.first, x.slot(x.first) != nil
+	}
+	if x.ageFrom > x.last+1 { // a truncation moved last below it
+		x.ageFrom = 0
+	}
+	found := uint64(0)
+	x.liveRange(max(x.first, x.ageFrom), x.last, func(seq uint64, _ *storeSlot) bool {
+		if _, kept := x.never[seq]; kept {
+			return true
+		}
+		found = seq
+		return false
+	})
+	if found == 0 {
+		x.ageFrom = x.last + 1
+		return 0, false
+	}
+	x.ageFrom = found
+	return found, true
 }

@@ -27,6 +27,7 @@ type stream struct {
 	ackPrefix []byte          // the PubAck's JSON up to the sequence
 	batches   streamBatches   // atomic batches being staged; ingest-owned
 	schedules streamSchedules // message schedules' timetable; ingest-owned
+	retention streamRetention // interest/workqueue consumers (stream_retention.go)
 }
 
 const (
@@ -87,7 +88,7 @@ func setStreamDefaults(c *StreamConfig) {
 	}
 	delete(c.Metadata, "_nats.ver")
 	delete(c.Metadata, "_nats.level")
-	c.Metadata["_nats.req.level"] = strconv.Itoa(batchScheduleReqLevel(c))
+	c.Metadata["_nats.req.level"] = strconv.Itoa(max(batchScheduleReqLevel(c), streamRequiredLevel(c)))
 }
 
 // checkStreamConfig validates a stream config in the reference's words
@@ -123,14 +124,15 @@ func checkStreamConfig(c *StreamConfig) *ApiError {
 		return invalid("duplicates window needs to be >= 100ms")
 	case c.DenyPurge && c.AllowRollup:
 		return invalid("roll-ups require the purge permission")
+	}
+	if e := checkMsgFeatureConfig(c); e != nil {
+		return e
+	}
+	switch {
 	case c.DiscardNewPer && c.Discard != DiscardNew:
 		return invalid("discard new per subject requires discard new policy to be set")
 	case c.DiscardNewPer && c.MaxMsgsPer <= 0:
 		return invalid("discard new per subject requires max msgs per subject > 0")
-	case c.Retention != LimitsPolicy:
-		return invalid("retention " + c.Retention.String() + " is not supported yet")
-	case c.SubjectDeleteMarkerTTL != 0 || c.AllowMsgTTL:
-		return invalid("message TTLs are not supported yet")
 	case c.MirrorDirect:
 		return invalid("mirror direct get is not supported yet")
 	}
@@ -241,6 +243,7 @@ func (ja *jsAccount) addStream(cfg *StreamConfig, created time.Time) (*stream, e
 	st := &stream{ja: ja, name: cfg.Name, store: store, created: created, config: *cfg}
 	st.startIngest()
 	st.startSchedules()
+	st.watchExpiry()
 	if err := st.subscribe(); err != nil {
 		st.stop()
 		return nil, err

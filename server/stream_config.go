@@ -38,6 +38,7 @@ type StreamConfig struct {
 	ConsumerLimits         StreamConsumerLimits `json:"consumer_limits"`
 	AllowMsgTTL            bool                 `json:"allow_msg_ttl"`
 	SubjectDeleteMarkerTTL time.Duration        `json:"subject_delete_marker_ttl,omitempty"`
+	AllowMsgCounter        bool                 `json:"allow_msg_counter,omitempty"`
 	AllowAtomic            bool                 `json:"allow_atomic,omitempty"`
 	AllowMsgSchedules      bool                 `json:"allow_msg_schedules,omitempty"`
 	AllowBatched           bool                 `json:"allow_batched,omitempty"`

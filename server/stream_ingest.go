@@ -34,6 +34,7 @@ type inMsg struct {
 	reply   string
 	hdr     []byte
 	msg     []byte
+	marker  bool // a subject delete marker queued by expiry (stream_ttl.go)
 }
 
 // ingestQueue is the stream's bounded queue of publishes (max_buffered_msgs
@@ -173,6 +174,10 @@ func (st *stream) drainIngest() {
 
 // processInbound checks, stores and acknowledges one message.
 func (st *stream) processInbound(m *inMsg) {
+	if m.marker {
+		st.storeMarker(m)
+		return
+	}
 	if st.preprocessInbound(m) {
 		return
 	}
@@ -183,6 +188,11 @@ func (st *stream) processInbound(m *inMsg) {
 	}
 	if cfg.MaxMsgSize >= 0 && len(m.hdr)+len(m.msg) > int(cfg.MaxMsgSize) {
 		st.sendPubErr(m.reply, jsError(jsStreamMessageExceeds))
+		return
+	}
+	var feat msgFeatures
+	if e := st.checkFeaturesEarly(&cfg, m, &feat); e != nil {
+		st.sendPubErr(m.reply, e)
 		return
 	}
 	msgID := ""
@@ -199,16 +209,21 @@ func (st *stream) processInbound(m *inMsg) {
 			}
 		}
 	}
+	if e := st.checkFeatures(&cfg, m, &feat); e != nil {
+		st.sendPubErr(m.reply, e)
+		return
+	}
 	if st.overLimit() {
 		st.sendPubErr(m.reply, jsError(jsInsufficientResources))
 		return
 	}
-	seq, ts, err := st.store.StoreMsg(m.subject, m.hdr, m.msg, 0)
+	seq, ts, err := st.storeInbound(&cfg, m, &feat)
 	if err != nil {
 		st.sendPubErr(m.reply, jsError(jsStreamStoreFailed, err))
 		return
 	}
 	st.noteStored(m.subject, m.hdr, m.msg)
+	st.afterStore(m, &feat, seq)
 	st.afterStored(m, seq)
 	st.in.lastMsgID = msgID
 	if msgID != "" {
@@ -216,7 +231,7 @@ func (st *stream) processInbound(m *inMsg) {
 		st.in.dedupeLog = append(st.in.dedupeLog, dedupeKey{id: msgID, ts: ts})
 	}
 	if !cfg.NoAck {
-		st.sendPubAck(m.reply, seq, false)
+		st.sendFeatureAck(m.reply, seq, &feat)
 	}
 }
 
@@ -232,7 +247,11 @@ func (st *stream) checkExpected(m *inMsg) *ApiError {
 			return jsError(jsStreamWrongLastSeq, ss.LastSeq)
 		}
 	}
-	if v, ok := headerValue(m.hdr, hdrExpectedLastSubjSeq); ok {
+	v, ok := headerValue(m.hdr, hdrExpectedLastSubjSeq)
+	if s, has := headerValue(m.hdr, hdrExpectedLastSubjSeqSub); !ok && has && s != "" {
+		return jsError(jsExpectedLastSubjSeqMissing)
+	}
+	if ok {
 		subj := m.subject
 		if s, ok := headerValue(m.hdr, hdrExpectedLastSubjSeqSub); ok && s != "" {
 			subj = s
@@ -248,7 +267,7 @@ func (st *stream) checkExpected(m *inMsg) *ApiError {
 	if v, ok := headerValue(m.hdr, hdrExpectedLastMsgID); ok && v != st.in.lastMsgID {
 		return jsError(jsStreamWrongLastMsgID, st.in.lastMsgID)
 	}
-	return nil
+	return checkSourceHeader(m.hdr)
 }
 
 // isDuplicate looks msgID up in the duplicate window, first expiring the
