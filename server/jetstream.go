@@ -20,6 +20,11 @@ type jetStream struct {
 	maxMem   int64
 	maxStore int64
 	strict   bool
+	// Each stream's ingest queue bound (max_buffered_msgs/size).
+	maxBufferedMsgs int
+	maxBufferedSize int
+	limits          JSLimitOpts
+	uniqueTag       string
 
 	api   *jsAPIPool
 	mu    sync.RWMutex // guards accounts
@@ -51,6 +56,11 @@ type jsAccount struct {
 
 	apiTotal  atomic.Uint64
 	apiErrors atomic.Uint64
+
+	// limits are the account's JetStream limits (-1: none), fixed at start.
+	limits    JetStreamAccountLimits
+	memUsage  jsUsageEstimate // see jetstream_limits.go
+	fileUsage jsUsageEstimate
 }
 
 // jsStreamsDefaultReserve is the reference's fallback when the machine's
@@ -67,10 +77,15 @@ func (s *Server) startJetStream() error {
 	start := time.Now()
 	s.Noticef("Starting JetStream")
 	js := &jetStream{srv: s, storeDir: filepath.Join(o.JetStreamStoreDir(), "jetstream"),
-		maxMem: o.JetStreamMaxMemory, maxStore: o.JetStreamMaxStore, strict: true,
+		maxMem: o.JetStreamMaxMemory, maxStore: o.JetStreamMaxStore, strict: !o.JetStreamNonStrict,
 		accts: make(map[string]*jsAccount)}
+	js.setTuning(o.JetStreamTuning)
 	js.memUsage.exact.Store(-1)
 	js.fileUsage.exact.Store(-1)
+	names, err := s.jetStreamAccountNames(o)
+	if err != nil {
+		return err
+	}
 	if o.StoreDir == "" {
 		s.Warnf("Temporary storage directory used, data could be lost on system reboot")
 	}
@@ -84,9 +99,8 @@ func (s *Server) startJetStream() error {
 		js.maxStore = jsDefaultMaxStore(js.storeDir)
 	}
 	js.logBanner()
-	js.api = newJSAPIPool(js, min(runtime.GOMAXPROCS(0), 16), jsDefaultRequestQueueLimit)
+	js.api = newJSAPIPool(js, min(runtime.GOMAXPROCS(0), 16), o.JetStreamTuning)
 	s.js.Store(js)
-	names := append([]string{DEFAULT_GLOBAL_ACCOUNT}, o.JetStreamAccounts...)
 	for _, name := range names {
 		acc, ok := s.LookupAccount(name)
 		if !ok {
@@ -119,7 +133,9 @@ func (js *jetStream) logBanner() {
 	} {
 		s.Noticef("%s", l)
 	}
-	s.Noticef("  Strict:          %t", js.strict)
+	if js.strict {
+		s.Noticef("  Strict:          %t", js.strict) // the reference leaves it out when off
+	}
 	s.Noticef("  Max Memory:      %s", friendlyBytes(js.maxMem))
 	s.Noticef("  Max Storage:     %s", friendlyBytes(js.maxStore))
 	s.Noticef("  Store Directory: %q", js.storeDir)
@@ -156,11 +172,16 @@ func friendlyBytes(n int64) string {
 
 // enableAccount subscribes the account's API and recovers its streams.
 func (js *jetStream) enableAccount(acc *Account) error {
-	ja := &jsAccount{js: js, acc: acc, streams: make(map[string]*stream)}
+	ja := &jsAccount{js: js, acc: acc, streams: make(map[string]*stream), limits: unlimitedAccount()}
+	if l := js.srv.getOpts().JetStreamAccountLimits[acc.Name]; l != nil {
+		ja.limits = *l
+	}
+	ja.memUsage.exact.Store(-1)
+	ja.fileUsage.exact.Store(-1)
 	if err := ja.recoverStreams(); err != nil {
 		return err
 	}
-	unsub, err := js.srv.SubscribeInternal(acc, jsAPIPrefix+">", "", ja.onAPIRequest)
+	unsub, err := ja.subscribeAPI(jsAPIPrefix + ">")
 	if err != nil {
 		ja.stopStreams()
 		return err
@@ -168,7 +189,7 @@ func (js *jetStream) enableAccount(acc *Account) error {
 	ja.unsub = unsub
 	if d := js.srv.getOpts().JetStreamDomain; d != "" {
 		// $JS.<domain>.API.> reaches the same handlers (onAPIRequest maps it).
-		unsubDomain, err := js.srv.SubscribeInternal(acc, "$JS."+d+".API.>", "", ja.onAPIRequest)
+		unsubDomain, err := ja.subscribeAPI("$JS." + d + ".API.>")
 		if err != nil {
 			unsub()
 			ja.stopStreams()
@@ -193,7 +214,7 @@ func (js *jetStream) answerDisabledAccounts() {
 			return true
 		}
 		ja := &jsAccount{js: js, acc: acc, disabled: true}
-		if unsub, err := js.srv.SubscribeInternal(acc, jsAPIPrefix+">", "", ja.onAPIRequest); err == nil {
+		if unsub, err := ja.subscribeAPI(jsAPIPrefix + ">"); err == nil {
 			ja.unsub = unsub
 			js.mu.Lock()
 			js.disabled = append(js.disabled, ja)

@@ -121,7 +121,7 @@ func (st *stream) onPublish(subject, reply string, hdr, msg []byte) {
 		hdr: bytes.Clone(hdr), msg: bytes.Clone(msg)}
 	q := st.in
 	q.mu.Lock()
-	if len(q.msgs) >= jsDefaultMaxBufferedMsgs || q.size+len(msg)+len(hdr) > jsDefaultMaxBufferedSize {
+	if js := st.ja.js; len(q.msgs) >= js.maxBufferedMsgs || q.size+len(msg)+len(hdr) > js.maxBufferedSize {
 		q.mu.Unlock()
 		st.sendPubErr(m.reply, jsError(jsStreamIngestFull))
 		return
@@ -199,8 +199,8 @@ func (st *stream) processInbound(m *inMsg) {
 			}
 		}
 	}
-	if st.overLimit() {
-		st.sendPubErr(m.reply, jsError(jsInsufficientResources))
+	if e := st.limitsExceeded(m); e != nil {
+		st.sendPubErr(m.reply, e)
 		return
 	}
 	seq, ts, err := st.store.StoreMsg(m.subject, m.hdr, m.msg, 0)
