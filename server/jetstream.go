@@ -300,9 +300,10 @@ func (s *Server) jsVarz() JetStreamVarz {
 	}
 	v := JetStreamVarz{
 		Config: &JSVarzConfig{MaxMemory: js.maxMem, MaxStore: js.maxStore, StoreDir: js.storeDir,
-			SyncInterval: sync, SyncAlways: o.JetStreamSyncAlways, Strict: js.strict, Domain: o.JetStreamDomain},
+			SyncInterval: sync, SyncAlways: o.JetStreamSyncAlways, Strict: js.strict, Domain: o.JetStreamDomain,
+			UniqueTag: js.uniqueTag},
 		Stats:  &JSVarzStats{API: JSAPIStats{Level: JSApiLevel, Total: js.apiTotal.Load(), Errors: js.apiErrors.Load()}},
-		Limits: &JSVarzLimits{DefaultMaxConsumers: 1000},
+		Limits: &JSVarzLimits{JSLimitOpts: js.limits, DefaultMaxConsumers: 1000},
 	}
 	for _, ja := range js.accounts() {
 		mem, store, _ := ja.usage()
@@ -310,22 +311,21 @@ func (s *Server) jsVarz() JetStreamVarz {
 		v.Stats.Store += store
 		v.Stats.Accounts++
 	}
+	_, v.Stats.ReservedMemory = js.usedAndReserved(MemoryStorage, "", "")
+	_, v.Stats.ReservedStore = js.usedAndReserved(FileStorage, "", "")
 	return v
 }
 
-// jszEnabled is /jsz with JetStream on: the server's totals.
-func (s *Server) jszEnabled() *JSInfo {
-	v := s.jsVarz()
-	info := &JSInfo{JSVarzStats: *v.Stats, ID: s.info.ID, Now: time.Now().UTC(), Config: *v.Config, Limits: v.Limits}
-	for _, ja := range s.js.Load().accounts() {
-		for _, st := range ja.streamList() {
-			var ss StreamState
-			st.store.FastState(&ss)
-			info.Streams++
-			info.Messages += ss.Msgs
-			info.Bytes += ss.Bytes
-		}
+// jsServerInfoFlags are the capability bits the reference sets in the
+// server block of system messages when JetStream runs (observed: 7).
+const jsServerInfoFlags = 7
+
+// jetStreamServerInfo marks system messages of a server running JetStream,
+// with its domain.
+func (s *Server) jetStreamServerInfo(si *ServerInfo) {
+	js := s.js.Load()
+	if js == nil {
+		return
 	}
-	info.Total = info.Accounts
-	return info
+	si.JetStream, si.Flags, si.Domain = true, jsServerInfoFlags, js.domain()
 }
