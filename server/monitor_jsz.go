@@ -183,3 +183,25 @@ func sysAccountJsz(s *Server, r *sysRequest) (any, error) {
 	}
 	return ja.detail(&opts), nil
 }
+
+// jetStreamAccountz adds JetStream to an account's /accountz detail as the
+// reference shows it: enabled or not, and the $JS.API.> service the system
+// account exports to every JetStream account.
+func (s *Server) jetStreamAccountz(a *Account, ai *AccountInfo) {
+	js := s.js.Load()
+	sys := s.SystemAccount()
+	if js == nil || sys == nil {
+		return
+	}
+	const api = jsAPIPrefix + ">"
+	if a == sys {
+		ai.Exports = append(ai.Exports, ExtExport{Subject: api, Type: "service", ResponseType: "Singleton"})
+		return
+	}
+	if js.lookupAccount(a.Name) == nil {
+		return
+	}
+	ai.JetStream = true
+	ai.Imports = append(ai.Imports, ExtImport{Subject: api, Account: sys.Name, To: api, LocalSubject: api,
+		Type: "service", Share: true})
+}

@@ -136,6 +136,7 @@ func (s *Server) accountz(name string) (*Accountz, error) {
 		az.Account.IsSystem = true
 		az.Account.Exports = append(az.Account.Exports, systemExports...)
 	}
+	s.jetStreamAccountz(a, az.Account) // monitor_jsz.go
 	return az, nil
 }
 
