@@ -17,7 +17,6 @@ type streamConfigRequest struct {
 	Pedantic         bool            `json:"pedantic,omitempty"`
 	Mirror           json.RawMessage `json:"mirror,omitempty"`
 	Sources          json.RawMessage `json:"sources,omitempty"`
-	Placement        json.RawMessage `json:"placement,omitempty"`
 	SubjectTransform json.RawMessage `json:"subject_transform,omitempty"`
 	RePublish        json.RawMessage `json:"republish,omitempty"`
 	AllowMsgCounter  bool            `json:"allow_msg_counter,omitempty"`

@@ -230,8 +230,18 @@ func (l streamConfigLimits) defaults(c *StreamConfig) {
 	}
 }
 
-// check refuses a duplicate window above the server's cap.
+// check applies the server's own rules: a placement without a preferred
+// server (an empty one is dropped, as the reference does), and a duplicate
+// window within the server's cap.
 func (l streamConfigLimits) check(c *StreamConfig) *ApiError {
+	if p := c.Placement; p != nil {
+		if p.Preferred != "" {
+			return jsError(jsStreamInvalidConfig, "preferred server not permitted in placement")
+		}
+		if p.Cluster == "" && p.Tags == nil {
+			c.Placement = nil
+		}
+	}
 	if l.maxDuplicates > 0 && c.Duplicates > l.maxDuplicates {
 		return jsError(jsStreamInvalidConfig,
 			"duplicates window can not be larger then server limit of "+l.maxDuplicates.String())

@@ -268,3 +268,50 @@ func TestJetStreamBinaryDomainFlag(t *testing.T) {
 		t.Fatalf("puback %v %s", err, msg.Data)
 	}
 }
+
+// With a domain, $JS.<domain>.API.> reaches the API, and its $KV.> and
+// $OBJ.> forms reach the buckets' subjects, as the reference maps them.
+func TestJetStreamDomainMapping(t *testing.T) {
+	s, _ := runJSConf(t, "listen: 127.0.0.1:-1\njetstream { store_dir: \"STORE\", domain: hub }\n", "")
+	nc := connect(t, s)
+	jsErrOf(t, "create", jsReq(t, nc, "$JS.hub.API.STREAM.CREATE.KV_b", `{"name":"KV_b","subjects":["$KV.b.>"]}`), 0, "")
+	msg, err := nc.Request("$JS.hub.API.$KV.b.k", []byte("v"), 2*time.Second)
+	if err != nil || string(msg.Data) != `{"stream":"KV_b","domain":"hub","seq":1}` {
+		t.Fatalf("kv put through the domain: %v %s", err, msg.Data)
+	}
+	if m := jsReq(t, nc, "$JS.hub.API.STREAM.INFO.KV_b", ""); m["state"].(map[string]any)["messages"] != 1.0 {
+		t.Fatalf("info through the domain %v", m)
+	}
+	if _, err := nc.Request("$JS.other.API.INFO", nil, 200*time.Millisecond); err != nats.ErrNoResponders {
+		t.Fatalf("another domain: %v", err)
+	}
+}
+
+// A placement is accepted and kept on a server without a cluster (an empty
+// one dropped), a preferred server refused, replicas above 1 refused, as
+// the reference answers (observed on v2.15.2).
+func TestJetStreamPlacementAndReplicas(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	for _, tc := range []struct {
+		body, placement string
+		errCode         float64
+		desc            string
+	}{
+		{`{"name":"P1","placement":{"cluster":"c1","tags":["x"]}}`, `{"cluster":"c1","tags":["x"]}`, 0, ""},
+		{`{"name":"P2","placement":{}}`, `null`, 0, ""},
+		{`{"name":"P3","placement":{"cluster":"","tags":[]}}`, `{}`, 0, ""},
+		{`{"name":"P4","placement":{"preferred":"x"}}`, ``, 10052, "preferred server not permitted in placement"},
+		{`{"name":"P5","num_replicas":3,"placement":{"cluster":"c1"}}`, ``, 10074, "replicas > 1 not supported in non-clustered mode"},
+	} {
+		var cfg struct{ Name string }
+		json.Unmarshal([]byte(tc.body), &cfg)
+		m := jsReq(t, nc, "$JS.API.STREAM.CREATE."+cfg.Name, tc.body)
+		jsErrOf(t, tc.body, m, tc.errCode, tc.desc)
+		if tc.errCode == 0 {
+			if p, _ := json.Marshal(m["config"].(map[string]any)["placement"]); string(p) != tc.placement {
+				t.Errorf("%s: placement %s", tc.body, p)
+			}
+		}
+	}
+}
