@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 const (
@@ -54,7 +56,13 @@ type jsAPIPool struct {
 	quit chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
+	// lastWarn is when each queue's overflow was last logged (unix ns): a
+	// flood logs one line a minute, not one per drop.
+	lastWarn, lastInfoWarn atomic.Int64
 }
+
+// jsAPIWarnInterval spaces the overflow warnings of one queue.
+const jsAPIWarnInterval = time.Minute
 
 func newJSAPIPool(js *jetStream, workers int, t JetStreamTuning) *jsAPIPool {
 	limit := t.JetStreamRequestQueueLimit
@@ -101,9 +109,9 @@ func (p *jsAPIPool) stop() {
 
 // push queues r; a queue that r fills up is emptied (see jsAPIPool).
 func (p *jsAPIPool) push(r *jsAPIRequest) {
-	q := p.ch
+	q, name, last := p.ch, "", &p.lastWarn
 	if isInfoRequest(r.subject) {
-		q = p.info
+		q, name, last = p.info, "info ", &p.lastInfoWarn
 	}
 	queued := false
 	select {
@@ -125,7 +133,10 @@ func (p *jsAPIPool) push(r *jsAPIRequest) {
 		default:
 		}
 	}
-	p.js.srv.Warnf("JetStream API queue limit reached, dropping %d requests", dropped)
+	now, prev := time.Now().UnixNano(), last.Load()
+	if now-prev >= int64(jsAPIWarnInterval) && last.CompareAndSwap(prev, now) {
+		p.js.srv.Warnf("JetStream API %squeue limit reached, dropping %d requests", name, dropped)
+	}
 	p.js.adviseAPILimitReached(dropped)
 }
 
