@@ -23,7 +23,7 @@ type jetStream struct {
 	// Each stream's ingest queue bound (max_buffered_msgs/size).
 	maxBufferedMsgs int
 	maxBufferedSize int
-	limits          JSLimitOpts
+	limits          atomic.Pointer[JSLimitOpts] // the limits block; swapped by a reload
 	uniqueTag       string
 
 	api   *jsAPIPool
@@ -57,8 +57,9 @@ type jsAccount struct {
 	apiTotal  atomic.Uint64
 	apiErrors atomic.Uint64
 
-	// limits are the account's JetStream limits (-1: none), fixed at start.
-	limits    JetStreamAccountLimits
+	// limits are the account's JetStream limits (-1: none); swapped whole
+	// by a reload.
+	limits    atomic.Pointer[JetStreamAccountLimits]
 	memUsage  jsUsageEstimate // see jetstream_limits.go
 	fileUsage jsUsageEstimate
 }
@@ -77,7 +78,7 @@ func (s *Server) startJetStream() error {
 	start := time.Now()
 	s.Noticef("Starting JetStream")
 	js := &jetStream{srv: s, storeDir: filepath.Join(o.JetStreamStoreDir(), "jetstream"),
-		maxMem: o.JetStreamMaxMemory, maxStore: o.JetStreamMaxStore, strict: !o.JetStreamNonStrict,
+		maxMem: o.JetStreamMaxMemory, maxStore: o.JetStreamMaxStore, strict: !o.NoJetStreamStrict,
 		accts: make(map[string]*jsAccount)}
 	js.setTuning(o.JetStreamTuning)
 	js.memUsage.exact.Store(-1)
@@ -172,10 +173,8 @@ func friendlyBytes(n int64) string {
 
 // enableAccount subscribes the account's API and recovers its streams.
 func (js *jetStream) enableAccount(acc *Account) error {
-	ja := &jsAccount{js: js, acc: acc, streams: make(map[string]*stream), limits: unlimitedAccount()}
-	if l := js.srv.getOpts().JetStreamAccountLimits[acc.Name]; l != nil {
-		ja.limits = *l
-	}
+	ja := &jsAccount{js: js, acc: acc, streams: make(map[string]*stream)}
+	ja.setLimits(js.srv.getOpts().JetStreamAccountLimits)
 	ja.memUsage.exact.Store(-1)
 	ja.fileUsage.exact.Store(-1)
 	if err := ja.recoverStreams(); err != nil {
@@ -303,7 +302,7 @@ func (s *Server) jsVarz() JetStreamVarz {
 			SyncInterval: sync, SyncAlways: o.JetStreamSyncAlways, Strict: js.strict, Domain: o.JetStreamDomain,
 			UniqueTag: js.uniqueTag},
 		Stats:  &JSVarzStats{API: JSAPIStats{Level: JSApiLevel, Total: js.apiTotal.Load(), Errors: js.apiErrors.Load()}},
-		Limits: &JSVarzLimits{JSLimitOpts: js.limits, DefaultMaxConsumers: 1000},
+		Limits: &JSVarzLimits{JSLimitOpts: *js.limits.Load(), DefaultMaxConsumers: 1000},
 	}
 	for _, ja := range js.accounts() {
 		mem, store, _ := ja.usage()

@@ -399,7 +399,7 @@ func (ja *jsAccount) apiAccountInfo(_ *jsAPIRequest, _ []string) any {
 	_, resStore := ja.usedAndReserved(FileStorage, "")
 	return &JSApiAccountInfoResponse{
 		Memory: mem, Store: store, ReservedMemory: resMem, ReservedStore: resStore, Streams: streams,
-		Limits: ja.limits.apiLimits(),
+		Limits: ja.limits.Load().apiLimits(),
 		Domain: ja.js.domain(),
 		API:    JSAPIStats{Level: JSApiLevel, Total: ja.apiTotal.Load(), Errors: ja.apiErrors.Load()},
 	}

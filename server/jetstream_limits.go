@@ -133,9 +133,9 @@ func (ja *jsAccount) usageOf(typ StorageType) *jsUsageEstimate {
 // accountLimit is the account's byte limit of a storage type (-1: none).
 func (ja *jsAccount) accountLimit(typ StorageType) int64 {
 	if typ == MemoryStorage {
-		return ja.limits.MaxMemory
+		return ja.limits.Load().MaxMemory
 	}
-	return ja.limits.MaxStore
+	return ja.limits.Load().MaxStore
 }
 
 // overAccountLimit reports whether storing size more bytes of type typ
@@ -178,7 +178,7 @@ func (ja *jsAccount) usedAndReserved(typ StorageType, except string) (used, rese
 // the reference's order. The caller holds createMu, so the stream count
 // and reservations cannot change meanwhile.
 func (ja *jsAccount) checkAccountLimits(cfg *StreamConfig) *ApiError {
-	l := &ja.limits
+	l := ja.limits.Load()
 	isNew := ja.lookupStream(cfg.Name) == nil
 	if isNew && l.MaxStreams > 0 && len(ja.streamList()) >= l.MaxStreams {
 		return jsError(jsMaximumStreamsLimit)
@@ -215,7 +215,7 @@ type streamConfigLimits struct {
 }
 
 func (js *jetStream) configLimits() streamConfigLimits {
-	return streamConfigLimits{strict: js.strict, maxDuplicates: js.limits.Duplicates}
+	return streamConfigLimits{strict: js.strict, maxDuplicates: js.limits.Load().Duplicates}
 }
 
 // defaults gives a config without a duplicate window the server's cap when

@@ -54,13 +54,13 @@ type JetStreamTuning struct {
 	// JetStreamUniqueTag is unique_tag, lower-cased as the reference does;
 	// shown in /jsz and /varz (placement by tag needs a cluster).
 	JetStreamUniqueTag string `json:"-"`
-	// JetStreamNonStrict is strict: false: API requests may carry fields
+	// NoJetStreamStrict is strict: false: API requests may carry fields
 	// this server does not know.
-	JetStreamNonStrict bool `json:"-"`
-	// JetStreamMaxBufferedMsgs and JetStreamMaxBufferedSize bound each
+	NoJetStreamStrict bool `json:"-"`
+	// StreamMaxBufferedMsgs and StreamMaxBufferedSize bound each
 	// stream's ingest queue (100,000 messages and 128 MiB by default).
-	JetStreamMaxBufferedMsgs int   `json:"-"`
-	JetStreamMaxBufferedSize int64 `json:"-"`
+	StreamMaxBufferedMsgs int   `json:"-"`
+	StreamMaxBufferedSize int64 `json:"-"`
 	// JetStreamRequestQueueLimit and JetStreamInfoQueueLimit bound the API
 	// queues (10,000 each by default; the info queue defaults to the other).
 	JetStreamRequestQueueLimit int `json:"-"`
@@ -69,7 +69,7 @@ type JetStreamTuning struct {
 	JetStreamLimits JSLimitOpts `json:"-"`
 	// JetStreamAccountLimits are the limits of accounts { A { jetstream { ... } } },
 	// by account name; an account enabled without a map has none here.
-	JetStreamAccountLimits map[string]*JetStreamAccountLimits `json:"-"`
+	JetStreamAccountLimits map[string]JetStreamAccountLimits `json:"-"`
 }
 
 // JSLimitOpts is the jetstream block's limits sub-block: server-wide caps
@@ -115,13 +115,13 @@ func (c *cfg) parseJetStreamTuning(key string, e *conf.Value) {
 		}
 	case "strict":
 		if b, ok := c.bool(key, e); ok {
-			t.JetStreamNonStrict = !b
+			t.NoJetStreamStrict = !b
 		}
 	case "max_buffered_msgs":
-		c.jsCount(key, e, &t.JetStreamMaxBufferedMsgs)
+		c.jsCount(key, e, &t.StreamMaxBufferedMsgs)
 	case "max_buffered_size":
 		if n, ok := c.int64(key, e); ok && c.inBound(e, key, n, false, notNegative) {
-			t.JetStreamMaxBufferedSize = n
+			t.StreamMaxBufferedSize = n
 		}
 	case "request_queue_limit":
 		c.jsCount(key, e, &t.JetStreamRequestQueueLimit)
@@ -217,9 +217,9 @@ func (c *cfg) parseAccountJetStreamLimits(account string, m map[string]*conf.Val
 		}
 	}
 	if c.o.JetStreamAccountLimits == nil {
-		c.o.JetStreamAccountLimits = make(map[string]*JetStreamAccountLimits)
+		c.o.JetStreamAccountLimits = make(map[string]JetStreamAccountLimits)
 	}
-	c.o.JetStreamAccountLimits[account] = &l
+	c.o.JetStreamAccountLimits[account] = l
 	return true
 }
 
@@ -244,8 +244,8 @@ func validateJetStreamTuning(o *Options) error {
 		name string
 		v    int64
 	}{
-		{"max_buffered_msgs", int64(t.JetStreamMaxBufferedMsgs)},
-		{"max_buffered_size", t.JetStreamMaxBufferedSize},
+		{"max_buffered_msgs", int64(t.StreamMaxBufferedMsgs)},
+		{"max_buffered_size", t.StreamMaxBufferedSize},
 		{"request_queue_limit", int64(t.JetStreamRequestQueueLimit)},
 		{"info_queue_limit", int64(t.JetStreamInfoQueueLimit)},
 		{"max_request_batch", int64(t.JetStreamLimits.MaxRequestBatch)},
@@ -291,11 +291,37 @@ func (s *Server) jetStreamAccountNames(o *Options) ([]string, error) {
 // setTuning copies the tuning options JetStream reads at run time.
 func (js *jetStream) setTuning(t JetStreamTuning) {
 	js.maxBufferedMsgs, js.maxBufferedSize = jsDefaultMaxBufferedMsgs, jsDefaultMaxBufferedSize
-	if t.JetStreamMaxBufferedMsgs > 0 {
-		js.maxBufferedMsgs = t.JetStreamMaxBufferedMsgs
+	if t.StreamMaxBufferedMsgs > 0 {
+		js.maxBufferedMsgs = t.StreamMaxBufferedMsgs
 	}
-	if t.JetStreamMaxBufferedSize > 0 {
-		js.maxBufferedSize = int(min(t.JetStreamMaxBufferedSize, math.MaxInt))
+	if t.StreamMaxBufferedSize > 0 {
+		js.maxBufferedSize = int(min(t.StreamMaxBufferedSize, math.MaxInt))
 	}
-	js.limits, js.uniqueTag = t.JetStreamLimits, t.JetStreamUniqueTag
+	js.limits.Store(&t.JetStreamLimits)
+	js.uniqueTag = t.JetStreamUniqueTag
+}
+
+// reloadJetStream applies a reload's new limits block and account limits;
+// the other JetStream options cannot change at run time (diffOptions
+// refuses them, as the reference does).
+func (s *Server) reloadJetStream(next *Options) {
+	js := s.js.Load()
+	if js == nil {
+		return
+	}
+	lim := next.JetStreamLimits
+	js.limits.Store(&lim)
+	for _, ja := range js.accounts() {
+		ja.setLimits(next.JetStreamAccountLimits)
+	}
+}
+
+// setLimits takes the account's limits from the configured ones (none
+// configured: no limits).
+func (ja *jsAccount) setLimits(all map[string]JetStreamAccountLimits) {
+	l := unlimitedAccount()
+	if configured, ok := all[ja.acc.Name]; ok {
+		l = configured
+	}
+	ja.limits.Store(&l)
 }

@@ -139,9 +139,10 @@ func (s *Server) Jsz(opts *JSzOptions) *JSInfo {
 // detail is the account's /jsz entry.
 func (ja *jsAccount) detail(opts *JSzOptions) *AccountDetail {
 	mem, store, _ := ja.usage()
+	lim := ja.limits.Load()
 	d := &AccountDetail{Name: ja.acc.Name, ID: ja.acc.Name, JSVarzStats: JSVarzStats{
 		Memory: mem, Store: store,
-		ReservedMemory: uint64(ja.limits.MaxMemory), ReservedStore: uint64(ja.limits.MaxStore),
+		ReservedMemory: uint64(lim.MaxMemory), ReservedStore: uint64(lim.MaxStore),
 		API: JSAPIStats{Total: ja.apiTotal.Load(), Errors: ja.apiErrors.Load()},
 	}}
 	if !opts.Streams && !opts.Consumer {

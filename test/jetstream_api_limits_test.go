@@ -315,3 +315,41 @@ func TestJetStreamPlacementAndReplicas(t *testing.T) {
 		}
 	}
 }
+
+// A reload applies new account limits and a new limits block at once, and
+// refuses the JetStream keys the reference cannot reload either, naming
+// them as it does.
+func TestJetStreamReloadLimits(t *testing.T) {
+	dir, store := t.TempDir(), t.TempDir()
+	conf := func(buffered, streams int, window string) string {
+		return fmt.Sprintf("listen: 127.0.0.1:-1\njetstream { store_dir: %q, max_buffered_msgs: %d, limits { duplicate_window: %q } }\n"+
+			"accounts { A { jetstream { max_streams: %d }, users [{user: a, password: a}] } }\n",
+			filepath.ToSlash(store), buffered, window, streams)
+	}
+	path := writeConf(t, dir, "js.conf", conf(10, 1, "1m"))
+	o, err := server.ProcessConfigFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.NoLog, o.NoSigs = true, true
+	s := RunServer(t, o)
+	nc := connect(t, s, nats.UserInfo("a", "a"))
+	jsErrOf(t, "S1", jsReq(t, nc, "$JS.API.STREAM.CREATE.S1", `{"name":"S1"}`), 0, "")
+	jsErrOf(t, "S2", jsReq(t, nc, "$JS.API.STREAM.CREATE.S2", `{"name":"S2"}`), 10027, "")
+	writeConf(t, dir, "js.conf", conf(10, 2, "2m"))
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	m := jsReq(t, nc, "$JS.API.STREAM.CREATE.S2", `{"name":"S2"}`)
+	jsErrOf(t, "S2 after reload", m, 0, "")
+	if d := m["config"].(map[string]any)["duplicate_window"]; d != 120e9 {
+		t.Fatalf("window after reload %v", d)
+	}
+	if l := jsReq(t, nc, "$JS.API.INFO", "")["limits"].(map[string]any); l["max_streams"] != 2.0 {
+		t.Fatalf("limits after reload %v", l)
+	}
+	writeConf(t, dir, "js.conf", conf(20, 2, "2m"))
+	if err := s.Reload(); err == nil || err.Error() != "config reload not supported for StreamMaxBufferedMsgs: old=10, new=20" {
+		t.Fatalf("reload of max_buffered_msgs: %v", err)
+	}
+}
