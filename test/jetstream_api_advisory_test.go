@@ -148,3 +148,36 @@ system_account: SYS
 	}
 	t.Logf("%d answered, %d dropped in %d advisories, worst core round trip %v", answered.Load(), dropped.Load(), advisories.Load(), worst)
 }
+
+// Info-class requests have their own queue and limit: flooding it drops
+// info requests only, while a stream create is still answered.
+func TestJetStreamAPIInfoQueueOverflow(t *testing.T) {
+	s, _ := runJSConf(t, `listen: 127.0.0.1:-1
+jetstream { store_dir: "STORE", info_queue_limit: 1 }
+accounts { A { jetstream: enabled, users [{user: a, password: a}] }, SYS { users [{user: s, password: s}] } }
+system_account: SYS
+`, "")
+	sys := connect(t, s, nats.UserInfo("s", "s"))
+	var dropped atomic.Int64
+	sys.Subscribe("$JS.EVENT.ADVISORY.API.LIMIT_REACHED", func(m *nats.Msg) {
+		var adv struct{ Dropped int64 }
+		json.Unmarshal(m.Data, &adv)
+		dropped.Add(adv.Dropped)
+	})
+	sys.Flush()
+	nc := connect(t, s, nats.UserInfo("a", "a"))
+	var answered atomic.Int64
+	inbox := nats.NewInbox()
+	nc.Subscribe(inbox+".*", func(*nats.Msg) { answered.Add(1) })
+	const n = 500
+	for i := 0; i < n; i++ {
+		nc.PublishRequest("$JS.API.STREAM.INFO.X", inbox+"."+strconv.Itoa(i), nil)
+	}
+	jsErrOf(t, "create during the info flood", jsReq(t, nc, "$JS.API.STREAM.CREATE.S", `{"name":"S"}`), 0, "")
+	waitFor(t, 10*time.Second, "every info request answered or dropped", func() bool {
+		return answered.Load()+dropped.Load() == n
+	})
+	if dropped.Load() == 0 {
+		t.Fatalf("no info request dropped, %d answered", answered.Load())
+	}
+}
