@@ -17,8 +17,9 @@ import (
 type jetStream struct {
 	srv      *Server
 	storeDir string // <store_dir>/jetstream
-	maxMem   int64
-	maxStore int64
+	// maxMem and maxStore are the server's limits; a reload may raise them.
+	maxMem   atomic.Int64
+	maxStore atomic.Int64
 	strict   bool
 	// Each stream's ingest queue bound (max_buffered_msgs/size).
 	maxBufferedMsgs int
@@ -78,8 +79,8 @@ func (s *Server) startJetStream() error {
 	start := time.Now()
 	s.Noticef("Starting JetStream")
 	js := &jetStream{srv: s, storeDir: filepath.Join(o.JetStreamStoreDir(), "jetstream"),
-		maxMem: o.JetStreamMaxMemory, maxStore: o.JetStreamMaxStore, strict: !o.NoJetStreamStrict,
-		accts: make(map[string]*jsAccount)}
+		strict: !o.NoJetStreamStrict,
+		accts:  make(map[string]*jsAccount)}
 	js.setTuning(o.JetStreamTuning)
 	js.memUsage.exact.Store(-1)
 	js.fileUsage.exact.Store(-1)
@@ -93,12 +94,9 @@ func (s *Server) startJetStream() error {
 	if err := os.MkdirAll(js.storeDir, 0o750); err != nil {
 		return fmt.Errorf("could not create storage directory - %v", err)
 	}
-	if js.maxMem <= 0 {
-		js.maxMem = jsDefaultMaxMemory()
-	}
-	if js.maxStore <= 0 {
-		js.maxStore = jsDefaultMaxStore(js.storeDir)
-	}
+	mem, store := js.storeLimits(o)
+	js.maxMem.Store(mem)
+	js.maxStore.Store(store)
 	js.logBanner()
 	js.api = newJSAPIPool(js, min(runtime.GOMAXPROCS(0), 16), o.JetStreamTuning)
 	s.js.Store(js)
@@ -137,8 +135,8 @@ func (js *jetStream) logBanner() {
 	if js.strict {
 		s.Noticef("  Strict:          %t", js.strict) // the reference leaves it out when off
 	}
-	s.Noticef("  Max Memory:      %s", friendlyBytes(js.maxMem))
-	s.Noticef("  Max Storage:     %s", friendlyBytes(js.maxStore))
+	s.Noticef("  Max Memory:      %s", friendlyBytes(js.maxMem.Load()))
+	s.Noticef("  Max Storage:     %s", friendlyBytes(js.maxStore.Load()))
 	s.Noticef("  Store Directory: %q", js.storeDir)
 	o := s.getOpts()
 	if o.JetStreamDomain != "" {
@@ -298,7 +296,7 @@ func (s *Server) jsVarz() JetStreamVarz {
 		sync = fsDefaultSyncInterval
 	}
 	v := JetStreamVarz{
-		Config: &JSVarzConfig{MaxMemory: js.maxMem, MaxStore: js.maxStore, StoreDir: js.storeDir,
+		Config: &JSVarzConfig{MaxMemory: js.maxMem.Load(), MaxStore: js.maxStore.Load(), StoreDir: js.storeDir,
 			SyncInterval: sync, SyncAlways: o.JetStreamSyncAlways, Strict: js.strict, Domain: o.JetStreamDomain,
 			UniqueTag: js.uniqueTag},
 		Stats:  &JSVarzStats{API: JSAPIStats{Level: JSApiLevel, Total: js.apiTotal.Load(), Errors: js.apiErrors.Load()}},

@@ -18,9 +18,9 @@ import (
 // maxFor is the server limit of a storage type.
 func (js *jetStream) maxFor(st StorageType) int64 {
 	if st == MemoryStorage {
-		return js.maxMem
+		return js.maxMem.Load()
 	}
-	return js.maxStore
+	return js.maxStore.Load()
 }
 
 // usedAndReserved sums the bytes stored and the max_bytes reserved by the

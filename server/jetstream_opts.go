@@ -301,16 +301,22 @@ func (js *jetStream) setTuning(t JetStreamTuning) {
 	js.uniqueTag = t.JetStreamUniqueTag
 }
 
-// reloadJetStream applies a reload's new limits block and account limits;
-// the other JetStream options cannot change at run time (diffOptions
-// refuses them, as the reference does).
-func (s *Server) reloadJetStream(next *Options) {
+// reloadJetStream applies a reload's new limits block, account limits and
+// raised server limits (checkReloadJetStream refused lower ones); the other
+// JetStream options cannot change at run time (diffOptions refuses them, as
+// the reference does).
+func (s *Server) reloadJetStream(cur, next *Options) {
 	js := s.js.Load()
 	if js == nil {
 		return
 	}
 	lim := next.JetStreamLimits
 	js.limits.Store(&lim)
+	if cur.JetStreamMaxMemory != next.JetStreamMaxMemory || cur.JetStreamMaxStore != next.JetStreamMaxStore {
+		mem, store := js.storeLimits(next)
+		js.maxMem.Store(mem)
+		js.maxStore.Store(store)
+	}
 	for _, ja := range js.accounts() {
 		ja.setLimits(next.JetStreamAccountLimits)
 	}
@@ -324,4 +330,31 @@ func (ja *jsAccount) setLimits(all map[string]JetStreamAccountLimits) {
 		l = configured
 	}
 	ja.limits.Store(&l)
+}
+
+// storeLimits are the server's memory and storage limits the options ask
+// for: max_memory_store and max_file_store, or the machine's defaults.
+func (js *jetStream) storeLimits(o *Options) (mem, store int64) {
+	mem, store = o.JetStreamMaxMemory, o.JetStreamMaxStore
+	if mem <= 0 {
+		mem = jsDefaultMaxMemory()
+	}
+	if store <= 0 {
+		store = jsDefaultMaxStore(js.storeDir)
+	}
+	return mem, store
+}
+
+// checkReloadJetStream refuses a reload that lowers the server's JetStream
+// limits, as the reference does; raising them is applied live.
+func (s *Server) checkReloadJetStream(cur, next *Options) error {
+	js := s.js.Load()
+	if js == nil || (cur.JetStreamMaxMemory == next.JetStreamMaxMemory && cur.JetStreamMaxStore == next.JetStreamMaxStore) {
+		return nil
+	}
+	mem, store := js.storeLimits(next)
+	if mem < js.maxMem.Load() || store < js.maxStore.Load() {
+		return errors.New("config reload not supported for decreasing jetstream max memory and store")
+	}
+	return nil
 }

@@ -79,6 +79,8 @@ var reloadable = map[string]struct {
 	"PortsFileDir":           {"ports_file_dir", reloadPortsFile},
 	"ClientAdvertise":        {"client_advertise", reloadInfo},
 	"JetStreamLimits":        {"jetstream limits", reloadJetStream},
+	"JetStreamMaxMemory":     {"JetStream max_mem_store", reloadJetStream},
+	"JetStreamMaxStore":      {"JetStream max_file_store", reloadJetStream},
 	"JetStreamAccountLimits": {"jetstream account limits", reloadJetStream},
 }
 
@@ -110,6 +112,9 @@ func (s *Server) Reload() error {
 		return err
 	}
 	if err := checkReloadTLS(next); err != nil {
+		return err
+	}
+	if err := s.checkReloadJetStream(cur, next); err != nil {
 		return err
 	}
 	s.applyReload(cur, next, changes)
@@ -218,7 +223,7 @@ func (s *Server) applyReload(cur, next *Options, changes []optChange) {
 		s.applyConnLimits(cur, next)
 	}
 	if kinds[reloadJetStream] {
-		s.reloadJetStream(next)
+		s.reloadJetStream(cur, next)
 	}
 }
 
@@ -231,6 +236,8 @@ func (s *Server) logReloaded(changes []optChange, next *Options) {
 			s.Noticef("Reloaded: %s", ch.name)
 		case ch.field == "TLS":
 			s.Noticef("Reloaded: tls = %s", enabledOrNot(next.TLS != nil))
+		case ch.field == "JetStreamMaxMemory" || ch.field == "JetStreamMaxStore":
+			s.Noticef("Reloaded: %s = %s", ch.name, friendlyBytes(ch.value.(int64)))
 		default:
 			s.Noticef("Reloaded: %s = %v", ch.name, ch.value)
 		}

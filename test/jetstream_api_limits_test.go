@@ -353,3 +353,30 @@ func TestJetStreamReloadLimits(t *testing.T) {
 		t.Fatalf("reload of max_buffered_msgs: %v", err)
 	}
 }
+
+// A reload may raise max_memory_store/max_file_store, applied at once, and
+// is refused when it would lower them, as with the reference.
+func TestJetStreamReloadServerLimits(t *testing.T) {
+	dir, store := t.TempDir(), t.TempDir()
+	conf := func(file string) string {
+		return fmt.Sprintf("listen: 127.0.0.1:-1\njetstream { store_dir: %q, max_file_store: %s }\n", filepath.ToSlash(store), file)
+	}
+	path := writeConf(t, dir, "js.conf", conf("1MB"))
+	o, err := server.ProcessConfigFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.NoLog, o.NoSigs = true, true
+	s := RunServer(t, o)
+	nc := connect(t, s)
+	jsErrOf(t, "over 1MB", jsReq(t, nc, "$JS.API.STREAM.CREATE.S", `{"name":"S","max_bytes":1500000}`), 10047, "")
+	writeConf(t, dir, "js.conf", conf("2MB"))
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	jsErrOf(t, "after raising", jsReq(t, nc, "$JS.API.STREAM.CREATE.S", `{"name":"S","max_bytes":1500000}`), 0, "")
+	writeConf(t, dir, "js.conf", conf("1MB"))
+	if err := s.Reload(); err == nil || err.Error() != "config reload not supported for decreasing jetstream max memory and store" {
+		t.Fatalf("lowering: %v", err)
+	}
+}
