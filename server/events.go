@@ -173,11 +173,13 @@ func (s *Server) SystemAccount() *Account {
 
 func (s *Server) serverInfo() ServerInfo {
 	o := s.getOpts()
-	return ServerInfo{
+	si := ServerInfo{
 		Name: s.info.Name, Host: o.Host, ID: s.info.ID, Version: VERSION, Tags: o.ServerTags,
 		FeatureFlags: defaultFeatureFlags(),
 		Seq:          s.sys.seq.Add(1), Time: time.Now().UTC(),
 	}
+	s.jetStreamServerInfo(&si)
+	return si
 }
 
 func newEvent(typ string) TypedEvent {

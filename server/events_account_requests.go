@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"strings"
 	"time"
 )
@@ -23,9 +22,7 @@ func init() {
 		return sysStatz(s, r)
 	}
 	sysAccountRequests["LEAFZ"] = func(s *Server, _ *sysRequest) (any, error) { return s.leafz(), nil }
-	sysAccountRequests["JSZ"] = func(_ *Server, _ *sysRequest) (any, error) {
-		return (*JSInfo)(nil), errors.New("jetstream not enabled")
-	}
+	sysAccountRequests["JSZ"] = sysAccountJsz
 }
 
 // sysAccountConns answers with the account connections advisory, only for

@@ -29,7 +29,7 @@ func init() {
 		"ROUTEZ":    func(s *Server, _ *sysRequest) (any, error) { return s.routez(), nil },
 		"GATEWAYZ":  func(s *Server, _ *sysRequest) (any, error) { return s.gatewayz(), nil },
 		"LEAFZ":     func(s *Server, _ *sysRequest) (any, error) { return s.leafz(), nil },
-		"JSZ":       func(s *Server, _ *sysRequest) (any, error) { return s.jsz(), nil },
+		"JSZ":       sysJsz,
 		"ACCOUNTZ":  sysAccountz,
 		"EXPVARZ":   sysExpvarz,
 		"IPQUEUESZ": sysIPQueuesz,

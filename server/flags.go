@@ -125,6 +125,7 @@ func defineFlags(fs *flag.FlagSet, fo *Options, res *FlagResult) *flagExtras {
 	num(&fo.MaxTracedMsgLen, "max_traced_msg_len")
 	boolean(&fo.JetStream, false, "js", "jetstream")
 	str(&fo.StoreDir, "sd", "store_dir")
+	str(&fo.JetStreamDomain, "js_domain")
 	str(&fo.Username, "user")
 	str(&fo.Password, "pass")
 	str(&fo.Authorization, "auth")
@@ -179,6 +180,7 @@ var flagOverrides = []struct {
 	{[]string{"profile"}, func(d, s *Options) { d.ProfPort = s.ProfPort }},
 	{[]string{"js", "jetstream"}, func(d, s *Options) { d.JetStream = s.JetStream }},
 	{[]string{"sd", "store_dir"}, func(d, s *Options) { d.StoreDir = s.StoreDir }},
+	{[]string{"js_domain"}, func(d, s *Options) { d.JetStreamDomain = s.JetStreamDomain }},
 	{[]string{"user"}, func(d, s *Options) { d.Username = s.Username }},
 	{[]string{"pass"}, func(d, s *Options) { d.Password = s.Password }},
 	{[]string{"auth"}, func(d, s *Options) { d.Authorization = s.Authorization }},

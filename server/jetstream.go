@@ -17,9 +17,15 @@ import (
 type jetStream struct {
 	srv      *Server
 	storeDir string // <store_dir>/jetstream
-	maxMem   int64
-	maxStore int64
+	// maxMem and maxStore are the server's limits; a reload may raise them.
+	maxMem   atomic.Int64
+	maxStore atomic.Int64
 	strict   bool
+	// Each stream's ingest queue bound (max_buffered_msgs/size).
+	maxBufferedMsgs int
+	maxBufferedSize int
+	limits          atomic.Pointer[JSLimitOpts] // the limits block; swapped by a reload
+	uniqueTag       string
 
 	api   *jsAPIPool
 	mu    sync.RWMutex // guards accounts
@@ -51,6 +57,12 @@ type jsAccount struct {
 
 	apiTotal  atomic.Uint64
 	apiErrors atomic.Uint64
+
+	// limits are the account's JetStream limits (-1: none); swapped whole
+	// by a reload.
+	limits    atomic.Pointer[JetStreamAccountLimits]
+	memUsage  jsUsageEstimate // see jetstream_limits.go
+	fileUsage jsUsageEstimate
 }
 
 // jsStreamsDefaultReserve is the reference's fallback when the machine's
@@ -67,26 +79,27 @@ func (s *Server) startJetStream() error {
 	start := time.Now()
 	s.Noticef("Starting JetStream")
 	js := &jetStream{srv: s, storeDir: filepath.Join(o.JetStreamStoreDir(), "jetstream"),
-		maxMem: o.JetStreamMaxMemory, maxStore: o.JetStreamMaxStore, strict: true,
-		accts: make(map[string]*jsAccount)}
+		strict: !o.NoJetStreamStrict,
+		accts:  make(map[string]*jsAccount)}
+	js.setTuning(o.JetStreamTuning)
 	js.memUsage.exact.Store(-1)
 	js.fileUsage.exact.Store(-1)
+	names, err := s.jetStreamAccountNames(o)
+	if err != nil {
+		return err
+	}
 	if o.StoreDir == "" {
 		s.Warnf("Temporary storage directory used, data could be lost on system reboot")
 	}
 	if err := os.MkdirAll(js.storeDir, 0o750); err != nil {
 		return fmt.Errorf("could not create storage directory - %v", err)
 	}
-	if js.maxMem <= 0 {
-		js.maxMem = jsDefaultMaxMemory()
-	}
-	if js.maxStore <= 0 {
-		js.maxStore = jsDefaultMaxStore(js.storeDir)
-	}
+	mem, store := js.storeLimits(o)
+	js.maxMem.Store(mem)
+	js.maxStore.Store(store)
 	js.logBanner()
-	js.api = newJSAPIPool(js, min(runtime.GOMAXPROCS(0), 16), jsDefaultRequestQueueLimit)
+	js.api = newJSAPIPool(js, min(runtime.GOMAXPROCS(0), 16), o.JetStreamTuning)
 	s.js.Store(js)
-	names := append([]string{DEFAULT_GLOBAL_ACCOUNT}, o.JetStreamAccounts...)
 	for _, name := range names {
 		acc, ok := s.LookupAccount(name)
 		if !ok {
@@ -119,9 +132,11 @@ func (js *jetStream) logBanner() {
 	} {
 		s.Noticef("%s", l)
 	}
-	s.Noticef("  Strict:          %t", js.strict)
-	s.Noticef("  Max Memory:      %s", friendlyBytes(js.maxMem))
-	s.Noticef("  Max Storage:     %s", friendlyBytes(js.maxStore))
+	if js.strict {
+		s.Noticef("  Strict:          %t", js.strict) // the reference leaves it out when off
+	}
+	s.Noticef("  Max Memory:      %s", friendlyBytes(js.maxMem.Load()))
+	s.Noticef("  Max Storage:     %s", friendlyBytes(js.maxStore.Load()))
 	s.Noticef("  Store Directory: %q", js.storeDir)
 	o := s.getOpts()
 	if o.JetStreamDomain != "" {
@@ -157,10 +172,13 @@ func friendlyBytes(n int64) string {
 // enableAccount subscribes the account's API and recovers its streams.
 func (js *jetStream) enableAccount(acc *Account) error {
 	ja := &jsAccount{js: js, acc: acc, streams: make(map[string]*stream)}
+	ja.setLimits(js.srv.getOpts().JetStreamAccountLimits)
+	ja.memUsage.exact.Store(-1)
+	ja.fileUsage.exact.Store(-1)
 	if err := ja.recoverStreams(); err != nil {
 		return err
 	}
-	unsub, err := js.srv.SubscribeInternal(acc, jsAPIPrefix+">", "", ja.onAPIRequest)
+	unsub, err := ja.subscribeAPI(jsAPIPrefix + ">")
 	if err != nil {
 		ja.stopStreams()
 		return err
@@ -168,7 +186,7 @@ func (js *jetStream) enableAccount(acc *Account) error {
 	ja.unsub = unsub
 	if d := js.srv.getOpts().JetStreamDomain; d != "" {
 		// $JS.<domain>.API.> reaches the same handlers (onAPIRequest maps it).
-		unsubDomain, err := js.srv.SubscribeInternal(acc, "$JS."+d+".API.>", "", ja.onAPIRequest)
+		unsubDomain, err := ja.subscribeAPI("$JS." + d + ".API.>")
 		if err != nil {
 			unsub()
 			ja.stopStreams()
@@ -193,7 +211,7 @@ func (js *jetStream) answerDisabledAccounts() {
 			return true
 		}
 		ja := &jsAccount{js: js, acc: acc, disabled: true}
-		if unsub, err := js.srv.SubscribeInternal(acc, jsAPIPrefix+">", "", ja.onAPIRequest); err == nil {
+		if unsub, err := ja.subscribeAPI(jsAPIPrefix + ">"); err == nil {
 			ja.unsub = unsub
 			js.mu.Lock()
 			js.disabled = append(js.disabled, ja)
@@ -278,10 +296,11 @@ func (s *Server) jsVarz() JetStreamVarz {
 		sync = fsDefaultSyncInterval
 	}
 	v := JetStreamVarz{
-		Config: &JSVarzConfig{MaxMemory: js.maxMem, MaxStore: js.maxStore, StoreDir: js.storeDir,
-			SyncInterval: sync, SyncAlways: o.JetStreamSyncAlways, Strict: js.strict, Domain: o.JetStreamDomain},
+		Config: &JSVarzConfig{MaxMemory: js.maxMem.Load(), MaxStore: js.maxStore.Load(), StoreDir: js.storeDir,
+			SyncInterval: sync, SyncAlways: o.JetStreamSyncAlways, Strict: js.strict, Domain: o.JetStreamDomain,
+			UniqueTag: js.uniqueTag},
 		Stats:  &JSVarzStats{API: JSAPIStats{Level: JSApiLevel, Total: js.apiTotal.Load(), Errors: js.apiErrors.Load()}},
-		Limits: &JSVarzLimits{DefaultMaxConsumers: 1000},
+		Limits: &JSVarzLimits{JSLimitOpts: *js.limits.Load(), DefaultMaxConsumers: 1000},
 	}
 	for _, ja := range js.accounts() {
 		mem, store, _ := ja.usage()
@@ -289,22 +308,21 @@ func (s *Server) jsVarz() JetStreamVarz {
 		v.Stats.Store += store
 		v.Stats.Accounts++
 	}
+	_, v.Stats.ReservedMemory = js.usedAndReserved(MemoryStorage, "", "")
+	_, v.Stats.ReservedStore = js.usedAndReserved(FileStorage, "", "")
 	return v
 }
 
-// jszEnabled is /jsz with JetStream on: the server's totals.
-func (s *Server) jszEnabled() *JSInfo {
-	v := s.jsVarz()
-	info := &JSInfo{JSVarzStats: *v.Stats, ID: s.info.ID, Now: time.Now().UTC(), Config: *v.Config, Limits: v.Limits}
-	for _, ja := range s.js.Load().accounts() {
-		for _, st := range ja.streamList() {
-			var ss StreamState
-			st.store.FastState(&ss)
-			info.Streams++
-			info.Messages += ss.Msgs
-			info.Bytes += ss.Bytes
-		}
+// jsServerInfoFlags are the capability bits the reference sets in the
+// server block of system messages when JetStream runs (observed: 7).
+const jsServerInfoFlags = 7
+
+// jetStreamServerInfo marks system messages of a server running JetStream,
+// with its domain.
+func (s *Server) jetStreamServerInfo(si *ServerInfo) {
+	js := s.js.Load()
+	if js == nil {
+		return
 	}
-	info.Total = info.Accounts
-	return info
+	si.JetStream, si.Flags, si.Domain = true, jsServerInfoFlags, js.domain()
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 const (
@@ -26,25 +28,53 @@ type ApiResponse struct {
 // worker can handle it later.
 type jsAPIRequest struct {
 	ja      *jsAccount
+	client  *client // the requester, for the audit advisory; may be an internal client
 	subject string
 	reply   string
 	hdr     []byte
 	msg     []byte
 }
 
-// jsAPIPool runs API requests on a fixed set of workers fed by a bounded
-// queue: the publisher's read loop only copies and enqueues, so stream
-// creation, purges or disk waits never stall core messaging.
+// decode reads the request's JSON body into v, strictly unless the server
+// runs with strict: false.
+func (r *jsAPIRequest) decode(v any) *ApiError {
+	return decodeJSON(r.msg, v, r.ja.js.strict)
+}
+
+// jsAPIPool runs API requests on a fixed set of workers fed by two bounded
+// queues: info-class requests (INFO, NAMES, LIST, INFO of streams and
+// consumers) wait on their own, lower-priority queue so that listings
+// cannot starve creates and deletes. The publisher's read loop only copies
+// and enqueues, so stream creation, purges or disk waits never stall core
+// messaging. A queue that reaches its limit is emptied at once, as the
+// reference does: the dropped requests get no answer, a warning is logged
+// and $JS.EVENT.ADVISORY.API.LIMIT_REACHED is published.
 type jsAPIPool struct {
 	js   *jetStream
 	ch   chan *jsAPIRequest
+	info chan *jsAPIRequest
 	quit chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
+	// lastWarn is when each queue's overflow was last logged (unix ns): a
+	// flood logs one line a minute, not one per drop.
+	lastWarn, lastInfoWarn atomic.Int64
 }
 
-func newJSAPIPool(js *jetStream, workers, limit int) *jsAPIPool {
-	p := &jsAPIPool{js: js, ch: make(chan *jsAPIRequest, limit), quit: make(chan struct{})}
+// jsAPIWarnInterval spaces the overflow warnings of one queue.
+const jsAPIWarnInterval = time.Minute
+
+func newJSAPIPool(js *jetStream, workers int, t JetStreamTuning) *jsAPIPool {
+	limit := t.JetStreamRequestQueueLimit
+	if limit <= 0 {
+		limit = jsDefaultRequestQueueLimit
+	}
+	infoLimit := t.JetStreamInfoQueueLimit
+	if infoLimit <= 0 {
+		infoLimit = limit
+	}
+	p := &jsAPIPool{js: js, ch: make(chan *jsAPIRequest, limit), info: make(chan *jsAPIRequest, infoLimit),
+		quit: make(chan struct{})}
 	for i := 0; i < workers; i++ {
 		p.wg.Add(1)
 		go p.work()
@@ -58,6 +88,14 @@ func (p *jsAPIPool) work() {
 		select {
 		case r := <-p.ch:
 			r.ja.dispatch(r)
+			continue
+		default:
+		}
+		select {
+		case r := <-p.ch:
+			r.ja.dispatch(r)
+		case r := <-p.info:
+			r.ja.dispatch(r)
 		case <-p.quit:
 			return
 		}
@@ -69,24 +107,85 @@ func (p *jsAPIPool) stop() {
 	p.wg.Wait()
 }
 
+// push queues r; a queue that r fills up is emptied (see jsAPIPool).
+func (p *jsAPIPool) push(r *jsAPIRequest) {
+	q, name, last := p.ch, "", &p.lastWarn
+	if isInfoRequest(r.subject) {
+		q, name, last = p.info, "info ", &p.lastInfoWarn
+	}
+	queued := false
+	select {
+	case q <- r:
+		queued = true
+	default:
+	}
+	if queued && len(q) < cap(q) {
+		return
+	}
+	dropped := 0
+	if !queued {
+		dropped++
+	}
+	for len(q) > 0 {
+		select {
+		case <-q:
+			dropped++
+		default:
+		}
+	}
+	now, prev := time.Now().UnixNano(), last.Load()
+	if now-prev >= int64(jsAPIWarnInterval) && last.CompareAndSwap(prev, now) {
+		p.js.srv.Warnf("JetStream API %squeue limit reached, dropping %d requests", name, dropped)
+	}
+	p.js.adviseAPILimitReached(dropped)
+}
+
+// isInfoRequest reports whether subject is one of the info-class subjects
+// served from the lower-priority queue.
+func isInfoRequest(subject string) bool {
+	rest := strings.TrimPrefix(subject, jsAPIPrefix)
+	switch rest {
+	case "INFO", "STREAM.NAMES", "STREAM.LIST":
+		return true
+	}
+	return strings.HasPrefix(rest, "STREAM.INFO.") || strings.HasPrefix(rest, "CONSUMER.INFO.") ||
+		strings.HasPrefix(rest, "CONSUMER.NAMES.") || strings.HasPrefix(rest, "CONSUMER.LIST.")
+}
+
+// subscribeAPI subscribes subject ($JS.API.> or its domain form) to the
+// account's API, keeping the requesting client for the audit advisory.
+func (ja *jsAccount) subscribeAPI(subject string) (func(), error) {
+	sub, err := ja.js.srv.subscribeInternal(ja.acc, subject, "",
+		func(_ *subscription, c *client, _ *Account, subj, reply string, hdr, msg []byte) {
+			ja.onAPIRequest(c, subj, reply, hdr, msg)
+		}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return func() { sub.client.unsubscribeAfterMax(sub) }, nil
+}
+
 // onAPIRequest runs on the publisher's goroutine: copy and enqueue only.
-func (ja *jsAccount) onAPIRequest(subject, reply string, hdr, msg []byte) {
+func (ja *jsAccount) onAPIRequest(c *client, subject, reply string, hdr, msg []byte) {
+	if !strings.HasPrefix(subject, jsAPIPrefix) {
+		// $JS.<domain>.API.<rest> is served as $JS.API.<rest>; its $KV.>
+		// and $OBJ.> forms are the buckets' own subjects, as the
+		// reference maps them.
+		if i := strings.Index(subject, ".API."); i > 0 {
+			rest := subject[i+len(".API."):]
+			if strings.HasPrefix(rest, "$KV.") || strings.HasPrefix(rest, "$OBJ.") {
+				ja.js.srv.PublishInternal(ja.acc, rest, reply, hdr, msg)
+				return
+			}
+			subject = jsAPIPrefix + rest
+		}
+	}
 	if reply == "" {
 		return // nobody to answer, as with the reference
 	}
-	if !strings.HasPrefix(subject, jsAPIPrefix) {
-		// $JS.<domain>.API.<rest> is served as $JS.API.<rest>.
-		if i := strings.Index(subject, ".API."); i > 0 {
-			subject = jsAPIPrefix + subject[i+len(".API."):]
-		}
-	}
-	r := &jsAPIRequest{ja: ja, subject: strings.Clone(subject), reply: strings.Clone(reply),
+	r := &jsAPIRequest{ja: ja, client: c, subject: strings.Clone(subject), reply: strings.Clone(reply),
 		hdr: bytes.Clone(hdr), msg: bytes.Clone(msg)}
-	select {
-	case ja.js.api.ch <- r:
-	default:
-		ja.js.srv.Warnf("JetStream API queue limit reached, dropping request on %q", r.subject)
-	}
+	ja.js.api.push(r)
 }
 
 // jsAPIHandler answers one API subject; tokens are the subject's tokens
@@ -168,7 +267,7 @@ func (ja *jsAccount) dispatch(r *jsAPIRequest) {
 	if resp == nil {
 		return // answered by the handler itself (direct get)
 	}
-	ja.respond(r.reply, h.respType, resp)
+	ja.respond(r, h, resp)
 }
 
 // apiLevelTooHigh checks Nats-Required-Api-Level: above ours, or not an
@@ -188,16 +287,16 @@ func apiLevelTooHigh(hdr []byte) bool {
 	return v == "" || n > JSApiLevel
 }
 
-// respond stamps the response type, counts the call and publishes the
-// reply into the requester's account.
-func (ja *jsAccount) respond(reply, typ string, resp any) {
+// respond stamps the response type, counts the call, publishes the reply
+// into the requester's account and audits it.
+func (ja *jsAccount) respond(r *jsAPIRequest, h jsAPIHandler, resp any) {
 	env := apiEnvelope(resp)
 	if env != nil {
-		env.Type = jsAPITypePrefix + typ
+		env.Type = jsAPITypePrefix + h.respType
 	}
 	data, err := json.Marshal(resp)
 	if err != nil {
-		ja.js.srv.Errorf("JetStream API: encoding a %s: %v", typ, err)
+		ja.js.srv.Errorf("JetStream API: encoding a %s: %v", h.respType, err)
 		return
 	}
 	ja.apiTotal.Add(1)
@@ -206,7 +305,10 @@ func (ja *jsAccount) respond(reply, typ string, resp any) {
 		ja.apiErrors.Add(1)
 		ja.js.apiErrors.Add(1)
 	}
-	ja.js.srv.PublishInternal(ja.acc, reply, "", nil, data)
+	ja.js.srv.PublishInternal(ja.acc, r.reply, "", nil, data)
+	if h.respType != "stream_msg_get_response" { // not audited, as with the reference
+		ja.auditAPI(r, data)
+	}
 }
 
 // jsResponse is implemented by every response type through its embedded
@@ -228,8 +330,15 @@ func errResponse(e *ApiError) *ApiResponse { return &ApiResponse{Error: e} }
 // decodeAPIRequest decodes a JSON body strictly (unknown fields are
 // errors), in the reference's words.
 func decodeAPIRequest(body []byte, v any) *ApiError {
+	return decodeJSON(body, v, true)
+}
+
+// decodeJSON decodes a request body; strict refuses unknown fields.
+func decodeJSON(body []byte, v any, strict bool) *ApiError {
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
@@ -286,13 +395,21 @@ type JSApiAccountInfoResponse struct {
 
 func (ja *jsAccount) apiAccountInfo(_ *jsAPIRequest, _ []string) any {
 	mem, store, streams := ja.usage()
+	_, resMem := ja.usedAndReserved(MemoryStorage, "")
+	_, resStore := ja.usedAndReserved(FileStorage, "")
 	return &JSApiAccountInfoResponse{
-		Memory: mem, Store: store, Streams: streams,
-		Limits: JSApiAccountLimits{MaxMemory: -1, MaxStore: -1, MaxStreams: -1, MaxConsumers: -1,
-			MaxAckPending: -1, MemoryMaxStreamBytes: -1, StoreMaxStreamBytes: -1},
-		Domain: ja.js.srv.getOpts().JetStreamDomain,
+		Memory: mem, Store: store, ReservedMemory: resMem, ReservedStore: resStore, Streams: streams,
+		Limits: ja.limits.Load().apiLimits(),
+		Domain: ja.js.domain(),
 		API:    JSAPIStats{Level: JSApiLevel, Total: ja.apiTotal.Load(), Errors: ja.apiErrors.Load()},
 	}
+}
+
+// apiLimits is how $JS.API.INFO shows the limits.
+func (l JetStreamAccountLimits) apiLimits() JSApiAccountLimits {
+	return JSApiAccountLimits{MaxMemory: l.MaxMemory, MaxStore: l.MaxStore, MaxStreams: l.MaxStreams,
+		MaxConsumers: l.MaxConsumers, MaxAckPending: l.MaxAckPending, MemoryMaxStreamBytes: l.MemoryMaxStreamBytes,
+		StoreMaxStreamBytes: l.StoreMaxStreamBytes, MaxBytesRequired: l.MaxBytesRequired}
 }
 
 // apiConsumerNotSupported answers every consumer subject until consumers

@@ -31,7 +31,7 @@ func FuzzJSAPIStreamConfig(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		cfg, e := decodeStreamConfig(body, "S", nil)
+		cfg, e := decodeStreamConfig(body, "S", nil, streamConfigLimits{strict: true})
 		if e != nil {
 			if e.ErrCode == 0 || e.Description == "" {
 				t.Fatalf("error without code or text: %+v", e)

@@ -22,7 +22,7 @@ func (ja *jsAccount) apiStreamPurge(r *jsAPIRequest, args []string) any {
 		Keep   uint64 `json:"keep,omitempty"`
 	}
 	if hasJSONBody(r.msg) {
-		if e := decodeAPIRequest(r.msg, &req); e != nil {
+		if e := r.decode(&req); e != nil {
 			return purgeErr(e)
 		}
 	}
@@ -100,7 +100,7 @@ func (ja *jsAccount) apiMsgGet(r *jsAPIRequest, args []string) any {
 		return errResponse(jsError(jsBadRequest))
 	}
 	var req jsMsgGetRequest
-	if e := decodeAPIRequest(r.msg, &req); e != nil {
+	if e := r.decode(&req); e != nil {
 		return errResponse(e)
 	}
 	st := ja.lookupStream(args[0])
@@ -176,7 +176,7 @@ func (ja *jsAccount) apiMsgDelete(r *jsAPIRequest, args []string) any {
 		Seq     uint64 `json:"seq"`
 		NoErase bool   `json:"no_erase,omitempty"`
 	}
-	if e := decodeAPIRequest(r.msg, &req); e != nil {
+	if e := r.decode(&req); e != nil {
 		return errResponse(e)
 	}
 	st := ja.lookupStream(args[0])

@@ -17,7 +17,6 @@ type streamConfigRequest struct {
 	Pedantic         bool            `json:"pedantic,omitempty"`
 	Mirror           json.RawMessage `json:"mirror,omitempty"`
 	Sources          json.RawMessage `json:"sources,omitempty"`
-	Placement        json.RawMessage `json:"placement,omitempty"`
 	SubjectTransform json.RawMessage `json:"subject_transform,omitempty"`
 	RePublish        json.RawMessage `json:"republish,omitempty"`
 	PersistMode      string          `json:"persist_mode,omitempty"`
@@ -108,11 +107,12 @@ func (st *stream) info(withMeta, withCluster bool) *StreamInfo {
 
 // decodeStreamConfig reads a create/update body and checks it; old is the
 // current config on update (nil on create). A body that is not JSON is
-// taken as an empty config, as the reference does.
-func decodeStreamConfig(body []byte, name string, old *StreamConfig) (*StreamConfig, *ApiError) {
+// taken as an empty config, as the reference does; lim carries the
+// server's strictness and caps.
+func decodeStreamConfig(body []byte, name string, old *StreamConfig, lim streamConfigLimits) (*StreamConfig, *ApiError) {
 	var req streamConfigRequest
 	if hasJSONBody(body) {
-		if e := decodeAPIRequest(body, &req); e != nil {
+		if e := decodeJSON(body, &req, lim.strict); e != nil {
 			return nil, e
 		}
 	}
@@ -128,6 +128,7 @@ func decodeStreamConfig(body []byte, name string, old *StreamConfig) (*StreamCon
 		return nil, jsError(jsStreamInvalidConfig, "stream configuration for create can not be sealed")
 	}
 	cfg.Created = nil // stored by the server, not taken from requests
+	lim.defaults(&cfg)
 	setStreamDefaults(&cfg)
 	if e := applyBatchScheduleDefaults(&cfg, req.Pedantic); e != nil {
 		return nil, e
@@ -153,11 +154,14 @@ func decodeStreamConfig(body []byte, name string, old *StreamConfig) (*StreamCon
 		}
 		cfg.Created = old.Created
 	}
+	if e := lim.check(&cfg); e != nil {
+		return nil, e
+	}
 	return &cfg, nil
 }
 
 func (ja *jsAccount) apiStreamCreate(r *jsAPIRequest, args []string) any {
-	cfg, e := decodeStreamConfig(r.msg, args[0], nil)
+	cfg, e := decodeStreamConfig(r.msg, args[0], nil, ja.js.configLimits())
 	if e != nil {
 		return errResponse(e)
 	}
@@ -183,6 +187,7 @@ func (ja *jsAccount) apiStreamCreate(r *jsAPIRequest, args []string) any {
 	if err != nil {
 		return errResponse(jsError(jsStreamCreate, err))
 	}
+	ja.adviseStream(cfg.Name, jsActionCreate)
 	return &JSApiStreamCreateResponse{StreamInfo: st.info(true, false), DidCreate: true}
 }
 
@@ -194,7 +199,7 @@ func (ja *jsAccount) apiStreamUpdate(r *jsAPIRequest, args []string) any {
 		return errResponse(jsError(jsStreamNotFound))
 	}
 	old := st.cfg()
-	cfg, e := decodeStreamConfig(r.msg, args[0], &old)
+	cfg, e := decodeStreamConfig(r.msg, args[0], &old, ja.js.configLimits())
 	if e != nil {
 		return errResponse(e)
 	}
@@ -207,6 +212,7 @@ func (ja *jsAccount) apiStreamUpdate(r *jsAPIRequest, args []string) any {
 	if err := st.update(cfg); err != nil {
 		return errResponse(jsError(jsStreamUpdate, err))
 	}
+	ja.adviseStream(cfg.Name, jsActionModify)
 	return &JSApiStreamCreateResponse{StreamInfo: st.info(true, false)}
 }
 
@@ -257,7 +263,7 @@ const jsSubjectsPageLimit = 100000
 func (ja *jsAccount) apiStreamInfo(r *jsAPIRequest, args []string) any {
 	var req jsStreamInfoRequest
 	if hasJSONBody(r.msg) {
-		if e := decodeAPIRequest(r.msg, &req); e != nil {
+		if e := r.decode(&req); e != nil {
 			return &JSApiStreamInfoResponse{ApiResponse: ApiResponse{Error: e}}
 		}
 	}
@@ -307,7 +313,7 @@ type jsPagedRequest struct {
 func (ja *jsAccount) pagedStreams(r *jsAPIRequest, limit int) ([]*stream, int, int, *ApiError) {
 	var req jsPagedRequest
 	if hasJSONBody(r.msg) {
-		if e := decodeAPIRequest(r.msg, &req); e != nil {
+		if e := r.decode(&req); e != nil {
 			return nil, 0, 0, e
 		}
 	}
@@ -396,5 +402,6 @@ func (ja *jsAccount) apiStreamDelete(r *jsAPIRequest, args []string) any {
 	if err := ja.deleteStream(st); err != nil {
 		return errResponse(jsError(jsStreamDeleteFailed, err))
 	}
+	ja.adviseStream(st.name, jsActionDelete)
 	return &JSApiSuccessResponse{Success: true}
 }

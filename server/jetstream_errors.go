@@ -61,6 +61,10 @@ const (
 	jsMemoryResourcesExceeded  = "JSMemoryResourcesExceededErr"
 	jsStorageResourcesExceeded = "JSStorageResourcesExceededErr"
 	jsStreamIngestFull         = "JSStreamTooManyRequests"
+	jsAccountResourcesExceeded = "JSAccountResourcesExceededErr"
+	jsMaximumStreamsLimit      = "JSMaximumStreamsLimitErr"
+	jsStreamMaxBytesRequired   = "JSStreamMaxBytesRequired"
+	jsStreamMaxStreamBytes     = "JSStreamMaxStreamBytesExceeded"
 )
 
 type jsErrorEntry struct {
@@ -137,7 +141,8 @@ func JSErrorIdentifiers() []string {
 		jsStreamNamePathSep, jsReplicasNegative, jsRequiredAPILevel, jsStreamMessageExceeds,
 		jsStreamUpdate, jsStreamGeneral, jsConsumerCreate, jsStreamCreate, jsStreamLimits,
 		jsStreamDeleteFailed, jsStreamNotMatchLastSubj, jsClusterRequired, jsStreamIngestFull,
-		jsInsufficientResources, jsMemoryResourcesExceeded, jsStorageResourcesExceeded}
+		jsInsufficientResources, jsMemoryResourcesExceeded, jsStorageResourcesExceeded,
+		jsAccountResourcesExceeded, jsMaximumStreamsLimit, jsStreamMaxBytesRequired, jsStreamMaxStreamBytes}
 	return append(ids, msgFeatureErrorIDs...)
 }
 

@@ -37,22 +37,6 @@ type Leafz struct {
 	Leafs    []any     `json:"leafs"`
 }
 
-// JSInfo is the /jsz answer (server totals; the per-account details of
-// its options are not built yet).
-type JSInfo struct {
-	JSVarzStats               // the same totals as /varz, first in the reference's field order
-	ID          string        `json:"server_id"`
-	Now         time.Time     `json:"now"`
-	Disabled    bool          `json:"disabled,omitempty"`
-	Config      JSVarzConfig  `json:"config"`
-	Limits      *JSVarzLimits `json:"limits,omitempty"`
-	Streams     int           `json:"streams"`
-	Consumers   int           `json:"consumers"`
-	Messages    uint64        `json:"messages"`
-	Bytes       uint64        `json:"bytes"`
-	Total       int           `json:"total"`
-}
-
 // JSAPIStats counts JetStream API calls.
 type JSAPIStats struct {
 	Level  int    `json:"level"`
@@ -73,13 +57,6 @@ func (s *Server) leafz() *Leafz {
 	return &Leafz{ID: s.info.ID, Now: time.Now().UTC(), Leafs: []any{}}
 }
 
-func (s *Server) jsz() *JSInfo {
-	if s.JetStreamEnabled() {
-		return s.jszEnabled()
-	}
-	return &JSInfo{ID: s.info.ID, Now: time.Now().UTC(), Disabled: true}
-}
-
 func (s *Server) handleRoutez(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, s.routez())
 }
@@ -90,10 +67,6 @@ func (s *Server) handleGatewayz(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleLeafz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, s.leafz())
-}
-
-func (s *Server) handleJsz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, r, http.StatusOK, s.jsz())
 }
 
 // Accountz is the /accountz answer: the account names, or one account's
@@ -163,6 +136,7 @@ func (s *Server) accountz(name string) (*Accountz, error) {
 		az.Account.IsSystem = true
 		az.Account.Exports = append(az.Account.Exports, systemExports...)
 	}
+	s.jetStreamAccountz(a, az.Account) // monitor_jsz.go
 	return az, nil
 }
 

@@ -124,6 +124,7 @@ type JSVarzConfig struct {
 	SyncInterval time.Duration `json:"sync_interval,omitempty"`
 	SyncAlways   bool          `json:"sync_always,omitempty"`
 	Domain       string        `json:"domain,omitempty"`
+	UniqueTag    string        `json:"unique_tag,omitempty"`
 	Strict       bool          `json:"strict,omitempty"`
 }
 
@@ -140,6 +141,7 @@ type JSVarzStats struct {
 
 // JSVarzLimits is the server-wide JetStream limits block of /varz.
 type JSVarzLimits struct {
+	JSLimitOpts             // the jetstream block's limits
 	DefaultMaxConsumers int `json:"default_max_consumers,omitempty"`
 }
 

@@ -76,6 +76,9 @@ type Options struct {
 	JetStreamSyncInterval    time.Duration `json:"-"`
 	JetStreamSyncAlways      bool          `json:"-"`
 	JetStreamEncryptExisting bool          `json:"-"`
+	// The rest of the jetstream block and the accounts' jetstream limits
+	// (jetstream_opts.go).
+	JetStreamTuning
 	// JetStreamAccounts are the accounts with jetstream enabled in the
 	// accounts block; the global account always has it with JetStream on.
 	JetStreamAccounts []string `json:"-"`
@@ -184,6 +187,9 @@ func validateOptions(o *Options) error {
 	}
 	if o.ServerName != "" && containsSpace(o.ServerName) {
 		return fmtErr("server name %q cannot contain spaces", o.ServerName)
+	}
+	if err := validateJetStreamTuning(o); err != nil {
+		return err
 	}
 	if len(o.unsupported) > 0 {
 		return fmtErr("%s: not supported yet by this server", o.unsupported[0])

@@ -148,7 +148,7 @@ func (c *cfg) parseAccount(name string, v *conf.Value) {
 }
 
 // accountJetStream reads an account's jetstream setting: enabled, disabled
-// or a map. Per-account limits are not built yet: a non-empty map is refused.
+// or a map of limits.
 func (c *cfg) accountJetStream(account, k string, v *conf.Value) bool {
 	switch x := v.V.(type) {
 	case bool:
@@ -163,11 +163,9 @@ func (c *cfg) accountJetStream(account, k string, v *conf.Value) bool {
 		c.errorf(v, "field %q: expected enabled or disabled, got %q", k, x)
 		return false
 	case map[string]*conf.Value:
-		if len(x) == 0 {
-			return true
-		}
+		return c.parseAccountJetStreamLimits(account, x) // jetstream_opts.go
 	}
-	c.o.unsupported = append(c.o.unsupported, keyPos(v)+": jetstream limits in account "+account)
+	c.errorf(v, "field %q: expected a boolean, a string or a map, got %s", k, typeName(v.V))
 	return false
 }
 

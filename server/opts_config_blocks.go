@@ -424,13 +424,8 @@ func (c *cfg) parseJetStreamMap(m map[string]*conf.Value) bool {
 			}
 		case "encrypt_existing":
 			c.o.JetStreamEncryptExisting, _ = c.bool(key, e)
-		case "unique_tag", "max_outstanding_catchup", "max_catchup", "strict", "limits",
-			"max_buffered_msgs", "max_buffered_size", "request_queue_limit", "extension_hint",
-			"max_ack_pending", "max_ha_assets", "max_request_batch", "tpm":
-			// Known options of the JetStream issue, not built yet.
-			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": jetstream "+key)
 		default:
-			c.unknownField(e, key)
+			c.parseJetStreamTuning(key, e) // jetstream_opts.go
 		}
 	}
 	return enable

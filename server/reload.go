@@ -25,6 +25,7 @@ const (
 	reloadConnLimits                       // pushed to open connections (see applyConnLimits)
 	reloadInfo                             // what INFO tells new clients
 	reloadPortsFile                        // rewrite the ports file in its new directory
+	reloadJetStream                        // JetStream's limits (reloadJetStream)
 )
 
 // reloadable lists the Options fields that may change at runtime, with the
@@ -71,12 +72,16 @@ var reloadable = map[string]struct {
 	"LameDuckGracePeriod": {"lame_duck_grace_period", reloadLimits},
 	// Read by routes, gateways and leaf nodes, which are refused until
 	// their issue lands: as with the reference without them, no effect.
-	"ConnectErrorReports":   {"connect_error_reports", reloadLimits},
-	"ReconnectErrorReports": {"reconnect_error_reports", reloadLimits},
-	"ServerTags":            {"server_tags", reloadLimits},
-	"PidFile":               {"pid_file", reloadPidFile},
-	"PortsFileDir":          {"ports_file_dir", reloadPortsFile},
-	"ClientAdvertise":       {"client_advertise", reloadInfo},
+	"ConnectErrorReports":    {"connect_error_reports", reloadLimits},
+	"ReconnectErrorReports":  {"reconnect_error_reports", reloadLimits},
+	"ServerTags":             {"server_tags", reloadLimits},
+	"PidFile":                {"pid_file", reloadPidFile},
+	"PortsFileDir":           {"ports_file_dir", reloadPortsFile},
+	"ClientAdvertise":        {"client_advertise", reloadInfo},
+	"JetStreamLimits":        {"jetstream limits", reloadJetStream},
+	"JetStreamMaxMemory":     {"JetStream max_mem_store", reloadJetStream},
+	"JetStreamMaxStore":      {"JetStream max_file_store", reloadJetStream},
+	"JetStreamAccountLimits": {"jetstream account limits", reloadJetStream},
 }
 
 // Reload re-reads the configuration file and applies what changed. When an
@@ -109,6 +114,9 @@ func (s *Server) Reload() error {
 	if err := checkReloadTLS(next); err != nil {
 		return err
 	}
+	if err := s.checkReloadJetStream(cur, next); err != nil {
+		return err
+	}
 	s.applyReload(cur, next, changes)
 	s.Noticef("Reloaded server configuration (sha256:%s)", next.configDigest)
 	return nil
@@ -123,14 +131,8 @@ type optChange struct {
 // diffOptions lists changed fields, or refuses one that cannot change.
 func diffOptions(cur, next *Options) ([]optChange, error) {
 	var changes []optChange
-	cv, nv := reflect.ValueOf(cur).Elem(), reflect.ValueOf(next).Elem()
-	t := cv.Type()
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() || f.Name == "ConfigFile" || f.Name == "CheckConfig" {
-			continue
-		}
-		a, b := cv.Field(i).Interface(), nv.Field(i).Interface()
+	for _, fv := range optionFields(cur, next) {
+		f, a, b := fv.field, fv.cur, fv.next
 		if reflect.DeepEqual(a, b) {
 			continue
 		}
@@ -142,6 +144,32 @@ func diffOptions(cur, next *Options) ([]optChange, error) {
 	}
 	sort.Slice(changes, func(i, j int) bool { return changes[i].kind < changes[j].kind })
 	return changes, nil
+}
+
+type optionField struct {
+	field     reflect.StructField
+	cur, next any
+}
+
+// optionFields pairs the exported fields of two Options, looking inside
+// embedded structs so that each option is compared, and named, on its own.
+func optionFields(cur, next *Options) []optionField {
+	var out []optionField
+	var walk func(cv, nv reflect.Value)
+	walk = func(cv, nv reflect.Value) {
+		t := cv.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			switch {
+			case f.Anonymous && f.Type.Kind() == reflect.Struct:
+				walk(cv.Field(i), nv.Field(i))
+			case f.IsExported() && f.Name != "ConfigFile" && f.Name != "CheckConfig":
+				out = append(out, optionField{f, cv.Field(i).Interface(), nv.Field(i).Interface()})
+			}
+		}
+	}
+	walk(reflect.ValueOf(cur).Elem(), reflect.ValueOf(next).Elem())
+	return out
 }
 
 // applyReload switches to the new options and makes each change take effect.
@@ -194,6 +222,9 @@ func (s *Server) applyReload(cur, next *Options, changes []optChange) {
 	if kinds[reloadConnLimits] {
 		s.applyConnLimits(cur, next)
 	}
+	if kinds[reloadJetStream] {
+		s.reloadJetStream(cur, next)
+	}
 }
 
 // logReloaded logs each change in the reference's words; secrets are never
@@ -205,6 +236,8 @@ func (s *Server) logReloaded(changes []optChange, next *Options) {
 			s.Noticef("Reloaded: %s", ch.name)
 		case ch.field == "TLS":
 			s.Noticef("Reloaded: tls = %s", enabledOrNot(next.TLS != nil))
+		case ch.field == "JetStreamMaxMemory" || ch.field == "JetStreamMaxStore":
+			s.Noticef("Reloaded: %s = %s", ch.name, friendlyBytes(ch.value.(int64)))
 		default:
 			s.Noticef("Reloaded: %s = %v", ch.name, ch.value)
 		}

@@ -26,6 +26,7 @@ type StreamConfig struct {
 	Replicas               int                  `json:"num_replicas"`
 	NoAck                  bool                 `json:"no_ack,omitempty"`
 	Duplicates             time.Duration        `json:"duplicate_window,omitempty"`
+	Placement              *Placement           `json:"placement,omitempty"`
 	Compression            StoreCompression     `json:"compression"`
 	FirstSeq               uint64               `json:"first_seq,omitempty"`
 	AllowDirect            bool                 `json:"allow_direct"`
@@ -47,6 +48,14 @@ type StreamConfig struct {
 	// file (under the reference's key) and never part of API requests or
 	// responses: the API layer reports it as StreamInfo.created.
 	Created *time.Time `json:"Created,omitempty"`
+}
+
+// Placement asks for a stream's cluster and server tags. A server without
+// a cluster accepts and keeps it, as the reference does.
+type Placement struct {
+	Cluster   string   `json:"cluster,omitempty"`
+	Tags      []string `json:"tags,omitempty"`
+	Preferred string   `json:"preferred,omitempty"`
 }
 
 // StreamConsumerLimits are the defaults and maximums a stream imposes on

@@ -122,7 +122,7 @@ func (st *stream) onPublish(subject, reply string, hdr, msg []byte) {
 		hdr: bytes.Clone(hdr), msg: bytes.Clone(msg)}
 	q := st.in
 	q.mu.Lock()
-	if len(q.msgs) >= jsDefaultMaxBufferedMsgs || q.size+len(msg)+len(hdr) > jsDefaultMaxBufferedSize {
+	if js := st.ja.js; len(q.msgs) >= js.maxBufferedMsgs || q.size+len(msg)+len(hdr) > js.maxBufferedSize {
 		q.mu.Unlock()
 		st.sendPubErr(m.reply, jsError(jsStreamIngestFull))
 		return
@@ -213,8 +213,8 @@ func (st *stream) processInbound(m *inMsg) {
 		st.sendPubErr(m.reply, e)
 		return
 	}
-	if st.overLimit() {
-		st.sendPubErr(m.reply, jsError(jsInsufficientResources))
+	if e := st.limitsExceeded(m); e != nil {
+		st.sendPubErr(m.reply, e)
 		return
 	}
 	seq, ts, err := st.storeInbound(&cfg, m, &feat)

@@ -206,7 +206,7 @@ func TestJetStreamConfigEnablesAccounts(t *testing.T) {
 	} else if code, ec, d := apiErr(m); code != 503 || ec != 10039 || d != "JetStream not enabled for account" {
 		t.Fatalf("account B: %v", m)
 	}
-	for _, bad := range []string{"jetstream { strict: false }", "jetstream { max_buffered_msgs: 10 }"} {
+	for _, bad := range []string{"jetstream { tpm { keys_file: x } }", "jetstream { limits { batch { max_msgs: 3 } } }"} {
 		o, err := server.ProcessConfigFile(writeConf(t, dir, "bad.conf", bad))
 		if err == nil {
 			_, err = server.NewServer(o)

@@ -465,7 +465,7 @@ func TestAccountOptionsNotServedAreRefused(t *testing.T) {
 	dir := t.TempDir()
 	for body, want := range map[string]string{
 		"accounts { A { limits: { max_payload: 10 } } }":                           "a.conf:1:16: limits in account A: not supported yet",
-		"accounts { A { jetstream: { max_mem: 1 } } }":                             "a.conf:1:16: jetstream limits in account A: not supported yet",
+		"accounts { A { jetstream: { max_mem: 1 } } }":                             "",
 		"accounts { A { jetstream: enabled } }":                                    "",
 		"accounts { A { limits: { max_pending: 10 } } }":                           `a.conf:1:26: Unknown field "max_pending" parsing account limits`,
 		"accounts { A { max_payload: 10 } }":                                       `a.conf:1:16: unknown field "max_payload"`,
