@@ -259,7 +259,9 @@ func (ja *jsAccount) dispatch(r *jsAPIRequest) {
 	switch {
 	case ja.disabled:
 		resp = &ApiResponse{Error: jsError(jsNotEnabledForAccount)}
-	case apiLevelTooHigh(r.hdr):
+	case apiLevelTooHigh(r.hdr) && h.respType != "":
+		// Handlers without a response type (direct get) answer in status
+		// lines, also for this check.
 		resp = &ApiResponse{Error: jsError(jsRequiredAPILevel)}
 	default:
 		resp = h.fn(ja, r, args)
