@@ -212,6 +212,8 @@ func init() {
 		"STREAM.PURGE":       {"stream_purge_response", 1, (*jsAccount).apiStreamPurge},
 		"STREAM.MSG.GET":     {"stream_msg_get_response", 1, (*jsAccount).apiMsgGet},
 		"STREAM.MSG.DELETE":  {"stream_msg_delete_response", 1, (*jsAccount).apiMsgDelete},
+		"STREAM.SNAPSHOT":    {"stream_snapshot_response", 1, (*jsAccount).apiStreamSnapshot},
+		"STREAM.RESTORE":     {"stream_restore_response", 1, (*jsAccount).apiStreamRestore},
 		"CONSUMER.CREATE":    {"consumer_create_response", -1, apiConsumerNotSupported},
 		"CONSUMER.DURABLE":   {"consumer_create_response", -1, apiConsumerNotSupported},
 		"CONSUMER.INFO":      {"consumer_info_response", -1, apiConsumerNotSupported},

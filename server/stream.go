@@ -240,6 +240,12 @@ func (ja *jsAccount) addStream(cfg *StreamConfig, created time.Time) (*stream, e
 	if err != nil {
 		return nil, err
 	}
+	return ja.registerStream(cfg, created, store)
+}
+
+// registerStream starts ingest on an open store, subscribes the subjects
+// and registers the stream (restore hands in the store it filled).
+func (ja *jsAccount) registerStream(cfg *StreamConfig, created time.Time, store StreamStore) (*stream, error) {
 	st := &stream{ja: ja, name: cfg.Name, store: store, created: created, config: *cfg}
 	st.startIngest()
 	st.startSchedules()
