@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,7 +89,7 @@ func (rs *streamRestore) onChunk(_, reply string, _, msg []byte) {
 		return
 	}
 	select {
-	case rs.chunks <- restoreChunk{data: bytes.Clone(msg), reply: reply}:
+	case rs.chunks <- restoreChunk{data: bytes.Clone(msg), reply: strings.Clone(reply)}:
 	default:
 		rs.abort()
 	}
@@ -128,6 +129,9 @@ func (rs *streamRestore) run(store StreamStore) {
 			stall.Reset(jsRestoreStall)
 		case <-stall.C:
 			rs.fail(store, pw, result, errRestoreStalled)
+			return
+		case <-rs.ja.js.api.quit:
+			rs.fail(store, pw, result, ErrStoreClosed)
 			return
 		case <-rs.abortCh:
 			rs.fail(store, pw, result, errors.New("restore aborted by the client"))

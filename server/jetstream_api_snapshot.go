@@ -169,6 +169,8 @@ func (st *stream) pumpSnapshot(pr io.Reader, deliver, ackPrefix string, chunk, m
 			case <-acks:
 			case <-time.After(jsSnapAckWait):
 				return "408 No Flow Response"
+			case <-st.ja.js.api.quit:
+				return "500 " + ErrStoreClosed.Error()
 			}
 		}
 		if !st.hasInterest(deliver) {
