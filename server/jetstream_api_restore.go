@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -42,14 +43,18 @@ type streamRestore struct {
 	abortCh chan struct{}
 	once    sync.Once
 	unsub   func()
+
+	requester *client // for the advisories
+	start     time.Time
+	received  int64 // archive bytes, owned by the restore's goroutine
 }
 
 // startRestore subscribes the upload subject and starts the goroutine that
 // builds the store.
-func (ja *jsAccount) startRestore(cfg *StreamConfig) (*streamRestore, *ApiError) {
+func (ja *jsAccount) startRestore(cfg *StreamConfig, requester *client) (*streamRestore, *ApiError) {
 	id := jsRandomID()
 	rs := &streamRestore{ja: ja, cfg: cfg, subject: jsSnapshotRestorePrefix + cfg.Name + "." + id,
-		chunks: make(chan restoreChunk, 1024), abortCh: make(chan struct{})}
+		chunks: make(chan restoreChunk, 1024), abortCh: make(chan struct{}), requester: requester, start: time.Now()}
 	if cfg.Storage == FileStorage {
 		rs.tmpDir = filepath.Join(ja.js.storeDir, ja.acc.Name, "restore", id)
 	}
@@ -124,6 +129,7 @@ func (rs *streamRestore) run(store StreamStore) {
 			}
 			// A write error means the archive is bad: the chunks are still
 			// acknowledged, and the error answers the end of the upload.
+			rs.received += int64(len(c.data))
 			_, _ = pw.Write(c.data)
 			s.PublishInternal(rs.ja.acc, c.reply, "", nil, nil)
 			stall.Reset(jsRestoreStall)
@@ -158,10 +164,13 @@ func (rs *streamRestore) finish(store StreamStore, res restoreResult, reply stri
 	} else {
 		resp = &JSApiStreamCreateResponse{StreamInfo: st.info(true, false)}
 	}
-	if reply != "" {
-		rs.ja.respond(reply, "stream_create_response", resp)
+	if env := apiEnvelope(resp); env != nil {
+		env.Type = jsAPITypePrefix + "stream_create_response"
 	}
-	// ADVISORY HOOK (jsapi helper): restore_complete goes here.
+	if data, err := json.Marshal(resp); err == nil && reply != "" {
+		rs.ja.js.srv.PublishInternal(rs.ja.acc, reply, "", nil, data)
+	}
+	rs.ja.adviseRestoreComplete(rs.cfg.Name, rs.start, time.Now(), rs.received, rs.requester)
 }
 
 // register moves a complete restore in under the stream's name, with the

@@ -77,7 +77,7 @@ func (ja *jsAccount) apiStreamSnapshot(r *jsAPIRequest, args []string) any {
 		return errResponse(jsError(jsBadRequest))
 	}
 	var req jsSnapshotRequest
-	if e := decodeAPIRequest(r.msg, &req); e != nil {
+	if e := r.decode(&req); e != nil {
 		return errResponse(e)
 	}
 	st := ja.lookupStream(args[0])
@@ -93,10 +93,9 @@ func (ja *jsAccount) apiStreamSnapshot(r *jsAPIRequest, args []string) any {
 	cfg.Created = nil
 	var ss StreamState
 	st.store.FastState(&ss)
-	ja.respond(r.reply, "stream_snapshot_response", &JSApiStreamSnapshotResponse{Config: &cfg, State: &ss})
-	// ADVISORY HOOK (jsapi helper, jetstream_advisory.go): snapshot_create
-	// on $JS.EVENT.ADVISORY.STREAM.SNAPSHOT_CREATE.<stream> goes here.
-	go st.sendSnapshot(&req)
+	ja.respond(r, jsAPIHandler{respType: "stream_snapshot_response"}, &JSApiStreamSnapshotResponse{Config: &cfg, State: &ss})
+	ja.adviseSnapshotCreate(st.name, ss, r.client)
+	go st.sendSnapshot(&req, r.client)
 	return nil
 }
 
@@ -116,9 +115,11 @@ func snapshotSizes(req *jsSnapshotRequest) (chunk, window int) {
 
 // sendSnapshot streams the archive to the requester; it runs on its own
 // goroutine, the archive being written by another into a pipe.
-func (st *stream) sendSnapshot(req *jsSnapshotRequest) {
+func (st *stream) sendSnapshot(req *jsSnapshotRequest, requester *client) {
 	s, acc, deliver := st.ja.js.srv, st.ja.acc, req.DeliverSubject
+	start := time.Now()
 	if !st.waitInterest(deliver, jsSnapInterestWait) {
+		st.ja.adviseSnapshotComplete(st.name, start, time.Now(), requester, errors.New("no interest"))
 		return
 	}
 	chunk, window := snapshotSizes(req)
@@ -133,6 +134,7 @@ func (st *stream) sendSnapshot(req *jsSnapshotRequest) {
 	})
 	if err != nil {
 		st.snapshotStatus(deliver, "500 "+err.Error())
+		st.ja.adviseSnapshotComplete(st.name, start, time.Now(), requester, err)
 		return
 	}
 	defer unsub()
@@ -141,7 +143,11 @@ func (st *stream) sendSnapshot(req *jsSnapshotRequest) {
 	defer pr.Close()
 	status := st.pumpSnapshot(pr, deliver, ackPrefix, chunk, window/chunk, acks)
 	st.snapshotStatus(deliver, status)
-	// ADVISORY HOOK (jsapi helper): snapshot_complete goes here.
+	var failed error
+	if status != "" && status != "204" {
+		failed = errors.New(status)
+	}
+	st.ja.adviseSnapshotComplete(st.name, start, time.Now(), requester, failed)
 }
 
 // pumpSnapshot sends the chunks and returns the end marker's status ("204"
@@ -259,10 +265,10 @@ func (ja *jsAccount) apiStreamRestore(r *jsAPIRequest, args []string) any {
 		return fail(jsError(jsBadRequest))
 	}
 	var req jsRestoreRequest
-	if e := decodeAPIRequest(r.msg, &req); e != nil {
+	if e := r.decode(&req); e != nil {
 		return fail(e)
 	}
-	cfg, e := restoreConfig(req.Config, args[0])
+	cfg, e := restoreConfig(req.Config, args[0], ja.js.strict)
 	if e != nil {
 		return fail(e)
 	}
@@ -272,20 +278,20 @@ func (ja *jsAccount) apiStreamRestore(r *jsAPIRequest, args []string) any {
 	if e := ja.checkReservation(cfg); e != nil {
 		return fail(e)
 	}
-	rs, e := ja.startRestore(cfg)
+	rs, e := ja.startRestore(cfg, r.client)
 	if e != nil {
 		return fail(e)
 	}
-	// ADVISORY HOOK (jsapi helper): restore_create goes here.
+	ja.adviseRestoreCreate(cfg.Name, r.client)
 	return &JSApiStreamRestoreResponse{DeliverSubject: rs.subject}
 }
 
 // restoreConfig decodes and checks a restore's config as STREAM.CREATE
 // does; an empty name takes the subject's.
-func restoreConfig(raw json.RawMessage, name string) (*StreamConfig, *ApiError) {
+func restoreConfig(raw json.RawMessage, name string, strict bool) (*StreamConfig, *ApiError) {
 	var req streamConfigRequest
 	if len(raw) > 0 {
-		if e := decodeAPIRequest(raw, &req); e != nil {
+		if e := decodeJSON(raw, &req, strict); e != nil {
 			return nil, e
 		}
 	}

@@ -294,11 +294,7 @@ func (st *stream) sendDirectMsg(reply string, sm *StoreMsg, noHdr bool, pos *dir
 	}
 	h := make([]byte, 0, 160+len(sm.Hdr))
 	h = append(h, "NATS/1.0\r\n"...)
-	if len(sm.Hdr) > 0 {
-		if i := bytes.Index(sm.Hdr, []byte("\r\n")); i >= 0 {
-			h = append(h, bytes.TrimSuffix(sm.Hdr[i+2:], []byte("\r\n"))...)
-		}
-	}
+	h = append(h, storedHeaderLines(sm.Hdr)...)
 	h = appendHeader(h, hdrDirectStream, st.name)
 	h = appendHeader(h, hdrDirectSubject, sm.Subject)
 	h = appendHeader(h, hdrDirectSequence, strconv.FormatUint(sm.Seq, 10))
@@ -322,6 +318,12 @@ func (st *stream) directEOB(reply string, pending, last, upTo uint64) {
 	}
 	h = append(h, "\r\n"...)
 	st.ja.js.srv.PublishInternal(st.ja.acc, reply, "", h, nil)
+}
+
+// storedHeaderLines is a stored header block without its status line and
+// final blank line: the "Key: value\r\n" lines to copy into a new block.
+func storedHeaderLines(hdr []byte) []byte {
+	return bytes.TrimSuffix(headerLines(hdr), []byte("\r\n"))
 }
 
 func appendHeader(h []byte, k, v string) []byte {

@@ -16,6 +16,9 @@ type storeIndexReader interface {
 	// upTo of every subject matching one of filters. More than limit
 	// results returns limit+1 of them, which callers refuse.
 	LastSeqsUpTo(filters []string, upTo uint64, limit int) []uint64
+	// SubjectLastSeq is the last sequence stored on a literal subject, 0
+	// if none.
+	SubjectLastSeq(subject string) uint64
 }
 
 var (
@@ -148,4 +151,17 @@ func (x *storeIndex) lastSeqsBelow(matchAny func(string) bool, upTo uint64, limi
 		}
 	}
 	return out
+}
+
+// SubjectLastSeq implements storeIndexReader.
+func (c *storeCore) SubjectLastSeq(subject string) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0
+	}
+	if id, ok := c.idx.subjIDs[subject]; ok {
+		return c.idx.subjLast(id)
+	}
+	return 0
 }
