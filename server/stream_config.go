@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -238,6 +239,10 @@ func (sc StoreCompression) MarshalJSON() ([]byte, error) {
 	return nil, fmt.Errorf("can not marshal %v", sc)
 }
 
+// errUnknownCompression is the reference's word for a compression it has
+// no algorithm for.
+var errUnknownCompression = errors.New("unknown compression algorithm")
+
 // UnmarshalJSON implements json.Unmarshaler; an empty string means none.
 func (sc *StoreCompression) UnmarshalJSON(data []byte) error {
 	var s string
@@ -250,7 +255,7 @@ func (sc *StoreCompression) UnmarshalJSON(data []byte) error {
 	case "s2":
 		*sc = S2Compression
 	default:
-		return fmt.Errorf("can not unmarshal %q", data)
+		return errUnknownCompression
 	}
 	return nil
 }
