@@ -140,6 +140,15 @@ func TestJetStreamSnapshotRestoreRoundTrip(t *testing.T) {
 	if err != nil || !strings.Contains(string(ack.Data), `"seq":301`) {
 		t.Fatalf("publish after restore: %s %v", ack.Data, err)
 	}
+	// The restored stream is an ordinary one: it is recovered at start-up.
+	nc.Close()
+	s.Shutdown()
+	s = RunServer(t, o)
+	nc = connect(t, s)
+	want["last_seq"], want["messages"], want["num_subjects"] = float64(301), want["messages"].(float64)+1, want["num_subjects"].(float64)+1
+	if st := streamState(t, nc, "SNAP"); fmt.Sprint(st) != fmt.Sprint(want) {
+		t.Fatalf("after restart\n got %v\nwant %v", st, want)
+	}
 	assertNoPlaintext(t, o.StoreDir, "confidentialpayload", "snapsubj", "SNAP")
 }
 
