@@ -277,3 +277,34 @@ func TestJetStreamSnapshotFlowControl(t *testing.T) {
 		t.Fatalf("chunk after an ack: %v %v", m, err)
 	}
 }
+
+// A chunk published without a reply aborts the restore, as the reference
+// does: the upload subject goes away and nothing is left on disk.
+func TestJetStreamRestoreAbortedByChunkWithoutReply(t *testing.T) {
+	s, dir := runJS(t)
+	nc := connect(t, s)
+	resp := jsReq(t, nc, "$JS.API.STREAM.RESTORE.AB", `{"config":{"name":"AB","subjects":["ab"]}}`)
+	deliver, _ := resp["deliver_subject"].(string)
+	if deliver == "" {
+		t.Fatalf("restore: %v", resp)
+	}
+	if _, err := nc.Request(deliver, []byte("chunk"), 2*time.Second); err != nil {
+		t.Fatalf("first chunk: %v", err)
+	}
+	if err := nc.Publish(deliver, []byte("no reply")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the upload subject to go", func() bool {
+		// A chunk, not the empty end marker, which would end the restore.
+		_, err := nc.Request(deliver, []byte("x"), time.Second)
+		return err == nats.ErrNoResponders
+	})
+	tmp := filepath.Join(dir, "jetstream", server.DEFAULT_GLOBAL_ACCOUNT, "restore")
+	waitFor(t, 5*time.Second, "the partial restore to be removed", func() bool {
+		entries, _ := os.ReadDir(tmp)
+		return len(entries) == 0
+	})
+	if names := jsReq(t, nc, "$JS.API.STREAM.NAMES", ""); names["streams"] != nil {
+		t.Fatalf("streams: %v", names)
+	}
+}
