@@ -33,6 +33,21 @@ type restoreResult struct {
 	err   error
 }
 
+// activeRestores holds the directories of the file restores in progress;
+// any other directory under an account's restore/ is what a crash left.
+var activeRestores sync.Map
+
+// removeStaleRestores deletes what restores cut short by a crash left.
+func removeStaleRestores(root string) {
+	entries, _ := os.ReadDir(root)
+	for _, e := range entries {
+		dir := filepath.Join(root, e.Name())
+		if _, active := activeRestores.Load(dir); !active {
+			_ = os.RemoveAll(dir)
+		}
+	}
+}
+
 type streamRestore struct {
 	ja      *jsAccount
 	cfg     *StreamConfig
@@ -56,7 +71,10 @@ func (ja *jsAccount) startRestore(cfg *StreamConfig, requester *client) (*stream
 	rs := &streamRestore{ja: ja, cfg: cfg, subject: jsSnapshotRestorePrefix + cfg.Name + "." + id,
 		chunks: make(chan restoreChunk, 1024), abortCh: make(chan struct{}), requester: requester, start: time.Now()}
 	if cfg.Storage == FileStorage {
-		rs.tmpDir = filepath.Join(ja.js.storeDir, ja.acc.Name, "restore", id)
+		root := filepath.Join(ja.js.storeDir, ja.acc.Name, "restore")
+		removeStaleRestores(root)
+		rs.tmpDir = filepath.Join(root, id)
+		activeRestores.Store(rs.tmpDir, true)
 	}
 	store, err := ja.openRestoreStore(cfg, rs.tmpDir)
 	if err != nil {
@@ -104,6 +122,7 @@ func (rs *streamRestore) abort() { rs.once.Do(func() { close(rs.abortCh) }) }
 
 func (rs *streamRestore) run(store StreamStore) {
 	defer rs.unsub()
+	defer activeRestores.Delete(rs.tmpDir)
 	pr, pw := io.Pipe()
 	result := make(chan restoreResult, 1)
 	go func() {

@@ -116,7 +116,10 @@ func decodeDirectGet(body []byte, subjTokens []string) (*jsDirectGetRequest, str
 	if json.Unmarshal(body, &req) != nil {
 		return nil, directMalformed
 	}
-	return &req, req.check()
+	if status := req.check(); status != "" {
+		return nil, status
+	}
+	return &req, ""
 }
 
 // check applies the reference's rules: something to get, and no two ways

@@ -136,11 +136,18 @@ func (x *storeIndex) lastSeqsUpTo(filters []string, upTo uint64, limit int) []ui
 }
 
 // lastSeqsBelow scans down from upTo, keeping the first (newest) sequence
-// seen of each matching subject.
+// seen of each matching subject, and stops once every matching subject
+// with a message at or below upTo has been found.
 func (x *storeIndex) lastSeqsBelow(matchAny func(string) bool, upTo uint64, limit int) []uint64 {
+	want := 0
+	for name, id := range x.subjIDs {
+		if matchAny(name) && x.subjFirst(id) <= upTo {
+			want++
+		}
+	}
 	seen := make(map[uint32]bool)
 	var out []uint64
-	for seq := upTo; seq >= x.first && seq > 0 && len(out) <= limit; seq-- {
+	for seq := upTo; seq >= x.first && seq > 0 && len(out) < want && len(out) <= limit; seq-- {
 		s := x.slot(seq)
 		if s == nil || seen[s.subj] {
 			continue
