@@ -234,7 +234,13 @@ func (rs *storeArcReader) msg(subj string, hdr, data []byte, seq uint64, ts int6
 	if len(hdr) == 0 {
 		hdr = nil
 	}
-	if err := rs.st.StoreRawMsg(subj, hdr, data, seq, ts, 0); err != nil {
+	// The archive keeps no TTL (the reference's neither): it comes back from the
+	// message's Nats-TTL header, counted from the message's time.
+	var ttl int64
+	if t := readMsgTTL(hdr); t.set && t.valid {
+		ttl = int64(t.ttl)
+	}
+	if err := rs.st.StoreRawMsg(subj, hdr, data, seq, ts, ttl); err != nil {
 		return fmt.Errorf("%w: message %d: %v", ErrStoreBadSnapshot, seq, err)
 	}
 	return nil

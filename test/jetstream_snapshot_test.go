@@ -313,3 +313,30 @@ func TestJetStreamRestoreAbortedByChunkWithoutReply(t *testing.T) {
 		t.Fatalf("streams: %v", names)
 	}
 }
+
+// A message's TTL comes back from its Nats-TTL header when restored (the
+// archive keeps no TTL, as the reference's): it still expires.
+func TestJetStreamRestoreKeepsMessageTTL(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	const cfg = `{"name":"TTL","subjects":["ttl.>"],"allow_msg_ttl":true}`
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.TTL", cfg)
+	for _, ttl := range []string{"1s", "never"} {
+		m := &nats.Msg{Subject: "ttl." + ttl, Data: []byte("x"), Header: nats.Header{"Nats-TTL": []string{ttl}}}
+		if r, err := nc.RequestMsg(m, 2*time.Second); err != nil || strings.Contains(string(r.Data), "error") {
+			t.Fatalf("publish: %v %v", r, err)
+		}
+	}
+	_, arc, _ := snapBackup(t, nc, "TTL", 1024, 1024)
+	jsReq(t, nc, "$JS.API.STREAM.DELETE.TTL", "")
+	got := snapRestore(t, nc, "TTL", cfg, arc, 1024)
+	if st, _ := got["state"].(map[string]any); st == nil || st["messages"] != float64(2) {
+		t.Fatalf("restore: %v", got)
+	}
+	waitFor(t, 5*time.Second, "the 1s message to expire", func() bool {
+		return streamState(t, nc, "TTL")["messages"] == float64(1)
+	})
+	if m := jsReq(t, nc, "$JS.API.STREAM.MSG.GET.TTL", `{"last_by_subj":"ttl.never"}`); m["message"] == nil {
+		t.Fatalf("the message without expiry: %v", m)
+	}
+}
