@@ -340,3 +340,48 @@ func TestJetStreamRestoreKeepsMessageTTL(t *testing.T) {
 		t.Fatalf("the message without expiry: %v", m)
 	}
 }
+
+// A snapshot and a restore are advised on $JS.EVENT.ADVISORY.STREAM:
+// create when they start, complete (with the bytes restored) when done.
+func TestJetStreamSnapshotRestoreAdvisories(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	adv, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.AD", `{"name":"AD","subjects":["ad"]}`)
+	if _, err := nc.Request("ad", []byte("x"), 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	_, arc, _ := snapBackup(t, nc, "AD", 1024, 1024)
+	jsReq(t, nc, "$JS.API.STREAM.DELETE.AD", "")
+	snapRestore(t, nc, "AD", `{"name":"AD","subjects":["ad"]}`, arc, 1024)
+	want := map[string]string{
+		"$JS.EVENT.ADVISORY.STREAM.SNAPSHOT_CREATE.AD":   "io.nats.jetstream.advisory.v1.snapshot_create",
+		"$JS.EVENT.ADVISORY.STREAM.SNAPSHOT_COMPLETE.AD": "io.nats.jetstream.advisory.v1.snapshot_complete",
+		"$JS.EVENT.ADVISORY.STREAM.RESTORE_CREATE.AD":    "io.nats.jetstream.advisory.v1.restore_create",
+		"$JS.EVENT.ADVISORY.STREAM.RESTORE_COMPLETE.AD":  "io.nats.jetstream.advisory.v1.restore_complete",
+	}
+	for len(want) > 0 {
+		m, err := adv.NextMsg(2 * time.Second)
+		if err != nil {
+			t.Fatalf("advisories missing: %v", want)
+		}
+		var ev map[string]any
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		typ, ok := want[m.Subject]
+		if !ok {
+			continue // created, deleted
+		}
+		if ev["type"] != typ || ev["stream"] != "AD" || ev["error"] != nil {
+			t.Fatalf("%s: %s", m.Subject, m.Data)
+		}
+		if strings.HasSuffix(m.Subject, "RESTORE_COMPLETE.AD") && ev["bytes"] != float64(len(arc)) {
+			t.Fatalf("restored bytes: %s (archive %d)", m.Data, len(arc))
+		}
+		delete(want, m.Subject)
+	}
+}
