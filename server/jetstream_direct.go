@@ -56,6 +56,7 @@ type jsDirectGetRequest struct {
 func (ja *jsAccount) apiDirectGet(r *jsAPIRequest, args []string) any {
 	st := ja.directStream(args[0])
 	if st == nil {
+		ja.directNoResponders(r)
 		return nil
 	}
 	if apiLevelTooHigh(r.hdr) {
@@ -83,6 +84,18 @@ func (ja *jsAccount) directStream(name string) *stream {
 		}
 	}
 	return nil
+}
+
+// directNoResponders answers a direct get nobody serves as the reference's
+// server does, where only streams subscribe these subjects: with a "503"
+// no-responders status, to requesters that asked for them. The requester's
+// noResponders was set by its CONNECT, before this request was queued.
+func (ja *jsAccount) directNoResponders(r *jsAPIRequest) {
+	if r.client == nil || !r.client.noResponders {
+		return
+	}
+	hdr := "NATS/1.0 503\r\nNats-Subject: " + r.subject + "\r\n\r\n"
+	ja.js.srv.PublishInternal(ja.acc, r.reply, "", []byte(hdr), nil)
 }
 
 // mirrorOrigin names the stream this one mirrors, "" if none.

@@ -220,3 +220,24 @@ func TestJetStreamDirectGetMultiLastLimit(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// A direct get for a stream that does not exist, or does not allow direct
+// gets, gets the no-responders status the reference's server sends (only
+// streams subscribe there), so clients fail fast instead of timing out.
+func TestJetStreamDirectGetNoResponders(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.ND", `{"name":"ND","subjects":["nd"]}`)
+	for _, subj := range []string{"$JS.API.DIRECT.GET.NOPE", "$JS.API.DIRECT.GET.ND", "$JS.API.DIRECT.GET.ND.nd"} {
+		start := time.Now()
+		if _, err := nc.Request(subj, []byte(`{"seq":1}`), 2*time.Second); err != nats.ErrNoResponders || time.Since(start) > time.Second {
+			t.Errorf("%s: %v after %v", subj, err, time.Since(start))
+		}
+	}
+	rc := dialRaw(t, s)
+	rc.send("CONNECT {\"headers\":true,\"no_responders\":true,\"verbose\":false}\r\nSUB _D.> 1\r\nPING\r\n")
+	rc.expect("PONG")
+	if got := directReplies(rc, 1, "$JS.API.DIRECT.GET.NOPE", "", `{"seq":1}`, 1)[0]; got != "NATS/1.0 503\r\nNats-Subject: $JS.API.DIRECT.GET.NOPE\r\n\r\n|" {
+		t.Fatalf("got %q", got)
+	}
+}
