@@ -212,6 +212,8 @@ func init() {
 		"STREAM.PURGE":       {"stream_purge_response", 1, (*jsAccount).apiStreamPurge},
 		"STREAM.MSG.GET":     {"stream_msg_get_response", 1, (*jsAccount).apiMsgGet},
 		"STREAM.MSG.DELETE":  {"stream_msg_delete_response", 1, (*jsAccount).apiMsgDelete},
+		"STREAM.SNAPSHOT":    {"stream_snapshot_response", 1, (*jsAccount).apiStreamSnapshot},
+		"STREAM.RESTORE":     {"stream_restore_response", 1, (*jsAccount).apiStreamRestore},
 		"CONSUMER.CREATE":    {"consumer_create_response", -1, apiConsumerNotSupported},
 		"CONSUMER.DURABLE":   {"consumer_create_response", -1, apiConsumerNotSupported},
 		"CONSUMER.INFO":      {"consumer_info_response", -1, apiConsumerNotSupported},
@@ -259,7 +261,9 @@ func (ja *jsAccount) dispatch(r *jsAPIRequest) {
 	switch {
 	case ja.disabled:
 		resp = &ApiResponse{Error: jsError(jsNotEnabledForAccount)}
-	case apiLevelTooHigh(r.hdr):
+	case apiLevelTooHigh(r.hdr) && h.respType != "":
+		// Handlers without a response type (direct get) answer in status
+		// lines, also for this check.
 		resp = &ApiResponse{Error: jsError(jsRequiredAPILevel)}
 	default:
 		resp = h.fn(ja, r, args)

@@ -14,13 +14,11 @@ import (
 // using one is refused clearly rather than as an unknown field.
 type streamConfigRequest struct {
 	StreamConfig
-	Pedantic         bool            `json:"pedantic,omitempty"`
-	Mirror           json.RawMessage `json:"mirror,omitempty"`
-	Sources          json.RawMessage `json:"sources,omitempty"`
-	SubjectTransform json.RawMessage `json:"subject_transform,omitempty"`
-	RePublish        json.RawMessage `json:"republish,omitempty"`
-	PersistMode      string          `json:"persist_mode,omitempty"`
-	TemplateOwner    string          `json:"template_owner,omitempty"`
+	Pedantic      bool            `json:"pedantic,omitempty"`
+	Mirror        json.RawMessage `json:"mirror,omitempty"`
+	Sources       json.RawMessage `json:"sources,omitempty"`
+	PersistMode   string          `json:"persist_mode,omitempty"`
+	TemplateOwner string          `json:"template_owner,omitempty"`
 }
 
 // unsupported names the first feature the request uses that this server
@@ -36,10 +34,6 @@ func (r *streamConfigRequest) unsupported() string {
 		return "mirror"
 	case set(r.Sources):
 		return "sources"
-	case set(r.SubjectTransform):
-		return "subject_transform"
-	case set(r.RePublish):
-		return "republish"
 	case r.ConsumerLimits != (StreamConsumerLimits{}):
 		return "consumer_limits"
 	case r.PersistMode != "" && r.PersistMode != "default":

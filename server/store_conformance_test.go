@@ -390,13 +390,8 @@ func TestStoreSnapshotRestore(t *testing.T) {
 		want := st.State()
 		st.Delete()
 		for _, into := range storeKinds() {
-			rs, err := RestoreSnapshot(bytes.NewReader(buf.Bytes()), func(cfg *StreamConfig) (StreamStore, error) {
-				if cfg.MaxMsgsPer != 100 {
-					t.Fatalf("config not restored: %+v", cfg)
-				}
-				return into.open(t, cfg), nil
-			})
-			if err != nil {
+			rs := into.open(t, &StreamConfig{Name: "S", MaxMsgsPer: 100})
+			if _, err := RestoreSnapshot(bytes.NewReader(buf.Bytes()), rs); err != nil {
 				t.Fatalf("restore into %s: %v", into.name, err)
 			}
 			got := rs.State()
@@ -412,9 +407,11 @@ func TestStoreSnapshotRestore(t *testing.T) {
 		}
 		bad := append([]byte(nil), buf.Bytes()...)
 		bad[len(bad)/2] ^= 0xff
-		if _, err := RestoreSnapshot(bytes.NewReader(bad), func(cfg *StreamConfig) (StreamStore, error) { return k.open(t, cfg), nil }); err == nil {
+		rs := k.open(t, &StreamConfig{Name: "S"})
+		if _, err := RestoreSnapshot(bytes.NewReader(bad), rs); err == nil {
 			t.Fatal("corrupt snapshot restored")
 		}
+		rs.Delete()
 	})
 }
 

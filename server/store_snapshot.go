@@ -1,164 +1,257 @@
 package server
 
 import (
+	"bufio"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"sort"
+	"time"
 
 	"github.com/klauspost/compress/s2"
 )
 
-// Snapshot format. A snapshot is an S2 stream (s2.NewWriter framing, which
-// carries its own CRCs) whose decompressed content is:
+// Snapshot archive format: the reference's v2 archive ("NATSARC1", the
+// stream.arc.s2 file `nats stream backup` saves), so that backups move
+// between this server and the reference both ways. It is an S2 stream
+// (s2.NewWriter framing, which carries its own CRCs) whose content is
 //
-//	"NFSNAP1\n"
-//	u32 LE length, then that many bytes of JSON storeSnapHeader
-//	records, each in the message-block record format (see fsAppendRecord)
-//	with kind 1 (message), hashed with an all-zero HighwayHash key
-//	u32 LE 0 as terminator
+//	"NATSARC1"
+//	records, each: uvarint len(name), varint (zigzag) unix-nano time,
+//	  uvarint seq, uvarint len(hdr), uvarint len(data), name, hdr, data
+//	a record of all zeros (five 0 bytes) as terminator
 //
-// Consumer states travel in the header, encoded by storeEncodeConsumerState.
-// The format does not depend on the store type: a file store snapshot
-// restores into a memory store and back.
-const storeSnapMagic = "NFSNAP1\n"
+// A record with seq 0 is a file: "state.json" (the StreamState at the
+// time of the snapshot, first) and "consumers/<name>" ({"config","state"}
+// with the ConsumerState JSON). Every other record is a message with its
+// subject as name. Sequences missing between state.json's first_seq and
+// last_seq were deleted. The stream's config travels beside the archive
+// (the snapshot response, backup.json), not in it.
+const storeArcMagic = "NATSARC1"
 
-var storeSnapKey = make([]byte, 32)
+const (
+	storeArcState     = "state.json"
+	storeArcConsumers = "consumers/"
+	// storeArcMaxFile bounds a file record (state.json, a consumer) read
+	// back: their JSON is small; a bigger one is a corrupt archive.
+	storeArcMaxFile = 64 << 20
+	// storeArcMaxSubject bounds a message's subject length read back.
+	storeArcMaxSubject = 64 << 10
+)
 
-type storeSnapHeader struct {
-	Config    StreamConfig      `json:"config"`
-	FirstSeq  uint64            `json:"first_seq"`
-	LastSeq   uint64            `json:"last_seq"`
-	Consumers map[string][]byte `json:"consumers,omitempty"`
+// storeArcConsumer is a consumer file of the archive. Config is kept as
+// given: consumers are configured by the JetStream layer, not the store.
+type storeArcConsumer struct {
+	Config json.RawMessage `json:"config,omitempty"`
+	State  *ConsumerState  `json:"state"`
 }
 
-func storeWriteSnapshot(w io.Writer, cfg *StreamConfig, c *storeCore, cons map[string]*ConsumerState) error {
-	var st StreamState
-	c.FastState(&st)
-	hdr := storeSnapHeader{Config: *cfg, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq}
-	if len(cons) > 0 {
-		hdr.Consumers = make(map[string][]byte, len(cons))
-		for name, cs := range cons {
-			hdr.Consumers[name] = storeEncodeConsumerState(cs)
-		}
-	}
-	js, err := json.Marshal(&hdr)
-	if err != nil {
-		return err
-	}
-	zw := s2.NewWriter(w)
-	buf := append([]byte(storeSnapMagic), 0, 0, 0, 0)
-	binary.LittleEndian.PutUint32(buf[len(storeSnapMagic):], uint32(len(js)))
-	buf = append(buf, js...)
-	if _, err := zw.Write(buf); err != nil {
-		return err
-	}
-	var sm StoreMsg
-	for seq := st.FirstSeq; seq <= st.LastSeq; seq++ {
-		m, next, err := c.LoadNextMsg("", seq, &sm)
-		if err == ErrStoreEOF || next > st.LastSeq {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		buf = fsAppendRecord(buf[:0], storeSnapKey, fsKindMsg, m.Seq, m.TS, m.TTL, m.Subject, m.Hdr, m.Msg)
-		if _, err := zw.Write(buf); err != nil {
-			return err
-		}
-		seq = next
-	}
-	if _, err := zw.Write([]byte{0, 0, 0, 0}); err != nil {
-		return err
-	}
-	return zw.Close()
+// storeArcWriter writes records to the compressed stream.
+type storeArcWriter struct {
+	zw  *s2.Writer
+	buf []byte
 }
 
-// RestoreSnapshot reads a snapshot written by StreamStore.Snapshot, creates
-// the store with open (given the snapshot's configuration) and fills it
-// with the messages, sequence range and consumer states of the snapshot.
-func RestoreSnapshot(r io.Reader, open func(cfg *StreamConfig) (StreamStore, error)) (StreamStore, error) {
-	zr := s2.NewReader(r)
-	head := make([]byte, len(storeSnapMagic)+4)
-	if _, err := io.ReadFull(zr, head); err != nil || string(head[:len(storeSnapMagic)]) != storeSnapMagic {
-		return nil, ErrStoreBadSnapshot
-	}
-	n := binary.LittleEndian.Uint32(head[len(storeSnapMagic):])
-	if n > 64<<20 {
-		return nil, ErrStoreBadSnapshot
-	}
-	js := make([]byte, n)
-	if _, err := io.ReadFull(zr, js); err != nil {
-		return nil, ErrStoreBadSnapshot
-	}
-	var hdr storeSnapHeader
-	if err := json.Unmarshal(js, &hdr); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrStoreBadSnapshot, err)
-	}
-	st, err := open(&hdr.Config)
-	if err != nil {
-		return nil, err
-	}
-	if err := storeRestoreBody(zr, st, &hdr); err != nil {
-		_ = st.Delete()
-		return nil, err
-	}
-	return st, nil
-}
-
-func storeRestoreBody(zr io.Reader, st StreamStore, hdr *storeSnapHeader) error {
-	var ss StreamState
-	st.FastState(&ss)
-	if hdr.FirstSeq > ss.LastSeq+1 {
-		if err := st.SkipMsgs(ss.LastSeq+1, hdr.FirstSeq-1-ss.LastSeq); err != nil {
-			return err
-		}
-	}
-	var rec fsRec
-	buf := make([]byte, 4, 4096)
-	for {
-		if _, err := io.ReadFull(zr, buf[:4]); err != nil {
-			return ErrStoreBadSnapshot
-		}
-		n := binary.LittleEndian.Uint32(buf)
-		if n == 0 {
-			break
-		}
-		if n < fsRecMin || n > fsRecMaxSize {
-			return ErrStoreBadSnapshot
-		}
-		if cap(buf) < int(n) {
-			buf = append(buf[:4], make([]byte, int(n)-4)...)
-		}
-		buf = buf[:n]
-		if _, err := io.ReadFull(zr, buf[4:]); err != nil {
-			return ErrStoreBadSnapshot
-		}
-		if fsParseRecord(buf, storeSnapKey, &rec) != nil || rec.kind != fsKindMsg {
-			return ErrStoreBadSnapshot
-		}
-		if err := st.StoreRawMsg(string(rec.subj), rec.hdr, rec.msg, rec.seq, rec.ts, rec.ttl); err != nil {
-			return err
-		}
-	}
-	st.FastState(&ss)
-	if hdr.LastSeq > ss.LastSeq {
-		if err := st.SkipMsgs(ss.LastSeq+1, hdr.LastSeq-ss.LastSeq); err != nil {
-			return err
-		}
-	}
-	for name, enc := range hdr.Consumers {
-		cs, err := storeDecodeConsumerState(enc)
-		if err != nil {
-			return err
-		}
-		o, err := st.ConsumerStore(name)
-		if err != nil {
-			return err
-		}
-		if err := o.Update(cs); err != nil {
+func (w *storeArcWriter) record(name string, ts int64, seq uint64, hdr, data []byte) error {
+	b := binary.AppendUvarint(w.buf[:0], uint64(len(name)))
+	b = binary.AppendVarint(b, ts)
+	b = binary.AppendUvarint(b, seq)
+	b = binary.AppendUvarint(b, uint64(len(hdr)))
+	b = binary.AppendUvarint(b, uint64(len(data)))
+	b = append(b, name...)
+	w.buf = b
+	for _, p := range [][]byte{b, hdr, data} {
+		if _, err := w.zw.Write(p); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func storeWriteSnapshot(w io.Writer, _ *StreamConfig, c *storeCore, cons map[string]*ConsumerState) error {
+	var st StreamState
+	c.FastState(&st)
+	st.Consumers = len(cons)
+	aw := &storeArcWriter{zw: s2.NewWriter(w)}
+	if _, err := aw.zw.Write([]byte(storeArcMagic)); err != nil {
+		return err
+	}
+	now := time.Now().UnixNano()
+	js, err := json.Marshal(&st)
+	if err != nil {
+		return err
+	}
+	if err := aw.record(storeArcState, now, 0, nil, js); err != nil {
+		return err
+	}
+	if err := storeWriteArcConsumers(aw, now, cons); err != nil {
+		return err
+	}
+	var sm StoreMsg
+	for seq := st.FirstSeq; seq <= st.LastSeq && seq > 0; {
+		m, next, err := c.LoadNextMsg("", seq, &sm)
+		if errors.Is(err, ErrStoreEOF) || (err == nil && m.Seq > st.LastSeq) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if err := aw.record(m.Subject, m.TS, m.Seq, m.Hdr, m.Msg); err != nil {
+			return err
+		}
+		seq = max(next, m.Seq) + 1
+	}
+	if err := aw.record("", 0, 0, nil, nil); err != nil {
+		return err
+	}
+	return aw.zw.Close()
+}
+
+func storeWriteArcConsumers(aw *storeArcWriter, now int64, cons map[string]*ConsumerState) error {
+	names := make([]string, 0, len(cons))
+	for name := range cons {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		cfg, _ := json.Marshal(map[string]string{"durable_name": name, "name": name})
+		js, err := json.Marshal(&storeArcConsumer{Config: cfg, State: cons[name]})
+		if err != nil {
+			return err
+		}
+		if err := aw.record(storeArcConsumers+name, now, 0, nil, js); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RestoreSnapshot fills st, an empty store, from an archive written by
+// StreamStore.Snapshot (or by the reference): messages at their sequences
+// and times, the deleted ranges, and the consumer states. It returns the
+// archive's state.json. st is left as filled so far on error; the caller
+// deletes it.
+func RestoreSnapshot(r io.Reader, st StreamStore) (*StreamState, error) {
+	br := bufio.NewReaderSize(s2.NewReader(r), 64<<10)
+	head := make([]byte, len(storeArcMagic))
+	if _, err := io.ReadFull(br, head); err != nil || string(head) != storeArcMagic {
+		return nil, fmt.Errorf("%w: not a %s archive", ErrStoreBadSnapshot, storeArcMagic)
+	}
+	rs := &storeArcReader{br: br, st: st}
+	for {
+		done, err := rs.next()
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			break
+		}
+	}
+	if rs.state == nil {
+		return nil, fmt.Errorf("%w: no %s", ErrStoreBadSnapshot, storeArcState)
+	}
+	return rs.state, rs.skipTo(rs.state.LastSeq)
+}
+
+// storeArcReader reads records one at a time into the store.
+type storeArcReader struct {
+	br    *bufio.Reader
+	st    StreamStore
+	state *StreamState
+	buf   []byte
+}
+
+func (rs *storeArcReader) next() (bool, error) {
+	var f [5]uint64
+	var ts int64
+	var err error
+	if f[0], err = binary.ReadUvarint(rs.br); err == nil {
+		if ts, err = binary.ReadVarint(rs.br); err == nil {
+			for i := 2; i < 5 && err == nil; i++ {
+				f[i], err = binary.ReadUvarint(rs.br)
+			}
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: %v", ErrStoreBadSnapshot, err)
+	}
+	nameLen, seq, hdrLen, dataLen := f[0], f[2], f[3], f[4]
+	if nameLen == 0 && seq == 0 && hdrLen == 0 && dataLen == 0 {
+		return true, nil
+	}
+	if nameLen > storeArcMaxSubject || hdrLen > fsRecMaxSize || dataLen > fsRecMaxSize ||
+		(seq == 0 && hdrLen+dataLen > storeArcMaxFile) {
+		return false, fmt.Errorf("%w: record too large", ErrStoreBadSnapshot)
+	}
+	n := int(nameLen + hdrLen + dataLen)
+	if cap(rs.buf) < n {
+		rs.buf = make([]byte, n)
+	}
+	b := rs.buf[:n]
+	if _, err := io.ReadFull(rs.br, b); err != nil {
+		return false, fmt.Errorf("%w: %v", ErrStoreBadSnapshot, err)
+	}
+	name, hdr, data := string(b[:nameLen]), b[nameLen:nameLen+hdrLen], b[nameLen+hdrLen:]
+	if seq == 0 {
+		return false, rs.file(name, data)
+	}
+	return false, rs.msg(name, hdr, data, seq, ts)
+}
+
+// file applies a file record: state.json first, then consumers.
+func (rs *storeArcReader) file(name string, data []byte) error {
+	if name == storeArcState {
+		var ss StreamState
+		if err := json.Unmarshal(data, &ss); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrStoreBadSnapshot, name, err)
+		}
+		rs.state = &ss
+		if ss.FirstSeq > 1 {
+			return rs.skipTo(ss.FirstSeq - 1)
+		}
+		return nil
+	}
+	if len(name) <= len(storeArcConsumers) || name[:len(storeArcConsumers)] != storeArcConsumers {
+		return nil // a file this version does not know: the reference may add some
+	}
+	var ac storeArcConsumer
+	if err := json.Unmarshal(data, &ac); err != nil || ac.State == nil {
+		return fmt.Errorf("%w: %s", ErrStoreBadSnapshot, name)
+	}
+	o, err := rs.st.ConsumerStore(name[len(storeArcConsumers):])
+	if err != nil {
+		return err
+	}
+	return o.Update(ac.State)
+}
+
+func (rs *storeArcReader) msg(subj string, hdr, data []byte, seq uint64, ts int64) error {
+	if rs.state == nil {
+		return fmt.Errorf("%w: message before %s", ErrStoreBadSnapshot, storeArcState)
+	}
+	if len(hdr) == 0 {
+		hdr = nil
+	}
+	// The archive keeps no TTL (the reference's neither): it comes back from the
+	// message's Nats-TTL header, counted from the message's time.
+	var ttl int64
+	if t := readMsgTTL(hdr); t.set && t.valid {
+		ttl = int64(t.ttl)
+	}
+	if err := rs.st.StoreRawMsg(subj, hdr, data, seq, ts, ttl); err != nil {
+		return fmt.Errorf("%w: message %d: %v", ErrStoreBadSnapshot, seq, err)
+	}
+	return nil
+}
+
+// skipTo consumes the sequences up to last that hold no message.
+func (rs *storeArcReader) skipTo(last uint64) error {
+	var ss StreamState
+	rs.st.FastState(&ss)
+	if last <= ss.LastSeq {
+		return nil
+	}
+	return rs.st.SkipMsgs(ss.LastSeq+1, last-ss.LastSeq)
 }

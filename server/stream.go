@@ -28,6 +28,8 @@ type stream struct {
 	batches   streamBatches   // atomic batches being staged; ingest-owned
 	schedules streamSchedules // message schedules' timetable; ingest-owned
 	retention streamRetention // interest/workqueue consumers (stream_retention.go)
+
+	ingestXforms *streamXforms // owned by the ingest goroutine (stream_transform.go)
 }
 
 const (
@@ -89,6 +91,7 @@ func setStreamDefaults(c *StreamConfig) {
 	delete(c.Metadata, "_nats.ver")
 	delete(c.Metadata, "_nats.level")
 	c.Metadata["_nats.req.level"] = strconv.Itoa(max(batchScheduleReqLevel(c), streamRequiredLevel(c)))
+	setRePublishDefaults(c)
 }
 
 // checkStreamConfig validates a stream config in the reference's words
@@ -139,7 +142,10 @@ func checkStreamConfig(c *StreamConfig) *ApiError {
 	if e := checkBatchScheduleConfig(c); e != nil {
 		return e
 	}
-	return checkStreamSubjects(c)
+	if e := checkStreamSubjects(c); e != nil {
+		return e
+	}
+	return checkStreamXforms(c)
 }
 
 func metadataLen(m map[string]string) int {
@@ -240,6 +246,12 @@ func (ja *jsAccount) addStream(cfg *StreamConfig, created time.Time) (*stream, e
 	if err != nil {
 		return nil, err
 	}
+	return ja.registerStream(cfg, created, store)
+}
+
+// registerStream starts ingest on an open store, subscribes the subjects
+// and registers the stream (restore hands in the store it filled).
+func (ja *jsAccount) registerStream(cfg *StreamConfig, created time.Time, store StreamStore) (*stream, error) {
 	st := &stream{ja: ja, name: cfg.Name, store: store, created: created, config: *cfg}
 	st.startIngest()
 	st.startSchedules()

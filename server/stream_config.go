@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,39 +12,41 @@ import (
 // and persisted by the file store. Only the fields the storage engine needs
 // are interpreted here; the JetStream API layer extends it.
 type StreamConfig struct {
-	Name                   string               `json:"name"`
-	Description            string               `json:"description,omitempty"`
-	Subjects               []string             `json:"subjects,omitempty"`
-	Retention              RetentionPolicy      `json:"retention"`
-	MaxConsumers           int                  `json:"max_consumers"`
-	MaxMsgs                int64                `json:"max_msgs"`
-	MaxBytes               int64                `json:"max_bytes"`
-	MaxAge                 time.Duration        `json:"max_age"`
-	MaxMsgsPer             int64                `json:"max_msgs_per_subject"`
-	MaxMsgSize             int32                `json:"max_msg_size,omitempty"`
-	Discard                DiscardPolicy        `json:"discard"`
-	Storage                StorageType          `json:"storage"`
-	Replicas               int                  `json:"num_replicas"`
-	NoAck                  bool                 `json:"no_ack,omitempty"`
-	Duplicates             time.Duration        `json:"duplicate_window,omitempty"`
-	Placement              *Placement           `json:"placement,omitempty"`
-	Compression            StoreCompression     `json:"compression"`
-	FirstSeq               uint64               `json:"first_seq,omitempty"`
-	AllowDirect            bool                 `json:"allow_direct"`
-	MirrorDirect           bool                 `json:"mirror_direct"`
-	DiscardNewPer          bool                 `json:"discard_new_per_subject,omitempty"`
-	Sealed                 bool                 `json:"sealed"`
-	DenyDelete             bool                 `json:"deny_delete"`
-	DenyPurge              bool                 `json:"deny_purge"`
-	AllowRollup            bool                 `json:"allow_rollup_hdrs"`
-	ConsumerLimits         StreamConsumerLimits `json:"consumer_limits"`
-	AllowMsgTTL            bool                 `json:"allow_msg_ttl"`
-	SubjectDeleteMarkerTTL time.Duration        `json:"subject_delete_marker_ttl,omitempty"`
-	AllowMsgCounter        bool                 `json:"allow_msg_counter,omitempty"`
-	AllowAtomic            bool                 `json:"allow_atomic,omitempty"`
-	AllowMsgSchedules      bool                 `json:"allow_msg_schedules,omitempty"`
-	AllowBatched           bool                 `json:"allow_batched,omitempty"`
-	Metadata               map[string]string    `json:"metadata,omitempty"`
+	Name                   string                  `json:"name"`
+	Description            string                  `json:"description,omitempty"`
+	Subjects               []string                `json:"subjects,omitempty"`
+	Retention              RetentionPolicy         `json:"retention"`
+	MaxConsumers           int                     `json:"max_consumers"`
+	MaxMsgs                int64                   `json:"max_msgs"`
+	MaxBytes               int64                   `json:"max_bytes"`
+	MaxAge                 time.Duration           `json:"max_age"`
+	MaxMsgsPer             int64                   `json:"max_msgs_per_subject"`
+	MaxMsgSize             int32                   `json:"max_msg_size,omitempty"`
+	Discard                DiscardPolicy           `json:"discard"`
+	Storage                StorageType             `json:"storage"`
+	Replicas               int                     `json:"num_replicas"`
+	NoAck                  bool                    `json:"no_ack,omitempty"`
+	Duplicates             time.Duration           `json:"duplicate_window,omitempty"`
+	Placement              *Placement              `json:"placement,omitempty"`
+	Compression            StoreCompression        `json:"compression"`
+	FirstSeq               uint64                  `json:"first_seq,omitempty"`
+	SubjectTransform       *SubjectTransformConfig `json:"subject_transform,omitempty"`
+	RePublish              *RePublish              `json:"republish,omitempty"`
+	AllowDirect            bool                    `json:"allow_direct"`
+	MirrorDirect           bool                    `json:"mirror_direct"`
+	DiscardNewPer          bool                    `json:"discard_new_per_subject,omitempty"`
+	Sealed                 bool                    `json:"sealed"`
+	DenyDelete             bool                    `json:"deny_delete"`
+	DenyPurge              bool                    `json:"deny_purge"`
+	AllowRollup            bool                    `json:"allow_rollup_hdrs"`
+	ConsumerLimits         StreamConsumerLimits    `json:"consumer_limits"`
+	AllowMsgTTL            bool                    `json:"allow_msg_ttl"`
+	SubjectDeleteMarkerTTL time.Duration           `json:"subject_delete_marker_ttl,omitempty"`
+	AllowMsgCounter        bool                    `json:"allow_msg_counter,omitempty"`
+	AllowAtomic            bool                    `json:"allow_atomic,omitempty"`
+	AllowMsgSchedules      bool                    `json:"allow_msg_schedules,omitempty"`
+	AllowBatched           bool                    `json:"allow_batched,omitempty"`
+	Metadata               map[string]string       `json:"metadata,omitempty"`
 	// Created is when the stream was created, kept in the stream's meta
 	// file (under the reference's key) and never part of API requests or
 	// responses: the API layer reports it as StreamInfo.created.
@@ -236,6 +239,10 @@ func (sc StoreCompression) MarshalJSON() ([]byte, error) {
 	return nil, fmt.Errorf("can not marshal %v", sc)
 }
 
+// errUnknownCompression is the reference's word for a compression it has
+// no algorithm for.
+var errUnknownCompression = errors.New("unknown compression algorithm")
+
 // UnmarshalJSON implements json.Unmarshaler; an empty string means none.
 func (sc *StoreCompression) UnmarshalJSON(data []byte) error {
 	var s string
@@ -248,7 +255,7 @@ func (sc *StoreCompression) UnmarshalJSON(data []byte) error {
 	case "s2":
 		*sc = S2Compression
 	default:
-		return fmt.Errorf("can not unmarshal %q", data)
+		return errUnknownCompression
 	}
 	return nil
 }

@@ -178,6 +178,7 @@ func (st *stream) processInbound(m *inMsg) {
 		st.storeMarker(m)
 		return
 	}
+	m.subject = st.storedSubject(m.subject)
 	if st.preprocessInbound(m) {
 		return
 	}
@@ -217,6 +218,7 @@ func (st *stream) processInbound(m *inMsg) {
 		st.sendPubErr(m.reply, e)
 		return
 	}
+	last := st.lastSeqBefore(m.subject)
 	seq, ts, err := st.storeInbound(&cfg, m, &feat)
 	if err != nil {
 		st.sendPubErr(m.reply, jsError(jsStreamStoreFailed, err))
@@ -224,6 +226,7 @@ func (st *stream) processInbound(m *inMsg) {
 	}
 	st.noteStored(m.subject, m.hdr, m.msg)
 	st.afterStore(m, &feat, seq)
+	st.republish(m.subject, m.hdr, m.msg, seq, last, ts)
 	st.afterStored(m, seq)
 	st.in.lastMsgID = msgID
 	if msgID != "" {
