@@ -44,6 +44,8 @@ type FileStoreConfig struct {
 	CacheSize int64
 	// Logf, if set, receives warnings (torn tails, corruption, rotations).
 	Logf func(format string, args ...any)
+	// fsys is the filesystem under the store; nil means the real one.
+	fsys storeFS
 }
 
 const (
@@ -66,6 +68,7 @@ const (
 type FileStore struct {
 	storeCore
 	fcfg     FileStoreConfig
+	sys      storeFS
 	mdir     string
 	hkey     []byte // HighwayHash key for records.
 	skey     []byte // Stream key; nil when the store is clear.
@@ -106,8 +109,8 @@ type fsBlock struct {
 	hdr      fsBlkHeader
 	aead     cipher.AEAD
 	path     string
-	f        *os.File // Open while the block takes writes (wmu).
-	fileSize int64    // Physical size written (wmu).
+	f        storeFile // Open while the block takes writes (wmu).
+	fileSize int64     // Physical size written (wmu).
 	written  atomic.Uint32
 	plainLen uint32
 	plain    []byte // Decoded content, nil when not cached.
@@ -157,14 +160,14 @@ func NewFileStore(fcfg FileStoreConfig, cfg *StreamConfig) (*FileStore, error) {
 		fcfg.Cipher = NoCipher
 	}
 	fs := &FileStore{fcfg: fcfg, mdir: filepath.Join(fcfg.Dir, fsMsgsDir), bmap: make(map[uint32]*fsBlock),
-		stopCh: make(chan struct{}), consumers: make(map[string]*fsConsumer), cipher: fcfg.Cipher}
+		stopCh: make(chan struct{}), consumers: make(map[string]*fsConsumer), cipher: fcfg.Cipher, sys: fcfg.fsOf()}
 	fs.unlockIO = fs.wmu.Unlock
 	fs.ccond = sync.NewCond(&fs.cmu)
 	c := *cfg
 	c.Storage = FileStorage
 	fs.init(&c, fs)
 	fs.hkey = fsDerive([]byte(c.Name), "record-hash")
-	if err := os.MkdirAll(fs.mdir, 0o750); err != nil {
+	if err := fsMkdirAll(fs.sys, fs.mdir); err != nil {
 		return nil, err
 	}
 	if err := fs.openMeta(); err != nil {
@@ -197,7 +200,7 @@ func (fs *FileStore) logf(format string, args ...any) {
 // openMeta loads or creates the stream key and the config file.
 func (fs *FileStore) openMeta() error {
 	keyPath := filepath.Join(fs.fcfg.Dir, fsKeyFile)
-	blob, err := os.ReadFile(keyPath)
+	blob, err := fs.sys.ReadFile(keyPath)
 	switch {
 	case err == nil:
 		if err := fs.openStreamKey(blob); err != nil {
@@ -214,7 +217,7 @@ func (fs *FileStore) openMeta() error {
 		}
 	}
 	metaPath := filepath.Join(fs.fcfg.Dir, fsMetaFile)
-	data, err := os.ReadFile(metaPath)
+	data, err := fs.sys.ReadFile(metaPath)
 	if os.IsNotExist(err) {
 		return fs.writeMetaLocked()
 	}
@@ -272,7 +275,7 @@ func (fs *FileStore) writeStreamKey() error {
 	if err != nil {
 		return err
 	}
-	return fsWriteFileSync(filepath.Join(fs.fcfg.Dir, fsKeyFile), blob)
+	return fsWriteFileSync(fs.sys, filepath.Join(fs.fcfg.Dir, fsKeyFile), blob)
 }
 
 // writeMetaLocked writes meta.inf: the stream config as JSON, sealed with
@@ -291,7 +294,7 @@ func (fs *FileStore) writeMetaLocked() error {
 	if err != nil {
 		return err
 	}
-	return fsWriteFileSync(filepath.Join(fs.fcfg.Dir, fsMetaFile), blob)
+	return fsWriteFileSync(fs.sys, filepath.Join(fs.fcfg.Dir, fsMetaFile), blob)
 }
 
 func (fs *FileStore) storeSetConfig(cfg *StreamConfig) error {
@@ -344,7 +347,7 @@ func (fs *FileStore) Stop() error {
 // Delete implements StreamStore.
 func (fs *FileStore) Delete() error {
 	_ = fs.Stop()
-	return os.RemoveAll(fs.fcfg.Dir)
+	return fsRemoveAllSync(fs.sys, fs.fcfg.Dir)
 }
 
 // Snapshot implements StreamStore.
@@ -367,47 +370,40 @@ func (fs *FileStore) Snapshot(w io.Writer) error {
 
 // fsWriteFileSync replaces path atomically and durably: temp file, fsync,
 // rename, fsync of the directory.
-func fsWriteFileSync(path string, data []byte) error { return fsWriteFile(path, data, true) }
+func fsWriteFileSync(sys storeFS, path string, data []byte) error {
+	return fsWriteFile(sys, path, data, true)
+}
 
 // fsWriteFile replaces path atomically; with sync it is also durable.
-func fsWriteFile(path string, data []byte, sync bool) error {
+func fsWriteFile(sys storeFS, path string, data []byte, sync bool) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+	f, err := sys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
 	if err != nil {
 		return err
 	}
-	if _, err = f.Write(data); err == nil && sync {
+	if _, err = f.WriteAt(data, 0); err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(tmp)
+		sys.Remove(tmp)
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := sys.Rename(tmp, path); err != nil {
+		sys.Remove(tmp)
 		return err
 	}
 	if !sync {
 		return nil
 	}
-	return fsSyncDir(filepath.Dir(path))
-}
-
-func fsSyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	d.Close()
-	return err
+	return sys.SyncDir(filepath.Dir(path))
 }
 
 // loadConsumers registers the consumers found on disk.
 func (fs *FileStore) loadConsumers() {
-	ents, _ := os.ReadDir(filepath.Join(fs.fcfg.Dir, fsConsumersDir))
+	ents, _ := fs.sys.ReadDir(filepath.Join(fs.fcfg.Dir, fsConsumersDir))
 	for _, e := range ents {
 		if e.IsDir() {
 			fs.consumers[e.Name()] = &fsConsumer{fs: fs, name: e.Name(), dir: filepath.Join(fs.fcfg.Dir, fsConsumersDir, e.Name())}
@@ -423,7 +419,8 @@ func (fs *FileStore) loadConsumers() {
 func ReadFileStoreConfig(fcfg FileStoreConfig, name string) (*StreamConfig, error) {
 	hkey := fsDerive([]byte(name), "record-hash")
 	var mkey []byte
-	blob, err := os.ReadFile(filepath.Join(fcfg.Dir, fsKeyFile))
+	sys := fcfg.fsOf()
+	blob, err := sys.ReadFile(filepath.Join(fcfg.Dir, fsKeyFile))
 	switch {
 	case err == nil:
 		skey, _, _, err := fsOpenStreamKey(blob, &fcfg, name)
@@ -434,7 +431,7 @@ func ReadFileStoreConfig(fcfg FileStoreConfig, name string) (*StreamConfig, erro
 	case !os.IsNotExist(err):
 		return nil, err
 	}
-	data, err := os.ReadFile(filepath.Join(fcfg.Dir, fsMetaFile))
+	data, err := sys.ReadFile(filepath.Join(fcfg.Dir, fsMetaFile))
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func (fs *FileStore) eraseLocked(b *fsBlock, off uint32, seq uint64) error {
 		f := b.f
 		if f == nil {
 			var err error
-			if f, err = os.OpenFile(b.path, os.O_RDWR, 0); err != nil {
+			if f, err = fs.sys.OpenFile(b.path, os.O_RDWR, 0); err != nil {
 				return err
 			}
 			defer f.Close()
@@ -79,7 +79,7 @@ func (fs *FileStore) eraseLocked(b *fsBlock, off uint32, seq uint64) error {
 	if b.sealed {
 		return fs.writeIdxLocked(b)
 	}
-	os.Remove(fs.idxPath(b.id))
+	fs.sys.Remove(fs.idxPath(b.id))
 	return nil
 }
 
@@ -96,7 +96,7 @@ func (fs *FileStore) rewriteBlockLocked(b *fsBlock, plain []byte, compress bool)
 	if err != nil {
 		return err
 	}
-	if err := fsWriteFileSync(b.path, data); err != nil {
+	if err := fsWriteFileSync(fs.sys, b.path, data); err != nil {
 		return err
 	}
 	active := b.f != nil
@@ -107,7 +107,7 @@ func (fs *FileStore) rewriteBlockLocked(b *fsBlock, plain []byte, compress bool)
 	b.hdr, b.aead = h, aead
 	b.fileSize = int64(len(data))
 	if active {
-		f, err := os.OpenFile(b.path, os.O_RDWR, 0o640)
+		f, err := fs.sys.OpenFile(b.path, os.O_RDWR, 0o640)
 		if err != nil {
 			return err
 		}
@@ -160,9 +160,9 @@ func (fs *FileStore) keepMaxSeqLocked(b *fsBlock) error {
 }
 
 func (fs *FileStore) removeBlockLocked(b *fsBlock) {
-	os.Remove(b.path)
-	os.Remove(fs.idxPath(b.id))
-	_ = fsSyncDir(fs.mdir)
+	fs.sys.Remove(b.path)
+	fs.sys.Remove(fs.idxPath(b.id))
+	_ = fs.sys.SyncDir(fs.mdir)
 	if b.f != nil {
 		b.f.Close()
 		b.f = nil
@@ -298,7 +298,7 @@ func (fs *FileStore) storeTruncate(seq uint64) error {
 	if n := len(fs.blks); n > 0 && !fs.blks[n-1].hdr.compressed && fs.blks[n-1].hdr.cipher == fs.newBlockCipher() {
 		last := fs.blks[n-1]
 		if last.f == nil {
-			f, err := os.OpenFile(last.path, os.O_RDWR, 0o640)
+			f, err := fs.sys.OpenFile(last.path, os.O_RDWR, 0o640)
 			if err != nil {
 				return err
 			}
@@ -306,7 +306,7 @@ func (fs *FileStore) storeTruncate(seq uint64) error {
 		}
 		last.sealed = false
 		fs.active = last
-		os.Remove(fs.idxPath(last.id))
+		fs.sys.Remove(fs.idxPath(last.id))
 	}
 	if err := fs.retombLocked(); err != nil {
 		return err

@@ -1,9 +1,5 @@
 package server
 
-import (
-	"os"
-)
-
 // storeGet reads seq from its block's decoded content, loading and
 // verifying the block if it is not cached.
 func (fs *FileStore) storeGet(seq uint64, sl *storeSlot, sm *StoreMsg) error {
@@ -37,7 +33,7 @@ func (fs *FileStore) loadBlockLocked(b *fsBlock) error {
 	if b.plain != nil {
 		return nil
 	}
-	data, err := os.ReadFile(b.path)
+	data, err := fs.sys.ReadFile(b.path)
 	if err != nil {
 		return err
 	}

@@ -296,7 +296,7 @@ func (fs *FileStore) writeRange(p fsPend) error {
 }
 
 func (fs *FileStore) createBlockFile(b *fsBlock) error {
-	f, err := os.OpenFile(b.path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o640)
+	f, err := fs.sys.OpenFile(b.path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o640)
 	if err != nil {
 		return err
 	}
@@ -311,7 +311,7 @@ func (fs *FileStore) createBlockFile(b *fsBlock) error {
 		f.Close()
 		return err
 	}
-	if err := fsSyncDir(fs.mdir); err != nil {
+	if err := fs.sys.SyncDir(fs.mdir); err != nil {
 		f.Close()
 		return err
 	}
