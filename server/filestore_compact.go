@@ -87,6 +87,9 @@ func (fs *FileStore) eraseLocked(b *fsBlock, off uint32, seq uint64) error {
 // cipher (so rewrites also encrypt old clear blocks), compressed if asked,
 // through a temp file, fsync and rename. Holds wmu and mu.
 func (fs *FileStore) rewriteBlockLocked(b *fsBlock, plain []byte, compress bool) error {
+	if err := fs.writeErr(); err != nil {
+		return err // After a failed write the cached content may not match the file.
+	}
 	h := fsBlkHeader{cipher: fs.newBlockCipher(), compressed: compress, salt: fsNewSalt()}
 	aead, err := fs.blockAEAD(&h)
 	if err != nil {

@@ -23,8 +23,8 @@ import (
 //
 // fault, if set, is asked before every call (op is one of open, read,
 // readdir, mkdir, rename, remove, removeall, truncate, syncdir, write,
-// sync) and the call fails with the error it returns. A failing write
-// writes half its bytes first, as a full disk may.
+// sync) and the call fails with the error it returns. A write failing with
+// ENOSPC writes half its bytes first, as a full disk may; others write none.
 type memFS struct {
 	mu      sync.Mutex
 	cur     map[string]*memNode // What the process sees.
@@ -104,8 +104,10 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 		return 0, memErr("write", f.name, fs.ErrClosed)
 	}
 	n := len(p)
-	if ferr != nil {
+	if errors.Is(ferr, syscall.ENOSPC) {
 		n /= 2
+	} else if ferr != nil {
+		n = 0
 	}
 	if end := int(off) + n; end > len(f.ino.data) {
 		f.ino.data = append(f.ino.data, make([]byte, end-len(f.ino.data))...)

@@ -56,6 +56,9 @@ func (fs *FileStore) idxKey(h *fsBlkHeader) []byte {
 
 // writeIdxLocked saves b's index; the block's content must be whole.
 func (fs *FileStore) writeIdxLocked(b *fsBlock) error {
+	if err := fs.writeErr(); err != nil {
+		return err // An index of content that may not be on disk would lie.
+	}
 	if err := fs.loadBlockLocked(b); err != nil {
 		return err
 	}

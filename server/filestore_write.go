@@ -250,6 +250,11 @@ func (fs *FileStore) flushHeldLocked(sync bool) error {
 
 // writePend writes pending ranges to their block files. Runs under wmu.
 func (fs *FileStore) writePend(pend []fsPend, sync bool) error {
+	// After a failed write the file's end is uncertain: writing more would
+	// put records where recovery does not expect them.
+	if err := fs.writeErr(); err != nil {
+		return err
+	}
 	var err error
 	for i, p := range pend {
 		if err = fs.writeRange(p); err != nil {
@@ -327,10 +332,15 @@ func (fs *FileStore) sealBlocksLocked(seal []*fsBlock) {
 		if b.f == nil {
 			continue
 		}
-		_ = b.f.Sync()
+		if err := b.f.Sync(); err != nil {
+			fs.setWriteErr(err)
+		}
 		b.f.Close()
 		b.f = nil
 		b.dirty = false
+		if fs.werr.Load() != nil {
+			continue // Its content may not all be on disk: recovery decides.
+		}
 		if fs.cfg.Compression == S2Compression && !b.hdr.compressed {
 			if err := fs.rewriteBlockLocked(b, b.plain, true); err != nil {
 				fs.logf("compressing block %d: %v", b.id, err)
