@@ -149,7 +149,9 @@ func TestFileStoreFaultInjection(t *testing.T) {
 		mod  func(*FileStoreConfig, *StreamConfig)
 	}{
 		{"plain", nil},
-		{"chacha-s2", func(f *FileStoreConfig, c *StreamConfig) { f.Cipher, f.Key, c.Compression = ChaCha, []byte("k"), S2Compression }},
+		{"chacha-s2", func(f *FileStoreConfig, c *StreamConfig) {
+			f.Cipher, f.Key, c.Compression = ChaCha, []byte("k"), S2Compression
+		}},
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
