@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/cipher"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -37,6 +38,10 @@ type FileStoreConfig struct {
 	PrevKey []byte
 	// EncryptExisting re-encrypts plaintext blocks in the background.
 	EncryptExisting bool
+	// RotateStreamKey makes a stream opened with PrevKey draw a new stream
+	// key and re-encrypt every block under it in the background, instead of
+	// only re-sealing the stream key (see filestore_rekey.go).
+	RotateStreamKey bool
 	// CacheSize bounds the bytes of decoded blocks kept in memory; default
 	// 8 MiB: the active block plus about one sealed one. Writers and tailing
 	// readers only need those; a larger budget mostly holds blocks nobody
@@ -46,6 +51,8 @@ type FileStoreConfig struct {
 	Logf func(format string, args ...any)
 	// fsys is the filesystem under the store; nil means the real one.
 	fsys storeFS
+	// rekeyRetry overrides fsRekeyRetry (tests).
+	rekeyRetry time.Duration
 }
 
 const (
@@ -70,8 +77,10 @@ type FileStore struct {
 	fcfg     FileStoreConfig
 	sys      storeFS
 	mdir     string
-	hkey     []byte // HighwayHash key for records.
-	skey     []byte // Stream key; nil when the store is clear.
+	hkey     []byte     // HighwayHash key for records.
+	skey     []byte     // Current stream key; nil when the store is clear.
+	kgen     uint8      // Its generation.
+	oldKeys  []fsGenKey // Older stream keys some blocks still need.
 	cipher   StoreCipher
 	blks     []*fsBlock
 	bmap     map[uint32]*fsBlock
@@ -184,9 +193,9 @@ func NewFileStore(fcfg FileStoreConfig, cfg *StreamConfig) (*FileStore, error) {
 	fs.loadConsumers()
 	fs.bg.Add(1)
 	go fs.syncLoop()
-	if fcfg.EncryptExisting && fs.skey != nil {
+	if fs.rekeyWanted() {
 		fs.bg.Add(1)
-		go fs.encryptExisting()
+		go fs.rekeyLoop()
 	}
 	return fs, nil
 }
@@ -224,7 +233,7 @@ func (fs *FileStore) openMeta() error {
 	if err != nil {
 		return err
 	}
-	js, c, err := fsOpenChecked(data, fs.metaKey(), []byte(fsMetaFile), fs.hkey)
+	js, c, current, err := fsOpenMeta(data, fs.keyringOrNil(), fs.hkey)
 	if err != nil {
 		return fsDecryptErr(err)
 	}
@@ -232,8 +241,9 @@ func (fs *FileStore) openMeta() error {
 	if err := json.Unmarshal(js, &cfg); err != nil {
 		return fmt.Errorf("Error unmarshalling stream metafile: %v", err)
 	}
-	// The given config replaces the stored one; the cipher may have changed.
-	if now, err := json.Marshal(&fs.cfg); err != nil || c != fs.newBlockCipher() || !bytes.Equal(now, js) {
+	// The given config replaces the stored one; the cipher or the stream
+	// key may have changed.
+	if now, err := json.Marshal(&fs.cfg); err != nil || c != fs.newBlockCipher() || !current || !bytes.Equal(now, js) {
 		return fs.writeMetaLocked()
 	}
 	return nil
@@ -246,32 +256,64 @@ func (fs *FileStore) metaKey() []byte {
 	return fsDerive(fs.skey, "meta")
 }
 
+func (fs *FileStore) keyringOrNil() []fsGenKey {
+	if fs.skey == nil {
+		return nil
+	}
+	return fs.keyring()
+}
+
+// fsOpenMeta opens meta.inf with the first key of ring that opens it (nil
+// ring: clear), reporting whether that was the current (first) key.
+func fsOpenMeta(data []byte, ring []fsGenKey, hkey []byte) ([]byte, StoreCipher, bool, error) {
+	if len(ring) == 0 {
+		js, c, err := fsOpenChecked(data, nil, []byte(fsMetaFile), hkey)
+		return js, c, true, err
+	}
+	var firstErr error
+	for i, k := range ring {
+		js, c, err := fsOpenChecked(data, fsDerive(k.key, "meta"), []byte(fsMetaFile), hkey)
+		if err == nil || errors.Is(err, errFsChecksum) {
+			return js, c, i == 0, err
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return nil, NoCipher, false, firstErr
+}
+
 // openStreamKey unseals meta.key with the server key, or with the previous
-// key during a rotation (then re-sealing it with the new one).
+// key after a server key change: then it re-seals it with the new one and,
+// with RotateStreamKey, starts a full rotation of the stream key.
 func (fs *FileStore) openStreamKey(blob []byte) error {
-	key, c, withPrev, err := fsOpenStreamKey(blob, &fs.fcfg, fs.cfg.Name)
+	ring, c, withPrev, err := fsOpenStreamKey(blob, &fs.fcfg, fs.cfg.Name)
 	if err != nil {
 		return fsDecryptErr(err)
 	}
-	if len(key) != 32 {
-		return fsDecryptErr(errFsBadRecord)
-	}
-	fs.skey = key
-	if withPrev {
+	fs.skey, fs.kgen, fs.oldKeys = ring[0].key, ring[0].gen, ring[1:]
+	if withPrev && fs.fcfg.RotateStreamKey {
+		if err := fs.startRotation(); err != nil {
+			return err
+		}
+	} else if withPrev {
 		fs.logf("stream key re-sealed with the new server key")
-		return fs.writeStreamKey()
 	}
-	if c != fs.cipher {
+	if withPrev || c != fs.cipher {
 		return fs.writeStreamKey()
 	}
 	return nil
 }
 
-// writeStreamKey writes meta.key: the 32-byte stream key as an fsSeal blob
-// (cipher byte, nonce, AEAD ciphertext) under a key derived from the server
-// key and the stream name, with "meta.key" as additional data.
+// writeStreamKey writes meta.key: an fsSeal blob (cipher byte, nonce, AEAD
+// ciphertext) under a key derived from the server key and the stream name,
+// with "meta.key" as additional data. Its plaintext is the stream's keys:
+// either one 32-byte key (generation 0, the only form before rotations), or
+// 33-byte entries, each a generation byte and a 32-byte key, the current
+// key first and, while a full rotation is under way, the older keys blocks
+// still use (block header byte 6 names a block's generation).
 func (fs *FileStore) writeStreamKey() error {
-	blob, err := fsSeal(fs.cipher, fsKEK(fs.fcfg.Key, fs.cfg.Name), fs.skey, []byte(fsKeyFile))
+	blob, err := fsSeal(fs.cipher, fsKEK(fs.fcfg.Key, fs.cfg.Name), fsEncodeKeyring(fs.keyring()), []byte(fsKeyFile))
 	if err != nil {
 		return err
 	}
@@ -418,16 +460,14 @@ func (fs *FileStore) loadConsumers() {
 // metafile: ..." error.
 func ReadFileStoreConfig(fcfg FileStoreConfig, name string) (*StreamConfig, error) {
 	hkey := fsDerive([]byte(name), "record-hash")
-	var mkey []byte
+	var ring []fsGenKey
 	sys := fcfg.fsOf()
 	blob, err := sys.ReadFile(filepath.Join(fcfg.Dir, fsKeyFile))
 	switch {
 	case err == nil:
-		skey, _, _, err := fsOpenStreamKey(blob, &fcfg, name)
-		if err != nil {
+		if ring, _, _, err = fsOpenStreamKey(blob, &fcfg, name); err != nil {
 			return nil, fsDecryptErr(err)
 		}
-		mkey = fsDerive(skey, "meta")
 	case !os.IsNotExist(err):
 		return nil, err
 	}
@@ -435,7 +475,7 @@ func ReadFileStoreConfig(fcfg FileStoreConfig, name string) (*StreamConfig, erro
 	if err != nil {
 		return nil, err
 	}
-	js, _, err := fsOpenChecked(data, mkey, []byte(fsMetaFile), hkey)
+	js, _, _, err := fsOpenMeta(data, ring, hkey)
 	if err != nil {
 		return nil, fsDecryptErr(err)
 	}

@@ -16,7 +16,10 @@ import (
 //	0   4  magic "NFB1"
 //	4   1  cipher: 0 none, 1 ChaCha20-Poly1305, 2 AES-256-GCM
 //	5   1  flags: bit 0 compressed (S2)
-//	6   2  reserved, 0
+//	6   1  key generation: which of the stream's keys (see writeStreamKey)
+//	       the block's key derives from; 0 in stores written before key
+//	       rotation existed and in clear blocks
+//	7   1  reserved, 0
 //	8   16 salt: random per file version; the block's key is derived from
 //	       the stream key and this salt, so a rewrite never reuses a key
 //	24  8  HighwayHash-64 of bytes [0, 24)
@@ -51,6 +54,7 @@ var errFsBadHeader = errors.New("invalid block header")
 type fsBlkHeader struct {
 	cipher     StoreCipher
 	compressed bool
+	keyGen     uint8
 	salt       [16]byte
 }
 
@@ -61,6 +65,7 @@ func (h *fsBlkHeader) encode() []byte {
 	if h.compressed {
 		b[5] = fsFlagCompress
 	}
+	b[6] = h.keyGen
 	copy(b[8:24], h.salt[:])
 	binary.LittleEndian.PutUint64(b[24:], highwayhash.Sum64(b[:24], fsHdrKey))
 	return b
@@ -82,6 +87,7 @@ func fsParseBlkHeader(b []byte) (fsBlkHeader, error) {
 	}
 	h.cipher = StoreCipher(b[4])
 	h.compressed = b[5]&fsFlagCompress != 0
+	h.keyGen = b[6]
 	copy(h.salt[:], b[8:24])
 	return h, nil
 }

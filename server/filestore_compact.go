@@ -91,6 +91,9 @@ func (fs *FileStore) rewriteBlockLocked(b *fsBlock, plain []byte, compress bool)
 		return err // After a failed write the cached content may not match the file.
 	}
 	h := fsBlkHeader{cipher: fs.newBlockCipher(), compressed: compress, salt: fsNewSalt()}
+	if h.cipher != NoCipher {
+		h.keyGen = fs.kgen
+	}
 	aead, err := fs.blockAEAD(&h)
 	if err != nil {
 		return err
@@ -410,60 +413,4 @@ func (fs *FileStore) retombLocked() error {
 		}
 	}
 	return nil
-}
-
-// encryptExisting rewrites clear blocks encrypted, one at a time, so that
-// enabling encryption protects old data too.
-func (fs *FileStore) encryptExisting() {
-	defer fs.bg.Done()
-	for {
-		fs.wmu.Lock()
-		fs.mu.Lock()
-		var target *fsBlock
-		if !fs.closed {
-			for _, b := range fs.blks {
-				if b.hdr.cipher == NoCipher && b != fs.active && b.f == nil {
-					target = b
-					break
-				}
-			}
-		}
-		if target != nil {
-			if err := fs.loadBlockLocked(target); err == nil {
-				if err := fs.rewriteBlockLocked(target, target.plain, target.hdr.compressed); err != nil {
-					fs.logf("encrypting block %d: %v", target.id, err)
-					target = nil
-				} else if err := fs.writeIdxLocked(target); err != nil {
-					fs.logf("index of block %d: %v", target.id, err)
-				}
-			} else {
-				target = nil
-			}
-		}
-		active := fs.active
-		if target == nil && active != nil && active.hdr.cipher == NoCipher && !fs.closed {
-			// The active clear block is sealed so that it can be encrypted next.
-			if _, err := fs.newBlockLocked(); err == nil {
-				target = active
-				_ = fs.flushHeldLocked(false)
-			}
-		}
-		fs.mu.Unlock()
-		fs.wmu.Unlock()
-		if target == nil {
-			break
-		}
-	}
-	// Consumer states written in the clear are re-sealed too.
-	fs.mu.Lock()
-	cons := make([]*fsConsumer, 0, len(fs.consumers))
-	for _, o := range fs.consumers {
-		cons = append(cons, o)
-	}
-	fs.mu.Unlock()
-	for _, o := range cons {
-		if st, err := o.State(); err == nil {
-			_ = o.Update(st)
-		}
-	}
 }

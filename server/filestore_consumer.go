@@ -79,6 +79,17 @@ func (o *fsConsumer) State() (*ConsumerState, error) {
 	}
 	enc, _, err := fsOpenChecked(data, o.key(), []byte(o.name), o.fs.hkey)
 	if err != nil {
+		// Sealed before a key rotation that has not finished yet?
+		o.fs.mu.Lock()
+		old := o.fs.oldKeys
+		o.fs.mu.Unlock()
+		for _, k := range old {
+			if enc, _, err = fsOpenChecked(data, fsDerive(k.key, "consumer:"+o.name), []byte(o.name), o.fs.hkey); err == nil {
+				break
+			}
+		}
+	}
+	if err != nil {
 		return nil, ErrStoreBadConsumerState
 	}
 	return storeDecodeConsumerState(enc)

@@ -136,21 +136,28 @@ func fsKEK(serverKey []byte, stream string) []byte {
 }
 
 // fsOpenStreamKey unseals a stream's meta.key blob with the server key, or,
-// during a rotation, with the previous one (prev_key). It reports which key
-// opened it, so that the caller can re-seal with the new key. This is the
-// one place that knows the prev_key fallback.
-func fsOpenStreamKey(blob []byte, fcfg *FileStoreConfig, stream string) (key []byte, c StoreCipher, withPrev bool, err error) {
+// during a rotation, with the previous one (prev_key), and returns the
+// stream's keys (see writeStreamKey). It reports which server key opened
+// it, so that the caller can re-seal with the new key. This is the one
+// place that knows the prev_key fallback.
+func fsOpenStreamKey(blob []byte, fcfg *FileStoreConfig, stream string) (ring []fsGenKey, c StoreCipher, withPrev bool, err error) {
 	if len(fcfg.Key) == 0 {
 		return nil, NoCipher, false, errFsNoKey
 	}
 	ad := []byte(fsKeyFile)
-	key, c, err = fsOpen(blob, fsKEK(fcfg.Key, stream), ad)
+	plain, c, err := fsOpen(blob, fsKEK(fcfg.Key, stream), ad)
 	if err != nil && len(fcfg.PrevKey) > 0 {
-		if pkey, pc, perr := fsOpen(blob, fsKEK(fcfg.PrevKey, stream), ad); perr == nil {
-			return pkey, pc, true, nil
+		if pplain, pc, perr := fsOpen(blob, fsKEK(fcfg.PrevKey, stream), ad); perr == nil {
+			plain, c, err, withPrev = pplain, pc, nil, true
 		}
 	}
-	return key, c, false, err
+	if err != nil {
+		return nil, c, false, err
+	}
+	if ring, err = fsParseKeyring(plain); err != nil {
+		return nil, c, false, err
+	}
+	return ring, c, withPrev, nil
 }
 
 // fsDecryptErr formats a failure to open the stream's key or metadata the

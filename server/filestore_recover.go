@@ -48,10 +48,11 @@ func (fs *FileStore) idxPath(id uint32) string {
 }
 
 func (fs *FileStore) idxKey(h *fsBlkHeader) []byte {
-	if h.cipher == NoCipher || fs.skey == nil {
+	key := fs.streamKeyFor(h.keyGen)
+	if h.cipher == NoCipher || key == nil {
 		return nil
 	}
-	return fsDerive(fs.skey, "idx:"+string(h.salt[:]))
+	return fsDerive(key, "idx:"+string(h.salt[:]))
 }
 
 // writeIdxLocked saves b's index; the block's content must be whole.

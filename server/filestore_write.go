@@ -21,10 +21,11 @@ func (fs *FileStore) blockAEAD(h *fsBlkHeader) (cipher.AEAD, error) {
 	if h.cipher == NoCipher {
 		return nil, nil
 	}
-	if fs.skey == nil {
+	key := fs.streamKeyFor(h.keyGen)
+	if key == nil {
 		return nil, errFsNoKey
 	}
-	return fsNewAEAD(h.cipher, fsDerive(fs.skey, "block:"+string(h.salt[:])))
+	return fsNewAEAD(h.cipher, fsDerive(key, "block:"+string(h.salt[:])))
 }
 
 func (fs *FileStore) blockPath(id uint32) string {
@@ -37,7 +38,7 @@ func (fs *FileStore) newBlockLocked() (*fsBlock, error) {
 	fs.nextID++
 	h := fsBlkHeader{cipher: NoCipher, salt: fsNewSalt()}
 	if fs.skey != nil {
-		h.cipher = fs.cipher
+		h.cipher, h.keyGen = fs.cipher, fs.kgen
 	}
 	aead, err := fs.blockAEAD(&h)
 	if err != nil {
