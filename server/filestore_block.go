@@ -127,11 +127,16 @@ func fsAppendFrame(dst []byte, chunk []byte, off uint64, compress bool, aead cip
 	return aead.Seal(dst, nonce, body, ad), scratch
 }
 
+// errFsUnverified: a frame was decrypted although its tag did not verify
+// (see fsAEAD.openUnverified); its records must each pass their hash.
+var errFsUnverified = errors.New("frame authentication failed")
+
 // fsOpenFrame decodes the frame at the start of b, returning its logical
 // offset, content and total length. Sizes are checked before anything is
 // allocated: a clear frame's content is as long as its body, a compressed
-// one is at most fsFrameTarget.
-func fsOpenFrame(b []byte, compress bool, aead cipher.AEAD) (uint64, []byte, int, error) {
+// one is at most fsFrameTarget. With unverified, a frame whose tag fails is
+// still decrypted and returned with errFsUnverified.
+func fsOpenFrame(b []byte, compress bool, aead cipher.AEAD, unverified bool) (uint64, []byte, int, error) {
 	if len(b) < fsFrameHdr {
 		return 0, nil, 0, errFsBadRecord
 	}
@@ -149,11 +154,20 @@ func fsOpenFrame(b []byte, compress bool, aead cipher.AEAD) (uint64, []byte, int
 	if clear < 0 || (compress && plen > fsFrameTarget) || (!compress && plen != clear) {
 		return 0, nil, 0, errFsBadRecord
 	}
+	var ferr error
 	if aead != nil {
 		var err error
-		body, err = aead.Open(nil, body[:fsNonceSize], body[fsNonceSize:], b[:fsFrameHdr])
+		sealed := body[fsNonceSize:]
+		body, err = aead.Open(nil, body[:fsNonceSize], sealed, b[:fsFrameHdr])
 		if err != nil {
-			return 0, nil, 0, err
+			ra, ok := aead.(*fsAEAD)
+			if !unverified || !ok {
+				return 0, nil, 0, err
+			}
+			if body = ra.openUnverified(b[fsFrameHdr:fsFrameHdr+fsNonceSize], sealed); body == nil {
+				return 0, nil, 0, err
+			}
+			ferr = errFsUnverified
 		}
 	}
 	if compress {
@@ -169,7 +183,7 @@ func fsOpenFrame(b []byte, compress bool, aead cipher.AEAD) (uint64, []byte, int
 	if len(body) != plen {
 		return 0, nil, 0, errFsBadRecord
 	}
-	return off, body, fsFrameHdr + blen, nil
+	return off, body, fsFrameHdr + blen, ferr
 }
 
 // fsFrameGap bounds how much content frames occupying gap file bytes can
@@ -211,7 +225,16 @@ func fsDecodeBlock(file []byte, keyFor func(h *fsBlkHeader) (cipher.AEAD, error)
 	}
 	goodEnd := fsBlkHdrSize // File offset after the last good frame.
 	for p := fsBlkHdrSize; p < len(file); {
-		off, chunk, n, err := fsOpenFrame(file[p:], h.compressed, aead)
+		off, chunk, n, err := fsOpenFrame(file[p:], h.compressed, aead, true)
+		unverified := err == errFsUnverified
+		if unverified {
+			// Its content is used (records are checked by their hashes)
+			// only if its length is right: the next frame must follow.
+			d.bad++
+			if p+n == len(file) || fsFrameAt(file, p+n, h.compressed, aead) {
+				err = nil
+			}
+		}
 		if err == nil && off >= uint64(len(d.plain)) && off-uint64(len(d.plain)) <= fsFrameGap(p-goodEnd, h.compressed) {
 			if gap := int(off) - len(d.plain); gap > 0 {
 				d.plain = append(d.plain, make([]byte, gap)...)
@@ -221,7 +244,9 @@ func fsDecodeBlock(file []byte, keyFor func(h *fsBlkHeader) (cipher.AEAD, error)
 			goodEnd = p
 			continue
 		}
-		d.bad++
+		if !unverified {
+			d.bad++
+		}
 		q := fsResyncFrame(file, p, h.compressed, aead)
 		if q < 0 {
 			d.tornAt = p
@@ -238,11 +263,17 @@ func fsResyncFrame(file []byte, from int, compress bool, aead cipher.AEAD) int {
 		if blen > len(file)-q-fsFrameHdr {
 			continue
 		}
-		if _, _, _, err := fsOpenFrame(file[q:], compress, aead); err == nil {
+		if fsFrameAt(file, q, compress, aead) {
 			return q
 		}
 	}
 	return -1
+}
+
+// fsFrameAt reports whether a frame that verifies starts at file[q:].
+func fsFrameAt(file []byte, q int, compress bool, aead cipher.AEAD) bool {
+	_, _, _, err := fsOpenFrame(file[q:], compress, aead, false)
+	return err == nil
 }
 
 // fsEncodeBlock encodes plain as a complete block file with header h, in
