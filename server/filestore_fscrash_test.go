@@ -195,8 +195,10 @@ func fsCrashRound(t *testing.T, rng *rand.Rand, mem **memFS, fcfg FileStoreConfi
 	}
 	fsCheckCrashModel(t, fmt.Sprintf("round %d", round), st, *model, durable)
 	stop := make(chan struct{})
+	(*model).mu.Lock()
+	target := len((*model).acked) + 20 + rng.Intn(100)
+	(*model).mu.Unlock()
 	wg := fsCrashWriters(st, *model, round, 40+rng.Intn(80), stop)
-	target := 20 + rng.Intn(100)
 	memWaitFor(5*time.Second, func() bool {
 		(*model).mu.Lock()
 		defer (*model).mu.Unlock()

@@ -218,7 +218,8 @@ func (fs *FileStore) recover() error {
 	defer fs.mu.Unlock()
 	if n := len(fs.blks); n > 0 {
 		last := fs.blks[n-1]
-		reuse := !last.hdr.compressed && last.hdr.cipher == fs.newBlockCipher() && last.plainLen < fs.fcfg.BlockSize && !last.hasEnd
+		reuse := !last.hdr.compressed && last.hdr.cipher == fs.newBlockCipher() && last.plainLen < fs.fcfg.BlockSize && !last.hasEnd &&
+			(last.hdr.cipher == NoCipher || last.hdr.keyGen == fs.kgen)
 		if reuse || (!last.hasEnd && !last.hdr.compressed) {
 			if err := fs.reopenActive(last); err != nil {
 				return err

@@ -132,14 +132,24 @@ func (fs *FileStore) rekeyRetry() time.Duration {
 // states and drops the old stream keys.
 func (fs *FileStore) rekeyLoop() {
 	defer fs.bg.Done()
-	for {
+	for quick := 0; ; {
 		skipped, stopped := fs.rekeyPass()
 		if stopped {
 			return
 		}
-		if skipped == 0 && fs.finishRekey() {
-			return
+		if skipped == 0 {
+			done, pending := fs.finishRekey()
+			if done {
+				return
+			}
+			// A block rotated out by writers during the pass: pass again
+			// at once, a few times, before falling back to the timer.
+			if pending && quick < 3 {
+				quick++
+				continue
+			}
 		}
+		quick = 0
 		select {
 		case <-fs.stopCh:
 			return
@@ -160,6 +170,11 @@ func (fs *FileStore) rekeyPass() (skipped int, stopped bool) {
 			fs.mu.Unlock()
 			fs.wmu.Unlock()
 			return skipped, true
+		}
+		if len(fs.toSeal) > 0 {
+			// Blocks writers just rotated out are still open: seal them
+			// first so that they can be rewritten in this pass.
+			_ = fs.flushHeldLocked(false)
 		}
 		var target *fsBlock
 		for _, b := range fs.blks {
@@ -208,8 +223,9 @@ func (fs *FileStore) rekeyBlockLocked(b *fsBlock) error {
 
 // finishRekey re-seals the consumer states under the current key and, once
 // no block needs an old stream key, writes meta.key without them. It
-// reports whether everything is done.
-func (fs *FileStore) finishRekey() bool {
+// reports whether everything is done, or else whether blocks still need a
+// rewrite (rather than a failure to wait for).
+func (fs *FileStore) finishRekey() (done, pending bool) {
 	fs.mu.Lock()
 	cons := make([]*fsConsumer, 0, len(fs.consumers))
 	for _, o := range fs.consumers {
@@ -223,7 +239,7 @@ func (fs *FileStore) finishRekey() bool {
 		}
 		if err != nil && !errors.Is(err, ErrStoreClosed) {
 			fs.logf("re-encrypting consumer %q failed (retry in %v): %v", o.name, fs.rekeyRetry(), err)
-			return false
+			return false, false
 		}
 	}
 	fs.wmu.Lock()
@@ -231,23 +247,23 @@ func (fs *FileStore) finishRekey() bool {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if fs.closed {
-		return true
+		return true, false
 	}
 	for _, b := range fs.blks {
 		if fs.needsRekeyLocked(b) {
-			return false
+			return false, true
 		}
 	}
 	if len(fs.oldKeys) == 0 {
-		return true
+		return true, false
 	}
 	old := fs.oldKeys
 	fs.oldKeys = nil
 	if err := fs.writeStreamKey(); err != nil {
 		fs.oldKeys = old
 		fs.logf("writing the rotated stream key failed (retry in %v): %v", fs.rekeyRetry(), err)
-		return false
+		return false, false
 	}
 	fs.logf("full key rotation complete: old stream keys erased")
-	return true
+	return true, false
 }
