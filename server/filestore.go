@@ -109,6 +109,10 @@ type FileStore struct {
 	bg        sync.WaitGroup
 
 	consumers map[string]*fsConsumer
+
+	// rekeyIdle is set while the rekey worker is not rewriting: finished,
+	// or waiting to retry what it skipped (tests wait on it).
+	rekeyIdle atomic.Bool
 }
 
 // fsBlock is one message block. Guarded by storeCore.mu except the write
@@ -196,6 +200,8 @@ func NewFileStore(fcfg FileStoreConfig, cfg *StreamConfig) (*FileStore, error) {
 	if fs.rekeyWanted() {
 		fs.bg.Add(1)
 		go fs.rekeyLoop()
+	} else {
+		fs.rekeyIdle.Store(true)
 	}
 	return fs, nil
 }
@@ -440,8 +446,15 @@ func fsWriteFile(sys storeFS, path string, data []byte, sync bool) error {
 	if !sync {
 		return nil
 	}
-	return sys.SyncDir(filepath.Dir(path))
+	if err := sys.SyncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("%w: %w", errFsDirSync, err)
+	}
+	return nil
 }
+
+// errFsDirSync: a file was replaced but its directory's fsync failed, so
+// whether the new name survives a crash is unknown.
+var errFsDirSync = errors.New("directory sync failed")
 
 // loadConsumers registers the consumers found on disk.
 func (fs *FileStore) loadConsumers() {

@@ -3,6 +3,8 @@ package server
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"os"
 	"time"
 
@@ -102,9 +104,12 @@ func (fs *FileStore) rewriteBlockLocked(b *fsBlock, plain []byte, compress bool)
 	if err != nil {
 		return err
 	}
-	if err := fsWriteFileSync(fs.sys, b.path, data); err != nil {
-		return err
+	werr := fsWriteFileSync(fs.sys, b.path, data)
+	if werr != nil && !errors.Is(werr, errFsDirSync) {
+		return werr // Nothing replaced: the block is as it was.
 	}
+	// The new file is in place (if its directory sync failed, whether a
+	// crash keeps it is unknown: the store turns read-only below).
 	active := b.f != nil
 	if active {
 		b.f.Close()
@@ -112,19 +117,29 @@ func (fs *FileStore) rewriteBlockLocked(b *fsBlock, plain []byte, compress bool)
 	}
 	b.hdr, b.aead = h, aead
 	b.fileSize = int64(len(data))
-	if active {
-		f, err := fs.sys.OpenFile(b.path, os.O_RDWR, 0o640)
-		if err != nil {
-			return err
-		}
-		b.f = f
-	}
 	fs.cached += int64(len(plain) - len(b.plain))
 	b.plain = plain
 	b.plainLen = uint32(len(plain))
 	b.written.Store(b.plainLen)
+	if active && werr == nil {
+		f, err := fs.sys.OpenFile(b.path, os.O_RDWR, 0o640)
+		if err != nil {
+			werr = err
+		}
+		b.f = f
+	}
+	if werr != nil {
+		// An active block without its file would be recreated empty.
+		fs.setWriteErr(werr)
+		return fmt.Errorf("%w: %w", errFsAdopted, werr)
+	}
 	return nil
 }
+
+// errFsAdopted: rewriteBlockLocked replaced the block's file and content
+// (callers must move their index entries) but failed afterwards, leaving
+// the store read-only.
+var errFsAdopted = errors.New("block rewritten")
 
 // housekeepLocked removes empty blocks from the front and compacts sealed
 // blocks that are mostly deleted. Holds wmu and mu.
@@ -168,7 +183,11 @@ func (fs *FileStore) keepMaxSeqLocked(b *fsBlock) error {
 func (fs *FileStore) removeBlockLocked(b *fsBlock) {
 	fs.sys.Remove(b.path)
 	fs.sys.Remove(fs.idxPath(b.id))
-	_ = fs.sys.SyncDir(fs.mdir)
+	if err := fs.sys.SyncDir(fs.mdir); err != nil {
+		// The block may come back after a crash, after the tombstones that
+		// covered it were compacted away: write nothing more.
+		fs.setWriteErr(err)
+	}
 	if b.f != nil {
 		b.f.Close()
 		b.f = nil
@@ -229,8 +248,9 @@ func (fs *FileStore) compactBlockLocked(b *fsBlock) error {
 		out = append(out, b.plain[p:p+r.rlen]...)
 	}
 	out = fsAppendRecord(out, fs.hkey, fsKindEnd, b.maxSeq, storeNowNano(), int64(nb.nrec), "", nil, nil)
-	if err := fs.rewriteBlockLocked(b, out, b.hdr.compressed || fs.cfg.Compression == S2Compression); err != nil {
-		return err
+	rerr := fs.rewriteBlockLocked(b, out, b.hdr.compressed || fs.cfg.Compression == S2Compression)
+	if rerr != nil && !errors.Is(rerr, errFsAdopted) {
+		return rerr
 	}
 	b.nrec, b.hasEnd = nb.nrec+1, true
 	for _, m := range moves {
@@ -238,6 +258,9 @@ func (fs *FileStore) compactBlockLocked(b *fsBlock) error {
 	}
 	b.phys, b.physB, b.live, b.liveB = nb.phys, nb.physB, nb.phys, nb.physB
 	b.first, b.last = nb.first, nb.last
+	if rerr != nil {
+		return rerr
+	}
 	return fs.writeIdxLocked(b)
 }
 
@@ -338,7 +361,7 @@ func fsRecEffect(r *fsRec) uint64 {
 	return r.seq
 }
 
-func (fs *FileStore) cutBlockLocked(b *fsBlock, seq uint64) error {
+func (fs *FileStore) cutBlockLocked(b *fsBlock, seq uint64) (err error) {
 	if err := fs.loadBlockLocked(b); err != nil {
 		return err
 	}
@@ -359,9 +382,15 @@ func (fs *FileStore) cutBlockLocked(b *fsBlock, seq uint64) error {
 			kept = append(kept, b.plain[q:q+r.rlen]...)
 		}
 	}
-	if err := fs.rewriteBlockLocked(b, kept, false); err != nil {
-		return err
+	rerr := fs.rewriteBlockLocked(b, kept, false)
+	if rerr != nil && !errors.Is(rerr, errFsAdopted) {
+		return rerr
 	}
+	defer func() {
+		if rerr != nil {
+			err = rerr
+		}
+	}()
 	p = len(kept)
 	b.first, b.last, b.maxSeq, b.phys, b.live, b.physB, b.liveB = 0, 0, 0, 0, 0, 0, 0
 	b.nrec, b.hasEnd = 0, false

@@ -34,21 +34,31 @@ func fsFaultRemove(model *fsCrashModel, pick func(seq uint64, a fsAck) bool, op 
 }
 
 // fsFaultWorkload is the scripted workload: stores across several blocks,
-// removals, an erasure, a subject purge, a compaction, a restart, a full
-// purge and more stores. It ignores errors (the model records only what
-// succeeded) and returns the store still open, or nil if an open failed.
-func fsFaultWorkload(fcfg FileStoreConfig, cfg *StreamConfig, model *fsCrashModel) (*FileStore, error) {
+// removals, an erasure, a subject purge, removals that make blocks
+// compact, a compaction floor, a consumer update, a restart, a full purge
+// and more stores. It ignores errors (the model records only what
+// succeeded), calls check on the running store after every step, and
+// returns the store still open, or nil if an open failed.
+func fsFaultWorkload(fcfg, rcfg FileStoreConfig, cfg *StreamConfig, model *fsCrashModel, check func(StreamStore)) (*FileStore, error) {
 	st, err := NewFileStore(fcfg, cfg)
 	if err != nil {
 		return nil, err
 	}
 	i := 0
-	for ; i < 24; i++ {
-		fsFaultStore(st, model, i)
+	storeTo := func(n int) {
+		for ; i < n; i++ {
+			fsFaultStore(st, model, i)
+		}
+		check(st)
 	}
+	remove := func(pick func(uint64, fsAck) bool, op func() error) {
+		fsFaultRemove(model, pick, op)
+		check(st)
+	}
+	storeTo(24)
 	for _, seq := range []uint64{3, 8, 5} {
 		seq := seq
-		fsFaultRemove(model, func(s uint64, _ fsAck) bool { return s == seq }, func() error {
+		remove(func(s uint64, _ fsAck) bool { return s == seq }, func() error {
 			var ok bool
 			var err error
 			if seq == 5 {
@@ -62,14 +72,24 @@ func fsFaultWorkload(fcfg FileStoreConfig, cfg *StreamConfig, model *fsCrashMode
 			return err
 		})
 	}
-	fsFaultRemove(model, func(_ uint64, a fsAck) bool { return a.w == 1 }, func() error {
+	remove(func(_ uint64, a fsAck) bool { return a.w == 1 }, func() error {
 		_, err := st.PurgeEx("crash.1", 0, 0)
 		return err
 	})
-	for ; i < 34; i++ {
-		fsFaultStore(st, model, i)
-	}
-	fsFaultRemove(model, func(s uint64, _ fsAck) bool { return s < 14 }, func() error {
+	storeTo(34)
+	// Blocks left mostly empty get compacted (rewritten with new offsets).
+	remove(func(s uint64, _ fsAck) bool { return s >= 15 && s <= 30 && s%5 != 0 }, func() error {
+		for s := uint64(15); s <= 30; s++ {
+			if s%5 != 0 {
+				if _, err := st.RemoveMsg(s); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	storeTo(38)
+	remove(func(s uint64, _ fsAck) bool { return s < 14 }, func() error {
 		_, err := st.Compact(14)
 		return err
 	})
@@ -78,61 +98,71 @@ func fsFaultWorkload(fcfg FileStoreConfig, cfg *StreamConfig, model *fsCrashMode
 		_ = o.Update(&ConsumerState{Delivered: SequencePair{1, 20}, AckFloor: SequencePair{1, 20}})
 	}
 	st.Stop()
-	if st, err = NewFileStore(fcfg, cfg); err != nil {
+	if st, err = fsFaultReopen(rcfg, cfg); err != nil {
 		return nil, err
 	}
-	for ; i < 44; i++ {
-		fsFaultStore(st, model, i)
-	}
-	fsFaultRemove(model, func(uint64, fsAck) bool { return true }, func() error {
+	check(st)
+	storeTo(44)
+	remove(func(uint64, fsAck) bool { return true }, func() error {
 		_, err := st.Purge()
 		return err
 	})
-	for ; i < 50; i++ {
-		fsFaultStore(st, model, i)
-	}
+	storeTo(50)
 	return st, nil
 }
 
+// fsFaultReopen opens the store for the second half of the workload; with
+// a key rotation configured it waits for the rotation to finish or to skip
+// something, so that the order of calls does not depend on scheduling.
+func fsFaultReopen(rcfg FileStoreConfig, cfg *StreamConfig) (*FileStore, error) {
+	st, err := NewFileStore(rcfg, cfg)
+	for deadline := time.Now().Add(5 * time.Second); err == nil && !st.rekeyIdle.Load() && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Microsecond)
+	}
+	return st, err
+}
+
 // fsFaultRun runs the workload with call nth failing with errno, then
-// checks the machine after a crash and after a clean stop.
-func fsFaultRun(t *testing.T, fcfg FileStoreConfig, cfg *StreamConfig, nth int, errno syscall.Errno) int {
+// checks the machine after a crash and after a clean stop. The second half
+// of the workload and the checks open the store with rcfg.
+func fsFaultRun(t *testing.T, fcfg, rcfg FileStoreConfig, cfg *StreamConfig, nth int, errno syscall.Errno) int {
 	t.Helper()
 	mem := newMemFS()
 	fault := &memFault{nth: nth, err: errno}
-	mem.fault = fault.check
-	fcfg.fsys = mem
+	mem.setFault(fault.check)
+	fcfg.fsys, rcfg.fsys = mem, mem
 	model := newFsCrashModel()
 	what := fmt.Sprintf("call %d fails with %v", nth, errno)
-	done := make(chan *FileStore, 1)
-	go func() {
-		st, _ := fsFaultWorkload(fcfg, cfg, model)
-		done <- st
-	}()
-	var st *FileStore
-	select {
-	case st = <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: the workload hung", what)
-	}
+	// A hang is reported by a panic, with every goroutine's stack.
+	watchdog := time.AfterFunc(20*time.Second, func() { panic(what + ": the workload hung") })
+	st, _ := fsFaultWorkload(fcfg, rcfg, cfg, model, func(live StreamStore) {
+		// An I/O error leaves the store readable: everything acknowledged
+		// is served right by the running store.
+		mem.setFault(nil)
+		defer mem.setFault(fault.check)
+		fsCheckCrashModel(t, fmt.Sprintf("%s (%s) while running", what, fault.hit), live, model, true)
+	})
+	watchdog.Stop()
 	what += " (" + fault.hit + ")"
 	crashed := mem.crashCopy()
 	if st != nil {
 		st.Stop()
 	}
-	mem.fault = nil
+	mem.setFault(nil)
 	for _, c := range []struct {
 		name string
 		sys  *memFS
 	}{{"after a crash", crashed}, {"after a stop", mem}} {
-		var logs []string
-		fcfg.fsys = c.sys
-		fcfg.Logf = func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }
-		re, err := NewFileStore(fcfg, cfg)
+		logs := &fsLogs{}
+		rcfg.fsys, rcfg.Logf = c.sys, logs.logf
+		re, err := NewFileStore(rcfg, cfg)
 		if err != nil {
 			t.Fatalf("%s: reopen %s failed: %v", what, c.name, err)
 		}
-		fsCheckCrashModel(t, fmt.Sprintf("%s %s (recovery: %q)", what, c.name, logs), re, model, true)
+		logs.mu.Lock()
+		recovery := fmt.Sprintf("%q", logs.lines)
+		logs.mu.Unlock()
+		fsCheckCrashModel(t, fmt.Sprintf("%s %s (recovery: %s)", what, c.name, recovery), re, model, true)
 		re.Stop()
 	}
 	return fault.calls
@@ -145,28 +175,46 @@ func fsFaultRun(t *testing.T, fcfg FileStoreConfig, cfg *StreamConfig, nth int, 
 // fault is gone (after a crash as after a clean stop).
 func TestFileStoreFaultInjection(t *testing.T) {
 	variants := []struct {
-		name string
-		mod  func(*FileStoreConfig, *StreamConfig)
+		name   string
+		mod    func(*FileStoreConfig, *StreamConfig)
+		reopen func(*FileStoreConfig)
 	}{
-		{"plain", nil},
+		{"plain", nil, nil},
 		{"chacha-s2", func(f *FileStoreConfig, c *StreamConfig) {
 			f.Cipher, f.Key, c.Compression = ChaCha, []byte("k"), S2Compression
+		}, nil},
+		// The restart turns on encryption of the clear blocks.
+		{"encrypt-existing", nil, func(f *FileStoreConfig) {
+			f.Cipher, f.Key, f.EncryptExisting, f.RotateStreamKey, f.rekeyRetry = AES, []byte("k"), true, true, time.Hour
+		}},
+		// The restart rotates the stream key.
+		{"rotate", func(f *FileStoreConfig, _ *StreamConfig) { f.Cipher, f.Key = AES, []byte("k1") }, func(f *FileStoreConfig) {
+			f.Key, f.PrevKey, f.RotateStreamKey, f.rekeyRetry = []byte("k2"), []byte("k1"), true, time.Hour
 		}},
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			fcfg := FileStoreConfig{Dir: "/js/S", BlockSize: 512, SyncAlways: true}
+			// A small cache makes reads go back to the files.
+			fcfg := FileStoreConfig{Dir: "/js/S", BlockSize: 512, SyncAlways: true, CacheSize: 1024}
 			cfg := &StreamConfig{Name: "S"}
 			if v.mod != nil {
 				v.mod(&fcfg, cfg)
 			}
-			total := fsFaultRun(t, fcfg, cfg, 0, 0)
+			rcfg := fcfg
+			if v.reopen != nil {
+				v.reopen(&rcfg)
+			}
+			total := fsFaultRun(t, fcfg, rcfg, cfg, 0, 0)
 			if total < 100 {
 				t.Fatalf("the workload made only %d calls", total)
 			}
 			for n := 1; n <= total; n++ {
-				for _, e := range []syscall.Errno{syscall.ENOSPC, syscall.EIO} {
-					fsFaultRun(t, fcfg, cfg, n, e)
+				for i, e := range []syscall.Errno{syscall.ENOSPC, syscall.EIO} {
+					// Both errors at every call for the first variant; the
+					// others alternate, to stay fast.
+					if v.name == "plain" || i == n%2 {
+						fsFaultRun(t, fcfg, rcfg, cfg, n, e)
+					}
 				}
 			}
 		})

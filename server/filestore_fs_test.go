@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -29,7 +30,7 @@ type memFS struct {
 	mu      sync.Mutex
 	cur     map[string]*memNode // What the process sees.
 	durable map[string]*memNode // Names a crash keeps (their data: ino.synced).
-	fault   func(op, name string) error
+	fault   atomic.Pointer[func(op, name string) error]
 	// torn, if set, makes crashCopy keep a random prefix of the bytes
 	// appended to a file since its last Sync, as a partial write-back would.
 	torn *rand.Rand
@@ -53,10 +54,19 @@ func newMemFS() *memFS {
 func memErr(op, name string, err error) error { return &fs.PathError{Op: op, Path: name, Err: err} }
 
 func (m *memFS) check(op, name string) error {
-	if m.fault == nil {
-		return nil
+	if f := m.fault.Load(); f != nil {
+		return (*f)(op, name)
 	}
-	return m.fault(op, name)
+	return nil
+}
+
+// setFault sets (nil: clears) the fault hook, also while the store runs.
+func (m *memFS) setFault(f func(op, name string) error) {
+	if f == nil {
+		m.fault.Store(nil)
+		return
+	}
+	m.fault.Store(&f)
 }
 
 func (m *memFS) parentDirLocked(name string) bool {

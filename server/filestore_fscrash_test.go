@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -83,18 +84,14 @@ func fsCrashWriters(st StreamStore, model *fsCrashModel, round, n int, stop chan
 // fsCrashPayloadOK reports whether msg is a payload some writer could have
 // stored on subject.
 func fsCrashPayloadOK(subj string, msg []byte) bool {
-	var w, i int
-	if _, err := fmt.Sscanf(subj, "crash.%d", &w); err != nil {
+	unit, _, ok := bytes.Cut(msg, []byte(";"))
+	ws, is, ok2 := bytes.Cut(unit, []byte("-i"))
+	if !ok || !ok2 || len(ws) < 2 || ws[0] != 'w' {
 		return false
 	}
-	unit := bytes.IndexByte(msg, ';')
-	if unit < 0 {
-		return false
-	}
-	if _, err := fmt.Sscanf(string(msg[:unit+1]), "w%d-i%d;", &w, &i); err != nil {
-		return false
-	}
-	return bytes.Equal(msg, fsCrashPayload(w, i)) && subj == fmt.Sprintf("crash.%d", w)
+	w, err1 := strconv.Atoi(string(ws[1:]))
+	i, err2 := strconv.Atoi(string(is))
+	return err1 == nil && err2 == nil && subj == "crash."+strconv.Itoa(w) && bytes.Equal(msg, fsCrashPayload(w, i))
 }
 
 // fsCheckCrashModel checks a reopened store against the model: with durable

@@ -132,14 +132,20 @@ func (fs *FileStore) rekeyRetry() time.Duration {
 // states and drops the old stream keys.
 func (fs *FileStore) rekeyLoop() {
 	defer fs.bg.Done()
+	defer fs.rekeyIdle.Store(true)
+	rewritten := 0
 	for quick := 0; ; {
-		skipped, stopped := fs.rekeyPass()
+		n, skipped, stopped := fs.rekeyPass()
+		rewritten += n
 		if stopped {
 			return
 		}
 		if skipped == 0 {
 			done, pending := fs.finishRekey()
 			if done {
+				if rewritten > 0 {
+					fs.logf("%d blocks re-encrypted, none left to do", rewritten)
+				}
 				return
 			}
 			// A block rotated out by writers during the pass: pass again
@@ -150,17 +156,19 @@ func (fs *FileStore) rekeyLoop() {
 			}
 		}
 		quick = 0
+		fs.rekeyIdle.Store(true)
 		select {
 		case <-fs.stopCh:
 			return
 		case <-time.After(fs.rekeyRetry()):
 		}
+		fs.rekeyIdle.Store(false)
 	}
 }
 
-// rekeyPass tries every block that needs it once and returns how many
-// were skipped, or stopped if the store closed.
-func (fs *FileStore) rekeyPass() (skipped int, stopped bool) {
+// rekeyPass tries every block that needs it once and returns how many it
+// rewrote and skipped, or stopped if the store closed.
+func (fs *FileStore) rekeyPass() (rewritten, skipped int, stopped bool) {
 	tried := map[*fsBlock]bool{}
 	sealedActive := false
 	for {
@@ -169,7 +177,7 @@ func (fs *FileStore) rekeyPass() (skipped int, stopped bool) {
 		if fs.closed {
 			fs.mu.Unlock()
 			fs.wmu.Unlock()
-			return skipped, true
+			return rewritten, skipped, true
 		}
 		if len(fs.toSeal) > 0 {
 			// Blocks writers just rotated out are still open: seal them
@@ -186,7 +194,9 @@ func (fs *FileStore) rekeyPass() (skipped int, stopped bool) {
 		var err error
 		if target != nil {
 			tried[target] = true
-			err = fs.rekeyBlockLocked(target)
+			if err = fs.rekeyBlockLocked(target); err == nil {
+				rewritten++
+			}
 		} else if a := fs.active; a != nil && fs.needsRekeyLocked(a) && !sealedActive {
 			// The active block is sealed so that it can be rewritten next.
 			sealedActive = true
@@ -198,7 +208,7 @@ func (fs *FileStore) rekeyPass() (skipped int, stopped bool) {
 		fs.mu.Unlock()
 		fs.wmu.Unlock()
 		if target == nil {
-			return skipped, false
+			return rewritten, skipped, false
 		}
 		if err != nil {
 			skipped++

@@ -105,12 +105,12 @@ func TestFileStoreEncryptExistingSkipsAndRetries(t *testing.T) {
 			}
 			var failing atomic.Bool
 			failing.Store(true)
-			mem.fault = func(op, name string) error {
+			mem.setFault(func(op, name string) error {
 				if failing.Load() && op == "rename" && strings.HasSuffix(name, "/2.blk.tmp") {
 					return memErr(op, name, syscall.EIO)
 				}
 				return nil
-			}
+			})
 			logs := &fsLogs{}
 			fcfg.Cipher, fcfg.Key, fcfg.EncryptExisting, fcfg.Logf = AES, []byte("k"), true, logs.logf
 			fcfg.rekeyRetry = time.Hour
@@ -256,12 +256,12 @@ func TestFileStoreKeyRotationResumes(t *testing.T) {
 	for _, h := range memBlockCiphers(t, mem, fcfg.Dir) {
 		gens[h.keyGen] = true
 	}
-	mem.fault = func(op, name string) error {
+	mem.setFault(func(op, name string) error {
 		if op == "rename" && strings.HasSuffix(name, "/3.blk.tmp") {
 			return memErr(op, name, syscall.ENOSPC)
 		}
 		return nil
-	}
+	})
 	logs := &fsLogs{}
 	rcfg := fcfg
 	rcfg.Key, rcfg.PrevKey, rcfg.RotateStreamKey, rcfg.Logf, rcfg.rekeyRetry = k2, k1, true, logs.logf, time.Hour
