@@ -38,8 +38,11 @@ import (
 //
 // The active block is appended one frame per write batch (whole records);
 // a rewritten block is cut into frames of at most fsFrameTarget content
-// bytes, so a corrupt frame loses only the records it touches, and the
-// logical offset in each frame lets decoding resume after a bad one.
+// bytes, and the logical offset in each frame lets decoding resume after a
+// bad one. A frame whose tag fails is still decrypted (both ciphers are
+// counter mode, so a flipped bit stays one flipped bit) and its records are
+// kept only if their own hashes verify: a flipped bit in the ciphertext
+// loses the record it hits, not the frame (fsAEAD.openUnverified).
 const (
 	fsBlkHdrSize   = 32
 	fsFrameHdr     = 16
