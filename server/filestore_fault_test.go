@@ -16,6 +16,53 @@ func fsFaultStore(st StreamStore, model *fsCrashModel, i int) {
 	}
 }
 
+// fsFaultBatch stores messages i..i+n-1 as one atomic batch, recording the
+// acks and the batch (for fsCheckBatches).
+func fsFaultBatch(st *FileStore, model *fsCrashModel, i, n int) {
+	var msgs []storeBatchMsg
+	var batch []fsAck
+	for k := i; k < i+n; k++ {
+		msgs = append(msgs, storeBatchMsg{subject: fmt.Sprintf("crash.%d", k%4), msg: fsCrashPayload(k%4, k)})
+		batch = append(batch, fsAck{k % 4, k})
+	}
+	model.batches = append(model.batches, batch)
+	first, _, err := st.StoreBatch(msgs)
+	if err == nil {
+		for k, a := range batch {
+			model.acked[first+uint64(k)] = a
+		}
+	}
+}
+
+// fsCheckBatches checks that each batch of the model is in the store whole
+// or not at all.
+func fsCheckBatches(t *testing.T, what string, st StreamStore, model *fsCrashModel) {
+	t.Helper()
+	present := map[fsAck]bool{}
+	var s StreamState
+	st.FastState(&s)
+	var sm StoreMsg
+	for seq := s.FirstSeq; seq <= s.LastSeq; seq++ {
+		if m, err := st.LoadMsg(seq, &sm); err == nil {
+			var a fsAck
+			if _, err := fmt.Sscanf(string(m.Msg), "w%d-i%d;", &a.w, &a.i); err == nil {
+				present[a] = true
+			}
+		}
+	}
+	for _, batch := range model.batches {
+		n := 0
+		for _, a := range batch {
+			if present[a] {
+				n++
+			}
+		}
+		if n != 0 && n != len(batch) {
+			t.Fatalf("%s: %d of the %d messages of an atomic batch are in the stream", what, n, len(batch))
+		}
+	}
+}
+
 // fsFaultRemove removes every acknowledged message that pick selects with
 // op, recording what was asked and what was acknowledged.
 func fsFaultRemove(model *fsCrashModel, pick func(seq uint64, a fsAck) bool, op func() error) {
@@ -102,12 +149,18 @@ func fsFaultWorkload(fcfg, rcfg FileStoreConfig, cfg *StreamConfig, model *fsCra
 		return nil, err
 	}
 	check(st)
-	storeTo(44)
+	storeTo(42)
+	fsFaultBatch(st, model, i, 3)
+	i += 3
+	check(st)
+	storeTo(46)
 	remove(func(uint64, fsAck) bool { return true }, func() error {
 		_, err := st.Purge()
 		return err
 	})
 	storeTo(50)
+	fsFaultBatch(st, model, i, 4)
+	check(st)
 	return st, nil
 }
 
@@ -163,6 +216,7 @@ func fsFaultRun(t *testing.T, fcfg, rcfg FileStoreConfig, cfg *StreamConfig, nth
 		recovery := fmt.Sprintf("%q", logs.lines)
 		logs.mu.Unlock()
 		fsCheckCrashModel(t, fmt.Sprintf("%s %s (recovery: %s)", what, c.name, recovery), re, model, true)
+		fsCheckBatches(t, what+" "+c.name, re, model)
 		re.Stop()
 	}
 	return fault.calls

@@ -21,6 +21,7 @@ type fsCrashModel struct {
 	acked   map[uint64]fsAck
 	asked   map[uint64]bool
 	removed map[uint64]bool
+	batches [][]fsAck // Messages stored together as atomic batches.
 }
 
 func newFsCrashModel() *fsCrashModel {
