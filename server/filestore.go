@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/cipher"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -37,6 +38,10 @@ type FileStoreConfig struct {
 	PrevKey []byte
 	// EncryptExisting re-encrypts plaintext blocks in the background.
 	EncryptExisting bool
+	// RotateStreamKey makes a stream opened with PrevKey draw a new stream
+	// key and re-encrypt every block under it in the background, instead of
+	// only re-sealing the stream key (see filestore_rekey.go).
+	RotateStreamKey bool
 	// CacheSize bounds the bytes of decoded blocks kept in memory; default
 	// 8 MiB: the active block plus about one sealed one. Writers and tailing
 	// readers only need those; a larger budget mostly holds blocks nobody
@@ -44,6 +49,10 @@ type FileStoreConfig struct {
 	CacheSize int64
 	// Logf, if set, receives warnings (torn tails, corruption, rotations).
 	Logf func(format string, args ...any)
+	// fsys is the filesystem under the store; nil means the real one.
+	fsys storeFS
+	// rekeyRetry overrides fsRekeyRetry (tests).
+	rekeyRetry time.Duration
 }
 
 const (
@@ -66,9 +75,12 @@ const (
 type FileStore struct {
 	storeCore
 	fcfg     FileStoreConfig
+	sys      storeFS
 	mdir     string
-	hkey     []byte // HighwayHash key for records.
-	skey     []byte // Stream key; nil when the store is clear.
+	hkey     []byte     // HighwayHash key for records.
+	skey     []byte     // Current stream key; nil when the store is clear.
+	kgen     uint8      // Its generation.
+	oldKeys  []fsGenKey // Older stream keys some blocks still need.
 	cipher   StoreCipher
 	blks     []*fsBlock
 	bmap     map[uint32]*fsBlock
@@ -97,6 +109,10 @@ type FileStore struct {
 	bg        sync.WaitGroup
 
 	consumers map[string]*fsConsumer
+
+	// rekeyIdle is set while the rekey worker is not rewriting: finished,
+	// or waiting to retry what it skipped (tests wait on it).
+	rekeyIdle atomic.Bool
 }
 
 // fsBlock is one message block. Guarded by storeCore.mu except the write
@@ -106,8 +122,8 @@ type fsBlock struct {
 	hdr      fsBlkHeader
 	aead     cipher.AEAD
 	path     string
-	f        *os.File // Open while the block takes writes (wmu).
-	fileSize int64    // Physical size written (wmu).
+	f        storeFile // Open while the block takes writes (wmu).
+	fileSize int64     // Physical size written (wmu).
 	written  atomic.Uint32
 	plainLen uint32
 	plain    []byte // Decoded content, nil when not cached.
@@ -157,14 +173,14 @@ func NewFileStore(fcfg FileStoreConfig, cfg *StreamConfig) (*FileStore, error) {
 		fcfg.Cipher = NoCipher
 	}
 	fs := &FileStore{fcfg: fcfg, mdir: filepath.Join(fcfg.Dir, fsMsgsDir), bmap: make(map[uint32]*fsBlock),
-		stopCh: make(chan struct{}), consumers: make(map[string]*fsConsumer), cipher: fcfg.Cipher}
+		stopCh: make(chan struct{}), consumers: make(map[string]*fsConsumer), cipher: fcfg.Cipher, sys: fcfg.fsOf()}
 	fs.unlockIO = fs.wmu.Unlock
 	fs.ccond = sync.NewCond(&fs.cmu)
 	c := *cfg
 	c.Storage = FileStorage
 	fs.init(&c, fs)
 	fs.hkey = fsDerive([]byte(c.Name), "record-hash")
-	if err := os.MkdirAll(fs.mdir, 0o750); err != nil {
+	if err := fsMkdirAll(fs.sys, fs.mdir); err != nil {
 		return nil, err
 	}
 	if err := fs.openMeta(); err != nil {
@@ -181,9 +197,11 @@ func NewFileStore(fcfg FileStoreConfig, cfg *StreamConfig) (*FileStore, error) {
 	fs.loadConsumers()
 	fs.bg.Add(1)
 	go fs.syncLoop()
-	if fcfg.EncryptExisting && fs.skey != nil {
+	if fs.rekeyWanted() {
 		fs.bg.Add(1)
-		go fs.encryptExisting()
+		go fs.rekeyLoop()
+	} else {
+		fs.rekeyIdle.Store(true)
 	}
 	return fs, nil
 }
@@ -197,7 +215,7 @@ func (fs *FileStore) logf(format string, args ...any) {
 // openMeta loads or creates the stream key and the config file.
 func (fs *FileStore) openMeta() error {
 	keyPath := filepath.Join(fs.fcfg.Dir, fsKeyFile)
-	blob, err := os.ReadFile(keyPath)
+	blob, err := fs.sys.ReadFile(keyPath)
 	switch {
 	case err == nil:
 		if err := fs.openStreamKey(blob); err != nil {
@@ -214,14 +232,14 @@ func (fs *FileStore) openMeta() error {
 		}
 	}
 	metaPath := filepath.Join(fs.fcfg.Dir, fsMetaFile)
-	data, err := os.ReadFile(metaPath)
+	data, err := fs.sys.ReadFile(metaPath)
 	if os.IsNotExist(err) {
 		return fs.writeMetaLocked()
 	}
 	if err != nil {
 		return err
 	}
-	js, c, err := fsOpenChecked(data, fs.metaKey(), []byte(fsMetaFile), fs.hkey)
+	js, c, current, err := fsOpenMeta(data, fs.keyringOrNil(), fs.hkey)
 	if err != nil {
 		return fsDecryptErr(err)
 	}
@@ -229,8 +247,9 @@ func (fs *FileStore) openMeta() error {
 	if err := json.Unmarshal(js, &cfg); err != nil {
 		return fmt.Errorf("Error unmarshalling stream metafile: %v", err)
 	}
-	// The given config replaces the stored one; the cipher may have changed.
-	if now, err := json.Marshal(&fs.cfg); err != nil || c != fs.newBlockCipher() || !bytes.Equal(now, js) {
+	// The given config replaces the stored one; the cipher or the stream
+	// key may have changed.
+	if now, err := json.Marshal(&fs.cfg); err != nil || c != fs.newBlockCipher() || !current || !bytes.Equal(now, js) {
 		return fs.writeMetaLocked()
 	}
 	return nil
@@ -243,36 +262,68 @@ func (fs *FileStore) metaKey() []byte {
 	return fsDerive(fs.skey, "meta")
 }
 
+func (fs *FileStore) keyringOrNil() []fsGenKey {
+	if fs.skey == nil {
+		return nil
+	}
+	return fs.keyring()
+}
+
+// fsOpenMeta opens meta.inf with the first key of ring that opens it (nil
+// ring: clear), reporting whether that was the current (first) key.
+func fsOpenMeta(data []byte, ring []fsGenKey, hkey []byte) ([]byte, StoreCipher, bool, error) {
+	if len(ring) == 0 {
+		js, c, err := fsOpenChecked(data, nil, []byte(fsMetaFile), hkey)
+		return js, c, true, err
+	}
+	var firstErr error
+	for i, k := range ring {
+		js, c, err := fsOpenChecked(data, fsDerive(k.key, "meta"), []byte(fsMetaFile), hkey)
+		if err == nil || errors.Is(err, errFsChecksum) {
+			return js, c, i == 0, err
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return nil, NoCipher, false, firstErr
+}
+
 // openStreamKey unseals meta.key with the server key, or with the previous
-// key during a rotation (then re-sealing it with the new one).
+// key after a server key change: then it re-seals it with the new one and,
+// with RotateStreamKey, starts a full rotation of the stream key.
 func (fs *FileStore) openStreamKey(blob []byte) error {
-	key, c, withPrev, err := fsOpenStreamKey(blob, &fs.fcfg, fs.cfg.Name)
+	ring, c, withPrev, err := fsOpenStreamKey(blob, &fs.fcfg, fs.cfg.Name)
 	if err != nil {
 		return fsDecryptErr(err)
 	}
-	if len(key) != 32 {
-		return fsDecryptErr(errFsBadRecord)
-	}
-	fs.skey = key
-	if withPrev {
+	fs.skey, fs.kgen, fs.oldKeys = ring[0].key, ring[0].gen, ring[1:]
+	if withPrev && fs.fcfg.RotateStreamKey {
+		if err := fs.startRotation(); err != nil {
+			return err
+		}
+	} else if withPrev {
 		fs.logf("stream key re-sealed with the new server key")
-		return fs.writeStreamKey()
 	}
-	if c != fs.cipher {
+	if withPrev || c != fs.cipher {
 		return fs.writeStreamKey()
 	}
 	return nil
 }
 
-// writeStreamKey writes meta.key: the 32-byte stream key as an fsSeal blob
-// (cipher byte, nonce, AEAD ciphertext) under a key derived from the server
-// key and the stream name, with "meta.key" as additional data.
+// writeStreamKey writes meta.key: an fsSeal blob (cipher byte, nonce, AEAD
+// ciphertext) under a key derived from the server key and the stream name,
+// with "meta.key" as additional data. Its plaintext is the stream's keys:
+// either one 32-byte key (generation 0, the only form before rotations), or
+// 33-byte entries, each a generation byte and a 32-byte key, the current
+// key first and, while a full rotation is under way, the older keys blocks
+// still use (block header byte 6 names a block's generation).
 func (fs *FileStore) writeStreamKey() error {
-	blob, err := fsSeal(fs.cipher, fsKEK(fs.fcfg.Key, fs.cfg.Name), fs.skey, []byte(fsKeyFile))
+	blob, err := fsSeal(fs.cipher, fsKEK(fs.fcfg.Key, fs.cfg.Name), fsEncodeKeyring(fs.keyring()), []byte(fsKeyFile))
 	if err != nil {
 		return err
 	}
-	return fsWriteFileSync(filepath.Join(fs.fcfg.Dir, fsKeyFile), blob)
+	return fsWriteFileSync(fs.sys, filepath.Join(fs.fcfg.Dir, fsKeyFile), blob)
 }
 
 // writeMetaLocked writes meta.inf: the stream config as JSON, sealed with
@@ -291,7 +342,7 @@ func (fs *FileStore) writeMetaLocked() error {
 	if err != nil {
 		return err
 	}
-	return fsWriteFileSync(filepath.Join(fs.fcfg.Dir, fsMetaFile), blob)
+	return fsWriteFileSync(fs.sys, filepath.Join(fs.fcfg.Dir, fsMetaFile), blob)
 }
 
 func (fs *FileStore) storeSetConfig(cfg *StreamConfig) error {
@@ -344,7 +395,7 @@ func (fs *FileStore) Stop() error {
 // Delete implements StreamStore.
 func (fs *FileStore) Delete() error {
 	_ = fs.Stop()
-	return os.RemoveAll(fs.fcfg.Dir)
+	return fsRemoveAllSync(fs.sys, fs.fcfg.Dir)
 }
 
 // Snapshot implements StreamStore.
@@ -367,47 +418,47 @@ func (fs *FileStore) Snapshot(w io.Writer) error {
 
 // fsWriteFileSync replaces path atomically and durably: temp file, fsync,
 // rename, fsync of the directory.
-func fsWriteFileSync(path string, data []byte) error { return fsWriteFile(path, data, true) }
+func fsWriteFileSync(sys storeFS, path string, data []byte) error {
+	return fsWriteFile(sys, path, data, true)
+}
 
 // fsWriteFile replaces path atomically; with sync it is also durable.
-func fsWriteFile(path string, data []byte, sync bool) error {
+func fsWriteFile(sys storeFS, path string, data []byte, sync bool) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+	f, err := sys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
 	if err != nil {
 		return err
 	}
-	if _, err = f.Write(data); err == nil && sync {
+	if _, err = f.WriteAt(data, 0); err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(tmp)
+		sys.Remove(tmp)
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := sys.Rename(tmp, path); err != nil {
+		sys.Remove(tmp)
 		return err
 	}
 	if !sync {
 		return nil
 	}
-	return fsSyncDir(filepath.Dir(path))
+	if err := sys.SyncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("%w: %w", errFsDirSync, err)
+	}
+	return nil
 }
 
-func fsSyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	d.Close()
-	return err
-}
+// errFsDirSync: a file was replaced but its directory's fsync failed, so
+// whether the new name survives a crash is unknown.
+var errFsDirSync = errors.New("directory sync failed")
 
 // loadConsumers registers the consumers found on disk.
 func (fs *FileStore) loadConsumers() {
-	ents, _ := os.ReadDir(filepath.Join(fs.fcfg.Dir, fsConsumersDir))
+	ents, _ := fs.sys.ReadDir(filepath.Join(fs.fcfg.Dir, fsConsumersDir))
 	for _, e := range ents {
 		if e.IsDir() {
 			fs.consumers[e.Name()] = &fsConsumer{fs: fs, name: e.Name(), dir: filepath.Join(fs.fcfg.Dir, fsConsumersDir, e.Name())}
@@ -422,23 +473,22 @@ func (fs *FileStore) loadConsumers() {
 // metafile: ..." error.
 func ReadFileStoreConfig(fcfg FileStoreConfig, name string) (*StreamConfig, error) {
 	hkey := fsDerive([]byte(name), "record-hash")
-	var mkey []byte
-	blob, err := os.ReadFile(filepath.Join(fcfg.Dir, fsKeyFile))
+	var ring []fsGenKey
+	sys := fcfg.fsOf()
+	blob, err := sys.ReadFile(filepath.Join(fcfg.Dir, fsKeyFile))
 	switch {
 	case err == nil:
-		skey, _, _, err := fsOpenStreamKey(blob, &fcfg, name)
-		if err != nil {
+		if ring, _, _, err = fsOpenStreamKey(blob, &fcfg, name); err != nil {
 			return nil, fsDecryptErr(err)
 		}
-		mkey = fsDerive(skey, "meta")
 	case !os.IsNotExist(err):
 		return nil, err
 	}
-	data, err := os.ReadFile(filepath.Join(fcfg.Dir, fsMetaFile))
+	data, err := sys.ReadFile(filepath.Join(fcfg.Dir, fsMetaFile))
 	if err != nil {
 		return nil, err
 	}
-	js, _, err := fsOpenChecked(data, mkey, []byte(fsMetaFile), hkey)
+	js, _, _, err := fsOpenMeta(data, ring, hkey)
 	if err != nil {
 		return nil, fsDecryptErr(err)
 	}

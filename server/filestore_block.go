@@ -16,7 +16,10 @@ import (
 //	0   4  magic "NFB1"
 //	4   1  cipher: 0 none, 1 ChaCha20-Poly1305, 2 AES-256-GCM
 //	5   1  flags: bit 0 compressed (S2)
-//	6   2  reserved, 0
+//	6   1  key generation: which of the stream's keys (see writeStreamKey)
+//	       the block's key derives from; 0 in stores written before key
+//	       rotation existed and in clear blocks
+//	7   1  reserved, 0
 //	8   16 salt: random per file version; the block's key is derived from
 //	       the stream key and this salt, so a rewrite never reuses a key
 //	24  8  HighwayHash-64 of bytes [0, 24)
@@ -35,8 +38,11 @@ import (
 //
 // The active block is appended one frame per write batch (whole records);
 // a rewritten block is cut into frames of at most fsFrameTarget content
-// bytes, so a corrupt frame loses only the records it touches, and the
-// logical offset in each frame lets decoding resume after a bad one.
+// bytes, and the logical offset in each frame lets decoding resume after a
+// bad one. A frame whose tag fails is still decrypted (both ciphers are
+// counter mode, so a flipped bit stays one flipped bit) and its records are
+// kept only if their own hashes verify: a flipped bit in the ciphertext
+// loses the record it hits, not the frame (fsAEAD.openUnverified).
 const (
 	fsBlkHdrSize   = 32
 	fsFrameHdr     = 16
@@ -51,6 +57,7 @@ var errFsBadHeader = errors.New("invalid block header")
 type fsBlkHeader struct {
 	cipher     StoreCipher
 	compressed bool
+	keyGen     uint8
 	salt       [16]byte
 }
 
@@ -61,6 +68,7 @@ func (h *fsBlkHeader) encode() []byte {
 	if h.compressed {
 		b[5] = fsFlagCompress
 	}
+	b[6] = h.keyGen
 	copy(b[8:24], h.salt[:])
 	binary.LittleEndian.PutUint64(b[24:], highwayhash.Sum64(b[:24], fsHdrKey))
 	return b
@@ -82,6 +90,7 @@ func fsParseBlkHeader(b []byte) (fsBlkHeader, error) {
 	}
 	h.cipher = StoreCipher(b[4])
 	h.compressed = b[5]&fsFlagCompress != 0
+	h.keyGen = b[6]
 	copy(h.salt[:], b[8:24])
 	return h, nil
 }
@@ -121,11 +130,16 @@ func fsAppendFrame(dst []byte, chunk []byte, off uint64, compress bool, aead cip
 	return aead.Seal(dst, nonce, body, ad), scratch
 }
 
+// errFsUnverified: a frame was decrypted although its tag did not verify
+// (see fsAEAD.openUnverified); its records must each pass their hash.
+var errFsUnverified = errors.New("frame authentication failed")
+
 // fsOpenFrame decodes the frame at the start of b, returning its logical
 // offset, content and total length. Sizes are checked before anything is
 // allocated: a clear frame's content is as long as its body, a compressed
-// one is at most fsFrameTarget.
-func fsOpenFrame(b []byte, compress bool, aead cipher.AEAD) (uint64, []byte, int, error) {
+// one is at most fsFrameTarget. With unverified, a frame whose tag fails is
+// still decrypted and returned with errFsUnverified.
+func fsOpenFrame(b []byte, compress bool, aead cipher.AEAD, unverified bool) (uint64, []byte, int, error) {
 	if len(b) < fsFrameHdr {
 		return 0, nil, 0, errFsBadRecord
 	}
@@ -143,11 +157,20 @@ func fsOpenFrame(b []byte, compress bool, aead cipher.AEAD) (uint64, []byte, int
 	if clear < 0 || (compress && plen > fsFrameTarget) || (!compress && plen != clear) {
 		return 0, nil, 0, errFsBadRecord
 	}
+	var ferr error
 	if aead != nil {
 		var err error
-		body, err = aead.Open(nil, body[:fsNonceSize], body[fsNonceSize:], b[:fsFrameHdr])
+		sealed := body[fsNonceSize:]
+		body, err = aead.Open(nil, body[:fsNonceSize], sealed, b[:fsFrameHdr])
 		if err != nil {
-			return 0, nil, 0, err
+			ra, ok := aead.(*fsAEAD)
+			if !unverified || !ok {
+				return 0, nil, 0, err
+			}
+			if body = ra.openUnverified(b[fsFrameHdr:fsFrameHdr+fsNonceSize], sealed); body == nil {
+				return 0, nil, 0, err
+			}
+			ferr = errFsUnverified
 		}
 	}
 	if compress {
@@ -163,7 +186,7 @@ func fsOpenFrame(b []byte, compress bool, aead cipher.AEAD) (uint64, []byte, int
 	if len(body) != plen {
 		return 0, nil, 0, errFsBadRecord
 	}
-	return off, body, fsFrameHdr + blen, nil
+	return off, body, fsFrameHdr + blen, ferr
 }
 
 // fsFrameGap bounds how much content frames occupying gap file bytes can
@@ -205,7 +228,16 @@ func fsDecodeBlock(file []byte, keyFor func(h *fsBlkHeader) (cipher.AEAD, error)
 	}
 	goodEnd := fsBlkHdrSize // File offset after the last good frame.
 	for p := fsBlkHdrSize; p < len(file); {
-		off, chunk, n, err := fsOpenFrame(file[p:], h.compressed, aead)
+		off, chunk, n, err := fsOpenFrame(file[p:], h.compressed, aead, true)
+		unverified := err == errFsUnverified
+		if unverified {
+			// Its content is used (records are checked by their hashes)
+			// only if its length is right: the next frame must follow.
+			d.bad++
+			if p+n == len(file) || fsFrameAt(file, p+n, h.compressed, aead) {
+				err = nil
+			}
+		}
 		if err == nil && off >= uint64(len(d.plain)) && off-uint64(len(d.plain)) <= fsFrameGap(p-goodEnd, h.compressed) {
 			if gap := int(off) - len(d.plain); gap > 0 {
 				d.plain = append(d.plain, make([]byte, gap)...)
@@ -215,7 +247,9 @@ func fsDecodeBlock(file []byte, keyFor func(h *fsBlkHeader) (cipher.AEAD, error)
 			goodEnd = p
 			continue
 		}
-		d.bad++
+		if !unverified {
+			d.bad++
+		}
 		q := fsResyncFrame(file, p, h.compressed, aead)
 		if q < 0 {
 			d.tornAt = p
@@ -232,11 +266,17 @@ func fsResyncFrame(file []byte, from int, compress bool, aead cipher.AEAD) int {
 		if blen > len(file)-q-fsFrameHdr {
 			continue
 		}
-		if _, _, _, err := fsOpenFrame(file[q:], compress, aead); err == nil {
+		if fsFrameAt(file, q, compress, aead) {
 			return q
 		}
 	}
 	return -1
+}
+
+// fsFrameAt reports whether a frame that verifies starts at file[q:].
+func fsFrameAt(file []byte, q int, compress bool, aead cipher.AEAD) bool {
+	_, _, _, err := fsOpenFrame(file[q:], compress, aead, false)
+	return err == nil
 }
 
 // fsEncodeBlock encodes plain as a complete block file with header h, in

@@ -3,6 +3,8 @@ package server
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"os"
 	"time"
 
@@ -62,7 +64,7 @@ func (fs *FileStore) eraseLocked(b *fsBlock, off uint32, seq uint64) error {
 		f := b.f
 		if f == nil {
 			var err error
-			if f, err = os.OpenFile(b.path, os.O_RDWR, 0); err != nil {
+			if f, err = fs.sys.OpenFile(b.path, os.O_RDWR, 0); err != nil {
 				return err
 			}
 			defer f.Close()
@@ -79,7 +81,7 @@ func (fs *FileStore) eraseLocked(b *fsBlock, off uint32, seq uint64) error {
 	if b.sealed {
 		return fs.writeIdxLocked(b)
 	}
-	os.Remove(fs.idxPath(b.id))
+	fs.sys.Remove(fs.idxPath(b.id))
 	return nil
 }
 
@@ -87,7 +89,13 @@ func (fs *FileStore) eraseLocked(b *fsBlock, off uint32, seq uint64) error {
 // cipher (so rewrites also encrypt old clear blocks), compressed if asked,
 // through a temp file, fsync and rename. Holds wmu and mu.
 func (fs *FileStore) rewriteBlockLocked(b *fsBlock, plain []byte, compress bool) error {
+	if err := fs.writeErr(); err != nil {
+		return err // After a failed write the cached content may not match the file.
+	}
 	h := fsBlkHeader{cipher: fs.newBlockCipher(), compressed: compress, salt: fsNewSalt()}
+	if h.cipher != NoCipher {
+		h.keyGen = fs.kgen
+	}
 	aead, err := fs.blockAEAD(&h)
 	if err != nil {
 		return err
@@ -96,9 +104,12 @@ func (fs *FileStore) rewriteBlockLocked(b *fsBlock, plain []byte, compress bool)
 	if err != nil {
 		return err
 	}
-	if err := fsWriteFileSync(b.path, data); err != nil {
-		return err
+	werr := fsWriteFileSync(fs.sys, b.path, data)
+	if werr != nil && !errors.Is(werr, errFsDirSync) {
+		return werr // Nothing replaced: the block is as it was.
 	}
+	// The new file is in place (if its directory sync failed, whether a
+	// crash keeps it is unknown: the store turns read-only below).
 	active := b.f != nil
 	if active {
 		b.f.Close()
@@ -106,19 +117,29 @@ func (fs *FileStore) rewriteBlockLocked(b *fsBlock, plain []byte, compress bool)
 	}
 	b.hdr, b.aead = h, aead
 	b.fileSize = int64(len(data))
-	if active {
-		f, err := os.OpenFile(b.path, os.O_RDWR, 0o640)
-		if err != nil {
-			return err
-		}
-		b.f = f
-	}
 	fs.cached += int64(len(plain) - len(b.plain))
 	b.plain = plain
 	b.plainLen = uint32(len(plain))
 	b.written.Store(b.plainLen)
+	if active && werr == nil {
+		f, err := fs.sys.OpenFile(b.path, os.O_RDWR, 0o640)
+		if err != nil {
+			werr = err
+		}
+		b.f = f
+	}
+	if werr != nil {
+		// An active block without its file would be recreated empty.
+		fs.setWriteErr(werr)
+		return fmt.Errorf("%w: %w", errFsAdopted, werr)
+	}
 	return nil
 }
+
+// errFsAdopted: rewriteBlockLocked replaced the block's file and content
+// (callers must move their index entries) but failed afterwards, leaving
+// the store read-only.
+var errFsAdopted = errors.New("block rewritten")
 
 // housekeepLocked removes empty blocks from the front and compacts sealed
 // blocks that are mostly deleted. Holds wmu and mu.
@@ -160,9 +181,13 @@ func (fs *FileStore) keepMaxSeqLocked(b *fsBlock) error {
 }
 
 func (fs *FileStore) removeBlockLocked(b *fsBlock) {
-	os.Remove(b.path)
-	os.Remove(fs.idxPath(b.id))
-	_ = fsSyncDir(fs.mdir)
+	fs.sys.Remove(b.path)
+	fs.sys.Remove(fs.idxPath(b.id))
+	if err := fs.sys.SyncDir(fs.mdir); err != nil {
+		// The block may come back after a crash, after the tombstones that
+		// covered it were compacted away: write nothing more.
+		fs.setWriteErr(err)
+	}
 	if b.f != nil {
 		b.f.Close()
 		b.f = nil
@@ -223,8 +248,9 @@ func (fs *FileStore) compactBlockLocked(b *fsBlock) error {
 		out = append(out, b.plain[p:p+r.rlen]...)
 	}
 	out = fsAppendRecord(out, fs.hkey, fsKindEnd, b.maxSeq, storeNowNano(), int64(nb.nrec), "", nil, nil)
-	if err := fs.rewriteBlockLocked(b, out, b.hdr.compressed || fs.cfg.Compression == S2Compression); err != nil {
-		return err
+	rerr := fs.rewriteBlockLocked(b, out, b.hdr.compressed || fs.cfg.Compression == S2Compression)
+	if rerr != nil && !errors.Is(rerr, errFsAdopted) {
+		return rerr
 	}
 	b.nrec, b.hasEnd = nb.nrec+1, true
 	for _, m := range moves {
@@ -232,6 +258,9 @@ func (fs *FileStore) compactBlockLocked(b *fsBlock) error {
 	}
 	b.phys, b.physB, b.live, b.liveB = nb.phys, nb.physB, nb.phys, nb.physB
 	b.first, b.last = nb.first, nb.last
+	if rerr != nil {
+		return rerr
+	}
 	return fs.writeIdxLocked(b)
 }
 
@@ -298,7 +327,7 @@ func (fs *FileStore) storeTruncate(seq uint64) error {
 	if n := len(fs.blks); n > 0 && !fs.blks[n-1].hdr.compressed && fs.blks[n-1].hdr.cipher == fs.newBlockCipher() {
 		last := fs.blks[n-1]
 		if last.f == nil {
-			f, err := os.OpenFile(last.path, os.O_RDWR, 0o640)
+			f, err := fs.sys.OpenFile(last.path, os.O_RDWR, 0o640)
 			if err != nil {
 				return err
 			}
@@ -306,7 +335,7 @@ func (fs *FileStore) storeTruncate(seq uint64) error {
 		}
 		last.sealed = false
 		fs.active = last
-		os.Remove(fs.idxPath(last.id))
+		fs.sys.Remove(fs.idxPath(last.id))
 	}
 	if err := fs.retombLocked(); err != nil {
 		return err
@@ -332,7 +361,7 @@ func fsRecEffect(r *fsRec) uint64 {
 	return r.seq
 }
 
-func (fs *FileStore) cutBlockLocked(b *fsBlock, seq uint64) error {
+func (fs *FileStore) cutBlockLocked(b *fsBlock, seq uint64) (err error) {
 	if err := fs.loadBlockLocked(b); err != nil {
 		return err
 	}
@@ -353,9 +382,15 @@ func (fs *FileStore) cutBlockLocked(b *fsBlock, seq uint64) error {
 			kept = append(kept, b.plain[q:q+r.rlen]...)
 		}
 	}
-	if err := fs.rewriteBlockLocked(b, kept, false); err != nil {
-		return err
+	rerr := fs.rewriteBlockLocked(b, kept, false)
+	if rerr != nil && !errors.Is(rerr, errFsAdopted) {
+		return rerr
 	}
+	defer func() {
+		if rerr != nil {
+			err = rerr
+		}
+	}()
 	p = len(kept)
 	b.first, b.last, b.maxSeq, b.phys, b.live, b.physB, b.liveB = 0, 0, 0, 0, 0, 0, 0
 	b.nrec, b.hasEnd = 0, false
@@ -407,60 +442,4 @@ func (fs *FileStore) retombLocked() error {
 		}
 	}
 	return nil
-}
-
-// encryptExisting rewrites clear blocks encrypted, one at a time, so that
-// enabling encryption protects old data too.
-func (fs *FileStore) encryptExisting() {
-	defer fs.bg.Done()
-	for {
-		fs.wmu.Lock()
-		fs.mu.Lock()
-		var target *fsBlock
-		if !fs.closed {
-			for _, b := range fs.blks {
-				if b.hdr.cipher == NoCipher && b != fs.active && b.f == nil {
-					target = b
-					break
-				}
-			}
-		}
-		if target != nil {
-			if err := fs.loadBlockLocked(target); err == nil {
-				if err := fs.rewriteBlockLocked(target, target.plain, target.hdr.compressed); err != nil {
-					fs.logf("encrypting block %d: %v", target.id, err)
-					target = nil
-				} else if err := fs.writeIdxLocked(target); err != nil {
-					fs.logf("index of block %d: %v", target.id, err)
-				}
-			} else {
-				target = nil
-			}
-		}
-		active := fs.active
-		if target == nil && active != nil && active.hdr.cipher == NoCipher && !fs.closed {
-			// The active clear block is sealed so that it can be encrypted next.
-			if _, err := fs.newBlockLocked(); err == nil {
-				target = active
-				_ = fs.flushHeldLocked(false)
-			}
-		}
-		fs.mu.Unlock()
-		fs.wmu.Unlock()
-		if target == nil {
-			break
-		}
-	}
-	// Consumer states written in the clear are re-sealed too.
-	fs.mu.Lock()
-	cons := make([]*fsConsumer, 0, len(fs.consumers))
-	for _, o := range fs.consumers {
-		cons = append(cons, o)
-	}
-	fs.mu.Unlock()
-	for _, o := range cons {
-		if st, err := o.State(); err == nil {
-			_ = o.Update(st)
-		}
-	}
 }

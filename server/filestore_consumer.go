@@ -35,7 +35,7 @@ func (fs *FileStore) ConsumerStore(name string) (ConsumerStore, error) {
 		return o, nil
 	}
 	dir := filepath.Join(fs.fcfg.Dir, fsConsumersDir, name)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := fsMkdirAll(fs.sys, dir); err != nil {
 		return nil, err
 	}
 	o := &fsConsumer{fs: fs, name: name, dir: dir}
@@ -64,12 +64,12 @@ func (o *fsConsumer) Update(st *ConsumerState) error {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return fsWriteFile(filepath.Join(o.dir, fsConsumerFile), blob, o.fs.fcfg.SyncAlways)
+	return fsWriteFile(o.fs.sys, filepath.Join(o.dir, fsConsumerFile), blob, o.fs.fcfg.SyncAlways)
 }
 
 func (o *fsConsumer) State() (*ConsumerState, error) {
 	o.mu.Lock()
-	data, err := os.ReadFile(filepath.Join(o.dir, fsConsumerFile))
+	data, err := o.fs.sys.ReadFile(filepath.Join(o.dir, fsConsumerFile))
 	o.mu.Unlock()
 	if os.IsNotExist(err) {
 		return &ConsumerState{}, nil
@@ -78,6 +78,17 @@ func (o *fsConsumer) State() (*ConsumerState, error) {
 		return nil, err
 	}
 	enc, _, err := fsOpenChecked(data, o.key(), []byte(o.name), o.fs.hkey)
+	if err != nil {
+		// Sealed before a key rotation that has not finished yet?
+		o.fs.mu.Lock()
+		old := o.fs.oldKeys
+		o.fs.mu.Unlock()
+		for _, k := range old {
+			if enc, _, err = fsOpenChecked(data, fsDerive(k.key, "consumer:"+o.name), []byte(o.name), o.fs.hkey); err == nil {
+				break
+			}
+		}
+	}
 	if err != nil {
 		return nil, ErrStoreBadConsumerState
 	}
@@ -97,8 +108,5 @@ func (o *fsConsumer) Delete() error {
 		o.fs.ncons--
 	}
 	o.fs.mu.Unlock()
-	if err := os.RemoveAll(o.dir); err != nil {
-		return err
-	}
-	return fsSyncDir(filepath.Dir(o.dir))
+	return fsRemoveAllSync(o.fs.sys, o.dir)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/minio/highwayhash"
+	"golang.org/x/crypto/chacha20"
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
@@ -57,17 +58,68 @@ const fsNonceSize = 12
 var errFsNoKey = errors.New("stream is encrypted and no key is configured")
 
 func fsNewAEAD(c StoreCipher, key []byte) (cipher.AEAD, error) {
+	var a cipher.AEAD
+	var err error
 	switch c {
 	case ChaCha:
-		return chacha20poly1305.New(key)
+		a, err = chacha20poly1305.New(key)
 	case AES:
-		blk, err := aes.NewCipher(key)
-		if err != nil {
-			return nil, err
+		var blk cipher.Block
+		if blk, err = aes.NewCipher(key); err == nil {
+			a, err = cipher.NewGCM(blk)
 		}
-		return cipher.NewGCM(blk)
+	default:
+		return nil, fmt.Errorf("unknown cipher %d", c)
 	}
-	return nil, fmt.Errorf("unknown cipher %d", c)
+	if err != nil {
+		return nil, err
+	}
+	return &fsAEAD{AEAD: a, c: c, key: key}, nil
+}
+
+// fsAEAD is a block's AEAD plus what recovery needs to read a frame whose
+// tag no longer verifies: both ciphers encrypt in counter mode, so a flipped
+// ciphertext bit flips the same plaintext bit only, and the frame's records
+// can still be checked one by one by their own hashes. That keeps a flipped
+// bit to the record it hits instead of the whole frame.
+type fsAEAD struct {
+	cipher.AEAD
+	c   StoreCipher
+	key []byte
+}
+
+// openUnverified decrypts sealed (ciphertext and tag) without checking the
+// tag. Only for recovery: the result must be verified record by record.
+func (a *fsAEAD) openUnverified(nonce, sealed []byte) []byte {
+	if len(sealed) < a.Overhead() {
+		return nil
+	}
+	ct := sealed[:len(sealed)-a.Overhead()]
+	out := make([]byte, len(ct))
+	switch a.c {
+	case ChaCha:
+		// RFC 8439: block 0 keys Poly1305, the message starts at block 1.
+		s, err := chacha20.NewUnauthenticatedCipher(a.key, nonce)
+		if err != nil {
+			return nil
+		}
+		s.SetCounter(1)
+		s.XORKeyStream(out, ct)
+	case AES:
+		// GCM with a 96-bit nonce: counter block nonce||1 masks the tag,
+		// the message starts at nonce||2.
+		blk, err := aes.NewCipher(a.key)
+		if err != nil || len(nonce) != 12 {
+			return nil
+		}
+		iv := make([]byte, aes.BlockSize)
+		copy(iv, nonce)
+		iv[15] = 2
+		cipher.NewCTR(blk, iv).XORKeyStream(out, ct)
+	default:
+		return nil
+	}
+	return out
 }
 
 // fsDerive derives a 32-byte key from a secret and a purpose label. The
@@ -136,21 +188,28 @@ func fsKEK(serverKey []byte, stream string) []byte {
 }
 
 // fsOpenStreamKey unseals a stream's meta.key blob with the server key, or,
-// during a rotation, with the previous one (prev_key). It reports which key
-// opened it, so that the caller can re-seal with the new key. This is the
-// one place that knows the prev_key fallback.
-func fsOpenStreamKey(blob []byte, fcfg *FileStoreConfig, stream string) (key []byte, c StoreCipher, withPrev bool, err error) {
+// during a rotation, with the previous one (prev_key), and returns the
+// stream's keys (see writeStreamKey). It reports which server key opened
+// it, so that the caller can re-seal with the new key. This is the one
+// place that knows the prev_key fallback.
+func fsOpenStreamKey(blob []byte, fcfg *FileStoreConfig, stream string) (ring []fsGenKey, c StoreCipher, withPrev bool, err error) {
 	if len(fcfg.Key) == 0 {
 		return nil, NoCipher, false, errFsNoKey
 	}
 	ad := []byte(fsKeyFile)
-	key, c, err = fsOpen(blob, fsKEK(fcfg.Key, stream), ad)
+	plain, c, err := fsOpen(blob, fsKEK(fcfg.Key, stream), ad)
 	if err != nil && len(fcfg.PrevKey) > 0 {
-		if pkey, pc, perr := fsOpen(blob, fsKEK(fcfg.PrevKey, stream), ad); perr == nil {
-			return pkey, pc, true, nil
+		if pplain, pc, perr := fsOpen(blob, fsKEK(fcfg.PrevKey, stream), ad); perr == nil {
+			plain, c, err, withPrev = pplain, pc, nil, true
 		}
 	}
-	return key, c, false, err
+	if err != nil {
+		return nil, c, false, err
+	}
+	if ring, err = fsParseKeyring(plain); err != nil {
+		return nil, c, false, err
+	}
+	return ring, c, withPrev, nil
 }
 
 // fsDecryptErr formats a failure to open the stream's key or metadata the

@@ -1,9 +1,5 @@
 package server
 
-import (
-	"os"
-)
-
 // storeGet reads seq from its block's decoded content, loading and
 // verifying the block if it is not cached.
 func (fs *FileStore) storeGet(seq uint64, sl *storeSlot, sm *StoreMsg) error {
@@ -37,7 +33,7 @@ func (fs *FileStore) loadBlockLocked(b *fsBlock) error {
 	if b.plain != nil {
 		return nil
 	}
-	data, err := os.ReadFile(b.path)
+	data, err := fs.sys.ReadFile(b.path)
 	if err != nil {
 		return err
 	}
@@ -59,17 +55,21 @@ func (fs *FileStore) loadBlockLocked(b *fsBlock) error {
 	}
 	b.plain = plain
 	fs.cached += int64(len(plain))
-	fs.evictLocked()
+	// Never b itself: its caller is about to read it, even when blocks
+	// that cannot be evicted (active, not yet written) fill the budget.
+	fs.evictExceptLocked(b)
 	return nil
 }
 
 // evictLocked drops decoded content of the least recently used blocks that
 // have nothing pending, until the cache fits its budget.
-func (fs *FileStore) evictLocked() {
+func (fs *FileStore) evictLocked() { fs.evictExceptLocked(nil) }
+
+func (fs *FileStore) evictExceptLocked(keep *fsBlock) {
 	for fs.cached > fs.fcfg.CacheSize {
 		var victim *fsBlock
 		for _, b := range fs.blks {
-			if b.plain == nil || b == fs.active || b.written.Load() < b.plainLen || b.f != nil {
+			if b == keep || b.plain == nil || b == fs.active || b.written.Load() < b.plainLen || b.f != nil {
 				continue
 			}
 			if victim == nil || b.lastUse < victim.lastUse {

@@ -48,14 +48,18 @@ func (fs *FileStore) idxPath(id uint32) string {
 }
 
 func (fs *FileStore) idxKey(h *fsBlkHeader) []byte {
-	if h.cipher == NoCipher || fs.skey == nil {
+	key := fs.streamKeyFor(h.keyGen)
+	if h.cipher == NoCipher || key == nil {
 		return nil
 	}
-	return fsDerive(fs.skey, "idx:"+string(h.salt[:]))
+	return fsDerive(key, "idx:"+string(h.salt[:]))
 }
 
 // writeIdxLocked saves b's index; the block's content must be whole.
 func (fs *FileStore) writeIdxLocked(b *fsBlock) error {
+	if err := fs.writeErr(); err != nil {
+		return err // An index of content that may not be on disk would lie.
+	}
 	if err := fs.loadBlockLocked(b); err != nil {
 		return err
 	}
@@ -71,7 +75,7 @@ func (fs *FileStore) writeIdxLocked(b *fsBlock) error {
 	var r fsRec
 	for p := 0; p < int(b.plainLen); p += r.rlen {
 		if fsParseRecord(b.plain[p:b.plainLen], fs.hkey, &r) != nil {
-			os.Remove(fs.idxPath(b.id))
+			fs.sys.Remove(fs.idxPath(b.id))
 			return errFsBadRecord
 		}
 		n++
@@ -107,12 +111,12 @@ func (fs *FileStore) writeIdxLocked(b *fsBlock) error {
 	if err != nil {
 		return err
 	}
-	return fsWriteFileSync(fs.idxPath(b.id), blob)
+	return fsWriteFileSync(fs.sys, fs.idxPath(b.id), blob)
 }
 
 // readIdx loads the index of b if it matches the block file.
 func (fs *FileStore) readIdx(b *fsBlock, size int64) ([]fsIdxRec, uint32, error) {
-	blob, err := os.ReadFile(fs.idxPath(b.id))
+	blob, err := fs.sys.ReadFile(fs.idxPath(b.id))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -181,7 +185,7 @@ func (fs *FileStore) readIdx(b *fsBlock, size int64) ([]fsIdxRec, uint32, error)
 
 // recover rebuilds the in-memory state from the block files.
 func (fs *FileStore) recover() error {
-	ents, err := os.ReadDir(fs.mdir)
+	ents, err := fs.sys.ReadDir(fs.mdir)
 	if err != nil {
 		return err
 	}
@@ -189,7 +193,7 @@ func (fs *FileStore) recover() error {
 	for _, e := range ents {
 		name := e.Name()
 		if strings.HasSuffix(name, ".tmp") {
-			os.Remove(filepath.Join(fs.mdir, name))
+			fs.sys.Remove(filepath.Join(fs.mdir, name))
 			continue
 		}
 		if id, ok := strings.CutSuffix(name, ".blk"); ok {
@@ -214,7 +218,8 @@ func (fs *FileStore) recover() error {
 	defer fs.mu.Unlock()
 	if n := len(fs.blks); n > 0 {
 		last := fs.blks[n-1]
-		reuse := !last.hdr.compressed && last.hdr.cipher == fs.newBlockCipher() && last.plainLen < fs.fcfg.BlockSize && !last.hasEnd
+		reuse := !last.hdr.compressed && last.hdr.cipher == fs.newBlockCipher() && last.plainLen < fs.fcfg.BlockSize && !last.hasEnd &&
+			(last.hdr.cipher == NoCipher || last.hdr.keyGen == fs.kgen)
 		if reuse || (!last.hasEnd && !last.hdr.compressed) {
 			if err := fs.reopenActive(last); err != nil {
 				return err
@@ -254,7 +259,7 @@ func (fs *FileStore) reopenActive(b *fsBlock) error {
 	if err := fs.loadBlockLocked(b); err != nil {
 		return nil // Unreadable: leave it sealed, write a new block.
 	}
-	f, err := os.OpenFile(b.path, os.O_RDWR, 0o640)
+	f, err := fs.sys.OpenFile(b.path, os.O_RDWR, 0o640)
 	if err != nil {
 		return err
 	}
@@ -262,7 +267,7 @@ func (fs *FileStore) reopenActive(b *fsBlock) error {
 	b.written.Store(b.plainLen)
 	fs.active = b
 	// Its index will be stale as soon as it is appended to.
-	os.Remove(fs.idxPath(b.id))
+	fs.sys.Remove(fs.idxPath(b.id))
 	return nil
 }
 
@@ -270,14 +275,14 @@ func (fs *FileStore) reopenActive(b *fsBlock) error {
 // by scanning it.
 func (fs *FileStore) recoverBlock(id uint32, last bool) error {
 	b := &fsBlock{id: id, path: fs.blockPath(id)}
-	data, err := os.ReadFile(b.path)
+	data, err := fs.sys.ReadFile(b.path)
 	if err != nil {
 		return err
 	}
 	h, herr := fsParseBlkHeader(data)
 	if herr != nil {
 		fs.logf("block %d has a corrupt header, its messages are lost", id)
-		os.Rename(b.path, b.path+".corrupt")
+		fs.sys.Rename(b.path, b.path+".corrupt")
 		return nil
 	}
 	b.hdr = h
@@ -373,7 +378,7 @@ func (fs *FileStore) scanBlock(b *fsBlock, data []byte, last bool) error {
 }
 
 func (fs *FileStore) truncateFile(b *fsBlock, size int64) error {
-	if err := os.Truncate(b.path, size); err != nil {
+	if err := fs.sys.Truncate(b.path, size); err != nil {
 		return err
 	}
 	b.fileSize = size

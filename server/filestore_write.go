@@ -21,10 +21,11 @@ func (fs *FileStore) blockAEAD(h *fsBlkHeader) (cipher.AEAD, error) {
 	if h.cipher == NoCipher {
 		return nil, nil
 	}
-	if fs.skey == nil {
+	key := fs.streamKeyFor(h.keyGen)
+	if key == nil {
 		return nil, errFsNoKey
 	}
-	return fsNewAEAD(h.cipher, fsDerive(fs.skey, "block:"+string(h.salt[:])))
+	return fsNewAEAD(h.cipher, fsDerive(key, "block:"+string(h.salt[:])))
 }
 
 func (fs *FileStore) blockPath(id uint32) string {
@@ -37,7 +38,7 @@ func (fs *FileStore) newBlockLocked() (*fsBlock, error) {
 	fs.nextID++
 	h := fsBlkHeader{cipher: NoCipher, salt: fsNewSalt()}
 	if fs.skey != nil {
-		h.cipher = fs.cipher
+		h.cipher, h.keyGen = fs.cipher, fs.kgen
 	}
 	aead, err := fs.blockAEAD(&h)
 	if err != nil {
@@ -250,6 +251,11 @@ func (fs *FileStore) flushHeldLocked(sync bool) error {
 
 // writePend writes pending ranges to their block files. Runs under wmu.
 func (fs *FileStore) writePend(pend []fsPend, sync bool) error {
+	// After a failed write the file's end is uncertain: writing more would
+	// put records where recovery does not expect them.
+	if err := fs.writeErr(); err != nil {
+		return err
+	}
 	var err error
 	for i, p := range pend {
 		if err = fs.writeRange(p); err != nil {
@@ -296,7 +302,7 @@ func (fs *FileStore) writeRange(p fsPend) error {
 }
 
 func (fs *FileStore) createBlockFile(b *fsBlock) error {
-	f, err := os.OpenFile(b.path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o640)
+	f, err := fs.sys.OpenFile(b.path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o640)
 	if err != nil {
 		return err
 	}
@@ -311,7 +317,7 @@ func (fs *FileStore) createBlockFile(b *fsBlock) error {
 		f.Close()
 		return err
 	}
-	if err := fsSyncDir(fs.mdir); err != nil {
+	if err := fs.sys.SyncDir(fs.mdir); err != nil {
 		f.Close()
 		return err
 	}
@@ -327,10 +333,15 @@ func (fs *FileStore) sealBlocksLocked(seal []*fsBlock) {
 		if b.f == nil {
 			continue
 		}
-		_ = b.f.Sync()
+		if err := b.f.Sync(); err != nil {
+			fs.setWriteErr(err)
+		}
 		b.f.Close()
 		b.f = nil
 		b.dirty = false
+		if fs.werr.Load() != nil {
+			continue // Its content may not all be on disk: recovery decides.
+		}
 		if fs.cfg.Compression == S2Compression && !b.hdr.compressed {
 			if err := fs.rewriteBlockLocked(b, b.plain, true); err != nil {
 				fs.logf("compressing block %d: %v", b.id, err)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -91,7 +90,7 @@ func (s *Server) startJetStream() error {
 	if o.StoreDir == "" {
 		s.Warnf("Temporary storage directory used, data could be lost on system reboot")
 	}
-	if err := os.MkdirAll(js.storeDir, 0o750); err != nil {
+	if err := fsMkdirAll(osFS{}, js.storeDir); err != nil {
 		return fmt.Errorf("could not create storage directory - %v", err)
 	}
 	mem, store := js.storeLimits(o)

@@ -44,6 +44,7 @@ func (o *Options) StreamFileStoreConfig(account, stream string) (FileStoreConfig
 	if o.JetStreamPrevKey != "" {
 		fc.PrevKey = []byte(o.JetStreamPrevKey)
 	}
+	fc.RotateStreamKey = o.JetStreamRotateStreamKeys
 	return fc, nil
 }
 

@@ -76,6 +76,9 @@ type Options struct {
 	JetStreamSyncInterval    time.Duration `json:"-"`
 	JetStreamSyncAlways      bool          `json:"-"`
 	JetStreamEncryptExisting bool          `json:"-"`
+	// JetStreamRotateStreamKeys (rotate_stream_keys) turns a prev_key
+	// change into a full rotation of every stream key (see FileStoreConfig).
+	JetStreamRotateStreamKeys bool `json:"-"`
 	// The rest of the jetstream block and the accounts' jetstream limits
 	// (jetstream_opts.go).
 	JetStreamTuning

@@ -424,6 +424,8 @@ func (c *cfg) parseJetStreamMap(m map[string]*conf.Value) bool {
 			}
 		case "encrypt_existing":
 			c.o.JetStreamEncryptExisting, _ = c.bool(key, e)
+		case "rotate_stream_keys":
+			c.o.JetStreamRotateStreamKeys, _ = c.bool(key, e)
 		default:
 			c.parseJetStreamTuning(key, e) // jetstream_opts.go
 		}
