@@ -38,6 +38,8 @@ type jetStream struct {
 	atomicInflight atomic.Int64 // open atomic batches, all streams (stream_batch.go)
 	fastInflight   atomic.Int64 // open fast batches, all streams (stream_fastbatch.go)
 
+	origins originEvents // streams created, for mirrors and sources waiting on one
+
 	memUsage  jsUsageEstimate // see jetstream_limits.go
 	fileUsage jsUsageEstimate
 }

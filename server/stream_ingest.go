@@ -34,7 +34,8 @@ type inMsg struct {
 	reply   string
 	hdr     []byte
 	msg     []byte
-	marker  bool // a subject delete marker queued by expiry (stream_ttl.go)
+	marker  bool        // a subject delete marker queued by expiry (stream_ttl.go)
+	sourced *sourcedMsg // copied from a mirror's or source's origin (stream_source_run.go)
 }
 
 // ingestQueue is the stream's bounded queue of publishes (max_buffered_msgs
@@ -178,6 +179,10 @@ func (st *stream) processInbound(m *inMsg) {
 		st.storeMarker(m)
 		return
 	}
+	if m.sourced != nil {
+		st.storeSourced(m)
+		return
+	}
 	m.subject = st.storedSubject(m.subject)
 	if st.preprocessInbound(m) {
 		return
@@ -228,6 +233,7 @@ func (st *stream) processInbound(m *inMsg) {
 	st.afterStore(m, &feat, seq)
 	st.republish(m.subject, m.hdr, m.msg, seq, last, ts)
 	st.afterStored(m, seq)
+	st.notifyAppend()
 	st.in.lastMsgID = msgID
 	if msgID != "" {
 		st.in.dedupe[msgID] = dedupeEntry{seq: seq, ts: ts}
