@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"reflect"
 	"strconv"
 	"strings"
@@ -30,6 +31,8 @@ const (
 	sourceLagScanStop = 100000 // a filtered lag counts at most this many
 )
 
+var errMaxPayloadSourced = errors.New("maximum payload exceeded")
+
 // sourcedMsg marks an ingest queue entry as copied from an origin.
 type sourcedMsg struct {
 	run       *sourceRun
@@ -57,6 +60,8 @@ type sourceRun struct {
 	// the batch is stored.
 	batchPos uint64
 	batchErr error
+
+	ident string // identity of the origin copied from (run goroutine only)
 
 	mu     sync.Mutex // guards the fields below; leaf
 	origin originReader
@@ -150,7 +155,9 @@ func (r *sourceRun) stop() {
 
 func (r *sourceRun) run() {
 	defer close(r.done)
-	r.setPos(r.recoverPos())
+	pos, ident := r.recoverPos()
+	r.setPos(pos)
+	r.ident = ident
 	for {
 		created := r.st.ja.js.origins.wait()
 		o, e := r.st.ja.resolveOrigin(r.cfg)
@@ -196,6 +203,12 @@ func (r *sourceRun) kind() string {
 // follow copies from o until the run stops (true) or o goes away (false).
 func (r *sourceRun) follow(o originReader) bool {
 	defer o.watch(r.wake)()
+	if id := o.identity(); id != r.ident {
+		if r.ident != "" && !r.mirror {
+			r.setPos(0) // the origin was recreated: a source takes it from its start
+		}
+		r.ident = id
+	}
 	r.applyStart(o)
 	var sm StoreMsg
 	for {
@@ -230,6 +243,9 @@ func (r *sourceRun) follow(o originReader) bool {
 
 func (r *sourceRun) logStoreError(err error) {
 	s, acc := r.st.ja.js.srv, r.st.ja.acc.Name
+	if errors.Is(err, ErrStoreMsgTooLarge) {
+		err = errMaxPayloadSourced // the reference's words
+	}
 	if r.mirror {
 		s.Warnf("Error processing inbound mirror message for '%s' > '%s': %v", acc, r.st.name, err)
 		return
@@ -425,13 +441,13 @@ func (st *stream) storeFromSource(m *inMsg) error {
 }
 
 // recoverPos finds where the copy stands from what the stream stored: a
-// mirror's last sequence, or the origin sequence of the newest message
-// this source stored (scanning back from the end).
-func (r *sourceRun) recoverPos() uint64 {
+// mirror's last sequence, or the origin sequence (and origin identity) of
+// the newest message this source stored, scanning back from the end.
+func (r *sourceRun) recoverPos() (uint64, string) {
 	var ss StreamState
 	r.st.store.FastState(&ss)
 	if r.mirror {
-		return ss.LastSeq
+		return ss.LastSeq, ""
 	}
 	keys := make(map[string]bool, len(r.xforms))
 	for _, x := range r.xforms {
@@ -440,17 +456,17 @@ func (r *sourceRun) recoverPos() uint64 {
 	var sm StoreMsg
 	for seq := ss.LastSeq; seq >= ss.FirstSeq && seq > 0; seq-- {
 		if seq%4096 == 0 && r.stopping() {
-			return 0
+			return 0, ""
 		}
 		m, err := r.st.store.LoadMsg(seq, &sm)
 		if err != nil {
 			continue
 		}
-		if pos, ok := sourcePosFromHeader(m.Hdr, keys); ok {
-			return pos
+		if pos, ident, ok := sourcePosFromHeader(m.Hdr, keys); ok {
+			return pos, ident
 		}
 	}
-	return 0
+	return 0, ""
 }
 
 func (r *sourceRun) stopping() bool {
@@ -462,19 +478,24 @@ func (r *sourceRun) stopping() bool {
 	}
 }
 
-// sourcePosFromHeader reads "<index name> <origin seq> <filter> <dest> ..."
-// and returns the sequence if the source is one of keys.
-func sourcePosFromHeader(hdr []byte, keys map[string]bool) (uint64, bool) {
+// sourcePosFromHeader reads "<index name> <origin seq> <filter> <dest>
+// <subject> [<identity>]" and returns the sequence and identity if the
+// source is one of keys.
+func sourcePosFromHeader(hdr []byte, keys map[string]bool) (uint64, string, bool) {
 	v, ok := headerValue(hdr, hdrStreamSource)
 	if !ok {
-		return 0, false
+		return 0, "", false
 	}
 	f := strings.Fields(v)
 	if len(f) < 4 || !keys[f[0]+" "+f[2]+" "+f[3]] {
-		return 0, false
+		return 0, "", false
 	}
 	seq, err := strconv.ParseUint(f[1], 10, 64)
-	return seq, err == nil
+	ident := ""
+	if len(f) >= 6 {
+		ident = f[5]
+	}
+	return seq, ident, err == nil
 }
 
 // sourcingInfo is the mirror and sources part of StreamInfo.
