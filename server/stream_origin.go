@@ -133,8 +133,11 @@ func (ja *jsAccount) resolveOrigin(src *StreamSource) (originReader, *ApiError) 
 		return nil, nil
 	}
 	ost := oja.lookupStream(src.Name)
-	if ost == nil || ost.src.closed.Load() {
+	if ost == nil {
 		return nil, jsError(jsStreamNotFound)
+	}
+	if ost.src.closed.Load() {
+		return nil, nil // stopping with the server: nothing to report
 	}
 	return localOrigin{st: ost}, nil
 }
