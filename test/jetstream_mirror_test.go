@@ -211,6 +211,12 @@ func TestJetStreamMirrorConfigErrors(t *testing.T) {
 			t.Errorf("%s: got %v %v %q, want %v %v %q", tc.body, code, ec, desc, tc.code, tc.errCode, tc.desc)
 		}
 	}
+	// A cycle through another stream, found on update as the reference does.
+	jsOK(t, a, "$JS.API.STREAM.CREATE.C1", `{"name":"C1","sources":[{"name":"O"}]}`)
+	jsOK(t, a, "$JS.API.STREAM.CREATE.C2", `{"name":"C2","mirror":{"name":"C1"}}`)
+	if e := rawField(t, a, "$JS.API.STREAM.UPDATE.C1", `{"name":"C1","sources":[{"name":"O"},{"name":"C2"}]}`, "error"); e != `{"code":500,"err_code":10052,"description":"detected cycle"}` {
+		t.Fatalf("cycle: %s", e)
+	}
 	// Accepted as the reference accepts them.
 	for i, body := range []string{
 		`"sources":[{"name":"O","filter_subject":"o.1"},{"name":"O","filter_subject":">"}]`,
