@@ -315,6 +315,18 @@ func TestJetStreamMirrorFollowsOrigin(t *testing.T) {
 	if st := streamState(t, a, "T"); st["first_seq"] != 4.0 {
 		t.Fatalf("start sequence: %v", st)
 	}
+	// A start time takes the first message stored at or after it.
+	at := getMsg(t, a, "O", 3).Time
+	jsOK(t, a, "$JS.API.STREAM.CREATE.ST", `{"name":"ST","mirror":{"name":"O","opt_start_time":"`+at+`"}}`)
+	jsOK(t, a, "$JS.API.STREAM.CREATE.SS", `{"name":"SS","sources":[{"name":"O","opt_start_seq":5}]}`)
+	waitMsgs(t, a, "ST", 4)
+	waitMsgs(t, a, "SS", 2)
+	if st := streamState(t, a, "ST"); st["first_seq"] != 3.0 {
+		t.Fatalf("start time: %v", st)
+	}
+	if got := getMsg(t, a, "SS", 1); string(got.Data) != "m5" {
+		t.Fatalf("source start sequence: %+v", got)
+	}
 }
 
 // Purges and deletes on the origin leave gaps in the mirror at the same
