@@ -115,6 +115,7 @@ func (s *Server) startJetStream() error {
 	s.mu.Lock()
 	s.info.JetStream, s.info.Domain = true, o.JetStreamDomain
 	s.mu.Unlock()
+	js.origins.fire() // copies recovered before their origins look again, now warning
 	s.Noticef("Took %v to start JetStream", time.Since(start))
 	return nil
 }

@@ -61,7 +61,8 @@ type sourceRun struct {
 	batchPos uint64
 	batchErr error
 
-	ident string // identity of the origin copied from (run goroutine only)
+	ident  string // identity of the origin copied from (run goroutine only)
+	warned bool   // the missing origin was logged (run goroutine only)
 
 	mu     sync.Mutex // guards the fields below; leaf
 	origin originReader
@@ -177,15 +178,20 @@ func (r *sourceRun) run() {
 }
 
 // setOrigin records the origin found (or the error), logging as the
-// reference does when the origin is missing.
+// reference does when the origin is missing. During start-up an origin may
+// simply not be recovered yet: that is logged only if it is still missing
+// once JetStream is up.
 func (r *sourceRun) setOrigin(o originReader, e *ApiError) {
 	r.mu.Lock()
-	was := r.err
 	r.origin, r.err = o, e
 	r.mu.Unlock()
 	s := r.st.ja.js.srv
+	if e == nil {
+		r.warned = false
+	}
 	switch {
-	case e != nil && was == nil:
+	case e != nil && !r.warned && s.jetStreamStarted():
+		r.warned = true
 		s.Warnf("JetStream error response for create %s consumer: %s (%d)", r.kind(), e.Description, e.ErrCode)
 	case o == nil && e == nil:
 		s.Debugf("JetStream %s %q of '%s > %s' is not on this server: remote origins are not supported yet",
@@ -581,4 +587,12 @@ func (st *stream) createdInfo() *StreamInfo {
 		fresh(s)
 	}
 	return si
+}
+
+// jetStreamStarted reports whether JetStream finished starting (every
+// stream recovered).
+func (s *Server) jetStreamStarted() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.info.JetStream
 }

@@ -543,6 +543,10 @@ func TestJetStreamMirrorBinaryKill9(t *testing.T) {
 		}
 	}
 	mk(jetstream.StreamConfig{Name: "O", Subjects: []string{"o.>"}})
+	// Recovered before its origin (names in order): no warning for it.
+	mk(jetstream.StreamConfig{Name: "ZO", Subjects: []string{"zo"}})
+	mk(jetstream.StreamConfig{Name: "AM", Mirror: &jetstream.StreamSource{Name: "ZO"}})
+	mk(jetstream.StreamConfig{Name: "NM", Mirror: &jetstream.StreamSource{Name: "NOPE"}})
 	const n = 10000
 	for i := 1; i <= n; i++ {
 		if _, err := js.PublishAsync(fmt.Sprintf("o.%d", i%7), []byte(fmt.Sprint(i))); err != nil {
@@ -567,6 +571,11 @@ func TestJetStreamMirrorBinaryKill9(t *testing.T) {
 
 	p, js = startJSBin(t, conf, port)
 	defer func() { p.cmd.Process.Signal(syscall.SIGTERM); p.waitExit(5 * time.Second) }()
+	warning := "JetStream error response for create mirror consumer: stream not found (10059)"
+	p.waitOutput(warning)
+	if c := strings.Count(p.output(), warning); c != 1 {
+		t.Fatalf("%d missing-origin warnings after restart:\n%s", c, p.output())
+	}
 	for _, name := range []string{"M", "S"} {
 		waitFor(t, 10*time.Second, name+" caught up", func() bool {
 			st, err := js.Stream(ctx, name)
