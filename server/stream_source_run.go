@@ -530,7 +530,13 @@ func (r *sourceRun) info() *StreamSourceInfo {
 	r.mu.Unlock()
 	si := &StreamSourceInfo{Name: r.cfg.Name, External: r.cfg.External, Active: -1, Error: e,
 		FilterSubject: r.cfg.FilterSubject, SubjectTransforms: r.cfg.SubjectTransforms}
-	if !r.mirror {
+	if r.mirror {
+		// What the mirror stored is where it stands, even before its copy
+		// goroutine notes the batch done.
+		var ss StreamState
+		r.st.store.FastState(&ss)
+		pos = max(pos, ss.LastSeq)
+	} else {
 		si.Seq = pos
 	}
 	if o == nil {

@@ -380,9 +380,10 @@ func TestJetStreamSourcesHeadersAndDedupe(t *testing.T) {
 			t.Fatalf("seq %d %s: %q", seq, got.Subject, got.Hdrs)
 		}
 	}
-	if src := sourceInfo(t, a, "S", 0); src["seq"] != 2.0 || src["lag"] != 0.0 || src["filter_subject"] != "o.2" {
-		t.Fatalf("source info: %v", src)
-	}
+	waitFor(t, 5*time.Second, "source info", func() bool {
+		src := sourceInfo(t, a, "S", 0)
+		return src["seq"] == 2.0 && src["lag"] == 0.0 && src["filter_subject"] == "o.2"
+	})
 
 	// Only the server writes the header.
 	resp, err := a.RequestMsg(&nats.Msg{Subject: "s.x", Header: nats.Header{"Nats-Stream-Source": {"O 1 > > o.1"}}}, 2*time.Second)
@@ -470,9 +471,9 @@ func TestJetStreamMirrorOriginLifecycle(t *testing.T) {
 	waitFor(t, 5*time.Second, "origin reported missing", func() bool {
 		return string(rawSource(t, a, "M", -1)["error"]) == notFound
 	})
-	if got := rawField(t, a, "$JS.API.STREAM.INFO.S", "", "sources"); got != `[{"name":"O","lag":0,"active":-1,"error":`+notFound+`}]` {
-		t.Fatalf("source of a missing origin: %s", got)
-	}
+	waitFor(t, 5*time.Second, "source of a missing origin", func() bool {
+		return rawField(t, a, "$JS.API.STREAM.INFO.S", "", "sources") == `[{"name":"O","lag":0,"active":-1,"error":`+notFound+`}]`
+	})
 	jsOK(t, a, "$JS.API.STREAM.CREATE.O", `{"name":"O","subjects":["o.>"]}`)
 	pub(t, a, "o.1", "one")
 	waitMsgs(t, a, "M", 1)
