@@ -22,6 +22,12 @@ func checkMirrorConfig(c *StreamConfig) *ApiError {
 		return jsError(jsMirrorWithFirstSeq)
 	case c.SubjectDeleteMarkerTTL > 0:
 		return jsError(jsStreamInvalidConfig, "subject delete markers forbidden on mirrors")
+	case c.AllowAtomic:
+		return jsError(jsMirrorWithAtomic)
+	case c.AllowBatched:
+		return jsError(jsMirrorWithBatched)
+	case c.AllowMsgSchedules:
+		return jsError(jsMirrorWithSchedules)
 	}
 	if e := checkOneSource(c.Mirror, mirrorErrs); e != nil {
 		return e

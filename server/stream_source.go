@@ -83,6 +83,9 @@ func checkSourcingConfig(c *StreamConfig) *ApiError {
 			return e
 		}
 	}
+	if len(c.Sources) > 0 && c.AllowMsgSchedules {
+		return jsError(jsSourceWithSchedules)
+	}
 	seen := make(map[string]bool, len(c.Sources))
 	for _, src := range c.Sources {
 		if e := checkOneSource(src, sourceErrsOf); e != nil {
@@ -269,4 +272,8 @@ const (
 	jsSourceMaxMsgSize           = "JSSourceMaxMessageSizeTooBigErr"
 	jsStreamExternalAPIOverlap   = "JSStreamExternalApiOverlapErrF"
 	jsStreamExternalDelWildcards = "JSStreamInvalidExternalDeliverySubjErrF"
+	jsMirrorWithAtomic           = "JSMirrorWithAtomicPublishErr"
+	jsMirrorWithBatched          = "JSMirrorWithBatchPublishErr"
+	jsMirrorWithSchedules        = "JSMirrorWithMsgSchedulesErr"
+	jsSourceWithSchedules        = "JSSourceWithMsgSchedulesErr"
 )

@@ -9,7 +9,8 @@ func TestSourceErrorIdentifiers(t *testing.T) {
 		jsMirrorWithFirstSeq, jsMirrorMaxMsgSize, jsMirrorNotUpdatable, jsSourceInvalidStreamName,
 		jsSourceMultipleFilters, jsSourceInvalidSubjectFilter, jsSourceInvalidTransformDest,
 		jsSourceOverlappingFilters, jsSourceDuplicateDetected, jsSourceMaxMsgSize, jsStreamExternalAPIOverlap,
-		jsStreamExternalDelWildcards, jsMessageSourceHdrNotAllowed} {
+		jsStreamExternalDelWildcards, jsMirrorWithAtomic, jsMirrorWithBatched,
+		jsMirrorWithSchedules, jsSourceWithSchedules} {
 		if !JSErrorKnown(id) {
 			t.Errorf("%s is not in the catalogue", id)
 		}

@@ -205,6 +205,10 @@ func TestJetStreamMirrorConfigErrors(t *testing.T) {
 		{`"sources":[{"name":"OL"}],"max_msg_size":10`, 400, 10046, "stream source must have max message size >= target"},
 		{`"subjects":["o.>"],"sources":[{"name":"O"}]`, 400, 10065, "subjects overlap with an existing stream"},
 		{`"mirror":{"name":"O","consumer":{"name":"c","deliver_subject":"x"}}`, 500, 10052, "mirror consumer is not supported yet"},
+		{`"mirror":{"name":"O"},"allow_atomic":true`, 400, 10198, "stream mirrors can not also use atomic publishing"},
+		{`"mirror":{"name":"O"},"allow_batched":true`, 400, 10209, "stream mirrors can not also use batch publishing"},
+		{`"mirror":{"name":"O"},"allow_msg_schedules":true`, 400, 10186, "stream mirrors can not also schedule messages"},
+		{`"sources":[{"name":"O"}],"allow_msg_schedules":true`, 400, 10187, "stream source can not also schedule messages"},
 	} {
 		m := jsReq(t, a, "$JS.API.STREAM.CREATE.V", `{"name":"V",`+tc.body+`}`)
 		if code, ec, desc := apiErr(m); code != tc.code || ec != tc.errCode || desc != tc.desc {
@@ -642,5 +646,32 @@ func TestJetStreamMirrorDomain(t *testing.T) {
 	}
 	if n := streamState(t, nc, "F")["messages"]; n != 0.0 {
 		t.Fatalf("copied from another domain: %v", n)
+	}
+}
+
+// Messages an atomic batch commits reach the copies too, without their
+// batch headers (as the reference strips them).
+func TestJetStreamMirrorAtomicBatchOrigin(t *testing.T) {
+	_, a, _ := runMirrorServer(t)
+	jsOK(t, a, "$JS.API.STREAM.CREATE.O", `{"name":"O","subjects":["o"],"allow_atomic":true}`)
+	jsOK(t, a, "$JS.API.STREAM.CREATE.M", `{"name":"M","mirror":{"name":"O"}}`)
+	jsOK(t, a, "$JS.API.STREAM.CREATE.S", `{"name":"S","sources":[{"name":"O"}]}`)
+	waitFor(t, 5*time.Second, "copies connected", func() bool {
+		return sourceInfo(t, a, "M", -1)["active"] != -1.0 && sourceInfo(t, a, "S", 0)["active"] != -1.0
+	})
+	m := nats.NewMsg("o")
+	m.Header.Set("Nats-Batch-Id", "b1")
+	m.Header.Set("Nats-Batch-Sequence", "1")
+	if err := a.PublishMsg(m); err != nil {
+		t.Fatal(err)
+	}
+	pub(t, a, "o", "two", "Nats-Batch-Id", "b1", "Nats-Batch-Sequence", "2", "Nats-Batch-Commit", "1")
+	waitMsgs(t, a, "M", 2)
+	waitMsgs(t, a, "S", 2)
+	if got := getMsg(t, a, "M", 2); len(got.Hdrs) != 0 || string(got.Data) != "two" {
+		t.Fatalf("mirrored batch message: %q %q", got.Hdrs, got.Data)
+	}
+	if got := getMsg(t, a, "S", 2); strings.Contains(string(got.Hdrs), "Nats-Batch") {
+		t.Fatalf("sourced batch message: %q", got.Hdrs)
 	}
 }
