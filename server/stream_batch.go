@@ -352,7 +352,7 @@ func (st *stream) checkBatchMsg(m *inMsg, i int, cfg *StreamConfig, ids map[stri
 	if len(m.hdr) == 0 {
 		return nil
 	}
-	if e := checkNoSourceHeader(m.hdr); e != nil {
+	if e := checkSourceHeader(m.hdr); e != nil {
 		return e
 	}
 	if _, ok := headerValue(m.hdr, hdrExpectedLastMsgID); ok {

@@ -22,6 +22,8 @@ func checkMirrorConfig(c *StreamConfig) *ApiError {
 		return jsError(jsMirrorWithFirstSeq)
 	case c.SubjectDeleteMarkerTTL > 0:
 		return jsError(jsStreamInvalidConfig, "subject delete markers forbidden on mirrors")
+	case c.AllowMsgCounter:
+		return jsError(jsMirrorWithCounters)
 	case c.AllowAtomic:
 		return jsError(jsMirrorWithAtomic)
 	case c.AllowBatched:

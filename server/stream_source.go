@@ -272,6 +272,7 @@ const (
 	jsSourceMaxMsgSize           = "JSSourceMaxMessageSizeTooBigErr"
 	jsStreamExternalAPIOverlap   = "JSStreamExternalApiOverlapErrF"
 	jsStreamExternalDelWildcards = "JSStreamInvalidExternalDeliverySubjErrF"
+	jsMirrorWithCounters         = "JSMirrorWithCountersErr"
 	jsMirrorWithAtomic           = "JSMirrorWithAtomicPublishErr"
 	jsMirrorWithBatched          = "JSMirrorWithBatchPublishErr"
 	jsMirrorWithSchedules        = "JSMirrorWithMsgSchedulesErr"

@@ -9,7 +9,7 @@ func TestSourceErrorIdentifiers(t *testing.T) {
 		jsMirrorWithFirstSeq, jsMirrorMaxMsgSize, jsMirrorNotUpdatable, jsSourceInvalidStreamName,
 		jsSourceMultipleFilters, jsSourceInvalidSubjectFilter, jsSourceInvalidTransformDest,
 		jsSourceOverlappingFilters, jsSourceDuplicateDetected, jsSourceMaxMsgSize, jsStreamExternalAPIOverlap,
-		jsStreamExternalDelWildcards, jsMirrorWithAtomic, jsMirrorWithBatched,
+		jsStreamExternalDelWildcards, jsMirrorWithAtomic, jsMirrorWithCounters, jsMirrorWithBatched,
 		jsMirrorWithSchedules, jsSourceWithSchedules} {
 		if !JSErrorKnown(id) {
 			t.Errorf("%s is not in the catalogue", id)
@@ -28,7 +28,7 @@ func FuzzSourceConfig(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		cfg, e := decodeStreamConfig(body, "S", nil)
+		cfg, e := decodeStreamConfig(body, "S", nil, streamConfigLimits{strict: true})
 		if e != nil {
 			return
 		}
