@@ -161,8 +161,9 @@ func (r *sourceRun) run() {
 	r.ident = ident
 	for {
 		created := r.st.ja.js.origins.wait()
+		started := r.st.ja.js.srv.jetStreamStarted() // before looking: see setOrigin
 		o, e := r.st.ja.resolveOrigin(r.cfg)
-		r.setOrigin(o, e)
+		r.setOrigin(o, e, started)
 		if o == nil {
 			select {
 			case <-r.quit:
@@ -179,9 +180,9 @@ func (r *sourceRun) run() {
 
 // setOrigin records the origin found (or the error), logging as the
 // reference does when the origin is missing. During start-up an origin may
-// simply not be recovered yet: that is logged only if it is still missing
-// once JetStream is up.
-func (r *sourceRun) setOrigin(o originReader, e *ApiError) {
+// simply not be recovered yet: that is logged only if it was still missing
+// when looked for after JetStream was up (started was read before looking).
+func (r *sourceRun) setOrigin(o originReader, e *ApiError, started bool) {
 	r.mu.Lock()
 	r.origin, r.err = o, e
 	r.mu.Unlock()
@@ -190,7 +191,7 @@ func (r *sourceRun) setOrigin(o originReader, e *ApiError) {
 		r.warned = false
 	}
 	switch {
-	case e != nil && !r.warned && s.jetStreamStarted():
+	case e != nil && !r.warned && started:
 		r.warned = true
 		s.Warnf("JetStream error response for create %s consumer: %s (%d)", r.kind(), e.Description, e.ErrCode)
 	case o == nil && e == nil:
