@@ -36,6 +36,7 @@ var errMaxPayloadSourced = errors.New("maximum payload exceeded")
 // sourcedMsg marks an ingest queue entry as copied from an origin.
 type sourcedMsg struct {
 	run       *sourceRun
+	subject   string // the origin's subject, before any transform
 	originSeq uint64
 	ts        int64
 	last      bool // the batch's last: the run waits for it
@@ -351,7 +352,7 @@ func (r *sourceRun) translate(m *StoreMsg, ident string) *inMsg {
 		hdr = sourcedHeader(m.Hdr, r.iname+" "+strconv.FormatUint(m.Seq, 10)+" "+x.filter+" "+x.dest+" "+m.Subject+" "+ident)
 	}
 	return &inMsg{subject: subj, hdr: hdr, msg: bytes.Clone(m.Msg),
-		sourced: &sourcedMsg{run: r, originSeq: m.Seq, ts: m.TS}}
+		sourced: &sourcedMsg{run: r, subject: m.Subject, originSeq: m.Seq, ts: m.TS}}
 }
 
 // mirroredHeader is the origin's header block, without the headers the
@@ -429,6 +430,11 @@ func (st *stream) storeFromSource(m *inMsg) error {
 	if msgID != "" && cfg.Duplicates > 0 {
 		if _, dup := st.isDuplicate(msgID, cfg.Duplicates); dup {
 			return nil
+		}
+	}
+	if cfg.AllowMsgCounter {
+		if err := st.countSourced(m, m.sourced.run.cfg.Name, m.sourced.subject); err != nil {
+			return err
 		}
 	}
 	if st.overLimit() {

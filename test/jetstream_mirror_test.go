@@ -680,3 +680,30 @@ func TestJetStreamMirrorAtomicBatchOrigin(t *testing.T) {
 		t.Fatalf("sourced batch message: %q", got.Hdrs)
 	}
 }
+
+// A counter stream sourcing counter streams adds up their totals, with
+// Nats-Incr rewritten to the increment and Nats-Counter-Sources recording
+// what each origin subject last said (as the reference writes them).
+func TestJetStreamSourcesCounters(t *testing.T) {
+	_, a, _ := runMirrorServer(t)
+	info := jsOK(t, a, "$JS.API.STREAM.CREATE.CO", `{"name":"CO","subjects":["co.>"],"allow_msg_counter":true}`)
+	created, _ := time.Parse(time.RFC3339Nano, info["created"].(string))
+	jsOK(t, a, "$JS.API.STREAM.CREATE.CO2", `{"name":"CO2","subjects":["cq.>"],"allow_msg_counter":true}`)
+	pub(t, a, "co.a", "", "Nats-Incr", "5")
+	pub(t, a, "co.a", "", "Nats-Incr", "3")
+	pub(t, a, "cq.a", "", "Nats-Incr", "100")
+	jsOK(t, a, "$JS.API.STREAM.CREATE.CC", `{"name":"CC","subjects":["cc.>"],"allow_msg_counter":true,"sources":[`+
+		`{"name":"CO","subject_transforms":[{"src":"co.>","dest":"cc.>"}]},{"name":"CO2","subject_transforms":[{"src":"cq.>","dest":"cc.>"}]}]}`)
+	waitMsgs(t, a, "CC", 3)
+	if got := getMsg(t, a, "CC", 3); string(got.Data) != `{"val":"108"}` ||
+		!strings.HasSuffix(string(got.Hdrs), "\r\nNats-Counter-Sources: {\"CO\":{\"co.a\":\"8\"},\"CO2\":{\"cq.a\":\"100\"}}\r\n\r\n") {
+		t.Fatalf("total: %q %q", got.Hdrs, got.Data)
+	}
+	pub(t, a, "co.a", "", "Nats-Incr", "-1")
+	waitMsgs(t, a, "CC", 4)
+	want := "NATS/1.0\r\nNats-Incr: -1\r\nNats-Stream-Source: CO 3 co.> cc.> co.a " + identity(created) +
+		"\r\nNats-Counter-Sources: {\"CO\":{\"co.a\":\"7\"},\"CO2\":{\"cq.a\":\"100\"}}\r\n\r\n"
+	if got := getMsg(t, a, "CC", 4); string(got.Hdrs) != want || string(got.Data) != `{"val":"107"}` {
+		t.Fatalf("decrement: %q %q", got.Hdrs, got.Data)
+	}
+}
