@@ -162,7 +162,7 @@ func (ja *jsAccount) apiStreamCreate(r *jsAPIRequest, args []string) any {
 	if ja.subjectsTaken(cfg.Subjects, "") {
 		return errResponse(jsError(jsStreamSubjectOverlap))
 	}
-	if e := ja.checkSourcingOrigins(cfg); e != nil {
+	if e := ja.checkSourcingOrigins(cfg, true); e != nil {
 		return errResponse(e)
 	}
 	if e := ja.checkReservation(cfg); e != nil {
@@ -193,7 +193,7 @@ func (ja *jsAccount) apiStreamUpdate(r *jsAPIRequest, args []string) any {
 	if ja.subjectsTaken(cfg.Subjects, cfg.Name) {
 		return errResponse(jsError(jsStreamSubjectOverlap))
 	}
-	if e := ja.checkSourcingOrigins(cfg); e != nil {
+	if e := ja.checkSourcingOrigins(cfg, false); e != nil {
 		return errResponse(e)
 	}
 	if e := ja.checkReservation(cfg); e != nil {

@@ -137,8 +137,8 @@ func checkStreamConfig(c *StreamConfig) *ApiError {
 		return invalid("discard new per subject requires discard new policy to be set")
 	case c.DiscardNewPer && c.MaxMsgsPer <= 0:
 		return invalid("discard new per subject requires max msgs per subject > 0")
-	case c.MirrorDirect:
-		return invalid("mirror direct get is not supported yet")
+	case c.MirrorDirect && c.Mirror == nil:
+		return invalid("stream has no mirror but does have mirror direct")
 	}
 	if e := checkBatchScheduleConfig(c); e != nil {
 		return e

@@ -54,11 +54,17 @@ func checkSourcingUpdate(old StreamConfig, c *StreamConfig) *ApiError {
 
 // checkSourcingOrigins applies the checks that need the origins: a mirror
 // or source must accept the origin's largest message, and no chain of
-// mirrors and sources on this server may lead back to the stream.
-func (ja *jsAccount) checkSourcingOrigins(c *StreamConfig) *ApiError {
+// mirrors and sources on this server may lead back to the stream. On
+// create, a mirror answers direct gets for its origin (mirror_direct) when
+// the origin has allow_direct, as the reference sets it.
+func (ja *jsAccount) checkSourcingOrigins(c *StreamConfig, create bool) *ApiError {
 	if c.Mirror != nil {
-		if o := ja.originConfig(c.Mirror); o != nil && !msgSizeFits(c.MaxMsgSize, o.MaxMsgSize) {
+		o := ja.originConfig(c.Mirror)
+		if o != nil && !msgSizeFits(c.MaxMsgSize, o.MaxMsgSize) {
 			return jsError(jsMirrorMaxMsgSize)
+		}
+		if create {
+			c.MirrorDirect = o != nil && o.AllowDirect
 		}
 	}
 	for _, src := range c.Sources {
@@ -153,4 +159,13 @@ func (st *stream) storeMirrored(m *inMsg) error {
 	}
 	st.noteStored(m.subject, m.hdr, m.msg)
 	return nil
+}
+
+// mirrorOrigin names the stream this one mirrors, "" if none: a mirror
+// with mirror_direct answers direct gets addressed to it.
+func (st *stream) mirrorOrigin() string {
+	if m := st.cfg().Mirror; m != nil {
+		return m.Name
+	}
+	return ""
 }

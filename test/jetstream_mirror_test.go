@@ -107,12 +107,6 @@ func sourceInfo(t *testing.T, nc *nats.Conn, stream string, i int) map[string]an
 	return srcs[i].(map[string]any)
 }
 
-func streamState(t *testing.T, nc *nats.Conn, stream string) map[string]any {
-	t.Helper()
-	st, _ := jsOK(t, nc, "$JS.API.STREAM.INFO."+stream, "")["state"].(map[string]any)
-	return st
-}
-
 func waitMsgs(t *testing.T, nc *nats.Conn, stream string, n float64) {
 	t.Helper()
 	waitFor(t, 5*time.Second, fmt.Sprintf("%s to hold %v messages", stream, n), func() bool {
@@ -705,5 +699,31 @@ func TestJetStreamSourcesCounters(t *testing.T) {
 		"\r\nNats-Counter-Sources: {\"CO\":{\"co.a\":\"7\"},\"CO2\":{\"cq.a\":\"100\"}}\r\n\r\n"
 	if got := getMsg(t, a, "CC", 4); string(got.Hdrs) != want || string(got.Data) != `{"val":"107"}` {
 		t.Fatalf("decrement: %q %q", got.Hdrs, got.Data)
+	}
+}
+
+// A mirror of an origin with allow_direct gets mirror_direct and answers
+// direct gets addressed to the origin; mirror_direct needs a mirror.
+func TestJetStreamMirrorDirect(t *testing.T) {
+	_, a, _ := runMirrorServer(t)
+	jsOK(t, a, "$JS.API.STREAM.CREATE.DO", `{"name":"DO","subjects":["do"],"allow_direct":true}`)
+	jsOK(t, a, "$JS.API.STREAM.CREATE.O", `{"name":"O","subjects":["o"]}`)
+	pub(t, a, "do", "hello")
+	cfg := jsOK(t, a, "$JS.API.STREAM.CREATE.DM", `{"name":"DM","mirror":{"name":"DO"}}`)["config"].(map[string]any)
+	if cfg["mirror_direct"] != true || cfg["allow_direct"] != false {
+		t.Fatalf("mirror of a direct origin: %v", cfg)
+	}
+	cfg = jsOK(t, a, "$JS.API.STREAM.CREATE.M", `{"name":"M","mirror":{"name":"O"},"mirror_direct":true}`)["config"].(map[string]any)
+	if cfg["mirror_direct"] != false {
+		t.Fatalf("mirror of an origin without direct: %v", cfg)
+	}
+	if e := rawField(t, a, "$JS.API.STREAM.CREATE.X", `{"name":"X","subjects":["x"],"mirror_direct":true}`, "error"); e != `{"code":500,"err_code":10052,"description":"stream has no mirror but does have mirror direct"}` {
+		t.Fatalf("mirror_direct without a mirror: %s", e)
+	}
+	waitMsgs(t, a, "DM", 1)
+	jsOK(t, a, "$JS.API.STREAM.DELETE.DO", "")
+	msg, err := a.Request("$JS.API.DIRECT.GET.DO", []byte(`{"seq":1}`), 2*time.Second)
+	if err != nil || string(msg.Data) != "hello" || msg.Header.Get("Nats-Stream") != "DM" {
+		t.Fatalf("direct get through the mirror: %v %+v", err, msg)
 	}
 }
