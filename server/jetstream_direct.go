@@ -98,7 +98,6 @@ func (ja *jsAccount) directNoResponders(r *jsAPIRequest) {
 	ja.js.srv.PublishInternal(ja.acc, r.reply, "", []byte(hdr), nil)
 }
 
-
 // decodeDirectGet parses and checks a request; subjTokens is the subject
 // form's tail (the last message on that subject). A non-empty status is
 // the answer instead.
