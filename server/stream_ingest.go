@@ -183,7 +183,9 @@ func (st *stream) processInbound(m *inMsg) {
 		st.storeSourced(m)
 		return
 	}
-	m.subject = st.storedSubject(m.subject)
+	if subj := st.storedSubject(m.subject); subj != m.subject {
+		m.subject = subj // only then: schedule ticks are inMsgs shared by every stream
+	}
 	if st.preprocessInbound(m) {
 		return
 	}
