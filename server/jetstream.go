@@ -38,6 +38,8 @@ type jetStream struct {
 	atomicInflight atomic.Int64 // open atomic batches, all streams (stream_batch.go)
 	fastInflight   atomic.Int64 // open fast batches, all streams (stream_fastbatch.go)
 
+	origins originEvents // streams created, for mirrors and sources waiting on one
+
 	memUsage  jsUsageEstimate // see jetstream_limits.go
 	fileUsage jsUsageEstimate
 }
@@ -113,6 +115,7 @@ func (s *Server) startJetStream() error {
 	s.mu.Lock()
 	s.info.JetStream, s.info.Domain = true, o.JetStreamDomain
 	s.mu.Unlock()
+	js.origins.fire() // copies recovered before their origins look again, now warning
 	s.Noticef("Took %v to start JetStream", time.Since(start))
 	return nil
 }

@@ -38,7 +38,7 @@ func FuzzJSAPIStreamConfig(f *testing.F) {
 			}
 			return
 		}
-		if cfg.Name != "S" || cfg.Replicas != 1 || len(cfg.Subjects) == 0 || cfg.Duplicates <= 0 {
+		if cfg.Name != "S" || cfg.Replicas != 1 || (!cfg.isSourcing() && (len(cfg.Subjects) == 0 || cfg.Duplicates <= 0)) {
 			t.Fatalf("accepted config without defaults: %+v", cfg)
 		}
 		if _, err := json.Marshal(cfg); err != nil {

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
 	"reflect"
 	"sort"
 	"strconv"
@@ -14,26 +12,15 @@ import (
 // using one is refused clearly rather than as an unknown field.
 type streamConfigRequest struct {
 	StreamConfig
-	Pedantic      bool            `json:"pedantic,omitempty"`
-	Mirror        json.RawMessage `json:"mirror,omitempty"`
-	Sources       json.RawMessage `json:"sources,omitempty"`
-	PersistMode   string          `json:"persist_mode,omitempty"`
-	TemplateOwner string          `json:"template_owner,omitempty"`
+	Pedantic      bool   `json:"pedantic,omitempty"`
+	PersistMode   string `json:"persist_mode,omitempty"`
+	TemplateOwner string `json:"template_owner,omitempty"`
 }
 
 // unsupported names the first feature the request uses that this server
 // does not have yet.
 func (r *streamConfigRequest) unsupported() string {
-	set := func(raw json.RawMessage) bool {
-		b := bytes.TrimSpace(raw)
-		return len(b) > 0 && !bytes.Equal(b, []byte("null")) && !bytes.Equal(b, []byte("{}")) &&
-			!bytes.Equal(b, []byte("[]"))
-	}
 	switch {
-	case set(r.Mirror):
-		return "mirror"
-	case set(r.Sources):
-		return "sources"
 	case r.ConsumerLimits != (StreamConsumerLimits{}):
 		return "consumer_limits"
 	case r.PersistMode != "" && r.PersistMode != "default":
@@ -44,11 +31,13 @@ func (r *streamConfigRequest) unsupported() string {
 
 // StreamInfo is a stream's config and state.
 type StreamInfo struct {
-	Config  StreamConfig `json:"config"`
-	Created time.Time    `json:"created"`
-	State   StreamState  `json:"state"`
-	Cluster *ClusterInfo `json:"cluster,omitempty"`
-	TS      time.Time    `json:"ts"`
+	Config  StreamConfig        `json:"config"`
+	Created time.Time           `json:"created"`
+	State   StreamState         `json:"state"`
+	Cluster *ClusterInfo        `json:"cluster,omitempty"`
+	Mirror  *StreamSourceInfo   `json:"mirror,omitempty"`
+	Sources []*StreamSourceInfo `json:"sources,omitempty"`
+	TS      time.Time           `json:"ts"`
 }
 
 // ClusterInfo names the stream's leader (this server, standalone).
@@ -96,6 +85,7 @@ func (st *stream) info(withMeta, withCluster bool) *StreamInfo {
 	if withCluster {
 		si.Cluster = &ClusterInfo{Leader: st.ja.js.srv.Name()}
 	}
+	si.Mirror, si.Sources = st.sourcingInfo()
 	return si
 }
 
@@ -172,6 +162,9 @@ func (ja *jsAccount) apiStreamCreate(r *jsAPIRequest, args []string) any {
 	if ja.subjectsTaken(cfg.Subjects, "") {
 		return errResponse(jsError(jsStreamSubjectOverlap))
 	}
+	if e := ja.checkSourcingOrigins(cfg, true); e != nil {
+		return errResponse(e)
+	}
 	if e := ja.checkReservation(cfg); e != nil {
 		return errResponse(e)
 	}
@@ -182,7 +175,7 @@ func (ja *jsAccount) apiStreamCreate(r *jsAPIRequest, args []string) any {
 		return errResponse(jsError(jsStreamCreate, err))
 	}
 	ja.adviseStream(cfg.Name, jsActionCreate)
-	return &JSApiStreamCreateResponse{StreamInfo: st.info(true, false), DidCreate: true}
+	return &JSApiStreamCreateResponse{StreamInfo: st.createdInfo(), DidCreate: true}
 }
 
 func (ja *jsAccount) apiStreamUpdate(r *jsAPIRequest, args []string) any {
@@ -199,6 +192,9 @@ func (ja *jsAccount) apiStreamUpdate(r *jsAPIRequest, args []string) any {
 	}
 	if ja.subjectsTaken(cfg.Subjects, cfg.Name) {
 		return errResponse(jsError(jsStreamSubjectOverlap))
+	}
+	if e := ja.checkSourcingOrigins(cfg, false); e != nil {
+		return errResponse(e)
 	}
 	if e := ja.checkReservation(cfg); e != nil {
 		return errResponse(e)
@@ -228,7 +224,10 @@ func checkStreamUpdate(old StreamConfig, c *StreamConfig) *ApiError {
 	if e := checkBatchScheduleUpdate(&old, c); e != nil {
 		return e
 	}
-	return checkMsgFeatureUpdate(&old, c)
+	if e := checkMsgFeatureUpdate(&old, c); e != nil {
+		return e
+	}
+	return checkSourcingUpdate(old, c)
 }
 
 // update applies a checked config: the store's limits, then the subjects.
@@ -241,6 +240,7 @@ func (st *stream) update(cfg *StreamConfig) error {
 	st.config = *cfg
 	st.mu.Unlock()
 	st.configUpdated(&old, cfg)
+	st.updateSourcing()
 	return st.subscribe()
 }
 

@@ -98,11 +98,6 @@ func (ja *jsAccount) directNoResponders(r *jsAPIRequest) {
 	ja.js.srv.PublishInternal(ja.acc, r.reply, "", []byte(hdr), nil)
 }
 
-// mirrorOrigin names the stream this one mirrors, "" if none.
-// MIRROR HOOK: mirrors are built in stream_mirror.go; once StreamConfig
-// carries the mirror, return its name here (cfg.Mirror.Name).
-func (st *stream) mirrorOrigin() string { return "" }
-
 // decodeDirectGet parses and checks a request; subjTokens is the subject
 // form's tail (the last message on that subject). A non-empty status is
 // the answer instead.

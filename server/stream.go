@@ -29,7 +29,8 @@ type stream struct {
 	schedules streamSchedules // message schedules' timetable; ingest-owned
 	retention streamRetention // interest/workqueue consumers (stream_retention.go)
 
-	ingestXforms *streamXforms // owned by the ingest goroutine (stream_transform.go)
+	ingestXforms *streamXforms  // owned by the ingest goroutine (stream_transform.go)
+	src          streamSourcing // its mirror/sources and its readers (stream_source_run.go)
 }
 
 const (
@@ -76,13 +77,13 @@ func setStreamDefaults(c *StreamConfig) {
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}
-	if c.Duplicates == 0 {
+	if c.Duplicates == 0 && !c.isSourcing() {
 		c.Duplicates = jsDefaultDuplicates
 		if c.MaxAge > 0 && c.MaxAge < c.Duplicates {
 			c.Duplicates = c.MaxAge
 		}
 	}
-	if len(c.Subjects) == 0 {
+	if len(c.Subjects) == 0 && !c.isSourcing() {
 		c.Subjects = []string{c.Name}
 	}
 	if c.Metadata == nil {
@@ -136,10 +137,13 @@ func checkStreamConfig(c *StreamConfig) *ApiError {
 		return invalid("discard new per subject requires discard new policy to be set")
 	case c.DiscardNewPer && c.MaxMsgsPer <= 0:
 		return invalid("discard new per subject requires max msgs per subject > 0")
-	case c.MirrorDirect:
-		return invalid("mirror direct get is not supported yet")
+	case c.MirrorDirect && c.Mirror == nil:
+		return invalid("stream has no mirror but does have mirror direct")
 	}
 	if e := checkBatchScheduleConfig(c); e != nil {
+		return e
+	}
+	if e := checkSourcingConfig(c); e != nil {
 		return e
 	}
 	if e := checkStreamSubjects(c); e != nil {
@@ -263,6 +267,7 @@ func (ja *jsAccount) registerStream(cfg *StreamConfig, created time.Time, store 
 	ja.mu.Lock()
 	ja.streams[st.name] = st
 	ja.mu.Unlock()
+	st.startSourcing()
 	return st, nil
 }
 
@@ -316,6 +321,7 @@ func (st *stream) unsubscribe() {
 
 // stop unsubscribes, drains ingest and closes the store.
 func (st *stream) stop() {
+	st.stopSourcing()
 	st.unsubscribe()
 	st.stopIngest()
 	st.releaseIngestState()
@@ -329,6 +335,7 @@ func (ja *jsAccount) deleteStream(st *stream) error {
 	ja.mu.Lock()
 	delete(ja.streams, st.name)
 	ja.mu.Unlock()
+	st.stopSourcing()
 	st.unsubscribe()
 	st.stopIngest()
 	st.releaseIngestState()

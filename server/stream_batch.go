@@ -338,6 +338,7 @@ func (st *stream) commitBatch(b *atomicBatch, reply string) {
 		return
 	}
 	st.noteBatchStored(b, first, ts)
+	st.notifyAppend()
 	if !cfg.NoAck {
 		st.sendBatchAck(reply, first+uint64(len(msgs))-1, b.id, len(msgs))
 	}
@@ -350,6 +351,9 @@ func (st *stream) checkBatchMsg(m *inMsg, i int, cfg *StreamConfig, ids map[stri
 	}
 	if len(m.hdr) == 0 {
 		return nil
+	}
+	if e := checkSourceHeader(m.hdr); e != nil {
+		return e
 	}
 	if _, ok := headerValue(m.hdr, hdrExpectedLastMsgID); ok {
 		return jsError(jsAtomicUnsupportedHdr, hdrExpectedLastMsgID)

@@ -28,6 +28,8 @@ type StreamConfig struct {
 	NoAck                  bool                    `json:"no_ack,omitempty"`
 	Duplicates             time.Duration           `json:"duplicate_window,omitempty"`
 	Placement              *Placement              `json:"placement,omitempty"`
+	Mirror                 *StreamSource           `json:"mirror,omitempty"`
+	Sources                []*StreamSource         `json:"sources,omitempty"`
 	Compression            StoreCompression        `json:"compression"`
 	FirstSeq               uint64                  `json:"first_seq,omitempty"`
 	SubjectTransform       *SubjectTransformConfig `json:"subject_transform,omitempty"`

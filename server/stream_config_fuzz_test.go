@@ -52,7 +52,8 @@ func FuzzStreamConfigValidation(f *testing.F) {
 // checkAccepted holds for every config the checks let through.
 func checkAccepted(t *testing.T, cfg *StreamConfig, lim streamConfigLimits) {
 	t.Helper()
-	if cfg.Duplicates <= 0 || cfg.Duplicates > lim.maxDuplicates || cfg.Replicas != 1 || len(cfg.Subjects) == 0 {
+	unset := cfg.Duplicates <= 0 || len(cfg.Subjects) == 0 // mirrors and sources have no defaults
+	if (unset && !cfg.isSourcing()) || cfg.Duplicates > lim.maxDuplicates || cfg.Replicas != 1 {
 		t.Fatalf("accepted %+v", cfg)
 	}
 	if p := cfg.Placement; p != nil && p.Preferred != "" {

@@ -233,6 +233,7 @@ func (st *stream) storeFastMsg(m *inMsg) (uint64, *ApiError) {
 	}
 	st.noteStored(m.subject, m.hdr, m.msg)
 	st.afterStored(m, seq)
+	st.notifyAppend()
 	st.in.lastMsgID = msgID
 	if msgID != "" {
 		st.in.dedupe[msgID] = dedupeEntry{seq: seq, ts: ts}

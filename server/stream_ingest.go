@@ -34,7 +34,8 @@ type inMsg struct {
 	reply   string
 	hdr     []byte
 	msg     []byte
-	marker  bool // a subject delete marker queued by expiry (stream_ttl.go)
+	marker  bool        // a subject delete marker queued by expiry (stream_ttl.go)
+	sourced *sourcedMsg // copied from a mirror's or source's origin (stream_source_run.go)
 }
 
 // ingestQueue is the stream's bounded queue of publishes (max_buffered_msgs
@@ -178,7 +179,13 @@ func (st *stream) processInbound(m *inMsg) {
 		st.storeMarker(m)
 		return
 	}
-	m.subject = st.storedSubject(m.subject)
+	if m.sourced != nil {
+		st.storeSourced(m)
+		return
+	}
+	if subj := st.storedSubject(m.subject); subj != m.subject {
+		m.subject = subj // only then: schedule ticks are inMsgs shared by every stream
+	}
 	if st.preprocessInbound(m) {
 		return
 	}
@@ -228,6 +235,7 @@ func (st *stream) processInbound(m *inMsg) {
 	st.afterStore(m, &feat, seq)
 	st.republish(m.subject, m.hdr, m.msg, seq, last, ts)
 	st.afterStored(m, seq)
+	st.notifyAppend()
 	st.in.lastMsgID = msgID
 	if msgID != "" {
 		st.in.dedupe[msgID] = dedupeEntry{seq: seq, ts: ts}

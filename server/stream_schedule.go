@@ -401,6 +401,7 @@ func (st *stream) produceScheduled(s *msgSchedule, next time.Time) bool {
 		return true
 	}
 	st.noteStored(target, out, msg)
+	st.notifyAppend()
 	st.in.lastMsgID = ""
 	if rollup {
 		_, _ = st.store.PurgeEx(target, seq, 0)

@@ -233,5 +233,7 @@ func (st *stream) storeMarker(m *inMsg) {
 	if _, _, err := st.store.StoreMsg(m.subject, m.hdr, nil, int64(sdm)); err != nil {
 		st.ja.js.srv.Warnf("JetStream stream '%s > %s': storing a delete marker on %q: %v",
 			st.ja.acc.Name, st.name, m.subject, err)
+		return
 	}
+	st.notifyAppend()
 }

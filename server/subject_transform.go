@@ -126,7 +126,8 @@ func (t *subjectTransform) parseDstToken(raw string) (xformTok, error) {
 		return xformTok{}, fmt.Errorf("empty token")
 	case raw == ">":
 		return xformTok{kind: xFwc}, nil
-	case raw[0] == '$':
+	case raw[0] == '$' && len(raw) > 1 && raw[1] >= '0' && raw[1] <= '9':
+		// "$JS" and the like are literals (service imports of $JS.API.>).
 		n, err := strconv.Atoi(raw[1:])
 		if err != nil {
 			return xformTok{}, fmt.Errorf("bad wildcard reference %q", raw)

@@ -69,7 +69,7 @@ func TestJetStreamAPIErrorsAndTypes(t *testing.T) {
 		{"$JS.API.STREAM.CREATE.R", `{"name":"R","bogus":3}`, "stream_create_response", 400, 10025, `invalid JSON: json: unknown field "bogus"`},
 		{"$JS.API.STREAM.CREATE.R", `{bad`, "stream_create_response", 400, 10025, "invalid JSON: invalid character 'b' looking for beginning of object key string at offset 2"},
 		{"$JS.API.STREAM.CREATE.R", `{"name":"R","max_age":1000}`, "stream_create_response", 500, 10052, "max age needs to be >= 100ms"},
-		{"$JS.API.STREAM.CREATE.R", `{"name":"R","mirror":{"name":"S"}}`, "stream_create_response", 500, 10052, "mirror is not supported yet"},
+		{"$JS.API.STREAM.CREATE.R", `{"name":"R","subjects":["r"],"mirror":{"name":"S"}}`, "stream_create_response", 400, 10034, "stream mirrors can not contain subjects"},
 		{"$JS.API.STREAM.CREATE.E", ``, "stream_create_response", 400, 10056, "stream name in subject does not match request"},
 		{"$JS.API.STREAM.CREATE.E", `{"name":"E","subjects":["a.*","a.b"]}`, "stream_create_response", 500, 10052, `subject "a.*" overlaps with "a.b"`},
 		{"$JS.API.STREAM.CREATE.E", `{"name":"E","subjects":[">"]}`, "stream_create_response", 500, 10052, "capturing all subjects requires no-ack to be true"},
