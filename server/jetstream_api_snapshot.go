@@ -289,7 +289,7 @@ func (ja *jsAccount) apiStreamRestore(r *jsAPIRequest, args []string) any {
 // restoreConfig decodes and checks a restore's config as STREAM.CREATE
 // does; an empty name takes the subject's.
 func restoreConfig(raw json.RawMessage, name string, strict bool) (*StreamConfig, *ApiError) {
-	var req streamConfigRequest
+	var req StreamConfigRequest
 	if len(raw) > 0 {
 		if e := decodeJSON(raw, &req, strict); e != nil {
 			return nil, e

@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// streamConfigRequest is the body of STREAM.CREATE and STREAM.UPDATE: the
+// StreamConfigRequest is the body of STREAM.CREATE and STREAM.UPDATE: the
 // config plus the fields of features not built yet, so that a request
 // using one is refused clearly rather than as an unknown field.
-type streamConfigRequest struct {
+type StreamConfigRequest struct {
 	StreamConfig
 	Pedantic      bool   `json:"pedantic,omitempty"`
 	PersistMode   string `json:"persist_mode,omitempty"`
@@ -19,7 +19,7 @@ type streamConfigRequest struct {
 
 // unsupported names the first feature the request uses that this server
 // does not have yet.
-func (r *streamConfigRequest) unsupported() string {
+func (r *StreamConfigRequest) unsupported() string {
 	switch {
 	case r.ConsumerLimits != (StreamConsumerLimits{}):
 		return "consumer_limits"
@@ -94,7 +94,7 @@ func (st *stream) info(withMeta, withCluster bool) *StreamInfo {
 // taken as an empty config, as the reference does; lim carries the
 // server's strictness and caps.
 func decodeStreamConfig(body []byte, name string, old *StreamConfig, lim streamConfigLimits) (*StreamConfig, *ApiError) {
-	var req streamConfigRequest
+	var req StreamConfigRequest
 	if hasJSONBody(body) {
 		if e := decodeJSON(body, &req, lim.strict); e != nil {
 			return nil, e
