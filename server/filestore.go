@@ -135,8 +135,8 @@ type fsBlock struct {
 	hasEnd   bool   // Ends with an end record.
 	phys     uint32 // Message records held.
 	live     uint32 // Of which still in the stream.
-	physB    uint64
-	liveB    uint64
+	physB    uint64 // Accounted bytes (fsMsgSize) of the message records held,
+	liveB    uint64 // and of those still in the stream: compaction compares them.
 	sealed   bool
 	dirty    bool // Written since the last fsync (wmu).
 }

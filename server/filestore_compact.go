@@ -52,6 +52,7 @@ func (fs *FileStore) eraseLocked(b *fsBlock, off uint32, seq uint64) error {
 		return ErrStoreCorrupt
 	}
 	rec = rec[:n]
+	size := fsMsgSize(n, binary.LittleEndian.Uint32(rec[32:]) > 0)
 	_, _ = rand.Read(rec[fsRecHdr : n-fsRecHash])
 	rec[4] = fsKindErased
 	binary.LittleEndian.PutUint16(rec[6:], 0)
@@ -59,7 +60,7 @@ func (fs *FileStore) eraseLocked(b *fsBlock, off uint32, seq uint64) error {
 	binary.LittleEndian.PutUint64(rec[24:], 0)
 	binary.LittleEndian.PutUint64(rec[n-fsRecHash:], highwayhash.Sum64(rec[:n-fsRecHash], fs.hkey))
 	b.phys--
-	b.physB -= uint64(n)
+	b.physB -= size
 	if !b.hdr.framed() {
 		f := b.f
 		if f == nil {
@@ -210,7 +211,8 @@ func (fs *FileStore) compactBlockLocked(b *fsBlock) error {
 	if err := fs.loadBlockLocked(b); err != nil {
 		return err
 	}
-	out := make([]byte, 0, b.liveB+1024)
+	// liveB is in accounted units, which leave out part of each record.
+	out := make([]byte, 0, b.liveB+uint64(b.live)*fsRecMin+1024)
 	var r fsRec
 	type move struct {
 		seq uint64
@@ -239,7 +241,7 @@ func (fs *FileStore) compactBlockLocked(b *fsBlock) error {
 		if r.kind == fsKindMsg {
 			moves = append(moves, move{r.seq, uint32(len(out))})
 			nb.phys++
-			nb.physB += uint64(r.rlen)
+			nb.physB += fsRecSize(&r)
 			if nb.first == 0 {
 				nb.first = r.seq
 			}
@@ -400,14 +402,14 @@ func (fs *FileStore) cutBlockLocked(b *fsBlock, seq uint64) (err error) {
 		switch r.kind {
 		case fsKindMsg:
 			b.phys++
-			b.physB += uint64(r.rlen)
+			b.physB += fsRecSize(&r)
 			if b.first == 0 {
 				b.first = r.seq
 			}
 			b.last = r.seq
 			if sl := fs.idx.slot(r.seq); sl != nil && sl.loc == uint64(b.id)<<32|uint64(q) {
 				b.live++
-				b.liveB += uint64(r.rlen)
+				b.liveB += fsRecSize(&r)
 			}
 		}
 		b.maxSeq = max(b.maxSeq, fsRecEffect(&r))

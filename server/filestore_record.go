@@ -64,6 +64,16 @@ func fsRecordLen(subj string, hdr, msg []byte) int {
 	return fsRecMin + len(subj) + len(hdr) + len(msg)
 }
 
+// fsMsgSize is the accounted size (storeSizeOf) of a message record of rlen
+// bytes: the unit of a block's liveB and physB, so that a slot's size can be
+// taken off its block as it is off the stream.
+func fsMsgSize(rlen int, hasHdr bool) uint64 {
+	return storeSizeOf(FileStorage, rlen-fsRecMin, hasHdr)
+}
+
+// fsRecSize is fsMsgSize of a parsed message record.
+func fsRecSize(r *fsRec) uint64 { return fsMsgSize(r.rlen, len(r.hdr) > 0) }
+
 // fsAppendRecord appends one framed record to dst; it allocates only when
 // dst must grow.
 func fsAppendRecord(dst []byte, hkey []byte, kind uint8, seq uint64, ts, ttl int64, subj string, hdr, msg []byte) []byte {

@@ -18,29 +18,44 @@ import (
 // key derived from the stream key and the block's salt when the block is)
 // of the S2-compressed body:
 //
-//	"NFX1"
+//	"NFX2"
 //	u32 block id, 16-byte block salt, u64 block file size, u32 logical size
 //	uvarint subject count, then each subject as uvarint length + bytes
-//	uvarint record count, then per record: u8 kind, uvarint seq, uvarint
-//	offset, uvarint length, varint timestamp, varint ttl, and for messages
-//	uvarint subject number
+//	uvarint record count, then per record: u8 kind (with fsIdxHdrFlag set
+//	on a message that has headers), uvarint seq, uvarint offset, uvarint
+//	length, varint timestamp, varint ttl, and for messages uvarint subject
+//	number
 //	u64 HighwayHash-64 of everything above
 //
 // An index is trusted only if the block file still has the size and salt it
 // names; otherwise the block is scanned record by record, which is how the
 // tail written since the last index is verified.
-const fsIdxMagic = "NFX1"
+//
+// Version 2 ("NFX2") added fsIdxHdrFlag: a message's accounted size depends
+// on whether it has headers (storeSizeOf), which its length alone does not
+// tell. A version 1 index ("NFX1") is not read: its block is scanned once,
+// which counts every message exactly, and the index is written anew.
+const (
+	fsIdxMagic    = "NFX2"
+	fsIdxMagicV1  = "NFX1"
+	fsIdxHdrFlag  = 0x80
+	fsIdxKindMask = 0x7f
+)
 
-var errFsStaleIdx = errors.New("stale block index")
+var (
+	errFsStaleIdx = errors.New("stale block index")
+	errFsOldIdx   = errors.New("index of an older format")
+)
 
 type fsIdxRec struct {
-	kind uint8
-	seq  uint64
-	off  uint32
-	rlen uint32
-	ts   int64
-	ttl  int64
-	subj string
+	kind   uint8
+	hasHdr bool
+	seq    uint64
+	off    uint32
+	rlen   uint32
+	ts     int64
+	ttl    int64
+	subj   string
 }
 
 func (fs *FileStore) idxPath(id uint32) string {
@@ -79,7 +94,11 @@ func (fs *FileStore) writeIdxLocked(b *fsBlock) error {
 			return errFsBadRecord
 		}
 		n++
-		recs = append(recs, r.kind)
+		kind := r.kind
+		if kind == fsKindMsg && len(r.hdr) > 0 {
+			kind |= fsIdxHdrFlag
+		}
+		recs = append(recs, kind)
 		recs = binary.AppendUvarint(recs, r.seq)
 		recs = binary.AppendUvarint(recs, uint64(p))
 		recs = binary.AppendUvarint(recs, uint64(r.rlen))
@@ -125,6 +144,9 @@ func (fs *FileStore) readIdx(b *fsBlock, size int64) ([]fsIdxRec, uint32, error)
 		return nil, 0, err
 	}
 	body, err := s2.Decode(nil, z)
+	if err == nil && len(body) >= 4 && string(body[:4]) == fsIdxMagicV1 {
+		return nil, 0, errFsOldIdx
+	}
 	if err != nil || len(body) < len(fsIdxMagic)+40 || string(body[:4]) != fsIdxMagic {
 		return nil, 0, errFsStaleIdx
 	}
@@ -162,8 +184,11 @@ func (fs *FileStore) readIdx(b *fsBlock, size int64) ([]fsIdxRec, uint32, error)
 			return nil, 0, errFsStaleIdx
 		}
 		x := &recs[i]
-		x.kind = r.b[0]
+		x.kind, x.hasHdr = r.b[0]&fsIdxKindMask, r.b[0]&fsIdxHdrFlag != 0
 		r.b = r.b[1:]
+		if x.hasHdr && x.kind != fsKindMsg {
+			return nil, 0, errFsStaleIdx
+		}
 		x.seq, x.off, x.rlen = r.uvarint(), uint32(r.uvarint()), uint32(r.uvarint())
 		x.ts, x.ttl = r.varint(), r.varint()
 		if x.kind == fsKindMsg {
@@ -301,7 +326,7 @@ func (fs *FileStore) recoverBlock(id uint32, last bool) error {
 		b.written.Store(plainLen)
 		for i := range recs {
 			x := &recs[i]
-			fs.replayRec(b, x.kind, x.seq, x.off, x.rlen, x.ts, x.ttl, x.subj)
+			fs.replayRec(b, x.kind, x.seq, x.off, fsMsgSize(int(x.rlen), x.hasHdr), x.ts, x.ttl, x.subj)
 		}
 		return nil
 	}
@@ -399,8 +424,9 @@ func (fs *FileStore) lostRegion(b *fsBlock, prev, next uint64, bytes uint64) {
 	}
 }
 
-// replayRec applies one record found in a block to the in-memory state.
-func (fs *FileStore) replayRec(b *fsBlock, kind uint8, seq uint64, off, rlen uint32, ts, ttl int64, subj string) {
+// replayRec applies one record found in a block to the in-memory state;
+// size is a message's accounted size (fsMsgSize).
+func (fs *FileStore) replayRec(b *fsBlock, kind uint8, seq uint64, off uint32, size uint64, ts, ttl int64, subj string) {
 	b.nrec++
 	if seq > storeMaxSeq {
 		fs.logf("block %d: record with impossible sequence %d ignored", b.id, seq)
@@ -419,12 +445,12 @@ func (fs *FileStore) replayRec(b *fsBlock, kind uint8, seq uint64, off, rlen uin
 		fs.idx.skipTo(seq, ts)
 		b.maxSeq = max(b.maxSeq, seq)
 	case fsKindMsg:
-		if seq <= fs.idx.last || fs.idx.add(seq, subj, ts, rlen, uint64(b.id)<<32|uint64(off), ttl) != nil {
+		if seq <= fs.idx.last || fs.idx.add(seq, subj, ts, uint32(size), uint64(b.id)<<32|uint64(off), ttl) != nil {
 			b.phys++
-			b.physB += uint64(rlen)
+			b.physB += size
 			return
 		}
-		b.addMsg(seq, uint64(rlen))
+		b.addMsg(seq, size)
 	case fsKindTomb:
 		if sl, ok := fs.idx.remove(seq); ok {
 			fs.unaccount(sl)
@@ -445,7 +471,8 @@ func (fs *FileStore) replayRec(b *fsBlock, kind uint8, seq uint64, off, rlen uin
 	}
 }
 
-// unaccount updates the owning block's counters for a removed message.
+// unaccount updates the owning block's counters for a removed message. A
+// slot's size is the message's accounted size, the unit of liveB and physB.
 func (fs *FileStore) unaccount(sl storeSlot) *fsBlock {
 	b := fs.bmap[uint32(sl.loc>>32)]
 	if b != nil {

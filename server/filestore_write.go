@@ -106,7 +106,7 @@ func (fs *FileStore) appendToBlockLocked(b *fsBlock, kind uint8, seq uint64, ts,
 	fs.pendEnd += uint64(n)
 	switch kind {
 	case fsKindMsg:
-		b.addMsg(seq, uint64(n))
+		b.addMsg(seq, storeMsgSize(FileStorage, subj, hdr, msg))
 	case fsKindSkip:
 		b.maxSeq = max(b.maxSeq, seq)
 	case fsKindFloor:
@@ -376,8 +376,8 @@ func (fs *FileStore) syncLoop() {
 	}
 }
 
-// addMsg counts a live message record of n bytes at seq in the block, as
-// both the write path and recovery see one.
+// addMsg counts a live message record at seq in the block, as both the
+// write path and recovery see one; n is its accounted size (fsMsgSize).
 func (b *fsBlock) addMsg(seq, n uint64) {
 	if b.first == 0 {
 		b.first = seq

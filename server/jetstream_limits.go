@@ -95,7 +95,7 @@ func (st *stream) limitsExceeded(m *inMsg) *ApiError {
 	if st.overLimit() {
 		return jsError(jsInsufficientResources)
 	}
-	if st.ja.overAccountLimit(st.store.Type(), storeMsgSize(m.subject, m.hdr, m.msg)) {
+	if st.ja.overAccountLimit(st.store.Type(), storeMsgSize(st.store.Type(), m.subject, m.hdr, m.msg)) {
 		return jsError(jsAccountResourcesExceeded)
 	}
 	return nil

@@ -117,7 +117,7 @@ func (c *storeCore) checkBatchDiscardNewLocked(msgs []storeBatchMsg) error {
 	perSubj := make(map[string]uint64)
 	for i := range msgs {
 		m := &msgs[i]
-		bytes += storeMsgSize(m.subject, m.hdr, m.msg)
+		bytes += storeMsgSize(c.typ, m.subject, m.hdr, m.msg)
 		perSubj[m.subject]++
 	}
 	if cfg.MaxMsgs > 0 && x.msgs+uint64(len(msgs)) > uint64(cfg.MaxMsgs) {
@@ -225,7 +225,7 @@ type fsHeldRec struct {
 	kind    uint8
 	seq     uint64
 	off     uint32
-	rlen    uint32
+	size    uint64 // Accounted, fsRecSize.
 	ts, ttl int64
 	subj    string
 }
@@ -238,17 +238,17 @@ func (run *fsBatchRun) add(fs *FileStore, b *fsBlock, r *fsRec, p int) {
 		if run.start < 0 {
 			run.start = p
 		}
-		run.held = append(run.held, fsHeldRec{kind: r.kind, seq: r.seq, off: uint32(p), rlen: uint32(r.rlen),
+		run.held = append(run.held, fsHeldRec{kind: r.kind, seq: r.seq, off: uint32(p), size: fsRecSize(r),
 			ts: r.ts, ttl: r.ttl, subj: string(r.subj)})
 		return
 	}
 	run.flush(fs, b)
-	fs.replayRec(b, r.kind, r.seq, uint32(p), uint32(r.rlen), r.ts, r.ttl, string(r.subj))
+	fs.replayRec(b, r.kind, r.seq, uint32(p), fsRecSize(r), r.ts, r.ttl, string(r.subj))
 }
 
 func (run *fsBatchRun) flush(fs *FileStore, b *fsBlock) {
 	for _, h := range run.held {
-		fs.replayRec(b, h.kind, h.seq, h.off, h.rlen, h.ts, h.ttl, h.subj)
+		fs.replayRec(b, h.kind, h.seq, h.off, h.size, h.ts, h.ttl, h.subj)
 	}
 	run.held, run.start = run.held[:0], -1
 }

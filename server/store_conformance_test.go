@@ -194,7 +194,7 @@ func TestStoreRemoveEraseState(t *testing.T) {
 			if s.Msgs != 15 || s.FirstSeq != 2 || s.LastSeq != 20 || !reflect.DeepEqual(s.Deleted, []uint64{5, 6, 10, 20}) || s.NumDeleted != 4 {
 				t.Fatalf("%s: state %+v", phase, s)
 			}
-			if s.Bytes != 15*storeMsgSize("s", nil, []byte("payload-secret")) {
+			if s.Bytes != 15*storeWantBytes(k, "s", nil, []byte("payload-secret")) {
 				t.Fatalf("%s: bytes %d", phase, s.Bytes)
 			}
 			if _, err := st.LoadMsg(10, nil); !errors.Is(err, ErrStoreMsgNotFound) {
@@ -288,7 +288,7 @@ func TestStoreLimits(t *testing.T) {
 		}
 		st.Stop()
 
-		size := storeMsgSize("b", nil, make([]byte, 56))
+		size := storeWantBytes(k, "b", nil, make([]byte, 56))
 		st = k.open(t, &StreamConfig{Name: "T", MaxBytes: int64(3 * size), Discard: DiscardNew, MaxMsgSize: 64})
 		defer st.Stop()
 		for i := 0; i < 3; i++ {
@@ -395,7 +395,14 @@ func TestStoreSnapshotRestore(t *testing.T) {
 				t.Fatalf("restore into %s: %v", into.name, err)
 			}
 			got := rs.State()
-			if got.Msgs != want.Msgs || got.FirstSeq != want.FirstSeq || got.LastSeq != want.LastSeq || !reflect.DeepEqual(got.Deleted, want.Deleted) || got.Bytes != want.Bytes {
+			// Bytes are counted as the store restored into counts them.
+			var wantBytes uint64
+			for i := 3; i <= 50; i++ {
+				if i != 7 {
+					wantBytes += storeWantBytes(into, "x.0", []byte("NATS/1.0\r\n\r\n"), make([]byte, i))
+				}
+			}
+			if got.Msgs != want.Msgs || got.FirstSeq != want.FirstSeq || got.LastSeq != want.LastSeq || !reflect.DeepEqual(got.Deleted, want.Deleted) || got.Bytes != wantBytes {
 				t.Fatalf("restored into %s: %+v want %+v", into.name, got, want)
 			}
 			storeCheckMsg(t, rs, 20, "x.0", []byte("NATS/1.0\r\n\r\n"), bytes.Repeat([]byte{20}, 20))
@@ -451,5 +458,120 @@ func TestStoreConsumerState(t *testing.T) {
 		if s.Consumers != 0 {
 			t.Fatalf("consumer count after delete %d", s.Consumers)
 		}
+	})
+}
+
+// storeWantBytes is the reference's accounted size of a message, written out
+// independently of the stores: subject, headers and payload plus 30 bytes
+// (34 with headers) in a file store, plus 16 in a memory store.
+func storeWantBytes(k storeKind, subj string, hdr, msg []byte) uint64 {
+	n := uint64(len(subj) + len(hdr) + len(msg))
+	if k.reopen == nil {
+		return n + 16
+	}
+	if len(hdr) > 0 {
+		n += 4
+	}
+	return n + 30
+}
+
+// storeCheckBytes compares a store's bytes, in both state calls, with the
+// sum of storeWantBytes of the messages it still holds.
+func storeCheckBytes(t *testing.T, what string, st StreamStore, want uint64) {
+	t.Helper()
+	var fast StreamState
+	st.FastState(&fast)
+	if s := st.State(); s.Bytes != want || fast.Bytes != want {
+		t.Fatalf("%s: bytes %d (fast %d), want %d", what, s.Bytes, fast.Bytes, want)
+	}
+}
+
+// A stream's bytes are the reference's figures, message by message, and stay
+// exact across restarts, removals, erasure, purges, compaction and expiry.
+func TestStoreAccountedBytes(t *testing.T) {
+	hdr := []byte("NATS/1.0\r\nX: 1\r\n\r\n")
+	forEachStore(t, func(t *testing.T, k storeKind) {
+		plain, withHdr := uint64(39), uint64(61)
+		if k.reopen == nil {
+			plain, withHdr = 25, 43
+		}
+		if got := storeWantBytes(k, "f.ab", nil, []byte("hello")); got != plain {
+			t.Fatalf("formula: %d, want %d", got, plain)
+		}
+		st := k.open(t, &StreamConfig{Name: "S", Subjects: []string{"f.>"}, AllowMsgTTL: true})
+		defer st.Stop()
+		want := map[uint64]uint64{}
+		total := func() (n uint64) {
+			for _, b := range want {
+				n += b
+			}
+			return n
+		}
+		// Enough to seal several 1 KiB blocks, so that restarts read block
+		// indexes as well as scan the active block.
+		for i := 1; i <= 60; i++ {
+			h := hdr
+			if i%2 == 1 {
+				h = nil
+			}
+			seq := storeMust(t, st, "f.ab", h, []byte("hello"))
+			want[seq] = plain
+			if h != nil {
+				want[seq] = withHdr
+			}
+		}
+		storeCheckBytes(t, "stored", st, total())
+		st = storeRestart(t, k, st)
+		storeCheckBytes(t, "restarted", st, total())
+		for _, seq := range []uint64{2, 3, 10, 11, 40} {
+			if ok, err := st.RemoveMsg(seq); !ok || err != nil {
+				t.Fatalf("RemoveMsg(%d): %v %v", seq, ok, err)
+			}
+			delete(want, seq)
+		}
+		if ok, err := st.EraseMsg(20); !ok || err != nil {
+			t.Fatalf("EraseMsg: %v %v", ok, err)
+		}
+		delete(want, 20)
+		storeCheckBytes(t, "removed", st, total())
+		st = storeRestart(t, k, st)
+		storeCheckBytes(t, "removed, restarted", st, total())
+		if n, err := st.Compact(15); err != nil || n != 10 {
+			t.Fatalf("Compact: %d %v", n, err)
+		}
+		for seq := range want {
+			if seq < 15 {
+				delete(want, seq)
+			}
+		}
+		storeMust(t, st, "f.x", hdr, nil)
+		want[61] = storeWantBytes(k, "f.x", hdr, nil)
+		if n, err := st.PurgeEx("f.ab", 50, 0); err != nil || n != 33 {
+			t.Fatalf("PurgeEx: %d %v", n, err)
+		}
+		for seq := range want {
+			if seq < 50 {
+				delete(want, seq)
+			}
+		}
+		storeCheckBytes(t, "compacted and purged", st, total())
+		st = storeRestart(t, k, st)
+		storeCheckBytes(t, "compacted and purged, restarted", st, total())
+		if _, _, err := st.StoreMsg("f.ttl", hdr, []byte("gone"), int64(20*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		storeCheckBytes(t, "with ttl", st, total()+storeWantBytes(k, "f.ttl", hdr, []byte("gone")))
+		storeWaitFor(t, 2*time.Second, "ttl expiry", func() bool {
+			var s StreamState
+			st.FastState(&s)
+			return s.Msgs == uint64(len(want))
+		})
+		storeCheckBytes(t, "expired", st, total())
+		st = storeRestart(t, k, st)
+		storeCheckBytes(t, "expired, restarted", st, total())
+		if n, err := st.Purge(); err != nil || n != uint64(len(want)) {
+			t.Fatalf("Purge: %d %v", n, err)
+		}
+		storeCheckBytes(t, "purged", st, 0)
 	})
 }

@@ -40,13 +40,35 @@ type storeBackend interface {
 	storeLockIO() func()
 }
 
-// storeMsgOverhead is the accounted size of a message beyond its subject,
-// headers and payload: the file store's record framing. Both stores count
-// the same way so that max_bytes means the same on either.
-const storeMsgOverhead = 44
+// Accounted size of a message, as the reference reports it in a stream's
+// bytes (and so in account usage, max_bytes and discard new): its subject,
+// headers and payload plus a fixed overhead per store type. The file store
+// counts its record framing, 30 bytes and 4 more when there are headers (the
+// reference stores the header length only then); the memory store counts 16.
+// Our file records are larger (fsRecMin, always with a header length), so the
+// file store's block bookkeeping is kept in these accounted units too, which
+// lets a slot's size serve both the stream's and its block's counters.
+const (
+	storeFileMsgOverhead = 30
+	storeFileHdrOverhead = 4
+	storeMemMsgOverhead  = 16
+)
 
-func storeMsgSize(subj string, hdr, msg []byte) uint64 {
-	return uint64(len(subj) + len(hdr) + len(msg) + storeMsgOverhead)
+// storeMsgSize is the accounted size of a message in a store of type typ.
+func storeMsgSize(typ StorageType, subj string, hdr, msg []byte) uint64 {
+	return storeSizeOf(typ, len(subj)+len(hdr)+len(msg), len(hdr) > 0)
+}
+
+// storeSizeOf is the accounted size of a message whose subject, headers and
+// payload take n bytes.
+func storeSizeOf(typ StorageType, n int, hasHdr bool) uint64 {
+	if typ == MemoryStorage {
+		return uint64(n + storeMemMsgOverhead)
+	}
+	if hasHdr {
+		n += storeFileHdrOverhead
+	}
+	return uint64(n + storeFileMsgOverhead)
 }
 
 func storeTime(ns int64) time.Time {
@@ -68,11 +90,13 @@ type storeCore struct {
 	expTimer *time.Timer
 	expAt    int64
 	ncons    int
+	typ      StorageType     // Decides the accounted size of a message.
 	expiry   storeExpiryHook // subjects emptied by expiry, for delete markers (stream_ttl.go)
 }
 
 func (c *storeCore) init(cfg *StreamConfig, be storeBackend) {
 	c.cfg = *cfg
+	c.typ = cfg.Storage
 	c.idx = newStoreIndex()
 	c.be = be
 }
@@ -127,10 +151,10 @@ func (c *storeCore) storeLocked(subj string, hdr, msg []byte, seq uint64, ts, tt
 	if c.cfg.MaxMsgSize > 0 && len(hdr)+len(msg) > int(c.cfg.MaxMsgSize) {
 		return ErrStoreMsgTooLarge
 	}
-	size := storeMsgSize(subj, hdr, msg)
-	if size > fsRecMaxSize {
+	if fsRecordLen(subj, hdr, msg) > fsRecMaxSize {
 		return ErrStoreMsgTooLarge
 	}
+	size := storeMsgSize(c.typ, subj, hdr, msg)
 	if err := c.idx.checkDiscardNew(&c.cfg, subj, size); err != nil {
 		return err
 	}

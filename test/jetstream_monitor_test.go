@@ -54,14 +54,14 @@ func TestJetStreamJszOptions(t *testing.T) {
 	plain := page("")
 	if strings.Contains(plain, "account_details") || !strings.Contains(plain, `"accounts":2,`) ||
 		!strings.Contains(plain, `"config":{"max_memory":`) || !strings.Contains(plain, `"domain":"hub","strict":true}`) ||
-		!strings.HasSuffix(plain, `"streams":1,"consumers":0,"messages":1,"bytes":50,"total":2}`) {
+		!strings.HasSuffix(plain, `"streams":1,"consumers":0,"messages":1,"bytes":22,"total":2}`) {
 		t.Fatalf("/jsz %s", plain)
 	}
-	dDetail := `{"name":"D","id":"D","memory":50,"storage":0,"reserved_memory":1000,"reserved_storage":1000,` +
+	dDetail := `{"name":"D","id":"D","memory":22,"storage":0,"reserved_memory":1000,"reserved_storage":1000,` +
 		`"accounts":0,"ha_assets":0,"api":{"level":0,"total":1,"errors":0}`
 	eDetail := `{"name":"E","id":"E","memory":0,"storage":0,"reserved_memory":18446744073709551615,` +
 		`"reserved_storage":18446744073709551615,"accounts":0,"ha_assets":0,"api":{"level":0,"total":0,"errors":0}}`
-	stream := `"stream_detail":[{"name":"M","created":"T","cluster":{"leader":"mon"},%s"state":{"messages":1,"bytes":50,` +
+	stream := `"stream_detail":[{"name":"M","created":"T","cluster":{"leader":"mon"},%s"state":{"messages":1,"bytes":22,` +
 		`"first_seq":1,"first_ts":"T","last_seq":1,"last_ts":"T","num_subjects":1,"consumer_count":0}}]}`
 	for _, tc := range []struct{ q, details string }{
 		{"?accounts=true", `[` + dDetail + `},` + eDetail + `]`},
@@ -75,9 +75,9 @@ func TestJetStreamJszOptions(t *testing.T) {
 		{"?leader-only=true", ``},
 	} {
 		got := page(tc.q)
-		want := `"bytes":50,"total":2}`
+		want := `"bytes":22,"total":2}`
 		if tc.details != "" {
-			want = `"bytes":50,"account_details":` + tc.details + `,"total":2}`
+			want = `"bytes":22,"account_details":` + tc.details + `,"total":2}`
 		}
 		if !strings.HasSuffix(got, want) {
 			t.Errorf("/jsz%s\n got %s\nwant suffix %s", tc.q, got, want)
