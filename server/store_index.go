@@ -3,6 +3,7 @@ package server
 import (
 	"container/heap"
 	"sort"
+	"strings"
 )
 
 // storeSlot describes one sequence of a stream. subj 0 means the sequence
@@ -128,6 +129,9 @@ func (x *storeIndex) subjID(subj string) uint32 {
 	if id, ok := x.subjIDs[subj]; ok {
 		return id
 	}
+	// Callers pass views of their own buffers; the index outlives them. A
+	// subject is copied once, when first seen, not with every message.
+	subj = strings.Clone(subj)
 	var id uint32
 	if n := len(x.freeIDs); n > 0 {
 		id = x.freeIDs[n-1]
