@@ -2,6 +2,7 @@ package server
 
 import (
 	"container/heap"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -105,12 +106,31 @@ func (x *storeIndex) reserve(seq uint64) error {
 	if seq-end > storeMaxSlotGap {
 		return ErrStoreBadSequence
 	}
-	for end <= seq {
-		x.slots = append(x.slots, storeSlot{})
-		end++
+	if seq >= end {
+		x.growSlots(int(seq - end + 1))
 	}
 	x.last = seq
 	return nil
+}
+
+// presize makes room for n more slots in one allocation, for a recovery
+// that can estimate how many sequences are coming.
+func (x *storeIndex) presize(n int) {
+	if n > cap(x.slots)-len(x.slots) {
+		x.slots = slices.Grow(x.slots, n)
+	}
+}
+
+// growSlots adds n empty slots at the end. Capacity doubles: append's
+// gentler growth for large slices copied a recovering million-message
+// index several times over.
+func (x *storeIndex) growSlots(n int) {
+	if cap(x.slots)-len(x.slots) < n {
+		x.slots = slices.Grow(x.slots, max(n, len(x.slots)))
+	}
+	old := len(x.slots)
+	x.slots = x.slots[:old+n]
+	clear(x.slots[old:])
 }
 
 // skipTo records that sequences up to seq are used without messages.
