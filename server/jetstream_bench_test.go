@@ -100,3 +100,50 @@ func BenchmarkJetStreamPublishSync(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStreamPublishPath is the server's side of a publish to a file
+// stream without a client: stream.onPublish as the publisher's read loop
+// calls it, then the ingest goroutine's check, store and commit (allocs/op
+// counts both goroutines). The reply subject has no subscriber, so the
+// PubAck is built and matched but goes nowhere.
+func BenchmarkStreamPublishPath(b *testing.B) {
+	s, nc := jsBenchServer(b, nil)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{"bench.>"}}); err != nil {
+		b.Fatal(err)
+	}
+	st := s.js.Load().lookupAccount(DEFAULT_GLOBAL_ACCOUNT).lookupStream("BENCH")
+	msg := make([]byte, 128)
+	const reply = "_INBOX.bench.reply.token"
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		st.onPublish("bench.x", reply, nil, msg)
+		if i%1024 == 1023 {
+			jsBenchWaitStored(b, st, uint64(i+1))
+		}
+	}
+	jsBenchWaitStored(b, st, uint64(b.N))
+}
+
+// jsBenchWaitStored waits until the stream holds n messages, so the queue
+// stays far from its limit.
+func jsBenchWaitStored(b *testing.B, st *stream, n uint64) {
+	var ss StreamState
+	for deadline := time.Now().Add(time.Minute); ; {
+		st.store.FastState(&ss)
+		if ss.Msgs >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("stored %d of %d", ss.Msgs, n)
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+}
