@@ -121,13 +121,10 @@ func (x *storeIndex) presize(n int) {
 	}
 }
 
-// growSlots adds n empty slots at the end. Capacity doubles: append's
-// gentler growth for large slices copied a recovering million-message
-// index several times over.
+// growSlots adds n empty slots at the end, growing as append does (a
+// recovery presizes instead).
 func (x *storeIndex) growSlots(n int) {
-	if cap(x.slots)-len(x.slots) < n {
-		x.slots = slices.Grow(x.slots, max(n, len(x.slots)))
-	}
+	x.slots = slices.Grow(x.slots, n)
 	old := len(x.slots)
 	x.slots = x.slots[:old+n]
 	clear(x.slots[old:])
