@@ -26,9 +26,11 @@ import (
 // goroutine.
 type ingestRound struct {
 	replies []queuedReply
-	// Undo information for the Nats-Msg-Id window.
-	lastMsgID string
-	ids       int // dedupeLog entries added by this round
+	// Undo information for the Nats-Msg-Id window: batches and schedules
+	// (which commit on their own) may update it in the same round.
+	prevLastID string      // lastMsgID before the round
+	lastSet    string      // the lastMsgID this round set last
+	added      []dedupeKey // ids this round entered, in log order
 	// Sending the answers: a client of the stream's own whose pending set
 	// collects the receivers, so each is woken once per round and gets
 	// the round's PubAcks in one write; and scratch for the match and body.
@@ -80,7 +82,9 @@ func (st *stream) giveBackIngest(batch []*inMsg) {
 func (st *stream) beginRound() {
 	r := &st.in.round
 	r.replies = r.replies[:0]
-	r.lastMsgID, r.ids = st.in.lastMsgID, 0
+	r.prevLastID, r.lastSet = st.in.lastMsgID, st.in.lastMsgID
+	clear(r.added)
+	r.added = r.added[:0]
 }
 
 // appendMsg stores a message without waiting for durability; commitRound
@@ -97,15 +101,13 @@ func (st *stream) appendMsg(subject string, hdr, msg []byte, ttl int64) (uint64,
 // message's buffer by minutes.
 func (st *stream) rememberMsgID(msgID string, seq uint64, ts int64) {
 	q := st.in
-	if msgID == "" {
-		q.lastMsgID = ""
-		return
+	if msgID != "" {
+		msgID = strings.Clone(msgID)
+		q.dedupe[msgID] = dedupeEntry{seq: seq, ts: ts}
+		q.dedupeLog = append(q.dedupeLog, dedupeKey{id: msgID, ts: ts})
+		q.round.added = append(q.round.added, dedupeKey{id: msgID, ts: ts})
 	}
-	msgID = strings.Clone(msgID)
-	q.lastMsgID = msgID
-	q.dedupe[msgID] = dedupeEntry{seq: seq, ts: ts}
-	q.dedupeLog = append(q.dedupeLog, dedupeKey{id: msgID, ts: ts})
-	q.round.ids++
+	q.lastMsgID, q.round.lastSet = msgID, msgID
 }
 
 // queuePubAck holds a PubAck ({"stream":..,"seq":N[,"duplicate": true]})
@@ -178,18 +180,30 @@ func (st *stream) newAckClient() *client {
 }
 
 // undoRoundMsgIDs forgets the ids this round entered in the duplicate
-// window and restores the last message's id from before the round.
+// window and, unless a batch set it since, restores the last message's id
+// from before the round. Runs only after a failed commit.
 func (st *stream) undoRoundMsgIDs() {
-	q := st.in
-	n := min(q.round.ids, len(q.dedupeLog))
-	for _, k := range q.dedupeLog[len(q.dedupeLog)-n:] {
+	q, r := st.in, &st.in.round
+	for _, k := range r.added {
 		if e, ok := q.dedupe[k.id]; ok && e.ts == k.ts {
 			delete(q.dedupe, k.id)
 		}
 	}
-	q.dedupeLog = q.dedupeLog[:len(q.dedupeLog)-n]
-	q.lastMsgID = q.round.lastMsgID
-	q.round.ids = 0
+	// The round's ids are in the log in order, among the newest entries.
+	kept, j := q.dedupeLog[:0], 0
+	for _, k := range q.dedupeLog {
+		if j < len(r.added) && k == r.added[j] {
+			j++
+			continue
+		}
+		kept = append(kept, k)
+	}
+	clear(q.dedupeLog[len(kept):])
+	q.dedupeLog = kept
+	if q.lastMsgID == r.lastSet {
+		q.lastMsgID = r.prevLastID
+	}
+	r.added = r.added[:0]
 }
 
 // deliverPubAck is sendPubAck without its allocations, for the ingest
