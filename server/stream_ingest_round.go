@@ -1,9 +1,6 @@
 package server
 
-import (
-	"strconv"
-	"strings"
-)
+import "strings"
 
 // Ingest rounds: group commit on the publish path. The ingest goroutine
 // takes everything queued, appends each accepted message to the store
@@ -119,7 +116,7 @@ func (st *stream) queuePubAck(reply string, seq uint64, dup bool) {
 }
 
 // queueFeatureAck is queuePubAck for a message with features: a counter's
-// PubAck carries its total (sendFeatureAck's deferred form).
+// PubAck carries its total.
 func (st *stream) queueFeatureAck(reply string, seq uint64, f *msgFeatures) {
 	if reply != "" && f.incr != nil {
 		st.in.round.replies = append(st.in.round.replies, queuedReply{reply: reply, seq: seq, counter: true, val: f.val})
@@ -214,9 +211,7 @@ func (st *stream) deliverPubAck(ic *client, q *queuedReply) {
 	r := &st.in.round
 	var b []byte
 	if q.counter {
-		b = append(r.ackBuf[:0], st.ackPrefix...)
-		b = strconv.AppendUint(b, q.seq, 10)
-		b = append(append(append(b, `,"val":"`...), q.val...), `"}`...)
+		b = st.appendPubAckVal(r.ackBuf[:0], q.seq, q.val)
 	} else {
 		b = st.appendPubAck(r.ackBuf[:0], q.seq, q.dup)
 	}
