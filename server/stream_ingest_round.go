@@ -82,6 +82,13 @@ func (st *stream) beginRound() {
 	r.prevLastID, r.lastSet = st.in.lastMsgID, st.in.lastMsgID
 	clear(r.added)
 	r.added = r.added[:0]
+	// A burst's large slices are not kept for good.
+	if cap(r.replies) > ingestSpareMax {
+		r.replies = nil
+	}
+	if cap(r.added) > ingestSpareMax {
+		r.added = nil
+	}
 }
 
 // appendMsg stores a message without waiting for durability; commitRound
