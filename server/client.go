@@ -248,9 +248,10 @@ var (
 func (c *client) sendOK() { c.sendProto(protoOK) }
 
 // addToFlush records r as needing a flush when this reader's batch ends.
-// From goroutines that are not a connection's reader, it flushes at once.
+// From goroutines that are not a connection's reader, it flushes at once,
+// unless they keep a pending set of their own (a stream's ingest round).
 func (c *client) addToFlush(r *client) {
-	if c.pcd == nil || c.kind != CLIENT {
+	if c.pcd == nil {
 		r.signalFlush()
 		return
 	}

@@ -105,6 +105,7 @@ type FileStore struct {
 	scratch   []byte
 	zscratch  []byte
 	housekeep bool
+	syncs     atomic.Uint64 // fsyncs of block data, for tests and stats
 	stopCh    chan struct{}
 	bg        sync.WaitGroup
 

@@ -20,6 +20,9 @@ import (
 type storeFS interface {
 	OpenFile(name string, flag int, perm os.FileMode) (storeFile, error)
 	ReadFile(name string) ([]byte, error)
+	// ReadHead reads at most n bytes from the start of name, and its size:
+	// recovery needs only a block's header while the block's index holds.
+	ReadHead(name string, n int) ([]byte, int64, error)
 	ReadDir(name string) ([]os.DirEntry, error)
 	Mkdir(name string, perm os.FileMode) error
 	Rename(from, to string) error
@@ -51,11 +54,28 @@ func (osFS) OpenFile(name string, flag int, perm os.FileMode) (storeFile, error)
 
 func (osFS) ReadFile(name string) ([]byte, error)       { return os.ReadFile(name) }
 func (osFS) ReadDir(name string) ([]os.DirEntry, error) { return os.ReadDir(name) }
-func (osFS) Mkdir(name string, perm os.FileMode) error  { return os.Mkdir(name, perm) }
-func (osFS) Rename(from, to string) error               { return os.Rename(from, to) }
-func (osFS) Remove(name string) error                   { return os.Remove(name) }
-func (osFS) RemoveAll(name string) error                { return os.RemoveAll(name) }
-func (osFS) Truncate(name string, size int64) error     { return os.Truncate(name, size) }
+
+func (osFS) ReadHead(name string, n int) ([]byte, int64, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	head := make([]byte, min(fi.Size(), int64(n)))
+	if _, err := f.ReadAt(head, 0); err != nil {
+		return nil, 0, err
+	}
+	return head, fi.Size(), nil
+}
+func (osFS) Mkdir(name string, perm os.FileMode) error { return os.Mkdir(name, perm) }
+func (osFS) Rename(from, to string) error              { return os.Rename(from, to) }
+func (osFS) Remove(name string) error                  { return os.Remove(name) }
+func (osFS) RemoveAll(name string) error               { return os.RemoveAll(name) }
+func (osFS) Truncate(name string, size int64) error    { return os.Truncate(name, size) }
 
 func (osFS) SyncDir(name string) error {
 	d, err := os.Open(name)

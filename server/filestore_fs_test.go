@@ -169,6 +169,14 @@ func (m *memFS) ReadFile(name string) ([]byte, error) {
 	return bytes.Clone(n.ino.data), nil
 }
 
+func (m *memFS) ReadHead(name string, n int) ([]byte, int64, error) {
+	data, err := m.ReadFile(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	return data[:min(n, len(data))], int64(len(data)), nil
+}
+
 type memDirEntry struct {
 	name string
 	dir  bool

@@ -236,6 +236,9 @@ func (fs *FileStore) recover() error {
 		if err := fs.recoverBlock(id, i == len(ids)-1); err != nil {
 			return err
 		}
+		if i == 0 {
+			fs.presizeIndex(ids[1:])
+		}
 	}
 	fs.wmu.Lock()
 	defer fs.wmu.Unlock()
@@ -273,6 +276,24 @@ func (fs *FileStore) recover() error {
 	return nil
 }
 
+// presizeIndex sizes the sequence index for the blocks still to recover,
+// from the sequences per byte of the first one: growing it block by block
+// copied a million-message index many times over.
+func (fs *FileStore) presizeIndex(rest []uint32) {
+	if len(fs.blks) != 1 || fs.blks[0].fileSize <= 0 || len(rest) == 0 {
+		return
+	}
+	var bytes int64
+	for _, id := range rest {
+		if _, size, err := fs.sys.ReadHead(fs.blockPath(id), 0); err == nil {
+			bytes += size
+		}
+	}
+	// Bounded by the most messages those bytes can hold.
+	perByte := float64(len(fs.idx.slots)) / float64(fs.blks[0].fileSize)
+	fs.idx.presize(int(min(perByte*float64(bytes)*1.05, float64(bytes/fsRecMin))))
+}
+
 func (fs *FileStore) newBlockCipher() StoreCipher {
 	if fs.skey == nil {
 		return NoCipher
@@ -300,11 +321,13 @@ func (fs *FileStore) reopenActive(b *fsBlock) error {
 // by scanning it.
 func (fs *FileStore) recoverBlock(id uint32, last bool) error {
 	b := &fsBlock{id: id, path: fs.blockPath(id)}
-	data, err := fs.sys.ReadFile(b.path)
+	// The header and the size decide whether the index is valid; the
+	// content is read only when the block must be scanned.
+	head, size, err := fs.sys.ReadHead(b.path, fsBlkHdrSize)
 	if err != nil {
 		return err
 	}
-	h, herr := fsParseBlkHeader(data)
+	h, herr := fsParseBlkHeader(head)
 	if herr != nil {
 		fs.logf("block %d has a corrupt header, its messages are lost", id)
 		fs.sys.Rename(b.path, b.path+".corrupt")
@@ -314,7 +337,7 @@ func (fs *FileStore) recoverBlock(id uint32, last bool) error {
 	if b.aead, err = fs.blockAEAD(&h); err != nil {
 		return fsDecryptErr(err)
 	}
-	b.fileSize = int64(len(data))
+	b.fileSize = size
 	fs.blks = append(fs.blks, b)
 	fs.bmap[id] = b
 	recs, plainLen, err := fs.readIdx(b, b.fileSize)
@@ -330,6 +353,11 @@ func (fs *FileStore) recoverBlock(id uint32, last bool) error {
 		}
 		return nil
 	}
+	data, err := fs.sys.ReadFile(b.path)
+	if err != nil {
+		return err
+	}
+	b.fileSize = int64(len(data))
 	return fs.scanBlock(b, data, last)
 }
 

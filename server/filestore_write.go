@@ -239,7 +239,7 @@ func (fs *FileStore) flushHeldLocked(sync bool) error {
 	if sync {
 		for _, b := range fs.blks {
 			if b.f != nil && b.dirty {
-				if serr := b.f.Sync(); serr != nil && err == nil {
+				if serr := fs.syncBlock(b); serr != nil && err == nil {
 					err = serr
 				}
 				b.dirty = false
@@ -262,7 +262,7 @@ func (fs *FileStore) writePend(pend []fsPend, sync bool) error {
 			break
 		}
 		if sync && (i == len(pend)-1 || pend[i+1].b != p.b) {
-			if err = p.b.f.Sync(); err != nil {
+			if err = fs.syncBlock(p.b); err != nil {
 				break
 			}
 			p.b.dirty = false
@@ -272,6 +272,12 @@ func (fs *FileStore) writePend(pend []fsPend, sync bool) error {
 		fs.setWriteErr(err)
 	}
 	return err
+}
+
+// syncBlock fsyncs b's file (open, held wmu), counting it.
+func (fs *FileStore) syncBlock(b *fsBlock) error {
+	fs.syncs.Add(1)
+	return b.f.Sync()
 }
 
 // setWriteErr is separate so that the error escapes only when there is one.
@@ -333,7 +339,7 @@ func (fs *FileStore) sealBlocksLocked(seal []*fsBlock) {
 		if b.f == nil {
 			continue
 		}
-		if err := b.f.Sync(); err != nil {
+		if err := fs.syncBlock(b); err != nil {
 			fs.setWriteErr(err)
 		}
 		b.f.Close()

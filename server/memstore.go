@@ -13,8 +13,9 @@ type MemStore struct {
 	consumers map[string]*msConsumer
 }
 
+// msMsg keeps no subject: the index's copy serves, so a message does not
+// pin its publisher's buffer.
 type msMsg struct {
-	subj string
 	buf  []byte // Headers then payload.
 	hlen int
 	ttl  int64
@@ -41,7 +42,7 @@ func (ms *MemStore) storePut(seq uint64, subj string, hdr, msg []byte, ts, ttl i
 	buf := make([]byte, len(hdr)+len(msg))
 	copy(buf, hdr)
 	copy(buf[len(hdr):], msg)
-	ms.msgs[seq] = &msMsg{subj: subj, buf: buf, hlen: len(hdr), ttl: ttl}
+	ms.msgs[seq] = &msMsg{buf: buf, hlen: len(hdr), ttl: ttl}
 	return 0, nil
 }
 
@@ -50,7 +51,7 @@ func (ms *MemStore) storeGet(seq uint64, sl *storeSlot, sm *StoreMsg) error {
 	if m == nil {
 		return ErrStoreMsgNotFound
 	}
-	sm.copyFrom(m.subj, m.buf[:m.hlen], m.buf[m.hlen:], seq, sl.ts, m.ttl)
+	sm.copyFrom(ms.idx.subjs[sl.subj].name, m.buf[:m.hlen], m.buf[m.hlen:], seq, sl.ts, m.ttl)
 	return nil
 }
 

@@ -103,19 +103,11 @@ func (c *storeCore) init(cfg *StreamConfig, be storeBackend) {
 
 // StoreMsg implements StreamStore.
 func (c *storeCore) StoreMsg(subj string, hdr, msg []byte, ttl int64) (uint64, int64, error) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return 0, 0, ErrStoreClosed
-	}
-	seq, ts := c.idx.last+1, time.Now().UnixNano()
-	err := c.storeLocked(subj, hdr, msg, seq, ts, ttl)
-	t := c.be.storeTicket()
-	c.mu.Unlock()
+	seq, ts, err := c.appendMsg(subj, hdr, msg, ttl)
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := c.be.storeCommit(t); err != nil {
+	if err := c.commitAppended(); err != nil {
 		return 0, 0, err
 	}
 	return seq, ts, nil

@@ -2,7 +2,9 @@ package server
 
 import (
 	"container/heap"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // storeSlot describes one sequence of a stream. subj 0 means the sequence
@@ -104,12 +106,28 @@ func (x *storeIndex) reserve(seq uint64) error {
 	if seq-end > storeMaxSlotGap {
 		return ErrStoreBadSequence
 	}
-	for end <= seq {
-		x.slots = append(x.slots, storeSlot{})
-		end++
+	if seq >= end {
+		x.growSlots(int(seq - end + 1))
 	}
 	x.last = seq
 	return nil
+}
+
+// presize makes room for n more slots in one allocation, for a recovery
+// that can estimate how many sequences are coming.
+func (x *storeIndex) presize(n int) {
+	if n > cap(x.slots)-len(x.slots) {
+		x.slots = slices.Grow(x.slots, n)
+	}
+}
+
+// growSlots adds n empty slots at the end, growing as append does (a
+// recovery presizes instead).
+func (x *storeIndex) growSlots(n int) {
+	x.slots = slices.Grow(x.slots, n)
+	old := len(x.slots)
+	x.slots = x.slots[:old+n]
+	clear(x.slots[old:])
 }
 
 // skipTo records that sequences up to seq are used without messages.
@@ -128,6 +146,9 @@ func (x *storeIndex) subjID(subj string) uint32 {
 	if id, ok := x.subjIDs[subj]; ok {
 		return id
 	}
+	// Callers pass views of their own buffers; the index outlives them. A
+	// subject is copied once, when first seen, not with every message.
+	subj = strings.Clone(subj)
 	var id uint32
 	if n := len(x.freeIDs); n > 0 {
 		id = x.freeIDs[n-1]

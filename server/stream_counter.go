@@ -100,18 +100,14 @@ func (st *stream) addToCounter(m *inMsg, delta *big.Int) (string, *ApiError) {
 	return val, nil
 }
 
-// sendPubAckVal answers a counter publish: {"stream":..,"seq":N,"val":"T"}.
-func (st *stream) sendPubAckVal(reply string, seq uint64, val string) {
-	if reply == "" {
-		return
-	}
-	b := make([]byte, 0, len(st.ackPrefix)+40+len(val))
+// appendPubAckVal appends a counter publish's PubAck:
+// {"stream":..,"seq":N,"val":"T"} (sent by the ingest round, queueFeatureAck).
+func (st *stream) appendPubAckVal(b []byte, seq uint64, val string) []byte {
 	b = append(b, st.ackPrefix...)
 	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `,"val":"`...)
 	b = append(b, val...)
-	b = append(b, `"}`...)
-	st.ja.js.srv.PublishInternal(st.ja.acc, reply, "", nil, b)
+	return append(b, `"}`...)
 }
 
 // streamRequiredLevel is the API level a stream's config needs (stored as

@@ -1,21 +1,22 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
 
 // The publish path. A PUB on a stream subject reaches stream.onPublish on
 // the publisher's goroutine, which only copies the message into the
-// stream's ingest queue. The stream's own goroutine (ingestLoop) checks the
-// Nats-* headers, stores the message and then sends the PubAck: a message
-// is acknowledged only once the store has it, and the publisher's read
-// loop never waits on disk. This queue is the log a consensus layer will
-// later sit in front of.
+// stream's ingest queue. The stream's own goroutine (ingestLoop) takes
+// everything queued as one round: it checks each message's Nats-* headers
+// and appends it to the store (processInbound), then commits the round
+// with one write (and with sync_interval: always one fsync) and only then
+// sends the round's PubAcks (stream_ingest_round.go). A message is thus
+// acknowledged only once the store has it durably, and the publisher's
+// read loop never waits on disk. This queue is the log a consensus layer
+// will later sit in front of.
 
 const (
 	jsDefaultMaxBufferedMsgs = 100000
@@ -29,6 +30,8 @@ const (
 	hdrExpectedLastSubjSeqSub = "Nats-Expected-Last-Subject-Sequence-Subject"
 )
 
+// inMsg is a queued publish. Its fields are views of one buffer of its
+// own (newInMsg), never reused, so they may be kept like any string.
 type inMsg struct {
 	subject string
 	reply   string
@@ -43,6 +46,7 @@ type inMsg struct {
 type ingestQueue struct {
 	mu     sync.Mutex
 	msgs   []*inMsg
+	spare  []*inMsg // the previous round's slice, given back for reuse
 	size   int
 	signal chan struct{}
 	quit   chan struct{}
@@ -54,6 +58,7 @@ type ingestQueue struct {
 	dedupeLog    []dedupeKey
 	lastMsgID    string
 	dedupeLoaded bool // the window was rebuilt from the store (first batch)
+	round        ingestRound
 }
 
 type dedupeEntry struct {
@@ -117,24 +122,40 @@ func (st *stream) stopIngest() {
 	<-st.in.done
 }
 
-// onPublish runs on the publisher's goroutine with no lock held.
+// onPublish runs on the publisher's goroutine with no lock held; its
+// arguments are valid only during the call.
 func (st *stream) onPublish(subject, reply string, hdr, msg []byte) {
-	m := &inMsg{subject: strings.Clone(subject), reply: strings.Clone(reply),
-		hdr: bytes.Clone(hdr), msg: bytes.Clone(msg)}
 	q := st.in
 	q.mu.Lock()
 	if js := st.ja.js; len(q.msgs) >= js.maxBufferedMsgs || q.size+len(msg)+len(hdr) > js.maxBufferedSize {
 		q.mu.Unlock()
-		st.sendPubErr(m.reply, jsError(jsStreamIngestFull))
+		st.sendPubErr(reply, jsError(jsStreamIngestFull))
 		return
 	}
-	q.msgs = append(q.msgs, m)
-	q.size += len(m.msg) + len(m.hdr)
+	// One copy, into one buffer (newInMsg); the queue's slice is reused.
+	q.msgs = append(q.msgs, newInMsg(subject, reply, hdr, msg))
+	q.size += len(msg) + len(hdr)
 	q.mu.Unlock()
 	select {
 	case q.signal <- struct{}{}:
 	default:
 	}
+}
+
+// newInMsg copies a publish into one buffer of its own.
+func newInMsg(subject, reply string, hdr, msg []byte) *inMsg {
+	ls, lr, lh := len(subject), len(reply), len(hdr)
+	buf := make([]byte, ls+lr+lh+len(msg))
+	copy(buf, subject)
+	copy(buf[ls:], reply)
+	copy(buf[ls+lr:], hdr)
+	copy(buf[ls+lr+lh:], msg)
+	m := &inMsg{subject: bytesToString(buf[:ls]), reply: bytesToString(buf[ls : ls+lr]),
+		msg: buf[ls+lr+lh : len(buf) : len(buf)]}
+	if lh > 0 {
+		m.hdr = buf[ls+lr : ls+lr+lh : ls+lr+lh]
+	}
+	return m
 }
 
 func (st *stream) ingestLoop() {
@@ -151,13 +172,12 @@ func (st *stream) ingestLoop() {
 	}
 }
 
+// drainIngest runs rounds until the queue is empty: everything queued is
+// stored, committed once, then acknowledged (see stream_ingest_round.go).
 func (st *stream) drainIngest() {
 	q := st.in
 	for {
-		q.mu.Lock()
-		batch := q.msgs
-		q.msgs, q.size = nil, 0
-		q.mu.Unlock()
+		batch := st.takeIngest()
 		if len(batch) == 0 {
 			return
 		}
@@ -167,13 +187,17 @@ func (st *stream) drainIngest() {
 			q.dedupeLoaded = true
 			st.rebuildDedupe()
 		}
+		st.beginRound()
 		for _, m := range batch {
 			st.processInbound(m)
 		}
+		st.commitRound()
+		st.giveBackIngest(batch)
 	}
 }
 
-// processInbound checks, stores and acknowledges one message.
+// processInbound checks and stores one message and queues its answer,
+// which commitRound sends once the round is durable.
 func (st *stream) processInbound(m *inMsg) {
 	if m.marker {
 		st.storeMarker(m)
@@ -191,44 +215,44 @@ func (st *stream) processInbound(m *inMsg) {
 	}
 	cfg := st.cfg()
 	if cfg.Sealed {
-		st.sendPubErr(m.reply, jsError(jsStreamSealed))
+		st.queuePubErr(m.reply, jsError(jsStreamSealed))
 		return
 	}
 	if cfg.MaxMsgSize >= 0 && len(m.hdr)+len(m.msg) > int(cfg.MaxMsgSize) {
-		st.sendPubErr(m.reply, jsError(jsStreamMessageExceeds))
+		st.queuePubErr(m.reply, jsError(jsStreamMessageExceeds))
 		return
 	}
 	var feat msgFeatures
 	if e := st.checkFeaturesEarly(&cfg, m, &feat); e != nil {
-		st.sendPubErr(m.reply, e)
+		st.queuePubErr(m.reply, e)
 		return
 	}
 	msgID := ""
 	if len(m.hdr) > 0 {
 		if e := st.checkExpected(m); e != nil {
-			st.sendPubErr(m.reply, e)
+			st.queuePubErr(m.reply, e)
 			return
 		}
 		msgID, _ = headerValue(m.hdr, hdrMsgID)
 		if msgID != "" {
 			if seq, dup := st.isDuplicate(msgID, cfg.Duplicates); dup {
-				st.sendPubAck(m.reply, seq, true)
+				st.queuePubAck(m.reply, seq, true)
 				return
 			}
 		}
 	}
 	if e := st.checkFeatures(&cfg, m, &feat); e != nil {
-		st.sendPubErr(m.reply, e)
+		st.queuePubErr(m.reply, e)
 		return
 	}
 	if e := st.limitsExceeded(m); e != nil {
-		st.sendPubErr(m.reply, e)
+		st.queuePubErr(m.reply, e)
 		return
 	}
 	last := st.lastSeqBefore(m.subject)
 	seq, ts, err := st.storeInbound(&cfg, m, &feat)
 	if err != nil {
-		st.sendPubErr(m.reply, jsError(jsStreamStoreFailed, err))
+		st.queuePubErr(m.reply, jsError(jsStreamStoreFailed, err))
 		return
 	}
 	st.noteStored(m.subject, m.hdr, m.msg)
@@ -236,13 +260,9 @@ func (st *stream) processInbound(m *inMsg) {
 	st.republish(m.subject, m.hdr, m.msg, seq, last, ts)
 	st.afterStored(m, seq)
 	st.notifyAppend()
-	st.in.lastMsgID = msgID
-	if msgID != "" {
-		st.in.dedupe[msgID] = dedupeEntry{seq: seq, ts: ts}
-		st.in.dedupeLog = append(st.in.dedupeLog, dedupeKey{id: msgID, ts: ts})
-	}
+	st.rememberMsgID(msgID, seq, ts)
 	if !cfg.NoAck {
-		st.sendFeatureAck(m.reply, seq, &feat)
+		st.queueFeatureAck(m.reply, seq, &feat)
 	}
 }
 
@@ -301,19 +321,23 @@ func (st *stream) isDuplicate(msgID string, window time.Duration) (uint64, bool)
 	return e.seq, ok
 }
 
-// sendPubAck answers {"stream":..,"domain":..,"seq":N[,"duplicate": true]}.
+// sendPubAck answers {"stream":..,"domain":..,"seq":N[,"duplicate": true]}
+// at once, from any goroutine. The ingest round uses queuePubAck instead.
 func (st *stream) sendPubAck(reply string, seq uint64, dup bool) {
 	if reply == "" {
 		return
 	}
-	b := make([]byte, 0, len(st.ackPrefix)+40)
+	b := st.appendPubAck(make([]byte, 0, len(st.ackPrefix)+40), seq, dup)
+	st.ja.js.srv.PublishInternal(st.ja.acc, reply, "", nil, b)
+}
+
+func (st *stream) appendPubAck(b []byte, seq uint64, dup bool) []byte {
 	b = append(b, st.ackPrefix...)
 	b = strconv.AppendUint(b, seq, 10)
 	if dup {
 		b = append(b, `,"duplicate": true`...)
 	}
-	b = append(b, '}')
-	st.ja.js.srv.PublishInternal(st.ja.acc, reply, "", nil, b)
+	return append(b, '}')
 }
 
 // pubAckError is the PubAck carrying an error.

@@ -84,15 +84,6 @@ func (st *stream) afterStore(m *inMsg, f *msgFeatures, seq uint64) {
 	}
 }
 
-// sendFeatureAck sends the PubAck, with the counter's total if any.
-func (st *stream) sendFeatureAck(reply string, seq uint64, f *msgFeatures) {
-	if f.incr != nil {
-		st.sendPubAckVal(reply, seq, f.val)
-		return
-	}
-	st.sendPubAck(reply, seq, false)
-}
-
 // Catalogue identifiers of the errors these features raise
 // (jsMessageTTLDisabled is shared with schedules, stream_schedule.go).
 const (

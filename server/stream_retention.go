@@ -112,7 +112,7 @@ func (st *stream) storeInbound(cfg *StreamConfig, m *inMsg, f *msgFeatures) (uin
 		}
 		return seq, time.Now().UnixNano(), nil
 	}
-	return st.store.StoreMsg(m.subject, m.hdr, m.msg, int64(f.ttl.ttl))
+	return st.appendMsg(m.subject, m.hdr, m.msg, int64(f.ttl.ttl))
 }
 
 // retentionUpdated drops what nobody needs when a stream becomes interest.
