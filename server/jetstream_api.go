@@ -41,6 +41,15 @@ func (r *jsAPIRequest) decode(v any) *ApiError {
 	return decodeJSON(r.msg, v, r.ja.js.strict)
 }
 
+// decodeRequired is decode for requests whose body is mandatory: an empty
+// one is a bad request (10003), as with the reference.
+func (r *jsAPIRequest) decodeRequired(v any) *ApiError {
+	if isEmptyBody(r.msg) {
+		return jsError(jsBadRequest)
+	}
+	return r.decode(v)
+}
+
 // jsAPIPool runs API requests on a fixed set of workers fed by two bounded
 // queues: info-class requests (INFO, NAMES, LIST, INFO of streams and
 // consumers) wait on their own, lower-priority queue so that listings

@@ -96,11 +96,8 @@ func (q *jsMsgGetRequest) valid() bool {
 }
 
 func (ja *jsAccount) apiMsgGet(r *jsAPIRequest, args []string) any {
-	if isEmptyBody(r.msg) {
-		return errResponse(jsError(jsBadRequest))
-	}
 	var req jsMsgGetRequest
-	if e := r.decode(&req); e != nil {
+	if e := r.decodeRequired(&req); e != nil {
 		return errResponse(e)
 	}
 	st := ja.lookupStream(args[0])
@@ -169,14 +166,11 @@ func (st *stream) seqAtTime(t time.Time) uint64 {
 }
 
 func (ja *jsAccount) apiMsgDelete(r *jsAPIRequest, args []string) any {
-	if isEmptyBody(r.msg) {
-		return errResponse(jsError(jsBadRequest))
-	}
 	var req struct {
 		Seq     uint64 `json:"seq"`
 		NoErase bool   `json:"no_erase,omitempty"`
 	}
-	if e := r.decode(&req); e != nil {
+	if e := r.decodeRequired(&req); e != nil {
 		return errResponse(e)
 	}
 	st := ja.lookupStream(args[0])

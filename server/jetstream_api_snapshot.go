@@ -73,11 +73,8 @@ type JSApiStreamSnapshotResponse struct {
 }
 
 func (ja *jsAccount) apiStreamSnapshot(r *jsAPIRequest, args []string) any {
-	if isEmptyBody(r.msg) {
-		return errResponse(jsError(jsBadRequest))
-	}
 	var req jsSnapshotRequest
-	if e := r.decode(&req); e != nil {
+	if e := r.decodeRequired(&req); e != nil {
 		return errResponse(e)
 	}
 	st := ja.lookupStream(args[0])
@@ -261,11 +258,8 @@ type JSApiStreamRestoreResponse struct {
 
 func (ja *jsAccount) apiStreamRestore(r *jsAPIRequest, args []string) any {
 	fail := func(e *ApiError) any { return &JSApiStreamRestoreResponse{ApiResponse: ApiResponse{Error: e}} }
-	if isEmptyBody(r.msg) {
-		return fail(jsError(jsBadRequest))
-	}
 	var req jsRestoreRequest
-	if e := r.decode(&req); e != nil {
+	if e := r.decodeRequired(&req); e != nil {
 		return fail(e)
 	}
 	cfg, e := restoreConfig(req.Config, args[0], ja.js.strict)

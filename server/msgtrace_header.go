@@ -99,12 +99,21 @@ func setHeader(hdr []byte, key, value string) []byte {
 	if !bytes.HasSuffix(status, []byte{'\n'}) {
 		status = []byte("NATS/1.0\r\n")
 	}
-	out = append(out, status...)
+	out = appendHeaderLinesWithout(append(out, status...), hdr, key)
+	out = append(out, key...)
+	out = append(out, ": "...)
+	out = append(out, value...)
+	return append(out, "\r\n\r\n"...)
+}
+
+// appendHeaderLinesWithout appends hdr's header lines, except those of key,
+// to out; the status line and the closing blank line are the caller's.
+func appendHeaderLinesWithout(out, hdr []byte, key string) []byte {
 	rest := headerLines(hdr)
 	for {
 		k, v, next, ok := nextHeader(rest)
 		if !ok {
-			break
+			return out
 		}
 		if bytesToString(k) != key {
 			out = append(out, k...)
@@ -114,8 +123,4 @@ func setHeader(hdr []byte, key, value string) []byte {
 		}
 		rest = next
 	}
-	out = append(out, key...)
-	out = append(out, ": "...)
-	out = append(out, value...)
-	return append(out, "\r\n\r\n"...)
 }

@@ -442,23 +442,8 @@ func deleteHeader(hdr []byte, key string) []byte {
 		return hdr
 	}
 	out := make([]byte, 0, len(hdr))
-	status := hdr[:len(hdr)-len(headerLines(hdr))]
-	out = append(out, status...)
-	rest := headerLines(hdr)
-	for {
-		k, v, next, ok := nextHeader(rest)
-		if !ok {
-			break
-		}
-		if bytesToString(k) != key {
-			out = append(out, k...)
-			out = append(out, ": "...)
-			out = append(out, v...)
-			out = append(out, "\r\n"...)
-		}
-		rest = next
-	}
-	return append(out, "\r\n"...)
+	out = append(out, hdr[:len(hdr)-len(headerLines(hdr))]...)
+	return append(appendHeaderLinesWithout(out, hdr, key), "\r\n"...)
 }
 
 // applyBatchScheduleDefaults adjusts a create/update config as the
