@@ -39,17 +39,24 @@ func jsBenchServer(b *testing.B, mod func(*Options)) (*Server, *nats.Conn) {
 	return s, nc
 }
 
+// jsBenchStream creates the benchmarks' file stream BENCH on bench.> and
+// returns a context bounding the benchmark's waits.
+func jsBenchStream(b *testing.B, js jetstream.JetStream) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	b.Cleanup(cancel)
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{"bench.>"}}); err != nil {
+		b.Fatal(err)
+	}
+	return ctx
+}
+
 func benchPublishAsync(b *testing.B, mod func(*Options)) {
 	s, nc := jsBenchServer(b, mod)
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{"bench.>"}}); err != nil {
-		b.Fatal(err)
-	}
+	ctx := jsBenchStream(b, js)
 	fs, _ := s.js.Load().lookupAccount(DEFAULT_GLOBAL_ACCOUNT).lookupStream("BENCH").store.(*FileStore)
 	syncs := fs.syncs.Load()
 	msg := make([]byte, 128)
@@ -87,11 +94,7 @@ func BenchmarkJetStreamPublishSync(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{"bench.>"}}); err != nil {
-		b.Fatal(err)
-	}
+	ctx := jsBenchStream(b, js)
 	msg := make([]byte, 128)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -112,11 +115,7 @@ func BenchmarkStreamPublishPath(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{"bench.>"}}); err != nil {
-		b.Fatal(err)
-	}
+	jsBenchStream(b, js)
 	st := s.js.Load().lookupAccount(DEFAULT_GLOBAL_ACCOUNT).lookupStream("BENCH")
 	msg := make([]byte, 128)
 	const reply = "_INBOX.bench.reply.token"
