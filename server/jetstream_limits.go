@@ -101,6 +101,23 @@ func (st *stream) limitsExceeded(m *inMsg) *ApiError {
 	return nil
 }
 
+// batchLimitsExceeded is limitsExceeded for an atomic batch, which the
+// account's limit must take as a whole.
+func (st *stream) batchLimitsExceeded(msgs []storeBatchMsg) *ApiError {
+	if st.overLimit() {
+		return jsError(jsInsufficientResources)
+	}
+	typ := st.store.Type()
+	var size uint64
+	for i := range msgs {
+		size += storeMsgSize(typ, msgs[i].subject, msgs[i].hdr, msgs[i].msg)
+	}
+	if st.ja.overAccountLimit(typ, size) {
+		return jsError(jsAccountResourcesExceeded)
+	}
+	return nil
+}
+
 // overLimit reports whether the stream's storage type is already above the
 // server's limit, so that a publish must be refused.
 func (st *stream) overLimit() bool {

@@ -323,8 +323,8 @@ func (st *stream) commitBatch(b *atomicBatch, reply string) {
 		}
 		msgs[i] = storeBatchMsg{subject: m.subject, hdr: m.hdr, msg: m.msg}
 	}
-	if st.overLimit() {
-		st.sendPubErr(reply, jsError(jsInsufficientResources))
+	if e := st.batchLimitsExceeded(msgs); e != nil {
+		st.sendPubErr(reply, e)
 		return
 	}
 	bstore, ok := st.store.(batchStore)

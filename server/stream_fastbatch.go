@@ -224,8 +224,8 @@ func (st *stream) storeFastMsg(m *inMsg) (uint64, *ApiError) {
 			}
 		}
 	}
-	if st.overLimit() {
-		return 0, jsError(jsInsufficientResources)
+	if e := st.limitsExceeded(m); e != nil {
+		return 0, e
 	}
 	seq, ts, err := st.store.StoreMsg(m.subject, m.hdr, m.msg, 0)
 	if err != nil {

@@ -278,3 +278,27 @@ func TestJetStreamFastBatch(t *testing.T) {
 		t.Fatalf("stored %v messages, want 13", n)
 	}
 }
+
+// An atomic batch counts against the account's storage limit as a whole:
+// a commit that would take account D over its 1000 bytes stores nothing and
+// answers 10002; a smaller batch still fits afterwards.
+func TestJetStreamAtomicBatchAccountLimit(t *testing.T) {
+	s, _ := runJSConf(t, limitsConf, "")
+	d := connect(t, s, nats.UserInfo("d", "d"))
+	jsErrOf(t, "create", jsReq(t, d, "$JS.API.STREAM.CREATE.F", `{"name":"F","subjects":["f.>"],"allow_atomic":true}`), 0, "")
+	payload := strings.Repeat("x", 250)
+	send := func(id string, n int) string {
+		for i := 1; i < n; i++ {
+			if r := pubHdr(t, d, "f.a", payload, time.Second, batchHdrs(id, i)...); r != "" {
+				t.Fatalf("staged message %d answered %q", i, r)
+			}
+		}
+		return pubHdr(t, d, "f.a", payload, 2*time.Second, batchHdrs(id, n, "Nats-Batch-Commit: 1")...)
+	}
+	if r := send("big", 4); !strings.Contains(r, `"err_code":10002`) {
+		t.Fatalf("over the account limit: %s", r)
+	}
+	if r := send("small", 2); r != `{"stream":"F","seq":2,"batch":"small","count":2}` {
+		t.Fatalf("within the limit: %s", r)
+	}
+}
