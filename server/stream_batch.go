@@ -332,12 +332,14 @@ func (st *stream) commitBatch(b *atomicBatch, reply string) {
 		st.sendPubErr(reply, jsError(jsAtomicDisabled))
 		return
 	}
+	prev := st.batchPrevSeqs(msgs)
 	first, ts, err := bstore.StoreBatch(msgs)
 	if err != nil {
 		st.sendPubErr(reply, jsError(jsStreamStoreFailed, err))
 		return
 	}
 	st.noteBatchStored(b, first, ts)
+	st.republishBatch(msgs, prev, first, ts)
 	st.notifyAppend()
 	if !cfg.NoAck {
 		st.sendBatchAck(reply, first+uint64(len(msgs))-1, b.id, len(msgs))

@@ -227,11 +227,13 @@ func (st *stream) storeFastMsg(m *inMsg) (uint64, *ApiError) {
 	if e := st.limitsExceeded(m); e != nil {
 		return 0, e
 	}
+	last := st.lastSeqBefore(m.subject)
 	seq, ts, err := st.store.StoreMsg(m.subject, m.hdr, m.msg, 0)
 	if err != nil {
 		return 0, jsError(jsStreamStoreFailed, err)
 	}
 	st.noteStored(m.subject, m.hdr, m.msg)
+	st.republish(m.subject, m.hdr, m.msg, seq, last, ts)
 	st.afterStored(m, seq)
 	st.notifyAppend()
 	st.in.lastMsgID = msgID

@@ -110,3 +110,34 @@ func (st *stream) republish(subject string, hdr, msg []byte, seq, last uint64, t
 	h = append(h, "\r\n"...)
 	st.ja.js.srv.PublishInternal(st.ja.acc, dest, "", h, body)
 }
+
+// batchPrevSeqs maps each subject of an atomic batch to its last sequence
+// before the batch, for the Nats-Last-Sequence of its republished messages;
+// nil when the stream republishes nothing.
+func (st *stream) batchPrevSeqs(msgs []storeBatchMsg) map[string]uint64 {
+	if st.xforms().repubX == nil {
+		return nil
+	}
+	prev := make(map[string]uint64, len(msgs))
+	for i := range msgs {
+		if _, ok := prev[msgs[i].subject]; !ok {
+			prev[msgs[i].subject] = st.lastSeqBefore(msgs[i].subject)
+		}
+	}
+	return prev
+}
+
+// republishBatch republishes a committed atomic batch stored from first on,
+// as the reference does: each message's Nats-Last-Sequence counts the
+// batch's earlier messages on its subject.
+func (st *stream) republishBatch(msgs []storeBatchMsg, prev map[string]uint64, first uint64, ts int64) {
+	if prev == nil {
+		return
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		seq := first + uint64(i)
+		st.republish(m.subject, m.hdr, m.msg, seq, prev[m.subject], ts)
+		prev[m.subject] = seq
+	}
+}

@@ -302,3 +302,35 @@ func TestJetStreamAtomicBatchAccountLimit(t *testing.T) {
 		t.Fatalf("within the limit: %s", r)
 	}
 }
+
+// A committed atomic batch and a fast batch are republished message by
+// message, each Nats-Last-Sequence counting the batch's earlier messages on
+// the subject (observed on the reference v2.15.2).
+func TestJetStreamBatchRepublish(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.R", `{"name":"R","subjects":["r.>"],"allow_atomic":true,"allow_batched":true,"republish":{"src":">","dest":"rp.>"}}`)
+	sub, err := nc.SubscribeSync("rp.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubHdr(t, nc, "r.a", "one", 200*time.Millisecond, batchHdrs("B", 1)...)
+	pubHdr(t, nc, "r.b", "two", 200*time.Millisecond, batchHdrs("B", 2)...)
+	if r := pubHdr(t, nc, "r.a", "three", 2*time.Second, batchHdrs("B", 3, "Nats-Batch-Commit: 1")...); r != `{"stream":"R","seq":3,"batch":"B","count":3}` {
+		t.Fatalf("commit: %s", r)
+	}
+	fastPub(t, nc, "r.a", "x.y.F.10.ok.1.0.$FI")
+	fastPub(t, nc, "r.a", "x.y.F.10.ok.2.2.$FI")
+	for i, want := range []struct{ subj, seq, last string }{
+		{"rp.r.a", "1", "0"}, {"rp.r.b", "2", "0"}, {"rp.r.a", "3", "1"}, {"rp.r.a", "4", "3"}, {"rp.r.a", "5", "4"},
+	} {
+		m, err := sub.NextMsg(2 * time.Second)
+		if err != nil {
+			t.Fatalf("republished message %d: %v", i, err)
+		}
+		if m.Subject != want.subj || m.Header.Get("Nats-Sequence") != want.seq || m.Header.Get("Nats-Last-Sequence") != want.last {
+			t.Fatalf("republished message %d: %s seq %s last %s, want %+v", i, m.Subject,
+				m.Header.Get("Nats-Sequence"), m.Header.Get("Nats-Last-Sequence"), want)
+		}
+	}
+}
