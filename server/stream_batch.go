@@ -321,7 +321,12 @@ func (st *stream) commitBatch(b *atomicBatch, reply string) {
 			st.sendPubErr(reply, e)
 			return
 		}
-		msgs[i] = storeBatchMsg{subject: m.subject, hdr: m.hdr, msg: m.msg}
+		ttl, e := st.batchMsgTTL(&cfg, m)
+		if e != nil {
+			st.sendPubErr(reply, e)
+			return
+		}
+		msgs[i] = storeBatchMsg{subject: m.subject, hdr: m.hdr, msg: m.msg, ttl: ttl}
 	}
 	if e := st.batchLimitsExceeded(msgs); e != nil {
 		st.sendPubErr(reply, e)

@@ -237,3 +237,19 @@ func (st *stream) storeMarker(m *inMsg) {
 	}
 	st.notifyAppend()
 }
+
+// batchMsgTTL is the store TTL (nanoseconds, -1 for never) of a message of
+// an atomic batch, checked at commit as a single publish's Nats-TTL is.
+func (st *stream) batchMsgTTL(cfg *StreamConfig, m *inMsg) (int64, *ApiError) {
+	t := readMsgTTL(m.hdr)
+	switch {
+	case !t.set:
+		return 0, nil
+	case t.valid && t.ttl != 0 && !cfg.AllowMsgTTL:
+		return 0, jsError(jsMessageTTLDisabled)
+	case !t.valid:
+		return 0, jsError(jsMessageTTLInvalid)
+	}
+	st.raiseTTLToMarker(cfg, m, &t)
+	return int64(t.ttl), nil
+}

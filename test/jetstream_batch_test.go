@@ -334,3 +334,34 @@ func TestJetStreamBatchRepublish(t *testing.T) {
 		}
 	}
 }
+
+// Nats-TTL inside an atomic batch is checked at commit as for a single
+// publish (10166 disabled, 10165 invalid; observed on the reference) and
+// the stored messages expire with it.
+func TestJetStreamAtomicBatchTTL(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.T", `{"name":"T","subjects":["t.>"],"allow_atomic":true,"allow_msg_ttl":true}`)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.Q", `{"name":"Q","subjects":["q.>"],"allow_atomic":true}`)
+	commit := func(subj, id, ttl string) string {
+		pubHdr(t, nc, subj, "one", 200*time.Millisecond, batchHdrs(id, 1, "Nats-TTL: "+ttl)...)
+		return pubHdr(t, nc, subj, "two", 2*time.Second, batchHdrs(id, 2, "Nats-Batch-Commit: 1")...)
+	}
+	if r := commit("q.a", "B1", "1s"); !strings.Contains(r, `"err_code":10166`) {
+		t.Fatalf("ttl on a stream without allow_msg_ttl: %s", r)
+	}
+	if r := commit("t.a", "B2", "bad"); !strings.Contains(r, `"err_code":10165`) {
+		t.Fatalf("invalid ttl: %s", r)
+	}
+	if r := commit("t.a", "B3", "1s"); r != `{"stream":"T","seq":2,"batch":"B3","count":2}` {
+		t.Fatalf("commit: %s", r)
+	}
+	msgs := func() float64 {
+		return jsReq(t, nc, "$JS.API.STREAM.INFO.T", "")["state"].(map[string]any)["messages"].(float64)
+	}
+	if n := msgs(); n != 2 {
+		t.Fatalf("stored %v messages, want 2", n)
+	}
+	// The first message had a TTL of 1s; the second none.
+	waitFor(t, 5*time.Second, "the batch message with a TTL to expire", func() bool { return msgs() == 1 })
+}
