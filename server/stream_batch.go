@@ -313,20 +313,10 @@ func (st *stream) commitBatch(b *atomicBatch, reply string) {
 		st.sendPubErr(reply, jsError(jsStreamSealed))
 		return
 	}
-	ids := make(map[string]struct{})
-	msgs := make([]storeBatchMsg, len(b.msgs))
-	for i, m := range b.msgs {
-		m.hdr = deleteHeader(m.hdr, jsRequiredAPILevelHeader)
-		if e := st.checkBatchMsg(m, i, &cfg, ids); e != nil {
-			st.sendPubErr(reply, e)
-			return
-		}
-		ttl, e := st.batchMsgTTL(&cfg, m)
-		if e != nil {
-			st.sendPubErr(reply, e)
-			return
-		}
-		msgs[i] = storeBatchMsg{subject: m.subject, hdr: m.hdr, msg: m.msg, ttl: ttl}
+	msgs, rollups, e := st.prepareBatch(b, &cfg)
+	if e != nil {
+		st.sendPubErr(reply, e)
+		return
 	}
 	if e := st.batchLimitsExceeded(msgs); e != nil {
 		st.sendPubErr(reply, e)
@@ -344,11 +334,49 @@ func (st *stream) commitBatch(b *atomicBatch, reply string) {
 		return
 	}
 	st.noteBatchStored(b, first, ts)
+	for _, r := range rollups {
+		st.applyRollup(r.kind, r.subject, first)
+	}
 	st.republishBatch(msgs, prev, first, ts)
 	st.notifyAppend()
 	if !cfg.NoAck {
 		st.sendBatchAck(reply, first+uint64(len(msgs))-1, b.id, len(msgs))
 	}
+}
+
+// batchRollup is a roll-up asked for by a message of an atomic batch. As
+// with the reference, it removes what was stored before the batch, never
+// the batch's own messages.
+type batchRollup struct {
+	kind    rollupKind
+	subject string
+}
+
+// prepareBatch checks every message of b at commit and turns them into
+// the store's batch, with their TTLs and the roll-ups they ask for.
+func (st *stream) prepareBatch(b *atomicBatch, cfg *StreamConfig) ([]storeBatchMsg, []batchRollup, *ApiError) {
+	ids := make(map[string]struct{})
+	msgs := make([]storeBatchMsg, len(b.msgs))
+	var rollups []batchRollup
+	for i, m := range b.msgs {
+		m.hdr = deleteHeader(m.hdr, jsRequiredAPILevelHeader)
+		if e := st.checkBatchMsg(m, i, cfg, ids); e != nil {
+			return nil, nil, e
+		}
+		ttl, e := st.batchMsgTTL(cfg, m)
+		if e != nil {
+			return nil, nil, e
+		}
+		kind, e := checkRollup(cfg, m.hdr)
+		if e != nil {
+			return nil, nil, e
+		}
+		if kind != rollupNone {
+			rollups = append(rollups, batchRollup{kind: kind, subject: m.subject})
+		}
+		msgs[i] = storeBatchMsg{subject: m.subject, hdr: m.hdr, msg: m.msg, ttl: ttl}
+	}
+	return msgs, rollups, nil
 }
 
 // checkBatchMsg applies the per-message checks to message i of a batch.

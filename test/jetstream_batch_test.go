@@ -365,3 +365,39 @@ func TestJetStreamAtomicBatchTTL(t *testing.T) {
 	// The first message had a TTL of 1s; the second none.
 	waitFor(t, 5*time.Second, "the batch message with a TTL to expire", func() bool { return msgs() == 1 })
 }
+
+// Nats-Rollup inside an atomic batch: refused where roll-ups are not
+// allowed (10111), and otherwise it removes what was stored before the
+// batch, never the batch's own messages (observed on the reference).
+func TestJetStreamAtomicBatchRollup(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.R", `{"name":"R","subjects":["r.>"],"allow_atomic":true,"allow_rollup_hdrs":true}`)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.Q", `{"name":"Q","subjects":["q.>"],"allow_atomic":true}`)
+	commit := func(subj, id, rollup string) string {
+		pubHdr(t, nc, subj, "one", 200*time.Millisecond, batchHdrs(id, 1, "Nats-Rollup: "+rollup)...)
+		return pubHdr(t, nc, subj, "two", 2*time.Second, batchHdrs(id, 2, "Nats-Rollup: "+rollup, "Nats-Batch-Commit: 1")...)
+	}
+	if r := commit("q.a", "B1", "sub"); !strings.Contains(r, `"err_code":10111,"description":"rollup not permitted"`) {
+		t.Fatalf("rollup not allowed: %s", r)
+	}
+	for _, subj := range []string{"r.a", "r.a", "r.a", "r.b"} {
+		jsReq(t, nc, subj, "x")
+	}
+	state := func() (float64, float64) {
+		st := jsReq(t, nc, "$JS.API.STREAM.INFO.R", "")["state"].(map[string]any)
+		return st["messages"].(float64), st["first_seq"].(float64)
+	}
+	if r := commit("r.a", "B2", "sub"); r != `{"stream":"R","seq":6,"batch":"B2","count":2}` {
+		t.Fatalf("commit: %s", r)
+	}
+	if n, first := state(); n != 3 || first != 4 {
+		t.Fatalf("after a subject roll-up: %v messages from %v, want 3 from 4", n, first)
+	}
+	if r := commit("r.c", "B3", "all"); r != `{"stream":"R","seq":8,"batch":"B3","count":2}` {
+		t.Fatalf("commit: %s", r)
+	}
+	if n, first := state(); n != 2 || first != 7 {
+		t.Fatalf("after a stream roll-up: %v messages from %v, want 2 from 7", n, first)
+	}
+}
