@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -358,6 +359,7 @@ func (st *stream) prepareBatch(b *atomicBatch, cfg *StreamConfig) ([]storeBatchM
 	ids := make(map[string]struct{})
 	msgs := make([]storeBatchMsg, len(b.msgs))
 	var rollups []batchRollup
+	totals := make(map[string]*big.Int)
 	for i, m := range b.msgs {
 		m.hdr = deleteHeader(m.hdr, jsRequiredAPILevelHeader)
 		if e := st.checkBatchMsg(m, i, cfg, ids); e != nil {
@@ -365,6 +367,9 @@ func (st *stream) prepareBatch(b *atomicBatch, cfg *StreamConfig) ([]storeBatchM
 		}
 		ttl, e := st.batchMsgTTL(cfg, m)
 		if e != nil {
+			return nil, nil, e
+		}
+		if e := st.addToBatchCounter(cfg, m, totals); e != nil {
 			return nil, nil, e
 		}
 		kind, e := checkRollup(cfg, m.hdr)

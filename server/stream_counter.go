@@ -85,19 +85,56 @@ type counterValue struct {
 
 // addToCounter computes the subject's new total and makes it the body.
 func (st *stream) addToCounter(m *inMsg, delta *big.Int) (string, *ApiError) {
+	total, e := st.counterTotal(m.subject)
+	if e != nil {
+		return "", e
+	}
+	return setCounterBody(m, total.Add(total, delta)), nil
+}
+
+// counterTotal is the stored total of subject's counter (0 when none).
+func (st *stream) counterTotal(subject string) (*big.Int, *ApiError) {
 	total := new(big.Int)
-	if last, err := st.store.LoadLastMsg(m.subject, nil); err == nil {
+	if last, err := st.store.LoadLastMsg(subject, nil); err == nil {
 		var cv counterValue
 		if json.Unmarshal(last.Msg, &cv) != nil {
-			return "", jsError(jsMessageCounterBroken)
+			return nil, jsError(jsMessageCounterBroken)
 		}
 		if _, ok := total.SetString(cv.Val, 10); !ok {
-			return "", jsError(jsMessageCounterBroken)
+			return nil, jsError(jsMessageCounterBroken)
 		}
 	}
-	val := total.Add(total, delta).String()
+	return total, nil
+}
+
+// setCounterBody replaces m's body with the counter's new total,
+// {"val":"T"}, and returns T.
+func setCounterBody(m *inMsg, total *big.Int) string {
+	val := total.String()
 	m.msg = append(append([]byte(`{"val":"`), val...), `"}`...)
-	return val, nil
+	return val
+}
+
+// addToBatchCounter is addToCounter for a message of an atomic batch:
+// totals carries the batch's running totals, so that each message stores
+// the total up to itself (observed on the reference).
+func (st *stream) addToBatchCounter(cfg *StreamConfig, m *inMsg, totals map[string]*big.Int) *ApiError {
+	delta, e := readIncr(cfg, m)
+	if e != nil || !cfg.AllowMsgCounter {
+		return e
+	}
+	if delta == nil {
+		return jsError(jsMessageIncrMissing)
+	}
+	total, ok := totals[m.subject]
+	if !ok {
+		if total, e = st.counterTotal(m.subject); e != nil {
+			return e
+		}
+		totals[m.subject] = total
+	}
+	setCounterBody(m, total.Add(total, delta))
+	return nil
 }
 
 // appendPubAckVal appends a counter publish's PubAck:

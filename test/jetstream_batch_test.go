@@ -1,6 +1,7 @@
 package test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -399,5 +400,34 @@ func TestJetStreamAtomicBatchRollup(t *testing.T) {
 	}
 	if n, first := state(); n != 2 || first != 7 {
 		t.Fatalf("after a stream roll-up: %v messages from %v, want 2 from 7", n, first)
+	}
+}
+
+// An atomic batch on a counter stream: every message needs Nats-Incr
+// (10169), each stores the running total up to itself, and the commit's
+// PubAck has no val (all observed on the reference v2.15.2).
+func TestJetStreamAtomicBatchCounters(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.C", `{"name":"C","subjects":["c.>"],"allow_atomic":true,"allow_msg_counter":true}`)
+	if r := pubHdr(t, nc, "c.a", "", time.Second, "Nats-Incr: 2"); r != `{"stream":"C","seq":1,"val":"2"}` {
+		t.Fatalf("counter publish: %s", r)
+	}
+	pubHdr(t, nc, "c.a", "", 200*time.Millisecond, batchHdrs("B", 1, "Nats-Incr: 5")...)
+	pubHdr(t, nc, "c.b", "", 200*time.Millisecond, batchHdrs("B", 2, "Nats-Incr: 1")...)
+	if r := pubHdr(t, nc, "c.a", "", time.Second, batchHdrs("B", 3, "Nats-Incr: 7", "Nats-Batch-Commit: 1")...); r != `{"stream":"C","seq":4,"batch":"B","count":3}` {
+		t.Fatalf("commit: %s", r)
+	}
+	pubHdr(t, nc, "c.a", "", 200*time.Millisecond, batchHdrs("X", 1, "Nats-Incr: 5")...)
+	want := `{"error":{"code":400,"err_code":10169,"description":"message counter increment is missing"},"stream":"C","seq":0}`
+	if r := pubHdr(t, nc, "c.a", "", time.Second, batchHdrs("X", 2, "Nats-Batch-Commit: 1")...); r != want {
+		t.Fatalf("commit without an increment: %s", r)
+	}
+	for seq, total := range map[int]string{2: "7", 3: "1", 4: "14"} {
+		m := jsReq(t, nc, "$JS.API.STREAM.MSG.GET.C", fmt.Sprintf(`{"seq":%d}`, seq))
+		data, _ := base64.StdEncoding.DecodeString(m["message"].(map[string]any)["data"].(string))
+		if string(data) != `{"val":"`+total+`"}` {
+			t.Fatalf("seq %d holds %s, want total %s", seq, data, total)
+		}
 	}
 }
