@@ -188,9 +188,11 @@ func (st *stream) fastBatchMsg(m *inMsg, fb *fastBatch, r fastBatchReply) {
 	}
 	if r.op == fastOpCommit {
 		st.closeFastBatch(fb)
-		if e == nil {
-			st.sendBatchAck(m.reply, seq, fb.id, int(r.seq))
+		if e != nil {
+			// As the reference: the error, then the commit of what was stored.
+			seq, r.seq = st.lastSeq(), fb.stored
 		}
+		st.sendBatchAck(m.reply, seq, fb.id, int(r.seq))
 		return
 	}
 	if fb.stored >= fb.acked+uint64(fb.every) {
@@ -208,6 +210,10 @@ func (st *stream) storeFastMsg(m *inMsg) (uint64, *ApiError) {
 	}
 	if cfg.MaxMsgSize >= 0 && len(m.hdr)+len(m.msg) > int(cfg.MaxMsgSize) {
 		return 0, jsError(jsStreamMessageExceeds)
+	}
+	ttl, e := st.batchMsgTTL(&cfg, m)
+	if e != nil {
+		return 0, e
 	}
 	msgID := ""
 	if len(m.hdr) > 0 {
@@ -228,7 +234,7 @@ func (st *stream) storeFastMsg(m *inMsg) (uint64, *ApiError) {
 		return 0, e
 	}
 	last := st.lastSeqBefore(m.subject)
-	seq, ts, err := st.store.StoreMsg(m.subject, m.hdr, m.msg, 0)
+	seq, ts, err := st.store.StoreMsg(m.subject, m.hdr, m.msg, ttl)
 	if err != nil {
 		return 0, jsError(jsStreamStoreFailed, err)
 	}

@@ -431,3 +431,36 @@ func TestJetStreamAtomicBatchCounters(t *testing.T) {
 		}
 	}
 }
+
+// Nats-TTL on a fast batch message: refused where TTLs are disabled (the
+// error, then the commit of what was stored) and otherwise honoured, as
+// the reference answers (observed on v2.15.2).
+func TestJetStreamFastBatchTTL(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.FB", `{"name":"FB","subjects":["fb.>"],"allow_batched":true,"allow_msg_ttl":true}`)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.FQ", `{"name":"FQ","subjects":["fq.>"],"allow_batched":true}`)
+	sub, err := nc.SubscribeSync("x.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ttlPub := func(subj, reply string) {
+		m := nats.NewMsg(subj)
+		m.Reply, m.Data = reply, []byte("m")
+		m.Header.Set("Nats-TTL", "1s")
+		if err := nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ttlPub("fq.a", "x.y.B0.10.ok.1.2.$FI")
+	expectReplies(t, sub,
+		`x.y.B0.10.ok.1.2.$FI {"type":"err","seq":1,"error":{"code":400,"err_code":10166,"description":"per-message TTL is disabled"}}`,
+		`x.y.B0.10.ok.1.2.$FI {"stream":"FQ","seq":0,"batch":"B0","count":0}`)
+	ttlPub("fb.a", "x.y.B1.10.ok.1.0.$FI")
+	fastPub(t, nc, "fb.a", "x.y.B1.10.ok.2.2.$FI")
+	expectReplies(t, sub, `x.y.B1.10.ok.1.0.$FI {"type":"ack","seq":0,"msgs":10}`,
+		`x.y.B1.10.ok.2.2.$FI {"stream":"FB","seq":2,"batch":"B1","count":2}`)
+	waitFor(t, 5*time.Second, "the fast batch message with a TTL to expire", func() bool {
+		return jsReq(t, nc, "$JS.API.STREAM.INFO.FB", "")["state"].(map[string]any)["messages"].(float64) == 1
+	})
+}
