@@ -109,18 +109,24 @@ func setHeader(hdr []byte, key, value string) []byte {
 // appendHeaderLinesWithout appends hdr's header lines, except those of key,
 // to out; the status line and the closing blank line are the caller's.
 func appendHeaderLinesWithout(out, hdr []byte, key string) []byte {
-	rest := headerLines(hdr)
+	out, _ = appendHeaderLinesExcept(out, hdr, func(k string) bool { return k == key })
+	return out
+}
+
+// appendHeaderLinesExcept appends hdr's header lines whose key drop refuses
+// to out, and counts them; the status line and the closing blank line are
+// the caller's.
+func appendHeaderLinesExcept(out, hdr []byte, drop func(key string) bool) ([]byte, int) {
+	rest, kept := headerLines(hdr), 0
 	for {
 		k, v, next, ok := nextHeader(rest)
 		if !ok {
-			return out
-		}
-		if bytesToString(k) != key {
-			out = append(out, k...)
-			out = append(out, ": "...)
-			out = append(out, v...)
-			out = append(out, "\r\n"...)
+			return out, kept
 		}
 		rest = next
+		if key := bytesToString(k); !drop(key) {
+			out = appendHeader(out, key, bytesToString(v))
+			kept++
+		}
 	}
 }

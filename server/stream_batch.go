@@ -359,7 +359,10 @@ func (st *stream) prepareBatch(b *atomicBatch, cfg *StreamConfig) ([]storeBatchM
 	ids := make(map[string]struct{})
 	msgs := make([]storeBatchMsg, len(b.msgs))
 	var rollups []batchRollup
-	totals := make(map[string]*big.Int)
+	var totals map[string]*big.Int // running counter totals, for counter streams only
+	if cfg.AllowMsgCounter {
+		totals = make(map[string]*big.Int)
+	}
 	for i, m := range b.msgs {
 		m.hdr = deleteHeader(m.hdr, jsRequiredAPILevelHeader)
 		if e := st.checkBatchMsg(m, i, cfg, ids); e != nil {

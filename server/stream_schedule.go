@@ -419,20 +419,10 @@ func (st *stream) produceScheduled(s *msgSchedule, next time.Time) bool {
 // TTL and roll-up the schedule asks for.
 func scheduledHeaders(hdr, sched []byte, subject, next string) ([]byte, time.Duration, bool) {
 	out := append(make([]byte, 0, len(hdr)+96), "NATS/1.0\r\n"...)
-	rest := headerLines(hdr)
-	for {
-		k, v, n, ok := nextHeader(rest)
-		if !ok {
-			break
-		}
-		rest = n
-		key := bytesToString(k)
-		if strings.HasPrefix(key, "Nats-Schedule") || strings.HasPrefix(key, "Nats-Expected-") ||
-			key == hdrMsgID || key == schedHdrTTL || key == schedHdrRollup || key == hdrScheduler {
-			continue
-		}
-		out = appendHeader(out, key, bytesToString(v))
-	}
+	out, _ = appendHeaderLinesExcept(out, hdr, func(key string) bool {
+		return strings.HasPrefix(key, "Nats-Schedule") || strings.HasPrefix(key, "Nats-Expected-") ||
+			key == hdrMsgID || key == schedHdrTTL || key == schedHdrRollup || key == hdrScheduler
+	})
 	out = appendHeader(out, hdrScheduler, subject)
 	out = appendHeader(out, hdrScheduleNext, next)
 	var ttl time.Duration

@@ -228,21 +228,9 @@ func sourcedHeader(hdr []byte, source string) []byte {
 			status = s
 		}
 	}
-	out = append(out, status...)
-	rest, kept := headerLines(hdr), 0
-	for {
-		k, v, next, ok := nextHeader(rest)
-		if !ok {
-			break
-		}
-		rest = next
-		key := bytesToString(k)
-		if key == hdrStreamSource || strings.HasPrefix(key, "Nats-Expected-") || strings.HasPrefix(key, "Nats-Batch-") {
-			continue
-		}
-		out = appendHeader(out, key, bytesToString(v))
-		kept++
-	}
+	out, kept := appendHeaderLinesExcept(append(out, status...), hdr, func(key string) bool {
+		return key == hdrStreamSource || strings.HasPrefix(key, "Nats-Expected-") || strings.HasPrefix(key, "Nats-Batch-")
+	})
 	if source != "" {
 		out = appendHeader(out, hdrStreamSource, source)
 	} else if kept == 0 {
