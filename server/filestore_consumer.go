@@ -3,6 +3,7 @@ package server
 import (
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"sync/atomic"
 )
@@ -109,4 +110,51 @@ func (o *fsConsumer) Delete() error {
 	}
 	o.fs.mu.Unlock()
 	return fsRemoveAllSync(o.fs.sys, o.dir)
+}
+
+// fsConsumerMetaFile holds the consumer's configuration, sealed like its
+// state.
+const fsConsumerMetaFile = "meta.inf"
+
+// WriteMeta implements consumerMetaStore: the configuration is replaced
+// atomically and durably (a consumer must not come back without it).
+func (o *fsConsumer) WriteMeta(meta []byte) error {
+	if o.closed.Load() {
+		return ErrStoreClosed
+	}
+	blob, err := fsSealChecked(o.fs.newBlockCipher(), o.key(), meta, []byte("meta:"+o.name), o.fs.hkey)
+	if err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return fsWriteFile(o.fs.sys, filepath.Join(o.dir, fsConsumerMetaFile), blob, true)
+}
+
+// Meta implements consumerMetaStore.
+func (o *fsConsumer) Meta() ([]byte, error) {
+	o.mu.Lock()
+	data, err := o.fs.sys.ReadFile(filepath.Join(o.dir, fsConsumerMetaFile))
+	o.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	meta, _, err := fsOpenChecked(data, o.key(), []byte("meta:"+o.name), o.fs.hkey)
+	if err != nil {
+		return nil, ErrStoreBadConsumerState
+	}
+	return meta, nil
+}
+
+// ConsumerNames implements consumerNamesStore: the consumers found on
+// disk or created since, sorted.
+func (fs *FileStore) ConsumerNames() []string {
+	fs.mu.Lock()
+	names := make([]string, 0, len(fs.consumers))
+	for n := range fs.consumers {
+		names = append(names, n)
+	}
+	fs.mu.Unlock()
+	sort.Strings(names)
+	return names
 }

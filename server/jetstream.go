@@ -40,6 +40,9 @@ type jetStream struct {
 
 	origins originEvents // streams created, for mirrors and sources waiting on one
 
+	cworkOnce sync.Once        // starts the consumer workers (consumer_work.go)
+	cwork     *consumerWorkers // nil until the first consumer runs
+
 	memUsage  jsUsageEstimate // see jetstream_limits.go
 	fileUsage jsUsageEstimate
 }
@@ -55,6 +58,9 @@ type jsAccount struct {
 	createMu sync.Mutex   // serialises create, update and delete of streams
 	mu       sync.RWMutex // guards streams; leaf
 	streams  map[string]*stream
+	// ackOnce subscribes $JS.ACK.> with the first consumer (consumer_ack.go).
+	ackOnce  sync.Once
+	ackUnsub func()
 
 	apiTotal  atomic.Uint64
 	apiErrors atomic.Uint64
@@ -259,6 +265,7 @@ func (js *jetStream) shutdown() {
 	for _, ja := range js.accounts() {
 		ja.stopStreams()
 	}
+	js.stopConsumerWork()
 }
 
 // stopJetStream is called by Shutdown once clients are gone.

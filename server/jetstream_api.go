@@ -192,6 +192,10 @@ func (ja *jsAccount) onAPIRequest(c *client, subject, reply string, hdr, msg []b
 	if reply == "" {
 		return // nobody to answer, as with the reference
 	}
+	if strings.HasPrefix(subject, jsMsgNextPrefix) {
+		ja.onPullRequest(subject, reply, msg) // served by the consumer, not a worker
+		return
+	}
 	r := &jsAPIRequest{ja: ja, client: c, subject: strings.Clone(subject), reply: strings.Clone(reply),
 		hdr: bytes.Clone(hdr), msg: bytes.Clone(msg)}
 	ja.js.api.push(r)
@@ -223,12 +227,12 @@ func init() {
 		"STREAM.MSG.DELETE":  {"stream_msg_delete_response", 1, (*jsAccount).apiMsgDelete},
 		"STREAM.SNAPSHOT":    {"stream_snapshot_response", 1, (*jsAccount).apiStreamSnapshot},
 		"STREAM.RESTORE":     {"stream_restore_response", 1, (*jsAccount).apiStreamRestore},
-		"CONSUMER.CREATE":    {"consumer_create_response", -1, apiConsumerNotSupported},
-		"CONSUMER.DURABLE":   {"consumer_create_response", -1, apiConsumerNotSupported},
-		"CONSUMER.INFO":      {"consumer_info_response", -1, apiConsumerNotSupported},
-		"CONSUMER.NAMES":     {"consumer_names_response", -1, apiConsumerNotSupported},
-		"CONSUMER.LIST":      {"consumer_list_response", -1, apiConsumerNotSupported},
-		"CONSUMER.DELETE":    {"consumer_delete_response", -1, apiConsumerNotSupported},
+		"CONSUMER.CREATE":    {"consumer_create_response", -1, (*jsAccount).apiConsumerCreate},
+		"CONSUMER.DURABLE":   {"consumer_create_response", -1, (*jsAccount).apiDurableCreate},
+		"CONSUMER.INFO":      {"consumer_info_response", -1, (*jsAccount).apiConsumerInfo},
+		"CONSUMER.NAMES":     {"consumer_names_response", -1, (*jsAccount).apiConsumerNames},
+		"CONSUMER.LIST":      {"consumer_list_response", -1, (*jsAccount).apiConsumerList},
+		"CONSUMER.DELETE":    {"consumer_delete_response", -1, (*jsAccount).apiConsumerDelete},
 		"CONSUMER.PAUSE":     {"consumer_pause_response", -1, apiConsumerNotSupported},
 		"CONSUMER.UNPIN":     {"consumer_unpin_response", -1, apiConsumerNotSupported},
 		"CONSUMER.MSG.NEXT":  {"consumer_getnext_response", -1, apiConsumerNotSupported},

@@ -28,6 +28,7 @@ type stream struct {
 	batches   streamBatches   // atomic batches being staged; ingest-owned
 	schedules streamSchedules // message schedules' timetable; ingest-owned
 	retention streamRetention // interest/workqueue consumers (stream_retention.go)
+	cons      streamConsumers // its consumers (consumer.go)
 
 	ingestXforms *streamXforms  // owned by the ingest goroutine (stream_transform.go)
 	src          streamSourcing // its mirror/sources and its readers (stream_source_run.go)
@@ -257,6 +258,7 @@ func (ja *jsAccount) addStream(cfg *StreamConfig, created time.Time) (*stream, e
 // and registers the stream (restore hands in the store it filled).
 func (ja *jsAccount) registerStream(cfg *StreamConfig, created time.Time, store StreamStore) (*stream, error) {
 	st := &stream{ja: ja, name: cfg.Name, store: store, created: created, config: *cfg}
+	st.initConsumers()
 	st.startIngest()
 	st.startSchedules()
 	st.watchExpiry()
@@ -325,6 +327,7 @@ func (st *stream) stop() {
 	st.unsubscribe()
 	st.stopIngest()
 	st.releaseIngestState()
+	st.stopConsumers()
 	if err := st.store.Stop(); err != nil && !errors.Is(err, ErrStoreClosed) {
 		st.ja.js.srv.Warnf("JetStream stream '%s > %s' stop: %v", st.ja.acc.Name, st.name, err)
 	}
@@ -339,6 +342,7 @@ func (ja *jsAccount) deleteStream(st *stream) error {
 	st.unsubscribe()
 	st.stopIngest()
 	st.releaseIngestState()
+	st.dropConsumers()
 	return st.store.Delete()
 }
 

@@ -149,6 +149,9 @@ func (st *stream) commitRound() {
 			st.undoRoundMsgIDs()
 		}
 	}
+	if failed == nil {
+		st.consumersCommitted()
+	}
 	if len(r.replies) == 0 {
 		return
 	}

@@ -87,7 +87,7 @@ func TestJetStreamAPIErrorsAndTypes(t *testing.T) {
 		{"$JS.API.STREAM.MSG.DELETE.S", `{"seq":0}`, "stream_msg_delete_response", 500, 10057, "no message found"},
 		{"$JS.API.STREAM.PURGE.S", `{"seq":1,"keep":1}`, "stream_purge_response", 400, 10003, "bad request"},
 		{"$JS.API.STREAM.DELETE.S", `{"x":1}`, "stream_delete_response", 400, 10038, "expected an empty request payload"},
-		{"$JS.API.CONSUMER.CREATE.S.C", `{}`, "consumer_create_response", 500, 10012, "consumers are not supported yet"},
+		{"$JS.API.CONSUMER.CREATE.S.C", `{}`, "consumer_create_response", 400, 10056, "stream name in subject does not match request"},
 		{"$JS.API.STREAM.DELETE.S", ``, "stream_delete_response", 0, 0, ""},
 		{"$JS.API.STREAM.DELETE.S", ``, "stream_delete_response", 404, 10059, "stream not found"},
 	} {

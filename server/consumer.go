@@ -1,0 +1,349 @@
+package server
+
+import (
+	"encoding/json"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// consumer is one JetStream consumer of a stream. It owns no goroutine:
+// its work (acks, pull requests, deliveries, timers) runs on the shared
+// consumer workers (consumer_work.go) when something happens, so an idle
+// consumer costs only its memory.
+type consumer struct {
+	st      *stream
+	name    string
+	created time.Time
+	store   ConsumerStore
+	// ackPrefix is "$JS.ACK.<stream>.<consumer>." for the v1 reply subject.
+	ackPrefix string
+
+	mu       sync.Mutex // guards the fields below; taken with no other lock held
+	cfg      ConsumerConfig
+	filters  []string // nil: every subject
+	state    consumerState
+	waiting  pullQueue
+	acks     []ackItem // acknowledgements waiting for the worker
+	spareAck []ackItem
+	timer    *time.Timer
+	armedAt  time.Time // the timer's deadline; zero when disarmed
+	deleted  bool
+
+	// sched is the worker scheduling state: 0 idle, 1 queued or running,
+	// 2 running and asked to run again.
+	sched atomic.Int32
+	// hungry: the consumer waits for the stream's next committed message.
+	hungry bool
+	// activeNs is when the consumer last had a pull request or an ack
+	// (unix ns), for inactive_threshold.
+	activeNs atomic.Int64
+}
+
+// streamConsumers is a stream's consumer registry.
+type streamConsumers struct {
+	mu     sync.RWMutex // leaf
+	byName map[string]*consumer
+	// hungry are the consumers waiting for a message past the committed
+	// sequence; the commit of a round wakes them.
+	hungry  map[*consumer]struct{}
+	nhungry atomic.Int32
+	// committed is the last stream sequence whose ingest round committed:
+	// consumers never deliver past it.
+	committed atomic.Uint64
+}
+
+// consumerMetaStore is implemented by consumer stores that persist the
+// consumer's configuration next to its state (the file store).
+type consumerMetaStore interface {
+	WriteMeta(meta []byte) error
+	Meta() ([]byte, error)
+}
+
+// consumerNamesStore lists the consumers a store holds (file store).
+type consumerNamesStore interface {
+	ConsumerNames() []string
+}
+
+// consumerMeta is what is stored with a consumer to recreate it.
+type consumerMeta struct {
+	Config  ConsumerConfig `json:"config"`
+	Created time.Time      `json:"created"`
+}
+
+// initConsumers prepares the registry of a stream just opened and brings
+// back the consumers its store holds.
+func (st *stream) initConsumers() {
+	var ss StreamState
+	st.store.FastState(&ss)
+	st.cons.committed.Store(ss.LastSeq)
+	ns, ok := st.store.(consumerNamesStore)
+	if !ok {
+		return
+	}
+	for _, name := range ns.ConsumerNames() {
+		st.recoverConsumer(name)
+	}
+}
+
+// recoverConsumer recreates one stored consumer; a damaged one is logged
+// and left on disk.
+func (st *stream) recoverConsumer(name string) {
+	s := st.ja.js.srv
+	cs, err := st.store.ConsumerStore(name)
+	if err != nil {
+		s.Warnf("  Error recovering consumer '%s > %s > %s': %v", st.ja.acc.Name, st.name, name, err)
+		return
+	}
+	ms, ok := cs.(consumerMetaStore)
+	if !ok {
+		return
+	}
+	raw, err := ms.Meta()
+	var meta consumerMeta
+	if err == nil {
+		err = json.Unmarshal(raw, &meta)
+	}
+	if err != nil {
+		s.Warnf("  Error recovering consumer '%s > %s > %s': %v", st.ja.acc.Name, st.name, name, err)
+		return
+	}
+	saved, err := cs.State()
+	if err != nil {
+		s.Warnf("  Error recovering consumer '%s > %s > %s' state: %v", st.ja.acc.Name, st.name, name, err)
+		saved = &ConsumerState{}
+	}
+	c := st.newConsumer(&meta.Config, meta.Created, cs)
+	c.state.restore(saved)
+	c.state.sseq = max(c.state.sseq, saved.Delivered.Stream+1)
+	st.registerConsumer(c)
+}
+
+// newConsumer builds a consumer around its store; it is not registered.
+func (st *stream) newConsumer(cfg *ConsumerConfig, created time.Time, cs ConsumerStore) *consumer {
+	c := &consumer{st: st, name: cfg.Name, created: created, store: cs, cfg: *cfg,
+		ackPrefix: "$JS.ACK." + st.name + "." + cfg.Name + "."}
+	c.filters = consumerFilters(cfg)
+	c.activeNs.Store(time.Now().UnixNano())
+	return c
+}
+
+// consumerFilters is the list of filters, nil when the consumer takes
+// every subject.
+func consumerFilters(cfg *ConsumerConfig) []string {
+	var fs []string
+	if cfg.FilterSubject != "" {
+		fs = append(fs, cfg.FilterSubject)
+	}
+	for _, f := range cfg.FilterSubjects {
+		if f != "" {
+			fs = append(fs, f)
+		}
+	}
+	for _, f := range fs {
+		if f == ">" {
+			return nil
+		}
+	}
+	return fs
+}
+
+// registerConsumer makes c reachable by name and, on interest and
+// workqueue streams, by the retention bookkeeping.
+func (st *stream) registerConsumer(c *consumer) {
+	r := &st.cons
+	r.mu.Lock()
+	if r.byName == nil {
+		r.byName = make(map[string]*consumer)
+	}
+	r.byName[c.name] = c
+	r.mu.Unlock()
+	if st.cfg().Retention != LimitsPolicy {
+		st.addRetentionConsumer(c.name, c)
+	}
+	st.ja.ensureAckSub()
+}
+
+func (st *stream) lookupConsumer(name string) *consumer {
+	r := &st.cons
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.byName[name]
+}
+
+// consumerList returns the stream's consumers sorted by name.
+func (st *stream) consumerList() []*consumer {
+	r := &st.cons
+	r.mu.RLock()
+	out := make([]*consumer, 0, len(r.byName))
+	for _, c := range r.byName {
+		out = append(out, c)
+	}
+	r.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+func (st *stream) numConsumers() int {
+	r := &st.cons
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.byName)
+}
+
+// unregisterConsumer takes c out of the registry; it reports false when
+// c was not (or no longer) registered.
+func (st *stream) unregisterConsumer(c *consumer) bool {
+	r := &st.cons
+	r.mu.Lock()
+	ok := r.byName[c.name] == c
+	if ok {
+		delete(r.byName, c.name)
+	}
+	if _, h := r.hungry[c]; h {
+		delete(r.hungry, c)
+		r.nhungry.Add(-1)
+	}
+	r.mu.Unlock()
+	if ok && st.cfg().Retention != LimitsPolicy {
+		st.removeRetentionConsumer(c.name)
+	}
+	return ok
+}
+
+// deleteConsumer removes c and its state; waiting pull requests are told.
+func (st *stream) deleteConsumer(c *consumer) error {
+	if !st.unregisterConsumer(c) {
+		return nil
+	}
+	c.halt(true)
+	return c.store.Delete()
+}
+
+// halt stops c's timer and releases its waiting requests, with 409
+// Consumer Deleted when deleted (a stop at shutdown saves the state).
+func (c *consumer) halt(deleted bool) {
+	c.mu.Lock()
+	c.deleted = true
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	reqs := c.waiting.takeAll()
+	c.mu.Unlock()
+	if deleted {
+		for _, pr := range reqs {
+			c.sendStatus(pr.reply, statusConsumerDeleted, 0, 0)
+		}
+	}
+}
+
+// stopConsumers stops every consumer of a stream that stops, saving its
+// state.
+func (st *stream) stopConsumers() {
+	for _, c := range st.consumerList() {
+		c.halt(false)
+		c.flushState()
+		_ = c.store.Stop()
+	}
+}
+
+// dropConsumers forgets every consumer of a stream being deleted (the
+// store's deletion removes their files).
+func (st *stream) dropConsumers() {
+	for _, c := range st.consumerList() {
+		st.unregisterConsumer(c)
+		c.halt(true)
+	}
+}
+
+// committed is called once a round's messages are durable: it advances
+// the committed sequence and wakes the consumers waiting for messages.
+func (st *stream) consumersCommitted() {
+	var ss StreamState
+	st.store.FastState(&ss)
+	r := &st.cons
+	r.committed.Store(ss.LastSeq)
+	if r.nhungry.Load() == 0 {
+		return
+	}
+	r.mu.Lock()
+	wake := make([]*consumer, 0, len(r.hungry))
+	for c := range r.hungry {
+		wake = append(wake, c)
+		delete(r.hungry, c)
+	}
+	r.nhungry.Store(0)
+	r.mu.Unlock()
+	for _, c := range wake {
+		c.schedule()
+	}
+}
+
+// waitCommit registers c to be woken by the next commit; if one happened
+// since seen, c runs again at once.
+func (c *consumer) waitCommit(seen uint64) {
+	r := &c.st.cons
+	r.mu.Lock()
+	if r.hungry == nil {
+		r.hungry = make(map[*consumer]struct{})
+	}
+	if _, ok := r.hungry[c]; !ok {
+		r.hungry[c] = struct{}{}
+		r.nhungry.Add(1)
+	}
+	r.mu.Unlock()
+	if r.committed.Load() != seen {
+		c.schedule()
+	}
+}
+
+// config returns a copy of c's configuration.
+func (c *consumer) config() ConsumerConfig {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg
+}
+
+// isPull reports whether c is a pull consumer.
+func (c *consumer) isPull() bool { return c.cfg.DeliverSubject == "" }
+
+// Interested implements RetentionConsumer.
+func (c *consumer) Interested(subject string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.matches(subject)
+}
+
+// matches reports whether subject passes c's filters; c.mu held.
+func (c *consumer) matches(subject string) bool {
+	if c.filters == nil {
+		return true
+	}
+	for _, f := range c.filters {
+		if SubjectMatchesFilter(subject, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// Acked implements RetentionConsumer.
+func (c *consumer) Acked(seq uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state.acked(seq)
+}
+
+// saveMeta stores the configuration next to the state.
+func (c *consumer) saveMeta() error {
+	ms, ok := c.store.(consumerMetaStore)
+	if !ok {
+		return nil
+	}
+	b, err := json.Marshal(&consumerMeta{Config: c.config(), Created: c.created})
+	if err != nil {
+		return err
+	}
+	return ms.WriteMeta(b)
+}

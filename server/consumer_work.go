@@ -1,0 +1,252 @@
+package server
+
+import (
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Consumers share a small pool of workers: a consumer with something to
+// do (a pull request, acks, a committed message it waits for, a timer)
+// is queued once and run by one worker at a time, so that no consumer
+// needs a goroutine of its own and an idle one costs no CPU.
+
+// consumerWorkers is the pool: a FIFO of consumers to run.
+type consumerWorkers struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	q    []*consumer
+	quit bool
+	wg   sync.WaitGroup
+}
+
+// consumerWorker is one worker's scratch: the client deliveries go out
+// through (its pending-flush set wakes each receiver once per run) and
+// buffers reused for every message.
+type consumerWorker struct {
+	c       *client
+	match   SublistResult
+	sm      StoreMsg
+	reply   []byte
+	replies []string // ack-of-ack answers held until the state is saved
+	acked   []uint64 // sequences acknowledged, for retention
+	status  []pendingStatus
+}
+
+// pendingStatus is a status line decided under the consumer's lock and
+// sent after it is released.
+type pendingStatus struct {
+	reply string
+	hdr   []byte
+}
+
+// consumerWork returns the server's consumer workers, started on first use.
+func (js *jetStream) consumerWork() *consumerWorkers {
+	js.cworkOnce.Do(func() {
+		p := &consumerWorkers{}
+		p.cond = sync.NewCond(&p.mu)
+		n := min(max(runtime.GOMAXPROCS(0), 2), 16)
+		for i := 0; i < n; i++ {
+			p.wg.Add(1)
+			go p.work(js)
+		}
+		js.cwork = p
+	})
+	return js.cwork
+}
+
+// stopConsumerWork ends the workers (JetStream shutdown).
+func (js *jetStream) stopConsumerWork() {
+	js.cworkOnce.Do(func() {}) // none started: none will be
+	p := js.cwork
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.quit = true
+	p.cond.Broadcast()
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+func (p *consumerWorkers) push(c *consumer) {
+	p.mu.Lock()
+	p.q = append(p.q, c)
+	p.mu.Unlock()
+	p.cond.Signal()
+}
+
+func (p *consumerWorkers) work(js *jetStream) {
+	defer p.wg.Done()
+	s := js.srv
+	w := &consumerWorker{c: &client{cid: s.gcid.Add(1), kind: SYSTEM, srv: s,
+		subs: make(map[string]*subscription), pcd: make(map[*client]struct{}), echo: true, headers: true}}
+	w.c.pa.hdr = -1
+	for {
+		p.mu.Lock()
+		for len(p.q) == 0 && !p.quit {
+			p.cond.Wait()
+		}
+		if p.quit {
+			p.mu.Unlock()
+			return
+		}
+		c := p.q[0]
+		p.q[0] = nil
+		p.q = p.q[1:]
+		if len(p.q) == 0 {
+			p.q = p.q[:0:0]
+		}
+		p.mu.Unlock()
+		w.run(c)
+		if !c.sched.CompareAndSwap(1, 0) {
+			c.sched.Store(1)
+			p.push(c)
+		}
+	}
+}
+
+// schedule queues c for a worker unless it is queued already; a consumer
+// being run is run once more.
+func (c *consumer) schedule() {
+	for {
+		switch c.sched.Load() {
+		case 0:
+			if c.sched.CompareAndSwap(0, 1) {
+				c.st.ja.js.consumerWork().push(c)
+				return
+			}
+		case 1:
+			if c.sched.CompareAndSwap(1, 2) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// run does everything c has to do now.
+func (w *consumerWorker) run(c *consumer) {
+	now := time.Now()
+	w.c.acc = c.st.ja.acc
+	w.applyAcks(c, now)
+	w.expireRequests(c, now)
+	w.deliver(c)
+	if len(w.replies) > 0 {
+		// Answered acks are durable before their answer goes out.
+		_ = c.flushState()
+	}
+	for i, r := range w.replies {
+		c.st.ja.js.srv.PublishInternal(c.st.ja.acc, r, "", nil, nil)
+		w.replies[i] = ""
+	}
+	w.replies = w.replies[:0]
+	w.sendStatuses(c)
+	w.retire(c)
+	c.rearm()
+	for rc := range w.c.pcd {
+		rc.signalFlush()
+		delete(w.c.pcd, rc)
+	}
+}
+
+func (w *consumerWorker) sendStatuses(c *consumer) {
+	for i := range w.status {
+		ps := &w.status[i]
+		c.st.ja.js.srv.PublishInternal(c.st.ja.acc, ps.reply, "", ps.hdr, nil)
+		w.status[i] = pendingStatus{}
+	}
+	w.status = w.status[:0]
+}
+
+// retire tells the stream about acknowledged messages (interest and
+// workqueue retention remove them).
+func (w *consumerWorker) retire(c *consumer) {
+	if len(w.acked) == 0 {
+		return
+	}
+	st := c.st
+	if st.cfg().Retention != LimitsPolicy {
+		for _, seq := range w.acked {
+			if m, err := st.store.LoadMsg(seq, &w.sm); err == nil && m != nil {
+				st.consumerAcked(seq, m.Subject)
+			}
+		}
+	}
+	w.acked = w.acked[:0]
+}
+
+// expireRequests ends the requests whose time is up (408) and sends the
+// idle heartbeats that are due.
+func (w *consumerWorker) expireRequests(c *consumer, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := 0; i < len(c.waiting.reqs); {
+		pr := c.waiting.reqs[i]
+		if !pr.expires.IsZero() && !now.Before(pr.expires) {
+			w.status = append(w.status, pendingStatus{pr.reply,
+				appendStatusHeader(nil, statusRequestTimeout, pr.batch, pr.maxBytes)})
+			c.waiting.remove(i)
+			continue
+		}
+		if pr.hb > 0 && !now.Before(pr.nextHB) {
+			w.status = append(w.status, pendingStatus{pr.reply, c.heartbeatHeader()})
+			pr.nextHB = now.Add(pr.hb)
+		}
+		i++
+	}
+}
+
+// heartbeatHeader is the 100 Idle Heartbeat status; c.mu held.
+func (c *consumer) heartbeatHeader() []byte {
+	b := append([]byte(nil), "NATS/1.0 "+statusIdleHeartbeat+"\r\nNats-Last-Consumer: "...)
+	b = strconv.AppendUint(b, c.state.delivered.Consumer, 10)
+	b = append(b, "\r\nNats-Last-Stream: "...)
+	b = strconv.AppendUint(b, c.state.delivered.Stream, 10)
+	return append(b, "\r\n\r\n"...)
+}
+
+// rearm sets c's one timer to its earliest deadline (a request's expiry
+// or heartbeat), or stops it when there is nothing to time.
+func (c *consumer) rearm() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.deleted {
+		return
+	}
+	var next time.Time
+	for _, pr := range c.waiting.reqs {
+		if !pr.expires.IsZero() && (next.IsZero() || pr.expires.Before(next)) {
+			next = pr.expires
+		}
+		if pr.hb > 0 && (next.IsZero() || pr.nextHB.Before(next)) {
+			next = pr.nextHB
+		}
+	}
+	if next.IsZero() {
+		if c.timer != nil && !c.armedAt.IsZero() {
+			c.timer.Stop()
+		}
+		c.armedAt = time.Time{}
+		return
+	}
+	if next.Equal(c.armedAt) {
+		return
+	}
+	c.armedAt = next
+	d := time.Until(next)
+	if c.timer == nil {
+		c.timer = time.AfterFunc(d, c.onTimer)
+		return
+	}
+	c.timer.Reset(d)
+}
+
+func (c *consumer) onTimer() {
+	c.mu.Lock()
+	c.armedAt = time.Time{}
+	c.mu.Unlock()
+	c.schedule()
+}

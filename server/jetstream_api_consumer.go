@@ -1,0 +1,339 @@
+package server
+
+import (
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Consumer API: CONSUMER.CREATE (legacy, named, filtered), DURABLE.CREATE,
+// INFO, DELETE, NAMES and LIST. MSG.NEXT never reaches a worker: the
+// publisher's goroutine hands it to the consumer (consumer_pull.go).
+
+// Catalogue identifiers the consumer API raises.
+const (
+	jscNotFound          = "JSConsumerNotFoundErr"
+	jscStoreFailed       = "JSConsumerStoreFailedErrF"
+	jscDurableNotInSubj  = "JSConsumerDurableNameNotInSubjectErr"
+	jscDurableNotMatch   = "JSConsumerDurableNameNotMatchSubjectErr"
+	jscDurableNotSet     = "JSConsumerDurableNameNotSetErr"
+	jscEphemeralDurable  = "JSConsumerEphemeralWithDurableNameErr"
+	jscAlreadyExists     = "JSConsumerAlreadyExists"
+	jscDoesNotExist      = "JSConsumerDoesNotExist"
+	jscFilterMismatch    = "JSConsumerCreateFilterSubjectMismatchErr"
+	jscMultipleFiltersNA = "JSConsumerMultipleFiltersNotAllowed"
+)
+
+// JSApiConsumerCreateResponse answers every create form.
+type JSApiConsumerCreateResponse struct {
+	ApiResponse
+	*ConsumerInfo
+}
+
+// JSApiConsumerInfoResponse answers CONSUMER.INFO.
+type JSApiConsumerInfoResponse struct {
+	ApiResponse
+	*ConsumerInfo
+}
+
+// JSApiConsumerNamesResponse answers CONSUMER.NAMES.
+type JSApiConsumerNamesResponse struct {
+	ApiResponse
+	Total     int      `json:"total"`
+	Offset    int      `json:"offset"`
+	Limit     int      `json:"limit"`
+	Consumers []string `json:"consumers"`
+}
+
+// JSApiConsumerListResponse answers CONSUMER.LIST.
+type JSApiConsumerListResponse struct {
+	ApiResponse
+	Total     int             `json:"total"`
+	Offset    int             `json:"offset"`
+	Limit     int             `json:"limit"`
+	Consumers []*ConsumerInfo `json:"consumers"`
+	Missing   []string        `json:"missing,omitempty"`
+}
+
+// apiConsumerCreate serves $JS.API.CONSUMER.CREATE.<s>[.<c>[.<filter>]].
+func (ja *jsAccount) apiConsumerCreate(r *jsAPIRequest, args []string) any {
+	a := &consumerCreateArgs{stream: args[0]}
+	if len(args) > 1 {
+		a.name = args[1]
+	}
+	if len(args) > 2 {
+		a.filter = strings.Join(args[2:], ".")
+	}
+	return ja.createConsumer(r, a)
+}
+
+// apiDurableCreate serves $JS.API.CONSUMER.DURABLE.CREATE.<s>.<durable>.
+func (ja *jsAccount) apiDurableCreate(r *jsAPIRequest, args []string) any {
+	if len(args) != 3 || args[0] != "CREATE" {
+		return createErr(jsError(jscDurableNotInSubj))
+	}
+	return ja.createConsumer(r, &consumerCreateArgs{stream: args[1], name: args[2], durableAPI: true})
+}
+
+func createErr(e *ApiError) *JSApiConsumerCreateResponse {
+	return &JSApiConsumerCreateResponse{ApiResponse: ApiResponse{Error: e}}
+}
+
+// checkCreateSubject applies the rules tied to the subject form used.
+func checkCreateSubject(a *consumerCreateArgs, cfg *ConsumerConfig) *ApiError {
+	switch {
+	case a.durableAPI && cfg.Durable == "":
+		return jsError(jscDurableNotSet)
+	case a.durableAPI && cfg.Durable != a.name:
+		return jsError(jscDurableNotMatch)
+	case !a.durableAPI && a.name == "" && cfg.Durable != "":
+		return jsError(jscEphemeralDurable)
+	case !a.durableAPI && a.name != "" && cfg.Durable != "" && cfg.Durable != a.name:
+		return jsError(jscDurableNotMatch)
+	case a.filter != "" && len(cfg.FilterSubjects) > 0:
+		return jsError(jscMultipleFiltersNA)
+	case a.filter != "" && cfg.FilterSubject != a.filter:
+		return jsError(jscFilterMismatch)
+	}
+	return nil
+}
+
+// createConsumer creates or updates a consumer as the request says.
+func (ja *jsAccount) createConsumer(r *jsAPIRequest, a *consumerCreateArgs) any {
+	var req CreateConsumerRequest
+	if hasJSONBody(r.msg) {
+		if e := r.decode(&req); e != nil {
+			return createErr(e)
+		}
+	}
+	if req.Stream != a.stream {
+		return createErr(jsError(jsStreamMismatch))
+	}
+	if e := checkCreateSubject(a, &req.Config); e != nil {
+		return createErr(e)
+	}
+	a.req = &req
+	ja.createMu.Lock()
+	defer ja.createMu.Unlock()
+	st := ja.lookupStream(a.stream)
+	if st == nil {
+		return createErr(jsError(jsStreamNotFound))
+	}
+	existing := st.lookupConsumer(consumerRequestedName(a))
+	var existingCfg *ConsumerConfig
+	var others []*ConsumerConfig
+	for _, o := range st.consumerList() {
+		cfg := o.config()
+		if o == existing {
+			existingCfg = &cfg
+		} else {
+			others = append(others, &cfg)
+		}
+	}
+	switch {
+	case existing != nil && req.Action == ActionCreate:
+		// Identical configs are accepted by the check below.
+	case existing == nil && req.Action == ActionUpdate:
+		return createErr(jsError(jscDoesNotExist))
+	}
+	cfg, e := ja.checkConsumerCreate(st, a, existingCfg, others)
+	if e != nil {
+		return createErr(e)
+	}
+	if existing != nil {
+		return ja.updateConsumer(existing, cfg)
+	}
+	c, e := st.createConsumer(cfg)
+	if e != nil {
+		return createErr(e)
+	}
+	ja.adviseConsumer(st.name, c.name, jsActionCreate)
+	return &JSApiConsumerCreateResponse{ConsumerInfo: c.info()}
+}
+
+// consumerRequestedName is the name a create request refers to, "" when
+// the server is to choose one.
+func consumerRequestedName(a *consumerCreateArgs) string {
+	switch {
+	case a.req.Config.Name != "":
+		return a.req.Config.Name
+	case a.req.Config.Durable != "":
+		return a.req.Config.Durable
+	}
+	return a.name
+}
+
+// createConsumer opens the consumer's store, positions it and registers it.
+func (st *stream) createConsumer(cfg *ConsumerConfig) (*consumer, *ApiError) {
+	cs, err := st.store.ConsumerStore(cfg.Name)
+	if err != nil {
+		return nil, jsError(jscStoreFailed, err)
+	}
+	c := st.newConsumer(cfg, time.Now().UTC(), cs)
+	start := st.consumerStartSeq(cfg)
+	c.state.sseq, c.state.start = start, start
+	c.state.delivered.Stream, c.state.ackFloor.Stream = start-1, start-1
+	c.state.dirty = true
+	if err := c.saveMeta(); err != nil {
+		_ = cs.Delete()
+		return nil, jsError(jscStoreFailed, err)
+	}
+	if err := c.flushState(); err != nil {
+		_ = cs.Delete()
+		return nil, jsError(jscStoreFailed, err)
+	}
+	st.registerConsumer(c)
+	return c, nil
+}
+
+// updateConsumer applies a checked configuration to an existing consumer.
+func (ja *jsAccount) updateConsumer(c *consumer, cfg *ConsumerConfig) any {
+	c.mu.Lock()
+	changed := !consumerConfigEqual(&c.cfg, cfg)
+	c.cfg = *cfg
+	c.filters = consumerFilters(cfg)
+	c.mu.Unlock()
+	if changed {
+		if err := c.saveMeta(); err != nil {
+			return createErr(jsError(jscStoreFailed, err))
+		}
+		c.schedule()
+	}
+	return &JSApiConsumerCreateResponse{ConsumerInfo: c.info()}
+}
+
+func consumerConfigEqual(a, b *ConsumerConfig) bool { return reflect.DeepEqual(a, b) }
+
+// apiConsumerInfo serves $JS.API.CONSUMER.INFO.<s>.<c>.
+func (ja *jsAccount) apiConsumerInfo(r *jsAPIRequest, args []string) any {
+	if len(args) != 2 {
+		return nil
+	}
+	if !isEmptyBody(r.msg) {
+		return &JSApiConsumerInfoResponse{ApiResponse: ApiResponse{Error: jsError(jsNotEmptyRequest)}}
+	}
+	c, e := ja.lookupConsumer(args[0], args[1])
+	if e != nil {
+		return &JSApiConsumerInfoResponse{ApiResponse: ApiResponse{Error: e}}
+	}
+	return &JSApiConsumerInfoResponse{ConsumerInfo: c.info()}
+}
+
+func (ja *jsAccount) lookupConsumer(stream, name string) (*consumer, *ApiError) {
+	st := ja.lookupStream(stream)
+	if st == nil {
+		return nil, jsError(jsStreamNotFound)
+	}
+	c := st.lookupConsumer(name)
+	if c == nil {
+		return nil, jsError(jscNotFound)
+	}
+	return c, nil
+}
+
+// apiConsumerDelete serves $JS.API.CONSUMER.DELETE.<s>.<c>.
+func (ja *jsAccount) apiConsumerDelete(r *jsAPIRequest, args []string) any {
+	if len(args) != 2 {
+		return nil
+	}
+	if !isEmptyBody(r.msg) {
+		return errResponse(jsError(jsNotEmptyRequest))
+	}
+	ja.createMu.Lock()
+	defer ja.createMu.Unlock()
+	c, e := ja.lookupConsumer(args[0], args[1])
+	if e != nil {
+		return errResponse(e)
+	}
+	if err := c.st.deleteConsumer(c); err != nil {
+		return errResponse(jsError(jsStreamGeneral, err))
+	}
+	ja.adviseConsumer(c.st.name, c.name, jsActionDelete)
+	return &JSApiSuccessResponse{Success: true}
+}
+
+// pagedConsumers returns the page of a stream's consumers from offset.
+func (ja *jsAccount) pagedConsumers(r *jsAPIRequest, stream string, limit int) ([]*consumer, int, int, *ApiError) {
+	var req jsPagedRequest
+	if hasJSONBody(r.msg) {
+		if e := r.decode(&req); e != nil {
+			return nil, 0, 0, e
+		}
+	}
+	st := ja.lookupStream(stream)
+	if st == nil {
+		return nil, 0, 0, jsError(jsStreamNotFound)
+	}
+	all := st.consumerList()
+	total, off := len(all), max(req.Offset, 0)
+	off = min(off, total)
+	return all[off:min(off+limit, total)], total, off, nil
+}
+
+// apiConsumerNames serves $JS.API.CONSUMER.NAMES.<s>.
+func (ja *jsAccount) apiConsumerNames(r *jsAPIRequest, args []string) any {
+	if len(args) != 1 {
+		return nil
+	}
+	page, total, off, e := ja.pagedConsumers(r, args[0], 1024)
+	if e != nil {
+		return errResponse(e)
+	}
+	resp := &JSApiConsumerNamesResponse{Total: total, Offset: off, Limit: 1024, Consumers: []string{}}
+	for _, c := range page {
+		resp.Consumers = append(resp.Consumers, c.name)
+	}
+	return resp
+}
+
+// apiConsumerList serves $JS.API.CONSUMER.LIST.<s>.
+func (ja *jsAccount) apiConsumerList(r *jsAPIRequest, args []string) any {
+	if len(args) != 1 {
+		return nil
+	}
+	page, total, off, e := ja.pagedConsumers(r, args[0], 256)
+	if e != nil {
+		return errResponse(e)
+	}
+	resp := &JSApiConsumerListResponse{Total: total, Offset: off, Limit: 256, Consumers: []*ConsumerInfo{}}
+	for _, c := range page {
+		resp.Consumers = append(resp.Consumers, c.info())
+	}
+	return resp
+}
+
+// info is c's ConsumerInfo.
+func (c *consumer) info() *ConsumerInfo {
+	c.mu.Lock()
+	cfg := c.cfg
+	s := &c.state
+	ci := &ConsumerInfo{Stream: c.st.name, Name: c.name, Created: c.created,
+		Delivered:     SequenceInfo{Consumer: s.delivered.Consumer, Stream: s.delivered.Stream},
+		AckFloor:      SequenceInfo{Consumer: s.ackFloor.Consumer, Stream: s.ackFloor.Stream},
+		NumAckPending: len(s.pending), NumRedelivered: len(s.redelivered),
+		NumWaiting: c.waiting.len()}
+	if !s.lastDlv.IsZero() {
+		t := s.lastDlv.UTC()
+		ci.Delivered.Last = &t
+	}
+	if !s.lastAck.IsZero() {
+		t := s.lastAck.UTC()
+		ci.AckFloor.Last = &t
+	}
+	sseq, filters := s.sseq, c.filters
+	c.mu.Unlock()
+	ci.NumPending = c.st.filtersPending(filters, sseq)
+	md := make(map[string]string, len(cfg.Metadata)+2)
+	for k, v := range cfg.Metadata {
+		md[k] = v
+	}
+	md["_nats.ver"], md["_nats.level"] = VERSION, strconv.Itoa(JSApiLevel)
+	if _, ok := md["_nats.req.level"]; !ok {
+		md["_nats.req.level"] = "0"
+	}
+	cfg.Metadata = md
+	ci.Config = &cfg
+	ci.TimeStamp = time.Now().UTC()
+	return ci
+}
