@@ -270,7 +270,7 @@ func validateCluster(o *Options) error {
 	if !o.clusterEnabled() {
 		return nil
 	}
-	if co.Port < 0 || co.Port > 65535 {
+	if co.Port < -1 || co.Port > 65535 {
 		return fmtErr("invalid cluster port %d, must be a port from 0 to 65535, or -1 for a random one", co.Port)
 	}
 	if co.PoolSize < 0 {

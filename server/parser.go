@@ -214,6 +214,8 @@ const (
 	opLSub   // LS+ (leaf nodes)
 	opLUnsub // LS- (leaf nodes)
 	opLMsg   // LMSG (leaf nodes)
+	opErr    // -ERR (from a server we connected to)
+	opOK     // +OK
 )
 
 // lookupOp identifies word, ignoring ASCII case, without allocating.
@@ -226,8 +228,14 @@ func lookupOp(word []byte) opCode {
 		if eqFold(word, "sub") {
 			return opSub
 		}
+		if eqFold(word, "+ok") {
+			return opOK
+		}
 		return lookupPeerOp(word)
 	case 4:
+		if eqFold(word, "-err") {
+			return opErr
+		}
 		if eqFold(word, "rmsg") {
 			return opRMsg
 		}

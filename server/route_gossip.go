@@ -12,7 +12,10 @@ import (
 // route URL, gossip_mode 2: not to be passed on) and solicit it. A seed is
 // thus enough for every server to reach every other one.
 
-// gossipNewRemote tells the other servers about the one c leads to.
+// gossipNewRemote tells the other servers about the one c leads to: on
+// each server's first pooled connection, and on each pinned connection
+// with its account named (which is how the reference learns to open the
+// pinned connection too).
 func (cs *clusterState) gossipNewRemote(c *client) {
 	info := c.route.remote
 	info.Nonce = ""
@@ -22,28 +25,35 @@ func (cs *clusterState) gossipNewRemote(c *client) {
 		return
 	}
 	info.GossipMode = gossipOnce
-	proto := infoProto(&info)
+	type target struct {
+		rc  *client
+		acc string
+	}
 	cs.mu.Lock()
-	var targets []*client
+	var targets []target
 	for id, r := range cs.remotes {
 		if id == c.route.remoteID {
 			continue
 		}
 		if rc := r.pool[0]; rc != nil {
-			targets = append(targets, rc)
+			targets = append(targets, target{rc, ""})
+		}
+		for acc, rc := range r.pinned {
+			targets = append(targets, target{rc, acc})
 		}
 	}
 	cs.mu.Unlock()
-	for _, rc := range targets {
-		rc.sendFromOther(proto)
+	for _, t := range targets {
+		info.RouteAccount = t.acc
+		t.rc.sendFromOther(infoProto(&info))
 	}
 }
 
 // gossipReceived solicits a server another one told us about, unless we
 // know it already or it is us.
 func (cs *clusterState) gossipReceived(info *routeInfo) {
-	if info.ID == cs.s.info.ID || info.IP == "" {
-		return
+	if info.ID == cs.s.info.ID || info.IP == "" || info.RouteAccount != "" {
+		return // pinned connections follow the first one (solicitRest)
 	}
 	cs.mu.Lock()
 	_, known := cs.remotes[info.ID]

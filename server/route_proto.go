@@ -16,6 +16,14 @@ type routeProtocol struct{}
 var errRouteFirst = &protoErr{close: true, reason: ProtocolViolation, log: "route protocol before CONNECT"}
 
 func (routeProtocol) processOp(c *client, op opCode, args []byte) error {
+	if op == opErr {
+		// The other server refused us (credentials, say) and closes.
+		c.srv.Errorf("%s - Router Error %s", c.logPrefix(), bytes.TrimSpace(args))
+		return nil
+	}
+	if op == opOK {
+		return nil
+	}
 	if op != opConnect && op != opInfo && op != opPing && op != opPong && !c.connected {
 		if c.authRequired {
 			return errAuthFirst
