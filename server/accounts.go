@@ -23,6 +23,7 @@ type Account struct {
 	resp        respRoutes
 	closedStats accClosedStats // traffic of its closed connections, for /accstatz
 	trace       accountTrace   // msg_trace, set at start-up (see msgtrace.go)
+	routed      routedInterest // what routes were told (interest.go)
 }
 
 // NewAccount returns an empty account.
@@ -114,7 +115,7 @@ func (s *Server) subscribeInternal(acc *Account, subject, queue string, icb msgH
 	sub.sid = "i" + itoa(s.gcid.Add(1))
 	ic.subs[sub.sid] = sub
 	ic.mu.Unlock()
-	if err := acc.sl.Insert(sub); err != nil {
+	if err := s.addSubInterest(acc, sub); err != nil {
 		ic.mu.Lock()
 		delete(ic.subs, sub.sid)
 		ic.mu.Unlock()

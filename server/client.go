@@ -12,10 +12,14 @@ import (
 	"unsafe"
 )
 
-// Connection kinds.
+// Connection kinds: each peer type has its own protocol handler
+// (protoHandler, proto.go) and its own rules for interest (interest.go).
 const (
-	CLIENT = iota
-	SYSTEM // a server-internal connection with no socket
+	CLIENT  = iota
+	SYSTEM  // a server-internal connection with no socket
+	ROUTER  // a route to another server of the cluster (route.go)
+	GATEWAY // reserved: a gateway to another cluster
+	LEAF    // reserved: a leaf node connection
 )
 
 // ClientOpts is the JSON body of CONNECT.
@@ -71,6 +75,8 @@ type client struct {
 	port       int
 	nonce      string // nkey challenge sent in INFO
 	writerDone chan struct{}
+	proto      protoHandler // the kind's protocol (proto.go)
+	route      *routeConn   // ROUTER only (route.go)
 
 	// Guarded by mu: read and written under it. Fields marked "reader
 	// writes" are written only by the reading goroutine (under mu), which
@@ -473,7 +479,7 @@ func (c *client) processSub(args []byte) error {
 	}
 	c.subs[sub.sid] = sub
 	c.mu.Unlock()
-	if err := acc.sl.Insert(sub); err != nil {
+	if err := c.srv.addSubInterest(acc, sub); err != nil {
 		c.mu.Lock()
 		delete(c.subs, sub.sid)
 		c.mu.Unlock()
@@ -554,7 +560,7 @@ func (c *client) processUnsub(args []byte) error {
 	c.mu.Unlock()
 	if remove {
 		sub.closed.Store(true)
-		_ = acc.sl.Remove(sub)
+		c.srv.removeSubInterest(acc, sub)
 	}
 	if c.verbose {
 		c.sendOK()
@@ -574,7 +580,7 @@ func (c *client) unsubscribeAfterMax(sub *subscription) {
 	acc := c.acc
 	c.mu.Unlock()
 	if acc != nil {
-		_ = acc.sl.Remove(sub)
+		c.srv.removeSubInterest(acc, sub)
 	}
 }
 
@@ -622,7 +628,7 @@ func (c *client) releaseSubs() {
 	acc := c.acc
 	c.mu.Unlock()
 	if acc != nil {
-		acc.sl.RemoveBatch(subs)
+		c.srv.removeSubsInterest(acc, subs)
 	}
 }
 

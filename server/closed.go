@@ -37,6 +37,8 @@ const (
 	Kicked
 	ProxyNotTrusted
 	ProxyRequired
+	DuplicateRoute
+	RouteRemoved
 )
 
 var closedStateText = map[ClosedState]string{
@@ -72,6 +74,8 @@ var closedStateText = map[ClosedState]string{
 	Kicked:                            "Kicked",
 	ProxyNotTrusted:                   "Proxy Not Trusted",
 	ProxyRequired:                     "Proxy Required",
+	DuplicateRoute:                    "Duplicate Route",
+	RouteRemoved:                      "Route Removed",
 }
 
 // String returns the reason as the reference words it.

@@ -71,31 +71,64 @@ func (c *client) match(subject string) *SublistResult {
 }
 
 // deliverResult delivers to every plain subscription and to one member of
-// each queue group; it reports whether anyone received the message.
+// each queue group, preferring this server's members to other servers';
+// remote interest is collected and sent once per route at the end
+// (route_deliver.go). It reports whether anyone received the message.
 func (c *client) deliverResult(r *SublistResult, subject string, reply, hdr, payload []byte) bool {
 	found := false
+	var fan routeFanout
 	for _, sub := range r.psubs {
+		if sub.client != nil && sub.client.kind == ROUTER {
+			if c.kind != ROUTER {
+				fan.addPlain(sub)
+			}
+			continue
+		}
 		if c.deliver(sub, subject, reply, hdr, payload) {
 			found = true
 		}
 	}
 	for _, qs := range r.qsubs {
-		n := len(qs)
-		if n == 0 {
-			continue
-		}
-		start := 0
-		if n > 1 {
-			start = rand.IntN(n)
-		}
-		for i := 0; i < n; i++ {
-			if c.deliver(qs[(start+i)%n], subject, reply, hdr, payload) {
-				found = true
-				break
-			}
+		if c.deliverQueue(qs, &fan, subject, reply, hdr, payload) {
+			found = true
 		}
 	}
+	if fan.n > 0 {
+		c.sendRouted(&fan, c.acc, subject, reply, hdr, payload)
+		found = true
+	}
 	return found
+}
+
+// deliverQueue gives the message to one member of a queue group: a local
+// one if any takes it, else the first remote one met (noted in fan).
+func (c *client) deliverQueue(qs []*subscription, fan *routeFanout, subject string, reply, hdr, payload []byte) bool {
+	n := len(qs)
+	if n == 0 {
+		return false
+	}
+	start := 0
+	if n > 1 {
+		start = rand.IntN(n)
+	}
+	var remote *subscription
+	for i := 0; i < n; i++ {
+		sub := qs[(start+i)%n]
+		if sub.client != nil && sub.client.kind == ROUTER {
+			if remote == nil {
+				remote = sub
+			}
+			continue
+		}
+		if c.deliver(sub, subject, reply, hdr, payload) {
+			return true
+		}
+	}
+	if remote != nil && c.kind != ROUTER {
+		fan.addQueue(remote)
+		return true
+	}
+	return false
 }
 
 // deliver writes one message to one subscription. It returns false when the
@@ -185,7 +218,7 @@ type pendingStats struct {
 // connection's reader, at once from any other goroutine (internal clients
 // publish concurrently).
 func (c *client) countOut(size int) {
-	if c.pcd == nil || c.kind != CLIENT {
+	if c.pcd == nil || c.kind == SYSTEM {
 		c.srv.outMsgs.Add(1)
 		c.srv.outBytes.Add(int64(size))
 		return

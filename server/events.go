@@ -179,6 +179,9 @@ func (s *Server) serverInfo() ServerInfo {
 		Seq:          s.sys.seq.Add(1), Time: time.Now().UTC(),
 	}
 	s.jetStreamServerInfo(&si)
+	if cs := s.cluster.Load(); cs != nil {
+		si.Cluster = cs.clusterName()
+	}
 	return si
 }
 
@@ -327,7 +330,7 @@ func (s *Server) statsz() ServerStats {
 		NumSubs:       s.NumSubscriptions(),
 		Sent:          MsgBytes{Msgs: s.outMsgs.Load(), Bytes: s.outBytes.Load()},
 		Received:      MsgBytes{Msgs: s.inMsgs.Load(), Bytes: s.inBytes.Load()},
-		SlowConsumers: s.slowConsumers.Load(), ActiveServers: 1,
+		SlowConsumers: s.slowConsumers.Load(), ActiveServers: 1 + s.NumRemotes(),
 	}
 	st.Mem, st.CPU = processUsage(s.start)
 	s.accounts.Range(func(_, v any) bool {

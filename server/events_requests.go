@@ -124,7 +124,7 @@ func (s *Server) serveSysSubject(acc *Account, subject, kind string, h sysReques
 	sub.sid = "i" + itoa(s.gcid.Add(1))
 	ic.subs[sub.sid] = sub
 	ic.mu.Unlock()
-	_ = acc.sl.Insert(sub)
+	_ = s.addSubInterest(acc, sub)
 }
 
 // answerSysRequest runs a handler and replies into acc with the

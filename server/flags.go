@@ -4,6 +4,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -47,10 +50,8 @@ func ConfigureOptions(fs *flag.FlagSet, args []string) (*Options, *FlagResult, e
 	if err := x.tls.apply(fo, set); err != nil {
 		return nil, nil, err
 	}
-	for _, n := range []string{"routes", "cluster", "cluster_name", "cluster_listen"} {
-		if set[n] {
-			fo.unsupported = append(fo.unsupported, "--"+n)
-		}
+	if err := x.cluster.apply(fo, set); err != nil {
+		return nil, nil, err
 	}
 
 	opts := fo
@@ -74,8 +75,7 @@ func ConfigureOptions(fs *flag.FlagSet, args []string) (*Options, *FlagResult, e
 type flagExtras struct {
 	dbgAndTrace, trcVerbose, dbgAndTrcVerbose bool
 	tls                                       tlsFlags
-	ignored                                   string
-	ignoredInt                                int
+	cluster                                   clusterFlags
 }
 
 // defineFlags declares every flag of the reference, each with its aliases.
@@ -130,10 +130,12 @@ func defineFlags(fs *flag.FlagSet, fo *Options, res *FlagResult) *flagExtras {
 	str(&fo.Password, "pass")
 	str(&fo.Authorization, "auth")
 	x.tls.register(fs)
-	// Accepted now so that existing command lines parse; served by the
-	// cluster issue, refused until then if used.
-	str(&x.ignored, "routes", "cluster", "cluster_name", "cluster_advertise", "cluster_listen", "no_advertise")
-	num(&x.ignoredInt, "connect_retries")
+	str(&x.cluster.routes, "routes")
+	str(&x.cluster.listen, "cluster", "cluster_listen")
+	str(&fo.Cluster.Name, "cluster_name")
+	str(&fo.Cluster.Advertise, "cluster_advertise")
+	boolean(&fo.Cluster.NoAdvertise, false, "no_advertise")
+	num(&fo.Cluster.ConnectRetries, "connect_retries")
 	num(&fo.ProfPort, "profile")
 	return x
 }
@@ -185,6 +187,61 @@ var flagOverrides = []struct {
 	{[]string{"pass"}, func(d, s *Options) { d.Password = s.Password }},
 	{[]string{"auth"}, func(d, s *Options) { d.Authorization = s.Authorization }},
 	{tlsFlagNames, func(d, s *Options) { d.TLS = s.TLS }},
+	{[]string{"routes"}, func(d, s *Options) { d.Routes = s.Routes }},
+	{[]string{"cluster", "cluster_listen"}, func(d, s *Options) {
+		d.Cluster.Host, d.Cluster.Port = s.Cluster.Host, s.Cluster.Port
+		if s.Cluster.Username != "" {
+			d.Cluster.Username, d.Cluster.Password = s.Cluster.Username, s.Cluster.Password
+		}
+	}},
+	{[]string{"cluster_name"}, func(d, s *Options) { d.Cluster.Name, d.Cluster.NameSet = s.Cluster.Name, s.Cluster.NameSet }},
+	{[]string{"cluster_advertise"}, func(d, s *Options) { d.Cluster.Advertise = s.Cluster.Advertise }},
+	{[]string{"no_advertise"}, func(d, s *Options) { d.Cluster.NoAdvertise = s.Cluster.NoAdvertise }},
+	{[]string{"connect_retries"}, func(d, s *Options) { d.Cluster.ConnectRetries = s.Cluster.ConnectRetries }},
+}
+
+// clusterFlags are the cluster flags that need parsing.
+type clusterFlags struct {
+	routes string // --routes: comma separated URLs
+	listen string // --cluster / --cluster_listen: nats://[user:pass@]host:port
+}
+
+// apply parses the cluster flags that were given into fo.
+func (f *clusterFlags) apply(fo *Options, set map[string]bool) error {
+	if set["routes"] {
+		var list []string
+		for _, r := range strings.Split(f.routes, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				list = append(list, r)
+			}
+		}
+		urls, err := parseRouteURLs(list)
+		if err != nil {
+			return err
+		}
+		fo.Routes = urls
+	}
+	if set["cluster"] || set["cluster_listen"] {
+		u, err := url.Parse(f.listen)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("error parsing cluster url %q", f.listen)
+		}
+		host, port, err := net.SplitHostPort(u.Host)
+		if err != nil {
+			return fmt.Errorf("error parsing cluster url %q: %v", f.listen, err)
+		}
+		n, err := strconv.Atoi(port)
+		if err != nil || n < -1 || n > 65535 {
+			return fmt.Errorf("error parsing cluster url %q: invalid port", f.listen)
+		}
+		fo.Cluster.Host, fo.Cluster.Port = host, n
+		if u.User != nil {
+			fo.Cluster.Username = u.User.Username()
+			fo.Cluster.Password, _ = u.User.Password()
+		}
+	}
+	fo.Cluster.NameSet = fo.Cluster.Name != ""
+	return nil
 }
 
 type discard struct{}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +61,11 @@ type Options struct {
 	ProfPort              int      `json:"-"`
 	SystemAccount         string   `json:"-"`
 	NoSystemAccount       bool     `json:"-"`
+
+	// Cluster is the cluster block; Routes the servers it solicits
+	// (opts_cluster.go).
+	Cluster ClusterOpts `json:"cluster,omitempty"`
+	Routes  []*url.URL  `json:"-"`
 
 	// Accounts and their imports, exports and mappings; Mappings are the
 	// top-level ones, for the global account.
@@ -174,6 +180,7 @@ func setBaselineOptions(o *Options) {
 	if o.HTTPHost == "" {
 		o.HTTPHost = o.Host
 	}
+	setClusterDefaults(o)
 }
 
 // validateOptions reports settings that cannot work together, with the
@@ -192,6 +199,9 @@ func validateOptions(o *Options) error {
 		return fmtErr("server name %q cannot contain spaces", o.ServerName)
 	}
 	if err := validateJetStreamTuning(o); err != nil {
+		return err
+	}
+	if err := validateCluster(o); err != nil {
 		return err
 	}
 	if len(o.unsupported) > 0 {

@@ -106,7 +106,7 @@ func init() {
 		"system_account":        strOpt(func(o *Options) *string { return &o.SystemAccount }),
 		"system":                strOpt(func(o *Options) *string { return &o.SystemAccount }),
 		"no_system_account":     boolOpt(func(o *Options) *bool { return &o.NoSystemAccount }),
-		"cluster":               sectionOpt("cluster", clusterKeys),
+		"cluster":               parseCluster,
 		"gateway":               sectionOpt("gateway", gatewayKeys),
 		"leafnodes":             sectionOpt("leafnodes", leafKeys),
 		"leaf":                  sectionOpt("leafnodes", leafKeys),
@@ -410,9 +410,6 @@ func sectionOpt(name string, keys []string) optHandler {
 }
 
 var (
-	clusterKeys = []string{"name", "listen", "host", "net", "port", "advertise", "cluster_advertise",
-		"no_advertise", "routes", "authorization", "tls", "connect_retries", "connect_backoff", "pool_size",
-		"accounts", "compression", "ping_interval", "ping_max", "write_deadline", "permissions", "pinned_accounts"}
 	gatewayKeys = []string{"name", "listen", "host", "net", "port", "advertise", "gateways", "authorization",
 		"tls", "connect_retries", "reject_unknown", "reject_unknown_cluster", "send_qsub_interest_only_for_all_accounts"}
 	leafKeys = []string{"listen", "host", "net", "port", "advertise", "no_advertise", "remotes", "authorization",

@@ -18,12 +18,15 @@ const (
 	psPayload                   // expecting pa.size payload bytes and CRLF
 )
 
-// pubArg holds the parsed arguments of the PUB or HPUB being read.
+// pubArg holds the parsed arguments of the PUB or HPUB being read (or, on
+// a route, of the RMSG or HMSG).
 type pubArg struct {
 	subject []byte
 	reply   []byte
-	hdr     int // header length, -1 when not HPUB
-	size    int // total payload size, headers included
+	hdr     int    // header length, -1 when not HPUB
+	size    int    // total payload size, headers included
+	acc     []byte // route: the account, nil on a route pinned to one
+	queues  []byte // route: the queue groups to serve, space separated
 }
 
 // protoErr is a protocol error: what to send to the client, if anything, and
@@ -106,7 +109,7 @@ func (c *client) parsePayload(buf []byte) ([]byte, error) {
 			return nil, errUnknownOp
 		}
 		c.ps = psLine
-		c.processMsg(buf[:c.pa.size])
+		c.handler().processMsg(c, buf[:c.pa.size])
 		return buf[need:], nil
 	}
 	take := need - len(c.pmsg)
@@ -125,7 +128,7 @@ func (c *client) parsePayload(buf []byte) ([]byte, error) {
 		return nil, errUnknownOp
 	}
 	c.ps = psLine
-	c.processMsg(c.pmsg[:c.pa.size])
+	c.handler().processMsg(c, c.pmsg[:c.pa.size])
 	if cap(c.pmsg) > maxBufSize {
 		c.pmsg = nil // large payloads are rare: do not pin their memory
 	} else {
@@ -134,13 +137,21 @@ func (c *client) parsePayload(buf []byte) ([]byte, error) {
 	return buf, nil
 }
 
-// saveArgs copies the PUB arguments out of the read buffer.
+// saveArgs copies the PUB (or RMSG) arguments out of the read buffer.
 func (c *client) saveArgs() {
-	c.abuf = append(c.abuf[:0], c.pa.subject...)
-	c.abuf = append(c.abuf, c.pa.reply...)
-	n := len(c.pa.subject)
-	c.pa.subject = c.abuf[:n:n]
-	c.pa.reply = c.abuf[n:]
+	pa := &c.pa
+	c.abuf = append(c.abuf[:0], pa.subject...)
+	c.abuf = append(c.abuf, pa.reply...)
+	c.abuf = append(c.abuf, pa.acc...)
+	c.abuf = append(c.abuf, pa.queues...)
+	n1 := len(pa.subject)
+	n2 := n1 + len(pa.reply)
+	n3 := n2 + len(pa.acc)
+	hadAcc := pa.acc != nil
+	pa.subject, pa.reply, pa.acc, pa.queues = c.abuf[:n1:n1], c.abuf[n1:n2:n2], c.abuf[n2:n3:n3], c.abuf[n3:]
+	if !hadAcc {
+		pa.acc = nil
+	}
 }
 
 // splitArgs splits a control line's arguments on spaces and tabs into out
@@ -196,6 +207,15 @@ const (
 	opPong
 	opConnect
 	opInfo
+	opRSub   // RS+ (routes)
+	opRUnsub // RS- (routes)
+	opRMsg   // RMSG (routes)
+	opHMsg   // HMSG (routes; clients never send it)
+	opLSub   // LS+ (leaf nodes)
+	opLUnsub // LS- (leaf nodes)
+	opLMsg   // LMSG (leaf nodes)
+	opErr    // -ERR (from a server we connected to)
+	opOK     // +OK
 )
 
 // lookupOp identifies word, ignoring ASCII case, without allocating.
@@ -208,7 +228,23 @@ func lookupOp(word []byte) opCode {
 		if eqFold(word, "sub") {
 			return opSub
 		}
+		if eqFold(word, "+ok") {
+			return opOK
+		}
+		return lookupPeerOp(word)
 	case 4:
+		if eqFold(word, "-err") {
+			return opErr
+		}
+		if eqFold(word, "rmsg") {
+			return opRMsg
+		}
+		if eqFold(word, "hmsg") {
+			return opHMsg
+		}
+		if eqFold(word, "lmsg") {
+			return opLMsg
+		}
 		if eqFold(word, "hpub") {
 			return opHPub
 		}
@@ -231,6 +267,24 @@ func lookupOp(word []byte) opCode {
 		}
 	}
 	return opUnknown
+}
+
+// lookupPeerOp identifies the three-letter interest operations of routes
+// and leaf nodes (RS+, RS-, LS+, LS-).
+func lookupPeerOp(word []byte) opCode {
+	w0, w1, w2 := word[0]|0x20, word[1]|0x20, word[2]
+	if w1 != 's' || (w0 != 'r' && w0 != 'l') || (w2 != '+' && w2 != '-') {
+		return opUnknown
+	}
+	switch {
+	case w0 == 'r' && w2 == '+':
+		return opRSub
+	case w0 == 'r':
+		return opRUnsub
+	case w2 == '+':
+		return opLSub
+	}
+	return opLUnsub
 }
 
 // eqFold compares b with the lower-case ASCII word lw, ignoring case.
@@ -262,10 +316,16 @@ func (c *client) processLine(line []byte) error {
 	}
 	op := lookupOp(line[:i])
 	args := line[i:]
-	hasArgs := len(args) > 0
 	if c.tracing() {
 		c.traceIn(line)
 	}
+	return c.handler().processOp(c, op, args)
+}
+
+// processOp is the client protocol: PUB, HPUB, SUB, UNSUB, PING, PONG,
+// CONNECT and INFO.
+func (clientProtocol) processOp(c *client, op opCode, args []byte) error {
+	hasArgs := len(args) > 0
 	if op != opConnect && !c.connected && c.authRequired {
 		return errAuthFirst
 	}

@@ -77,7 +77,8 @@ type Server struct {
 	configTime time.Time
 	portsFile  string
 	sys        *sysState
-	js         atomic.Pointer[jetStream] // nil without JetStream; set once in Start
+	js         atomic.Pointer[jetStream]    // nil without JetStream; set once in Start
+	cluster    atomic.Pointer[clusterState] // nil without a cluster block (route.go)
 
 	logging logState
 
@@ -140,11 +141,20 @@ func NewServer(opts *Options) (*Server, error) {
 	if err := s.configureClientTLS(o); err != nil {
 		return nil, err
 	}
+	if o.clusterEnabled() {
+		// Before any subscription, so that routes learn all interest.
+		cs := newClusterState(s, o)
+		s.cluster.Store(cs)
+		s.info.Cluster = cs.name
+	}
 	s.gacc = s.registerAccount(NewAccount(DEFAULT_GLOBAL_ACCOUNT))
 	if err := s.configureAccounts(o); err != nil {
 		return nil, err
 	}
 	s.setupSystemAccount(o)
+	if cs := s.cluster.Load(); cs != nil && s.sys != nil {
+		cs.pinSystemAccount(s.sys.acc.Name)
+	}
 	return s, nil
 }
 
@@ -218,6 +228,12 @@ func (s *Server) StartAndCheck() (err error) {
 		s.stopMonitoring()
 		return fmt.Errorf("Error listening on port: %s, %q", net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), err)
 	}
+	if err := s.startCluster(); err != nil {
+		s.stopCluster()
+		s.Shutdown()
+		return err
+	}
+	s.updateClientConnectURLs()
 	if o.PortsFileDir != "" {
 		s.writePortsFile(o.PortsFileDir)
 	}
@@ -379,6 +395,10 @@ func secondsToDuration(sec float64) time.Duration {
 // removeClient finishes closing a connection: its subscriptions leave the
 // index and it moves to the ring of closed connections.
 func (s *Server) removeClient(c *client) {
+	if c.kind == ROUTER {
+		s.removeRoute(c)
+		return
+	}
 	// Snapshot before the subscriptions go, so /connz can list them.
 	cc := c.snapshot()
 	cc.tls = c.tlsInfo(false)
@@ -480,6 +500,7 @@ func (s *Server) Shutdown() {
 	s.mu.Unlock()
 	s.stopMonitoring()
 	s.stopProfiling()
+	s.stopCluster()
 	for _, c := range clients {
 		c.closeConnection(ServerShutdown)
 	}

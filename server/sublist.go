@@ -193,16 +193,20 @@ func (s *Sublist) Remove(sub *subscription) error {
 }
 
 // RemoveBatch deletes many subscriptions under one lock, as a closing
-// connection does.
-func (s *Sublist) RemoveBatch(subs []*subscription) {
+// connection does. It returns those it found, in subs' backing array.
+func (s *Sublist) RemoveBatch(subs []*subscription) []*subscription {
 	if len(subs) == 0 {
-		return
+		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	removed := subs[:0]
 	for _, sub := range subs {
-		_ = s.removeLocked(sub)
+		if s.removeLocked(sub) == nil {
+			removed = append(removed, sub)
+		}
 	}
+	return removed
 }
 
 type slPathEntry struct {

@@ -88,7 +88,7 @@ func TestConfigUnsupportedFeaturesRefused(t *testing.T) {
 		t.Fatalf("jetstream block not parsed: %+v", o)
 	}
 	_, err = server.NewServer(o)
-	if err == nil || !strings.Contains(err.Error(), "not supported yet") || !strings.Contains(err.Error(), "cluster") {
+	if err == nil || !strings.Contains(err.Error(), "not supported yet") || !strings.Contains(err.Error(), "gateway") {
 		t.Fatalf("expected a clear refusal, got %v", err)
 	}
 }

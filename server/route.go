@@ -1,0 +1,593 @@
+package server
+
+// Routes: the connections between the servers of one cluster. Each pair of
+// servers is joined by a pool of connections (pool_size, 3 by default) plus
+// one per pinned account (the system account always, as the reference
+// does); an account's interest and messages travel on one of them, chosen
+// by hashing its name (route_pool.go), so one busy account does not queue
+// behind another. The server that solicited the first connection of a pair
+// opens the rest. Interest (RS+/RS-) is told one hop: a server forwards its
+// own connections' interest, never what it learnt from a route, and a
+// message that came from a route is delivered locally only.
+//
+// Locks: clusterState.mu guards the remotes and the connection set; it is
+// taken after an account's routedInterest.mu and before any client.mu, and
+// is never held across I/O (see README.md's lock order).
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// clusterState is the server's side of the cluster.
+type clusterState struct {
+	s        *Server
+	poolSize int
+	pinned   map[string]bool // accounts with a connection of their own
+	sysAcc   string
+
+	mu       sync.Mutex
+	name     string // the cluster's name; dynamic until learnt when not configured
+	dynamic  bool
+	listener net.Listener
+	port     int                     // bound route port
+	remotes  map[string]*routeRemote // by server id
+	conns    map[uint64]*client      // every route connection, registered or not
+	// satisfied maps a configured route URL to the server found there, so
+	// that it is solicited again once that server's connections are gone.
+	satisfied map[string]string
+	quit      chan struct{}
+	wg        sync.WaitGroup
+	stopped   bool
+}
+
+// routeRemote is one other server of the cluster and its connections.
+type routeRemote struct {
+	id, name   string
+	pool       []*client
+	pinned     map[string]*client
+	clientURLs []string // what its clients may connect to (connect_urls)
+	routeURL   string   // nats-route://host:port/ of its route listener
+	ldm        bool
+	info       routeInfo // its latest INFO
+	start      time.Time
+}
+
+// routeConn is the route-specific state of a ROUTER connection.
+type routeConn struct {
+	// Set before the connection's goroutines start.
+	solicited bool
+	url       *url.URL // the URL solicited, nil when accepted
+	explicit  bool     // a configured route: retried for ever
+	attempt   int      // connect attempts so far (implicit routes give up)
+
+	// Owned by the reading goroutine until registered, then read-only.
+	poolIdx  int
+	account  string // route_account: the account pinned to it, "" if pooled
+	remoteID string
+	remote   routeInfo // the remote's INFO
+	infoSent bool
+
+	// Written by the reading goroutine under client.mu; closing takes it.
+	subs map[string]remoteSub // remote interest, "acc subject[ queue]"
+
+	// Owned by the reading goroutine.
+	lastName []byte // account name of the last RMSG
+
+	registered  atomic.Bool
+	noReconnect atomic.Bool // closed as a duplicate or a route to self
+}
+
+// remoteSub is an interest a route told us about, in its account.
+type remoteSub struct {
+	sub *subscription
+	acc *Account
+}
+
+// routeInfo is the INFO exchanged on routes, with the reference's fields.
+type routeInfo struct {
+	ID            string   `json:"server_id"`
+	Name          string   `json:"server_name"`
+	Version       string   `json:"version"`
+	Proto         int      `json:"proto"`
+	GoVersion     string   `json:"go"`
+	Host          string   `json:"host"`
+	Port          int      `json:"port"`
+	Headers       bool     `json:"headers"`
+	AuthRequired  bool     `json:"auth_required,omitempty"`
+	TLSRequired   bool     `json:"tls_required,omitempty"`
+	MaxPayload    int32    `json:"max_payload"`
+	JetStream     bool     `json:"jetstream,omitempty"`
+	IP            string   `json:"ip,omitempty"`
+	Nonce         string   `json:"nonce,omitempty"`
+	Cluster       string   `json:"cluster,omitempty"`
+	Dynamic       bool     `json:"cluster_dynamic,omitempty"`
+	ConnectURLs   []string `json:"connect_urls,omitempty"`
+	LameDuckMode  bool     `json:"ldm,omitempty"`
+	Compression   string   `json:"compression,omitempty"`
+	RoutePoolSize int      `json:"route_pool_size,omitempty"`
+	RoutePoolIdx  int      `json:"route_pool_idx,omitempty"`
+	RouteAccount  string   `json:"route_account,omitempty"`
+	GossipMode    int      `json:"gossip_mode,omitempty"`
+}
+
+// routeConnectInfo is the CONNECT a soliciting server sends.
+type routeConnectInfo struct {
+	Echo        bool   `json:"echo"`
+	Verbose     bool   `json:"verbose"`
+	Pedantic    bool   `json:"pedantic"`
+	User        string `json:"user,omitempty"`
+	Pass        string `json:"pass,omitempty"`
+	TLSRequired bool   `json:"tls_required"`
+	Headers     bool   `json:"headers"`
+	Name        string `json:"name"`
+	Cluster     string `json:"cluster"`
+	Dynamic     bool   `json:"dynamic,omitempty"`
+}
+
+// routeProtoVersion is the route protocol level the reference speaks.
+const routeProtoVersion = 3
+
+// gossipOnce marks an INFO that tells about a server to connect to and
+// must not be passed on.
+const gossipOnce = 2
+
+// newClusterState prepares the cluster before accounts are set up, so that
+// the interest of every subscription made from then on is counted.
+func newClusterState(s *Server, o *Options) *clusterState {
+	cs := &clusterState{
+		s:         s,
+		poolSize:  o.Cluster.PoolSize,
+		pinned:    make(map[string]bool),
+		remotes:   make(map[string]*routeRemote),
+		conns:     make(map[uint64]*client),
+		satisfied: make(map[string]string),
+		quit:      make(chan struct{}),
+		name:      o.Cluster.Name,
+	}
+	if cs.name == "" {
+		cs.name, cs.dynamic = newNonce()+newNonce(), true
+	}
+	for _, a := range o.Cluster.PinnedAccounts {
+		cs.pinned[a] = true
+	}
+	return cs
+}
+
+// pinSystemAccount gives the system account a route of its own, as the
+// reference does; called once the system account exists.
+func (cs *clusterState) pinSystemAccount(name string) {
+	if name != "" {
+		cs.pinned[name] = true
+		cs.sysAcc = name
+	}
+}
+
+// clusterName returns the cluster's current name.
+func (cs *clusterState) clusterName() string {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.name
+}
+
+// startCluster opens the route listener and solicits the configured routes.
+func (s *Server) startCluster() error {
+	cs := s.cluster.Load()
+	if cs == nil {
+		return nil
+	}
+	o := s.getOpts()
+	s.Noticef("Cluster name is %s", cs.clusterName())
+	if o.Cluster.Port != 0 {
+		port := o.Cluster.Port
+		if port == RANDOM_PORT {
+			port = 0
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(o.Cluster.Host, strconv.Itoa(port)))
+		if err != nil {
+			return fmtErr("Error listening on router port: %d - %v", o.Cluster.Port, err)
+		}
+		cs.mu.Lock()
+		cs.listener = l
+		cs.port = l.Addr().(*net.TCPAddr).Port
+		cs.mu.Unlock()
+		s.Noticef("Listening for route connections on %s", net.JoinHostPort(o.Cluster.Host, strconv.Itoa(cs.port)))
+		cs.wg.Add(1)
+		go cs.acceptLoop(l)
+	}
+	for _, u := range o.Routes {
+		cs.solicit(u, 0, "", true, 0)
+	}
+	return nil
+}
+
+// stopCluster closes the listener and every route, and stops reconnects.
+func (s *Server) stopCluster() {
+	cs := s.cluster.Load()
+	if cs == nil {
+		return
+	}
+	cs.mu.Lock()
+	if cs.stopped {
+		cs.mu.Unlock()
+		return
+	}
+	cs.stopped = true
+	close(cs.quit)
+	if cs.listener != nil {
+		cs.listener.Close()
+	}
+	conns := make([]*client, 0, len(cs.conns))
+	for _, c := range cs.conns {
+		conns = append(conns, c)
+	}
+	cs.mu.Unlock()
+	for _, c := range conns {
+		c.closeConnection(ServerShutdown)
+	}
+	deadline := time.After(closeFlushTimeout)
+	for _, c := range conns {
+		select {
+		case <-c.writerDone:
+		case <-deadline:
+			c.nc.Close()
+		}
+	}
+	cs.wg.Wait()
+}
+
+// ClusterAddr returns the route listener's address, nil without one.
+func (s *Server) ClusterAddr() *net.TCPAddr {
+	cs := s.cluster.Load()
+	if cs == nil {
+		return nil
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.listener == nil {
+		return nil
+	}
+	return cs.listener.Addr().(*net.TCPAddr)
+}
+
+// NumRoutes returns the number of registered route connections.
+func (s *Server) NumRoutes() int {
+	cs := s.cluster.Load()
+	if cs == nil {
+		return 0
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	n := 0
+	for _, r := range cs.remotes {
+		n += r.numConns()
+	}
+	return n
+}
+
+// NumRemotes returns how many other servers this one has routes to.
+func (s *Server) NumRemotes() int {
+	cs := s.cluster.Load()
+	if cs == nil {
+		return 0
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return len(cs.remotes)
+}
+
+func (r *routeRemote) numConns() int {
+	n := len(r.pinned)
+	for _, c := range r.pool {
+		if c != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// acceptLoop accepts route connections until the listener closes.
+func (cs *clusterState) acceptLoop(l net.Listener) {
+	defer cs.wg.Done()
+	delay := 10 * time.Millisecond
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			select {
+			case <-cs.quit:
+				return
+			default:
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				continue
+			}
+			cs.s.Errorf("Temporary route accept error: %v, sleeping %v", err, delay)
+			select {
+			case <-time.After(delay):
+			case <-cs.quit:
+				return
+			}
+			delay = min(delay*2, time.Second)
+			continue
+		}
+		delay = 10 * time.Millisecond
+		cs.createRoute(conn, &routeConn{})
+	}
+}
+
+// createRoute sets up a route connection, accepted or solicited, and starts
+// its goroutines. An accepted one is sent our INFO; a solicited one our
+// CONNECT, then our INFO once the other side's has arrived.
+func (cs *clusterState) createRoute(conn net.Conn, rt *routeConn) *client {
+	s := cs.s
+	o := s.getOpts()
+	c := &client{
+		cid:        s.gcid.Add(1),
+		kind:       ROUTER,
+		srv:        s,
+		nc:         conn,
+		start:      time.Now(),
+		subs:       make(map[string]*subscription),
+		pcd:        make(map[*client]struct{}),
+		opts:       ClientOpts{Headers: true, Echo: true},
+		headers:    true,
+		mpay:       o.MaxPayload,
+		mcl:        o.MaxControlLine,
+		writerDone: make(chan struct{}),
+		proto:      routeProtocol{},
+		route:      rt,
+	}
+	rt.subs = make(map[string]remoteSub)
+	c.echo = true
+	c.pa.hdr = -1
+	c.out.sg = make(chan struct{}, 1)
+	c.out.mp = max(o.MaxPending, 64<<20)
+	c.out.csz = minOutChunk
+	if addr, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+		c.host, c.port = addr.IP.String(), addr.Port
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	cs.mu.Lock()
+	if cs.stopped {
+		cs.mu.Unlock()
+		conn.Close()
+		return nil
+	}
+	cs.conns[c.cid] = c
+	cs.mu.Unlock()
+
+	c.mu.Lock()
+	if rt.solicited {
+		c.queueOutbound(cs.connectProto(rt.url))
+		c.connected = true
+	} else {
+		info := cs.routeInfo(-1, "")
+		if o.Cluster.Username != "" {
+			info.AuthRequired = true
+			c.authRequired = true
+		}
+		c.nonce = newNonce()
+		info.Nonce = c.nonce
+		c.queueOutbound(infoProto(&info))
+		if c.authRequired {
+			c.authTimer = time.AfterFunc(secondsToDuration(o.Cluster.AuthTimeout), c.authTimeout)
+		}
+	}
+	c.pingTimer = time.AfterFunc(o.Cluster.PingInterval, c.pingTimerFired)
+	c.mu.Unlock()
+	if rt.solicited {
+		s.Debugf("%s - Route connect msg sent", c.logPrefix())
+	}
+	s.Noticef("%s - Route connection created", c.logPrefix())
+	go c.writeLoop()
+	go c.readLoop()
+	return c
+}
+
+// infoProto is "INFO <json>\r\n".
+func infoProto(v any) []byte {
+	b, _ := json.Marshal(v)
+	out := make([]byte, 0, len(b)+8)
+	return append(append(append(out, "INFO "...), b...), " \r\n"...)
+}
+
+// connectProto is the CONNECT a soliciting server sends, with the
+// credentials of the route's URL.
+func (cs *clusterState) connectProto(u *url.URL) []byte {
+	ci := routeConnectInfo{Echo: true, Headers: true, Name: cs.s.info.ID}
+	cs.mu.Lock()
+	ci.Cluster, ci.Dynamic = cs.name, cs.dynamic
+	cs.mu.Unlock()
+	if u != nil && u.User != nil {
+		ci.User = u.User.Username()
+		ci.Pass, _ = u.User.Password()
+	}
+	b, _ := json.Marshal(&ci)
+	return append(append([]byte("CONNECT "), b...), "\r\n"...)
+}
+
+// routeInfo is our INFO for a route connection: idx >= 0 and acc name the
+// connection a soliciting server offers (idx -1 for an accepting server).
+func (cs *clusterState) routeInfo(idx int, acc string) routeInfo {
+	s := cs.s
+	o := s.getOpts()
+	host, port := cs.advertised(o)
+	info := routeInfo{
+		ID:            s.info.ID,
+		Name:          s.info.Name,
+		Version:       VERSION,
+		Proto:         routeProtoVersion,
+		GoVersion:     s.info.GoVersion,
+		Host:          host,
+		Port:          port,
+		Headers:       !o.NoHeaderSupport,
+		MaxPayload:    o.MaxPayload,
+		JetStream:     s.info.JetStream,
+		Compression:   o.Cluster.Compression,
+		RoutePoolSize: cs.poolSize,
+		LameDuckMode:  s.ldm.Load(),
+	}
+	cs.mu.Lock()
+	info.Cluster, info.Dynamic = cs.name, cs.dynamic
+	cs.mu.Unlock()
+	if port != 0 {
+		info.IP = "nats-route://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/"
+	}
+	if !o.Cluster.NoAdvertise {
+		info.ConnectURLs = s.ownClientURLs()
+	}
+	if idx > 0 {
+		info.RoutePoolIdx = idx
+	}
+	if acc != "" {
+		info.RouteAccount = acc
+	}
+	if idx >= 0 || acc != "" {
+		// Both sides accepting compression means none: say so.
+		info.Compression = routeCompressionOff
+	}
+	return info
+}
+
+// advertised is the host and port other servers should solicit.
+func (cs *clusterState) advertised(o *Options) (string, int) {
+	cs.mu.Lock()
+	host, port := o.Cluster.Host, cs.port
+	cs.mu.Unlock()
+	if a := o.Cluster.Advertise; a != "" {
+		if h, p, err := net.SplitHostPort(a); err == nil {
+			n, _ := strconv.Atoi(p)
+			return h, n
+		}
+		return a, port
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = firstLocalIP()
+	}
+	return host, port
+}
+
+// firstLocalIP is the address to advertise for a listener on every
+// interface: the first non-loopback one, else loopback.
+func firstLocalIP() string {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.IsGlobalUnicast() && ipn.IP.To4() != nil {
+				return ipn.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
+}
+
+// solicit connects to a route in the background: now for the first attempt
+// of a configured route, after a delay for retries.
+func (cs *clusterState) solicit(u *url.URL, idx int, acc string, explicit bool, attempt int) {
+	cs.mu.Lock()
+	if cs.stopped {
+		cs.mu.Unlock()
+		return
+	}
+	cs.wg.Add(1)
+	cs.mu.Unlock()
+	go func() {
+		defer cs.wg.Done()
+		if attempt > 0 && !cs.sleep(cs.retryDelay(attempt)) {
+			return
+		}
+		cs.connectRoute(u, idx, acc, explicit, attempt)
+	}()
+}
+
+// retryDelay is the wait before a reconnect attempt: DEFAULT_ROUTE_CONNECT
+// with jitter, doubling up to DEFAULT_ROUTE_CONNECT_MAX with
+// connect_backoff, so that servers restarting together do not retry in
+// lock step.
+func (cs *clusterState) retryDelay(attempt int) time.Duration {
+	d := DEFAULT_ROUTE_CONNECT
+	if cs.s.getOpts().Cluster.ConnectBackoff {
+		for i := 1; i < attempt && d < DEFAULT_ROUTE_CONNECT_MAX; i++ {
+			d *= 2
+		}
+		d = min(d, DEFAULT_ROUTE_CONNECT_MAX)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits d or until the cluster stops; false if it stopped.
+func (cs *clusterState) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-cs.quit:
+		return false
+	}
+}
+
+// connectRoute dials a route; a failure is retried (configured routes for
+// ever, implicit ones connect_retries times).
+func (cs *clusterState) connectRoute(u *url.URL, idx int, acc string, explicit bool, attempt int) {
+	s := cs.s
+	if cs.slotFilled(u, idx, acc) {
+		return
+	}
+	s.Debugf("Trying to connect to route on %s (%s)", u.Host, u.Host)
+	conn, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
+	if err != nil {
+		attempt++
+		if explicit || attempt <= s.getOpts().Cluster.ConnectRetries {
+			s.Errorf("Error trying to connect to route (attempt %d): %v", attempt, err)
+			cs.solicit(u, idx, acc, explicit, attempt)
+		} else {
+			s.Debugf("Error trying to connect to route: %v", err)
+		}
+		return
+	}
+	cs.createRoute(conn, &routeConn{solicited: true, url: u, explicit: explicit, attempt: attempt, poolIdx: idx, account: acc})
+}
+
+// remoteAt reports whether the route URL leads to a server we have
+// routes to, or to ourselves.
+func (cs *clusterState) remoteAt(u *url.URL) bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	id, ok := cs.satisfied[u.Host]
+	if !ok {
+		return false
+	}
+	_, ok = cs.remotes[id]
+	return ok || id == cs.s.info.ID
+}
+
+// slotFilled reports whether the connection a solicit would make exists
+// already (made by the other side, say), or leads to ourselves.
+func (cs *clusterState) slotFilled(u *url.URL, idx int, acc string) bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	id, ok := cs.satisfied[u.Host]
+	if !ok {
+		return false
+	}
+	if id == cs.s.info.ID {
+		return true
+	}
+	r := cs.remotes[id]
+	if r == nil {
+		return false
+	}
+	if acc != "" {
+		return r.pinned[acc] != nil
+	}
+	return idx < len(r.pool) && r.pool[idx] != nil
+}

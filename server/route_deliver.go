@@ -1,0 +1,232 @@
+package server
+
+import (
+	"math/rand/v2"
+	"strconv"
+)
+
+// routeFanout collects, while a local message is delivered, the routes it
+// must also go to: once per route connection, with the queue groups that
+// server is to serve. It lives on the publisher's stack.
+type routeFanout struct {
+	n    int
+	t    [4]routeTarget
+	more []routeTarget
+}
+
+type routeTarget struct {
+	rc     *client
+	plain  bool
+	q0     string
+	queues []string // beyond q0
+}
+
+func (f *routeFanout) target(rc *client) *routeTarget {
+	for i := 0; i < f.n && i < len(f.t); i++ {
+		if f.t[i].rc == rc {
+			return &f.t[i]
+		}
+	}
+	for i := range f.more {
+		if f.more[i].rc == rc {
+			return &f.more[i]
+		}
+	}
+	if f.n < len(f.t) {
+		f.t[f.n] = routeTarget{rc: rc}
+		f.n++
+		return &f.t[f.n-1]
+	}
+	f.more = append(f.more, routeTarget{rc: rc})
+	f.n++
+	return &f.more[len(f.more)-1]
+}
+
+// addPlain records a remote plain interest.
+func (f *routeFanout) addPlain(sub *subscription) {
+	f.target(sub.client).plain = true
+}
+
+// addQueue records that a remote server's member of queue serves it.
+func (f *routeFanout) addQueue(sub *subscription) {
+	t := f.target(sub.client)
+	if t.q0 == "" {
+		t.q0 = sub.queue
+		return
+	}
+	t.queues = append(t.queues, sub.queue)
+}
+
+// sendRouted writes the message once to each collected route: RMSG, or
+// HMSG with headers, naming the account on pooled routes and, when queue
+// groups are to be served there, "+ reply q..." or "| q...".
+func (c *client) sendRouted(f *routeFanout, acc *Account, subject string, reply, hdr, payload []byte) {
+	for i := 0; i < f.n; i++ {
+		var t *routeTarget
+		if i < len(f.t) {
+			t = &f.t[i]
+		} else {
+			t = &f.more[i-len(f.t)]
+		}
+		c.sendRoutedTo(t, acc, subject, reply, hdr, payload)
+	}
+}
+
+func (c *client) sendRoutedTo(t *routeTarget, acc *Account, subject string, reply, hdr, payload []byte) {
+	rc := t.rc
+	var lb [256]byte
+	b := lb[:0]
+	if hdr != nil {
+		b = append(b, "HMSG "...)
+	} else {
+		b = append(b, "RMSG "...)
+	}
+	if rc.route.account == "" {
+		b = append(append(b, acc.Name...), ' ')
+	}
+	b = append(append(b, subject...), ' ')
+	if t.q0 != "" {
+		if len(reply) > 0 {
+			b = append(append(append(b, "+ "...), reply...), ' ')
+		} else {
+			b = append(b, "| "...)
+		}
+		b = append(append(b, t.q0...), ' ')
+		for _, q := range t.queues {
+			b = append(append(b, q...), ' ')
+		}
+	} else if len(reply) > 0 {
+		b = append(append(b, reply...), ' ')
+	}
+	size := len(payload) + len(hdr)
+	if hdr != nil {
+		b = append(strconv.AppendInt(b, int64(len(hdr)), 10), ' ')
+	}
+	b = append(strconv.AppendInt(b, int64(size), 10), '\r', '\n')
+	rc.mu.Lock()
+	if rc.closed {
+		rc.mu.Unlock()
+		return
+	}
+	rc.appendOut(b)
+	if hdr != nil {
+		rc.appendOut(hdr)
+	}
+	rc.appendOut(payload)
+	rc.appendOut(crlf)
+	slow := rc.checkSlowConsumer()
+	rc.mu.Unlock()
+	if slow {
+		return
+	}
+	if rc.tracing() {
+		rc.traceOut(string(b[:len(b)-2]))
+	}
+	rc.outMsgs.Add(1)
+	rc.outBytes.Add(int64(size))
+	c.countOut(size)
+	c.addToFlush(rc)
+}
+
+// processMsg delivers a routed message to this server's own subscribers:
+// every plain subscription, and one member of each queue group the sender
+// named. Nothing goes back to a route (one hop).
+func (routeProtocol) processMsg(c *client, msg []byte) {
+	c.pend.inMsgs++
+	c.pend.inBytes += int64(len(msg))
+	if c.tracing() {
+		c.traceInMsg(msg)
+	}
+	acc := c.routedAccount()
+	if acc == nil {
+		return
+	}
+	var hdr []byte
+	payload := msg
+	if c.pa.hdr >= 0 {
+		hdr, payload = msg[:c.pa.hdr], msg[c.pa.hdr:]
+	}
+	subject := bytesToString(c.pa.subject)
+	r := c.match(subject)
+	c.deliverRouted(r, subject, c.pa.reply, hdr, payload)
+	c.rc.release(r)
+}
+
+// routedAccount is the account of the routed message being read: the
+// pinned account, or the one the RMSG names (the last one is kept, so a
+// route busy with one account looks it up once). The connection's account
+// is switched to it, under its lock, so that matching and internal
+// subscribers see it.
+func (c *client) routedAccount() *Account {
+	name := c.pa.acc
+	if c.route.account != "" {
+		if c.acc != nil {
+			return c.acc
+		}
+		name = []byte(c.route.account)
+	}
+	if c.acc != nil && string(name) == string(c.route.lastName) {
+		return c.acc
+	}
+	acc, ok := c.srv.LookupAccount(string(name))
+	if !ok {
+		return nil
+	}
+	c.route.lastName = append(c.route.lastName[:0], name...)
+	c.mu.Lock()
+	c.acc = acc
+	c.mu.Unlock()
+	c.rc = nil // the match cache was for the previous account
+	return acc
+}
+
+// deliverRouted delivers to local subscriptions only: plain ones, and for
+// each queue group named in the RMSG one local member.
+func (c *client) deliverRouted(r *SublistResult, subject string, reply, hdr, payload []byte) {
+	for _, sub := range r.psubs {
+		if sub.client != nil && sub.client.kind == ROUTER {
+			continue
+		}
+		c.deliver(sub, subject, reply, hdr, payload)
+	}
+	if len(c.pa.queues) == 0 {
+		return
+	}
+	for _, qs := range r.qsubs {
+		if len(qs) == 0 || !queueNamed(c.pa.queues, qs[0].queue) {
+			continue
+		}
+		n := len(qs)
+		start := 0
+		if n > 1 {
+			start = rand.IntN(n)
+		}
+		for i := 0; i < n; i++ {
+			sub := qs[(start+i)%n]
+			if sub.client != nil && sub.client.kind == ROUTER {
+				continue
+			}
+			if c.deliver(sub, subject, reply, hdr, payload) {
+				break
+			}
+		}
+	}
+}
+
+// queueNamed reports whether q is one of the space separated names.
+func queueNamed(list []byte, q string) bool {
+	for len(list) > 0 {
+		i := 0
+		for i < len(list) && list[i] != ' ' {
+			i++
+		}
+		if string(list[:i]) == q {
+			return true
+		}
+		if i == len(list) {
+			return false
+		}
+		list = list[i+1:]
+	}
+	return false
+}

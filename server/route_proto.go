@@ -1,0 +1,363 @@
+package server
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/json"
+	"net/url"
+)
+
+// routeProtocol is the protocol of ROUTER connections: CONNECT and INFO
+// to set the route up, PING/PONG, RS+/RS- for remote interest (with the
+// account first on pooled routes, and a queue weight for queue groups),
+// RMSG/HMSG for routed messages.
+type routeProtocol struct{}
+
+var errRouteFirst = &protoErr{close: true, reason: ProtocolViolation, log: "route protocol before CONNECT"}
+
+func (routeProtocol) processOp(c *client, op opCode, args []byte) error {
+	if op == opErr {
+		// The other server refused us (credentials, say) and closes.
+		c.srv.Errorf("%s - Router Error %s", c.logPrefix(), bytes.TrimSpace(args))
+		return nil
+	}
+	if op == opOK {
+		return nil
+	}
+	if op != opConnect && op != opInfo && op != opPing && op != opPong && !c.connected {
+		if c.authRequired {
+			return errAuthFirst
+		}
+		return errRouteFirst
+	}
+	switch op {
+	case opRMsg:
+		return c.processRoutedMsgArgs(args, false)
+	case opHMsg:
+		return c.processRoutedMsgArgs(args, true)
+	case opRSub, opLSub:
+		return c.processRemoteSub(args)
+	case opRUnsub, opLUnsub:
+		return c.processRemoteUnsub(args)
+	case opPing:
+		c.sendProto(protoPong)
+		return nil
+	case opPong:
+		c.processPong()
+		return nil
+	case opConnect:
+		return c.processRouteConnect(args)
+	case opInfo:
+		return c.processRouteInfo(args)
+	}
+	return errUnknownOp
+}
+
+// processRouteConnect checks an accepted route's CONNECT: credentials,
+// cluster name, and that it is not ourselves.
+func (c *client) processRouteConnect(arg []byte) error {
+	s := c.srv
+	cs := s.cluster.Load()
+	if c.route.solicited || c.connected || cs == nil {
+		return errRouteFirst
+	}
+	var ci routeConnectInfo
+	if err := json.Unmarshal(arg, &ci); err != nil {
+		return &protoErr{close: true, reason: ProtocolViolation, log: "processRouteConnect Parse Error: " + err.Error()}
+	}
+	o := s.getOpts()
+	if o.Cluster.Username != "" {
+		okUser := subtle.ConstantTimeCompare([]byte(ci.User), []byte(o.Cluster.Username)) == 1
+		okPass := comparePasswords(o.Cluster.Password, ci.Pass)
+		if !okUser || !okPass {
+			s.Errorf("%s - Router connection authorization failed", c.logPrefix())
+			return errAuthFirst
+		}
+	}
+	if ci.Name == s.info.ID {
+		c.route.noReconnect.Store(true)
+		s.Debugf("%s - Detected route to self, ignoring", c.logPrefix())
+		return &protoErr{close: true, reason: DuplicateRoute}
+	}
+	if !cs.agreeClusterName(c, ci.Cluster, ci.Dynamic) {
+		return &protoErr{close: true, reason: ClusterNameConflict}
+	}
+	c.mu.Lock()
+	c.authDone = true
+	if c.authTimer != nil {
+		c.authTimer.Stop()
+		c.authTimer = nil
+	}
+	c.mu.Unlock()
+	c.route.remoteID = ci.Name
+	c.connected = true
+	return nil
+}
+
+// agreeClusterName checks the remote's cluster name against ours: a
+// configured name must match; a dynamic one gives way to the other.
+func (cs *clusterState) agreeClusterName(c *client, remote string, remoteDynamic bool) bool {
+	cs.mu.Lock()
+	ours, dyn := cs.name, cs.dynamic
+	switch {
+	case remote == ours || remote == "":
+	case dyn && (!remoteDynamic || remote < ours):
+		cs.name = remote
+		cs.dynamic = remoteDynamic
+	case remoteDynamic:
+	default:
+		cs.mu.Unlock()
+		cs.s.Errorf("%s - Rejecting connection, cluster name %q does not match %q", c.logPrefix(), remote, ours)
+		return false
+	}
+	cs.mu.Unlock()
+	return true
+}
+
+// processRouteInfo handles an INFO: the handshake's, or later an update
+// of the remote (ldm, connect_urls) or gossip about a server to solicit.
+func (c *client) processRouteInfo(arg []byte) error {
+	s := c.srv
+	cs := s.cluster.Load()
+	if cs == nil {
+		return errRouteFirst
+	}
+	var info routeInfo
+	if err := json.Unmarshal(arg, &info); err != nil {
+		return &protoErr{close: true, reason: ProtocolViolation, log: "processRouteInfo Parse Error: " + err.Error()}
+	}
+	rt := c.route
+	if rt.registered.Load() {
+		if info.ID != rt.remoteID {
+			cs.gossipReceived(&info)
+			return nil
+		}
+		cs.remoteUpdated(c, &info)
+		return nil
+	}
+	if info.ID == s.info.ID {
+		rt.noReconnect.Store(true)
+		if rt.url != nil {
+			cs.markSelf(rt.url)
+		}
+		s.Debugf("%s - Detected route to self, ignoring", c.logPrefix())
+		return &protoErr{close: true, reason: DuplicateRoute}
+	}
+	if rt.solicited {
+		if !cs.agreeClusterName(c, info.Cluster, info.Dynamic) {
+			rt.noReconnect.Store(true)
+			return &protoErr{close: true, reason: ClusterNameConflict}
+		}
+		rt.remoteID = info.ID
+	} else {
+		if !c.connected || info.ID != rt.remoteID {
+			return errRouteFirst
+		}
+		rt.poolIdx, rt.account = info.RoutePoolIdx, info.RouteAccount
+	}
+	if info.RoutePoolSize != 0 && rt.account == "" && info.RoutePoolSize != cs.poolSize {
+		s.Errorf("%s - Mismatch route pool size: ours %d, theirs %d", c.logPrefix(), cs.poolSize, info.RoutePoolSize)
+		rt.noReconnect.Store(true)
+		return &protoErr{close: true, reason: ProtocolViolation}
+	}
+	rt.remote = info
+	if rt.solicited {
+		ours := cs.routeInfo(rt.poolIdx, rt.account)
+		c.mu.Lock()
+		c.queueOutbound(infoProto(&ours), protoPing)
+		c.mu.Unlock()
+		c.addToFlush(c)
+	}
+	cs.register(c)
+	return nil
+}
+
+// markSelf remembers a configured route URL that leads back to us.
+func (cs *clusterState) markSelf(u *url.URL) {
+	cs.mu.Lock()
+	cs.satisfied[u.Host] = cs.s.info.ID
+	cs.mu.Unlock()
+}
+
+// processRemoteSub handles RS+ [account] subject [queue weight].
+func (c *client) processRemoteSub(args []byte) error {
+	var a [4][]byte
+	n := splitArgs(args, a[:])
+	rt := c.route
+	acc, rest := c.routeArgAccount(a[:], n)
+	if rest == nil {
+		return argErr("processRemoteSub", args)
+	}
+	// A queue group's weight (its member count there) changes nothing
+	// here: a publisher prefers its own server's members, then takes one
+	// remote group per server.
+	subject, queue := rest[0], []byte(nil)
+	switch len(rest) {
+	case 1:
+	case 2, 3:
+		queue = rest[1]
+	default:
+		return argErr("processRemoteSub", args)
+	}
+	if acc == nil {
+		return nil // an account this server does not have
+	}
+	key := remoteSubKey(acc.Name, subject, queue)
+	c.mu.Lock()
+	_, dup := rt.subs[key]
+	c.mu.Unlock()
+	if dup {
+		return nil
+	}
+	sub := &subscription{client: c, subject: string(subject), queue: string(queue), sid: key}
+	if err := c.srv.addSubInterest(acc, sub); err != nil {
+		return nil
+	}
+	// Closing takes the map under the lock after setting closed: a
+	// subscription that comes too late removes itself.
+	c.mu.Lock()
+	closed := c.closed
+	if !closed {
+		rt.subs[key] = remoteSub{sub, acc}
+	}
+	c.mu.Unlock()
+	if closed {
+		c.srv.removeSubInterest(acc, sub)
+	}
+	return nil
+}
+
+// processRemoteUnsub handles RS- [account] subject [queue].
+func (c *client) processRemoteUnsub(args []byte) error {
+	var a [4][]byte
+	n := splitArgs(args, a[:])
+	acc, rest := c.routeArgAccount(a[:], n)
+	if rest == nil || len(rest) > 2 {
+		return argErr("processRemoteUnsub", args)
+	}
+	if acc == nil {
+		return nil
+	}
+	var queue []byte
+	if len(rest) == 2 {
+		queue = rest[1]
+	}
+	key := remoteSubKey(acc.Name, rest[0], queue)
+	c.mu.Lock()
+	rs, ok := c.route.subs[key]
+	delete(c.route.subs, key)
+	c.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	rs.sub.closed.Store(true)
+	c.srv.removeSubInterest(acc, rs.sub)
+	return nil
+}
+
+// routeArgAccount splits an RS+/RS- argument list into its account (the
+// first argument on a pooled route, the pinned account otherwise) and the
+// rest. rest is nil when the list is malformed; the account is nil when
+// this server does not know it.
+func (c *client) routeArgAccount(a [][]byte, n int) (*Account, [][]byte) {
+	if n > len(a) {
+		return nil, nil
+	}
+	name := c.route.account
+	args := a[:n]
+	if name == "" {
+		if n < 2 {
+			return nil, nil
+		}
+		name, args = string(a[0]), a[1:n]
+	} else if n < 1 {
+		return nil, nil
+	}
+	acc, _ := c.srv.LookupAccount(name)
+	return acc, args
+}
+
+func remoteSubKey(acc string, subject, queue []byte) string {
+	k := make([]byte, 0, len(acc)+len(subject)+len(queue)+2)
+	k = append(append(append(k, acc...), ' '), subject...)
+	if len(queue) > 0 {
+		k = append(append(k, ' '), queue...)
+	}
+	return string(k)
+}
+
+// processRoutedMsgArgs parses RMSG/HMSG: [account] subject [reply] size,
+// or with queue groups [account] subject + reply q... size and
+// [account] subject | q... size; HMSG has the header size before the size.
+func (c *client) processRoutedMsgArgs(args []byte, withHdr bool) error {
+	var a [16][]byte
+	n := splitArgs(args, a[:])
+	if n > len(a) {
+		return c.processRoutedMsgArgsSlow(args, withHdr)
+	}
+	return c.setRoutedMsgArgs(a[:n], args, withHdr)
+}
+
+// processRoutedMsgArgsSlow handles an RMSG naming many queue groups.
+func (c *client) processRoutedMsgArgsSlow(args []byte, withHdr bool) error {
+	a := bytes.Fields(args)
+	return c.setRoutedMsgArgs(a, args, withHdr)
+}
+
+func (c *client) setRoutedMsgArgs(a [][]byte, args []byte, withHdr bool) error {
+	pa := &c.pa
+	pa.acc, pa.reply, pa.queues, pa.hdr = nil, nil, nil, -1
+	if c.route.account == "" {
+		if len(a) < 1 {
+			return argErr("processRoutedMsgArgs", args)
+		}
+		pa.acc, a = a[0], a[1:]
+	}
+	sizes := 1
+	if withHdr {
+		sizes = 2
+	}
+	if len(a) < 1+sizes {
+		return argErr("processRoutedMsgArgs", args)
+	}
+	pa.subject = a[0]
+	mid := a[1 : len(a)-sizes]
+	switch {
+	case len(mid) == 0:
+	case len(mid[0]) == 1 && mid[0][0] == '+':
+		if len(mid) < 3 {
+			return argErr("processRoutedMsgArgs", args)
+		}
+		pa.reply = mid[1]
+		pa.queues = spanOf(args, mid[2], mid[len(mid)-1])
+	case len(mid[0]) == 1 && mid[0][0] == '|':
+		if len(mid) < 2 {
+			return argErr("processRoutedMsgArgs", args)
+		}
+		pa.queues = spanOf(args, mid[1], mid[len(mid)-1])
+	case len(mid) == 1:
+		pa.reply = mid[0]
+	default:
+		return argErr("processRoutedMsgArgs", args)
+	}
+	if withHdr {
+		pa.hdr = parseSize(a[len(a)-2])
+	}
+	pa.size = parseSize(a[len(a)-1])
+	if pa.size < 0 || (withHdr && (pa.hdr < 0 || pa.hdr > pa.size)) {
+		return argErr("processRoutedMsgArgs", args)
+	}
+	if pa.size > int(c.mpay) {
+		return errMaxPayload
+	}
+	c.ps = psPayload
+	return nil
+}
+
+// spanOf is the part of line from the start of first to the end of last,
+// both sub-slices of line.
+func spanOf(line, first, last []byte) []byte {
+	start := cap(line) - cap(first)
+	end := cap(line) - cap(last) + len(last)
+	return line[start:end]
+}
