@@ -194,3 +194,19 @@ func appendStatusHeader(b []byte, status string, pendMsgs, pendBytes int) []byte
 	}
 	return append(b, "\r\n"...)
 }
+
+// pruneWaiting drops the waiting requests nobody listens for any more and
+// returns how many remain; c.mu held.
+func (c *consumer) pruneWaiting() int {
+	sl := c.st.ja.acc.sl
+	var scratch SublistResult
+	for i := 0; i < len(c.waiting.reqs); {
+		r := sl.MatchOnce(c.waiting.reqs[i].reply, &scratch)
+		if len(r.psubs) == 0 && len(r.qsubs) == 0 {
+			c.waiting.remove(i)
+			continue
+		}
+		i++
+	}
+	return c.waiting.len()
+}
