@@ -39,7 +39,7 @@ type consumer struct {
 	replayWall time.Time
 	replayTS   int64
 	replayAt   time.Time
-	deleted  bool
+	deleted    bool
 
 	// sched is the worker scheduling state: 0 idle, 1 queued or running,
 	// 2 running and asked to run again.
