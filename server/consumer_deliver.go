@@ -184,17 +184,20 @@ func (w *consumerWorker) offer(c *consumer, src int) bool {
 		if src != srcRedo {
 			w.np++
 		}
-		w.status = append(w.status, pendingStatus{pr.reply,
-			appendStatusHeader(nil, statusMaxBytesMsg, pr.batch, pr.maxBytes)})
 		c.waiting.remove(0)
 		c.mu.Unlock()
+		c.sendStatus(pr.reply, statusMaxBytesMsg, pr.batch, pr.maxBytes)
 		return true
 	}
 	c.advance(src, m.Seq)
 	c.state.recordDelivery(&c.cfg, m.Seq, now, src == srcRedo)
-	c.served(pr, size, now)
+	done := c.served(pr, size, now)
 	c.mu.Unlock()
 	w.c.deliverResult(res, m.Subject, w.reply, m.Hdr, m.Msg)
+	if done && pr.byteCap {
+		// The count was met before the bytes: said after the message.
+		c.sendStatus(pr.reply, statusBatchCompleted, 0, pr.maxBytes)
+	}
 	return true
 }
 
@@ -216,8 +219,9 @@ func (c *consumer) advance(src int, seq uint64) {
 
 // served counts a delivery against the head request, which then goes
 // to the back of the queue (requests take turns, one message each, as
-// with the reference) or leaves it when its batch is complete; c.mu held.
-func (c *consumer) served(pr *pullRequest, size int, now time.Time) {
+// with the reference) or leaves it when its batch is complete, which it
+// reports; c.mu held.
+func (c *consumer) served(pr *pullRequest, size int, now time.Time) bool {
 	pr.batch--
 	pr.sent++
 	if pr.maxBytes > 0 {
@@ -229,7 +233,9 @@ func (c *consumer) served(pr *pullRequest, size int, now time.Time) {
 	c.waiting.remove(0)
 	if pr.batch > 0 {
 		c.waiting.reqs = append(c.waiting.reqs, pr)
+		return false
 	}
+	return true
 }
 
 // replayDue paces replay_policy original: messages go out as far apart as
