@@ -78,7 +78,7 @@ func (st *stream) info(withMeta, withCluster bool) *StreamInfo {
 	cfg.Created = nil
 	si := &StreamInfo{Config: cfg, Created: st.created, TS: time.Now().UTC()}
 	st.store.FastState(&si.State)
-	si.State.Consumers = 0
+	si.State.Consumers = st.numConsumers()
 	if si.State.Msgs == 0 && si.State.LastSeq == 0 {
 		si.State.FirstSeq = 0 // a stream never written to shows 0, as the reference
 	}
