@@ -21,8 +21,6 @@ type StreamConfigRequest struct {
 // does not have yet.
 func (r *StreamConfigRequest) unsupported() string {
 	switch {
-	case r.ConsumerLimits != (StreamConsumerLimits{}):
-		return "consumer_limits"
 	case r.PersistMode != "" && r.PersistMode != "default":
 		return "persist_mode " + r.PersistMode
 	}
