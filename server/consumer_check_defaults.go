@@ -56,6 +56,20 @@ func setConsumerReqLevel(c *ConsumerConfig, existing *ConsumerConfig) {
 	c.Metadata["_nats.req.level"] = strconv.Itoa(consumerRequiredLevel(&leveled))
 }
 
+// metadataForReply copies an asset's metadata for an answer; withVersion
+// adds the server's version and API level, as create, update and info
+// answers show them (lists do not).
+func metadataForReply(md map[string]string, withVersion bool) map[string]string {
+	out := make(map[string]string, len(md)+2)
+	for k, v := range md {
+		out[k] = v
+	}
+	if withVersion {
+		out["_nats.ver"], out["_nats.level"] = VERSION, strconv.Itoa(JSApiLevel)
+	}
+	return out
+}
+
 // consumerRequiredLevel: 4 for the flow_control ack policy, 1 for pause
 // and priority groups, else 0.
 func consumerRequiredLevel(c *ConsumerConfig) int {
