@@ -19,6 +19,7 @@ import (
 //	limits B M C A   server max_request_batch, max_ack_pending; account max_consumers, max_ack_pending
 //	# title          a case
 //	stream JSON      the stream is (re)created with this config, without consumers
+//	sub/unsub SUBJ   a client subscribes to / unsubscribes from SUBJ
 //	req SUBJ [BODY]  a request, answered by the next want line
 //	want ERR {...}   the error object
 //	want OK {...}    the consumer's config (less _nats.ver and _nats.level)
@@ -51,6 +52,7 @@ type transcriptEngine struct {
 	ja        *jsAccount
 	st        *stream
 	consumers map[string]*ConsumerConfig
+	subs      map[string]*subscription
 }
 
 func newTranscriptEngine() *transcriptEngine {
@@ -58,7 +60,7 @@ func newTranscriptEngine() *transcriptEngine {
 	ja.js.limits.Store(&JSLimitOpts{})
 	l := unlimitedAccount()
 	ja.limits.Store(&l)
-	return &transcriptEngine{ja: ja}
+	return &transcriptEngine{ja: ja, subs: map[string]*subscription{}}
 }
 
 func replayConsumerTranscript(t *testing.T, file string) {
@@ -82,6 +84,13 @@ func replayConsumerTranscript(t *testing.T, file string) {
 			e.setLimits(t, rest)
 		case "stream":
 			e.setStream(t, rest)
+		case "sub":
+			e.subs[rest] = &subscription{subject: rest}
+			if err := e.ja.acc.sl.Insert(e.subs[rest]); err != nil {
+				t.Fatal(err)
+			}
+		case "unsub":
+			e.ja.acc.sl.Remove(e.subs[rest])
 		case "req":
 			pending = rest
 		case "want":
