@@ -121,6 +121,10 @@ func applyConsumerDefaults(c *ConsumerConfig, lim *consumerLimits, pedantic, eph
 		}
 		r.reset(c)
 	}
+	// ack_wait gets its default before the first backoff value replaces it.
+	if c.AckWait == 0 && (c.AckPolicy == AckExplicit || c.AckPolicy == AckAll) {
+		c.AckWait = consumerDefaultAckWait
+	}
 	if len(c.BackOff) > 0 {
 		if pedantic && c.AckWait != c.BackOff[0] {
 			return jsError(jsPedantic, "first backoff value has to equal batch AckWait")
@@ -162,9 +166,6 @@ func inheritConsumerLimits(c *ConsumerConfig, lim *consumerLimits, pedantic bool
 func setPlainConsumerDefaults(c *ConsumerConfig, lim *consumerLimits, ephemeral bool) {
 	if c.MaxDeliver == 0 {
 		c.MaxDeliver = -1
-	}
-	if c.AckWait == 0 && (c.AckPolicy == AckExplicit || c.AckPolicy == AckAll) {
-		c.AckWait = consumerDefaultAckWait
 	}
 	if c.DeliverSubject == "" && c.MaxWaiting == 0 {
 		c.MaxWaiting = consumerDefaultMaxWaiting
