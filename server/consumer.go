@@ -124,15 +124,15 @@ func (st *stream) recoverConsumer(name string) {
 		s.Warnf("  Error recovering consumer '%s > %s > %s' state: %v", st.ja.acc.Name, st.name, name, err)
 		saved = &ConsumerState{}
 	}
-	c := st.newConsumer(&meta.Config, meta.Created, cs)
+	c := st.newConsumer(name, &meta.Config, meta.Created, cs)
 	c.state.restore(&c.cfg, saved)
 	st.registerConsumer(c)
 }
 
 // newConsumer builds a consumer around its store; it is not registered.
-func (st *stream) newConsumer(cfg *ConsumerConfig, created time.Time, cs ConsumerStore) *consumer {
-	c := &consumer{st: st, name: cfg.Name, created: created, store: cs, cfg: *cfg,
-		ackPrefix: "$JS.ACK." + st.name + "." + cfg.Name + "."}
+func (st *stream) newConsumer(name string, cfg *ConsumerConfig, created time.Time, cs ConsumerStore) *consumer {
+	c := &consumer{st: st, name: name, created: created, store: cs, cfg: *cfg,
+		ackPrefix: "$JS.ACK." + st.name + "." + name + "."}
 	c.filters, c.sample = consumerFilters(cfg), sampleFrequency(cfg.SampleFrequency)
 	c.activeNs.Store(time.Now().UnixNano())
 	return c

@@ -351,14 +351,6 @@ func checkWorkQueueConsumer(c *ConsumerConfig, scfg *StreamConfig, others []*Con
 	return nil
 }
 
-// consumerFilters is a consumer's filters in either form (nil: all).
-func consumerFilters(c *ConsumerConfig) []string {
-	if c.FilterSubject != "" {
-		return []string{c.FilterSubject}
-	}
-	return c.FilterSubjects
-}
-
 // filtersCollide reports two filter sets sharing a subject; no filters
 // means every subject.
 func filtersCollide(a, b []string) bool {

@@ -13,16 +13,11 @@ import (
 
 // Catalogue identifiers the consumer API raises.
 const (
-	jscNotFound          = "JSConsumerNotFoundErr"
-	jscStoreFailed       = "JSConsumerStoreFailedErrF"
-	jscDurableNotInSubj  = "JSConsumerDurableNameNotInSubjectErr"
-	jscDurableNotMatch   = "JSConsumerDurableNameNotMatchSubjectErr"
-	jscDurableNotSet     = "JSConsumerDurableNameNotSetErr"
-	jscEphemeralDurable  = "JSConsumerEphemeralWithDurableNameErr"
-	jscAlreadyExists     = "JSConsumerAlreadyExists"
-	jscDoesNotExist      = "JSConsumerDoesNotExist"
-	jscFilterMismatch    = "JSConsumerCreateFilterSubjectMismatchErr"
-	jscMultipleFiltersNA = "JSConsumerMultipleFiltersNotAllowed"
+	jscNotFound         = "JSConsumerNotFoundErr"
+	jscStoreFailed      = "JSConsumerStoreFailedErrF"
+	jscDurableNotInSubj = "JSConsumerDurableNameNotInSubjectErr"
+	jscAlreadyExists    = "JSConsumerAlreadyExists"
+	jscDoesNotExist     = "JSConsumerDoesNotExist"
 )
 
 // JSApiConsumerCreateResponse answers every create form.
@@ -80,25 +75,6 @@ func createErr(e *ApiError) *JSApiConsumerCreateResponse {
 	return &JSApiConsumerCreateResponse{ApiResponse: ApiResponse{Error: e}}
 }
 
-// checkCreateSubject applies the rules tied to the subject form used.
-func checkCreateSubject(a *consumerCreateArgs, cfg *ConsumerConfig) *ApiError {
-	switch {
-	case a.durableAPI && cfg.Durable == "":
-		return jsError(jscDurableNotSet)
-	case a.durableAPI && cfg.Durable != a.name:
-		return jsError(jscDurableNotMatch)
-	case !a.durableAPI && a.name == "" && cfg.Durable != "":
-		return jsError(jscEphemeralDurable)
-	case !a.durableAPI && a.name != "" && cfg.Durable != "" && cfg.Durable != a.name:
-		return jsError(jscDurableNotMatch)
-	case a.filter != "" && len(cfg.FilterSubjects) > 0:
-		return jsError(jscMultipleFiltersNA)
-	case a.filter != "" && cfg.FilterSubject != a.filter:
-		return jsError(jscFilterMismatch)
-	}
-	return nil
-}
-
 // createConsumer creates or updates a consumer as the request says.
 func (ja *jsAccount) createConsumer(r *jsAPIRequest, a *consumerCreateArgs) any {
 	var req CreateConsumerRequest
@@ -109,9 +85,6 @@ func (ja *jsAccount) createConsumer(r *jsAPIRequest, a *consumerCreateArgs) any 
 	}
 	if req.Stream != a.stream {
 		return createErr(jsError(jsStreamMismatch))
-	}
-	if e := checkCreateSubject(a, &req.Config); e != nil {
-		return createErr(e)
 	}
 	a.req = &req
 	ja.createMu.Lock()
@@ -144,7 +117,13 @@ func (ja *jsAccount) createConsumer(r *jsAPIRequest, a *consumerCreateArgs) any 
 	if existing != nil {
 		return ja.updateConsumer(existing, cfg)
 	}
-	c, e := st.createConsumer(cfg)
+	// The legacy ephemeral form names the consumer in a.name only: its
+	// configuration is reported without a name, as the reference does.
+	name := cfg.Name
+	if name == "" {
+		name = a.name
+	}
+	c, e := st.createConsumer(name, cfg)
 	if e != nil {
 		return createErr(e)
 	}
@@ -165,12 +144,12 @@ func consumerRequestedName(a *consumerCreateArgs) string {
 }
 
 // createConsumer opens the consumer's store, positions it and registers it.
-func (st *stream) createConsumer(cfg *ConsumerConfig) (*consumer, *ApiError) {
-	cs, err := st.store.ConsumerStore(cfg.Name)
+func (st *stream) createConsumer(name string, cfg *ConsumerConfig) (*consumer, *ApiError) {
+	cs, err := st.store.ConsumerStore(name)
 	if err != nil {
 		return nil, jsError(jscStoreFailed, err)
 	}
-	c := st.newConsumer(cfg, time.Now().UTC(), cs)
+	c := st.newConsumer(name, cfg, time.Now().UTC(), cs)
 	start := st.consumerStartSeq(cfg)
 	c.state.sseq = start
 	if cfg.DeliverPolicy == DeliverLastPerSubject {
