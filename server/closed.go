@@ -37,6 +37,7 @@ const (
 	Kicked
 	ProxyNotTrusted
 	ProxyRequired
+	MaxAccountConnectionsExceeded
 )
 
 var closedStateText = map[ClosedState]string{
@@ -72,6 +73,7 @@ var closedStateText = map[ClosedState]string{
 	Kicked:                            "Kicked",
 	ProxyNotTrusted:                   "Proxy Not Trusted",
 	ProxyRequired:                     "Proxy Required",
+	MaxAccountConnectionsExceeded:     "Maximum Account Connections Exceeded",
 }
 
 // String returns the reason as the reference words it.

@@ -61,6 +61,9 @@ type Options struct {
 	SystemAccount         string   `json:"-"`
 	NoSystemAccount       bool     `json:"-"`
 
+	// Operator mode and auth callout (opts_jwt.go).
+	JWTOptions
+
 	// Accounts and their imports, exports and mappings; Mappings are the
 	// top-level ones, for the global account.
 	Accounts []*AccountOpts `json:"-"`
@@ -174,6 +177,7 @@ func setBaselineOptions(o *Options) {
 	if o.HTTPHost == "" {
 		o.HTTPHost = o.Host
 	}
+	setOperatorDefaults(o)
 }
 
 // validateOptions reports settings that cannot work together, with the
@@ -192,6 +196,9 @@ func validateOptions(o *Options) error {
 		return fmtErr("server name %q cannot contain spaces", o.ServerName)
 	}
 	if err := validateJetStreamTuning(o); err != nil {
+		return err
+	}
+	if err := validateOperatorOptions(o); err != nil {
 		return err
 	}
 	if len(o.unsupported) > 0 {

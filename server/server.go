@@ -78,6 +78,7 @@ type Server struct {
 	portsFile  string
 	sys        *sysState
 	js         atomic.Pointer[jetStream] // nil without JetStream; set once in Start
+	jwt        *jwtState                 // operator mode (jwt.go); nil in config mode
 
 	logging logState
 
@@ -141,10 +142,16 @@ func NewServer(opts *Options) (*Server, error) {
 		return nil, err
 	}
 	s.gacc = s.registerAccount(NewAccount(DEFAULT_GLOBAL_ACCOUNT))
+	if err := s.configureOperator(o); err != nil {
+		return nil, err
+	}
 	if err := s.configureAccounts(o); err != nil {
 		return nil, err
 	}
 	s.setupSystemAccount(o)
+	if err := s.startOperator(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -197,6 +204,7 @@ func (s *Server) StartAndCheck() (err error) {
 	if o.ConfigFile != "" {
 		s.Noticef("Using configuration file: %s (sha256:%s)", o.ConfigFile, o.configDigest)
 	}
+	s.logOperatorMode() // jwt.go
 	if o.PidFile != "" {
 		if err := s.writePidFile(); err != nil {
 			return fmt.Errorf("Could not write pidfile: %v", err)
@@ -383,6 +391,7 @@ func (s *Server) removeClient(c *client) {
 	cc := c.snapshot()
 	cc.tls = c.tlsInfo(false)
 	c.releaseSubs()
+	c.stopJWT()
 	s.mu.Lock()
 	_, ok := s.clients[c.cid]
 	delete(s.clients, c.cid)
