@@ -169,6 +169,19 @@ func (s *Server) lookupJWTAccount(pub string) (*Account, *accountJWT, error) {
 // installAccount registers the account of verified claims, or updates the
 // registered one, and applies the claims.
 func (s *Server) installAccount(ac *jwt.AccountClaims, token string) *Account {
+	acc, applied := s.swapAccountClaims(ac, token)
+	if applied {
+		// Imports fetch their exporters, which may import from this one:
+		// wired once the claims are in place and applyMu released.
+		s.wireJWTImports(acc, ac)
+		s.rewireImporters(acc)
+	}
+	return acc
+}
+
+// swapAccountClaims registers the account if needed and applies newer
+// claims; it reports whether it did.
+func (s *Server) swapAccountClaims(ac *jwt.AccountClaims, token string) (*Account, bool) {
 	s.jwt.applyMu.Lock()
 	defer s.jwt.applyMu.Unlock()
 	acc, ok := s.LookupAccount(ac.Subject)
@@ -179,9 +192,9 @@ func (s *Server) installAccount(ac *jwt.AccountClaims, token string) *Account {
 		}
 	}
 	if cur := acc.jwtClaims.Load(); cur != nil && cur.claims.IssuedAt > ac.IssuedAt {
-		return acc // an older JWT never replaces a newer one
+		return acc, false // an older JWT never replaces a newer one
 	}
 	s.Debugf("Updating account claims: %s/%s", ac.Subject, ac.Name)
 	s.applyAccountClaims(acc, ac, token)
-	return acc
+	return acc, true
 }

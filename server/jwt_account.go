@@ -37,8 +37,6 @@ func (s *Server) applyAccountClaims(acc *Account, ac *jwt.AccountClaims, token s
 	if old != nil && old.expiry != nil {
 		old.expiry.Stop()
 	}
-	s.applyAccountExports(acc, ac)
-	s.applyAccountImports(acc, ac)
 	if old == nil {
 		return
 	}
@@ -103,9 +101,3 @@ func (a *Account) clientList() []*client {
 	}
 	return out
 }
-
-// applyAccountExports replaces the account's exports by the claims'.
-func (s *Server) applyAccountExports(acc *Account, ac *jwt.AccountClaims) {}
-
-// applyAccountImports wires the claims' imports.
-func (s *Server) applyAccountImports(acc *Account, ac *jwt.AccountClaims) {}
