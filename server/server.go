@@ -56,6 +56,7 @@ type Server struct {
 	opts       atomic.Pointer[Options]
 	info       Info
 	kp         nkeys.KeyPair
+	xkp        nkeys.KeyPair // curve key: auth callout requests are sealed with it
 	listener   net.Listener
 	clients    map[uint64]*client
 	closed     *closedRing
@@ -79,6 +80,7 @@ type Server struct {
 	sys        *sysState
 	js         atomic.Pointer[jetStream] // nil without JetStream; set once in Start
 	jwt        *jwtState                 // operator mode (jwt.go); nil in config mode
+	callouts   calloutState              // auth callout answers (jwt_callout.go)
 
 	logging logState
 
@@ -111,6 +113,7 @@ func NewServer(opts *Options) (*Server, error) {
 	xpub, _ := xkp.PublicKey()
 	s := &Server{
 		kp:         kp,
+		xkp:        xkp,
 		clients:    make(map[uint64]*client),
 		closed:     newClosedRing(o.MaxClosedClients),
 		start:      time.Now(),

@@ -23,6 +23,9 @@ func (s *Server) authenticateClient(o *Options, c *client, co *ClientOpts, nonce
 		res, err := s.checkUserJWT(c, co, false)
 		return res, err == nil
 	}
+	if o.AuthCallout != nil && !calloutBypass(o, co) {
+		return c.calloutIdentity(), true // the service vouched for it
+	}
 	if certMapConfigured(o) {
 		u := findCertUser(c.peerCert(), o.Users, nil)
 		if u == nil || co.Username != "" || !allowsClient(u.AllowedConnectionTypes) {
