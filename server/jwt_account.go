@@ -47,7 +47,7 @@ func (s *Server) applyAccountClaims(acc *Account, ac *jwt.AccountClaims, token s
 // accountExpired disconnects the connections of an account whose JWT
 // expired, unless a newer JWT replaced it meanwhile.
 func (s *Server) accountExpired(acc *Account, st *accountJWT) {
-	if acc.jwtClaims.Load() != st {
+	if st != nil && acc.jwtClaims.Load() != st {
 		return
 	}
 	for _, c := range acc.clientList() {
@@ -100,4 +100,25 @@ func (a *Account) clientList() []*client {
 		out = append(out, c)
 	}
 	return out
+}
+
+// accountDeleted forgets a deleted account's claims, so that its users can
+// no longer connect, and disconnects those connected, as the reference
+// does: with the account expiry's error.
+func (s *Server) accountDeleted(pub string) {
+	acc, ok := s.LookupAccount(pub)
+	if !ok {
+		return
+	}
+	s.jwt.applyMu.Lock()
+	old := acc.jwtClaims.Swap(nil)
+	s.jwt.applyMu.Unlock()
+	if old == nil {
+		return
+	}
+	if old.expiry != nil {
+		old.expiry.Stop()
+	}
+	s.removeImportsOf(acc)
+	s.accountExpired(acc, nil)
 }

@@ -222,22 +222,26 @@ func (r *dirResolver) replyList(s *Server, reply string) {
 }
 
 // delete removes the accounts an operator-signed request lists
-// (data.accounts), when allow_delete is set.
+// (data.accounts), when allow_delete is set, and disconnects their users.
 func (r *dirResolver) delete(s *Server, reply string, msg []byte) {
-	fail := func(format string, a ...any) {
-		s.replyClaims(reply, nil, &claimsError{Code: 500, Description: fmt.Sprintf(format, a...)})
-	}
-	if !r.opts.AllowDelete || r.opts.Type != ResolverFull {
-		fail("delete not allowed")
-		return
-	}
 	gc, err := jwt.DecodeGeneric(strings.TrimSpace(string(msg)))
-	if err != nil {
-		fail("jwt delete resulted in error - %v", err)
-		return
+	requester := ""
+	if gc != nil {
+		requester = gc.Subject // the reference names the subject
 	}
-	if !s.jwt.isTrusted(gc.Issuer) {
-		fail("jwt delete resulted in error - not trusted")
+	switch {
+	case err != nil:
+	case gc.Subject != gc.Issuer:
+		err = errors.New("not self signed")
+	case !s.jwt.isTrusted(gc.Issuer):
+		err = errors.New("not trusted")
+	case !r.opts.AllowDelete || r.opts.Type != ResolverFull:
+		err = errors.New("delete must be enabled in server config")
+	}
+	if err != nil {
+		text := fmt.Sprintf("delete accounts request by %s failed - %v", requester, err)
+		s.Errorf("%s", text)
+		s.replyClaims(reply, nil, &claimsError{Code: 500, Description: text})
 		return
 	}
 	list, _ := gc.Data["accounts"].([]any)
@@ -245,9 +249,10 @@ func (r *dirResolver) delete(s *Server, reply string, msg []byte) {
 	for _, v := range list {
 		if pub, ok := v.(string); ok && r.remove(pub) {
 			n++
+			s.accountDeleted(pub)
 		}
 	}
-	msgText := fmt.Sprintf("deleted %d accounts", n)
-	s.Debugf("%s", msgText)
-	s.replyClaims(reply, &claimsResult{Code: 200, Message: msgText}, nil)
+	text := fmt.Sprintf("deleted %d accounts", n)
+	s.Debugf("%s", text)
+	s.replyClaims(reply, &claimsResult{Code: 200, Message: text}, nil)
 }

@@ -45,7 +45,7 @@ func TestJWTFullResolverRequests(t *testing.T) {
 	if !strings.Contains(got, `"data":{"account":"`+a.pub+`","code":200,"message":"jwt updated"}`) {
 		t.Fatalf("update: %s", got)
 	}
-	connect(t, s, opt)
+	user := connectAsync(t, s, opt)
 	if b, err := os.ReadFile(filepath.Join(e.dir, "jwt", a.pub+".jwt")); err != nil || string(b) != a.token {
 		t.Fatalf("stored JWT: %v", err)
 	}
@@ -74,6 +74,10 @@ func TestJWTFullResolverRequests(t *testing.T) {
 		t.Fatal("an account of another operator was stored")
 	}
 
+	ans = decodeClaimsAnswer(t, sysRequest(t, sys, "$SYS.REQ.CLAIMS.DELETE", a.token))
+	if ans.Error == nil || ans.Error.Description != "delete accounts request by "+a.pub+" failed - not self signed" {
+		t.Fatalf("delete signed by an account: %+v", ans.Error)
+	}
 	del := jwt.NewGenericClaims(e.opPub)
 	del.Data["accounts"] = []string{a.pub}
 	token, _ := del.Encode(e.op)
@@ -87,6 +91,10 @@ func TestJWTFullResolverRequests(t *testing.T) {
 	if got := sysRequest(t, sys, "$SYS.REQ.CLAIMS.LIST", ""); !strings.HasPrefix(got, `{"data":[],`) {
 		t.Fatalf("list after delete: %s", got)
 	}
+	// The deleted account's users are disconnected and cannot come back.
+	user.expectErr(t, "account authentication expired", 2*time.Second)
+	user.expectClosed(t, 2*time.Second)
+	mustFail(t, s, "Authorization Violation", opt)
 }
 
 func TestJWTFullResolverDeleteNeedsAllowDelete(t *testing.T) {
@@ -96,8 +104,13 @@ func TestJWTFullResolverDeleteNeedsAllowDelete(t *testing.T) {
 	del := jwt.NewGenericClaims(e.opPub)
 	del.Data["accounts"] = []string{e.sys.pub}
 	token, _ := del.Encode(e.op)
-	if ans := decodeClaimsAnswer(t, sysRequest(t, sys, "$SYS.REQ.CLAIMS.DELETE", token)); ans.Error == nil {
-		t.Fatal("delete without allow_delete was accepted")
+	ans := decodeClaimsAnswer(t, sysRequest(t, sys, "$SYS.REQ.CLAIMS.DELETE", token))
+	if ans.Error == nil || ans.Error.Description != "delete accounts request by "+e.opPub+" failed - delete must be enabled in server config" {
+		t.Fatalf("delete without allow_delete: %+v", ans.Error)
+	}
+	ans = decodeClaimsAnswer(t, sysRequest(t, sys, "$SYS.REQ.CLAIMS.DELETE", "garbage"))
+	if ans.Error == nil || ans.Error.Description != "delete accounts request by  failed - expected 3 chunks" {
+		t.Fatalf("garbage delete: %+v", ans.Error)
 	}
 }
 
