@@ -13,6 +13,7 @@ type accountJWT struct {
 	claims *jwt.AccountClaims
 	token  string
 	expiry *time.Timer // closes the account's connections when it expires
+	at     time.Time   // when the claims were applied, /accountz's update_time
 }
 
 // limit returns a JWT limit as a positive bound, or 0 for none.
@@ -28,7 +29,7 @@ func jwtLimit(n int64) int64 {
 // are disconnected, the others get their new permissions and limits.
 // applyMu held.
 func (s *Server) applyAccountClaims(acc *Account, ac *jwt.AccountClaims, token string) {
-	st := &accountJWT{claims: ac, token: token}
+	st := &accountJWT{claims: ac, token: token, at: time.Now().UTC()}
 	if ac.Expires > 0 {
 		until := time.Until(time.Unix(ac.Expires, 0))
 		st.expiry = time.AfterFunc(until, func() { s.accountExpired(acc, st) })
@@ -121,4 +122,27 @@ func (s *Server) accountDeleted(pub string) {
 	}
 	s.removeImportsOf(acc)
 	s.accountExpired(acc, nil)
+}
+
+// jwtAccountz adds an operator-mode account's JWT, its issuer, name, the
+// decoded claims and the claims' imports and exports to its /accountz entry.
+func jwtAccountz(a *Account, ai *AccountInfo) {
+	st := a.jwtClaims.Load()
+	if st == nil {
+		return
+	}
+	ac := st.claims
+	ai.Jwt, ai.IssuerKey, ai.Claim, ai.LastUpdate = st.token, ac.Issuer, ac, st.at
+	if ac.Name != "" {
+		ai.NameTag = ac.Name
+	}
+	ai.Expired = ac.Expires > 0 && time.Unix(ac.Expires, 0).Before(time.Now())
+	for _, ex := range ac.Exports {
+		ai.Exports = append(ai.Exports, ExtExport{Subject: string(ex.Subject), Type: ex.Type.String(),
+			ResponseType: string(ex.ResponseType)})
+	}
+	for _, im := range ac.Imports {
+		ai.Imports = append(ai.Imports, ExtImport{Subject: string(im.Subject), Account: im.Account,
+			LocalSubject: string(im.LocalSubject), Type: im.Type.String(), Share: im.Share})
+	}
 }

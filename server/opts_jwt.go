@@ -25,6 +25,8 @@ type JWTOptions struct {
 	ResolverPreload map[string]string `json:"-"`
 	// AuthCallout delegates authentication to a service (auth_callout).
 	AuthCallout *AuthCalloutOpts `json:"-"`
+	// operatorJWTs are the TrustedOperators as written, for /varz.
+	operatorJWTs []string
 }
 
 // Resolver types.
@@ -69,29 +71,31 @@ func parseOperator(c *cfg, k string, v *conf.Value) {
 		return
 	}
 	for _, ref := range list {
-		oc, err := readOperatorJWT(ref)
+		oc, token, err := readOperatorJWT(ref)
 		if err != nil {
 			c.errorf(v, "error parsing operator JWT: %v", err)
 			continue
 		}
 		c.o.TrustedOperators = append(c.o.TrustedOperators, oc)
+		c.o.operatorJWTs = append(c.o.operatorJWTs, token)
 	}
 }
 
 // readOperatorJWT takes an operator JWT inline or from a file, which may be
 // decorated as nsc writes it.
-func readOperatorJWT(ref string) (*jwt.OperatorClaims, error) {
+func readOperatorJWT(ref string) (*jwt.OperatorClaims, string, error) {
 	token := ref
 	if !strings.HasPrefix(ref, "eyJ") {
 		b, err := os.ReadFile(ref)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if token, err = jwt.ParseDecoratedJWT(b); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	return jwt.DecodeOperatorClaims(token)
+	oc, err := jwt.DecodeOperatorClaims(token)
+	return oc, token, err
 }
 
 func parseTrustedKeys(c *cfg, k string, v *conf.Value) {

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"encoding/json"
 	"net"
 	"strings"
 	"testing"
@@ -245,5 +246,48 @@ func TestJWTOperatorFromFile(t *testing.T) {
 	host, _, _ := net.SplitHostPort(s.Addr().String())
 	if host != "127.0.0.1" {
 		t.Fatalf("listening on %s", host)
+	}
+}
+
+// TestJWTMonitoring checks what /accountz and /varz show of operator mode,
+// with the reference's fields.
+func TestJWTMonitoring(t *testing.T) {
+	e := newJWTEnv(t)
+	a := e.account("A", func(ac *jwt.AccountClaims) {
+		ac.Exports.Add(&jwt.Export{Subject: "svc", Type: jwt.Service})
+	})
+	e.extras = "http: 127.0.0.1:-1\n"
+	s := e.run(e.memConfig(a))
+	opt, _, _ := e.user(a, nil, nil)
+	connect(t, s, opt)
+	_, body, _ := get(t, "http://"+s.MonitorAddr().String()+"/accountz?acc="+a.pub)
+	var az struct {
+		Account struct {
+			Jwt       string           `json:"jwt"`
+			IssuerKey string           `json:"issuer_key"`
+			NameTag   string           `json:"name_tag"`
+			Claim     map[string]any   `json:"decoded_jwt"`
+			Exports   []map[string]any `json:"exports"`
+			Clients   int              `json:"client_connections"`
+		} `json:"account_detail"`
+	}
+	if err := json.Unmarshal([]byte(body), &az); err != nil {
+		t.Fatal(err)
+	}
+	ad := az.Account
+	if ad.Jwt != a.token || ad.IssuerKey != e.opPub || ad.NameTag != "A" || ad.Claim["sub"] != a.pub || ad.Clients != 1 {
+		t.Fatalf("accountz: %s", body)
+	}
+	if len(ad.Exports) != 1 || ad.Exports[0]["subject"] != "svc" || ad.Exports[0]["type"] != "service" {
+		t.Fatalf("accountz exports: %v", ad.Exports)
+	}
+	_, body, _ = get(t, "http://"+s.MonitorAddr().String()+"/varz")
+	var v struct {
+		JWTs   []string         `json:"trusted_operators_jwt"`
+		Claims []map[string]any `json:"trusted_operators_claim"`
+	}
+	json.Unmarshal([]byte(body), &v)
+	if len(v.JWTs) != 1 || v.JWTs[0] != e.opJWT || len(v.Claims) != 1 || v.Claims[0]["sub"] != e.opPub {
+		t.Fatalf("varz: %s", body)
 	}
 }
