@@ -38,6 +38,7 @@ func (s *Server) applyAccountClaims(acc *Account, ac *jwt.AccountClaims, token s
 	if old != nil && old.expiry != nil {
 		old.expiry.Stop()
 	}
+	s.applyJWTJetStream(acc, ac)
 	if old == nil {
 		return
 	}
