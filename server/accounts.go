@@ -21,9 +21,10 @@ type Account struct {
 	mappings    atomic.Pointer[mappingState]
 	exports     []*serviceExport // set at start-up, read-only after
 	resp        respRoutes
-	closedStats accClosedStats // traffic of its closed connections, for /accstatz
-	trace       accountTrace   // msg_trace, set at start-up (see msgtrace.go)
-	routed      routedInterest // what routes were told (interest.go)
+	closedStats accClosedStats             // traffic of its closed connections, for /accstatz
+	trace       accountTrace               // msg_trace, set at start-up (see msgtrace.go)
+	routed      routedInterest             // what routes were told (interest.go)
+	jwtClaims   atomic.Pointer[accountJWT] // operator mode: its claims (jwt_account.go)
 }
 
 // NewAccount returns an empty account.

@@ -12,11 +12,11 @@ import (
 
 // authConfigured reports whether clients must authenticate.
 func authConfigured(o *Options) bool {
-	return o.Username != "" || o.Authorization != "" || len(o.Users) > 0 || len(o.Nkeys) > 0
+	return o.Username != "" || o.Authorization != "" || len(o.Users) > 0 || len(o.Nkeys) > 0 || operatorMode(o)
 }
 
 // nonceRequired reports whether INFO must carry a nonce for nkey signing.
-func nonceRequired(o *Options) bool { return len(o.Nkeys) > 0 }
+func nonceRequired(o *Options) bool { return len(o.Nkeys) > 0 || operatorMode(o) }
 
 // newNonce returns a random challenge for nkey authentication.
 func newNonce() string {
@@ -30,12 +30,19 @@ type authResult struct {
 	user  string
 	perms *Permissions
 	acc   string
+	jwt   *jwtConn // operator mode: the user JWT's claims
 }
 
 // checkAuthentication validates CONNECT credentials and logs a failure
 // without leaking any secret. On success it returns the identity.
 func (s *Server) checkAuthentication(c *client, co *ClientOpts) (*authResult, bool) {
 	o := s.getOpts()
+	if s.jwt != nil {
+		return s.authJWT(c, co) // jwt_auth.go
+	}
+	if o.AuthCallout != nil && !calloutBypass(o, co) {
+		return s.authCallout(c, co) // jwt_callout.go
+	}
 	if certMapConfigured(o) {
 		return s.checkCertAuth(c, o, co) // verify_and_map, tls_auth.go
 	}

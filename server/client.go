@@ -99,6 +99,7 @@ type client struct {
 	authDone  bool      // CONNECT accepted
 	user      string    // authenticated user or nkey
 	perms     *clientPerms
+	jwt       *jwtConn              // reader writes: a user JWT's claims and limits (jwt_auth.go)
 	replies   map[string]*respEntry // reply subjects a responder may use
 
 	lastActive atomic.Int64 // unix nanos of the last message in or out
@@ -404,6 +405,10 @@ func (c *client) acceptConnect(opts *ClientOpts, res *authResult, checked *Optio
 		c.perms = perms
 		c.permGen.Add(1)
 		c.bindAccount(acc)
+		if res.jwt != nil {
+			c.startJWT(res.jwt)
+			c.loadLimits(c.srv.limitsGen.Load()) // now with the JWT's limits
+		}
 	}
 	return true
 }

@@ -39,6 +39,7 @@ const (
 	ProxyRequired
 	DuplicateRoute
 	RouteRemoved
+	MaxAccountConnectionsExceeded
 )
 
 var closedStateText = map[ClosedState]string{
@@ -76,6 +77,7 @@ var closedStateText = map[ClosedState]string{
 	ProxyRequired:                     "Proxy Required",
 	DuplicateRoute:                    "Duplicate Route",
 	RouteRemoved:                      "Route Removed",
+	MaxAccountConnectionsExceeded:     "Maximum Account Connections Exceeded",
 }
 
 // String returns the reason as the reference words it.

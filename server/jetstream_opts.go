@@ -266,6 +266,9 @@ func validateJetStreamTuning(o *Options) error {
 // system account is configured, else the accounts with jetstream enabled.
 // JetStream on the system account is refused.
 func (s *Server) jetStreamAccountNames(o *Options) ([]string, error) {
+	if operatorMode(o) {
+		return nil, nil // account JWTs enable it (jwt_jetstream.go)
+	}
 	sys := o.SystemAccount
 	if sys == "" {
 		if sa := s.SystemAccount(); sa != nil {

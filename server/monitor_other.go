@@ -92,7 +92,10 @@ type AccountInfo struct {
 	SubCnt      uint32        `json:"subscriptions"`
 	Exports     []ExtExport   `json:"exports,omitempty"`
 	Imports     []ExtImport   `json:"imports,omitempty"`
+	Jwt         string        `json:"jwt,omitempty"`
+	IssuerKey   string        `json:"issuer_key,omitempty"`
 	NameTag     string        `json:"name_tag,omitempty"`
+	Claim       any           `json:"decoded_jwt,omitempty"`
 	Sublist     *SublistStats `json:"sublist_stats,omitempty"`
 }
 
@@ -137,6 +140,7 @@ func (s *Server) accountz(name string) (*Accountz, error) {
 		az.Account.Exports = append(az.Account.Exports, systemExports...)
 	}
 	s.jetStreamAccountz(a, az.Account) // monitor_jsz.go
+	jwtAccountz(a, az.Account)         // jwt_account.go
 	return az, nil
 }
 

@@ -4,76 +4,80 @@ import (
 	"net/http"
 	"runtime"
 	"time"
+
+	"github.com/nats-io/jwt/v2"
 )
 
 // Varz is the /varz answer: identity, configuration, limits and counters.
 // Fields are in the reference's order with its names and types.
 type Varz struct {
-	ID                   string                `json:"server_id"`
-	Name                 string                `json:"server_name"`
-	Version              string                `json:"version"`
-	Proto                int                   `json:"proto"`
-	GitCommit            string                `json:"git_commit,omitempty"`
-	GoVersion            string                `json:"go"`
-	Host                 string                `json:"host"`
-	Port                 int                   `json:"port"`
-	AuthRequired         bool                  `json:"auth_required,omitempty"`
-	TLSRequired          bool                  `json:"tls_required,omitempty"`
-	TLSVerify            bool                  `json:"tls_verify,omitempty"`
-	IP                   string                `json:"ip,omitempty"`
-	ClientConnectURLs    []string              `json:"connect_urls,omitempty"`
-	MaxConn              int                   `json:"max_connections"`
-	MaxSubs              int                   `json:"max_subscriptions,omitempty"`
-	PingInterval         time.Duration         `json:"ping_interval"`
-	MaxPingsOut          int                   `json:"ping_max"`
-	HTTPHost             string                `json:"http_host"`
-	HTTPPort             int                   `json:"http_port"`
-	HTTPBasePath         string                `json:"http_base_path"`
-	HTTPSPort            int                   `json:"https_port"`
-	AuthTimeout          float64               `json:"auth_timeout"`
-	MaxControlLine       int32                 `json:"max_control_line"`
-	MaxPayload           int                   `json:"max_payload"`
-	MaxPending           int64                 `json:"max_pending"`
-	Cluster              ClusterOptsVarz       `json:"cluster"`
-	Gateway              GatewayOptsVarz       `json:"gateway"`
-	LeafNode             LeafNodeOptsVarz      `json:"leaf"`
-	MQTT                 MQTTOptsVarz          `json:"mqtt"`
-	Websocket            WebsocketOptsVarz     `json:"websocket"`
-	JetStream            JetStreamVarz         `json:"jetstream"`
-	TLSTimeout           float64               `json:"tls_timeout"`
-	WriteDeadline        time.Duration         `json:"write_deadline"`
-	Start                time.Time             `json:"start"`
-	Now                  time.Time             `json:"now"`
-	Uptime               string                `json:"uptime"`
-	Mem                  int64                 `json:"mem"`
-	Cores                int                   `json:"cores"`
-	MaxProcs             int                   `json:"gomaxprocs"`
-	CPU                  float64               `json:"cpu"`
-	Connections          int                   `json:"connections"`
-	TotalConnections     uint64                `json:"total_connections"`
-	Routes               int                   `json:"routes"`
-	Remotes              int                   `json:"remotes"`
-	Leafs                int                   `json:"leafnodes"`
-	InMsgs               int64                 `json:"in_msgs"`
-	InBytes              int64                 `json:"in_bytes"`
-	InClientMsgs         int64                 `json:"in_client_msgs"`
-	InClientBytes        int64                 `json:"in_client_bytes"`
-	OutMsgs              int64                 `json:"out_msgs"`
-	OutBytes             int64                 `json:"out_bytes"`
-	OutClientMsgs        int64                 `json:"out_client_msgs"`
-	OutClientBytes       int64                 `json:"out_client_bytes"`
-	SlowConsumers        int64                 `json:"slow_consumers"`
-	StaleConnections     int64                 `json:"stale_connections"`
-	StalledClients       int64                 `json:"stalled_clients"`
-	Subscriptions        uint32                `json:"subscriptions"`
-	HTTPReqStats         map[string]uint64     `json:"http_req_stats"`
-	ConfigLoadTime       time.Time             `json:"config_load_time"`
-	ConfigDigest         string                `json:"config_digest"`
-	FeatureFlags         map[string]bool       `json:"feature_flags"`
-	SystemAccount        string                `json:"system_account,omitempty"`
-	SlowConsumersStats   *SlowConsumersStats   `json:"slow_consumer_stats"`
-	StaleConnectionStats *StaleConnectionStats `json:"stale_connection_stats"`
-	DiskIOWaitStats      DiskIOWaitStats       `json:"disk_io_wait_stats"`
+	ID                    string                `json:"server_id"`
+	Name                  string                `json:"server_name"`
+	Version               string                `json:"version"`
+	Proto                 int                   `json:"proto"`
+	GitCommit             string                `json:"git_commit,omitempty"`
+	GoVersion             string                `json:"go"`
+	Host                  string                `json:"host"`
+	Port                  int                   `json:"port"`
+	AuthRequired          bool                  `json:"auth_required,omitempty"`
+	TLSRequired           bool                  `json:"tls_required,omitempty"`
+	TLSVerify             bool                  `json:"tls_verify,omitempty"`
+	IP                    string                `json:"ip,omitempty"`
+	ClientConnectURLs     []string              `json:"connect_urls,omitempty"`
+	MaxConn               int                   `json:"max_connections"`
+	MaxSubs               int                   `json:"max_subscriptions,omitempty"`
+	PingInterval          time.Duration         `json:"ping_interval"`
+	MaxPingsOut           int                   `json:"ping_max"`
+	HTTPHost              string                `json:"http_host"`
+	HTTPPort              int                   `json:"http_port"`
+	HTTPBasePath          string                `json:"http_base_path"`
+	HTTPSPort             int                   `json:"https_port"`
+	AuthTimeout           float64               `json:"auth_timeout"`
+	MaxControlLine        int32                 `json:"max_control_line"`
+	MaxPayload            int                   `json:"max_payload"`
+	MaxPending            int64                 `json:"max_pending"`
+	Cluster               ClusterOptsVarz       `json:"cluster"`
+	Gateway               GatewayOptsVarz       `json:"gateway"`
+	LeafNode              LeafNodeOptsVarz      `json:"leaf"`
+	MQTT                  MQTTOptsVarz          `json:"mqtt"`
+	Websocket             WebsocketOptsVarz     `json:"websocket"`
+	JetStream             JetStreamVarz         `json:"jetstream"`
+	TLSTimeout            float64               `json:"tls_timeout"`
+	WriteDeadline         time.Duration         `json:"write_deadline"`
+	Start                 time.Time             `json:"start"`
+	Now                   time.Time             `json:"now"`
+	Uptime                string                `json:"uptime"`
+	Mem                   int64                 `json:"mem"`
+	Cores                 int                   `json:"cores"`
+	MaxProcs              int                   `json:"gomaxprocs"`
+	CPU                   float64               `json:"cpu"`
+	Connections           int                   `json:"connections"`
+	TotalConnections      uint64                `json:"total_connections"`
+	Routes                int                   `json:"routes"`
+	Remotes               int                   `json:"remotes"`
+	Leafs                 int                   `json:"leafnodes"`
+	InMsgs                int64                 `json:"in_msgs"`
+	InBytes               int64                 `json:"in_bytes"`
+	InClientMsgs          int64                 `json:"in_client_msgs"`
+	InClientBytes         int64                 `json:"in_client_bytes"`
+	OutMsgs               int64                 `json:"out_msgs"`
+	OutBytes              int64                 `json:"out_bytes"`
+	OutClientMsgs         int64                 `json:"out_client_msgs"`
+	OutClientBytes        int64                 `json:"out_client_bytes"`
+	SlowConsumers         int64                 `json:"slow_consumers"`
+	StaleConnections      int64                 `json:"stale_connections"`
+	StalledClients        int64                 `json:"stalled_clients"`
+	Subscriptions         uint32                `json:"subscriptions"`
+	HTTPReqStats          map[string]uint64     `json:"http_req_stats"`
+	ConfigLoadTime        time.Time             `json:"config_load_time"`
+	ConfigDigest          string                `json:"config_digest"`
+	FeatureFlags          map[string]bool       `json:"feature_flags"`
+	TrustedOperatorsJwt   []string              `json:"trusted_operators_jwt,omitempty"`
+	TrustedOperatorsClaim []*jwt.OperatorClaims `json:"trusted_operators_claim,omitempty"`
+	SystemAccount         string                `json:"system_account,omitempty"`
+	SlowConsumersStats    *SlowConsumersStats   `json:"slow_consumer_stats"`
+	StaleConnectionStats  *StaleConnectionStats `json:"stale_connection_stats"`
+	DiskIOWaitStats       DiskIOWaitStats       `json:"disk_io_wait_stats"`
 }
 
 // ClusterOptsVarz is the cluster block of /varz; empty while clustering is
@@ -226,6 +230,7 @@ func (s *Server) Varz() *Varz {
 	if sa := s.SystemAccount(); sa != nil {
 		v.SystemAccount = sa.Name
 	}
+	v.TrustedOperatorsJwt, v.TrustedOperatorsClaim = o.operatorJWTs, o.TrustedOperators
 	v.SlowConsumersStats = &SlowConsumersStats{Clients: uint64(v.SlowConsumers)}
 	v.StaleConnectionStats = &StaleConnectionStats{Clients: uint64(v.StaleConnections)}
 	return v

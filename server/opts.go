@@ -66,6 +66,8 @@ type Options struct {
 	// (opts_cluster.go).
 	Cluster ClusterOpts `json:"cluster,omitempty"`
 	Routes  []*url.URL  `json:"-"`
+	// Operator mode and auth callout (opts_jwt.go).
+	JWTOptions
 
 	// Accounts and their imports, exports and mappings; Mappings are the
 	// top-level ones, for the global account.
@@ -181,6 +183,7 @@ func setBaselineOptions(o *Options) {
 		o.HTTPHost = o.Host
 	}
 	setClusterDefaults(o)
+	setOperatorDefaults(o)
 }
 
 // validateOptions reports settings that cannot work together, with the
@@ -202,6 +205,9 @@ func validateOptions(o *Options) error {
 		return err
 	}
 	if err := validateCluster(o); err != nil {
+		return err
+	}
+	if err := validateOperatorOptions(o); err != nil {
 		return err
 	}
 	if len(o.unsupported) > 0 {

@@ -116,12 +116,13 @@ func init() {
 		"accounts":              parseAccounts,
 		"mappings":              parseTopMappings,
 		"maps":                  parseTopMappings,
-		"operator":              anyUnsupported("operator"),
-		"operators":             anyUnsupported("operator"),
-		"trusted":               anyUnsupported("trusted"),
-		"trusted_keys":          anyUnsupported("trusted_keys"),
-		"resolver":              anyUnsupported("resolver"),
-		"resolver_preload":      anyUnsupported("resolver_preload"),
+		"operator":              parseOperator, // opts_jwt.go
+		"operators":             parseOperator,
+		"trusted":               parseTrustedKeys,
+		"trusted_keys":          parseTrustedKeys,
+		"resolver":              parseResolver,
+		"account_resolver":      parseResolver,
+		"resolver_preload":      parseResolverPreload,
 	}
 	for _, n := range numOpts {
 		topLevelOptions[n.name] = n.handler()

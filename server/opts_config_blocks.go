@@ -49,7 +49,7 @@ func parseAuthorization(c *cfg, k string, v *conf.Value) {
 		case "default_permissions":
 			c.o.DefaultPermissions = c.parsePermissions(key, e)
 		case "auth_callout", "callout":
-			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": auth_callout")
+			c.parseAuthCallout(key, e) // opts_jwt.go
 		default:
 			c.unknownField(e, key)
 		}

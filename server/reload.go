@@ -295,6 +295,7 @@ func (c *client) loadLimits(gen uint64) {
 	o := c.srv.getOpts()
 	c.mpay, c.mcl = o.MaxPayload, o.MaxControlLine
 	c.msubs = int32(min(o.MaxSubs, math.MaxInt32))
+	c.loadJWTLimits()
 	c.limitsGen = gen
 }
 

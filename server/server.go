@@ -56,6 +56,7 @@ type Server struct {
 	opts       atomic.Pointer[Options]
 	info       Info
 	kp         nkeys.KeyPair
+	xkp        nkeys.KeyPair // curve key: auth callout requests are sealed with it
 	listener   net.Listener
 	clients    map[uint64]*client
 	closed     *closedRing
@@ -79,6 +80,8 @@ type Server struct {
 	sys        *sysState
 	js         atomic.Pointer[jetStream]    // nil without JetStream; set once in Start
 	cluster    atomic.Pointer[clusterState] // nil without a cluster block (route.go)
+	jwt        *jwtState                    // operator mode (jwt.go); nil in config mode
+	callouts   calloutState                 // auth callout answers (jwt_callout.go)
 
 	logging logState
 
@@ -111,6 +114,7 @@ func NewServer(opts *Options) (*Server, error) {
 	xpub, _ := xkp.PublicKey()
 	s := &Server{
 		kp:         kp,
+		xkp:        xkp,
 		clients:    make(map[uint64]*client),
 		closed:     newClosedRing(o.MaxClosedClients),
 		start:      time.Now(),
@@ -148,10 +152,16 @@ func NewServer(opts *Options) (*Server, error) {
 		s.info.Cluster = cs.name
 	}
 	s.gacc = s.registerAccount(NewAccount(DEFAULT_GLOBAL_ACCOUNT))
+	if err := s.configureOperator(o); err != nil {
+		return nil, err
+	}
 	if err := s.configureAccounts(o); err != nil {
 		return nil, err
 	}
 	s.setupSystemAccount(o)
+	if err := s.startOperator(); err != nil {
+		return nil, err
+	}
 	if cs := s.cluster.Load(); cs != nil && s.sys != nil {
 		cs.pinSystemAccount(s.sys.acc.Name)
 	}
@@ -207,6 +217,7 @@ func (s *Server) StartAndCheck() (err error) {
 	if o.ConfigFile != "" {
 		s.Noticef("Using configuration file: %s (sha256:%s)", o.ConfigFile, o.configDigest)
 	}
+	s.logOperatorMode() // jwt.go
 	if o.PidFile != "" {
 		if err := s.writePidFile(); err != nil {
 			return fmt.Errorf("Could not write pidfile: %v", err)
@@ -403,6 +414,7 @@ func (s *Server) removeClient(c *client) {
 	cc := c.snapshot()
 	cc.tls = c.tlsInfo(false)
 	c.releaseSubs()
+	c.stopJWT()
 	s.mu.Lock()
 	_, ok := s.clients[c.cid]
 	delete(s.clients, c.cid)

@@ -19,6 +19,13 @@ func certMapConfigured(o *Options) bool {
 // authenticateClient checks a connection's credentials; with verify_and_map
 // the certificate decides, quietly (used when reload re-checks clients).
 func (s *Server) authenticateClient(o *Options, c *client, co *ClientOpts, nonce string) (*authResult, bool) {
+	if s.jwt != nil {
+		res, err := s.checkUserJWT(c, co, false)
+		return res, err == nil
+	}
+	if o.AuthCallout != nil && !calloutBypass(o, co) {
+		return c.calloutIdentity(), true // the service vouched for it
+	}
 	if certMapConfigured(o) {
 		u := findCertUser(c.peerCert(), o.Users, nil)
 		if u == nil || co.Username != "" || !allowsClient(u.AllowedConnectionTypes) {

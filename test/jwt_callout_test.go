@@ -1,0 +1,138 @@
+package test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/natsforge/nats-server/server"
+)
+
+// calloutService answers authorization requests: alice/pw is mapped to
+// account APP and may publish to "app.>" only; everyone else is refused.
+func calloutService(t *testing.T, s *server.Server, issuer, xkey nkeys.KeyPair) {
+	t.Helper()
+	nc := connect(t, s, nats.UserInfo("auth", "pw"))
+	_, err := nc.Subscribe("$SYS.REQ.USER.AUTH", func(m *nats.Msg) {
+		data := m.Data
+		serverX := m.Header.Get("Nats-Server-Xkey")
+		if xkey != nil {
+			var err error
+			if data, err = xkey.Open(data, serverX); err != nil {
+				t.Errorf("request not sealed to the service: %v", err)
+				return
+			}
+		}
+		req, err := jwt.DecodeAuthorizationRequestClaims(string(data))
+		if err != nil {
+			t.Errorf("request: %v", err)
+			return
+		}
+		resp := jwt.NewAuthorizationResponseClaims(req.UserNkey)
+		resp.Audience = req.Server.ID
+		co := req.ConnectOptions
+		if co.Username == "alice" && co.Password == "pw" {
+			uc := jwt.NewUserClaims(req.UserNkey)
+			uc.Name = "alice"
+			uc.Audience = "APP"
+			uc.Pub.Allow.Add("app.>")
+			uc.Sub.Allow.Add("app.>", "_INBOX.>")
+			resp.Jwt, _ = uc.Encode(issuer)
+		} else {
+			resp.Error = "no such user"
+		}
+		token, _ := resp.Encode(issuer)
+		out := []byte(token)
+		if xkey != nil {
+			out, _ = xkey.Seal(out, serverX)
+		}
+		m.Respond(out)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush()
+}
+
+func calloutConf(t *testing.T, issuerPub, xkeyPub string) string {
+	xkey := ""
+	if xkeyPub != "" {
+		xkey = "xkey: " + xkeyPub
+	}
+	return fmt.Sprintf(`listen: 127.0.0.1:-1
+accounts {
+  AUTH { users: [ {user: auth, password: pw} ] }
+  APP {}
+}
+authorization {
+  auth_callout {
+    issuer: %s
+    auth_users: [ auth ]
+    account: AUTH
+    %s
+  }
+}
+`, issuerPub, xkey)
+}
+
+func runCallout(t *testing.T, withXKey bool) *server.Server {
+	issuer, _ := nkeys.CreateAccount()
+	issuerPub, _ := issuer.PublicKey()
+	var xkey nkeys.KeyPair
+	xpub := ""
+	if withXKey {
+		xkey, _ = nkeys.CreateCurveKeys()
+		xpub, _ = xkey.PublicKey()
+	}
+	s := runConfigServer(t, writeConf(t, t.TempDir(), "c.conf", calloutConf(t, issuerPub, xpub)))
+	calloutService(t, s, issuer, xkey)
+	return s
+}
+
+func TestAuthCalloutAllowDenyMap(t *testing.T) {
+	for _, withXKey := range []bool{false, true} {
+		t.Run(fmt.Sprintf("xkey=%v", withXKey), func(t *testing.T) {
+			s := runCallout(t, withXKey)
+			mustFail(t, s, "Authorization Violation", nats.UserInfo("bob", "pw"))
+			mustFail(t, s, "Authorization Violation", nats.UserInfo("alice", "wrong"))
+			alice := connectAsync(t, s, nats.UserInfo("alice", "pw"))
+			other := connect(t, s, nats.UserInfo("alice", "pw"))
+			sub, _ := other.SubscribeSync("app.x")
+			other.Flush()
+			alice.nc.Publish("app.x", []byte("hi"))
+			if m, err := sub.NextMsg(2 * time.Second); err != nil || string(m.Data) != "hi" {
+				t.Fatalf("mapped users do not share APP: %v", err)
+			}
+			alice.nc.Publish("other", nil)
+			alice.expectErr(t, `Permissions Violation for Publish to "other"`, 2*time.Second)
+			// Users of the callout account itself are not asked about.
+			auth := connect(t, s, nats.UserInfo("auth", "pw"))
+			if !auth.IsConnected() {
+				t.Fatal("auth user refused")
+			}
+		})
+	}
+}
+
+func TestAuthCalloutConfigChecks(t *testing.T) {
+	issuer, _ := nkeys.CreateAccount()
+	issuerPub, _ := issuer.PublicKey()
+	dir := t.TempDir()
+	bad := strings.Replace(calloutConf(t, issuerPub, ""), "auth_users: [ auth ]", "auth_users: [ nobody ]", 1)
+	o, err := server.ProcessConfigFile(writeConf(t, dir, "b.conf", bad))
+	if err == nil {
+		_, err = server.NewServer(o)
+	}
+	if err == nil || !strings.Contains(err.Error(), `auth user "nobody" is not a configured user`) {
+		t.Fatalf("unknown auth user: %v", err)
+	}
+	bad = strings.Replace(calloutConf(t, issuerPub, ""), "issuer: "+issuerPub, "issuer: XYZ", 1)
+	if _, err := server.ProcessConfigFile(writeConf(t, dir, "c.conf", bad)); err == nil {
+		t.Fatal("an issuer that is not an account key was accepted")
+	}
+}
