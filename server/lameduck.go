@@ -35,6 +35,7 @@ func (s *Server) lameDuck() bool {
 		s.listener.Close()
 	}
 	s.mu.Unlock()
+	s.stopWebsocket()
 	clients := s.clientList()
 	if len(clients) == 0 {
 		s.Shutdown()

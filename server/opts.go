@@ -61,6 +61,9 @@ type Options struct {
 	SystemAccount         string   `json:"-"`
 	NoSystemAccount       bool     `json:"-"`
 
+	// Websocket is the websocket { } block (opts_websocket.go).
+	Websocket WebsocketOpts `json:"-"`
+
 	// Accounts and their imports, exports and mappings; Mappings are the
 	// top-level ones, for the global account.
 	Accounts []*AccountOpts `json:"-"`
@@ -192,6 +195,9 @@ func validateOptions(o *Options) error {
 		return fmtErr("server name %q cannot contain spaces", o.ServerName)
 	}
 	if err := validateJetStreamTuning(o); err != nil {
+		return err
+	}
+	if err := validateWebsocket(o); err != nil {
 		return err
 	}
 	if len(o.unsupported) > 0 {

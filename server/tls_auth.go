@@ -19,6 +19,9 @@ func certMapConfigured(o *Options) bool {
 // authenticateClient checks a connection's credentials; with verify_and_map
 // the certificate decides, quietly (used when reload re-checks clients).
 func (s *Server) authenticateClient(o *Options, c *client, co *ClientOpts, nonce string) (*authResult, bool) {
+	if c.ws != nil {
+		return wsAuthenticate(o, c, co, nonce)
+	}
 	if certMapConfigured(o) {
 		u := findCertUser(c.peerCert(), o.Users, nil)
 		if u == nil || co.Username != "" || !allowsClient(u.AllowedConnectionTypes) {
