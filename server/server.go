@@ -366,6 +366,9 @@ func (s *Server) createClientConn(conn net.Conn, ws *wsConn) {
 	}
 	if tooMany {
 		c.queueOutbound([]byte("-ERR 'maximum connections exceeded'\r\n"))
+		if ws != nil {
+			c.wsOnClose(MaxConnectionsExceeded)
+		}
 		c.closed = true
 		c.reason = MaxConnectionsExceeded
 		c.mu.Unlock()
