@@ -236,12 +236,17 @@ func validateWebsocket(o *Options) error {
 	return validateWSAuth(o)
 }
 
-// validateWSTLS refuses what a wss listener cannot honour.
+// validateWSTLS refuses what a wss listener cannot honour, and
+// certificates that do not load, before anything starts.
 func validateWSTLS(t *TLSConfigOpts) error {
 	if t.HandshakeFirst {
 		return errors.New("websocket tls: handshake_first: not supported yet by this server")
 	}
-	return validateClientTLS(t)
+	if err := validateClientTLS(t); err != nil {
+		return err
+	}
+	_, err := GenTLSConfig(t)
+	return err
 }
 
 // validateWSAuth checks the websocket authorization against the top level.
