@@ -40,6 +40,9 @@ func (s *Server) checkAuthentication(c *client, co *ClientOpts) (*authResult, bo
 	if s.jwt != nil {
 		return s.authJWT(c, co) // jwt_auth.go
 	}
+	if c.ws != nil {
+		return s.wsCheckAuthentication(c, co) // websocket.go
+	}
 	if o.AuthCallout != nil && !calloutBypass(o, co) {
 		return s.authCallout(c, co) // jwt_callout.go
 	}
@@ -63,22 +66,28 @@ func (s *Server) checkAuthentication(c *client, co *ClientOpts) (*authResult, bo
 
 // authenticate is the credential check proper, shared with reload.
 func authenticate(o *Options, co *ClientOpts, nonce string) (*authResult, bool) {
+	return authenticateAs(o, co, nonce, ConnectionTypeStandard, o.NoAuthUser)
+}
+
+// authenticateAs checks credentials for a connection of type connType
+// (allowed_connection_types), with noAuthUser for one that gives none.
+func authenticateAs(o *Options, co *ClientOpts, nonce, connType, noAuthUser string) (*authResult, bool) {
 	if co.Nkey != "" && len(o.Nkeys) > 0 {
-		return authNkey(o, co, nonce)
+		return authNkey(o, co, nonce, connType)
 	}
 	if len(o.Users) > 0 {
 		user := co.Username
-		if user == "" && co.Password == "" && co.Token == "" && o.NoAuthUser != "" {
-			user = o.NoAuthUser
+		if user == "" && co.Password == "" && co.Token == "" && noAuthUser != "" {
+			user = noAuthUser
 			for _, u := range o.Users {
-				if u.Username == user && allowsClient(u.AllowedConnectionTypes) {
+				if u.Username == user && allowsConn(u.AllowedConnectionTypes, connType) {
 					return &authResult{user: u.Username, perms: userPerms(o, u.Permissions), acc: u.Account}, true
 				}
 			}
 			return nil, false
 		}
 		for _, u := range o.Users {
-			if u.Username == user && allowsClient(u.AllowedConnectionTypes) && comparePasswords(u.Password, co.Password) {
+			if u.Username == user && allowsConn(u.AllowedConnectionTypes, connType) && comparePasswords(u.Password, co.Password) {
 				return &authResult{user: u.Username, perms: userPerms(o, u.Permissions), acc: u.Account}, true
 			}
 		}
@@ -107,9 +116,9 @@ func userPerms(o *Options, p *Permissions) *Permissions {
 }
 
 // authNkey verifies the client's signature of our nonce with its nkey.
-func authNkey(o *Options, co *ClientOpts, nonce string) (*authResult, bool) {
+func authNkey(o *Options, co *ClientOpts, nonce, connType string) (*authResult, bool) {
 	for _, nu := range o.Nkeys {
-		if nu.Nkey != co.Nkey || !allowsClient(nu.AllowedConnectionTypes) {
+		if nu.Nkey != co.Nkey || !allowsConn(nu.AllowedConnectionTypes, connType) {
 			continue
 		}
 		if nonce == "" {

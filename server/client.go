@@ -96,6 +96,7 @@ type client struct {
 	authTimer *time.Timer
 	pingTimer *time.Timer
 	tls       clientTLS // see tls_client.go
+	ws        *wsConn   // websocket state, nil for plain connections; set at creation
 	authDone  bool      // CONNECT accepted
 	user      string    // authenticated user or nkey
 	perms     *clientPerms
@@ -150,7 +151,11 @@ func bytesToString(b []byte) string {
 }
 
 func (c *client) logPrefix() string {
-	return c.host + ":" + strconv.Itoa(c.port) + " - cid:" + strconv.FormatUint(c.cid, 10)
+	tag := " - cid:"
+	if c.ws != nil {
+		tag = " - wid:" // as the reference tags websocket clients
+	}
+	return c.host + ":" + strconv.Itoa(c.port) + tag + strconv.FormatUint(c.cid, 10)
 }
 
 // readLoop reads and parses until the connection ends.
@@ -173,7 +178,12 @@ func (c *client) readLoop() {
 			if g := s.limitsGen.Load(); g != c.limitsGen {
 				c.loadLimits(g) // a reload changed them
 			}
-			perr := c.parse(b[:n])
+			var perr error
+			if c.ws != nil {
+				perr = c.wsRead(b[:n])
+			} else {
+				perr = c.parse(b[:n])
+			}
 			c.flushStats()
 			if perr != nil {
 				c.flushClients(false)
@@ -287,6 +297,9 @@ func (c *client) processConnect(arg []byte) error {
 	opts := defaultClientOpts
 	if err := json.Unmarshal(arg, &opts); err != nil {
 		return &protoErr{close: true, reason: ProtocolViolation, log: "processConnect Parse Error: " + err.Error()}
+	}
+	if c.ws != nil {
+		c.ws.applyCookies(&opts)
 	}
 	if opts.Protocol < 0 || opts.Protocol > PROTO {
 		return errBadClientProto
@@ -596,6 +609,9 @@ func (c *client) markClosed(reason ClosedState) {
 	if c.closed {
 		return
 	}
+	if c.ws != nil {
+		c.wsOnClose(reason) // the close frame follows what is queued
+	}
 	c.closed = true
 	c.reason = reason
 	c.stop = time.Now()
@@ -686,7 +702,11 @@ func (c *client) startAuthTimer() {
 	if !c.authRequired || c.closed || c.authDone || c.authTimer != nil {
 		return
 	}
-	c.authTimer = time.AfterFunc(secondsToDuration(c.srv.getOpts().AuthTimeout), c.authTimeout)
+	d := secondsToDuration(c.srv.getOpts().AuthTimeout)
+	if c.ws != nil {
+		d = wsAuthTimeout(c.srv.getOpts())
+	}
+	c.authTimer = time.AfterFunc(d, c.authTimeout)
 }
 
 // authTimeout closes a connection that did not authenticate in time.

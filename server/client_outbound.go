@@ -220,7 +220,9 @@ const inlineWriteDeadline = time.Millisecond
 // flushInline writes a small queue on the caller's goroutine. It returns
 // false when the writer goroutine must do it instead.
 func (c *client) flushInline() bool {
-	if c.nc == nil || !c.mu.TryLock() {
+	if c.nc == nil || c.ws != nil || !c.mu.TryLock() {
+		// A websocket queue is framed by its writer, which alone may
+		// leave a frame half written.
 		return false
 	}
 	o := &c.out
@@ -304,22 +306,30 @@ func (c *client) writeLoop() {
 	o := &c.out
 	for {
 		c.mu.Lock()
-		for o.flushing || (!o.hasData() && !c.closed) {
+		for o.flushing || (!o.hasData() && !c.closed && !c.wsControlPending()) {
 			c.mu.Unlock()
 			<-o.sg
 			c.mu.Lock()
 		}
 		closed := c.closed
 		held = o.take(held[:0])
-		o.flushing = len(held) > 0
+		ctrl := c.ws != nil && c.wsTakeControl(closed)
+		o.flushing = len(held) > 0 || ctrl
 		wd := c.srv.writeDeadline()
 		nc := c.ioConn() // the TLS connection once the handshake is done
 		c.mu.Unlock()
 
-		if len(held) > 0 {
-			bufs := vec.load(held)
+		if len(held) > 0 || ctrl {
+			out := held
+			if c.ws != nil {
+				out = c.wsFrames(held)
+			}
+			bufs := vec.load(out)
 			_ = nc.SetWriteDeadline(time.Now().Add(wd))
 			n, err := bufs.WriteTo(nc)
+			if c.ws != nil {
+				n = wsPayloadWritten(held, n, err)
+			}
 			if err != nil {
 				c.failWrite(err, held, n)
 			}

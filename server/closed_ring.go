@@ -24,6 +24,7 @@ type closedConn struct {
 	pending  int64       // bytes still queued when it closed
 	subs     []closedSub // its subscriptions, for connz subs=1|detail
 	tls      connTLS     // without peer certificates
+	ctype    string      // client type: "nats" or "websocket"
 }
 
 // closedSub is what /connz shows of a closed connection's subscription.
@@ -76,7 +77,7 @@ func (c *client) snapshot() *closedConn {
 		reason: c.reason, opts: c.opts, rtt: c.lastRTT,
 		inMsgs: c.inMsgs.Load(), inBytes: c.inBytes.Load(),
 		outMsgs: c.outMsgs.Load(), outBytes: c.outBytes.Load(),
-		last: c.lastActivity(), pending: c.out.pb,
+		last: c.lastActivity(), pending: c.out.pb, ctype: c.clientType(),
 	}
 	if len(c.subs) > 0 {
 		cc.subs = make([]closedSub, 0, len(c.subs))

@@ -216,7 +216,7 @@ func (c *client) clientInfo(withStop bool) ClientInfo {
 	defer c.mu.Unlock()
 	start := c.start.UTC()
 	ci := ClientInfo{Start: &start, Host: c.host, ID: c.cid, User: c.user, Name: c.opts.Name,
-		Lang: c.opts.Lang, Version: c.opts.Version, Kind: "Client", ClientType: "nats"}
+		Lang: c.opts.Lang, Version: c.opts.Version, Kind: "Client", ClientType: c.clientType()}
 	if c.acc != nil {
 		ci.Account, ci.NameTag = c.acc.Name, c.acc.Name
 	}
@@ -286,6 +286,9 @@ func (c *client) sendConnectInfo() {
 	c.mu.Unlock()
 	if proto < 1 || acc == nil {
 		return
+	}
+	if c.ws != nil {
+		s.wsInfo(&info)
 	}
 	info.CID, info.ClientIP = c.cid, c.host
 	info.ConnectInfo, info.Account = true, acc.Name

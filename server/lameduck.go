@@ -36,6 +36,7 @@ func (s *Server) lameDuck() bool {
 	}
 	s.mu.Unlock()
 	s.sendRouteLameDuck()
+	s.stopWebsocket()
 	clients := s.clientList()
 	if len(clients) == 0 {
 		s.Shutdown()

@@ -278,7 +278,7 @@ func (c *client) connInfo(opts *ConnzOptions, now time.Time) *ConnInfo {
 	}
 	last := c.lastActivity()
 	ci := &ConnInfo{
-		Cid: c.cid, Kind: "Client", Type: "nats", IP: c.host, Port: c.port,
+		Cid: c.cid, Kind: "Client", Type: c.clientType(), IP: c.host, Port: c.port,
 		Start: c.start.UTC(), LastActivity: last.UTC(), rtt: c.lastRTT, RTT: fmtRTT(c.lastRTT),
 		Uptime: fmtUptime(now.Sub(c.start)), Idle: fmtUptime(now.Sub(last)),
 		Pending: int(c.out.pb),
@@ -356,7 +356,7 @@ func (s *Server) closedConnInfos(opts *ConnzOptions) []*ConnInfo {
 		}
 		stop := cc.stop.UTC()
 		ci := &ConnInfo{
-			Cid: cc.cid, Kind: "Client", Type: "nats", IP: cc.host, Port: cc.port,
+			Cid: cc.cid, Kind: "Client", Type: cc.ctype, IP: cc.host, Port: cc.port,
 			Start: cc.start.UTC(), LastActivity: cc.last.UTC(), Stop: &stop, stop: stop,
 			Reason: cc.reason.String(), rtt: cc.rtt, RTT: fmtRTT(cc.rtt),
 			Uptime: fmtUptime(cc.stop.Sub(cc.start)), Idle: fmtUptime(cc.stop.Sub(cc.last)),

@@ -107,10 +107,23 @@ type MQTTOptsVarz struct {
 	Port int    `json:"port,omitempty"`
 }
 
-// WebsocketOptsVarz is the websocket block of /varz, empty while websocket is not built.
+// WebsocketOptsVarz is the websocket block of /varz, in the reference's
+// field order; empty without a websocket listener.
 type WebsocketOptsVarz struct {
-	Host string `json:"host,omitempty"`
-	Port int    `json:"port,omitempty"`
+	Host             string        `json:"host,omitempty"`
+	Port             int           `json:"port,omitempty"`
+	Advertise        string        `json:"advertise,omitempty"`
+	NoAuthUser       string        `json:"no_auth_user,omitempty"`
+	JWTCookie        string        `json:"jwt_cookie,omitempty"`
+	HandshakeTimeout time.Duration `json:"handshake_timeout,omitempty"`
+	AuthTimeout      float64       `json:"auth_timeout,omitempty"`
+	NoTLS            bool          `json:"no_tls,omitempty"`
+	TLSMap           bool          `json:"tls_map,omitempty"`
+	TLSPinnedCerts   []string      `json:"tls_pinned_certs,omitempty"`
+	SameOrigin       bool          `json:"same_origin,omitempty"`
+	AllowedOrigins   []string      `json:"allowed_origins,omitempty"`
+	Compression      bool          `json:"compression,omitempty"`
+	TLSCertNotAfter  *time.Time    `json:"tls_cert_not_after,omitempty"`
 }
 
 // JetStreamVarz is the jetstream block of /varz, empty while JetStream is off.
@@ -220,6 +233,7 @@ func (s *Server) Varz() *Varz {
 		StaleConnections: s.staleConnections.Load(),
 		Subscriptions:    s.NumSubscriptions(),
 		JetStream:        s.jsVarz(),
+		Websocket:        s.wsVarz(o),
 		HTTPReqStats:     s.monitorStats(),
 		ConfigLoadTime:   cfgTime.UTC(),
 		FeatureFlags:     defaultFeatureFlags(),

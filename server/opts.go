@@ -68,6 +68,8 @@ type Options struct {
 	Routes  []*url.URL  `json:"-"`
 	// Operator mode and auth callout (opts_jwt.go).
 	JWTOptions
+	// Websocket is the websocket { } block (opts_websocket.go).
+	Websocket WebsocketOpts `json:"-"`
 
 	// Accounts and their imports, exports and mappings; Mappings are the
 	// top-level ones, for the global account.
@@ -208,6 +210,9 @@ func validateOptions(o *Options) error {
 		return err
 	}
 	if err := validateOperatorOptions(o); err != nil {
+		return err
+	}
+	if err := validateWebsocket(o); err != nil {
 		return err
 	}
 	if len(o.unsupported) > 0 {

@@ -27,9 +27,9 @@ type NkeyUser struct {
 }
 
 // Connection types of allowed_connection_types, as the reference names
-// them. Only STANDARD connections (plain or TLS clients) are served today;
-// the others are accepted so that a configuration shared with the
-// reference loads.
+// them. STANDARD (plain or TLS clients) and WEBSOCKET connections are
+// served today; the others are accepted so that a configuration shared with
+// the reference loads.
 const (
 	ConnectionTypeStandard   = "STANDARD"
 	ConnectionTypeWebsocket  = "WEBSOCKET"
@@ -49,10 +49,16 @@ var knownConnectionTypes = map[string]bool{
 // allowsClient reports whether a user with these allowed connection types
 // may log in over a client connection.
 func allowsClient(types map[string]struct{}) bool {
+	return allowsConn(types, ConnectionTypeStandard)
+}
+
+// allowsConn reports whether a user with these allowed connection types may
+// log in over a connection of type connType.
+func allowsConn(types map[string]struct{}, connType string) bool {
 	if len(types) == 0 {
 		return true
 	}
-	_, ok := types[ConnectionTypeStandard]
+	_, ok := types[connType]
 	return ok
 }
 

@@ -110,8 +110,8 @@ func init() {
 		"gateway":               sectionOpt("gateway", gatewayKeys),
 		"leafnodes":             sectionOpt("leafnodes", leafKeys),
 		"leaf":                  sectionOpt("leafnodes", leafKeys),
-		"websocket":             sectionOpt("websocket", websocketKeys),
-		"ws":                    sectionOpt("websocket", websocketKeys),
+		"websocket":             parseWebsocket,
+		"ws":                    parseWebsocket,
 		"mqtt":                  sectionOpt("mqtt", mqttKeys),
 		"accounts":              parseAccounts,
 		"mappings":              parseTopMappings,
@@ -416,9 +416,6 @@ var (
 	leafKeys = []string{"listen", "host", "net", "port", "advertise", "no_advertise", "remotes", "authorization",
 		"tls", "reconnect", "reconnect_delay", "compression", "min_version", "isolate_leafnode_interest",
 		"write_deadline"}
-	websocketKeys = []string{"listen", "host", "net", "port", "advertise", "tls", "no_tls", "same_origin",
-		"allowed_origins", "compression", "authorization", "no_auth_user", "jwt_cookie", "user_cookie",
-		"pass_cookie", "token_cookie", "handshake_timeout", "headers"}
 	mqttKeys = []string{"listen", "host", "net", "port", "tls", "authorization", "no_auth_user", "ack_wait",
 		"max_ack_pending", "js_domain", "stream_replicas", "consumer_replicas", "consumer_memory_storage",
 		"consumer_inactive_threshold", "js_api_timeout"}

@@ -75,6 +75,7 @@ type Server struct {
 	ctls       atomic.Pointer[listenerTLS] // client listener TLS, nil without; swapped on reload
 	limitsGen  atomic.Uint64               // bumped when a reload changes per-connection limits
 	prof       *profServer                 // prof_port's pprof listener, nil without
+	wsl        *wsListener                 // the websocket listener, nil without
 	configTime time.Time
 	portsFile  string
 	sys        *sysState
@@ -234,7 +235,13 @@ func (s *Server) StartAndCheck() (err error) {
 			return fmt.Errorf("Can't start JetStream: %v", err)
 		}
 	}
+	if err := s.startWebsocket(); err != nil {
+		s.stopJetStream()
+		s.stopMonitoring()
+		return err
+	}
 	if err := s.startClientListener(); err != nil {
+		s.stopWebsocket()
 		s.stopJetStream()
 		s.stopMonitoring()
 		return fmt.Errorf("Error listening on port: %s, %q", net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), err)
@@ -316,7 +323,11 @@ func (s *Server) acceptLoop(l net.Listener) {
 }
 
 // createClient sets up a new connection and starts its goroutines.
-func (s *Server) createClient(conn net.Conn) {
+func (s *Server) createClient(conn net.Conn) { s.createClientConn(conn, nil) }
+
+// createClientConn sets up a client connection, a websocket one when ws is
+// not nil (its upgrade and any TLS are done).
+func (s *Server) createClientConn(conn net.Conn, ws *wsConn) {
 	o := s.getOpts()
 	c := &client{
 		cid:        s.gcid.Add(1),
@@ -332,6 +343,7 @@ func (s *Server) createClient(conn net.Conn) {
 		mcl:        o.MaxControlLine,
 		msubs:      int32(o.MaxSubs),
 		writerDone: make(chan struct{}),
+		ws:         ws,
 	}
 	c.verbose, c.pedantic, c.echo = true, true, true
 	c.pa.hdr = -1
@@ -348,6 +360,10 @@ func (s *Server) createClient(conn net.Conn) {
 	s.mu.Lock()
 	info := s.info
 	s.mu.Unlock()
+	if ws != nil {
+		s.wsInfo(&info)
+		c.tls.conn = wsTLSConn(conn) // wss: /connz and verify_and_map read it
+	}
 	info.CID = c.cid
 	info.ClientIP = c.host
 	c.authRequired = info.AuthRequired
@@ -356,7 +372,7 @@ func (s *Server) createClient(conn net.Conn) {
 		info.Nonce = c.nonce
 	}
 	infoJSON, _ := json.Marshal(&info)
-	infoNow := s.initClientTLS(c, infoJSON)
+	infoNow := ws != nil || s.initClientTLS(c, infoJSON)
 
 	s.mu.Lock()
 	if s.isShuttingDown() || s.ldm.Load() {
@@ -377,6 +393,9 @@ func (s *Server) createClient(conn net.Conn) {
 	}
 	if tooMany {
 		c.queueOutbound([]byte("-ERR 'maximum connections exceeded'\r\n"))
+		if ws != nil {
+			c.wsOnClose(MaxConnectionsExceeded)
+		}
 		c.closed = true
 		c.reason = MaxConnectionsExceeded
 		c.mu.Unlock()
@@ -510,6 +529,7 @@ func (s *Server) Shutdown() {
 		clients = append(clients, c)
 	}
 	s.mu.Unlock()
+	s.stopWebsocket()
 	s.stopMonitoring()
 	s.stopProfiling()
 	s.stopCluster()
@@ -548,7 +568,11 @@ func (s *Server) writePortsFile(dir string) {
 		Nats       []string `json:"nats,omitempty"`
 		Monitoring []string `json:"monitoring,omitempty"`
 		Profile    []string `json:"profile,omitempty"`
+		Websocket  []string `json:"websocket,omitempty"`
 	}{Nats: []string{s.ClientURL()}}
+	if u := s.wsURL(); u != "" {
+		ports.Websocket = []string{u}
+	}
 	if u := s.MonitorAddr(); u != nil {
 		ports.Monitoring = []string{"http://" + u.String()}
 	}
