@@ -127,6 +127,7 @@ func (st *stream) recoverConsumer(name string) {
 	c := st.newConsumer(&meta.Config, meta.Created, cs)
 	c.state.restore(&c.cfg, saved)
 	st.registerConsumer(c)
+	c.rearm()
 }
 
 // newConsumer builds a consumer around its store; it is not registered.

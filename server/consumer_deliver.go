@@ -191,6 +191,9 @@ func (w *consumerWorker) offer(c *consumer, src int) bool {
 	}
 	c.advance(src, m.Seq)
 	c.state.recordDelivery(&c.cfg, m.Seq, now, src == srcRedo)
+	if c.cfg.AckPolicy == AckNone {
+		w.acked = append(w.acked, m.Seq) // delivered is done, for retention
+	}
 	done := c.served(pr, size, now)
 	c.mu.Unlock()
 	w.c.deliverResult(res, m.Subject, w.reply, m.Hdr, m.Msg)

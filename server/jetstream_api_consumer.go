@@ -166,9 +166,12 @@ func consumerRequestedName(a *consumerCreateArgs) string {
 
 // createConsumer opens the consumer's store, positions it and registers it.
 func (st *stream) createConsumer(cfg *ConsumerConfig) (*consumer, *ApiError) {
-	cs, err := st.store.ConsumerStore(cfg.Name)
-	if err != nil {
-		return nil, jsError(jscStoreFailed, err)
+	var cs ConsumerStore = &consumerMemStore{}
+	if !cfg.MemoryStorage {
+		var err error
+		if cs, err = st.store.ConsumerStore(cfg.Name); err != nil {
+			return nil, jsError(jscStoreFailed, err)
+		}
 	}
 	c := st.newConsumer(cfg, time.Now().UTC(), cs)
 	start := st.consumerStartSeq(cfg)
@@ -192,6 +195,7 @@ func (st *stream) createConsumer(cfg *ConsumerConfig) (*consumer, *ApiError) {
 		return nil, jsError(jscStoreFailed, err)
 	}
 	st.registerConsumer(c)
+	c.rearm() // times inactive_threshold from now
 	return c, nil
 }
 
