@@ -189,9 +189,9 @@ func (c *consumer) maybeFlush(now time.Time) {
 // flushState saves c's state if it changed.
 func (c *consumer) flushState() error {
 	c.mu.Lock()
-	if !c.state.dirty {
+	if !c.state.dirty || c.deleted {
 		c.mu.Unlock()
-		return nil
+		return nil // stopped consumers were saved by stopConsumers
 	}
 	snap := c.state.snapshot()
 	c.state.dirty, c.flushAt = false, time.Time{}

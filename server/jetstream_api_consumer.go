@@ -122,15 +122,11 @@ func (ja *jsAccount) createConsumer(r *jsAPIRequest, a *consumerCreateArgs) any 
 	}
 	existing := st.lookupConsumer(consumerRequestedName(a))
 	var existingCfg *ConsumerConfig
-	var others []*ConsumerConfig
-	for _, o := range st.consumerList() {
-		cfg := o.config()
-		if o == existing {
-			existingCfg = &cfg
-		} else {
-			others = append(others, &cfg)
-		}
+	if existing != nil {
+		cfg := existing.config()
+		existingCfg = &cfg
 	}
+	others := st.otherConfigs(existing)
 	switch {
 	case existing != nil && req.Action == ActionCreate:
 		// Identical configs are accepted by the check below.
@@ -201,6 +197,7 @@ func (st *stream) createConsumer(cfg *ConsumerConfig) (*consumer, *ApiError) {
 
 // updateConsumer applies a checked configuration to an existing consumer.
 func (ja *jsAccount) updateConsumer(c *consumer, cfg *ConsumerConfig) any {
+	c.st.configChanged(c, cfg)
 	c.mu.Lock()
 	changed := !consumerConfigEqual(&c.cfg, cfg)
 	c.cfg = *cfg
