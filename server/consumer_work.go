@@ -29,6 +29,7 @@ type consumerWorker struct {
 	match SublistResult
 	sm    StoreMsg
 	reply []byte
+	hdr   []byte // headers_only header block
 	// out are the advisories and ack-of-acks of this run, in order; sent
 	// once the state is saved (syncs counts the ack-of-acks).
 	out    []consumerEvent
