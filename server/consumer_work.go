@@ -139,6 +139,7 @@ func (w *consumerWorker) run(c *consumer) {
 	w.applyAcks(c, now)
 	w.expireRequests(c, now)
 	w.deliver(c)
+	w.retire(c) // before the ack-of-acks: an answered ack has removed its message
 	if w.syncs > 0 {
 		// Answered acks are durable before their answer goes out.
 		_ = c.flushState()
@@ -146,7 +147,6 @@ func (w *consumerWorker) run(c *consumer) {
 	w.sendOut(c)
 	c.maybeFlush(now)
 	w.sendStatuses(c)
-	w.retire(c)
 	if c.inactive(now) {
 		c.st.ja.deleteInactive(c)
 		return
