@@ -55,6 +55,12 @@ type consumer struct {
 type streamConsumers struct {
 	mu     sync.RWMutex // leaf
 	byName map[string]*consumer
+	// cfgs holds every consumer's configuration (at pos[c]), for the
+	// create check's view of the others without an O(n) copy per create.
+	// Changed only under jsAccount.createMu (and at recovery).
+	cfgs   []*ConsumerConfig
+	owners []*consumer // owners[i] has cfgs[i]
+	pos    map[*consumer]int
 	// hungry are the consumers waiting for a message past the committed
 	// sequence; the commit of a round wakes them.
 	hungry  map[*consumer]struct{}
@@ -127,6 +133,7 @@ func (st *stream) recoverConsumer(name string) {
 	c := st.newConsumer(name, &meta.Config, meta.Created, cs)
 	c.state.restore(&c.cfg, saved)
 	st.registerConsumer(c)
+	c.rearm()
 }
 
 // newConsumer builds a consumer around its store; it is not registered.
@@ -164,9 +171,12 @@ func (st *stream) registerConsumer(c *consumer) {
 	r := &st.cons
 	r.mu.Lock()
 	if r.byName == nil {
-		r.byName = make(map[string]*consumer)
+		r.byName, r.pos = make(map[string]*consumer), make(map[*consumer]int)
 	}
 	r.byName[c.name] = c
+	cfg := c.config()
+	r.pos[c] = len(r.cfgs)
+	r.cfgs, r.owners = append(r.cfgs, &cfg), append(r.owners, c)
 	r.mu.Unlock()
 	if st.cfg().Retention != LimitsPolicy {
 		st.addRetentionConsumer(c.name, c)
@@ -209,6 +219,13 @@ func (st *stream) unregisterConsumer(c *consumer) bool {
 	ok := r.byName[c.name] == c
 	if ok {
 		delete(r.byName, c.name)
+		i, last := r.pos[c], len(r.cfgs)-1
+		moved := r.owners[last]
+		r.pos[moved] = i
+		r.cfgs[i], r.owners[i] = r.cfgs[last], moved
+		r.cfgs[last], r.owners[last] = nil, nil
+		r.cfgs, r.owners = r.cfgs[:last], r.owners[:last]
+		delete(r.pos, c)
 	}
 	if _, h := r.hungry[c]; h {
 		delete(r.hungry, c)
@@ -251,8 +268,8 @@ func (c *consumer) halt(deleted bool) {
 // state.
 func (st *stream) stopConsumers() {
 	for _, c := range st.consumerList() {
+		_ = c.flushState()
 		c.halt(false)
-		c.flushState()
 		_ = c.store.Stop()
 	}
 }
@@ -385,4 +402,33 @@ func (st *stream) consumerInfos(withConfig bool) []*ConsumerInfo {
 		out = append(out, ci)
 	}
 	return out
+}
+
+// otherConfigs are the configurations of the stream's consumers other
+// than except (nil: all), for the create check; read-only. The caller
+// holds jsAccount.createMu.
+func (st *stream) otherConfigs(except *consumer) []*ConsumerConfig {
+	r := &st.cons
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	all := r.cfgs[:len(r.cfgs):len(r.cfgs)]
+	i, ok := r.pos[except]
+	if !ok {
+		return all
+	}
+	out := make([]*ConsumerConfig, 0, len(all))
+	out = append(out, all[:i]...)
+	return append(out, all[i+1:]...)
+}
+
+// configChanged records an updated configuration in the registry; the
+// caller holds jsAccount.createMu.
+func (st *stream) configChanged(c *consumer, cfg *ConsumerConfig) {
+	r := &st.cons
+	r.mu.Lock()
+	if i, ok := r.pos[c]; ok {
+		cp := *cfg
+		r.cfgs[i] = &cp
+	}
+	r.mu.Unlock()
 }

@@ -179,7 +179,12 @@ func (w *consumerWorker) offer(c *consumer, src int) bool {
 		dc++
 	}
 	w.reply = c.appendAckReply(w.reply[:0], dc, m.Seq, c.state.delivered.Consumer+1, m.TS, w.np)
-	size := len(m.Subject) + len(w.reply) + len(m.Hdr) + len(m.Msg)
+	hdr, body := m.Hdr, m.Msg
+	if c.cfg.HeadersOnly {
+		w.hdr = appendMsgSizeHeader(w.hdr[:0], m.Hdr, len(m.Msg))
+		hdr, body = w.hdr, nil
+	}
+	size := len(m.Subject) + len(w.reply) + len(hdr) + len(body)
 	if pr.maxBytes > 0 && size > pr.maxBytes {
 		if src != srcRedo {
 			w.np++
@@ -191,9 +196,12 @@ func (w *consumerWorker) offer(c *consumer, src int) bool {
 	}
 	c.advance(src, m.Seq)
 	c.state.recordDelivery(&c.cfg, m.Seq, now, src == srcRedo)
+	if c.cfg.AckPolicy == AckNone {
+		w.acked = append(w.acked, m.Seq) // delivered is done, for retention
+	}
 	done := c.served(pr, size, now)
 	c.mu.Unlock()
-	w.c.deliverResult(res, m.Subject, w.reply, m.Hdr, m.Msg)
+	w.c.deliverResult(res, m.Subject, w.reply, hdr, body)
 	if done && pr.byteCap {
 		// The count was met before the bytes: said after the message.
 		c.sendStatus(pr.reply, statusBatchCompleted, 0, pr.maxBytes)
@@ -267,4 +275,17 @@ func (c *consumer) appendAckReply(b []byte, dc, sseq, cseq uint64, ts int64, np 
 	b = strconv.AppendInt(b, ts, 10)
 	b = append(b, '.')
 	return strconv.AppendUint(b, np, 10)
+}
+
+// appendMsgSizeHeader is headers_only's header block: the stored headers
+// (or an empty block) with Nats-Msg-Size: <payload length> added.
+func appendMsgSizeHeader(b, hdr []byte, size int) []byte {
+	if len(hdr) >= 4 && string(hdr[len(hdr)-4:]) == "\r\n\r\n" {
+		b = append(b, hdr[:len(hdr)-2]...)
+	} else {
+		b = append(b, "NATS/1.0\r\n"...)
+	}
+	b = append(b, "Nats-Msg-Size: "...)
+	b = strconv.AppendInt(b, int64(size), 10)
+	return append(b, "\r\n\r\n"...)
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"container/heap"
+	"sync"
 	"time"
 )
 
@@ -188,9 +189,9 @@ func (c *consumer) maybeFlush(now time.Time) {
 // flushState saves c's state if it changed.
 func (c *consumer) flushState() error {
 	c.mu.Lock()
-	if !c.state.dirty {
+	if !c.state.dirty || c.deleted {
 		c.mu.Unlock()
-		return nil
+		return nil // stopped consumers were saved by stopConsumers
 	}
 	snap := c.state.snapshot()
 	c.state.dirty, c.flushAt = false, time.Time{}
@@ -278,3 +279,39 @@ func (s *consumerState) popDue(cfg *ConsumerConfig, now int64) (uint64, bool) {
 	e := heap.Pop(&s.due).(dueEntry)
 	return e.seq, true
 }
+
+// consumerMemStore keeps a mem_storage consumer's state in memory (on a
+// file stream too): nothing of it reaches the disk or outlives the server.
+type consumerMemStore struct {
+	mu  sync.Mutex
+	enc []byte
+}
+
+// Update implements ConsumerStore.
+func (m *consumerMemStore) Update(st *ConsumerState) error {
+	if err := storeCheckConsumerState(st); err != nil {
+		return err
+	}
+	enc := storeEncodeConsumerState(st)
+	m.mu.Lock()
+	m.enc = enc
+	m.mu.Unlock()
+	return nil
+}
+
+// State implements ConsumerStore.
+func (m *consumerMemStore) State() (*ConsumerState, error) {
+	m.mu.Lock()
+	enc := m.enc
+	m.mu.Unlock()
+	if enc == nil {
+		return &ConsumerState{}, nil
+	}
+	return storeDecodeConsumerState(enc)
+}
+
+// Stop implements ConsumerStore.
+func (m *consumerMemStore) Stop() error { return nil }
+
+// Delete implements ConsumerStore.
+func (m *consumerMemStore) Delete() error { return nil }

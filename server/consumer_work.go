@@ -29,6 +29,7 @@ type consumerWorker struct {
 	match SublistResult
 	sm    StoreMsg
 	reply []byte
+	hdr   []byte // headers_only header block
 	// out are the advisories and ack-of-acks of this run, in order; sent
 	// once the state is saved (syncs counts the ack-of-acks).
 	out    []consumerEvent
@@ -138,6 +139,7 @@ func (w *consumerWorker) run(c *consumer) {
 	w.applyAcks(c, now)
 	w.expireRequests(c, now)
 	w.deliver(c)
+	w.retire(c) // before the ack-of-acks: an answered ack has removed its message
 	if w.syncs > 0 {
 		// Answered acks are durable before their answer goes out.
 		_ = c.flushState()
@@ -145,7 +147,10 @@ func (w *consumerWorker) run(c *consumer) {
 	w.sendOut(c)
 	c.maybeFlush(now)
 	w.sendStatuses(c)
-	w.retire(c)
+	if c.inactive(now) {
+		c.st.ja.deleteInactive(c)
+		return
+	}
 	c.rearm()
 	for rc := range w.c.pcd {
 		rc.signalFlush()
@@ -198,6 +203,11 @@ func (w *consumerWorker) retire(c *consumer) {
 func (w *consumerWorker) expireRequests(c *consumer, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.waiting.len() > 0 {
+		// Requests waiting until now were activity, whether they end
+		// now or not (inactive_threshold counts from here).
+		c.activeNs.Store(now.UnixNano())
+	}
 	c.redeliverDue(w, now)
 	for i := 0; i < len(c.waiting.reqs); {
 		pr := c.waiting.reqs[i]
@@ -233,6 +243,9 @@ func (c *consumer) rearm() {
 		return
 	}
 	next := c.flushAt
+	if t := c.inactiveAt(); !t.IsZero() && (next.IsZero() || t.Before(next)) {
+		next = t
+	}
 	if !c.replayAt.IsZero() && c.waiting.len() > 0 && (next.IsZero() || c.replayAt.Before(next)) {
 		next = c.replayAt
 	}
@@ -273,4 +286,42 @@ func (c *consumer) onTimer() {
 	c.armedAt, c.replayAt = time.Time{}, time.Time{}
 	c.mu.Unlock()
 	c.schedule()
+}
+
+// inactiveAt is when c is deleted for inactivity (inactive_threshold): the
+// threshold after its last activity, while no request waits; zero when it
+// is not to be timed. c.mu held.
+func (c *consumer) inactiveAt() time.Time {
+	if c.cfg.InactiveThreshold <= 0 {
+		return time.Time{}
+	}
+	if c.waiting.len() > 0 {
+		c.activeNs.Store(time.Now().UnixNano()) // a waiting request is activity
+		return time.Time{}
+	}
+	return time.Unix(0, c.activeNs.Load()).Add(c.cfg.InactiveThreshold)
+}
+
+// inactive reports whether c's inactivity deadline has passed.
+func (c *consumer) inactive(now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.inactiveAt()
+	return !c.deleted && !t.IsZero() && !now.Before(t)
+}
+
+// deleteInactive deletes a consumer left inactive, as a delete request
+// would, unless it became active meanwhile.
+func (ja *jsAccount) deleteInactive(c *consumer) {
+	ja.createMu.Lock()
+	defer ja.createMu.Unlock()
+	if !c.inactive(time.Now()) || c.st.lookupConsumer(c.name) != c {
+		c.rearm()
+		return
+	}
+	if err := c.st.deleteConsumer(c); err != nil {
+		ja.js.srv.Warnf("JetStream consumer '%s > %s > %s': deleting inactive consumer: %v",
+			ja.acc.Name, c.st.name, c.name, err)
+	}
+	ja.adviseConsumer(c.st.name, c.name, jsActionDelete)
 }

@@ -117,7 +117,7 @@ func (o *fsConsumer) Delete() error {
 const fsConsumerMetaFile = "meta.inf"
 
 // WriteMeta implements consumerMetaStore: the configuration is replaced
-// atomically and durably (a consumer must not come back without it).
+// atomically, and durably under the store's sync policy, like the state.
 func (o *fsConsumer) WriteMeta(meta []byte) error {
 	if o.closed.Load() {
 		return ErrStoreClosed
@@ -128,7 +128,7 @@ func (o *fsConsumer) WriteMeta(meta []byte) error {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return fsWriteFile(o.fs.sys, filepath.Join(o.dir, fsConsumerMetaFile), blob, true)
+	return fsWriteFile(o.fs.sys, filepath.Join(o.dir, fsConsumerMetaFile), blob, o.fs.fcfg.SyncAlways)
 }
 
 // Meta implements consumerMetaStore.

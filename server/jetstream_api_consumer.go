@@ -95,15 +95,11 @@ func (ja *jsAccount) createConsumer(r *jsAPIRequest, a *consumerCreateArgs) any 
 	}
 	existing := st.lookupConsumer(consumerRequestedName(a))
 	var existingCfg *ConsumerConfig
-	var others []*ConsumerConfig
-	for _, o := range st.consumerList() {
-		cfg := o.config()
-		if o == existing {
-			existingCfg = &cfg
-		} else {
-			others = append(others, &cfg)
-		}
+	if existing != nil {
+		cfg := existing.config()
+		existingCfg = &cfg
 	}
+	others := st.otherConfigs(existing)
 	switch {
 	case existing != nil && req.Action == ActionCreate:
 		// Identical configs are accepted by the check below.
@@ -113,6 +109,9 @@ func (ja *jsAccount) createConsumer(r *jsAPIRequest, a *consumerCreateArgs) any 
 	cfg, e := ja.checkConsumerCreate(st, a, existingCfg, others)
 	if e != nil {
 		return createErr(e)
+	}
+	if f := consumerUnsupported(cfg); f != "" {
+		return createErr(jsError(jsConsumerCreate, f+" is not supported yet"))
 	}
 	if existing != nil {
 		return ja.updateConsumer(existing, cfg)
@@ -145,9 +144,12 @@ func consumerRequestedName(a *consumerCreateArgs) string {
 
 // createConsumer opens the consumer's store, positions it and registers it.
 func (st *stream) createConsumer(name string, cfg *ConsumerConfig) (*consumer, *ApiError) {
-	cs, err := st.store.ConsumerStore(name)
-	if err != nil {
-		return nil, jsError(jscStoreFailed, err)
+	var cs ConsumerStore = &consumerMemStore{}
+	if !cfg.MemoryStorage {
+		var err error
+		if cs, err = st.store.ConsumerStore(name); err != nil {
+			return nil, jsError(jscStoreFailed, err)
+		}
 	}
 	c := st.newConsumer(name, cfg, time.Now().UTC(), cs)
 	start := st.consumerStartSeq(cfg)
@@ -171,11 +173,13 @@ func (st *stream) createConsumer(name string, cfg *ConsumerConfig) (*consumer, *
 		return nil, jsError(jscStoreFailed, err)
 	}
 	st.registerConsumer(c)
+	c.rearm() // times inactive_threshold from now
 	return c, nil
 }
 
 // updateConsumer applies a checked configuration to an existing consumer.
 func (ja *jsAccount) updateConsumer(c *consumer, cfg *ConsumerConfig) any {
+	c.st.configChanged(c, cfg)
 	c.mu.Lock()
 	changed := !consumerConfigEqual(&c.cfg, cfg)
 	c.cfg = *cfg
@@ -328,4 +332,19 @@ func (c *consumer) info(withMeta bool) *ConsumerInfo {
 	ci.Config = &cfg
 	ci.TimeStamp = time.Now().UTC()
 	return ci
+}
+
+// consumerUnsupported names the first feature cfg asks for that this
+// server does not deliver yet ("" when none): refused rather than
+// accepted and ignored.
+func consumerUnsupported(cfg *ConsumerConfig) string {
+	switch {
+	case cfg.DeliverSubject != "":
+		return "push consumers (deliver_subject)"
+	case cfg.PriorityPolicy != PriorityNone || len(cfg.PriorityGroups) > 0:
+		return "priority groups"
+	case cfg.PauseUntil != nil && cfg.PauseUntil.After(time.Now()):
+		return "pause_until"
+	}
+	return ""
 }
