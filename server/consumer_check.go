@@ -92,7 +92,7 @@ func consumerFromRequest(a *consumerCreateArgs) (*ConsumerConfig, *ApiError) {
 	}
 	cfg := req.Config
 	cfg.Metadata = maps.Clone(cfg.Metadata) // defaults write to it
-	if e := checkCreateSubject(a, &cfg); e != nil {
+	if e := checkConsumerSubjectForm(a, &cfg); e != nil {
 		return nil, e
 	}
 	if strings.ContainsAny(cfg.Name, `\/`) {
@@ -104,9 +104,9 @@ func consumerFromRequest(a *consumerCreateArgs) (*ConsumerConfig, *ApiError) {
 	return &cfg, nil
 }
 
-// checkCreateSubject applies the rules of each create subject form and
+// checkConsumerSubjectForm applies the rules of each create subject form and
 // names the consumer: the subject's token wins over the body's name.
-func checkCreateSubject(a *consumerCreateArgs, cfg *ConsumerConfig) *ApiError {
+func checkConsumerSubjectForm(a *consumerCreateArgs, cfg *ConsumerConfig) *ApiError {
 	switch {
 	case a.durableAPI:
 		if cfg.Durable == "" {
