@@ -42,8 +42,7 @@ type consumerCreateArgs struct {
 // configuration of a consumer of that name (nil when there is none);
 // others are the configurations of the stream's other consumers (without
 // the one named). The legacy ephemeral form without a name gets a random
-// one in a.name, while the configuration keeps no name, as the reference
-// shows it.
+// one, in the config and in a.name.
 func (ja *jsAccount) checkConsumerCreate(st *stream, a *consumerCreateArgs, existing *ConsumerConfig, others []*ConsumerConfig) (*ConsumerConfig, *ApiError) {
 	scfg := st.cfg()
 	cfg, e := consumerFromRequest(a)
@@ -77,8 +76,11 @@ func (ja *jsAccount) checkConsumerCreate(st *stream, a *consumerCreateArgs, exis
 		// The reference's store refuses a directory name that long.
 		return nil, jsError(jsConsumerCreate, "error creating store for consumer")
 	}
-	if cfg.Name == "" && a.name == "" {
+	if cfg.Name == "" {
+		// The reference keeps no name in such a consumer's config; the
+		// engine needs one, so it shows (known difference, see the tests).
 		a.name = consumerRandomName()
+		cfg.Name = a.name
 	}
 	return cfg, nil
 }
@@ -171,6 +173,15 @@ func (ja *jsAccount) checkConsumerCount(a *consumerCreateArgs, others []*Consume
 		return jsError(jsMaximumConsumersLimit)
 	}
 	return nil
+}
+
+// consumerCount is how many consumers the account has on all its streams.
+func (ja *jsAccount) consumerCount() int {
+	n := 0
+	for _, st := range ja.streamList() {
+		n += len(st.consumerList())
+	}
+	return n
 }
 
 // consumerUpdateRules are the fields an update may not change, in the
