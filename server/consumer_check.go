@@ -42,7 +42,7 @@ type consumerCreateArgs struct {
 // configuration of a consumer of that name (nil when there is none);
 // others are the configurations of the stream's other consumers (without
 // the one named). The legacy ephemeral form without a name gets a random
-// one, in the config and in a.name.
+// one in a.name, while its config keeps none, as the reference shows it.
 func (ja *jsAccount) checkConsumerCreate(st *stream, a *consumerCreateArgs, existing *ConsumerConfig, others []*ConsumerConfig) (*ConsumerConfig, *ApiError) {
 	scfg := st.cfg()
 	cfg, e := consumerFromRequest(a)
@@ -77,10 +77,8 @@ func (ja *jsAccount) checkConsumerCreate(st *stream, a *consumerCreateArgs, exis
 		return nil, jsError(jsConsumerCreate, "error creating store for consumer")
 	}
 	if cfg.Name == "" {
-		// The reference keeps no name in such a consumer's config; the
-		// engine needs one, so it shows (known difference, see the tests).
+		// The reference keeps no name in such a consumer's config.
 		a.name = consumerRandomName()
-		cfg.Name = a.name
 	}
 	return cfg, nil
 }

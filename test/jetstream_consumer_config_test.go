@@ -155,13 +155,6 @@ func checkTranscriptAnswer(t *testing.T, nc *nats.Conn, where, req, want string)
 	}
 	delete(md, "_nats.ver")
 	delete(md, "_nats.level")
-	if _, named := w["name"]; !named && isLegacyCreate(subj) {
-		// The one known difference: the reference keeps no name in the
-		// config of a consumer it named itself; this server shows it.
-		if n, _ := cfg["name"].(string); len(n) == 8 {
-			delete(cfg, "name")
-		}
-	}
 	if !reflect.DeepEqual(cfg, w) {
 		got, _ := json.Marshal(cfg)
 		t.Errorf("line %s: %s\n got %s\nwant %s", where, req, got, js)
@@ -222,9 +215,4 @@ func TestJetStreamConsumerConfigNatsGo(t *testing.T) {
 	if got := c.CachedInfo().Config; got.Description != "updated" || got.AckWait != time.Second || got.MaxDeliver != 5 {
 		t.Fatalf("update: %+v", got)
 	}
-}
-
-// isLegacyCreate reports the CONSUMER.CREATE form without a consumer name.
-func isLegacyCreate(subj string) bool {
-	return strings.Count(subj, ".") == 4 && strings.HasPrefix(subj, "$JS.API.CONSUMER.CREATE.")
 }
