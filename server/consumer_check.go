@@ -145,8 +145,9 @@ func (ja *jsAccount) checkAgainstExisting(cfg *ConsumerConfig, a *consumerCreate
 		}
 		return ja.checkConsumerCount(a, others, scfg)
 	}
-	// The request's own pause_until takes part in this comparison; an
-	// update then keeps the consumer's (only CONSUMER.PAUSE changes it).
+	// Compared as the reference does (an empty list is not none), with the
+	// request's own pause_until; an update then keeps the consumer's (only
+	// CONSUMER.PAUSE changes it).
 	if a.req.Action == ActionCreate && !reflect.DeepEqual(cfg, existing) {
 		return jsError(jsConsumerAlreadyExists)
 	}
