@@ -42,8 +42,7 @@ type consumerCreateArgs struct {
 // configuration of a consumer of that name (nil when there is none);
 // others are the configurations of the stream's other consumers (without
 // the one named). The legacy ephemeral form without a name gets a random
-// one in a.name, while the configuration keeps no name, as the reference
-// shows it.
+// one in a.name, while its config keeps none, as the reference shows it.
 func (ja *jsAccount) checkConsumerCreate(st *stream, a *consumerCreateArgs, existing *ConsumerConfig, others []*ConsumerConfig) (*ConsumerConfig, *ApiError) {
 	scfg := st.cfg()
 	cfg, e := consumerFromRequest(a)
@@ -77,7 +76,8 @@ func (ja *jsAccount) checkConsumerCreate(st *stream, a *consumerCreateArgs, exis
 		// The reference's store refuses a directory name that long.
 		return nil, jsError(jsConsumerCreate, "error creating store for consumer")
 	}
-	if cfg.Name == "" && a.name == "" {
+	if cfg.Name == "" {
+		// The reference keeps no name in such a consumer's config.
 		a.name = consumerRandomName()
 	}
 	return cfg, nil
@@ -92,7 +92,7 @@ func consumerFromRequest(a *consumerCreateArgs) (*ConsumerConfig, *ApiError) {
 	}
 	cfg := req.Config
 	cfg.Metadata = maps.Clone(cfg.Metadata) // defaults write to it
-	if e := checkCreateSubject(a, &cfg); e != nil {
+	if e := checkConsumerSubjectForm(a, &cfg); e != nil {
 		return nil, e
 	}
 	if strings.ContainsAny(cfg.Name, `\/`) {
@@ -104,9 +104,9 @@ func consumerFromRequest(a *consumerCreateArgs) (*ConsumerConfig, *ApiError) {
 	return &cfg, nil
 }
 
-// checkCreateSubject applies the rules of each create subject form and
+// checkConsumerSubjectForm applies the rules of each create subject form and
 // names the consumer: the subject's token wins over the body's name.
-func checkCreateSubject(a *consumerCreateArgs, cfg *ConsumerConfig) *ApiError {
+func checkConsumerSubjectForm(a *consumerCreateArgs, cfg *ConsumerConfig) *ApiError {
 	switch {
 	case a.durableAPI:
 		if cfg.Durable == "" {
@@ -145,8 +145,9 @@ func (ja *jsAccount) checkAgainstExisting(cfg *ConsumerConfig, a *consumerCreate
 		}
 		return ja.checkConsumerCount(a, others, scfg)
 	}
-	// The request's own pause_until takes part in this comparison; an
-	// update then keeps the consumer's (only CONSUMER.PAUSE changes it).
+	// Compared as the reference does (an empty list is not none), with the
+	// request's own pause_until; an update then keeps the consumer's (only
+	// CONSUMER.PAUSE changes it).
 	if a.req.Action == ActionCreate && !reflect.DeepEqual(cfg, existing) {
 		return jsError(jsConsumerAlreadyExists)
 	}
@@ -171,6 +172,15 @@ func (ja *jsAccount) checkConsumerCount(a *consumerCreateArgs, others []*Consume
 		return jsError(jsMaximumConsumersLimit)
 	}
 	return nil
+}
+
+// consumerCount is how many consumers the account has on all its streams.
+func (ja *jsAccount) consumerCount() int {
+	n := 0
+	for _, st := range ja.streamList() {
+		n += len(st.consumerList())
+	}
+	return n
 }
 
 // consumerUpdateRules are the fields an update may not change, in the

@@ -333,7 +333,7 @@ func checkWorkQueueConsumer(c *ConsumerConfig, scfg *StreamConfig, others []*Con
 	case c.DeliverPolicy != DeliverAll:
 		return jsError(jsConsumerWQNotDeliverAll)
 	}
-	filters := consumerFilters(c)
+	filters := workQueueFilters(c)
 	if len(filters) == 0 {
 		if len(others) > 0 {
 			return jsError(jsConsumerWQMultipleUnfiltered)
@@ -344,11 +344,19 @@ func checkWorkQueueConsumer(c *ConsumerConfig, scfg *StreamConfig, others []*Con
 		if o.Direct {
 			continue
 		}
-		if filtersCollide(filters, consumerFilters(o)) {
+		if filtersCollide(filters, workQueueFilters(o)) {
 			return jsError(jsConsumerWQNotUnique)
 		}
 	}
 	return nil
+}
+
+// workQueueFilters is a consumer's filters in either form (nil: all).
+func workQueueFilters(c *ConsumerConfig) []string {
+	if c.FilterSubject != "" {
+		return []string{c.FilterSubject}
+	}
+	return c.FilterSubjects
 }
 
 // filtersCollide reports two filter sets sharing a subject; no filters

@@ -150,7 +150,10 @@ func (e *transcriptEngine) answer(t *testing.T, req, want, title string, lineNo 
 	}
 	a.req = &cr
 	a.accountConsumers = len(e.consumers)
-	key := a.name
+	key := a.name // as the engine looks it up: the subject's name, else the body's
+	if key == "" {
+		key = cr.Config.Name
+	}
 	existing := e.consumers[key]
 	var others []*ConsumerConfig
 	for n, c := range e.consumers {
@@ -168,10 +171,10 @@ func (e *transcriptEngine) answer(t *testing.T, req, want, title string, lineNo 
 	if apiErr != nil {
 		t.Fatalf("line %s: got %+v, want OK %s", where, apiErr, js)
 	}
-	checkTranscriptConfig(t, where, js, cfg)
 	if key == "" {
-		key = a.name
+		key = a.name // the name the check chose
 	}
+	checkTranscriptConfig(t, where, js, cfg)
 	e.consumers[key] = cfg
 	return true
 }

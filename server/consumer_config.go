@@ -218,7 +218,12 @@ func (p PriorityPolicy) MarshalJSON() ([]byte, error) { return priorityPolicyJSO
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (p *PriorityPolicy) UnmarshalJSON(data []byte) error {
-	return priorityPolicyJSON.unmarshal(data, p)
+	if priorityPolicyJSON.unmarshal(data, p) == nil {
+		return nil
+	}
+	var s string
+	_ = json.Unmarshal(data, &s)
+	return fmt.Errorf("unknown priority policy: %q", s)
 }
 
 // ConsumerAction is a create request's action: create or update (""),

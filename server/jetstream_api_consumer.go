@@ -13,11 +13,8 @@ import (
 
 // Catalogue identifiers the consumer API raises.
 const (
-	jscNotFound         = "JSConsumerNotFoundErr"
-	jscStoreFailed      = "JSConsumerStoreFailedErrF"
-	jscDurableNotInSubj = "JSConsumerDurableNameNotInSubjectErr"
-	jscAlreadyExists    = "JSConsumerAlreadyExists"
-	jscDoesNotExist     = "JSConsumerDoesNotExist"
+	jscNotFound    = "JSConsumerNotFoundErr"
+	jscStoreFailed = "JSConsumerStoreFailedErrF"
 )
 
 // JSApiConsumerCreateResponse answers every create form.
@@ -66,7 +63,7 @@ func (ja *jsAccount) apiConsumerCreate(r *jsAPIRequest, args []string) any {
 // apiDurableCreate serves $JS.API.CONSUMER.DURABLE.CREATE.<s>.<durable>.
 func (ja *jsAccount) apiDurableCreate(r *jsAPIRequest, args []string) any {
 	if len(args) != 3 || args[0] != "CREATE" {
-		return createErr(jsError(jscDurableNotInSubj))
+		return nil // other forms go unanswered, as on the reference (never 10016)
 	}
 	return ja.createConsumer(r, &consumerCreateArgs{stream: args[1], name: args[2], durableAPI: true})
 }
@@ -100,12 +97,8 @@ func (ja *jsAccount) createConsumer(r *jsAPIRequest, a *consumerCreateArgs) any 
 		existingCfg = &cfg
 	}
 	others := st.otherConfigs(existing)
-	switch {
-	case existing != nil && req.Action == ActionCreate:
-		// Identical configs are accepted by the check below.
-	case existing == nil && req.Action == ActionUpdate:
-		return createErr(jsError(jscDoesNotExist))
-	}
+	// The check answers the action (10148, 10149) after validation, as the reference.
+	a.accountConsumers = ja.consumerCount()
 	cfg, e := ja.checkConsumerCreate(st, a, existingCfg, others)
 	if e != nil {
 		return createErr(e)
@@ -134,12 +127,12 @@ func (ja *jsAccount) createConsumer(r *jsAPIRequest, a *consumerCreateArgs) any 
 // the server is to choose one.
 func consumerRequestedName(a *consumerCreateArgs) string {
 	switch {
+	case a.name != "": // the subject's name wins over the body's, as the reference
+		return a.name
 	case a.req.Config.Name != "":
 		return a.req.Config.Name
-	case a.req.Config.Durable != "":
-		return a.req.Config.Durable
 	}
-	return a.name
+	return a.req.Config.Durable
 }
 
 // createConsumer opens the consumer's store, positions it and registers it.

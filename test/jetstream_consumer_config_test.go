@@ -59,7 +59,7 @@ func transcriptConf(limits string) string {
 	if n[2] > 0 || n[3] > 0 {
 		acct = "{"
 		if n[2] > 0 {
-			acct += " max_consumers: " + strconv.Itoa(n[2])
+			acct += " max_consumers: " + strconv.Itoa(n[2]) + ","
 		}
 		if n[3] > 0 {
 			acct += " max_ack_pending: " + strconv.Itoa(n[3])
@@ -138,12 +138,12 @@ func checkTranscriptAnswer(t *testing.T, nc *nats.Conn, where, req, want string)
 	}
 	if kind == "ERR" {
 		if !reflect.DeepEqual(m["error"], any(w)) {
-			t.Fatalf("line %s: %s\n got %v\nwant %v", where, req, m["error"], w)
+			t.Errorf("line %s: %s\n got %v\nwant %v", where, req, m["error"], w)
 		}
 		return
 	}
 	if m["error"] != nil {
-		t.Fatalf("line %s: %s\n got %v\nwant OK %s", where, req, m["error"], js)
+		t.Errorf("line %s: %s\n got %v\nwant OK %s", where, req, m["error"], js)
 	}
 	cfg, _ := m["config"].(map[string]any)
 	if cfg == nil {
@@ -157,7 +157,7 @@ func checkTranscriptAnswer(t *testing.T, nc *nats.Conn, where, req, want string)
 	delete(md, "_nats.level")
 	if !reflect.DeepEqual(cfg, w) {
 		got, _ := json.Marshal(cfg)
-		t.Fatalf("line %s: %s\n got %s\nwant %s", where, req, got, js)
+		t.Errorf("line %s: %s\n got %s\nwant %s", where, req, got, js)
 	}
 }
 
@@ -214,5 +214,42 @@ func TestJetStreamConsumerConfigNatsGo(t *testing.T) {
 	}
 	if got := c.CachedInfo().Config; got.Description != "updated" || got.AckWait != time.Second || got.MaxDeliver != 5 {
 		t.Fatalf("update: %+v", got)
+	}
+}
+
+// A create with action "create" and the config a consumer already has is
+// accepted, also after a restart has read the config back from disk; an
+// empty list differs from none, as on the reference; the existing
+// pause_until is kept by an update.
+func TestJetStreamConsumerIdenticalCreateAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := runJSDir(t, dir)
+	nc := connect(t, s)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.S", `{"name":"S","subjects":["s.>"]}`)
+	body := `{"stream_name":"S","action":"create","config":{"durable_name":"D","ack_policy":"explicit",` +
+		`"filter_subjects":["s.a","s.b"],"backoff":[1000000000],"max_deliver":3,"metadata":{"team":"x"},` +
+		`"pause_until":"2040-01-02T03:04:05Z"}}`
+	first := jsReq(t, nc, "$JS.API.CONSUMER.CREATE.S.D", body)
+	if first["error"] != nil {
+		t.Fatal(first["error"])
+	}
+	nc.Close()
+	s.Shutdown()
+	s = runJSDir(t, dir)
+	nc = connect(t, s)
+	again := jsReq(t, nc, "$JS.API.CONSUMER.CREATE.S.D", body)
+	if again["error"] != nil || !reflect.DeepEqual(again["config"], first["config"]) {
+		t.Fatalf("identical create after restart: %v\nfirst %v", again, first["config"])
+	}
+	empty := strings.Replace(body, `"metadata":{"team":"x"},`, `"metadata":{"team":"x"},"priority_groups":[],`, 1)
+	jsErrOf(t, "create with an empty list instead of none", jsReq(t, nc, "$JS.API.CONSUMER.CREATE.S.D", empty),
+		10148, "consumer already exists")
+	jsErrOf(t, "create with another config", jsReq(t, nc, "$JS.API.CONSUMER.CREATE.S.D",
+		strings.Replace(body, `"max_deliver":3`, `"max_deliver":4`, 1)), 10148, "consumer already exists")
+	upd := jsReq(t, nc, "$JS.API.CONSUMER.CREATE.S.D", strings.Replace(strings.Replace(body, `"action":"create",`, ``, 1),
+		`"pause_until":"2040-01-02T03:04:05Z"`, `"pause_until":"2050-01-01T00:00:00Z","description":"d"`, 1))
+	cfg, _ := upd["config"].(map[string]any)
+	if cfg["pause_until"] != "2040-01-02T03:04:05Z" || cfg["description"] != "d" {
+		t.Fatalf("update: %v", upd)
 	}
 }
