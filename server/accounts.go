@@ -24,6 +24,10 @@ type Account struct {
 	closedStats accClosedStats // traffic of its closed connections, for /accstatz
 	trace       accountTrace   // msg_trace, set at start-up (see msgtrace.go)
 	routed      routedInterest // what routes were told (interest.go)
+
+	// deliverSubs: push consumers watching their deliver subject's interest
+	// (consumer_push_interest.go).
+	deliverSubs deliverWatchers
 }
 
 // NewAccount returns an empty account.

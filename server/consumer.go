@@ -30,6 +30,7 @@ type consumer struct {
 	timer    *time.Timer
 	armedAt  time.Time // the timer's deadline; zero when disarmed
 	deleted  bool
+	push     *pushState // nil for a pull consumer (consumer_push.go)
 
 	// sched is the worker scheduling state: 0 idle, 1 queued or running,
 	// 2 running and asked to run again.
@@ -125,6 +126,7 @@ func (st *stream) newConsumer(cfg *ConsumerConfig, created time.Time, cs Consume
 	c := &consumer{st: st, name: cfg.Name, created: created, store: cs, cfg: *cfg,
 		ackPrefix: "$JS.ACK." + st.name + "." + cfg.Name + "."}
 	c.filters = consumerFilters(cfg)
+	c.push = newPushState(st, cfg)
 	c.activeNs.Store(time.Now().UnixNano())
 	return c
 }
@@ -163,6 +165,7 @@ func (st *stream) registerConsumer(c *consumer) {
 		st.addRetentionConsumer(c.name, c)
 	}
 	st.ja.ensureAckSub()
+	c.startPush()
 }
 
 func (st *stream) lookupConsumer(name string) *consumer {
@@ -226,6 +229,7 @@ func (st *stream) deleteConsumer(c *consumer) error {
 func (c *consumer) halt(deleted bool) {
 	c.mu.Lock()
 	c.deleted = true
+	c.stopPush()
 	if c.timer != nil {
 		c.timer.Stop()
 	}

@@ -10,6 +10,9 @@ type consumerCreateArgs struct {
 	filter     string // the subject's filter tokens, joined; "" when absent
 	durableAPI bool   // $JS.API.CONSUMER.DURABLE.CREATE
 	req        *CreateConsumerRequest
+	// existingPushBound: the existing consumer of that name is a push
+	// consumer whose deliver subject has interest now.
+	existingPushBound bool
 }
 
 // checkConsumerCreate decides whether a create request may go ahead and

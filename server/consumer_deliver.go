@@ -13,6 +13,10 @@ import (
 
 // deliver serves the waiting requests with what is committed.
 func (w *consumerWorker) deliver(c *consumer) {
+	if c.push != nil {
+		w.deliverPush(c)
+		return
+	}
 	var np uint64
 	npKnown := false
 	for {

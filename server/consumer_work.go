@@ -32,6 +32,7 @@ type consumerWorker struct {
 	replies []string // ack-of-ack answers held until the state is saved
 	acked   []uint64 // sequences acknowledged, for retention
 	status  []pendingStatus
+	push    pushScratch
 }
 
 // pendingStatus is a status line decided under the consumer's lock and
@@ -225,6 +226,7 @@ func (c *consumer) rearm() {
 			next = pr.nextHB
 		}
 	}
+	next = earlier(next, c.pushDeadline())
 	if next.IsZero() {
 		if c.timer != nil && !c.armedAt.IsZero() {
 			c.timer.Stop()

@@ -23,6 +23,7 @@ const (
 	jscDoesNotExist      = "JSConsumerDoesNotExist"
 	jscFilterMismatch    = "JSConsumerCreateFilterSubjectMismatchErr"
 	jscMultipleFiltersNA = "JSConsumerMultipleFiltersNotAllowed"
+	jscNameExist         = "JSConsumerNameExistErr"
 )
 
 // JSApiConsumerCreateResponse answers every create form.
@@ -137,7 +138,11 @@ func (ja *jsAccount) createConsumer(r *jsAPIRequest, a *consumerCreateArgs) any 
 	case existing == nil && req.Action == ActionUpdate:
 		return createErr(jsError(jscDoesNotExist))
 	}
+	a.existingPushBound = existing != nil && existing.pushBound()
 	cfg, e := ja.checkConsumerCreate(st, a, existingCfg, others)
+	if e == nil {
+		e = checkPushUpdate(a, existingCfg, cfg)
+	}
 	if e != nil {
 		return createErr(e)
 	}
@@ -193,6 +198,7 @@ func (ja *jsAccount) updateConsumer(c *consumer, cfg *ConsumerConfig) any {
 	changed := !consumerConfigEqual(&c.cfg, cfg)
 	c.cfg = *cfg
 	c.filters = consumerFilters(cfg)
+	c.pushReconfigured()
 	c.mu.Unlock()
 	if changed {
 		if err := c.saveMeta(); err != nil {
@@ -324,6 +330,7 @@ func (c *consumer) info() *ConsumerInfo {
 	sseq, filters := s.sseq, c.filters
 	c.mu.Unlock()
 	ci.NumPending = c.st.filtersPending(filters, sseq)
+	ci.PushBound = c.pushBound()
 	md := make(map[string]string, len(cfg.Metadata)+2)
 	for k, v := range cfg.Metadata {
 		md[k] = v
