@@ -2,7 +2,10 @@ package server
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,14 +26,21 @@ type consumer struct {
 	mu       sync.Mutex // guards the fields below; taken with no other lock held
 	cfg      ConsumerConfig
 	filters  []string // nil: every subject
+	sample   int      // percentage of acks reported as metrics (sample_freq)
 	state    consumerState
 	waiting  pullQueue
 	acks     []ackItem // acknowledgements waiting for the worker
 	spareAck []ackItem
 	timer    *time.Timer
 	armedAt  time.Time // the timer's deadline; zero when disarmed
-	deleted  bool
-	push     *pushState // nil for a pull consumer (consumer_push.go)
+	flushAt  time.Time // when changed state is saved at the latest; zero when clean
+	// replay_policy original: the first delivery's wall time and stored
+	// time, and when the next message is due (zero: not waiting).
+	replayWall time.Time
+	replayTS   int64
+	replayAt   time.Time
+	deleted    bool
+	push       *pushState // nil for a pull consumer (consumer_push.go)
 
 	// sched is the worker scheduling state: 0 idle, 1 queued or running,
 	// 2 running and asked to run again.
@@ -116,8 +126,7 @@ func (st *stream) recoverConsumer(name string) {
 		saved = &ConsumerState{}
 	}
 	c := st.newConsumer(&meta.Config, meta.Created, cs)
-	c.state.restore(saved)
-	c.state.sseq = max(c.state.sseq, saved.Delivered.Stream+1)
+	c.state.restore(&c.cfg, saved)
 	st.registerConsumer(c)
 }
 
@@ -125,7 +134,7 @@ func (st *stream) recoverConsumer(name string) {
 func (st *stream) newConsumer(cfg *ConsumerConfig, created time.Time, cs ConsumerStore) *consumer {
 	c := &consumer{st: st, name: cfg.Name, created: created, store: cs, cfg: *cfg,
 		ackPrefix: "$JS.ACK." + st.name + "." + cfg.Name + "."}
-	c.filters = consumerFilters(cfg)
+	c.filters, c.sample = consumerFilters(cfg), sampleFrequency(cfg.SampleFrequency)
 	c.push = newPushState(st, cfg)
 	c.activeNs.Store(time.Now().UnixNano())
 	return c
@@ -350,4 +359,34 @@ func (c *consumer) saveMeta() error {
 		return err
 	}
 	return ms.WriteMeta(b)
+}
+
+// sampleFrequency reads sample_freq ("N" or "N%", 0-100) as a percentage;
+// the create check refuses anything else.
+func sampleFrequency(s string) int {
+	n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(s), "%"))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return min(n, 100)
+}
+
+// sampled decides whether this ack is reported as a metric; c.mu held.
+func (c *consumer) sampled() bool {
+	return c.sample >= 100 || (c.sample > 0 && rand.IntN(100) < c.sample)
+}
+
+// consumerInfos is every consumer's info, sorted by name, with its
+// config only when asked (/jsz).
+func (st *stream) consumerInfos(withConfig bool) []*ConsumerInfo {
+	list := st.consumerList()
+	out := make([]*ConsumerInfo, 0, len(list))
+	for _, c := range list {
+		ci := c.info(false)
+		if !withConfig {
+			ci.Config = nil
+		}
+		out = append(out, ci)
+	}
+	return out
 }

@@ -26,13 +26,14 @@ const (
 
 // ackItem is one acknowledgement waiting for the worker.
 type ackItem struct {
-	kind  byte
-	sseq  uint64
-	cseq  uint64
-	dc    uint64
-	delay time.Duration
-	reply string // answer once durable; "" for none
-	next  []byte // +NXT's pull request
+	kind   byte
+	sseq   uint64
+	cseq   uint64
+	dc     uint64
+	delay  time.Duration
+	reply  string // answer once durable; "" for none
+	next   []byte // +NXT's pull request
+	reason string // +TERM's reason
 }
 
 const jsAckPrefix = "$JS.ACK."
@@ -126,6 +127,9 @@ func parseAckBody(msg []byte, item *ackItem) {
 		item.next = bytes.Clone(bytes.TrimSpace(b[4:]))
 	case bytes.HasPrefix(b, []byte("+TERM")):
 		item.kind = ackTerm
+		if r := bytes.TrimSpace(b[5:]); len(r) > 0 {
+			item.reason = string(r)
+		}
 	default:
 		item.kind = ackUnknown
 	}
@@ -192,8 +196,6 @@ func (w *consumerWorker) applyAcks(c *consumer, now time.Time) {
 		c.applyAck(w, a, now)
 		if a.kind == ackNext {
 			nexts = append(nexts, *a)
-		} else if a.reply != "" {
-			w.replies = append(w.replies, a.reply)
 		}
 		*a = ackItem{}
 	}
@@ -208,26 +210,107 @@ func (w *consumerWorker) applyAcks(c *consumer, now time.Time) {
 	}
 }
 
-// applyAck applies one acknowledgement; c.mu held.
+// applyAck applies one acknowledgement and queues what it reports, in the
+// reference's order; c.mu held.
 func (c *consumer) applyAck(w *consumerWorker, a *ackItem, now time.Time) {
 	s := &c.state
+	p := s.pending[a.sseq]
+	if p != nil && p.Sequence != a.cseq && a.kind != ackAck && a.kind != ackTerm && a.kind != ackNext {
+		p = nil // a NAK or progress for an older delivery of this message
+	}
 	switch a.kind {
-	case ackAck, ackNext, ackTerm:
-		switch c.cfg.AckPolicy {
-		case AckAll:
-			w.acked = s.ackUpTo(a.sseq, now, w.acked)
-		case AckExplicit:
-			if s.ackOne(a.sseq, now) {
-				w.acked = append(w.acked, a.sseq)
-			}
+	case ackAck, ackNext:
+		if p != nil && c.sampled() {
+			w.out = append(w.out, consumerEvent{kind: cevAckMetric, cseq: p.Sequence, sseq: a.sseq,
+				dc: s.deliveryCount(a.sseq), ackTime: now.UnixNano() - p.Timestamp})
+		}
+		c.ack(w, a.sseq, now)
+		w.ackReply(a.reply)
+	case ackTerm:
+		dc := s.deliveryCount(a.sseq)
+		had := p != nil
+		if had {
+			c.ack(w, a.sseq, now)
+		}
+		w.ackReply(a.reply)
+		if had {
+			w.out = append(w.out, consumerEvent{kind: cevTerm, cseq: a.cseq, sseq: a.sseq, dc: dc, reason: a.reason})
 		}
 	case ackNak:
-		if _, ok := s.pending[a.sseq]; ok {
-			s.rdq = append(s.rdq, a.sseq)
+		if p != nil {
+			w.out = append(w.out, consumerEvent{kind: cevNak, cseq: a.cseq, sseq: a.sseq, dc: s.deliveryCount(a.sseq)})
+			c.nak(w, a, p, now)
 		}
+		w.ackReply(a.reply)
 	case ackProgress:
-		if p, ok := s.pending[a.sseq]; ok {
+		if p != nil {
 			p.Timestamp = now.UnixNano()
+			s.timeDelivery(&c.cfg, a.sseq, p)
+		}
+		w.ackReply(a.reply)
+	default:
+		w.ackReply(a.reply)
+	}
+}
+
+// ack acknowledges seq (and, under ack all, everything below); c.mu held.
+func (c *consumer) ack(w *consumerWorker, seq uint64, now time.Time) {
+	s := &c.state
+	switch c.cfg.AckPolicy {
+	case AckAll:
+		w.acked = s.ackUpTo(seq, now, w.acked)
+	case AckExplicit:
+		if s.ackOne(seq, now) {
+			w.acked = append(w.acked, seq)
+		}
+	}
+}
+
+// nak sends p of a.sseq again: now, or after the NAK's delay; c.mu held.
+func (c *consumer) nak(w *consumerWorker, a *ackItem, p *Pending, now time.Time) {
+	s := &c.state
+	if a.delay > 0 {
+		// Due again delay from now: the deadline is the delivery time plus
+		// the ack wait, so the delivery time moves.
+		p.Timestamp = now.Add(a.delay - ackWaitFor(&c.cfg, s.deliveryCount(a.sseq))).UnixNano()
+		s.timeDelivery(&c.cfg, a.sseq, p)
+		return
+	}
+	c.markRedeliver(w, a.sseq, p)
+}
+
+// ackReply queues an ack-of-ack, sent once the state is saved.
+func (w *consumerWorker) ackReply(r string) {
+	if r != "" {
+		w.out = append(w.out, consumerEvent{kind: cevReply, reply: r})
+		w.syncs++
+	}
+}
+
+// markRedeliver queues pending delivery p of seq to go out again, unless
+// it reached max_deliver: then it leaves the pending set (the ack floor
+// stays below it, as with the reference) and is reported. c.mu held.
+func (c *consumer) markRedeliver(w *consumerWorker, seq uint64, p *Pending) {
+	s := &c.state
+	if c.cfg.MaxDeliver > 0 && s.deliveryCount(seq) >= uint64(c.cfg.MaxDeliver) {
+		delete(s.pending, seq)
+		s.dirty = true
+		w.out = append(w.out, consumerEvent{kind: cevMaxDeliver, cseq: p.Sequence, sseq: seq, dc: s.deliveryCount(seq)})
+		return
+	}
+	s.rdq = append(s.rdq, SequencePair{Consumer: p.Sequence, Stream: seq})
+}
+
+// redeliverDue queues the deliveries whose ack wait is over; c.mu held.
+func (c *consumer) redeliverDue(w *consumerWorker, now time.Time) {
+	s := &c.state
+	for {
+		seq, ok := s.popDue(&c.cfg, now.UnixNano())
+		if !ok {
+			return
+		}
+		if p, ok := s.pending[seq]; ok {
+			c.markRedeliver(w, seq, p)
 		}
 	}
 }

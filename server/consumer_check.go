@@ -1,15 +1,39 @@
 package server
 
-import "time"
+import (
+	"maps"
+	"reflect"
+	"strings"
+	"time"
+)
+
+// The create check runs in the reference's order, observed on v2.15.2 by
+// sending requests that break two rules at once and seeing which error
+// wins:
+//
+//  1. the request against its subject (consumer_check.go): stream name,
+//     durable and filter forms, path separators, replicas above 1;
+//  2. defaults, each with its pedantic error (consumer_check_defaults.go);
+//  3. the configuration's own rules (consumer_check_rules.go), then the
+//     workqueue rules against the stream's other consumers;
+//  4. against what exists: the action, what an update may change, the
+//     consumer limits (this file).
+//
+// Every error comes from the catalogue; tests in consumer_check_test.go
+// replay the reference's answers for each rule and for pairs of rules.
 
 // consumerCreateArgs is what a create request says, from its subject and
 // its body.
 type consumerCreateArgs struct {
 	stream     string // the subject's stream token
-	name       string // the subject's consumer token; "" for the legacy ephemeral form
+	name       string // the subject's consumer token; "" for the legacy ephemeral form (see checkConsumerCreate)
 	filter     string // the subject's filter tokens, joined; "" when absent
 	durableAPI bool   // $JS.API.CONSUMER.DURABLE.CREATE
 	req        *CreateConsumerRequest
+
+	// accountConsumers is how many consumers the account has on all its
+	// streams, for the account's max_consumers; filled by the caller.
+	accountConsumers int
 	// existingPushBound: the existing consumer of that name is a push
 	// consumer whose deliver subject has interest now.
 	existingPushBound bool
@@ -19,39 +43,176 @@ type consumerCreateArgs struct {
 // returns the configuration to create (or update) the consumer with: name
 // chosen, defaults applied, limits checked. existing is the current
 // configuration of a consumer of that name (nil when there is none);
-// others are the configurations of the stream's other consumers.
+// others are the configurations of the stream's other consumers (without
+// the one named). The legacy ephemeral form without a name gets a random
+// one in a.name, while the configuration keeps no name, as the reference
+// shows it.
 func (ja *jsAccount) checkConsumerCreate(st *stream, a *consumerCreateArgs, existing *ConsumerConfig, others []*ConsumerConfig) (*ConsumerConfig, *ApiError) {
-	cfg := a.req.Config
-	if cfg.Name == "" {
-		cfg.Name = cfg.Durable
+	scfg := st.cfg()
+	cfg, e := consumerFromRequest(a)
+	if e != nil {
+		return nil, e
 	}
-	if cfg.Name == "" {
-		cfg.Name = a.name
+	setConsumerReqLevel(cfg, existing)
+	lim := ja.consumerLimits(&scfg)
+	// An update keeps the consumer's kind: the defaults of an ephemeral
+	// apply to it even if the request names a durable, as the reference.
+	ephemeral := cfg.Durable == ""
+	if existing != nil {
+		ephemeral = existing.Durable == ""
 	}
-	if cfg.Name == "" {
-		cfg.Name = consumerRandomName()
+	if e := applyConsumerDefaults(cfg, &lim, a.req.Pedantic, ephemeral); e != nil {
+		return nil, e
 	}
-	setConsumerDefaults(&cfg)
+	if e := checkConsumerConfig(cfg, &scfg, &lim, a.req.Pedantic); e != nil {
+		return nil, e
+	}
+	if e := checkWorkQueueConsumer(cfg, &scfg, others); e != nil {
+		return nil, e
+	}
+	if len(cfg.Durable) > jsMaxNameLen {
+		return nil, jsError(jsConsumerNameTooLong, jsMaxNameLen)
+	}
+	if e := ja.checkAgainstExisting(cfg, a, existing, others, &scfg); e != nil {
+		return nil, e
+	}
+	if len(cfg.Name) > jsMaxNameLen && !cfg.MemoryStorage && scfg.Storage == FileStorage {
+		// The reference's store refuses a directory name that long.
+		return nil, jsError(jsConsumerCreate, "error creating store for consumer")
+	}
+	if cfg.Name == "" && a.name == "" {
+		a.name = consumerRandomName()
+	}
+	return cfg, nil
+}
+
+// consumerFromRequest checks the request against its subject and returns
+// a copy of its config named as the subject says.
+func consumerFromRequest(a *consumerCreateArgs) (*ConsumerConfig, *ApiError) {
+	req := a.req
+	if req.Stream != a.stream {
+		return nil, jsError(jsStreamMismatch)
+	}
+	cfg := req.Config
+	cfg.Metadata = maps.Clone(cfg.Metadata) // defaults write to it
+	if e := checkCreateSubject(a, &cfg); e != nil {
+		return nil, e
+	}
+	if strings.ContainsAny(cfg.Name, `\/`) {
+		return nil, jsError(jsConsumerNamePathSep)
+	}
+	if cfg.Replicas > 1 {
+		return nil, jsError(jsStreamReplicasNotSupp)
+	}
 	return &cfg, nil
 }
 
-// setConsumerDefaults fills unset fields as the reference does.
-func setConsumerDefaults(cfg *ConsumerConfig) {
-	if cfg.AckPolicy != AckNone && cfg.AckWait == 0 {
-		cfg.AckWait = 30 * time.Second
+// checkCreateSubject applies the rules of each create subject form and
+// names the consumer: the subject's token wins over the body's name.
+func checkCreateSubject(a *consumerCreateArgs, cfg *ConsumerConfig) *ApiError {
+	switch {
+	case a.durableAPI:
+		if cfg.Durable == "" {
+			return jsError(jsConsumerDurableNotSet)
+		}
+		if cfg.Durable != a.name {
+			return jsError(jsConsumerDurableMismatch)
+		}
+	case a.name == "":
+		if cfg.Durable != "" {
+			return jsError(jsConsumerEphemeralWithDurable)
+		}
+		return nil
+	case cfg.Durable != "" && cfg.Durable != a.name:
+		return jsError(jsConsumerDurableMismatch)
 	}
-	if cfg.MaxDeliver == 0 {
-		cfg.MaxDeliver = -1
+	cfg.Name = a.name
+	if a.filter == "" {
+		return nil
 	}
-	if cfg.DeliverSubject == "" && cfg.MaxWaiting == 0 {
-		cfg.MaxWaiting = 512
+	if len(cfg.FilterSubjects) > 0 {
+		return jsError(jsConsumerMultipleFiltersSubj)
 	}
-	if cfg.AckPolicy != AckNone && cfg.MaxAckPending == 0 {
-		cfg.MaxAckPending = 1000
+	if cfg.FilterSubject != a.filter {
+		return jsError(jsConsumerFilterSubjMismatch)
 	}
-	if cfg.Durable == "" && cfg.InactiveThreshold == 0 {
-		cfg.InactiveThreshold = 5 * time.Second
+	return nil
+}
+
+// checkAgainstExisting applies the request's action, the update rules and,
+// for a new consumer, the consumer limits.
+func (ja *jsAccount) checkAgainstExisting(cfg *ConsumerConfig, a *consumerCreateArgs, existing *ConsumerConfig, others []*ConsumerConfig, scfg *StreamConfig) *ApiError {
+	if existing == nil {
+		if a.req.Action == ActionUpdate {
+			return jsError(jsConsumerDoesNotExist)
+		}
+		return ja.checkConsumerCount(a, others, scfg)
 	}
+	// The request's own pause_until takes part in this comparison; an
+	// update then keeps the consumer's (only CONSUMER.PAUSE changes it).
+	if a.req.Action == ActionCreate && !reflect.DeepEqual(cfg, existing) {
+		return jsError(jsConsumerAlreadyExists)
+	}
+	cfg.PauseUntil = existing.PauseUntil
+	if e := checkConsumerUpdate(existing, cfg); e != nil {
+		return e
+	}
+	if existing.DeliverSubject != "" && existing.DeliverSubject != cfg.DeliverSubject &&
+		accountHasInterest(ja.acc, existing.DeliverSubject) {
+		return jsError(jsConsumerNameExist)
+	}
+	return nil
+}
+
+// checkConsumerCount refuses a consumer over the stream's or the
+// account's max_consumers.
+func (ja *jsAccount) checkConsumerCount(a *consumerCreateArgs, others []*ConsumerConfig, scfg *StreamConfig) *ApiError {
+	if scfg.MaxConsumers > 0 && len(others) >= scfg.MaxConsumers {
+		return jsError(jsMaximumConsumersLimit)
+	}
+	if l := ja.limits.Load(); l != nil && l.MaxConsumers > 0 && a.accountConsumers >= l.MaxConsumers {
+		return jsError(jsMaximumConsumersLimit)
+	}
+	return nil
+}
+
+// consumerUpdateRules are the fields an update may not change, in the
+// order the reference checks them, with its words (err 10012).
+var consumerUpdateRules = []struct {
+	changed func(old, c *ConsumerConfig) bool
+	msg     string
+}{
+	{func(o, c *ConsumerConfig) bool { return o.DeliverPolicy != c.DeliverPolicy }, "deliver policy can not be updated"},
+	{func(o, c *ConsumerConfig) bool { return o.MemoryStorage != c.MemoryStorage }, "storage type can not be updated"},
+	{func(o, c *ConsumerConfig) bool { return o.Direct != c.Direct }, "direct can not be updated"},
+	{func(o, c *ConsumerConfig) bool { return o.Sourcing != c.Sourcing }, "sourcing can not be updated"},
+	{func(o, c *ConsumerConfig) bool { return o.OptStartSeq != c.OptStartSeq }, "start sequence can not be updated"},
+	{func(o, c *ConsumerConfig) bool { return !sameTime(o.OptStartTime, c.OptStartTime) }, "start time can not be updated"},
+	{func(o, c *ConsumerConfig) bool { return o.AckPolicy != c.AckPolicy }, "ack policy can not be updated"},
+	{func(o, c *ConsumerConfig) bool { return o.ReplayPolicy != c.ReplayPolicy }, "replay policy can not be updated"},
+	{func(o, c *ConsumerConfig) bool { return o.Heartbeat != c.Heartbeat }, "heart beats can not be updated"},
+	{func(o, c *ConsumerConfig) bool { return o.FlowControl != c.FlowControl }, "flow control can not be updated"},
+	{func(o, c *ConsumerConfig) bool { return o.DeliverSubject == "" && c.DeliverSubject != "" }, "can not update pull consumer to push based"},
+	{func(o, c *ConsumerConfig) bool { return o.DeliverSubject != "" && c.DeliverSubject == "" }, "can not update push consumer to pull based"},
+	{func(o, c *ConsumerConfig) bool { return o.MaxWaiting != c.MaxWaiting }, "max waiting can not be updated"},
+}
+
+// checkConsumerUpdate refuses changes to what an update may not change.
+func checkConsumerUpdate(old, c *ConsumerConfig) *ApiError {
+	for _, r := range consumerUpdateRules {
+		if r.changed(old, c) {
+			return jsError(jsConsumerCreate, r.msg)
+		}
+	}
+	return nil
+}
+
+// sameTime compares optional times by instant.
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
 }
 
 // consumerRandomName is the 8-character name of a consumer created

@@ -11,13 +11,19 @@ import (
 // subject: a pull request's reply here, a push consumer's deliver subject
 // later.
 
+// Where a delivery comes from.
+const (
+	srcNew  = iota // the next stream message after the cursor
+	srcRedo        // a redelivery
+	srcLast        // deliver last_per_subject's initial list
+)
+
 // deliver serves the waiting requests with what is committed.
 func (w *consumerWorker) deliver(c *consumer) {
 	if c.push != nil {
 		w.deliverPush(c)
 		return
 	}
-	var np uint64
 	npKnown := false
 	for {
 		c.mu.Lock()
@@ -26,31 +32,68 @@ func (w *consumerWorker) deliver(c *consumer) {
 			return
 		}
 		redo, from, filters := c.nextRedelivery(), c.state.sseq, c.filters
+		var last uint64
+		if len(c.state.lps) > 0 {
+			last = c.state.lps[0]
+		}
 		c.mu.Unlock()
 		upTo := c.st.cons.committed.Load()
-		var ok bool
-		if redo != 0 {
-			m, err := c.st.store.LoadMsg(redo, &w.sm)
-			ok = err == nil && m != nil
-			if !ok {
-				c.dropRedelivery(redo)
+		if !npKnown {
+			w.np, npKnown = c.numPending(), true
+		}
+		src, seq := srcNew, redo
+		switch {
+		case redo != 0:
+			src = srcRedo
+		case last != 0:
+			src, seq = srcLast, last
+		}
+		if src != srcNew {
+			if m, err := c.st.store.LoadMsg(seq, &w.sm); err != nil || m == nil {
+				c.messageGone(w, src, seq)
 				continue
 			}
-		} else {
-			if !npKnown {
-				np, npKnown = c.st.filtersPending(filters, from), true
-			}
-			ok = c.loadNext(filters, from, upTo, &w.sm)
-		}
-		if !ok {
+		} else if !c.loadNext(filters, from, upTo, &w.sm) {
 			w.endOfMessages(c, from, upTo)
 			return
 		}
-		if redo == 0 && np > 0 {
-			np--
+		if !w.offer(c, src) {
+			return
 		}
-		w.offer(c, redo != 0, np)
 	}
+}
+
+// messageGone drops a redelivery or a last-per-subject entry whose
+// message was removed meanwhile.
+func (c *consumer) messageGone(w *consumerWorker, src int, seq uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := &c.state
+	if src == srcLast {
+		if len(s.lps) > 0 && s.lps[0] == seq {
+			s.lps = s.lps[1:]
+		}
+		return
+	}
+	if len(s.rdq) > 0 && s.rdq[0].Stream == seq {
+		s.rdq = s.rdq[1:]
+	}
+	if p, ok := s.pending[seq]; ok {
+		w.out = append(w.out, consumerEvent{kind: cevTerm, cseq: p.Sequence, sseq: seq,
+			dc: s.deliveryCount(seq), reason: "Unacknowledged message was deleted"})
+		delete(s.pending, seq)
+		delete(s.redelivered, seq)
+		s.dirty = true
+		s.raiseFloor()
+	}
+}
+
+// numPending is how many messages c has still to deliver.
+func (c *consumer) numPending() uint64 {
+	c.mu.Lock()
+	sseq, filters, lps := c.state.sseq, c.filters, len(c.state.lps)
+	c.mu.Unlock()
+	return uint64(lps) + c.st.filtersPending(filters, sseq)
 }
 
 // ackPendingFull reports whether c may not deliver more until acks come;
@@ -59,24 +102,28 @@ func (c *consumer) ackPendingFull() bool {
 	return c.cfg.AckPolicy != AckNone && c.cfg.MaxAckPending > 0 && len(c.state.pending) >= c.cfg.MaxAckPending
 }
 
-// nextRedelivery is the next NAKed sequence still pending, 0 if none;
-// c.mu held.
+// nextRedelivery is the next sequence to deliver again, still pending
+// with the delivery it repeats, 0 if none; c.mu held.
 func (c *consumer) nextRedelivery() uint64 {
 	s := &c.state
 	for len(s.rdq) > 0 {
-		seq := s.rdq[0]
-		if _, ok := s.pending[seq]; ok {
-			return seq
+		r := s.rdq[0]
+		if p, ok := s.pending[r.Stream]; ok && p.Sequence == r.Consumer {
+			return r.Stream
 		}
 		s.rdq = s.rdq[1:]
+	}
+	if len(s.rdq) == 0 && cap(s.rdq) > 1024 {
+		s.rdq = nil
 	}
 	return 0
 }
 
+// dropRedelivery forgets a redelivery whose message is gone.
 func (c *consumer) dropRedelivery(seq uint64) {
 	c.mu.Lock()
 	s := &c.state
-	if len(s.rdq) > 0 && s.rdq[0] == seq {
+	if len(s.rdq) > 0 && s.rdq[0].Stream == seq {
 		s.rdq = s.rdq[1:]
 	}
 	c.mu.Unlock()
@@ -107,41 +154,78 @@ func (w *consumerWorker) endOfMessages(c *consumer, from, upTo uint64) {
 }
 
 // offer sends the loaded message to the head request, if it still wants
-// it and someone still listens on its reply subject.
-func (w *consumerWorker) offer(c *consumer, redelivery bool, np uint64) {
+// it and someone still listens on its reply subject. It returns false
+// when delivery must pause (replay pacing).
+func (w *consumerWorker) offer(c *consumer, src int) bool {
 	m := &w.sm
 	c.mu.Lock()
 	if c.deleted || c.waiting.len() == 0 {
 		c.mu.Unlock()
-		return
+		return true
+	}
+	now := time.Now()
+	if src == srcNew && c.cfg.ReplayPolicy == ReplayOriginal && !c.replayDue(m.TS, now) {
+		c.mu.Unlock()
+		return false
 	}
 	pr := c.waiting.reqs[0]
 	res := c.st.ja.acc.sl.MatchOnce(pr.reply, &w.match)
 	if len(res.psubs) == 0 && len(res.qsubs) == 0 {
 		c.waiting.remove(0) // the requester is gone: no delivery into the void
 		c.mu.Unlock()
-		return
+		return true
 	}
-	now := time.Now()
+	if src != srcRedo && w.np > 0 {
+		w.np--
+	}
 	dc := c.state.deliveryCount(m.Seq)
-	if redelivery {
+	if src == srcRedo {
 		dc++
 	}
-	w.reply = c.appendAckReply(w.reply[:0], dc, m.Seq, c.state.delivered.Consumer+1, m.TS, np)
+	w.reply = c.appendAckReply(w.reply[:0], dc, m.Seq, c.state.delivered.Consumer+1, m.TS, w.np)
 	size := len(m.Subject) + len(w.reply) + len(m.Hdr) + len(m.Msg)
 	if pr.maxBytes > 0 && size > pr.maxBytes {
-		w.status = append(w.status, pendingStatus{pr.reply,
-			appendStatusHeader(nil, statusMaxBytesMsg, pr.batch, pr.maxBytes)})
+		if src != srcRedo {
+			w.np++
+		}
 		c.waiting.remove(0)
 		c.mu.Unlock()
-		return
+		c.sendStatus(pr.reply, statusMaxBytesMsg, pr.batch, pr.maxBytes)
+		return true
 	}
-	if !redelivery {
-		c.state.sseq = m.Seq + 1
-	} else {
-		c.state.rdq = c.state.rdq[1:]
+	c.advance(src, m.Seq)
+	c.state.recordDelivery(&c.cfg, m.Seq, now, src == srcRedo)
+	done := c.served(pr, size, now)
+	c.mu.Unlock()
+	w.c.deliverResult(res, m.Subject, w.reply, m.Hdr, m.Msg)
+	if done && pr.byteCap {
+		// The count was met before the bytes: said after the message.
+		c.sendStatus(pr.reply, statusBatchCompleted, 0, pr.maxBytes)
 	}
-	c.state.recordDelivery(m.Seq, now, c.cfg.AckPolicy, redelivery)
+	return true
+}
+
+// advance moves past the message being delivered; c.mu held.
+func (c *consumer) advance(src int, seq uint64) {
+	s := &c.state
+	switch src {
+	case srcNew:
+		s.sseq = seq + 1
+	case srcRedo:
+		s.rdq = s.rdq[1:]
+	case srcLast:
+		s.lps = s.lps[1:]
+		if len(s.lps) == 0 {
+			s.lps = nil
+		}
+	}
+}
+
+// served counts a delivery against the head request, which then goes
+// to the back of the queue (requests take turns, one message each, as
+// with the reference) or leaves it when its batch is complete, which it
+// reports; c.mu held.
+func (c *consumer) served(pr *pullRequest, size int, now time.Time) bool {
 	pr.batch--
 	pr.sent++
 	if pr.maxBytes > 0 {
@@ -152,11 +236,26 @@ func (w *consumerWorker) offer(c *consumer, redelivery bool, np uint64) {
 	}
 	c.waiting.remove(0)
 	if pr.batch > 0 {
-		// Requests take turns, one message each, as with the reference.
 		c.waiting.reqs = append(c.waiting.reqs, pr)
+		return false
 	}
-	c.mu.Unlock()
-	w.c.deliverResult(res, m.Subject, w.reply, m.Hdr, m.Msg)
+	return true
+}
+
+// replayDue paces replay_policy original: messages go out as far apart as
+// they were stored, counted from the first one delivered. When ts is not
+// due yet, the timer is set for it; c.mu held.
+func (c *consumer) replayDue(ts int64, now time.Time) bool {
+	if c.replayWall.IsZero() {
+		c.replayWall, c.replayTS = now, ts
+		return true
+	}
+	due := c.replayWall.Add(time.Duration(ts - c.replayTS))
+	if !now.Before(due) {
+		return true
+	}
+	c.replayAt = due
+	return false
 }
 
 // appendAckReply builds the v1 ack reply subject:

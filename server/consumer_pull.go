@@ -31,6 +31,7 @@ type pullRequest struct {
 	reply    string
 	batch    int       // messages still wanted
 	maxBytes int       // bytes still allowed; 0: no limit
+	byteCap  bool      // the request set max_bytes
 	expires  time.Time // zero: none
 	noWait   bool
 	hb       time.Duration
@@ -66,6 +67,7 @@ const (
 	statusConsumerDeleted = "409 Consumer Deleted"
 	statusPushBased       = "409 Consumer is push based"
 	statusMaxBytesMsg     = "409 Message Size Exceeds MaxBytes"
+	statusBatchCompleted  = "409 Batch Completed"
 	statusIdleHeartbeat   = "100 Idle Heartbeat"
 	statusServerShutdown  = "409 Server Shutdown"
 	statusBadRequest      = "400 Bad Request"
@@ -98,19 +100,12 @@ func (ja *jsAccount) onPullRequest(subject, reply string, msg []byte) {
 func parsePullRequest(msg []byte) (JSApiConsumerGetNextRequest, string) {
 	var req JSApiConsumerGetNextRequest
 	b := bytes.TrimSpace(msg)
-	switch {
-	case len(b) == 0:
-		req.Batch = 1
-	case b[0] >= '0' && b[0] <= '9':
-		n, err := strconv.Atoi(string(b))
-		if err != nil {
-			return req, statusBadRequest + " - " + err.Error()
-		}
-		req.Batch = n
-	default:
+	if len(b) > 0 && b[0] == '{' {
 		if err := json.Unmarshal(b, &req); err != nil {
 			return req, statusBadRequest + " - " + err.Error()
 		}
+	} else if n, err := strconv.Atoi(string(b)); err == nil {
+		req.Batch = n // anything else (empty too) asks for one message
 	}
 	if req.Batch <= 0 {
 		req.Batch = 1
@@ -140,7 +135,7 @@ func (c *consumer) addPullRequest(reply string, msg []byte) {
 		}
 		return
 	}
-	pr := &pullRequest{reply: strings.Clone(reply), batch: req.Batch, maxBytes: req.MaxBytes,
+	pr := &pullRequest{reply: strings.Clone(reply), batch: req.Batch, maxBytes: req.MaxBytes, byteCap: req.MaxBytes > 0,
 		noWait: req.NoWait, hb: req.Heartbeat}
 	now := time.Now()
 	if req.Expires > 0 {
@@ -185,7 +180,7 @@ func appendStatusHeader(b []byte, status string, pendMsgs, pendBytes int) []byte
 	b = append(b, "NATS/1.0 "...)
 	b = append(b, status...)
 	b = append(b, "\r\n"...)
-	if pendMsgs > 0 || pendBytes > 0 || status == statusRequestTimeout {
+	if pendMsgs > 0 || pendBytes > 0 || status == statusRequestTimeout || status == statusBatchCompleted {
 		b = append(b, "Nats-Pending-Messages: "...)
 		b = strconv.AppendInt(b, int64(pendMsgs), 10)
 		b = append(b, "\r\nNats-Pending-Bytes: "...)
@@ -193,4 +188,20 @@ func appendStatusHeader(b []byte, status string, pendMsgs, pendBytes int) []byte
 		b = append(b, "\r\n"...)
 	}
 	return append(b, "\r\n"...)
+}
+
+// pruneWaiting drops the waiting requests nobody listens for any more and
+// returns how many remain; c.mu held.
+func (c *consumer) pruneWaiting() int {
+	sl := c.st.ja.acc.sl
+	var scratch SublistResult
+	for i := 0; i < len(c.waiting.reqs); {
+		r := sl.MatchOnce(c.waiting.reqs[i].reply, &scratch)
+		if len(r.psubs) == 0 && len(r.qsubs) == 0 {
+			c.waiting.remove(i)
+			continue
+		}
+		i++
+	}
+	return c.waiting.len()
 }

@@ -139,9 +139,10 @@ func (w *consumerWorker) deliverPush(c *consumer) {
 }
 
 // pushMessages sends committed messages while c may: bound, below its
-// ack pending limit, not stalled on flow control, within its rate.
+// ack pending limit, not stalled on flow control, within its rate. The
+// choice of message is the pull loop's (deliver): a redelivery first,
+// then deliver last_per_subject's list, then the next after the cursor.
 func (w *consumerWorker) pushMessages(c *consumer, res *SublistResult) {
-	var np uint64
 	npKnown := false
 	for n := 0; ; n++ {
 		if n == pushRunMax {
@@ -154,26 +155,34 @@ func (w *consumerWorker) pushMessages(c *consumer, res *SublistResult) {
 			return
 		}
 		redo, from, filters := c.nextRedelivery(), c.state.sseq, c.filters
+		var last uint64
+		if len(c.state.lps) > 0 {
+			last = c.state.lps[0]
+		}
 		c.mu.Unlock()
 		upTo := c.st.cons.committed.Load()
-		if redo != 0 {
-			if m, err := c.st.store.LoadMsg(redo, &w.sm); err != nil || m == nil {
-				c.dropRedelivery(redo)
+		if !npKnown {
+			w.np, npKnown = c.numPending(), true
+		}
+		src, seq := srcNew, redo
+		switch {
+		case redo != 0:
+			src = srcRedo
+		case last != 0:
+			src, seq = srcLast, last
+		}
+		if src != srcNew {
+			if m, err := c.st.store.LoadMsg(seq, &w.sm); err != nil || m == nil {
+				c.messageGone(w, src, seq)
 				continue
 			}
-		} else {
-			if !npKnown {
-				np, npKnown = c.st.filtersPending(filters, from), true
-			}
-			if !c.loadNext(filters, from, upTo, &w.sm) {
-				c.pushCaughtUp(from, upTo)
-				return
-			}
+		} else if !c.loadNext(filters, from, upTo, &w.sm) {
+			c.pushCaughtUp(from, upTo)
+			return
 		}
-		if redo == 0 && np > 0 {
-			np--
+		if !w.offerPush(c, res, src) {
+			return
 		}
-		w.offerPush(c, res, redo != 0, np)
 	}
 }
 
@@ -207,32 +216,36 @@ func (c *consumer) pushCaughtUp(from, upTo uint64) {
 
 // offerPush sends the loaded message to the deliver subject and records
 // it; a flow-control request follows when the window's half is reached.
-func (w *consumerWorker) offerPush(c *consumer, res *SublistResult, redelivery bool, np uint64) {
+// It returns false when delivery must pause (replay pacing).
+func (w *consumerWorker) offerPush(c *consumer, res *SublistResult, src int) bool {
 	m := &w.sm
 	now := time.Now()
 	c.mu.Lock()
 	p := c.push
 	if c.deleted || !p.bound {
 		c.mu.Unlock()
-		return
+		return false
+	}
+	if src == srcNew && c.cfg.ReplayPolicy == ReplayOriginal && !c.replayDue(m.TS, now) {
+		c.mu.Unlock()
+		return false
+	}
+	if src != srcRedo && w.np > 0 {
+		w.np--
 	}
 	dc := c.state.deliveryCount(m.Seq)
-	if redelivery {
+	if src == srcRedo {
 		dc++
 	}
-	w.reply = c.appendAckReply(w.reply[:0], dc, m.Seq, c.state.delivered.Consumer+1, m.TS, np)
+	w.reply = c.appendAckReply(w.reply[:0], dc, m.Seq, c.state.delivered.Consumer+1, m.TS, w.np)
 	hdr, msg := m.Hdr, m.Msg
 	if c.cfg.HeadersOnly {
 		w.push.hdr = appendHeadersOnly(w.push.hdr[:0], m.Hdr, len(m.Msg))
 		hdr, msg = w.push.hdr, nil
 	}
 	size := len(m.Subject) + len(w.reply) + len(hdr) + len(msg)
-	if !redelivery {
-		c.state.sseq = m.Seq + 1
-	} else {
-		c.state.rdq = c.state.rdq[1:]
-	}
-	c.state.recordDelivery(m.Seq, now, c.cfg.AckPolicy, redelivery)
+	c.advance(src, m.Seq)
+	c.state.recordDelivery(&c.cfg, m.Seq, now, src == srcRedo)
 	p.lastOut = now
 	p.paceRate(c.cfg.RateLimit, size, now)
 	var fcReply string
@@ -245,6 +258,7 @@ func (w *consumerWorker) offerPush(c *consumer, res *SublistResult, redelivery b
 	if fcReply != "" {
 		w.c.deliverResult(res, subject, []byte(fcReply), fcRequestHeader, nil)
 	}
+	return true
 }
 
 // paceRate spaces messages so that rate_limit_bps (bits per second) holds
@@ -275,7 +289,7 @@ func appendHeadersOnly(b, hdr []byte, size int) []byte {
 }
 
 // pushDeadline is when c's timer must run the worker for push delivery
-// (a heartbeat or a paced message), zero for never; c.mu held.
+// (a heartbeat, a paced message, a redelivery), zero for never; c.mu held.
 func (c *consumer) pushDeadline() time.Time {
 	p := c.push
 	if p == nil || !p.bound || c.deleted {
@@ -288,7 +302,10 @@ func (c *consumer) pushDeadline() time.Time {
 	if p.rateWait {
 		next = earlier(next, p.rateNext)
 	}
-	return next
+	if at := c.state.nextDue(&c.cfg); at != 0 {
+		next = earlier(next, time.Unix(0, at)) // ack wait: redeliveries
+	}
+	return earlier(next, c.replayAt)
 }
 
 // earlier returns the earlier of two deadlines, zero meaning none.

@@ -25,14 +25,18 @@ type consumerWorkers struct {
 // through (its pending-flush set wakes each receiver once per run) and
 // buffers reused for every message.
 type consumerWorker struct {
-	c       *client
-	match   SublistResult
-	sm      StoreMsg
-	reply   []byte
-	replies []string // ack-of-ack answers held until the state is saved
-	acked   []uint64 // sequences acknowledged, for retention
-	status  []pendingStatus
-	push    pushScratch
+	c     *client
+	match SublistResult
+	sm    StoreMsg
+	reply []byte
+	// out are the advisories and ack-of-acks of this run, in order; sent
+	// once the state is saved (syncs counts the ack-of-acks).
+	out    []consumerEvent
+	syncs  int
+	acked  []uint64 // sequences acknowledged, for retention
+	np     uint64   // the consumer's num_pending during deliver
+	status []pendingStatus
+	push   pushScratch
 }
 
 // pendingStatus is a status line decided under the consumer's lock and
@@ -135,15 +139,12 @@ func (w *consumerWorker) run(c *consumer) {
 	w.applyAcks(c, now)
 	w.expireRequests(c, now)
 	w.deliver(c)
-	if len(w.replies) > 0 {
+	if w.syncs > 0 {
 		// Answered acks are durable before their answer goes out.
 		_ = c.flushState()
 	}
-	for i, r := range w.replies {
-		c.st.ja.js.srv.PublishInternal(c.st.ja.acc, r, "", nil, nil)
-		w.replies[i] = ""
-	}
-	w.replies = w.replies[:0]
+	w.sendOut(c)
+	c.maybeFlush(now)
 	w.sendStatuses(c)
 	w.retire(c)
 	c.rearm()
@@ -151,6 +152,20 @@ func (w *consumerWorker) run(c *consumer) {
 		rc.signalFlush()
 		delete(w.c.pcd, rc)
 	}
+}
+
+// sendOut publishes the run's advisories and ack-of-acks in order.
+func (w *consumerWorker) sendOut(c *consumer) {
+	for i := range w.out {
+		ev := &w.out[i]
+		if ev.kind == cevReply {
+			c.st.ja.js.srv.PublishInternal(c.st.ja.acc, ev.reply, "", nil, nil)
+		} else {
+			c.publishEvent(ev)
+		}
+		w.out[i] = consumerEvent{}
+	}
+	w.out, w.syncs = w.out[:0], 0
 }
 
 func (w *consumerWorker) sendStatuses(c *consumer) {
@@ -184,6 +199,7 @@ func (w *consumerWorker) retire(c *consumer) {
 func (w *consumerWorker) expireRequests(c *consumer, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.redeliverDue(w, now)
 	for i := 0; i < len(c.waiting.reqs); {
 		pr := c.waiting.reqs[i]
 		if !pr.expires.IsZero() && !now.Before(pr.expires) {
@@ -217,7 +233,15 @@ func (c *consumer) rearm() {
 	if c.deleted {
 		return
 	}
-	var next time.Time
+	next := c.flushAt
+	if !c.replayAt.IsZero() && c.waiting.len() > 0 && (next.IsZero() || c.replayAt.Before(next)) {
+		next = c.replayAt
+	}
+	if at := c.state.nextDue(&c.cfg); at != 0 && c.waiting.len() > 0 {
+		if t := time.Unix(0, at); next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
 	for _, pr := range c.waiting.reqs {
 		if !pr.expires.IsZero() && (next.IsZero() || pr.expires.Before(next)) {
 			next = pr.expires
@@ -248,7 +272,7 @@ func (c *consumer) rearm() {
 
 func (c *consumer) onTimer() {
 	c.mu.Lock()
-	c.armedAt = time.Time{}
+	c.armedAt, c.replayAt = time.Time{}, time.Time{}
 	c.mu.Unlock()
 	c.schedule()
 }

@@ -412,13 +412,18 @@ type JSApiAccountInfoResponse struct {
 
 func (ja *jsAccount) apiAccountInfo(_ *jsAPIRequest, _ []string) any {
 	mem, store, streams := ja.usage()
+	consumers := 0
+	for _, st := range ja.streamList() {
+		consumers += st.numConsumers()
+	}
 	_, resMem := ja.usedAndReserved(MemoryStorage, "")
 	_, resStore := ja.usedAndReserved(FileStorage, "")
 	return &JSApiAccountInfoResponse{
 		Memory: mem, Store: store, ReservedMemory: resMem, ReservedStore: resStore, Streams: streams,
-		Limits: ja.limits.Load().apiLimits(),
-		Domain: ja.js.domain(),
-		API:    JSAPIStats{Level: JSApiLevel, Total: ja.apiTotal.Load(), Errors: ja.apiErrors.Load()},
+		Consumers: consumers,
+		Limits:    ja.limits.Load().apiLimits(),
+		Domain:    ja.js.domain(),
+		API:       JSAPIStats{Level: JSApiLevel, Total: ja.apiTotal.Load(), Errors: ja.apiErrors.Load()},
 	}
 }
 

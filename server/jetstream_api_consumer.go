@@ -81,25 +81,6 @@ func createErr(e *ApiError) *JSApiConsumerCreateResponse {
 	return &JSApiConsumerCreateResponse{ApiResponse: ApiResponse{Error: e}}
 }
 
-// checkCreateSubject applies the rules tied to the subject form used.
-func checkCreateSubject(a *consumerCreateArgs, cfg *ConsumerConfig) *ApiError {
-	switch {
-	case a.durableAPI && cfg.Durable == "":
-		return jsError(jscDurableNotSet)
-	case a.durableAPI && cfg.Durable != a.name:
-		return jsError(jscDurableNotMatch)
-	case !a.durableAPI && a.name == "" && cfg.Durable != "":
-		return jsError(jscEphemeralDurable)
-	case !a.durableAPI && a.name != "" && cfg.Durable != "" && cfg.Durable != a.name:
-		return jsError(jscDurableNotMatch)
-	case a.filter != "" && len(cfg.FilterSubjects) > 0:
-		return jsError(jscMultipleFiltersNA)
-	case a.filter != "" && cfg.FilterSubject != a.filter:
-		return jsError(jscFilterMismatch)
-	}
-	return nil
-}
-
 // createConsumer creates or updates a consumer as the request says.
 func (ja *jsAccount) createConsumer(r *jsAPIRequest, a *consumerCreateArgs) any {
 	var req CreateConsumerRequest
@@ -110,9 +91,6 @@ func (ja *jsAccount) createConsumer(r *jsAPIRequest, a *consumerCreateArgs) any 
 	}
 	if req.Stream != a.stream {
 		return createErr(jsError(jsStreamMismatch))
-	}
-	if e := checkCreateSubject(a, &req.Config); e != nil {
-		return createErr(e)
 	}
 	a.req = &req
 	ja.createMu.Lock()
@@ -154,7 +132,7 @@ func (ja *jsAccount) createConsumer(r *jsAPIRequest, a *consumerCreateArgs) any 
 		return createErr(e)
 	}
 	ja.adviseConsumer(st.name, c.name, jsActionCreate)
-	return &JSApiConsumerCreateResponse{ConsumerInfo: c.info()}
+	return &JSApiConsumerCreateResponse{ConsumerInfo: c.info(true)}
 }
 
 // consumerRequestedName is the name a create request refers to, "" when
@@ -177,7 +155,15 @@ func (st *stream) createConsumer(cfg *ConsumerConfig) (*consumer, *ApiError) {
 	}
 	c := st.newConsumer(cfg, time.Now().UTC(), cs)
 	start := st.consumerStartSeq(cfg)
-	c.state.sseq, c.state.start = start, start
+	c.state.sseq = start
+	if cfg.DeliverPolicy == DeliverLastPerSubject {
+		lps, upTo := st.lastPerSubject(c.filters)
+		c.state.lps, c.state.sseq, start = lps, upTo+1, upTo+1
+		if len(lps) > 0 {
+			start = lps[0]
+		}
+	}
+	c.state.start = start
 	c.state.delivered.Stream, c.state.ackFloor.Stream = start-1, start-1
 	c.state.dirty = true
 	if err := c.saveMeta(); err != nil {
@@ -197,7 +183,8 @@ func (ja *jsAccount) updateConsumer(c *consumer, cfg *ConsumerConfig) any {
 	c.mu.Lock()
 	changed := !consumerConfigEqual(&c.cfg, cfg)
 	c.cfg = *cfg
-	c.filters = consumerFilters(cfg)
+	c.filters, c.sample = consumerFilters(cfg), sampleFrequency(cfg.SampleFrequency)
+	c.state.rebuildDue(cfg)
 	c.pushReconfigured()
 	c.mu.Unlock()
 	if changed {
@@ -206,7 +193,7 @@ func (ja *jsAccount) updateConsumer(c *consumer, cfg *ConsumerConfig) any {
 		}
 		c.schedule()
 	}
-	return &JSApiConsumerCreateResponse{ConsumerInfo: c.info()}
+	return &JSApiConsumerCreateResponse{ConsumerInfo: c.info(true)}
 }
 
 func consumerConfigEqual(a, b *ConsumerConfig) bool { return reflect.DeepEqual(a, b) }
@@ -223,7 +210,7 @@ func (ja *jsAccount) apiConsumerInfo(r *jsAPIRequest, args []string) any {
 	if e != nil {
 		return &JSApiConsumerInfoResponse{ApiResponse: ApiResponse{Error: e}}
 	}
-	return &JSApiConsumerInfoResponse{ConsumerInfo: c.info()}
+	return &JSApiConsumerInfoResponse{ConsumerInfo: c.info(true)}
 }
 
 func (ja *jsAccount) lookupConsumer(stream, name string) (*consumer, *ApiError) {
@@ -284,7 +271,8 @@ func (ja *jsAccount) apiConsumerNames(r *jsAPIRequest, args []string) any {
 	}
 	page, total, off, e := ja.pagedConsumers(r, args[0], 1024)
 	if e != nil {
-		return errResponse(e)
+		// Paged even on errors, as the reference answers.
+		return &JSApiConsumerNamesResponse{ApiResponse: ApiResponse{Error: e}, Consumers: []string{}}
 	}
 	resp := &JSApiConsumerNamesResponse{Total: total, Offset: off, Limit: 1024, Consumers: []string{}}
 	for _, c := range page {
@@ -300,17 +288,18 @@ func (ja *jsAccount) apiConsumerList(r *jsAPIRequest, args []string) any {
 	}
 	page, total, off, e := ja.pagedConsumers(r, args[0], 256)
 	if e != nil {
-		return errResponse(e)
+		return &JSApiConsumerListResponse{ApiResponse: ApiResponse{Error: e}, Consumers: []*ConsumerInfo{}}
 	}
 	resp := &JSApiConsumerListResponse{Total: total, Offset: off, Limit: 256, Consumers: []*ConsumerInfo{}}
 	for _, c := range page {
-		resp.Consumers = append(resp.Consumers, c.info())
+		resp.Consumers = append(resp.Consumers, c.info(false))
 	}
 	return resp
 }
 
-// info is c's ConsumerInfo.
-func (c *consumer) info() *ConsumerInfo {
+// info is c's ConsumerInfo; withMeta adds the server's version and API
+// level to the metadata (not in LIST, as the reference answers).
+func (c *consumer) info(withMeta bool) *ConsumerInfo {
 	c.mu.Lock()
 	cfg := c.cfg
 	s := &c.state
@@ -318,7 +307,7 @@ func (c *consumer) info() *ConsumerInfo {
 		Delivered:     SequenceInfo{Consumer: s.delivered.Consumer, Stream: s.delivered.Stream},
 		AckFloor:      SequenceInfo{Consumer: s.ackFloor.Consumer, Stream: s.ackFloor.Stream},
 		NumAckPending: len(s.pending), NumRedelivered: len(s.redelivered),
-		NumWaiting: c.waiting.len()}
+		NumWaiting: c.pruneWaiting()}
 	if !s.lastDlv.IsZero() {
 		t := s.lastDlv.UTC()
 		ci.Delivered.Last = &t
@@ -327,15 +316,17 @@ func (c *consumer) info() *ConsumerInfo {
 		t := s.lastAck.UTC()
 		ci.AckFloor.Last = &t
 	}
-	sseq, filters := s.sseq, c.filters
+	sseq, filters, lps := s.sseq, c.filters, len(s.lps)
 	c.mu.Unlock()
-	ci.NumPending = c.st.filtersPending(filters, sseq)
+	ci.NumPending = uint64(lps) + c.st.filtersPending(filters, sseq)
 	ci.PushBound = c.pushBound()
 	md := make(map[string]string, len(cfg.Metadata)+2)
 	for k, v := range cfg.Metadata {
 		md[k] = v
 	}
-	md["_nats.ver"], md["_nats.level"] = VERSION, strconv.Itoa(JSApiLevel)
+	if withMeta {
+		md["_nats.ver"], md["_nats.level"] = VERSION, strconv.Itoa(JSApiLevel)
+	}
 	if _, ok := md["_nats.req.level"]; !ok {
 		md["_nats.req.level"] = "0"
 	}

@@ -3,7 +3,6 @@ package server
 import (
 	"reflect"
 	"sort"
-	"strconv"
 	"time"
 )
 
@@ -21,8 +20,6 @@ type StreamConfigRequest struct {
 // does not have yet.
 func (r *StreamConfigRequest) unsupported() string {
 	switch {
-	case r.ConsumerLimits != (StreamConsumerLimits{}):
-		return "consumer_limits"
 	case r.PersistMode != "" && r.PersistMode != "default":
 		return "persist_mode " + r.PersistMode
 	}
@@ -67,18 +64,11 @@ type JSApiStreamInfoResponse struct {
 // the leader (info only), as the reference answers.
 func (st *stream) info(withMeta, withCluster bool) *StreamInfo {
 	cfg := st.cfg()
-	md := make(map[string]string, len(cfg.Metadata)+2)
-	for k, v := range cfg.Metadata {
-		md[k] = v
-	}
-	if withMeta {
-		md["_nats.ver"], md["_nats.level"] = VERSION, strconv.Itoa(JSApiLevel)
-	}
-	cfg.Metadata = md
+	cfg.Metadata = metadataForReply(cfg.Metadata, withMeta)
 	cfg.Created = nil
 	si := &StreamInfo{Config: cfg, Created: st.created, TS: time.Now().UTC()}
 	st.store.FastState(&si.State)
-	si.State.Consumers = 0
+	si.State.Consumers = st.numConsumers()
 	if si.State.Msgs == 0 && si.State.LastSeq == 0 {
 		si.State.FirstSeq = 0 // a stream never written to shows 0, as the reference
 	}

@@ -143,6 +143,7 @@ func JSErrorIdentifiers() []string {
 		jsStreamDeleteFailed, jsStreamNotMatchLastSubj, jsClusterRequired, jsStreamIngestFull,
 		jsInsufficientResources, jsMemoryResourcesExceeded, jsStorageResourcesExceeded,
 		jsAccountResourcesExceeded, jsMaximumStreamsLimit, jsStreamMaxBytesRequired, jsStreamMaxStreamBytes}
+	ids = append(ids, consumerCheckErrorIDs...)
 	return append(ids, msgFeatureErrorIDs...)
 }
 

@@ -43,6 +43,8 @@ type StreamDetail struct {
 	Cluster *ClusterInfo  `json:"cluster,omitempty"`
 	Config  *StreamConfig `json:"config,omitempty"`
 	State   StreamState   `json:"state"`
+	// Consumers are the stream's consumers, with ?consumers=true.
+	Consumers []*ConsumerInfo `json:"consumer_detail,omitempty"`
 }
 
 // JSzOptions are /jsz's query options (and the JSON body of the system
@@ -110,6 +112,7 @@ func (s *Server) Jsz(opts *JSzOptions) *JSInfo {
 			var ss StreamState
 			st.store.FastState(&ss)
 			info.Streams++
+			info.Consumers += st.numConsumers()
 			info.Messages += ss.Msgs
 			info.Bytes += ss.Bytes
 		}
@@ -153,6 +156,9 @@ func (ja *jsAccount) detail(opts *JSzOptions) *AccountDetail {
 		sd := &StreamDetail{Name: st.name, Created: si.Created, Cluster: si.Cluster, State: si.State}
 		if opts.Config {
 			sd.Config = &si.Config
+		}
+		if opts.Consumer {
+			sd.Consumers = st.consumerInfos(opts.Config)
 		}
 		d.Streams = append(d.Streams, sd)
 	}

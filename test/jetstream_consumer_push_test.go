@@ -55,13 +55,18 @@ func readPush(rc *rawConn) pushMsg {
 	return m
 }
 
+// String keeps failure messages short: bodies can be 64 KiB.
+func (m pushMsg) String() string {
+	return fmt.Sprintf("{%s %s %s hdr=%q body=%d bytes}", m.subject, m.sid, m.reply, m.hdr, len(m.body))
+}
+
 // ackSeqs returns the stream and consumer sequences of a delivery's ack
 // reply subject.
 func ackSeqs(t *testing.T, m pushMsg) (sseq, cseq int) {
 	t.Helper()
 	tok := strings.Split(m.reply, ".")
 	if len(tok) != 9 || tok[0] != "$JS" || tok[1] != "ACK" {
-		t.Fatalf("not a delivery: %+v", m)
+		t.Fatalf("not a delivery: %v", m)
 	}
 	sseq, _ = strconv.Atoi(tok[5])
 	cseq, _ = strconv.Atoi(tok[6])
@@ -175,7 +180,7 @@ func TestJetStreamPushDeliversOnlyWithInterest(t *testing.T) {
 		m := readPush(rc)
 		sseq, cseq := ackSeqs(t, m)
 		if m.subject != "s.a" || m.sid != "1" || sseq != i || cseq != i || m.body != "xx" {
-			t.Fatalf("delivery %d: %+v", i, m)
+			t.Fatalf("delivery %d: %v", i, m)
 		}
 		if !strings.HasSuffix(m.reply, "."+strconv.Itoa(3-i)) {
 			t.Fatalf("pending count in %q", m.reply)
@@ -197,7 +202,7 @@ func TestJetStreamPushDeliversOnlyWithInterest(t *testing.T) {
 		m := readPush(rc)
 		sseq, cseq := ackSeqs(t, m)
 		if m.subject != "s.b" || m.sid != "2" || sseq != i || cseq != i {
-			t.Fatalf("after rebinding, delivery %d: %+v", i, m)
+			t.Fatalf("after rebinding, delivery %d: %v", i, m)
 		}
 	}
 }
@@ -220,7 +225,7 @@ func TestJetStreamPushDeliverGroup(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		m := readPush(rc)
 		if m.subject != "s.a" || got[m.sid] {
-			t.Fatalf("unexpected %+v", m)
+			t.Fatalf("unexpected %v", m)
 		}
 		got[m.sid] = true
 	}
@@ -251,7 +256,7 @@ func expectFlowControl(t *testing.T, rc *rawConn) string {
 	t.Helper()
 	m := readPush(rc)
 	if m.subject != "df" || m.hdr != "NATS/1.0 100 FlowControl Request\r\n\r\n" || m.body != "" || !fcSubject.MatchString(m.reply) {
-		t.Fatalf("expected a flow-control request, got %+v", m)
+		t.Fatalf("expected a flow-control request, got %v", m)
 	}
 	return m.reply
 }
@@ -263,7 +268,7 @@ func expectStalled(t *testing.T, rc *rawConn, cseq int, fc string) {
 	m := readPush(rc)
 	want := fmt.Sprintf("NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: %d\r\nNats-Last-Stream: %d\r\nNats-Consumer-Stalled: %s\r\n\r\n", cseq, cseq, fc)
 	if m.subject != "df" || m.reply != "" || m.hdr != want {
-		t.Fatalf("expected a stalled heartbeat %q, got %+v", want, m)
+		t.Fatalf("expected a stalled heartbeat %q, got %v", want, m)
 	}
 }
 
@@ -305,7 +310,7 @@ func TestJetStreamPushIdleHeartbeat(t *testing.T) {
 	expectDeliveriesOn := func(n int) {
 		for i := 1; i <= n; i++ {
 			if m := readPush(rc); m.hdr != "" {
-				t.Fatalf("expected a delivery, got %+v", m)
+				t.Fatalf("expected a delivery, got %v", m)
 			}
 		}
 	}
@@ -315,7 +320,7 @@ func TestJetStreamPushIdleHeartbeat(t *testing.T) {
 		m := readPush(rc)
 		want := "NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: 2\r\nNats-Last-Stream: 3\r\n\r\n"
 		if m.subject != "dh" || m.reply != "" || m.hdr != want || m.body != "" {
-			t.Fatalf("heartbeat %d: %+v", i, m)
+			t.Fatalf("heartbeat %d: %v", i, m)
 		}
 	}
 	if d := time.Since(start); d < 150*time.Millisecond {
@@ -327,7 +332,7 @@ func TestJetStreamPushIdleHeartbeat(t *testing.T) {
 	waitInfo(t, nc, "S", "H", "unbound", func(ci map[string]any) bool { return !pushBound(ci) })
 	rc.send("SUB dh 2\r\n")
 	if m := readPush(rc); m.sid != "2" || !strings.HasPrefix(m.hdr, "NATS/1.0 100 Idle Heartbeat\r\n") {
-		t.Fatalf("after rebinding: %+v", m)
+		t.Fatalf("after rebinding: %v", m)
 	}
 }
 
@@ -352,7 +357,7 @@ func TestJetStreamPushAckFlowControl(t *testing.T) {
 	})
 	m := readPush(rc)
 	if m.hdr != "NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: 40\r\nNats-Last-Stream: 40\r\n\r\n" {
-		t.Fatalf("expected a heartbeat, got %+v", m)
+		t.Fatalf("expected a heartbeat, got %v", m)
 	}
 	fc = expectFlowControl(t, rc)
 	hdr = "NATS/1.0\r\nNats-Last-Consumer: 40\r\nNats-Last-Stream: 40\r\n\r\n"
@@ -376,7 +381,7 @@ func TestJetStreamPushHeadersOnly(t *testing.T) {
 	want := []string{"NATS/1.0\r\nNats-Msg-Size: 6\r\n\r\n", "NATS/1.0\r\nFoo: bar\r\nNats-Msg-Size: 7\r\n\r\n"}
 	for i, w := range want {
 		if got := readPush(rc); got.hdr != w || got.body != "" {
-			t.Fatalf("delivery %d: %+v", i+1, got)
+			t.Fatalf("delivery %d: %v", i+1, got)
 		}
 	}
 }
@@ -421,7 +426,7 @@ func TestJetStreamPushDeliverSubjectUpdate(t *testing.T) {
 	}
 	rc.send("SUB d1 2\r\nSUB d2 3\r\n")
 	if m := readPush(rc); m.sid != "3" || m.body != "new" {
-		t.Fatalf("after the move: %+v", m)
+		t.Fatalf("after the move: %v", m)
 	}
 }
 
@@ -487,7 +492,7 @@ func TestJetStreamPushDurableNatsGo(t *testing.T) {
 		select {
 		case m := <-got:
 			if md, _ := m.Metadata(); md == nil || md.Sequence.Stream != uint64(i) {
-				t.Fatalf("message %d: %+v", i, md)
+				t.Fatalf("message %d: %v", i, md)
 			}
 			if err := m.AckSync(); err != nil {
 				t.Fatal(err)
