@@ -34,9 +34,6 @@ type consumerCreateArgs struct {
 	// accountConsumers is how many consumers the account has on all its
 	// streams, for the account's max_consumers; filled by the caller.
 	accountConsumers int
-	// existingPushBound: the existing consumer of that name is a push
-	// consumer whose deliver subject has interest now.
-	existingPushBound bool
 }
 
 // checkConsumerCreate decides whether a create request may go ahead and

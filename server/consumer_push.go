@@ -315,15 +315,3 @@ func earlier(a, b time.Time) time.Time {
 	}
 	return a
 }
-
-// checkPushUpdate refuses to move a push consumer whose deliver subject
-// still has interest to another subject (err 10013, as the reference).
-func checkPushUpdate(a *consumerCreateArgs, existing, cfg *ConsumerConfig) *ApiError {
-	if existing == nil || existing.DeliverSubject == "" || cfg.DeliverSubject == "" {
-		return nil
-	}
-	if cfg.DeliverSubject != existing.DeliverSubject && a.existingPushBound {
-		return jsError(jscNameExist)
-	}
-	return nil
-}

@@ -23,7 +23,6 @@ const (
 	jscDoesNotExist      = "JSConsumerDoesNotExist"
 	jscFilterMismatch    = "JSConsumerCreateFilterSubjectMismatchErr"
 	jscMultipleFiltersNA = "JSConsumerMultipleFiltersNotAllowed"
-	jscNameExist         = "JSConsumerNameExistErr"
 )
 
 // JSApiConsumerCreateResponse answers every create form.
@@ -116,11 +115,7 @@ func (ja *jsAccount) createConsumer(r *jsAPIRequest, a *consumerCreateArgs) any 
 	case existing == nil && req.Action == ActionUpdate:
 		return createErr(jsError(jscDoesNotExist))
 	}
-	a.existingPushBound = existing != nil && existing.pushBound()
 	cfg, e := ja.checkConsumerCreate(st, a, existingCfg, others)
-	if e == nil {
-		e = checkPushUpdate(a, existingCfg, cfg)
-	}
 	if e != nil {
 		return createErr(e)
 	}

@@ -330,9 +330,16 @@ func TestJetStreamPushIdleHeartbeat(t *testing.T) {
 	rc.send("UNSUB 1\r\n")
 	syncRaw(rc)
 	waitInfo(t, nc, "S", "H", "unbound", func(ci map[string]any) bool { return !pushBound(ci) })
+	// Unbound for longer than idle_heartbeat: the next heartbeat still
+	// waits idle_heartbeat from the binding, not from the last one.
+	time.Sleep(250 * time.Millisecond)
 	rc.send("SUB dh 2\r\n")
+	bound := time.Now()
 	if m := readPush(rc); m.sid != "2" || !strings.HasPrefix(m.hdr, "NATS/1.0 100 Idle Heartbeat\r\n") {
 		t.Fatalf("after rebinding: %v", m)
+	}
+	if d := time.Since(bound); d < 80*time.Millisecond {
+		t.Fatalf("heartbeat %v after binding, want idle_heartbeat", d)
 	}
 }
 
