@@ -125,6 +125,9 @@ func (w *consumerWorker) deliverPush(c *consumer) {
 	if p.bound && !wasBound {
 		p.lastOut = now // heartbeats count from the binding
 	}
+	if p.bound != wasBound {
+		c.activeNs.Store(now.UnixNano()) // inactive_threshold counts from the unbinding
+	}
 	bound := p.bound
 	if p.fc.ackTo > 0 {
 		w.acked = c.state.ackUpTo(p.fc.ackTo, now, w.acked)

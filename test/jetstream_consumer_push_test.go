@@ -437,6 +437,47 @@ func TestJetStreamPushDeliverSubjectUpdate(t *testing.T) {
 	}
 }
 
+// Unacknowledged push deliveries come again after ack_wait while bound,
+// with the delivery count in the ack reply.
+func TestJetStreamPushAckWaitRedelivery(t *testing.T) {
+	s, nc := pushSetup(t, 1, 1)
+	createConsumer(t, nc, "W", `"deliver_subject":"dw","ack_policy":"explicit","ack_wait":200000000`)
+	rc := rawSub(t, s, "dw 1")
+	first := readPush(rc)
+	start := time.Now()
+	again := readPush(rc)
+	// Not before ack_wait, and on its own timer: not at the next state
+	// flush (1 s) or heartbeat.
+	if d := time.Since(start); d < 150*time.Millisecond || d > 700*time.Millisecond {
+		t.Fatalf("redelivered after %v, ack_wait is 200ms", d)
+	}
+	if !strings.HasPrefix(first.reply, "$JS.ACK.S.W.1.1.1.") || !strings.HasPrefix(again.reply, "$JS.ACK.S.W.2.1.2.") {
+		t.Fatalf("delivery %v, redelivery %v", first, again)
+	}
+	rc.send("PUB " + again.reply + " 0\r\n\r\n")
+	waitInfo(t, nc, "S", "W", "acked", func(ci map[string]any) bool { return seqOf(ci, "ack_floor", "stream_seq") == 1 })
+}
+
+// replay_policy original on a push consumer: messages go out as far
+// apart as they were stored.
+func TestJetStreamPushReplayOriginal(t *testing.T) {
+	s, nc := pushSetup(t, 1, 1)
+	time.Sleep(300 * time.Millisecond) // the gap to replay
+	if _, err := nc.Request("s.a", []byte("y"), 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	createConsumer(t, nc, "O", `"deliver_subject":"do","ack_policy":"none","replay_policy":"original"`)
+	rc := rawSub(t, s, "do 1")
+	readPush(rc)
+	start := time.Now()
+	if m := readPush(rc); m.body != "y" {
+		t.Fatalf("second delivery %v", m)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond || d > 900*time.Millisecond {
+		t.Fatalf("messages stored 300ms apart replayed %v apart", d)
+	}
+}
+
 // nats.go's ordered consumer (ephemeral push, flow control, heartbeats,
 // memory storage) reads a stream of more than the first flow-control
 // window in order.
