@@ -86,3 +86,52 @@ func TestPushConsumerIdleCost(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPushDeliver measures push delivery from a memory stream to an
+// internal subscriber: time and allocations per message delivered.
+func BenchmarkPushDeliver(b *testing.B) {
+	s, err := NewServer(&Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, JetStream: true, StoreDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(5 * time.Second) {
+		b.Fatal("not ready")
+	}
+	defer s.Shutdown()
+	ja := s.js.Load().lookupAccount(DEFAULT_GLOBAL_ACCOUNT)
+	scfg := StreamConfig{Name: "S", Subjects: []string{"s.>"}, Storage: MemoryStorage}
+	setStreamDefaults(&scfg)
+	st, err := ja.addStream(&scfg, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		st.onPublish("s.a", "", nil, []byte("x"))
+	}
+	for deadline := time.Now().Add(10 * time.Second); st.cons.committed.Load() < uint64(b.N); {
+		if time.Now().After(deadline) {
+			b.Fatal("ingest stuck")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cfg := &ConsumerConfig{Name: "B", DeliverSubject: "d.b", AckPolicy: AckNone, MaxDeliver: -1}
+	if _, e := st.createConsumer(cfg); e != nil {
+		b.Fatal(e)
+	}
+	var got atomic.Int64
+	done := make(chan struct{})
+	b.ReportAllocs()
+	b.ResetTimer()
+	unsub, err := st.ja.js.srv.SubscribeInternal(st.ja.acc, "d.b", "", func(_, _ string, _, _ []byte) {
+		if got.Add(1) == int64(b.N) {
+			close(done)
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	<-done
+	b.StopTimer()
+	unsub()
+}
