@@ -25,6 +25,10 @@ type Account struct {
 	trace       accountTrace               // msg_trace, set at start-up (see msgtrace.go)
 	routed      routedInterest             // what routes were told (interest.go)
 	jwtClaims   atomic.Pointer[accountJWT] // operator mode: its claims (jwt_account.go)
+
+	// deliverSubs: push consumers watching their deliver subject's interest
+	// (consumer_push_interest.go).
+	deliverSubs deliverWatchers
 }
 
 // NewAccount returns an empty account.

@@ -40,6 +40,7 @@ type consumer struct {
 	replayTS   int64
 	replayAt   time.Time
 	deleted    bool
+	push       *pushState // nil for a pull consumer (consumer_push.go)
 
 	// sched is the worker scheduling state: 0 idle, 1 queued or running,
 	// 2 running and asked to run again.
@@ -141,6 +142,7 @@ func (st *stream) newConsumer(name string, cfg *ConsumerConfig, created time.Tim
 	c := &consumer{st: st, name: name, created: created, store: cs, cfg: *cfg,
 		ackPrefix: "$JS.ACK." + st.name + "." + name + "."}
 	c.filters, c.sample = consumerFilters(cfg), sampleFrequency(cfg.SampleFrequency)
+	c.push = newPushState(st, cfg)
 	c.activeNs.Store(time.Now().UnixNano())
 	return c
 }
@@ -182,6 +184,7 @@ func (st *stream) registerConsumer(c *consumer) {
 		st.addRetentionConsumer(c.name, c)
 	}
 	st.ja.ensureAckSub()
+	c.startPush()
 }
 
 func (st *stream) lookupConsumer(name string) *consumer {
@@ -252,6 +255,7 @@ func (st *stream) deleteConsumer(c *consumer) error {
 func (c *consumer) halt(deleted bool) {
 	c.mu.Lock()
 	c.deleted = true
+	c.stopPush()
 	if c.timer != nil {
 		c.timer.Stop()
 	}

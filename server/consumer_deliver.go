@@ -20,6 +20,10 @@ const (
 
 // deliver serves the waiting requests with what is committed.
 func (w *consumerWorker) deliver(c *consumer) {
+	if c.push != nil {
+		w.deliverPush(c)
+		return
+	}
 	npKnown := false
 	for {
 		c.mu.Lock()

@@ -242,8 +242,13 @@ func (s *consumerState) deadline(cfg *ConsumerConfig, seq uint64, p *Pending) in
 	return p.Timestamp + int64(ackWaitFor(cfg, s.deliveryCount(seq)))
 }
 
-// timeDelivery enters p's deadline in the heap.
+// timeDelivery enters p's deadline in the heap. Ack policy flow_control
+// has no ack wait (its acks come with flow-control answers): nothing is
+// redelivered.
 func (s *consumerState) timeDelivery(cfg *ConsumerConfig, seq uint64, p *Pending) {
+	if cfg.AckPolicy == AckFlowControl {
+		return
+	}
 	heap.Push(&s.due, dueEntry{at: s.deadline(cfg, seq, p), seq: seq, cseq: p.Sequence})
 }
 
@@ -251,6 +256,9 @@ func (s *consumerState) timeDelivery(cfg *ConsumerConfig, seq uint64, p *Pending
 // change).
 func (s *consumerState) rebuildDue(cfg *ConsumerConfig) {
 	s.due = s.due[:0]
+	if cfg.AckPolicy == AckFlowControl {
+		return // no ack wait: see timeDelivery
+	}
 	for seq, p := range s.pending {
 		s.due = append(s.due, dueEntry{at: s.deadline(cfg, seq, p), seq: seq, cseq: p.Sequence})
 	}

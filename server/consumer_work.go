@@ -37,6 +37,7 @@ type consumerWorker struct {
 	acked  []uint64 // sequences acknowledged, for retention
 	np     uint64   // the consumer's num_pending during deliver
 	status []pendingStatus
+	push   pushScratch
 }
 
 // pendingStatus is a status line decided under the consumer's lock and
@@ -262,6 +263,7 @@ func (c *consumer) rearm() {
 			next = pr.nextHB
 		}
 	}
+	next = earlier(next, c.pushDeadline())
 	if next.IsZero() {
 		if c.timer != nil && !c.armedAt.IsZero() {
 			c.timer.Stop()

@@ -41,6 +41,7 @@ func (s *Server) removeSubsInterest(acc *Account, subs []*subscription) {
 
 // interestChanged tells every peer kind that propagates interest.
 func (s *Server) interestChanged(acc *Account, sub *subscription, delta int32) {
+	acc.deliverSubs.changed(sub.subject)
 	if cs := s.cluster.Load(); cs != nil {
 		cs.routeInterestChanged(acc, sub, delta)
 	}

@@ -61,6 +61,10 @@ type jsAccount struct {
 	// ackOnce subscribes $JS.ACK.> with the first consumer (consumer_ack.go).
 	ackOnce  sync.Once
 	ackUnsub func()
+	// fcOnce subscribes $JS.FC.> with the first flow-controlled push
+	// consumer (consumer_push_fc.go).
+	fcOnce  sync.Once
+	fcUnsub func()
 
 	apiTotal  atomic.Uint64
 	apiErrors atomic.Uint64

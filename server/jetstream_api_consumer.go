@@ -178,6 +178,7 @@ func (ja *jsAccount) updateConsumer(c *consumer, cfg *ConsumerConfig) any {
 	c.cfg = *cfg
 	c.filters, c.sample = consumerFilters(cfg), sampleFrequency(cfg.SampleFrequency)
 	c.state.rebuildDue(cfg)
+	c.pushReconfigured()
 	c.mu.Unlock()
 	if changed {
 		if err := c.saveMeta(); err != nil {
@@ -311,6 +312,7 @@ func (c *consumer) info(withMeta bool) *ConsumerInfo {
 	sseq, filters, lps := s.sseq, c.filters, len(s.lps)
 	c.mu.Unlock()
 	ci.NumPending = uint64(lps) + c.st.filtersPending(filters, sseq)
+	ci.PushBound = c.pushBound()
 	md := make(map[string]string, len(cfg.Metadata)+2)
 	for k, v := range cfg.Metadata {
 		md[k] = v
@@ -332,8 +334,6 @@ func (c *consumer) info(withMeta bool) *ConsumerInfo {
 // accepted and ignored.
 func consumerUnsupported(cfg *ConsumerConfig) string {
 	switch {
-	case cfg.DeliverSubject != "":
-		return "push consumers (deliver_subject)"
 	case cfg.PriorityPolicy != PriorityNone || len(cfg.PriorityGroups) > 0:
 		return "priority groups"
 	case cfg.PauseUntil != nil && cfg.PauseUntil.After(time.Now()):

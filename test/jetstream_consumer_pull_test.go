@@ -251,7 +251,7 @@ func TestJetStreamConsumerConsume(t *testing.T) {
 var _ = nats.NewInbox
 
 // headers_only delivers the headers with Nats-Msg-Size and no payload, in
-// the reference's bytes; push consumers are refused as not supported yet.
+// the reference's bytes.
 func TestJetStreamConsumerHeadersOnly(t *testing.T) {
 	rc := rawConsumerSetup(t, `{"stream_name":"P","config":{"durable_name":"C","ack_policy":"none","headers_only":true,"deliver_policy":"new"}}`)
 	rc.send("HPUB p 20 25\r\nNATS/1.0\r\nX-A: 1\r\n\r\nworld\r\nPUB p 5\r\nhello\r\n")
@@ -261,11 +261,5 @@ func TestJetStreamConsumerHeadersOnly(t *testing.T) {
 		if subj != "p" || hdr != want || body != "" {
 			t.Fatalf("got %q %q %q, want header %q", subj, hdr, body, want)
 		}
-	}
-	rc.send("SUB _INBOX.c 5\r\n")
-	body := `{"stream_name":"P","config":{"durable_name":"PUSH","deliver_subject":"out"}}`
-	rc.send(fmt.Sprintf("PUB $JS.API.CONSUMER.CREATE.P.PUSH _INBOX.c %d\r\n%s\r\n", len(body), body))
-	if _, _, resp := readRawMsg(rc); !strings.Contains(resp, `"description":"push consumers (deliver_subject) is not supported yet"`) {
-		t.Fatalf("push create answered %s", resp)
 	}
 }
