@@ -421,17 +421,19 @@ func (cs *clusterState) routeInfo(idx int, acc string) routeInfo {
 	o := s.getOpts()
 	host, port := cs.advertised(o)
 	info := routeInfo{
-		ID:            s.info.ID,
-		Name:          s.info.Name,
-		Version:       VERSION,
-		Proto:         routeProtoVersion,
-		GoVersion:     s.info.GoVersion,
-		Host:          host,
-		Port:          port,
-		Headers:       !o.NoHeaderSupport,
-		MaxPayload:    o.MaxPayload,
-		JetStream:     s.info.JetStream,
-		Compression:   o.Cluster.Compression,
+		ID:         s.info.ID,
+		Name:       s.info.Name,
+		Version:    VERSION,
+		Proto:      routeProtoVersion,
+		GoVersion:  s.info.GoVersion,
+		Host:       host,
+		Port:       port,
+		Headers:    !o.NoHeaderSupport,
+		MaxPayload: o.MaxPayload,
+		JetStream:  s.info.JetStream,
+		// This server does not compress: "off" is what the reference
+		// settles on with a peer that cannot (see opts_cluster.go).
+		Compression:   routeCompressionOff,
 		RoutePoolSize: cs.poolSize,
 		LameDuckMode:  s.ldm.Load(),
 	}
@@ -449,10 +451,6 @@ func (cs *clusterState) routeInfo(idx int, acc string) routeInfo {
 	}
 	if acc != "" {
 		info.RouteAccount = acc
-	}
-	if idx >= 0 || acc != "" {
-		// Both sides accepting compression means none: say so.
-		info.Compression = routeCompressionOff
 	}
 	return info
 }

@@ -29,6 +29,7 @@ type node struct {
 	bin               string
 	port, clusterPort int
 	p                 *proc
+	extra             []string // more arguments
 }
 
 func (n *node) url() string { return "nats://127.0.0.1:" + strconv.Itoa(n.port) }
@@ -41,7 +42,7 @@ func (n *node) start(t *testing.T, seed *node) {
 	if seed != nil && seed != n {
 		args = append(args, "--routes", "nats://127.0.0.1:"+strconv.Itoa(seed.clusterPort))
 	}
-	n.p = startBinAt(t, n.bin, args...)
+	n.p = startBinAt(t, n.bin, append(args, n.extra...)...)
 	n.p.waitOutput("Server is ready")
 }
 
@@ -164,4 +165,20 @@ func TestRouteMixedClusterWithReference(t *testing.T) {
 			checkAllPairs(t, nodes)
 		})
 	}
+}
+
+// A reference server configured to compress routes settles on no
+// compression with ours, whichever side solicits, and traffic flows.
+func TestRouteMixedCompressionNegotiatedOff(t *testing.T) {
+	ref := refBin(t)
+	nodes := newNodes(t, serverBin, ref, ref)
+	conf := filepath.Join(t.TempDir(), "ref.conf")
+	os.WriteFile(conf, []byte("cluster { compression: s2_fast }\n"), 0o644)
+	for _, n := range nodes[1:] {
+		n.extra = []string{"-c", conf}
+	}
+	for _, n := range nodes {
+		n.start(t, nodes[0])
+	}
+	checkAllPairs(t, nodes)
 }
