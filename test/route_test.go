@@ -462,3 +462,67 @@ func parseFlags(t *testing.T, args ...string) *server.Options {
 	}
 	return o
 }
+
+func TestRouteMonitoring(t *testing.T) {
+	servers := runCluster(t, 2, func(i int, o *server.Options) {
+		if i == 0 {
+			o.HTTPHost, o.HTTPPort = "127.0.0.1", server.RANDOM_PORT
+		}
+	})
+	waitMesh(t, servers)
+	base := "http://" + servers[0].MonitorAddr().String()
+	sub := connect(t, servers[1])
+	sub.Subscribe("watched.subject", func(*nats.Msg) {})
+	barrier(t, connect(t, servers[0]), sub)
+
+	rz := getMap(t, base+"/routez?subs=1")
+	if rz["num_routes"].(float64) != 4 {
+		t.Fatalf("num_routes %v, want 4", rz["num_routes"])
+	}
+	var sysRoutes int
+	listed := false
+	for _, e := range rz["routes"].([]any) {
+		r := e.(map[string]any)
+		for _, k := range []string{"rid", "remote_id", "remote_name", "did_solicit", "is_configured", "ip", "port",
+			"start", "last_activity", "uptime", "idle", "pending_size", "in_msgs", "out_msgs", "in_bytes",
+			"out_bytes", "subscriptions", "compression"} {
+			if _, ok := r[k]; !ok {
+				t.Fatalf("route entry without %q: %v", k, r)
+			}
+		}
+		if r["remote_id"] != servers[1].ID() || r["remote_name"] != "s1" {
+			t.Fatalf("remote %v/%v, want %s/s1", r["remote_id"], r["remote_name"], servers[1].ID())
+		}
+		if r["account"] == "$SYS" {
+			sysRoutes++
+		}
+		for _, s := range asStrings(r["subscriptions_list"]) {
+			if s == "watched.subject" {
+				listed = true
+			}
+		}
+	}
+	if sysRoutes != 1 || !listed {
+		t.Fatalf("system account routes %d (want 1); remote subscription listed: %v", sysRoutes, listed)
+	}
+
+	v := getMap(t, base+"/varz")
+	c := v["cluster"].(map[string]any)
+	if c["name"] != "rc" || int(c["cluster_port"].(float64)) != servers[0].ClusterAddr().Port || c["pool_size"].(float64) != 3 {
+		t.Fatalf("varz cluster section: %v", c)
+	}
+	if v["routes"].(float64) != 4 || v["remotes"].(float64) != 1 {
+		t.Fatalf("varz routes %v remotes %v, want 4 and 1", v["routes"], v["remotes"])
+	}
+}
+
+func asStrings(v any) []string {
+	arr, _ := v.([]any)
+	out := make([]string, 0, len(arr))
+	for _, e := range arr {
+		if s, ok := e.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
