@@ -40,6 +40,8 @@ type ClusterOpts struct {
 	PingInterval   time.Duration `json:"-"`
 	MaxPingsOut    int           `json:"-"`
 	WriteDeadline  time.Duration `json:"-"`
+	// TLS is the cluster's tls block: routes are TLS both ways.
+	TLS *TLSConfigOpts `json:"-"`
 	// NameSet is true when the name was configured; otherwise the cluster
 	// is named by the first server that has a name, as with the reference.
 	NameSet bool `json:"-"`
@@ -147,7 +149,9 @@ func parseCluster(c *cfg, k string, v *conf.Value) {
 			if d, ok := c.duration(key, e); ok && c.inBound(e, "cluster write_deadline", int64(d), true, shortestTimer) {
 				co.WriteDeadline = d
 			}
-		case "tls", "permissions":
+		case "tls":
+			co.TLS = c.parseTLS(key, e)
+		case "permissions":
 			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": cluster "+strings.ToLower(key))
 		default:
 			c.unknownField(e, key)

@@ -1,6 +1,9 @@
 package test
 
 import (
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -175,6 +178,31 @@ func TestRouteMixedCompressionNegotiatedOff(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "ref.conf")
 	os.WriteFile(conf, []byte("cluster { compression: s2_fast }\n"), 0o644)
 	for _, n := range nodes[1:] {
+		n.extra = []string{"-c", conf}
+	}
+	for _, n := range nodes {
+		n.start(t, nodes[0])
+	}
+	checkAllPairs(t, nodes)
+}
+
+// TLS routes with verify between ours and the reference, both ways.
+func TestRouteMixedTLS(t *testing.T) {
+	ref := refBin(t)
+	ca := newTestCA(t, "mixed-ca")
+	cert := ca.issue(t, "route", &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "route"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	})
+	conf := filepath.Join(t.TempDir(), "tls.conf")
+	body := "cluster { tls { cert_file: \"" + cert.certFile + "\", key_file: \"" + cert.keyFile +
+		"\", ca_file: \"" + ca.file + "\", verify: true } }\n"
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nodes := newNodes(t, serverBin, ref, serverBin)
+	for _, n := range nodes {
 		n.extra = []string{"-c", conf}
 	}
 	for _, n := range nodes {

@@ -1,8 +1,11 @@
 package test
 
 import (
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"flag"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -426,7 +429,8 @@ func TestRouteOptionsRefused(t *testing.T) {
 	for _, c := range []struct{ conf, want string }{
 		{"cluster { port: -1, compression: s2_fast }", "not supported yet"},
 		{"cluster { port: -1, pool_size: -1 }", "not supported yet"},
-		{"cluster { port: -1, tls { cert_file: x } }", "not supported yet"},
+		{"cluster { port: -1, permissions { import: [\">\"] } }", "not supported yet"},
+		{"cluster { port: -1, tls { cert_file: x } }", "key_file"},
 		{"cluster { port: -1, name: \"a b\" }", "cannot contain spaces"},
 		{"cluster { port: -1, bogus: 1 }", "unknown field"},
 		{"cluster { port: -1, routes: [\"nats://\"] }", "route url"},
@@ -525,4 +529,51 @@ func asStrings(v any) []string {
 		}
 	}
 	return out
+}
+
+func TestRouteTLSWithVerify(t *testing.T) {
+	ca := newTestCA(t, "route-ca")
+	routeCert := func(ca *testCA, name string) *issued {
+		return ca.issue(t, name, &x509.Certificate{
+			Subject:     pkix.Name{CommonName: name},
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		})
+	}
+	cert := routeCert(ca, "route")
+	tlsOpts := func(c *issued, caFile string) *server.TLSConfigOpts {
+		return &server.TLSConfigOpts{CertFile: c.certFile, KeyFile: c.keyFile, CaFile: caFile, Verify: true}
+	}
+	servers := runCluster(t, 3, func(i int, o *server.Options) { o.Cluster.TLS = tlsOpts(cert, ca.file) })
+	waitMesh(t, servers)
+	pub, sub := connect(t, servers[0]), connect(t, servers[2])
+	ch := make(chan *nats.Msg, 1)
+	sub.ChanSubscribe("secure", ch)
+	barrier(t, pub, sub)
+	pub.Publish("secure", []byte("x"))
+	select {
+	case <-ch:
+	case <-time.After(2 * time.Second):
+		t.Fatal("not routed over TLS")
+	}
+
+	// A server whose certificate the cluster's CA did not sign is refused,
+	// and so is one without TLS.
+	other := newTestCA(t, "other-ca")
+	o := clusterOptions("stranger")
+	o.Cluster.TLS = tlsOpts(routeCert(other, "stranger"), ca.file)
+	o.Routes = []*url.URL{routeURL(t, servers[0], "")}
+	stranger, logs := runLoggedServer(t, o)
+	// With TLS 1.3 the client side learns of the refusal on its first read.
+	logs.waitLog(t, "Router connection closed")
+	plain := clusterOptions("plain")
+	plain.Routes = []*url.URL{routeURL(t, servers[0], "")}
+	p, plog := runLoggedServer(t, plain)
+	plog.waitLog(t, "Router connection closed")
+	waitFor(t, 2*time.Second, "the refused routes to go", func() bool {
+		return stranger.NumRemotes() == 0 && p.NumRemotes() == 0
+	})
+	if servers[0].NumRemotes() != 2 {
+		t.Fatalf("untrusted routes joined: %d %d %d", stranger.NumRemotes(), p.NumRemotes(), servers[0].NumRemotes())
+	}
 }
