@@ -577,3 +577,47 @@ func TestRouteTLSWithVerify(t *testing.T) {
 		t.Fatalf("untrusted routes joined: %d %d %d", stranger.NumRemotes(), p.NumRemotes(), servers[0].NumRemotes())
 	}
 }
+
+func TestRouteReloadRoutesAndRefusals(t *testing.T) {
+	b := RunServer(t, clusterOptions("b"))
+	c := RunServer(t, clusterOptions("c"))
+	dir := t.TempDir()
+	conf := func(routes ...*server.Server) string {
+		var list []string
+		for _, r := range routes {
+			list = append(list, `"`+routeURL(t, r, "").String()+`"`)
+		}
+		return "listen: 127.0.0.1:-1\nserver_name: a\ncluster { name: rc, listen: 127.0.0.1:-1, no_advertise: false, routes: [" +
+			strings.Join(list, ", ") + "] }\n"
+	}
+	p := writeConf(t, dir, "a.conf", conf(b))
+	o, err := server.ProcessConfigFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.NoLog, o.NoSigs = true, true
+	a := RunServer(t, o)
+	waitFor(t, 10*time.Second, "a route to b", func() bool { return b.NumRemotes() == 1 && a.NumRemotes() == 1 })
+
+	// A new route is solicited; c learns b through gossip.
+	writeConf(t, dir, "a.conf", conf(b, c))
+	if err := a.Reload(); err != nil {
+		t.Fatalf("reload adding a route: %v", err)
+	}
+	waitMesh(t, []*server.Server{a, b, c})
+
+	// A removed configured route is closed and not retried.
+	writeConf(t, dir, "a.conf", conf(c))
+	if err := a.Reload(); err != nil {
+		t.Fatalf("reload removing a route: %v", err)
+	}
+	waitFor(t, 5*time.Second, "the removed route to close", func() bool {
+		return a.NumRemotes() == 1 && b.NumRemotes() == 1 && c.NumRemotes() == 2
+	})
+
+	// What cannot change live is refused, naming it.
+	writeConf(t, dir, "a.conf", strings.Replace(conf(c), "name: rc", "name: other", 1))
+	if err := a.Reload(); err == nil || !strings.Contains(err.Error(), "cluster name") {
+		t.Fatalf("expected the cluster name change refused, got %v", err)
+	}
+}
