@@ -621,3 +621,26 @@ func TestRouteReloadRoutesAndRefusals(t *testing.T) {
 		t.Fatalf("expected the cluster name change refused, got %v", err)
 	}
 }
+
+func TestRouteLameDuckLeavesConnectURLs(t *testing.T) {
+	servers := runCluster(t, 2, func(i int, o *server.Options) {
+		o.LameDuckDuration, o.LameDuckGracePeriod = 20*time.Second, 19*time.Second
+	})
+	waitMesh(t, servers)
+	connect(t, servers[1]) // keeps server 1 in lame duck mode instead of stopping
+	rc := dialRaw(t, servers[0])
+	ducking := servers[1].Addr().String()
+	if !strings.Contains(rc.info, ducking) {
+		t.Fatalf("INFO does not advertise %s: %s", ducking, rc.info)
+	}
+	rc.send("CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n")
+	go servers[1].LameDuckShutdown()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		line := rc.readLine()
+		if strings.HasPrefix(line, "INFO ") && strings.Contains(line, "connect_urls") && !strings.Contains(line, ducking) {
+			return
+		}
+	}
+	t.Fatal("clients were not told to leave the server in lame duck mode")
+}
