@@ -155,3 +155,23 @@ func (s *Server) clusterVarz(v *Varz) {
 	v.InClientMsgs, v.InClientBytes = max(0, v.InMsgs-in), max(0, v.InBytes-inB)
 	v.OutClientMsgs, v.OutClientBytes = max(0, v.OutMsgs-out), max(0, v.OutBytes-outB)
 }
+
+// RouteStat is one route in STATSZ.
+type RouteStat struct {
+	ID       uint64   `json:"rid"`
+	Name     string   `json:"name,omitempty"`
+	Sent     MsgBytes `json:"sent"`
+	Received MsgBytes `json:"received"`
+	Pending  int      `json:"pending"`
+}
+
+// routeStats lists the registered routes for STATSZ, by rid.
+func (s *Server) routeStats() []*RouteStat {
+	rz := s.routez(RoutezOptions{})
+	out := make([]*RouteStat, 0, len(rz.Routes))
+	for _, r := range rz.Routes {
+		out = append(out, &RouteStat{ID: r.Rid, Name: r.RemoteName, Pending: r.Pending,
+			Sent: MsgBytes{Msgs: r.OutMsgs, Bytes: r.OutBytes}, Received: MsgBytes{Msgs: r.InMsgs, Bytes: r.InBytes}})
+	}
+	return out
+}

@@ -277,6 +277,11 @@ func validateCluster(o *Options) error {
 	if co.Port < -1 || co.Port > 65535 {
 		return fmtErr("invalid cluster port %d, must be a port from 0 to 65535, or -1 for a random one", co.Port)
 	}
+	if o.JetStream {
+		// Clustered JetStream (the meta group, replicated streams) is not
+		// built: each server's JetStream would answer the same API request.
+		return fmtErr("jetstream in a cluster: not supported yet by this server")
+	}
 	if co.PoolSize < 0 {
 		return fmtErr("cluster pool_size %d: not supported yet by this server", co.PoolSize)
 	}

@@ -376,8 +376,13 @@ func TestRouteSystemPingGathersEveryServer(t *testing.T) {
 					Name    string `json:"name"`
 					Cluster string `json:"cluster"`
 				} `json:"server"`
+				Stats struct {
+					Routes        []map[string]any `json:"routes"`
+					ActiveServers int              `json:"active_servers"`
+				} `json:"statsz"`
 			}
-			if json.Unmarshal(m.Data, &r) == nil && r.Server.Cluster == "rc" {
+			if json.Unmarshal(m.Data, &r) == nil && r.Server.Cluster == "rc" &&
+				len(r.Stats.Routes) == 8 && r.Stats.ActiveServers == 3 {
 				names[r.Server.Name] = true
 			}
 		}
@@ -433,6 +438,7 @@ func TestRouteOptionsRefused(t *testing.T) {
 		{"cluster { port: -1, tls { cert_file: x } }", "key_file"},
 		{"cluster { port: -1, name: \"a b\" }", "cannot contain spaces"},
 		{"cluster { port: -1, bogus: 1 }", "unknown field"},
+		{"jetstream: enabled\ncluster { port: -1 }", "jetstream in a cluster: not supported yet"},
 		{"cluster { port: -1, routes: [\"nats://\"] }", "route url"},
 	} {
 		dir := t.TempDir()
