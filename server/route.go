@@ -409,6 +409,13 @@ func (cs *clusterState) createRoute(conn net.Conn, rt *routeConn) *client {
 	}
 	c.pingTimer = time.AfterFunc(o.Cluster.PingInterval, c.pingTimerFired)
 	c.mu.Unlock()
+	// A peer that never completes the handshake (no INFO, no CONNECT)
+	// does not hold a connection until pings give up on it.
+	time.AfterFunc(routeHandshakeTimeout(o), func() {
+		if !rt.registered.Load() {
+			c.closeConnection(AuthenticationTimeout)
+		}
+	})
 	if rt.solicited {
 		s.Debugf("%s - Route connect msg sent", c.logPrefix())
 	}
@@ -416,6 +423,12 @@ func (cs *clusterState) createRoute(conn net.Conn, rt *routeConn) *client {
 	go c.writeLoop()
 	go c.readLoop()
 	return c
+}
+
+// routeHandshakeTimeout bounds a route's handshake: the auth timeout, at
+// least 2 s.
+func routeHandshakeTimeout(o *Options) time.Duration {
+	return max(secondsToDuration(o.Cluster.AuthTimeout), 2*time.Second) + time.Second
 }
 
 // infoProto is "INFO <json>\r\n".

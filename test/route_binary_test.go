@@ -59,7 +59,8 @@ func newNodes(t *testing.T, bins ...string) []*node {
 }
 
 // checkAllPairs publishes on every server to a subscriber on every other
-// one, plain and with a reply, waiting for the routes (and gossip) first.
+// one, plain and with a reply, waiting for the routes (and gossip) first,
+// then checks that the subscriber's unsubscribe reaches every server.
 func checkAllPairs(t *testing.T, nodes []*node) {
 	t.Helper()
 	conns := make([]*nats.Conn, len(nodes))
@@ -83,7 +84,17 @@ func checkAllPairs(t *testing.T, nodes []*node) {
 				return err == nil
 			})
 		}
+		// The unsubscribe reaches every server: requests then find no one.
 		s.Unsubscribe()
+		for i, pub := range conns {
+			if i == j {
+				continue
+			}
+			waitFor(t, 10*time.Second, "unsubscribe "+strconv.Itoa(j)+" seen by "+strconv.Itoa(i), func() bool {
+				_, err := pub.Request("pair."+strconv.Itoa(j), []byte("x"), 200*time.Millisecond)
+				return err == nats.ErrNoResponders
+			})
+		}
 	}
 }
 

@@ -650,3 +650,54 @@ func TestRouteLameDuckLeavesConnectURLs(t *testing.T) {
 	}
 	t.Fatal("clients were not told to leave the server in lame duck mode")
 }
+
+func TestRouteBothSidesSolicitingKeepOnePool(t *testing.T) {
+	pa, pb := freePort(t), freePort(t)
+	mk := func(name string, own, other int) *server.Options {
+		o := clusterOptions(name)
+		o.Cluster.Port = own
+		o.Routes = []*url.URL{{Scheme: "nats-route", Host: "127.0.0.1:" + strconv.Itoa(other)}}
+		return o
+	}
+	a := RunServer(t, mk("a", pa, pb))
+	b := RunServer(t, mk("b", pb, pa))
+	servers := []*server.Server{a, b}
+	waitMesh(t, servers)
+	// Traffic flows both ways over the connections that were kept.
+	for i, pub := range []*nats.Conn{connect(t, a), connect(t, b)} {
+		sub := connect(t, servers[1-i])
+		ch := make(chan *nats.Msg, 1)
+		sub.ChanSubscribe("dup", ch)
+		barrier(t, pub, sub)
+		pub.Publish("dup", nil)
+		select {
+		case <-ch:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("not routed from server %d", i)
+		}
+	}
+	if a.NumRoutes() != 4 || b.NumRoutes() != 4 {
+		t.Fatalf("duplicate routes kept: %d and %d connections", a.NumRoutes(), b.NumRoutes())
+	}
+}
+
+func TestRouteSilentPeerIsDropped(t *testing.T) {
+	s := RunServer(t, clusterOptions("s"))
+	c, err := net.Dial("tcp", s.ClusterAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// It gets our INFO and, saying nothing, is closed after the handshake
+	// timeout (the 2 s auth timeout plus a second).
+	c.SetReadDeadline(time.Now().Add(6 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("a silent route connection was kept")
+			}
+			return
+		}
+	}
+}
