@@ -701,3 +701,42 @@ func TestRouteSilentPeerIsDropped(t *testing.T) {
 		}
 	}
 }
+
+func TestRouteImportsAcrossCluster(t *testing.T) {
+	servers := runCluster(t, 2, func(i int, o *server.Options) {
+		o.Accounts = []*server.AccountOpts{
+			{Name: "Y", Exports: []*server.ExportOpts{{Service: "svc"}, {Stream: "ev.>"}}},
+			{Name: "X", Imports: []*server.ImportOpts{{Account: "Y", Service: "svc"}, {Account: "Y", Stream: "ev.>"}}},
+		}
+		o.Users = []*server.User{{Username: "x", Password: "x", Account: "X"}, {Username: "y", Password: "y", Account: "Y"}}
+	})
+	waitMesh(t, servers)
+	// The responder and the stream's publisher in Y on server 1, the
+	// requester and the stream's subscriber in X on server 0.
+	y := connect(t, servers[1], nats.UserInfo("y", "y"))
+	y.Subscribe("svc", func(m *nats.Msg) { m.Respond([]byte("answer")) })
+	x := connect(t, servers[0], nats.UserInfo("x", "x"))
+	ev := make(chan *nats.Msg, 4)
+	x.ChanSubscribe("ev.*", ev)
+	barrier(t, connect(t, servers[0], nats.UserInfo("y", "y")), y)
+	waitFor(t, 10*time.Second, "the service answer across the cluster", func() bool {
+		m, err := x.Request("svc", nil, 300*time.Millisecond)
+		return err == nil && string(m.Data) == "answer"
+	})
+	x1 := connect(t, servers[1], nats.UserInfo("x", "x")) // X's side of server 1
+	barrier(t, x1, x)
+	y.Publish("ev.1", []byte("e"))
+	select {
+	case m := <-ev:
+		if string(m.Data) != "e" {
+			t.Fatalf("stream import delivered %q", m.Data)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("stream import not routed")
+	}
+	y.Flush()
+	barrier(t, x1, x)
+	if len(ev) != 0 {
+		t.Fatal("stream import delivered twice")
+	}
+}
