@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"slices"
 	"net/url"
 	"strconv"
 	"strings"
@@ -267,6 +268,8 @@ func setClusterDefaults(o *Options) {
 	}
 }
 
+const jsInCluster = "jetstream in a cluster"
+
 // validateCluster checks the cluster options, in the reference's words
 // where it has them.
 func validateCluster(o *Options) error {
@@ -277,10 +280,10 @@ func validateCluster(o *Options) error {
 	if co.Port < -1 || co.Port > 65535 {
 		return fmtErr("invalid cluster port %d, must be a port from 0 to 65535, or -1 for a random one", co.Port)
 	}
-	if o.JetStream {
+	if o.JetStream && !slices.Contains(o.unsupported, jsInCluster) {
 		// Clustered JetStream (the meta group, replicated streams) is not
 		// built: each server's JetStream would answer the same API request.
-		return fmtErr("jetstream in a cluster: not supported yet by this server")
+		o.unsupported = append(o.unsupported, jsInCluster)
 	}
 	if co.PoolSize < 0 {
 		return fmtErr("cluster pool_size %d: not supported yet by this server", co.PoolSize)
