@@ -2,8 +2,8 @@ package server
 
 import (
 	"net"
-	"slices"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
