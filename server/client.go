@@ -161,7 +161,7 @@ func (c *client) logPrefix() string {
 // readLoop reads and parses until the connection ends.
 func (c *client) readLoop() {
 	s := c.srv
-	nc := c.nc
+	nc := c.ioConn() // a route's TLS connection is ready before its reader starts
 	if c.tls.mode != tlsNone {
 		var ok bool
 		if nc, ok = c.tlsUpgrade(); !ok {

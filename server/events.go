@@ -99,19 +99,20 @@ type AccountNumConns struct {
 
 // ServerStats is the statsz body.
 type ServerStats struct {
-	Start            time.Time `json:"start"`
-	Mem              int64     `json:"mem"`
-	Cores            int       `json:"cores"`
-	CPU              float64   `json:"cpu"`
-	Connections      int       `json:"connections"`
-	TotalConnections int64     `json:"total_connections"`
-	ActiveAccounts   int       `json:"active_accounts"`
-	NumSubs          uint32    `json:"subscriptions"`
-	Sent             MsgBytes  `json:"sent"`
-	Received         MsgBytes  `json:"received"`
-	SlowConsumers    int64     `json:"slow_consumers"`
-	ActiveServers    int       `json:"active_servers"`
-	GoMaxProcs       int       `json:"gomaxprocs"`
+	Start            time.Time    `json:"start"`
+	Mem              int64        `json:"mem"`
+	Cores            int          `json:"cores"`
+	CPU              float64      `json:"cpu"`
+	Connections      int          `json:"connections"`
+	TotalConnections int64        `json:"total_connections"`
+	ActiveAccounts   int          `json:"active_accounts"`
+	NumSubs          uint32       `json:"subscriptions"`
+	Sent             MsgBytes     `json:"sent"`
+	Received         MsgBytes     `json:"received"`
+	SlowConsumers    int64        `json:"slow_consumers"`
+	Routes           []*RouteStat `json:"routes,omitempty"`
+	ActiveServers    int          `json:"active_servers"`
+	GoMaxProcs       int          `json:"gomaxprocs"`
 }
 
 // ServerStatsMsg answers PING and STATSZ.
@@ -336,6 +337,7 @@ func (s *Server) statsz() ServerStats {
 		SlowConsumers: s.slowConsumers.Load(), ActiveServers: 1 + s.NumRemotes(),
 	}
 	st.Mem, st.CPU = processUsage(s.start)
+	st.Routes = s.routeStats()
 	s.accounts.Range(func(_, v any) bool {
 		if v.(*Account).NumConnections() > 0 {
 			st.ActiveAccounts++

@@ -26,7 +26,7 @@ func init() {
 		"VARZ":      func(s *Server, _ *sysRequest) (any, error) { return s.Varz(), nil },
 		"CONNZ":     sysConnz,
 		"SUBSZ":     sysSubsz,
-		"ROUTEZ":    func(s *Server, _ *sysRequest) (any, error) { return s.routez(), nil },
+		"ROUTEZ":    func(s *Server, r *sysRequest) (any, error) { return s.routez(routezOptsOf(r.body)), nil },
 		"GATEWAYZ":  func(s *Server, _ *sysRequest) (any, error) { return s.gatewayz(), nil },
 		"LEAFZ":     func(s *Server, _ *sysRequest) (any, error) { return s.leafz(), nil },
 		"JSZ":       sysJsz,

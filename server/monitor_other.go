@@ -8,16 +8,6 @@ import (
 	"time"
 )
 
-// Routez is the /routez answer. Clustering is not built, so it always
-// lists no routes, in the shape the reference gives without a cluster.
-type Routez struct {
-	ID        string    `json:"server_id"`
-	Name      string    `json:"server_name"`
-	Now       time.Time `json:"now"`
-	NumRoutes int       `json:"num_routes"`
-	Routes    []any     `json:"routes"`
-}
-
 // Gatewayz is the /gatewayz answer without gateways configured.
 type Gatewayz struct {
 	ID               string         `json:"server_id"`
@@ -44,10 +34,6 @@ type JSAPIStats struct {
 	Errors uint64 `json:"errors"`
 }
 
-func (s *Server) routez() *Routez {
-	return &Routez{ID: s.info.ID, Name: s.info.Name, Now: time.Now().UTC(), Routes: []any{}}
-}
-
 func (s *Server) gatewayz() *Gatewayz {
 	return &Gatewayz{ID: s.info.ID, Now: time.Now().UTC(),
 		OutboundGateways: map[string]any{}, InboundGateways: map[string]any{}}
@@ -55,10 +41,6 @@ func (s *Server) gatewayz() *Gatewayz {
 
 func (s *Server) leafz() *Leafz {
 	return &Leafz{ID: s.info.ID, Now: time.Now().UTC(), Leafs: []any{}}
-}
-
-func (s *Server) handleRoutez(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, r, http.StatusOK, s.routez())
 }
 
 func (s *Server) handleGatewayz(w http.ResponseWriter, r *http.Request) {

@@ -80,12 +80,16 @@ type Varz struct {
 	DiskIOWaitStats       DiskIOWaitStats       `json:"disk_io_wait_stats"`
 }
 
-// ClusterOptsVarz is the cluster block of /varz; empty while clustering is
-// not built, which the reference renders as {}.
+// ClusterOptsVarz is the cluster block of /varz ({} without a cluster, as
+// the reference renders it); filled in monitor_routez.go.
 type ClusterOptsVarz struct {
-	Name string `json:"name,omitempty"`
-	Host string `json:"addr,omitempty"`
-	Port int    `json:"cluster_port,omitempty"`
+	Name        string   `json:"name,omitempty"`
+	Host        string   `json:"addr,omitempty"`
+	Port        int      `json:"cluster_port,omitempty"`
+	AuthTimeout float64  `json:"auth_timeout,omitempty"`
+	URLs        []string `json:"urls,omitempty"`
+	TLSTimeout  float64  `json:"tls_timeout,omitempty"`
+	PoolSize    int      `json:"pool_size,omitempty"`
 }
 
 // GatewayOptsVarz is the gateway block of /varz, empty while gateways are not built.
@@ -245,6 +249,7 @@ func (s *Server) Varz() *Varz {
 		v.SystemAccount = sa.Name
 	}
 	v.TrustedOperatorsJwt, v.TrustedOperatorsClaim = o.operatorJWTs, o.TrustedOperators
+	s.clusterVarz(v)
 	v.SlowConsumersStats = &SlowConsumersStats{Clients: uint64(v.SlowConsumers)}
 	v.StaleConnectionStats = &StaleConnectionStats{Clients: uint64(v.StaleConnections)}
 	return v

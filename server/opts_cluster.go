@@ -3,6 +3,7 @@ package server
 import (
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,8 @@ type ClusterOpts struct {
 	PingInterval   time.Duration `json:"-"`
 	MaxPingsOut    int           `json:"-"`
 	WriteDeadline  time.Duration `json:"-"`
+	// TLS is the cluster's tls block: routes are TLS both ways.
+	TLS *TLSConfigOpts `json:"-"`
 	// NameSet is true when the name was configured; otherwise the cluster
 	// is named by the first server that has a name, as with the reference.
 	NameSet bool `json:"-"`
@@ -147,7 +150,9 @@ func parseCluster(c *cfg, k string, v *conf.Value) {
 			if d, ok := c.duration(key, e); ok && c.inBound(e, "cluster write_deadline", int64(d), true, shortestTimer) {
 				co.WriteDeadline = d
 			}
-		case "tls", "permissions":
+		case "tls":
+			co.TLS = c.parseTLS(key, e)
+		case "permissions":
 			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": cluster "+strings.ToLower(key))
 		default:
 			c.unknownField(e, key)
@@ -263,6 +268,8 @@ func setClusterDefaults(o *Options) {
 	}
 }
 
+const jsInCluster = "jetstream in a cluster"
+
 // validateCluster checks the cluster options, in the reference's words
 // where it has them.
 func validateCluster(o *Options) error {
@@ -272,6 +279,11 @@ func validateCluster(o *Options) error {
 	}
 	if co.Port < -1 || co.Port > 65535 {
 		return fmtErr("invalid cluster port %d, must be a port from 0 to 65535, or -1 for a random one", co.Port)
+	}
+	if o.JetStream && !slices.Contains(o.unsupported, jsInCluster) {
+		// Clustered JetStream (the meta group, replicated streams) is not
+		// built: each server's JetStream would answer the same API request.
+		o.unsupported = append(o.unsupported, jsInCluster)
 	}
 	if co.PoolSize < 0 {
 		return fmtErr("cluster pool_size %d: not supported yet by this server", co.PoolSize)

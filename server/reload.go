@@ -26,6 +26,7 @@ const (
 	reloadInfo                             // what INFO tells new clients
 	reloadPortsFile                        // rewrite the ports file in its new directory
 	reloadJetStream                        // JetStream's limits (reloadJetStream)
+	reloadCluster                          // routes and route credentials (route_reload.go)
 )
 
 // reloadable lists the Options fields that may change at runtime, with the
@@ -82,6 +83,8 @@ var reloadable = map[string]struct {
 	"JetStreamMaxMemory":     {"JetStream max_mem_store", reloadJetStream},
 	"JetStreamMaxStore":      {"JetStream max_file_store", reloadJetStream},
 	"JetStreamAccountLimits": {"jetstream account limits", reloadJetStream},
+	"Cluster":                {"cluster", reloadCluster}, // what may change: checkReloadCluster
+	"Routes":                 {"cluster routes", reloadCluster},
 }
 
 // Reload re-reads the configuration file and applies what changed. When an
@@ -115,6 +118,9 @@ func (s *Server) Reload() error {
 		return err
 	}
 	if err := s.checkReloadJetStream(cur, next); err != nil {
+		return err
+	}
+	if err := checkReloadCluster(cur, next); err != nil {
 		return err
 	}
 	s.applyReload(cur, next, changes)
@@ -225,6 +231,9 @@ func (s *Server) applyReload(cur, next *Options, changes []optChange) {
 	if kinds[reloadJetStream] {
 		s.reloadJetStream(cur, next)
 	}
+	if kinds[reloadCluster] {
+		s.reloadCluster(cur, next)
+	}
 }
 
 // logReloaded logs each change in the reference's words; secrets are never
@@ -236,6 +245,10 @@ func (s *Server) logReloaded(changes []optChange, next *Options) {
 			s.Noticef("Reloaded: %s", ch.name)
 		case ch.field == "TLS":
 			s.Noticef("Reloaded: tls = %s", enabledOrNot(next.TLS != nil))
+		case ch.field == "Cluster": // holds the route password
+			s.Noticef("Reloaded: cluster")
+		case ch.field == "Routes":
+			s.Noticef("Reloaded: cluster routes")
 		case ch.field == "JetStreamMaxMemory" || ch.field == "JetStreamMaxStore":
 			s.Noticef("Reloaded: %s = %s", ch.name, friendlyBytes(ch.value.(int64)))
 		default:

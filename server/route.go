@@ -15,6 +15,7 @@ package server
 // is never held across I/O (see README.md's lock order).
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"math/rand/v2"
 	"net"
@@ -45,6 +46,7 @@ type clusterState struct {
 	quit      chan struct{}
 	wg        sync.WaitGroup
 	stopped   bool
+	tls       *tls.Config // the cluster's tls block, nil without (route_tls.go)
 }
 
 // routeRemote is one other server of the cluster and its connections.
@@ -66,6 +68,7 @@ type routeConn struct {
 	url       *url.URL // the URL solicited, nil when accepted
 	explicit  bool     // a configured route: retried for ever
 	attempt   int      // connect attempts so far (implicit routes give up)
+	tlsConn   *tls.Conn
 
 	// Owned by the reading goroutine until registered, then read-only.
 	poolIdx  int
@@ -140,7 +143,7 @@ const gossipOnce = 2
 
 // newClusterState prepares the cluster before accounts are set up, so that
 // the interest of every subscription made from then on is counted.
-func newClusterState(s *Server, o *Options) *clusterState {
+func newClusterState(s *Server, o *Options) (*clusterState, error) {
 	cs := &clusterState{
 		s:         s,
 		poolSize:  o.Cluster.PoolSize,
@@ -157,7 +160,14 @@ func newClusterState(s *Server, o *Options) *clusterState {
 	for _, a := range o.Cluster.PinnedAccounts {
 		cs.pinned[a] = true
 	}
-	return cs
+	if o.Cluster.TLS != nil {
+		cfg, err := GenTLSConfig(o.Cluster.TLS)
+		if err != nil {
+			return nil, fmtErr("cluster tls: %v", err)
+		}
+		cs.tls = cfg
+	}
+	return cs, nil
 }
 
 // pinSystemAccount gives the system account a route of its own, as the
@@ -317,6 +327,20 @@ func (cs *clusterState) acceptLoop(l net.Listener) {
 			continue
 		}
 		delay = 10 * time.Millisecond
+		if cs.tls != nil {
+			cs.mu.Lock()
+			stopped := cs.stopped
+			if !stopped {
+				cs.wg.Add(1)
+			}
+			cs.mu.Unlock()
+			if stopped {
+				conn.Close()
+				return
+			}
+			go cs.acceptTLS(conn)
+			continue
+		}
 		cs.createRoute(conn, &routeConn{})
 	}
 }
@@ -344,6 +368,7 @@ func (cs *clusterState) createRoute(conn net.Conn, rt *routeConn) *client {
 		route:      rt,
 	}
 	rt.subs = make(map[string]remoteSub)
+	c.tls.conn = rt.tlsConn
 	c.echo = true
 	c.pa.hdr = -1
 	c.out.sg = make(chan struct{}, 1)
@@ -370,6 +395,7 @@ func (cs *clusterState) createRoute(conn net.Conn, rt *routeConn) *client {
 		c.connected = true
 	} else {
 		info := cs.routeInfo(-1, "")
+		info.TLSRequired = rt.tlsConn != nil
 		if o.Cluster.Username != "" {
 			info.AuthRequired = true
 			c.authRequired = true
@@ -383,6 +409,13 @@ func (cs *clusterState) createRoute(conn net.Conn, rt *routeConn) *client {
 	}
 	c.pingTimer = time.AfterFunc(o.Cluster.PingInterval, c.pingTimerFired)
 	c.mu.Unlock()
+	// A peer that never completes the handshake (no INFO, no CONNECT)
+	// does not hold a connection until pings give up on it.
+	time.AfterFunc(routeHandshakeTimeout(o), func() {
+		if !rt.registered.Load() {
+			c.closeConnection(AuthenticationTimeout)
+		}
+	})
 	if rt.solicited {
 		s.Debugf("%s - Route connect msg sent", c.logPrefix())
 	}
@@ -390,6 +423,12 @@ func (cs *clusterState) createRoute(conn net.Conn, rt *routeConn) *client {
 	go c.writeLoop()
 	go c.readLoop()
 	return c
+}
+
+// routeHandshakeTimeout bounds a route's handshake: the auth timeout, at
+// least 2 s.
+func routeHandshakeTimeout(o *Options) time.Duration {
+	return max(secondsToDuration(o.Cluster.AuthTimeout), 2*time.Second) + time.Second
 }
 
 // infoProto is "INFO <json>\r\n".
@@ -402,7 +441,7 @@ func infoProto(v any) []byte {
 // connectProto is the CONNECT a soliciting server sends, with the
 // credentials of the route's URL.
 func (cs *clusterState) connectProto(u *url.URL) []byte {
-	ci := routeConnectInfo{Echo: true, Headers: true, Name: cs.s.info.ID}
+	ci := routeConnectInfo{Echo: true, Headers: true, Name: cs.s.info.ID, TLSRequired: cs.tls != nil}
 	cs.mu.Lock()
 	ci.Cluster, ci.Dynamic = cs.name, cs.dynamic
 	cs.mu.Unlock()
@@ -421,17 +460,19 @@ func (cs *clusterState) routeInfo(idx int, acc string) routeInfo {
 	o := s.getOpts()
 	host, port := cs.advertised(o)
 	info := routeInfo{
-		ID:            s.info.ID,
-		Name:          s.info.Name,
-		Version:       VERSION,
-		Proto:         routeProtoVersion,
-		GoVersion:     s.info.GoVersion,
-		Host:          host,
-		Port:          port,
-		Headers:       !o.NoHeaderSupport,
-		MaxPayload:    o.MaxPayload,
-		JetStream:     s.info.JetStream,
-		Compression:   o.Cluster.Compression,
+		ID:         s.info.ID,
+		Name:       s.info.Name,
+		Version:    VERSION,
+		Proto:      routeProtoVersion,
+		GoVersion:  s.info.GoVersion,
+		Host:       host,
+		Port:       port,
+		Headers:    !o.NoHeaderSupport,
+		MaxPayload: o.MaxPayload,
+		JetStream:  s.info.JetStream,
+		// This server does not compress: "off" is what the reference
+		// settles on with a peer that cannot (see opts_cluster.go).
+		Compression:   routeCompressionOff,
 		RoutePoolSize: cs.poolSize,
 		LameDuckMode:  s.ldm.Load(),
 	}
@@ -449,10 +490,6 @@ func (cs *clusterState) routeInfo(idx int, acc string) routeInfo {
 	}
 	if acc != "" {
 		info.RouteAccount = acc
-	}
-	if idx >= 0 || acc != "" {
-		// Both sides accepting compression means none: say so.
-		info.Compression = routeCompressionOff
 	}
 	return info
 }
@@ -554,7 +591,20 @@ func (cs *clusterState) connectRoute(u *url.URL, idx int, acc string, explicit b
 		}
 		return
 	}
-	cs.createRoute(conn, &routeConn{solicited: true, url: u, explicit: explicit, attempt: attempt, poolIdx: idx, account: acc})
+	rt := &routeConn{solicited: true, url: u, explicit: explicit, attempt: attempt, poolIdx: idx, account: acc}
+	if cs.tls != nil {
+		tc, err := cs.dialTLS(conn, u)
+		if err != nil {
+			conn.Close()
+			s.Errorf("Error trying to connect to route %s: TLS: %v", u.Host, err)
+			if explicit {
+				cs.solicit(u, idx, acc, explicit, attempt+1)
+			}
+			return
+		}
+		rt.tlsConn = tc
+	}
+	cs.createRoute(conn, rt)
 }
 
 // remoteAt reports whether the route URL leads to a server we have

@@ -115,6 +115,11 @@ func (c *client) sendRoutedTo(t *routeTarget, acc *Account, subject string, repl
 	rc.appendOut(payload)
 	rc.appendOut(crlf)
 	slow := rc.checkSlowConsumer()
+	if ch := rc.out.stallChan(); ch != nil && c.kind == CLIENT {
+		// A publisher faster than the route waits for it after its read,
+		// as for any receiver, rather than growing its queue unbounded.
+		c.stall = ch
+	}
 	rc.mu.Unlock()
 	if slow {
 		return

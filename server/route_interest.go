@@ -8,9 +8,12 @@ import (
 // routes that carry acc when the count crosses zero (plain subscriptions)
 // or on every change (queue groups, whose weight is their member count).
 // Remote interest (from routes) is never passed on: one hop. Imports are
-// not either: each server serves its own importers (see README.md).
+// not either: each server carries its own importers' messages across the
+// import, and the importers' interest travels instead (see README.md). The
+// exception is the subscription that takes service responses (a prefix of
+// this server's own), since the responder may be anywhere.
 func (cs *clusterState) routeInterestChanged(acc *Account, sub *subscription, delta int32) {
-	if sub.imp != nil || (sub.client != nil && sub.client.kind == ROUTER) {
+	if (sub.imp != nil && !sub.imp.response) || (sub.client != nil && sub.client.kind == ROUTER) {
 		return
 	}
 	ri := &acc.routed

@@ -143,6 +143,10 @@ func (c *client) processRouteInfo(arg []byte) error {
 		s.Debugf("%s - Detected route to self, ignoring", c.logPrefix())
 		return &protoErr{close: true, reason: DuplicateRoute}
 	}
+	if rt.solicited && info.TLSRequired && cs.tls == nil {
+		s.Errorf("%s - Route at %s requires TLS, which the cluster block does not configure", c.logPrefix(), c.host)
+		return &protoErr{close: true, reason: TLSHandshakeError}
+	}
 	if rt.solicited {
 		if !cs.agreeClusterName(c, info.Cluster, info.Dynamic) {
 			rt.noReconnect.Store(true)

@@ -148,7 +148,10 @@ func NewServer(opts *Options) (*Server, error) {
 	}
 	if o.clusterEnabled() {
 		// Before any subscription, so that routes learn all interest.
-		cs := newClusterState(s, o)
+		cs, err := newClusterState(s, o)
+		if err != nil {
+			return nil, err
+		}
 		s.cluster.Store(cs)
 		s.info.Cluster = cs.name
 	}

@@ -68,8 +68,14 @@ func (p *proc) output() string {
 // is still running.
 func startBin(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startBinAt(t, serverBin, args...)
+}
+
+// startBinAt runs the server binary bin (ours or the reference's).
+func startBinAt(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, done: make(chan struct{})}
-	p.cmd = exec.Command(serverBin, args...)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,8 +1,11 @@
 package test
 
 import (
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"flag"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -373,8 +376,13 @@ func TestRouteSystemPingGathersEveryServer(t *testing.T) {
 					Name    string `json:"name"`
 					Cluster string `json:"cluster"`
 				} `json:"server"`
+				Stats struct {
+					Routes        []map[string]any `json:"routes"`
+					ActiveServers int              `json:"active_servers"`
+				} `json:"statsz"`
 			}
-			if json.Unmarshal(m.Data, &r) == nil && r.Server.Cluster == "rc" {
+			if json.Unmarshal(m.Data, &r) == nil && r.Server.Cluster == "rc" &&
+				len(r.Stats.Routes) == 8 && r.Stats.ActiveServers == 3 {
 				names[r.Server.Name] = true
 			}
 		}
@@ -426,9 +434,11 @@ func TestRouteOptionsRefused(t *testing.T) {
 	for _, c := range []struct{ conf, want string }{
 		{"cluster { port: -1, compression: s2_fast }", "not supported yet"},
 		{"cluster { port: -1, pool_size: -1 }", "not supported yet"},
-		{"cluster { port: -1, tls { cert_file: x } }", "not supported yet"},
+		{"cluster { port: -1, permissions { import: [\">\"] } }", "not supported yet"},
+		{"cluster { port: -1, tls { cert_file: x } }", "key_file"},
 		{"cluster { port: -1, name: \"a b\" }", "cannot contain spaces"},
 		{"cluster { port: -1, bogus: 1 }", "unknown field"},
+		{"jetstream: enabled\ncluster { port: -1 }", "jetstream in a cluster: not supported yet"},
 		{"cluster { port: -1, routes: [\"nats://\"] }", "route url"},
 	} {
 		dir := t.TempDir()
@@ -461,4 +471,272 @@ func parseFlags(t *testing.T, args ...string) *server.Options {
 		t.Fatalf("%v: %v", args, err)
 	}
 	return o
+}
+
+func TestRouteMonitoring(t *testing.T) {
+	servers := runCluster(t, 2, func(i int, o *server.Options) {
+		if i == 0 {
+			o.HTTPHost, o.HTTPPort = "127.0.0.1", server.RANDOM_PORT
+		}
+	})
+	waitMesh(t, servers)
+	base := "http://" + servers[0].MonitorAddr().String()
+	sub := connect(t, servers[1])
+	sub.Subscribe("watched.subject", func(*nats.Msg) {})
+	barrier(t, connect(t, servers[0]), sub)
+
+	rz := getMap(t, base+"/routez?subs=1")
+	if rz["num_routes"].(float64) != 4 {
+		t.Fatalf("num_routes %v, want 4", rz["num_routes"])
+	}
+	var sysRoutes int
+	listed := false
+	for _, e := range rz["routes"].([]any) {
+		r := e.(map[string]any)
+		for _, k := range []string{"rid", "remote_id", "remote_name", "did_solicit", "is_configured", "ip", "port",
+			"start", "last_activity", "uptime", "idle", "pending_size", "in_msgs", "out_msgs", "in_bytes",
+			"out_bytes", "subscriptions", "compression"} {
+			if _, ok := r[k]; !ok {
+				t.Fatalf("route entry without %q: %v", k, r)
+			}
+		}
+		if r["remote_id"] != servers[1].ID() || r["remote_name"] != "s1" {
+			t.Fatalf("remote %v/%v, want %s/s1", r["remote_id"], r["remote_name"], servers[1].ID())
+		}
+		if r["account"] == "$SYS" {
+			sysRoutes++
+		}
+		for _, s := range asStrings(r["subscriptions_list"]) {
+			if s == "watched.subject" {
+				listed = true
+			}
+		}
+	}
+	if sysRoutes != 1 || !listed {
+		t.Fatalf("system account routes %d (want 1); remote subscription listed: %v", sysRoutes, listed)
+	}
+
+	v := getMap(t, base+"/varz")
+	c := v["cluster"].(map[string]any)
+	if c["name"] != "rc" || int(c["cluster_port"].(float64)) != servers[0].ClusterAddr().Port || c["pool_size"].(float64) != 3 {
+		t.Fatalf("varz cluster section: %v", c)
+	}
+	if v["routes"].(float64) != 4 || v["remotes"].(float64) != 1 {
+		t.Fatalf("varz routes %v remotes %v, want 4 and 1", v["routes"], v["remotes"])
+	}
+}
+
+func asStrings(v any) []string {
+	arr, _ := v.([]any)
+	out := make([]string, 0, len(arr))
+	for _, e := range arr {
+		if s, ok := e.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func TestRouteTLSWithVerify(t *testing.T) {
+	ca := newTestCA(t, "route-ca")
+	routeCert := func(ca *testCA, name string) *issued {
+		return ca.issue(t, name, &x509.Certificate{
+			Subject:     pkix.Name{CommonName: name},
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		})
+	}
+	cert := routeCert(ca, "route")
+	tlsOpts := func(c *issued, caFile string) *server.TLSConfigOpts {
+		return &server.TLSConfigOpts{CertFile: c.certFile, KeyFile: c.keyFile, CaFile: caFile, Verify: true}
+	}
+	servers := runCluster(t, 3, func(i int, o *server.Options) { o.Cluster.TLS = tlsOpts(cert, ca.file) })
+	waitMesh(t, servers)
+	pub, sub := connect(t, servers[0]), connect(t, servers[2])
+	ch := make(chan *nats.Msg, 1)
+	sub.ChanSubscribe("secure", ch)
+	barrier(t, pub, sub)
+	pub.Publish("secure", []byte("x"))
+	select {
+	case <-ch:
+	case <-time.After(2 * time.Second):
+		t.Fatal("not routed over TLS")
+	}
+
+	// A server whose certificate the cluster's CA did not sign is refused,
+	// and so is one without TLS.
+	other := newTestCA(t, "other-ca")
+	o := clusterOptions("stranger")
+	o.Cluster.TLS = tlsOpts(routeCert(other, "stranger"), ca.file)
+	o.Routes = []*url.URL{routeURL(t, servers[0], "")}
+	stranger, logs := runLoggedServer(t, o)
+	// With TLS 1.3 the client side learns of the refusal on its first read.
+	logs.waitLog(t, "Router connection closed")
+	plain := clusterOptions("plain")
+	plain.Routes = []*url.URL{routeURL(t, servers[0], "")}
+	p, plog := runLoggedServer(t, plain)
+	plog.waitLog(t, "Router connection closed")
+	waitFor(t, 2*time.Second, "the refused routes to go", func() bool {
+		return stranger.NumRemotes() == 0 && p.NumRemotes() == 0
+	})
+	if servers[0].NumRemotes() != 2 {
+		t.Fatalf("untrusted routes joined: %d %d %d", stranger.NumRemotes(), p.NumRemotes(), servers[0].NumRemotes())
+	}
+}
+
+func TestRouteReloadRoutesAndRefusals(t *testing.T) {
+	b := RunServer(t, clusterOptions("b"))
+	c := RunServer(t, clusterOptions("c"))
+	dir := t.TempDir()
+	conf := func(routes ...*server.Server) string {
+		var list []string
+		for _, r := range routes {
+			list = append(list, `"`+routeURL(t, r, "").String()+`"`)
+		}
+		return "listen: 127.0.0.1:-1\nserver_name: a\ncluster { name: rc, listen: 127.0.0.1:-1, no_advertise: false, routes: [" +
+			strings.Join(list, ", ") + "] }\n"
+	}
+	p := writeConf(t, dir, "a.conf", conf(b))
+	o, err := server.ProcessConfigFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.NoLog, o.NoSigs = true, true
+	a := RunServer(t, o)
+	waitFor(t, 10*time.Second, "a route to b", func() bool { return b.NumRemotes() == 1 && a.NumRemotes() == 1 })
+
+	// A new route is solicited; c learns b through gossip.
+	writeConf(t, dir, "a.conf", conf(b, c))
+	if err := a.Reload(); err != nil {
+		t.Fatalf("reload adding a route: %v", err)
+	}
+	waitMesh(t, []*server.Server{a, b, c})
+
+	// A removed configured route is closed and not retried.
+	writeConf(t, dir, "a.conf", conf(c))
+	if err := a.Reload(); err != nil {
+		t.Fatalf("reload removing a route: %v", err)
+	}
+	waitFor(t, 5*time.Second, "the removed route to close", func() bool {
+		return a.NumRemotes() == 1 && b.NumRemotes() == 1 && c.NumRemotes() == 2
+	})
+
+	// What cannot change live is refused, naming it.
+	writeConf(t, dir, "a.conf", strings.Replace(conf(c), "name: rc", "name: other", 1))
+	if err := a.Reload(); err == nil || !strings.Contains(err.Error(), "cluster name") {
+		t.Fatalf("expected the cluster name change refused, got %v", err)
+	}
+}
+
+func TestRouteLameDuckLeavesConnectURLs(t *testing.T) {
+	servers := runCluster(t, 2, func(i int, o *server.Options) {
+		o.LameDuckDuration, o.LameDuckGracePeriod = 20*time.Second, 19*time.Second
+	})
+	waitMesh(t, servers)
+	connect(t, servers[1]) // keeps server 1 in lame duck mode instead of stopping
+	rc := dialRaw(t, servers[0])
+	ducking := servers[1].Addr().String()
+	if !strings.Contains(rc.info, ducking) {
+		t.Fatalf("INFO does not advertise %s: %s", ducking, rc.info)
+	}
+	rc.send("CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n")
+	go servers[1].LameDuckShutdown()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		line := rc.readLine()
+		if strings.HasPrefix(line, "INFO ") && strings.Contains(line, "connect_urls") && !strings.Contains(line, ducking) {
+			return
+		}
+	}
+	t.Fatal("clients were not told to leave the server in lame duck mode")
+}
+
+func TestRouteBothSidesSolicitingKeepOnePool(t *testing.T) {
+	pa, pb := freePort(t), freePort(t)
+	mk := func(name string, own, other int) *server.Options {
+		o := clusterOptions(name)
+		o.Cluster.Port = own
+		o.Routes = []*url.URL{{Scheme: "nats-route", Host: "127.0.0.1:" + strconv.Itoa(other)}}
+		return o
+	}
+	a := RunServer(t, mk("a", pa, pb))
+	b := RunServer(t, mk("b", pb, pa))
+	servers := []*server.Server{a, b}
+	waitMesh(t, servers)
+	// Traffic flows both ways over the connections that were kept.
+	for i, pub := range []*nats.Conn{connect(t, a), connect(t, b)} {
+		sub := connect(t, servers[1-i])
+		ch := make(chan *nats.Msg, 1)
+		sub.ChanSubscribe("dup", ch)
+		barrier(t, pub, sub)
+		pub.Publish("dup", nil)
+		select {
+		case <-ch:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("not routed from server %d", i)
+		}
+	}
+	if a.NumRoutes() != 4 || b.NumRoutes() != 4 {
+		t.Fatalf("duplicate routes kept: %d and %d connections", a.NumRoutes(), b.NumRoutes())
+	}
+}
+
+func TestRouteSilentPeerIsDropped(t *testing.T) {
+	s := RunServer(t, clusterOptions("s"))
+	c, err := net.Dial("tcp", s.ClusterAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// It gets our INFO and, saying nothing, is closed after the handshake
+	// timeout (the 2 s auth timeout plus a second).
+	c.SetReadDeadline(time.Now().Add(6 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("a silent route connection was kept")
+			}
+			return
+		}
+	}
+}
+
+func TestRouteImportsAcrossCluster(t *testing.T) {
+	servers := runCluster(t, 2, func(i int, o *server.Options) {
+		o.Accounts = []*server.AccountOpts{
+			{Name: "Y", Exports: []*server.ExportOpts{{Service: "svc"}, {Stream: "ev.>"}}},
+			{Name: "X", Imports: []*server.ImportOpts{{Account: "Y", Service: "svc"}, {Account: "Y", Stream: "ev.>"}}},
+		}
+		o.Users = []*server.User{{Username: "x", Password: "x", Account: "X"}, {Username: "y", Password: "y", Account: "Y"}}
+	})
+	waitMesh(t, servers)
+	// The responder and the stream's publisher in Y on server 1, the
+	// requester and the stream's subscriber in X on server 0.
+	y := connect(t, servers[1], nats.UserInfo("y", "y"))
+	y.Subscribe("svc", func(m *nats.Msg) { m.Respond([]byte("answer")) })
+	x := connect(t, servers[0], nats.UserInfo("x", "x"))
+	ev := make(chan *nats.Msg, 4)
+	x.ChanSubscribe("ev.*", ev)
+	barrier(t, connect(t, servers[0], nats.UserInfo("y", "y")), y)
+	waitFor(t, 10*time.Second, "the service answer across the cluster", func() bool {
+		m, err := x.Request("svc", nil, 300*time.Millisecond)
+		return err == nil && string(m.Data) == "answer"
+	})
+	x1 := connect(t, servers[1], nats.UserInfo("x", "x")) // X's side of server 1
+	barrier(t, x1, x)
+	y.Publish("ev.1", []byte("e"))
+	select {
+	case m := <-ev:
+		if string(m.Data) != "e" {
+			t.Fatalf("stream import delivered %q", m.Data)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("stream import not routed")
+	}
+	y.Flush()
+	barrier(t, x1, x)
+	if len(ev) != 0 {
+		t.Fatal("stream import delivered twice")
+	}
 }
