@@ -96,6 +96,12 @@ func (s *Server) checkUserJWT(c *client, co *ClientOpts, limitConns bool) (*auth
 	if err := checkUserRestrictions(c, co, uc, upl); err != nil {
 		return nil, err
 	}
+	if st != nil && st.claims.Authorization.IsEnabled() && !st.claims.Authorization.AuthUsers.Contains(uc.Subject) {
+		if !limitConns && c.jwtConn() != nil {
+			return c.calloutIdentity(), nil // vouched for by the service at connect
+		}
+		return s.operatorCallout(c, co, acc, st, limitConns) // jwt_callout.go
+	}
 	if limitConns && st != nil {
 		if max := jwtLimit(st.claims.Limits.Conn); max > 0 && int64(acc.NumConnections()) >= max {
 			return nil, &connectError{"maximum account active connections exceeded", MaxAccountConnectionsExceeded}
