@@ -38,7 +38,6 @@ func (s *Server) applyAccountClaims(acc *Account, ac *jwt.AccountClaims, token s
 	if old != nil && old.expiry != nil {
 		old.expiry.Stop()
 	}
-	s.applyJWTJetStream(acc, ac)
 	if old == nil {
 		return
 	}
