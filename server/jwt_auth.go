@@ -93,6 +93,9 @@ func (s *Server) checkUserJWT(c *client, co *ClientOpts, limitConns bool) (*auth
 	if err != nil {
 		return nil, err
 	}
+	if upl.BearerToken && st != nil && st.claims.Limits.DisallowBearer {
+		return nil, errors.New("BearerToken not allowed")
+	}
 	if err := checkUserRestrictions(c, co, uc, upl); err != nil {
 		return nil, err
 	}

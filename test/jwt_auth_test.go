@@ -101,6 +101,13 @@ func TestJWTNonceSignatureAndBearer(t *testing.T) {
 	rc = dialRaw(t, s)
 	rc.send(`CONNECT {"user":"a","pass":"b","verbose":false}` + "\r\nPING\r\n")
 	rc.expect("-ERR 'Authorization Violation'")
+	// An account may refuse bearer tokens.
+	nb := e.account("NB", func(ac *jwt.AccountClaims) { ac.Limits.DisallowBearer = true })
+	s2 := e.run(e.memConfig(nb))
+	_, bearer, _ = e.user(nb, nil, func(u *jwt.UserClaims) { u.BearerToken = true })
+	rc = dialRaw(t, s2)
+	rc.send(`CONNECT {"jwt":"` + bearer + `","verbose":false}` + "\r\nPING\r\n")
+	rc.expect("-ERR 'Authorization Violation'")
 }
 
 func TestJWTUserExpiresWhileConnected(t *testing.T) {
