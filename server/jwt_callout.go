@@ -81,12 +81,12 @@ func calloutBypass(o *Options, co *ClientOpts) bool {
 	return false
 }
 
-// calloutState routes the service's answers to the waiting connections.
+// calloutState routes the services' answers to the waiting connections:
+// one reply subscription per callout account, made on first use.
 type calloutState struct {
-	once    sync.Once
-	mu      sync.Mutex
-	waiting map[string]chan []byte
-	prefix  string
+	mu       sync.Mutex
+	waiting  map[string]chan []byte
+	prefixes map[*Account]string
 }
 
 var errCalloutTimeout = errors.New("auth callout timed out")
@@ -197,20 +197,11 @@ func (s *Server) calloutRequest(c *client, co *ClientOpts, userPub string) ([]by
 // calloutExchange publishes the request in acc and waits for its answer.
 func (s *Server) calloutExchange(acc *Account, hdr, req []byte, timeout time.Duration) ([]byte, error) {
 	st := &s.callouts
-	st.once.Do(func() {
-		st.waiting = map[string]chan []byte{}
-		st.prefix = calloutReplyPrefix + randToken(8) + "."
-		_, _ = s.SubscribeInternal(acc, st.prefix+"*", "", func(subject, _ string, _, msg []byte) {
-			st.mu.Lock()
-			ch := st.waiting[subject]
-			delete(st.waiting, subject)
-			st.mu.Unlock()
-			if ch != nil {
-				ch <- append([]byte(nil), msg...)
-			}
-		})
-	})
-	reply := st.prefix + randToken(10)
+	prefix, err := s.calloutReplies(acc)
+	if err != nil {
+		return nil, err
+	}
+	reply := prefix + randToken(10)
 	ch := make(chan []byte, 1)
 	st.mu.Lock()
 	st.waiting[reply] = ch
@@ -234,6 +225,35 @@ func (s *Server) calloutExchange(acc *Account, hdr, req []byte, timeout time.Dur
 	case <-s.quitCh:
 		return nil, errCalloutTimeout
 	}
+}
+
+// calloutReplies returns the reply prefix of acc's callout answers,
+// subscribing it the first time.
+func (s *Server) calloutReplies(acc *Account) (string, error) {
+	st := &s.callouts
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if p, ok := st.prefixes[acc]; ok {
+		return p, nil
+	}
+	if st.prefixes == nil {
+		st.prefixes, st.waiting = map[*Account]string{}, map[string]chan []byte{}
+	}
+	prefix := calloutReplyPrefix + randToken(8) + "."
+	_, err := s.SubscribeInternal(acc, prefix+"*", "", func(subject, _ string, _, msg []byte) {
+		st.mu.Lock()
+		ch := st.waiting[subject]
+		delete(st.waiting, subject)
+		st.mu.Unlock()
+		if ch != nil {
+			ch <- append([]byte(nil), msg...)
+		}
+	})
+	if err != nil {
+		return "", err
+	}
+	st.prefixes[acc] = prefix
+	return prefix, nil
 }
 
 // calloutUser verifies the service's answer and returns its user JWT.
