@@ -44,7 +44,11 @@ func calloutService(t *testing.T, s *server.Server, issuer, xkey nkeys.KeyPair) 
 			uc.Sub.Allow.Add("app.>", "_INBOX.>")
 			resp.Jwt, _ = uc.Encode(issuer)
 		} else {
+			// An error refuses the user, whatever else the answer carries.
 			resp.Error = "no such user"
+			uc := jwt.NewUserClaims(req.UserNkey)
+			uc.Audience = "APP"
+			resp.Jwt, _ = uc.Encode(issuer)
 		}
 		token, _ := resp.Encode(issuer)
 		out := []byte(token)
