@@ -298,3 +298,42 @@ func TestJWTMonitoring(t *testing.T) {
 		t.Fatalf("varz: %s", body)
 	}
 }
+
+// TestJWTTrustedKeysMappingsAndReload: trusted_keys without an operator
+// JWT, account mappings from the JWT applied and updated live, and a
+// reload of an unchanged operator-mode config keeps clients connected.
+func TestJWTTrustedKeysMappingsAndReload(t *testing.T) {
+	e := newJWTEnv(t)
+	a := e.account("A", func(ac *jwt.AccountClaims) {
+		ac.AddMapping("orders", jwt.WeightedMapping{Subject: "orders.v1"})
+	})
+	conf := strings.Replace(e.memConfig(a), "operator: "+e.opJWT, "trusted_keys: ["+e.opPub+"]", 1)
+	s := e.run(conf)
+	opt, _, _ := e.user(a, nil, nil)
+	nc := connect(t, s, opt)
+	v1, _ := nc.SubscribeSync("orders.v1")
+	v2, _ := nc.SubscribeSync("orders.v2")
+	nc.Flush()
+	nc.Publish("orders", nil)
+	if _, err := v1.NextMsg(2 * time.Second); err != nil {
+		t.Fatalf("mapping from the JWT: %v", err)
+	}
+	e.sign(a, func(ac *jwt.AccountClaims) {
+		ac.Mappings = jwt.Mapping{}
+		ac.AddMapping("orders", jwt.WeightedMapping{Subject: "orders.v2"})
+	})
+	sys := e.sysConn(s)
+	if got := sysRequest(t, sys, "$SYS.REQ.ACCOUNT."+a.pub+".CLAIMS.UPDATE", a.token); !strings.Contains(got, "jwt updated") {
+		t.Fatalf("update: %s", got)
+	}
+	nc.Publish("orders", nil)
+	if _, err := v2.NextMsg(2 * time.Second); err != nil {
+		t.Fatalf("updated mapping: %v", err)
+	}
+	if err := s.Reload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if err := nc.Flush(); err != nil || !nc.IsConnected() {
+		t.Fatalf("client lost by the reload: %v", err)
+	}
+}
