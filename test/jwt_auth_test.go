@@ -337,3 +337,26 @@ func TestJWTTrustedKeysMappingsAndReload(t *testing.T) {
 		t.Fatalf("client lost by the reload: %v", err)
 	}
 }
+
+// TestJWTWebsocketConnectionTypes: a user JWT limited to WEBSOCKET logs in
+// over the websocket listener only, one limited to STANDARD only over TCP.
+func TestJWTWebsocketConnectionTypes(t *testing.T) {
+	e := newJWTEnv(t)
+	a := e.account("A", nil)
+	e.extras = "websocket { listen: \"127.0.0.1:-1\", no_tls: true }\n"
+	s := e.run(e.memConfig(a))
+	wsOnly, _, _ := e.user(a, nil, func(u *jwt.UserClaims) { u.AllowedConnectionTypes = jwt.StringList{"WEBSOCKET"} })
+	tcpOnly, _, _ := e.user(a, nil, func(u *jwt.UserClaims) { u.AllowedConnectionTypes = jwt.StringList{"STANDARD"} })
+	ws := "ws://" + s.WebsocketAddr().String()
+	nc, err := nats.Connect(ws, wsOnly)
+	if err != nil {
+		t.Fatalf("websocket user over websocket: %v", err)
+	}
+	nc.Close()
+	if nc, err := nats.Connect(ws, tcpOnly, nats.NoReconnect()); err == nil {
+		nc.Close()
+		t.Fatal("a STANDARD-only user logged in over websocket")
+	}
+	mustFail(t, s, "Authorization Violation", wsOnly)
+	connect(t, s, tcpOnly)
+}
