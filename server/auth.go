@@ -40,11 +40,11 @@ func (s *Server) checkAuthentication(c *client, co *ClientOpts) (*authResult, bo
 	if s.jwt != nil {
 		return s.authJWT(c, co) // jwt_auth.go
 	}
+	if o.AuthCallout != nil && !calloutBypass(o, co) {
+		return s.authCallout(c, co) // jwt_callout.go, websocket clients too
+	}
 	if c.ws != nil {
 		return s.wsCheckAuthentication(c, co) // websocket.go
-	}
-	if o.AuthCallout != nil && !calloutBypass(o, co) {
-		return s.authCallout(c, co) // jwt_callout.go
 	}
 	if certMapConfigured(o) {
 		return s.checkCertAuth(c, o, co) // verify_and_map, tls_auth.go

@@ -171,8 +171,10 @@ func (s *Server) lookupJWTAccount(pub string) (*Account, *accountJWT, error) {
 func (s *Server) installAccount(ac *jwt.AccountClaims, token string) *Account {
 	acc, applied := s.swapAccountClaims(ac, token)
 	if applied {
-		// Imports fetch their exporters, which may import from this one:
-		// wired once the claims are in place and applyMu released.
+		// JetStream may recover streams from disk, and imports fetch their
+		// exporters, which may import from this one: both once the claims
+		// are in place and applyMu released.
+		s.applyJWTJetStream(acc, ac)
 		s.wireJWTImports(acc, ac)
 		s.rewireImporters(acc)
 	}

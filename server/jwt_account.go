@@ -2,6 +2,7 @@ package server
 
 import (
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
@@ -34,11 +35,13 @@ func (s *Server) applyAccountClaims(acc *Account, ac *jwt.AccountClaims, token s
 		until := time.Until(time.Unix(ac.Expires, 0))
 		st.expiry = time.AfterFunc(until, func() { s.accountExpired(acc, st) })
 	}
+	if err := acc.setMappings(jwtMappings(ac.Mappings)); err != nil {
+		s.Errorf("Account %s: mappings not applied: %v", acc.Name, err)
+	}
 	old := acc.jwtClaims.Swap(st)
 	if old != nil && old.expiry != nil {
 		old.expiry.Stop()
 	}
-	s.applyJWTJetStream(acc, ac)
 	if old == nil {
 		return
 	}
@@ -146,4 +149,29 @@ func jwtAccountz(a *Account, ai *AccountInfo) {
 		ai.Imports = append(ai.Imports, ExtImport{Subject: string(im.Subject), Account: im.Account,
 			LocalSubject: string(im.LocalSubject), Type: im.Type.String(), Share: im.Share})
 	}
+}
+
+// jwtMappings converts the claims' subject mappings, in subject order so
+// that the first match is the same on every server. Destinations for a
+// cluster never apply on a server without one, as in the config file.
+func jwtMappings(m jwt.Mapping) []*MappingOpts {
+	srcs := make([]string, 0, len(m))
+	for src := range m {
+		srcs = append(srcs, string(src))
+	}
+	sort.Strings(srcs)
+	var out []*MappingOpts
+	for _, src := range srcs {
+		mo := &MappingOpts{Source: src}
+		for _, wm := range m[jwt.Subject(src)] {
+			if strings.TrimSpace(wm.Cluster) != "" {
+				continue
+			}
+			mo.Dests = append(mo.Dests, MappingDest{Subject: string(wm.Subject), Weight: int(wm.GetWeight())})
+		}
+		if len(mo.Dests) > 0 {
+			out = append(out, mo)
+		}
+	}
+	return out
 }

@@ -93,8 +93,17 @@ func (s *Server) checkUserJWT(c *client, co *ClientOpts, limitConns bool) (*auth
 	if err != nil {
 		return nil, err
 	}
+	if upl.BearerToken && st != nil && st.claims.Limits.DisallowBearer {
+		return nil, errors.New("BearerToken not allowed")
+	}
 	if err := checkUserRestrictions(c, co, uc, upl); err != nil {
 		return nil, err
+	}
+	if st != nil && st.claims.Authorization.IsEnabled() && !st.claims.Authorization.AuthUsers.Contains(uc.Subject) {
+		if !limitConns && c.jwtConn() != nil {
+			return c.calloutIdentity(), nil // vouched for by the service at connect
+		}
+		return s.operatorCallout(c, co, acc, st, limitConns) // jwt_callout.go
 	}
 	if limitConns && st != nil {
 		if max := jwtLimit(st.claims.Limits.Conn); max > 0 && int64(acc.NumConnections()) >= max {
@@ -112,7 +121,7 @@ func (s *Server) checkUserJWT(c *client, co *ClientOpts, limitConns bool) (*auth
 // checkUserRestrictions checks the nonce signature and the user's
 // connection types, source networks and connect times.
 func checkUserRestrictions(c *client, co *ClientOpts, uc *jwt.UserClaims, upl *jwt.UserPermissionLimits) error {
-	if !allowsClientTypes(upl.AllowedConnectionTypes) {
+	if !allowsClientTypes(upl.AllowedConnectionTypes, c.connectionType()) {
 		return errors.New("Connection type not allowed")
 	}
 	if !upl.BearerToken {
@@ -134,7 +143,7 @@ func checkUserRestrictions(c *client, co *ClientOpts, uc *jwt.UserClaims, upl *j
 	return nil
 }
 
-func allowsClientTypes(types jwt.StringList) bool {
+func allowsClientTypes(types jwt.StringList, connType string) bool {
 	if len(types) == 0 {
 		return true
 	}
@@ -142,7 +151,16 @@ func allowsClientTypes(types jwt.StringList) bool {
 	for _, t := range types {
 		set[strings.ToUpper(t)] = struct{}{}
 	}
-	return allowsClient(set)
+	return allowsConn(set, connType)
+}
+
+// connectionType names the kind of connection, as allowed_connection_types
+// does: WEBSOCKET for websocket clients, STANDARD for the others.
+func (c *client) connectionType() string {
+	if c.ws != nil {
+		return ConnectionTypeWebsocket
+	}
+	return ConnectionTypeStandard
 }
 
 // verifyNonce checks a signature of the nonce by the user's nkey; the

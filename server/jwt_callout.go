@@ -81,12 +81,12 @@ func calloutBypass(o *Options, co *ClientOpts) bool {
 	return false
 }
 
-// calloutState routes the service's answers to the waiting connections.
+// calloutState routes the services' answers to the waiting connections:
+// one reply subscription per callout account, made on first use.
 type calloutState struct {
-	once    sync.Once
-	mu      sync.Mutex
-	waiting map[string]chan []byte
-	prefix  string
+	mu       sync.Mutex
+	waiting  map[string]chan []byte
+	prefixes map[*Account]string
 }
 
 var errCalloutTimeout = errors.New("auth callout timed out")
@@ -111,6 +111,42 @@ func (s *Server) callout(c *client, co *ClientOpts) (*authResult, error) {
 			return nil, fmt.Errorf("auth callout account %q not found", ao.Account)
 		}
 	}
+	isIssuer := func(issuer, _ string) bool { return issuer == ao.Issuer }
+	uc, err := s.calloutAsk(c, co, acc, ao.XKey, secondsToDuration(o.AuthTimeout), isIssuer)
+	if err != nil {
+		return nil, err
+	}
+	if uc.Issuer != ao.Issuer {
+		return nil, errors.New("auth callout user JWT not issued by the issuer")
+	}
+	accName := uc.Audience
+	if accName == "" {
+		accName = DEFAULT_GLOBAL_ACCOUNT
+	}
+	if accName != DEFAULT_GLOBAL_ACCOUNT {
+		if _, ok := s.LookupAccount(accName); !ok {
+			return nil, fmt.Errorf("auth callout account %q not found", accName)
+		}
+	}
+	return calloutAuthResult(uc, accName, jwtPermissions(&uc.Permissions)), nil
+}
+
+func calloutAuthResult(uc *jwt.UserClaims, accName string, perms *Permissions) *authResult {
+	jc := &jwtConn{user: uc}
+	limits := uc.NatsLimits
+	jc.limits.Store(&limits)
+	name := uc.Name
+	if name == "" {
+		name = uc.Subject
+	}
+	return &authResult{user: name, perms: perms, acc: accName, jwt: jc}
+}
+
+// calloutAsk sends the authorization request to the service in acc and
+// returns the user JWT of its answer, checked: signed by an issuer isIssuer
+// accepts (given the issuer and its issuer_account), for this user.
+func (s *Server) calloutAsk(c *client, co *ClientOpts, acc *Account, xkey string, timeout time.Duration,
+	isIssuer func(issuer, issuerAccount string) bool) (*jwt.UserClaims, error) {
 	ukp, err := nkeys.CreateUser()
 	if err != nil {
 		return nil, err
@@ -121,23 +157,23 @@ func (s *Server) callout(c *client, co *ClientOpts) (*authResult, error) {
 		return nil, err
 	}
 	var hdr []byte
-	if ao.XKey != "" {
-		if req, err = s.xkp.Seal(req, ao.XKey); err != nil {
+	if xkey != "" {
+		if req, err = s.xkp.Seal(req, xkey); err != nil {
 			return nil, err
 		}
 		xpub, _ := s.xkp.PublicKey()
 		hdr = []byte("NATS/1.0\r\n" + calloutXKeyHeader + ": " + xpub + "\r\n\r\n")
 	}
-	answer, err := s.calloutExchange(acc, hdr, req, secondsToDuration(o.AuthTimeout))
+	answer, err := s.calloutExchange(acc, hdr, req, timeout)
 	if err != nil {
 		return nil, err
 	}
-	if ao.XKey != "" {
-		if answer, err = s.xkp.Open(answer, ao.XKey); err != nil {
+	if xkey != "" {
+		if answer, err = s.xkp.Open(answer, xkey); err != nil {
 			return nil, fmt.Errorf("auth callout response not decrypted: %v", err)
 		}
 	}
-	return s.calloutResult(ao, userPub, string(answer))
+	return s.calloutUser(userPub, string(answer), isIssuer)
 }
 
 // calloutRequest builds the signed authorization request.
@@ -161,20 +197,11 @@ func (s *Server) calloutRequest(c *client, co *ClientOpts, userPub string) ([]by
 // calloutExchange publishes the request in acc and waits for its answer.
 func (s *Server) calloutExchange(acc *Account, hdr, req []byte, timeout time.Duration) ([]byte, error) {
 	st := &s.callouts
-	st.once.Do(func() {
-		st.waiting = map[string]chan []byte{}
-		st.prefix = calloutReplyPrefix + randToken(8) + "."
-		_, _ = s.SubscribeInternal(acc, st.prefix+"*", "", func(subject, _ string, _, msg []byte) {
-			st.mu.Lock()
-			ch := st.waiting[subject]
-			delete(st.waiting, subject)
-			st.mu.Unlock()
-			if ch != nil {
-				ch <- append([]byte(nil), msg...)
-			}
-		})
-	})
-	reply := st.prefix + randToken(10)
+	prefix, err := s.calloutReplies(acc)
+	if err != nil {
+		return nil, err
+	}
+	reply := prefix + randToken(10)
 	ch := make(chan []byte, 1)
 	st.mu.Lock()
 	st.waiting[reply] = ch
@@ -200,15 +227,43 @@ func (s *Server) calloutExchange(acc *Account, hdr, req []byte, timeout time.Dur
 	}
 }
 
-// calloutResult verifies the service's answer and turns its user JWT into
-// the connection's identity.
-func (s *Server) calloutResult(ao *AuthCalloutOpts, userPub, token string) (*authResult, error) {
+// calloutReplies returns the reply prefix of acc's callout answers,
+// subscribing it the first time.
+func (s *Server) calloutReplies(acc *Account) (string, error) {
+	st := &s.callouts
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if p, ok := st.prefixes[acc]; ok {
+		return p, nil
+	}
+	if st.prefixes == nil {
+		st.prefixes, st.waiting = map[*Account]string{}, map[string]chan []byte{}
+	}
+	prefix := calloutReplyPrefix + randToken(8) + "."
+	_, err := s.SubscribeInternal(acc, prefix+"*", "", func(subject, _ string, _, msg []byte) {
+		st.mu.Lock()
+		ch := st.waiting[subject]
+		delete(st.waiting, subject)
+		st.mu.Unlock()
+		if ch != nil {
+			ch <- append([]byte(nil), msg...)
+		}
+	})
+	if err != nil {
+		return "", err
+	}
+	st.prefixes[acc] = prefix
+	return prefix, nil
+}
+
+// calloutUser verifies the service's answer and returns its user JWT.
+func (s *Server) calloutUser(userPub, token string, isIssuer func(issuer, issuerAccount string) bool) (*jwt.UserClaims, error) {
 	arc, err := jwt.DecodeAuthorizationResponseClaims(strings.TrimSpace(token))
 	if err != nil {
 		return nil, fmt.Errorf("auth callout response not valid: %v", err)
 	}
 	switch {
-	case arc.Issuer != ao.Issuer:
+	case !isIssuer(arc.Issuer, arc.IssuerAccount):
 		return nil, errors.New("auth callout response issuer is not the configured issuer")
 	case arc.Subject != userPub:
 		return nil, errors.New("auth callout response is for another user")
@@ -226,26 +281,10 @@ func (s *Server) calloutResult(ao *AuthCalloutOpts, userPub, token string) (*aut
 	switch {
 	case vr.IsBlocking(true):
 		return nil, errors.New("auth callout user JWT no longer valid")
-	case uc.Issuer != ao.Issuer || uc.Subject != userPub:
-		return nil, errors.New("auth callout user JWT not issued by the issuer for this user")
+	case uc.Subject != userPub:
+		return nil, errors.New("auth callout user JWT is for another user")
 	}
-	accName := uc.Audience
-	if accName == "" {
-		accName = DEFAULT_GLOBAL_ACCOUNT
-	}
-	if accName != DEFAULT_GLOBAL_ACCOUNT {
-		if _, ok := s.LookupAccount(accName); !ok {
-			return nil, fmt.Errorf("auth callout account %q not found", accName)
-		}
-	}
-	jc := &jwtConn{user: uc}
-	limits := uc.NatsLimits
-	jc.limits.Store(&limits)
-	name := uc.Name
-	if name == "" {
-		name = uc.Subject
-	}
-	return &authResult{user: name, perms: jwtPermissions(&uc.Permissions), acc: accName, jwt: jc}, nil
+	return uc, nil
 }
 
 // calloutIdentity keeps what the callout service granted an accepted
@@ -258,4 +297,47 @@ func (c *client) calloutIdentity() *authResult {
 		res.perms = c.perms.conf
 	}
 	return res
+}
+
+// operatorCallout authenticates, through the account's callout service, a
+// user of an account with external authorization that is not one of its
+// auth users (typically a sentinel whose JWT only leads here). The answer
+// must be signed by the account (or one of its signing keys); its user JWT
+// must be issued by the account itself or one of its allowed accounts,
+// which the connection is then bound to.
+func (s *Server) operatorCallout(c *client, co *ClientOpts, acc *Account, st *accountJWT, limitConns bool) (*authResult, error) {
+	auth := &st.claims.Authorization
+	isIssuer := func(issuer, issuerAccount string) bool {
+		return issuer == acc.Name || (issuerAccount == acc.Name && st.claims.SigningKeys.Contains(issuer))
+	}
+	uc, err := s.calloutAsk(c, co, acc, auth.XKey, secondsToDuration(s.getOpts().AuthTimeout), isIssuer)
+	if err != nil {
+		return nil, err
+	}
+	target := uc.Issuer
+	if uc.IssuerAccount != "" {
+		target = uc.IssuerAccount
+	}
+	if target != acc.Name && !auth.AllowedAccounts.Contains(target) && !auth.AllowedAccounts.Contains("*") {
+		return nil, fmt.Errorf("auth callout mapped the user to account %q, which it may not", target)
+	}
+	tacc, tst, err := s.lookupJWTAccount(target)
+	if err != nil {
+		return nil, fmt.Errorf("auth callout target account lookup failed: %v", err)
+	}
+	if tst.claims.IsClaimRevoked(uc) {
+		return nil, errors.New("User authentication revoked")
+	}
+	_, perms, err := s.userGrantsFor(uc, tacc, tst)
+	if err != nil {
+		return nil, err
+	}
+	if limitConns {
+		if max := jwtLimit(tst.claims.Limits.Conn); max > 0 && int64(tacc.NumConnections()) >= max {
+			return nil, &connectError{"maximum account active connections exceeded", MaxAccountConnectionsExceeded}
+		}
+	}
+	res := calloutAuthResult(uc, tacc.Name, perms)
+	res.user = uc.Subject
+	return res, nil
 }

@@ -87,8 +87,18 @@ func (s *Server) addJWTImport(acc *Account, im *jwt.Import) error {
 		return errors.New("not exported")
 	}
 	if ex.TokenReq {
-		if err := checkActivation(acc, from, st.claims, im, ex); err != nil {
+		expires, err := checkActivation(acc, from, st.claims, im, ex)
+		if err != nil {
 			return err
+		}
+		if !expires.IsZero() {
+			// The import goes when its activation does: wired again then,
+			// the expired token is refused.
+			time.AfterFunc(time.Until(expires), func() {
+				if cur := acc.jwtClaims.Load(); cur != nil {
+					s.wireJWTImports(acc, cur.claims)
+				}
+			})
 		}
 	}
 	opts := &ImportOpts{Account: from.Name, To: string(im.LocalSubject), AllowTrace: im.AllowTrace}
@@ -119,31 +129,31 @@ func findJWTExport(ac *jwt.AccountClaims, im *jwt.Import) *jwt.Export {
 }
 
 // checkActivation verifies the activation token of an import of an export
-// that requires one.
-func checkActivation(acc, from *Account, exporter *jwt.AccountClaims, im *jwt.Import, ex *jwt.Export) error {
+// that requires one, and returns when it expires (zero: never).
+func checkActivation(acc, from *Account, exporter *jwt.AccountClaims, im *jwt.Import, ex *jwt.Export) (time.Time, error) {
 	if im.Token == "" {
-		return errors.New("activation token required")
+		return time.Time{}, errors.New("activation token required")
 	}
 	act, err := jwt.DecodeActivationClaims(im.Token)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	vr := jwt.CreateValidationResults()
 	act.Validate(vr)
 	switch {
 	case vr.IsBlocking(true):
-		return errors.New("activation token not valid")
+		err = errors.New("activation token not valid")
 	case act.Subject != acc.Name && act.Subject != "public":
-		return errors.New("activation token issued to another account")
+		err = errors.New("activation token issued to another account")
 	case act.Issuer != from.Name && !(act.IssuerAccount == from.Name && exporter.SigningKeys.Contains(act.Issuer)):
-		return errors.New("activation token not issued by the exporter")
+		err = errors.New("activation token not issued by the exporter")
 	case !subjectIsSubsetOf(string(im.Subject), string(act.ImportSubject)):
-		return errors.New("activation token does not cover the subject")
+		err = errors.New("activation token does not cover the subject")
 	case ex.IsClaimRevoked(act):
-		return errors.New("activation token revoked")
+		err = errors.New("activation token revoked")
 	}
-	if act.Expires > 0 && time.Unix(act.Expires, 0).Before(time.Now()) {
-		return errors.New("activation token expired")
+	if err != nil || act.Expires == 0 {
+		return time.Time{}, err
 	}
-	return nil
+	return time.Unix(act.Expires, 0), nil
 }

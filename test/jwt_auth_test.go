@@ -101,6 +101,13 @@ func TestJWTNonceSignatureAndBearer(t *testing.T) {
 	rc = dialRaw(t, s)
 	rc.send(`CONNECT {"user":"a","pass":"b","verbose":false}` + "\r\nPING\r\n")
 	rc.expect("-ERR 'Authorization Violation'")
+	// An account may refuse bearer tokens.
+	nb := e.account("NB", func(ac *jwt.AccountClaims) { ac.Limits.DisallowBearer = true })
+	s2 := e.run(e.memConfig(nb))
+	_, bearer, _ = e.user(nb, nil, func(u *jwt.UserClaims) { u.BearerToken = true })
+	rc = dialRaw(t, s2)
+	rc.send(`CONNECT {"jwt":"` + bearer + `","verbose":false}` + "\r\nPING\r\n")
+	rc.expect("-ERR 'Authorization Violation'")
 }
 
 func TestJWTUserExpiresWhileConnected(t *testing.T) {
@@ -290,4 +297,66 @@ func TestJWTMonitoring(t *testing.T) {
 	if len(v.JWTs) != 1 || v.JWTs[0] != e.opJWT || len(v.Claims) != 1 || v.Claims[0]["sub"] != e.opPub {
 		t.Fatalf("varz: %s", body)
 	}
+}
+
+// TestJWTTrustedKeysMappingsAndReload: trusted_keys without an operator
+// JWT, account mappings from the JWT applied and updated live, and a
+// reload of an unchanged operator-mode config keeps clients connected.
+func TestJWTTrustedKeysMappingsAndReload(t *testing.T) {
+	e := newJWTEnv(t)
+	a := e.account("A", func(ac *jwt.AccountClaims) {
+		ac.AddMapping("orders", jwt.WeightedMapping{Subject: "orders.v1"})
+	})
+	conf := strings.Replace(e.memConfig(a), "operator: "+e.opJWT, "trusted_keys: ["+e.opPub+"]", 1)
+	s := e.run(conf)
+	opt, _, _ := e.user(a, nil, nil)
+	nc := connect(t, s, opt)
+	v1, _ := nc.SubscribeSync("orders.v1")
+	v2, _ := nc.SubscribeSync("orders.v2")
+	nc.Flush()
+	nc.Publish("orders", nil)
+	if _, err := v1.NextMsg(2 * time.Second); err != nil {
+		t.Fatalf("mapping from the JWT: %v", err)
+	}
+	e.sign(a, func(ac *jwt.AccountClaims) {
+		ac.Mappings = jwt.Mapping{}
+		ac.AddMapping("orders", jwt.WeightedMapping{Subject: "orders.v2"})
+	})
+	sys := e.sysConn(s)
+	if got := sysRequest(t, sys, "$SYS.REQ.ACCOUNT."+a.pub+".CLAIMS.UPDATE", a.token); !strings.Contains(got, "jwt updated") {
+		t.Fatalf("update: %s", got)
+	}
+	nc.Publish("orders", nil)
+	if _, err := v2.NextMsg(2 * time.Second); err != nil {
+		t.Fatalf("updated mapping: %v", err)
+	}
+	if err := s.Reload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if err := nc.Flush(); err != nil || !nc.IsConnected() {
+		t.Fatalf("client lost by the reload: %v", err)
+	}
+}
+
+// TestJWTWebsocketConnectionTypes: a user JWT limited to WEBSOCKET logs in
+// over the websocket listener only, one limited to STANDARD only over TCP.
+func TestJWTWebsocketConnectionTypes(t *testing.T) {
+	e := newJWTEnv(t)
+	a := e.account("A", nil)
+	e.extras = "websocket { listen: \"127.0.0.1:-1\", no_tls: true }\n"
+	s := e.run(e.memConfig(a))
+	wsOnly, _, _ := e.user(a, nil, func(u *jwt.UserClaims) { u.AllowedConnectionTypes = jwt.StringList{"WEBSOCKET"} })
+	tcpOnly, _, _ := e.user(a, nil, func(u *jwt.UserClaims) { u.AllowedConnectionTypes = jwt.StringList{"STANDARD"} })
+	ws := "ws://" + s.WebsocketAddr().String()
+	nc, err := nats.Connect(ws, wsOnly)
+	if err != nil {
+		t.Fatalf("websocket user over websocket: %v", err)
+	}
+	nc.Close()
+	if nc, err := nats.Connect(ws, tcpOnly, nats.NoReconnect()); err == nil {
+		nc.Close()
+		t.Fatal("a STANDARD-only user logged in over websocket")
+	}
+	mustFail(t, s, "Authorization Violation", wsOnly)
+	connect(t, s, tcpOnly)
 }

@@ -44,7 +44,11 @@ func calloutService(t *testing.T, s *server.Server, issuer, xkey nkeys.KeyPair) 
 			uc.Sub.Allow.Add("app.>", "_INBOX.>")
 			resp.Jwt, _ = uc.Encode(issuer)
 		} else {
+			// An error refuses the user, whatever else the answer carries.
 			resp.Error = "no such user"
+			uc := jwt.NewUserClaims(req.UserNkey)
+			uc.Audience = "APP"
+			resp.Jwt, _ = uc.Encode(issuer)
 		}
 		token, _ := resp.Encode(issuer)
 		out := []byte(token)
@@ -135,4 +139,76 @@ func TestAuthCalloutConfigChecks(t *testing.T) {
 	if _, err := server.ProcessConfigFile(writeConf(t, dir, "c.conf", bad)); err == nil {
 		t.Fatal("an issuer that is not an account key was accepted")
 	}
+}
+
+// TestAuthCalloutOperatorMode: account AUTH delegates to its service; a
+// sentinel user of AUTH (not an auth user) reaches the service, which maps
+// alice into account APP with its own key.
+func TestAuthCalloutOperatorMode(t *testing.T) {
+	e := newJWTEnv(t)
+	app := e.account("APP", nil)
+	svcKP, _ := nkeys.CreateUser()
+	svcPub, _ := svcKP.PublicKey()
+	xkey, _ := nkeys.CreateCurveKeys()
+	xpub, _ := xkey.PublicKey()
+	auth := e.account("AUTH", func(ac *jwt.AccountClaims) {
+		ac.Authorization.AuthUsers.Add(svcPub)
+		ac.Authorization.AllowedAccounts.Add(app.pub)
+		ac.Authorization.XKey = xpub
+	})
+	s := e.run(e.memConfig(app, auth))
+
+	// The service connects as its auth user, bypassing the callout.
+	svcSeed, _ := svcKP.Seed()
+	svcClaims := jwt.NewUserClaims(svcPub)
+	svcJWT, _ := svcClaims.Encode(auth.kp)
+	svc := connect(t, s, nats.UserJWTAndSeed(svcJWT, string(svcSeed)))
+	svc.Subscribe("$SYS.REQ.USER.AUTH", func(m *nats.Msg) {
+		data, err := xkey.Open(m.Data, m.Header.Get("Nats-Server-Xkey"))
+		if err != nil {
+			t.Errorf("open: %v", err)
+			return
+		}
+		req, _ := jwt.DecodeAuthorizationRequestClaims(string(data))
+		resp := jwt.NewAuthorizationResponseClaims(req.UserNkey)
+		resp.Audience = req.Server.ID
+		switch req.ConnectOptions.Username {
+		case "alice":
+			uc := jwt.NewUserClaims(req.UserNkey)
+			uc.Pub.Allow.Add("app.>")
+			resp.Jwt, _ = uc.Encode(app.kp)
+		case "mallory": // into an account AUTH may not map to
+			uc := jwt.NewUserClaims(req.UserNkey)
+			resp.Jwt, _ = uc.Encode(e.sys.kp)
+		default:
+			resp.Error = "denied"
+		}
+		token, _ := resp.Encode(auth.kp)
+		sealed, _ := xkey.Seal([]byte(token), m.Header.Get("Nats-Server-Xkey"))
+		m.Respond(sealed)
+	})
+	svc.Flush()
+
+	_, sentinel, _ := e.user(auth, nil, func(u *jwt.UserClaims) {
+		u.BearerToken = true
+		u.Pub.Deny.Add(">")
+		u.Sub.Deny.Add(">")
+	})
+	withSentinel := func(user string) []nats.Option {
+		return []nats.Option{nats.UserJWT(func() (string, error) { return sentinel, nil },
+			func([]byte) ([]byte, error) { return nil, nil }), nats.UserInfo(user, "pw")}
+	}
+	mustFail(t, s, "Authorization Violation", withSentinel("bob")...)
+	mustFail(t, s, "Authorization Violation", withSentinel("mallory")...)
+	alice := connectAsync(t, s, withSentinel("alice")...)
+	appUser, _, _ := e.user(app, nil, nil)
+	watcher := connect(t, s, appUser)
+	sub, _ := watcher.SubscribeSync("app.x")
+	watcher.Flush()
+	alice.nc.Publish("app.x", []byte("hi"))
+	if _, err := sub.NextMsg(2 * time.Second); err != nil {
+		t.Fatalf("alice was not mapped into APP: %v", err)
+	}
+	alice.nc.Publish("other", nil)
+	alice.expectErr(t, `Permissions Violation for Publish to "other"`, 2*time.Second)
 }

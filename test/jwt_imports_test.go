@@ -68,3 +68,35 @@ func TestJWTImportsExportsWithActivation(t *testing.T) {
 		t.Fatalf("stream import after update: %v", err)
 	}
 }
+
+// TestJWTActivationExpires: an import whose activation token expires stops
+// working when it does.
+func TestJWTActivationExpires(t *testing.T) {
+	e := newJWTEnv(t)
+	exp := e.account("E", func(ac *jwt.AccountClaims) {
+		ac.Exports.Add(&jwt.Export{Subject: "svc", Type: jwt.Service, TokenReq: true})
+	})
+	imp := e.account("I", nil)
+	act := jwt.NewActivationClaims(imp.pub)
+	act.ImportSubject = "svc"
+	act.ImportType = jwt.Service
+	act.Expires = time.Now().Add(2 * time.Second).Unix()
+	token, _ := act.Encode(exp.kp)
+	e.sign(imp, func(ac *jwt.AccountClaims) {
+		ac.Imports.Add(&jwt.Import{Account: exp.pub, Subject: "svc", Type: jwt.Service, Token: token})
+	})
+	s := e.run(e.memConfig(exp, imp))
+	eo, _, _ := e.user(exp, nil, nil)
+	ncE := connect(t, s, eo)
+	ncE.Subscribe("svc", func(m *nats.Msg) { m.Respond([]byte("ok")) })
+	ncE.Flush()
+	io, _, _ := e.user(imp, nil, nil)
+	ncI := connect(t, s, io)
+	if _, err := ncI.Request("svc", nil, 2*time.Second); err != nil {
+		t.Fatalf("before expiry: %v", err)
+	}
+	waitFor(t, 5*time.Second, "the import to expire", func() bool {
+		_, err := ncI.Request("svc", nil, 100*time.Millisecond)
+		return err != nil
+	})
+}
