@@ -26,6 +26,7 @@ const (
 	reloadInfo                             // what INFO tells new clients
 	reloadPortsFile                        // rewrite the ports file in its new directory
 	reloadJetStream                        // JetStream's limits (reloadJetStream)
+	reloadWebsocket                        // the wss certificates (reloadWebsocketTLS)
 )
 
 // reloadable lists the Options fields that may change at runtime, with the
@@ -82,6 +83,8 @@ var reloadable = map[string]struct {
 	"JetStreamMaxMemory":     {"JetStream max_mem_store", reloadJetStream},
 	"JetStreamMaxStore":      {"JetStream max_file_store", reloadJetStream},
 	"JetStreamAccountLimits": {"jetstream account limits", reloadJetStream},
+	// Only the certificate files; checkReloadWebsocket refuses the rest.
+	"Websocket": {"websocket tls", reloadWebsocket},
 }
 
 // Reload re-reads the configuration file and applies what changed. When an
@@ -112,6 +115,9 @@ func (s *Server) Reload() error {
 		return err
 	}
 	if err := checkReloadTLS(next); err != nil {
+		return err
+	}
+	if err := checkReloadWebsocket(cur, next); err != nil {
 		return err
 	}
 	if err := s.checkReloadJetStream(cur, next); err != nil {
@@ -225,6 +231,9 @@ func (s *Server) applyReload(cur, next *Options, changes []optChange) {
 	if kinds[reloadJetStream] {
 		s.reloadJetStream(cur, next)
 	}
+	if kinds[reloadWebsocket] {
+		s.reloadWebsocketTLS(next)
+	}
 }
 
 // logReloaded logs each change in the reference's words; secrets are never
@@ -236,6 +245,8 @@ func (s *Server) logReloaded(changes []optChange, next *Options) {
 			s.Noticef("Reloaded: %s", ch.name)
 		case ch.field == "TLS":
 			s.Noticef("Reloaded: tls = %s", enabledOrNot(next.TLS != nil))
+		case ch.field == "Websocket":
+			s.Noticef("Reloaded: websocket tls certificates")
 		case ch.field == "JetStreamMaxMemory" || ch.field == "JetStreamMaxStore":
 			s.Noticef("Reloaded: %s = %s", ch.name, friendlyBytes(ch.value.(int64)))
 		default:

@@ -47,6 +47,21 @@ func BenchmarkWebsocketPubSub(b *testing.B) {
 	}
 }
 
+// waitWindow waits until the subscriber has received more than floor
+// messages, failing after 10 s without progress (a server that dropped the
+// subscriber as a slow consumer).
+func waitWindow(b *testing.B, got *atomic.Int64, floor int64, sub *nats.Conn) {
+	last, since := got.Load(), time.Now()
+	for got.Load() <= floor {
+		if g := got.Load(); g != last {
+			last, since = g, time.Now()
+		} else if time.Since(since) > 10*time.Second {
+			b.Fatalf("subscriber stuck at %d messages (status %v, last error %v)", g, sub.Status(), sub.LastError())
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
 // startWSBinary runs bin with a websocket listener and returns its ws URL;
 // the process is killed by pid when the benchmark ends.
 func startWSBinary(b *testing.B, bin string) string {
@@ -90,12 +105,12 @@ func startWSBinary(b *testing.B, bin string) string {
 // are measured delivering rather than dropping a slow consumer.
 func benchWSBinary(b *testing.B, bin string, size int, compress bool) {
 	url := startWSBinary(b, bin)
-	sub, err := nats.Connect(url, nats.Compression(compress))
+	sub, err := nats.Connect(url, nats.Compression(compress), nats.NoReconnect())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer sub.Close()
-	pub, err := nats.Connect(url, nats.Compression(compress))
+	pub, err := nats.Connect(url, nats.Compression(compress), nats.NoReconnect())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -119,14 +134,12 @@ func benchWSBinary(b *testing.B, bin string, size int, compress bool) {
 	for i := range payload {
 		payload[i] = byte('a' + i%26) // compressible, as text usually is
 	}
-	const window = 20000
+	const window = 5000
 	b.SetBytes(int64(size))
 	b.ResetTimer()
 	start := time.Now()
 	for i := int64(0); i < n; i++ {
-		for i-got.Load() > window {
-			time.Sleep(50 * time.Microsecond)
-		}
+		waitWindow(b, &got, i-window, sub)
 		if err := pub.Publish("bench", payload); err != nil {
 			b.Fatal(err)
 		}
