@@ -112,7 +112,7 @@ func (s *Server) checkUserJWT(c *client, co *ClientOpts, limitConns bool) (*auth
 // checkUserRestrictions checks the nonce signature and the user's
 // connection types, source networks and connect times.
 func checkUserRestrictions(c *client, co *ClientOpts, uc *jwt.UserClaims, upl *jwt.UserPermissionLimits) error {
-	if !allowsClientTypes(upl.AllowedConnectionTypes) {
+	if !allowsClientTypes(upl.AllowedConnectionTypes, c.connType()) {
 		return errors.New("Connection type not allowed")
 	}
 	if !upl.BearerToken {
@@ -134,7 +134,7 @@ func checkUserRestrictions(c *client, co *ClientOpts, uc *jwt.UserClaims, upl *j
 	return nil
 }
 
-func allowsClientTypes(types jwt.StringList) bool {
+func allowsClientTypes(types jwt.StringList, connType string) bool {
 	if len(types) == 0 {
 		return true
 	}
@@ -142,7 +142,7 @@ func allowsClientTypes(types jwt.StringList) bool {
 	for _, t := range types {
 		set[strings.ToUpper(t)] = struct{}{}
 	}
-	return allowsClient(set)
+	return allowsConn(set, connType)
 }
 
 // verifyNonce checks a signature of the nonce by the user's nkey; the

@@ -56,7 +56,7 @@ func FuzzUserJWT(f *testing.F) {
 		compilePermissions(jwtPermissions(&upl.Permissions))
 		sourceAllowed(upl.Src, "127.0.0.1")
 		connectWindowEnd(upl.Times, upl.Locale, now)
-		allowsClientTypes(upl.AllowedConnectionTypes)
+		allowsClientTypes(upl.AllowedConnectionTypes, ConnectionTypeStandard)
 	})
 }
 

@@ -525,6 +525,14 @@ func (s *Server) wsURL() string {
 	return scheme + net.JoinHostPort(host, strconv.Itoa(wl.port))
 }
 
+// connType is the connection's type for allowed_connection_types.
+func (c *client) connType() string {
+	if c.ws != nil {
+		return ConnectionTypeWebsocket
+	}
+	return ConnectionTypeStandard
+}
+
 // clientType is the connection's type in /connz and events.
 func (c *client) clientType() string {
 	if c.ws != nil {
