@@ -121,7 +121,7 @@ func (s *Server) checkUserJWT(c *client, co *ClientOpts, limitConns bool) (*auth
 // checkUserRestrictions checks the nonce signature and the user's
 // connection types, source networks and connect times.
 func checkUserRestrictions(c *client, co *ClientOpts, uc *jwt.UserClaims, upl *jwt.UserPermissionLimits) error {
-	if !allowsClientTypes(upl.AllowedConnectionTypes, c.connectionType()) {
+	if !allowsClientTypes(upl.AllowedConnectionTypes, c.connType()) {
 		return errors.New("Connection type not allowed")
 	}
 	if !upl.BearerToken {
@@ -152,15 +152,6 @@ func allowsClientTypes(types jwt.StringList, connType string) bool {
 		set[strings.ToUpper(t)] = struct{}{}
 	}
 	return allowsConn(set, connType)
-}
-
-// connectionType names the kind of connection, as allowed_connection_types
-// does: WEBSOCKET for websocket clients, STANDARD for the others.
-func (c *client) connectionType() string {
-	if c.ws != nil {
-		return ConnectionTypeWebsocket
-	}
-	return ConnectionTypeStandard
 }
 
 // verifyNonce checks a signature of the nonce by the user's nkey; the

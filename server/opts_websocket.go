@@ -230,7 +230,7 @@ func validateWebsocket(o *Options) error {
 	if ws.HandshakeTimeout < 0 {
 		return fmt.Errorf("invalid websocket handshake_timeout of %v, must not be negative", ws.HandshakeTimeout)
 	}
-	if ws.JWTCookie != "" {
+	if ws.JWTCookie != "" && !operatorMode(o) {
 		return fmt.Errorf("trusted operators or trusted keys configuration is required for JWT authentication via cookie %q", ws.JWTCookie)
 	}
 	return validateWSAuth(o)

@@ -27,6 +27,7 @@ const (
 	reloadPortsFile                        // rewrite the ports file in its new directory
 	reloadJetStream                        // JetStream's limits (reloadJetStream)
 	reloadCluster                          // routes and route credentials (route_reload.go)
+	reloadWebsocket                        // the wss certificates (reloadWebsocketTLS)
 )
 
 // reloadable lists the Options fields that may change at runtime, with the
@@ -85,6 +86,8 @@ var reloadable = map[string]struct {
 	"JetStreamAccountLimits": {"jetstream account limits", reloadJetStream},
 	"Cluster":                {"cluster", reloadCluster}, // what may change: checkReloadCluster
 	"Routes":                 {"cluster routes", reloadCluster},
+	// Only the certificate files; checkReloadWebsocket refuses the rest.
+	"Websocket": {"websocket tls", reloadWebsocket},
 }
 
 // Reload re-reads the configuration file and applies what changed. When an
@@ -115,6 +118,9 @@ func (s *Server) Reload() error {
 		return err
 	}
 	if err := checkReloadTLS(next); err != nil {
+		return err
+	}
+	if err := checkReloadWebsocket(cur, next); err != nil {
 		return err
 	}
 	if err := s.checkReloadJetStream(cur, next); err != nil {
@@ -234,6 +240,9 @@ func (s *Server) applyReload(cur, next *Options, changes []optChange) {
 	if kinds[reloadCluster] {
 		s.reloadCluster(cur, next)
 	}
+	if kinds[reloadWebsocket] {
+		s.reloadWebsocketTLS(next)
+	}
 }
 
 // logReloaded logs each change in the reference's words; secrets are never
@@ -249,6 +258,8 @@ func (s *Server) logReloaded(changes []optChange, next *Options) {
 			s.Noticef("Reloaded: cluster")
 		case ch.field == "Routes":
 			s.Noticef("Reloaded: cluster routes")
+		case ch.field == "Websocket":
+			s.Noticef("Reloaded: websocket tls certificates")
 		case ch.field == "JetStreamMaxMemory" || ch.field == "JetStreamMaxStore":
 			s.Noticef("Reloaded: %s = %s", ch.name, friendlyBytes(ch.value.(int64)))
 		default:

@@ -22,9 +22,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,9 +37,11 @@ type wsListener struct {
 	port    int  // the port bound, for INFO and /varz
 	tls     bool // wss://
 	origins []wsOrigin
-	tlsCfg  *tls.Config
+	tlsCfg  *tls.Config // under Server.mu once serving (reload replaces it)
 	pins    PinnedCertSet
-	notAft  *time.Time // the certificate's expiry, for /varz
+	notAft  *time.Time // the certificate's expiry, for /varz; under Server.mu
+	// cur is what the handshake of a new wss connection uses.
+	cur atomic.Pointer[tls.Config]
 }
 
 // wsAcceptGUID is the constant RFC 6455 appends to the client's key.
@@ -65,7 +69,10 @@ func (s *Server) startWebsocket() error {
 			l.Close()
 			return err
 		}
-		l = tls.NewListener(l, wl.tlsCfg)
+		wl.cur.Store(wl.tlsCfg)
+		l = tls.NewListener(l, &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return wl.cur.Load(), nil
+		}})
 	}
 	timeout := o.HandshakeTimeout
 	if timeout == 0 {
@@ -103,11 +110,17 @@ func (wl *wsListener) setTLS(t *TLSConfigOpts) error {
 	}
 	wl.tls, wl.tlsCfg = true, cfg
 	wl.pins, _ = ParsePinnedCerts(t.PinnedCerts) // validated by GenTLSConfig
-	if len(cfg.Certificates) > 0 && cfg.Certificates[0].Leaf != nil {
-		na := cfg.Certificates[0].Leaf.NotAfter.UTC()
-		wl.notAft = &na
-	}
+	wl.notAft = certNotAfter(cfg)
 	return nil
+}
+
+// certNotAfter is the expiry of the configuration's certificate.
+func certNotAfter(cfg *tls.Config) *time.Time {
+	if len(cfg.Certificates) == 0 || cfg.Certificates[0].Leaf == nil {
+		return nil
+	}
+	na := cfg.Certificates[0].Leaf.NotAfter.UTC()
+	return &na
 }
 
 // stopWebsocket closes the listener (lame duck mode and shutdown); open
@@ -391,7 +404,9 @@ func (s *Server) wsInfo(info *Info) {
 	if wl := s.websocketListener(); wl != nil {
 		info.Port = wl.port
 		info.TLSRequired, info.TLSAvailable = wl.tls, wl.tls
-		info.TLSVerify = wl.tls && wl.tlsCfg.ClientAuth == tls.RequireAndVerifyClientCert
+		if cfg := wl.cur.Load(); cfg != nil {
+			info.TLSVerify = cfg.ClientAuth == tls.RequireAndVerifyClientCert
+		}
 	}
 	info.Host = o.Websocket.Host
 	if info.Host == "" {
@@ -486,7 +501,9 @@ func (s *Server) wsVarz(o *Options) WebsocketOptsVarz {
 		v.TLSMap, v.TLSPinnedCerts = ws.TLS.Map, ws.TLS.PinnedCerts
 	}
 	if wl := s.websocketListener(); wl != nil {
+		s.mu.Lock()
 		v.Port, v.TLSCertNotAfter = wl.port, wl.notAft
+		s.mu.Unlock()
 	}
 	return v
 }
@@ -508,10 +525,57 @@ func (s *Server) wsURL() string {
 	return scheme + net.JoinHostPort(host, strconv.Itoa(wl.port))
 }
 
+// connType is the connection's type for allowed_connection_types.
+func (c *client) connType() string {
+	if c.ws != nil {
+		return ConnectionTypeWebsocket
+	}
+	return ConnectionTypeStandard
+}
+
 // clientType is the connection's type in /connz and events.
 func (c *client) clientType() string {
 	if c.ws != nil {
 		return "websocket"
 	}
 	return "nats"
+}
+
+// checkReloadWebsocket allows a reload to change the websocket block's
+// certificate files only (cert_file, key_file, ca_file, or their contents),
+// as the reference does, and loads them before anything is applied.
+func checkReloadWebsocket(cur, next *Options) error {
+	a, b := cur.Websocket, next.Websocket
+	if reflect.DeepEqual(a, b) {
+		return nil
+	}
+	if a.TLS != nil && b.TLS != nil {
+		ta, tb := *a.TLS, *b.TLS
+		ta.CertFile, ta.KeyFile, ta.CaFile, ta.filesDigest = tb.CertFile, tb.KeyFile, tb.CaFile, tb.filesDigest
+		a.TLS = &ta
+		if reflect.DeepEqual(a, b) {
+			_, err := GenTLSConfig(b.TLS)
+			return err
+		}
+	}
+	return fmt.Errorf("config reload not supported for Websocket: old=%v, new=%v", cur.Websocket, next.Websocket)
+}
+
+// reloadWebsocketTLS gives new wss connections the reloaded certificates;
+// open ones keep their session.
+func (s *Server) reloadWebsocketTLS(o *Options) {
+	wl := s.websocketListener()
+	if wl == nil || o.Websocket.TLS == nil {
+		return
+	}
+	cfg, err := GenTLSConfig(o.Websocket.TLS)
+	if err != nil {
+		s.Errorf("Error reloading websocket TLS: %v", err) // checked before: not expected
+		return
+	}
+	s.mu.Lock()
+	wl.tlsCfg = cfg
+	wl.notAft = certNotAfter(cfg)
+	s.mu.Unlock()
+	wl.cur.Store(cfg)
 }

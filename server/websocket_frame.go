@@ -275,8 +275,10 @@ func (c *client) wsFrameDone() error {
 
 // wsMessageLimit bounds an inflated message: 8 x max_payload, at most
 // wsMaxMessageLimit, as clients bound the frames they read.
-func (c *client) wsMessageLimit() int {
-	return int(min(int64(c.mpay)*8, wsMaxMessageLimit))
+func (c *client) wsMessageLimit() int { return wsLimit(c.mpay) }
+
+func wsLimit(maxPayload int32) int {
+	return int(max(1, min(int64(maxPayload)*8, wsMaxMessageLimit)))
 }
 
 // wsParse hands NATS protocol bytes to the parser. Its syntax errors end a
@@ -456,7 +458,8 @@ func (c *client) wsTakeControl(closed bool) bool {
 		w.ctrl = append(w.ctrl, ws.closeMsg...)
 		ws.closeMsg = ws.closeMsg[:0]
 	}
-	w.limit = c.wsMessageLimit()
+	// Not c.mpay: the reader owns it. A reload may change max_payload.
+	w.limit = wsLimit(c.srv.getOpts().MaxPayload)
 	return len(w.ctrl) > 0
 }
 

@@ -271,3 +271,53 @@ func TestWebsocketReconnect(t *testing.T) {
 		t.Fatalf("reconnected to %s", nc.ConnectedUrl())
 	}
 }
+
+// A reload may renew the wss certificates (new connections get them, as
+// with the reference) but change nothing else in the websocket block.
+func TestWebsocketReloadTLS(t *testing.T) {
+	dir := t.TempDir()
+	first, second := newTLSEnv(t), newTLSEnv(t)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	install := func(e *tlsEnv) {
+		for src, dst := range map[string]string{e.srv.certFile: certFile, e.srv.keyFile: keyFile} {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dst, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	install(first)
+	body := `listen: "127.0.0.1:-1"
+websocket { listen: "127.0.0.1:-1", compression: true, tls { cert_file: "` + certFile + `", key_file: "` + keyFile + `" } }
+`
+	conf := writeConf(t, dir, "wss.conf", body)
+	o, err := server.ProcessConfigFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.NoLog, o.NoSigs = true, true
+	s := RunServer(t, o)
+	url := "wss://" + s.WebsocketAddr().String()
+	old := wsConnect(t, url, nats.Secure(first.clientTLS()))
+	if _, err := nats.Connect(url, nats.Secure(second.clientTLS()), nats.Timeout(time.Second)); err == nil {
+		t.Fatal("second CA trusted before the reload")
+	}
+	install(second)
+	if err := s.Reload(); err != nil {
+		t.Fatalf("reload of renewed certificates: %v", err)
+	}
+	wsConnect(t, url, nats.Secure(second.clientTLS()))
+	if _, err := nats.Connect(url, nats.Secure(first.clientTLS()), nats.Timeout(time.Second)); err == nil {
+		t.Fatal("old certificate still served after the reload")
+	}
+	if err := old.Flush(); err != nil {
+		t.Fatalf("open connection lost its session: %v", err)
+	}
+	writeConf(t, dir, "wss.conf", strings.Replace(body, "compression: true", "compression: false", 1))
+	if err := s.Reload(); err == nil || !strings.Contains(err.Error(), "config reload not supported for Websocket") {
+		t.Fatalf("reload changing compression: %v", err)
+	}
+}

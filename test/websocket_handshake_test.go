@@ -2,9 +2,11 @@ package test
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Bad upgrade requests are answered as the reference answers them: the
@@ -124,5 +126,27 @@ func TestWebsocketOrigins(t *testing.T) {
 				l.waitLog(t, "[ERR]", "websocket handshake error: origin not allowed: "+tc.log)
 			}
 		})
+	}
+}
+
+// A socket that does not complete its upgrade within handshake_timeout is
+// closed: silent, or stuck half way through its request.
+func TestWebsocketHandshakeTimeout(t *testing.T) {
+	o := wsOptions()
+	o.Websocket.HandshakeTimeout = 200 * time.Millisecond
+	s := RunServer(t, o)
+	for _, partial := range []string{"", "GET / HTTP/1.1\r\nHost: x\r\n"} {
+		c, err := net.Dial("tcp", s.WebsocketAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, _ = io.WriteString(c, partial)
+		start := time.Now()
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = io.ReadAll(c)
+		if ne, ok := err.(net.Error); (ok && ne.Timeout()) || time.Since(start) > 3*time.Second {
+			t.Fatalf("request %q: not closed after the handshake timeout (%v)", partial, err)
+		}
 	}
 }

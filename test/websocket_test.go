@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -257,4 +258,51 @@ func TestWebsocketMaxPayload(t *testing.T) {
 		t.Fatalf("close %d %q", code, reason)
 	}
 	w.expectEOF()
+}
+
+// verify_and_map on the wss listener logs a client in as the user its
+// certificate names; pinned_certs refuses certificates not listed.
+func TestWebsocketTLSVerifyAndMapAndPins(t *testing.T) {
+	env := newTLSEnv(t)
+	alice := env.ca.clientCert(t, "alice", pkix.Name{CommonName: "alice"}, []string{"alice@example.com"}, nil)
+	bob := env.ca.clientCert(t, "bob", pkix.Name{CommonName: "bob"}, nil, nil)
+	o := wsOptions()
+	o.Websocket.NoTLS = false
+	o.Websocket.TLS = &server.TLSConfigOpts{CertFile: env.srv.certFile, KeyFile: env.srv.keyFile, CaFile: env.ca.file,
+		Verify: true, Map: true}
+	// The mapped user's permissions show that the certificate chose it.
+	o.Users = []*server.User{{Username: "alice@example.com",
+		Permissions: &server.Permissions{Publish: &server.SubjectPermission{Allow: []string{"alice.>"}}}}}
+	s := RunServer(t, o)
+	url := "wss://" + s.WebsocketAddr().String()
+	denied := make(chan error, 1)
+	nc := wsConnect(t, url, nats.Secure(env.clientTLS(alice)),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { denied <- err }))
+	_ = nc.Publish("alice.ok", nil)
+	_ = nc.Publish("other", nil)
+	select {
+	case err := <-denied:
+		if !strings.Contains(err.Error(), `Permissions Violation for Publish to "other"`) {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the mapped user's permissions do not apply")
+	}
+	if _, err := nats.Connect(url, nats.Secure(env.clientTLS(bob)), nats.Timeout(time.Second)); err == nil {
+		t.Fatal("a certificate naming no user logged in")
+	}
+	if _, err := nats.Connect(url, nats.Secure(env.clientTLS()), nats.Timeout(time.Second)); err == nil {
+		t.Fatal("no client certificate accepted with verify")
+	}
+
+	o2 := wsOptions()
+	o2.Websocket.NoTLS = false
+	o2.Websocket.TLS = &server.TLSConfigOpts{CertFile: env.srv.certFile, KeyFile: env.srv.keyFile, CaFile: env.ca.file,
+		Verify: true, PinnedCerts: []string{server.CertPinKey(alice.leaf)}}
+	s2 := RunServer(t, o2)
+	url2 := "wss://" + s2.WebsocketAddr().String()
+	wsConnect(t, url2, nats.Secure(env.clientTLS(alice)))
+	if _, err := nats.Connect(url2, nats.Secure(env.clientTLS(bob)), nats.Timeout(time.Second)); err == nil {
+		t.Fatal("a certificate not pinned was accepted")
+	}
 }
