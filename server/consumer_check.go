@@ -178,7 +178,7 @@ func (ja *jsAccount) checkConsumerCount(a *consumerCreateArgs, others []*Consume
 func (ja *jsAccount) consumerCount() int {
 	n := 0
 	for _, st := range ja.streamList() {
-		n += len(st.consumerList())
+		n += st.numConsumers()
 	}
 	return n
 }
