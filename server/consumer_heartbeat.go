@@ -24,14 +24,14 @@ func (w *consumerWorker) pushHeartbeat(c *consumer, res *SublistResult, now time
 		return
 	}
 	p.lastOut = now
-	w.push.hdr = c.appendPushHeartbeat(w.push.hdr[:0])
+	w.hdr = c.appendPushHeartbeat(w.hdr[:0])
 	var fcReply string
 	if c.cfg.AckPolicy == AckFlowControl && len(c.state.pending) > 0 {
 		fcReply = p.fc.request()
 	}
 	subject := p.subject
 	c.mu.Unlock()
-	w.c.deliverResult(res, subject, nil, w.push.hdr, nil)
+	w.c.deliverResult(res, subject, nil, w.hdr, nil)
 	if fcReply != "" {
 		w.c.deliverResult(res, subject, []byte(fcReply), fcRequestHeader, nil)
 	}

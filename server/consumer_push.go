@@ -1,9 +1,6 @@
 package server
 
-import (
-	"strconv"
-	"time"
-)
+import "time"
 
 // Push consumers (deliver_subject set): the consumer's worker publishes
 // the stream's committed messages to the deliver subject while, and only
@@ -31,11 +28,6 @@ type pushState struct {
 	rateNext time.Time
 	rateWait bool
 	fc       flowControl
-}
-
-// pushScratch is a worker's buffers for push deliveries.
-type pushScratch struct {
-	hdr []byte // headers_only headers, heartbeats
 }
 
 // newPushState returns the push state for cfg, nil for a pull consumer.
@@ -100,6 +92,10 @@ func (c *consumer) pushReconfigured() {
 		c.st.ja.acc.deliverSubs.watch(p.subject, c)
 	}
 }
+
+// pushActive reports whether c is a push consumer bound at the worker's
+// last look: it is active for inactive_threshold. c.mu held.
+func (c *consumer) pushActive() bool { return c.push != nil && c.push.bound }
 
 // pushBound reports whether c's deliver subject has interest now (push_bound).
 func (c *consumer) pushBound() bool {
@@ -243,8 +239,8 @@ func (w *consumerWorker) offerPush(c *consumer, res *SublistResult, src int) boo
 	w.reply = c.appendAckReply(w.reply[:0], dc, m.Seq, c.state.delivered.Consumer+1, m.TS, w.np)
 	hdr, msg := m.Hdr, m.Msg
 	if c.cfg.HeadersOnly {
-		w.push.hdr = appendHeadersOnly(w.push.hdr[:0], m.Hdr, len(m.Msg))
-		hdr, msg = w.push.hdr, nil
+		w.hdr = appendMsgSizeHeader(w.hdr[:0], m.Hdr, len(m.Msg))
+		hdr, msg = w.hdr, nil
 	}
 	size := len(m.Subject) + len(w.reply) + len(hdr) + len(msg)
 	c.advance(src, m.Seq)
@@ -275,20 +271,6 @@ func (p *pushState) paceRate(bps uint64, size int, now time.Time) {
 		p.rateNext = now
 	}
 	p.rateNext = p.rateNext.Add(time.Duration(float64(size*8) / float64(bps) * float64(time.Second)))
-}
-
-// appendHeadersOnly builds a headers_only delivery's header block: the
-// stored headers (or a bare version line) plus Nats-Msg-Size with the
-// size of the body that is left out.
-func appendHeadersOnly(b, hdr []byte, size int) []byte {
-	if len(hdr) >= 4 {
-		b = append(b, hdr[:len(hdr)-2]...) // without the blank line that ends it
-	} else {
-		b = append(b, "NATS/1.0\r\n"...)
-	}
-	b = append(b, "Nats-Msg-Size: "...)
-	b = strconv.AppendInt(b, int64(size), 10)
-	return append(b, "\r\n\r\n"...)
 }
 
 // pushDeadline is when c's timer must run the worker for push delivery

@@ -37,7 +37,6 @@ type consumerWorker struct {
 	acked  []uint64 // sequences acknowledged, for retention
 	np     uint64   // the consumer's num_pending during deliver
 	status []pendingStatus
-	push   pushScratch
 }
 
 // pendingStatus is a status line decided under the consumer's lock and
@@ -297,8 +296,8 @@ func (c *consumer) inactiveAt() time.Time {
 	if c.cfg.InactiveThreshold <= 0 {
 		return time.Time{}
 	}
-	if c.waiting.len() > 0 {
-		c.activeNs.Store(time.Now().UnixNano()) // a waiting request is activity
+	if c.waiting.len() > 0 || c.pushActive() {
+		c.activeNs.Store(time.Now().UnixNano()) // a waiting request or a bound push consumer is activity
 		return time.Time{}
 	}
 	return time.Unix(0, c.activeNs.Load()).Add(c.cfg.InactiveThreshold)

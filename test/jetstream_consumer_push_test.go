@@ -478,6 +478,36 @@ func TestJetStreamPushReplayOriginal(t *testing.T) {
 	}
 }
 
+// An ephemeral push consumer lives while its deliver subject has
+// interest, and is deleted inactive_threshold after it lost it.
+func TestJetStreamPushInactiveThreshold(t *testing.T) {
+	s, nc := pushSetup(t, 1, 1)
+	createConsumer(t, nc, "E", `"deliver_subject":"de","ack_policy":"none","inactive_threshold":300000000`)
+	rc := rawSub(t, s, "de 1")
+	readPush(rc)
+	time.Sleep(700 * time.Millisecond) // bound for more than the threshold
+	if ci := consumerInfo(t, nc, "S", "E"); !pushBound(ci) {
+		t.Fatalf("bound consumer: %v", ci)
+	}
+	rc.send("UNSUB 1\r\n")
+	syncRaw(rc)
+	unbound := time.Now()
+	deadline := unbound.Add(5 * time.Second)
+	for {
+		m := jsReq(t, nc, "$JS.API.CONSUMER.INFO.S.E", "")
+		if _, errCode, _ := apiErr(m); errCode == 10014 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("unbound ephemeral consumer not deleted")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if d := time.Since(unbound); d < 250*time.Millisecond {
+		t.Fatalf("deleted %v after unbinding, inactive_threshold is 300ms", d)
+	}
+}
+
 // nats.go's ordered consumer (ephemeral push, flow control, heartbeats,
 // memory storage) reads a stream of more than the first flow-control
 // window in order.
