@@ -154,6 +154,8 @@ func (c *client) logPrefix() string {
 	tag := " - cid:"
 	if c.ws != nil {
 		tag = " - wid:" // as the reference tags websocket clients
+	} else if c.kind == ROUTER {
+		tag = " - rid:"
 	}
 	return c.host + ":" + strconv.Itoa(c.port) + tag + strconv.FormatUint(c.cid, 10)
 }

@@ -141,6 +141,11 @@ func (c *client) deliver(sub *subscription, subject string, reply, hdr, payload 
 	if rc == c && !c.echo {
 		return false
 	}
+	if rc != nil && rc.kind == ROUTER {
+		// Remote interest met outside deliverResult (the traced path):
+		// an RMSG, never a client's MSG, goes on a route.
+		return c.routeOne(sub, subject, reply, hdr, payload)
+	}
 	if max := sub.max.Load(); max > 0 {
 		n := sub.nm.Add(1)
 		if n > max {

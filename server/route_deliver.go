@@ -3,6 +3,7 @@ package server
 import (
 	"math/rand/v2"
 	"strconv"
+	"strings"
 )
 
 // routeFanout collects, while a local message is delivered, the routes it
@@ -68,11 +69,24 @@ func (c *client) sendRouted(f *routeFanout, acc *Account, subject string, reply,
 		} else {
 			t = &f.more[i-len(f.t)]
 		}
-		c.sendRoutedTo(t, acc, subject, reply, hdr, payload)
+		c.sendRoutedTo(t, acc.Name, subject, reply, hdr, payload)
 	}
 }
 
-func (c *client) sendRoutedTo(t *routeTarget, acc *Account, subject string, reply, hdr, payload []byte) {
+// routeOne sends a message to one remote subscription met outside
+// deliverResult (the traced path): its account is the one the route
+// subscription was registered in, the first word of its sid.
+func (c *client) routeOne(sub *subscription, subject string, reply, hdr, payload []byte) bool {
+	if c.kind == ROUTER {
+		return false // one hop
+	}
+	accName, _, _ := strings.Cut(sub.sid, " ")
+	t := routeTarget{rc: sub.client, plain: sub.queue == "", q0: sub.queue}
+	c.sendRoutedTo(&t, accName, subject, reply, hdr, payload)
+	return true
+}
+
+func (c *client) sendRoutedTo(t *routeTarget, accName string, subject string, reply, hdr, payload []byte) {
 	rc := t.rc
 	var lb [256]byte
 	b := lb[:0]
@@ -82,7 +96,7 @@ func (c *client) sendRoutedTo(t *routeTarget, acc *Account, subject string, repl
 		b = append(b, "RMSG "...)
 	}
 	if rc.route.account == "" {
-		b = append(append(b, acc.Name...), ' ')
+		b = append(append(b, accName...), ' ')
 	}
 	b = append(append(b, subject...), ' ')
 	if t.q0 != "" {

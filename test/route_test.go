@@ -740,3 +740,37 @@ func TestRouteImportsAcrossCluster(t *testing.T) {
 		t.Fatal("stream import delivered twice")
 	}
 }
+
+func TestRouteTracedMessageIsRouted(t *testing.T) {
+	servers := runCluster(t, 2, nil)
+	waitMesh(t, servers)
+	pub, sub := connect(t, servers[0]), connect(t, servers[1])
+	got := make(chan *nats.Msg, 4)
+	sub.ChanSubscribe("traced", got)
+	traces := make(chan *nats.Msg, 4)
+	pub.ChanSubscribe("trace.dest", traces)
+	barrier(t, pub, sub)
+	m := nats.NewMsg("traced")
+	m.Header.Set("Nats-Trace-Dest", "trace.dest")
+	m.Data = []byte("t")
+	pub.PublishMsg(m)
+	pub.Publish("traced", []byte("after"))
+	for _, want := range []string{"t", "after"} {
+		select {
+		case m := <-got:
+			if string(m.Data) != want {
+				t.Fatalf("got %q, want %q", m.Data, want)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%q not routed (route broken by the traced message?)", want)
+		}
+	}
+	select {
+	case <-traces:
+	case <-time.After(2 * time.Second):
+		t.Fatal("no trace document")
+	}
+	if servers[0].NumRoutes() != 4 {
+		t.Fatalf("routes after a traced message: %d", servers[0].NumRoutes())
+	}
+}
