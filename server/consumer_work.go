@@ -78,6 +78,10 @@ func (js *jetStream) stopConsumerWork() {
 
 func (p *consumerWorkers) push(c *consumer) {
 	p.mu.Lock()
+	if p.quit {
+		p.mu.Unlock()
+		return
+	}
 	p.q = append(p.q, c)
 	p.mu.Unlock()
 	p.cond.Signal()
@@ -120,8 +124,10 @@ func (c *consumer) schedule() {
 		switch c.sched.Load() {
 		case 0:
 			if c.sched.CompareAndSwap(0, 1) {
-				c.st.ja.js.consumerWork().push(c)
-				return
+				if p := c.st.ja.js.consumerWork(); p != nil {
+					p.push(c)
+				}
+				return // nil: JetStream has shut down
 			}
 		case 1:
 			if c.sched.CompareAndSwap(1, 2) {
