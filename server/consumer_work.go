@@ -256,6 +256,9 @@ func (c *consumer) rearm() {
 	if !c.replayAt.IsZero() && c.waiting.len() > 0 && (next.IsZero() || c.replayAt.Before(next)) {
 		next = c.replayAt
 	}
+	if c.paused(time.Now()) && c.waiting.len() > 0 && (next.IsZero() || c.cfg.PauseUntil.Before(next)) {
+		next = *c.cfg.PauseUntil
+	}
 	if at := c.state.nextDue(&c.cfg); at != 0 && c.waiting.len() > 0 {
 		if t := time.Unix(0, at); next.IsZero() || t.Before(next) {
 			next = t
