@@ -27,7 +27,7 @@ func (w *consumerWorker) deliver(c *consumer) {
 	npKnown := false
 	for {
 		c.mu.Lock()
-		if c.deleted || c.waiting.len() == 0 || c.ackPendingFull() {
+		if c.deleted || c.waiting.len() == 0 || c.ackPendingFull() || c.paused(time.Now()) {
 			c.mu.Unlock()
 			return
 		}
@@ -292,4 +292,10 @@ func appendMsgSizeHeader(b, hdr []byte, size int) []byte {
 	b = append(b, "Nats-Msg-Size: "...)
 	b = strconv.AppendInt(b, int64(size), 10)
 	return append(b, "\r\n\r\n"...)
+}
+
+// paused reports whether pause_until holds deliveries back at now; c.mu
+// held. The timer wakes the consumer when the pause ends.
+func (c *consumer) paused(now time.Time) bool {
+	return c.cfg.PauseUntil != nil && now.Before(*c.cfg.PauseUntil)
 }

@@ -77,6 +77,10 @@ func (js *jetStream) stopConsumerWork() {
 
 func (p *consumerWorkers) push(c *consumer) {
 	p.mu.Lock()
+	if p.quit {
+		p.mu.Unlock()
+		return
+	}
 	p.q = append(p.q, c)
 	p.mu.Unlock()
 	p.cond.Signal()
@@ -119,8 +123,10 @@ func (c *consumer) schedule() {
 		switch c.sched.Load() {
 		case 0:
 			if c.sched.CompareAndSwap(0, 1) {
-				c.st.ja.js.consumerWork().push(c)
-				return
+				if p := c.st.ja.js.consumerWork(); p != nil {
+					p.push(c)
+				}
+				return // nil: JetStream has shut down
 			}
 		case 1:
 			if c.sched.CompareAndSwap(1, 2) {
@@ -248,6 +254,9 @@ func (c *consumer) rearm() {
 	}
 	if !c.replayAt.IsZero() && c.waiting.len() > 0 && (next.IsZero() || c.replayAt.Before(next)) {
 		next = c.replayAt
+	}
+	if c.paused(time.Now()) && c.waiting.len() > 0 && (next.IsZero() || c.cfg.PauseUntil.Before(next)) {
+		next = *c.cfg.PauseUntil
 	}
 	if at := c.state.nextDue(&c.cfg); at != 0 && c.waiting.len() > 0 {
 		if t := time.Unix(0, at); next.IsZero() || t.Before(next) {

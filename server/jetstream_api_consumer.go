@@ -103,9 +103,6 @@ func (ja *jsAccount) createConsumer(r *jsAPIRequest, a *consumerCreateArgs) any 
 	if e != nil {
 		return createErr(e)
 	}
-	if f := consumerUnsupported(cfg); f != "" {
-		return createErr(jsError(jsConsumerCreate, f+" is not supported yet"))
-	}
 	if existing != nil {
 		return ja.updateConsumer(existing, cfg)
 	}
@@ -325,19 +322,11 @@ func (c *consumer) info(withMeta bool) *ConsumerInfo {
 	}
 	cfg.Metadata = md
 	ci.Config = &cfg
+	if cfg.PauseUntil != nil {
+		if d := time.Until(*cfg.PauseUntil); d > 0 {
+			ci.Paused, ci.PauseRemaining = true, d
+		}
+	}
 	ci.TimeStamp = time.Now().UTC()
 	return ci
-}
-
-// consumerUnsupported names the first feature cfg asks for that this
-// server does not deliver yet ("" when none): refused rather than
-// accepted and ignored.
-func consumerUnsupported(cfg *ConsumerConfig) string {
-	switch {
-	case cfg.PriorityPolicy != PriorityNone || len(cfg.PriorityGroups) > 0:
-		return "priority groups"
-	case cfg.PauseUntil != nil && cfg.PauseUntil.After(time.Now()):
-		return "pause_until"
-	}
-	return ""
 }

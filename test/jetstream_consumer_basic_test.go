@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,5 +153,45 @@ func TestJetStreamConsumerPullStatuses(t *testing.T) {
 	}
 	if m.Header.Get("Status") != "408" || m.Header.Get("Nats-Pending-Messages") != "3" || m.Header.Get("Nats-Pending-Bytes") != "1000" {
 		t.Fatalf("expired: %+v", m.Header)
+	}
+}
+
+// The create forms, NAMES/LIST paging and the error answers as the
+// reference gives them (observed on v2.15.2).
+func TestJetStreamConsumerAPIForms(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.S", `{"name":"S","subjects":["foo.>"]}`)
+	m := jsReq(t, nc, "$JS.API.CONSUMER.CREATE.S", `{"stream_name":"S","config":{"ack_policy":"explicit"}}`)
+	cfg := m["config"].(map[string]any)
+	if name, _ := m["name"].(string); len(name) != 8 || cfg["name"] != nil || cfg["inactive_threshold"] != 5e9 {
+		t.Fatalf("legacy ephemeral: name %v config %v", m["name"], cfg)
+	}
+	m = jsReq(t, nc, "$JS.API.CONSUMER.DURABLE.CREATE.S.D", `{"stream_name":"S","config":{"durable_name":"D","ack_policy":"all","filter_subject":"foo.a"}}`)
+	if m["name"] != "D" || m["config"].(map[string]any)["filter_subject"] != "foo.a" {
+		t.Fatalf("durable create: %v", m)
+	}
+	m = jsReq(t, nc, "$JS.API.CONSUMER.CREATE.S.F.foo.b", `{"stream_name":"S","config":{"name":"F","filter_subject":"foo.b"}}`)
+	if m["name"] != "F" {
+		t.Fatalf("filtered create: %v", m)
+	}
+	for _, tc := range []struct{ subj, body, want string }{
+		{"$JS.API.CONSUMER.NAMES.S", `{"offset":3}`, `{"type":"io.nats.jetstream.api.v1.consumer_names_response","total":3,"offset":3,"limit":1024,"consumers":[]}`},
+		{"$JS.API.CONSUMER.NAMES.X", ``, `{"type":"io.nats.jetstream.api.v1.consumer_names_response","error":{"code":404,"err_code":10059,"description":"stream not found"},"total":0,"offset":0,"limit":0,"consumers":[]}`},
+		{"$JS.API.CONSUMER.LIST.X", ``, `{"type":"io.nats.jetstream.api.v1.consumer_list_response","error":{"code":404,"err_code":10059,"description":"stream not found"},"total":0,"offset":0,"limit":0,"consumers":[]}`},
+		{"$JS.API.CONSUMER.LIST.S", `{"offset":5}`, `{"type":"io.nats.jetstream.api.v1.consumer_list_response","total":3,"offset":3,"limit":256,"consumers":[]}`},
+		{"$JS.API.CONSUMER.INFO.S.D", `x`, `{"type":"io.nats.jetstream.api.v1.consumer_info_response","error":{"code":400,"err_code":10038,"description":"expected an empty request payload"}}`},
+		{"$JS.API.CONSUMER.INFO.S.Z", ``, `{"type":"io.nats.jetstream.api.v1.consumer_info_response","error":{"code":404,"err_code":10014,"description":"consumer not found"}}`},
+		{"$JS.API.CONSUMER.DELETE.S.D", ``, `{"type":"io.nats.jetstream.api.v1.consumer_delete_response","success":true}`},
+		{"$JS.API.CONSUMER.DELETE.S.D", ``, `{"type":"io.nats.jetstream.api.v1.consumer_delete_response","error":{"code":404,"err_code":10014,"description":"consumer not found"}}`},
+		{"$JS.API.CONSUMER.CREATE.S.C", ``, `{"type":"io.nats.jetstream.api.v1.consumer_create_response","error":{"code":400,"err_code":10056,"description":"stream name in subject does not match request"}}`},
+	} {
+		msg, err := nc.Request(tc.subj, []byte(tc.body), 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(msg.Data); got != tc.want && !strings.Contains(got, tc.want) {
+			t.Fatalf("%s %s:\n got %s\nwant %s", tc.subj, tc.body, got, tc.want)
+		}
 	}
 }

@@ -204,3 +204,20 @@ func TestJetStreamConsumerReplayOriginal(t *testing.T) {
 
 var _ = json.Marshal
 var _ = jetstream.AckAllPolicy
+
+// pause_until holds deliveries back until it passes; INFO says paused.
+func TestJetStreamConsumerPauseUntil(t *testing.T) {
+	until := time.Now().Add(400 * time.Millisecond).UTC()
+	f := newAckFixture(t, 1, fmt.Sprintf(`{"durable_name":"C","ack_policy":"explicit","pause_until":%q}`, until.Format(time.RFC3339Nano)))
+	m := jsReq(t, f.nc, "$JS.API.CONSUMER.INFO.S.C", "")
+	if m["paused"] != true || m["pause_remaining"].(float64) <= 0 {
+		t.Fatalf("info: paused %v remaining %v", m["paused"], m["pause_remaining"])
+	}
+	f.next(1, 2*time.Second)
+	if time.Now().Before(until) {
+		t.Fatalf("delivered %v before pause_until", time.Until(until))
+	}
+	if m := jsReq(t, f.nc, "$JS.API.CONSUMER.INFO.S.C", ""); m["paused"] != nil {
+		t.Fatalf("still paused: %v", m["paused"])
+	}
+}
