@@ -142,11 +142,19 @@ func (s *Server) sendAsyncInfo(clients []*client, proto []byte) {
 	if proto == nil {
 		return
 	}
+	var wsProto []byte
 	for _, c := range clients {
+		p := proto
+		if c.ws != nil {
+			if wsProto == nil {
+				wsProto = s.wsAsyncInfo(proto)
+			}
+			p = wsProto
+		}
 		c.mu.Lock()
 		send := c.opts.Protocol >= 1 && !c.closed
 		if send {
-			c.queueOutbound(proto)
+			c.queueOutbound(p)
 		}
 		c.mu.Unlock()
 		if send {

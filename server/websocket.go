@@ -13,9 +13,11 @@ package server
 // read, write and idle timeouts); the client's own timers start after.
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -578,4 +580,23 @@ func (s *Server) reloadWebsocketTLS(o *Options) {
 	wl.notAft = certNotAfter(cfg)
 	s.mu.Unlock()
 	wl.cur.Store(cfg)
+}
+
+// wsAsyncInfo turns an INFO line for plain clients into the one websocket
+// clients get: the websocket listener's address, TLS and authorization.
+// connect_urls name nats:// addresses a websocket client cannot use, so
+// they are left out.
+func (s *Server) wsAsyncInfo(proto []byte) []byte {
+	var info Info
+	body := bytes.TrimSuffix(bytes.TrimPrefix(proto, []byte("INFO ")), []byte(" \r\n"))
+	if err := json.Unmarshal(body, &info); err != nil {
+		return proto
+	}
+	s.wsInfo(&info)
+	info.ConnectURLs = nil
+	b, err := json.Marshal(&info)
+	if err != nil {
+		return proto
+	}
+	return append(append([]byte("INFO "), b...), " \r\n"...)
 }

@@ -2,6 +2,7 @@ package test
 
 import (
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -222,7 +223,15 @@ func TestWebsocketLameDuck(t *testing.T) {
 	nc := wsConnect(t, wsURL(s), nats.LameDuckModeHandler(func(*nats.Conn) { ldm <- struct{}{} }), nats.NoReconnect())
 	closed := make(chan struct{})
 	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	raw, _ := dialWS(t, s)
+	raw.sendText("CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n")
+	raw.readData("PONG")
 	go s.LameDuckShutdown()
+	// The INFO names the websocket listener, not the client port.
+	info := raw.readData(`"ldm":true`)
+	if !strings.Contains(info, fmt.Sprintf(`"port":%d,`, s.WebsocketAddr().Port)) {
+		t.Fatalf("lame duck INFO to a websocket client: %s", info)
+	}
 	for _, ch := range []chan struct{}{ldm, closed} {
 		select {
 		case <-ch:
