@@ -40,7 +40,8 @@ type consumer struct {
 	replayTS   int64
 	replayAt   time.Time
 	deleted    bool
-	push       *pushState // nil for a pull consumer (consumer_push.go)
+	adm        *consumerAdmin // pin and pause (consumer_admin.go); nil until used
+	push       *pushState     // nil for a pull consumer (consumer_push.go)
 
 	// sched is the worker scheduling state: 0 idle, 1 queued or running,
 	// 2 running and asked to run again.
@@ -135,6 +136,7 @@ func (st *stream) recoverConsumer(name string) {
 	c.state.restore(&c.cfg, saved)
 	st.registerConsumer(c)
 	c.rearm()
+	c.adminRecovered()
 }
 
 // newConsumer builds a consumer around its store; it is not registered.

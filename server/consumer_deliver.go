@@ -20,6 +20,9 @@ const (
 
 // deliver serves the waiting requests with what is committed.
 func (w *consumerWorker) deliver(c *consumer) {
+	if w.holdWhilePaused(c, time.Now()) {
+		return
+	}
 	if c.push != nil {
 		w.deliverPush(c)
 		return
@@ -168,6 +171,10 @@ func (w *consumerWorker) offer(c *consumer, src int) bool {
 		c.mu.Unlock()
 		return false
 	}
+	if !c.pickRequest(w, w.np, now) {
+		c.mu.Unlock()
+		return w.priorityStalled(c)
+	}
 	pr := c.waiting.reqs[0]
 	res := c.st.ja.acc.sl.MatchOnce(pr.reply, &w.match)
 	if len(res.psubs) == 0 && len(res.qsubs) == 0 {
@@ -205,7 +212,7 @@ func (w *consumerWorker) offer(c *consumer, src int) bool {
 	}
 	done := c.served(pr, size, now)
 	c.mu.Unlock()
-	w.c.deliverResult(res, m.Subject, w.reply, hdr, body)
+	w.c.deliverResult(res, m.Subject, w.reply, w.deliveryHeader(c, hdr), body)
 	if done && pr.byteCap {
 		// The count was met before the bytes: said after the message.
 		c.sendStatus(pr.reply, statusBatchCompleted, 0, pr.maxBytes)

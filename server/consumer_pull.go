@@ -37,6 +37,7 @@ type pullRequest struct {
 	hb       time.Duration
 	nextHB   time.Time
 	sent     int // messages delivered to it
+	prio     pullPriority
 }
 
 // pullQueue is a consumer's FIFO of waiting requests.
@@ -144,6 +145,7 @@ func (c *consumer) addPullRequest(reply string, msg []byte) {
 	if pr.hb > 0 {
 		pr.nextHB = now.Add(pr.hb)
 	}
+	c.admitPriority(pr, &req, now)
 	c.waiting.reqs = append(c.waiting.reqs, pr)
 	c.mu.Unlock()
 	c.schedule()
@@ -164,7 +166,7 @@ func (c *consumer) checkPullRequest(req *JSApiConsumerGetNextRequest) string {
 	case cfg.MaxRequestMaxBytes > 0 && req.MaxBytes > cfg.MaxRequestMaxBytes:
 		return "409 Exceeded MaxRequestMaxBytes of " + strconv.Itoa(cfg.MaxRequestMaxBytes)
 	}
-	return ""
+	return c.checkPriorityRequest(req)
 }
 
 // sendStatus answers reply with a header-only status message; requests

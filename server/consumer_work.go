@@ -37,6 +37,9 @@ type consumerWorker struct {
 	acked  []uint64 // sequences acknowledged, for retention
 	np     uint64   // the consumer's num_pending during deliver
 	status []pendingStatus
+	pin    string // the pin of the message being offered (consumer_priority.go)
+	pinNew bool   // the pin changed while picking: its advisories go first
+	pinHdr []byte // a delivery's header with its Nats-Pin-Id
 }
 
 // pendingStatus is a status line decided under the consumer's lock and
@@ -145,6 +148,7 @@ func (w *consumerWorker) run(c *consumer) {
 	w.applyAcks(c, now)
 	w.expireRequests(c, now)
 	w.deliver(c)
+	c.adminTick(now)
 	w.retire(c) // before the ack-of-acks: an answered ack has removed its message
 	if w.syncs > 0 {
 		// Answered acks are durable before their answer goes out.
@@ -272,6 +276,7 @@ func (c *consumer) rearm() {
 		}
 	}
 	next = earlier(next, c.pushDeadline())
+	next = c.adminDeadline(next)
 	if next.IsZero() {
 		if c.timer != nil && !c.armedAt.IsZero() {
 			c.timer.Stop()

@@ -233,10 +233,10 @@ func init() {
 		"CONSUMER.NAMES":     {"consumer_names_response", -1, (*jsAccount).apiConsumerNames},
 		"CONSUMER.LIST":      {"consumer_list_response", -1, (*jsAccount).apiConsumerList},
 		"CONSUMER.DELETE":    {"consumer_delete_response", -1, (*jsAccount).apiConsumerDelete},
-		"CONSUMER.PAUSE":     {"consumer_pause_response", -1, apiConsumerNotSupported},
-		"CONSUMER.UNPIN":     {"consumer_unpin_response", -1, apiConsumerNotSupported},
+		"CONSUMER.PAUSE":     {"", -1, (*jsAccount).apiConsumerPause}, // answers itself
+		"CONSUMER.UNPIN":     {"consumer_unpin_response", -1, (*jsAccount).apiConsumerUnpin},
 		"CONSUMER.MSG.NEXT":  {"consumer_getnext_response", -1, apiConsumerNotSupported},
-		"CONSUMER.RESET":     {"consumer_reset_response", -1, apiConsumerNotSupported},
+		"CONSUMER.RESET":     {"", -1, (*jsAccount).apiConsumerReset}, // answers itself
 		"CONSUMER.LEADER":    {"consumer_leader_stepdown_response", -1, apiConsumerNotSupported},
 		"STREAM.LEADER":      {"stream_leader_stepdown_response", -1, apiClusterRequired},
 		"DIRECT.GET":         {"", -1, (*jsAccount).apiDirectGet},

@@ -117,6 +117,7 @@ func (ja *jsAccount) createConsumer(r *jsAPIRequest, a *consumerCreateArgs) any 
 		return createErr(e)
 	}
 	ja.adviseConsumer(st.name, c.name, jsActionCreate)
+	c.adminCreated()
 	return &JSApiConsumerCreateResponse{ConsumerInfo: c.info(true)}
 }
 
@@ -183,6 +184,7 @@ func (ja *jsAccount) updateConsumer(c *consumer, cfg *ConsumerConfig) any {
 		}
 		c.schedule()
 	}
+	c.adminCreated()
 	return &JSApiConsumerCreateResponse{ConsumerInfo: c.info(true)}
 }
 
@@ -322,11 +324,8 @@ func (c *consumer) info(withMeta bool) *ConsumerInfo {
 	}
 	cfg.Metadata = md
 	ci.Config = &cfg
-	if cfg.PauseUntil != nil {
-		if d := time.Until(*cfg.PauseUntil); d > 0 {
-			ci.Paused, ci.PauseRemaining = true, d
-		}
-	}
-	ci.TimeStamp = time.Now().UTC()
+	now := time.Now()
+	c.addAdminInfo(ci, now)
+	ci.TimeStamp = now.UTC()
 	return ci
 }

@@ -144,6 +144,7 @@ func JSErrorIdentifiers() []string {
 		jsInsufficientResources, jsMemoryResourcesExceeded, jsStorageResourcesExceeded,
 		jsAccountResourcesExceeded, jsMaximumStreamsLimit, jsStreamMaxBytesRequired, jsStreamMaxStreamBytes}
 	ids = append(ids, consumerCheckErrorIDs...)
+	ids = append(ids, consumerAdminErrorIDs...)
 	return append(ids, msgFeatureErrorIDs...)
 }
 
