@@ -79,18 +79,24 @@ const jsMsgNextPrefix = jsAPIPrefix + "CONSUMER.MSG.NEXT."
 
 // onPullRequest runs on the publisher's goroutine for every MSG.NEXT: it
 // checks the request and queues it; the worker delivers.
-func (ja *jsAccount) onPullRequest(subject, reply string, msg []byte) {
+func (ja *jsAccount) onPullRequest(pub *client, subject, reply string, msg []byte) {
 	rest := subject[len(jsMsgNextPrefix):]
 	dot := strings.IndexByte(rest, '.')
 	if dot <= 0 || strings.IndexByte(rest[dot+1:], '.') >= 0 {
 		return
 	}
-	st := ja.lookupStream(rest[:dot])
-	if st == nil {
-		return
+	var c *consumer
+	if st := ja.lookupStream(rest[:dot]); st != nil {
+		c = st.lookupConsumer(rest[dot+1:])
 	}
-	c := st.lookupConsumer(rest[dot+1:])
 	if c == nil {
+		// The reference's consumer is what subscribes to its MSG.NEXT
+		// subject: without it the request reaches nobody, and a client
+		// that asked for no-responders is told at once (nats.go's Fetch
+		// fails fast instead of waiting for its expiry).
+		if pub != nil && pub.noResponders {
+			pub.sendNoResponders(subject, []byte(reply))
+		}
 		return
 	}
 	c.addPullRequest(reply, msg)

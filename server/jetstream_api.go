@@ -193,7 +193,7 @@ func (ja *jsAccount) onAPIRequest(c *client, subject, reply string, hdr, msg []b
 		return // nobody to answer, as with the reference
 	}
 	if strings.HasPrefix(subject, jsMsgNextPrefix) {
-		ja.onPullRequest(subject, reply, msg) // served by the consumer, not a worker
+		ja.onPullRequest(c, subject, reply, msg) // served by the consumer, not a worker
 		return
 	}
 	r := &jsAPIRequest{ja: ja, client: c, subject: strings.Clone(subject), reply: strings.Clone(reply),

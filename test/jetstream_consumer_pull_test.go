@@ -263,3 +263,49 @@ func TestJetStreamConsumerHeadersOnly(t *testing.T) {
 		}
 	}
 }
+
+// A pull request for a consumer (or stream) that does not exist reaches
+// nobody, as on the reference where the consumer itself subscribes: a
+// client that asked for no-responders gets the 503 status at once, one
+// that did not gets nothing.
+func TestJetStreamPullMissingConsumerNoResponders(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	jsReq(t, nc, "$JS.API.STREAM.CREATE.P", `{"name":"P","subjects":["p"]}`)
+
+	rc := dialRaw(t, s)
+	rc.send("CONNECT {\"headers\":true,\"no_responders\":true,\"verbose\":false}\r\nSUB inbox.x 1\r\n")
+	for _, subj := range []string{"$JS.API.CONSUMER.MSG.NEXT.P.NONE", "$JS.API.CONSUMER.MSG.NEXT.NOSTREAM.C"} {
+		rc.send(fmt.Sprintf("PUB %s inbox.x 2\r\n{}\r\n", subj))
+		got, hdr, body := readRawMsg(rc)
+		if want := "NATS/1.0 503\r\nNats-Subject: " + subj + "\r\n\r\n"; got != "inbox.x" || hdr != want || body != "" {
+			t.Fatalf("%s: got %q %q %q, want header %q", subj, got, hdr, body, want)
+		}
+	}
+
+	quiet := dialRaw(t, s)
+	quiet.send("CONNECT {\"headers\":true,\"verbose\":false}\r\nSUB inbox.y 1\r\nPUB $JS.API.CONSUMER.MSG.NEXT.P.NONE inbox.y 2\r\n{}\r\nPING\r\n")
+	quiet.expect("PONG")
+
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := js.CreateOrUpdateConsumer(context.Background(), "P", jetstream.ConsumerConfig{Durable: "GONE"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteConsumer(context.Background(), "P", "GONE"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err == nil {
+		for range batch.Messages() {
+		}
+		err = batch.Error()
+	}
+	if err == nil || time.Since(start) > 2*time.Second {
+		t.Fatalf("fetch from a deleted consumer: err %v after %v, want a fast failure", err, time.Since(start))
+	}
+}
