@@ -299,6 +299,20 @@ func (ir *importRoute) forward(s *Server, subject, reply string, hdr, msg []byte
 	s.PublishInternal(ir.exporter, target, newReply, hdr, msg)
 }
 
+// forwardPush carries a push consumer's delivery across a stream import
+// as the reference does: routed in the importer on the imported deliver
+// subject, shown with the stream's subject (a KV watcher in the importing
+// account reads its keys from it).
+func (ir *importRoute) forwardPush(s *Server, deliverSubject, shown, reply string, hdr, msg []byte) {
+	ic := s.internalClient(ir.importer)
+	r := ir.importer.sl.Match(ir.target(deliverSubject))
+	var rb []byte
+	if reply != "" {
+		rb = []byte(reply)
+	}
+	ic.deliverResult(r, shown, rb, hdr, msg)
+}
+
 // subscribeImport registers the internal subscription carrying ir, in the
 // account where the messages to carry are published.
 func (s *Server) subscribeImport(ir *importRoute, subject string) error {
@@ -306,7 +320,11 @@ func (s *Server) subscribeImport(ir *importRoute, subject string) error {
 	if ir.service {
 		in = ir.importer
 	}
-	_, err := s.subscribeInternal(in, subject, "", func(_ *subscription, _ *client, _ *Account, subj, reply string, hdr, msg []byte) {
+	_, err := s.subscribeInternal(in, subject, "", func(_ *subscription, pub *client, _ *Account, subj, reply string, hdr, msg []byte) {
+		if pub != nil && pub.pushSubject != "" && !ir.service {
+			ir.forwardPush(s, pub.pushSubject, subj, reply, hdr, msg)
+			return
+		}
 		ir.forward(s, subj, reply, hdr, msg)
 	}, ir)
 	return err

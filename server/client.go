@@ -128,6 +128,10 @@ type client struct {
 	hdrBuf       []byte        // scratch for no-responder headers
 	inlineHeld   [][]byte      // scratch for inline flushes of this connection
 	mbuf         []byte        // scratch for mapped subjects
+	// pushSubject is set by a consumer worker's client while it delivers a
+	// push consumer's message: the message travels on this deliver
+	// subject but shows the stream's subject, and imports carry it on.
+	pushSubject string
 	stall        chan struct{} // a receiver's queue this reader must wait for
 	stallTimer   *time.Timer
 	rperms       *clientPerms    // reader's copy of perms

@@ -720,3 +720,36 @@ func TestJetStreamPushKVWatchNatsGo(t *testing.T) {
 		}
 	}
 }
+
+// A push consumer whose deliver subject reaches another account through a
+// stream import delivers there, as the reference does: on the imported
+// deliver subject, showing the stream's subject and the ack reply.
+func TestJetStreamPushAcrossStreamImport(t *testing.T) {
+	conf := `listen: 127.0.0.1:-1
+jetstream { store_dir: "STORE" }
+accounts {
+  A { jetstream: enabled, users [{user: a, password: a}], exports [{stream: "accI.>"}, {service: "$JS.API.>"}] }
+  I { users [{user: i, password: i}], imports [{stream: {account: A, subject: "accI.>"}}, {service: {account: A, subject: "$JS.API.>"}, to: "fromA.>"}] }
+}
+`
+	s, _ := runJSConf(t, conf, "")
+	na := connect(t, s, nats.UserInfo("a", "a"))
+	ni := connect(t, s, nats.UserInfo("i", "i"))
+	jsReq(t, na, "$JS.API.STREAM.CREATE.S", `{"name":"S","subjects":["s"]}`)
+	sub, _ := ni.SubscribeSync("accI.deliver")
+	ni.Flush()
+	m, err := ni.Request("fromA.CONSUMER.CREATE.S.C", []byte(`{"stream_name":"S","config":{"name":"C","deliver_subject":"accI.deliver","ack_policy":"none"}}`), 2*time.Second)
+	if err != nil || !strings.Contains(string(m.Data), `"push_bound":true`) {
+		t.Fatalf("create: %v %s", err, m.Data)
+	}
+	if _, err := na.Request("s", []byte("hello"), 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	got, err := sub.NextMsg(2 * time.Second)
+	if err != nil {
+		t.Fatal("no delivery across the import:", err)
+	}
+	if got.Subject != "s" || string(got.Data) != "hello" || !strings.HasPrefix(got.Reply, "$JS.ACK.S.C.1.1.1.") {
+		t.Fatalf("got %q %q reply %q", got.Subject, got.Data, got.Reply)
+	}
+}
