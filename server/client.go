@@ -124,20 +124,20 @@ type client struct {
 	mpay         int32
 	mcl          int32
 	msubs        int32
-	limitsGen    uint64        // Server.limitsGen that mpay, mcl and msubs match
-	hdrBuf       []byte        // scratch for no-responder headers
-	inlineHeld   [][]byte      // scratch for inline flushes of this connection
-	mbuf         []byte        // scratch for mapped subjects
+	limitsGen    uint64   // Server.limitsGen that mpay, mcl and msubs match
+	hdrBuf       []byte   // scratch for no-responder headers
+	inlineHeld   [][]byte // scratch for inline flushes of this connection
+	mbuf         []byte   // scratch for mapped subjects
 	// pushSubject is set by a consumer worker's client while it delivers a
 	// push consumer's message: the message travels on this deliver
 	// subject but shows the stream's subject, and imports carry it on.
 	pushSubject string
-	stall        chan struct{} // a receiver's queue this reader must wait for
-	stallTimer   *time.Timer
-	rperms       *clientPerms    // reader's copy of perms
-	pcache       map[string]bool // publish decisions
-	pcacheGen    uint64
-	pend         pendingStats // counts not yet in the atomics below
+	stall       chan struct{} // a receiver's queue this reader must wait for
+	stallTimer  *time.Timer
+	rperms      *clientPerms    // reader's copy of perms
+	pcache      map[string]bool // publish decisions
+	pcacheGen   uint64
+	pend        pendingStats // counts not yet in the atomics below
 
 	inMsgs   atomic.Int64
 	inBytes  atomic.Int64
