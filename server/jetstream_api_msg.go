@@ -193,14 +193,27 @@ func (ja *jsAccount) apiMsgDelete(r *jsAPIRequest, args []string) any {
 		return errResponse(jsError(jsStreamMsgDeleteFailed, err))
 	}
 	if !removed {
-		// The reference answers 10057 with the store's words (observed):
-		// "stream store EOF" past the last sequence, else "no message found".
-		var ss StreamState
-		st.store.FastState(&ss)
-		if req.Seq > ss.LastSeq {
-			return errResponse(jsError(jsStreamMsgDeleteFailed, ErrStoreEOF))
-		}
-		return errResponse(jsError(jsStreamMsgDeleteFailed, ErrStoreMsgNotFound))
+		return errResponse(msgDeleteNotFound(st, req.Seq))
 	}
 	return &JSApiSuccessResponse{Success: true}
+}
+
+// msgDeleteNotFound is the reference's answer (observed) to deleting a
+// sequence that holds no message: a memory stream says 10043 "sequence N
+// not found"; a file stream says 10057 with the store's words outside
+// first..last ("stream store EOF" past the last sequence, "no message
+// found" before the first) and 10043 for a gap inside.
+func msgDeleteNotFound(st *stream, seq uint64) *ApiError {
+	if st.cfg().Storage == MemoryStorage {
+		return jsError(jsSequenceNotFound, seq)
+	}
+	var ss StreamState
+	st.store.FastState(&ss)
+	switch {
+	case seq > ss.LastSeq:
+		return jsError(jsStreamMsgDeleteFailed, ErrStoreEOF)
+	case seq < ss.FirstSeq:
+		return jsError(jsStreamMsgDeleteFailed, ErrStoreMsgNotFound)
+	}
+	return jsError(jsSequenceNotFound, seq)
 }

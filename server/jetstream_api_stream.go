@@ -12,17 +12,12 @@ import (
 type StreamConfigRequest struct {
 	StreamConfig
 	Pedantic      bool   `json:"pedantic,omitempty"`
-	PersistMode   string `json:"persist_mode,omitempty"`
 	TemplateOwner string `json:"template_owner,omitempty"`
 }
 
 // unsupported names the first feature the request uses that this server
 // does not have yet.
 func (r *StreamConfigRequest) unsupported() string {
-	switch {
-	case r.PersistMode != "" && r.PersistMode != "default":
-		return "persist_mode " + r.PersistMode
-	}
 	return ""
 }
 
@@ -210,6 +205,8 @@ func checkStreamUpdate(old StreamConfig, c *StreamConfig) *ApiError {
 		return bad("stream configuration update can not cancel deny message deletes")
 	case old.DenyPurge && !c.DenyPurge:
 		return bad("stream configuration update can not cancel deny purge")
+	case old.PersistMode != c.PersistMode:
+		return bad("stream configuration update can not change persist mode")
 	}
 	if e := checkBatchScheduleUpdate(&old, c); e != nil {
 		return e

@@ -92,7 +92,7 @@ func setStreamDefaults(c *StreamConfig) {
 	}
 	delete(c.Metadata, "_nats.ver")
 	delete(c.Metadata, "_nats.level")
-	c.Metadata["_nats.req.level"] = strconv.Itoa(max(batchScheduleReqLevel(c), streamRequiredLevel(c)))
+	c.Metadata["_nats.req.level"] = strconv.Itoa(max(batchScheduleReqLevel(c), streamRequiredLevel(c), persistReqLevel(c)))
 	setRePublishDefaults(c)
 }
 
@@ -111,6 +111,11 @@ func checkStreamConfig(c *StreamConfig) *ApiError {
 		return invalid("stream description is too long, maximum allowed is 4096")
 	case metadataLen(c.Metadata) > jsMaxMetadataLen:
 		return invalid("stream metadata exceeds maximum size of 131072 bytes")
+	}
+	if e := checkPersistMode(c); e != nil {
+		return e
+	}
+	switch {
 	case c.Replicas < 0:
 		return jsError(jsReplicasNegative)
 	case c.Replicas > jsMaxReplicas:

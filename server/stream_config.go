@@ -47,6 +47,7 @@ type StreamConfig struct {
 	AllowMsgCounter        bool                    `json:"allow_msg_counter,omitempty"`
 	AllowAtomic            bool                    `json:"allow_atomic,omitempty"`
 	AllowMsgSchedules      bool                    `json:"allow_msg_schedules,omitempty"`
+	PersistMode            PersistMode             `json:"persist_mode,omitempty"`
 	AllowBatched           bool                    `json:"allow_batched,omitempty"`
 	Metadata               map[string]string       `json:"metadata,omitempty"`
 	// Created is when the stream was created, kept in the stream's meta
