@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -202,4 +203,77 @@ func TestJetStreamSnapshotConsumersWithReference(t *testing.T) {
 		t.Fatalf("our archive restored on the reference\n got %s\nwant %s", got, wantSnapConsBriefs)
 	}
 	checkContinues(t, rc)
+}
+
+// no_consumers leaves the consumers out (consumer_count 0 in state.json),
+// as on the reference.
+func TestJetStreamSnapshotNoConsumers(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	snapConsSetup(t, nc)
+	deliver := nats.NewInbox()
+	sub, err := nc.SubscribeSync(deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsReq(t, nc, "$JS.API.STREAM.SNAPSHOT.SC", `{"deliver_subject":"`+deliver+`","no_consumers":true}`)
+	var arc []byte
+	for range 100 {
+		m, err := sub.NextMsg(3 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Data) == 0 {
+			break
+		}
+		arc = append(arc, m.Data...)
+		if m.Reply != "" {
+			m.Respond(nil)
+		}
+	}
+	text := archiveText(t, arc)
+	if bytes.Contains(text, []byte("consumers/")) || !bytes.Contains(text, []byte(`"consumer_count":0`)) {
+		t.Fatalf("archive with no_consumers:\n%s", text)
+	}
+}
+
+// arcRecord is one archive record (store_snapshot.go's format).
+func arcRecord(name string, seq uint64, data string) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(name)))
+	b = binary.AppendVarint(b, time.Now().UnixNano())
+	b = binary.AppendUvarint(b, seq)
+	b = binary.AppendUvarint(b, 0)
+	b = binary.AppendUvarint(b, uint64(len(data)))
+	return append(append(b, name...), data...)
+}
+
+// A consumer of an archive that this server refuses (a bad configuration,
+// a name that does not match its config) is left out and logged; the
+// stream and the other consumers are restored.
+func TestJetStreamRestoreSkipsBadConsumer(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	var raw bytes.Buffer
+	zw := s2.NewWriter(&raw)
+	zw.Write([]byte("NATSARC1"))
+	zw.Write(arcRecord("state.json", 0, `{"messages":2,"first_seq":1,"last_seq":2,"consumer_count":3}`))
+	const st = `"state":{"delivered":{"consumer_seq":1,"stream_seq":1},"ack_floor":{"consumer_seq":1,"stream_seq":1}}`
+	zw.Write(arcRecord("consumers/BAD", 0, `{"config":{"durable_name":"BAD","ack_policy":"sometimes"},`+st+`}`))
+	zw.Write(arcRecord("consumers/OTHER", 0, `{"config":{"durable_name":"NOTOTHER"},`+st+`}`))
+	zw.Write(arcRecord("consumers/GOOD", 0, `{"config":{"durable_name":"GOOD","ack_policy":"explicit"},`+st+`}`))
+	zw.Write(arcRecord("sc.1", 1, "m1"))
+	zw.Write(arcRecord("sc.2", 2, "m2"))
+	zw.Write(make([]byte, 5))
+	zw.Close()
+	got := snapRestore(t, nc, "SC", `{"name":"SC","subjects":["sc.>"]}`, raw.Bytes(), 1000)
+	if st, _ := got["state"].(map[string]any); st == nil || st["messages"] != float64(2) || st["consumer_count"] != float64(1) {
+		t.Fatalf("restore: %v", got)
+	}
+	names := jsReq(t, nc, "$JS.API.CONSUMER.NAMES.SC", "")
+	if fmt.Sprint(names["consumers"]) != "[GOOD]" {
+		t.Fatalf("consumers %v", names)
+	}
+	if got := consBrief(t, nc, "GOOD"); got[:len("delivered=1/1 ack_floor=1/1 num_pending=1 ")] != "delivered=1/1 ack_floor=1/1 num_pending=1 " {
+		t.Fatalf("GOOD: %s", got)
+	}
 }
