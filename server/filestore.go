@@ -402,7 +402,6 @@ func (fs *FileStore) Delete() error {
 // Snapshot implements StreamStore.
 func (fs *FileStore) Snapshot(w io.Writer) error {
 	fs.mu.Lock()
-	cfg := fs.cfg
 	cons := make(map[string]*ConsumerState, len(fs.consumers))
 	names := make([]*fsConsumer, 0, len(fs.consumers))
 	for _, o := range fs.consumers {
@@ -414,7 +413,7 @@ func (fs *FileStore) Snapshot(w io.Writer) error {
 			cons[o.name] = st
 		}
 	}
-	return storeWriteSnapshot(w, &cfg, &fs.storeCore, cons)
+	return storeWriteSnapshot(w, &fs.storeCore, storeNamedConsumers(cons))
 }
 
 // fsWriteFileSync replaces path atomically and durably: temp file, fsync,

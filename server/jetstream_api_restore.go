@@ -30,6 +30,7 @@ type restoreChunk struct {
 
 type restoreResult struct {
 	state *StreamState
+	cons  []ArchiveConsumer
 	err   error
 }
 
@@ -126,13 +127,13 @@ func (rs *streamRestore) run(store StreamStore) {
 	pr, pw := io.Pipe()
 	result := make(chan restoreResult, 1)
 	go func() {
-		state, err := RestoreSnapshot(pr, store)
+		state, cons, err := RestoreArchive(pr, store)
 		if err != nil {
 			pr.CloseWithError(err)
 		} else {
 			_, _ = io.Copy(io.Discard, pr) // whatever follows the archive
 		}
-		result <- restoreResult{state, err}
+		result <- restoreResult{state, cons, err}
 	}()
 	stall := time.NewTimer(jsRestoreStall)
 	defer stall.Stop()
@@ -181,6 +182,7 @@ func (rs *streamRestore) finish(store StreamStore, res restoreResult, reply stri
 		_ = store.Delete()
 		resp = errResponse(jsError(jsStreamRestore, err))
 	} else {
+		rs.ja.restoreConsumers(st, res.cons)
 		resp = &JSApiStreamCreateResponse{StreamInfo: st.info(true, false)}
 	}
 	if env := apiEnvelope(resp); env != nil {
@@ -236,4 +238,61 @@ func (rs *streamRestore) checkFree(cfg *StreamConfig) *ApiError {
 		return jsError(jsStreamSubjectOverlap)
 	}
 	return rs.ja.checkReservation(cfg)
+}
+
+// restoreConsumers recreates an archive's consumers on the stream just
+// restored, each checked as a create and carrying on from its state; one
+// this server refuses is logged and left out, the stream kept.
+func (ja *jsAccount) restoreConsumers(st *stream, cons []ArchiveConsumer) {
+	ja.createMu.Lock()
+	defer ja.createMu.Unlock()
+	for i := range cons {
+		if err := ja.restoreConsumer(st, &cons[i]); err != nil {
+			ja.js.srv.Warnf("JetStream restore of stream '%s > %s': consumer '%s' not restored: %v",
+				ja.acc.Name, st.name, cons[i].Name, err)
+		}
+	}
+}
+
+func (ja *jsAccount) restoreConsumer(st *stream, ac *ArchiveConsumer) error {
+	req := &CreateConsumerRequest{Stream: st.name}
+	if err := json.Unmarshal(ac.Config, &req.Config); err != nil {
+		return err
+	}
+	if st.lookupConsumer(ac.Name) != nil {
+		return errors.New("a consumer of that name exists")
+	}
+	a := &consumerCreateArgs{stream: st.name, name: ac.Name, req: req, accountConsumers: ja.consumerCount()}
+	cfg, e := ja.checkConsumerCreate(st, a, nil, st.otherConfigs(nil))
+	if e != nil {
+		return e
+	}
+	return st.addRestoredConsumer(ac.Name, cfg, ac.State)
+}
+
+// addRestoredConsumer is createConsumer positioned by a saved state rather
+// than by the deliver policy.
+func (st *stream) addRestoredConsumer(name string, cfg *ConsumerConfig, saved *ConsumerState) error {
+	var cs ConsumerStore = &consumerMemStore{}
+	if !cfg.MemoryStorage {
+		var err error
+		if cs, err = st.store.ConsumerStore(name); err != nil {
+			return err
+		}
+	}
+	c := st.newConsumer(name, cfg, time.Now().UTC(), cs)
+	c.state.restore(&c.cfg, saved)
+	c.state.dirty = true
+	err := c.saveMeta()
+	if err == nil {
+		err = c.flushState()
+	}
+	if err != nil {
+		_ = cs.Delete()
+		return err
+	}
+	st.registerConsumer(c)
+	c.rearm()
+	c.adminRecovered()
+	return nil
 }

@@ -96,6 +96,25 @@ func (ja *jsAccount) apiStreamSnapshot(r *jsAPIRequest, args []string) any {
 	return nil
 }
 
+// archiveConsumers is every consumer as the archive carries it: its
+// configuration and its live state (newer than the stored one until the
+// next flush; memory-stored consumers have no other).
+func (st *stream) archiveConsumers() []ArchiveConsumer {
+	list := st.consumerList()
+	out := make([]ArchiveConsumer, 0, len(list))
+	for _, c := range list {
+		c.mu.Lock()
+		cfg, state := c.cfg, c.state.snapshot()
+		c.mu.Unlock()
+		raw, err := json.Marshal(&cfg)
+		if err != nil {
+			continue
+		}
+		out = append(out, ArchiveConsumer{Name: c.name, Config: raw, State: state})
+	}
+	return out
+}
+
 // snapshotSizes clamps chunk and window as the reference does.
 func snapshotSizes(req *jsSnapshotRequest) (chunk, window int) {
 	chunk, window = req.ChunkSize, req.WindowSize
@@ -136,7 +155,11 @@ func (st *stream) sendSnapshot(req *jsSnapshotRequest, requester *client) {
 	}
 	defer unsub()
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(st.store.Snapshot(pw)) }()
+	var cons []ArchiveConsumer
+	if !req.NoConsumers {
+		cons = st.archiveConsumers()
+	}
+	go func() { pw.CloseWithError(WriteArchive(pw, st.store, cons)) }()
 	defer pr.Close()
 	status := st.pumpSnapshot(pr, deliver, ackPrefix, chunk, window/chunk, acks)
 	st.snapshotStatus(deliver, status)

@@ -111,7 +111,6 @@ func (ms *MemStore) Delete() error {
 // Snapshot implements StreamStore.
 func (ms *MemStore) Snapshot(w io.Writer) error {
 	ms.mu.Lock()
-	cfg := ms.cfg
 	cons := make(map[string]*ConsumerState, len(ms.consumers))
 	for name, o := range ms.consumers {
 		if st, err := o.State(); err == nil {
@@ -119,7 +118,7 @@ func (ms *MemStore) Snapshot(w io.Writer) error {
 		}
 	}
 	ms.mu.Unlock()
-	return storeWriteSnapshot(w, &cfg, &ms.storeCore, cons)
+	return storeWriteSnapshot(w, &ms.storeCore, storeNamedConsumers(cons))
 }
 
 // ConsumerStore implements StreamStore.

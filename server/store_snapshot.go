@@ -24,11 +24,12 @@ import (
 //	a record of all zeros (five 0 bytes) as terminator
 //
 // A record with seq 0 is a file: "state.json" (the StreamState at the
-// time of the snapshot, first) and "consumers/<name>" ({"config","state"}
-// with the ConsumerState JSON). Every other record is a message with its
-// subject as name. Sequences missing between state.json's first_seq and
-// last_seq were deleted. The stream's config travels beside the archive
-// (the snapshot response, backup.json), not in it.
+// time of the snapshot, first) and "consumers/<name>" ({"config","state"}:
+// the ConsumerConfig and ConsumerState JSON, as the reference writes them).
+// Every other record is a message with its subject as name. Sequences
+// missing between state.json's first_seq and last_seq were deleted. The
+// stream's config travels beside the archive (the snapshot response,
+// backup.json), not in it.
 const storeArcMagic = "NATSARC1"
 
 const (
@@ -46,6 +47,20 @@ const (
 type storeArcConsumer struct {
 	Config json.RawMessage `json:"config,omitempty"`
 	State  *ConsumerState  `json:"state"`
+}
+
+// ArchiveConsumer is one consumer of an archive: its name, its
+// configuration as JSON (the JetStream layer's business) and its state.
+type ArchiveConsumer struct {
+	Name   string
+	Config json.RawMessage
+	State  *ConsumerState
+}
+
+// storeArcSource is what an archive is written from.
+type storeArcSource interface {
+	FastState(st *StreamState)
+	LoadNextMsg(filter string, start uint64, sm *StoreMsg) (*StoreMsg, uint64, error)
 }
 
 // storeArcWriter writes records to the compressed stream.
@@ -70,7 +85,24 @@ func (w *storeArcWriter) record(name string, ts int64, seq uint64, hdr, data []b
 	return nil
 }
 
-func storeWriteSnapshot(w io.Writer, _ *StreamConfig, c *storeCore, cons map[string]*ConsumerState) error {
+// WriteArchive writes st's messages and the consumers given (JetStream's
+// view of them: configuration and live state) as an archive.
+func WriteArchive(w io.Writer, st StreamStore, cons []ArchiveConsumer) error {
+	return storeWriteSnapshot(w, st, cons)
+}
+
+// storeNamedConsumers is the store's own view of its consumers: states,
+// and configurations that only name them (the store keeps no other).
+func storeNamedConsumers(cons map[string]*ConsumerState) []ArchiveConsumer {
+	out := make([]ArchiveConsumer, 0, len(cons))
+	for name, st := range cons {
+		cfg, _ := json.Marshal(map[string]string{"durable_name": name, "name": name})
+		out = append(out, ArchiveConsumer{Name: name, Config: cfg, State: st})
+	}
+	return out
+}
+
+func storeWriteSnapshot(w io.Writer, c storeArcSource, cons []ArchiveConsumer) error {
 	var st StreamState
 	c.FastState(&st)
 	st.Consumers = len(cons)
@@ -109,19 +141,14 @@ func storeWriteSnapshot(w io.Writer, _ *StreamConfig, c *storeCore, cons map[str
 	return aw.zw.Close()
 }
 
-func storeWriteArcConsumers(aw *storeArcWriter, now int64, cons map[string]*ConsumerState) error {
-	names := make([]string, 0, len(cons))
-	for name := range cons {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		cfg, _ := json.Marshal(map[string]string{"durable_name": name, "name": name})
-		js, err := json.Marshal(&storeArcConsumer{Config: cfg, State: cons[name]})
+func storeWriteArcConsumers(aw *storeArcWriter, now int64, cons []ArchiveConsumer) error {
+	sort.Slice(cons, func(i, j int) bool { return cons[i].Name < cons[j].Name })
+	for _, ac := range cons {
+		js, err := json.Marshal(&storeArcConsumer{Config: ac.Config, State: ac.State})
 		if err != nil {
 			return err
 		}
-		if err := aw.record(storeArcConsumers+name, now, 0, nil, js); err != nil {
+		if err := aw.record(storeArcConsumers+ac.Name, now, 0, nil, js); err != nil {
 			return err
 		}
 	}
@@ -134,25 +161,44 @@ func storeWriteArcConsumers(aw *storeArcWriter, now int64, cons map[string]*Cons
 // archive's state.json. st is left as filled so far on error; the caller
 // deletes it.
 func RestoreSnapshot(r io.Reader, st StreamStore) (*StreamState, error) {
+	ss, cons, err := RestoreArchive(r, st)
+	if err != nil {
+		return nil, err
+	}
+	for _, ac := range cons {
+		o, err := st.ConsumerStore(ac.Name)
+		if err != nil {
+			return nil, err
+		}
+		if err := o.Update(ac.State); err != nil {
+			return nil, err
+		}
+	}
+	return ss, nil
+}
+
+// RestoreArchive is RestoreSnapshot leaving the consumers to the caller:
+// it returns them, in archive order, instead of storing their states.
+func RestoreArchive(r io.Reader, st StreamStore) (*StreamState, []ArchiveConsumer, error) {
 	br := bufio.NewReaderSize(s2.NewReader(r), 64<<10)
 	head := make([]byte, len(storeArcMagic))
 	if _, err := io.ReadFull(br, head); err != nil || string(head) != storeArcMagic {
-		return nil, fmt.Errorf("%w: not a %s archive", ErrStoreBadSnapshot, storeArcMagic)
+		return nil, nil, fmt.Errorf("%w: not a %s archive", ErrStoreBadSnapshot, storeArcMagic)
 	}
 	rs := &storeArcReader{br: br, st: st}
 	for {
 		done, err := rs.next()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if done {
 			break
 		}
 	}
 	if rs.state == nil {
-		return nil, fmt.Errorf("%w: no %s", ErrStoreBadSnapshot, storeArcState)
+		return nil, nil, fmt.Errorf("%w: no %s", ErrStoreBadSnapshot, storeArcState)
 	}
-	return rs.state, rs.skipTo(rs.state.LastSeq)
+	return rs.state, rs.cons, rs.skipTo(rs.state.LastSeq)
 }
 
 // storeArcReader reads records one at a time into the store.
@@ -160,6 +206,7 @@ type storeArcReader struct {
 	br    *bufio.Reader
 	st    StreamStore
 	state *StreamState
+	cons  []ArchiveConsumer
 	buf   []byte
 }
 
@@ -217,14 +264,12 @@ func (rs *storeArcReader) file(name string, data []byte) error {
 		return nil // a file this version does not know: the reference may add some
 	}
 	var ac storeArcConsumer
-	if err := json.Unmarshal(data, &ac); err != nil || ac.State == nil {
+	if err := json.Unmarshal(data, &ac); err != nil || storeCheckConsumerState(ac.State) != nil {
 		return fmt.Errorf("%w: %s", ErrStoreBadSnapshot, name)
 	}
-	o, err := rs.st.ConsumerStore(name[len(storeArcConsumers):])
-	if err != nil {
-		return err
-	}
-	return o.Update(ac.State)
+	// Unmarshal copied the config out of rs.buf, which the next record reuses.
+	rs.cons = append(rs.cons, ArchiveConsumer{Name: name[len(storeArcConsumers):], Config: ac.Config, State: ac.State})
+	return nil
 }
 
 func (rs *storeArcReader) msg(subj string, hdr, data []byte, seq uint64, ts int64) error {
