@@ -2,6 +2,8 @@ package server
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -107,6 +109,7 @@ func (s *Server) logOperatorMode() {
 		}
 		s.Noticef("  Expires : %s", exp)
 	}
+	s.warnPreloadIssues()
 	if r, ok := s.jwt.resolver.(*dirResolver); ok {
 		if r.opts.Type == ResolverFull {
 			s.Noticef("Managing all jwt in exclusive directory %s", r.opts.Dir)
@@ -199,4 +202,26 @@ func (s *Server) swapAccountClaims(ac *jwt.AccountClaims, token string) (*Accoun
 	s.Debugf("Updating account claims: %s/%s", ac.Subject, ac.Name)
 	s.applyAccountClaims(acc, ac, token)
 	return acc, true
+}
+
+// warnPreloadIssues logs, as the reference does at start-up, what is wrong
+// with the preloaded account JWTs (such as more imports or exports than
+// their limits allow); users of those accounts are refused at CONNECT.
+func (s *Server) warnPreloadIssues() {
+	preload := s.getOpts().ResolverPreload
+	for _, pub := range slices.Sorted(maps.Keys(preload)) {
+		ac, err := jwt.DecodeAccountClaims(strings.TrimSpace(preload[pub]))
+		if err != nil {
+			continue
+		}
+		vr := jwt.CreateValidationResults()
+		ac.Validate(vr)
+		if len(vr.Issues) == 0 {
+			continue
+		}
+		s.Warnf("Account [%s] has validation issues:", pub)
+		for _, issue := range vr.Issues {
+			s.Warnf("  - %s", issue.Description)
+		}
+	}
 }

@@ -83,7 +83,7 @@ func (s *Server) checkUserJWT(c *client, co *ClientOpts, limitConns bool) (*auth
 		if sys := s.SystemAccount(); sys != nil && sys.Name == accPub {
 			acc, err = sys, nil // bootstrapping: the bare system account
 		} else {
-			return nil, fmt.Errorf("Account JWT lookup failed: %v", err)
+			return nil, fmt.Errorf("Account JWT lookup error: %v", err)
 		}
 	}
 	if st != nil && st.claims.IsClaimRevoked(uc) {

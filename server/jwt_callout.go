@@ -44,6 +44,14 @@ func validateConfigCallout(o *Options) error {
 	if ac.Account != "" && ac.Account != DEFAULT_GLOBAL_ACCOUNT && !configuredAccount(o, ac.Account) {
 		return fmtErr("auth_callout: account %q is not configured", ac.Account)
 	}
+	// As the reference: the names must be configured accounts (not $G, not
+	// "*"), and only that is checked; the service may still map a user to
+	// any configured account.
+	for _, name := range ac.AllowedAccounts {
+		if !configuredAccount(o, name) {
+			return fmtErr("auth_callout allowed account %q not found in configured accounts", name)
+		}
+	}
 	return nil
 }
 
@@ -91,10 +99,24 @@ type calloutState struct {
 
 var errCalloutTimeout = errors.New("auth callout timed out")
 
+// calloutAccountError is an answer binding the user to an account that does
+// not exist (an empty audience included), which the reference logs apart.
+type calloutAccountError struct{ target, callout string }
+
+func (e *calloutAccountError) Error() string {
+	return fmt.Sprintf("No valid account %q for auth callout response on account %q: %v", e.target, e.callout, errAccountMissing)
+}
+
 // authCallout asks the callout service and authenticates by its answer.
 func (s *Server) authCallout(c *client, co *ClientOpts) (*authResult, bool) {
 	res, err := s.callout(c, co)
-	if err != nil {
+	var ae *calloutAccountError
+	switch {
+	case errors.As(err, &ae):
+		s.Errorf("%s - authentication error - User %q", c.logPrefix(), co.Username)
+		s.Warnf("%v", err)
+		return nil, false
+	case err != nil:
 		s.Errorf("%s - authentication error - %v", c.logPrefix(), err)
 		return nil, false
 	}
@@ -120,13 +142,8 @@ func (s *Server) callout(c *client, co *ClientOpts) (*authResult, error) {
 		return nil, errors.New("auth callout user JWT not issued by the issuer")
 	}
 	accName := uc.Audience
-	if accName == "" {
-		accName = DEFAULT_GLOBAL_ACCOUNT
-	}
-	if accName != DEFAULT_GLOBAL_ACCOUNT {
-		if _, ok := s.LookupAccount(accName); !ok {
-			return nil, fmt.Errorf("auth callout account %q not found", accName)
-		}
+	if _, ok := s.LookupAccount(accName); !ok {
+		return nil, &calloutAccountError{target: accName, callout: acc.Name}
 	}
 	return calloutAuthResult(uc, accName, jwtPermissions(&uc.Permissions)), nil
 }

@@ -184,13 +184,15 @@ func (s *Server) serveAccountClaimUpdates(keep func(pub, token string)) error {
 			pub = subjectToken(3)(subject)
 		}
 		token := string(msg)
+		// An account not in use is skipped before its JWT is looked at, as
+		// the reference does (an invalid one is skipped too).
+		if _, ok := s.LookupAccount(pub); !ok {
+			s.replyClaims(reply, &claimsResult{Account: pub, Code: 200, Message: "jwt update skipped"}, nil)
+			return
+		}
 		ac, err := s.checkClaimUpdate(pub, token)
 		if err != nil {
 			s.replyClaims(reply, nil, &claimsError{Account: accountOrNA(pub), Code: 500, Description: "jwt update resulted in error - " + err.Error()})
-			return
-		}
-		if _, ok := s.LookupAccount(pub); !ok {
-			s.replyClaims(reply, &claimsResult{Account: pub, Code: 200, Message: "jwt update skipped"}, nil)
 			return
 		}
 		keep(pub, token)
@@ -216,6 +218,13 @@ func accountOrNA(pub string) string {
 // any account).
 func (s *Server) checkClaimUpdate(pub, token string) (*jwt.AccountClaims, error) {
 	ac, err := s.verifyAccountJWT(token)
+	if errors.Is(err, errAccountInvalid) {
+		vr := jwt.CreateValidationResults()
+		ac.Validate(vr)
+		if issues := vr.Errors(); len(issues) > 0 {
+			return nil, &claimsInvalidError{pub: ac.Subject, issues: issues}
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -223,4 +232,21 @@ func (s *Server) checkClaimUpdate(pub, token string) (*jwt.AccountClaims, error)
 		return nil, errors.New("subject does not match jwt content")
 	}
 	return ac, nil
+}
+
+// claimsInvalidError is a pushed account JWT with blocking validation
+// issues (such as more imports than its limit), which the full resolver
+// refuses in the reference's words.
+type claimsInvalidError struct {
+	pub    string
+	issues []error
+}
+
+func (e *claimsInvalidError) Error() string {
+	return fmt.Sprintf("jwt validation failed - validation errors: %v", e.issues)
+}
+
+// logText is the reference's log line, which names the account.
+func (e *claimsInvalidError) logText() string {
+	return fmt.Sprintf("jwt validation failed - %s - validation errors: %v", e.pub, e.issues)
 }

@@ -185,6 +185,12 @@ func (r *dirResolver) update(s *Server, pub, reply string, msg []byte) {
 	} else if ac, derr := jwt.DecodeAccountClaims(token); pub == "" && derr == nil {
 		pub = ac.Subject
 	}
+	var invalid *claimsInvalidError
+	if errors.As(err, &invalid) {
+		s.Errorf("%s", invalid.logText())
+		s.replyClaims(reply, nil, &claimsError{Account: accountOrNA(pub), Code: 500, Description: invalid.Error()})
+		return
+	}
 	if err != nil {
 		s.Errorf("DirResolver - Update for account %q resulted in error %v", accountOrNA(pub), err)
 		s.replyClaims(reply, nil, &claimsError{Account: accountOrNA(pub), Code: 500,

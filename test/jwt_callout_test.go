@@ -212,3 +212,81 @@ func TestAuthCalloutOperatorMode(t *testing.T) {
 	alice.nc.Publish("other", nil)
 	alice.expectErr(t, `Permissions Violation for Publish to "other"`, 2*time.Second)
 }
+
+// calloutMapper answers every authorization request by binding the user to
+// the account its user name maps to (the audience of the user JWT).
+func calloutMapper(t *testing.T, s *server.Server, issuer nkeys.KeyPair, accounts map[string]string) {
+	t.Helper()
+	nc := connect(t, s, nats.UserInfo("auth", "pw"))
+	_, err := nc.Subscribe("$SYS.REQ.USER.AUTH", func(m *nats.Msg) {
+		req, err := jwt.DecodeAuthorizationRequestClaims(string(m.Data))
+		if err != nil {
+			t.Errorf("request: %v", err)
+			return
+		}
+		resp := jwt.NewAuthorizationResponseClaims(req.UserNkey)
+		resp.Audience = req.Server.ID
+		uc := jwt.NewUserClaims(req.UserNkey)
+		uc.Audience = accounts[req.ConnectOptions.Username]
+		resp.Jwt, _ = uc.Encode(issuer)
+		token, _ := resp.Encode(issuer)
+		m.Respond([]byte(token))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush()
+}
+
+// TestAuthCalloutAllowedAccounts: as the reference, allowed_accounts must
+// name configured accounts, but does not restrict where the service maps a
+// user (observed on v2.15.2: a user mapped to an account outside the list
+// is accepted); an answer naming no account, or one that does not exist,
+// is refused with the reference's log lines.
+func TestAuthCalloutAllowedAccounts(t *testing.T) {
+	issuer, _ := nkeys.CreateAccount()
+	issuerPub, _ := issuer.PublicKey()
+	dir := t.TempDir()
+	conf := strings.Replace(calloutConf(t, issuerPub, ""), "APP {}", "APP {}\n  OTHER {}", 1)
+	conf = strings.Replace(conf, "account: AUTH", "account: AUTH\n    allowed_accounts: [ APP ]", 1)
+	o, err := server.ProcessConfigFile(writeConf(t, dir, "c.conf", conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, logs := runLoggedServer(t, o)
+	calloutMapper(t, s, issuer, map[string]string{"alice": "APP", "bob": "OTHER", "dave": "$G", "frank": "NOPE"})
+
+	alice := connect(t, s, nats.UserInfo("alice", "x"))
+	bob := connect(t, s, nats.UserInfo("bob", "x"))
+	connect(t, s, nats.UserInfo("dave", "x"))
+	aliceSub, _ := alice.SubscribeSync("x")
+	bobSub, _ := bob.SubscribeSync("x")
+	alice.Flush()
+	bob.Flush()
+	bob.Publish("x", []byte("in OTHER"))
+	if m, err := bobSub.NextMsg(2 * time.Second); err != nil || string(m.Data) != "in OTHER" {
+		t.Fatalf("bob not served in OTHER: %v", err)
+	}
+	if _, err := aliceSub.NextMsg(100 * time.Millisecond); err == nil {
+		t.Fatal("bob (OTHER) and alice (APP) share an account")
+	}
+
+	for _, user := range []string{"carol", "frank"} {
+		mustFail(t, s, "Authorization Violation", nats.UserInfo(user, "x"))
+		logs.waitLog(t, "[ERR]", fmt.Sprintf(`authentication error - User %q`, user))
+	}
+	logs.waitLog(t, "[WRN]", `No valid account "" for auth callout response on account "AUTH": account missing`)
+	logs.waitLog(t, "[WRN]", `No valid account "NOPE" for auth callout response on account "AUTH": account missing`)
+
+	for _, bad := range []string{"NOPE", `"$G"`, `"*"`} {
+		c := strings.Replace(conf, "allowed_accounts: [ APP ]", "allowed_accounts: [ APP, "+bad+" ]", 1)
+		o, err := server.ProcessConfigFile(writeConf(t, dir, "bad.conf", c))
+		if err == nil {
+			_, err = server.NewServer(o)
+		}
+		want := fmt.Sprintf("auth_callout allowed account %q not found in configured accounts", strings.Trim(bad, `"`))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("allowed_accounts with %s: %v, want %q", bad, err, want)
+		}
+	}
+}

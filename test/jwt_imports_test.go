@@ -1,12 +1,17 @@
 package test
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
+
+	"github.com/natsforge/nats-server/server"
 )
 
 func TestJWTImportsExportsWithActivation(t *testing.T) {
@@ -99,4 +104,123 @@ func TestJWTActivationExpires(t *testing.T) {
 		_, err := ncI.Request("svc", nil, 100*time.Millisecond)
 		return err != nil
 	})
+}
+
+// TestJWTAccountImportExportLimits: an account JWT with more imports or
+// exports than its limits, or wildcard exports it may not have, is invalid,
+// as the reference has it: warned about at start-up, its users refused.
+// The same JWTs within their limits serve.
+func TestJWTAccountImportExportLimits(t *testing.T) {
+	e := newJWTEnv(t)
+	exp := e.account("EXP", func(ac *jwt.AccountClaims) {
+		ac.Exports.Add(&jwt.Export{Subject: "svc.>", Type: jwt.Stream})
+	})
+	importing := func(max int64) func(*jwt.AccountClaims) {
+		return func(ac *jwt.AccountClaims) {
+			ac.Limits.Imports = max
+			ac.Imports.Add(&jwt.Import{Account: exp.pub, Subject: "svc.>", Type: jwt.Stream})
+		}
+	}
+	exporting := func(max int64, wildcards bool, subject string) func(*jwt.AccountClaims) {
+		return func(ac *jwt.AccountClaims) {
+			ac.Limits.Exports, ac.Limits.WildcardExports = max, wildcards
+			ac.Exports.Add(&jwt.Export{Subject: jwt.Subject(subject), Type: jwt.Stream})
+		}
+	}
+	imp0, imp1 := e.account("IMP0", importing(0)), e.account("IMP1", importing(1))
+	exp0, exp1 := e.account("EXP0", exporting(0, true, "a.b")), e.account("EXP1", exporting(1, true, "a.b"))
+	wc, wcOK := e.account("WC", exporting(5, false, "a.*")), e.account("WCOK", exporting(5, true, "a.*"))
+	o, err := server.ProcessConfigFile(writeConf(t, t.TempDir(), "s.conf", e.memConfig(exp, imp0, imp1, exp0, exp1, wc, wcOK)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, logs := runLoggedServer(t, o)
+	for _, c := range []struct {
+		acc   *jwtAccount
+		issue string
+	}{
+		{imp0, "the account contains more imports than allowed by the operator"},
+		{exp0, "the account contains more exports than allowed by the operator"},
+		{wc, "the account contains wildcard exports that are not allowed by the operator"},
+	} {
+		logs.waitLog(t, "[WRN]", "Account ["+c.acc.pub+"] has validation issues:")
+		logs.waitLog(t, "[WRN]", "  - "+c.issue)
+		opt, _, _ := e.user(c.acc, nil, nil)
+		mustFail(t, s, "Authorization Violation", opt)
+	}
+	logs.waitLog(t, "[DBG]", "Account JWT lookup error: account validation failed")
+	for _, ok := range []*jwtAccount{exp1, wcOK} {
+		if logs.find("Account ["+ok.pub+"]") != "" {
+			t.Fatalf("account %s within its limits warned about", ok.claims.Name)
+		}
+		opt, _, _ := e.user(ok, nil, nil)
+		connect(t, s, opt)
+	}
+	opt, _, _ := e.user(imp1, nil, nil)
+	nc := connect(t, s, opt)
+	sub, _ := nc.SubscribeSync("svc.x")
+	nc.Flush()
+	popt, _, _ := e.user(exp, nil, nil)
+	pub := connect(t, s, popt)
+	pub.Publish("svc.x", []byte("hi"))
+	if _, err := sub.NextMsg(2 * time.Second); err != nil {
+		t.Fatalf("import within its limit not delivered: %v", err)
+	}
+}
+
+// TestJWTDataLimitNotEnforced: the reference (v2.15.2) does not enforce the
+// user's nor the account's limits.data: a client sending past it stays
+// connected and its messages are delivered. So neither do we.
+func TestJWTDataLimitNotEnforced(t *testing.T) {
+	e := newJWTEnv(t)
+	acc := e.account("DATA", func(ac *jwt.AccountClaims) { ac.Limits.Data = 100 })
+	s := e.run(e.memConfig(acc))
+	opt, _, _ := e.user(acc, nil, func(uc *jwt.UserClaims) { uc.Limits.Data = 100 })
+	ac := connectAsync(t, s, opt)
+	sub, _ := ac.nc.SubscribeSync("d")
+	for i := 0; i < 10; i++ {
+		ac.nc.Publish("d", make([]byte, 50))
+	}
+	for i := 0; i < 10; i++ {
+		if _, err := sub.NextMsg(2 * time.Second); err != nil {
+			t.Fatalf("message %d past the data limit not delivered: %v", i, err)
+		}
+	}
+	if err := ac.nc.Flush(); err != nil || len(ac.errs) > 0 {
+		t.Fatalf("connection troubled past the data limit: %v, %d errors", err, len(ac.errs))
+	}
+}
+
+// TestJWTPushOverLimits: the full resolver refuses a pushed account JWT with
+// more imports than its limit, with the reference's answer and log line;
+// the MEMORY resolver skips it when the account is not in use, as the
+// reference does.
+func TestJWTPushOverLimits(t *testing.T) {
+	e := newJWTEnv(t)
+	imp := e.account("IMP", func(ac *jwt.AccountClaims) {
+		ac.Limits.Imports = 0
+		ac.Imports.Add(&jwt.Import{Account: e.sys.pub, Subject: "svc.>", Type: jwt.Stream})
+	})
+	conf := e.fullConfig("") + fmt.Sprintf("resolver_preload: { %s: %s }\n", e.sys.pub, e.sys.token)
+	o, err := server.ProcessConfigFile(writeConf(t, e.dir, "full.conf", conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, logs := runLoggedServer(t, o)
+	issues := "validation errors: [the account contains more imports than allowed by the operator the account contains more imports than allowed by the operator]"
+	ans := decodeClaimsAnswer(t, sysRequest(t, e.sysConn(s), "$SYS.REQ.CLAIMS.UPDATE", imp.token))
+	if ans.Error == nil || ans.Error.Code != 500 || ans.Error.Account != imp.pub ||
+		ans.Error.Description != "jwt validation failed - "+issues {
+		t.Fatalf("push over the imports limit: %+v", ans.Error)
+	}
+	logs.waitLog(t, "[ERR]", "jwt validation failed - "+imp.pub+" - "+issues)
+	if _, err := os.Stat(filepath.Join(e.dir, "jwt", imp.pub+".jwt")); err == nil {
+		t.Fatal("the invalid JWT was stored")
+	}
+
+	mem := e.run(e.memConfig())
+	got := sysRequest(t, e.sysConn(mem), "$SYS.REQ.ACCOUNT."+imp.pub+".CLAIMS.UPDATE", imp.token)
+	if !strings.Contains(got, `"message":"jwt update skipped"`) {
+		t.Fatalf("MEMORY update of an account not in use: %s", got)
+	}
 }
