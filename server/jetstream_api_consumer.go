@@ -2,7 +2,6 @@ package server
 
 import (
 	"reflect"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -312,13 +311,7 @@ func (c *consumer) info(withMeta bool) *ConsumerInfo {
 	c.mu.Unlock()
 	ci.NumPending = uint64(lps) + c.st.filtersPending(filters, sseq)
 	ci.PushBound = c.pushBound()
-	md := make(map[string]string, len(cfg.Metadata)+2)
-	for k, v := range cfg.Metadata {
-		md[k] = v
-	}
-	if withMeta {
-		md["_nats.ver"], md["_nats.level"] = VERSION, strconv.Itoa(JSApiLevel)
-	}
+	md := metadataForReply(cfg.Metadata, withMeta)
 	if _, ok := md["_nats.req.level"]; !ok {
 		md["_nats.req.level"] = "0"
 	}
