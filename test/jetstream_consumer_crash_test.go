@@ -28,7 +28,7 @@ func TestJetStreamConsumerBinaryKill9(t *testing.T) {
 	}
 	const n = 200
 	for i := 1; i <= n; i++ {
-		if _, err := js.Publish(ctx, "s", []byte(fmt.Sprintf("m%d", i))); err != nil {
+		if _, err := js.Publish(ctx, "s", []byte(fmt.Sprintf("plain-message-%d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -60,8 +60,8 @@ func TestJetStreamConsumerBinaryKill9(t *testing.T) {
 	}
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	p.waitExit(5 * time.Second)
-	if fsHasPlaintext(store, "SECRETDURABLE", "ack_policy", "m17") {
-		t.Fatal("plain text in the encrypted store")
+	if at := fsPlaintextAt(store, "SECRETDURABLE", "ack_policy", "plain-message-17"); at != "" {
+		t.Fatal("plain text in the encrypted store:", at)
 	}
 
 	p, js = startJSBin(t, conf, port)
@@ -89,7 +89,7 @@ func TestJetStreamConsumerBinaryKill9(t *testing.T) {
 		}
 	}
 	for i := 1; i <= n; i++ {
-		k := fmt.Sprintf("m%d", i)
+		k := fmt.Sprintf("plain-message-%d", i)
 		if !acked[k] && !seen[k] {
 			// An unanswered ack may have been saved: only m%3==0 may be missing.
 			if idx := i; idx > 120 || idx%3 != 0 {

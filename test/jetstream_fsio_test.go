@@ -143,9 +143,15 @@ func TestJetStreamBinaryBitFlip(t *testing.T) {
 
 // fsHasPlaintext reports whether any file under root contains one of words.
 func fsHasPlaintext(root string, words ...string) bool {
-	found := false
+	return fsPlaintextAt(root, words...) != ""
+}
+
+// fsPlaintextAt names the first file under root holding one of words, and
+// the word; "" when none does.
+func fsPlaintextAt(root string, words ...string) string {
+	found := ""
 	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil || d.IsDir() || found != "" {
 			return nil
 		}
 		data, err := os.ReadFile(path)
@@ -153,7 +159,10 @@ func fsHasPlaintext(root string, words ...string) bool {
 			return nil
 		}
 		for _, w := range words {
-			found = found || bytes.Contains(data, []byte(w))
+			if bytes.Contains(data, []byte(w)) {
+				found = path + ": " + w
+				break
+			}
 		}
 		return nil
 	})
