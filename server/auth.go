@@ -53,6 +53,13 @@ func (s *Server) checkAuthentication(c *client, co *ClientOpts) (*authResult, bo
 	if ok {
 		return res, true
 	}
+	s.logAuthFailure(c, co)
+	return nil, false
+}
+
+// logAuthFailure logs a refused CONNECT in the reference's words, naming
+// the nkey or user but never a secret.
+func (s *Server) logAuthFailure(c *client, co *ClientOpts) {
 	switch {
 	case co.Nkey != "":
 		s.Errorf("%s - authentication error - Nkey %q", c.logPrefix(), co.Nkey)
@@ -61,7 +68,6 @@ func (s *Server) checkAuthentication(c *client, co *ClientOpts) (*authResult, bo
 	default:
 		s.Errorf("%s - authentication error", c.logPrefix())
 	}
-	return nil, false
 }
 
 // authenticate is the credential check proper, shared with reload.

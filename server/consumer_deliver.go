@@ -34,29 +34,15 @@ func (w *consumerWorker) deliver(c *consumer) {
 			c.mu.Unlock()
 			return
 		}
-		redo, from, filters := c.nextRedelivery(), c.state.sseq, c.filters
-		var last uint64
-		if len(c.state.lps) > 0 {
-			last = c.state.lps[0]
-		}
+		src, seq, from, filters := c.nextSource()
 		c.mu.Unlock()
 		upTo := c.st.cons.committed.Load()
 		if !npKnown {
 			w.np, npKnown = c.numPending(), true
 		}
-		src, seq := srcNew, redo
-		switch {
-		case redo != 0:
-			src = srcRedo
-		case last != 0:
-			src, seq = srcLast, last
-		}
-		if src != srcNew {
-			if m, err := c.st.store.LoadMsg(seq, &w.sm); err != nil || m == nil {
-				c.messageGone(w, src, seq)
-				continue
-			}
-		} else if !c.loadNext(filters, from, upTo, &w.sm) {
+		if found, gone := w.loadSource(c, src, seq, from, filters, upTo); gone {
+			continue
+		} else if !found {
 			w.endOfMessages(c, from, upTo)
 			return
 		}
@@ -64,6 +50,34 @@ func (w *consumerWorker) deliver(c *consumer) {
 			return
 		}
 	}
+}
+
+// nextSource is what c would deliver next (c.mu held): a redelivery
+// first, then deliver last_per_subject's list, then the next message after
+// the cursor (from) matching filters.
+func (c *consumer) nextSource() (src int, seq, from uint64, filters []string) {
+	from, filters = c.state.sseq, c.filters
+	if redo := c.nextRedelivery(); redo != 0 {
+		return srcRedo, redo, from, filters
+	}
+	if len(c.state.lps) > 0 {
+		return srcLast, c.state.lps[0], from, filters
+	}
+	return srcNew, 0, from, filters
+}
+
+// loadSource loads what nextSource chose into w.sm. gone: a listed message
+// was removed meanwhile (dropped from its list; ask again); !found: no
+// committed message after from up to upTo.
+func (w *consumerWorker) loadSource(c *consumer, src int, seq, from uint64, filters []string, upTo uint64) (found, gone bool) {
+	if src == srcNew {
+		return c.loadNext(filters, from, upTo, &w.sm), false
+	}
+	if m, err := c.st.store.LoadMsg(seq, &w.sm); err != nil || m == nil {
+		c.messageGone(w, src, seq)
+		return false, true
+	}
+	return true, false
 }
 
 // messageGone drops a redelivery or a last-per-subject entry whose

@@ -153,29 +153,15 @@ func (w *consumerWorker) pushMessages(c *consumer, res *SublistResult) {
 			c.mu.Unlock()
 			return
 		}
-		redo, from, filters := c.nextRedelivery(), c.state.sseq, c.filters
-		var last uint64
-		if len(c.state.lps) > 0 {
-			last = c.state.lps[0]
-		}
+		src, seq, from, filters := c.nextSource()
 		c.mu.Unlock()
 		upTo := c.st.cons.committed.Load()
 		if !npKnown {
 			w.np, npKnown = c.numPending(), true
 		}
-		src, seq := srcNew, redo
-		switch {
-		case redo != 0:
-			src = srcRedo
-		case last != 0:
-			src, seq = srcLast, last
-		}
-		if src != srcNew {
-			if m, err := c.st.store.LoadMsg(seq, &w.sm); err != nil || m == nil {
-				c.messageGone(w, src, seq)
-				continue
-			}
-		} else if !c.loadNext(filters, from, upTo, &w.sm) {
+		if found, gone := w.loadSource(c, src, seq, from, filters, upTo); gone {
+			continue
+		} else if !found {
 			c.pushCaughtUp(from, upTo)
 			return
 		}

@@ -305,44 +305,36 @@ func (r *routeRemote) numConns() int {
 // acceptLoop accepts route connections until the listener closes.
 func (cs *clusterState) acceptLoop(l net.Listener) {
 	defer cs.wg.Done()
-	delay := 10 * time.Millisecond
-	for {
-		conn, err := l.Accept()
-		if err != nil {
-			select {
-			case <-cs.quit:
-				return
-			default:
-			}
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				continue
-			}
-			cs.s.Errorf("Temporary route accept error: %v, sleeping %v", err, delay)
-			select {
-			case <-time.After(delay):
-			case <-cs.quit:
-				return
-			}
-			delay = min(delay*2, time.Second)
-			continue
+	stopped := func() bool {
+		select {
+		case <-cs.quit:
+			return true
+		default:
+			return false
 		}
-		delay = 10 * time.Millisecond
-		if cs.tls != nil {
-			cs.mu.Lock()
-			stopped := cs.stopped
-			if !stopped {
-				cs.wg.Add(1)
-			}
-			cs.mu.Unlock()
-			if stopped {
-				conn.Close()
-				return
-			}
-			go cs.acceptTLS(conn)
-			continue
-		}
-		cs.createRoute(conn, &routeConn{})
 	}
+	cs.s.acceptConns(l, "route ", cs.quit, stopped, cs.acceptRoute)
+}
+
+// acceptRoute takes one accepted connection: a TLS one handshakes on a
+// goroutine of its own. It returns false once the cluster is stopped.
+func (cs *clusterState) acceptRoute(conn net.Conn) bool {
+	if cs.tls == nil {
+		cs.createRoute(conn, &routeConn{})
+		return true
+	}
+	cs.mu.Lock()
+	stopped := cs.stopped
+	if !stopped {
+		cs.wg.Add(1)
+	}
+	cs.mu.Unlock()
+	if stopped {
+		conn.Close()
+		return false
+	}
+	go cs.acceptTLS(conn)
+	return true
 }
 
 // createRoute sets up a route connection, accepted or solicited, and starts

@@ -291,37 +291,45 @@ func (s *Server) startClientListener() error {
 	return nil
 }
 
-// acceptLoop accepts until the listener closes, backing off on errors such
-// as running out of file descriptors instead of spinning.
+// acceptLoop accepts client connections until the listener closes.
 func (s *Server) acceptLoop(l net.Listener) {
 	defer s.wg.Done()
+	stopped := func() bool { return s.isShuttingDown() || s.ldm.Load() }
+	s.acceptConns(l, "", s.quitCh, stopped, func(conn net.Conn) bool {
+		s.createClient(conn)
+		return true
+	})
+}
+
+// acceptConns accepts on l until it closes or stopped says so, handing
+// each connection to handle (which returns false to stop). Errors such as
+// running out of file descriptors back off, 10 ms doubling up to 1 s,
+// instead of spinning; kind names the listener in that log line.
+func (s *Server) acceptConns(l net.Listener, kind string, quit <-chan struct{}, stopped func() bool, handle func(net.Conn) bool) {
 	delay := 10 * time.Millisecond
 	for {
 		conn, err := l.Accept()
-		if err != nil {
-			if s.isShuttingDown() || s.ldm.Load() {
+		if err == nil {
+			delay = 10 * time.Millisecond
+			if !handle(conn) {
 				return
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.Errorf("Temporary accept error: %v, sleeping %v", err, delay)
-			select {
-			case <-time.After(delay):
-			case <-s.quitCh:
-				return
-			}
-			if delay *= 2; delay > time.Second {
-				delay = time.Second
 			}
 			continue
 		}
-		delay = 10 * time.Millisecond
-		s.createClient(conn)
+		if stopped() || errors.Is(err, net.ErrClosed) {
+			return
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			continue
+		}
+		s.Errorf("Temporary %saccept error: %v, sleeping %v", kind, err, delay)
+		select {
+		case <-time.After(delay):
+		case <-quit:
+			return
+		}
+		delay = min(delay*2, time.Second)
 	}
 }
 

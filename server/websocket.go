@@ -473,14 +473,7 @@ func (s *Server) wsCheckAuthentication(c *client, co *ClientOpts) (*authResult, 
 	if ok {
 		return res, true
 	}
-	switch {
-	case co.Nkey != "":
-		s.Errorf("%s - authentication error - Nkey %q", c.logPrefix(), co.Nkey)
-	case co.Username != "":
-		s.Errorf("%s - authentication error - User %q", c.logPrefix(), co.Username)
-	default:
-		s.Errorf("%s - authentication error", c.logPrefix())
-	}
+	s.logAuthFailure(c, co)
 	return nil, false
 }
 
