@@ -99,6 +99,13 @@ func (w *promWriter) labelGauge(ns, name, help, value string) {
 // appendEscaped escapes a HELP text (backslash, newline) or a label value
 // (also the double quote), as the text format requires.
 func appendEscaped(b []byte, s string, quote bool) []byte {
+	clean := true
+	for i := 0; i < len(s) && clean; i++ {
+		clean = s[i] != '\\' && s[i] != '\n' && s[i] != '"'
+	}
+	if clean {
+		return append(b, s...)
+	}
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c == '\\':
