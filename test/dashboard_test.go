@@ -72,7 +72,7 @@ func TestDashboardChromium(t *testing.T) {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				for i := 0; i < 20; i++ {
+				for i := 0; i < 5; i++ {
 					nc.Publish("live", []byte("live traffic"))
 				}
 			}
