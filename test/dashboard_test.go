@@ -59,7 +59,7 @@ func TestDashboardChromium(t *testing.T) {
 	sub.Flush()
 
 	// Traffic for as long as the browser polls, bounded by the test's context.
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -87,11 +87,13 @@ func TestDashboardChromium(t *testing.T) {
 		"--virtual-time-budget=3000", "--screenshot="+shot, "--dump-dom", base+"/dashboard?interval=200")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
+	began := time.Now()
 	out, err := cmd.Output()
 	cancel()
 	wg.Wait()
 	if err != nil {
-		t.Fatalf("chromium: %v\n%s", err, stderr.String())
+		msg := stderr.String()
+		t.Fatalf("chromium: %v (after %v)\n...%s", err, time.Since(began).Round(time.Millisecond), msg[max(0, len(msg)-2000):])
 	}
 	dom := string(out)
 	t.Logf("dashboard screenshot: %s", shot)
