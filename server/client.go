@@ -112,6 +112,7 @@ type client struct {
 	pbuf         []byte // control line split across reads
 	pmsg         []byte // payload split across reads
 	abuf         []byte // copied arguments of a split PUB
+	parseRest    []byte // what a parse ended by errSwitchReader left unread
 	pcd          map[*client]struct{}
 	rc           *connMatchCache
 	connected    bool
@@ -176,8 +177,9 @@ func (c *client) readLoop() {
 	}
 	b := make([]byte, startBufSize)
 	var sizer readSizer
+	var rd io.Reader = nc // a route's inflater once it compresses
 	for {
-		n, err := nc.Read(b)
+		n, err := rd.Read(b)
 		fanout := false
 		if n > 0 {
 			c.lastActive.Store(time.Now().UnixNano())
@@ -189,6 +191,10 @@ func (c *client) readLoop() {
 				perr = c.wsRead(b[:n])
 			} else {
 				perr = c.parse(b[:n])
+				if perr == errSwitchReader {
+					rd, perr = newRouteInflater(rd, c.parseRest), nil
+					c.parseRest = nil
+				}
 			}
 			c.flushStats()
 			if perr != nil {
@@ -676,7 +682,11 @@ func (c *client) pingTimerFired() {
 		c.mu.Unlock()
 		return
 	}
-	if c.pingsOut+1 > opts.MaxPingsOut {
+	interval, maxOut := opts.PingInterval, opts.MaxPingsOut
+	if c.kind == ROUTER {
+		interval, maxOut = opts.Cluster.PingInterval, opts.Cluster.MaxPingsOut
+	}
+	if c.pingsOut+1 > maxOut {
 		s.staleConnections.Add(1)
 		c.queueOutbound([]byte("-ERR 'Stale Connection'\r\n"))
 		c.markClosed(StaleConnection)
@@ -687,7 +697,7 @@ func (c *client) pingTimerFired() {
 	c.pingsOut++
 	c.rttStart = time.Now()
 	c.queueOutbound(protoPing)
-	c.pingTimer.Reset(opts.PingInterval)
+	c.pingTimer.Reset(interval)
 	c.mu.Unlock()
 	c.signalFlush()
 }

@@ -144,7 +144,7 @@ func (st *stream) newConsumer(name string, cfg *ConsumerConfig, created time.Tim
 	c := &consumer{st: st, name: name, created: created, store: cs, cfg: *cfg,
 		ackPrefix: "$JS.ACK." + st.name + "." + name + "."}
 	c.filters, c.sample = consumerFilters(cfg), sampleFrequency(cfg.SampleFrequency)
-	c.push = newPushState(st, cfg)
+	c.push = newPushState(st, name, cfg)
 	c.activeNs.Store(time.Now().UnixNano())
 	return c
 }

@@ -51,10 +51,14 @@ func (ja *jsAccount) ensureAckSub() {
 	})
 }
 
-// ackTokens are the parsed numbers of an ack reply subject.
+// ackTokens are the parsed numbers of an ack reply subject: delivery
+// count, stream and consumer sequences, then (not checked) the message's
+// timestamp and the consumer's pending count when it went.
 type ackTokens struct {
 	stream, consumer string
 	dc, sseq, cseq   uint64
+	ts               int64
+	pending          uint64
 }
 
 // parseAckSubject reads a v1 or v2 ack subject without allocating.
@@ -80,12 +84,15 @@ func parseAckSubject(subject string) (ackTokens, bool) {
 	var nums []string
 	switch {
 	case n == 7:
-		t.stream, t.consumer, nums = toks[0], toks[1], toks[2:5]
+		t.stream, t.consumer, nums = toks[0], toks[1], toks[2:7]
 	case n >= 9:
-		t.stream, t.consumer, nums = toks[2], toks[3], toks[4:7]
+		t.stream, t.consumer, nums = toks[2], toks[3], toks[4:9]
 	default:
 		return t, false
 	}
+	ts, _ := parseUintToken(nums[3])
+	t.ts = int64(ts)
+	t.pending, _ = parseUintToken(nums[4])
 	var ok1, ok2, ok3 bool
 	t.dc, ok1 = parseUintToken(nums[0])
 	t.sseq, ok2 = parseUintToken(nums[1])

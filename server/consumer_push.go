@@ -30,13 +30,16 @@ type pushState struct {
 	fc       flowControl
 }
 
-// newPushState returns the push state for cfg, nil for a pull consumer.
-func newPushState(st *stream, cfg *ConsumerConfig) *pushState {
+// newPushState returns the push state of consumer name for cfg, nil for a
+// pull consumer. The name is the registered one: an ephemeral created
+// without a name has none in cfg, and its flow-control replies must still
+// name it for the answers to find it.
+func newPushState(st *stream, name string, cfg *ConsumerConfig) *pushState {
 	if cfg.DeliverSubject == "" {
 		return nil
 	}
 	p := &pushState{subject: cfg.DeliverSubject, group: cfg.DeliverGroup}
-	p.fc.init(st.name, cfg.Name)
+	p.fc.init(st.name, name)
 	return p
 }
 

@@ -296,6 +296,32 @@ func TestJetStreamPushFlowControlWindow(t *testing.T) {
 	expectDeliveries(t, rc, 81, 90)
 }
 
+// An ephemeral created without a name (CONSUMER.CREATE.<stream>, as the C
+// client does) gets its flow-control requests under the name the server
+// chose, and an answer there releases the stall: with an empty name in the
+// reply subject the answer found no consumer and delivery stopped for good.
+func TestJetStreamPushFlowControlUnnamedEphemeral(t *testing.T) {
+	const size = 65512
+	s, nc := pushSetup(t, 40, size)
+	ci := jsReq(t, nc, "$JS.API.CONSUMER.CREATE.S",
+		`{"stream_name":"S","config":{"deliver_subject":"df","ack_policy":"none","flow_control":true,"idle_heartbeat":200000000}}`)
+	name, _ := ci["name"].(string)
+	if name == "" {
+		t.Fatalf("no generated name in %v", ci)
+	}
+	rc := rawSub(t, s, "df 1")
+	expectDeliveries(t, rc, 1, 16)
+	m := readPush(rc)
+	want := regexp.MustCompile(`^\$JS\.FC\.S\.` + regexp.QuoteMeta(name) + `\.[0-9A-Za-z]{4}$`)
+	if m.hdr != "NATS/1.0 100 FlowControl Request\r\n\r\n" || !want.MatchString(m.reply) {
+		t.Fatalf("expected a flow-control request naming %s, got %v", name, m)
+	}
+	expectDeliveries(t, rc, 17, 32)
+	expectStalled(t, rc, 32, m.reply)
+	rc.send("PUB " + m.reply + " 0\r\n\r\n")
+	expectDeliveries(t, rc, 33, 40)
+}
+
 // Idle heartbeats: on the deliver subject, without reply, after
 // idle_heartbeat without deliveries, and only while bound. Nats-Last-Stream
 // is the last stream sequence the consumer passed, also one its filter
