@@ -526,3 +526,54 @@ func BenchmarkMetricsScrape1000Conns(b *testing.B) {
 		})
 	}
 }
+
+// TestMetricsCluster: the route and cluster series of a two-server
+// cluster, and one $SYS.REQ.SERVER.PING.METRICS request answered by both.
+func TestMetricsCluster(t *testing.T) {
+	servers := runCluster(t, 2, func(i int, o *server.Options) {
+		o.HTTPHost, o.HTTPPort = "127.0.0.1", server.RANDOM_PORT
+		o.Accounts = []*server.AccountOpts{{Name: "SYS"}}
+		o.SystemAccount = "SYS"
+		o.Users = []*server.User{{Username: "sys", Password: "sys", Account: "SYS"}}
+	})
+	waitMesh(t, servers)
+	fams := scrape(t, "http://"+servers[0].MonitorAddr().String()+"/metrics?server_label=name")
+	if v := value(t, fams, "gnatsd_routez_num_routes", map[string]string{"server_id": "s0"}); v != float64(servers[0].NumRoutes()) || v == 0 {
+		t.Errorf("routez_num_routes %v, server has %d", v, servers[0].NumRoutes())
+	}
+	if v := value(t, fams, "gnatsd_varz_cluster_name", map[string]string{"value": "rc"}); v != 1 {
+		t.Errorf("cluster_name label gauge %v", v)
+	}
+	value(t, fams, "gnatsd_varz_cluster_pool_size", nil)
+	value(t, fams, "gnatsd_routez_server_name", map[string]string{"value": "s0"})
+
+	sys := connect(t, servers[0], nats.UserInfo("sys", "sys"))
+	inbox := nats.NewInbox()
+	replies, err := sys.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.PublishRequest("$SYS.REQ.SERVER.PING.METRICS", inbox, []byte(`{"server_label":"name"}`)); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		m, err := replies.NextMsg(3 * time.Second)
+		if err != nil {
+			t.Fatalf("answers from %v only: %v", seen, err)
+		}
+		var reply struct {
+			Data server.MetricsReply `json:"data"`
+		}
+		if err := json.Unmarshal(m.Data, &reply); err != nil {
+			t.Fatal(err)
+		}
+		f := parseMetrics(t, strings.NewReader(reply.Data.Metrics))
+		for _, m := range f["gnatsd_varz_server_name"].GetMetric() {
+			seen[labelsOf(m)["value"]] = true
+		}
+	}
+	if !seen["s0"] || !seen["s1"] {
+		t.Errorf("answers from %v, want s0 and s1", seen)
+	}
+}
