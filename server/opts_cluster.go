@@ -177,22 +177,8 @@ func (c *cfg) clusterPoolSize(e *conf.Value, n int64) {
 // compress, so only off and accept (never asking for compression, and
 // answering off to a peer that asks) are served.
 func (c *cfg) clusterCompression(k string, e *conf.Value) {
-	mode := ""
-	switch x := e.V.(type) {
-	case bool:
-		mode = routeCompressionOff
-		if x {
-			mode = "s2_auto"
-		}
-	case string:
-		mode = strings.ToLower(x)
-	case map[string]*conf.Value:
-		if mv, ok := x["mode"]; ok {
-			mode, _ = c.str("mode", mv)
-			mode = strings.ToLower(mode)
-		}
-	default:
-		c.errorf(e, "field %q: expected a string, boolean or map, got %s", k, typeName(e.V))
+	mode, ok := c.compressionMode(k, e)
+	if !ok {
 		return
 	}
 	switch mode {
@@ -205,6 +191,28 @@ func (c *cfg) clusterCompression(k string, e *conf.Value) {
 	default:
 		c.errorf(e, "unknown compression mode %q", mode)
 	}
+}
+
+// compressionMode reads a compression setting of routes or leaf nodes: a
+// boolean (true is s2_auto), a mode name, or a map with a mode.
+func (c *cfg) compressionMode(k string, e *conf.Value) (string, bool) {
+	switch x := e.V.(type) {
+	case bool:
+		if x {
+			return "s2_auto", true
+		}
+		return routeCompressionOff, true
+	case string:
+		return strings.ToLower(x), true
+	case map[string]*conf.Value:
+		if mv, ok := x["mode"]; ok {
+			mode, _ := c.str("mode", mv)
+			return strings.ToLower(mode), true
+		}
+		return "", true
+	}
+	c.errorf(e, "field %q: expected a string, boolean or map, got %s", k, typeName(e.V))
+	return "", false
 }
 
 // parseClusterAuth reads the cluster's authorization { user, password,
