@@ -26,6 +26,10 @@ import (
 // leafState is the server's side of its leaf nodes: accepted and solicited.
 type leafState struct {
 	s *Server
+	// lds is this server's loop detection subject ($LDS.<random>): it is
+	// told to every leaf connection, and comes back over one only if the
+	// leaf nodes form a cycle.
+	lds string
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -58,6 +62,7 @@ type leafConn struct {
 	own map[string]int32
 
 	registered atomic.Bool
+	loop       atomic.Bool // closed for a loop: reconnect after leafLoopDelay
 }
 
 // leafInterest is what an account's leaf connections are told: every
@@ -72,7 +77,7 @@ type leafInterest struct {
 // newLeafState prepares leaf nodes before accounts are set up, so that the
 // interest of every subscription made from then on is counted.
 func newLeafState(s *Server) *leafState {
-	return &leafState{s: s, conns: make(map[uint64]*client), quit: make(chan struct{})}
+	return &leafState{s: s, lds: "$LDS." + newNonce() + newNonce(), conns: make(map[uint64]*client), quit: make(chan struct{})}
 }
 
 // startLeafnodes opens the leaf node listener and solicits the remotes.
@@ -113,7 +118,7 @@ func (s *Server) startLeafnodes() error {
 		}()
 	}
 	for _, r := range o.LeafNode.Remotes {
-		ls.solicit(r, 0)
+		ls.solicit(r, 0, 0)
 	}
 	return nil
 }
@@ -287,8 +292,8 @@ func (ls *leafState) createLeaf(conn net.Conn, lc *leafConn) *client {
 }
 
 // solicit connects to a remote in the background, at once for a first
-// attempt, after the backoff for a retry.
-func (ls *leafState) solicit(r *RemoteLeafOpts, attempt int) {
+// attempt, after the backoff for a retry, or after delay if set.
+func (ls *leafState) solicit(r *RemoteLeafOpts, attempt int, delay time.Duration) {
 	ls.mu.Lock()
 	if ls.stopped {
 		ls.mu.Unlock()
@@ -298,7 +303,10 @@ func (ls *leafState) solicit(r *RemoteLeafOpts, attempt int) {
 	ls.mu.Unlock()
 	go func() {
 		defer ls.wg.Done()
-		if attempt > 0 && !ls.sleep(ls.retryDelay(attempt)) {
+		if delay == 0 && attempt > 0 {
+			delay = ls.retryDelay(attempt)
+		}
+		if delay > 0 && !ls.sleep(delay) {
 			return
 		}
 		ls.connect(r, attempt)
@@ -337,7 +345,7 @@ func (ls *leafState) connect(r *RemoteLeafOpts, attempt int) {
 	conn, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
 	if err != nil {
 		s.Errorf("Error trying to connect as leafnode to remote server %q (attempt %d): %v", u.Host, attempt+1, err)
-		ls.solicit(r, attempt+1)
+		ls.solicit(r, attempt+1, 0)
 		return
 	}
 	ls.createLeaf(conn, &leafConn{solicited: true, remote: r, url: u, attempt: attempt})
@@ -377,5 +385,9 @@ func (s *Server) removeLeaf(c *client) {
 	if lc.registered.Load() {
 		attempt = 1 // it worked: start the backoff again
 	}
-	ls.solicit(lc.remote, attempt)
+	var delay time.Duration
+	if lc.loop.Load() {
+		delay = leafLoopDelay
+	}
+	ls.solicit(lc.remote, attempt, delay)
 }

@@ -68,6 +68,10 @@ func (li *leafInterest) register(c *client) {
 	li.conns = append(li.conns, c)
 	var line []byte
 	c.mu.Lock()
+	if ls := c.srv.leafs.Load(); ls != nil {
+		line = appendLeafInterestLine(line, true, ls.lds, "", 0)
+		c.queueOutbound(line)
+	}
 	for key, n := range li.refs {
 		n -= c.leaf.own[key]
 		if n <= 0 {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // leafProtocol is the protocol of LEAF connections, as the reference
@@ -31,7 +33,12 @@ var errLeafFirst = &protoErr{close: true, reason: ProtocolViolation, log: "leafn
 func (leafProtocol) processOp(c *client, op opCode, args []byte) error {
 	switch op {
 	case opErr:
-		c.srv.Errorf("%s - Leafnode Error %s", c.logPrefix(), bytes.TrimSpace(args))
+		text := bytes.TrimSpace(args)
+		c.srv.Errorf("%s - Leafnode Error %s", c.logPrefix(), text)
+		if bytes.Contains(text, []byte("Loop detected")) {
+			c.leaf.loop.Store(true)
+			c.srv.Errorf("%s - %s", c.logPrefix(), bytes.Trim(text, "'"))
+		}
 		return nil
 	case opOK:
 		return nil
@@ -342,6 +349,9 @@ func (c *client) processLeafSub(args []byte) error {
 	if !leafShares(bytesToString(subject)) {
 		return nil
 	}
+	if ls := c.srv.leafs.Load(); ls != nil && string(subject) == ls.lds {
+		return c.leafLoopDetected()
+	}
 	if !IsValidSubject(bytesToString(subject)) {
 		c.srv.Debugf("%s - invalid leafnode subscription subject %q", c.logPrefix(), subject)
 		return nil
@@ -372,6 +382,21 @@ func (c *client) processLeafSub(args []byte) error {
 		c.srv.removeSubInterest(acc, sub)
 	}
 	return nil
+}
+
+// leafLoopDelay is how long a leaf waits before connecting again after
+// a loop was detected, as the reference.
+const leafLoopDelay = 30 * time.Second
+
+// leafLoopDetected closes a connection that brought back our own loop
+// detection subject: the leaf nodes form a cycle. The other side is told
+// why (and waits leafLoopDelay before it connects again), as the
+// reference does.
+func (c *client) leafLoopDetected() error {
+	msg := fmt.Sprintf("Loop detected for leafnode account=%q. Delaying attempt to reconnect for %v", c.acc.Name, leafLoopDelay)
+	c.srv.Errorf("%s - %s", c.logPrefix(), msg)
+	c.leaf.loop.Store(true)
+	return &protoErr{msg: msg, close: true, reason: ProtocolViolation}
 }
 
 // processLeafUnsub handles LS- subject [queue].

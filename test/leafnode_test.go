@@ -449,3 +449,85 @@ func checkLeafPath(t *testing.T, sc, pc *nats.Conn, subject string) {
 		t.Fatalf("queue group got %d messages, want 10", qn.Load())
 	}
 }
+
+// Two servers that are each other's leaf form a cycle: the loop
+// detection subject comes back, both sides log the reference's error and
+// close, and the soliciting sides wait 30 s before trying again. Checked
+// with our binary on both sides and mixed with the reference.
+func TestLeafLoopDetected(t *testing.T) {
+	bins := [][2]string{{serverBin, serverBin}}
+	if ref := refBinary(); ref != "" {
+		bins = append(bins, [2]string{serverBin, ref})
+	}
+	for _, pair := range bins {
+		dir := t.TempDir()
+		pa, pb := freePort(t), freePort(t)
+		conf := func(name string, listen, remote int) string {
+			return writeConf(t, dir, name, fmt.Sprintf("host: 127.0.0.1\nport: -1\nleafnodes { listen: \"127.0.0.1:%d\", reconnect: \"100ms\", remotes [ { url: \"nats://127.0.0.1:%d\" } ] }\n", listen, remote))
+		}
+		a := startBinAt(t, pair[0], "-c", conf("a.conf", pa, pb))
+		b := startBinAt(t, pair[1], "-c", conf("b.conf", pb, pa))
+		want := `Loop detected for leafnode account="$G". Delaying attempt to reconnect for 30s`
+		a.waitOutput(want)
+		b.waitOutput(want)
+	}
+}
+
+// A leaf on one server of a cluster: its interest reaches the other
+// server over the route, messages from there reach the leaf, and a
+// message from the leaf crosses the route once; a queue group spread over
+// the cluster and the leaf gets each message once.
+func TestLeafWithRoutes(t *testing.T) {
+	cl := runCluster(t, 2, func(i int, o *server.Options) {
+		if i == 0 {
+			o.LeafNode.Host, o.LeafNode.Port = "127.0.0.1", server.RANDOM_PORT
+		}
+	})
+	waitMesh(t, cl)
+	leaf := leafOf(t, cl[0].LeafAddr().Port, "", "", nil)
+	waitLeafs(t, 1, cl[0], leaf)
+	c0, c1, lc := connect(t, cl[0]), connect(t, cl[1]), connect(t, leaf)
+
+	onLeaf, _ := lc.SubscribeSync("far")
+	onB, _ := c1.SubscribeSync("near")
+	flushed(t, lc)
+	flushed(t, c1)
+	barrier(t, c1, lc) // the leaf's interest reached server 1 over the route
+	barrier(t, lc, c1) // server 1's interest reached the leaf through the hub
+	c1.Publish("far", []byte("b to leaf"))
+	lc.Publish("near", []byte("leaf to b"))
+	flushed(t, c1)
+	flushed(t, lc)
+	if m, err := onLeaf.NextMsg(2 * time.Second); err != nil || string(m.Data) != "b to leaf" {
+		t.Fatalf("to the leaf: %v %v", m, err)
+	}
+	if m, err := onB.NextMsg(2 * time.Second); err != nil || string(m.Data) != "leaf to b" {
+		t.Fatalf("from the leaf: %v %v", m, err)
+	}
+	// Once: a round trip later nothing more arrived.
+	barrier(t, lc, c1)
+	barrier(t, c1, lc)
+	if m, err := onB.NextMsg(50 * time.Millisecond); err == nil {
+		t.Fatalf("duplicate %q", m.Data)
+	}
+	if m, err := onLeaf.NextMsg(50 * time.Millisecond); err == nil {
+		t.Fatalf("duplicate %q", m.Data)
+	}
+
+	var n atomic.Int32
+	for _, nc := range []*nats.Conn{c1, lc} {
+		nc.QueueSubscribe("qw", "g", func(*nats.Msg) { n.Add(1) })
+		flushed(t, nc)
+	}
+	barrier(t, c0, c1, lc)
+	const total = 40
+	for i := 0; i < total; i++ {
+		c0.Publish("qw", nil)
+	}
+	flushed(t, c0)
+	waitFor(t, 5*time.Second, "queue deliveries", func() bool { return n.Load() >= total })
+	barrier(t, c0, c1, lc)
+	if n.Load() != total {
+		t.Fatalf("queue group got %d, want %d", n.Load(), total)
+	}
+}
