@@ -46,7 +46,7 @@ func (s *Server) interestChanged(acc *Account, sub *subscription, delta int32) {
 		cs.routeInterestChanged(acc, sub, delta)
 	}
 	if s.leafs.Load() != nil {
-		acc.leafed.changed(sub, delta)
+		acc.leafed.changed(s, sub, delta)
 	}
 }
 

@@ -8,8 +8,8 @@ import "strconv"
 // weight is their member count). Unlike routes, every subscription counts
 // (clients, imports, routes, other leaf connections): a leaf node is the
 // whole account to the other side.
-func (li *leafInterest) changed(sub *subscription, delta int32) {
-	if !leafShares(sub.subject) {
+func (li *leafInterest) changed(s *Server, sub *subscription, delta int32) {
+	if !s.leafShares(sub.subject) {
 		return
 	}
 	key := sub.subject

@@ -346,7 +346,7 @@ func (c *client) processLeafSub(args []byte) error {
 	if n == 3 {
 		queue = a[1]
 	}
-	if !leafShares(bytesToString(subject)) {
+	if !c.srv.leafShares(bytesToString(subject)) {
 		return nil
 	}
 	if ls := c.srv.leafs.Load(); ls != nil && string(subject) == ls.lds {
@@ -434,10 +434,14 @@ func (c *client) processLeafMsgArgs(args []byte, withHdr bool) error {
 }
 
 // leafShares reports whether interest in subject crosses a leaf
-// connection. JetStream's API does not, until domains are built: each
-// side answers its own.
-func leafShares(subject string) bool {
-	return !strings.HasPrefix(subject, "$JS.API.") && subject != "$JS.API.>" && subject != "$JS.>"
+// connection. A server with JetStream answers its own `$JS.API.>` and
+// neither tells nor takes that interest: the other side's JetStream is
+// reached through its domain (`$JS.<domain>.API.>`, which crosses).
+func (s *Server) leafShares(subject string) bool {
+	if !s.info.JetStream || len(subject) < 4 || subject[:4] != "$JS." {
+		return true
+	}
+	return !strings.HasPrefix(subject, "$JS.API.") && subject != "$JS.>"
 }
 
 // processMsg delivers a message from the other side as a publish in the

@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/natsforge/nats-server/server"
 )
@@ -529,5 +531,59 @@ func TestLeafWithRoutes(t *testing.T) {
 	barrier(t, c0, c1, lc)
 	if n.Load() != total {
 		t.Fatalf("queue group got %d, want %d", n.Load(), total)
+	}
+}
+
+// JetStream domains across a leaf: the hub's JetStream (domain HUB) is
+// reached from the leaf's clients as $JS.HUB.API, while the leaf's own
+// JetStream (domain LEAF) answers $JS.API there; each side's stream
+// takes the messages published on the other side.
+func TestLeafJetStreamDomains(t *testing.T) {
+	hub := leafHub(t, func(o *server.Options) {
+		o.JetStream, o.StoreDir, o.JetStreamDomain = true, t.TempDir(), "HUB"
+	})
+	leaf := leafOf(t, hub.LeafAddr().Port, "", "", func(o *server.Options) {
+		o.JetStream, o.StoreDir, o.JetStreamDomain = true, t.TempDir(), "LEAF"
+	})
+	waitLeafs(t, 1, hub, leaf)
+	lc := connect(t, leaf)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	waitLeafSub(t, leaf, "$JS.HUB.API.>")
+	hubJS, err := jetstream.NewWithDomain(lc, "HUB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := hubJS.CreateStream(ctx, jetstream.StreamConfig{Name: "ONHUB", Subjects: []string{"hub.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.CachedInfo().Config.Name != "ONHUB" {
+		t.Fatal("stream info")
+	}
+	localJS, _ := jetstream.New(lc)
+	if _, err := localJS.CreateStream(ctx, jetstream.StreamConfig{Name: "ONLEAF", Subjects: []string{"leaf.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	// The leaf's stream is its own: the hub's domain does not list it.
+	names := hubJS.StreamNames(ctx)
+	var got []string
+	for n := range names.Name() {
+		got = append(got, n)
+	}
+	if !slices.Equal(got, []string{"ONHUB"}) {
+		t.Fatalf("hub streams %v", got)
+	}
+	waitLeafSub(t, leaf, "hub.>")
+	ack, err := hubJS.Publish(ctx, "hub.x", []byte("from the leaf"))
+	if err != nil || ack.Stream != "ONHUB" || ack.Domain != "HUB" {
+		t.Fatalf("publish across: %+v %v", ack, err)
+	}
+	hc := connect(t, hub)
+	hjs, _ := jetstream.New(hc)
+	waitLeafSub(t, hub, "leaf.>")
+	ack, err = hjs.Publish(ctx, "leaf.y", []byte("from the hub"))
+	if err != nil || ack.Stream != "ONLEAF" || ack.Domain != "LEAF" {
+		t.Fatalf("publish to the leaf's stream: %+v %v", ack, err)
 	}
 }
