@@ -19,7 +19,7 @@ const (
 	SYSTEM  // a server-internal connection with no socket
 	ROUTER  // a route to another server of the cluster (route.go)
 	GATEWAY // reserved: a gateway to another cluster
-	LEAF    // reserved: a leaf node connection
+	LEAF    // a leaf node connection, either side (leafnode.go)
 )
 
 // ClientOpts is the JSON body of CONNECT.
@@ -77,6 +77,7 @@ type client struct {
 	writerDone chan struct{}
 	proto      protoHandler // the kind's protocol (proto.go)
 	route      *routeConn   // ROUTER only (route.go)
+	leaf       *leafConn    // LEAF only (leafnode.go)
 
 	// Guarded by mu: read and written under it. Fields marked "reader
 	// writes" are written only by the reading goroutine (under mu), which
@@ -161,6 +162,8 @@ func (c *client) logPrefix() string {
 		tag = " - wid:" // as the reference tags websocket clients
 	} else if c.kind == ROUTER {
 		tag = " - rid:"
+	} else if c.kind == LEAF {
+		tag = " - lid:"
 	}
 	return c.host + ":" + strconv.Itoa(c.port) + tag + strconv.FormatUint(c.cid, 10)
 }

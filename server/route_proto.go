@@ -350,19 +350,21 @@ func (c *client) processRoutedMsgArgs(args []byte, withHdr bool) error {
 	if n > len(a) {
 		return c.processRoutedMsgArgsSlow(args, withHdr)
 	}
-	return c.setRoutedMsgArgs(a[:n], args, withHdr)
+	return c.setRoutedMsgArgs(a[:n], args, withHdr, c.route.account == "")
 }
 
 // processRoutedMsgArgsSlow handles an RMSG naming many queue groups.
 func (c *client) processRoutedMsgArgsSlow(args []byte, withHdr bool) error {
 	a := bytes.Fields(args)
-	return c.setRoutedMsgArgs(a, args, withHdr)
+	return c.setRoutedMsgArgs(a, args, withHdr, c.route.account == "")
 }
 
-func (c *client) setRoutedMsgArgs(a [][]byte, args []byte, withHdr bool) error {
+// setRoutedMsgArgs sets c.pa from the split arguments of RMSG/LMSG/HMSG;
+// withAcc when the account comes first (pooled routes).
+func (c *client) setRoutedMsgArgs(a [][]byte, args []byte, withHdr, withAcc bool) error {
 	pa := &c.pa
 	pa.acc, pa.reply, pa.queues, pa.hdr = nil, nil, nil, -1
-	if c.route.account == "" {
+	if withAcc {
 		if len(a) < 1 {
 			return argErr("processRoutedMsgArgs", args)
 		}
