@@ -18,7 +18,7 @@ const (
 	CLIENT  = iota
 	SYSTEM  // a server-internal connection with no socket
 	ROUTER  // a route to another server of the cluster (route.go)
-	GATEWAY // reserved: a gateway to another cluster
+	GATEWAY // a gateway to another cluster (gateway.go)
 	LEAF    // reserved: a leaf node connection
 )
 
@@ -77,6 +77,7 @@ type client struct {
 	writerDone chan struct{}
 	proto      protoHandler // the kind's protocol (proto.go)
 	route      *routeConn   // ROUTER only (route.go)
+	gw         *gwConn      // GATEWAY only (gateway.go)
 
 	// Guarded by mu: read and written under it. Fields marked "reader
 	// writes" are written only by the reading goroutine (under mu), which
@@ -160,6 +161,8 @@ func (c *client) logPrefix() string {
 		tag = " - wid:" // as the reference tags websocket clients
 	} else if c.kind == ROUTER {
 		tag = " - rid:"
+	} else if c.kind == GATEWAY {
+		tag = " - gid:"
 	}
 	return c.host + ":" + strconv.Itoa(c.port) + tag + strconv.FormatUint(c.cid, 10)
 }

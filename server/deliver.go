@@ -97,6 +97,11 @@ func (c *client) deliverResult(r *SublistResult, subject string, reply, hdr, pay
 		c.sendRouted(&fan, c.acc, subject, reply, hdr, payload)
 		found = true
 	}
+	if gs := c.srv.gw.Load(); gs != nil && c.kind != ROUTER && c.kind != GATEWAY {
+		if c.sendToGateways(gs, r, subject, reply, hdr, payload) {
+			found = true
+		}
+	}
 	return found
 }
 
@@ -146,6 +151,7 @@ func (c *client) deliver(sub *subscription, subject string, reply, hdr, payload 
 		// an RMSG, never a client's MSG, goes on a route.
 		return c.routeOne(sub, subject, reply, hdr, payload)
 	}
+	reply = clientReply(rc, reply) // gateway_deliver.go
 	if max := sub.max.Load(); max > 0 {
 		n := sub.nm.Add(1)
 		if n > max {

@@ -127,6 +127,15 @@ func (c *client) processRouteInfo(arg []byte) error {
 		return &protoErr{close: true, reason: ProtocolViolation, log: "processRouteInfo Parse Error: " + err.Error()}
 	}
 	rt := c.route
+	if info.GatewayCmd == gwCmdGossip {
+		if gs := s.gw.Load(); gs != nil {
+			gs.gossipFromRoute(info.Gateway, info.GatewayURLs)
+		}
+		return nil
+	}
+	if gs := s.gw.Load(); gs != nil {
+		gs.peerGatewayURL(info.ID, info.GatewayURL)
+	}
 	if rt.registered.Load() {
 		if info.ID != rt.remoteID {
 			cs.gossipReceived(&info)
@@ -173,6 +182,9 @@ func (c *client) processRouteInfo(arg []byte) error {
 		c.addToFlush(c)
 	}
 	cs.register(c)
+	if gs := s.gw.Load(); gs != nil && rt.account == "" && rt.poolIdx == 0 {
+		gs.gossipRemotesTo(c)
+	}
 	return nil
 }
 

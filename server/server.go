@@ -81,6 +81,7 @@ type Server struct {
 	sys        *sysState
 	js         atomic.Pointer[jetStream]    // nil without JetStream; set once in Start
 	cluster    atomic.Pointer[clusterState] // nil without a cluster block (route.go)
+	gw         atomic.Pointer[gatewayState] // nil without a gateway block (gateway.go)
 	jwt        *jwtState                    // operator mode (jwt.go); nil in config mode
 	callouts   calloutState                 // auth callout answers (jwt_callout.go)
 
@@ -154,6 +155,9 @@ func NewServer(opts *Options) (*Server, error) {
 		}
 		s.cluster.Store(cs)
 		s.info.Cluster = cs.name
+	}
+	if o.gatewayEnabled() {
+		s.gw.Store(newGatewayState(s, o))
 	}
 	s.gacc = s.registerAccount(NewAccount(DEFAULT_GLOBAL_ACCOUNT))
 	if err := s.configureOperator(o); err != nil {
@@ -248,6 +252,11 @@ func (s *Server) StartAndCheck() (err error) {
 		s.stopJetStream()
 		s.stopMonitoring()
 		return fmt.Errorf("Error listening on port: %s, %q", net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), err)
+	}
+	// Gateways first, so that the routes' INFO carries our gateway URL.
+	if err := s.startGateways(); err != nil {
+		s.Shutdown()
+		return err
 	}
 	if err := s.startCluster(); err != nil {
 		s.stopCluster()
@@ -440,6 +449,10 @@ func (s *Server) removeClient(c *client) {
 		s.removeRoute(c)
 		return
 	}
+	if c.kind == GATEWAY {
+		s.removeGateway(c)
+		return
+	}
 	// Snapshot before the subscriptions go, so /connz can list them.
 	cc := c.snapshot()
 	cc.tls = c.tlsInfo(false)
@@ -543,6 +556,7 @@ func (s *Server) Shutdown() {
 	s.stopWebsocket()
 	s.stopMonitoring()
 	s.stopProfiling()
+	s.stopGateways()
 	s.stopCluster()
 	for _, c := range clients {
 		c.closeConnection(ServerShutdown)
