@@ -85,10 +85,9 @@ type gwConn struct {
 
 	// imu guards accs (outbound: the remote's interest per account) and
 	// told (inbound: accounts sent in interest-only mode, and A- sent).
-	imu             sync.RWMutex
-	accs            map[string]*gwAccInterest
-	told            map[string]bool // true: interest-only list sent; false: A- sent
-	outMsgs, inMsgs atomic.Int64
+	imu  sync.RWMutex
+	accs map[string]*gwAccInterest
+	told map[string]bool // true: interest-only list sent; false: A- sent
 
 	// Owned by the reading goroutine (inbound): the last RMSG's account.
 	lastName []byte

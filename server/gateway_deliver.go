@@ -133,7 +133,6 @@ func (c *client) sendGatewayMsg(gs *gatewayState, oc *client, subject string, re
 	}
 	oc.outMsgs.Add(1)
 	oc.outBytes.Add(int64(size))
-	oc.gw.outMsgs.Add(1)
 	c.countOut(size)
 	c.addToFlush(oc)
 }
@@ -145,7 +144,6 @@ func (c *client) sendGatewayMsg(gs *gatewayState, oc *client, subject string, re
 func (gatewayProtocol) processMsg(c *client, msg []byte) {
 	c.pend.inMsgs++
 	c.pend.inBytes += int64(len(msg))
-	c.gw.inMsgs.Add(1)
 	if c.tracing() {
 		c.traceInMsg(msg)
 	}
