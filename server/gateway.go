@@ -538,8 +538,7 @@ func (gs *gatewayState) registerInbound(c *client) {
 	gs.mu.Lock()
 	gs.inbound[c.cid] = c
 	r := gs.remotes[g.remoteName]
-	fresh := r == nil
-	if fresh {
+	if r == nil {
 		r = &gwRemote{name: g.remoteName, implicit: true}
 		gs.remotes[g.remoteName] = r
 	}
@@ -548,9 +547,10 @@ func (gs *gatewayState) registerInbound(c *client) {
 	g.registered.Store(true)
 	s.Noticef("%s - Inbound gateway connection from %q (%s) registered", c.logPrefix(), g.remoteName, g.remoteID)
 	gs.sendAllInterest(c)
-	if fresh {
-		gs.gossipToRoutes(g.remoteName, g.remote.GatewayURLs)
-	}
+	// Every time, not only for a cluster new to us: a route peer may have
+	// given up soliciting it (implicit gateways are retried
+	// connect_retries times) before that cluster was up.
+	gs.gossipToRoutes(g.remoteName, g.remote.GatewayURLs)
 	gs.solicit(r, 0)
 }
 
