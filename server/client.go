@@ -18,7 +18,7 @@ const (
 	CLIENT  = iota
 	SYSTEM  // a server-internal connection with no socket
 	ROUTER  // a route to another server of the cluster (route.go)
-	GATEWAY // reserved: a gateway to another cluster
+	GATEWAY // a gateway to another cluster (gateway.go)
 	LEAF    // a leaf node connection, either side (leafnode.go)
 )
 
@@ -78,6 +78,7 @@ type client struct {
 	proto      protoHandler // the kind's protocol (proto.go)
 	route      *routeConn   // ROUTER only (route.go)
 	leaf       *leafConn    // LEAF only (leafnode.go)
+	gw         *gwConn      // GATEWAY only (gateway.go)
 
 	// Guarded by mu: read and written under it. Fields marked "reader
 	// writes" are written only by the reading goroutine (under mu), which
@@ -164,6 +165,8 @@ func (c *client) logPrefix() string {
 		tag = " - rid:"
 	} else if c.kind == LEAF {
 		tag = " - lid:"
+	} else if c.kind == GATEWAY {
+		tag = " - gid:"
 	}
 	return c.host + ":" + strconv.Itoa(c.port) + tag + strconv.FormatUint(c.cid, 10)
 }

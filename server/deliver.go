@@ -100,6 +100,11 @@ func (c *client) deliverResult(r *SublistResult, subject string, reply, hdr, pay
 		c.sendRouted(&fan, c.acc, subject, reply, hdr, payload)
 		found = true
 	}
+	if gs := c.srv.gw.Load(); gs != nil && c.kind != ROUTER && c.kind != GATEWAY {
+		if c.sendToGateways(gs, r, subject, reply, hdr, payload) {
+			found = true
+		}
+	}
 	return found
 }
 
@@ -160,6 +165,7 @@ func (c *client) deliver(sub *subscription, subject string, reply, hdr, payload 
 		// client's MSG, goes on a route or a leaf connection.
 		return c.routeOne(sub, subject, reply, hdr, payload)
 	}
+	reply = clientReply(rc, reply) // gateway_deliver.go
 	if max := sub.max.Load(); max > 0 {
 		n := sub.nm.Add(1)
 		if n > max {

@@ -66,6 +66,8 @@ type Options struct {
 	// (opts_cluster.go).
 	Cluster ClusterOpts `json:"cluster,omitempty"`
 	Routes  []*url.URL  `json:"-"`
+	// Gateway is the gateway block (opts_gateway.go).
+	Gateway GatewayOpts `json:"gateway,omitempty"`
 	// Operator mode and auth callout (opts_jwt.go).
 	JWTOptions
 	// Websocket is the websocket { } block (opts_websocket.go).
@@ -186,6 +188,7 @@ func setBaselineOptions(o *Options) {
 	if o.HTTPHost == "" {
 		o.HTTPHost = o.Host
 	}
+	setGatewayDefaults(o)
 	setClusterDefaults(o)
 	setLeafDefaults(o)
 	setOperatorDefaults(o)
@@ -210,6 +213,9 @@ func validateOptions(o *Options) error {
 		return err
 	}
 	if err := validateCluster(o); err != nil {
+		return err
+	}
+	if err := validateGateway(o); err != nil {
 		return err
 	}
 	if err := validateOperatorOptions(o); err != nil {

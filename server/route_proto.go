@@ -127,6 +127,15 @@ func (c *client) processRouteInfo(arg []byte) error {
 		return &protoErr{close: true, reason: ProtocolViolation, log: "processRouteInfo Parse Error: " + err.Error()}
 	}
 	rt := c.route
+	if info.GatewayCmd == gwCmdGossip {
+		if gs := s.gw.Load(); gs != nil {
+			gs.gossipFromRoute(info.Gateway, info.GatewayURLs)
+		}
+		return nil
+	}
+	if gs := s.gw.Load(); gs != nil {
+		gs.peerGatewayURL(info.ID, info.GatewayURL)
+	}
 	if rt.registered.Load() {
 		if info.ID != rt.remoteID {
 			cs.gossipReceived(&info)
@@ -169,19 +178,29 @@ func (c *client) processRouteInfo(arg []byte) error {
 		// The soliciting server's compressed INFO: the reference names the
 		// pool index in this one only.
 		rt.awaitInfo = false
-		cs.register(c)
+		s.registerRoute(cs, c)
 		return nil
 	}
 	if !c.answerRouteInfo(cs, &info) {
-		cs.register(c)
+		s.registerRoute(cs, c)
 		return nil
 	}
 	if rt.solicited {
-		cs.register(c)
+		s.registerRoute(cs, c)
 	} else {
 		rt.awaitInfo = true
 	}
 	return errSwitchReader
+}
+
+// registerRoute adds a route whose handshake is complete and, on the
+// first connection to its server, tells it the gateways we know.
+func (s *Server) registerRoute(cs *clusterState, c *client) {
+	cs.register(c)
+	rt := c.route
+	if gs := s.gw.Load(); gs != nil && rt.account == "" && rt.poolIdx == 0 {
+		gs.gossipRemotesTo(c)
+	}
 }
 
 // answerRouteInfo answers the handshake's INFO and, when both sides

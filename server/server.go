@@ -82,6 +82,7 @@ type Server struct {
 	js         atomic.Pointer[jetStream]    // nil without JetStream; set once in Start
 	cluster    atomic.Pointer[clusterState] // nil without a cluster block (route.go)
 	leafs      atomic.Pointer[leafState]    // nil without a leafnodes block (leafnode.go)
+	gw         atomic.Pointer[gatewayState] // nil without a gateway block (gateway.go)
 	jwt        *jwtState                    // operator mode (jwt.go); nil in config mode
 	callouts   calloutState                 // auth callout answers (jwt_callout.go)
 
@@ -158,6 +159,9 @@ func NewServer(opts *Options) (*Server, error) {
 	}
 	if o.leafEnabled() {
 		s.leafs.Store(newLeafState(s)) // before any subscription, as routes
+	}
+	if o.gatewayEnabled() {
+		s.gw.Store(newGatewayState(s, o))
 	}
 	s.gacc = s.registerAccount(NewAccount(DEFAULT_GLOBAL_ACCOUNT))
 	if err := s.configureOperator(o); err != nil {
@@ -252,6 +256,11 @@ func (s *Server) StartAndCheck() (err error) {
 		s.stopJetStream()
 		s.stopMonitoring()
 		return fmt.Errorf("Error listening on port: %s, %q", net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), err)
+	}
+	// Gateways first, so that the routes' INFO carries our gateway URL.
+	if err := s.startGateways(); err != nil {
+		s.Shutdown()
+		return err
 	}
 	if err := s.startCluster(); err != nil {
 		s.stopCluster()
@@ -452,6 +461,10 @@ func (s *Server) removeClient(c *client) {
 		s.removeLeaf(c)
 		return
 	}
+	if c.kind == GATEWAY {
+		s.removeGateway(c)
+		return
+	}
 	// Snapshot before the subscriptions go, so /connz can list them.
 	cc := c.snapshot()
 	cc.tls = c.tlsInfo(false)
@@ -555,6 +568,7 @@ func (s *Server) Shutdown() {
 	s.stopWebsocket()
 	s.stopMonitoring()
 	s.stopProfiling()
+	s.stopGateways()
 	s.stopCluster()
 	s.stopLeafnodes()
 	for _, c := range clients {
