@@ -544,6 +544,7 @@ func (s *Server) Shutdown() {
 	s.stopMonitoring()
 	s.stopProfiling()
 	s.stopCluster()
+	s.releaseWaitingAtShutdown()
 	for _, c := range clients {
 		c.closeConnection(ServerShutdown)
 	}
