@@ -19,7 +19,7 @@ const (
 	SYSTEM  // a server-internal connection with no socket
 	ROUTER  // a route to another server of the cluster (route.go)
 	GATEWAY // reserved: a gateway to another cluster
-	LEAF    // reserved: a leaf node connection
+	LEAF    // a leaf node connection, either side (leafnode.go)
 )
 
 // ClientOpts is the JSON body of CONNECT.
@@ -77,6 +77,7 @@ type client struct {
 	writerDone chan struct{}
 	proto      protoHandler // the kind's protocol (proto.go)
 	route      *routeConn   // ROUTER only (route.go)
+	leaf       *leafConn    // LEAF only (leafnode.go)
 
 	// Guarded by mu: read and written under it. Fields marked "reader
 	// writes" are written only by the reading goroutine (under mu), which
@@ -112,6 +113,7 @@ type client struct {
 	pbuf         []byte // control line split across reads
 	pmsg         []byte // payload split across reads
 	abuf         []byte // copied arguments of a split PUB
+	parseRest    []byte // what a parse ended by errSwitchReader left unread
 	pcd          map[*client]struct{}
 	rc           *connMatchCache
 	connected    bool
@@ -161,6 +163,8 @@ func (c *client) logPrefix() string {
 		tag = " - wid:" // as the reference tags websocket clients
 	} else if c.kind == ROUTER {
 		tag = " - rid:"
+	} else if c.kind == LEAF {
+		tag = " - lid:"
 	}
 	return c.host + ":" + strconv.Itoa(c.port) + tag + strconv.FormatUint(c.cid, 10)
 }
@@ -177,8 +181,9 @@ func (c *client) readLoop() {
 	}
 	b := make([]byte, startBufSize)
 	var sizer readSizer
+	var rd io.Reader = nc // a route's inflater once it compresses
 	for {
-		n, err := nc.Read(b)
+		n, err := rd.Read(b)
 		fanout := false
 		if n > 0 {
 			c.lastActive.Store(time.Now().UnixNano())
@@ -190,6 +195,10 @@ func (c *client) readLoop() {
 				perr = c.wsRead(b[:n])
 			} else {
 				perr = c.parse(b[:n])
+				if perr == errSwitchReader {
+					rd, perr = newRouteInflater(rd, c.parseRest), nil
+					c.parseRest = nil
+				}
 			}
 			c.flushStats()
 			if perr != nil {
@@ -677,7 +686,11 @@ func (c *client) pingTimerFired() {
 		c.mu.Unlock()
 		return
 	}
-	if c.pingsOut+1 > opts.MaxPingsOut {
+	interval, maxOut := opts.PingInterval, opts.MaxPingsOut
+	if c.kind == ROUTER {
+		interval, maxOut = opts.Cluster.PingInterval, opts.Cluster.MaxPingsOut
+	}
+	if c.pingsOut+1 > maxOut {
 		s.staleConnections.Add(1)
 		c.queueOutbound([]byte("-ERR 'Stale Connection'\r\n"))
 		c.markClosed(StaleConnection)
@@ -688,7 +701,7 @@ func (c *client) pingTimerFired() {
 	c.pingsOut++
 	c.rttStart = time.Now()
 	c.queueOutbound(protoPing)
-	c.pingTimer.Reset(opts.PingInterval)
+	c.pingTimer.Reset(interval)
 	c.mu.Unlock()
 	c.signalFlush()
 }

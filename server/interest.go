@@ -45,6 +45,9 @@ func (s *Server) interestChanged(acc *Account, sub *subscription, delta int32) {
 	if cs := s.cluster.Load(); cs != nil {
 		cs.routeInterestChanged(acc, sub, delta)
 	}
+	if s.leafs.Load() != nil {
+		acc.leafed.changed(s, sub, delta)
+	}
 }
 
 // routedInterest is what an account's routes have been told: a count per

@@ -70,6 +70,8 @@ type Options struct {
 	JWTOptions
 	// Websocket is the websocket { } block (opts_websocket.go).
 	Websocket WebsocketOpts `json:"-"`
+	// LeafNode is the leafnodes { } block (opts_leafnode.go).
+	LeafNode LeafNodeOpts `json:"-"`
 
 	// Accounts and their imports, exports and mappings; Mappings are the
 	// top-level ones, for the global account.
@@ -185,6 +187,7 @@ func setBaselineOptions(o *Options) {
 		o.HTTPHost = o.Host
 	}
 	setClusterDefaults(o)
+	setLeafDefaults(o)
 	setOperatorDefaults(o)
 }
 
@@ -213,6 +216,9 @@ func validateOptions(o *Options) error {
 		return err
 	}
 	if err := validateWebsocket(o); err != nil {
+		return err
+	}
+	if err := validateLeafnodes(o); err != nil {
 		return err
 	}
 	if len(o.unsupported) > 0 {

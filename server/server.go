@@ -81,6 +81,7 @@ type Server struct {
 	sys        *sysState
 	js         atomic.Pointer[jetStream]    // nil without JetStream; set once in Start
 	cluster    atomic.Pointer[clusterState] // nil without a cluster block (route.go)
+	leafs      atomic.Pointer[leafState]    // nil without a leafnodes block (leafnode.go)
 	jwt        *jwtState                    // operator mode (jwt.go); nil in config mode
 	callouts   calloutState                 // auth callout answers (jwt_callout.go)
 
@@ -154,6 +155,9 @@ func NewServer(opts *Options) (*Server, error) {
 		}
 		s.cluster.Store(cs)
 		s.info.Cluster = cs.name
+	}
+	if o.leafEnabled() {
+		s.leafs.Store(newLeafState(s)) // before any subscription, as routes
 	}
 	s.gacc = s.registerAccount(NewAccount(DEFAULT_GLOBAL_ACCOUNT))
 	if err := s.configureOperator(o); err != nil {
@@ -251,6 +255,10 @@ func (s *Server) StartAndCheck() (err error) {
 	}
 	if err := s.startCluster(); err != nil {
 		s.stopCluster()
+		s.Shutdown()
+		return err
+	}
+	if err := s.startLeafnodes(); err != nil {
 		s.Shutdown()
 		return err
 	}
@@ -440,6 +448,10 @@ func (s *Server) removeClient(c *client) {
 		s.removeRoute(c)
 		return
 	}
+	if c.kind == LEAF {
+		s.removeLeaf(c)
+		return
+	}
 	// Snapshot before the subscriptions go, so /connz can list them.
 	cc := c.snapshot()
 	cc.tls = c.tlsInfo(false)
@@ -544,6 +556,7 @@ func (s *Server) Shutdown() {
 	s.stopMonitoring()
 	s.stopProfiling()
 	s.stopCluster()
+	s.stopLeafnodes()
 	s.releaseWaitingAtShutdown()
 	for _, c := range clients {
 		c.closeConnection(ServerShutdown)
