@@ -132,8 +132,9 @@ type client struct {
 	inlineHeld   [][]byte // scratch for inline flushes of this connection
 	mbuf         []byte   // scratch for mapped subjects
 	// pushSubject is set by a consumer worker's client while it delivers a
-	// push consumer's message: the message travels on this deliver
-	// subject but shows the stream's subject, and imports carry it on.
+	// consumer's message: the message travels on this subject (the deliver
+	// subject, or a pull request's reply) but shows the stream's subject,
+	// and imports and response routes carry it on.
 	pushSubject string
 	stall       chan struct{} // a receiver's queue this reader must wait for
 	stallTimer  *time.Timer

@@ -571,6 +571,7 @@ func (s *Server) Shutdown() {
 	s.stopGateways()
 	s.stopCluster()
 	s.stopLeafnodes()
+	s.releaseWaitingAtShutdown()
 	for _, c := range clients {
 		c.closeConnection(ServerShutdown)
 	}
