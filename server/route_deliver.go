@@ -160,6 +160,9 @@ func (routeProtocol) processMsg(c *client, msg []byte) {
 	if acc == nil {
 		return
 	}
+	if c.route.perms && !c.srv.cluster.Load().canImport(bytesToString(c.pa.subject)) {
+		return
+	}
 	var hdr []byte
 	payload := msg
 	if c.pa.hdr >= 0 {

@@ -36,7 +36,9 @@ func (cs *clusterState) routeInterestChanged(acc *Account, sub *subscription, de
 	}
 	plus := after > 0 && (before == 0 || sub.queue != "")
 	minus := after == 0 && before > 0
-	if !plus && !minus {
+	if (!plus && !minus) || !cs.canImport(sub.subject) {
+		// No change to tell, or interest in what the import permissions
+		// would drop anyway.
 		return
 	}
 	var buf [8]*client
@@ -94,6 +96,9 @@ func (cs *clusterState) sendInterestSnapshot(c *client) {
 		c.mu.Lock()
 		for key, n := range ri.refs {
 			subject, queue := splitInterestKey(key)
+			if !cs.canImport(subject) {
+				continue
+			}
 			line = appendInterestLine(line[:0], true, withAcc, acc.Name, subject, queue, n)
 			c.queueOutbound(line)
 		}
