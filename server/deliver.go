@@ -79,7 +79,7 @@ func (c *client) deliverResult(r *SublistResult, subject string, reply, hdr, pay
 	var fan routeFanout
 	for _, sub := range r.psubs {
 		if sub.client != nil && sub.client.kind == ROUTER {
-			if c.kind != ROUTER {
+			if c.kind != ROUTER && !c.localOnly {
 				fan.addPlain(sub)
 			}
 			continue
@@ -124,7 +124,7 @@ func (c *client) deliverQueue(qs []*subscription, fan *routeFanout, subject stri
 			return true
 		}
 	}
-	if remote != nil && c.kind != ROUTER {
+	if remote != nil && c.kind != ROUTER && !c.localOnly {
 		fan.addQueue(remote)
 		return true
 	}

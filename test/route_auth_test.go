@@ -236,3 +236,77 @@ func TestRouteNoPooling(t *testing.T) {
 		}
 	}
 }
+
+// Imports configured on one server only: a publisher in the exporting
+// account on another server reaches the importer's stream subscriber, and
+// a requester through a service import reaches a responder on another
+// server; each once. With the import on both servers, still once.
+func TestRouteImportOnOneServer(t *testing.T) {
+	for _, both := range []bool{false, true} {
+		servers := runCluster(t, 2, func(i int, o *server.Options) {
+			y := &server.AccountOpts{Name: "Y", Exports: []*server.ExportOpts{{Service: "svc"}, {Stream: "ev.>"}}}
+			x := &server.AccountOpts{Name: "X"}
+			if i == 0 || both {
+				x.Imports = []*server.ImportOpts{{Account: "Y", Service: "svc"}, {Account: "Y", Stream: "ev.>"}}
+			}
+			o.Accounts = []*server.AccountOpts{y, x}
+			o.Users = []*server.User{{Username: "x", Password: "x", Account: "X"}, {Username: "y", Password: "y", Account: "Y"}}
+		})
+		waitMesh(t, servers)
+		x := connect(t, servers[0], nats.UserInfo("x", "x"))
+		ev := make(chan *nats.Msg, 4096)
+		x.ChanSubscribe("ev.*", ev)
+		y := connect(t, servers[1], nats.UserInfo("y", "y"))
+		y.Subscribe("svc", func(m *nats.Msg) { m.Respond([]byte("answer")) })
+		y.Flush()
+		waitFor(t, 10*time.Second, "the service answer across the cluster", func() bool {
+			m, err := x.Request("svc", nil, 300*time.Millisecond)
+			return err == nil && string(m.Data) == "answer"
+		})
+		// The stream: publish until the first one arrives, then count.
+		waitFor(t, 10*time.Second, "the stream import across the cluster", func() bool {
+			y.Publish("ev.probe", nil)
+			y.Flush()
+			select {
+			case <-ev:
+				return true
+			case <-time.After(50 * time.Millisecond):
+				return false
+			}
+		})
+		// A duplicate would come in X's account (the publisher's server
+		// carrying it across its own import): a barrier on that path, after
+		// the last event came on the exporter's, bounds it.
+		x1 := connect(t, servers[1], nats.UserInfo("x", "x"))
+		drain := func() int {
+			y.Publish("ev.end", nil)
+			y.Flush()
+			n := 0
+			for {
+				select {
+				case m := <-ev:
+					if m.Subject == "ev.end" {
+						barrier(t, x1, x)
+						return n + len(ev)
+					}
+					n++
+				case <-time.After(5 * time.Second):
+					t.Fatal("end marker not delivered")
+				}
+			}
+		}
+		drain()
+		for len(ev) > 0 {
+			<-ev
+		}
+		for i := 0; i < 10; i++ {
+			y.Publish("ev.n", []byte(strconv.Itoa(i)))
+		}
+		if n := drain(); n != 10 {
+			t.Fatalf("import on both servers %v: %d deliveries of 10 events", both, n)
+		}
+		for _, s := range servers {
+			s.Shutdown()
+		}
+	}
+}

@@ -394,6 +394,9 @@ func TestRouteMixedCompressionEveryPairOfModes(t *testing.T) {
 					if _, ok := rc[s.Name()]; !ok {
 						return false
 					}
+					if _, ok := routeCompressions(t, monitorURL(s))["ref"]; !ok {
+						return false
+					}
 				}
 				return true
 			})
