@@ -17,6 +17,7 @@ type Account struct {
 	mu      sync.Mutex
 	clients map[*client]struct{}
 	ic      *client // internal client for server-side subscriptions
+	icLocal *client // the same, publishing to this server's subscribers only
 
 	mappings    atomic.Pointer[mappingState]
 	exports     []*serviceExport // set at start-up, read-only after
@@ -134,6 +135,26 @@ func (s *Server) subscribeInternal(acc *Account, subject, queue string, icb msgH
 // client and internal subscribers alike. Safe for concurrent use: the
 // internal client's fields used on this path are read-only, and its
 // receivers are woken at once rather than batched.
+// publishLocal is PublishInternal to this server's subscribers only: what
+// crosses a stream import reaches other servers in the exporter's account,
+// through the import's own routed interest (route_interest.go).
+func (s *Server) publishLocal(acc *Account, subject, reply string, hdr, msg []byte) {
+	acc.mu.Lock()
+	ic := acc.icLocal
+	if ic == nil {
+		ic = &client{cid: s.gcid.Add(1), kind: SYSTEM, srv: s, acc: acc, subs: make(map[string]*subscription),
+			echo: true, headers: true, localOnly: true}
+		ic.pa.hdr = -1
+		acc.icLocal = ic
+	}
+	acc.mu.Unlock()
+	var rb []byte
+	if reply != "" {
+		rb = []byte(reply)
+	}
+	ic.deliverResult(acc.sl.Match(subject), subject, rb, hdr, msg)
+}
+
 func (s *Server) PublishInternal(acc *Account, subject, reply string, hdr, msg []byte) {
 	ic := s.internalClient(acc)
 	r := acc.sl.Match(subject)

@@ -115,6 +115,7 @@ type client struct {
 	pmsg         []byte // payload split across reads
 	abuf         []byte // copied arguments of a split PUB
 	parseRest    []byte // what a parse ended by errSwitchReader left unread
+	localOnly    bool   // an internal publisher whose messages stay on this server
 	pcd          map[*client]struct{}
 	rc           *connMatchCache
 	connected    bool

@@ -115,7 +115,12 @@ func (c *client) forwards(rc *client) bool {
 	if rc == c {
 		return false
 	}
-	return rc.kind != ROUTER || c.kind != ROUTER
+	if rc.kind == ROUTER {
+		// One hop; and what crossed a stream import here is carried to
+		// other servers by their own importers, not by us.
+		return c.kind != ROUTER && !c.localOnly
+	}
+	return true
 }
 
 // deliverQueue gives the message to one member of a queue group: a local

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"encoding/json"
 	"net/url"
 )
@@ -18,7 +17,7 @@ var errRouteFirst = &protoErr{close: true, reason: ProtocolViolation, log: "rout
 func (routeProtocol) processOp(c *client, op opCode, args []byte) error {
 	if op == opErr {
 		// The other server refused us (credentials, say) and closes.
-		c.srv.Errorf("%s - Router Error %s", c.logPrefix(), bytes.TrimSpace(args))
+		c.srv.Errorf("%s - Route Error %s", c.logPrefix(), bytes.TrimSpace(args))
 		return nil
 	}
 	if op == opOK {
@@ -65,14 +64,8 @@ func (c *client) processRouteConnect(arg []byte) error {
 	if err := json.Unmarshal(arg, &ci); err != nil {
 		return &protoErr{close: true, reason: ProtocolViolation, log: "processRouteConnect Parse Error: " + err.Error()}
 	}
-	o := s.getOpts()
-	if o.Cluster.Username != "" {
-		okUser := subtle.ConstantTimeCompare([]byte(ci.User), []byte(o.Cluster.Username)) == 1
-		okPass := comparePasswords(o.Cluster.Password, ci.Pass)
-		if !okUser || !okPass {
-			s.Errorf("%s - Router connection authorization failed", c.logPrefix())
-			return errAuthFirst
-		}
+	if !c.routeCredentialsOK(s.getOpts(), &ci) {
+		return errAuthFirst
 	}
 	if ci.Name == s.info.ID {
 		c.route.noReconnect.Store(true)
@@ -273,8 +266,10 @@ func (c *client) processRemoteSub(args []byte) error {
 	default:
 		return argErr("processRemoteSub", args)
 	}
-	if acc == nil {
-		return nil // an account this server does not have
+	if acc == nil || !c.srv.cluster.Load().canExport(bytesToString(subject)) {
+		// An account this server does not have, or interest the cluster's
+		// export permissions do not serve.
+		return nil
 	}
 	key := remoteSubKey(acc.Name, subject, queue)
 	c.mu.Lock()
