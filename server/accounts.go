@@ -24,6 +24,7 @@ type Account struct {
 	closedStats accClosedStats             // traffic of its closed connections, for /accstatz
 	trace       accountTrace               // msg_trace, set at start-up (see msgtrace.go)
 	routed      routedInterest             // what routes were told (interest.go)
+	leafed      leafInterest               // what leaf connections were told (leafnode_interest.go)
 	jwtClaims   atomic.Pointer[accountJWT] // operator mode: its claims (jwt_account.go)
 
 	// deliverSubs: push consumers watching their deliver subject's interest

@@ -101,7 +101,7 @@ func (c *client) routeInfoz(now time.Time, opts RoutezOptions) *RouteInfo {
 		Pending: int(c.out.pb),
 		InMsgs:  c.inMsgs.Load(), OutMsgs: c.outMsgs.Load(),
 		InBytes: c.inBytes.Load(), OutBytes: c.outBytes.Load(),
-		NumSubs: uint32(len(rt.subs)), Account: rt.account, Compression: routeCompressionOff,
+		NumSubs: uint32(len(rt.subs)), Account: rt.account, Compression: c.routeCompression(),
 	}
 	if opts.Subscriptions || opts.SubscriptionsDetail {
 		for _, rs := range rt.subs {

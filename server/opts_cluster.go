@@ -17,30 +17,28 @@ const (
 	DEFAULT_ROUTE_CONNECT       = time.Second      // first retry of a route
 	DEFAULT_ROUTE_CONNECT_MAX   = 30 * time.Second // connect_backoff's ceiling
 	DEFAULT_ROUTE_AUTH_TIMEOUT  = 2.0              // seconds
-	routeCompressionOff         = "off"
-	routeCompressionAccept      = "accept"
-	defaultRouteCompressionMode = routeCompressionAccept
+	defaultRouteCompressionMode = CompressionAccept
 )
 
 // ClusterOpts is the cluster block: the route listener and how routes are
 // made. Routes (the servers to solicit) are Options.Routes.
 type ClusterOpts struct {
-	Name           string        `json:"name,omitempty"`
-	Host           string        `json:"addr,omitempty"`
-	Port           int           `json:"cluster_port,omitempty"`
-	Username       string        `json:"-"`
-	Password       string        `json:"-"`
-	AuthTimeout    float64       `json:"auth_timeout,omitempty"`
-	Advertise      string        `json:"-"`
-	NoAdvertise    bool          `json:"-"`
-	ConnectRetries int           `json:"-"`
-	ConnectBackoff bool          `json:"-"`
-	PoolSize       int           `json:"-"`
-	PinnedAccounts []string      `json:"-"`
-	Compression    string        `json:"-"` // off or accept
-	PingInterval   time.Duration `json:"-"`
-	MaxPingsOut    int           `json:"-"`
-	WriteDeadline  time.Duration `json:"-"`
+	Name           string          `json:"name,omitempty"`
+	Host           string          `json:"addr,omitempty"`
+	Port           int             `json:"cluster_port,omitempty"`
+	Username       string          `json:"-"`
+	Password       string          `json:"-"`
+	AuthTimeout    float64         `json:"auth_timeout,omitempty"`
+	Advertise      string          `json:"-"`
+	NoAdvertise    bool            `json:"-"`
+	ConnectRetries int             `json:"-"`
+	ConnectBackoff bool            `json:"-"`
+	PoolSize       int             `json:"-"`
+	PinnedAccounts []string        `json:"-"`
+	Compression    CompressionOpts `json:"-"`
+	PingInterval   time.Duration   `json:"-"`
+	MaxPingsOut    int             `json:"-"`
+	WriteDeadline  time.Duration   `json:"-"`
 	// TLS is the cluster's tls block: routes are TLS both ways.
 	TLS *TLSConfigOpts `json:"-"`
 	// NameSet is true when the name was configured; otherwise the cluster
@@ -173,38 +171,136 @@ func (c *cfg) clusterPoolSize(e *conf.Value, n int64) {
 	}
 }
 
-// clusterCompression takes the reference's modes; this server does not
-// compress, so only off and accept (never asking for compression, and
-// answering off to a peer that asks) are served.
+// clusterCompression reads compression: a boolean (true is s2_fast), a
+// mode, or { mode, rtt_thresholds }, with the reference's errors.
 func (c *cfg) clusterCompression(k string, e *conf.Value) {
-	mode := ""
+	co := &c.o.Cluster.Compression
 	switch x := e.V.(type) {
 	case bool:
-		mode = routeCompressionOff
+		co.Mode = CompressionOff
 		if x {
-			mode = "s2_auto"
+			co.Mode = CompressionS2Fast
 		}
 	case string:
-		mode = strings.ToLower(x)
+		co.Mode = x
 	case map[string]*conf.Value:
-		if mv, ok := x["mode"]; ok {
-			mode, _ = c.str("mode", mv)
-			mode = strings.ToLower(mode)
+		for _, key := range sortedKeys(x) {
+			v := x[key]
+			switch strings.ToLower(key) {
+			case "mode":
+				co.Mode, _ = c.str(key, v)
+			case "rtt_thresholds", "thresholds", "rtts", "rtt":
+				c.rttThresholds(key, v)
+			default:
+				c.unknownField(v, key)
+			}
 		}
 	default:
-		c.errorf(e, "field %q: expected a string, boolean or map, got %s", k, typeName(e.V))
+		c.errorf(e, "field %q should be a boolean or a structure, got %s", k, typeName(e.V))
 		return
 	}
-	switch mode {
-	case "off", "disabled", "":
-		c.o.Cluster.Compression = routeCompressionOff
-	case "accept":
-		c.o.Cluster.Compression = routeCompressionAccept
-	case "on", "enabled", "s2_auto", "s2_fast", "s2_better", "s2_best", "s2_uncompressed":
-		c.o.unsupported = append(c.o.unsupported, keyPos(e)+": cluster compression "+mode)
-	default:
-		c.errorf(e, "unknown compression mode %q", mode)
+	mode, err := compressionMode(co.Mode)
+	if err != nil {
+		c.errorf(e, "%v", err)
+		return
 	}
+	co.Mode = mode
+	if err := checkRTTThresholds(co); err != nil {
+		c.errorf(e, "%v", err)
+	}
+}
+
+// rttThresholds reads s2_auto's thresholds: durations ("10ms").
+func (c *cfg) rttThresholds(k string, v *conf.Value) {
+	list, ok := v.V.([]*conf.Value)
+	if !ok {
+		c.errorf(v, "field %q: expected an array of durations, got %s", k, typeName(v.V))
+		return
+	}
+	out := make([]time.Duration, 0, len(list))
+	for _, e := range list {
+		d, ok := c.duration(k, e)
+		if !ok {
+			return
+		}
+		out = append(out, d)
+	}
+	c.o.Cluster.Compression.RTTThresholds = out
+}
+
+// compressionMode is the canonical name of a configured mode.
+func compressionMode(m string) (string, error) {
+	switch strings.ToLower(m) {
+	case "", "off", "disabled", "false":
+		if m == "" {
+			return "", nil
+		}
+		return CompressionOff, nil
+	case "on", "enabled", "true", CompressionS2Fast:
+		return CompressionS2Fast, nil
+	case CompressionAccept:
+		return CompressionAccept, nil
+	case CompressionS2Auto:
+		return CompressionS2Auto, nil
+	case CompressionS2Better:
+		return CompressionS2Better, nil
+	case CompressionS2Best:
+		return CompressionS2Best, nil
+	}
+	return "", fmtErr("unsupported compression mode %q", m)
+}
+
+// checkRTTThresholds checks s2_auto's thresholds as the reference does:
+// at least one above zero, ascending; none given means the defaults.
+func checkRTTThresholds(co *CompressionOpts) error {
+	if co.Mode != CompressionS2Auto {
+		return nil
+	}
+	if co.RTTThresholds == nil {
+		co.RTTThresholds = slices.Clone(defaultRTTThresholds)
+		return nil
+	}
+	var last time.Duration
+	positive := false
+	for _, t := range co.RTTThresholds {
+		if t < 0 {
+			positive = false
+			break
+		}
+		if t == 0 {
+			continue
+		}
+		if t < last {
+			return fmtErr("RTT threshold values %v should be in ascending order", co.RTTThresholds)
+		}
+		last, positive = t, true
+	}
+	if !positive {
+		return fmtErr("compression mode %q requires at least one RTT threshold", co.Mode)
+	}
+	return nil
+}
+
+// compressionMode reads a compression setting of routes or leaf nodes: a
+// boolean (true is s2_auto), a mode name, or a map with a mode.
+func (c *cfg) compressionMode(k string, e *conf.Value) (string, bool) {
+	switch x := e.V.(type) {
+	case bool:
+		if x {
+			return "s2_auto", true
+		}
+		return CompressionOff, true
+	case string:
+		return strings.ToLower(x), true
+	case map[string]*conf.Value:
+		if mv, ok := x["mode"]; ok {
+			mode, _ := c.str("mode", mv)
+			return strings.ToLower(mode), true
+		}
+		return "", true
+	}
+	c.errorf(e, "field %q: expected a string, boolean or map, got %s", k, typeName(e.V))
+	return "", false
 }
 
 // parseClusterAuth reads the cluster's authorization { user, password,
@@ -251,8 +347,8 @@ func setClusterDefaults(o *Options) {
 	if co.PoolSize == 0 {
 		co.PoolSize = DEFAULT_ROUTE_POOL_SIZE
 	}
-	if co.Compression == "" {
-		co.Compression = defaultRouteCompressionMode
+	if co.Compression.Mode == "" {
+		co.Compression.Mode = defaultRouteCompressionMode
 	}
 	if co.AuthTimeout == 0 {
 		co.AuthTimeout = DEFAULT_ROUTE_AUTH_TIMEOUT
@@ -291,10 +387,13 @@ func validateCluster(o *Options) error {
 	if co.Name != "" && containsSpace(co.Name) {
 		return fmtErr("cluster name cannot contain spaces or new lines")
 	}
-	switch co.Compression {
-	case "", routeCompressionOff, routeCompressionAccept:
-	default:
-		return fmtErr("cluster compression %q: not supported yet by this server", co.Compression)
+	mode, err := compressionMode(co.Compression.Mode)
+	if err != nil {
+		return err
+	}
+	co.Compression.Mode = mode
+	if err := checkRTTThresholds(&co.Compression); err != nil {
+		return err
 	}
 	for _, u := range o.Routes {
 		if u == nil || u.Host == "" {

@@ -76,6 +76,9 @@ type routeConn struct {
 	remoteID string
 	remote   routeInfo // the remote's INFO
 	infoSent bool
+	// awaitInfo: an accepted route switched to compression and waits for
+	// the solicitor's INFO again, compressed, to register.
+	awaitInfo bool
 
 	// Written by the reading goroutine under client.mu; closing takes it.
 	subs map[string]remoteSub // remote interest, "acc subject[ queue]"
@@ -118,6 +121,12 @@ type routeInfo struct {
 	RoutePoolIdx  int      `json:"route_pool_idx,omitempty"`
 	RouteAccount  string   `json:"route_account,omitempty"`
 	GossipMode    int      `json:"gossip_mode,omitempty"`
+	// Gateways (gateway_interest.go): the server's gateway URL, and
+	// gateway_cmd 1 gossip of another cluster's URLs.
+	GatewayURL  string   `json:"gateway_url,omitempty"`
+	Gateway     string   `json:"gateway,omitempty"`
+	GatewayURLs []string `json:"gateway_urls,omitempty"`
+	GatewayCmd  int      `json:"gateway_cmd,omitempty"`
 }
 
 // routeConnectInfo is the CONNECT a soliciting server sends.
@@ -399,7 +408,9 @@ func (cs *clusterState) createRoute(conn net.Conn, rt *routeConn) *client {
 			c.authTimer = time.AfterFunc(secondsToDuration(o.Cluster.AuthTimeout), c.authTimeout)
 		}
 	}
-	c.pingTimer = time.AfterFunc(o.Cluster.PingInterval, c.pingTimerFired)
+	// The first PING comes soon, as the reference's does: its round trip
+	// sets an s2_auto route's compression level.
+	c.pingTimer = time.AfterFunc(min(firstRoutePing, o.Cluster.PingInterval), c.pingTimerFired)
 	c.mu.Unlock()
 	// A peer that never completes the handshake (no INFO, no CONNECT)
 	// does not hold a connection until pings give up on it.
@@ -416,6 +427,9 @@ func (cs *clusterState) createRoute(conn net.Conn, rt *routeConn) *client {
 	go c.readLoop()
 	return c
 }
+
+// firstRoutePing is when a route sends its first PING.
+const firstRoutePing = time.Second
 
 // routeHandshakeTimeout bounds a route's handshake: the auth timeout, at
 // least 2 s.
@@ -462,9 +476,9 @@ func (cs *clusterState) routeInfo(idx int, acc string) routeInfo {
 		Headers:    !o.NoHeaderSupport,
 		MaxPayload: o.MaxPayload,
 		JetStream:  s.info.JetStream,
-		// This server does not compress: "off" is what the reference
-		// settles on with a peer that cannot (see opts_cluster.go).
-		Compression:   routeCompressionOff,
+		// The configured mode; the handshake's INFOs carry the chosen one
+		// (route_compress.go).
+		Compression:   o.Cluster.Compression.Mode,
 		RoutePoolSize: cs.poolSize,
 		LameDuckMode:  s.ldm.Load(),
 	}
@@ -479,6 +493,9 @@ func (cs *clusterState) routeInfo(idx int, acc string) routeInfo {
 	}
 	if idx > 0 {
 		info.RoutePoolIdx = idx
+	}
+	if gs := s.gw.Load(); gs != nil {
+		info.GatewayURL = gs.ownURL()
 	}
 	if acc != "" {
 		info.RouteAccount = acc

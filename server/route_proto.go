@@ -43,7 +43,7 @@ func (routeProtocol) processOp(c *client, op opCode, args []byte) error {
 		c.sendProto(protoPong)
 		return nil
 	case opPong:
-		c.processPong()
+		c.routePong()
 		return nil
 	case opConnect:
 		return c.processRouteConnect(args)
@@ -127,6 +127,15 @@ func (c *client) processRouteInfo(arg []byte) error {
 		return &protoErr{close: true, reason: ProtocolViolation, log: "processRouteInfo Parse Error: " + err.Error()}
 	}
 	rt := c.route
+	if info.GatewayCmd == gwCmdGossip {
+		if gs := s.gw.Load(); gs != nil {
+			gs.gossipFromRoute(info.Gateway, info.GatewayURLs)
+		}
+		return nil
+	}
+	if gs := s.gw.Load(); gs != nil {
+		gs.peerGatewayURL(info.ID, info.GatewayURL)
+	}
 	if rt.registered.Load() {
 		if info.ID != rt.remoteID {
 			cs.gossipReceived(&info)
@@ -165,15 +174,76 @@ func (c *client) processRouteInfo(arg []byte) error {
 		return &protoErr{close: true, reason: ProtocolViolation}
 	}
 	rt.remote = info
-	if rt.solicited {
-		ours := cs.routeInfo(rt.poolIdx, rt.account)
-		c.mu.Lock()
-		c.queueOutbound(infoProto(&ours), protoPing)
-		c.mu.Unlock()
-		c.addToFlush(c)
+	if rt.awaitInfo {
+		// The soliciting server's compressed INFO: the reference names the
+		// pool index in this one only.
+		rt.awaitInfo = false
+		s.registerRoute(cs, c)
+		return nil
 	}
+	if !c.answerRouteInfo(cs, &info) {
+		s.registerRoute(cs, c)
+		return nil
+	}
+	if rt.solicited {
+		s.registerRoute(cs, c)
+	} else {
+		rt.awaitInfo = true
+	}
+	return errSwitchReader
+}
+
+// registerRoute adds a route whose handshake is complete and, on the
+// first connection to its server, tells it the gateways we know.
+func (s *Server) registerRoute(cs *clusterState, c *client) {
 	cs.register(c)
-	return nil
+	rt := c.route
+	if gs := s.gw.Load(); gs != nil && rt.account == "" && rt.poolIdx == 0 {
+		gs.gossipRemotesTo(c)
+	}
+}
+
+// answerRouteInfo answers the handshake's INFO and, when both sides
+// compress, switches the writer (see route_compress.go for the exchange).
+// It reports whether the peer's bytes after this INFO are compressed.
+func (c *client) answerRouteInfo(cs *clusterState, info *routeInfo) bool {
+	rt := c.route
+	co := cs.s.getOpts().Cluster.Compression
+	choice := compressionChoice(co.Mode, info.Compression)
+	var ours routeInfo
+	if rt.solicited {
+		ours = cs.routeInfo(rt.poolIdx, rt.account)
+	} else {
+		ours = cs.routeInfo(-1, "")
+	}
+	ours.Compression = choice
+	proto := infoProto(&ours)
+	c.mu.Lock()
+	if rt.solicited {
+		c.queueOutbound(proto) // in clear: it tells the choice
+	}
+	if choice != CompressionOff {
+		c.startCompression(newRouteCompressor(choice, co.RTTThresholds))
+		c.queueOutbound(proto)
+	}
+	if rt.solicited {
+		c.queueOutbound(protoPing)
+	}
+	c.mu.Unlock()
+	c.addToFlush(c)
+	return choice != CompressionOff
+}
+
+// routePong takes a PONG: the round trip it ends may change an s2_auto
+// route's compression level.
+func (c *client) routePong() {
+	c.processPong()
+	c.mu.Lock()
+	z, rtt := c.out.z, c.lastRTT
+	c.mu.Unlock()
+	if z != nil {
+		z.rttMeasured(rtt)
+	}
 }
 
 // markSelf remembers a configured route URL that leads back to us.
@@ -298,19 +368,21 @@ func (c *client) processRoutedMsgArgs(args []byte, withHdr bool) error {
 	if n > len(a) {
 		return c.processRoutedMsgArgsSlow(args, withHdr)
 	}
-	return c.setRoutedMsgArgs(a[:n], args, withHdr)
+	return c.setRoutedMsgArgs(a[:n], args, withHdr, c.route.account == "")
 }
 
 // processRoutedMsgArgsSlow handles an RMSG naming many queue groups.
 func (c *client) processRoutedMsgArgsSlow(args []byte, withHdr bool) error {
 	a := bytes.Fields(args)
-	return c.setRoutedMsgArgs(a, args, withHdr)
+	return c.setRoutedMsgArgs(a, args, withHdr, c.route.account == "")
 }
 
-func (c *client) setRoutedMsgArgs(a [][]byte, args []byte, withHdr bool) error {
+// setRoutedMsgArgs sets c.pa from the split arguments of RMSG/LMSG/HMSG;
+// withAcc when the account comes first (pooled routes).
+func (c *client) setRoutedMsgArgs(a [][]byte, args []byte, withHdr, withAcc bool) error {
 	pa := &c.pa
 	pa.acc, pa.reply, pa.queues, pa.hdr = nil, nil, nil, -1
-	if c.route.account == "" {
+	if withAcc {
 		if len(a) < 1 {
 			return argErr("processRoutedMsgArgs", args)
 		}
