@@ -342,8 +342,7 @@ func (c *client) routeArgAccount(a [][]byte, n int) (*Account, [][]byte) {
 	} else if n < 1 {
 		return nil, nil
 	}
-	acc, _ := c.srv.LookupAccount(name)
-	return acc, args
+	return c.srv.accountForRoute(name), args
 }
 
 func remoteSubKey(acc string, subject, queue []byte) string {
