@@ -3,8 +3,10 @@ module github.com/natsforge/nats-server
 go 1.26.0
 
 require (
+	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/klauspost/compress v1.20.0
 	github.com/minio/highwayhash v1.0.4
+	github.com/nats-io/jwt/v2 v2.8.3
 	github.com/nats-io/nats.go v1.55.0
 	github.com/nats-io/nkeys v0.4.17
 	golang.org/x/crypto v0.58.0
@@ -12,6 +14,8 @@ require (
 )
 
 require (
-	github.com/nats-io/jwt/v2 v2.8.3 // indirect
+	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
+	golang.org/x/net v0.60.0 // indirect
+	golang.org/x/sync v0.17.0 // indirect
 )

@@ -70,6 +70,8 @@ type Options struct {
 	JWTOptions
 	// Websocket is the websocket { } block (opts_websocket.go).
 	Websocket WebsocketOpts `json:"-"`
+	// MQTT is the mqtt { } block (opts_mqtt.go).
+	MQTT MQTTOpts `json:"-"`
 
 	// Accounts and their imports, exports and mappings; Mappings are the
 	// top-level ones, for the global account.
@@ -213,6 +215,9 @@ func validateOptions(o *Options) error {
 		return err
 	}
 	if err := validateWebsocket(o); err != nil {
+		return err
+	}
+	if err := validateMQTT(o); err != nil {
 		return err
 	}
 	if len(o.unsupported) > 0 {

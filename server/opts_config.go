@@ -112,7 +112,7 @@ func init() {
 		"leaf":                  sectionOpt("leafnodes", leafKeys),
 		"websocket":             parseWebsocket,
 		"ws":                    parseWebsocket,
-		"mqtt":                  sectionOpt("mqtt", mqttKeys),
+		"mqtt":                  parseMQTT,
 		"accounts":              parseAccounts,
 		"mappings":              parseTopMappings,
 		"maps":                  parseTopMappings,
@@ -416,9 +416,6 @@ var (
 	leafKeys = []string{"listen", "host", "net", "port", "advertise", "no_advertise", "remotes", "authorization",
 		"tls", "reconnect", "reconnect_delay", "compression", "min_version", "isolate_leafnode_interest",
 		"write_deadline"}
-	mqttKeys = []string{"listen", "host", "net", "port", "tls", "authorization", "no_auth_user", "ack_wait",
-		"max_ack_pending", "js_domain", "stream_replicas", "consumer_replicas", "consumer_memory_storage",
-		"consumer_inactive_threshold", "js_api_timeout"}
 )
 
 // unknownField reports a key no option knows, unless it only defines a
