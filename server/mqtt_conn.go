@@ -55,6 +55,7 @@ type mqttConn struct {
 	inflight map[uint16]*mqttInflight
 	bySeq    map[mqttSeqKey]uint16
 	pubrel   map[uint16]struct{} // QoS 2 out: PUBREL sent, PUBCOMP awaited
+	lost     []string            // ack subjects of deliveries after close
 	kaTimer  *time.Timer
 
 	// done is closed once the connection's session has ended (mqttClosed).
@@ -558,6 +559,8 @@ func (c *client) mqttClosed() {
 	if mq.will != nil && (!graceful || willAnyway) && reason != ServerShutdown {
 		c.mqttPublishWill()
 	}
+	c.releaseSubs()
+	c.mqttReturnInflight()
 	c.mqttEndSession(reason == ServerShutdown)
 	mq.ma.unregister(c, mq.clientID)
 }

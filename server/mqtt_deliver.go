@@ -41,11 +41,16 @@ func (c *client) mqttDeliver(rc *client, sub *subscription, subject string, repl
 		return false
 	}
 	rc.mu.Lock()
+	mq := rc.mq
 	if rc.closed {
+		if len(ack) > 0 {
+			// The consumer counts it delivered: given back when the
+			// connection's clean-up runs (mqttReturnInflight).
+			mq.lost = append(mq.lost, string(ack))
+		}
 		rc.mu.Unlock()
 		return false
 	}
-	mq := rc.mq
 	var pi uint16
 	dup := false
 	if qos > 0 {
@@ -230,6 +235,28 @@ func (c *client) mqttAck(kind byte, pi uint16, _ byte) {
 		c.mqttSend(mqttAppendAck(nil, mqttPacketPubRel, pi, 0))
 	}
 }
+
+// mqttReturnInflight gives the consumers back the stored messages this
+// connection had not acknowledged, once its subscriptions are gone: a
+// NAK makes them due at once, for the session's next connection rather
+// than after ack_wait (MQTT 3.1.1 section 4.4).
+func (c *client) mqttReturnInflight() {
+	c.mu.Lock()
+	acks := c.mq.lost
+	for _, inf := range c.mq.inflight {
+		if inf.ack != "" {
+			acks = append(acks, inf.ack)
+		}
+	}
+	c.mq.lost, c.mq.inflight, c.mq.bySeq = nil, nil, nil
+	acc := c.acc
+	c.mu.Unlock()
+	for _, ack := range acks {
+		c.srv.PublishInternal(acc, ack, "", nil, mqttNak)
+	}
+}
+
+var mqttNak = []byte("-NAK")
 
 // mqttSendRetained sends the retained messages a new subscription
 // matches, flagged retained, at the lower of both QoS.

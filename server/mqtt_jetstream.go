@@ -310,6 +310,9 @@ func (ma *mqttAccount) loadRetained() error {
 			return err
 		}
 		seq = m.Seq + 1
+		if len(m.Data) == 0 {
+			continue // removed (see retain)
+		}
 		subject := strings.TrimPrefix(m.Subject, mqttRetainedPrefix)
 		topic, _ := headerValue(m.Header, mqttHdrRTopic)
 		if topic == "" {
@@ -330,7 +333,9 @@ func (ma *mqttAccount) publishNoReply(subject string, hdr, msg []byte) {
 }
 
 // retain stores or (empty payload) removes the retained message of a
-// subject, in memory at once and in $MQTT_rmsgs.
+// subject, in memory at once and in $MQTT_rmsgs. A removal is stored as
+// an empty message, which replaces the last one (one per subject) in
+// order with the stores before it, where a purge request would race them.
 func (ma *mqttAccount) retain(subject, topic string, qos byte, payload []byte) {
 	ma.mu.Lock()
 	if len(payload) == 0 {
@@ -339,11 +344,6 @@ func (ma *mqttAccount) retain(subject, topic string, qos byte, payload []byte) {
 		ma.retained[subject] = &mqttRetained{topic: topic, qos: qos, payload: append([]byte(nil), payload...)}
 	}
 	ma.mu.Unlock()
-	if len(payload) == 0 {
-		req, _ := json.Marshal(map[string]string{"filter": mqttRetainedPrefix + subject})
-		ma.publishNoReply("$JS.API.STREAM.PURGE."+mqttRetainedStream, nil, req)
-		return
-	}
 	hdr := "NATS/1.0\r\n" + mqttHdrRTopic + ":" + topic + "\r\n" + mqttHdrRFlags + ":" +
 		strconv.Itoa(int(qos)<<1|1) + "\r\n" + mqttHdrROrigin + ":" + mqttHash(ma.s.Name()) + "\r\n\r\n"
 	ma.publishNoReply(mqttRetainedPrefix+subject, []byte(hdr), payload)

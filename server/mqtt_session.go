@@ -18,6 +18,7 @@ package server
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -221,7 +222,8 @@ func (c *client) mqttEnsureConsumer(subject string, ss *mqttSessSub) error {
 // 1/2, the deliver subject of its consumer. A consumer is created when
 // ss has none (new) or lost its own (resumed).
 func (c *client) mqttSubscribeSubject(key, subject string, ss *mqttSessSub, opts *mqttSub) error {
-	if opts == nil {
+	resumed := opts == nil
+	if resumed {
 		opts = &mqttSub{}
 	}
 	ms := *opts
@@ -239,7 +241,43 @@ func (c *client) mqttSubscribeSubject(key, subject string, ss *mqttSessSub, opts
 	}
 	js := ms
 	js.js = true
-	return c.mqttAddSub(&subscription{client: c, subject: ss.cons.DeliverSubject, sid: key + " js", mqtt: &js})
+	if err := c.mqttAddSub(&subscription{client: c, subject: ss.cons.DeliverSubject, sid: key + " js", mqtt: &js}); err != nil {
+		return err
+	}
+	if resumed {
+		c.mq.ma.nakPending(ss.cons.Durable)
+	}
+	return nil
+}
+
+// nakPending makes the unacknowledged deliveries of a resumed session's
+// consumer due at once: MQTT sends them again when the session resumes
+// (3.1.1 section 4.4), not ack_wait later. The consumer's pending set is
+// read under its lock; the NAKs go through its ack subjects.
+func (ma *mqttAccount) nakPending(name string) {
+	js := ma.s.js.Load()
+	if js == nil {
+		return
+	}
+	ja := js.lookupAccount(ma.acc.Name)
+	if ja == nil {
+		return
+	}
+	cons, apiErr := ja.lookupConsumer(mqttMsgsStream, name)
+	if apiErr != nil {
+		return
+	}
+	cons.mu.Lock()
+	pairs := make([]SequencePair, 0, len(cons.state.pending))
+	for seq, p := range cons.state.pending {
+		pairs = append(pairs, SequencePair{Consumer: p.Sequence, Stream: seq})
+	}
+	cons.mu.Unlock()
+	for _, sp := range pairs {
+		ack := "$JS.ACK." + mqttMsgsStream + "." + name + ".1." + strconv.FormatUint(sp.Stream, 10) + "." +
+			strconv.FormatUint(sp.Consumer, 10) + ".0.0"
+		ma.s.PublishInternal(ma.acc, ack, "", nil, mqttNak)
+	}
 }
 
 // mqttAddSub inserts one subscription of the connection.
