@@ -160,6 +160,8 @@ func (c *client) logPrefix() string {
 	tag := " - cid:"
 	if c.ws != nil {
 		tag = " - wid:" // as the reference tags websocket clients
+	} else if c.mq != nil {
+		tag = " - mid:" // and MQTT clients
 	} else if c.kind == ROUTER {
 		tag = " - rid:"
 	}

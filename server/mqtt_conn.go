@@ -433,7 +433,7 @@ func (c *client) mqttConnect(body []byte) error {
 	}
 	if err := c.authenticateConnect(&co); err != nil {
 		if err == errAuthFirst {
-			return c.mqttRefuse(mqttConnAckNotAuthorized, AuthenticationViolation, "")
+			return c.mqttRefuse(mqttConnAckNotAuthorized, AuthenticationViolation, "unable to connect: authentication error")
 		}
 		return err
 	}

@@ -112,7 +112,9 @@ func (c *client) mqttResumeSession() error {
 	return nil
 }
 
-// storeSession writes the session record (persistent sessions only).
+// storeSession writes the session record (persistent sessions only) and
+// waits for JetStream to have it, so that SUBACK (or CONNACK) goes out
+// only once the session would survive a restart or a takeover.
 func (ma *mqttAccount) storeSession(clientID string, sess *mqttSession) {
 	if !sess.persist {
 		return
@@ -125,7 +127,9 @@ func (ma *mqttAccount) storeSession(clientID string, sess *mqttSession) {
 		}
 	}
 	b, _ := json.Marshal(&rec)
-	ma.publishNoReply(mqttSessPrefix+sess.hash, nil, b)
+	if err := ma.apiCall(mqttSessPrefix+sess.hash, b, nil); err != nil {
+		ma.s.Warnf("MQTT: unable to store the session of %q: %v", clientID, err)
+	}
 }
 
 // purgeSessionRecord removes a stored session record.
