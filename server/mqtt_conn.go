@@ -35,7 +35,7 @@ type mqttConn struct {
 	pending   []byte // a packet split across reads
 	connected bool
 	v5        bool
-	clientID  string
+	clientID  string // reader writes, under client.mu
 	ma        *mqttAccount
 	sess      *mqttSession
 	will      *mqttWill // copied out of the CONNECT
@@ -212,6 +212,33 @@ func (s *Server) createMQTTClient(conn net.Conn) {
 	s.Debugf("%s - Client connection created", c.logPrefix())
 	go c.writeLoop()
 	go c.readLoop()
+}
+
+// mqttVarz is the mqtt block of /varz.
+func (s *Server) mqttVarz(o *Options) MQTTOptsVarz {
+	mo := &o.MQTT
+	if mo.Port == 0 {
+		return MQTTOptsVarz{}
+	}
+	v := MQTTOptsVarz{
+		Host: mo.Host, Port: mo.Port, NoAuthUser: mo.NoAuthUser, AuthTimeout: mo.AuthTimeout,
+		TLSTimeout: TLSTimeout(mo.TLS).Seconds(), JsDomain: mo.JsDomain, AckWait: mo.AckWait, MaxAckPending: mo.MaxAckPending,
+	}
+	if addr := s.MQTTAddr(); addr != nil {
+		v.Port = addr.Port
+	}
+	if mo.TLS != nil {
+		v.TLSMap = mo.TLS.Map
+		v.TLSPinnedCerts = mo.TLS.PinnedCerts
+		s.mu.Lock()
+		if s.mqttl != nil {
+			if cfg := s.mqttl.cur.Load(); cfg != nil {
+				v.TLSCertNotAfter = certNotAfter(cfg)
+			}
+		}
+		s.mu.Unlock()
+	}
+	return v
 }
 
 // mqttErr closes the connection for a protocol error, logged with text.
@@ -419,15 +446,18 @@ func (c *client) mqttConnect(body []byte) error {
 	mq.v5 = cp.level == 5
 	clean := cp.flags&mqttConnFlagClean != 0
 	var assigned string
-	mq.clientID = string(cp.clientID)
-	if mq.clientID == "" {
+	id := string(cp.clientID)
+	if id == "" {
 		if !clean && !mq.v5 {
 			return c.mqttRefuse(mqttConnAckIDRejected, ProtocolViolation, "client id is empty and clean session is false")
 		}
-		mq.clientID = randToken(16)
-		assigned = mq.clientID
+		id = randToken(16)
+		assigned = id
 	}
-	co := ClientOpts{Username: string(cp.username), Password: string(cp.password), Name: mq.clientID, Lang: "mqtt"}
+	c.mu.Lock()
+	mq.clientID = id // read by monitoring under the lock
+	c.mu.Unlock()
+	co := ClientOpts{Username: string(cp.username), Password: string(cp.password)}
 	if co.Username == "" {
 		co.Token = co.Password
 	}

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,5 +141,37 @@ func TestMQTTConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Fatalf("%s: %v, want %q", tc.conf, err, tc.want)
 		}
+	}
+}
+
+// TestMQTTMonitoring: /varz has the mqtt block with the bound port, /connz
+// lists MQTT connections with type "mqtt" and their client id in
+// mqtt_client, as the reference.
+func TestMQTTMonitoring(t *testing.T) {
+	s, base := runMonitored(t, func(o *server.Options) {
+		m := mqttOptions(t)
+		o.ServerName, o.JetStream, o.StoreDir, o.MQTT = m.ServerName, true, m.StoreDir, m.MQTT
+	})
+	mqttConnect(t, s, "watched-client", true)
+	_, body, _ := get(t, base+"/varz")
+	var v struct {
+		MQTT struct {
+			Host       string  `json:"host"`
+			Port       int     `json:"port"`
+			TLSTimeout float64 `json:"tls_timeout"`
+		} `json:"mqtt"`
+	}
+	if err := json.Unmarshal([]byte(body), &v); err != nil || v.MQTT.Port != s.MQTTAddr().Port || v.MQTT.Host != "127.0.0.1" || v.MQTT.TLSTimeout != 2 {
+		t.Fatalf("varz mqtt %+v %v", v.MQTT, err)
+	}
+	_, body, _ = get(t, base+"/connz")
+	var cz struct {
+		Conns []struct {
+			Type       string `json:"type"`
+			MQTTClient string `json:"mqtt_client"`
+		} `json:"connections"`
+	}
+	if err := json.Unmarshal([]byte(body), &cz); err != nil || len(cz.Conns) != 1 || cz.Conns[0].Type != "mqtt" || cz.Conns[0].MQTTClient != "watched-client" {
+		t.Fatalf("connz %s %v", body, err)
 	}
 }
