@@ -404,6 +404,9 @@ func (c *client) mqttSubscribeFilter(f mqttFilter, subID int) (byte, []string) {
 		}
 	}
 	qos := min(f.qos, 2)
+	if group != "" {
+		qos = 0 // a queue group of plain subscriptions: no consumer per member
+	}
 	opts := &mqttSub{noLocal: f.opts&0x04 != 0, rap: f.opts&0x08 != 0, subID: subID}
 	for _, subj := range subjects {
 		key := subj
