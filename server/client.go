@@ -59,6 +59,7 @@ type subscription struct {
 	sid     string
 	icb     msgHandler
 	imp     *importRoute // set on the internal subscription carrying an import
+	mqtt    *mqttSub     // set on the subscriptions of MQTT connections (mqtt_session.go)
 	nm      atomic.Int64 // messages delivered
 	max     atomic.Int64 // auto-unsubscribe after this many; 0 = no limit
 	closed  atomic.Bool
@@ -99,6 +100,7 @@ type client struct {
 	pingTimer *time.Timer
 	tls       clientTLS // see tls_client.go
 	ws        *wsConn   // websocket state, nil for plain connections; set at creation
+	mq        *mqttConn // MQTT state, nil for other connections; set at creation (mqtt_conn.go)
 	authDone  bool      // CONNECT accepted
 	user      string    // authenticated user or nkey
 	perms     *clientPerms
@@ -163,6 +165,8 @@ func (c *client) logPrefix() string {
 	tag := " - cid:"
 	if c.ws != nil {
 		tag = " - wid:" // as the reference tags websocket clients
+	} else if c.mq != nil {
+		tag = " - mid:" // and MQTT clients
 	} else if c.kind == ROUTER {
 		tag = " - rid:"
 	} else if c.kind == LEAF {
@@ -197,6 +201,8 @@ func (c *client) readLoop() {
 			var perr error
 			if c.ws != nil {
 				perr = c.wsRead(b[:n])
+			} else if c.mq != nil {
+				perr = c.mqttRead(b[:n])
 			} else {
 				perr = c.parse(b[:n])
 				if perr == errSwitchReader {
@@ -251,6 +257,9 @@ func (c *client) handleProtoErr(err error) {
 
 // sendErr queues "-ERR 'msg'" and wakes the writer.
 func (c *client) sendErr(msg string) {
+	if c.mq != nil {
+		return // MQTT has no error text; the caller closes or ignores
+	}
 	c.mu.Lock()
 	c.queueOutbound([]byte("-ERR '" + msg + "'\r\n"))
 	c.mu.Unlock()

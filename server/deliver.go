@@ -189,6 +189,9 @@ func (c *client) deliver(sub *subscription, subject string, reply, hdr, payload 
 		sub.icb(sub, c, c.acc, subject, bytesToString(reply), hdr, payload)
 		return true
 	}
+	if rc.mq != nil {
+		return c.mqttDeliver(rc, sub, subject, reply, hdr, payload) // mqtt_deliver.go
+	}
 	size := len(payload)
 	rc.mu.Lock()
 	if rc.closed {

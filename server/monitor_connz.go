@@ -54,6 +54,7 @@ type ConnInfo struct {
 	Subs           []string       `json:"subscriptions_list,omitempty"`
 	SubsDetail     []SubDetail    `json:"subscriptions_list_detail,omitempty"`
 	NameTag        string         `json:"name_tag,omitempty"`
+	MQTTClient     string         `json:"mqtt_client,omitempty"`
 
 	// sort keys not rendered as such
 	stop time.Time
@@ -287,6 +288,9 @@ func (c *client) connInfo(opts *ConnzOptions, now time.Time) *ConnInfo {
 		NumSubs: uint32(len(c.subs)),
 		Name:    c.opts.Name, Lang: c.opts.Lang, Version: c.opts.Version,
 	}
+	if c.mq != nil {
+		ci.MQTTClient = c.mq.clientID // reader writes, under c.mu
+	}
 	if opts.Username {
 		ci.AuthorizedUser = c.authorizedUser()
 		if acc != DEFAULT_GLOBAL_ACCOUNT {
@@ -362,7 +366,7 @@ func (s *Server) closedConnInfos(opts *ConnzOptions) []*ConnInfo {
 			Uptime: fmtUptime(cc.stop.Sub(cc.start)), Idle: fmtUptime(cc.stop.Sub(cc.last)),
 			Pending: int(cc.pending),
 			InMsgs:  cc.inMsgs, OutMsgs: cc.outMsgs, InBytes: cc.inBytes, OutBytes: cc.outBytes,
-			Name: cc.opts.Name, Lang: cc.opts.Lang, Version: cc.opts.Version,
+			Name: cc.opts.Name, Lang: cc.opts.Lang, Version: cc.opts.Version, MQTTClient: cc.mqttClient,
 		}
 		ci.setTLS(cc.tls)
 		if opts.Username {

@@ -74,6 +74,8 @@ type Options struct {
 	Websocket WebsocketOpts `json:"-"`
 	// LeafNode is the leafnodes { } block (opts_leafnode.go).
 	LeafNode LeafNodeOpts `json:"-"`
+	// MQTT is the mqtt { } block (opts_mqtt.go).
+	MQTT MQTTOpts `json:"-"`
 
 	// Accounts and their imports, exports and mappings; Mappings are the
 	// top-level ones, for the global account.
@@ -225,6 +227,9 @@ func validateOptions(o *Options) error {
 		return err
 	}
 	if err := validateLeafnodes(o); err != nil {
+		return err
+	}
+	if err := validateMQTT(o); err != nil {
 		return err
 	}
 	if len(o.unsupported) > 0 {

@@ -112,7 +112,7 @@ func init() {
 		"leaf":                  parseLeafnodes,
 		"websocket":             parseWebsocket,
 		"ws":                    parseWebsocket,
-		"mqtt":                  sectionOpt("mqtt", mqttKeys),
+		"mqtt":                  parseMQTT,
 		"accounts":              parseAccounts,
 		"mappings":              parseTopMappings,
 		"maps":                  parseTopMappings,
@@ -411,9 +411,6 @@ func sectionOpt(name string, keys []string) optHandler {
 }
 
 var (
-	mqttKeys = []string{"listen", "host", "net", "port", "tls", "authorization", "no_auth_user", "ack_wait",
-		"max_ack_pending", "js_domain", "stream_replicas", "consumer_replicas", "consumer_memory_storage",
-		"consumer_inactive_threshold", "js_api_timeout"}
 )
 
 // unknownField reports a key no option knows, unless it only defines a

@@ -76,6 +76,8 @@ type Server struct {
 	limitsGen  atomic.Uint64               // bumped when a reload changes per-connection limits
 	prof       *profServer                 // prof_port's pprof listener, nil without
 	wsl        *wsListener                 // the websocket listener, nil without
+	mqttl      *mqttListener               // the MQTT listener, nil without
+	mqtt       mqttState                   // MQTT per account (mqtt_jetstream.go)
 	configTime time.Time
 	portsFile  string
 	sys        *sysState
@@ -251,7 +253,14 @@ func (s *Server) StartAndCheck() (err error) {
 		s.stopMonitoring()
 		return err
 	}
+	if err := s.startMQTT(); err != nil {
+		s.stopWebsocket()
+		s.stopJetStream()
+		s.stopMonitoring()
+		return err
+	}
 	if err := s.startClientListener(); err != nil {
+		s.stopMQTT()
 		s.stopWebsocket()
 		s.stopJetStream()
 		s.stopMonitoring()
@@ -468,6 +477,9 @@ func (s *Server) removeClient(c *client) {
 	// Snapshot before the subscriptions go, so /connz can list them.
 	cc := c.snapshot()
 	cc.tls = c.tlsInfo(false)
+	if c.mq != nil {
+		c.mqttClosed() // will message and session, before the subscriptions go
+	}
 	c.releaseSubs()
 	c.stopJWT()
 	s.mu.Lock()
@@ -566,6 +578,7 @@ func (s *Server) Shutdown() {
 	}
 	s.mu.Unlock()
 	s.stopWebsocket()
+	s.stopMQTT()
 	s.stopMonitoring()
 	s.stopProfiling()
 	s.stopGateways()
