@@ -270,6 +270,29 @@ func (c *consumer) halt(deleted bool) {
 	}
 }
 
+// releaseWaitingAtShutdown ends every waiting pull request with "409
+// Server Shutdown" and what it had left to receive, as the reference does,
+// while the clients are still connected to hear it (a client then asks
+// again once it reconnects, and learns whether its consumer survived).
+func (s *Server) releaseWaitingAtShutdown() {
+	js := s.js.Load()
+	if js == nil {
+		return
+	}
+	for _, ja := range js.accounts() {
+		for _, st := range ja.streamList() {
+			for _, c := range st.consumerList() {
+				c.mu.Lock()
+				reqs := c.waiting.takeAll()
+				c.mu.Unlock()
+				for _, pr := range reqs {
+					c.sendStatus(pr.reply, statusServerShutdown, pr.batch, pr.maxBytes)
+				}
+			}
+		}
+	}
+}
+
 // stopConsumers stops every consumer of a stream that stops, saving its
 // state.
 func (st *stream) stopConsumers() {

@@ -169,12 +169,12 @@ func (ja *jsAccount) onAck(subject, reply string, _, msg []byte) {
 	if !ok {
 		return
 	}
-	st := ja.lookupStream(t.stream)
-	if st == nil {
-		return
+	var c *consumer
+	if st := ja.lookupStream(t.stream); st != nil {
+		c = st.lookupConsumer(t.consumer)
 	}
-	c := st.lookupConsumer(t.consumer)
 	if c == nil {
+		ja.ackNoResponders(subject, reply)
 		return
 	}
 	item := ackItem{sseq: t.sseq, cseq: t.cseq, dc: t.dc}
@@ -185,11 +185,27 @@ func (ja *jsAccount) onAck(subject, reply string, _, msg []byte) {
 	if item.kind == ackNext && reply != "" {
 		item.reply = strings.Clone(reply) // deliveries go there; no ack-ack
 	}
-	c.activeNs.Store(time.Now().UnixNano())
 	c.mu.Lock()
+	if c.cfg.AckPolicy == AckNone {
+		c.mu.Unlock()
+		ja.ackNoResponders(subject, reply)
+		return
+	}
 	c.acks = append(c.acks, item)
 	c.mu.Unlock()
+	c.activeNs.Store(time.Now().UnixNano())
 	c.schedule()
+}
+
+// ackNoResponders answers an ack request that the reference would route to
+// nobody (it subscribes to the acks of existing consumers that take acks
+// only) with the 503 no-responders status.
+func (ja *jsAccount) ackNoResponders(subject, reply string) {
+	if reply == "" {
+		return
+	}
+	hdr := append(append([]byte("NATS/1.0 503\r\nNats-Subject: "), subject...), "\r\n\r\n"...)
+	ja.js.srv.PublishInternal(ja.acc, reply, "", hdr, nil)
 }
 
 // applyAcks applies the queued acknowledgements.

@@ -108,7 +108,7 @@ func (c *consumer) pushBound() bool {
 	if p == nil || c.deleted {
 		return false
 	}
-	return deliverInterest(c.st.ja.acc.sl.Match(p.subject), p.group)
+	return deliverInterest(p.subject, c.st.ja.acc.sl.Match(p.subject), p.group)
 }
 
 // deliverPush is the push consumer's part of a worker run: it looks at
@@ -120,7 +120,7 @@ func (w *consumerWorker) deliverPush(c *consumer) {
 	p := c.push
 	res := c.st.ja.acc.sl.Match(p.subject)
 	wasBound := p.bound
-	p.bound = !c.deleted && p.watched && deliverInterest(res, p.group)
+	p.bound = !c.deleted && p.watched && deliverInterest(p.subject, res, p.group)
 	if p.bound && !wasBound {
 		p.lastOut = now // heartbeats count from the binding
 	}
