@@ -577,3 +577,30 @@ func TestMetricsCluster(t *testing.T) {
 		t.Errorf("answers from %v, want s0 and s1", seen)
 	}
 }
+
+// TestMetricsLeafAndGateway: with a leaf node and a gateway connected, the
+// /leafz and /gatewayz series fill in from those endpoints' answers.
+func TestMetricsLeafAndGateway(t *testing.T) {
+	hub := leafHub(t, func(o *server.Options) { o.HTTPHost, o.HTTPPort = "127.0.0.1", server.RANDOM_PORT })
+	leaf := leafOf(t, hub.LeafAddr().Port, "", "", nil)
+	waitLeafs(t, 1, hub, leaf)
+	fams := scrape(t, "http://"+hub.MonitorAddr().String()+"/metrics")
+	if v := value(t, fams, "gnatsd_leafz_conn_nodes_total", nil); v != 1 {
+		t.Errorf("leafz_conn_nodes_total %v", v)
+	}
+	if f := fams["gnatsd_leafz_info"]; f == nil || len(f.GetMetric()) != 1 || labelsOf(f.GetMetric()[0])["account"] != "$G" {
+		t.Errorf("leafz_info %v", f)
+	}
+	value(t, fams, "gnatsd_leafz_conn_in_msgs", map[string]string{"account": "$G"})
+
+	a, _ := runSupercluster(t, func(o *server.Options) { o.HTTPHost, o.HTTPPort = "127.0.0.1", server.RANDOM_PORT })
+	fams = scrape(t, "http://"+a[0].MonitorAddr().String()+"/metrics")
+	if v := value(t, fams, "gnatsd_gatewayz_outbound_gateway_configured", map[string]string{"gateway_name": "A", "remote_gateway_name": "B"}); v != 0 {
+		t.Errorf("A's outbound gateway to B was discovered, not configured: %v", v)
+	}
+	waitFor(t, 10*time.Second, "an inbound gateway", func() bool {
+		fams = scrape(t, "http://"+a[0].MonitorAddr().String()+"/metrics")
+		return fams["gnatsd_gatewayz_inbound_gateway_conn_in_msgs"] != nil
+	})
+	value(t, fams, "gnatsd_gatewayz_inbound_gateway_conn_uptime_seconds", map[string]string{"remote_gateway_name": "B"})
+}
