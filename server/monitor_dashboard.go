@@ -25,6 +25,7 @@ type dashboardPage struct {
 	Varz                      *Varz
 	Links                     []dashboardLink
 	Interval                  int // poll interval, milliseconds
+	Polls                     int // updates before the page stops polling, 0 for never
 	Script                    template.JS
 }
 
@@ -44,9 +45,16 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	interval = min(max(interval, dashboardMinInterval), dashboardMaxInterval)
+	// ?polls=N stops after N updates: a page left open (or a screenshot
+	// taken by a headless browser) does not poll forever.
+	polls, err := queryInt(r, "polls", 0)
+	if err != nil {
+		badRequest(w, err.Error())
+		return
+	}
 	v := s.Varz()
 	page := dashboardPage{Name: v.Name, ID: v.ID, Version: v.Version, Uptime: v.Uptime, Varz: v,
-		Interval: interval, Script: template.JS(dashboardJS)}
+		Interval: interval, Polls: max(polls, 0), Script: template.JS(dashboardJS)}
 	for _, l := range indexLinks {
 		if l.path != "dashboard" {
 			page.Links = append(page.Links, dashboardLink{l.title, l.path})

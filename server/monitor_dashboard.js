@@ -3,6 +3,7 @@
 (function () {
   "use strict";
   var interval = parseInt(document.body.getAttribute("data-interval"), 10) || 1000;
+  var maxPolls = parseInt(document.body.getAttribute("data-max-polls"), 10) || 0; // 0: forever
   var keep = 120; // points per sparkline
   var hist = { inMsgs: [], outMsgs: [], inBytes: [], outBytes: [], conns: [], slow: [] };
   var last = null;
@@ -147,7 +148,7 @@
       var p = $("polls");
       p.setAttribute("data-polls", String(polls));
       p.textContent = polls + " updates";
-      setTimeout(poll, interval);
+      if (maxPolls === 0 || polls < maxPolls) setTimeout(poll, interval);
     });
   }
   poll();

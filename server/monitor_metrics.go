@@ -431,6 +431,7 @@ func (c *client) metricsSample(detailed bool) connSample {
 // (account is empty for the global account, whose name is in name_tag).
 func (s *Server) connzMetrics(sc *metricsScratch, ns string, detailed bool) {
 	total := s.snapshotConns(sc, detailed)
+	defer clear(sc.conns) // the pool keeps no client's strings
 	w := &sc.w
 	now := time.Now()
 	sum := func(f func(cs *connSample) float64) float64 {
