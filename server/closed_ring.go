@@ -14,6 +14,7 @@ type closedConn struct {
 	stop    time.Time
 	reason  ClosedState
 	opts    ClientOpts
+	user    string // authorizedUser
 	account string
 	// mqttClient is an MQTT connection's client id.
 	mqttClient string
@@ -76,7 +77,7 @@ func (c *client) snapshot() *closedConn {
 	defer c.mu.Unlock()
 	cc := &closedConn{
 		cid: c.cid, host: c.host, port: c.port, start: c.start, stop: c.stop,
-		reason: c.reason, opts: c.opts, rtt: c.lastRTT,
+		reason: c.reason, opts: c.opts, user: c.authorizedUser(), rtt: c.lastRTT,
 		inMsgs: c.inMsgs.Load(), inBytes: c.inBytes.Load(),
 		outMsgs: c.outMsgs.Load(), outBytes: c.outBytes.Load(),
 		last: c.lastActivity(), pending: c.out.pb, ctype: c.clientType(),

@@ -92,19 +92,6 @@ type ClusterOptsVarz struct {
 	PoolSize    int      `json:"pool_size,omitempty"`
 }
 
-// GatewayOptsVarz is the gateway block of /varz, empty while gateways are not built.
-type GatewayOptsVarz struct {
-	Name string `json:"name,omitempty"`
-	Host string `json:"host,omitempty"`
-	Port int    `json:"port,omitempty"`
-}
-
-// LeafNodeOptsVarz is the leaf block of /varz, empty while leaf nodes are not built.
-type LeafNodeOptsVarz struct {
-	Host string `json:"host,omitempty"`
-	Port int    `json:"port,omitempty"`
-}
-
 // MQTTOptsVarz is the mqtt block of /varz, in the reference's field
 // order; empty without an MQTT listener.
 type MQTTOptsVarz struct {
@@ -261,6 +248,8 @@ func (s *Server) Varz() *Varz {
 	}
 	v.TrustedOperatorsJwt, v.TrustedOperatorsClaim = o.operatorJWTs, o.TrustedOperators
 	s.clusterVarz(v)
+	s.leafVarz(v, o)
+	s.gatewayVarz(v) // monitor_gatewayz.go
 	v.SlowConsumersStats = &SlowConsumersStats{Clients: uint64(v.SlowConsumers)}
 	v.StaleConnectionStats = &StaleConnectionStats{Clients: uint64(v.StaleConnections)}
 	return v

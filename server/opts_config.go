@@ -107,9 +107,9 @@ func init() {
 		"system":                strOpt(func(o *Options) *string { return &o.SystemAccount }),
 		"no_system_account":     boolOpt(func(o *Options) *bool { return &o.NoSystemAccount }),
 		"cluster":               parseCluster,
-		"gateway":               sectionOpt("gateway", gatewayKeys),
-		"leafnodes":             sectionOpt("leafnodes", leafKeys),
-		"leaf":                  sectionOpt("leafnodes", leafKeys),
+		"gateway":               parseGateway, // opts_gateway.go
+		"leafnodes":             parseLeafnodes,
+		"leaf":                  parseLeafnodes,
 		"websocket":             parseWebsocket,
 		"ws":                    parseWebsocket,
 		"mqtt":                  parseMQTT,
@@ -411,11 +411,6 @@ func sectionOpt(name string, keys []string) optHandler {
 }
 
 var (
-	gatewayKeys = []string{"name", "listen", "host", "net", "port", "advertise", "gateways", "authorization",
-		"tls", "connect_retries", "reject_unknown", "reject_unknown_cluster", "send_qsub_interest_only_for_all_accounts"}
-	leafKeys = []string{"listen", "host", "net", "port", "advertise", "no_advertise", "remotes", "authorization",
-		"tls", "reconnect", "reconnect_delay", "compression", "min_version", "isolate_leafnode_interest",
-		"write_deadline"}
 )
 
 // unknownField reports a key no option knows, unless it only defines a

@@ -83,6 +83,8 @@ type Server struct {
 	sys        *sysState
 	js         atomic.Pointer[jetStream]    // nil without JetStream; set once in Start
 	cluster    atomic.Pointer[clusterState] // nil without a cluster block (route.go)
+	leafs      atomic.Pointer[leafState]    // nil without a leafnodes block (leafnode.go)
+	gw         atomic.Pointer[gatewayState] // nil without a gateway block (gateway.go)
 	jwt        *jwtState                    // operator mode (jwt.go); nil in config mode
 	callouts   calloutState                 // auth callout answers (jwt_callout.go)
 
@@ -156,6 +158,12 @@ func NewServer(opts *Options) (*Server, error) {
 		}
 		s.cluster.Store(cs)
 		s.info.Cluster = cs.name
+	}
+	if o.leafEnabled() {
+		s.leafs.Store(newLeafState(s)) // before any subscription, as routes
+	}
+	if o.gatewayEnabled() {
+		s.gw.Store(newGatewayState(s, o))
 	}
 	s.gacc = s.registerAccount(NewAccount(DEFAULT_GLOBAL_ACCOUNT))
 	if err := s.configureOperator(o); err != nil {
@@ -258,8 +266,17 @@ func (s *Server) StartAndCheck() (err error) {
 		s.stopMonitoring()
 		return fmt.Errorf("Error listening on port: %s, %q", net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), err)
 	}
+	// Gateways first, so that the routes' INFO carries our gateway URL.
+	if err := s.startGateways(); err != nil {
+		s.Shutdown()
+		return err
+	}
 	if err := s.startCluster(); err != nil {
 		s.stopCluster()
+		s.Shutdown()
+		return err
+	}
+	if err := s.startLeafnodes(); err != nil {
 		s.Shutdown()
 		return err
 	}
@@ -449,6 +466,14 @@ func (s *Server) removeClient(c *client) {
 		s.removeRoute(c)
 		return
 	}
+	if c.kind == LEAF {
+		s.removeLeaf(c)
+		return
+	}
+	if c.kind == GATEWAY {
+		s.removeGateway(c)
+		return
+	}
 	// Snapshot before the subscriptions go, so /connz can list them.
 	cc := c.snapshot()
 	cc.tls = c.tlsInfo(false)
@@ -556,7 +581,10 @@ func (s *Server) Shutdown() {
 	s.stopMQTT()
 	s.stopMonitoring()
 	s.stopProfiling()
+	s.stopGateways()
 	s.stopCluster()
+	s.stopLeafnodes()
+	s.releaseWaitingAtShutdown()
 	for _, c := range clients {
 		c.closeConnection(ServerShutdown)
 	}
