@@ -15,7 +15,7 @@ package server
 //	correlation data                header "Nmqtt-Corr: <base64>"
 //	content type                    header "Nmqtt-Ctype: <type>"
 //	payload format indicator 1      header "Nmqtt-Fmt: 1"
-//	message expiry interval         header "Nats-TTL: <seconds>s"? no: "Nmqtt-Exp: <seconds>"
+//	message expiry interval         header "Nmqtt-Exp: <seconds>" (carried, not enforced)
 
 import (
 	"encoding/base64"
