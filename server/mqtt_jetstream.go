@@ -94,8 +94,9 @@ type mqttAccount struct {
 	acc    *Account
 	prefix string // "$MQTT.JSA.<server hash>."
 
-	setup sync.Mutex
-	ready bool
+	setup      sync.Mutex
+	ready      bool
+	subscribed bool // the reply subscription, kept when a later step fails
 
 	mu       sync.Mutex
 	nreq     uint64
@@ -138,8 +139,11 @@ func (s *Server) mqttAccountFor(acc *Account) (*mqttAccount, error) {
 	if ma.ready {
 		return ma, nil
 	}
-	if _, err := s.subscribeInternal(acc, ma.prefix+">", "", ma.onReply, nil); err != nil {
-		return nil, err
+	if !ma.subscribed {
+		if _, err := s.subscribeInternal(acc, ma.prefix+">", "", ma.onReply, nil); err != nil {
+			return nil, err
+		}
+		ma.subscribed = true
 	}
 	if err := ma.createStreams(); err != nil {
 		return nil, err

@@ -1,8 +1,8 @@
 package server
 
 // Messages from MQTT publishers. Every PUBLISH goes to the NATS subject
-// of its topic, as a NATS client's PUB would. QoS 1/2 messages carry the
-// header "Nmqtt-Pub: <qos>" and are also stored in $MQTT_msgs at
+// of its topic, as a NATS client's PUB would, with the header
+// "Nmqtt-Pub:<qos>". QoS 1/2 messages are also stored in $MQTT_msgs at
 // "$MQTT.msgs.<subject>", from which the consumers of QoS 1/2 MQTT
 // subscriptions deliver them; the PUBACK (QoS 1) or PUBREC (QoS 2) goes
 // out once JetStream stored the message. A retained message is stored in
@@ -15,7 +15,7 @@ package server
 //	correlation data                header "Nmqtt-Corr: <base64>"
 //	content type                    header "Nmqtt-Ctype: <type>"
 //	payload format indicator 1      header "Nmqtt-Fmt: 1"
-//	message expiry interval         header "Nats-TTL: <seconds>s"? no: "Nmqtt-Exp: <seconds>"
+//	message expiry interval         header "Nmqtt-Exp: <seconds>" (carried, not enforced)
 
 import (
 	"encoding/base64"
@@ -139,19 +139,15 @@ func (c *client) mqttPubTopic(p *mqttPublish) ([]byte, error) {
 	return []byte(t), nil
 }
 
-// mqttPubHeader builds the NATS header of a PUBLISH in mq.hbuf: the QoS
-// marker for QoS 1/2 and the MQTT 5 properties; nil when there is none.
+// mqttPubHeader builds the NATS header of a PUBLISH in mq.hbuf: the
+// publisher's QoS (Nmqtt-Pub, on every message, as the reference) and the
+// MQTT 5 properties.
 func (c *client) mqttPubHeader(qos byte, p *mqttPublish) []byte {
 	mq := c.mq
 	pr := &p.props
-	if qos == 0 && (!mq.v5 || (len(pr.user) == 0 && pr.has&^(1<<mqttPropTopicAlias|1<<mqttPropResponseTopic) == 0)) {
-		return nil
-	}
 	b := append(mq.hbuf[:0], "NATS/1.0\r\n"...)
-	if qos > 0 {
-		b = append(b, mqttHdrPub...)
-		b = append(b, ':', ' ', '0'+qos, '\r', '\n')
-	}
+	b = append(b, mqttHdrPub...)
+	b = append(b, ':', '0'+qos, '\r', '\n')
 	for _, kv := range pr.user {
 		if mqttHeaderSafe(kv[0], true) && mqttHeaderSafe(kv[1], false) {
 			b = mqttAppendHeader(b, string(kv[0]), kv[1])
@@ -254,10 +250,7 @@ func (c *client) mqttPublishWill() {
 		return
 	}
 	subject := string(subj)
-	var hdr []byte
-	if w.qos > 0 {
-		hdr = []byte("NATS/1.0\r\n" + mqttHdrPub + ": " + strconv.Itoa(int(w.qos)) + "\r\n\r\n")
-	}
+	hdr := []byte("NATS/1.0\r\n" + mqttHdrPub + ":" + strconv.Itoa(int(w.qos)) + "\r\n\r\n")
 	c.srv.PublishInternal(mq.ma.acc, subject, "", hdr, w.payload)
 	if w.qos > 0 {
 		mq.ma.publishNoReply(mqttMsgsPrefix+subject, hdr, w.payload)

@@ -1,7 +1,9 @@
 package test
 
 import (
+	"crypto/tls"
 	"encoding/json"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"os"
 	"path/filepath"
 	"strings"
@@ -173,5 +175,31 @@ func TestMQTTMonitoring(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(body), &cz); err != nil || len(cz.Conns) != 1 || cz.Conns[0].Type != "mqtt" || cz.Conns[0].MQTTClient != "watched-client" {
 		t.Fatalf("connz %s %v", body, err)
+	}
+}
+
+// TestMQTTTLS: the mqtt block's tls serves MQTT over TLS (paho with
+// ssl://), /connz shows the TLS version, and a plain client gets nothing.
+func TestMQTTTLS(t *testing.T) {
+	ca := newTestCA(t, "mqtt")
+	cert := ca.serverCert(t)
+	o := mqttOptions(t)
+	o.MQTT.TLS = &server.TLSConfigOpts{CertFile: cert.certFile, KeyFile: cert.keyFile}
+	s := RunServer(t, o)
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("ssl://" + s.MQTTAddr().String()).SetClientID("tls-client").
+		SetTLSConfig(&tls.Config{RootCAs: ca.pool(), ServerName: "127.0.0.1"}).SetAutoReconnect(false).SetConnectRetry(false))
+	mqttWait(t, c.Connect(), "tls connect")
+	defer c.Disconnect(50)
+	nc := connect(t, s)
+	ns, _ := nc.SubscribeSync("secure.topic")
+	nc.Flush()
+	mqttWait(t, c.Publish("secure/topic", 1, false, "over tls"), "publish")
+	if m, err := ns.NextMsg(5 * time.Second); err != nil || string(m.Data) != "over tls" {
+		t.Fatalf("nats got %v %v", m, err)
+	}
+	r := mqttDialRaw(t, s)
+	r.send(mqttRawConnect("plain", true, 0, nil, "", ""))
+	if p, err := r.tryRead(3 * time.Second); err == nil && p.typ == 0x20 {
+		t.Fatalf("plain client got CONNACK over a TLS listener")
 	}
 }

@@ -23,7 +23,7 @@ func TestMQTTQoS0BothWays(t *testing.T) {
 	nc.Flush()
 	mqttWait(t, mc.Publish("a/b/c", 0, false, "from mqtt"), "publish")
 	m, err := ns.NextMsg(5 * time.Second)
-	if err != nil || m.Subject != "a.b.c" || string(m.Data) != "from mqtt" {
+	if err != nil || m.Subject != "a.b.c" || string(m.Data) != "from mqtt" || m.Header.Get("Nmqtt-Pub") != "0" {
 		t.Fatalf("nats got %v %v", m, err)
 	}
 
