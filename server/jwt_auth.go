@@ -360,3 +360,22 @@ func minLimit(limits ...int64) int64 {
 	}
 	return m
 }
+
+// authLeafJWT authenticates a leaf node's CONNECT in operator mode, for the
+// leaf node code: the user JWT of its credentials with everything a client's
+// is checked for (nonce signature or bearer, connection type LEAFNODE, src,
+// times, revocation, signing keys and scopes, auth callout). The account's
+// leaf connection limit is left to the caller (leafConnLimit), which knows
+// how many leaf connections the account has.
+func (s *Server) authLeafJWT(c *client, co *ClientOpts) (*authResult, error) {
+	return s.checkUserJWT(c, co, false)
+}
+
+// leafConnLimit is the leaf node connection limit of an account's JWT
+// (`leaf` in its limits), 0 when unlimited or not an operator-mode account.
+func leafConnLimit(acc *Account) int64 {
+	if st := acc.jwtClaims.Load(); st != nil {
+		return jwtLimit(st.claims.Limits.LeafNodeConn)
+	}
+	return 0
+}

@@ -522,6 +522,9 @@ func (s *Server) wsURL() string {
 
 // connType is the connection's type for allowed_connection_types.
 func (c *client) connType() string {
+	if c.kind == LEAF {
+		return ConnectionTypeLeafnode
+	}
 	if c.ws != nil {
 		return ConnectionTypeWebsocket
 	}
