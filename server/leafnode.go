@@ -254,6 +254,7 @@ func (ls *leafState) createLeaf(conn net.Conn, lc *leafConn) *client {
 	if lc.solicited {
 		acc, _ := s.LookupAccount(leafLocalAccount(lc.remote))
 		c.acc = acc
+		c.setPermissions(lc.remote.permissions())
 	}
 	ls.mu.Lock()
 	if ls.stopped {

@@ -249,7 +249,7 @@ func (c *client) processLeafConnect(arg []byte) error {
 	if err := json.Unmarshal(arg, &ci); err != nil {
 		return &protoErr{close: true, reason: ProtocolViolation, log: "processLeafConnect Parse Error: " + err.Error()}
 	}
-	accName, ok := s.leafAuthenticate(c, &ci)
+	accName, perms, ok := s.leafAuthenticate(c, &ci)
 	if !ok {
 		switch {
 		case ci.User != "":
@@ -280,6 +280,7 @@ func (c *client) processLeafConnect(arg []byte) error {
 		c.authTimer = nil
 	}
 	c.mu.Unlock()
+	c.setPermissions(perms)
 	lc.remoteID, lc.remoteName = ci.ID, ci.Name
 	c.connected = true
 	info := s.leafInfo(c)
@@ -294,8 +295,8 @@ func (c *client) processLeafConnect(arg []byte) error {
 
 // leafAuthenticate checks an accepted leaf's credentials against the
 // leafnodes authorization block or, without one, the server's users, and
-// returns the account to bind.
-func (s *Server) leafAuthenticate(c *client, ci *leafConnectInfo) (string, bool) {
+// returns the account to bind and the user's permissions.
+func (s *Server) leafAuthenticate(c *client, ci *leafConnectInfo) (string, *Permissions, bool) {
 	o := s.getOpts()
 	lo := &o.LeafNode
 	def := lo.Account
@@ -307,31 +308,31 @@ func (s *Server) leafAuthenticate(c *client, ci *leafConnectInfo) (string, bool)
 		for _, u := range lo.Users {
 			if subtle.ConstantTimeCompare([]byte(u.Username), []byte(ci.User)) == 1 && comparePasswords(u.Password, ci.Pass) {
 				if u.Account != "" {
-					return u.Account, true
+					return u.Account, u.Permissions, true
 				}
-				return def, true
+				return def, u.Permissions, true
 			}
 		}
-		return "", false
+		return "", nil, false
 	case lo.Username != "":
 		okUser := subtle.ConstantTimeCompare([]byte(ci.User), []byte(lo.Username)) == 1
-		return def, okUser && comparePasswords(lo.Password, ci.Pass)
+		return def, nil, okUser && comparePasswords(lo.Password, ci.Pass)
 	case lo.Token != "":
-		return def, comparePasswords(lo.Token, ci.Token)
+		return def, nil, comparePasswords(lo.Token, ci.Token)
 	case authConfigured(o) && s.jwt == nil:
 		co := ClientOpts{Username: ci.User, Password: ci.Pass, Token: ci.Token, Nkey: ci.Nkey, Sig: ci.Sig, JWT: ci.JWT}
 		res, ok := authenticateAs(o, &co, c.nonce, ConnectionTypeLeafnode, "")
 		if !ok {
-			return "", false
+			return "", nil, false
 		}
 		if res.acc != "" {
-			return res.acc, true
+			return res.acc, res.perms, true
 		}
-		return def, true
+		return def, res.perms, true
 	case s.jwt != nil:
-		return "", false // leaf credentials in operator mode come with milestone 2
+		return "", nil, false // leaf credentials in operator mode are not served yet
 	}
-	return def, true
+	return def, nil, true
 }
 
 // processLeafSub handles LS+ subject [queue weight].
@@ -351,6 +352,10 @@ func (c *client) processLeafSub(args []byte) error {
 	}
 	if ls := c.srv.leafs.Load(); ls != nil && string(subject) == ls.lds {
 		return c.leafLoopDetected()
+	}
+	if !c.canSubscribe(bytesToString(subject), bytesToString(queue)) {
+		c.srv.Debugf("%s - leafnode subscription to %q not allowed, ignored", c.logPrefix(), subject)
+		return nil
 	}
 	if !IsValidSubject(bytesToString(subject)) {
 		c.srv.Debugf("%s - invalid leafnode subscription subject %q", c.logPrefix(), subject)
@@ -453,6 +458,10 @@ func (leafProtocol) processMsg(c *client, msg []byte) {
 		return
 	}
 	subject := bytesToString(c.pa.subject)
+	if !c.canPublish(subject) {
+		c.srv.Debugf("%s - leafnode message on %q not allowed, dropped", c.logPrefix(), subject)
+		return
+	}
 	r := c.match(subject)
 	c.deliverResult(r, subject, c.pa.reply, hdr, payload)
 	c.rc.release(r)
