@@ -84,6 +84,8 @@ type leafInfoMsg struct {
 	Port          int      `json:"port"`
 	Headers       bool     `json:"headers"`
 	AuthRequired  bool     `json:"auth_required,omitempty"`
+	TLSRequired   bool     `json:"tls_required,omitempty"`
+	TLSVerify     bool     `json:"tls_verify,omitempty"`
 	MaxPayload    int32    `json:"max_payload"`
 	JetStream     bool     `json:"jetstream,omitempty"`
 	IP            string   `json:"ip,omitempty"`
@@ -145,6 +147,9 @@ func (s *Server) leafInfo(c *client) leafInfoMsg {
 		APILevel:      JSApiLevel,
 		InfoOnConnect: true,
 	}
+	if t := o.LeafNode.TLS; t != nil {
+		info.TLSRequired, info.TLSVerify = true, t.Verify
+	}
 	if port != 0 {
 		info.IP = net.JoinHostPort(host, strconv.Itoa(port))
 		if !o.LeafNode.NoAdvertise {
@@ -198,6 +203,10 @@ func (c *client) processLeafInfo(arg []byte) error {
 		if info.ID == s.info.ID {
 			s.Warnf("%s - Detected leafnode connection to self, ignoring", c.logPrefix())
 			return &protoErr{close: true, reason: ProtocolViolation}
+		}
+		if info.TLSRequired && lc.tlsConn == nil {
+			s.Errorf("%s - Leafnode remote %s requires TLS: use a tls:// URL or a tls block", c.logPrefix(), lc.url.Host)
+			return &protoErr{close: true, reason: TLSHandshakeError}
 		}
 		lc.remoteID, lc.remoteName = info.ID, info.Name
 		lc.connectTo = true

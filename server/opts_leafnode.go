@@ -39,6 +39,8 @@ type LeafNodeOpts struct {
 	// doubles up to leafReconnectMax while the remote stays unreachable.
 	ReconnectDelay time.Duration
 	Remotes        []*RemoteLeafOpts
+	// TLS makes the listener TLS only, handshake first (leafnode_tls.go).
+	TLS *TLSConfigOpts
 }
 
 // RemoteLeafOpts is one entry of leafnodes.remotes: a hub this server
@@ -52,6 +54,8 @@ type RemoteLeafOpts struct {
 	// subjects not sent to the hub.
 	DenyImports []string
 	DenyExports []string
+	// TLS is the remote's tls block: the client side of the handshake.
+	TLS *TLSConfigOpts
 }
 
 // permissions are the deny lists as the leaf connection's permissions,
@@ -99,7 +103,9 @@ func parseLeafnodes(c *cfg, k string, v *conf.Value) {
 			c.parseLeafRemotes(key, e)
 		case "compression":
 			c.leafCompression(key, e)
-		case "tls", "min_version", "isolate_leafnode_interest", "write_deadline":
+		case "tls":
+			lo.TLS = c.parseTLS(key, e)
+		case "min_version", "isolate_leafnode_interest", "write_deadline":
 			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes "+strings.ToLower(key))
 		default:
 			c.unknownField(e, key)
@@ -219,7 +225,9 @@ func (c *cfg) parseLeafRemotes(k string, v *conf.Value) {
 				r.DenyImports = c.subjectList(key, e)
 			case "deny_exports", "deny_export":
 				r.DenyExports = c.subjectList(key, e)
-			case "credentials", "nkey", "tls", "hub",
+			case "tls":
+				r.TLS = c.parseTLS(key, e)
+			case "credentials", "nkey", "hub",
 				"ws_compression", "ws_no_masking", "no_randomize", "dont_randomize", "first_info_timeout",
 				"jetstream_cluster_migrate", "jetstream_cluster_migrate_delay", "local_is_leaf", "disabled",
 				"proxy", "connect_delay", "tls_handshake_first":
@@ -276,8 +284,8 @@ func (c *cfg) leafRemoteURLs(r *RemoteLeafOpts, k string, e *conf.Value) {
 			continue
 		}
 		switch u.Scheme {
-		case "nats", "nats-leaf":
-		case "tls", "ws", "wss":
+		case "nats", "nats-leaf", "tls":
+		case "ws", "wss":
 			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes remotes "+u.Scheme+":// url")
 			continue
 		default:

@@ -157,7 +157,11 @@ func NewServer(opts *Options) (*Server, error) {
 		s.info.Cluster = cs.name
 	}
 	if o.leafEnabled() {
-		s.leafs.Store(newLeafState(s)) // before any subscription, as routes
+		ls, err := newLeafState(s, o) // before any subscription, as routes
+		if err != nil {
+			return nil, err
+		}
+		s.leafs.Store(ls)
 	}
 	s.gacc = s.registerAccount(NewAccount(DEFAULT_GLOBAL_ACCOUNT))
 	if err := s.configureOperator(o); err != nil {

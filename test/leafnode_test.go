@@ -3,6 +3,8 @@ package test
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"net"
 	"net/url"
@@ -326,7 +328,7 @@ websocket { port: -1, no_tls: true }
 		t.Fatal("no leaf listener")
 	}
 	for name, body := range map[string]string{
-		"tls":         `leafnodes { listen: "127.0.0.1:-1", tls { cert_file: "x" } }`,
+		"hub":         `leafnodes { remotes [ { url: "nats://127.0.0.1:1", hub: true } ] }`,
 		"credentials": `leafnodes { remotes [ { url: "nats://127.0.0.1:1", credentials: "x.creds" } ] }`,
 		"ws":          `leafnodes { remotes [ { url: "ws://127.0.0.1:1" } ] }`,
 		"compression": `leafnodes { listen: "127.0.0.1:-1", compression: s2_fast }`,
@@ -338,6 +340,13 @@ websocket { port: -1, no_tls: true }
 		if err == nil || !strings.Contains(err.Error(), "not supported yet") {
 			t.Errorf("%s: expected not supported yet, got %v", name, err)
 		}
+	}
+	o, err = server.ProcessConfigFile(writeConf(t, dir, "badtls.conf", `leafnodes { listen: "127.0.0.1:-1", tls { cert_file: "nope.pem", key_file: "nope.pem" } }`))
+	if err == nil {
+		_, err = server.NewServer(o)
+	}
+	if err == nil || !strings.Contains(err.Error(), "leafnode tls") {
+		t.Fatalf("bad tls files: %v", err)
 	}
 	_, err = server.ProcessConfigFile(writeConf(t, dir, "typo.conf", `leafnodes { lisen: 1 }`))
 	if err == nil || !strings.Contains(err.Error(), `unknown field "lisen"`) {
@@ -641,4 +650,60 @@ func TestLeafDenyListsAndPermissions(t *testing.T) {
 	}
 	expectOnly(onHub, []string{"noimport.x", "hubdeny.out", "ok.down"}, "ok.up")
 	expectOnly(onLeaf, []string{"noexport.x", "hubdeny.in", "ok.up"}, "ok.down")
+}
+
+// TLS leaf connections, handshake first as the reference: our hub and
+// our leaf; a plain leaf on a TLS hub never registers; and both mixes
+// with the reference, with verify (client certificates) on the hub.
+func TestLeafTLS(t *testing.T) {
+	ca := newTestCA(t, "leafca")
+	// One certificate for both ends, as servers usually have.
+	srv := ca.issue(t, "leafsrv", &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "localhost"},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	})
+	hub := leafHub(t, func(o *server.Options) {
+		o.LeafNode.TLS = &server.TLSConfigOpts{CertFile: srv.certFile, KeyFile: srv.keyFile, CaFile: ca.file, Verify: true}
+	})
+	port := hub.LeafAddr().Port
+	leaf := leafOf(t, port, "", "", func(o *server.Options) {
+		o.LeafNode.Remotes[0].URLs[0].Scheme = "tls"
+		o.LeafNode.Remotes[0].TLS = &server.TLSConfigOpts{CertFile: srv.certFile, KeyFile: srv.keyFile, CaFile: ca.file}
+	})
+	waitLeafs(t, 1, hub, leaf)
+	hc, lc := connect(t, hub), connect(t, leaf)
+	checkLeafPath(t, hc, lc, "tls.a")
+	// Without a client certificate the hub refuses the handshake.
+	plain := leafOf(t, port, "", "", func(o *server.Options) {
+		o.LeafNode.Remotes[0].TLS = &server.TLSConfigOpts{CaFile: ca.file}
+	})
+	// None of its attempts registers.
+	time.Sleep(300 * time.Millisecond) // several attempts at 50 ms; nothing to await for a refusal
+	if hub.NumLeafNodes() != 1 || plain.NumLeafNodes() != 0 {
+		t.Fatalf("leaf without certificate: hub %d, leaf %d", hub.NumLeafNodes(), plain.NumLeafNodes())
+	}
+
+	ref := refBinary()
+	if ref == "" {
+		t.Skip("reference server not installed at ~/.cache/natsref/nats-server: TLS interop skipped")
+	}
+	dir := t.TempDir()
+	tlsBlock := fmt.Sprintf("tls { cert_file: %q, key_file: %q, ca_file: %q }", srv.certFile, srv.keyFile, ca.file)
+	for _, pair := range [][2]string{{ref, serverBin}, {serverBin, ref}} {
+		hubPort, hubLeafPort, leafPort := freePort(t), freePort(t), freePort(t)
+		hp := startBinAt(t, pair[0], "-c", writeConf(t, dir, "hub.conf", fmt.Sprintf(
+			"host: 127.0.0.1\nport: %d\nleafnodes { listen: \"127.0.0.1:%d\", tls { cert_file: %q, key_file: %q, ca_file: %q, verify: true } }\n",
+			hubPort, hubLeafPort, srv.certFile, srv.keyFile, ca.file)))
+		hp.waitOutput("Server is ready")
+		lp := startBinAt(t, pair[1], "-c", writeConf(t, dir, "leaf.conf", fmt.Sprintf(
+			"host: 127.0.0.1\nport: %d\nleafnodes { reconnect: \"100ms\", remotes [ { url: \"tls://127.0.0.1:%d\", %s } ] }\n", leafPort, hubLeafPort, tlsBlock)))
+		lp.waitOutput("Leafnode connection created")
+		checkLeafPath(t, dialNATS(t, hubPort), dialNATS(t, leafPort), "tls.mixed")
+		hp.cmd.Process.Kill()
+		lp.cmd.Process.Kill()
+		<-hp.done
+		<-lp.done
+	}
 }
