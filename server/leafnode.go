@@ -92,6 +92,11 @@ func newLeafState(s *Server, o *Options) (*leafState, error) {
 		if _, err := remoteTLS(r, r.URLs[0]); err != nil {
 			return nil, fmtErr("leafnode remote tls: %v", err)
 		}
+		if r.Credentials != "" {
+			if _, _, err := leafCreds(r.Credentials); err != nil {
+				return nil, fmtErr("leafnode remote: %v", err)
+			}
+		}
 	}
 	return &leafState{s: s, lds: "$LDS." + newNonce() + newNonce(), conns: make(map[uint64]*client),
 		quit: make(chan struct{}), tls: cfg}, nil

@@ -210,7 +210,12 @@ func (c *client) processLeafInfo(arg []byte) error {
 		}
 		lc.remoteID, lc.remoteName = info.ID, info.Name
 		lc.connectTo = true
-		c.sendProto(s.leafConnectProto(lc, c.acc.Name))
+		connect, err := s.leafConnectProto(lc, c.acc.Name, info.Nonce)
+		if err != nil {
+			s.Errorf("%s - Leafnode remote credentials: %v", c.logPrefix(), err)
+			return &protoErr{close: true, reason: AuthenticationViolation}
+		}
+		c.sendProto(connect)
 		return nil
 	}
 	c.mu.Lock()
@@ -223,7 +228,7 @@ func (c *client) processLeafInfo(arg []byte) error {
 
 // leafConnectProto is the CONNECT a leaf sends, with the credentials of
 // the remote's URL.
-func (s *Server) leafConnectProto(lc *leafConn, localAcc string) []byte {
+func (s *Server) leafConnectProto(lc *leafConn, localAcc, nonce string) ([]byte, error) {
 	o := s.getOpts()
 	ci := leafConnectInfo{
 		Version:       VERSION,
@@ -241,8 +246,13 @@ func (s *Server) leafConnectProto(lc *leafConn, localAcc string) []byte {
 			ci.Token = u.User.Username()
 		}
 	}
+	if lc.remote.Credentials != "" {
+		if err := signLeafConnect(&ci, lc.remote.Credentials, nonce); err != nil {
+			return nil, err
+		}
+	}
 	b, _ := json.Marshal(&ci)
-	return append(append([]byte("CONNECT "), b...), "\r\n"...)
+	return append(append([]byte("CONNECT "), b...), "\r\n"...), nil
 }
 
 // processLeafConnect checks an accepted leaf's CONNECT, binds the
@@ -261,6 +271,7 @@ func (c *client) processLeafConnect(arg []byte) error {
 	accName, perms, ok := s.leafAuthenticate(c, &ci)
 	if !ok {
 		switch {
+		case s.jwt != nil: // authJWT logged why
 		case ci.User != "":
 			s.Errorf("%s - authentication error - User %q", c.logPrefix(), ci.User)
 		default:
@@ -328,7 +339,14 @@ func (s *Server) leafAuthenticate(c *client, ci *leafConnectInfo) (string, *Perm
 		return def, nil, okUser && comparePasswords(lo.Password, ci.Pass)
 	case lo.Token != "":
 		return def, nil, comparePasswords(lo.Token, ci.Token)
-	case authConfigured(o) && s.jwt == nil:
+	case s.jwt != nil:
+		co := ClientOpts{Nkey: ci.Nkey, JWT: ci.JWT, Sig: ci.Sig}
+		res, ok := s.authJWT(c, &co)
+		if !ok {
+			return "", nil, false
+		}
+		return res.acc, res.perms, true
+	case authConfigured(o):
 		co := ClientOpts{Username: ci.User, Password: ci.Pass, Token: ci.Token, Nkey: ci.Nkey, Sig: ci.Sig, JWT: ci.JWT}
 		res, ok := authenticateAs(o, &co, c.nonce, ConnectionTypeLeafnode, "")
 		if !ok {
@@ -338,8 +356,6 @@ func (s *Server) leafAuthenticate(c *client, ci *leafConnectInfo) (string, *Perm
 			return res.acc, res.perms, true
 		}
 		return def, res.perms, true
-	case s.jwt != nil:
-		return "", nil, false // leaf credentials in operator mode are not served yet
 	}
 	return def, nil, true
 }

@@ -56,6 +56,9 @@ type RemoteLeafOpts struct {
 	DenyExports []string
 	// TLS is the remote's tls block: the client side of the handshake.
 	TLS *TLSConfigOpts
+	// Credentials is a user credentials file (JWT and nkey seed, as nsc
+	// writes it): the JWT goes in CONNECT with the hub's nonce signed.
+	Credentials string
 }
 
 // permissions are the deny lists as the leaf connection's permissions,
@@ -227,7 +230,9 @@ func (c *cfg) parseLeafRemotes(k string, v *conf.Value) {
 				r.DenyExports = c.subjectList(key, e)
 			case "tls":
 				r.TLS = c.parseTLS(key, e)
-			case "credentials", "nkey", "hub",
+			case "credentials":
+				r.Credentials, _ = c.str(key, e)
+			case "nkey", "hub",
 				"ws_compression", "ws_no_masking", "no_randomize", "dont_randomize", "first_info_timeout",
 				"jetstream_cluster_migrate", "jetstream_cluster_migrate_delay", "local_is_leaf", "disabled",
 				"proxy", "connect_delay", "tls_handshake_first":

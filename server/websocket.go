@@ -525,6 +525,9 @@ func (c *client) connType() string {
 	if c.ws != nil {
 		return ConnectionTypeWebsocket
 	}
+	if c.kind == LEAF {
+		return ConnectionTypeLeafnode
+	}
 	return ConnectionTypeStandard
 }
 

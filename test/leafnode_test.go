@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -705,5 +706,44 @@ func TestLeafTLS(t *testing.T) {
 		lp.cmd.Process.Kill()
 		<-hp.done
 		<-lp.done
+	}
+}
+
+// A leaf with credentials on an operator-mode hub: the user JWT and the
+// signed nonce bind the leaf to the JWT's account; a JWT that does not
+// allow LEAFNODE connections is refused.
+func TestLeafCredentialsOperatorHub(t *testing.T) {
+	e := newJWTEnv(t)
+	acc := e.account("A", nil)
+	e.extras = "leafnodes { listen: \"127.0.0.1:-1\" }\n"
+	hub := e.run(e.memConfig(acc))
+	userOpt, _, _ := e.user(acc, nil, nil)
+	hc := connect(t, hub, userOpt)
+	sub, _ := hc.SubscribeSync("creds.x")
+	flushed(t, hc)
+
+	leaf := leafOf(t, hub.LeafAddr().Port, "", "", func(o *server.Options) {
+		o.LeafNode.Remotes[0].Credentials = e.creds(acc, nil)
+	})
+	waitLeafs(t, 1, hub, leaf)
+	if z := hub.Leafz(server.LeafzOptions{}); z.Leafs[0].Account != acc.pub {
+		t.Fatalf("bound to %q, want %q", z.Leafs[0].Account, acc.pub)
+	}
+	waitLeafSub(t, leaf, "creds.x")
+	lc := connect(t, leaf)
+	lc.Publish("creds.x", []byte("signed"))
+	flushed(t, lc)
+	if m, err := sub.NextMsg(2 * time.Second); err != nil || string(m.Data) != "signed" {
+		t.Fatalf("%v %v", m, err)
+	}
+
+	denied := leafOf(t, hub.LeafAddr().Port, "", "", func(o *server.Options) {
+		o.LeafNode.Remotes[0].Credentials = e.creds(acc, func(uc *jwt.UserClaims) {
+			uc.AllowedConnectionTypes = jwt.StringList{jwt.ConnectionTypeStandard}
+		})
+	})
+	time.Sleep(300 * time.Millisecond) // several refused attempts at 50 ms; nothing to await for a refusal
+	if denied.NumLeafNodes() != 0 || hub.NumLeafNodes() != 1 {
+		t.Fatalf("STANDARD-only JWT accepted as a leaf: %d %d", denied.NumLeafNodes(), hub.NumLeafNodes())
 	}
 }
