@@ -330,7 +330,7 @@ websocket { port: -1, no_tls: true }
 	}
 	for name, body := range map[string]string{
 		"hub":         `leafnodes { remotes [ { url: "nats://127.0.0.1:1", hub: true } ] }`,
-		"credentials": `leafnodes { remotes [ { url: "nats://127.0.0.1:1", credentials: "x.creds" } ] }`,
+		"nkey":        `leafnodes { remotes [ { url: "nats://127.0.0.1:1", nkey: "x" } ] }`,
 		"ws":          `leafnodes { remotes [ { url: "ws://127.0.0.1:1" } ] }`,
 		"compression": `leafnodes { listen: "127.0.0.1:-1", compression: s2_fast }`,
 	} {
@@ -348,6 +348,13 @@ websocket { port: -1, no_tls: true }
 	}
 	if err == nil || !strings.Contains(err.Error(), "leafnode tls") {
 		t.Fatalf("bad tls files: %v", err)
+	}
+	o, err = server.ProcessConfigFile(writeConf(t, dir, "nocreds.conf", `leafnodes { remotes [ { url: "nats://127.0.0.1:1", credentials: "missing.creds" } ] }`))
+	if err == nil {
+		_, err = server.NewServer(o)
+	}
+	if err == nil || !strings.Contains(err.Error(), "missing.creds") {
+		t.Fatalf("missing credentials file: %v", err)
 	}
 	_, err = server.ProcessConfigFile(writeConf(t, dir, "typo.conf", `leafnodes { lisen: 1 }`))
 	if err == nil || !strings.Contains(err.Error(), `unknown field "lisen"`) {
