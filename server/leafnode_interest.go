@@ -104,6 +104,13 @@ func (c *client) leafMaySubscribe(subject string) bool {
 	return c.perms.sub == nil || c.perms.sub.allows(subject)
 }
 
+// count is the number of leaf connections bound to the account.
+func (li *leafInterest) count() int {
+	li.mu.Lock()
+	defer li.mu.Unlock()
+	return len(li.conns)
+}
+
 // unregister takes c out of the account's leaf connections.
 func (li *leafInterest) unregister(c *client) {
 	li.mu.Lock()

@@ -397,6 +397,15 @@ func TestLeafMonitoring(t *testing.T) {
 	if v.Leafs != 1 || v.Leaf.Port != hub.LeafAddr().Port || v.Leaf.Host != "127.0.0.1" || v.Leaf.AuthTimeout != 2 {
 		t.Fatalf("/varz: %+v", v)
 	}
+	var az struct {
+		Account struct {
+			Leafs int `json:"leafnode_connections"`
+		} `json:"account_detail"`
+	}
+	getJSON(t, base+"/accountz?acc=$G", &az)
+	if az.Account.Leafs != 1 {
+		t.Fatalf("/accountz leafnode_connections: %+v", az)
+	}
 }
 
 // Interop: our leaf on a reference hub, and a reference leaf on our hub;
