@@ -525,6 +525,9 @@ func (c *client) connType() string {
 	if c.ws != nil {
 		return ConnectionTypeWebsocket
 	}
+	if c.mq != nil {
+		return ConnectionTypeMqtt
+	}
 	if c.kind == LEAF {
 		return ConnectionTypeLeafnode
 	}
@@ -535,6 +538,9 @@ func (c *client) connType() string {
 func (c *client) clientType() string {
 	if c.ws != nil {
 		return "websocket"
+	}
+	if c.mq != nil {
+		return "mqtt"
 	}
 	return "nats"
 }
