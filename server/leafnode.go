@@ -14,6 +14,7 @@ package server
 // which comes before a leaf connection's client.mu (see README.md).
 
 import (
+	"crypto/tls"
 	"math/rand/v2"
 	"net"
 	"net/url"
@@ -38,6 +39,7 @@ type leafState struct {
 	quit     chan struct{}
 	wg       sync.WaitGroup
 	stopped  bool
+	tls      *tls.Config // the listener's, nil without a tls block
 }
 
 // leafConn is the leaf-specific state of a LEAF connection.
@@ -46,7 +48,12 @@ type leafConn struct {
 	solicited bool
 	remote    *RemoteLeafOpts // the remote solicited, nil when accepted
 	url       *url.URL
-	attempt   int // failed dials before this connection
+	attempt   int       // failed dials before this connection
+	tlsConn   *tls.Conn // set when the connection runs over TLS
+	// pre holds the id and nonce of the INFO sent before a TLS handshake;
+	// firstInfo the INFO a TLS hub sent before it.
+	pre       *client
+	firstInfo []byte
 
 	// Owned by the reading goroutine until registered, then read-only.
 	remoteID   string
@@ -76,8 +83,23 @@ type leafInterest struct {
 
 // newLeafState prepares leaf nodes before accounts are set up, so that the
 // interest of every subscription made from then on is counted.
-func newLeafState(s *Server) *leafState {
-	return &leafState{s: s, lds: "$LDS." + newNonce() + newNonce(), conns: make(map[uint64]*client), quit: make(chan struct{})}
+func newLeafState(s *Server, o *Options) (*leafState, error) {
+	cfg, err := leafListenerTLS(o)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range o.LeafNode.Remotes {
+		if _, err := remoteTLS(r, r.URLs[0]); err != nil {
+			return nil, fmtErr("leafnode remote tls: %v", err)
+		}
+		if r.Credentials != "" {
+			if _, _, err := leafCreds(r.Credentials); err != nil {
+				return nil, fmtErr("leafnode remote: %v", err)
+			}
+		}
+	}
+	return &leafState{s: s, lds: "$LDS." + newNonce() + newNonce(), conns: make(map[uint64]*client),
+		quit: make(chan struct{}), tls: cfg}, nil
 }
 
 // startLeafnodes opens the leaf node listener and solicits the remotes.
@@ -213,7 +235,21 @@ func (s *Server) leafConns() []*client {
 
 // accept takes one accepted connection; false once stopped.
 func (ls *leafState) accept(conn net.Conn) bool {
-	return ls.createLeaf(conn, &leafConn{}) != nil || !ls.isStopped()
+	if ls.tls == nil {
+		return ls.createLeaf(conn, &leafConn{}) != nil || !ls.isStopped()
+	}
+	ls.mu.Lock()
+	stopped := ls.stopped
+	if !stopped {
+		ls.wg.Add(1)
+	}
+	ls.mu.Unlock()
+	if stopped {
+		conn.Close()
+		return false
+	}
+	go ls.acceptTLS(conn)
+	return true
 }
 
 // createLeaf sets up a leaf connection, accepted or solicited, and starts
@@ -222,8 +258,14 @@ func (ls *leafState) accept(conn net.Conn) bool {
 func (ls *leafState) createLeaf(conn net.Conn, lc *leafConn) *client {
 	s := ls.s
 	o := s.getOpts()
+	cid := uint64(0)
+	if lc.pre != nil {
+		cid = lc.pre.cid
+	} else {
+		cid = s.gcid.Add(1)
+	}
 	c := &client{
-		cid:        s.gcid.Add(1),
+		cid:        cid,
 		kind:       LEAF,
 		srv:        s,
 		nc:         conn,
@@ -240,6 +282,7 @@ func (ls *leafState) createLeaf(conn net.Conn, lc *leafConn) *client {
 	}
 	lc.subs = make(map[string]*subscription)
 	lc.own = make(map[string]int32)
+	c.tls.conn = lc.tlsConn
 	c.echo = true
 	c.pa.hdr = -1
 	c.out.sg = make(chan struct{}, 1)
@@ -254,6 +297,7 @@ func (ls *leafState) createLeaf(conn net.Conn, lc *leafConn) *client {
 	if lc.solicited {
 		acc, _ := s.LookupAccount(leafLocalAccount(lc.remote))
 		c.acc = acc
+		c.setPermissions(lc.remote.permissions())
 	}
 	ls.mu.Lock()
 	if ls.stopped {
@@ -266,9 +310,13 @@ func (ls *leafState) createLeaf(conn net.Conn, lc *leafConn) *client {
 
 	c.mu.Lock()
 	if !lc.solicited {
-		c.nonce = newNonce()
-		info := s.leafInfo(c)
-		c.queueOutbound(infoProto(&info))
+		if lc.pre != nil {
+			c.nonce = lc.pre.nonce // INFO went out before the handshake
+		} else {
+			c.nonce = newNonce()
+			info := s.leafInfo(c)
+			c.queueOutbound(infoProto(&info))
+		}
 		c.authRequired = true
 		c.authTimer = time.AfterFunc(secondsToDuration(o.LeafNode.AuthTimeout), c.authTimeout)
 	}
@@ -285,6 +333,12 @@ func (ls *leafState) createLeaf(conn net.Conn, lc *leafConn) *client {
 		s.Noticef("%s - Leafnode connection created for account: %s ", c.logPrefix(), c.acc.Name)
 	} else {
 		s.Noticef("%s - Leafnode connection created ", c.logPrefix())
+	}
+	if lc.firstInfo != nil {
+		// Before the reader starts, so this is the reading goroutine.
+		if err := c.parse(lc.firstInfo); err != nil {
+			c.handleProtoErr(err)
+		}
 	}
 	go c.writeLoop()
 	go c.readLoop()
@@ -348,7 +402,18 @@ func (ls *leafState) connect(r *RemoteLeafOpts, attempt int) {
 		ls.solicit(r, attempt+1, 0)
 		return
 	}
-	ls.createLeaf(conn, &leafConn{solicited: true, remote: r, url: u, attempt: attempt})
+	lc := &leafConn{solicited: true, remote: r, url: u, attempt: attempt}
+	if cfg, _ := remoteTLS(r, u); cfg != nil {
+		tc, info, err := dialLeafTLS(conn, cfg, r, u)
+		if err != nil {
+			conn.Close()
+			s.Errorf("Error trying to connect as leafnode to remote server %q (attempt %d): TLS: %v", u.Host, attempt+1, err)
+			ls.solicit(r, attempt+1, 0)
+			return
+		}
+		lc.tlsConn, lc.firstInfo = tc, info
+	}
+	ls.createLeaf(conn, lc)
 }
 
 // removeLeaf finishes closing a leaf connection: its interest leaves the

@@ -54,7 +54,9 @@ func (li *leafInterest) changed(s *Server, sub *subscription, delta int32) {
 		}
 		line := appendLeafInterestLine(lb[:0], plus, sub.subject, sub.queue, oa)
 		lc.mu.Lock()
-		lc.queueOutbound(line)
+		if lc.leafMayPublish(sub.subject) {
+			lc.queueOutbound(line)
+		}
 		lc.mu.Unlock()
 		lc.signalFlush()
 	}
@@ -78,12 +80,35 @@ func (li *leafInterest) register(c *client) {
 			continue
 		}
 		subject, queue := splitInterestKey(key)
+		if !c.leafMayPublish(subject) {
+			continue
+		}
 		line = appendLeafInterestLine(line[:0], true, subject, queue, n)
 		c.queueOutbound(line)
 	}
 	c.mu.Unlock()
 	li.mu.Unlock()
 	c.signalFlush()
+}
+
+// leafMayPublish reports whether the peer of leaf connection c may send
+// messages on subject, so whether it is told our interest in it. Called
+// under c.mu.
+func (c *client) leafMayPublish(subject string) bool {
+	return c.perms == nil || c.perms.pub == nil || c.perms.pub.allows(subject)
+}
+
+// leafMaySubscribe reports whether the peer of leaf connection c may
+// receive messages on subject. Called under c.mu.
+func (c *client) leafMaySubscribe(subject string) bool {
+	return c.perms.sub == nil || c.perms.sub.allows(subject)
+}
+
+// count is the number of leaf connections bound to the account.
+func (li *leafInterest) count() int {
+	li.mu.Lock()
+	defer li.mu.Unlock()
+	return len(li.conns)
 }
 
 // unregister takes c out of the account's leaf connections.

@@ -84,6 +84,8 @@ type leafInfoMsg struct {
 	Port          int      `json:"port"`
 	Headers       bool     `json:"headers"`
 	AuthRequired  bool     `json:"auth_required,omitempty"`
+	TLSRequired   bool     `json:"tls_required,omitempty"`
+	TLSVerify     bool     `json:"tls_verify,omitempty"`
 	MaxPayload    int32    `json:"max_payload"`
 	JetStream     bool     `json:"jetstream,omitempty"`
 	IP            string   `json:"ip,omitempty"`
@@ -145,6 +147,9 @@ func (s *Server) leafInfo(c *client) leafInfoMsg {
 		APILevel:      JSApiLevel,
 		InfoOnConnect: true,
 	}
+	if t := o.LeafNode.TLS; t != nil {
+		info.TLSRequired, info.TLSVerify = true, t.Verify
+	}
 	if port != 0 {
 		info.IP = net.JoinHostPort(host, strconv.Itoa(port))
 		if !o.LeafNode.NoAdvertise {
@@ -199,9 +204,18 @@ func (c *client) processLeafInfo(arg []byte) error {
 			s.Warnf("%s - Detected leafnode connection to self, ignoring", c.logPrefix())
 			return &protoErr{close: true, reason: ProtocolViolation}
 		}
+		if info.TLSRequired && lc.tlsConn == nil {
+			s.Errorf("%s - Leafnode remote %s requires TLS: use a tls:// URL or a tls block", c.logPrefix(), lc.url.Host)
+			return &protoErr{close: true, reason: TLSHandshakeError}
+		}
 		lc.remoteID, lc.remoteName = info.ID, info.Name
 		lc.connectTo = true
-		c.sendProto(s.leafConnectProto(lc, c.acc.Name))
+		connect, err := s.leafConnectProto(lc, c.acc.Name, info.Nonce)
+		if err != nil {
+			s.Errorf("%s - Leafnode remote credentials: %v", c.logPrefix(), err)
+			return &protoErr{close: true, reason: AuthenticationViolation}
+		}
+		c.sendProto(connect)
 		return nil
 	}
 	c.mu.Lock()
@@ -214,7 +228,7 @@ func (c *client) processLeafInfo(arg []byte) error {
 
 // leafConnectProto is the CONNECT a leaf sends, with the credentials of
 // the remote's URL.
-func (s *Server) leafConnectProto(lc *leafConn, localAcc string) []byte {
+func (s *Server) leafConnectProto(lc *leafConn, localAcc, nonce string) ([]byte, error) {
 	o := s.getOpts()
 	ci := leafConnectInfo{
 		Version:       VERSION,
@@ -232,8 +246,13 @@ func (s *Server) leafConnectProto(lc *leafConn, localAcc string) []byte {
 			ci.Token = u.User.Username()
 		}
 	}
+	if lc.remote.Credentials != "" {
+		if err := signLeafConnect(&ci, lc.remote.Credentials, nonce); err != nil {
+			return nil, err
+		}
+	}
 	b, _ := json.Marshal(&ci)
-	return append(append([]byte("CONNECT "), b...), "\r\n"...)
+	return append(append([]byte("CONNECT "), b...), "\r\n"...), nil
 }
 
 // processLeafConnect checks an accepted leaf's CONNECT, binds the
@@ -249,9 +268,10 @@ func (c *client) processLeafConnect(arg []byte) error {
 	if err := json.Unmarshal(arg, &ci); err != nil {
 		return &protoErr{close: true, reason: ProtocolViolation, log: "processLeafConnect Parse Error: " + err.Error()}
 	}
-	accName, ok := s.leafAuthenticate(c, &ci)
+	accName, perms, ok := s.leafAuthenticate(c, &ci)
 	if !ok {
 		switch {
+		case s.jwt != nil: // authJWT logged why
 		case ci.User != "":
 			s.Errorf("%s - authentication error - User %q", c.logPrefix(), ci.User)
 		default:
@@ -280,6 +300,7 @@ func (c *client) processLeafConnect(arg []byte) error {
 		c.authTimer = nil
 	}
 	c.mu.Unlock()
+	c.setPermissions(perms)
 	lc.remoteID, lc.remoteName = ci.ID, ci.Name
 	c.connected = true
 	info := s.leafInfo(c)
@@ -294,8 +315,8 @@ func (c *client) processLeafConnect(arg []byte) error {
 
 // leafAuthenticate checks an accepted leaf's credentials against the
 // leafnodes authorization block or, without one, the server's users, and
-// returns the account to bind.
-func (s *Server) leafAuthenticate(c *client, ci *leafConnectInfo) (string, bool) {
+// returns the account to bind and the user's permissions.
+func (s *Server) leafAuthenticate(c *client, ci *leafConnectInfo) (string, *Permissions, bool) {
 	o := s.getOpts()
 	lo := &o.LeafNode
 	def := lo.Account
@@ -307,31 +328,36 @@ func (s *Server) leafAuthenticate(c *client, ci *leafConnectInfo) (string, bool)
 		for _, u := range lo.Users {
 			if subtle.ConstantTimeCompare([]byte(u.Username), []byte(ci.User)) == 1 && comparePasswords(u.Password, ci.Pass) {
 				if u.Account != "" {
-					return u.Account, true
+					return u.Account, u.Permissions, true
 				}
-				return def, true
+				return def, u.Permissions, true
 			}
 		}
-		return "", false
+		return "", nil, false
 	case lo.Username != "":
 		okUser := subtle.ConstantTimeCompare([]byte(ci.User), []byte(lo.Username)) == 1
-		return def, okUser && comparePasswords(lo.Password, ci.Pass)
+		return def, nil, okUser && comparePasswords(lo.Password, ci.Pass)
 	case lo.Token != "":
-		return def, comparePasswords(lo.Token, ci.Token)
-	case authConfigured(o) && s.jwt == nil:
+		return def, nil, comparePasswords(lo.Token, ci.Token)
+	case s.jwt != nil:
+		co := ClientOpts{Nkey: ci.Nkey, JWT: ci.JWT, Sig: ci.Sig}
+		res, ok := s.authJWT(c, &co)
+		if !ok {
+			return "", nil, false
+		}
+		return res.acc, res.perms, true
+	case authConfigured(o):
 		co := ClientOpts{Username: ci.User, Password: ci.Pass, Token: ci.Token, Nkey: ci.Nkey, Sig: ci.Sig, JWT: ci.JWT}
 		res, ok := authenticateAs(o, &co, c.nonce, ConnectionTypeLeafnode, "")
 		if !ok {
-			return "", false
+			return "", nil, false
 		}
 		if res.acc != "" {
-			return res.acc, true
+			return res.acc, res.perms, true
 		}
-		return def, true
-	case s.jwt != nil:
-		return "", false // leaf credentials in operator mode come with milestone 2
+		return def, res.perms, true
 	}
-	return def, true
+	return def, nil, true
 }
 
 // processLeafSub handles LS+ subject [queue weight].
@@ -351,6 +377,10 @@ func (c *client) processLeafSub(args []byte) error {
 	}
 	if ls := c.srv.leafs.Load(); ls != nil && string(subject) == ls.lds {
 		return c.leafLoopDetected()
+	}
+	if !c.canSubscribe(bytesToString(subject), bytesToString(queue)) {
+		c.srv.Debugf("%s - leafnode subscription to %q not allowed, ignored", c.logPrefix(), subject)
+		return nil
 	}
 	if !IsValidSubject(bytesToString(subject)) {
 		c.srv.Debugf("%s - invalid leafnode subscription subject %q", c.logPrefix(), subject)
@@ -453,6 +483,10 @@ func (leafProtocol) processMsg(c *client, msg []byte) {
 		return
 	}
 	subject := bytesToString(c.pa.subject)
+	if !c.canPublish(subject) {
+		c.srv.Debugf("%s - leafnode message on %q not allowed, dropped", c.logPrefix(), subject)
+		return
+	}
 	r := c.match(subject)
 	c.deliverResult(r, subject, c.pa.reply, hdr, payload)
 	c.rc.release(r)

@@ -77,7 +77,7 @@ func (s *Server) accountz(name string) (*Accountz, error) {
 	s.mu.Unlock()
 	az.Account = &AccountInfo{
 		AccountName: a.Name, LastUpdate: updated, Complete: true,
-		ClientCnt: a.NumConnections(), SubCnt: st.NumSubs, NameTag: a.Name, Sublist: st,
+		ClientCnt: a.NumConnections(), LeafCnt: a.leafed.count(), SubCnt: st.NumSubs, NameTag: a.Name, Sublist: st,
 	}
 	az.Account.Exports, az.Account.Imports = configuredExportsImports(s.getOpts(), a.Name)
 	az.Account.Imports = append(az.Account.Imports, s.systemImportsInfo(a)...)
@@ -201,7 +201,8 @@ func (a *Account) accountStatz() *AccountStatz {
 		clients = append(clients, c)
 	}
 	a.mu.Unlock()
-	st := &AccountStatz{Account: a.Name, Name: a.Name, Conns: len(clients), TotalConns: len(clients), NumSubs: a.sl.Count()}
+	leafs := a.leafed.count()
+	st := &AccountStatz{Account: a.Name, Name: a.Name, Conns: len(clients), LeafNodes: leafs, TotalConns: len(clients) + leafs, NumSubs: a.sl.Count()}
 	st.Received.Msgs, st.Received.Bytes = a.closedStats.inMsgs.Load(), a.closedStats.inBytes.Load()
 	st.Sent.Msgs, st.Sent.Bytes = a.closedStats.outMsgs.Load(), a.closedStats.outBytes.Load()
 	for _, c := range clients {

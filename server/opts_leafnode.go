@@ -39,6 +39,8 @@ type LeafNodeOpts struct {
 	// doubles up to leafReconnectMax while the remote stays unreachable.
 	ReconnectDelay time.Duration
 	Remotes        []*RemoteLeafOpts
+	// TLS makes the listener TLS only, handshake first (leafnode_tls.go).
+	TLS *TLSConfigOpts
 }
 
 // RemoteLeafOpts is one entry of leafnodes.remotes: a hub this server
@@ -47,6 +49,26 @@ type LeafNodeOpts struct {
 type RemoteLeafOpts struct {
 	URLs         []*url.URL
 	LocalAccount string // "account"; the global account by default
+	// DenyImports are subjects not taken from the hub: no interest in them
+	// is told to it and its messages on them are dropped. DenyExports are
+	// subjects not sent to the hub.
+	DenyImports []string
+	DenyExports []string
+	// TLS is the remote's tls block: the client side of the handshake.
+	TLS *TLSConfigOpts
+	// Credentials is a user credentials file (JWT and nkey seed, as nsc
+	// writes it): the JWT goes in CONNECT with the hub's nonce signed.
+	Credentials string
+}
+
+// permissions are the deny lists as the leaf connection's permissions,
+// seen as the hub's: it may not publish what is not imported, nor
+// subscribe to what is not exported.
+func (r *RemoteLeafOpts) permissions() *Permissions {
+	if len(r.DenyImports) == 0 && len(r.DenyExports) == 0 {
+		return nil
+	}
+	return &Permissions{Publish: &SubjectPermission{Deny: r.DenyImports}, Subscribe: &SubjectPermission{Deny: r.DenyExports}}
 }
 
 // leafEnabled reports whether the options ask for leaf nodes at all.
@@ -84,7 +106,9 @@ func parseLeafnodes(c *cfg, k string, v *conf.Value) {
 			c.parseLeafRemotes(key, e)
 		case "compression":
 			c.leafCompression(key, e)
-		case "tls", "min_version", "isolate_leafnode_interest", "write_deadline":
+		case "tls":
+			lo.TLS = c.parseTLS(key, e)
+		case "min_version", "isolate_leafnode_interest", "write_deadline":
 			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes "+strings.ToLower(key))
 		default:
 			c.unknownField(e, key)
@@ -174,7 +198,9 @@ func (c *cfg) parseLeafUsers(k string, v *conf.Value) {
 				u.Password, _ = c.str(key, e)
 			case "account":
 				u.Account, _ = c.str(key, e)
-			case "nkey", "permissions":
+			case "permissions":
+				u.Permissions = c.parsePermissions(key, e)
+			case "nkey":
 				c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes authorization users "+strings.ToLower(key))
 			default:
 				c.unknownField(e, key)
@@ -198,7 +224,15 @@ func (c *cfg) parseLeafRemotes(k string, v *conf.Value) {
 				r.LocalAccount, _ = c.str(key, e)
 			case "compression":
 				c.leafCompression(key, e)
-			case "credentials", "nkey", "tls", "hub", "deny_imports", "deny_import", "deny_exports", "deny_export",
+			case "deny_imports", "deny_import":
+				r.DenyImports = c.subjectList(key, e)
+			case "deny_exports", "deny_export":
+				r.DenyExports = c.subjectList(key, e)
+			case "tls":
+				r.TLS = c.parseTLS(key, e)
+			case "credentials":
+				r.Credentials, _ = c.str(key, e)
+			case "nkey", "hub",
 				"ws_compression", "ws_no_masking", "no_randomize", "dont_randomize", "first_info_timeout",
 				"jetstream_cluster_migrate", "jetstream_cluster_migrate_delay", "local_is_leaf", "disabled",
 				"proxy", "connect_delay", "tls_handshake_first":
@@ -215,6 +249,22 @@ func (c *cfg) parseLeafRemotes(k string, v *conf.Value) {
 		}
 		c.o.LeafNode.Remotes = append(c.o.LeafNode.Remotes, r)
 	}
+}
+
+// subjectList reads one subject or a list of them, each checked.
+func (c *cfg) subjectList(k string, e *conf.Value) []string {
+	var list []string
+	if s, ok := e.V.(string); ok {
+		list = []string{s}
+	} else if l, ok := c.strList(k, e); ok {
+		list = l
+	}
+	for _, s := range list {
+		if !IsValidSubject(s) {
+			c.errorf(e, "invalid subject %q in %s", s, k)
+		}
+	}
+	return list
 }
 
 // leafRemoteURLs takes one URL or a list; nats:// (or no scheme) only
@@ -239,8 +289,8 @@ func (c *cfg) leafRemoteURLs(r *RemoteLeafOpts, k string, e *conf.Value) {
 			continue
 		}
 		switch u.Scheme {
-		case "nats", "nats-leaf":
-		case "tls", "ws", "wss":
+		case "nats", "nats-leaf", "tls":
+		case "ws", "wss":
 			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes remotes "+u.Scheme+":// url")
 			continue
 		default:

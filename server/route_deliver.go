@@ -120,7 +120,7 @@ func (c *client) sendRoutedTo(t *routeTarget, accName string, subject string, re
 	}
 	b = append(strconv.AppendInt(b, int64(size), 10), '\r', '\n')
 	rc.mu.Lock()
-	if rc.closed {
+	if rc.closed || (rc.perms != nil && rc.kind == LEAF && !rc.leafMaySubscribe(subject)) {
 		rc.mu.Unlock()
 		return
 	}

@@ -160,7 +160,11 @@ func NewServer(opts *Options) (*Server, error) {
 		s.info.Cluster = cs.name
 	}
 	if o.leafEnabled() {
-		s.leafs.Store(newLeafState(s)) // before any subscription, as routes
+		ls, err := newLeafState(s, o) // before any subscription, as routes
+		if err != nil {
+			return nil, err
+		}
+		s.leafs.Store(ls)
 	}
 	if o.gatewayEnabled() {
 		s.gw.Store(newGatewayState(s, o))

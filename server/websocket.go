@@ -531,6 +531,9 @@ func (c *client) connType() string {
 	if c.mq != nil {
 		return ConnectionTypeMqtt
 	}
+	if c.kind == LEAF {
+		return ConnectionTypeLeafnode
+	}
 	return ConnectionTypeStandard
 }
 

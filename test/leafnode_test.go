@@ -3,6 +3,8 @@ package test
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"net"
 	"net/url"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -326,8 +329,8 @@ websocket { port: -1, no_tls: true }
 		t.Fatal("no leaf listener")
 	}
 	for name, body := range map[string]string{
-		"tls":         `leafnodes { listen: "127.0.0.1:-1", tls { cert_file: "x" } }`,
-		"credentials": `leafnodes { remotes [ { url: "nats://127.0.0.1:1", credentials: "x.creds" } ] }`,
+		"hub":         `leafnodes { remotes [ { url: "nats://127.0.0.1:1", hub: true } ] }`,
+		"nkey":        `leafnodes { remotes [ { url: "nats://127.0.0.1:1", nkey: "x" } ] }`,
 		"ws":          `leafnodes { remotes [ { url: "ws://127.0.0.1:1" } ] }`,
 		"compression": `leafnodes { listen: "127.0.0.1:-1", compression: s2_fast }`,
 	} {
@@ -338,6 +341,20 @@ websocket { port: -1, no_tls: true }
 		if err == nil || !strings.Contains(err.Error(), "not supported yet") {
 			t.Errorf("%s: expected not supported yet, got %v", name, err)
 		}
+	}
+	o, err = server.ProcessConfigFile(writeConf(t, dir, "badtls.conf", `leafnodes { listen: "127.0.0.1:-1", tls { cert_file: "nope.pem", key_file: "nope.pem" } }`))
+	if err == nil {
+		_, err = server.NewServer(o)
+	}
+	if err == nil || !strings.Contains(err.Error(), "leafnode tls") {
+		t.Fatalf("bad tls files: %v", err)
+	}
+	o, err = server.ProcessConfigFile(writeConf(t, dir, "nocreds.conf", `leafnodes { remotes [ { url: "nats://127.0.0.1:1", credentials: "missing.creds" } ] }`))
+	if err == nil {
+		_, err = server.NewServer(o)
+	}
+	if err == nil || !strings.Contains(err.Error(), "missing.creds") {
+		t.Fatalf("missing credentials file: %v", err)
 	}
 	_, err = server.ProcessConfigFile(writeConf(t, dir, "typo.conf", `leafnodes { lisen: 1 }`))
 	if err == nil || !strings.Contains(err.Error(), `unknown field "lisen"`) {
@@ -379,6 +396,15 @@ func TestLeafMonitoring(t *testing.T) {
 	getJSON(t, base+"/varz", &v)
 	if v.Leafs != 1 || v.Leaf.Port != hub.LeafAddr().Port || v.Leaf.Host != "127.0.0.1" || v.Leaf.AuthTimeout != 2 {
 		t.Fatalf("/varz: %+v", v)
+	}
+	var az struct {
+		Account struct {
+			Leafs int `json:"leafnode_connections"`
+		} `json:"account_detail"`
+	}
+	getJSON(t, base+"/accountz?acc=$G", &az)
+	if az.Account.Leafs != 1 {
+		t.Fatalf("/accountz leafnode_connections: %+v", az)
 	}
 }
 
@@ -585,5 +611,155 @@ func TestLeafJetStreamDomains(t *testing.T) {
 	ack, err = hjs.Publish(ctx, "leaf.y", []byte("from the hub"))
 	if err != nil || ack.Stream != "ONLEAF" || ack.Domain != "LEAF" {
 		t.Fatalf("publish to the leaf's stream: %+v %v", ack, err)
+	}
+}
+
+// deny_imports and deny_exports on a remote, and a leaf user's
+// permissions on the hub: denied subjects do not cross, others do.
+func TestLeafDenyListsAndPermissions(t *testing.T) {
+	hub := leafHub(t, func(o *server.Options) {
+		o.LeafNode.Users = []*server.User{{Username: "l", Password: "p", Permissions: &server.Permissions{
+			Publish:   &server.SubjectPermission{Deny: []string{"hubdeny.in"}},
+			Subscribe: &server.SubjectPermission{Deny: []string{"hubdeny.out"}},
+		}}}
+	})
+	leaf := leafOf(t, hub.LeafAddr().Port, "l:p@", "", func(o *server.Options) {
+		o.LeafNode.Remotes[0].DenyImports = []string{"noimport.>"}
+		o.LeafNode.Remotes[0].DenyExports = []string{"noexport.>"}
+	})
+	waitLeafs(t, 1, hub, leaf)
+	hc, lc := connect(t, hub), connect(t, leaf)
+	onHub, _ := hc.SubscribeSync(">")
+	onLeaf, _ := lc.SubscribeSync(">")
+	flushed(t, hc)
+	flushed(t, lc)
+	waitLeafSub(t, leaf, ">")
+	waitLeafSub(t, hub, ">")
+	for _, s := range []string{"noexport.x", "hubdeny.in", "ok.up"} {
+		lc.Publish(s, []byte(s))
+	}
+	for _, s := range []string{"noimport.x", "hubdeny.out", "ok.down"} {
+		hc.Publish(s, []byte(s))
+	}
+	flushed(t, lc)
+	flushed(t, hc)
+	expectOnly := func(sub *nats.Subscription, own []string, crossed string) {
+		t.Helper()
+		want := append(append([]string{}, own...), crossed)
+		var got []string
+		for len(got) < len(want) {
+			m, err := sub.NextMsg(2 * time.Second)
+			if err != nil {
+				t.Fatalf("got %v, want %v: %v", got, want, err)
+			}
+			got = append(got, m.Subject)
+		}
+		// Anything denied would have arrived before the allowed message
+		// published after it on the same path.
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+		if m, err := sub.NextMsg(50 * time.Millisecond); err == nil {
+			t.Fatalf("denied %q crossed", m.Subject)
+		}
+	}
+	expectOnly(onHub, []string{"noimport.x", "hubdeny.out", "ok.down"}, "ok.up")
+	expectOnly(onLeaf, []string{"noexport.x", "hubdeny.in", "ok.up"}, "ok.down")
+}
+
+// TLS leaf connections, handshake first as the reference: our hub and
+// our leaf; a plain leaf on a TLS hub never registers; and both mixes
+// with the reference, with verify (client certificates) on the hub.
+func TestLeafTLS(t *testing.T) {
+	ca := newTestCA(t, "leafca")
+	// One certificate for both ends, as servers usually have.
+	srv := ca.issue(t, "leafsrv", &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "localhost"},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	})
+	hub := leafHub(t, func(o *server.Options) {
+		o.LeafNode.TLS = &server.TLSConfigOpts{CertFile: srv.certFile, KeyFile: srv.keyFile, CaFile: ca.file, Verify: true}
+	})
+	port := hub.LeafAddr().Port
+	leaf := leafOf(t, port, "", "", func(o *server.Options) {
+		o.LeafNode.Remotes[0].URLs[0].Scheme = "tls"
+		o.LeafNode.Remotes[0].TLS = &server.TLSConfigOpts{CertFile: srv.certFile, KeyFile: srv.keyFile, CaFile: ca.file}
+	})
+	waitLeafs(t, 1, hub, leaf)
+	hc, lc := connect(t, hub), connect(t, leaf)
+	checkLeafPath(t, hc, lc, "tls.a")
+	// Without a client certificate the hub refuses the handshake.
+	plain := leafOf(t, port, "", "", func(o *server.Options) {
+		o.LeafNode.Remotes[0].TLS = &server.TLSConfigOpts{CaFile: ca.file}
+	})
+	// None of its attempts registers.
+	time.Sleep(300 * time.Millisecond) // several attempts at 50 ms; nothing to await for a refusal
+	if hub.NumLeafNodes() != 1 || plain.NumLeafNodes() != 0 {
+		t.Fatalf("leaf without certificate: hub %d, leaf %d", hub.NumLeafNodes(), plain.NumLeafNodes())
+	}
+
+	ref := refBinary()
+	if ref == "" {
+		t.Skip("reference server not installed at ~/.cache/natsref/nats-server: TLS interop skipped")
+	}
+	dir := t.TempDir()
+	tlsBlock := fmt.Sprintf("tls { cert_file: %q, key_file: %q, ca_file: %q }", srv.certFile, srv.keyFile, ca.file)
+	for _, pair := range [][2]string{{ref, serverBin}, {serverBin, ref}} {
+		hubPort, hubLeafPort, leafPort := freePort(t), freePort(t), freePort(t)
+		hp := startBinAt(t, pair[0], "-c", writeConf(t, dir, "hub.conf", fmt.Sprintf(
+			"host: 127.0.0.1\nport: %d\nleafnodes { listen: \"127.0.0.1:%d\", tls { cert_file: %q, key_file: %q, ca_file: %q, verify: true } }\n",
+			hubPort, hubLeafPort, srv.certFile, srv.keyFile, ca.file)))
+		hp.waitOutput("Server is ready")
+		lp := startBinAt(t, pair[1], "-c", writeConf(t, dir, "leaf.conf", fmt.Sprintf(
+			"host: 127.0.0.1\nport: %d\nleafnodes { reconnect: \"100ms\", remotes [ { url: \"tls://127.0.0.1:%d\", %s } ] }\n", leafPort, hubLeafPort, tlsBlock)))
+		lp.waitOutput("Leafnode connection created")
+		checkLeafPath(t, dialNATS(t, hubPort), dialNATS(t, leafPort), "tls.mixed")
+		hp.cmd.Process.Kill()
+		lp.cmd.Process.Kill()
+		<-hp.done
+		<-lp.done
+	}
+}
+
+// A leaf with credentials on an operator-mode hub: the user JWT and the
+// signed nonce bind the leaf to the JWT's account; a JWT that does not
+// allow LEAFNODE connections is refused.
+func TestLeafCredentialsOperatorHub(t *testing.T) {
+	e := newJWTEnv(t)
+	acc := e.account("A", nil)
+	e.extras = "leafnodes { listen: \"127.0.0.1:-1\" }\n"
+	hub := e.run(e.memConfig(acc))
+	userOpt, _, _ := e.user(acc, nil, nil)
+	hc := connect(t, hub, userOpt)
+	sub, _ := hc.SubscribeSync("creds.x")
+	flushed(t, hc)
+
+	leaf := leafOf(t, hub.LeafAddr().Port, "", "", func(o *server.Options) {
+		o.LeafNode.Remotes[0].Credentials = e.creds(acc, nil)
+	})
+	waitLeafs(t, 1, hub, leaf)
+	if z := hub.Leafz(server.LeafzOptions{}); z.Leafs[0].Account != acc.pub {
+		t.Fatalf("bound to %q, want %q", z.Leafs[0].Account, acc.pub)
+	}
+	waitLeafSub(t, leaf, "creds.x")
+	lc := connect(t, leaf)
+	lc.Publish("creds.x", []byte("signed"))
+	flushed(t, lc)
+	if m, err := sub.NextMsg(2 * time.Second); err != nil || string(m.Data) != "signed" {
+		t.Fatalf("%v %v", m, err)
+	}
+
+	denied := leafOf(t, hub.LeafAddr().Port, "", "", func(o *server.Options) {
+		o.LeafNode.Remotes[0].Credentials = e.creds(acc, func(uc *jwt.UserClaims) {
+			uc.AllowedConnectionTypes = jwt.StringList{jwt.ConnectionTypeStandard}
+		})
+	})
+	time.Sleep(300 * time.Millisecond) // several refused attempts at 50 ms; nothing to await for a refusal
+	if denied.NumLeafNodes() != 0 || hub.NumLeafNodes() != 1 {
+		t.Fatalf("STANDARD-only JWT accepted as a leaf: %d %d", denied.NumLeafNodes(), hub.NumLeafNodes())
 	}
 }
