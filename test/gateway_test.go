@@ -448,3 +448,35 @@ func (rc *rawConn) expectLineSkipping(want string) {
 	}
 	rc.t.Fatalf("never got %q", want)
 }
+
+// A service import works across clusters: the requester's account imports
+// the service, the exporter's responder is in the other cluster.
+func TestGatewayServiceImport(t *testing.T) {
+	a, b := runSupercluster(t, func(o *server.Options) {
+		o.Accounts = []*server.AccountOpts{
+			{Name: "SVC", Exports: []*server.ExportOpts{{Service: "svc.>"}}},
+			{Name: "APP", Imports: []*server.ImportOpts{{Account: "SVC", Service: "svc.>"}}},
+		}
+		o.Users = []*server.User{{Username: "svc", Password: "p", Account: "SVC"}, {Username: "app", Password: "p", Account: "APP"}}
+	})
+	rsp, err := nats.Connect(a[1].ClientURL(), nats.UserInfo("svc", "p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rsp.Close()
+	rsp.Subscribe("svc.echo", func(m *nats.Msg) { m.Respond(append([]byte("svc:"), m.Data...)) })
+	rsp.Flush()
+	req, err := nats.Connect(b[1].ClientURL(), nats.UserInfo("app", "p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer req.Close()
+	var resp *nats.Msg
+	waitFor(t, 5*time.Second, "an answer through the import", func() bool {
+		resp, err = req.Request("svc.echo", []byte("hi"), 300*time.Millisecond)
+		return err == nil
+	})
+	if string(resp.Data) != "svc:hi" {
+		t.Fatalf("answer %q", resp.Data)
+	}
+}
