@@ -1,7 +1,6 @@
 package server
 
 import (
-	"math/rand/v2"
 	"strconv"
 )
 
@@ -109,32 +108,7 @@ func (c *client) sendGatewayMsg(gs *gatewayState, oc *client, subject string, re
 		b = append(strconv.AppendInt(b, int64(len(hdr)), 10), ' ')
 	}
 	b = append(strconv.AppendInt(b, int64(size), 10), '\r', '\n')
-	oc.mu.Lock()
-	if oc.closed {
-		oc.mu.Unlock()
-		return
-	}
-	oc.appendOut(b)
-	if hdr != nil {
-		oc.appendOut(hdr)
-	}
-	oc.appendOut(payload)
-	oc.appendOut(crlf)
-	slow := oc.checkSlowConsumer()
-	if ch := oc.out.stallChan(); ch != nil && c.kind == CLIENT {
-		c.stall = ch
-	}
-	oc.mu.Unlock()
-	if slow {
-		return
-	}
-	if oc.tracing() {
-		oc.traceOut(string(b[:len(b)-2]))
-	}
-	oc.outMsgs.Add(1)
-	oc.outBytes.Add(int64(size))
-	c.countOut(size)
-	c.addToFlush(oc)
+	c.sendPeerMsg(oc, b, hdr, payload)
 }
 
 // processMsg delivers a message from another cluster: to this server's
@@ -219,34 +193,10 @@ func (c *client) deliverFromGateway(r *SublistResult, subject string, reply, hdr
 			if len(qs) == 0 || !queueNamed(c.pa.queues, qs[0].queue) {
 				continue
 			}
-			c.deliverGatewayQueue(qs, &fan, subject, reply, hdr, payload)
+			c.deliverQueue(qs, &fan, subject, reply, hdr, payload)
 		}
 	}
 	if fan.n > 0 {
 		c.sendRouted(&fan, c.acc, subject, reply, hdr, payload)
-	}
-}
-
-func (c *client) deliverGatewayQueue(qs []*subscription, fan *routeFanout, subject string, reply, hdr, payload []byte) {
-	n := len(qs)
-	start := 0
-	if n > 1 {
-		start = rand.IntN(n)
-	}
-	var remote *subscription
-	for i := 0; i < n; i++ {
-		sub := qs[(start+i)%n]
-		if sub.client != nil && sub.client.kind == ROUTER {
-			if remote == nil {
-				remote = sub
-			}
-			continue
-		}
-		if c.deliver(sub, subject, reply, hdr, payload) {
-			return
-		}
-	}
-	if remote != nil {
-		fan.addQueue(remote)
 	}
 }

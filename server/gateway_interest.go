@@ -170,20 +170,7 @@ func (gs *gatewayState) interestChanged(acc *Account, sub *subscription, delta i
 	ri := gs.accRefs(acc.Name)
 	ri.mu.Lock()
 	defer ri.mu.Unlock()
-	key := sub.subject
-	if sub.queue != "" {
-		key = sub.subject + " " + sub.queue
-	}
-	before := ri.refs[key]
-	after := before + delta
-	if after <= 0 {
-		delete(ri.refs, key)
-		after = 0
-	} else {
-		ri.refs[key] = after
-	}
-	plus := after > 0 && (before == 0 || sub.queue != "")
-	minus := after == 0 && before > 0
+	plus, minus, after := ri.count(sub, delta)
 	if !plus && !minus {
 		return
 	}

@@ -273,25 +273,28 @@ func TestGatewaySystemPing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	waitFor(t, 10*time.Second, "four PING answers", func() bool {
-		inbox := nats.NewInbox()
-		sub, _ := nc.SubscribeSync(inbox)
-		defer sub.Unsubscribe()
-		nc.PublishRequest("$SYS.REQ.SERVER.PING", inbox, nil)
-		seen := map[string]bool{}
-		for {
-			m, err := sub.NextMsg(300 * time.Millisecond)
-			if err != nil {
-				break
-			}
-			var r struct {
-				Server struct{ Name, Cluster string } `json:"server"`
-			}
-			json.Unmarshal(m.Data, &r)
-			seen[r.Server.Name] = true
+	waitFor(t, 10*time.Second, "four PING answers", func() bool { return len(pingAnswers(nc)) == 4 })
+}
+
+// pingAnswers sends $SYS.REQ.SERVER.PING and returns the names of the
+// servers that answered within 300 ms of each other.
+func pingAnswers(nc *nats.Conn) map[string]bool {
+	inbox := nats.NewInbox()
+	sub, _ := nc.SubscribeSync(inbox)
+	defer sub.Unsubscribe()
+	nc.PublishRequest("$SYS.REQ.SERVER.PING", inbox, nil)
+	seen := map[string]bool{}
+	for {
+		m, err := sub.NextMsg(300 * time.Millisecond)
+		if err != nil {
+			return seen
 		}
-		return len(seen) == 4
-	})
+		var r struct {
+			Server struct{ Name string } `json:"server"`
+		}
+		json.Unmarshal(m.Data, &r)
+		seen[r.Server.Name] = true
+	}
 }
 
 // A raw gateway connection sees the protocol: INFO with the gateway
