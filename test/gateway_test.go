@@ -1,9 +1,7 @@
 package test
 
 import (
-	"bufio"
 	"encoding/json"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -419,22 +417,6 @@ func TestGatewayReconnect(t *testing.T) {
 	waitFor(t, 10*time.Second, "gateways back", func() bool {
 		return sa.NumOutboundGateways() == 1 && sb2.NumOutboundGateways() == 1
 	})
-}
-
-// dialRawAddr connects to addr (a gateway listener) and reads its INFO.
-func dialRawAddr(t testing.TB, addr string) *rawConn {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	rc := &rawConn{t: t, conn: c, br: bufio.NewReader(c)}
-	rc.info = rc.readLine()
-	if !strings.HasPrefix(rc.info, "INFO ") {
-		t.Fatalf("expected INFO, got %q", rc.info)
-	}
-	return rc
 }
 
 // expectLineSkipping reads lines until want, answering PINGs.
