@@ -46,6 +46,9 @@ func (s *Server) interestChanged(acc *Account, sub *subscription, delta int32) {
 	if cs := s.cluster.Load(); cs != nil {
 		cs.routeInterestChanged(acc, sub, delta)
 	}
+	if s.leafs.Load() != nil {
+		acc.leafed.changed(s, sub, delta)
+	}
 	if gs := s.gw.Load(); gs != nil {
 		gs.interestChanged(acc, sub, delta)
 	}

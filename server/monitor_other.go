@@ -8,27 +8,11 @@ import (
 	"time"
 )
 
-// Leafz is the /leafz answer without leaf nodes.
-type Leafz struct {
-	ID       string    `json:"server_id"`
-	Now      time.Time `json:"now"`
-	NumLeafs int       `json:"leafnodes"`
-	Leafs    []any     `json:"leafs"`
-}
-
 // JSAPIStats counts JetStream API calls.
 type JSAPIStats struct {
 	Level  int    `json:"level"`
 	Total  uint64 `json:"total"`
 	Errors uint64 `json:"errors"`
-}
-
-func (s *Server) leafz() *Leafz {
-	return &Leafz{ID: s.info.ID, Now: time.Now().UTC(), Leafs: []any{}}
-}
-
-func (s *Server) handleLeafz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, r, http.StatusOK, s.leafz())
 }
 
 // Accountz is the /accountz answer: the account names, or one account's

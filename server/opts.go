@@ -72,6 +72,10 @@ type Options struct {
 	JWTOptions
 	// Websocket is the websocket { } block (opts_websocket.go).
 	Websocket WebsocketOpts `json:"-"`
+	// LeafNode is the leafnodes { } block (opts_leafnode.go).
+	LeafNode LeafNodeOpts `json:"-"`
+	// MQTT is the mqtt { } block (opts_mqtt.go).
+	MQTT MQTTOpts `json:"-"`
 
 	// Accounts and their imports, exports and mappings; Mappings are the
 	// top-level ones, for the global account.
@@ -188,6 +192,7 @@ func setBaselineOptions(o *Options) {
 	}
 	setGatewayDefaults(o)
 	setClusterDefaults(o)
+	setLeafDefaults(o)
 	setOperatorDefaults(o)
 }
 
@@ -219,6 +224,12 @@ func validateOptions(o *Options) error {
 		return err
 	}
 	if err := validateWebsocket(o); err != nil {
+		return err
+	}
+	if err := validateLeafnodes(o); err != nil {
+		return err
+	}
+	if err := validateMQTT(o); err != nil {
 		return err
 	}
 	if len(o.unsupported) > 0 {

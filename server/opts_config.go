@@ -108,11 +108,11 @@ func init() {
 		"no_system_account":     boolOpt(func(o *Options) *bool { return &o.NoSystemAccount }),
 		"cluster":               parseCluster,
 		"gateway":               parseGateway, // opts_gateway.go
-		"leafnodes":             sectionOpt("leafnodes", leafKeys),
-		"leaf":                  sectionOpt("leafnodes", leafKeys),
+		"leafnodes":             parseLeafnodes,
+		"leaf":                  parseLeafnodes,
 		"websocket":             parseWebsocket,
 		"ws":                    parseWebsocket,
-		"mqtt":                  sectionOpt("mqtt", mqttKeys),
+		"mqtt":                  parseMQTT,
 		"accounts":              parseAccounts,
 		"mappings":              parseTopMappings,
 		"maps":                  parseTopMappings,
@@ -388,36 +388,6 @@ func anyUnsupported(name string) optHandler {
 		c.o.unsupported = append(c.o.unsupported, keyPos(v)+": "+name)
 	}
 }
-
-// sectionOpt validates a block of a feature not served yet: its keys must
-// be ones the reference knows, so typos are caught today.
-func sectionOpt(name string, keys []string) optHandler {
-	known := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		known[k] = true
-	}
-	return func(c *cfg, k string, v *conf.Value) {
-		m, ok := c.mapOf(k, v)
-		if !ok {
-			return
-		}
-		for _, sk := range sortedKeys(m) {
-			if !known[strings.ToLower(sk)] {
-				c.unknownField(m[sk], sk)
-			}
-		}
-		c.o.unsupported = append(c.o.unsupported, keyPos(v)+": "+name)
-	}
-}
-
-var (
-	leafKeys = []string{"listen", "host", "net", "port", "advertise", "no_advertise", "remotes", "authorization",
-		"tls", "reconnect", "reconnect_delay", "compression", "min_version", "isolate_leafnode_interest",
-		"write_deadline"}
-	mqttKeys = []string{"listen", "host", "net", "port", "tls", "authorization", "no_auth_user", "ack_wait",
-		"max_ack_pending", "js_domain", "stream_replicas", "consumer_replicas", "consumer_memory_storage",
-		"consumer_inactive_threshold", "js_api_timeout"}
-)
 
 // unknownField reports a key no option knows, unless it only defines a
 // variable used elsewhere, which the reference allows anywhere.

@@ -90,6 +90,9 @@ func (c *client) parse(buf []byte) error {
 			c.pbuf = nil
 		}
 		if err != nil {
+			if err == errSwitchReader {
+				c.parseRest = buf
+			}
 			return err
 		}
 		if c.ps == psPayload && len(buf) < c.pa.size+2 {

@@ -76,11 +76,14 @@ type Server struct {
 	limitsGen  atomic.Uint64               // bumped when a reload changes per-connection limits
 	prof       *profServer                 // prof_port's pprof listener, nil without
 	wsl        *wsListener                 // the websocket listener, nil without
+	mqttl      *mqttListener               // the MQTT listener, nil without
+	mqtt       mqttState                   // MQTT per account (mqtt_jetstream.go)
 	configTime time.Time
 	portsFile  string
 	sys        *sysState
 	js         atomic.Pointer[jetStream]    // nil without JetStream; set once in Start
 	cluster    atomic.Pointer[clusterState] // nil without a cluster block (route.go)
+	leafs      atomic.Pointer[leafState]    // nil without a leafnodes block (leafnode.go)
 	gw         atomic.Pointer[gatewayState] // nil without a gateway block (gateway.go)
 	jwt        *jwtState                    // operator mode (jwt.go); nil in config mode
 	callouts   calloutState                 // auth callout answers (jwt_callout.go)
@@ -155,6 +158,9 @@ func NewServer(opts *Options) (*Server, error) {
 		}
 		s.cluster.Store(cs)
 		s.info.Cluster = cs.name
+	}
+	if o.leafEnabled() {
+		s.leafs.Store(newLeafState(s)) // before any subscription, as routes
 	}
 	if o.gatewayEnabled() {
 		s.gw.Store(newGatewayState(s, o))
@@ -247,7 +253,14 @@ func (s *Server) StartAndCheck() (err error) {
 		s.stopMonitoring()
 		return err
 	}
+	if err := s.startMQTT(); err != nil {
+		s.stopWebsocket()
+		s.stopJetStream()
+		s.stopMonitoring()
+		return err
+	}
 	if err := s.startClientListener(); err != nil {
+		s.stopMQTT()
 		s.stopWebsocket()
 		s.stopJetStream()
 		s.stopMonitoring()
@@ -260,6 +273,10 @@ func (s *Server) StartAndCheck() (err error) {
 	}
 	if err := s.startCluster(); err != nil {
 		s.stopCluster()
+		s.Shutdown()
+		return err
+	}
+	if err := s.startLeafnodes(); err != nil {
 		s.Shutdown()
 		return err
 	}
@@ -449,6 +466,10 @@ func (s *Server) removeClient(c *client) {
 		s.removeRoute(c)
 		return
 	}
+	if c.kind == LEAF {
+		s.removeLeaf(c)
+		return
+	}
 	if c.kind == GATEWAY {
 		s.removeGateway(c)
 		return
@@ -456,6 +477,9 @@ func (s *Server) removeClient(c *client) {
 	// Snapshot before the subscriptions go, so /connz can list them.
 	cc := c.snapshot()
 	cc.tls = c.tlsInfo(false)
+	if c.mq != nil {
+		c.mqttClosed() // will message and session, before the subscriptions go
+	}
 	c.releaseSubs()
 	c.stopJWT()
 	s.mu.Lock()
@@ -554,10 +578,13 @@ func (s *Server) Shutdown() {
 	}
 	s.mu.Unlock()
 	s.stopWebsocket()
+	s.stopMQTT()
 	s.stopMonitoring()
 	s.stopProfiling()
 	s.stopGateways()
 	s.stopCluster()
+	s.stopLeafnodes()
+	s.releaseWaitingAtShutdown()
 	for _, c := range clients {
 		c.closeConnection(ServerShutdown)
 	}
