@@ -111,10 +111,10 @@ func (c *client) sendGatewayMsg(gs *gatewayState, oc *client, subject string, re
 	c.sendPeerMsg(oc, b, hdr, payload)
 }
 
-// processMsg delivers a message from another cluster: to this server's
-// subscribers and, on the routes, to the rest of the cluster (it came to
-// this server only); queue groups only if the sender named them. Nothing
-// goes back to a gateway (one hop).
+// processMsg delivers a message from another cluster like a local publish
+// (deliverResult): to this server's subscribers, its leaf nodes and, on the
+// routes, the rest of the cluster (it came to this server only); queue
+// groups only if the sender named them; never to a gateway (one hop).
 func (gatewayProtocol) processMsg(c *client, msg []byte) {
 	c.pend.inMsgs++
 	c.pend.inBytes += int64(len(msg))
@@ -142,7 +142,7 @@ func (gatewayProtocol) processMsg(c *client, msg []byte) {
 		subject = subject[gwReplyPrefixLen:]
 	}
 	r := c.match(subject)
-	c.deliverFromGateway(r, subject, c.pa.reply, hdr, payload)
+	c.deliverResult(r, subject, c.pa.reply, hdr, payload)
 	c.rc.release(r)
 }
 
@@ -174,29 +174,4 @@ func (c *client) gatewayAccount() *Account {
 		c.signalFlush()
 	}
 	return acc
-}
-
-// deliverFromGateway delivers to every plain subscription of this cluster
-// (local ones directly, other servers' once per route) and, for each queue
-// group the sender named, to one member, preferring this server's.
-func (c *client) deliverFromGateway(r *SublistResult, subject string, reply, hdr, payload []byte) {
-	var fan routeFanout
-	for _, sub := range r.psubs {
-		if sub.client != nil && sub.client.kind == ROUTER {
-			fan.addPlain(sub)
-			continue
-		}
-		c.deliver(sub, subject, reply, hdr, payload)
-	}
-	if len(c.pa.queues) > 0 {
-		for _, qs := range r.qsubs {
-			if len(qs) == 0 || !queueNamed(c.pa.queues, qs[0].queue) {
-				continue
-			}
-			c.deliverQueue(qs, &fan, subject, reply, hdr, payload)
-		}
-	}
-	if fan.n > 0 {
-		c.sendRouted(&fan, c.acc, subject, reply, hdr, payload)
-	}
 }
