@@ -89,8 +89,8 @@ func (c *client) deliverResult(r *SublistResult, subject string, reply, hdr, pay
 		}
 	}
 	for _, qs := range r.qsubs {
-		if c.kind == LEAF && (len(qs) == 0 || !queueNamed(c.pa.queues, qs[0].queue)) {
-			continue // the leaf chose where its queue groups are served
+		if (c.kind == LEAF || c.kind == GATEWAY) && (len(qs) == 0 || !queueNamed(c.pa.queues, qs[0].queue)) {
+			continue // the sender chose where its queue groups are served
 		}
 		if c.deliverQueue(qs, &fan, subject, reply, hdr, payload) {
 			found = true

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"math/rand/v2"
 	"strconv"
 )
 
@@ -109,38 +108,13 @@ func (c *client) sendGatewayMsg(gs *gatewayState, oc *client, subject string, re
 		b = append(strconv.AppendInt(b, int64(len(hdr)), 10), ' ')
 	}
 	b = append(strconv.AppendInt(b, int64(size), 10), '\r', '\n')
-	oc.mu.Lock()
-	if oc.closed {
-		oc.mu.Unlock()
-		return
-	}
-	oc.appendOut(b)
-	if hdr != nil {
-		oc.appendOut(hdr)
-	}
-	oc.appendOut(payload)
-	oc.appendOut(crlf)
-	slow := oc.checkSlowConsumer()
-	if ch := oc.out.stallChan(); ch != nil && c.kind == CLIENT {
-		c.stall = ch
-	}
-	oc.mu.Unlock()
-	if slow {
-		return
-	}
-	if oc.tracing() {
-		oc.traceOut(string(b[:len(b)-2]))
-	}
-	oc.outMsgs.Add(1)
-	oc.outBytes.Add(int64(size))
-	c.countOut(size)
-	c.addToFlush(oc)
+	c.sendPeerMsg(oc, subject, b, hdr, payload)
 }
 
-// processMsg delivers a message from another cluster: to this server's
-// subscribers and, on the routes, to the rest of the cluster (it came to
-// this server only); queue groups only if the sender named them. Nothing
-// goes back to a gateway (one hop).
+// processMsg delivers a message from another cluster like a local publish
+// (deliverResult): to this server's subscribers, its leaf nodes and, on the
+// routes, the rest of the cluster (it came to this server only); queue
+// groups only if the sender named them; never to a gateway (one hop).
 func (gatewayProtocol) processMsg(c *client, msg []byte) {
 	c.pend.inMsgs++
 	c.pend.inBytes += int64(len(msg))
@@ -168,7 +142,7 @@ func (gatewayProtocol) processMsg(c *client, msg []byte) {
 		subject = subject[gwReplyPrefixLen:]
 	}
 	r := c.match(subject)
-	c.deliverFromGateway(r, subject, c.pa.reply, hdr, payload)
+	c.deliverResult(r, subject, c.pa.reply, hdr, payload)
 	c.rc.release(r)
 }
 
@@ -200,53 +174,4 @@ func (c *client) gatewayAccount() *Account {
 		c.signalFlush()
 	}
 	return acc
-}
-
-// deliverFromGateway delivers to every plain subscription of this cluster
-// (local ones directly, other servers' once per route) and, for each queue
-// group the sender named, to one member, preferring this server's.
-func (c *client) deliverFromGateway(r *SublistResult, subject string, reply, hdr, payload []byte) {
-	var fan routeFanout
-	for _, sub := range r.psubs {
-		if sub.client != nil && sub.client.kind == ROUTER {
-			fan.addPlain(sub)
-			continue
-		}
-		c.deliver(sub, subject, reply, hdr, payload)
-	}
-	if len(c.pa.queues) > 0 {
-		for _, qs := range r.qsubs {
-			if len(qs) == 0 || !queueNamed(c.pa.queues, qs[0].queue) {
-				continue
-			}
-			c.deliverGatewayQueue(qs, &fan, subject, reply, hdr, payload)
-		}
-	}
-	if fan.n > 0 {
-		c.sendRouted(&fan, c.acc, subject, reply, hdr, payload)
-	}
-}
-
-func (c *client) deliverGatewayQueue(qs []*subscription, fan *routeFanout, subject string, reply, hdr, payload []byte) {
-	n := len(qs)
-	start := 0
-	if n > 1 {
-		start = rand.IntN(n)
-	}
-	var remote *subscription
-	for i := 0; i < n; i++ {
-		sub := qs[(start+i)%n]
-		if sub.client != nil && sub.client.kind == ROUTER {
-			if remote == nil {
-				remote = sub
-			}
-			continue
-		}
-		if c.deliver(sub, subject, reply, hdr, payload) {
-			return
-		}
-	}
-	if remote != nil {
-		fan.addQueue(remote)
-	}
 }

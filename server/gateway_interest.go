@@ -159,9 +159,10 @@ func (gs *gatewayState) accRefs(acc string) *routedInterest {
 // which must know the whole cluster's interest) and tells the inbound
 // connections when a subject's count crosses zero, or on every change of
 // a queue group (RS+ with its weight). Interest learnt from gateways never
-// enters an account's index. Imports are left out as for routes.
+// enters an account's index. Service imports are left out as for routes
+// (route_interest.go); stream imports and service responses are told.
 func (gs *gatewayState) interestChanged(acc *Account, sub *subscription, delta int32) {
-	if sub.imp != nil && !sub.imp.response {
+	if sub.imp != nil && sub.imp.service {
 		return
 	}
 	if sub.client != nil && sub.client.kind == GATEWAY {
@@ -170,20 +171,7 @@ func (gs *gatewayState) interestChanged(acc *Account, sub *subscription, delta i
 	ri := gs.accRefs(acc.Name)
 	ri.mu.Lock()
 	defer ri.mu.Unlock()
-	key := sub.subject
-	if sub.queue != "" {
-		key = sub.subject + " " + sub.queue
-	}
-	before := ri.refs[key]
-	after := before + delta
-	if after <= 0 {
-		delete(ri.refs, key)
-		after = 0
-	} else {
-		ri.refs[key] = after
-	}
-	plus := after > 0 && (before == 0 || sub.queue != "")
-	minus := after == 0 && before > 0
+	plus, minus, after := ri.count(sub, delta)
 	if !plus && !minus {
 		return
 	}

@@ -64,3 +64,28 @@ type routedInterest struct {
 	mu   sync.Mutex
 	refs map[string]int32 // "subject" or "subject queue"
 }
+
+// count applies delta to sub's count (mu held) and reports whether peers
+// are to be told: RS+ (plus) when a plain subject gains its first
+// subscription or a queue group's weight changes, RS- (minus) when the
+// count falls to zero; after is the new count, the queue group's weight.
+func (ri *routedInterest) count(sub *subscription, delta int32) (plus, minus bool, after int32) {
+	if ri.refs == nil {
+		ri.refs = make(map[string]int32)
+	}
+	key := sub.subject
+	if sub.queue != "" {
+		key = sub.subject + " " + sub.queue
+	}
+	before := ri.refs[key]
+	after = before + delta
+	if after <= 0 {
+		delete(ri.refs, key)
+		after = 0
+	} else {
+		ri.refs[key] = after
+	}
+	plus = after > 0 && (before == 0 || sub.queue != "")
+	minus = after == 0 && before > 0
+	return plus, minus, after
+}

@@ -389,27 +389,6 @@ func anyUnsupported(name string) optHandler {
 	}
 }
 
-// sectionOpt validates a block of a feature not served yet: its keys must
-// be ones the reference knows, so typos are caught today.
-func sectionOpt(name string, keys []string) optHandler {
-	known := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		known[k] = true
-	}
-	return func(c *cfg, k string, v *conf.Value) {
-		m, ok := c.mapOf(k, v)
-		if !ok {
-			return
-		}
-		for _, sk := range sortedKeys(m) {
-			if !known[strings.ToLower(sk)] {
-				c.unknownField(m[sk], sk)
-			}
-		}
-		c.o.unsupported = append(c.o.unsupported, keyPos(v)+": "+name)
-	}
-}
-
 // unknownField reports a key no option knows, unless it only defines a
 // variable used elsewhere, which the reference allows anywhere.
 func (c *cfg) unknownField(v *conf.Value, k string) {

@@ -30,6 +30,10 @@ type GatewayOpts struct {
 	RejectUnknown  bool                 `json:"reject_unknown,omitempty"`
 }
 
+// String names the block without its credentials (a refused reload
+// prints the options).
+func (g GatewayOpts) String() string { return "gateway " + g.Name }
+
 // RemoteGatewayOpts is one entry of the gateways list: a cluster and the
 // URLs of some of its servers.
 type RemoteGatewayOpts struct {

@@ -435,3 +435,49 @@ func (c *client) startPayload() error {
 	c.ps = psPayload
 	return nil
 }
+
+// setPeerMsgArgs reads "subject [reply | + reply q... | | q...] [hdr] size"
+// into c.pa (pa.acc is the caller's).
+func (c *client) setPeerMsgArgs(a [][]byte, args []byte, withHdr bool, op string) error {
+	pa := &c.pa
+	pa.reply, pa.queues, pa.hdr = nil, nil, -1
+	sizes := 1
+	if withHdr {
+		sizes = 2
+	}
+	if len(a) < 1+sizes {
+		return argErr(op, args)
+	}
+	pa.subject = a[0]
+	mid := a[1 : len(a)-sizes]
+	switch {
+	case len(mid) == 0:
+	case len(mid[0]) == 1 && mid[0][0] == '+':
+		if len(mid) < 3 {
+			return argErr(op, args)
+		}
+		pa.reply = mid[1]
+		pa.queues = spanOf(args, mid[2], mid[len(mid)-1])
+	case len(mid[0]) == 1 && mid[0][0] == '|':
+		if len(mid) < 2 {
+			return argErr(op, args)
+		}
+		pa.queues = spanOf(args, mid[1], mid[len(mid)-1])
+	case len(mid) == 1:
+		pa.reply = mid[0]
+	default:
+		return argErr(op, args)
+	}
+	if withHdr {
+		pa.hdr = parseSize(a[len(a)-2])
+	}
+	pa.size = parseSize(a[len(a)-1])
+	if pa.size < 0 || (withHdr && (pa.hdr < 0 || pa.hdr > pa.size)) {
+		return argErr(op, args)
+	}
+	if pa.size > int(c.mpay) {
+		return errMaxPayload
+	}
+	c.ps = psPayload
+	return nil
+}

@@ -119,12 +119,20 @@ func (c *client) sendRoutedTo(t *routeTarget, accName string, subject string, re
 		b = append(strconv.AppendInt(b, int64(len(hdr)), 10), ' ')
 	}
 	b = append(strconv.AppendInt(b, int64(size), 10), '\r', '\n')
+	c.sendPeerMsg(rc, subject, b, hdr, payload)
+}
+
+// sendPeerMsg queues a routed message (its RMSG/HMSG line, headers and
+// payload) on a route, gateway or leaf connection rc; a leaf connection
+// takes only what its permissions let it subscribe to.
+func (c *client) sendPeerMsg(rc *client, subject string, line, hdr, payload []byte) {
+	size := len(payload) + len(hdr)
 	rc.mu.Lock()
 	if rc.closed || (rc.perms != nil && rc.kind == LEAF && !rc.leafMaySubscribe(subject)) {
 		rc.mu.Unlock()
 		return
 	}
-	rc.appendOut(b)
+	rc.appendOut(line)
 	if hdr != nil {
 		rc.appendOut(hdr)
 	}
@@ -132,7 +140,7 @@ func (c *client) sendRoutedTo(t *routeTarget, accName string, subject string, re
 	rc.appendOut(crlf)
 	slow := rc.checkSlowConsumer()
 	if ch := rc.out.stallChan(); ch != nil && c.kind == CLIENT {
-		// A publisher faster than the route waits for it after its read,
+		// A publisher faster than the peer waits for it after its read,
 		// as for any receiver, rather than growing its queue unbounded.
 		c.stall = ch
 	}
@@ -141,7 +149,7 @@ func (c *client) sendRoutedTo(t *routeTarget, accName string, subject string, re
 		return
 	}
 	if rc.tracing() {
-		rc.traceOut(string(b[:len(b)-2]))
+		rc.traceOut(string(line[:len(line)-2]))
 	}
 	rc.outMsgs.Add(1)
 	rc.outBytes.Add(int64(size))

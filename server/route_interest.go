@@ -24,23 +24,7 @@ func (cs *clusterState) routeInterestChanged(acc *Account, sub *subscription, de
 	ri := &acc.routed
 	ri.mu.Lock()
 	defer ri.mu.Unlock()
-	if ri.refs == nil {
-		ri.refs = make(map[string]int32)
-	}
-	key := sub.subject
-	if sub.queue != "" {
-		key = sub.subject + " " + sub.queue
-	}
-	before := ri.refs[key]
-	after := before + delta
-	if after <= 0 {
-		delete(ri.refs, key)
-		after = 0
-	} else {
-		ri.refs[key] = after
-	}
-	plus := after > 0 && (before == 0 || sub.queue != "")
-	minus := after == 0 && before > 0
+	plus, minus, after := ri.count(sub, delta)
 	if (!plus && !minus) || !cs.canImport(sub.subject) {
 		// No change to tell, or interest in what the import permissions
 		// would drop anyway.

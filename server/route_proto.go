@@ -375,53 +375,14 @@ func (c *client) processRoutedMsgArgsSlow(args []byte, withHdr bool) error {
 // setRoutedMsgArgs sets c.pa from the split arguments of RMSG/LMSG/HMSG;
 // withAcc when the account comes first (pooled routes).
 func (c *client) setRoutedMsgArgs(a [][]byte, args []byte, withHdr, withAcc bool) error {
-	pa := &c.pa
-	pa.acc, pa.reply, pa.queues, pa.hdr = nil, nil, nil, -1
+	c.pa.acc = nil
 	if withAcc {
 		if len(a) < 1 {
 			return argErr("processRoutedMsgArgs", args)
 		}
-		pa.acc, a = a[0], a[1:]
+		c.pa.acc, a = a[0], a[1:]
 	}
-	sizes := 1
-	if withHdr {
-		sizes = 2
-	}
-	if len(a) < 1+sizes {
-		return argErr("processRoutedMsgArgs", args)
-	}
-	pa.subject = a[0]
-	mid := a[1 : len(a)-sizes]
-	switch {
-	case len(mid) == 0:
-	case len(mid[0]) == 1 && mid[0][0] == '+':
-		if len(mid) < 3 {
-			return argErr("processRoutedMsgArgs", args)
-		}
-		pa.reply = mid[1]
-		pa.queues = spanOf(args, mid[2], mid[len(mid)-1])
-	case len(mid[0]) == 1 && mid[0][0] == '|':
-		if len(mid) < 2 {
-			return argErr("processRoutedMsgArgs", args)
-		}
-		pa.queues = spanOf(args, mid[1], mid[len(mid)-1])
-	case len(mid) == 1:
-		pa.reply = mid[0]
-	default:
-		return argErr("processRoutedMsgArgs", args)
-	}
-	if withHdr {
-		pa.hdr = parseSize(a[len(a)-2])
-	}
-	pa.size = parseSize(a[len(a)-1])
-	if pa.size < 0 || (withHdr && (pa.hdr < 0 || pa.hdr > pa.size)) {
-		return argErr("processRoutedMsgArgs", args)
-	}
-	if pa.size > int(c.mpay) {
-		return errMaxPayload
-	}
-	c.ps = psPayload
-	return nil
+	return c.setPeerMsgArgs(a, args, withHdr, "processRoutedMsgArgs")
 }
 
 // spanOf is the part of line from the start of first to the end of last,

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -195,25 +194,7 @@ func TestGatewayBinaryInterop(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer nc.Close()
-			waitFor(t, 10*time.Second, "four PING answers via "+target, func() bool {
-				inbox := nats.NewInbox()
-				sub, _ := nc.SubscribeSync(inbox)
-				defer sub.Unsubscribe()
-				nc.PublishRequest("$SYS.REQ.SERVER.PING", inbox, nil)
-				seen := map[string]bool{}
-				for {
-					m, err := sub.NextMsg(300 * time.Millisecond)
-					if err != nil {
-						break
-					}
-					var resp struct {
-						Server struct{ Name string } `json:"server"`
-					}
-					json.Unmarshal(m.Data, &resp)
-					seen[resp.Server.Name] = true
-				}
-				return len(seen) == 4
-			})
+			waitFor(t, 10*time.Second, "four PING answers via "+target, func() bool { return len(pingAnswers(nc)) == 4 })
 		}
 	})
 }

@@ -1,9 +1,7 @@
 package test
 
 import (
-	"bufio"
 	"encoding/json"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -273,25 +271,28 @@ func TestGatewaySystemPing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	waitFor(t, 10*time.Second, "four PING answers", func() bool {
-		inbox := nats.NewInbox()
-		sub, _ := nc.SubscribeSync(inbox)
-		defer sub.Unsubscribe()
-		nc.PublishRequest("$SYS.REQ.SERVER.PING", inbox, nil)
-		seen := map[string]bool{}
-		for {
-			m, err := sub.NextMsg(300 * time.Millisecond)
-			if err != nil {
-				break
-			}
-			var r struct {
-				Server struct{ Name, Cluster string } `json:"server"`
-			}
-			json.Unmarshal(m.Data, &r)
-			seen[r.Server.Name] = true
+	waitFor(t, 10*time.Second, "four PING answers", func() bool { return len(pingAnswers(nc)) == 4 })
+}
+
+// pingAnswers sends $SYS.REQ.SERVER.PING and returns the names of the
+// servers that answered within 300 ms of each other.
+func pingAnswers(nc *nats.Conn) map[string]bool {
+	inbox := nats.NewInbox()
+	sub, _ := nc.SubscribeSync(inbox)
+	defer sub.Unsubscribe()
+	nc.PublishRequest("$SYS.REQ.SERVER.PING", inbox, nil)
+	seen := map[string]bool{}
+	for {
+		m, err := sub.NextMsg(300 * time.Millisecond)
+		if err != nil {
+			return seen
 		}
-		return len(seen) == 4
-	})
+		var r struct {
+			Server struct{ Name string } `json:"server"`
+		}
+		json.Unmarshal(m.Data, &r)
+		seen[r.Server.Name] = true
+	}
 }
 
 // A raw gateway connection sees the protocol: INFO with the gateway
@@ -418,22 +419,6 @@ func TestGatewayReconnect(t *testing.T) {
 	})
 }
 
-// dialRawAddr connects to addr (a gateway listener) and reads its INFO.
-func dialRawAddr(t testing.TB, addr string) *rawConn {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	rc := &rawConn{t: t, conn: c, br: bufio.NewReader(c)}
-	rc.info = rc.readLine()
-	if !strings.HasPrefix(rc.info, "INFO ") {
-		t.Fatalf("expected INFO, got %q", rc.info)
-	}
-	return rc
-}
-
 // expectLineSkipping reads lines until want, answering PINGs.
 func (rc *rawConn) expectLineSkipping(want string) {
 	rc.t.Helper()
@@ -447,4 +432,36 @@ func (rc *rawConn) expectLineSkipping(want string) {
 		}
 	}
 	rc.t.Fatalf("never got %q", want)
+}
+
+// A service import works across clusters: the requester's account imports
+// the service, the exporter's responder is in the other cluster.
+func TestGatewayServiceImport(t *testing.T) {
+	a, b := runSupercluster(t, func(o *server.Options) {
+		o.Accounts = []*server.AccountOpts{
+			{Name: "SVC", Exports: []*server.ExportOpts{{Service: "svc.>"}}},
+			{Name: "APP", Imports: []*server.ImportOpts{{Account: "SVC", Service: "svc.>"}}},
+		}
+		o.Users = []*server.User{{Username: "svc", Password: "p", Account: "SVC"}, {Username: "app", Password: "p", Account: "APP"}}
+	})
+	rsp, err := nats.Connect(a[1].ClientURL(), nats.UserInfo("svc", "p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rsp.Close()
+	rsp.Subscribe("svc.echo", func(m *nats.Msg) { m.Respond(append([]byte("svc:"), m.Data...)) })
+	rsp.Flush()
+	req, err := nats.Connect(b[1].ClientURL(), nats.UserInfo("app", "p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer req.Close()
+	var resp *nats.Msg
+	waitFor(t, 5*time.Second, "an answer through the import", func() bool {
+		resp, err = req.Request("svc.echo", []byte("hi"), 300*time.Millisecond)
+		return err == nil
+	})
+	if string(resp.Data) != "svc:hi" {
+		t.Fatalf("answer %q", resp.Data)
+	}
 }

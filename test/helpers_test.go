@@ -64,7 +64,14 @@ type rawConn struct {
 // dialRaw connects and reads the INFO line.
 func dialRaw(t testing.TB, s *server.Server) *rawConn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", s.Addr().String(), 2*time.Second)
+	return dialRawAddr(t, s.Addr().String())
+}
+
+// dialRawAddr connects to any listener of ours (clients, gateways) and
+// reads its INFO line.
+func dialRawAddr(t testing.TB, addr string) *rawConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
