@@ -239,7 +239,7 @@ func (c *cfg) leafRemoteURLs(r *RemoteLeafOpts, k string, e *conf.Value) {
 			continue
 		}
 		switch u.Scheme {
-		case "nats", "nats-leaf":
+		case "nats", "nats-leaf", "leaf": // any other scheme dials plain TCP on the reference too
 		case "tls", "ws", "wss":
 			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes remotes "+u.Scheme+":// url")
 			continue

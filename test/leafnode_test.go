@@ -587,3 +587,17 @@ func TestLeafJetStreamDomains(t *testing.T) {
 		t.Fatalf("publish to the leaf's stream: %+v %v", ack, err)
 	}
 }
+
+// A remote URL with the leaf:// scheme dials plain TCP, as the reference
+// does (nats.js "kv - mirror cross domain" writes leaf://host:port).
+func TestLeafRemoteLeafScheme(t *testing.T) {
+	hub := leafHub(t, nil)
+	o, err := server.ProcessConfigFile(writeConf(t, t.TempDir(), "leaf.conf",
+		fmt.Sprintf("port: -1\nleafnodes { remotes [ { url: \"leaf://127.0.0.1:%d\" } ] }\n", hub.LeafAddr().Port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.NoLog, o.NoSigs = true, true
+	leaf := RunServer(t, o)
+	waitLeafs(t, 1, hub, leaf)
+}
