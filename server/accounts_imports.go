@@ -289,7 +289,7 @@ func (ir *importRoute) target(subject string) string {
 func (ir *importRoute) forward(s *Server, subject, reply string, hdr, msg []byte) {
 	target := ir.target(subject)
 	if !ir.service {
-		s.PublishInternal(ir.importer, target, reply, hdr, msg)
+		s.publishLocal(ir.importer, target, reply, hdr, msg)
 		return
 	}
 	newReply := ""

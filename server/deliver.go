@@ -100,6 +100,11 @@ func (c *client) deliverResult(r *SublistResult, subject string, reply, hdr, pay
 		c.sendRouted(&fan, c.acc, subject, reply, hdr, payload)
 		found = true
 	}
+	if gs := c.srv.gw.Load(); gs != nil && c.kind != ROUTER && c.kind != GATEWAY {
+		if c.sendToGateways(gs, r, subject, reply, hdr, payload) {
+			found = true
+		}
+	}
 	return found
 }
 
@@ -110,7 +115,12 @@ func (c *client) forwards(rc *client) bool {
 	if rc == c {
 		return false
 	}
-	return rc.kind != ROUTER || c.kind != ROUTER
+	if rc.kind == ROUTER {
+		// One hop; and what crossed a stream import here is carried to
+		// other servers by their own importers, not by us.
+		return c.kind != ROUTER && !c.localOnly
+	}
+	return true
 }
 
 // deliverQueue gives the message to one member of a queue group: a local
@@ -160,6 +170,7 @@ func (c *client) deliver(sub *subscription, subject string, reply, hdr, payload 
 		// client's MSG, goes on a route or a leaf connection.
 		return c.routeOne(sub, subject, reply, hdr, payload)
 	}
+	reply = clientReply(rc, reply) // gateway_deliver.go
 	if max := sub.max.Load(); max > 0 {
 		n := sub.nm.Add(1)
 		if n > max {
@@ -177,6 +188,9 @@ func (c *client) deliver(sub *subscription, subject string, reply, hdr, payload 
 		c.flushStats()
 		sub.icb(sub, c, c.acc, subject, bytesToString(reply), hdr, payload)
 		return true
+	}
+	if rc.mq != nil {
+		return c.mqttDeliver(rc, sub, subject, reply, hdr, payload) // mqtt_deliver.go
 	}
 	size := len(payload)
 	rc.mu.Lock()

@@ -286,7 +286,7 @@ func (s *Server) gatewayzMetrics(w *promWriter, ns string) {
 		Name string             `json:"name"`
 		Out  map[string]entry   `json:"outbound_gateways"`
 		In   map[string][]entry `json:"inbound_gateways"`
-	}](s.gatewayz())
+	}](s.gatewayz(&GatewayzOptions{}))
 	var out, in []gatewayRow
 	for name, e := range gz.Out {
 		out = append(out, gatewayRow{name, e.Conn, e.Configured})

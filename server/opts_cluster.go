@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,22 +22,25 @@ const (
 // ClusterOpts is the cluster block: the route listener and how routes are
 // made. Routes (the servers to solicit) are Options.Routes.
 type ClusterOpts struct {
-	Name           string          `json:"name,omitempty"`
-	Host           string          `json:"addr,omitempty"`
-	Port           int             `json:"cluster_port,omitempty"`
-	Username       string          `json:"-"`
-	Password       string          `json:"-"`
-	AuthTimeout    float64         `json:"auth_timeout,omitempty"`
-	Advertise      string          `json:"-"`
-	NoAdvertise    bool            `json:"-"`
-	ConnectRetries int             `json:"-"`
-	ConnectBackoff bool            `json:"-"`
-	PoolSize       int             `json:"-"`
-	PinnedAccounts []string        `json:"-"`
-	Compression    CompressionOpts `json:"-"`
-	PingInterval   time.Duration   `json:"-"`
-	MaxPingsOut    int             `json:"-"`
-	WriteDeadline  time.Duration   `json:"-"`
+	Name           string   `json:"name,omitempty"`
+	Host           string   `json:"addr,omitempty"`
+	Port           int      `json:"cluster_port,omitempty"`
+	Username       string   `json:"-"`
+	Password       string   `json:"-"`
+	AuthTimeout    float64  `json:"auth_timeout,omitempty"`
+	Advertise      string   `json:"-"`
+	NoAdvertise    bool     `json:"-"`
+	ConnectRetries int      `json:"-"`
+	ConnectBackoff bool     `json:"-"`
+	PoolSize       int      `json:"-"`
+	PinnedAccounts []string `json:"-"`
+	// Permissions limit what routes import (messages, and the interest
+	// sent for them) and export (the remote interest served).
+	Permissions   *RoutePermissions `json:"-"`
+	Compression   CompressionOpts   `json:"-"`
+	PingInterval  time.Duration     `json:"-"`
+	MaxPingsOut   int               `json:"-"`
+	WriteDeadline time.Duration     `json:"-"`
 	// TLS is the cluster's tls block: routes are TLS both ways.
 	TLS *TLSConfigOpts `json:"-"`
 	// NameSet is true when the name was configured; otherwise the cluster
@@ -151,24 +153,32 @@ func parseCluster(c *cfg, k string, v *conf.Value) {
 		case "tls":
 			co.TLS = c.parseTLS(key, e)
 		case "permissions":
-			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": cluster "+strings.ToLower(key))
+			c.routePermissions(key, e)
 		default:
 			c.unknownField(e, key)
 		}
 	}
 }
 
-// clusterPoolSize takes pool_size: 1 or more; the reference's -1 (no
-// pooling, the old protocol) is not served.
+// clusterPoolSize takes pool_size: 1 to 256, or -1 for no pooling (one
+// connection per pair of servers carrying every account, as the reference's
+// routes before pools).
 func (c *cfg) clusterPoolSize(e *conf.Value, n int64) {
-	switch {
-	case n < 0:
-		c.o.unsupported = append(c.o.unsupported, keyPos(e)+": cluster pool_size "+strconv.FormatInt(n, 10))
-	case n > 256:
-		c.errorf(e, "invalid cluster pool_size of %d, must be from 1 to 256 (0 means the default)", n)
-	default:
-		c.o.Cluster.PoolSize = int(n)
+	if n < -1 || n > 256 {
+		c.errorf(e, "invalid cluster pool_size of %d, must be from 1 to 256, or -1 for no pooling (0 means the default)", n)
+		return
 	}
+	c.o.Cluster.PoolSize = int(n)
+}
+
+// routePermissions reads permissions { import, export } (publish and
+// subscribe are taken for them, as the reference does).
+func (c *cfg) routePermissions(k string, e *conf.Value) {
+	p := c.parsePermissions(k, e)
+	if p == nil {
+		return
+	}
+	c.o.Cluster.Permissions = &RoutePermissions{Import: p.Publish, Export: p.Subscribe}
 }
 
 // clusterCompression reads compression: a boolean (true is s2_fast), a
@@ -304,7 +314,9 @@ func (c *cfg) compressionMode(k string, e *conf.Value) (string, bool) {
 }
 
 // parseClusterAuth reads the cluster's authorization { user, password,
-// timeout }: what soliciting servers must present.
+// timeout }: what soliciting servers must present. Tokens and user lists
+// are refused, and permissions taken as the route permissions with a
+// deprecation warning, in the reference's words.
 func (c *cfg) parseClusterAuth(k string, v *conf.Value) {
 	m, ok := c.mapOf(k, v)
 	if !ok {
@@ -327,8 +339,15 @@ func (c *cfg) parseClusterAuth(k string, v *conf.Value) {
 			default:
 				c.errorf(e, "field %q: expected a number of seconds, got %s", key, typeName(e.V))
 			}
-		case "token", "users", "permissions", "nkey":
-			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": cluster authorization "+strings.ToLower(key))
+		case "token":
+			c.errorf(v, "Cluster authorization does not support tokens")
+		case "users":
+			c.errorf(v, "Cluster authorization does not allow multiple users")
+		case "permissions":
+			c.warnf(v, "invalid use of field %q: setting \"permissions\" within cluster authorization block is deprecated", k)
+			if co.Permissions == nil {
+				c.routePermissions(key, e)
+			}
 		default:
 			c.unknownField(e, key)
 		}
@@ -381,8 +400,8 @@ func validateCluster(o *Options) error {
 		// built: each server's JetStream would answer the same API request.
 		o.unsupported = append(o.unsupported, jsInCluster)
 	}
-	if co.PoolSize < 0 {
-		return fmtErr("cluster pool_size %d: not supported yet by this server", co.PoolSize)
+	if co.PoolSize < -1 || co.PoolSize > 256 {
+		return fmtErr("invalid cluster pool_size of %d, must be from 1 to 256, or -1 for no pooling", co.PoolSize)
 	}
 	if co.Name != "" && containsSpace(co.Name) {
 		return fmtErr("cluster name cannot contain spaces or new lines")

@@ -157,6 +157,9 @@ func (routeProtocol) processMsg(c *client, msg []byte) {
 	if c.routedAccount() == nil {
 		return
 	}
+	if c.route.perms && !c.srv.cluster.Load().canImport(bytesToString(c.pa.subject)) {
+		return
+	}
 	subject := bytesToString(c.pa.subject)
 	r := c.match(subject)
 	c.deliverRouted(r, subject, c.pa.reply, hdr, payload)

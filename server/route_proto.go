@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"encoding/json"
 	"net/url"
 )
@@ -18,7 +17,7 @@ var errRouteFirst = &protoErr{close: true, reason: ProtocolViolation, log: "rout
 func (routeProtocol) processOp(c *client, op opCode, args []byte) error {
 	if op == opErr {
 		// The other server refused us (credentials, say) and closes.
-		c.srv.Errorf("%s - Router Error %s", c.logPrefix(), bytes.TrimSpace(args))
+		c.srv.Errorf("%s - Route Error %s", c.logPrefix(), bytes.TrimSpace(args))
 		return nil
 	}
 	if op == opOK {
@@ -65,14 +64,8 @@ func (c *client) processRouteConnect(arg []byte) error {
 	if err := json.Unmarshal(arg, &ci); err != nil {
 		return &protoErr{close: true, reason: ProtocolViolation, log: "processRouteConnect Parse Error: " + err.Error()}
 	}
-	o := s.getOpts()
-	if o.Cluster.Username != "" {
-		okUser := subtle.ConstantTimeCompare([]byte(ci.User), []byte(o.Cluster.Username)) == 1
-		okPass := comparePasswords(o.Cluster.Password, ci.Pass)
-		if !okUser || !okPass {
-			s.Errorf("%s - Router connection authorization failed", c.logPrefix())
-			return errAuthFirst
-		}
+	if !c.routeCredentialsOK(s.getOpts(), &ci) {
+		return errAuthFirst
 	}
 	if ci.Name == s.info.ID {
 		c.route.noReconnect.Store(true)
@@ -127,6 +120,15 @@ func (c *client) processRouteInfo(arg []byte) error {
 		return &protoErr{close: true, reason: ProtocolViolation, log: "processRouteInfo Parse Error: " + err.Error()}
 	}
 	rt := c.route
+	if info.GatewayCmd == gwCmdGossip {
+		if gs := s.gw.Load(); gs != nil {
+			gs.gossipFromRoute(info.Gateway, info.GatewayURLs)
+		}
+		return nil
+	}
+	if gs := s.gw.Load(); gs != nil {
+		gs.peerGatewayURL(info.ID, info.GatewayURL)
+	}
 	if rt.registered.Load() {
 		if info.ID != rt.remoteID {
 			cs.gossipReceived(&info)
@@ -169,19 +171,29 @@ func (c *client) processRouteInfo(arg []byte) error {
 		// The soliciting server's compressed INFO: the reference names the
 		// pool index in this one only.
 		rt.awaitInfo = false
-		cs.register(c)
+		s.registerRoute(cs, c)
 		return nil
 	}
 	if !c.answerRouteInfo(cs, &info) {
-		cs.register(c)
+		s.registerRoute(cs, c)
 		return nil
 	}
 	if rt.solicited {
-		cs.register(c)
+		s.registerRoute(cs, c)
 	} else {
 		rt.awaitInfo = true
 	}
 	return errSwitchReader
+}
+
+// registerRoute adds a route whose handshake is complete and, on the
+// first connection to its server, tells it the gateways we know.
+func (s *Server) registerRoute(cs *clusterState, c *client) {
+	cs.register(c)
+	rt := c.route
+	if gs := s.gw.Load(); gs != nil && rt.account == "" && rt.poolIdx == 0 {
+		gs.gossipRemotesTo(c)
+	}
 }
 
 // answerRouteInfo answers the handshake's INFO and, when both sides
@@ -254,8 +266,10 @@ func (c *client) processRemoteSub(args []byte) error {
 	default:
 		return argErr("processRemoteSub", args)
 	}
-	if acc == nil {
-		return nil // an account this server does not have
+	if acc == nil || !c.srv.cluster.Load().canExport(bytesToString(subject)) {
+		// An account this server does not have, or interest the cluster's
+		// export permissions do not serve.
+		return nil
 	}
 	key := remoteSubKey(acc.Name, subject, queue)
 	c.mu.Lock()
@@ -328,8 +342,7 @@ func (c *client) routeArgAccount(a [][]byte, n int) (*Account, [][]byte) {
 	} else if n < 1 {
 		return nil, nil
 	}
-	acc, _ := c.srv.LookupAccount(name)
-	return acc, args
+	return c.srv.accountForRoute(name), args
 }
 
 func remoteSubKey(acc string, subject, queue []byte) string {

@@ -76,12 +76,15 @@ type Server struct {
 	limitsGen  atomic.Uint64               // bumped when a reload changes per-connection limits
 	prof       *profServer                 // prof_port's pprof listener, nil without
 	wsl        *wsListener                 // the websocket listener, nil without
+	mqttl      *mqttListener               // the MQTT listener, nil without
+	mqtt       mqttState                   // MQTT per account (mqtt_jetstream.go)
 	configTime time.Time
 	portsFile  string
 	sys        *sysState
 	js         atomic.Pointer[jetStream]    // nil without JetStream; set once in Start
 	cluster    atomic.Pointer[clusterState] // nil without a cluster block (route.go)
 	leafs      atomic.Pointer[leafState]    // nil without a leafnodes block (leafnode.go)
+	gw         atomic.Pointer[gatewayState] // nil without a gateway block (gateway.go)
 	jwt        *jwtState                    // operator mode (jwt.go); nil in config mode
 	callouts   calloutState                 // auth callout answers (jwt_callout.go)
 
@@ -158,6 +161,9 @@ func NewServer(opts *Options) (*Server, error) {
 	}
 	if o.leafEnabled() {
 		s.leafs.Store(newLeafState(s)) // before any subscription, as routes
+	}
+	if o.gatewayEnabled() {
+		s.gw.Store(newGatewayState(s, o))
 	}
 	s.gacc = s.registerAccount(NewAccount(DEFAULT_GLOBAL_ACCOUNT))
 	if err := s.configureOperator(o); err != nil {
@@ -247,11 +253,23 @@ func (s *Server) StartAndCheck() (err error) {
 		s.stopMonitoring()
 		return err
 	}
+	if err := s.startMQTT(); err != nil {
+		s.stopWebsocket()
+		s.stopJetStream()
+		s.stopMonitoring()
+		return err
+	}
 	if err := s.startClientListener(); err != nil {
+		s.stopMQTT()
 		s.stopWebsocket()
 		s.stopJetStream()
 		s.stopMonitoring()
 		return fmt.Errorf("Error listening on port: %s, %q", net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), err)
+	}
+	// Gateways first, so that the routes' INFO carries our gateway URL.
+	if err := s.startGateways(); err != nil {
+		s.Shutdown()
+		return err
 	}
 	if err := s.startCluster(); err != nil {
 		s.stopCluster()
@@ -452,9 +470,16 @@ func (s *Server) removeClient(c *client) {
 		s.removeLeaf(c)
 		return
 	}
+	if c.kind == GATEWAY {
+		s.removeGateway(c)
+		return
+	}
 	// Snapshot before the subscriptions go, so /connz can list them.
 	cc := c.snapshot()
 	cc.tls = c.tlsInfo(false)
+	if c.mq != nil {
+		c.mqttClosed() // will message and session, before the subscriptions go
+	}
 	c.releaseSubs()
 	c.stopJWT()
 	s.mu.Lock()
@@ -553,8 +578,10 @@ func (s *Server) Shutdown() {
 	}
 	s.mu.Unlock()
 	s.stopWebsocket()
+	s.stopMQTT()
 	s.stopMonitoring()
 	s.stopProfiling()
+	s.stopGateways()
 	s.stopCluster()
 	s.stopLeafnodes()
 	s.releaseWaitingAtShutdown()

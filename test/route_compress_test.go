@@ -394,6 +394,9 @@ func TestRouteMixedCompressionEveryPairOfModes(t *testing.T) {
 					if _, ok := rc[s.Name()]; !ok {
 						return false
 					}
+					if _, ok := routeCompressions(t, monitorURL(s))["ref"]; !ok {
+						return false
+					}
 				}
 				return true
 			})
@@ -442,4 +445,49 @@ func refClusterAddr(t *testing.T, monitor string) string {
 		t.Fatalf("reference /varz without a cluster port: %v", c)
 	}
 	return "127.0.0.1:" + strconv.Itoa(int(port))
+}
+
+// Compression and permissions reload live: the routes are made again with
+// the new mode and interest.
+func TestRouteReloadCompressionAndPermissions(t *testing.T) {
+	ob := compressOptions("b", "s2_fast")
+	b := RunServer(t, ob)
+	dir := t.TempDir()
+	conf := func(extra string) string {
+		return fmt.Sprintf("listen: 127.0.0.1:-1\nserver_name: a\nhttp: 127.0.0.1:-1\ncluster { name: rc, listen: 127.0.0.1:-1, pool_size: 1, routes: [%q]\n%s\n}\n",
+			routeURL(t, b, "").String(), extra)
+	}
+	p := writeConf(t, dir, "a.conf", conf("compression: off"))
+	o, err := server.ProcessConfigFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.NoLog, o.NoSigs = true, true
+	a := RunServer(t, o)
+	waitFor(t, 10*time.Second, "the route", func() bool { return routeCompressions(t, monitorURL(a))["b"] == "off" })
+
+	writeConf(t, dir, "a.conf", conf("compression: s2_best"))
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the route made again, compressed", func() bool {
+		return routeCompressions(t, monitorURL(a))["b"] == "s2_best" && routeCompressions(t, monitorURL(b))["a"] == "s2_fast"
+	})
+
+	writeConf(t, dir, "a.conf", conf(`compression: s2_best, permissions { import: ["imp.>", "_INBOX.>"] }`))
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the permissions in /routez", func() bool {
+		_, ok := getMap(t, monitorURL(a)+"/routez")["import"]
+		return ok && a.NumRoutes() == 2
+	})
+	var got map[string]bool
+	waitFor(t, 10*time.Second, "the route with the new permissions", func() bool {
+		got, _ = permissionProbe(t, connect(t, a), connect(t, b), []string{"imp.1", "x.1"}, nil)
+		return got["imp.1"]
+	})
+	if got["x.1"] {
+		t.Fatalf("after the reload, a still imports x.1: %v", got)
+	}
 }
