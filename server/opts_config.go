@@ -410,9 +410,6 @@ func sectionOpt(name string, keys []string) optHandler {
 	}
 }
 
-var (
-)
-
 // unknownField reports a key no option knows, unless it only defines a
 // variable used elsewhere, which the reference allows anywhere.
 func (c *cfg) unknownField(v *conf.Value, k string) {
