@@ -117,7 +117,7 @@ func (o *fsConsumer) Delete() error {
 const fsConsumerMetaFile = "meta.inf"
 
 // WriteMeta implements consumerMetaStore: the configuration is replaced
-// atomically, and durably under the store's sync policy, like the state.
+// atomically and durably, whatever the sync policy (the state follows it).
 func (o *fsConsumer) WriteMeta(meta []byte) error {
 	if o.closed.Load() {
 		return ErrStoreClosed
@@ -128,7 +128,9 @@ func (o *fsConsumer) WriteMeta(meta []byte) error {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return fsWriteFile(o.fs.sys, filepath.Join(o.dir, fsConsumerMetaFile), blob, o.fs.fcfg.SyncAlways)
+	// Always durable: a config is written at create and update only, and a
+	// consumer whose config a crash lost would be gone with its state.
+	return fsWriteFileSync(o.fs.sys, filepath.Join(o.dir, fsConsumerMetaFile), blob)
 }
 
 // Meta implements consumerMetaStore.

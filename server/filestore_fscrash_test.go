@@ -254,3 +254,30 @@ func TestFileStoreStrictFSNeedsDirSync(t *testing.T) {
 		t.Fatal("removed a non-empty directory")
 	}
 }
+
+// A consumer's config is durable once written, whatever the sync policy: a
+// power cut right after a create keeps the consumer (its state, flushed
+// later, follows the policy).
+func TestFileStoreConsumerMetaSurvivesPowerCut(t *testing.T) {
+	mem := newMemFS()
+	fcfg := FileStoreConfig{Dir: "/js/jetstream/A/streams/S", fsys: mem}
+	cfg := &StreamConfig{Name: "S"}
+	fs := fsOpenT(t, fcfg, cfg)
+	o, err := fs.ConsumerStore("dur")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.(consumerMetaStore).WriteMeta([]byte(`{"config":{"durable_name":"dur"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	fcfg.fsys = mem.crashCopy()
+	re := fsOpenT(t, fcfg, cfg)
+	ro, err := re.ConsumerStore("dur")
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := ro.(consumerMetaStore).Meta()
+	if err != nil || string(meta) != `{"config":{"durable_name":"dur"}}` {
+		t.Fatalf("config after a power cut: %q %v", meta, err)
+	}
+}

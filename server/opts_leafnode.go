@@ -289,7 +289,7 @@ func (c *cfg) leafRemoteURLs(r *RemoteLeafOpts, k string, e *conf.Value) {
 			continue
 		}
 		switch u.Scheme {
-		case "nats", "nats-leaf", "tls":
+		case "nats", "nats-leaf", "leaf", "tls": // leaf:// dials plain TCP, as on the reference
 		case "ws", "wss":
 			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes remotes "+u.Scheme+":// url")
 			continue

@@ -59,7 +59,7 @@ func checkRePublish(c *StreamConfig) *ApiError {
 func republishPattern(dest string) string {
 	toks := splitTemplate(dest)
 	for i, t := range toks {
-		if t != fwcStr && (t == "" || t[0] == '$' || (len(t) > 1 && t[:2] == "{{")) {
+		if t != fwcStr && (t == "" || isPositionalToken(t) || (len(t) > 1 && t[:2] == "{{")) {
 			toks[i] = "*"
 		}
 	}
@@ -68,6 +68,20 @@ func republishPattern(dest string) string {
 		out += "." + t
 	}
 	return out
+}
+
+// isPositionalToken reports a "$<n>" wildcard reference; "$KV" and other
+// tokens starting with '$' are literal.
+func isPositionalToken(t string) bool {
+	if len(t) < 2 || t[0] != '$' {
+		return false
+	}
+	for i := 1; i < len(t); i++ {
+		if t[i] < '0' || t[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // lastSeqBefore is the subject's last sequence before a store, needed for

@@ -112,7 +112,10 @@ func TestJetStreamSubjectTransform(t *testing.T) {
 		}
 	}
 	// Accepted as the reference does: nothing to transform or republish.
-	for _, xf := range []string{`"subject_transform":{}`, `"subject_transform":{"src":"tx.>","dest":""}`, `"republish":{"src":"tx.>","dest":""}`} {
+	// A destination token starting with '$' other than $<n> is literal: no
+	// cycle with tx.> (nats.js "kv - republish header handling").
+	for _, xf := range []string{`"subject_transform":{}`, `"subject_transform":{"src":"tx.>","dest":""}`, `"republish":{"src":"tx.>","dest":""}`,
+		`"republish":{"src":">","dest":"$KV.TX.>"}`} {
 		r := jsReq(t, nc, "$JS.API.STREAM.CREATE.TX", `{"name":"TX","subjects":["tx.>"],`+xf+`}`)
 		if _, _, desc := apiErr(r); desc != "" {
 			t.Errorf("%s: %v", xf, r)

@@ -763,3 +763,17 @@ func TestLeafCredentialsOperatorHub(t *testing.T) {
 		t.Fatalf("STANDARD-only JWT accepted as a leaf: %d %d", denied.NumLeafNodes(), hub.NumLeafNodes())
 	}
 }
+
+// A remote URL with the leaf:// scheme dials plain TCP, as the reference
+// does (nats.js "kv - mirror cross domain" writes leaf://host:port).
+func TestLeafRemoteLeafScheme(t *testing.T) {
+	hub := leafHub(t, nil)
+	o, err := server.ProcessConfigFile(writeConf(t, t.TempDir(), "leaf.conf",
+		fmt.Sprintf("port: -1\nleafnodes { remotes [ { url: \"leaf://127.0.0.1:%d\" } ] }\n", hub.LeafAddr().Port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.NoLog, o.NoSigs = true, true
+	leaf := RunServer(t, o)
+	waitLeafs(t, 1, hub, leaf)
+}
