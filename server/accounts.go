@@ -25,6 +25,7 @@ type Account struct {
 	closedStats accClosedStats             // traffic of its closed connections, for /accstatz
 	trace       accountTrace               // msg_trace, set at start-up (see msgtrace.go)
 	routed      routedInterest             // what routes were told (interest.go)
+	leafed      leafInterest               // what leaf connections were told (leafnode_interest.go)
 	jwtClaims   atomic.Pointer[accountJWT] // operator mode: its claims (jwt_account.go)
 
 	// deliverSubs: push consumers watching their deliver subject's interest
@@ -85,18 +86,26 @@ func (s *Server) internalClient(acc *Account) *client {
 	acc.mu.Lock()
 	defer acc.mu.Unlock()
 	if acc.ic == nil {
-		acc.ic = &client{
-			cid:     s.gcid.Add(1),
-			kind:    SYSTEM,
-			srv:     s,
-			acc:     acc,
-			subs:    make(map[string]*subscription),
-			echo:    true,
-			headers: true,
-		}
-		acc.ic.pa.hdr = -1
+		acc.ic = s.newInternalClient(acc, true)
 	}
 	return acc.ic
+}
+
+// newInternalClient makes a socket-less client in acc. Without echo, its
+// own subscriptions do not get what it publishes (a server's request to its
+// peers is not answered by itself).
+func (s *Server) newInternalClient(acc *Account, echo bool) *client {
+	ic := &client{
+		cid:     s.gcid.Add(1),
+		kind:    SYSTEM,
+		srv:     s,
+		acc:     acc,
+		subs:    make(map[string]*subscription),
+		echo:    echo,
+		headers: true,
+	}
+	ic.pa.hdr = -1
+	return ic
 }
 
 // SubscribeInternal registers a server-side subscription on acc: cb runs on
@@ -115,7 +124,12 @@ func (s *Server) SubscribeInternal(acc *Account, subject, queue string, cb func(
 // subscribeInternal registers an internal subscription with its handler;
 // imp marks the subscription that carries an import.
 func (s *Server) subscribeInternal(acc *Account, subject, queue string, icb msgHandler, imp *importRoute) (*subscription, error) {
-	ic := s.internalClient(acc)
+	return s.subscribeInternalAs(s.internalClient(acc), acc, subject, queue, icb, imp)
+}
+
+// subscribeInternalAs registers an internal subscription of ic, a client of
+// acc (newInternalClient).
+func (s *Server) subscribeInternalAs(ic *client, acc *Account, subject, queue string, icb msgHandler, imp *importRoute) (*subscription, error) {
 	sub := &subscription{client: ic, subject: subject, queue: queue, icb: icb, imp: imp}
 	ic.mu.Lock()
 	sub.sid = "i" + itoa(s.gcid.Add(1))
@@ -155,7 +169,11 @@ func (s *Server) publishLocal(acc *Account, subject, reply string, hdr, msg []by
 }
 
 func (s *Server) PublishInternal(acc *Account, subject, reply string, hdr, msg []byte) {
-	ic := s.internalClient(acc)
+	s.publishInternalAs(s.internalClient(acc), acc, subject, reply, hdr, msg)
+}
+
+// publishInternalAs publishes as ic, a client of acc (newInternalClient).
+func (s *Server) publishInternalAs(ic *client, acc *Account, subject, reply string, hdr, msg []byte) {
 	r := acc.sl.Match(subject)
 	var rb []byte
 	if reply != "" {

@@ -291,6 +291,28 @@ func checkRTTThresholds(co *CompressionOpts) error {
 	return nil
 }
 
+// compressionMode reads a compression setting of routes or leaf nodes: a
+// boolean (true is s2_auto), a mode name, or a map with a mode.
+func (c *cfg) compressionMode(k string, e *conf.Value) (string, bool) {
+	switch x := e.V.(type) {
+	case bool:
+		if x {
+			return "s2_auto", true
+		}
+		return CompressionOff, true
+	case string:
+		return strings.ToLower(x), true
+	case map[string]*conf.Value:
+		if mv, ok := x["mode"]; ok {
+			mode, _ := c.str("mode", mv)
+			return strings.ToLower(mode), true
+		}
+		return "", true
+	}
+	c.errorf(e, "field %q: expected a string, boolean or map, got %s", k, typeName(e.V))
+	return "", false
+}
+
 // parseClusterAuth reads the cluster's authorization { user, password,
 // timeout }: what soliciting servers must present. Tokens and user lists
 // are refused, and permissions taken as the route permissions with a

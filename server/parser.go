@@ -219,11 +219,20 @@ const (
 	opLMsg   // LMSG (leaf nodes)
 	opErr    // -ERR (from a server we connected to)
 	opOK     // +OK
+	opASub   // A+ (gateways: interest in a whole account)
+	opAUnsub // A- (gateways)
 )
 
 // lookupOp identifies word, ignoring ASCII case, without allocating.
 func lookupOp(word []byte) opCode {
 	switch len(word) {
+	case 2:
+		if word[0]|0x20 == 'a' && word[1] == '+' {
+			return opASub
+		}
+		if word[0]|0x20 == 'a' && word[1] == '-' {
+			return opAUnsub
+		}
 	case 3:
 		if eqFold(word, "pub") {
 			return opPub

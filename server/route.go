@@ -127,6 +127,12 @@ type routeInfo struct {
 	RoutePoolIdx  int      `json:"route_pool_idx,omitempty"`
 	RouteAccount  string   `json:"route_account,omitempty"`
 	GossipMode    int      `json:"gossip_mode,omitempty"`
+	// Gateways (gateway_interest.go): the server's gateway URL, and
+	// gateway_cmd 1 gossip of another cluster's URLs.
+	GatewayURL  string   `json:"gateway_url,omitempty"`
+	Gateway     string   `json:"gateway,omitempty"`
+	GatewayURLs []string `json:"gateway_urls,omitempty"`
+	GatewayCmd  int      `json:"gateway_cmd,omitempty"`
 }
 
 // routeConnectInfo is the CONNECT a soliciting server sends.
@@ -499,6 +505,9 @@ func (cs *clusterState) routeInfo(idx int, acc string) routeInfo {
 	}
 	if idx > 0 {
 		info.RoutePoolIdx = idx
+	}
+	if gs := s.gw.Load(); gs != nil {
+		info.GatewayURL = gs.ownURL()
 	}
 	if acc != "" {
 		info.RouteAccount = acc

@@ -120,6 +120,15 @@ func (c *client) processRouteInfo(arg []byte) error {
 		return &protoErr{close: true, reason: ProtocolViolation, log: "processRouteInfo Parse Error: " + err.Error()}
 	}
 	rt := c.route
+	if info.GatewayCmd == gwCmdGossip {
+		if gs := s.gw.Load(); gs != nil {
+			gs.gossipFromRoute(info.Gateway, info.GatewayURLs)
+		}
+		return nil
+	}
+	if gs := s.gw.Load(); gs != nil {
+		gs.peerGatewayURL(info.ID, info.GatewayURL)
+	}
 	if rt.registered.Load() {
 		if info.ID != rt.remoteID {
 			cs.gossipReceived(&info)
@@ -162,19 +171,29 @@ func (c *client) processRouteInfo(arg []byte) error {
 		// The soliciting server's compressed INFO: the reference names the
 		// pool index in this one only.
 		rt.awaitInfo = false
-		cs.register(c)
+		s.registerRoute(cs, c)
 		return nil
 	}
 	if !c.answerRouteInfo(cs, &info) {
-		cs.register(c)
+		s.registerRoute(cs, c)
 		return nil
 	}
 	if rt.solicited {
-		cs.register(c)
+		s.registerRoute(cs, c)
 	} else {
 		rt.awaitInfo = true
 	}
 	return errSwitchReader
+}
+
+// registerRoute adds a route whose handshake is complete and, on the
+// first connection to its server, tells it the gateways we know.
+func (s *Server) registerRoute(cs *clusterState, c *client) {
+	cs.register(c)
+	rt := c.route
+	if gs := s.gw.Load(); gs != nil && rt.account == "" && rt.poolIdx == 0 {
+		gs.gossipRemotesTo(c)
+	}
 }
 
 // answerRouteInfo answers the handshake's INFO and, when both sides
@@ -323,8 +342,7 @@ func (c *client) routeArgAccount(a [][]byte, n int) (*Account, [][]byte) {
 	} else if n < 1 {
 		return nil, nil
 	}
-	acc, _ := c.srv.LookupAccount(name)
-	return acc, args
+	return c.srv.accountForRoute(name), args
 }
 
 func remoteSubKey(acc string, subject, queue []byte) string {
@@ -345,19 +363,21 @@ func (c *client) processRoutedMsgArgs(args []byte, withHdr bool) error {
 	if n > len(a) {
 		return c.processRoutedMsgArgsSlow(args, withHdr)
 	}
-	return c.setRoutedMsgArgs(a[:n], args, withHdr)
+	return c.setRoutedMsgArgs(a[:n], args, withHdr, c.route.account == "")
 }
 
 // processRoutedMsgArgsSlow handles an RMSG naming many queue groups.
 func (c *client) processRoutedMsgArgsSlow(args []byte, withHdr bool) error {
 	a := bytes.Fields(args)
-	return c.setRoutedMsgArgs(a, args, withHdr)
+	return c.setRoutedMsgArgs(a, args, withHdr, c.route.account == "")
 }
 
-func (c *client) setRoutedMsgArgs(a [][]byte, args []byte, withHdr bool) error {
+// setRoutedMsgArgs sets c.pa from the split arguments of RMSG/LMSG/HMSG;
+// withAcc when the account comes first (pooled routes).
+func (c *client) setRoutedMsgArgs(a [][]byte, args []byte, withHdr, withAcc bool) error {
 	pa := &c.pa
 	pa.acc, pa.reply, pa.queues, pa.hdr = nil, nil, nil, -1
-	if c.route.account == "" {
+	if withAcc {
 		if len(a) < 1 {
 			return argErr("processRoutedMsgArgs", args)
 		}
