@@ -410,8 +410,7 @@ func sectionOpt(name string, keys []string) optHandler {
 	}
 }
 
-var (
-)
+var ()
 
 // unknownField reports a key no option knows, unless it only defines a
 // variable used elsewhere, which the reference allows anywhere.
