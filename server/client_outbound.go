@@ -284,6 +284,10 @@ func (c *client) requeueUnwritten(held [][]byte, n int64) {
 	c.mu.Lock()
 	c.out.pb -= written
 	c.out.chunks = slices.Insert(c.out.chunks, 0, rest...)
+	if c.out.z != nil {
+		// Queued before a switch to compression that came meanwhile.
+		c.out.plainHead += len(rest)
+	}
 	c.mu.Unlock()
 	clear(held)
 }

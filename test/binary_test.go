@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 
 // proc is a running server binary with its combined output captured.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	mu   sync.Mutex
 	out  bytes.Buffer
@@ -72,7 +72,7 @@ func startBin(t *testing.T, args ...string) *proc {
 }
 
 // startBinAt runs the server binary bin (ours or the reference's).
-func startBinAt(t *testing.T, bin string, args ...string) *proc {
+func startBinAt(t testing.TB, bin string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
@@ -107,7 +107,7 @@ func (p *proc) waitExit(d time.Duration) int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

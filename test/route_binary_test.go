@@ -38,7 +38,7 @@ type node struct {
 func (n *node) url() string { return "nats://127.0.0.1:" + strconv.Itoa(n.port) }
 
 // start runs the node with the seed as its only route (none for the seed).
-func (n *node) start(t *testing.T, seed *node) {
+func (n *node) start(t testing.TB, seed *node) {
 	t.Helper()
 	args := []string{"-a", "127.0.0.1", "-p", strconv.Itoa(n.port),
 		"--cluster", "nats://127.0.0.1:" + strconv.Itoa(n.clusterPort), "--cluster_name", "bin"}
