@@ -186,6 +186,9 @@ func TestWebsocketServerCloseStatus(t *testing.T) {
 	w.sendText("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\n")
 	expectClose(w, "-ERR 'Stale Connection'\r\n", 1001, "Stale Connection")
 
+	// The connections closed above leave the count asynchronously; the
+	// three below must all fit under max_connections.
+	waitFor(t, 5*time.Second, "closed websocket connections to leave", func() bool { return s.NumClients() == 0 })
 	var open []*wsRaw
 	for i := 0; i < 3; i++ {
 		w, _ := dialWS(t, s)
