@@ -54,6 +54,12 @@ func TestBinaryReloadWithSignals(t *testing.T) {
 		t.Fatal("removed user still connected")
 	}
 
+	// The log line of that reload may follow bob's close: wait for it,
+	// so the count below is of applied reloads only.
+	waitFor(t, 5*time.Second, "second reload logged", func() bool {
+		return strings.Count(p.output(), "Reloaded server configuration") >= 2
+	})
+
 	// A port change is refused and logged; the server keeps serving.
 	before := strings.Count(p.output(), "Reloaded server configuration")
 	writeConf(t, dir, "s.conf", strings.Replace(conf(""), fmt.Sprint(port), fmt.Sprint(port+1), 1))
