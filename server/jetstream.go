@@ -45,6 +45,10 @@ type jetStream struct {
 
 	memUsage  jsUsageEstimate // see jetstream_limits.go
 	fileUsage jsUsageEstimate
+
+	// cluster is clustered JetStream (jetstream_cluster.go), nil on a
+	// single server; set before the accounts' APIs subscribe.
+	cluster *jsCluster
 }
 
 // jsAccount is one JetStream-enabled account and its streams.
@@ -110,6 +114,12 @@ func (s *Server) startJetStream() error {
 	js.maxStore.Store(store)
 	js.logBanner()
 	js.api = newJSAPIPool(js, min(runtime.GOMAXPROCS(0), 16), o.JetStreamTuning)
+	if o.clusterEnabled() {
+		if err := js.startCluster(); err != nil {
+			js.api.stop()
+			return err
+		}
+	}
 	s.js.Store(js)
 	for _, name := range names {
 		acc, ok := s.LookupAccount(name)
@@ -266,6 +276,9 @@ func (js *jetStream) shutdown() {
 		}
 	}
 	js.api.stop()
+	if js.cluster != nil {
+		js.cluster.stop()
+	}
 	for _, ja := range js.accounts() {
 		ja.stopStreams()
 	}
@@ -320,6 +333,9 @@ func (s *Server) jsVarz() JetStreamVarz {
 		v.Stats.Memory += mem
 		v.Stats.Store += store
 		v.Stats.Accounts++
+	}
+	if js.cluster != nil {
+		v.Meta = js.cluster.metaInfo()
 	}
 	_, v.Stats.ReservedMemory = js.usedAndReserved(MemoryStorage, "", "")
 	_, v.Stats.ReservedStore = js.usedAndReserved(FileStorage, "", "")

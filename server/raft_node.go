@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +60,12 @@ type raftNode struct {
 	status    atomic.Pointer[raftView] // refreshed by run for readers
 	stopOnce  sync.Once
 	err       atomic.Pointer[error] // the I/O error that stopped the node
+	// replayTo is the commit index found on disk at start: entries up to it
+	// are re-applied from the log, not new (their proposers were answered
+	// before the restart, if ever).
+	replayTo uint64
+	namesMu  sync.Mutex
+	names    map[uint64]string // member names, from the context of their conf changes
 }
 
 // raftStateMachine is what a Raft group replicates. Apply and Restore run
@@ -90,6 +98,7 @@ type raftView struct {
 	term    uint64
 	applied uint64
 	commit  uint64
+	voters  []uint64
 	peers   []raftPeerView
 }
 
@@ -144,6 +153,7 @@ func startRaftNode(cfg raftNodeConfig) (*raftNode, error) {
 		recvc: make(chan *pb.Message, 4096), propc: make(chan raftProposal, 1024),
 		ctlc: make(chan func(), 16), quit: make(chan struct{}), done: make(chan struct{}),
 		waiting: make(map[uint64]chan error), contact: make(map[uint64]time.Time),
+		names: make(map[uint64]string),
 	}
 	if n.tick == 0 {
 		n.tick = 100 * time.Millisecond
@@ -172,7 +182,7 @@ func startRaftNode(cfg raftNodeConfig) (*raftNode, error) {
 		l.close()
 		return nil, err
 	}
-	if fresh {
+	if fresh && len(cfg.peers) > 0 {
 		peers := make([]raft.Peer, len(cfg.peers))
 		for i, p := range cfg.peers {
 			peers[i] = raft.Peer{ID: p}
@@ -213,6 +223,7 @@ func (n *raftNode) recover() (bool, error) {
 			return false, err
 		}
 	}
+	n.replayTo = l.hard.GetCommit()
 	fresh := l.snap == nil && len(l.ents) == 0 && l.hard.GetTerm() == 0
 	l.ents = nil // the storage has them now
 	return fresh, nil
@@ -353,6 +364,7 @@ func (n *raftNode) applyEntry(e *pb.Entry) error {
 			cc = c
 		}
 		n.confState = n.rn.ApplyConfChange(cc)
+		n.notePeerNames(cc)
 	}
 	n.applied = e.GetIndex()
 	return nil
@@ -404,7 +416,8 @@ func (n *raftNode) failWaiting(err error) {
 // publishView refreshes what readers outside run see.
 func (n *raftNode) publishView() {
 	st := n.rn.Status()
-	v := &raftView{leader: st.Lead, term: st.GetTerm(), applied: n.applied, commit: st.GetCommit()}
+	v := &raftView{leader: st.Lead, term: st.GetTerm(), applied: n.applied, commit: st.GetCommit(),
+		voters: slices.Sorted(maps.Keys(st.Config.Voters.IDs()))}
 	for id, pr := range st.Progress {
 		v.peers = append(v.peers, raftPeerView{id: id, match: pr.Match,
 			current: pr.Match >= v.commit, active: n.contact[id]})
@@ -500,6 +513,64 @@ func (n *raftNode) TransferLeadership(to uint64) error {
 		}
 		n.rn.TransferLeader(to)
 	})
+	return err
+}
+
+// notePeerNames remembers the names that conf changes carry as context.
+func (n *raftNode) notePeerNames(cc pb.ConfChangeI) {
+	v2 := cc.AsV2()
+	n.namesMu.Lock()
+	defer n.namesMu.Unlock()
+	for _, ch := range v2.GetChanges() {
+		if ch.GetType() == pb.ConfChangeAddNode && len(v2.GetContext()) > 0 {
+			n.names[ch.GetNodeId()] = string(v2.GetContext())
+		}
+	}
+}
+
+// PeerName is the name a member joined with ("" if unknown).
+func (n *raftNode) PeerName(id uint64) string {
+	n.namesMu.Lock()
+	defer n.namesMu.Unlock()
+	return n.names[id]
+}
+
+// SetPeerName records a member's name learned elsewhere (the routes).
+func (n *raftNode) SetPeerName(id uint64, name string) {
+	n.namesMu.Lock()
+	n.names[id] = name
+	n.namesMu.Unlock()
+}
+
+// Replayed tells whether the entry at index was already committed when the
+// node started (re-applied from the log, not new).
+func (n *raftNode) Replayed(index uint64) bool { return index <= n.replayTo }
+
+// BootstrapSelf makes a node started without peers the first member of a
+// new group and campaigns. It fails if the node has any log: a member that
+// was added or has state must never start a group of its own.
+func (n *raftNode) BootstrapSelf(name string) error {
+	var err error
+	if derr := n.do(func() {
+		if err = n.rn.Bootstrap([]raft.Peer{{ID: n.id, Context: []byte(name)}}); err == nil {
+			err = n.rn.Campaign()
+		}
+	}); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// ProposeAddPeer proposes adding member id (named name) as a voter. Only
+// the leader may; the library takes one membership change at a time.
+func (n *raftNode) ProposeAddPeer(id uint64, name string) error {
+	var err error
+	if derr := n.do(func() {
+		err = n.rn.ProposeConfChange(&pb.ConfChange{Type: pb.ConfChangeAddNode.Enum(),
+			NodeId: proto.Uint64(id), Context: []byte(name)})
+	}); derr != nil {
+		return derr
+	}
 	return err
 }
 
