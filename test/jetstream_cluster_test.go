@@ -279,3 +279,88 @@ func TestJetStreamClusterRestartKeepsStreams(t *testing.T) {
 		}
 	}
 }
+
+// metaLeaderIndex is the index of the server leading the meta group.
+func metaLeaderIndex(t *testing.T, servers []*server.Server) int {
+	t.Helper()
+	idx := -1
+	waitFor(t, 10*time.Second, "the meta leader", func() bool {
+		for i, s := range servers {
+			if s.Running() {
+				if m := s.Jsz(nil).Meta; m != nil && m.Leader == s.Name() {
+					idx = i
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return idx
+}
+
+// The meta leader's server goes: the others elect a new leader and keep
+// placing streams on the servers still up; with only one server of three
+// left, the meta group has no leader and says so (10008).
+func TestJetStreamClusterMetaLeaderLoss(t *testing.T) {
+	servers := runJSCluster(t, 3)
+	lead := metaLeaderIndex(t, servers)
+	servers[lead].Shutdown()
+	servers[lead].WaitForShutdown()
+	var rest []*server.Server
+	for i, s := range servers {
+		if i != lead {
+			rest = append(rest, s)
+		}
+	}
+	nc := connect(t, rest[0])
+	var m map[string]any
+	waitFor(t, 15*time.Second, "a create under a new meta leader", func() bool {
+		got := answers(t, nc, "$JS.API.STREAM.CREATE.AFTER", `{"name":"AFTER"}`, time.Second)
+		if len(got) == 1 && got[0]["did_create"] == true {
+			m = got[0]
+			return true
+		}
+		return false
+	})
+	if cl, _ := m["cluster"].(map[string]any); cl["leader"] == servers[lead].Name() {
+		t.Fatalf("a stream was placed on the server that is down: %v", cl)
+	}
+	rest[1].Shutdown()
+	rest[1].WaitForShutdown()
+	waitFor(t, 15*time.Second, "err 10008 without a quorum", func() bool {
+		got := answers(t, nc, "$JS.API.INFO", "", 500*time.Millisecond)
+		if len(got) != 1 {
+			return false
+		}
+		_, ec, _ := apiErr(got[0])
+		return ec == 10008
+	})
+}
+
+// KV buckets (R1) work from every server of the cluster.
+func TestJetStreamClusterKV(t *testing.T) {
+	servers := runJSCluster(t, 3)
+	ctx := t.Context()
+	js0, _ := jetstream.New(connect(t, servers[0]))
+	kv0, err := js0.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "B", History: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv0.Put(ctx, "k", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range servers {
+		js, _ := jetstream.New(connect(t, s))
+		kv, err := js.KeyValue(ctx, "B")
+		if err != nil {
+			t.Fatalf("bucket through server %d: %v", i, err)
+		}
+		if _, err := kv.Put(ctx, "k", []byte(fmt.Sprint("v", i+2))); err != nil {
+			t.Fatalf("put through server %d: %v", i, err)
+		}
+		e, err := kv.Get(ctx, "k")
+		if err != nil || string(e.Value()) != fmt.Sprint("v", i+2) {
+			t.Fatalf("get through server %d: %v %v", i, e, err)
+		}
+	}
+}
