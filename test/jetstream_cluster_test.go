@@ -168,6 +168,9 @@ func TestJetStreamClusterR1StreamsAcrossServers(t *testing.T) {
 		if err != nil {
 			t.Fatalf("consumer through server %d: %v", i, err)
 		}
+		if ci := c.CachedInfo(); ci.Cluster == nil || ci.Cluster.Name != "rc" || ci.Cluster.Leader == "" {
+			t.Fatalf("consumer info cluster block: %+v", ci.Cluster)
+		}
 		batch, err := c.Fetch(3, jetstream.FetchMaxWait(3*time.Second))
 		if err != nil {
 			t.Fatal(err)
