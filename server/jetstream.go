@@ -132,6 +132,9 @@ func (s *Server) startJetStream() error {
 		}
 	}
 	js.answerDisabledAccounts()
+	if js.cluster != nil {
+		close(js.cluster.ready) // the meta log may now place streams here
+	}
 	s.mu.Lock()
 	s.info.JetStream, s.info.Domain = true, o.JetStreamDomain
 	s.mu.Unlock()
@@ -275,10 +278,11 @@ func (js *jetStream) shutdown() {
 			ja.unsub()
 		}
 	}
-	js.api.stop()
 	if js.cluster != nil {
+		// First, so that API workers waiting on a meta proposal return.
 		js.cluster.stop()
 	}
+	js.api.stop()
 	for _, ja := range js.accounts() {
 		ja.stopStreams()
 	}

@@ -36,7 +36,10 @@ type jsCluster struct {
 	createMu sync.Mutex
 	quit     chan struct{}
 	wg       sync.WaitGroup
-	since    time.Time // when we last saw the meta leader change
+	// ready is closed once JetStream has enabled its accounts and
+	// recovered their streams: the meta log replayed at start-up must not
+	// create or delete a stream before (nil: ready).
+	ready chan struct{}
 }
 
 const (
@@ -54,7 +57,7 @@ func (js *jetStream) startCluster() error {
 		return fmtErr("jetstream cluster requires the system account")
 	}
 	c := &jsCluster{js: js, s: s, name: o.Cluster.Name, self: raftPeerID(s.Name()),
-		tr: &raftRouteTransport{s: s, sys: sys}, quit: make(chan struct{})}
+		tr: &raftRouteTransport{s: s, sys: sys}, quit: make(chan struct{}), ready: make(chan struct{})}
 	c.fsm = newJSMeta(c)
 	s.Noticef("Starting JetStream cluster")
 	n, err := startRaftNode(raftNodeConfig{id: c.self, group: jsMetaGroup,
@@ -73,6 +76,19 @@ func (js *jetStream) startCluster() error {
 	c.wg.Add(1)
 	go c.watch()
 	return nil
+}
+
+// waitReady waits for start-up to finish; false if stopped before.
+func (c *jsCluster) waitReady() bool {
+	if c.ready == nil {
+		return true
+	}
+	select {
+	case <-c.ready:
+		return true
+	case <-c.quit:
+		return false
+	}
 }
 
 // stop leaves the meta group (its log stays).

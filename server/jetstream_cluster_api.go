@@ -22,8 +22,9 @@ import (
 //   - while the meta group has no leader, what the meta leader would answer
 //     gets err 10008 (JetStream system temporarily unavailable).
 //
-// Creates and deletes go through the meta log; the server a stream is
-// placed on answers them when it applies the entry (jetstream_cluster_meta.go).
+// Creates and deletes go through the meta log: the server a stream is
+// placed on answers its create when it applies the entry, the meta leader
+// a delete once its entry is committed (jetstream_cluster_meta.go).
 
 // jsMetaProposeTimeout bounds how long an API worker waits for an entry.
 const jsMetaProposeTimeout = 5 * time.Second
@@ -185,8 +186,8 @@ func subjectsOverlap(a, b []string) bool {
 	return false
 }
 
-// apiStreamDelete proposes a stream's removal; its server deletes it and
-// answers when it applies the entry.
+// apiStreamDelete proposes a stream's removal and answers once it is
+// committed; the stream's server deletes it when it applies the entry.
 func (c *jsCluster) apiStreamDelete(ja *jsAccount, r *jsAPIRequest, name string) any {
 	if !isEmptyBody(r.msg) {
 		return errResponse(jsError(jsNotEmptyRequest))
@@ -196,12 +197,12 @@ func (c *jsCluster) apiStreamDelete(ja *jsAccount, r *jsAPIRequest, name string)
 		return errResponse(jsError(jsStreamNotFound))
 	}
 	req := *sa
-	req.Reply, req.Subject = r.reply, r.subject
+	req.Reply, req.Subject = "", ""
 	data, _ := json.Marshal(&jsMetaEntry{Op: jsMetaDelStream, SA: &req})
 	if err := c.meta.ProposeWait(data, jsMetaProposeTimeout); err != nil {
 		return errResponse(jsError(jsClusterNotAvail))
 	}
-	return nil
+	return &JSApiSuccessResponse{Success: true}
 }
 
 // assignedPage is one page of an account's assignments, filtered by

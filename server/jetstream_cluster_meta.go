@@ -26,9 +26,9 @@ type jsMeta struct {
 }
 
 // jsStreamAssignment places one stream: its config and its peers (peer
-// names, raftPeerName). Reply and Subject are the request that created or
-// deletes it, answered by the stream's server when the entry is applied
-// (not on a replay after a restart).
+// names, raftPeerName). Reply and Subject are the create request, answered
+// by the stream's server when the entry is applied (not on a replay after
+// a restart).
 type jsStreamAssignment struct {
 	Account string        `json:"account"`
 	Config  *StreamConfig `json:"config"`
@@ -74,7 +74,7 @@ func (m *jsMeta) Apply(index uint64, data []byte) {
 		}
 		accs[e.SA.Config.Name] = e.SA
 		m.mu.Unlock()
-		if m.c.placedHere(e.SA) {
+		if m.c.placedHere(e.SA) && m.c.waitReady() {
 			m.c.createAssigned(e.SA, replay)
 		}
 	case jsMetaDelStream:
@@ -82,8 +82,8 @@ func (m *jsMeta) Apply(index uint64, data []byte) {
 		sa := m.streams[e.SA.Account][e.SA.Config.Name]
 		delete(m.streams[e.SA.Account], e.SA.Config.Name)
 		m.mu.Unlock()
-		if sa != nil && m.c.placedHere(sa) {
-			m.c.deleteAssigned(sa, e.SA, replay)
+		if sa != nil && m.c.placedHere(sa) && m.c.waitReady() {
+			m.c.deleteAssigned(sa)
 		}
 	}
 }
@@ -135,7 +135,7 @@ func (m *jsMeta) Restore(data []byte) error {
 	m.streams = streams
 	m.mu.Unlock()
 	for _, sa := range snap.Streams {
-		if sa != nil && sa.Config != nil && m.c.placedHere(sa) {
+		if sa != nil && sa.Config != nil && m.c.placedHere(sa) && m.c.waitReady() {
 			m.c.createAssigned(sa, true)
 		}
 	}
@@ -220,27 +220,25 @@ func (c *jsCluster) createAssigned(sa *jsStreamAssignment, replay bool) {
 	ja.respond(r, h, resp)
 }
 
-// deleteAssigned deletes a stream placed here and answers the delete
-// request (req carries its reply) unless the entry is a replay.
-func (c *jsCluster) deleteAssigned(sa, req *jsStreamAssignment, replay bool) {
+// deleteAssigned deletes a stream placed here (the meta leader answered
+// the request once the entry was committed, so a stream whose server is
+// down is deleted when it comes back and replays the entry).
+func (c *jsCluster) deleteAssigned(sa *jsStreamAssignment) {
 	ja := c.js.lookupAccount(sa.Account)
 	if ja == nil {
 		return
 	}
-	var resp any = &JSApiSuccessResponse{Success: true}
 	ja.createMu.Lock()
-	if st := ja.lookupStream(sa.Config.Name); st != nil {
-		if err := ja.deleteStream(st); err != nil {
-			resp = errResponse(jsError(jsStreamDeleteFailed, err))
-		} else {
-			ja.adviseStream(st.name, jsActionDelete)
-		}
-	}
-	ja.createMu.Unlock()
-	if replay || req.Reply == "" {
+	defer ja.createMu.Unlock()
+	st := ja.lookupStream(sa.Config.Name)
+	if st == nil {
 		return
 	}
-	ja.respond(&jsAPIRequest{ja: ja, subject: req.Subject, reply: req.Reply}, jsAPIHandlers["STREAM.DELETE"], resp)
+	if err := ja.deleteStream(st); err != nil {
+		c.s.Warnf("JetStream cluster: deleting stream '%s > %s': %v", sa.Account, sa.Config.Name, err)
+		return
+	}
+	ja.adviseStream(st.name, jsActionDelete)
 }
 
 // streamClusterInfo is the `cluster` block of an R1 stream's info: the

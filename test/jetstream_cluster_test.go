@@ -249,38 +249,72 @@ func TestJetStreamClusterMetaStepdown(t *testing.T) {
 	}
 }
 
-// A server restarted keeps its streams and the cluster's assignments.
+// A server restarted keeps its streams and the cluster's assignments; a
+// stream deleted while its server was down is gone when it returns.
 func TestJetStreamClusterRestartKeepsStreams(t *testing.T) {
 	servers, opts := runJSClusterOpts(t, 3)
 	nc := connect(t, servers[0])
-	for i := 0; i < 3; i++ {
-		one(t, nc, fmt.Sprintf("$JS.API.STREAM.CREATE.K%d", i), fmt.Sprintf(`{"name":"K%d","subjects":["k%d"]}`, i, i))
+	host := map[string]string{}
+	for i := 0; i < 4; i++ {
+		m := one(t, nc, fmt.Sprintf("$JS.API.STREAM.CREATE.K%d", i), fmt.Sprintf(`{"name":"K%d","subjects":["k%d"]}`, i, i))
+		host[fmt.Sprintf("K%d", i)] = m["cluster"].(map[string]any)["leader"].(string)
 		if _, err := nc.Request(fmt.Sprintf("k%d", i), []byte("v"), 2*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// Restart the last server with the same store and name.
+	// Restart the last server with the same store and name; one of its
+	// streams is deleted while it is down.
 	old := servers[2]
-	o := opts[2]
+	var gone string
+	for name, h := range host {
+		if h == old.Name() {
+			gone = name
+		}
+	}
+	if gone == "" {
+		t.Fatalf("no stream on %s: %v", old.Name(), host)
+	}
 	old.Shutdown()
 	old.WaitForShutdown()
-	servers[2] = RunServer(t, o)
+	waitFor(t, 10*time.Second, "the delete of a stream whose server is down", func() bool {
+		got := answers(t, nc, "$JS.API.STREAM.DELETE."+gone, "", 500*time.Millisecond)
+		return len(got) == 1 && got[0]["success"] == true
+	})
+	servers[2] = RunServer(t, opts[2])
 	waitMetaLeader(t, servers)
 	nc2 := connect(t, servers[2])
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 4; i++ {
+		name := fmt.Sprintf("K%d", i)
 		var m map[string]any
 		waitFor(t, 10*time.Second, "stream info after restart", func() bool {
-			got := answers(t, nc2, fmt.Sprintf("$JS.API.STREAM.INFO.K%d", i), "", 500*time.Millisecond)
+			got := answers(t, nc2, "$JS.API.STREAM.INFO."+name, "", 500*time.Millisecond)
 			if len(got) != 1 {
 				return false
 			}
 			m = got[0]
-			return m["error"] == nil
+			_, ec, _ := apiErr(m)
+			return (name == gone) == (ec == 10059)
 		})
+		if name == gone {
+			continue
+		}
 		if st, _ := m["state"].(map[string]any); st["messages"] != float64(1) {
-			t.Fatalf("K%d after restart: %v", i, m)
+			t.Fatalf("%s after restart: %v", name, m)
 		}
 	}
+	if jsz := servers[2].Jsz(nil); jsz.Streams != countHosted(host, servers[2].Name())-1 {
+		t.Fatalf("the restarted server holds %d streams", jsz.Streams)
+	}
+}
+
+func countHosted(host map[string]string, name string) int {
+	n := 0
+	for _, h := range host {
+		if h == name {
+			n++
+		}
+	}
+	return n
 }
 
 // metaLeaderIndex is the index of the server leading the meta group.
