@@ -17,6 +17,7 @@ type Account struct {
 	mu      sync.Mutex
 	clients map[*client]struct{}
 	ic      *client // internal client for server-side subscriptions
+	icLocal *client // the same, publishing to this server's subscribers only
 
 	mappings    atomic.Pointer[mappingState]
 	exports     []*serviceExport // set at start-up, read-only after
@@ -24,6 +25,7 @@ type Account struct {
 	closedStats accClosedStats             // traffic of its closed connections, for /accstatz
 	trace       accountTrace               // msg_trace, set at start-up (see msgtrace.go)
 	routed      routedInterest             // what routes were told (interest.go)
+	leafed      leafInterest               // what leaf connections were told (leafnode_interest.go)
 	jwtClaims   atomic.Pointer[accountJWT] // operator mode: its claims (jwt_account.go)
 
 	// deliverSubs: push consumers watching their deliver subject's interest
@@ -84,18 +86,26 @@ func (s *Server) internalClient(acc *Account) *client {
 	acc.mu.Lock()
 	defer acc.mu.Unlock()
 	if acc.ic == nil {
-		acc.ic = &client{
-			cid:     s.gcid.Add(1),
-			kind:    SYSTEM,
-			srv:     s,
-			acc:     acc,
-			subs:    make(map[string]*subscription),
-			echo:    true,
-			headers: true,
-		}
-		acc.ic.pa.hdr = -1
+		acc.ic = s.newInternalClient(acc, true)
 	}
 	return acc.ic
+}
+
+// newInternalClient makes a socket-less client in acc. Without echo, its
+// own subscriptions do not get what it publishes (a server's request to its
+// peers is not answered by itself).
+func (s *Server) newInternalClient(acc *Account, echo bool) *client {
+	ic := &client{
+		cid:     s.gcid.Add(1),
+		kind:    SYSTEM,
+		srv:     s,
+		acc:     acc,
+		subs:    make(map[string]*subscription),
+		echo:    echo,
+		headers: true,
+	}
+	ic.pa.hdr = -1
+	return ic
 }
 
 // SubscribeInternal registers a server-side subscription on acc: cb runs on
@@ -114,7 +124,12 @@ func (s *Server) SubscribeInternal(acc *Account, subject, queue string, cb func(
 // subscribeInternal registers an internal subscription with its handler;
 // imp marks the subscription that carries an import.
 func (s *Server) subscribeInternal(acc *Account, subject, queue string, icb msgHandler, imp *importRoute) (*subscription, error) {
-	ic := s.internalClient(acc)
+	return s.subscribeInternalAs(s.internalClient(acc), acc, subject, queue, icb, imp)
+}
+
+// subscribeInternalAs registers an internal subscription of ic, a client of
+// acc (newInternalClient).
+func (s *Server) subscribeInternalAs(ic *client, acc *Account, subject, queue string, icb msgHandler, imp *importRoute) (*subscription, error) {
 	sub := &subscription{client: ic, subject: subject, queue: queue, icb: icb, imp: imp}
 	ic.mu.Lock()
 	sub.sid = "i" + itoa(s.gcid.Add(1))
@@ -133,8 +148,32 @@ func (s *Server) subscribeInternal(acc *Account, subject, queue string, icb msgH
 // client and internal subscribers alike. Safe for concurrent use: the
 // internal client's fields used on this path are read-only, and its
 // receivers are woken at once rather than batched.
+// publishLocal is PublishInternal to this server's subscribers only: what
+// crosses a stream import reaches other servers in the exporter's account,
+// through the import's own routed interest (route_interest.go).
+func (s *Server) publishLocal(acc *Account, subject, reply string, hdr, msg []byte) {
+	acc.mu.Lock()
+	ic := acc.icLocal
+	if ic == nil {
+		ic = &client{cid: s.gcid.Add(1), kind: SYSTEM, srv: s, acc: acc, subs: make(map[string]*subscription),
+			echo: true, headers: true, localOnly: true}
+		ic.pa.hdr = -1
+		acc.icLocal = ic
+	}
+	acc.mu.Unlock()
+	var rb []byte
+	if reply != "" {
+		rb = []byte(reply)
+	}
+	ic.deliverResult(acc.sl.Match(subject), subject, rb, hdr, msg)
+}
+
 func (s *Server) PublishInternal(acc *Account, subject, reply string, hdr, msg []byte) {
-	ic := s.internalClient(acc)
+	s.publishInternalAs(s.internalClient(acc), acc, subject, reply, hdr, msg)
+}
+
+// publishInternalAs publishes as ic, a client of acc (newInternalClient).
+func (s *Server) publishInternalAs(ic *client, acc *Account, subject, reply string, hdr, msg []byte) {
 	r := acc.sl.Match(subject)
 	var rb []byte
 	if reply != "" {

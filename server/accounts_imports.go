@@ -289,7 +289,7 @@ func (ir *importRoute) target(subject string) string {
 func (ir *importRoute) forward(s *Server, subject, reply string, hdr, msg []byte) {
 	target := ir.target(subject)
 	if !ir.service {
-		s.PublishInternal(ir.importer, target, reply, hdr, msg)
+		s.publishLocal(ir.importer, target, reply, hdr, msg)
 		return
 	}
 	newReply := ""
@@ -327,6 +327,9 @@ func (s *Server) subscribeImport(ir *importRoute, subject string) error {
 		}
 		ir.forward(s, subj, reply, hdr, msg)
 	}, ir)
+	if err == nil && !ir.service {
+		ir.importer.deliverSubs.addImport(ir, subject)
+	}
 	return err
 }
 
@@ -367,7 +370,13 @@ func (from *Account) addResponseRoute(s *Server, to *Account, reply string, se *
 	rr.once.Do(func() {
 		rr.routes = make(map[string]*responseRoute)
 		rr.prefix = "_R_." + randToken(6) + "."
-		_, _ = s.subscribeInternal(from, rr.prefix+">", "", func(_ *subscription, _ *client, _ *Account, subject, _ string, hdr, msg []byte) {
+		_, _ = s.subscribeInternal(from, rr.prefix+">", "", func(_ *subscription, pub *client, _ *Account, subject, reply string, hdr, msg []byte) {
+			if pub != nil && pub.pushSubject != "" {
+				// A consumer's delivery to a pull request's reply: it goes
+				// on with the stream's subject and its ack reply.
+				from.forwardDelivery(s, pub.pushSubject, subject, reply, hdr, msg)
+				return
+			}
 			from.forwardResponse(s, subject, hdr, msg)
 		}, &importRoute{exporter: from, response: true})
 	})
@@ -385,18 +394,39 @@ func (from *Account) addResponseRoute(s *Server, to *Account, reply string, se *
 // forwardResponse sends a response back across the import, unless its
 // route is unknown or expired.
 func (from *Account) forwardResponse(s *Server, subject string, hdr, msg []byte) {
-	rr := &from.resp
+	if route := from.resp.take(subject); route != nil {
+		s.PublishInternal(route.to, route.reply, "", hdr, msg)
+	}
+}
+
+// forwardDelivery sends a consumer's message, addressed to the response
+// route subject, back across the import: routed on the requester's reply,
+// shown with the stream's subject and keeping its ack reply, as the
+// reference does.
+func (from *Account) forwardDelivery(s *Server, subject, shown, reply string, hdr, msg []byte) {
+	route := from.resp.take(subject)
+	if route == nil {
+		return
+	}
+	ic := s.internalClient(route.to)
+	var rb []byte
+	if reply != "" {
+		rb = []byte(reply)
+	}
+	ic.deliverResult(route.to.sl.Match(route.reply), shown, rb, hdr, msg)
+}
+
+// take returns the live route of subject (nil for none), removing a
+// singleton's.
+func (rr *respRoutes) take(subject string) *responseRoute {
 	rr.mu.Lock()
+	defer rr.mu.Unlock()
 	rr.expireLocked(time.Now().UnixNano())
 	route := rr.routes[subject]
 	if route != nil && route.singleton {
 		rr.removeLocked(route)
 	}
-	rr.mu.Unlock()
-	if route == nil {
-		return
-	}
-	s.PublishInternal(route.to, route.reply, "", hdr, msg)
+	return route
 }
 
 var tokenEncoding = base32.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567").WithPadding(base32.NoPadding)

@@ -46,6 +46,9 @@ func (s *Server) checkAuthentication(c *client, co *ClientOpts) (*authResult, bo
 	if c.ws != nil {
 		return s.wsCheckAuthentication(c, co) // websocket.go
 	}
+	if c.mq != nil {
+		return s.mqttCheckAuthentication(c, co) // mqtt_conn.go
+	}
 	if certMapConfigured(o) {
 		return s.checkCertAuth(c, o, co) // verify_and_map, tls_auth.go
 	}

@@ -18,8 +18,8 @@ const (
 	CLIENT  = iota
 	SYSTEM  // a server-internal connection with no socket
 	ROUTER  // a route to another server of the cluster (route.go)
-	GATEWAY // reserved: a gateway to another cluster
-	LEAF    // reserved: a leaf node connection
+	GATEWAY // a gateway to another cluster (gateway.go)
+	LEAF    // a leaf node connection, either side (leafnode.go)
 )
 
 // ClientOpts is the JSON body of CONNECT.
@@ -59,6 +59,7 @@ type subscription struct {
 	sid     string
 	icb     msgHandler
 	imp     *importRoute // set on the internal subscription carrying an import
+	mqtt    *mqttSub     // set on the subscriptions of MQTT connections (mqtt_session.go)
 	nm      atomic.Int64 // messages delivered
 	max     atomic.Int64 // auto-unsubscribe after this many; 0 = no limit
 	closed  atomic.Bool
@@ -77,6 +78,8 @@ type client struct {
 	writerDone chan struct{}
 	proto      protoHandler // the kind's protocol (proto.go)
 	route      *routeConn   // ROUTER only (route.go)
+	leaf       *leafConn    // LEAF only (leafnode.go)
+	gw         *gwConn      // GATEWAY only (gateway.go)
 
 	// Guarded by mu: read and written under it. Fields marked "reader
 	// writes" are written only by the reading goroutine (under mu), which
@@ -97,6 +100,7 @@ type client struct {
 	pingTimer *time.Timer
 	tls       clientTLS // see tls_client.go
 	ws        *wsConn   // websocket state, nil for plain connections; set at creation
+	mq        *mqttConn // MQTT state, nil for other connections; set at creation (mqtt_conn.go)
 	authDone  bool      // CONNECT accepted
 	user      string    // authenticated user or nkey
 	perms     *clientPerms
@@ -112,6 +116,8 @@ type client struct {
 	pbuf         []byte // control line split across reads
 	pmsg         []byte // payload split across reads
 	abuf         []byte // copied arguments of a split PUB
+	parseRest    []byte // what a parse ended by errSwitchReader left unread
+	localOnly    bool   // an internal publisher whose messages stay on this server
 	pcd          map[*client]struct{}
 	rc           *connMatchCache
 	connected    bool
@@ -129,8 +135,9 @@ type client struct {
 	inlineHeld   [][]byte // scratch for inline flushes of this connection
 	mbuf         []byte   // scratch for mapped subjects
 	// pushSubject is set by a consumer worker's client while it delivers a
-	// push consumer's message: the message travels on this deliver
-	// subject but shows the stream's subject, and imports carry it on.
+	// consumer's message: the message travels on this subject (the deliver
+	// subject, or a pull request's reply) but shows the stream's subject,
+	// and imports and response routes carry it on.
 	pushSubject string
 	stall       chan struct{} // a receiver's queue this reader must wait for
 	stallTimer  *time.Timer
@@ -158,8 +165,14 @@ func (c *client) logPrefix() string {
 	tag := " - cid:"
 	if c.ws != nil {
 		tag = " - wid:" // as the reference tags websocket clients
+	} else if c.mq != nil {
+		tag = " - mid:" // and MQTT clients
 	} else if c.kind == ROUTER {
 		tag = " - rid:"
+	} else if c.kind == LEAF {
+		tag = " - lid:"
+	} else if c.kind == GATEWAY {
+		tag = " - gid:"
 	}
 	return c.host + ":" + strconv.Itoa(c.port) + tag + strconv.FormatUint(c.cid, 10)
 }
@@ -176,8 +189,9 @@ func (c *client) readLoop() {
 	}
 	b := make([]byte, startBufSize)
 	var sizer readSizer
+	var rd io.Reader = nc // a route's inflater once it compresses
 	for {
-		n, err := nc.Read(b)
+		n, err := rd.Read(b)
 		fanout := false
 		if n > 0 {
 			c.lastActive.Store(time.Now().UnixNano())
@@ -187,8 +201,14 @@ func (c *client) readLoop() {
 			var perr error
 			if c.ws != nil {
 				perr = c.wsRead(b[:n])
+			} else if c.mq != nil {
+				perr = c.mqttRead(b[:n])
 			} else {
 				perr = c.parse(b[:n])
+				if perr == errSwitchReader {
+					rd, perr = newRouteInflater(rd, c.parseRest), nil
+					c.parseRest = nil
+				}
 			}
 			c.flushStats()
 			if perr != nil {
@@ -237,6 +257,9 @@ func (c *client) handleProtoErr(err error) {
 
 // sendErr queues "-ERR 'msg'" and wakes the writer.
 func (c *client) sendErr(msg string) {
+	if c.mq != nil {
+		return // MQTT has no error text; the caller closes or ignores
+	}
 	c.mu.Lock()
 	c.queueOutbound([]byte("-ERR '" + msg + "'\r\n"))
 	c.mu.Unlock()
@@ -676,7 +699,11 @@ func (c *client) pingTimerFired() {
 		c.mu.Unlock()
 		return
 	}
-	if c.pingsOut+1 > opts.MaxPingsOut {
+	interval, maxOut := opts.PingInterval, opts.MaxPingsOut
+	if c.kind == ROUTER {
+		interval, maxOut = opts.Cluster.PingInterval, opts.Cluster.MaxPingsOut
+	}
+	if c.pingsOut+1 > maxOut {
 		s.staleConnections.Add(1)
 		c.queueOutbound([]byte("-ERR 'Stale Connection'\r\n"))
 		c.markClosed(StaleConnection)
@@ -687,7 +714,7 @@ func (c *client) pingTimerFired() {
 	c.pingsOut++
 	c.rttStart = time.Now()
 	c.queueOutbound(protoPing)
-	c.pingTimer.Reset(opts.PingInterval)
+	c.pingTimer.Reset(interval)
 	c.mu.Unlock()
 	c.signalFlush()
 }

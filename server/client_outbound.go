@@ -32,6 +32,11 @@ type outbound struct {
 	drained chan struct{}
 	// inlineVec is the inline flusher's, used while it owns flushing.
 	inlineVec vectorWriter
+	// z compresses a route's batches once compression was negotiated;
+	// the first plainHead chunks were queued before and go out in clear
+	// (route_compress.go). Compressed queues are never flushed inline.
+	z         *routeCompressor
+	plainHead int
 }
 
 // vectorWriter holds a vectored write's buffer list across writes.
@@ -228,7 +233,7 @@ func (c *client) flushInline() bool {
 	o := &c.out
 	// Plain sockets only: a TLS write that times out leaves the session
 	// unusable, and nothing is written inline while a handshake may start.
-	if o.flushing || c.closed || o.pb > maxInlineFlush || !o.hasData() || c.tls.conn != nil || c.tlsPending() {
+	if o.flushing || c.closed || o.pb > maxInlineFlush || !o.hasData() || c.tls.conn != nil || c.tlsPending() || o.z != nil {
 		// Nothing queued and open: nothing for the writer to do either.
 		idle := !o.hasData() && !c.closed
 		c.mu.Unlock()
@@ -286,6 +291,19 @@ func (c *client) requeueUnwritten(held [][]byte, n int64) {
 // hasData reports whether anything is queued and not yet taken. Lock held.
 func (o *outbound) hasData() bool { return len(o.chunks) > 0 || len(o.cur) > 0 }
 
+// takeBatch is take for the writer: while a switch to compression is
+// pending, the chunks queued before it alone, in clear; then everything,
+// with the compressor to use (nil for clear text). Lock held.
+func (o *outbound) takeBatch(held [][]byte) ([][]byte, *routeCompressor) {
+	if o.plainHead > 0 {
+		held = append(held, o.chunks[:o.plainHead]...)
+		o.chunks = append(o.chunks[:0], o.chunks[o.plainHead:]...)
+		o.plainHead = 0
+		return held, nil
+	}
+	return o.take(held), o.z
+}
+
 // take moves the queued chunks into held. Lock held.
 func (o *outbound) take(held [][]byte) [][]byte {
 	held = append(held, o.chunks...)
@@ -312,7 +330,8 @@ func (c *client) writeLoop() {
 			c.mu.Lock()
 		}
 		closed := c.closed
-		held = o.take(held[:0])
+		var z *routeCompressor
+		held, z = o.takeBatch(held[:0])
 		ctrl := c.ws != nil && c.wsTakeControl(closed)
 		o.flushing = len(held) > 0 || ctrl
 		wd := c.srv.writeDeadline()
@@ -323,12 +342,16 @@ func (c *client) writeLoop() {
 			out := held
 			if c.ws != nil {
 				out = c.wsFrames(held)
+			} else if z != nil && len(held) > 0 {
+				out = z.compress(held)
 			}
 			bufs := vec.load(out)
 			_ = nc.SetWriteDeadline(time.Now().Add(wd))
 			n, err := bufs.WriteTo(nc)
 			if c.ws != nil {
 				n = wsPayloadWritten(held, n, err)
+			} else if z != nil {
+				n = compressedWritten(held, err)
 			}
 			if err != nil {
 				c.failWrite(err, held, n)
@@ -347,6 +370,19 @@ func (c *client) writeLoop() {
 			return
 		}
 	}
+}
+
+// compressedWritten is what a compressed write took off the queue: all of
+// it, or nothing when it failed (the connection closes then).
+func compressedWritten(held [][]byte, err error) int64 {
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, b := range held {
+		n += int64(len(b))
+	}
+	return n
 }
 
 // afterWrite accounts for written bytes and recycles chunks.

@@ -7,24 +7,27 @@ import (
 
 // closedConn is what remains of a closed connection for /connz.
 type closedConn struct {
-	cid      uint64
-	host     string
-	port     int
-	start    time.Time
-	stop     time.Time
-	reason   ClosedState
-	opts     ClientOpts
-	account  string
-	inMsgs   int64
-	inBytes  int64
-	outMsgs  int64
-	outBytes int64
-	rtt      time.Duration
-	last     time.Time   // last activity
-	pending  int64       // bytes still queued when it closed
-	subs     []closedSub // its subscriptions, for connz subs=1|detail
-	tls      connTLS     // without peer certificates
-	ctype    string      // client type: "nats" or "websocket"
+	cid     uint64
+	host    string
+	port    int
+	start   time.Time
+	stop    time.Time
+	reason  ClosedState
+	opts    ClientOpts
+	user    string // authorizedUser
+	account string
+	// mqttClient is an MQTT connection's client id.
+	mqttClient string
+	inMsgs     int64
+	inBytes    int64
+	outMsgs    int64
+	outBytes   int64
+	rtt        time.Duration
+	last       time.Time   // last activity
+	pending    int64       // bytes still queued when it closed
+	subs       []closedSub // its subscriptions, for connz subs=1|detail
+	tls        connTLS     // without peer certificates
+	ctype      string      // client type: "nats" or "websocket"
 }
 
 // closedSub is what /connz shows of a closed connection's subscription.
@@ -74,7 +77,7 @@ func (c *client) snapshot() *closedConn {
 	defer c.mu.Unlock()
 	cc := &closedConn{
 		cid: c.cid, host: c.host, port: c.port, start: c.start, stop: c.stop,
-		reason: c.reason, opts: c.opts, rtt: c.lastRTT,
+		reason: c.reason, opts: c.opts, user: c.authorizedUser(), rtt: c.lastRTT,
 		inMsgs: c.inMsgs.Load(), inBytes: c.inBytes.Load(),
 		outMsgs: c.outMsgs.Load(), outBytes: c.outBytes.Load(),
 		last: c.lastActivity(), pending: c.out.pb, ctype: c.clientType(),
@@ -86,6 +89,9 @@ func (c *client) snapshot() *closedConn {
 		}
 	}
 	cc.opts.Password, cc.opts.Token, cc.opts.Sig, cc.opts.JWT = "", "", "", ""
+	if c.mq != nil {
+		cc.mqttClient = c.mq.clientID
+	}
 	if c.acc != nil {
 		cc.account = c.acc.Name
 	}

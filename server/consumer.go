@@ -144,7 +144,7 @@ func (st *stream) newConsumer(name string, cfg *ConsumerConfig, created time.Tim
 	c := &consumer{st: st, name: name, created: created, store: cs, cfg: *cfg,
 		ackPrefix: "$JS.ACK." + st.name + "." + name + "."}
 	c.filters, c.sample = consumerFilters(cfg), sampleFrequency(cfg.SampleFrequency)
-	c.push = newPushState(st, cfg)
+	c.push = newPushState(st, name, cfg)
 	c.activeNs.Store(time.Now().UnixNano())
 	return c
 }
@@ -266,6 +266,29 @@ func (c *consumer) halt(deleted bool) {
 	if deleted {
 		for _, pr := range reqs {
 			c.sendStatus(pr.reply, statusConsumerDeleted, 0, 0)
+		}
+	}
+}
+
+// releaseWaitingAtShutdown ends every waiting pull request with "409
+// Server Shutdown" and what it had left to receive, as the reference does,
+// while the clients are still connected to hear it (a client then asks
+// again once it reconnects, and learns whether its consumer survived).
+func (s *Server) releaseWaitingAtShutdown() {
+	js := s.js.Load()
+	if js == nil {
+		return
+	}
+	for _, ja := range js.accounts() {
+		for _, st := range ja.streamList() {
+			for _, c := range st.consumerList() {
+				c.mu.Lock()
+				reqs := c.waiting.takeAll()
+				c.mu.Unlock()
+				for _, pr := range reqs {
+					c.sendStatus(pr.reply, statusServerShutdown, pr.batch, pr.maxBytes)
+				}
+			}
 		}
 	}
 }

@@ -51,10 +51,14 @@ func (ja *jsAccount) ensureAckSub() {
 	})
 }
 
-// ackTokens are the parsed numbers of an ack reply subject.
+// ackTokens are the parsed numbers of an ack reply subject: delivery
+// count, stream and consumer sequences, then (not checked) the message's
+// timestamp and the consumer's pending count when it went.
 type ackTokens struct {
 	stream, consumer string
 	dc, sseq, cseq   uint64
+	ts               int64
+	pending          uint64
 }
 
 // parseAckSubject reads a v1 or v2 ack subject without allocating.
@@ -80,12 +84,15 @@ func parseAckSubject(subject string) (ackTokens, bool) {
 	var nums []string
 	switch {
 	case n == 7:
-		t.stream, t.consumer, nums = toks[0], toks[1], toks[2:5]
+		t.stream, t.consumer, nums = toks[0], toks[1], toks[2:7]
 	case n >= 9:
-		t.stream, t.consumer, nums = toks[2], toks[3], toks[4:7]
+		t.stream, t.consumer, nums = toks[2], toks[3], toks[4:9]
 	default:
 		return t, false
 	}
+	ts, _ := parseUintToken(nums[3])
+	t.ts = int64(ts)
+	t.pending, _ = parseUintToken(nums[4])
 	var ok1, ok2, ok3 bool
 	t.dc, ok1 = parseUintToken(nums[0])
 	t.sseq, ok2 = parseUintToken(nums[1])
@@ -162,12 +169,12 @@ func (ja *jsAccount) onAck(subject, reply string, _, msg []byte) {
 	if !ok {
 		return
 	}
-	st := ja.lookupStream(t.stream)
-	if st == nil {
-		return
+	var c *consumer
+	if st := ja.lookupStream(t.stream); st != nil {
+		c = st.lookupConsumer(t.consumer)
 	}
-	c := st.lookupConsumer(t.consumer)
 	if c == nil {
+		ja.ackNoResponders(subject, reply)
 		return
 	}
 	item := ackItem{sseq: t.sseq, cseq: t.cseq, dc: t.dc}
@@ -178,11 +185,27 @@ func (ja *jsAccount) onAck(subject, reply string, _, msg []byte) {
 	if item.kind == ackNext && reply != "" {
 		item.reply = strings.Clone(reply) // deliveries go there; no ack-ack
 	}
-	c.activeNs.Store(time.Now().UnixNano())
 	c.mu.Lock()
+	if c.cfg.AckPolicy == AckNone {
+		c.mu.Unlock()
+		ja.ackNoResponders(subject, reply)
+		return
+	}
 	c.acks = append(c.acks, item)
 	c.mu.Unlock()
+	c.activeNs.Store(time.Now().UnixNano())
 	c.schedule()
+}
+
+// ackNoResponders answers an ack request that the reference would route to
+// nobody (it subscribes to the acks of existing consumers that take acks
+// only) with the 503 no-responders status.
+func (ja *jsAccount) ackNoResponders(subject, reply string) {
+	if reply == "" {
+		return
+	}
+	hdr := append(append([]byte("NATS/1.0 503\r\nNats-Subject: "), subject...), "\r\n\r\n"...)
+	ja.js.srv.PublishInternal(ja.acc, reply, "", hdr, nil)
 }
 
 // applyAcks applies the queued acknowledgements.

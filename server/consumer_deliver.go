@@ -226,7 +226,9 @@ func (w *consumerWorker) offer(c *consumer, src int) bool {
 	}
 	done := c.served(pr, size, now)
 	c.mu.Unlock()
+	w.c.pushSubject = pr.reply // a response route across an import forwards on it
 	w.c.deliverResultAs(res, pr.reply, m.Subject, w.reply, w.deliveryHeader(c, hdr), body)
+	w.c.pushSubject = ""
 	if done && pr.byteCap {
 		// The count was met before the bytes: said after the message.
 		c.sendStatus(pr.reply, statusBatchCompleted, 0, pr.maxBytes)

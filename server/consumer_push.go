@@ -30,13 +30,16 @@ type pushState struct {
 	fc       flowControl
 }
 
-// newPushState returns the push state for cfg, nil for a pull consumer.
-func newPushState(st *stream, cfg *ConsumerConfig) *pushState {
+// newPushState returns the push state of consumer name for cfg, nil for a
+// pull consumer. The name is the registered one: an ephemeral created
+// without a name has none in cfg, and its flow-control replies must still
+// name it for the answers to find it.
+func newPushState(st *stream, name string, cfg *ConsumerConfig) *pushState {
 	if cfg.DeliverSubject == "" {
 		return nil
 	}
 	p := &pushState{subject: cfg.DeliverSubject, group: cfg.DeliverGroup}
-	p.fc.init(st.name, cfg.Name)
+	p.fc.init(st.name, name)
 	return p
 }
 
@@ -105,7 +108,7 @@ func (c *consumer) pushBound() bool {
 	if p == nil || c.deleted {
 		return false
 	}
-	return deliverInterest(c.st.ja.acc.sl.Match(p.subject), p.group)
+	return deliverInterest(p.subject, c.st.ja.acc.sl.Match(p.subject), p.group)
 }
 
 // deliverPush is the push consumer's part of a worker run: it looks at
@@ -117,7 +120,7 @@ func (w *consumerWorker) deliverPush(c *consumer) {
 	p := c.push
 	res := c.st.ja.acc.sl.Match(p.subject)
 	wasBound := p.bound
-	p.bound = !c.deleted && p.watched && deliverInterest(res, p.group)
+	p.bound = !c.deleted && p.watched && deliverInterest(p.subject, res, p.group)
 	if p.bound && !wasBound {
 		p.lastOut = now // heartbeats count from the binding
 	}

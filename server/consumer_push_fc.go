@@ -140,7 +140,7 @@ func (c *consumer) flowControlAnswered(subject string, hdr []byte) {
 	}
 	p.fc.answered()
 	if c.cfg.AckPolicy == AckFlowControl {
-		if v, ok := headerValue(hdr, "Nats-Last-Stream"); ok {
+		if v, ok := headerValue(hdr, hdrLastStream); ok {
 			if seq, err := strconv.ParseUint(v, 10, 64); err == nil && seq > p.fc.ackTo {
 				p.fc.ackTo = seq
 			}

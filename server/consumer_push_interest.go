@@ -21,6 +21,41 @@ type deliverWatchers struct {
 	mu sync.Mutex   // guards bySubject; leaf but for consumerWorkers.mu (schedule)
 	// bySubject holds the watchers of each deliver subject.
 	bySubject map[string][]*consumer
+	// imports are the stream imports into this account: a change of
+	// interest here may bind or unbind an exporter's push consumer whose
+	// deliveries the import carries.
+	imports []carriedImport
+}
+
+// carriedImport is a stream import into the account: its route and the
+// subject it takes in the exporter.
+type carriedImport struct {
+	ir   *importRoute
+	from string
+}
+
+// maxImportHops bounds how many stream imports in a row interest is
+// followed through (import cycles are refused, this is a safety net).
+const maxImportHops = 4
+
+// addImport records a stream import into the account.
+func (dw *deliverWatchers) addImport(ir *importRoute, from string) {
+	dw.mu.Lock()
+	dw.imports = append(dw.imports, carriedImport{ir: ir, from: from})
+	dw.mu.Unlock()
+}
+
+// removeImport forgets a stream import into the account.
+func (dw *deliverWatchers) removeImport(ir *importRoute) {
+	dw.mu.Lock()
+	defer dw.mu.Unlock()
+	for i, ci := range dw.imports {
+		if ci.ir == ir {
+			// A new slice: changed reads the old one without the lock.
+			dw.imports = append(append([]carriedImport(nil), dw.imports[:i]...), dw.imports[i+1:]...)
+			return
+		}
+	}
 }
 
 // watch starts telling c about changes of interest in subject.
@@ -60,6 +95,12 @@ func (dw *deliverWatchers) unwatch(subject string, c *consumer) {
 // subject (literal or wildcard) covers. Runs on whatever goroutine changed
 // the index, after the change; scheduling only queues, so it never waits.
 func (dw *deliverWatchers) changed(subject string) {
+	dw.mu.Lock()
+	imports := dw.imports
+	dw.mu.Unlock()
+	for _, ci := range imports {
+		ci.ir.exporter.deliverSubs.changedVia(ci, subject)
+	}
 	if dw.n.Load() == 0 {
 		return
 	}
@@ -82,17 +123,56 @@ func (dw *deliverWatchers) changed(subject string) {
 	}
 }
 
-// deliverInterest reports whether r, the index's answer for a deliver
-// subject, holds interest for a consumer with deliver group group: any
-// plain subscriber without a group, members of that queue group with one
-// (as the reference: other subscribers then receive too, but do not count).
-func deliverInterest(r *SublistResult, group string) bool {
+// changedVia schedules the consumers of this (exporting) account whose
+// deliveries ci carries to a subject that a changed subscription of the
+// importing account covers.
+func (dw *deliverWatchers) changedVia(ci carriedImport, subject string) {
+	if dw.n.Load() == 0 {
+		return
+	}
+	dw.mu.Lock()
+	defer dw.mu.Unlock()
+	for d, list := range dw.bySubject {
+		if SubjectMatchesFilter(d, ci.from) && SubjectMatchesFilter(ci.ir.target(d), subject) {
+			for _, c := range list {
+				c.schedule()
+			}
+		}
+	}
+}
+
+// deliverInterest reports whether r, the index's answer for deliver
+// subject subject, holds interest for a consumer with deliver group group:
+// any plain subscriber without a group, members of that queue group with
+// one (as the reference: other subscribers then receive too, but do not
+// count).
+func deliverInterest(subject string, r *SublistResult, group string) bool {
 	if group == "" {
-		return len(r.psubs) > 0
+		return plainInterest(subject, r, 0)
 	}
 	for _, qs := range r.qsubs {
 		if len(qs) > 0 && qs[0].queue == group {
 			return true
+		}
+	}
+	return false
+}
+
+// plainInterest reports whether r holds a plain subscriber of subject. A
+// stream import's subscription counts only if the importing account has one
+// for what the subject becomes there, as with the reference: the import
+// alone does not bind a push consumer.
+func plainInterest(subject string, r *SublistResult, hops int) bool {
+	for _, sub := range r.psubs {
+		ir := sub.imp
+		if ir == nil || ir.service || ir.response {
+			return true
+		}
+		if hops < maxImportHops {
+			t := ir.target(subject)
+			if plainInterest(t, ir.importer.sl.Match(t), hops+1) {
+				return true
+			}
 		}
 	}
 	return false

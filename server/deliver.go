@@ -78,8 +78,8 @@ func (c *client) deliverResult(r *SublistResult, subject string, reply, hdr, pay
 	found := false
 	var fan routeFanout
 	for _, sub := range r.psubs {
-		if sub.client != nil && sub.client.kind == ROUTER {
-			if c.kind != ROUTER {
+		if sub.client != nil && sub.client.kind >= ROUTER {
+			if c.forwards(sub.client) {
 				fan.addPlain(sub)
 			}
 			continue
@@ -89,6 +89,9 @@ func (c *client) deliverResult(r *SublistResult, subject string, reply, hdr, pay
 		}
 	}
 	for _, qs := range r.qsubs {
+		if c.kind == LEAF && (len(qs) == 0 || !queueNamed(c.pa.queues, qs[0].queue)) {
+			continue // the leaf chose where its queue groups are served
+		}
 		if c.deliverQueue(qs, &fan, subject, reply, hdr, payload) {
 			found = true
 		}
@@ -97,7 +100,27 @@ func (c *client) deliverResult(r *SublistResult, subject string, reply, hdr, pay
 		c.sendRouted(&fan, c.acc, subject, reply, hdr, payload)
 		found = true
 	}
+	if gs := c.srv.gw.Load(); gs != nil && c.kind != ROUTER && c.kind != GATEWAY {
+		if c.sendToGateways(gs, r, subject, reply, hdr, payload) {
+			found = true
+		}
+	}
 	return found
+}
+
+// forwards reports whether a message read from c goes on to the peer
+// connection rc (a route or a leaf node): never back where it came from,
+// and not from one route to another (one hop).
+func (c *client) forwards(rc *client) bool {
+	if rc == c {
+		return false
+	}
+	if rc.kind == ROUTER {
+		// One hop; and what crossed a stream import here is carried to
+		// other servers by their own importers, not by us.
+		return c.kind != ROUTER && !c.localOnly
+	}
+	return true
 }
 
 // deliverQueue gives the message to one member of a queue group: a local
@@ -114,8 +137,8 @@ func (c *client) deliverQueue(qs []*subscription, fan *routeFanout, subject stri
 	var remote *subscription
 	for i := 0; i < n; i++ {
 		sub := qs[(start+i)%n]
-		if sub.client != nil && sub.client.kind == ROUTER {
-			if remote == nil {
+		if sub.client != nil && sub.client.kind >= ROUTER {
+			if remote == nil && c.forwards(sub.client) {
 				remote = sub
 			}
 			continue
@@ -124,7 +147,7 @@ func (c *client) deliverQueue(qs []*subscription, fan *routeFanout, subject stri
 			return true
 		}
 	}
-	if remote != nil && c.kind != ROUTER {
+	if remote != nil {
 		fan.addQueue(remote)
 		return true
 	}
@@ -141,11 +164,13 @@ func (c *client) deliver(sub *subscription, subject string, reply, hdr, payload 
 	if rc == c && !c.echo {
 		return false
 	}
-	if rc != nil && rc.kind == ROUTER {
-		// Remote interest met outside deliverResult (the traced path):
-		// an RMSG, never a client's MSG, goes on a route.
+	if rc != nil && rc.kind >= ROUTER {
+		// Remote interest met outside deliverResult (the traced path, a
+		// routed message for a leaf node): an RMSG or LMSG, never a
+		// client's MSG, goes on a route or a leaf connection.
 		return c.routeOne(sub, subject, reply, hdr, payload)
 	}
+	reply = clientReply(rc, reply) // gateway_deliver.go
 	if max := sub.max.Load(); max > 0 {
 		n := sub.nm.Add(1)
 		if n > max {
@@ -163,6 +188,9 @@ func (c *client) deliver(sub *subscription, subject string, reply, hdr, payload 
 		c.flushStats()
 		sub.icb(sub, c, c.acc, subject, bytesToString(reply), hdr, payload)
 		return true
+	}
+	if rc.mq != nil {
+		return c.mqttDeliver(rc, sub, subject, reply, hdr, payload) // mqtt_deliver.go
 	}
 	size := len(payload)
 	rc.mu.Lock()

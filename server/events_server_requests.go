@@ -27,7 +27,7 @@ func init() {
 		"CONNZ":     sysConnz,
 		"SUBSZ":     sysSubsz,
 		"ROUTEZ":    func(s *Server, r *sysRequest) (any, error) { return s.routez(routezOptsOf(r.body)), nil },
-		"GATEWAYZ":  func(s *Server, _ *sysRequest) (any, error) { return s.gatewayz(), nil },
+		"GATEWAYZ":  func(s *Server, r *sysRequest) (any, error) { return s.gatewayz(gatewayzOptsOf(r.body)), nil },
 		"LEAFZ":     func(s *Server, _ *sysRequest) (any, error) { return s.leafz(), nil },
 		"JSZ":       sysJsz,
 		"ACCOUNTZ":  sysAccountz,

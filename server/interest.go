@@ -7,7 +7,8 @@ import "sync"
 // index through addSubInterest / removeSubInterest / removeSubsInterest,
 // and only there. After the index changed, each peer kind that propagates
 // interest is told (interestChanged): routes today (routedInterest below
-// and route_interest.go); gateways and leaf nodes register the same way.
+// and route_interest.go), gateways (gateway_interest.go); leaf nodes
+// register the same way.
 // A peer's own remote subscriptions go through the same functions, so each
 // kind decides from sub.client.kind what it forwards (routes: one hop,
 // never what came from a route).
@@ -44,6 +45,12 @@ func (s *Server) interestChanged(acc *Account, sub *subscription, delta int32) {
 	acc.deliverSubs.changed(sub.subject)
 	if cs := s.cluster.Load(); cs != nil {
 		cs.routeInterestChanged(acc, sub, delta)
+	}
+	if s.leafs.Load() != nil {
+		acc.leafed.changed(s, sub, delta)
+	}
+	if gs := s.gw.Load(); gs != nil {
+		gs.interestChanged(acc, sub, delta)
 	}
 }
 

@@ -403,6 +403,21 @@ type JSApiAccountLimits struct {
 // JSApiAccountInfoResponse answers $JS.API.INFO.
 type JSApiAccountInfoResponse struct {
 	ApiResponse
+	Memory         uint64               `json:"memory"`
+	Store          uint64               `json:"storage"`
+	ReservedMemory uint64               `json:"reserved_memory"`
+	ReservedStore  uint64               `json:"reserved_storage"`
+	Streams        int                  `json:"streams"`
+	Consumers      int                  `json:"consumers"`
+	Limits         JSApiAccountLimits   `json:"limits"`
+	Domain         string               `json:"domain,omitempty"`
+	API            JSAPIStats           `json:"api"`
+	Tiers          map[string]JSApiTier `json:"tiers,omitempty"`
+}
+
+// JSApiTier is one tier's usage and limits in $JS.API.INFO (accounts whose
+// JWT has tiered limits; a single server has R1 only).
+type JSApiTier struct {
 	Memory         uint64             `json:"memory"`
 	Store          uint64             `json:"storage"`
 	ReservedMemory uint64             `json:"reserved_memory"`
@@ -410,8 +425,6 @@ type JSApiAccountInfoResponse struct {
 	Streams        int                `json:"streams"`
 	Consumers      int                `json:"consumers"`
 	Limits         JSApiAccountLimits `json:"limits"`
-	Domain         string             `json:"domain,omitempty"`
-	API            JSAPIStats         `json:"api"`
 }
 
 func (ja *jsAccount) apiAccountInfo(_ *jsAPIRequest, _ []string) any {
@@ -422,13 +435,22 @@ func (ja *jsAccount) apiAccountInfo(_ *jsAPIRequest, _ []string) any {
 	}
 	_, resMem := ja.usedAndReserved(MemoryStorage, "")
 	_, resStore := ja.usedAndReserved(FileStorage, "")
-	return &JSApiAccountInfoResponse{
+	l := ja.limits.Load()
+	r := &JSApiAccountInfoResponse{
 		Memory: mem, Store: store, ReservedMemory: resMem, ReservedStore: resStore, Streams: streams,
 		Consumers: consumers,
-		Limits:    ja.limits.Load().apiLimits(),
 		Domain:    ja.js.domain(),
 		API:       JSAPIStats{Level: JSApiLevel, Total: ja.apiTotal.Load(), Errors: ja.apiErrors.Load()},
 	}
+	if l.tier == "" {
+		r.Limits = l.apiLimits()
+		return r
+	}
+	// Tiered limits show under their tier, the account-wide ones as zeros
+	// (observed on v2.15.2).
+	r.Tiers = map[string]JSApiTier{l.tier: {Memory: mem, Store: store, ReservedMemory: resMem,
+		ReservedStore: resStore, Streams: streams, Consumers: consumers, Limits: l.apiLimits()}}
+	return r
 }
 
 // apiLimits is how $JS.API.INFO shows the limits.

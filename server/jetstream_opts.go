@@ -93,6 +93,9 @@ type JetStreamAccountLimits struct {
 	MemoryMaxStreamBytes int64
 	StoreMaxStreamBytes  int64
 	MaxBytesRequired     bool
+	// tier is the account JWT's tier these limits come from ("R1"), ""
+	// when they are not tiered: $JS.API.INFO then shows them under tiers.
+	tier string
 }
 
 // unlimitedAccount is what an account enabled without limits gets.

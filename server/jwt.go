@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nkeys"
 )
 
 // Operator mode: accounts and users are JWTs. An operator (or a bare
@@ -154,10 +155,17 @@ func (s *Server) lookupJWTAccount(pub string) (*Account, *accountJWT, error) {
 	}
 	start := time.Now()
 	token, err := s.jwt.resolver.fetch(pub)
+	if took := time.Since(start); took > time.Second {
+		s.Warnf("Account [%s] fetch took %v", pub, took)
+	} else if err == nil {
+		s.Debugf("Account [%s] fetch took %v", pub, took)
+	}
 	if err != nil {
+		if err != errAccountMissing {
+			s.Warnf("Account fetch failed: %v", err)
+		}
 		return nil, nil, err
 	}
-	s.Debugf("Account [%s] fetch took %v", pub, time.Since(start))
 	ac, err := s.verifyAccountJWT(token)
 	if err != nil {
 		return nil, nil, err
@@ -167,6 +175,23 @@ func (s *Server) lookupJWTAccount(pub string) (*Account, *accountJWT, error) {
 	}
 	acc := s.installAccount(ac, token)
 	return acc, acc.jwtClaims.Load(), nil
+}
+
+// accountForRoute returns the account a route's interest names. In
+// operator mode an account no user of this server uses yet is registered
+// bare (its claims come with its first user), so that the interest other
+// servers announce for it is kept: a user connecting here later publishes
+// to their subscribers.
+func (s *Server) accountForRoute(name string) *Account {
+	if acc, ok := s.LookupAccount(name); ok || s.jwt == nil || !nkeys.IsValidPublicAccountKey(name) {
+		return acc
+	}
+	fresh := NewAccount(name)
+	acc := s.registerAccount(fresh)
+	if acc == fresh {
+		s.addSystemImports(acc)
+	}
+	return acc
 }
 
 // installAccount registers the account of verified claims, or updates the

@@ -81,3 +81,34 @@ func FuzzAccountClaimsUpdate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzClaimsPackMerge feeds a message of another server's pack (the answer
+// to $SYS.REQ.CLAIMS.PACK: `<pub>|<jwt>` lines, or empty) through the
+// merge into a directory store: nothing but a valid, trusted JWT for the
+// named account may be stored.
+func FuzzClaimsPackMerge(f *testing.F) {
+	okp, _ := nkeys.CreateOperator()
+	opub, _ := okp.PublicKey()
+	akp, _ := nkeys.CreateAccount()
+	apub, _ := akp.PublicKey()
+	token, _ := jwt.NewAccountClaims(apub).Encode(okp)
+	f.Add(apub + "|" + token)
+	f.Add(apub + "|" + token + "\n" + apub + "|x.y.z")
+	f.Add("")
+	f.Add("|")
+	s := &Server{jwt: &jwtState{trusted: map[string]bool{opub: true}}}
+	f.Fuzz(func(t *testing.T, msg string) {
+		r, err := newDirResolver(ResolverOpts{Type: ResolverFull, Dir: t.TempDir()}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl := &resolverCluster{s: s, r: r}
+		cl.merge(msg)
+		for _, pub := range r.list() {
+			stored, _ := r.stored(pub)
+			if _, err := s.checkClaimUpdate(pub, stored); err != nil {
+				t.Fatalf("stored an invalid JWT for %s: %v", pub, err)
+			}
+		}
+	})
+}

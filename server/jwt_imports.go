@@ -68,6 +68,9 @@ func (s *Server) removeImportsOf(acc *Account) {
 		ic.mu.Unlock()
 		for _, sub := range subs {
 			ic.unsubscribeAfterMax(sub)
+			if !sub.imp.service {
+				acc.deliverSubs.removeImport(sub.imp)
+			}
 		}
 		return true
 	})

@@ -34,9 +34,9 @@ func (s *Server) applyJWTJetStream(acc *Account, ac *jwt.AccountClaims) {
 // jwtJetStreamLimits converts the claims' JetStream limits. Counts and
 // per-stream sizes of 0 mean no limit; storage of 0 means none.
 func jwtJetStreamLimits(ac *jwt.AccountClaims) (JetStreamAccountLimits, bool) {
-	jl := ac.Limits.JetStreamLimits
-	if tier, ok := ac.Limits.JetStreamTieredLimits["R1"]; ok {
-		jl = tier
+	jl, tier := ac.Limits.JetStreamLimits, ""
+	if tl, ok := ac.Limits.JetStreamTieredLimits["R1"]; ok {
+		jl, tier = tl, "R1"
 	}
 	enabled := ac.Limits.IsJSEnabled()
 	unlimited := func(n int64) int64 {
@@ -54,6 +54,7 @@ func jwtJetStreamLimits(ac *jwt.AccountClaims) (JetStreamAccountLimits, bool) {
 		MemoryMaxStreamBytes: unlimited(jl.MemoryMaxStreamBytes),
 		StoreMaxStreamBytes:  unlimited(jl.DiskMaxStreamBytes),
 		MaxBytesRequired:     jl.MaxBytesRequired,
+		tier:                 tier,
 	}, enabled
 }
 

@@ -1,9 +1,8 @@
 package server
 
 import (
-	"encoding/json"
+	"crypto/sha256"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,122 +15,228 @@ import (
 )
 
 // dirResolver is the NATS-based resolver: account JWTs are kept as
-// <dir>/<pub>.jwt and pushed, looked up, listed and deleted through system
-// requests. The `full` type keeps every account (refusing new ones past
-// `limit`); `cache` keeps at most `limit`, dropping the least recently
-// written, and forgets a JWT after `ttl`. Between servers of a cluster the
-// stores would be compared every `interval`; that needs routes, so a single
-// server only serves its own store.
+// <dir>/<pub>.jwt (the token as pushed, nothing else) and pushed, looked
+// up, listed and deleted through system requests. The `full` type keeps
+// every account (refusing new ones past `limit`) and syncs with the other
+// full resolvers of the cluster (jwt_resolver_cluster.go); `cache` keeps at
+// most `limit`, dropping the least recently written, forgets a JWT after
+// `ttl`, and takes what it lacks from the cluster's full resolvers.
+//
+// The directory is read once at start-up into an index in memory, which is
+// what requests are answered from: only the resolver's worker (pushes,
+// deletes, merges) and a connection waiting for its own account write the
+// disk, never the goroutine that delivered a request.
 type dirResolver struct {
 	opts ResolverOpts
-	mu   sync.Mutex // serializes writes to the directory
+	mu   sync.Mutex // guards jwts and hash; serializes the directory's writes
+	jwts map[string]*storedJWT
+	// hash is the XOR of the SHA-256 of every stored JWT, the reference's
+	// store digest, which the cluster sync compares.
+	hash [sha256.Size]byte
+
+	work    jwtWorker
+	cluster *resolverCluster // nil without a system account
+}
+
+// storedJWT is one account's JWT with its issue time and when it was saved
+// (a cache's age).
+type storedJWT struct {
+	token string
+	iat   int64
+	saved time.Time
 }
 
 // Defaults of the directory resolvers, as the reference's.
 const (
-	defaultResolverLimit = 1000
-	jwtFileSuffix        = ".jwt"
-	jwtDeletedSuffix     = ".jwt.deleted"
+	defaultResolverLimit    = 1000
+	defaultResolverInterval = 2 * time.Minute
+	defaultResolverTimeout  = 1900 * time.Millisecond
+	jwtFileSuffix           = ".jwt"
+	jwtDeletedSuffix        = ".jwt.deleted"
 )
+
+var errJWTOlder = errors.New("jwt is older than the one stored")
 
 func newDirResolver(ro ResolverOpts, preload map[string]string) (*dirResolver, error) {
 	if ro.Limit <= 0 {
 		ro.Limit = defaultResolverLimit
 	}
+	if ro.Interval <= 0 {
+		ro.Interval = defaultResolverInterval
+	}
+	if ro.Timeout <= 0 {
+		ro.Timeout = defaultResolverTimeout
+	}
 	if err := os.MkdirAll(ro.Dir, 0o750); err != nil {
 		return nil, err
 	}
-	r := &dirResolver{opts: ro}
+	r := &dirResolver{opts: ro, jwts: map[string]*storedJWT{}}
+	r.load()
 	for pub, token := range preload {
-		if _, err := os.Stat(r.path(pub)); err == nil {
+		if _, ok := r.jwts[pub]; ok {
 			continue // what was pushed since wins over the preload
 		}
-		if err := r.save(pub, token); err != nil {
+		if _, err := r.save(pub, token); err != nil {
 			return nil, err
 		}
 	}
 	return r, nil
 }
 
+// load reads the directory into the index.
+func (r *dirResolver) load() {
+	entries, _ := os.ReadDir(r.opts.Dir)
+	for _, e := range entries {
+		pub, ok := strings.CutSuffix(e.Name(), jwtFileSuffix)
+		if !ok || e.IsDir() || !nkeys.IsValidPublicAccountKey(pub) {
+			continue
+		}
+		b, err := os.ReadFile(r.path(pub))
+		fi, serr := e.Info()
+		if err != nil || serr != nil {
+			continue
+		}
+		token := strings.TrimSpace(string(b))
+		r.putLocked(pub, &storedJWT{token: token, iat: jwtIssuedAt(token), saved: fi.ModTime()})
+	}
+}
+
+func jwtIssuedAt(token string) int64 {
+	if ac, err := jwt.DecodeAccountClaims(token); err == nil {
+		return ac.IssuedAt
+	}
+	return 0
+}
+
 func (r *dirResolver) path(pub string) string { return filepath.Join(r.opts.Dir, pub+jwtFileSuffix) }
 
 func (r *dirResolver) bootstraps() bool { return true }
-func (r *dirResolver) stop()            {}
 
+func (r *dirResolver) stop() { r.work.stop() }
+
+// stored returns the JWT kept for pub, if any (and, in a cache, not older
+// than its ttl).
+func (r *dirResolver) stored(pub string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.jwts[pub]
+	if !ok {
+		return "", false
+	}
+	if r.opts.Type == ResolverCache && r.opts.TTL > 0 && time.Since(e.saved) > r.opts.TTL {
+		return "", false
+	}
+	return e.token, true
+}
+
+// fetch returns the stored JWT, or asks the cluster for it (the caller,
+// a connection waiting for its account, waits up to `timeout`).
 func (r *dirResolver) fetch(pub string) (string, error) {
 	if !nkeys.IsValidPublicAccountKey(pub) {
 		return "", errAccountMissing
 	}
-	p := r.path(pub)
-	fi, err := os.Stat(p)
-	if err != nil {
-		return "", errAccountMissing
+	if token, ok := r.stored(pub); ok {
+		return token, nil
 	}
-	if r.opts.Type == ResolverCache && r.opts.TTL > 0 && time.Since(fi.ModTime()) > r.opts.TTL {
-		return "", errAccountMissing
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(b)), nil
+	return r.cluster.lookup(pub)
 }
 
-// save writes a JWT unless a newer one is stored; a full store refuses an
-// account past its limit, a cache drops its oldest entry.
-func (r *dirResolver) save(pub, token string) error {
+// xorHash folds one JWT into the store digest (adding and removing alike).
+func xorHash(h *[sha256.Size]byte, token string) {
+	sum := sha256.Sum256([]byte(token))
+	for i := range h {
+		h[i] ^= sum[i]
+	}
+}
+
+func (r *dirResolver) putLocked(pub string, e *storedJWT) {
+	if old, ok := r.jwts[pub]; ok {
+		xorHash(&r.hash, old.token)
+	}
+	r.jwts[pub] = e
+	xorHash(&r.hash, e.token)
+}
+
+func (r *dirResolver) dropLocked(pub string) {
+	if old, ok := r.jwts[pub]; ok {
+		xorHash(&r.hash, old.token)
+		delete(r.jwts, pub)
+	}
+}
+
+// digest returns the store digest.
+func (r *dirResolver) digest() [sha256.Size]byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p := r.path(pub)
-	if old, err := os.ReadFile(p); err == nil {
-		if oc, err := jwt.DecodeAccountClaims(strings.TrimSpace(string(old))); err == nil {
-			if nc, err := jwt.DecodeAccountClaims(token); err == nil && oc.IssuedAt > nc.IssuedAt {
-				return errors.New("jwt is older than the one stored")
-			}
-		}
-	} else if names := r.listLocked(); len(names) >= r.opts.Limit {
-		if r.opts.Type == ResolverFull {
-			return errors.New("jwt store is full")
-		}
-		r.evictOldestLocked(names)
-	}
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, []byte(token), 0o640); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p)
+	return r.hash
 }
 
-func (r *dirResolver) evictOldestLocked(names []string) {
+// save writes a JWT unless the same or a newer one is stored; it reports
+// whether it wrote. A full store refuses an account past its limit, a cache
+// drops its oldest entry.
+func (r *dirResolver) save(pub, token string) (bool, error) {
+	iat := jwtIssuedAt(token)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.jwts[pub]; ok {
+		if old.token == token {
+			return false, nil
+		}
+		if old.iat > iat {
+			return false, errJWTOlder
+		}
+	} else if len(r.jwts) >= r.opts.Limit {
+		if r.opts.Type == ResolverFull {
+			return false, errors.New("jwt store is full")
+		}
+		r.evictOldestLocked()
+	}
+	p := r.path(pub)
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, []byte(token), 0o640); err != nil {
+		return false, err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return false, err
+	}
+	r.putLocked(pub, &storedJWT{token: token, iat: iat, saved: time.Now()})
+	return true, nil
+}
+
+func (r *dirResolver) evictOldestLocked() {
 	var oldest string
 	var when time.Time
-	for _, n := range names {
-		if fi, err := os.Stat(r.path(n)); err == nil && (oldest == "" || fi.ModTime().Before(when)) {
-			oldest, when = n, fi.ModTime()
+	for pub, e := range r.jwts {
+		if oldest == "" || e.saved.Before(when) {
+			oldest, when = pub, e.saved
 		}
 	}
 	if oldest != "" {
 		os.Remove(r.path(oldest))
+		r.dropLocked(oldest)
 	}
 }
 
 // list returns the public keys of the stored accounts, sorted.
 func (r *dirResolver) list() []string {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.listLocked()
+	out := make([]string, 0, len(r.jwts))
+	for pub := range r.jwts {
+		out = append(out, pub)
+	}
+	r.mu.Unlock()
+	sort.Strings(out)
+	return out
 }
 
-func (r *dirResolver) listLocked() []string {
-	entries, _ := os.ReadDir(r.opts.Dir)
-	out := []string{}
-	for _, e := range entries {
-		name := e.Name()
-		if pub, ok := strings.CutSuffix(name, jwtFileSuffix); ok && !e.IsDir() && nkeys.IsValidPublicAccountKey(pub) {
-			out = append(out, pub)
-		}
+// entries returns the stored JWTs by public key, for a pack.
+func (r *dirResolver) entries() map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]string, len(r.jwts))
+	for pub, e := range r.jwts {
+		out[pub] = e.token
 	}
-	sort.Strings(out)
 	return out
 }
 
@@ -140,125 +245,99 @@ func (r *dirResolver) listLocked() []string {
 func (r *dirResolver) remove(pub string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p := r.path(pub)
-	if _, err := os.Stat(p); err != nil {
+	if _, ok := r.jwts[pub]; !ok {
 		return false
 	}
+	p := r.path(pub)
+	var err error
 	if r.opts.HardDelete {
-		return os.Remove(p) == nil
+		err = os.Remove(p)
+	} else {
+		err = os.Rename(p, filepath.Join(r.opts.Dir, pub+jwtDeletedSuffix))
 	}
-	return os.Rename(p, filepath.Join(r.opts.Dir, pub+jwtDeletedSuffix)) == nil
+	if err != nil && !os.IsNotExist(err) {
+		return false
+	}
+	r.dropLocked(pub)
+	return true
 }
 
-func (r *dirResolver) start(s *Server) error {
-	if s.sys == nil {
-		return nil
-	}
-	sys := s.sys.acc
-	subs := []struct {
-		subj string
-		h    func(subject, reply string, hdr, msg []byte)
-	}{
-		{claimsUpdateReqSubj, func(_, reply string, _, msg []byte) { r.update(s, "", reply, msg) }},
-		{accClaimsReqSubj, func(subj, reply string, _, msg []byte) { r.update(s, subjectToken(3)(subj), reply, msg) }},
-		{accClaimsOldSubj, func(subj, reply string, _, msg []byte) { r.update(s, subjectToken(2)(subj), reply, msg) }},
-		{accLookupReqSubj, func(subj, reply string, _, _ []byte) { r.lookup(s, subjectToken(3)(subj), reply) }},
-		{claimsListReqSubj, func(_, reply string, _, _ []byte) { r.replyList(s, reply) }},
-		{claimsDeleteReqSubj, func(_, reply string, _, msg []byte) { r.delete(s, reply, msg) }},
-	}
-	for _, sub := range subs {
-		if _, err := s.SubscribeInternal(sys, sub.subj, "", sub.h); err != nil {
-			return err
+// deletedSince reports whether pub was deleted here with a JWT issued at or
+// after iat: a pack from a server that missed the delete does not bring it
+// back.
+func (r *dirResolver) deletedSince(pub string, iat int64) bool {
+	b, err := os.ReadFile(filepath.Join(r.opts.Dir, pub+jwtDeletedSuffix))
+	return err == nil && jwtIssuedAt(strings.TrimSpace(string(b))) >= iat
+}
+
+// jwtWorker runs the resolver's writes and claim applications one at a time
+// on a goroutine of its own, in the order requests arrived, so that the
+// goroutine delivering a request (a client's or a route's reader) never
+// waits for the disk or for a fetch.
+type jwtWorker struct {
+	mu      sync.Mutex
+	queue   []func()
+	wake    chan struct{}
+	quit    chan struct{}
+	stopped bool
+}
+
+// maxJWTWork bounds the queue; past it requests are dropped (and logged),
+// the periodic sync repairing what a full resolver missed.
+const maxJWTWork = 10000
+
+func (w *jwtWorker) start(s *Server) {
+	w.wake = make(chan struct{}, 1)
+	w.quit = make(chan struct{})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			select {
+			case <-w.wake:
+			case <-w.quit:
+				return
+			case <-s.quitCh:
+				return
+			}
+			for {
+				w.mu.Lock()
+				if len(w.queue) == 0 {
+					w.mu.Unlock()
+					break
+				}
+				f := w.queue[0]
+				w.queue[0] = nil
+				w.queue = w.queue[1:]
+				w.mu.Unlock()
+				f()
+			}
 		}
-	}
-	return nil
+	}()
 }
 
-// update stores a pushed account JWT and applies it to the account if it
-// is in use.
-func (r *dirResolver) update(s *Server, pub, reply string, msg []byte) {
-	token := strings.TrimSpace(string(msg))
-	ac, err := s.checkClaimUpdate(pub, token)
-	if err == nil {
-		pub = ac.Subject
-		err = r.save(pub, token)
-	} else if ac, derr := jwt.DecodeAccountClaims(token); pub == "" && derr == nil {
-		pub = ac.Subject
+// post queues f; it reports false if the queue is full or stopped.
+func (w *jwtWorker) post(f func()) bool {
+	w.mu.Lock()
+	if w.stopped || w.wake == nil || len(w.queue) >= maxJWTWork {
+		w.mu.Unlock()
+		return false
 	}
-	var invalid *claimsInvalidError
-	if errors.As(err, &invalid) {
-		s.Errorf("%s", invalid.logText())
-		s.replyClaims(reply, nil, &claimsError{Account: accountOrNA(pub), Code: 500, Description: invalid.Error()})
-		return
+	w.queue = append(w.queue, f)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
 	}
-	if err != nil {
-		s.Errorf("DirResolver - Update for account %q resulted in error %v", accountOrNA(pub), err)
-		s.replyClaims(reply, nil, &claimsError{Account: accountOrNA(pub), Code: 500,
-			Description: "jwt update resulted in error - " + err.Error()})
-		return
-	}
-	if _, ok := s.LookupAccount(pub); ok {
-		s.installAccount(ac, token)
-	}
-	s.replyClaims(reply, &claimsResult{Account: pub, Code: 200, Message: "jwt updated"}, nil)
+	return true
 }
 
-// lookup answers with the stored JWT itself; an account we do not have
-// gets no answer, so that another server of the cluster may give it.
-func (r *dirResolver) lookup(s *Server, pub, reply string) {
-	token, err := r.fetch(pub)
-	if err != nil || reply == "" {
+func (w *jwtWorker) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped || w.quit == nil {
 		return
 	}
-	s.PublishInternal(s.sys.acc, reply, "", nil, []byte(token))
-}
-
-// replyList answers {"data": [public keys], "server": {...}}.
-func (r *dirResolver) replyList(s *Server, reply string) {
-	if reply == "" {
-		return
-	}
-	b, err := json.Marshal(&struct {
-		Data   []string    `json:"data"`
-		Server *ServerInfo `json:"server"`
-	}{r.list(), ptr(s.serverInfo())})
-	if err == nil {
-		s.PublishInternal(s.sys.acc, reply, "", nil, b)
-	}
-}
-
-// delete removes the accounts an operator-signed request lists
-// (data.accounts), when allow_delete is set, and disconnects their users.
-func (r *dirResolver) delete(s *Server, reply string, msg []byte) {
-	gc, err := jwt.DecodeGeneric(strings.TrimSpace(string(msg)))
-	requester := ""
-	if gc != nil {
-		requester = gc.Subject // the reference names the subject
-	}
-	switch {
-	case err != nil:
-	case gc.Subject != gc.Issuer:
-		err = errors.New("not self signed")
-	case !s.jwt.isTrusted(gc.Issuer):
-		err = errors.New("not trusted")
-	case !r.opts.AllowDelete || r.opts.Type != ResolverFull:
-		err = errors.New("delete must be enabled in server config")
-	}
-	if err != nil {
-		text := fmt.Sprintf("delete accounts request by %s failed - %v", requester, err)
-		s.Errorf("%s", text)
-		s.replyClaims(reply, nil, &claimsError{Code: 500, Description: text})
-		return
-	}
-	list, _ := gc.Data["accounts"].([]any)
-	n := 0
-	for _, v := range list {
-		if pub, ok := v.(string); ok && r.remove(pub) {
-			n++
-			s.accountDeleted(pub)
-		}
-	}
-	text := fmt.Sprintf("deleted %d accounts", n)
-	s.Debugf("%s", text)
-	s.replyClaims(reply, &claimsResult{Code: 200, Message: text}, nil)
+	w.stopped = true
+	close(w.quit)
 }

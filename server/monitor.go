@@ -32,6 +32,8 @@ const (
 	JszPath      = "/jsz"
 	HealthzPath  = "/healthz"
 	ExpvarzPath  = "/debug/vars"
+	// DashboardPath is the live dashboard (monitor_dashboard.go).
+	DashboardPath = "/dashboard"
 )
 
 // httpServer is the monitoring listener with its request counters.
@@ -125,6 +127,8 @@ func (s *Server) registerEndpoints(h *httpServer, mux *http.ServeMux) {
 		{JszPath, s.handleJsz},
 		{HealthzPath, s.handleHealthz},
 		{ExpvarzPath, expvar.Handler().ServeHTTP},
+		{MetricsPath, s.handleMetrics},
+		{DashboardPath, s.handleDashboard},
 	}
 	for _, e := range handlers {
 		mux.HandleFunc(h.base+e.path, h.counted(e.path, e.fn))
@@ -204,6 +208,8 @@ var indexLinks = []struct{ title, path string }{
 	{"Gateways", "gatewayz"},
 	{"Health Probe", "healthz"},
 	{"Expvar", "debug/vars"},
+	{"Prometheus Metrics", "metrics"},
+	{"Dashboard", "dashboard"},
 }
 
 func (s *Server) handleRoot(w http.ResponseWriter, _ *http.Request) {

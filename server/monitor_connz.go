@@ -54,6 +54,7 @@ type ConnInfo struct {
 	Subs           []string       `json:"subscriptions_list,omitempty"`
 	SubsDetail     []SubDetail    `json:"subscriptions_list_detail,omitempty"`
 	NameTag        string         `json:"name_tag,omitempty"`
+	MQTTClient     string         `json:"mqtt_client,omitempty"`
 
 	// sort keys not rendered as such
 	stop time.Time
@@ -273,7 +274,7 @@ func (c *client) connInfo(opts *ConnzOptions, now time.Time) *ConnInfo {
 	if c.acc != nil {
 		acc = c.acc.Name
 	}
-	if (opts.User != "" && c.opts.Username != opts.User) || (opts.Account != "" && acc != opts.Account) {
+	if (opts.User != "" && c.authorizedUser() != opts.User) || (opts.Account != "" && acc != opts.Account) {
 		return nil
 	}
 	last := c.lastActivity()
@@ -287,8 +288,11 @@ func (c *client) connInfo(opts *ConnzOptions, now time.Time) *ConnInfo {
 		NumSubs: uint32(len(c.subs)),
 		Name:    c.opts.Name, Lang: c.opts.Lang, Version: c.opts.Version,
 	}
+	if c.mq != nil {
+		ci.MQTTClient = c.mq.clientID // reader writes, under c.mu
+	}
 	if opts.Username {
-		ci.AuthorizedUser = c.opts.Username
+		ci.AuthorizedUser = c.authorizedUser()
 		if acc != DEFAULT_GLOBAL_ACCOUNT {
 			ci.Account = acc
 		}
@@ -350,7 +354,7 @@ func (s *Server) closedConnInfos(opts *ConnzOptions) []*ConnInfo {
 	closed := s.closed.list()
 	list := make([]*ConnInfo, 0, len(closed))
 	for _, cc := range closed {
-		if (opts.CID != 0 && cc.cid != opts.CID) || (opts.User != "" && cc.opts.Username != opts.User) ||
+		if (opts.CID != 0 && cc.cid != opts.CID) || (opts.User != "" && cc.user != opts.User) ||
 			(opts.Account != "" && cc.account != opts.Account) {
 			continue
 		}
@@ -362,11 +366,11 @@ func (s *Server) closedConnInfos(opts *ConnzOptions) []*ConnInfo {
 			Uptime: fmtUptime(cc.stop.Sub(cc.start)), Idle: fmtUptime(cc.stop.Sub(cc.last)),
 			Pending: int(cc.pending),
 			InMsgs:  cc.inMsgs, OutMsgs: cc.outMsgs, InBytes: cc.inBytes, OutBytes: cc.outBytes,
-			Name: cc.opts.Name, Lang: cc.opts.Lang, Version: cc.opts.Version,
+			Name: cc.opts.Name, Lang: cc.opts.Lang, Version: cc.opts.Version, MQTTClient: cc.mqttClient,
 		}
 		ci.setTLS(cc.tls)
 		if opts.Username {
-			ci.AuthorizedUser = cc.opts.Username
+			ci.AuthorizedUser = cc.user
 			if cc.account != DEFAULT_GLOBAL_ACCOUNT {
 				ci.Account = cc.account
 			}
@@ -403,4 +407,18 @@ func (s *Server) handleConnz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, r, http.StatusOK, cz)
+}
+
+// authorizedUser is what /connz shows as authorized_user, as the reference
+// does: the user, nkey or user JWT a connection authenticated as (also when
+// by no_auth_user or a certificate), "[REDACTED]" for a token. Called with
+// c.mu held.
+func (c *client) authorizedUser() string {
+	switch {
+	case c.user != "":
+		return c.user
+	case c.opts.Token != "":
+		return "[REDACTED]"
+	}
+	return c.opts.Username
 }

@@ -8,47 +8,11 @@ import (
 	"time"
 )
 
-// Gatewayz is the /gatewayz answer without gateways configured.
-type Gatewayz struct {
-	ID               string         `json:"server_id"`
-	Now              time.Time      `json:"now"`
-	Name             string         `json:"name,omitempty"`
-	Host             string         `json:"host,omitempty"`
-	Port             int            `json:"port,omitempty"`
-	OutboundGateways map[string]any `json:"outbound_gateways"`
-	InboundGateways  map[string]any `json:"inbound_gateways"`
-}
-
-// Leafz is the /leafz answer without leaf nodes.
-type Leafz struct {
-	ID       string    `json:"server_id"`
-	Now      time.Time `json:"now"`
-	NumLeafs int       `json:"leafnodes"`
-	Leafs    []any     `json:"leafs"`
-}
-
 // JSAPIStats counts JetStream API calls.
 type JSAPIStats struct {
 	Level  int    `json:"level"`
 	Total  uint64 `json:"total"`
 	Errors uint64 `json:"errors"`
-}
-
-func (s *Server) gatewayz() *Gatewayz {
-	return &Gatewayz{ID: s.info.ID, Now: time.Now().UTC(),
-		OutboundGateways: map[string]any{}, InboundGateways: map[string]any{}}
-}
-
-func (s *Server) leafz() *Leafz {
-	return &Leafz{ID: s.info.ID, Now: time.Now().UTC(), Leafs: []any{}}
-}
-
-func (s *Server) handleGatewayz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, r, http.StatusOK, s.gatewayz())
-}
-
-func (s *Server) handleLeafz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, r, http.StatusOK, s.leafz())
 }
 
 // Accountz is the /accountz answer: the account names, or one account's

@@ -66,6 +66,9 @@ func (s *Server) routez(opts RoutezOptions) *Routez {
 	if cs == nil {
 		return rz
 	}
+	if rp := cs.perms.Load(); rp != nil {
+		rz.Import, rz.Export = rp.conf.Import, rp.conf.Export
+	}
 	cs.mu.Lock()
 	var conns []*client
 	for _, r := range cs.remotes {
@@ -101,7 +104,7 @@ func (c *client) routeInfoz(now time.Time, opts RoutezOptions) *RouteInfo {
 		Pending: int(c.out.pb),
 		InMsgs:  c.inMsgs.Load(), OutMsgs: c.outMsgs.Load(),
 		InBytes: c.inBytes.Load(), OutBytes: c.outBytes.Load(),
-		NumSubs: uint32(len(rt.subs)), Account: rt.account, Compression: routeCompressionOff,
+		NumSubs: uint32(len(rt.subs)), Account: rt.account, Compression: c.routeCompression(),
 	}
 	if opts.Subscriptions || opts.SubscriptionsDetail {
 		for _, rs := range rt.subs {
@@ -136,7 +139,7 @@ func (s *Server) clusterVarz(v *Varz) {
 	}
 	o := s.getOpts()
 	v.Cluster = ClusterOptsVarz{Name: cs.clusterName(), Host: o.Cluster.Host, AuthTimeout: o.Cluster.AuthTimeout,
-		TLSTimeout: 2, PoolSize: cs.poolSize}
+		TLSTimeout: 2, PoolSize: o.Cluster.PoolSize}
 	if a := s.ClusterAddr(); a != nil {
 		v.Cluster.Port = a.Port
 	}

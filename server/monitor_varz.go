@@ -92,23 +92,20 @@ type ClusterOptsVarz struct {
 	PoolSize    int      `json:"pool_size,omitempty"`
 }
 
-// GatewayOptsVarz is the gateway block of /varz, empty while gateways are not built.
-type GatewayOptsVarz struct {
-	Name string `json:"name,omitempty"`
-	Host string `json:"host,omitempty"`
-	Port int    `json:"port,omitempty"`
-}
-
-// LeafNodeOptsVarz is the leaf block of /varz, empty while leaf nodes are not built.
-type LeafNodeOptsVarz struct {
-	Host string `json:"host,omitempty"`
-	Port int    `json:"port,omitempty"`
-}
-
-// MQTTOptsVarz is the mqtt block of /varz, empty while MQTT is not built.
+// MQTTOptsVarz is the mqtt block of /varz, in the reference's field
+// order; empty without an MQTT listener.
 type MQTTOptsVarz struct {
-	Host string `json:"host,omitempty"`
-	Port int    `json:"port,omitempty"`
+	Host            string        `json:"host,omitempty"`
+	Port            int           `json:"port,omitempty"`
+	NoAuthUser      string        `json:"no_auth_user,omitempty"`
+	AuthTimeout     float64       `json:"auth_timeout,omitempty"`
+	TLSMap          bool          `json:"tls_map,omitempty"`
+	TLSTimeout      float64       `json:"tls_timeout,omitempty"`
+	TLSPinnedCerts  []string      `json:"tls_pinned_certs,omitempty"`
+	JsDomain        string        `json:"js_domain,omitempty"`
+	AckWait         time.Duration `json:"ack_wait,omitempty"`
+	MaxAckPending   uint16        `json:"max_ack_pending,omitempty"`
+	TLSCertNotAfter *time.Time    `json:"tls_cert_not_after,omitempty"`
 }
 
 // WebsocketOptsVarz is the websocket block of /varz, in the reference's
@@ -239,6 +236,7 @@ func (s *Server) Varz() *Varz {
 		Subscriptions:    s.NumSubscriptions(),
 		JetStream:        s.jsVarz(),
 		Websocket:        s.wsVarz(o),
+		MQTT:             s.mqttVarz(o),
 		HTTPReqStats:     s.monitorStats(),
 		ConfigLoadTime:   cfgTime.UTC(),
 		FeatureFlags:     defaultFeatureFlags(),
@@ -251,6 +249,8 @@ func (s *Server) Varz() *Varz {
 	}
 	v.TrustedOperatorsJwt, v.TrustedOperatorsClaim = o.operatorJWTs, o.TrustedOperators
 	s.clusterVarz(v)
+	s.leafVarz(v, o)
+	s.gatewayVarz(v) // monitor_gatewayz.go
 	v.SlowConsumersStats = &SlowConsumersStats{Clients: uint64(v.SlowConsumers)}
 	v.StaleConnectionStats = &StaleConnectionStats{Clients: uint64(v.StaleConnections)}
 	return v

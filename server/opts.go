@@ -66,10 +66,16 @@ type Options struct {
 	// (opts_cluster.go).
 	Cluster ClusterOpts `json:"cluster,omitempty"`
 	Routes  []*url.URL  `json:"-"`
+	// Gateway is the gateway block (opts_gateway.go).
+	Gateway GatewayOpts `json:"gateway,omitempty"`
 	// Operator mode and auth callout (opts_jwt.go).
 	JWTOptions
 	// Websocket is the websocket { } block (opts_websocket.go).
 	Websocket WebsocketOpts `json:"-"`
+	// LeafNode is the leafnodes { } block (opts_leafnode.go).
+	LeafNode LeafNodeOpts `json:"-"`
+	// MQTT is the mqtt { } block (opts_mqtt.go).
+	MQTT MQTTOpts `json:"-"`
 
 	// Accounts and their imports, exports and mappings; Mappings are the
 	// top-level ones, for the global account.
@@ -184,7 +190,9 @@ func setBaselineOptions(o *Options) {
 	if o.HTTPHost == "" {
 		o.HTTPHost = o.Host
 	}
+	setGatewayDefaults(o)
 	setClusterDefaults(o)
+	setLeafDefaults(o)
 	setOperatorDefaults(o)
 }
 
@@ -209,10 +217,19 @@ func validateOptions(o *Options) error {
 	if err := validateCluster(o); err != nil {
 		return err
 	}
+	if err := validateGateway(o); err != nil {
+		return err
+	}
 	if err := validateOperatorOptions(o); err != nil {
 		return err
 	}
 	if err := validateWebsocket(o); err != nil {
+		return err
+	}
+	if err := validateLeafnodes(o); err != nil {
+		return err
+	}
+	if err := validateMQTT(o); err != nil {
 		return err
 	}
 	if len(o.unsupported) > 0 {

@@ -3,7 +3,7 @@ package server
 import (
 	"net"
 	"net/url"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,30 +16,31 @@ const (
 	DEFAULT_ROUTE_CONNECT       = time.Second      // first retry of a route
 	DEFAULT_ROUTE_CONNECT_MAX   = 30 * time.Second // connect_backoff's ceiling
 	DEFAULT_ROUTE_AUTH_TIMEOUT  = 2.0              // seconds
-	routeCompressionOff         = "off"
-	routeCompressionAccept      = "accept"
-	defaultRouteCompressionMode = routeCompressionAccept
+	defaultRouteCompressionMode = CompressionAccept
 )
 
 // ClusterOpts is the cluster block: the route listener and how routes are
 // made. Routes (the servers to solicit) are Options.Routes.
 type ClusterOpts struct {
-	Name           string        `json:"name,omitempty"`
-	Host           string        `json:"addr,omitempty"`
-	Port           int           `json:"cluster_port,omitempty"`
-	Username       string        `json:"-"`
-	Password       string        `json:"-"`
-	AuthTimeout    float64       `json:"auth_timeout,omitempty"`
-	Advertise      string        `json:"-"`
-	NoAdvertise    bool          `json:"-"`
-	ConnectRetries int           `json:"-"`
-	ConnectBackoff bool          `json:"-"`
-	PoolSize       int           `json:"-"`
-	PinnedAccounts []string      `json:"-"`
-	Compression    string        `json:"-"` // off or accept
-	PingInterval   time.Duration `json:"-"`
-	MaxPingsOut    int           `json:"-"`
-	WriteDeadline  time.Duration `json:"-"`
+	Name           string   `json:"name,omitempty"`
+	Host           string   `json:"addr,omitempty"`
+	Port           int      `json:"cluster_port,omitempty"`
+	Username       string   `json:"-"`
+	Password       string   `json:"-"`
+	AuthTimeout    float64  `json:"auth_timeout,omitempty"`
+	Advertise      string   `json:"-"`
+	NoAdvertise    bool     `json:"-"`
+	ConnectRetries int      `json:"-"`
+	ConnectBackoff bool     `json:"-"`
+	PoolSize       int      `json:"-"`
+	PinnedAccounts []string `json:"-"`
+	// Permissions limit what routes import (messages, and the interest
+	// sent for them) and export (the remote interest served).
+	Permissions   *RoutePermissions `json:"-"`
+	Compression   CompressionOpts   `json:"-"`
+	PingInterval  time.Duration     `json:"-"`
+	MaxPingsOut   int               `json:"-"`
+	WriteDeadline time.Duration     `json:"-"`
 	// TLS is the cluster's tls block: routes are TLS both ways.
 	TLS *TLSConfigOpts `json:"-"`
 	// NameSet is true when the name was configured; otherwise the cluster
@@ -152,62 +153,170 @@ func parseCluster(c *cfg, k string, v *conf.Value) {
 		case "tls":
 			co.TLS = c.parseTLS(key, e)
 		case "permissions":
-			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": cluster "+strings.ToLower(key))
+			c.routePermissions(key, e)
 		default:
 			c.unknownField(e, key)
 		}
 	}
 }
 
-// clusterPoolSize takes pool_size: 1 or more; the reference's -1 (no
-// pooling, the old protocol) is not served.
+// clusterPoolSize takes pool_size: 1 to 256, or -1 for no pooling (one
+// connection per pair of servers carrying every account, as the reference's
+// routes before pools).
 func (c *cfg) clusterPoolSize(e *conf.Value, n int64) {
-	switch {
-	case n < 0:
-		c.o.unsupported = append(c.o.unsupported, keyPos(e)+": cluster pool_size "+strconv.FormatInt(n, 10))
-	case n > 256:
-		c.errorf(e, "invalid cluster pool_size of %d, must be from 1 to 256 (0 means the default)", n)
+	if n < -1 || n > 256 {
+		c.errorf(e, "invalid cluster pool_size of %d, must be from 1 to 256, or -1 for no pooling (0 means the default)", n)
+		return
+	}
+	c.o.Cluster.PoolSize = int(n)
+}
+
+// routePermissions reads permissions { import, export } (publish and
+// subscribe are taken for them, as the reference does).
+func (c *cfg) routePermissions(k string, e *conf.Value) {
+	p := c.parsePermissions(k, e)
+	if p == nil {
+		return
+	}
+	c.o.Cluster.Permissions = &RoutePermissions{Import: p.Publish, Export: p.Subscribe}
+}
+
+// clusterCompression reads compression: a boolean (true is s2_fast), a
+// mode, or { mode, rtt_thresholds }, with the reference's errors.
+func (c *cfg) clusterCompression(k string, e *conf.Value) {
+	co := &c.o.Cluster.Compression
+	switch x := e.V.(type) {
+	case bool:
+		co.Mode = CompressionOff
+		if x {
+			co.Mode = CompressionS2Fast
+		}
+	case string:
+		co.Mode = x
+	case map[string]*conf.Value:
+		for _, key := range sortedKeys(x) {
+			v := x[key]
+			switch strings.ToLower(key) {
+			case "mode":
+				co.Mode, _ = c.str(key, v)
+			case "rtt_thresholds", "thresholds", "rtts", "rtt":
+				c.rttThresholds(key, v)
+			default:
+				c.unknownField(v, key)
+			}
+		}
 	default:
-		c.o.Cluster.PoolSize = int(n)
+		c.errorf(e, "field %q should be a boolean or a structure, got %s", k, typeName(e.V))
+		return
+	}
+	mode, err := compressionMode(co.Mode)
+	if err != nil {
+		c.errorf(e, "%v", err)
+		return
+	}
+	co.Mode = mode
+	if err := checkRTTThresholds(co); err != nil {
+		c.errorf(e, "%v", err)
 	}
 }
 
-// clusterCompression takes the reference's modes; this server does not
-// compress, so only off and accept (never asking for compression, and
-// answering off to a peer that asks) are served.
-func (c *cfg) clusterCompression(k string, e *conf.Value) {
-	mode := ""
-	switch x := e.V.(type) {
-	case bool:
-		mode = routeCompressionOff
-		if x {
-			mode = "s2_auto"
-		}
-	case string:
-		mode = strings.ToLower(x)
-	case map[string]*conf.Value:
-		if mv, ok := x["mode"]; ok {
-			mode, _ = c.str("mode", mv)
-			mode = strings.ToLower(mode)
-		}
-	default:
-		c.errorf(e, "field %q: expected a string, boolean or map, got %s", k, typeName(e.V))
+// rttThresholds reads s2_auto's thresholds: durations ("10ms").
+func (c *cfg) rttThresholds(k string, v *conf.Value) {
+	list, ok := v.V.([]*conf.Value)
+	if !ok {
+		c.errorf(v, "field %q: expected an array of durations, got %s", k, typeName(v.V))
 		return
 	}
-	switch mode {
-	case "off", "disabled", "":
-		c.o.Cluster.Compression = routeCompressionOff
-	case "accept":
-		c.o.Cluster.Compression = routeCompressionAccept
-	case "on", "enabled", "s2_auto", "s2_fast", "s2_better", "s2_best", "s2_uncompressed":
-		c.o.unsupported = append(c.o.unsupported, keyPos(e)+": cluster compression "+mode)
-	default:
-		c.errorf(e, "unknown compression mode %q", mode)
+	out := make([]time.Duration, 0, len(list))
+	for _, e := range list {
+		d, ok := c.duration(k, e)
+		if !ok {
+			return
+		}
+		out = append(out, d)
 	}
+	c.o.Cluster.Compression.RTTThresholds = out
+}
+
+// compressionMode is the canonical name of a configured mode.
+func compressionMode(m string) (string, error) {
+	switch strings.ToLower(m) {
+	case "", "off", "disabled", "false":
+		if m == "" {
+			return "", nil
+		}
+		return CompressionOff, nil
+	case "on", "enabled", "true", CompressionS2Fast:
+		return CompressionS2Fast, nil
+	case CompressionAccept:
+		return CompressionAccept, nil
+	case CompressionS2Auto:
+		return CompressionS2Auto, nil
+	case CompressionS2Better:
+		return CompressionS2Better, nil
+	case CompressionS2Best:
+		return CompressionS2Best, nil
+	}
+	return "", fmtErr("unsupported compression mode %q", m)
+}
+
+// checkRTTThresholds checks s2_auto's thresholds as the reference does:
+// at least one above zero, ascending; none given means the defaults.
+func checkRTTThresholds(co *CompressionOpts) error {
+	if co.Mode != CompressionS2Auto {
+		return nil
+	}
+	if co.RTTThresholds == nil {
+		co.RTTThresholds = slices.Clone(defaultRTTThresholds)
+		return nil
+	}
+	var last time.Duration
+	positive := false
+	for _, t := range co.RTTThresholds {
+		if t < 0 {
+			positive = false
+			break
+		}
+		if t == 0 {
+			continue
+		}
+		if t < last {
+			return fmtErr("RTT threshold values %v should be in ascending order", co.RTTThresholds)
+		}
+		last, positive = t, true
+	}
+	if !positive {
+		return fmtErr("compression mode %q requires at least one RTT threshold", co.Mode)
+	}
+	return nil
+}
+
+// compressionMode reads a compression setting of routes or leaf nodes: a
+// boolean (true is s2_auto), a mode name, or a map with a mode.
+func (c *cfg) compressionMode(k string, e *conf.Value) (string, bool) {
+	switch x := e.V.(type) {
+	case bool:
+		if x {
+			return "s2_auto", true
+		}
+		return CompressionOff, true
+	case string:
+		return strings.ToLower(x), true
+	case map[string]*conf.Value:
+		if mv, ok := x["mode"]; ok {
+			mode, _ := c.str("mode", mv)
+			return strings.ToLower(mode), true
+		}
+		return "", true
+	}
+	c.errorf(e, "field %q: expected a string, boolean or map, got %s", k, typeName(e.V))
+	return "", false
 }
 
 // parseClusterAuth reads the cluster's authorization { user, password,
-// timeout }: what soliciting servers must present.
+// timeout }: what soliciting servers must present. Tokens and user lists
+// are refused, and permissions taken as the route permissions with a
+// deprecation warning, in the reference's words.
 func (c *cfg) parseClusterAuth(k string, v *conf.Value) {
 	m, ok := c.mapOf(k, v)
 	if !ok {
@@ -230,8 +339,15 @@ func (c *cfg) parseClusterAuth(k string, v *conf.Value) {
 			default:
 				c.errorf(e, "field %q: expected a number of seconds, got %s", key, typeName(e.V))
 			}
-		case "token", "users", "permissions", "nkey":
-			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": cluster authorization "+strings.ToLower(key))
+		case "token":
+			c.errorf(v, "Cluster authorization does not support tokens")
+		case "users":
+			c.errorf(v, "Cluster authorization does not allow multiple users")
+		case "permissions":
+			c.warnf(v, "invalid use of field %q: setting \"permissions\" within cluster authorization block is deprecated", k)
+			if co.Permissions == nil {
+				c.routePermissions(key, e)
+			}
 		default:
 			c.unknownField(e, key)
 		}
@@ -250,8 +366,8 @@ func setClusterDefaults(o *Options) {
 	if co.PoolSize == 0 {
 		co.PoolSize = DEFAULT_ROUTE_POOL_SIZE
 	}
-	if co.Compression == "" {
-		co.Compression = defaultRouteCompressionMode
+	if co.Compression.Mode == "" {
+		co.Compression.Mode = defaultRouteCompressionMode
 	}
 	if co.AuthTimeout == 0 {
 		co.AuthTimeout = DEFAULT_ROUTE_AUTH_TIMEOUT
@@ -287,16 +403,19 @@ func validateCluster(o *Options) error {
 			return fmtErr("jetstream cluster requires `cluster.name` to be set")
 		}
 	}
-	if co.PoolSize < 0 {
-		return fmtErr("cluster pool_size %d: not supported yet by this server", co.PoolSize)
+	if co.PoolSize < -1 || co.PoolSize > 256 {
+		return fmtErr("invalid cluster pool_size of %d, must be from 1 to 256, or -1 for no pooling", co.PoolSize)
 	}
 	if co.Name != "" && containsSpace(co.Name) {
 		return fmtErr("cluster name cannot contain spaces or new lines")
 	}
-	switch co.Compression {
-	case "", routeCompressionOff, routeCompressionAccept:
-	default:
-		return fmtErr("cluster compression %q: not supported yet by this server", co.Compression)
+	mode, err := compressionMode(co.Compression.Mode)
+	if err != nil {
+		return err
+	}
+	co.Compression.Mode = mode
+	if err := checkRTTThresholds(&co.Compression); err != nil {
+		return err
 	}
 	for _, u := range o.Routes {
 		if u == nil || u.Host == "" {

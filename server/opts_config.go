@@ -107,12 +107,12 @@ func init() {
 		"system":                strOpt(func(o *Options) *string { return &o.SystemAccount }),
 		"no_system_account":     boolOpt(func(o *Options) *bool { return &o.NoSystemAccount }),
 		"cluster":               parseCluster,
-		"gateway":               sectionOpt("gateway", gatewayKeys),
-		"leafnodes":             sectionOpt("leafnodes", leafKeys),
-		"leaf":                  sectionOpt("leafnodes", leafKeys),
+		"gateway":               parseGateway, // opts_gateway.go
+		"leafnodes":             parseLeafnodes,
+		"leaf":                  parseLeafnodes,
 		"websocket":             parseWebsocket,
 		"ws":                    parseWebsocket,
-		"mqtt":                  sectionOpt("mqtt", mqttKeys),
+		"mqtt":                  parseMQTT,
 		"accounts":              parseAccounts,
 		"mappings":              parseTopMappings,
 		"maps":                  parseTopMappings,
@@ -410,16 +410,7 @@ func sectionOpt(name string, keys []string) optHandler {
 	}
 }
 
-var (
-	gatewayKeys = []string{"name", "listen", "host", "net", "port", "advertise", "gateways", "authorization",
-		"tls", "connect_retries", "reject_unknown", "reject_unknown_cluster", "send_qsub_interest_only_for_all_accounts"}
-	leafKeys = []string{"listen", "host", "net", "port", "advertise", "no_advertise", "remotes", "authorization",
-		"tls", "reconnect", "reconnect_delay", "compression", "min_version", "isolate_leafnode_interest",
-		"write_deadline"}
-	mqttKeys = []string{"listen", "host", "net", "port", "tls", "authorization", "no_auth_user", "ack_wait",
-		"max_ack_pending", "js_domain", "stream_replicas", "consumer_replicas", "consumer_memory_storage",
-		"consumer_inactive_threshold", "js_api_timeout"}
-)
+var ()
 
 // unknownField reports a key no option knows, unless it only defines a
 // variable used elsewhere, which the reference allows anywhere.

@@ -165,11 +165,43 @@ func (c *cfg) parseResolverMap(m map[string]*conf.Value, v *conf.Value) {
 		c.errorf(v, errResolverSyntax)
 		return
 	}
+	if msgs := resolverOptionConflicts(r, m); len(msgs) > 0 {
+		for _, msg := range msgs {
+			c.errorf(v, "%s", msg)
+		}
+		return
+	}
 	if r.Dir == "" {
 		c.errorf(v, "mkdir : no such file or directory")
 		return
 	}
 	c.o.Resolver = r
+}
+
+// resolverOptionConflicts are the reference's refusals of the options the
+// resolver type does not take.
+func resolverOptionConflicts(r ResolverOpts, m map[string]*conf.Value) []string {
+	has := func(key string) bool {
+		for k := range m {
+			if strings.EqualFold(k, key) {
+				return true
+			}
+		}
+		return false
+	}
+	var out []string
+	add := func(cond bool, msg string) {
+		if cond {
+			out = append(out, msg)
+		}
+	}
+	cache, full := r.Type == ResolverCache, r.Type == ResolverFull
+	add(cache && has("interval"), "CACHE does not accept sync")
+	add(cache && has("allow_delete"), "CACHE does not accept allow_delete")
+	add(cache && has("hard_delete"), "CACHE does not accept hard_delete")
+	add(full && has("ttl"), "FULL does not accept ttl")
+	add(full && r.HardDelete && !r.AllowDelete, "hard_delete has no effect without delete")
+	return out
 }
 
 func parseResolverPreload(c *cfg, k string, v *conf.Value) {

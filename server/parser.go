@@ -90,6 +90,9 @@ func (c *client) parse(buf []byte) error {
 			c.pbuf = nil
 		}
 		if err != nil {
+			if err == errSwitchReader {
+				c.parseRest = buf
+			}
 			return err
 		}
 		if c.ps == psPayload && len(buf) < c.pa.size+2 {
@@ -216,11 +219,20 @@ const (
 	opLMsg   // LMSG (leaf nodes)
 	opErr    // -ERR (from a server we connected to)
 	opOK     // +OK
+	opASub   // A+ (gateways: interest in a whole account)
+	opAUnsub // A- (gateways)
 )
 
 // lookupOp identifies word, ignoring ASCII case, without allocating.
 func lookupOp(word []byte) opCode {
 	switch len(word) {
+	case 2:
+		if word[0]|0x20 == 'a' && word[1] == '+' {
+			return opASub
+		}
+		if word[0]|0x20 == 'a' && word[1] == '-' {
+			return opAUnsub
+		}
 	case 3:
 		if eqFold(word, "pub") {
 			return opPub

@@ -47,6 +47,11 @@ type clusterState struct {
 	wg        sync.WaitGroup
 	stopped   bool
 	tls       *tls.Config // the cluster's tls block, nil without (route_tls.go)
+	// perms are the route permissions (route_auth.go), swapped by reloads.
+	perms atomic.Pointer[routePerms]
+	// noPool is pool_size -1: one connection per pair for every account,
+	// none pinned, no route_pool_size in INFO (as the reference).
+	noPool bool
 }
 
 // routeRemote is one other server of the cluster and its connections.
@@ -76,12 +81,16 @@ type routeConn struct {
 	remoteID string
 	remote   routeInfo // the remote's INFO
 	infoSent bool
+	// awaitInfo: an accepted route switched to compression and waits for
+	// the solicitor's INFO again, compressed, to register.
+	awaitInfo bool
 
 	// Written by the reading goroutine under client.mu; closing takes it.
 	subs map[string]remoteSub // remote interest, "acc subject[ queue]"
 
 	// Owned by the reading goroutine.
 	lastName []byte // account name of the last RMSG
+	perms    bool   // route permissions were configured when it was made
 
 	registered  atomic.Bool
 	noReconnect atomic.Bool // closed as a duplicate or a route to self
@@ -118,6 +127,12 @@ type routeInfo struct {
 	RoutePoolIdx  int      `json:"route_pool_idx,omitempty"`
 	RouteAccount  string   `json:"route_account,omitempty"`
 	GossipMode    int      `json:"gossip_mode,omitempty"`
+	// Gateways (gateway_interest.go): the server's gateway URL, and
+	// gateway_cmd 1 gossip of another cluster's URLs.
+	GatewayURL  string   `json:"gateway_url,omitempty"`
+	Gateway     string   `json:"gateway,omitempty"`
+	GatewayURLs []string `json:"gateway_urls,omitempty"`
+	GatewayCmd  int      `json:"gateway_cmd,omitempty"`
 }
 
 // routeConnectInfo is the CONNECT a soliciting server sends.
@@ -157,9 +172,14 @@ func newClusterState(s *Server, o *Options) (*clusterState, error) {
 	if cs.name == "" {
 		cs.name, cs.dynamic = newNonce()+newNonce(), true
 	}
-	for _, a := range o.Cluster.PinnedAccounts {
-		cs.pinned[a] = true
+	if cs.poolSize < 0 {
+		cs.poolSize, cs.noPool = 1, true
+	} else {
+		for _, a := range o.Cluster.PinnedAccounts {
+			cs.pinned[a] = true
+		}
 	}
+	cs.perms.Store(compileRoutePerms(o.Cluster.Permissions))
 	if o.Cluster.TLS != nil {
 		cfg, err := GenTLSConfig(o.Cluster.TLS)
 		if err != nil {
@@ -173,7 +193,7 @@ func newClusterState(s *Server, o *Options) (*clusterState, error) {
 // pinSystemAccount gives the system account a route of its own, as the
 // reference does; called once the system account exists.
 func (cs *clusterState) pinSystemAccount(name string) {
-	if name != "" {
+	if name != "" && !cs.noPool {
 		cs.pinned[name] = true
 		cs.sysAcc = name
 	}
@@ -360,6 +380,7 @@ func (cs *clusterState) createRoute(conn net.Conn, rt *routeConn) *client {
 		route:      rt,
 	}
 	rt.subs = make(map[string]remoteSub)
+	rt.perms = cs.perms.Load() != nil
 	c.tls.conn = rt.tlsConn
 	c.echo = true
 	c.pa.hdr = -1
@@ -399,7 +420,9 @@ func (cs *clusterState) createRoute(conn net.Conn, rt *routeConn) *client {
 			c.authTimer = time.AfterFunc(secondsToDuration(o.Cluster.AuthTimeout), c.authTimeout)
 		}
 	}
-	c.pingTimer = time.AfterFunc(o.Cluster.PingInterval, c.pingTimerFired)
+	// The first PING comes soon, as the reference's does: its round trip
+	// sets an s2_auto route's compression level.
+	c.pingTimer = time.AfterFunc(min(firstRoutePing, o.Cluster.PingInterval), c.pingTimerFired)
 	c.mu.Unlock()
 	// A peer that never completes the handshake (no INFO, no CONNECT)
 	// does not hold a connection until pings give up on it.
@@ -416,6 +439,9 @@ func (cs *clusterState) createRoute(conn net.Conn, rt *routeConn) *client {
 	go c.readLoop()
 	return c
 }
+
+// firstRoutePing is when a route sends its first PING.
+const firstRoutePing = time.Second
 
 // routeHandshakeTimeout bounds a route's handshake: the auth timeout, at
 // least 2 s.
@@ -462,10 +488,10 @@ func (cs *clusterState) routeInfo(idx int, acc string) routeInfo {
 		Headers:    !o.NoHeaderSupport,
 		MaxPayload: o.MaxPayload,
 		JetStream:  s.info.JetStream,
-		// This server does not compress: "off" is what the reference
-		// settles on with a peer that cannot (see opts_cluster.go).
-		Compression:   routeCompressionOff,
-		RoutePoolSize: cs.poolSize,
+		// The configured mode; the handshake's INFOs carry the chosen one
+		// (route_compress.go).
+		Compression:   o.Cluster.Compression.Mode,
+		RoutePoolSize: cs.advertisedPoolSize(),
 		LameDuckMode:  s.ldm.Load(),
 	}
 	cs.mu.Lock()
@@ -480,10 +506,21 @@ func (cs *clusterState) routeInfo(idx int, acc string) routeInfo {
 	if idx > 0 {
 		info.RoutePoolIdx = idx
 	}
+	if gs := s.gw.Load(); gs != nil {
+		info.GatewayURL = gs.ownURL()
+	}
 	if acc != "" {
 		info.RouteAccount = acc
 	}
 	return info
+}
+
+// advertisedPoolSize is route_pool_size in our INFO: none without pooling.
+func (cs *clusterState) advertisedPoolSize() int {
+	if cs.noPool {
+		return 0
+	}
+	return cs.poolSize
 }
 
 // advertised is the host and port other servers should solicit.

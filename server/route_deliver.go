@@ -78,8 +78,8 @@ func (c *client) sendRouted(f *routeFanout, acc *Account, subject string, reply,
 // deliverResult (the traced path): its account is the one the route
 // subscription was registered in, the first word of its sid.
 func (c *client) routeOne(sub *subscription, subject string, reply, hdr, payload []byte) bool {
-	if c.kind == ROUTER {
-		return false // one hop
+	if !c.forwards(sub.client) {
+		return false
 	}
 	accName, _, _ := strings.Cut(sub.sid, " ")
 	t := routeTarget{rc: sub.client, plain: sub.queue == "", q0: sub.queue}
@@ -93,10 +93,12 @@ func (c *client) sendRoutedTo(t *routeTarget, accName string, subject string, re
 	b := lb[:0]
 	if hdr != nil {
 		b = append(b, "HMSG "...)
+	} else if rc.kind == LEAF {
+		b = append(b, "LMSG "...)
 	} else {
 		b = append(b, "RMSG "...)
 	}
-	if rc.route.account == "" {
+	if rc.kind == ROUTER && rc.route.account == "" {
 		b = append(append(b, accName...), ' ')
 	}
 	b = append(append(b, subject...), ' ')
@@ -152,19 +154,12 @@ func (c *client) sendRoutedTo(t *routeTarget, accName string, subject string, re
 // every plain subscription, and one member of each queue group the sender
 // named. Nothing goes back to a route (one hop).
 func (routeProtocol) processMsg(c *client, msg []byte) {
-	c.pend.inMsgs++
-	c.pend.inBytes += int64(len(msg))
-	if c.tracing() {
-		c.traceInMsg(msg)
-	}
-	acc := c.routedAccount()
-	if acc == nil {
+	hdr, payload := c.readPeerMsg(msg)
+	if c.routedAccount() == nil {
 		return
 	}
-	var hdr []byte
-	payload := msg
-	if c.pa.hdr >= 0 {
-		hdr, payload = msg[:c.pa.hdr], msg[c.pa.hdr:]
+	if c.route.perms && !c.srv.cluster.Load().canImport(bytesToString(c.pa.subject)) {
+		return
 	}
 	subject := bytesToString(c.pa.subject)
 	r := c.match(subject)
@@ -219,6 +214,20 @@ func (c *client) deliverResultAs(res *SublistResult, dest, subject string, reply
 		found = true
 	}
 	return found
+}
+
+// readPeerMsg counts and traces a message read from a route or a leaf
+// connection and splits it into headers (nil without) and payload.
+func (c *client) readPeerMsg(msg []byte) (hdr, payload []byte) {
+	c.pend.inMsgs++
+	c.pend.inBytes += int64(len(msg))
+	if c.tracing() {
+		c.traceInMsg(msg)
+	}
+	if c.pa.hdr >= 0 {
+		return msg[:c.pa.hdr], msg[c.pa.hdr:]
+	}
+	return nil, msg
 }
 
 // routedAccount is the account of the routed message being read: the

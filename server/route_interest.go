@@ -7,13 +7,18 @@ import (
 // routeInterestChanged counts a local interest change in acc and tells the
 // routes that carry acc when the count crosses zero (plain subscriptions)
 // or on every change (queue groups, whose weight is their member count).
-// Remote interest (from routes) is never passed on: one hop. Imports are
-// not either: each server carries its own importers' messages across the
-// import, and the importers' interest travels instead (see README.md). The
-// exception is the subscription that takes service responses (a prefix of
-// this server's own), since the responder may be anywhere.
+// Remote interest (from routes) is never passed on: one hop. A stream
+// import's subscription (in the exporter's account) is told like a
+// client's: a publisher's server routes the message in the exporter's
+// account to the importers' servers, whose import delivers it to their own
+// subscribers only (publishLocal), so that the importer's server alone
+// carries it across, as the reference does (with less precision: the
+// reference tells its importers' subscriptions, mapped into the exporter's
+// account). A service import's is not told: the request crosses the import
+// on the requester's server and is routed in the exporter's account; the
+// responses' subscription (a prefix of this server's own) is told.
 func (cs *clusterState) routeInterestChanged(acc *Account, sub *subscription, delta int32) {
-	if (sub.imp != nil && !sub.imp.response) || (sub.client != nil && sub.client.kind == ROUTER) {
+	if (sub.imp != nil && sub.imp.service) || (sub.client != nil && sub.client.kind == ROUTER) {
 		return
 	}
 	ri := &acc.routed
@@ -36,7 +41,9 @@ func (cs *clusterState) routeInterestChanged(acc *Account, sub *subscription, de
 	}
 	plus := after > 0 && (before == 0 || sub.queue != "")
 	minus := after == 0 && before > 0
-	if !plus && !minus {
+	if (!plus && !minus) || !cs.canImport(sub.subject) {
+		// No change to tell, or interest in what the import permissions
+		// would drop anyway.
 		return
 	}
 	var buf [8]*client
@@ -94,6 +101,9 @@ func (cs *clusterState) sendInterestSnapshot(c *client) {
 		c.mu.Lock()
 		for key, n := range ri.refs {
 			subject, queue := splitInterestKey(key)
+			if !cs.canImport(subject) {
+				continue
+			}
 			line = appendInterestLine(line[:0], true, withAcc, acc.Name, subject, queue, n)
 			c.queueOutbound(line)
 		}

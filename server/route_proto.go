@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"encoding/json"
 	"net/url"
 )
@@ -18,7 +17,7 @@ var errRouteFirst = &protoErr{close: true, reason: ProtocolViolation, log: "rout
 func (routeProtocol) processOp(c *client, op opCode, args []byte) error {
 	if op == opErr {
 		// The other server refused us (credentials, say) and closes.
-		c.srv.Errorf("%s - Router Error %s", c.logPrefix(), bytes.TrimSpace(args))
+		c.srv.Errorf("%s - Route Error %s", c.logPrefix(), bytes.TrimSpace(args))
 		return nil
 	}
 	if op == opOK {
@@ -43,7 +42,7 @@ func (routeProtocol) processOp(c *client, op opCode, args []byte) error {
 		c.sendProto(protoPong)
 		return nil
 	case opPong:
-		c.processPong()
+		c.routePong()
 		return nil
 	case opConnect:
 		return c.processRouteConnect(args)
@@ -65,14 +64,8 @@ func (c *client) processRouteConnect(arg []byte) error {
 	if err := json.Unmarshal(arg, &ci); err != nil {
 		return &protoErr{close: true, reason: ProtocolViolation, log: "processRouteConnect Parse Error: " + err.Error()}
 	}
-	o := s.getOpts()
-	if o.Cluster.Username != "" {
-		okUser := subtle.ConstantTimeCompare([]byte(ci.User), []byte(o.Cluster.Username)) == 1
-		okPass := comparePasswords(o.Cluster.Password, ci.Pass)
-		if !okUser || !okPass {
-			s.Errorf("%s - Router connection authorization failed", c.logPrefix())
-			return errAuthFirst
-		}
+	if !c.routeCredentialsOK(s.getOpts(), &ci) {
+		return errAuthFirst
 	}
 	if ci.Name == s.info.ID {
 		c.route.noReconnect.Store(true)
@@ -127,6 +120,15 @@ func (c *client) processRouteInfo(arg []byte) error {
 		return &protoErr{close: true, reason: ProtocolViolation, log: "processRouteInfo Parse Error: " + err.Error()}
 	}
 	rt := c.route
+	if info.GatewayCmd == gwCmdGossip {
+		if gs := s.gw.Load(); gs != nil {
+			gs.gossipFromRoute(info.Gateway, info.GatewayURLs)
+		}
+		return nil
+	}
+	if gs := s.gw.Load(); gs != nil {
+		gs.peerGatewayURL(info.ID, info.GatewayURL)
+	}
 	if rt.registered.Load() {
 		if info.ID != rt.remoteID {
 			cs.gossipReceived(&info)
@@ -165,15 +167,76 @@ func (c *client) processRouteInfo(arg []byte) error {
 		return &protoErr{close: true, reason: ProtocolViolation}
 	}
 	rt.remote = info
-	if rt.solicited {
-		ours := cs.routeInfo(rt.poolIdx, rt.account)
-		c.mu.Lock()
-		c.queueOutbound(infoProto(&ours), protoPing)
-		c.mu.Unlock()
-		c.addToFlush(c)
+	if rt.awaitInfo {
+		// The soliciting server's compressed INFO: the reference names the
+		// pool index in this one only.
+		rt.awaitInfo = false
+		s.registerRoute(cs, c)
+		return nil
 	}
+	if !c.answerRouteInfo(cs, &info) {
+		s.registerRoute(cs, c)
+		return nil
+	}
+	if rt.solicited {
+		s.registerRoute(cs, c)
+	} else {
+		rt.awaitInfo = true
+	}
+	return errSwitchReader
+}
+
+// registerRoute adds a route whose handshake is complete and, on the
+// first connection to its server, tells it the gateways we know.
+func (s *Server) registerRoute(cs *clusterState, c *client) {
 	cs.register(c)
-	return nil
+	rt := c.route
+	if gs := s.gw.Load(); gs != nil && rt.account == "" && rt.poolIdx == 0 {
+		gs.gossipRemotesTo(c)
+	}
+}
+
+// answerRouteInfo answers the handshake's INFO and, when both sides
+// compress, switches the writer (see route_compress.go for the exchange).
+// It reports whether the peer's bytes after this INFO are compressed.
+func (c *client) answerRouteInfo(cs *clusterState, info *routeInfo) bool {
+	rt := c.route
+	co := cs.s.getOpts().Cluster.Compression
+	choice := compressionChoice(co.Mode, info.Compression)
+	var ours routeInfo
+	if rt.solicited {
+		ours = cs.routeInfo(rt.poolIdx, rt.account)
+	} else {
+		ours = cs.routeInfo(-1, "")
+	}
+	ours.Compression = choice
+	proto := infoProto(&ours)
+	c.mu.Lock()
+	if rt.solicited {
+		c.queueOutbound(proto) // in clear: it tells the choice
+	}
+	if choice != CompressionOff {
+		c.startCompression(newRouteCompressor(choice, co.RTTThresholds))
+		c.queueOutbound(proto)
+	}
+	if rt.solicited {
+		c.queueOutbound(protoPing)
+	}
+	c.mu.Unlock()
+	c.addToFlush(c)
+	return choice != CompressionOff
+}
+
+// routePong takes a PONG: the round trip it ends may change an s2_auto
+// route's compression level.
+func (c *client) routePong() {
+	c.processPong()
+	c.mu.Lock()
+	z, rtt := c.out.z, c.lastRTT
+	c.mu.Unlock()
+	if z != nil {
+		z.rttMeasured(rtt)
+	}
 }
 
 // markSelf remembers a configured route URL that leads back to us.
@@ -203,8 +266,10 @@ func (c *client) processRemoteSub(args []byte) error {
 	default:
 		return argErr("processRemoteSub", args)
 	}
-	if acc == nil {
-		return nil // an account this server does not have
+	if acc == nil || !c.srv.cluster.Load().canExport(bytesToString(subject)) {
+		// An account this server does not have, or interest the cluster's
+		// export permissions do not serve.
+		return nil
 	}
 	key := remoteSubKey(acc.Name, subject, queue)
 	c.mu.Lock()
@@ -277,8 +342,7 @@ func (c *client) routeArgAccount(a [][]byte, n int) (*Account, [][]byte) {
 	} else if n < 1 {
 		return nil, nil
 	}
-	acc, _ := c.srv.LookupAccount(name)
-	return acc, args
+	return c.srv.accountForRoute(name), args
 }
 
 func remoteSubKey(acc string, subject, queue []byte) string {
@@ -299,19 +363,21 @@ func (c *client) processRoutedMsgArgs(args []byte, withHdr bool) error {
 	if n > len(a) {
 		return c.processRoutedMsgArgsSlow(args, withHdr)
 	}
-	return c.setRoutedMsgArgs(a[:n], args, withHdr)
+	return c.setRoutedMsgArgs(a[:n], args, withHdr, c.route.account == "")
 }
 
 // processRoutedMsgArgsSlow handles an RMSG naming many queue groups.
 func (c *client) processRoutedMsgArgsSlow(args []byte, withHdr bool) error {
 	a := bytes.Fields(args)
-	return c.setRoutedMsgArgs(a, args, withHdr)
+	return c.setRoutedMsgArgs(a, args, withHdr, c.route.account == "")
 }
 
-func (c *client) setRoutedMsgArgs(a [][]byte, args []byte, withHdr bool) error {
+// setRoutedMsgArgs sets c.pa from the split arguments of RMSG/LMSG/HMSG;
+// withAcc when the account comes first (pooled routes).
+func (c *client) setRoutedMsgArgs(a [][]byte, args []byte, withHdr, withAcc bool) error {
 	pa := &c.pa
 	pa.acc, pa.reply, pa.queues, pa.hdr = nil, nil, nil, -1
-	if c.route.account == "" {
+	if withAcc {
 		if len(a) < 1 {
 			return argErr("processRoutedMsgArgs", args)
 		}

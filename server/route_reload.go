@@ -9,12 +9,15 @@ import (
 
 // What a reload may change in the cluster block, as the reference allows:
 // the routes (new ones are solicited, removed ones closed), the route
-// credentials (routes that no longer present them are closed), and the
-// advertising and retry settings. Anything else (the listener, the name,
-// TLS, the pool, pinned accounts) needs a restart.
+// credentials (routes that no longer present them are closed), the
+// advertising and retry settings, and compression and permissions (every
+// route is then made again, negotiating the new mode and sending the
+// interest the new permissions allow). Anything else (the listener, the
+// name, TLS, the pool, pinned accounts) needs a restart.
 var clusterReloadable = map[string]bool{
 	"Username": true, "Password": true, "AuthTimeout": true, "NoAdvertise": true,
 	"Advertise": true, "ConnectRetries": true, "ConnectBackoff": true,
+	"Compression": true, "Permissions": true,
 }
 
 // checkReloadCluster refuses a cluster change that cannot apply live.
@@ -72,6 +75,48 @@ func (s *Server) reloadCluster(cur, next *Options) {
 	}
 	if cur.Cluster.NoAdvertise != next.Cluster.NoAdvertise {
 		s.updateClientConnectURLs()
+	}
+	compression := !reflect.DeepEqual(cur.Cluster.Compression, next.Cluster.Compression)
+	perms := !reflect.DeepEqual(cur.Cluster.Permissions, next.Cluster.Permissions)
+	if perms {
+		cs.perms.Store(compileRoutePerms(next.Cluster.Permissions))
+	}
+	if compression || perms {
+		cs.remakeRoutes()
+	}
+}
+
+// remakeRoutes closes every route connection and solicits each one again
+// at once (an accepted one at the address its server advertised), so that
+// compression is negotiated again and interest told again.
+func (cs *clusterState) remakeRoutes() {
+	type redial struct {
+		u        *url.URL
+		idx      int
+		acc      string
+		explicit bool
+	}
+	cs.mu.Lock()
+	var list []*client
+	for _, c := range cs.conns {
+		list = append(list, c)
+	}
+	cs.mu.Unlock()
+	var again []redial
+	for _, c := range list {
+		rt := c.route
+		u := rt.url
+		if u == nil {
+			u, _ = url.Parse(routeURLOf(&rt.remote))
+		}
+		if u != nil && u.Host != "" {
+			again = append(again, redial{u, rt.poolIdx, rt.account, rt.explicit})
+		}
+		rt.noReconnect.Store(true)
+		c.closeConnection(RouteRemoved)
+	}
+	for _, r := range again {
+		cs.solicit(r.u, r.idx, r.acc, r.explicit, 1) // after a retry delay: the closed ones are gone by then
 	}
 }
 

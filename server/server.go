@@ -76,11 +76,15 @@ type Server struct {
 	limitsGen  atomic.Uint64               // bumped when a reload changes per-connection limits
 	prof       *profServer                 // prof_port's pprof listener, nil without
 	wsl        *wsListener                 // the websocket listener, nil without
+	mqttl      *mqttListener               // the MQTT listener, nil without
+	mqtt       mqttState                   // MQTT per account (mqtt_jetstream.go)
 	configTime time.Time
 	portsFile  string
 	sys        *sysState
 	js         atomic.Pointer[jetStream]    // nil without JetStream; set once in Start
 	cluster    atomic.Pointer[clusterState] // nil without a cluster block (route.go)
+	leafs      atomic.Pointer[leafState]    // nil without a leafnodes block (leafnode.go)
+	gw         atomic.Pointer[gatewayState] // nil without a gateway block (gateway.go)
 	jwt        *jwtState                    // operator mode (jwt.go); nil in config mode
 	callouts   calloutState                 // auth callout answers (jwt_callout.go)
 
@@ -154,6 +158,12 @@ func NewServer(opts *Options) (*Server, error) {
 		}
 		s.cluster.Store(cs)
 		s.info.Cluster = cs.name
+	}
+	if o.leafEnabled() {
+		s.leafs.Store(newLeafState(s)) // before any subscription, as routes
+	}
+	if o.gatewayEnabled() {
+		s.gw.Store(newGatewayState(s, o))
 	}
 	s.gacc = s.registerAccount(NewAccount(DEFAULT_GLOBAL_ACCOUNT))
 	if err := s.configureOperator(o); err != nil {
@@ -243,14 +253,30 @@ func (s *Server) StartAndCheck() (err error) {
 		s.stopMonitoring()
 		return err
 	}
+	if err := s.startMQTT(); err != nil {
+		s.stopWebsocket()
+		s.stopJetStream()
+		s.stopMonitoring()
+		return err
+	}
 	if err := s.startClientListener(); err != nil {
+		s.stopMQTT()
 		s.stopWebsocket()
 		s.stopJetStream()
 		s.stopMonitoring()
 		return fmt.Errorf("Error listening on port: %s, %q", net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), err)
 	}
+	// Gateways first, so that the routes' INFO carries our gateway URL.
+	if err := s.startGateways(); err != nil {
+		s.Shutdown()
+		return err
+	}
 	if err := s.startCluster(); err != nil {
 		s.stopCluster()
+		s.Shutdown()
+		return err
+	}
+	if err := s.startLeafnodes(); err != nil {
 		s.Shutdown()
 		return err
 	}
@@ -440,9 +466,20 @@ func (s *Server) removeClient(c *client) {
 		s.removeRoute(c)
 		return
 	}
+	if c.kind == LEAF {
+		s.removeLeaf(c)
+		return
+	}
+	if c.kind == GATEWAY {
+		s.removeGateway(c)
+		return
+	}
 	// Snapshot before the subscriptions go, so /connz can list them.
 	cc := c.snapshot()
 	cc.tls = c.tlsInfo(false)
+	if c.mq != nil {
+		c.mqttClosed() // will message and session, before the subscriptions go
+	}
 	c.releaseSubs()
 	c.stopJWT()
 	s.mu.Lock()
@@ -541,9 +578,13 @@ func (s *Server) Shutdown() {
 	}
 	s.mu.Unlock()
 	s.stopWebsocket()
+	s.stopMQTT()
 	s.stopMonitoring()
 	s.stopProfiling()
+	s.stopGateways()
 	s.stopCluster()
+	s.stopLeafnodes()
+	s.releaseWaitingAtShutdown()
 	for _, c := range clients {
 		c.closeConnection(ServerShutdown)
 	}

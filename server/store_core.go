@@ -137,7 +137,7 @@ func (c *storeCore) StoreRawMsg(subj string, hdr, msg []byte, seq uint64, ts, tt
 }
 
 func (c *storeCore) storeLocked(subj string, hdr, msg []byte, seq uint64, ts, ttl int64) error {
-	if !IsValidPublishSubject(subj) || len(subj) > 0xffff {
+	if !IsValidSubject(subj) || len(subj) > 0xffff { // wildcards are stored as literal tokens, as the reference does
 		return ErrStoreInvalidSubject
 	}
 	if c.cfg.MaxMsgSize > 0 && len(hdr)+len(msg) > int(c.cfg.MaxMsgSize) {

@@ -34,8 +34,9 @@ type ExternalStream struct {
 	DeliverPrefix string `json:"deliver"`
 }
 
-// StreamConsumerSource is durable sourcing through a consumer created on
-// the origin beforehand (API level 4); refused until consumers exist.
+// StreamConsumerSource is durable sourcing through a push consumer created
+// on the origin beforehand, with ack policy flow_control (API level 4): the
+// copy takes what the consumer delivers (stream_source_consumer.go).
 type StreamConsumerSource struct {
 	Name           string `json:"name"`
 	DeliverSubject string `json:"deliver_subject"`
@@ -62,16 +63,19 @@ func (c *StreamConfig) isSourcing() bool { return c.Mirror != nil || len(c.Sourc
 type sourceErrs struct {
 	kind                      string // "mirror" or "source", in texts
 	badName, filterAndXforms  string
+	badConsumer, consumerAck  string
 	badXformSrc, badXformDest string
 	overlap                   string
 }
 
 var (
 	mirrorErrs = sourceErrs{kind: "mirror", badName: jsMirrorInvalidStreamName,
-		filterAndXforms: jsMirrorMultipleFilters, badXformSrc: jsMirrorInvalidSubjectFilter,
+		filterAndXforms: jsMirrorMultipleFilters, badConsumer: jsMirrorConsumerCfgInvalid,
+		consumerAck: jsMirrorConsumerNeedsAckFC, badXformSrc: jsMirrorInvalidSubjectFilter,
 		badXformDest: jsMirrorInvalidTransformDest, overlap: jsMirrorOverlappingFilters}
 	sourceErrsOf = sourceErrs{kind: "source", badName: jsSourceInvalidStreamName,
-		filterAndXforms: jsSourceMultipleFilters, badXformSrc: jsSourceInvalidSubjectFilter,
+		filterAndXforms: jsSourceMultipleFilters, badConsumer: jsSourceConsumerCfgInvalid,
+		consumerAck: jsSourceConsumerNeedsAckFC, badXformSrc: jsSourceInvalidSubjectFilter,
 		badXformDest: jsSourceInvalidTransformDest, overlap: jsSourceOverlappingFilters}
 )
 
@@ -108,8 +112,10 @@ func checkOneSource(src *StreamSource, errs sourceErrs) *ApiError {
 	if streamNameBad(src.Name) || len(src.Name) > jsMaxNameLen {
 		return jsError(errs.badName)
 	}
-	if src.Consumer != nil {
-		return jsError(jsStreamInvalidConfig, errs.kind+" consumer is not supported yet")
+	if cs := src.Consumer; cs != nil && (cs.Name == "" || consumerNameBad(cs.Name) ||
+		strings.ContainsAny(cs.Name, `\/`) || !IsValidLiteralSubject(cs.DeliverSubject) ||
+		src.FilterSubject != "" || src.OptStartSeq > 0 || src.OptStartTime != nil) {
+		return jsError(errs.badConsumer)
 	}
 	if e := checkSourceFilters(src, errs); e != nil {
 		return e
@@ -174,12 +180,17 @@ func checkExternal(ext *ExternalStream) *ApiError {
 }
 
 // sourceIndexName is how Nats-Stream-Source names a source: its stream,
-// with a hash of the api prefix when external.
+// with a hash of the api prefix when external and ":C=" with a hash of the
+// consumer's name for durable sourcing.
 func sourceIndexName(src *StreamSource) string {
+	name := src.Name
 	if src.External != nil && src.External.APIPrefix != "" {
-		return src.Name + ":" + base62Hash(src.External.APIPrefix)
+		name += ":" + base62Hash(src.External.APIPrefix)
 	}
-	return src.Name
+	if src.Consumer != nil {
+		name += ":C=" + base62Hash(src.Consumer.Name)
+	}
+	return name
 }
 
 // sourceXform is one filter of a source with its transform, as written in
@@ -257,6 +268,10 @@ const (
 	jsSourceInvalidTransformDest = "JSSourceInvalidTransformDestination"
 	jsSourceOverlappingFilters   = "JSSourceOverlappingSubjectFilters"
 	jsSourceDuplicateDetected    = "JSSourceDuplicateDetected"
+	jsMirrorConsumerCfgInvalid   = "JSMirrorDurableConsumerCfgInvalid"
+	jsMirrorConsumerNeedsAckFC   = "JSMirrorConsumerRequiresAckFCErr"
+	jsSourceConsumerCfgInvalid   = "JSSourceDurableConsumerCfgInvalid"
+	jsSourceConsumerNeedsAckFC   = "JSSourceConsumerRequiresAckFCErr"
 	jsSourceMaxMsgSize           = "JSSourceMaxMessageSizeTooBigErr"
 	jsStreamExternalAPIOverlap   = "JSStreamExternalApiOverlapErrF"
 	jsStreamExternalDelWildcards = "JSStreamInvalidExternalDeliverySubjErrF"

@@ -65,6 +65,8 @@ type sourceRun struct {
 	ident  string // identity of the origin copied from (run goroutine only)
 	warned bool   // the missing origin was logged (run goroutine only)
 
+	dur *durableCopy // durable sourcing (cfg.Consumer), else nil
+
 	mu     sync.Mutex // guards the fields below; leaf
 	origin originReader
 	pos    uint64 // last origin sequence copied or passed over
@@ -77,6 +79,9 @@ func newSourceRun(st *stream, src *StreamSource, mirror bool) *sourceRun {
 		wake: make(chan struct{}, 1), stored: make(chan error, 1)}
 	if len(r.xforms) == 1 {
 		r.filter = r.xforms[0].filter
+	}
+	if src.Consumer != nil {
+		r.dur = &durableCopy{reset: make(chan durableDelivery, 1)}
 	}
 	return r
 }
@@ -160,6 +165,10 @@ func (r *sourceRun) run() {
 	pos, ident := r.recoverPos()
 	r.setPos(pos)
 	r.ident = ident
+	if r.dur != nil {
+		r.runDurable()
+		return
+	}
 	for {
 		created := r.st.ja.js.origins.wait()
 		started := r.st.ja.js.srv.jetStreamStarted() // before looking: see setOrigin
@@ -320,17 +329,24 @@ func (r *sourceRun) copyBatch(o originReader, sm *StoreMsg) (int, error) {
 		return seen, nil
 	}
 	batch[len(batch)-1].sourced.last = true
+	return seen, r.storeBatch(batch, scanned)
+}
+
+// storeBatch has ingest store batch (its last entry marked) and waits for
+// that; the copy is then at top, or at the last message stored before an
+// error.
+func (r *sourceRun) storeBatch(batch []*inMsg, top uint64) error {
 	r.batchPos, r.batchErr = 0, nil
 	r.st.enqueueSourced(batch)
 	// Even when stopping, wait: the ingest goroutine outlives the run.
 	err := <-r.stored
 	switch {
 	case err == nil:
-		r.setPos(scanned)
+		r.setPos(top)
 	case r.batchPos > 0:
 		r.setPos(r.batchPos)
 	}
-	return seen, err
+	return err
 }
 
 // translate turns an origin message into the ingest entry to store, nil
@@ -545,6 +561,10 @@ func (r *sourceRun) info() *StreamSourceInfo {
 		pos = max(pos, ss.LastSeq)
 	} else {
 		si.Seq = pos
+	}
+	if r.dur != nil {
+		r.durableInfo(si)
+		return si
 	}
 	if o == nil {
 		return si

@@ -525,6 +525,9 @@ func (c *client) connType() string {
 	if c.ws != nil {
 		return ConnectionTypeWebsocket
 	}
+	if c.mq != nil {
+		return ConnectionTypeMqtt
+	}
 	return ConnectionTypeStandard
 }
 
@@ -532,6 +535,9 @@ func (c *client) connType() string {
 func (c *client) clientType() string {
 	if c.ws != nil {
 		return "websocket"
+	}
+	if c.mq != nil {
+		return "mqtt"
 	}
 	return "nats"
 }

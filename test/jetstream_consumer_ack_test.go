@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -284,5 +285,26 @@ func TestJetStreamConsumerAckSyncDurable(t *testing.T) {
 	}
 	if len(msgs) == 0 {
 		t.Fatal("m2 not redelivered after restart")
+	}
+}
+
+// An ack request to a consumer that takes no acks (ack policy none), or to
+// no consumer, reaches no responder, as with the reference, which
+// subscribes only to the acks of consumers that take them (nats.js "no ack
+// consumer is ackAck 503").
+func TestJetStreamAckNoResponders(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	jsOK(t, nc, "$JS.API.STREAM.CREATE.A", `{"name":"A","subjects":["a.>"]}`)
+	pub(t, nc, "a.a", "x")
+	jsOK(t, nc, "$JS.API.CONSUMER.CREATE.A.n", `{"stream_name":"A","config":{"durable_name":"n","ack_policy":"none"}}`)
+	m, err := nc.Request("$JS.API.CONSUMER.MSG.NEXT.A.n", []byte(`{"batch":1}`), 2*time.Second)
+	if err != nil || !strings.HasPrefix(m.Reply, "$JS.ACK.A.n.") {
+		t.Fatalf("next: %v %v", m, err)
+	}
+	for _, ack := range []string{m.Reply, "$JS.ACK.A.nobody.1.1.1.1.0", "$JS.ACK.B.n.1.1.1.1.0"} {
+		if _, err := nc.Request(ack, nil, 2*time.Second); !errors.Is(err, nats.ErrNoResponders) {
+			t.Fatalf("ack on %s: %v, want no responders", ack, err)
+		}
 	}
 }

@@ -309,3 +309,22 @@ func TestJetStreamPullMissingConsumerNoResponders(t *testing.T) {
 		t.Fatalf("fetch from a deleted consumer: err %v after %v, want a fast failure", err, time.Since(start))
 	}
 }
+
+// A shutdown ends each waiting pull request with "409 Server Shutdown" and
+// what it had left, before the clients are disconnected, as the reference
+// does: a client asks again once reconnected and learns that a memory
+// consumer is gone (nats.py "ordered consumer messages server restart").
+func TestJetStreamPullServerShutdownStatus(t *testing.T) {
+	s, nc := pushSetup(t, 0, 0)
+	jsOK(t, nc, "$JS.API.CONSUMER.CREATE.S.P", `{"stream_name":"S","config":{"durable_name":"P","ack_policy":"none"}}`)
+	rc := rawSub(t, s, "r 1")
+	req := `{"batch":10,"expires":10000000000}`
+	rc.send(fmt.Sprintf("PUB $JS.API.CONSUMER.MSG.NEXT.S.P r %d\r\n%s\r\n", len(req), req))
+	waitInfo(t, nc, "S", "P", "the request to wait", func(ci map[string]any) bool { return ci["num_waiting"] == float64(1) })
+	s.Shutdown()
+	m := readPush(rc)
+	want := "NATS/1.0 409 Server Shutdown\r\nNats-Pending-Messages: 10\r\nNats-Pending-Bytes: 0\r\n\r\n"
+	if m.subject != "r" || m.hdr != want {
+		t.Fatalf("got %v, want %q", m, want)
+	}
+}

@@ -296,6 +296,32 @@ func TestJetStreamPushFlowControlWindow(t *testing.T) {
 	expectDeliveries(t, rc, 81, 90)
 }
 
+// An ephemeral created without a name (CONSUMER.CREATE.<stream>, as the C
+// client does) gets its flow-control requests under the name the server
+// chose, and an answer there releases the stall: with an empty name in the
+// reply subject the answer found no consumer and delivery stopped for good.
+func TestJetStreamPushFlowControlUnnamedEphemeral(t *testing.T) {
+	const size = 65512
+	s, nc := pushSetup(t, 40, size)
+	ci := jsReq(t, nc, "$JS.API.CONSUMER.CREATE.S",
+		`{"stream_name":"S","config":{"deliver_subject":"df","ack_policy":"none","flow_control":true,"idle_heartbeat":200000000}}`)
+	name, _ := ci["name"].(string)
+	if name == "" {
+		t.Fatalf("no generated name in %v", ci)
+	}
+	rc := rawSub(t, s, "df 1")
+	expectDeliveries(t, rc, 1, 16)
+	m := readPush(rc)
+	want := regexp.MustCompile(`^\$JS\.FC\.S\.` + regexp.QuoteMeta(name) + `\.[0-9A-Za-z]{4}$`)
+	if m.hdr != "NATS/1.0 100 FlowControl Request\r\n\r\n" || !want.MatchString(m.reply) {
+		t.Fatalf("expected a flow-control request naming %s, got %v", name, m)
+	}
+	expectDeliveries(t, rc, 17, 32)
+	expectStalled(t, rc, 32, m.reply)
+	rc.send("PUB " + m.reply + " 0\r\n\r\n")
+	expectDeliveries(t, rc, 33, 40)
+}
+
 // Idle heartbeats: on the deliver subject, without reply, after
 // idle_heartbeat without deliveries, and only while bound. Nats-Last-Stream
 // is the last stream sequence the consumer passed, also one its filter
@@ -752,4 +778,77 @@ accounts {
 	if got.Subject != "s" || string(got.Data) != "hello" || !strings.HasPrefix(got.Reply, "$JS.ACK.S.C.1.1.1.") {
 		t.Fatalf("got %q %q reply %q", got.Subject, got.Data, got.Reply)
 	}
+}
+
+// crossAccountConf is nats.js's jetstreamExportServerConf: account A reaches
+// JS's API under IPA.>, its acks, and a stream export of A.>.
+const crossAccountConf = `listen: 127.0.0.1:-1
+jetstream { store_dir: "STORE" }
+accounts {
+  JS { jetstream: enabled, users [{user: js, password: js}],
+    exports [{service: "$JS.API.>", response_type: stream}, {service: "$JS.ACK.>", response_type: stream}, {stream: "A.>", accounts: [A]}] }
+  A { users [{user: a, password: a}],
+    imports [{service: {subject: "$JS.API.>", account: JS}, to: "IPA.>"}, {service: {subject: "$JS.ACK.>", account: JS}}, {stream: {subject: "A.>", account: JS}}] }
+}`
+
+// A stream import of the deliver subject does not bind a push consumer by
+// itself: only a subscriber in the importing account does, and its
+// arrival and departure are seen (nats.js "cross account subscribe": a
+// consumer shown bound is refused as "already bound").
+func TestJetStreamPushBoundAcrossStreamImport(t *testing.T) {
+	s, _ := runJSConf(t, crossAccountConf, "")
+	njs := connect(t, s, nats.UserInfo("js", "js"))
+	na := connect(t, s, nats.UserInfo("a", "a"))
+	jsOK(t, njs, "$JS.API.STREAM.CREATE.S", `{"name":"S","subjects":["s"]}`)
+	ci := jsOK(t, na, "IPA.CONSUMER.CREATE.S.me", `{"stream_name":"S","config":{"durable_name":"me","deliver_subject":"A.dlv","ack_policy":"explicit"}}`)
+	if pushBound(ci) {
+		t.Fatalf("bound with no subscriber in A: %v", ci)
+	}
+	sub, err := na.SubscribeSync("A.dlv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	na.Flush()
+	waitInfo(t, njs, "S", "me", "bound by A's subscriber", pushBound)
+	pub(t, njs, "s", "hello")
+	if m, err := sub.NextMsg(2 * time.Second); err != nil || m.Subject != "s" || string(m.Data) != "hello" {
+		t.Fatalf("delivery: %v %v", m, err)
+	}
+	sub.Unsubscribe()
+	na.Flush()
+	waitInfo(t, njs, "S", "me", "unbound", func(ci map[string]any) bool { return !pushBound(ci) })
+}
+
+// A pull request sent through a service import gets the messages with the
+// stream's subject and their ack replies, on the requester's reply subject,
+// as the reference does (nats.js "cross account pull").
+func TestJetStreamPullAcrossServiceImport(t *testing.T) {
+	s, _ := runJSConf(t, crossAccountConf, "")
+	njs := connect(t, s, nats.UserInfo("js", "js"))
+	na := connect(t, s, nats.UserInfo("a", "a"))
+	jsOK(t, njs, "$JS.API.STREAM.CREATE.S", `{"name":"S","subjects":["s"]}`)
+	pub(t, njs, "s", "1")
+	pub(t, njs, "s", "2")
+	jsOK(t, njs, "$JS.API.CONSUMER.CREATE.S.me", `{"stream_name":"S","config":{"durable_name":"me","ack_policy":"explicit"}}`)
+	sub, err := na.SubscribeSync("A.inbox.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := na.PublishRequest("IPA.CONSUMER.MSG.NEXT.S.me", "A.inbox.1", []byte(`{"batch":2,"expires":2000000000}`)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 2; i++ {
+		m, err := sub.NextMsg(2 * time.Second)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if m.Subject != "s" || string(m.Data) != fmt.Sprint(i) || !strings.HasPrefix(m.Reply, fmt.Sprintf("$JS.ACK.S.me.1.%d.%d.", i, i)) {
+			t.Fatalf("message %d: %q %q reply %q", i, m.Subject, m.Data, m.Reply)
+		}
+		// The ack travels back through A's import of $JS.ACK.>.
+		if _, err := na.Request(m.Reply, nil, 2*time.Second); err != nil {
+			t.Fatalf("ack %d: %v", i, err)
+		}
+	}
+	waitInfo(t, njs, "S", "me", "both acked", func(ci map[string]any) bool { return seqOf(ci, "ack_floor", "stream_seq") == 2 })
 }

@@ -198,7 +198,7 @@ func TestJetStreamMirrorConfigErrors(t *testing.T) {
 		{`"sources":[{"name":"V"}]`, 500, 10052, "detected cycle"},
 		{`"sources":[{"name":"OL"}],"max_msg_size":10`, 400, 10046, "stream source must have max message size >= target"},
 		{`"subjects":["o.>"],"sources":[{"name":"O"}]`, 400, 10065, "subjects overlap with an existing stream"},
-		{`"mirror":{"name":"O","consumer":{"name":"c","deliver_subject":"x"}}`, 500, 10052, "mirror consumer is not supported yet"},
+		{`"mirror":{"name":"O","filter_subject":"o.1","consumer":{"name":"c","deliver_subject":"x"}}`, 400, 10213, "stream mirror consumer config is invalid"},
 		{`"mirror":{"name":"O"},"allow_msg_counter":true`, 400, 10173, "stream mirrors can not also calculate counters"},
 		{`"mirror":{"name":"O"},"subject_delete_marker_ttl":1000000000`, 500, 10052, "subject delete markers forbidden on mirrors"},
 		{`"mirror":{"name":"O"},"allow_atomic":true`, 400, 10198, "stream mirrors can not also use atomic publishing"},

@@ -3,6 +3,7 @@ package test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
 	"testing"
 	"time"
@@ -97,5 +98,26 @@ func TestJetStreamDirectGet(t *testing.T) {
 	if err != nil || string(r.Data) != "one" || r.Header.Get("Nats-Sequence") != "1" || r.Header.Get("Nats-Stream") != "D" ||
 		r.Header.Get("Nats-Subject") != "d.a" || r.Header.Get("Nats-Time-Stamp") == "" {
 		t.Fatalf("subject form: %v %q %v", r.Header, r.Data, err)
+	}
+}
+
+// A publish to a subject with wildcard tokens that a stream's subjects
+// match is stored with that subject as it is, as the reference does (the
+// nats.js suite publishes to its streams' "<name>.*" subject).
+func TestJetStreamPublishWildcardSubject(t *testing.T) {
+	s, _ := runJS(t)
+	nc := connect(t, s)
+	jsOK(t, nc, "$JS.API.STREAM.CREATE.X", `{"name":"X","subjects":["X.*"]}`)
+	for i, subj := range []string{"X.*", "X.>"} {
+		msg, err := nc.Request(subj, []byte("hello"), 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf(`{"stream":"X","seq":%d}`, i+1); string(msg.Data) != want {
+			t.Fatalf("publish to %s: %s, want %s", subj, msg.Data, want)
+		}
+	}
+	if m := getMsg(t, nc, "X", 1); m.Subject != "X.*" || string(m.Data) != "hello" {
+		t.Fatalf("stored %q %q", m.Subject, m.Data)
 	}
 }

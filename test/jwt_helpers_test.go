@@ -131,9 +131,11 @@ func (e *jwtEnv) memConfig(accs ...*jwtAccount) string {
 	return b.String()
 }
 
-// fullConfig is a full NATS resolver config with its directory store.
+// fullConfig is a full NATS resolver config with its directory store. A
+// lookup of an unknown account waits for other servers' answers: 300ms
+// instead of 1.9s here, alone.
 func (e *jwtEnv) fullConfig(extra string) string {
-	return fmt.Sprintf("listen: 127.0.0.1:-1\noperator: %s\nsystem_account: %s\nresolver: {type: full, dir: %q, allow_delete: true %s}\n%s",
+	return fmt.Sprintf("listen: 127.0.0.1:-1\noperator: %s\nsystem_account: %s\nresolver: {type: full, dir: %q, allow_delete: true, timeout: \"300ms\" %s}\n%s",
 		e.opJWT, e.sys.pub, filepath.Join(e.dir, "jwt"), extra, e.extras)
 }
 

@@ -1,13 +1,17 @@
 package test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/natsforge/nats-server/server"
 )
 
 // nscPath finds nsc v2.12.2: $NSC_BIN, nsc on the PATH, or where the issue
@@ -100,4 +104,57 @@ func TestNSCFullResolverPushAndEdit(t *testing.T) {
 	if !first.nc.IsConnected() {
 		t.Fatal("the connection within the limit was closed")
 	}
+}
+
+func TestNSCPushToCluster(t *testing.T) {
+	n := newNSC(t)
+	base := n.run("generate", "config", "--nats-resolver", "--sys-account", "SYS")
+	srv := make([]*server.Server, 3)
+	for i := range srv {
+		conf := strings.Replace(base, "dir: './jwt'", fmt.Sprintf("dir: '%s'", filepath.Join(n.dir, fmt.Sprintf("jwt%d", i))), 1)
+		routes := ""
+		if i > 0 {
+			routes = fmt.Sprintf(", routes: [%q]", routeURL(t, srv[0], "").String())
+		}
+		conf = fmt.Sprintf("server_name: n%d\nlisten: 127.0.0.1:-1\ncluster { name: nsc, listen: \"127.0.0.1:-1\"%s }\n%s", i, routes, conf)
+		o, err := server.ProcessConfigFile(writeConf(t, n.dir, fmt.Sprintf("n%d.conf", i), conf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.NoLog, o.NoSigs = os.Getenv("JWT_TEST_LOG") == "", true
+		o.Debug = !o.NoLog
+		srv[i] = RunServer(t, o)
+	}
+	waitMesh(t, srv)
+	// Interest of every server's resolver may still be on its way: a
+	// system user's list answered by all three proves it arrived.
+	sysCreds := n.creds("SYS", "sys")
+	clusterAnswers(t, connect(t, srv[1], nats.UserCredentials(sysCreds)), "$SYS.REQ.CLAIMS.LIST", "", 3)
+
+	// nsc pushes to one server; a user connects to another.
+	n.run("edit", "operator", "--account-jwt-server-url", "nats://"+srv[1].Addr().String())
+	n.run("push", "-a", "A")
+	creds := n.creds("A", "u")
+	sub := connect(t, srv[2], nats.UserCredentials(creds))
+	s, _ := sub.SubscribeSync("hello")
+	sub.Flush()
+	pub := connect(t, srv[0], nats.UserCredentials(creds))
+	waitFor(t, 5*time.Second, "a message between two servers", func() bool {
+		pub.Publish("hello", nil)
+		pub.Flush()
+		_, err := s.NextMsg(50 * time.Millisecond)
+		return err == nil
+	})
+	// nsc's edit pushed to s1 reaches the users of s0 and s2.
+	n.run("edit", "account", "A", "--conns", "1")
+	n.run("push", "-a", "A")
+	// (Only s0 is tried: the limit counts this server's connections.)
+	waitFor(t, 5*time.Second, "the new limit on s0", func() bool {
+		nc, err := nats.Connect(srv[0].ClientURL(), nats.UserCredentials(creds), nats.NoReconnect(), nats.IgnoreDiscoveredServers())
+		if err == nil {
+			nc.Close()
+			return false
+		}
+		return strings.Contains(err.Error(), "maximum account active connections exceeded")
+	})
 }

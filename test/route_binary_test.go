@@ -181,9 +181,10 @@ func TestRouteMixedClusterWithReference(t *testing.T) {
 	}
 }
 
-// A reference server configured to compress routes settles on no
-// compression with ours, whichever side solicits, and traffic flows.
-func TestRouteMixedCompressionNegotiatedOff(t *testing.T) {
+// Reference servers configured with s2_fast and ours (accept, the
+// default) compress with each other, whichever side solicits, over full
+// pools, and traffic flows between every pair.
+func TestRouteMixedCompressionPools(t *testing.T) {
 	ref := refBin(t)
 	nodes := newNodes(t, serverBin, ref, ref)
 	conf := filepath.Join(t.TempDir(), "ref.conf")

@@ -432,9 +432,6 @@ func TestRouteAccountsStayApart(t *testing.T) {
 
 func TestRouteOptionsRefused(t *testing.T) {
 	for _, c := range []struct{ conf, want string }{
-		{"cluster { port: -1, compression: s2_fast }", "not supported yet"},
-		{"cluster { port: -1, pool_size: -1 }", "not supported yet"},
-		{"cluster { port: -1, permissions { import: [\">\"] } }", "not supported yet"},
 		{"cluster { port: -1, tls { cert_file: x } }", "key_file"},
 		{"cluster { port: -1, name: \"a b\" }", "cannot contain spaces"},
 		{"cluster { port: -1, bogus: 1 }", "unknown field"},

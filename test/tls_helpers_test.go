@@ -174,6 +174,23 @@ next:
 	return ""
 }
 
+// findAfter returns the first line after the line prev that contains
+// part, "" if none.
+func (l *captureLog) findAfter(prev, part string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seen := false
+	for _, line := range l.lines {
+		if seen && strings.Contains(line, part) {
+			return line
+		}
+		if line == prev {
+			seen = true
+		}
+	}
+	return ""
+}
+
 // waitLog waits until a line holds every part and returns it.
 func (l *captureLog) waitLog(t testing.TB, parts ...string) string {
 	t.Helper()

@@ -1,0 +1,393 @@
+package server
+
+// Leaf nodes: a server (the leaf) connects to another (the hub) and binds
+// one of its accounts to the account the hub's credentials give it. Each
+// side tells the other the interest of that account (LS+/LS-), every
+// subscription counted, whatever connection it came from (clients, routes,
+// other leaf nodes) except the leaf connection itself; messages cross as
+// LMSG, and are delivered on the other side like a local publish (to
+// clients, routes and the other leaf connections), never back where they
+// came from.
+//
+// Locks: leafState.mu guards the listener and the connection set; it is
+// never held across I/O nor while taking an account's leafInterest.mu,
+// which comes before a leaf connection's client.mu (see README.md).
+
+import (
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// leafState is the server's side of its leaf nodes: accepted and solicited.
+type leafState struct {
+	s *Server
+	// lds is this server's loop detection subject ($LDS.<random>): it is
+	// told to every leaf connection, and comes back over one only if the
+	// leaf nodes form a cycle.
+	lds string
+
+	mu       sync.Mutex
+	listener net.Listener
+	port     int
+	conns    map[uint64]*client // every leaf connection, registered or not
+	quit     chan struct{}
+	wg       sync.WaitGroup
+	stopped  bool
+}
+
+// leafConn is the leaf-specific state of a LEAF connection.
+type leafConn struct {
+	// Set before the connection's goroutines start.
+	solicited bool
+	remote    *RemoteLeafOpts // the remote solicited, nil when accepted
+	url       *url.URL
+	attempt   int // failed dials before this connection
+
+	// Owned by the reading goroutine until registered, then read-only.
+	remoteID   string
+	remoteName string
+	connectTo  bool // solicited: CONNECT sent
+
+	// Written by the reading goroutine under client.mu; closing takes it.
+	subs map[string]*subscription // the peer's interest, "subject[ queue]"
+
+	// own counts the peer's interest per key, under the bound account's
+	// leafInterest.mu, so that what the peer is told never includes what
+	// it told us.
+	own map[string]int32
+
+	registered atomic.Bool
+	loop       atomic.Bool // closed for a loop: reconnect after leafLoopDelay
+}
+
+// leafInterest is what an account's leaf connections are told: every
+// subscription of the account counted by key ("subject" or "subject
+// queue"), and the registered leaf connections bound to the account.
+type leafInterest struct {
+	mu    sync.Mutex
+	refs  map[string]int32
+	conns []*client
+}
+
+// newLeafState prepares leaf nodes before accounts are set up, so that the
+// interest of every subscription made from then on is counted.
+func newLeafState(s *Server) *leafState {
+	return &leafState{s: s, lds: "$LDS." + newNonce() + newNonce(), conns: make(map[uint64]*client), quit: make(chan struct{})}
+}
+
+// startLeafnodes opens the leaf node listener and solicits the remotes.
+func (s *Server) startLeafnodes() error {
+	ls := s.leafs.Load()
+	if ls == nil {
+		return nil
+	}
+	o := s.getOpts()
+	for _, r := range o.LeafNode.Remotes {
+		if _, ok := s.LookupAccount(leafLocalAccount(r)); !ok {
+			return fmtErr("leafnode remote: local account %q does not exist", leafLocalAccount(r))
+		}
+	}
+	for _, u := range o.LeafNode.Users {
+		if _, ok := s.LookupAccount(u.Account); u.Account != "" && !ok {
+			return fmtErr("leafnode user %q: account %q does not exist", u.Username, u.Account)
+		}
+	}
+	if o.LeafNode.Port != 0 {
+		port := o.LeafNode.Port
+		if port == RANDOM_PORT {
+			port = 0
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(o.LeafNode.Host, strconv.Itoa(port)))
+		if err != nil {
+			return fmtErr("Error listening on leafnode port: %d - %v", o.LeafNode.Port, err)
+		}
+		ls.mu.Lock()
+		ls.listener = l
+		ls.port = l.Addr().(*net.TCPAddr).Port
+		ls.mu.Unlock()
+		s.Noticef("Listening for leafnode connections on %s", net.JoinHostPort(o.LeafNode.Host, strconv.Itoa(ls.port)))
+		ls.wg.Add(1)
+		go func() {
+			defer ls.wg.Done()
+			s.acceptConns(l, "leafnode ", ls.quit, ls.isStopped, ls.accept)
+		}()
+	}
+	for _, r := range o.LeafNode.Remotes {
+		ls.solicit(r, 0, 0)
+	}
+	return nil
+}
+
+func leafLocalAccount(r *RemoteLeafOpts) string {
+	if r.LocalAccount == "" {
+		return DEFAULT_GLOBAL_ACCOUNT
+	}
+	return r.LocalAccount
+}
+
+func (ls *leafState) isStopped() bool {
+	select {
+	case <-ls.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// stopLeafnodes closes the listener and every leaf connection, and stops
+// reconnects.
+func (s *Server) stopLeafnodes() {
+	ls := s.leafs.Load()
+	if ls == nil {
+		return
+	}
+	ls.mu.Lock()
+	if ls.stopped {
+		ls.mu.Unlock()
+		return
+	}
+	ls.stopped = true
+	close(ls.quit)
+	if ls.listener != nil {
+		ls.listener.Close()
+	}
+	conns := make([]*client, 0, len(ls.conns))
+	for _, c := range ls.conns {
+		conns = append(conns, c)
+	}
+	ls.mu.Unlock()
+	for _, c := range conns {
+		c.closeConnection(ServerShutdown)
+	}
+	deadline := time.After(closeFlushTimeout)
+	for _, c := range conns {
+		select {
+		case <-c.writerDone:
+		case <-deadline:
+			c.nc.Close()
+		}
+	}
+	ls.wg.Wait()
+}
+
+// LeafAddr returns the leaf node listener's address, nil without one.
+func (s *Server) LeafAddr() *net.TCPAddr {
+	ls := s.leafs.Load()
+	if ls == nil {
+		return nil
+	}
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.listener == nil {
+		return nil
+	}
+	return ls.listener.Addr().(*net.TCPAddr)
+}
+
+// NumLeafNodes returns the number of registered leaf connections.
+func (s *Server) NumLeafNodes() int {
+	return len(s.leafConns())
+}
+
+// leafConns returns the registered leaf connections.
+func (s *Server) leafConns() []*client {
+	ls := s.leafs.Load()
+	if ls == nil {
+		return nil
+	}
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	out := make([]*client, 0, len(ls.conns))
+	for _, c := range ls.conns {
+		if c.leaf.registered.Load() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// accept takes one accepted connection; false once stopped.
+func (ls *leafState) accept(conn net.Conn) bool {
+	return ls.createLeaf(conn, &leafConn{}) != nil || !ls.isStopped()
+}
+
+// createLeaf sets up a leaf connection, accepted or solicited, and starts
+// its goroutines. An accepted one is sent our INFO and must CONNECT in
+// time; a solicited one waits for the hub's INFO.
+func (ls *leafState) createLeaf(conn net.Conn, lc *leafConn) *client {
+	s := ls.s
+	o := s.getOpts()
+	c := &client{
+		cid:        s.gcid.Add(1),
+		kind:       LEAF,
+		srv:        s,
+		nc:         conn,
+		start:      time.Now(),
+		subs:       make(map[string]*subscription),
+		pcd:        make(map[*client]struct{}),
+		opts:       ClientOpts{Headers: true, Echo: true},
+		headers:    true,
+		mpay:       o.MaxPayload,
+		mcl:        o.MaxControlLine,
+		writerDone: make(chan struct{}),
+		proto:      leafProtocol{},
+		leaf:       lc,
+	}
+	lc.subs = make(map[string]*subscription)
+	lc.own = make(map[string]int32)
+	c.echo = true
+	c.pa.hdr = -1
+	c.out.sg = make(chan struct{}, 1)
+	c.out.mp = max(o.MaxPending, 64<<20)
+	c.out.csz = minOutChunk
+	if addr, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+		c.host, c.port = addr.IP.String(), addr.Port
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	if lc.solicited {
+		acc, _ := s.LookupAccount(leafLocalAccount(lc.remote))
+		c.acc = acc
+	}
+	ls.mu.Lock()
+	if ls.stopped {
+		ls.mu.Unlock()
+		conn.Close()
+		return nil
+	}
+	ls.conns[c.cid] = c
+	ls.mu.Unlock()
+
+	c.mu.Lock()
+	if !lc.solicited {
+		c.nonce = newNonce()
+		info := s.leafInfo(c)
+		c.queueOutbound(infoProto(&info))
+		c.authRequired = true
+		c.authTimer = time.AfterFunc(secondsToDuration(o.LeafNode.AuthTimeout), c.authTimeout)
+	}
+	c.pingTimer = time.AfterFunc(o.PingInterval, c.pingTimerFired)
+	c.mu.Unlock()
+	// A peer that never completes the handshake does not hold a
+	// connection until pings give up on it.
+	time.AfterFunc(secondsToDuration(max(o.LeafNode.AuthTimeout, 2))+time.Second, func() {
+		if !lc.registered.Load() {
+			c.closeConnection(AuthenticationTimeout)
+		}
+	})
+	if lc.solicited {
+		s.Noticef("%s - Leafnode connection created for account: %s ", c.logPrefix(), c.acc.Name)
+	} else {
+		s.Noticef("%s - Leafnode connection created ", c.logPrefix())
+	}
+	go c.writeLoop()
+	go c.readLoop()
+	return c
+}
+
+// solicit connects to a remote in the background, at once for a first
+// attempt, after the backoff for a retry, or after delay if set.
+func (ls *leafState) solicit(r *RemoteLeafOpts, attempt int, delay time.Duration) {
+	ls.mu.Lock()
+	if ls.stopped {
+		ls.mu.Unlock()
+		return
+	}
+	ls.wg.Add(1)
+	ls.mu.Unlock()
+	go func() {
+		defer ls.wg.Done()
+		if delay == 0 && attempt > 0 {
+			delay = ls.retryDelay(attempt)
+		}
+		if delay > 0 && !ls.sleep(delay) {
+			return
+		}
+		ls.connect(r, attempt)
+	}()
+}
+
+// retryDelay is the wait before reconnect attempt n: the configured delay
+// doubling up to leafReconnectMax, with jitter so that leaf nodes of a
+// restarted hub do not come back in lock step.
+func (ls *leafState) retryDelay(attempt int) time.Duration {
+	d := ls.s.getOpts().LeafNode.ReconnectDelay
+	for i := 1; i < attempt && d < leafReconnectMax; i++ {
+		d *= 2
+	}
+	d = min(d, max(leafReconnectMax, ls.s.getOpts().LeafNode.ReconnectDelay))
+	return d/2 + rand.N(d/2+1)
+}
+
+func (ls *leafState) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ls.quit:
+		return false
+	}
+}
+
+// connect dials one of the remote's URLs (the next on each attempt); a
+// failure is retried for ever.
+func (ls *leafState) connect(r *RemoteLeafOpts, attempt int) {
+	s := ls.s
+	u := r.URLs[attempt%len(r.URLs)]
+	s.Debugf("Trying to connect as leafnode to remote server on %q", u.Host)
+	conn, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
+	if err != nil {
+		s.Errorf("Error trying to connect as leafnode to remote server %q (attempt %d): %v", u.Host, attempt+1, err)
+		ls.solicit(r, attempt+1, 0)
+		return
+	}
+	ls.createLeaf(conn, &leafConn{solicited: true, remote: r, url: u, attempt: attempt})
+}
+
+// removeLeaf finishes closing a leaf connection: its interest leaves the
+// account and the remote is solicited again.
+func (s *Server) removeLeaf(c *client) {
+	ls := s.leafs.Load()
+	lc := c.leaf
+	c.mu.Lock()
+	subs := lc.subs
+	lc.subs = nil
+	acc, reason := c.acc, c.reason
+	c.mu.Unlock()
+	if acc != nil {
+		acc.leafed.unregister(c)
+		list := make([]*subscription, 0, len(subs))
+		for _, sub := range subs {
+			sub.closed.Store(true)
+			list = append(list, sub)
+		}
+		s.removeSubsInterest(acc, list)
+	}
+	if ls == nil {
+		return
+	}
+	ls.mu.Lock()
+	delete(ls.conns, c.cid)
+	stopped := ls.stopped
+	ls.mu.Unlock()
+	s.Noticef("%s - Leafnode connection closed: %s", c.logPrefix(), reason)
+	if stopped || !lc.solicited {
+		return
+	}
+	attempt := lc.attempt + 1
+	if lc.registered.Load() {
+		attempt = 1 // it worked: start the backoff again
+	}
+	var delay time.Duration
+	if lc.loop.Load() {
+		delay = leafLoopDelay
+	}
+	ls.solicit(lc.remote, attempt, delay)
+}

@@ -1,0 +1,126 @@
+package server
+
+import "strconv"
+
+// leafInterestChanged counts an interest change in acc and tells each leaf
+// connection bound to acc when the count of the interest it did not bring
+// itself crosses zero (plain subscriptions) or changes (queue groups, whose
+// weight is their member count). Unlike routes, every subscription counts
+// (clients, imports, routes, other leaf connections): a leaf node is the
+// whole account to the other side.
+func (li *leafInterest) changed(s *Server, sub *subscription, delta int32) {
+	if !s.leafShares(sub.subject) {
+		return
+	}
+	key := sub.subject
+	if sub.queue != "" {
+		key = sub.subject + " " + sub.queue
+	}
+	var from *client
+	if sub.client != nil && sub.client.kind == LEAF {
+		from = sub.client
+	}
+	li.mu.Lock()
+	defer li.mu.Unlock()
+	if li.refs == nil {
+		li.refs = make(map[string]int32)
+	}
+	before := li.refs[key]
+	after := max(before+delta, 0)
+	if after == 0 {
+		delete(li.refs, key)
+	} else {
+		li.refs[key] = after
+	}
+	if from != nil {
+		own := max(from.leaf.own[key]+delta, 0)
+		if own == 0 {
+			delete(from.leaf.own, key)
+		} else {
+			from.leaf.own[key] = own
+		}
+	}
+	var lb [256]byte
+	for _, lc := range li.conns {
+		if lc == from {
+			continue
+		}
+		own := lc.leaf.own[key]
+		ob, oa := before-own, after-own
+		plus := oa > 0 && (ob <= 0 || sub.queue != "")
+		minus := oa <= 0 && ob > 0
+		if !plus && !minus {
+			continue
+		}
+		line := appendLeafInterestLine(lb[:0], plus, sub.subject, sub.queue, oa)
+		lc.mu.Lock()
+		lc.queueOutbound(line)
+		lc.mu.Unlock()
+		lc.signalFlush()
+	}
+}
+
+// register makes c a leaf connection of the account and sends it the
+// account's interest, under the same lock as changes, so that none is
+// lost, doubled or reordered.
+func (li *leafInterest) register(c *client) {
+	li.mu.Lock()
+	li.conns = append(li.conns, c)
+	var line []byte
+	c.mu.Lock()
+	if ls := c.srv.leafs.Load(); ls != nil {
+		line = appendLeafInterestLine(line, true, ls.lds, "", 0)
+		c.queueOutbound(line)
+	}
+	for key, n := range li.refs {
+		n -= c.leaf.own[key]
+		if n <= 0 {
+			continue
+		}
+		subject, queue := splitInterestKey(key)
+		line = appendLeafInterestLine(line[:0], true, subject, queue, n)
+		c.queueOutbound(line)
+	}
+	c.mu.Unlock()
+	li.mu.Unlock()
+	c.signalFlush()
+}
+
+// unregister takes c out of the account's leaf connections.
+func (li *leafInterest) unregister(c *client) {
+	li.mu.Lock()
+	for i, lc := range li.conns {
+		if lc == c {
+			li.conns = append(li.conns[:i], li.conns[i+1:]...)
+			break
+		}
+	}
+	li.mu.Unlock()
+}
+
+// registerLeaf makes a leaf connection visible: to the account's interest
+// (with a snapshot of it) and to monitoring.
+func (s *Server) registerLeaf(c *client) {
+	c.leaf.registered.Store(true)
+	c.acc.leafed.register(c)
+	s.Debugf("%s - Sent local subscriptions to leafnode", c.logPrefix())
+}
+
+// appendLeafInterestLine appends LS+ or LS- with the queue group and, for
+// LS+, its weight.
+func appendLeafInterestLine(b []byte, plus bool, subject, queue string, weight int32) []byte {
+	if plus {
+		b = append(b, "LS+ "...)
+	} else {
+		b = append(b, "LS- "...)
+	}
+	b = append(b, subject...)
+	if queue != "" {
+		b = append(append(b, ' '), queue...)
+		if plus {
+			b = append(b, ' ')
+			b = strconv.AppendInt(b, int64(weight), 10)
+		}
+	}
+	return append(b, '\r', '\n')
+}

@@ -1,0 +1,459 @@
+package server
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// leafProtocol is the protocol of LEAF connections, as the reference
+// speaks it (observed on v2.15.2, compression off):
+//
+//	hub  -> leaf  INFO {..., "nonce", "compression":"off", "leafnode_urls"}
+//	leaf -> hub   CONNECT {"version","user","pass","server_id","name","headers",
+//	              "compress_mode":"off","remote_account","protocol":3}
+//	hub  -> leaf  INFO {..., "connect_info":true, "remote_account"}
+//	both          LS+ subject [queue weight] / LS- subject [queue]
+//	both          LMSG subject [reply] size, LMSG subject + reply q... size,
+//	              LMSG subject | q... size; HMSG the same with the header size
+//	              before the size; PING/PONG
+//
+// An LMSG naming queue groups is for those groups (and every plain
+// subscription); one naming none is for plain subscriptions only, since
+// the sender chose where its queue groups are served.
+type leafProtocol struct{}
+
+var errLeafFirst = &protoErr{close: true, reason: ProtocolViolation, log: "leafnode protocol before CONNECT"}
+
+func (leafProtocol) processOp(c *client, op opCode, args []byte) error {
+	switch op {
+	case opErr:
+		text := bytes.TrimSpace(args)
+		c.srv.Errorf("%s - Leafnode Error %s", c.logPrefix(), text)
+		if bytes.Contains(text, []byte("Loop detected")) {
+			c.leaf.loop.Store(true)
+			c.srv.Errorf("%s - %s", c.logPrefix(), bytes.Trim(text, "'"))
+		}
+		return nil
+	case opOK:
+		return nil
+	case opPing:
+		c.sendProto(protoPong)
+		return nil
+	case opPong:
+		c.processPong()
+		return nil
+	case opInfo:
+		return c.processLeafInfo(args)
+	case opConnect:
+		return c.processLeafConnect(args)
+	}
+	if !c.leaf.registered.Load() {
+		if c.authRequired && !c.connected {
+			return errAuthFirst
+		}
+		return errLeafFirst
+	}
+	switch op {
+	case opLMsg, opRMsg:
+		return c.processLeafMsgArgs(args, false)
+	case opHMsg:
+		return c.processLeafMsgArgs(args, true)
+	case opLSub:
+		return c.processLeafSub(args)
+	case opLUnsub:
+		return c.processLeafUnsub(args)
+	}
+	return errUnknownOp
+}
+
+// leafInfoMsg is the INFO a hub sends its leaf nodes, with the
+// reference's fields in its order.
+type leafInfoMsg struct {
+	ID            string   `json:"server_id"`
+	Name          string   `json:"server_name"`
+	Version       string   `json:"version"`
+	Proto         int      `json:"proto"`
+	GoVersion     string   `json:"go"`
+	Host          string   `json:"host"`
+	Port          int      `json:"port"`
+	Headers       bool     `json:"headers"`
+	AuthRequired  bool     `json:"auth_required,omitempty"`
+	MaxPayload    int32    `json:"max_payload"`
+	JetStream     bool     `json:"jetstream,omitempty"`
+	IP            string   `json:"ip,omitempty"`
+	ClientID      uint64   `json:"client_id,omitempty"`
+	Nonce         string   `json:"nonce,omitempty"`
+	Cluster       string   `json:"cluster,omitempty"`
+	Domain        string   `json:"domain,omitempty"`
+	Compression   string   `json:"compression,omitempty"`
+	ConnectInfo   bool     `json:"connect_info,omitempty"`
+	RemoteAccount string   `json:"remote_account,omitempty"`
+	APILevel      int      `json:"api_lvl,omitempty"`
+	InfoOnConnect bool     `json:"info_on_connect,omitempty"`
+	LeafNodeURLs  []string `json:"leafnode_urls,omitempty"`
+}
+
+// leafConnectInfo is the CONNECT a leaf sends its hub.
+type leafConnectInfo struct {
+	Version       string `json:"version,omitempty"`
+	Nkey          string `json:"nkey,omitempty"`
+	JWT           string `json:"jwt,omitempty"`
+	Sig           string `json:"sig,omitempty"`
+	User          string `json:"user,omitempty"`
+	Pass          string `json:"pass,omitempty"`
+	Token         string `json:"auth_token,omitempty"`
+	ID            string `json:"server_id,omitempty"`
+	Domain        string `json:"domain,omitempty"`
+	Name          string `json:"name,omitempty"`
+	Hub           bool   `json:"is_hub,omitempty"`
+	Cluster       string `json:"cluster,omitempty"`
+	Headers       bool   `json:"headers,omitempty"`
+	JetStream     bool   `json:"jetstream,omitempty"`
+	Compression   string `json:"compress_mode,omitempty"`
+	RemoteAccount string `json:"remote_account,omitempty"`
+	Proto         int    `json:"protocol,omitempty"`
+}
+
+// leafProtoVersion is the leaf protocol level the reference speaks.
+const leafProtoVersion = 3
+
+// leafInfo is our INFO for an accepted leaf connection.
+func (s *Server) leafInfo(c *client) leafInfoMsg {
+	o := s.getOpts()
+	host, port := s.leafAdvertised(o)
+	info := leafInfoMsg{
+		ID:            s.info.ID,
+		Name:          s.info.Name,
+		Version:       VERSION,
+		Proto:         leafProtoVersion,
+		GoVersion:     s.info.GoVersion,
+		Host:          host,
+		Port:          port,
+		Headers:       !o.NoHeaderSupport,
+		AuthRequired:  true,
+		MaxPayload:    o.MaxPayload,
+		JetStream:     s.info.JetStream,
+		ClientID:      c.cid,
+		Nonce:         c.nonce,
+		Compression:   "off",
+		APILevel:      JSApiLevel,
+		InfoOnConnect: true,
+	}
+	if port != 0 {
+		info.IP = net.JoinHostPort(host, strconv.Itoa(port))
+		if !o.LeafNode.NoAdvertise {
+			info.LeafNodeURLs = []string{info.IP}
+		}
+	}
+	if cs := s.cluster.Load(); cs != nil {
+		info.Cluster = cs.clusterName()
+	}
+	return info
+}
+
+// leafAdvertised is the host and port leaf nodes are told to connect to.
+func (s *Server) leafAdvertised(o *Options) (string, int) {
+	port := 0
+	if ls := s.leafs.Load(); ls != nil {
+		ls.mu.Lock()
+		port = ls.port
+		ls.mu.Unlock()
+	}
+	host := o.LeafNode.Host
+	if a := o.LeafNode.Advertise; a != "" {
+		if h, p, err := parseClientAdvertise(a); err == nil {
+			if p == 0 {
+				p = port
+			}
+			return h, p
+		}
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = firstLocalIP()
+	}
+	return host, port
+}
+
+// processLeafInfo handles an INFO: on a solicited connection the hub's
+// first one is answered with CONNECT, the one after CONNECT registers the
+// connection; later ones (and a leaf's on an accepted connection) only
+// update what we know.
+func (c *client) processLeafInfo(arg []byte) error {
+	var info leafInfoMsg
+	if err := json.Unmarshal(arg, &info); err != nil {
+		return &protoErr{close: true, reason: ProtocolViolation, log: "processLeafInfo Parse Error: " + err.Error()}
+	}
+	lc := c.leaf
+	if !lc.solicited || lc.registered.Load() {
+		return nil
+	}
+	s := c.srv
+	if !lc.connectTo {
+		if info.ID == s.info.ID {
+			s.Warnf("%s - Detected leafnode connection to self, ignoring", c.logPrefix())
+			return &protoErr{close: true, reason: ProtocolViolation}
+		}
+		lc.remoteID, lc.remoteName = info.ID, info.Name
+		lc.connectTo = true
+		c.sendProto(s.leafConnectProto(lc, c.acc.Name))
+		return nil
+	}
+	c.mu.Lock()
+	c.authDone = true
+	c.mu.Unlock()
+	c.connected = true
+	s.registerLeaf(c)
+	return nil
+}
+
+// leafConnectProto is the CONNECT a leaf sends, with the credentials of
+// the remote's URL.
+func (s *Server) leafConnectProto(lc *leafConn, localAcc string) []byte {
+	o := s.getOpts()
+	ci := leafConnectInfo{
+		Version:       VERSION,
+		ID:            s.info.ID,
+		Name:          s.info.Name,
+		Headers:       !o.NoHeaderSupport,
+		Compression:   "off",
+		RemoteAccount: localAcc,
+		Proto:         leafProtoVersion,
+	}
+	if u := lc.url; u != nil && u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			ci.User, ci.Pass = u.User.Username(), p
+		} else {
+			ci.Token = u.User.Username()
+		}
+	}
+	b, _ := json.Marshal(&ci)
+	return append(append([]byte("CONNECT "), b...), "\r\n"...)
+}
+
+// processLeafConnect checks an accepted leaf's CONNECT, binds the
+// connection to the account its credentials give, answers with INFO and
+// registers it.
+func (c *client) processLeafConnect(arg []byte) error {
+	s := c.srv
+	lc := c.leaf
+	if lc.solicited || c.connected {
+		return errLeafFirst
+	}
+	var ci leafConnectInfo
+	if err := json.Unmarshal(arg, &ci); err != nil {
+		return &protoErr{close: true, reason: ProtocolViolation, log: "processLeafConnect Parse Error: " + err.Error()}
+	}
+	accName, ok := s.leafAuthenticate(c, &ci)
+	if !ok {
+		switch {
+		case ci.User != "":
+			s.Errorf("%s - authentication error - User %q", c.logPrefix(), ci.User)
+		default:
+			s.Errorf("%s - authentication error", c.logPrefix())
+		}
+		return errAuthFirst
+	}
+	acc, found := s.LookupAccount(accName)
+	if !found {
+		s.Errorf("%s - account %q not found", c.logPrefix(), accName)
+		return errAuthFirst
+	}
+	if ci.ID == s.info.ID {
+		s.Warnf("%s - Detected leafnode connection to self, ignoring", c.logPrefix())
+		return &protoErr{close: true, reason: ProtocolViolation}
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.acc = acc
+	c.authDone = true
+	if c.authTimer != nil {
+		c.authTimer.Stop()
+		c.authTimer = nil
+	}
+	c.mu.Unlock()
+	lc.remoteID, lc.remoteName = ci.ID, ci.Name
+	c.connected = true
+	info := s.leafInfo(c)
+	info.Nonce = ""
+	info.Compression = ""
+	info.ConnectInfo = true
+	info.RemoteAccount = acc.Name
+	c.sendProto(infoProto(&info))
+	s.registerLeaf(c)
+	return nil
+}
+
+// leafAuthenticate checks an accepted leaf's credentials against the
+// leafnodes authorization block or, without one, the server's users, and
+// returns the account to bind.
+func (s *Server) leafAuthenticate(c *client, ci *leafConnectInfo) (string, bool) {
+	o := s.getOpts()
+	lo := &o.LeafNode
+	def := lo.Account
+	if def == "" {
+		def = DEFAULT_GLOBAL_ACCOUNT
+	}
+	switch {
+	case len(lo.Users) > 0:
+		for _, u := range lo.Users {
+			if subtle.ConstantTimeCompare([]byte(u.Username), []byte(ci.User)) == 1 && comparePasswords(u.Password, ci.Pass) {
+				if u.Account != "" {
+					return u.Account, true
+				}
+				return def, true
+			}
+		}
+		return "", false
+	case lo.Username != "":
+		okUser := subtle.ConstantTimeCompare([]byte(ci.User), []byte(lo.Username)) == 1
+		return def, okUser && comparePasswords(lo.Password, ci.Pass)
+	case lo.Token != "":
+		return def, comparePasswords(lo.Token, ci.Token)
+	case authConfigured(o) && s.jwt == nil:
+		co := ClientOpts{Username: ci.User, Password: ci.Pass, Token: ci.Token, Nkey: ci.Nkey, Sig: ci.Sig, JWT: ci.JWT}
+		res, ok := authenticateAs(o, &co, c.nonce, ConnectionTypeLeafnode, "")
+		if !ok {
+			return "", false
+		}
+		if res.acc != "" {
+			return res.acc, true
+		}
+		return def, true
+	case s.jwt != nil:
+		return "", false // leaf credentials in operator mode come with milestone 2
+	}
+	return def, true
+}
+
+// processLeafSub handles LS+ subject [queue weight].
+func (c *client) processLeafSub(args []byte) error {
+	var a [4][]byte
+	n := splitArgs(args, a[:])
+	if n < 1 || n > 3 || n == 2 {
+		return argErr("processLeafSub", args)
+	}
+	subject := a[0]
+	var queue []byte
+	if n == 3 {
+		queue = a[1]
+	}
+	if !c.srv.leafShares(bytesToString(subject)) {
+		return nil
+	}
+	if ls := c.srv.leafs.Load(); ls != nil && string(subject) == ls.lds {
+		return c.leafLoopDetected()
+	}
+	if !IsValidSubject(bytesToString(subject)) {
+		c.srv.Debugf("%s - invalid leafnode subscription subject %q", c.logPrefix(), subject)
+		return nil
+	}
+	key := string(subject)
+	if len(queue) > 0 {
+		key += " " + string(queue)
+	}
+	lc := c.leaf
+	c.mu.Lock()
+	_, dup := lc.subs[key]
+	acc := c.acc
+	c.mu.Unlock()
+	if dup || acc == nil {
+		return nil
+	}
+	sub := &subscription{client: c, subject: string(subject), queue: string(queue), sid: key}
+	if err := c.srv.addSubInterest(acc, sub); err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	closed := c.closed
+	if !closed {
+		lc.subs[key] = sub
+	}
+	c.mu.Unlock()
+	if closed {
+		c.srv.removeSubInterest(acc, sub)
+	}
+	return nil
+}
+
+// leafLoopDelay is how long a leaf waits before connecting again after
+// a loop was detected, as the reference.
+const leafLoopDelay = 30 * time.Second
+
+// leafLoopDetected closes a connection that brought back our own loop
+// detection subject: the leaf nodes form a cycle. The other side is told
+// why (and waits leafLoopDelay before it connects again), as the
+// reference does.
+func (c *client) leafLoopDetected() error {
+	msg := fmt.Sprintf("Loop detected for leafnode account=%q. Delaying attempt to reconnect for %v", c.acc.Name, leafLoopDelay)
+	c.srv.Errorf("%s - %s", c.logPrefix(), msg)
+	c.leaf.loop.Store(true)
+	return &protoErr{msg: msg, close: true, reason: ProtocolViolation}
+}
+
+// processLeafUnsub handles LS- subject [queue].
+func (c *client) processLeafUnsub(args []byte) error {
+	var a [3][]byte
+	n := splitArgs(args, a[:])
+	if n < 1 || n > 2 {
+		return argErr("processLeafUnsub", args)
+	}
+	key := string(a[0])
+	if n == 2 {
+		key += " " + string(a[1])
+	}
+	c.mu.Lock()
+	sub, ok := c.leaf.subs[key]
+	delete(c.leaf.subs, key)
+	acc := c.acc
+	c.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	sub.closed.Store(true)
+	c.srv.removeSubInterest(acc, sub)
+	return nil
+}
+
+// processLeafMsgArgs parses LMSG/HMSG: the routed forms without account.
+func (c *client) processLeafMsgArgs(args []byte, withHdr bool) error {
+	var a [16][]byte
+	n := splitArgs(args, a[:])
+	if n > len(a) {
+		return c.setRoutedMsgArgs(bytes.Fields(args), args, withHdr, false)
+	}
+	return c.setRoutedMsgArgs(a[:n], args, withHdr, false)
+}
+
+// leafShares reports whether interest in subject crosses a leaf
+// connection. A server with JetStream answers its own `$JS.API.>` and
+// neither tells nor takes that interest: the other side's JetStream is
+// reached through its domain (`$JS.<domain>.API.>`, which crosses).
+func (s *Server) leafShares(subject string) bool {
+	if !s.info.JetStream || len(subject) < 4 || subject[:4] != "$JS." {
+		return true
+	}
+	return !strings.HasPrefix(subject, "$JS.API.") && subject != "$JS.>"
+}
+
+// processMsg delivers a message from the other side as a publish in the
+// bound account: to local subscribers, routes and the other leaf
+// connections (deliverResult), queue groups only if the LMSG names them.
+func (leafProtocol) processMsg(c *client, msg []byte) {
+	hdr, payload := c.readPeerMsg(msg)
+	if c.acc == nil {
+		return
+	}
+	subject := bytesToString(c.pa.subject)
+	r := c.match(subject)
+	c.deliverResult(r, subject, c.pa.reply, hdr, payload)
+	c.rc.release(r)
+}

@@ -1,0 +1,268 @@
+package server
+
+// Messages from MQTT publishers. Every PUBLISH goes to the NATS subject
+// of its topic, as a NATS client's PUB would. QoS 1/2 messages carry the
+// header "Nmqtt-Pub: <qos>" and are also stored in $MQTT_msgs at
+// "$MQTT.msgs.<subject>", from which the consumers of QoS 1/2 MQTT
+// subscriptions deliver them; the PUBACK (QoS 1) or PUBREC (QoS 2) goes
+// out once JetStream stored the message. A retained message is stored in
+// $MQTT_rmsgs (mqtt_jetstream.go).
+//
+// MQTT 5 properties travel as NATS headers and back:
+//
+//	user property <name>: <value>   header "<name>: <value>"
+//	response topic                  the message's reply subject
+//	correlation data                header "Nmqtt-Corr: <base64>"
+//	content type                    header "Nmqtt-Ctype: <type>"
+//	payload format indicator 1      header "Nmqtt-Fmt: 1"
+//	message expiry interval         header "Nats-TTL: <seconds>s"? no: "Nmqtt-Exp: <seconds>"
+
+import (
+	"encoding/base64"
+	"strconv"
+)
+
+// Header names of MQTT 5 properties.
+const (
+	mqttHdrCorr  = "Nmqtt-Corr"
+	mqttHdrCtype = "Nmqtt-Ctype"
+	mqttHdrFmt   = "Nmqtt-Fmt"
+	mqttHdrExp   = "Nmqtt-Exp"
+)
+
+// mqttPublish handles a PUBLISH from the client.
+func (c *client) mqttPublish(flags byte, body []byte) error {
+	mq := c.mq
+	p := &mq.pub
+	if err := mqttParsePublish(flags, body, mq.v5, p); err != nil {
+		return mqttErr("%v", err)
+	}
+	topic, err := c.mqttPubTopic(p)
+	if err != nil {
+		return err
+	}
+	qos := p.qos()
+	if qos == 2 {
+		if _, dup := mq.qos2in[p.pi]; dup {
+			c.mqttSend(mqttAppendAck(nil, mqttPacketPubRec, p.pi, 0))
+			return nil
+		}
+	}
+	subj, err := mqttTopicToSubject(mq.sbuf[:0], topic, false)
+	mq.sbuf = subj
+	if err != nil {
+		return mqttErr("invalid topic %q: %v", topic, err)
+	}
+	subject := bytesToString(subj)
+	c.pend.inMsgs++
+	c.pend.inBytes += int64(len(p.payload))
+	if !c.canPublish(subject) {
+		c.srv.Errorf("%s - mqtt: Publish Violation - %q", c.logPrefix(), subject)
+		if qos > 0 {
+			c.mqttSend(mqttAppendAck(nil, mqttPacketPubAck+(qos-1)*0x10, p.pi, mqttV5Only(mq.v5, 0x87)))
+		}
+		return nil
+	}
+	var reply []byte
+	if mq.v5 && len(p.props.responseTopic) > 0 {
+		r, err := mqttTopicToSubject(nil, p.props.responseTopic, false)
+		if err != nil {
+			return mqttErr("invalid response topic %q: %v", p.props.responseTopic, err)
+		}
+		reply = r
+	}
+	hdr := c.mqttPubHeader(qos, p)
+	if c.acc != nil {
+		subject = c.acc.mapSubject(&c.mbuf, subject)
+		r := c.match(subject)
+		c.deliverResult(r, subject, reply, hdr, p.payload)
+		c.rc.release(r)
+	}
+	if p.retain() {
+		mq.ma.retain(subject, string(topic), qos, p.payload)
+	}
+	if qos == 0 {
+		return nil
+	}
+	if qos == 2 {
+		if mq.qos2in == nil {
+			mq.qos2in = map[uint16]struct{}{}
+		}
+		mq.qos2in[p.pi] = struct{}{}
+	}
+	// Stored; the PubAck's reply sends PUBACK/PUBREC (mqttAccount.pubAcked).
+	stored := mqttMsgsPrefix + subject
+	ackTo := mq.ma.prefix + "PA." + strconv.FormatUint(c.cid, 10) + "." + strconv.Itoa(int(p.pi)) + "." + strconv.Itoa(int(qos))
+	r := c.acc.sl.Match(stored)
+	found := c.deliverResult(r, stored, []byte(ackTo), hdr, p.payload)
+	if !found {
+		// No $MQTT_msgs (deleted under us): acknowledge all the same,
+		// NATS subscribers got it.
+		c.mqttSend(mqttAppendAck(nil, mqttPacketPubAck+(qos-1)*0x10, p.pi, 0))
+	}
+	return nil
+}
+
+// mqttV5Only is code for MQTT 5 and 0 (no reason code) for 3.1.1.
+func mqttV5Only(v5 bool, code byte) byte {
+	if v5 {
+		return code
+	}
+	return 0
+}
+
+// mqttPubTopic resolves an MQTT 5 topic alias: a topic with an alias sets
+// it, an empty topic uses it.
+func (c *client) mqttPubTopic(p *mqttPublish) ([]byte, error) {
+	mq := c.mq
+	if !mq.v5 || !p.props.present(mqttPropTopicAlias) {
+		if len(p.topic) == 0 {
+			return nil, mqttErr("empty topic")
+		}
+		return p.topic, nil
+	}
+	alias := p.props.topicAlias
+	if alias == 0 || alias > mqttMaxTopicAlias {
+		return nil, mqttErr("topic alias %d out of range", alias)
+	}
+	if len(p.topic) > 0 {
+		if mq.aliases == nil {
+			mq.aliases = map[uint16]string{}
+		}
+		mq.aliases[alias] = string(p.topic)
+		return p.topic, nil
+	}
+	t, ok := mq.aliases[alias]
+	if !ok {
+		return nil, mqttErr("unknown topic alias %d", alias)
+	}
+	return []byte(t), nil
+}
+
+// mqttPubHeader builds the NATS header of a PUBLISH in mq.hbuf: the QoS
+// marker for QoS 1/2 and the MQTT 5 properties; nil when there is none.
+func (c *client) mqttPubHeader(qos byte, p *mqttPublish) []byte {
+	mq := c.mq
+	pr := &p.props
+	if qos == 0 && (!mq.v5 || (len(pr.user) == 0 && pr.has&^(1<<mqttPropTopicAlias|1<<mqttPropResponseTopic) == 0)) {
+		return nil
+	}
+	b := append(mq.hbuf[:0], "NATS/1.0\r\n"...)
+	if qos > 0 {
+		b = append(b, mqttHdrPub...)
+		b = append(b, ':', ' ', '0'+qos, '\r', '\n')
+	}
+	for _, kv := range pr.user {
+		if mqttHeaderSafe(kv[0], true) && mqttHeaderSafe(kv[1], false) {
+			b = mqttAppendHeader(b, string(kv[0]), kv[1])
+		}
+	}
+	if len(pr.correlationData) > 0 {
+		b = mqttAppendHeader(b, mqttHdrCorr, []byte(base64.StdEncoding.EncodeToString(pr.correlationData)))
+	}
+	if len(pr.contentType) > 0 && mqttHeaderSafe(pr.contentType, false) {
+		b = mqttAppendHeader(b, mqttHdrCtype, pr.contentType)
+	}
+	if pr.payloadFormat == 1 {
+		b = mqttAppendHeader(b, mqttHdrFmt, []byte("1"))
+	}
+	if pr.present(mqttPropMessageExpiry) {
+		b = mqttAppendHeader(b, mqttHdrExp, strconv.AppendUint(nil, uint64(pr.messageExpiry), 10))
+	}
+	b = append(b, '\r', '\n')
+	mq.hbuf = b
+	return b
+}
+
+func mqttAppendHeader(b []byte, k string, v []byte) []byte {
+	b = append(b, k...)
+	b = append(b, ':', ' ')
+	b = append(b, v...)
+	return append(b, '\r', '\n')
+}
+
+// mqttHeaderSafe reports whether s can be a header name (name set) or
+// value: no line breaks, and for names no ':' or spaces.
+func mqttHeaderSafe(s []byte, name bool) bool {
+	if name && len(s) == 0 {
+		return false
+	}
+	for _, ch := range s {
+		if ch == '\r' || ch == '\n' || (name && (ch == ':' || ch == ' ' || ch == '\t')) {
+			return false
+		}
+	}
+	return true
+}
+
+// mqttAppendPubProps appends the MQTT 5 properties of a delivery: the
+// reply subject as response topic, headers as user properties (the
+// Nmqtt-* ones back as their properties; Nats-* and the status line are
+// NATS's own) and the subscription identifier.
+func mqttAppendPubProps(b []byte, hdr, reply []byte, subID int) []byte {
+	if len(reply) > 0 {
+		b = append(b, mqttPropResponseTopic)
+		t := mqttSubjectToTopic(nil, bytesToString(reply))
+		b = mqttAppendString(b, bytesToString(t))
+	}
+	rest := headerLines(hdr)
+	for {
+		k, v, next, ok := nextHeader(rest)
+		if !ok {
+			break
+		}
+		rest = next
+		switch ks := bytesToString(k); {
+		case ks == mqttHdrCorr:
+			if d, err := base64.StdEncoding.DecodeString(bytesToString(v)); err == nil {
+				b = append(b, mqttPropCorrelationData)
+				b = mqttAppendUint16(b, uint16(len(d)))
+				b = append(b, d...)
+			}
+		case ks == mqttHdrCtype:
+			b = append(b, mqttPropContentType)
+			b = mqttAppendString(b, bytesToString(v))
+		case ks == mqttHdrFmt:
+			b = append(b, mqttPropPayloadFormat, 1)
+		case ks == mqttHdrExp:
+			if n, err := strconv.ParseUint(bytesToString(v), 10, 32); err == nil {
+				b = append(b, mqttPropMessageExpiry, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+			}
+		case len(ks) > 6 && (ks[:6] == "Nmqtt-" || ks[:5] == "Nats-"):
+		default:
+			if len(k) <= 0xffff && len(v) <= 0xffff && mqttValidUTF8(k) && mqttValidUTF8(v) {
+				b = append(b, mqttPropUserProperty)
+				b = mqttAppendString(b, ks)
+				b = mqttAppendString(b, bytesToString(v))
+			}
+		}
+	}
+	if subID > 0 {
+		b = append(b, mqttPropSubscriptionID)
+		b = mqttAppendVarInt(b, subID)
+	}
+	return b
+}
+
+// mqttPublishWill publishes the will message of a connection that ended
+// without DISCONNECT, as its PUBLISH would have been.
+func (c *client) mqttPublishWill() {
+	mq := c.mq
+	w := mq.will
+	subj, err := mqttTopicToSubject(nil, w.topic, false)
+	if err != nil {
+		return
+	}
+	subject := string(subj)
+	var hdr []byte
+	if w.qos > 0 {
+		hdr = []byte("NATS/1.0\r\n" + mqttHdrPub + ": " + strconv.Itoa(int(w.qos)) + "\r\n\r\n")
+	}
+	c.srv.PublishInternal(mq.ma.acc, subject, "", hdr, w.payload)
+	if w.qos > 0 {
+		mq.ma.publishNoReply(mqttMsgsPrefix+subject, hdr, w.payload)
+	}
+	if w.retain {
+		mq.ma.retain(subject, string(w.topic), w.qos, w.payload)
+	}
+}

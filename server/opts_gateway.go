@@ -1,0 +1,215 @@
+package server
+
+import (
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/natsforge/nats-server/conf"
+)
+
+// Gateway defaults, as the reference's.
+const (
+	DEFAULT_GATEWAY_CONNECT      = time.Second // wait before a gateway reconnect
+	DEFAULT_GATEWAY_AUTH_TIMEOUT = 2.0         // seconds
+)
+
+// GatewayOpts is the gateway block: this cluster's name in the
+// supercluster, the gateway listener, and the other clusters to solicit.
+type GatewayOpts struct {
+	Name           string               `json:"name"`
+	Host           string               `json:"addr,omitempty"`
+	Port           int                  `json:"port,omitempty"`
+	Username       string               `json:"-"`
+	Password       string               `json:"-"`
+	AuthTimeout    float64              `json:"auth_timeout,omitempty"`
+	Advertise      string               `json:"advertise,omitempty"`
+	ConnectRetries int                  `json:"connect_retries,omitempty"`
+	Gateways       []*RemoteGatewayOpts `json:"gateways,omitempty"`
+	RejectUnknown  bool                 `json:"reject_unknown,omitempty"`
+}
+
+// RemoteGatewayOpts is one entry of the gateways list: a cluster and the
+// URLs of some of its servers.
+type RemoteGatewayOpts struct {
+	Name string     `json:"name"`
+	URLs []*url.URL `json:"urls,omitempty"`
+}
+
+// gatewayEnabled reports whether the options ask for gateways.
+func (o *Options) gatewayEnabled() bool {
+	return o.Gateway.Name != "" || o.Gateway.Port != 0 || len(o.Gateway.Gateways) > 0
+}
+
+// parseGateway reads the gateway block.
+func parseGateway(c *cfg, k string, v *conf.Value) {
+	m, ok := c.mapOf(k, v)
+	if !ok {
+		return
+	}
+	g := &c.o.Gateway
+	for _, key := range sortedKeys(m) {
+		e := m[key]
+		switch strings.ToLower(key) {
+		case "name":
+			if g.Name, ok = c.str(key, e); ok && containsSpace(g.Name) {
+				c.errorf(e, "gateway name cannot contain spaces")
+			}
+		case "listen":
+			c.hostPort(key, e, &g.Host, &g.Port)
+		case "host", "net":
+			g.Host, _ = c.str(key, e)
+		case "port":
+			if n, ok := c.int64(key, e); ok && c.inBound(e, "gateway port", n, false, portNumber) {
+				g.Port = int(n)
+			}
+		case "advertise":
+			g.Advertise, _ = c.str(key, e)
+		case "connect_retries":
+			if n, ok := c.int64(key, e); ok && c.inBound(e, key, n, false, notNegative) {
+				g.ConnectRetries = int(n)
+			}
+		case "reject_unknown", "reject_unknown_cluster":
+			g.RejectUnknown, _ = c.bool(key, e)
+		case "authorization":
+			c.parseGatewayAuth(key, e)
+		case "gateways":
+			c.parseRemoteGateways(key, e)
+		case "tls", "send_qsub_interest_only_for_all_accounts":
+			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": gateway "+strings.ToLower(key))
+		default:
+			c.unknownField(e, key)
+		}
+	}
+}
+
+func (c *cfg) parseGatewayAuth(k string, v *conf.Value) {
+	m, ok := c.mapOf(k, v)
+	if !ok {
+		return
+	}
+	g := &c.o.Gateway
+	for _, key := range sortedKeys(m) {
+		e := m[key]
+		switch strings.ToLower(key) {
+		case "user", "username":
+			g.Username, _ = c.str(key, e)
+		case "pass", "password":
+			g.Password, _ = c.str(key, e)
+		case "timeout":
+			switch x := e.V.(type) {
+			case int64:
+				g.AuthTimeout = float64(x)
+			case float64:
+				g.AuthTimeout = x
+			default:
+				c.errorf(e, "field %q: expected a number of seconds, got %s", key, typeName(e.V))
+			}
+		case "token", "users", "permissions", "nkey":
+			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": gateway authorization "+strings.ToLower(key))
+		default:
+			c.unknownField(e, key)
+		}
+	}
+}
+
+// parseRemoteGateways reads the gateways list: {name, url or urls}.
+func (c *cfg) parseRemoteGateways(k string, v *conf.Value) {
+	list, ok := v.V.([]*conf.Value)
+	if !ok {
+		c.errorf(v, "field %q: expected an array, got %s", k, typeName(v.V))
+		return
+	}
+	for _, item := range list {
+		m, ok := c.mapOf(k, item)
+		if !ok {
+			continue
+		}
+		rg := &RemoteGatewayOpts{}
+		for _, key := range sortedKeys(m) {
+			e := m[key]
+			switch strings.ToLower(key) {
+			case "name":
+				rg.Name, _ = c.str(key, e)
+			case "url":
+				if s, ok := c.str(key, e); ok {
+					c.addGatewayURL(rg, e, s)
+				}
+			case "urls":
+				if l, ok := c.strList(key, e); ok {
+					for _, s := range l {
+						c.addGatewayURL(rg, e, s)
+					}
+				}
+			case "tls":
+				c.o.unsupported = append(c.o.unsupported, keyPos(e)+": gateway remote tls")
+			default:
+				c.unknownField(e, key)
+			}
+		}
+		c.o.Gateway.Gateways = append(c.o.Gateway.Gateways, rg)
+	}
+}
+
+func (c *cfg) addGatewayURL(rg *RemoteGatewayOpts, e *conf.Value, s string) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || u.Host == "" {
+		c.errorf(e, "error parsing gateway url [%q]", s)
+		return
+	}
+	rg.URLs = append(rg.URLs, u)
+}
+
+// validateGateway checks the gateway block with the reference's words.
+func validateGateway(o *Options) error {
+	g := &o.Gateway
+	if !o.gatewayEnabled() {
+		return nil
+	}
+	if g.Name == "" {
+		return fmtErr("gateway has no name")
+	}
+	if containsSpace(g.Name) {
+		return fmtErr("gateway name cannot contain spaces")
+	}
+	if g.Port == 0 {
+		return fmtErr("gateway %q has no port specified (select -1 for random port)", g.Name)
+	}
+	if o.Cluster.Name != "" && o.Cluster.Name != g.Name {
+		return fmtErr("cluster name conflicts between cluster and gateway definitions")
+	}
+	for i, rg := range g.Gateways {
+		if rg.Name == "" {
+			return fmtErr("gateway in the list %d has no name", i)
+		}
+		if len(rg.URLs) == 0 {
+			return fmtErr("gateway %q has no URL", rg.Name)
+		}
+	}
+	if g.Advertise != "" {
+		if _, _, err := net.SplitHostPort(g.Advertise); err != nil {
+			return fmtErr("gateway advertise %q: %v", g.Advertise, err)
+		}
+	}
+	return nil
+}
+
+// setGatewayDefaults fills the gateway block's unset fields; a cluster
+// without a name of its own takes the gateway's, as with the reference.
+func setGatewayDefaults(o *Options) {
+	g := &o.Gateway
+	if !o.gatewayEnabled() {
+		return
+	}
+	if g.Host == "" {
+		g.Host = DEFAULT_HOST
+	}
+	if g.AuthTimeout == 0 {
+		g.AuthTimeout = DEFAULT_GATEWAY_AUTH_TIMEOUT
+	}
+	if o.clusterEnabled() && o.Cluster.Name == "" && g.Name != "" {
+		o.Cluster.Name = g.Name
+		o.Cluster.NameSet = true
+	}
+}

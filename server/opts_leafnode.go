@@ -1,0 +1,304 @@
+package server
+
+import (
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/natsforge/nats-server/conf"
+)
+
+// Leaf node defaults, as the reference's.
+const (
+	DEFAULT_LEAF_NODE_RECONNECT = time.Second // first retry of a remote
+	leafReconnectMax            = 30 * time.Second
+	DEFAULT_LEAF_AUTH_TIMEOUT   = 2.0 // seconds
+	DEFAULT_LEAF_TLS_TIMEOUT    = 2.0 // seconds, shown in /varz
+)
+
+// LeafNodeOpts is the leafnodes block: the listener other servers connect
+// to as leaf nodes (Port != 0), and the remotes this server solicits.
+type LeafNodeOpts struct {
+	Host        string
+	Port        int
+	Advertise   string
+	NoAdvertise bool
+	// Authorization of accepted leaf connections: one user, a token, or a
+	// list of users each bound to an account. Without any, leaf nodes log
+	// in like clients (the top-level users) or, without those, into Account
+	// (the global account by default).
+	Username    string
+	Password    string
+	Token       string
+	Users       []*User
+	Account     string
+	AuthTimeout float64
+	// ReconnectDelay is the first wait before a remote is dialed again; it
+	// doubles up to leafReconnectMax while the remote stays unreachable.
+	ReconnectDelay time.Duration
+	Remotes        []*RemoteLeafOpts
+}
+
+// RemoteLeafOpts is one entry of leafnodes.remotes: a hub this server
+// connects to as a leaf node, binding LocalAccount to the account the hub
+// gives its credentials.
+type RemoteLeafOpts struct {
+	URLs         []*url.URL
+	LocalAccount string // "account"; the global account by default
+}
+
+// leafEnabled reports whether the options ask for leaf nodes at all.
+func (o *Options) leafEnabled() bool {
+	return o.LeafNode.Port != 0 || len(o.LeafNode.Remotes) > 0
+}
+
+// parseLeafnodes reads leafnodes { ... } (alias leaf).
+func parseLeafnodes(c *cfg, k string, v *conf.Value) {
+	m, ok := c.mapOf(k, v)
+	if !ok {
+		return
+	}
+	lo := &c.o.LeafNode
+	for _, key := range sortedKeys(m) {
+		e := m[key]
+		switch strings.ToLower(key) {
+		case "listen":
+			c.hostPort(key, e, &lo.Host, &lo.Port)
+		case "host", "net":
+			lo.Host, _ = c.str(key, e)
+		case "port":
+			if n, ok := c.int64(key, e); ok && c.inBound(e, "leafnodes port", n, false, portNumber) {
+				lo.Port = int(n)
+			}
+		case "advertise":
+			lo.Advertise, _ = c.str(key, e)
+		case "no_advertise":
+			lo.NoAdvertise, _ = c.bool(key, e)
+		case "authorization":
+			c.parseLeafAuth(key, e)
+		case "reconnect", "reconnect_delay":
+			c.leafReconnect(key, e, &lo.ReconnectDelay)
+		case "remotes":
+			c.parseLeafRemotes(key, e)
+		case "compression":
+			c.leafCompression(key, e)
+		case "tls", "min_version", "isolate_leafnode_interest", "write_deadline":
+			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes "+strings.ToLower(key))
+		default:
+			c.unknownField(e, key)
+		}
+	}
+}
+
+// leafReconnect takes a duration string or a number of seconds.
+func (c *cfg) leafReconnect(k string, e *conf.Value, d *time.Duration) {
+	switch x := e.V.(type) {
+	case int64:
+		if c.inBound(e, "leafnodes "+k, x, false, notNegative) {
+			*d = time.Duration(x) * time.Second
+		}
+	case float64:
+		*d = time.Duration(x * float64(time.Second))
+	default:
+		if v, ok := c.duration(k, e); ok {
+			*d = v
+		}
+	}
+}
+
+// leafCompression accepts off (and its spellings): this server does not
+// compress leaf connections and answers "off" to a peer that offers it.
+func (c *cfg) leafCompression(k string, e *conf.Value) {
+	mode, ok := c.compressionMode(k, e)
+	if !ok {
+		return
+	}
+	switch mode {
+	case "off", "disabled", "", "accept":
+	case "on", "enabled", "s2_auto", "s2_fast", "s2_better", "s2_best", "s2_uncompressed":
+		c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes compression "+mode)
+	default:
+		c.errorf(e, "unknown compression mode %q", mode)
+	}
+}
+
+// parseLeafAuth reads the leafnodes authorization block.
+func (c *cfg) parseLeafAuth(k string, v *conf.Value) {
+	m, ok := c.mapOf(k, v)
+	if !ok {
+		return
+	}
+	lo := &c.o.LeafNode
+	for _, key := range sortedKeys(m) {
+		e := m[key]
+		switch strings.ToLower(key) {
+		case "user", "username":
+			lo.Username, _ = c.str(key, e)
+		case "pass", "password":
+			lo.Password, _ = c.str(key, e)
+		case "token":
+			lo.Token, _ = c.str(key, e)
+		case "account":
+			lo.Account, _ = c.str(key, e)
+		case "timeout":
+			switch x := e.V.(type) {
+			case int64:
+				lo.AuthTimeout = float64(x)
+			case float64:
+				lo.AuthTimeout = x
+			default:
+				c.errorf(e, "field %q: expected a number of seconds, got %s", key, typeName(e.V))
+			}
+		case "users":
+			c.parseLeafUsers(key, e)
+		case "nkey", "permissions", "proxy_required":
+			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes authorization "+strings.ToLower(key))
+		default:
+			c.unknownField(e, key)
+		}
+	}
+}
+
+// parseLeafUsers reads users [{user, password, account}].
+func (c *cfg) parseLeafUsers(k string, v *conf.Value) {
+	for _, ce := range c.arrayOfMaps(k, v) {
+		u := &User{}
+		for _, key := range sortedKeys(ce.m) {
+			e := ce.m[key]
+			switch strings.ToLower(key) {
+			case "user", "username":
+				u.Username, _ = c.str(key, e)
+			case "pass", "password":
+				u.Password, _ = c.str(key, e)
+			case "account":
+				u.Account, _ = c.str(key, e)
+			case "nkey", "permissions":
+				c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes authorization users "+strings.ToLower(key))
+			default:
+				c.unknownField(e, key)
+			}
+		}
+		c.o.LeafNode.Users = append(c.o.LeafNode.Users, u)
+	}
+}
+
+// parseLeafRemotes reads remotes [{url or urls, account, ...}].
+func (c *cfg) parseLeafRemotes(k string, v *conf.Value) {
+	for _, ce := range c.arrayOfMaps(k, v) {
+		r := &RemoteLeafOpts{}
+		refused := len(c.o.unsupported)
+		for _, key := range sortedKeys(ce.m) {
+			e := ce.m[key]
+			switch strings.ToLower(key) {
+			case "url", "urls":
+				c.leafRemoteURLs(r, key, e)
+			case "account", "local":
+				r.LocalAccount, _ = c.str(key, e)
+			case "compression":
+				c.leafCompression(key, e)
+			case "credentials", "nkey", "tls", "hub", "deny_imports", "deny_import", "deny_exports", "deny_export",
+				"ws_compression", "ws_no_masking", "no_randomize", "dont_randomize", "first_info_timeout",
+				"jetstream_cluster_migrate", "jetstream_cluster_migrate_delay", "local_is_leaf", "disabled",
+				"proxy", "connect_delay", "tls_handshake_first":
+				c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes remotes "+strings.ToLower(key))
+			default:
+				c.unknownField(e, key)
+			}
+		}
+		if len(r.URLs) == 0 {
+			if len(c.o.unsupported) == refused {
+				c.errorf(ce.v, "leafnode remote requires at least one url")
+			}
+			continue
+		}
+		c.o.LeafNode.Remotes = append(c.o.LeafNode.Remotes, r)
+	}
+}
+
+// leafRemoteURLs takes one URL or a list; nats:// (or no scheme) only
+// for now: TLS and websocket remotes are refused.
+func (c *cfg) leafRemoteURLs(r *RemoteLeafOpts, k string, e *conf.Value) {
+	var list []string
+	if s, ok := e.V.(string); ok {
+		list = []string{s}
+	} else if l, ok := c.strList(k, e); ok {
+		list = l
+	} else {
+		return
+	}
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if !strings.Contains(s, "://") {
+			s = "nats-leaf://" + s
+		}
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" {
+			c.errorf(e, "error parsing leafnode remote url [%q]", s)
+			continue
+		}
+		switch u.Scheme {
+		case "nats", "nats-leaf":
+		case "tls", "ws", "wss":
+			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes remotes "+u.Scheme+":// url")
+			continue
+		default:
+			c.errorf(e, "invalid leafnode remote url scheme %q", u.Scheme)
+			continue
+		}
+		if _, _, err := net.SplitHostPort(u.Host); err != nil {
+			u.Host = net.JoinHostPort(u.Host, "7422")
+		}
+		r.URLs = append(r.URLs, u)
+	}
+}
+
+// setLeafDefaults fills the leafnodes block's unset fields.
+func setLeafDefaults(o *Options) {
+	lo := &o.LeafNode
+	if !o.leafEnabled() {
+		return
+	}
+	if lo.Port != 0 && lo.Host == "" {
+		lo.Host = DEFAULT_HOST
+	}
+	if lo.AuthTimeout == 0 {
+		lo.AuthTimeout = DEFAULT_LEAF_AUTH_TIMEOUT
+	}
+	if lo.ReconnectDelay == 0 {
+		lo.ReconnectDelay = DEFAULT_LEAF_NODE_RECONNECT
+	}
+}
+
+// validateLeafnodes checks the block, in the reference's words where it
+// has them.
+func validateLeafnodes(o *Options) error {
+	lo := &o.LeafNode
+	if !o.leafEnabled() {
+		return nil
+	}
+	if lo.Port < -1 || lo.Port > 65535 {
+		return fmtErr("invalid leafnodes port %d, must be a port from 0 to 65535, or -1 for a random one", lo.Port)
+	}
+	if lo.Username != "" && len(lo.Users) > 0 {
+		return fmtErr("can not have a single user/pass and a users array")
+	}
+	for _, r := range lo.Remotes {
+		if len(r.URLs) == 0 {
+			return fmtErr("leafnode remote requires at least one url")
+		}
+	}
+	if lo.Advertise != "" {
+		if _, _, err := net.SplitHostPort(lo.Advertise); err != nil && strings.ContainsAny(lo.Advertise, "/ \t") {
+			return fmtErr("invalid leafnodes advertise %q", lo.Advertise)
+		}
+	}
+	return nil
+}
+
+// String is how a refused reload shows the block: without credentials.
+func (lo LeafNodeOpts) String() string {
+	return "leafnodes{listen: " + net.JoinHostPort(lo.Host, strconv.Itoa(lo.Port)) +
+		", remotes: " + strconv.Itoa(len(lo.Remotes)) + "}"
+}

@@ -1,0 +1,170 @@
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// BenchmarkGatewayPubSub measures messages across a gateway, ours and the
+// reference's side by side: two single-server clusters A and B (binaries),
+// a raw publisher on A, a raw subscriber on B, b.N messages of 128 bytes.
+// Compare the msgs/s of the pair, e.g. -benchtime=500000x -count=3.
+func BenchmarkGatewayPubSub(b *testing.B) {
+	for _, bin := range []struct{ name, path string }{{"ref", refBinary()}, {"ours", serverBin}} {
+		if bin.path == "" {
+			continue
+		}
+		b.Run(bin.name, func(b *testing.B) { benchGateway(b, bin.path, 128) })
+	}
+}
+
+// benchProc is a server binary run for a benchmark, killed by pid at the end.
+type benchProc struct {
+	mu  sync.Mutex
+	out bytes.Buffer
+}
+
+func (p *benchProc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+func startBenchBin(b *testing.B, bin, conf string) {
+	b.Helper()
+	p := &benchProc{}
+	cmd := exec.Command(bin, "-c", conf)
+	cmd.Stdout, cmd.Stderr = p, p
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	b.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.mu.Lock()
+		ready := strings.Contains(p.out.String(), "Server is ready")
+		p.mu.Unlock()
+		if ready {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s did not start: %s", bin, p.out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func benchGateway(b *testing.B, bin string, size int) {
+	dir := b.TempDir()
+	var ports [4]int
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+	}
+	confA := filepath.Join(dir, "a.conf")
+	confB := filepath.Join(dir, "b.conf")
+	os.WriteFile(confA, []byte(fmt.Sprintf("listen: 127.0.0.1:%d\ngateway { name: A, listen: 127.0.0.1:%d }\n", ports[0], ports[1])), 0o600)
+	os.WriteFile(confB, []byte(fmt.Sprintf("listen: 127.0.0.1:%d\ngateway { name: B, listen: 127.0.0.1:%d, gateways: [{name: A, url: \"nats://127.0.0.1:%d\"}] }\n",
+		ports[2], ports[3], ports[1])), 0o600)
+	startBenchBin(b, bin, confA)
+	startBenchBin(b, bin, confB)
+	addrA, addrB := "127.0.0.1:"+strconv.Itoa(ports[0]), "127.0.0.1:"+strconv.Itoa(ports[2])
+
+	sub, err := net.Dial("tcp", addrB)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Close()
+	br := bufio.NewReaderSize(sub, 64*1024)
+	br.ReadString('\n')
+	io.WriteString(sub, "CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB bench 1\r\nPING\r\n")
+	if l, _ := br.ReadString('\n'); l != "PONG\r\n" {
+		b.Fatalf("subscribe: %q", l)
+	}
+	// The RS+ for "probe" follows the one for "bench" on the same gateway
+	// connection: once a probe crosses, A knows both.
+	ncB, err := nats.Connect("nats://" + addrB)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ncB.Close()
+	probes, _ := ncB.SubscribeSync("probe")
+	ncB.Flush()
+	ncA, err := nats.Connect("nats://" + addrA)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ncA.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ncA.Publish("probe", nil)
+		ncA.Flush()
+		if _, err := probes.NextMsg(20 * time.Millisecond); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("gateway interest never arrived")
+		}
+	}
+
+	pub, err := net.Dial("tcp", addrA)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pub.Close()
+	bufio.NewReader(pub).ReadString('\n')
+	io.WriteString(pub, "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n")
+	payload := bytes.Repeat([]byte("x"), size)
+	msg := append([]byte(fmt.Sprintf("PUB bench %d\r\n", size)), payload...)
+	msg = append(msg, "\r\n"...)
+	perMsg := len(fmt.Sprintf("MSG bench 1 %d\r\n", size)) + size + 2
+	want := int64(perMsg) * int64(b.N)
+	done := make(chan error, 1)
+	go func() {
+		n, err := io.CopyN(io.Discard, br, want)
+		if n != want && err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		done <- err
+	}()
+	batch := bytes.Repeat(msg, 256)
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	start := time.Now()
+	for sent := 0; sent < b.N; {
+		n := min(b.N-sent, 256)
+		pub.Write(batch[:n*len(msg)])
+		sent += n
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			b.Fatal(err)
+		}
+	case <-time.After(120 * time.Second):
+		b.Fatal("subscriber did not receive everything")
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}

@@ -1,0 +1,133 @@
+package test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/nats-io/nats.go"
+)
+
+// BenchmarkMQTTPublish runs the same MQTT workload against our binary and
+// the reference's, side by side: one paho publisher at QoS 0 or 1 (QoS 1
+// waits for every PUBACK, at most 1000 in flight) and one NATS subscriber
+// that must receive them all. Compare the msgs/s of the pairs, for example
+// with -benchtime=50000x -count=3.
+func BenchmarkMQTTPublish(b *testing.B) {
+	bins := []struct{ name, path string }{{"ref", refBinary()}, {"ours", serverBin}}
+	for _, qos := range []byte{0, 1} {
+		for _, bin := range bins {
+			if bin.path == "" {
+				continue
+			}
+			b.Run(fmt.Sprintf("qos=%d/%s", qos, bin.name), func(b *testing.B) {
+				benchMQTTBinary(b, bin.path, qos)
+			})
+		}
+	}
+}
+
+// startMQTTBinary runs bin with JetStream and an MQTT listener and returns
+// its NATS and MQTT addresses; the process is killed by pid at the end.
+func startMQTTBinary(b *testing.B, bin string) (natsURL, mqttURL string) {
+	b.Helper()
+	ports := make([]int, 2)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+	}
+	dir := b.TempDir()
+	conf := filepath.Join(dir, "mqtt.conf")
+	body := fmt.Sprintf("server_name: bench\nlisten: \"127.0.0.1:%d\"\njetstream { store_dir: %q }\nmqtt { listen: \"127.0.0.1:%d\" }\n",
+		ports[0], filepath.ToSlash(filepath.Join(dir, "js")), ports[1])
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", conf)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", ports[1]), time.Second)
+		if err == nil {
+			c.Close()
+			return fmt.Sprintf("nats://127.0.0.1:%d", ports[0]), fmt.Sprintf("tcp://127.0.0.1:%d", ports[1])
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s did not listen: %v", bin, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func benchMQTTBinary(b *testing.B, bin string, qos byte) {
+	natsURL, url := startMQTTBinary(b, bin)
+	sub, err := nats.Connect(natsURL, nats.NoReconnect())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Close()
+	var got atomic.Int64
+	n := int64(b.N)
+	done := make(chan struct{})
+	s, err := sub.Subscribe("bench.mqtt", func(*nats.Msg) {
+		if got.Add(1) == n {
+			close(done)
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = s.SetPendingLimits(-1, -1)
+	_ = sub.Flush()
+	o := mqtt.NewClientOptions().AddBroker(url).SetClientID("bench-pub").SetCleanSession(true).
+		SetAutoReconnect(false).SetProtocolVersion(4).SetWriteTimeout(10 * time.Second)
+	pub := mqtt.NewClient(o)
+	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("connect: %v", tok.Error())
+	}
+	defer pub.Disconnect(0)
+	payload := make([]byte, 128)
+	const window = 1000
+	toks := make([]mqtt.Token, 0, window)
+	b.SetBytes(int64(len(payload)))
+	b.ResetTimer()
+	start := time.Now()
+	for i := int64(0); i < n; i++ {
+		if qos == 0 {
+			waitWindow(b, &got, i-5000, sub)
+		}
+		toks = append(toks, pub.Publish("bench/mqtt", qos, false, payload))
+		if len(toks) == window {
+			for _, t := range toks {
+				if !t.WaitTimeout(30*time.Second) || t.Error() != nil {
+					b.Fatalf("publish: %v", t.Error())
+				}
+			}
+			toks = toks[:0]
+		}
+	}
+	for _, t := range toks {
+		if !t.WaitTimeout(30*time.Second) || t.Error() != nil {
+			b.Fatalf("publish: %v", t.Error())
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		b.Fatalf("received %d of %d", got.Load(), n)
+	}
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "msgs/s")
+}
