@@ -14,8 +14,9 @@ import (
 //
 // Membership: a server with an empty meta log does not start a group by
 // itself. It waits jsMetaSettle for the meta leader to add it; if no leader
-// appears and it has the smallest peer id among the JetStream servers its
-// routes know, it bootstraps a one-member group. The meta leader adds every
+// appears, the JetStream servers its routes know have not changed for half
+// that time, and it has the smallest peer id among them, it bootstraps a
+// one-member group. The meta leader adds every
 // JetStream server its routes connect to (one membership change at a time).
 // A server with a meta log resumes its membership.
 //
@@ -108,6 +109,8 @@ func (c *jsCluster) watch() {
 	start := time.Now()
 	var lastLeader uint64
 	warned := false
+	var seen []uint64 // the JetStream peers at the last tick, sorted
+	stable := time.Now()
 	for {
 		select {
 		case <-c.quit:
@@ -115,6 +118,9 @@ func (c *jsCluster) watch() {
 		case <-t.C:
 		}
 		peers := c.routePeers()
+		if ids := sortedPeerIDs(peers); !slices.Equal(ids, seen) {
+			seen, stable = ids, time.Now() // the mesh is still forming
+		}
 		lead := c.meta.Leader()
 		if lead != lastLeader {
 			lastLeader = lead
@@ -125,7 +131,7 @@ func (c *jsCluster) watch() {
 		switch {
 		case lead == c.self:
 			c.addMissingPeers(peers)
-		case lead == 0 && time.Since(start) > jsMetaSettle:
+		case lead == 0 && time.Since(start) > jsMetaSettle && time.Since(stable) > jsMetaSettle/2:
 			if c.mayBootstrap(peers) {
 				c.s.Noticef("JetStream cluster bootstrapping")
 				if err := c.meta.BootstrapSelf(c.s.Name()); err != nil {
@@ -138,6 +144,15 @@ func (c *jsCluster) watch() {
 			}
 		}
 	}
+}
+
+func sortedPeerIDs(peers map[uint64]string) []uint64 {
+	ids := make([]uint64, 0, len(peers))
+	for id := range peers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // mayBootstrap: an empty log, and the smallest id of the JetStream servers

@@ -186,6 +186,26 @@ func TestJetStreamClusterR1StreamsAcrossServers(t *testing.T) {
 			t.Fatalf("fetch through server %d: %d messages, want 3", i, n)
 		}
 	}
+	// A push consumer's deliver subject subscribed on another server.
+	for i, nc := range ncs {
+		inbox := nats.NewInbox()
+		sub, err := nc.SubscribeSync(inbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.Flush()
+		m := one(t, nc, "$JS.API.CONSUMER.CREATE.S2.P"+fmt.Sprint(i), fmt.Sprintf(`{"stream_name":"S2","config":{"durable_name":"P%d","deliver_subject":%q,"ack_policy":"explicit"}}`, i, inbox))
+		if m["error"] != nil {
+			t.Fatalf("push consumer: %v", m)
+		}
+		for j := 0; j < 3; j++ {
+			msg, err := sub.NextMsg(3 * time.Second)
+			if err != nil || msg.Subject != "s2.x" || !strings.HasPrefix(msg.Reply, "$JS.ACK.S2.P") {
+				t.Fatalf("push delivery %d through server %d: %v %+v", j, i, err, msg)
+			}
+		}
+		sub.Unsubscribe()
+	}
 	refusedInCluster(t, ncs[1])
 	// Delete through any server; the stream is gone everywhere.
 	if m := one(t, ncs[2], "$JS.API.STREAM.DELETE.S0", ""); m["success"] != true {
