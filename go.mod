@@ -12,8 +12,10 @@ require (
 	github.com/nats-io/nkeys v0.4.17
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.73.1
+	go.etcd.io/raft/v3 v3.7.0
 	golang.org/x/crypto v0.58.0
 	golang.org/x/sys v0.49.0
+	google.golang.org/protobuf v1.36.12
 )
 
 require (
@@ -23,5 +25,4 @@ require (
 	github.com/pandatix/go-abnf v0.5.3 // indirect
 	golang.org/x/net v0.61.0 // indirect
 	golang.org/x/sync v0.17.0 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 )

@@ -227,7 +227,7 @@ func (w *consumerWorker) offer(c *consumer, src int) bool {
 	done := c.served(pr, size, now)
 	c.mu.Unlock()
 	w.c.pushSubject = pr.reply // a response route across an import forwards on it
-	w.c.deliverResult(res, m.Subject, w.reply, w.deliveryHeader(c, hdr), body)
+	w.c.deliverResultAs(res, pr.reply, m.Subject, w.reply, w.deliveryHeader(c, hdr), body)
 	w.c.pushSubject = ""
 	if done && pr.byteCap {
 		// The count was met before the bytes: said after the message.

@@ -89,6 +89,10 @@ func (ja *jsAccount) onPullRequest(pub *client, subject, reply string, msg []byt
 	if st := ja.lookupStream(rest[:dot]); st != nil {
 		c = st.lookupConsumer(rest[dot+1:])
 	}
+	if c == nil && ja.js.cluster != nil && ja.lookupStream(rest[:dot]) == nil &&
+		ja.js.cluster.fsm.lookup(ja.acc.Name, rest[:dot]) != nil {
+		return // the stream lives on another server, which answers
+	}
 	if c == nil {
 		// The reference's consumer is what subscribes to its MSG.NEXT
 		// subject: without it the request reaches nobody, and a client

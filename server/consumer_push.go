@@ -243,7 +243,7 @@ func (w *consumerWorker) offerPush(c *consumer, res *SublistResult, src int) boo
 	subject := p.subject
 	c.mu.Unlock()
 	w.c.pushSubject = subject
-	w.c.deliverResult(res, m.Subject, w.reply, hdr, msg)
+	w.c.deliverResultAs(res, subject, m.Subject, w.reply, hdr, msg)
 	w.c.pushSubject = ""
 	if fcReply != "" {
 		w.c.deliverResult(res, subject, []byte(fcReply), fcRequestHeader, nil)

@@ -45,6 +45,10 @@ type jetStream struct {
 
 	memUsage  jsUsageEstimate // see jetstream_limits.go
 	fileUsage jsUsageEstimate
+
+	// cluster is clustered JetStream (jetstream_cluster.go), nil on a
+	// single server; set before the accounts' APIs subscribe.
+	cluster *jsCluster
 }
 
 // jsAccount is one JetStream-enabled account and its streams.
@@ -110,6 +114,12 @@ func (s *Server) startJetStream() error {
 	js.maxStore.Store(store)
 	js.logBanner()
 	js.api = newJSAPIPool(js, min(runtime.GOMAXPROCS(0), 16), o.JetStreamTuning)
+	if o.clusterEnabled() {
+		if err := js.startCluster(); err != nil {
+			js.api.stop()
+			return err
+		}
+	}
 	s.js.Store(js)
 	for _, name := range names {
 		acc, ok := s.LookupAccount(name)
@@ -122,6 +132,9 @@ func (s *Server) startJetStream() error {
 		}
 	}
 	js.answerDisabledAccounts()
+	if js.cluster != nil {
+		close(js.cluster.ready) // the meta log may now place streams here
+	}
 	s.mu.Lock()
 	s.info.JetStream, s.info.Domain = true, o.JetStreamDomain
 	s.mu.Unlock()
@@ -265,6 +278,10 @@ func (js *jetStream) shutdown() {
 			ja.unsub()
 		}
 	}
+	if js.cluster != nil {
+		// First, so that API workers waiting on a meta proposal return.
+		js.cluster.stop()
+	}
 	js.api.stop()
 	for _, ja := range js.accounts() {
 		ja.stopStreams()
@@ -320,6 +337,9 @@ func (s *Server) jsVarz() JetStreamVarz {
 		v.Stats.Memory += mem
 		v.Stats.Store += store
 		v.Stats.Accounts++
+	}
+	if js.cluster != nil {
+		v.Meta = js.cluster.metaInfo()
 	}
 	_, v.Stats.ReservedMemory = js.usedAndReserved(MemoryStorage, "", "")
 	_, v.Stats.ReservedStore = js.usedAndReserved(FileStorage, "", "")

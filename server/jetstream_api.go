@@ -264,6 +264,10 @@ func lookupAPIHandler(rest string) (jsAPIHandler, []string, bool) {
 
 // dispatch runs on an API worker.
 func (ja *jsAccount) dispatch(r *jsAPIRequest) {
+	if c := ja.js.cluster; c != nil {
+		c.dispatch(ja, r, strings.TrimPrefix(r.subject, jsAPIPrefix))
+		return
+	}
 	h, args, ok := lookupAPIHandler(strings.TrimPrefix(r.subject, jsAPIPrefix))
 	if !ok {
 		// The reference leaves subjects no handler serves unanswered

@@ -311,6 +311,10 @@ func (c *consumer) info(withMeta bool) *ConsumerInfo {
 	c.mu.Unlock()
 	ci.NumPending = uint64(lps) + c.st.filtersPending(filters, sseq)
 	ci.PushBound = c.pushBound()
+	if cl := c.st.ja.js.cluster; cl != nil {
+		// A consumer lives with its (R1) stream, on this server.
+		ci.Cluster = &ClusterInfo{Name: cl.name, Leader: cl.s.Name()}
+	}
 	md := metadataForReply(cfg.Metadata, withMeta)
 	if _, ok := md["_nats.req.level"]; !ok {
 		md["_nats.req.level"] = "0"

@@ -32,8 +32,10 @@ type StreamInfo struct {
 	TS      time.Time           `json:"ts"`
 }
 
-// ClusterInfo names the stream's leader (this server, standalone).
+// ClusterInfo names the stream's cluster and leader (standalone: only the
+// leader, this server).
 type ClusterInfo struct {
+	Name   string `json:"name,omitempty"`
 	Leader string `json:"leader,omitempty"`
 }
 
@@ -350,6 +352,7 @@ type JSApiStreamListResponse struct {
 	Offset  int           `json:"offset"`
 	Limit   int           `json:"limit"`
 	Streams []*StreamInfo `json:"streams"`
+	Missing []string      `json:"missing,omitempty"`
 }
 
 func (ja *jsAccount) apiStreamList(r *jsAPIRequest, _ []string) any {

@@ -57,6 +57,8 @@ const (
 	jsStreamDeleteFailed       = "JSStreamDeleteErrF"
 	jsStreamNotMatchLastSubj   = "JSStreamWrongLastSequenceConstantErr"
 	jsClusterRequired          = "JSClusterRequiredErr"
+	jsClusterNoPeers           = "JSClusterNoPeersErrF"
+	jsClusterNotAvail          = "JSClusterNotAvailErr"
 	jsInsufficientResources    = "JSInsufficientResourcesErr"
 	jsMemoryResourcesExceeded  = "JSMemoryResourcesExceededErr"
 	jsStorageResourcesExceeded = "JSStorageResourcesExceededErr"
@@ -114,6 +116,9 @@ func jsError(id string, args ...any) *ApiError {
 	return &ApiError{Code: e.code, ErrCode: e.errCode, Description: desc}
 }
 
+// jsErrCode is the err_code of catalogue entry id.
+func jsErrCode(id string) uint16 { return jsErrors[id].errCode }
+
 func jsArgString(a any) string {
 	switch v := a.(type) {
 	case error:
@@ -142,7 +147,8 @@ func JSErrorIdentifiers() []string {
 		jsStreamUpdate, jsStreamGeneral, jsConsumerCreate, jsStreamCreate, jsStreamLimits,
 		jsStreamDeleteFailed, jsStreamNotMatchLastSubj, jsClusterRequired, jsStreamIngestFull,
 		jsInsufficientResources, jsMemoryResourcesExceeded, jsStorageResourcesExceeded,
-		jsAccountResourcesExceeded, jsMaximumStreamsLimit, jsStreamMaxBytesRequired, jsStreamMaxStreamBytes}
+		jsAccountResourcesExceeded, jsMaximumStreamsLimit, jsStreamMaxBytesRequired, jsStreamMaxStreamBytes,
+		jsClusterNoPeers, jsClusterNotAvail}
 	ids = append(ids, consumerCheckErrorIDs...)
 	ids = append(ids, consumerAdminErrorIDs...)
 	return append(ids, msgFeatureErrorIDs...)

@@ -12,18 +12,19 @@ import (
 
 // JSInfo is the /jsz answer.
 type JSInfo struct {
-	JSVarzStats                     // the same totals as /varz, first in the reference's field order
-	ID             string           `json:"server_id"`
-	Now            time.Time        `json:"now"`
-	Disabled       bool             `json:"disabled,omitempty"`
-	Config         JSVarzConfig     `json:"config"`
-	Limits         *JSVarzLimits    `json:"limits,omitempty"`
-	Streams        int              `json:"streams"`
-	Consumers      int              `json:"consumers"`
-	Messages       uint64           `json:"messages"`
-	Bytes          uint64           `json:"bytes"`
-	AccountDetails []*AccountDetail `json:"account_details,omitempty"`
-	Total          int              `json:"total"`
+	JSVarzStats                       // the same totals as /varz, first in the reference's field order
+	ID             string             `json:"server_id"`
+	Now            time.Time          `json:"now"`
+	Disabled       bool               `json:"disabled,omitempty"`
+	Config         JSVarzConfig       `json:"config"`
+	Limits         *JSVarzLimits      `json:"limits,omitempty"`
+	Streams        int                `json:"streams"`
+	Consumers      int                `json:"consumers"`
+	Messages       uint64             `json:"messages"`
+	Bytes          uint64             `json:"bytes"`
+	Meta           *JSMetaClusterInfo `json:"meta_cluster,omitempty"`
+	AccountDetails []*AccountDetail   `json:"account_details,omitempty"`
+	Total          int                `json:"total"`
 }
 
 // AccountDetail is one account in /jsz. Its reserved_memory and
@@ -105,7 +106,8 @@ func (s *Server) Jsz(opts *JSzOptions) *JSInfo {
 		opts = &JSzOptions{}
 	}
 	v := s.jsVarz()
-	info := &JSInfo{JSVarzStats: *v.Stats, ID: s.info.ID, Now: time.Now().UTC(), Config: *v.Config, Limits: v.Limits}
+	info := &JSInfo{JSVarzStats: *v.Stats, ID: s.info.ID, Now: time.Now().UTC(), Config: *v.Config, Limits: v.Limits,
+		Meta: v.Meta}
 	accts := js.accounts()
 	for _, ja := range accts {
 		for _, st := range ja.streamList() {

@@ -129,9 +129,10 @@ type WebsocketOptsVarz struct {
 
 // JetStreamVarz is the jetstream block of /varz, empty while JetStream is off.
 type JetStreamVarz struct {
-	Config *JSVarzConfig `json:"config,omitempty"`
-	Stats  *JSVarzStats  `json:"stats,omitempty"`
-	Limits *JSVarzLimits `json:"limits,omitempty"`
+	Config *JSVarzConfig      `json:"config,omitempty"`
+	Stats  *JSVarzStats       `json:"stats,omitempty"`
+	Meta   *JSMetaClusterInfo `json:"meta,omitempty"`
+	Limits *JSVarzLimits      `json:"limits,omitempty"`
 }
 
 // JSVarzConfig is the JetStream configuration in /varz.

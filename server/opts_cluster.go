@@ -383,8 +383,6 @@ func setClusterDefaults(o *Options) {
 	}
 }
 
-const jsInCluster = "jetstream in a cluster"
-
 // validateCluster checks the cluster options, in the reference's words
 // where it has them.
 func validateCluster(o *Options) error {
@@ -395,10 +393,15 @@ func validateCluster(o *Options) error {
 	if co.Port < -1 || co.Port > 65535 {
 		return fmtErr("invalid cluster port %d, must be a port from 0 to 65535, or -1 for a random one", co.Port)
 	}
-	if o.JetStream && !slices.Contains(o.unsupported, jsInCluster) {
-		// Clustered JetStream (the meta group, replicated streams) is not
-		// built: each server's JetStream would answer the same API request.
-		o.unsupported = append(o.unsupported, jsInCluster)
+	if o.JetStream {
+		// Clustered JetStream names its peers by server name, within one
+		// cluster (jetstream_cluster.go).
+		if o.ServerName == "" {
+			return fmtErr("jetstream cluster requires `server_name` to be set")
+		}
+		if co.Name == "" {
+			return fmtErr("jetstream cluster requires `cluster.name` to be set")
+		}
 	}
 	if co.PoolSize < -1 || co.PoolSize > 256 {
 		return fmtErr("invalid cluster pool_size of %d, must be from 1 to 256, or -1 for no pooling", co.PoolSize)

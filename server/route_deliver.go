@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -170,8 +171,57 @@ func (routeProtocol) processMsg(c *client, msg []byte) {
 	}
 	subject := bytesToString(c.pa.subject)
 	r := c.match(subject)
-	c.deliverRouted(r, subject, c.pa.reply, hdr, payload)
+	if shown, reply, ok := splitDeliverReply(c.pa.reply); ok {
+		c.deliverRouted(r, shown, reply, hdr, payload)
+	} else {
+		c.deliverRouted(r, subject, c.pa.reply, hdr, payload)
+	}
 	c.rc.release(r)
+}
+
+// A JetStream consumer delivers a message to the subscribers of a
+// destination (a pull request's reply subject) while showing it under the
+// stream's subject. Across a route, as the reference does (observed on
+// v2.15.2), the RMSG goes to the destination and its reply is
+// "<ack reply>@<stream subject>"; the receiving server delivers it to the
+// destination's subscribers as <stream subject> with <ack reply>. Only
+// replies that are consumer acks ($JS.ACK.) or empty (ack none) are split,
+// so an ordinary reply subject containing '@' is never mangled.
+func splitDeliverReply(reply []byte) (string, []byte, bool) {
+	at := bytes.IndexByte(reply, '@')
+	if at < 0 || (at > 0 && !bytes.HasPrefix(reply, []byte(jsAckPrefix))) || at == len(reply)-1 {
+		return "", nil, false
+	}
+	return string(reply[at+1:]), reply[:at], true
+}
+
+// deliverResultAs delivers to res, matched for dest, a message shown as
+// subject: local subscribers get it as subject, routes as dest with the
+// reply form splitDeliverReply reads.
+func (c *client) deliverResultAs(res *SublistResult, dest, subject string, reply, hdr, payload []byte) bool {
+	found := false
+	var fan routeFanout
+	for _, sub := range res.psubs {
+		if sub.client != nil && sub.client.kind == ROUTER {
+			fan.addPlain(sub)
+			continue
+		}
+		if c.deliver(sub, subject, reply, hdr, payload) {
+			found = true
+		}
+	}
+	for _, qs := range res.qsubs {
+		if c.deliverQueue(qs, &fan, subject, reply, hdr, payload) {
+			found = true
+		}
+	}
+	if fan.n > 0 {
+		var buf [256]byte
+		r := append(append(append(buf[:0], reply...), '@'), subject...)
+		c.sendRouted(&fan, c.acc, dest, r, hdr, payload)
+		found = true
+	}
+	return found
 }
 
 // readPeerMsg counts and traces a message read from a route or a leaf

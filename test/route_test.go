@@ -435,7 +435,8 @@ func TestRouteOptionsRefused(t *testing.T) {
 		{"cluster { port: -1, tls { cert_file: x } }", "key_file"},
 		{"cluster { port: -1, name: \"a b\" }", "cannot contain spaces"},
 		{"cluster { port: -1, bogus: 1 }", "unknown field"},
-		{"jetstream: enabled\ncluster { port: -1 }", "jetstream in a cluster: not supported yet"},
+		{"jetstream: enabled\ncluster { port: -1 }", "jetstream cluster requires `server_name` to be set"},
+		{"server_name: a\njetstream: enabled\ncluster { port: -1 }", "jetstream cluster requires `cluster.name` to be set"},
 		{"cluster { port: -1, routes: [\"nats://\"] }", "route url"},
 	} {
 		dir := t.TempDir()

@@ -1,0 +1,368 @@
+package server
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Clustered API: every server of the cluster receives every $JS.API
+// request of an account (each subscribes $JS.API.> in it and routes carry
+// the interest), and exactly one answers, as the reference's contract says:
+//
+//   - account- and placement-level requests (INFO, STREAM.CREATE of a new
+//     stream, STREAM.DELETE, STREAM.NAMES, STREAM.LIST, META.LEADER.STEPDOWN,
+//     and requests of accounts without JetStream) by the meta leader;
+//   - requests about a stream (its info, update, purge, messages, direct
+//     gets, its consumers, a create of an existing stream) by the server
+//     the stream lives on; the others stay silent; a stream assigned nowhere
+//     is answered "not found" by the meta leader;
+//   - while the meta group has no leader, what the meta leader would answer
+//     gets err 10008 (JetStream system temporarily unavailable).
+//
+// Creates and deletes go through the meta log: the server a stream is
+// placed on answers its create when it applies the entry, the meta leader
+// a delete once its entry is committed (jetstream_cluster_meta.go).
+
+// jsMetaProposeTimeout bounds how long an API worker waits for an entry.
+const jsMetaProposeTimeout = 5 * time.Second
+
+// clusterDispatch answers r in clustered mode, or stays silent.
+func (c *jsCluster) dispatch(ja *jsAccount, r *jsAPIRequest, rest string) {
+	if rest == "META.LEADER.STEPDOWN" {
+		c.metaOnly(ja, r, jsAPIHandler{respType: "meta_leader_stepdown_response"}, c.apiMetaStepdown)
+		return
+	}
+	h, args, ok := lookupAPIHandler(rest)
+	if !ok {
+		return
+	}
+	if ja.disabled || (apiLevelTooHigh(r.hdr) && h.respType != "") {
+		c.metaOnly(ja, r, h, func(ja *jsAccount, r *jsAPIRequest) any {
+			if ja.disabled {
+				return &ApiResponse{Error: jsError(jsNotEnabledForAccount)}
+			}
+			return &ApiResponse{Error: jsError(jsRequiredAPILevel)}
+		})
+		return
+	}
+	switch rest {
+	case "INFO":
+		c.metaOnly(ja, r, h, func(ja *jsAccount, r *jsAPIRequest) any { return ja.apiAccountInfo(r, args) })
+		return
+	case "STREAM.NAMES":
+		c.metaOnly(ja, r, h, c.apiStreamNames)
+		return
+	case "STREAM.LIST":
+		c.metaOnly(ja, r, h, c.apiStreamList)
+		return
+	}
+	stream := args[0]
+	if strings.HasPrefix(rest, "STREAM.DELETE.") {
+		c.metaOnly(ja, r, h, func(ja *jsAccount, r *jsAPIRequest) any { return c.apiStreamDelete(ja, r, stream) })
+		return
+	}
+	if ja.lookupStream(stream) != nil {
+		// Ours: the single-server handlers answer, with the cluster block.
+		if resp := h.fn(ja, r, args); resp != nil {
+			c.addClusterInfo(resp)
+			if cr, ok := resp.(*JSApiStreamCreateResponse); ok && strings.HasPrefix(rest, "STREAM.CREATE.") && cr.Error == nil {
+				cr.DidCreate = false // the existing stream, as the reference's leader answers
+			}
+			ja.respond(r, h, resp)
+		}
+		return
+	}
+	if c.fsm.lookup(ja.acc.Name, stream) != nil {
+		return // lives elsewhere: its server answers
+	}
+	switch {
+	case strings.HasPrefix(rest, "STREAM.CREATE"):
+		c.metaOnly(ja, r, h, func(ja *jsAccount, r *jsAPIRequest) any { return c.apiStreamCreate(ja, r, stream) })
+	case strings.HasPrefix(rest, "STREAM.RESTORE"):
+		c.metaOnly(ja, r, h, func(*jsAccount, *jsAPIRequest) any {
+			return errResponse(jsError(jsClusterNoPeers, "stream restore in clustered mode is not supported yet"))
+		})
+	default:
+		// Assigned nowhere: the meta leader says what a single server
+		// would (not found), so that the request is answered once.
+		c.metaOnly(ja, r, h, func(ja *jsAccount, r *jsAPIRequest) any { return h.fn(ja, r, args) })
+	}
+}
+
+// metaOnly answers with fn on the meta leader; with no meta leader known
+// every member answers 10008 (a server not yet a member stays silent: the
+// group may well have a leader); followers stay silent.
+func (c *jsCluster) metaOnly(ja *jsAccount, r *jsAPIRequest, h jsAPIHandler, fn func(*jsAccount, *jsAPIRequest) any) {
+	switch {
+	case c.meta.Leader() == 0:
+		if c.isMember() {
+			ja.respond(r, h, errResponse(jsError(jsClusterNotAvail)))
+		}
+	case c.isMetaLeader():
+		if resp := fn(ja, r); resp != nil {
+			ja.respond(r, h, resp)
+		}
+	}
+}
+
+// addClusterInfo puts the cluster block in the info answers of a stream
+// that lives here.
+func (c *jsCluster) addClusterInfo(resp any) {
+	var si *StreamInfo
+	switch v := resp.(type) {
+	case *JSApiStreamInfoResponse:
+		si = v.StreamInfo
+	case *JSApiStreamCreateResponse:
+		si = v.StreamInfo
+	}
+	if si == nil {
+		return
+	}
+	si.Cluster = &ClusterInfo{Name: c.name, Leader: c.s.Name()}
+}
+
+// apiStreamCreate checks a new stream's config, places it and proposes its
+// assignment; the placed server answers when it applies it.
+func (c *jsCluster) apiStreamCreate(ja *jsAccount, r *jsAPIRequest, name string) any {
+	cfg, e := decodeStreamConfig(r.msg, name, nil, ja.js.configLimits())
+	if e != nil {
+		if e.ErrCode == jsErrCode(jsStreamReplicasNotSupp) {
+			e = jsError(jsClusterNoPeers, "replicated streams (num_replicas > 1) are not supported yet by this server")
+		}
+		return errResponse(e)
+	}
+	if p := cfg.Placement; p != nil && ((p.Cluster != "" && p.Cluster != c.name) || len(p.Tags) > 0) {
+		return errResponse(jsError(jsClusterNoPeers, "no suitable peers for placement"))
+	}
+	c.createMu.Lock()
+	defer c.createMu.Unlock()
+	if c.fsm.lookup(ja.acc.Name, name) != nil {
+		return nil // created meanwhile: its server answers the request
+	}
+	for _, sa := range c.fsm.accountStreams(ja.acc.Name) {
+		if subjectsOverlap(sa.Config.Subjects, cfg.Subjects) {
+			return errResponse(jsError(jsStreamSubjectOverlap))
+		}
+	}
+	if e := ja.checkReservation(cfg); e != nil {
+		return errResponse(e)
+	}
+	peer := c.placeR1()
+	cfg.Created = nil
+	sa := &jsStreamAssignment{Account: ja.acc.Name, Config: cfg, Peers: []string{raftPeerName(peer)},
+		Created: time.Now().UTC(), Reply: r.reply, Subject: r.subject}
+	data, _ := json.Marshal(&jsMetaEntry{Op: jsMetaAddStream, SA: sa})
+	if err := c.meta.ProposeWait(data, jsMetaProposeTimeout); err != nil {
+		c.s.Warnf("JetStream cluster: proposing stream '%s > %s': %v", ja.acc.Name, name, err)
+		return errResponse(jsError(jsClusterNotAvail))
+	}
+	return nil
+}
+
+// placeR1 picks the online member with the fewest streams (ties at random).
+func (c *jsCluster) placeR1() uint64 {
+	peers := c.onlinePeers()
+	best, bestN := peers[0], -1
+	rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
+	for _, p := range peers {
+		if n := c.fsm.countOn(raftPeerName(p)); bestN < 0 || n < bestN {
+			best, bestN = p, n
+		}
+	}
+	return best
+}
+
+func subjectsOverlap(a, b []string) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if subjectsCollide(x, y) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// apiStreamDelete proposes a stream's removal and answers once it is
+// committed; the stream's server deletes it when it applies the entry.
+func (c *jsCluster) apiStreamDelete(ja *jsAccount, r *jsAPIRequest, name string) any {
+	if !isEmptyBody(r.msg) {
+		return errResponse(jsError(jsNotEmptyRequest))
+	}
+	sa := c.fsm.lookup(ja.acc.Name, name)
+	if sa == nil {
+		return errResponse(jsError(jsStreamNotFound))
+	}
+	req := *sa
+	req.Reply, req.Subject = "", ""
+	data, _ := json.Marshal(&jsMetaEntry{Op: jsMetaDelStream, SA: &req})
+	if err := c.meta.ProposeWait(data, jsMetaProposeTimeout); err != nil {
+		return errResponse(jsError(jsClusterNotAvail))
+	}
+	return &JSApiSuccessResponse{Success: true}
+}
+
+// assignedPage is one page of an account's assignments, filtered by
+// subject, with the total and the offset used.
+func (c *jsCluster) assignedPage(ja *jsAccount, r *jsAPIRequest, limit int) ([]*jsStreamAssignment, int, int, *ApiError) {
+	var req jsPagedRequest
+	if hasJSONBody(r.msg) {
+		if e := r.decode(&req); e != nil {
+			return nil, 0, 0, e
+		}
+	}
+	var all []*jsStreamAssignment
+	for _, sa := range c.fsm.accountStreams(ja.acc.Name) {
+		if req.Subject == "" || subjectsOverlap(sa.Config.Subjects, []string{req.Subject}) {
+			all = append(all, sa)
+		}
+	}
+	total, off := len(all), min(max(req.Offset, 0), len(all))
+	return all[off:min(off+limit, total)], total, off, nil
+}
+
+func (c *jsCluster) apiStreamNames(ja *jsAccount, r *jsAPIRequest) any {
+	page, total, off, e := c.assignedPage(ja, r, 1024)
+	if e != nil {
+		return errResponse(e)
+	}
+	resp := &JSApiStreamNamesResponse{Total: total, Offset: off, Limit: 1024}
+	for _, sa := range page {
+		resp.Streams = append(resp.Streams, sa.Config.Name)
+	}
+	return resp
+}
+
+// apiStreamList gathers the page's infos: its own streams' directly, the
+// others' by asking their servers (STREAM.INFO in the account); those that
+// do not answer in time are listed under `missing`.
+func (c *jsCluster) apiStreamList(ja *jsAccount, r *jsAPIRequest) any {
+	page, total, off, e := c.assignedPage(ja, r, 256)
+	if e != nil {
+		return errResponse(e)
+	}
+	resp := &JSApiStreamListResponse{Total: total, Offset: off, Limit: 256, Streams: []*StreamInfo{}}
+	infos := c.gatherInfos(ja, page)
+	for _, sa := range page {
+		if si := infos[sa.Config.Name]; si != nil {
+			resp.Streams = append(resp.Streams, si)
+		} else {
+			resp.Missing = append(resp.Missing, sa.Config.Name)
+		}
+	}
+	return resp
+}
+
+// gatherInfos returns the infos of the streams of page, asking remote
+// servers for theirs (at most 2 s).
+func (c *jsCluster) gatherInfos(ja *jsAccount, page []*jsStreamAssignment) map[string]*StreamInfo {
+	out := make(map[string]*StreamInfo, len(page))
+	var remote []string
+	for _, sa := range page {
+		if st := ja.lookupStream(sa.Config.Name); st != nil {
+			si := st.info(false, false)
+			si.Cluster = &ClusterInfo{Name: c.name, Leader: c.s.Name()}
+			out[sa.Config.Name] = si
+		} else {
+			remote = append(remote, sa.Config.Name)
+		}
+	}
+	if len(remote) == 0 {
+		return out
+	}
+	inbox := "$JSC.F.SI." + randToken(8) + "."
+	var mu sync.Mutex
+	done := make(chan struct{})
+	pending := len(remote)
+	unsub, err := c.s.SubscribeInternal(ja.acc, inbox+"*", "", func(subj, _ string, _, msg []byte) {
+		var resp JSApiStreamInfoResponse
+		if json.Unmarshal(msg, &resp) != nil || resp.StreamInfo == nil || resp.Error != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		name := strings.TrimPrefix(subj, inbox)
+		if out[name] == nil && pending > 0 {
+			// LIST shows the stored metadata only, as a local list does.
+			delete(resp.StreamInfo.Config.Metadata, "_nats.ver")
+			delete(resp.StreamInfo.Config.Metadata, "_nats.level")
+			out[name] = resp.StreamInfo
+			if pending--; pending == 0 {
+				close(done)
+			}
+		}
+	})
+	if err != nil {
+		return out
+	}
+	defer unsub()
+	for _, name := range remote {
+		c.s.PublishInternal(ja.acc, jsAPIPrefix+"STREAM.INFO."+name, inbox+name, nil, nil)
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	pending = 0 // late answers are dropped
+	return out
+}
+
+// JSApiLeaderStepDownRequest optionally asks for a new leader's placement.
+type JSApiLeaderStepDownRequest struct {
+	Placement *Placement `json:"placement,omitempty"`
+}
+
+// apiMetaStepdown hands the meta leadership to another member.
+func (c *jsCluster) apiMetaStepdown(ja *jsAccount, r *jsAPIRequest) any {
+	var req JSApiLeaderStepDownRequest
+	if hasJSONBody(r.msg) {
+		if e := r.decode(&req); e != nil {
+			return errResponse(e)
+		}
+	}
+	var to uint64
+	if p := req.Placement; p != nil {
+		if p.Cluster != "" && p.Cluster != c.name {
+			return errResponse(jsError(jsClusterNoPeers, "no replacement peer connected"))
+		}
+		if len(p.Tags) > 0 {
+			return errResponse(jsError(jsClusterNoPeers, "no replacement peer connected"))
+		}
+		if p.Preferred != "" {
+			if p.Preferred == c.s.Name() {
+				return errResponse(jsError(jsClusterNoPeers, "preferred server \""+p.Preferred+"\" is already leader"))
+			}
+			for id, name := range c.routePeers() {
+				if name == p.Preferred {
+					to = id
+				}
+			}
+			if to == 0 {
+				return errResponse(jsError(jsClusterNoPeers, "preferred server \""+p.Preferred+"\" not known"))
+			}
+		}
+	}
+	if to == 0 {
+		online := c.routePeers()
+		if v := c.meta.View(); v != nil {
+			for _, p := range v.peers {
+				if _, ok := online[p.id]; ok && p.id != c.self && p.current {
+					to = p.id
+					break
+				}
+			}
+		}
+	}
+	if to == 0 {
+		return errResponse(jsError(jsClusterNoPeers, "no replacement peer connected"))
+	}
+	if err := c.meta.TransferLeadership(to); err != nil {
+		return errResponse(jsError(jsClusterNoPeers, err.Error()))
+	}
+	return &JSApiSuccessResponse{Success: true}
+}
