@@ -83,7 +83,9 @@ func (s *Server) startOperator() error {
 	if s.jwt == nil {
 		return nil
 	}
-	if sys := s.SystemAccount(); sys != nil {
+	// Without a system account in the config or the operator JWT, the
+	// reference starts with a bare $SYS and a warning; so do we.
+	if sys := s.SystemAccount(); sys != nil && s.getOpts().SystemAccount != "" {
 		if _, _, err := s.lookupJWTAccount(sys.Name); err != nil {
 			if !s.jwt.resolver.bootstraps() {
 				return fmtErr("error resolving system account: %v", err)
@@ -109,6 +111,9 @@ func (s *Server) logOperatorMode() {
 			exp = time.Unix(op.Expires, 0).String()
 		}
 		s.Noticef("  Expires : %s", exp)
+	}
+	if s.getOpts().SystemAccount == "" {
+		s.Warnf("Trusted Operators should utilize a System Account")
 	}
 	s.warnPreloadIssues()
 	if r, ok := s.jwt.resolver.(*dirResolver); ok {

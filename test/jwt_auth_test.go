@@ -360,3 +360,25 @@ func TestJWTWebsocketConnectionTypes(t *testing.T) {
 	mustFail(t, s, "Authorization Violation", wsOnly)
 	connect(t, s, tcpOnly)
 }
+
+// An operator JWT without a system account, and none configured: the
+// reference starts (with a warning) and serves the preloaded accounts;
+// nats.js's authenticator tests configure exactly that.
+func TestJWTOperatorWithoutSystemAccount(t *testing.T) {
+	e := newJWTEnv(t)
+	oc := jwt.NewOperatorClaims(e.opPub)
+	oc.Name = "O"
+	var err error
+	if e.opJWT, err = oc.Encode(e.op); err != nil {
+		t.Fatal(err)
+	}
+	a := e.account("A", nil)
+	conf := "listen: 127.0.0.1:-1\noperator: " + e.opJWT + "\nresolver: MEMORY\nresolver_preload: {\n  " + a.pub + ": " + a.token + "\n}\n"
+	s := e.run(conf)
+	nc := connect(t, s, nats.UserCredentials(e.creds(a, nil)))
+	sub, _ := nc.SubscribeSync("foo")
+	nc.Publish("foo", []byte("hi"))
+	if m, err := sub.NextMsg(2 * time.Second); err != nil || string(m.Data) != "hi" {
+		t.Fatalf("account A without a system account: %v %v", m, err)
+	}
+}
