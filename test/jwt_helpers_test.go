@@ -69,6 +69,12 @@ func (e *jwtEnv) sign(a *jwtAccount, edit func(*jwt.AccountClaims)) string {
 	if edit != nil {
 		edit(a.claims)
 	}
+	if a.token != "" {
+		// Encode stamps the current second: a re-issue within the same
+		// second would not be newer, and servers keep the JWT they have.
+		prev := a.claims.IssuedAt
+		waitFor(e.t, 2*time.Second, "the next second", func() bool { return time.Now().Unix() > prev })
+	}
 	token, err := a.claims.Encode(e.op)
 	if err != nil {
 		e.t.Fatal(err)
