@@ -66,14 +66,15 @@ func (e *jwtEnv) account(name string, edit func(*jwt.AccountClaims)) *jwtAccount
 // issue time moves on so that the new JWT is newer than the previous one.
 func (e *jwtEnv) sign(a *jwtAccount, edit func(*jwt.AccountClaims)) string {
 	e.t.Helper()
-	if edit != nil {
-		edit(a.claims)
-	}
 	if a.token != "" {
 		// Encode stamps the current second: a re-issue within the same
 		// second would not be newer, and servers keep the JWT they have.
+		// Waited for before edit, so times the edit computes stay ahead.
 		prev := a.claims.IssuedAt
 		waitFor(e.t, 2*time.Second, "the next second", func() bool { return time.Now().Unix() > prev })
+	}
+	if edit != nil {
+		edit(a.claims)
 	}
 	token, err := a.claims.Encode(e.op)
 	if err != nil {
