@@ -257,17 +257,7 @@ func (s *Server) stopGateways() {
 		conns = append(conns, c)
 	}
 	gs.mu.Unlock()
-	for _, c := range conns {
-		c.closeConnection(ServerShutdown)
-	}
-	deadline := time.After(closeFlushTimeout)
-	for _, c := range conns {
-		select {
-		case <-c.writerDone:
-		case <-deadline:
-			c.nc.Close()
-		}
-	}
+	closeAtShutdown(conns)
 	gs.wg.Wait()
 }
 

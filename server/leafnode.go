@@ -183,17 +183,7 @@ func (s *Server) stopLeafnodes() {
 		conns = append(conns, c)
 	}
 	ls.mu.Unlock()
-	for _, c := range conns {
-		c.closeConnection(ServerShutdown)
-	}
-	deadline := time.After(closeFlushTimeout)
-	for _, c := range conns {
-		select {
-		case <-c.writerDone:
-		case <-deadline:
-			c.nc.Close()
-		}
-	}
+	closeAtShutdown(conns)
 	ls.wg.Wait()
 }
 

@@ -258,17 +258,7 @@ func (s *Server) stopCluster() {
 		conns = append(conns, c)
 	}
 	cs.mu.Unlock()
-	for _, c := range conns {
-		c.closeConnection(ServerShutdown)
-	}
-	deadline := time.After(closeFlushTimeout)
-	for _, c := range conns {
-		select {
-		case <-c.writerDone:
-		case <-deadline:
-			c.nc.Close()
-		}
-	}
+	closeAtShutdown(conns)
 	cs.wg.Wait()
 }
 

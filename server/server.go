@@ -589,18 +589,7 @@ func (s *Server) Shutdown() {
 	s.stopCluster()
 	s.stopLeafnodes()
 	s.releaseWaitingAtShutdown()
-	for _, c := range clients {
-		c.closeConnection(ServerShutdown)
-	}
-	// Give writers a moment to flush, then make sure every socket is gone.
-	deadline := time.After(closeFlushTimeout)
-	for _, c := range clients {
-		select {
-		case <-c.writerDone:
-		case <-deadline:
-			c.nc.Close()
-		}
-	}
+	closeAtShutdown(clients)
 	s.wg.Wait()
 	s.stopJetStream()
 	s.running.Store(false)
@@ -648,3 +637,19 @@ func (s *Server) writePortsFile(dir string) {
 }
 
 func fmtErr(format string, a ...any) error { return fmt.Errorf(format, a...) }
+
+// closeAtShutdown closes connections for a shutdown, gives their writers
+// a moment to flush what is queued, then makes sure every socket is gone.
+func closeAtShutdown(conns []*client) {
+	for _, c := range conns {
+		c.closeConnection(ServerShutdown)
+	}
+	deadline := time.After(closeFlushTimeout)
+	for _, c := range conns {
+		select {
+		case <-c.writerDone:
+		case <-deadline:
+			c.nc.Close()
+		}
+	}
+}
