@@ -37,17 +37,12 @@ type gatewayState struct {
 	hash    string // gwHash(name): the cluster token of _GR_ replies
 	srvHash string // gwHash(server id): the server token
 
-	mu       sync.Mutex
-	listener net.Listener
-	port     int
+	// peerListener.mu also guards the fields below.
+	peerListener
 	url      string               // our advertised host:port
 	remotes  map[string]*gwRemote // other clusters, by gateway name
 	inbound  map[uint64]*client   // registered inbound connections
-	conns    map[uint64]*client   // every gateway connection
 	peerURLs map[string]string    // our cluster's gateway URLs by server id (routes tell)
-	quit     chan struct{}
-	wg       sync.WaitGroup
-	stopped  bool
 
 	// outs is the registered outbound connections, replaced whole on every
 	// change, so the message path reads it without a lock.
@@ -161,10 +156,9 @@ func newGatewayState(s *Server, o *Options) *gatewayState {
 		srvHash:  gwHash(s.info.ID),
 		remotes:  make(map[string]*gwRemote),
 		inbound:  make(map[uint64]*client),
-		conns:    make(map[uint64]*client),
 		peerURLs: make(map[string]string),
-		quit:     make(chan struct{}),
 	}
+	gs.initPeers()
 	for _, rg := range o.Gateway.Gateways {
 		if rg.Name == gs.name {
 			continue // our own cluster may be listed, as with the reference
@@ -183,17 +177,10 @@ func (s *Server) startGateways() error {
 	}
 	o := s.getOpts()
 	s.Noticef("Gateway name is %s", gs.name)
-	port := o.Gateway.Port
-	if port == RANDOM_PORT {
-		port = 0
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort(o.Gateway.Host, strconv.Itoa(port)))
-	if err != nil {
-		return fmtErr("Error listening on gateway port: %d - %v", o.Gateway.Port, err)
+	if err := gs.listen(o.Gateway.Host, o.Gateway.Port, "gateway"); err != nil {
+		return err
 	}
 	gs.mu.Lock()
-	gs.listener = l
-	gs.port = l.Addr().(*net.TCPAddr).Port
 	gs.url = gs.advertisedLocked(o)
 	gs.peerURLs[s.info.ID] = gs.url
 	remotes := make([]*gwRemote, 0, len(gs.remotes))
@@ -203,21 +190,9 @@ func (s *Server) startGateways() error {
 	gs.mu.Unlock()
 	s.Noticef("Listening for gateways connections on %s", net.JoinHostPort(o.Gateway.Host, strconv.Itoa(gs.port)))
 	s.Noticef("Address for gateway %q is %s", gs.name, gs.url)
-	gs.wg.Add(1)
-	go func() {
-		defer gs.wg.Done()
-		stopped := func() bool {
-			select {
-			case <-gs.quit:
-				return true
-			default:
-				return false
-			}
-		}
-		s.acceptConns(l, "gateway ", gs.quit, stopped, func(conn net.Conn) bool {
-			return gs.createGateway(conn, &gwConn{}) != nil || !stopped()
-		})
-	}()
+	gs.serve(s, "gateway ", func(conn net.Conn) bool {
+		return gs.createGateway(conn, &gwConn{}) != nil || !gs.isStopped()
+	})
 	for _, r := range remotes {
 		gs.solicit(r, 0)
 	}
@@ -238,41 +213,17 @@ func (gs *gatewayState) advertisedLocked(o *Options) string {
 
 // stopGateways closes the listener and every gateway connection.
 func (s *Server) stopGateways() {
-	gs := s.gw.Load()
-	if gs == nil {
-		return
+	if gs := s.gw.Load(); gs != nil {
+		gs.stop()
 	}
-	gs.mu.Lock()
-	if gs.stopped {
-		gs.mu.Unlock()
-		return
-	}
-	gs.stopped = true
-	close(gs.quit)
-	if gs.listener != nil {
-		gs.listener.Close()
-	}
-	conns := make([]*client, 0, len(gs.conns))
-	for _, c := range gs.conns {
-		conns = append(conns, c)
-	}
-	gs.mu.Unlock()
-	closeAtShutdown(conns)
-	gs.wg.Wait()
 }
 
 // GatewayAddr returns the gateway listener's address, nil without one.
 func (s *Server) GatewayAddr() *net.TCPAddr {
-	gs := s.gw.Load()
-	if gs == nil {
-		return nil
+	if gs := s.gw.Load(); gs != nil {
+		return gs.addr()
 	}
-	gs.mu.Lock()
-	defer gs.mu.Unlock()
-	if gs.listener == nil {
-		return nil
-	}
-	return gs.listener.Addr().(*net.TCPAddr)
+	return nil
 }
 
 // NumOutboundGateways returns how many clusters this server sends to.
@@ -305,40 +256,11 @@ func (s *Server) NumInboundGateways() int {
 func (gs *gatewayState) createGateway(conn net.Conn, g *gwConn) *client {
 	s := gs.s
 	o := s.getOpts()
-	c := &client{
-		cid:        s.gcid.Add(1),
-		kind:       GATEWAY,
-		srv:        s,
-		nc:         conn,
-		start:      time.Now(),
-		subs:       make(map[string]*subscription),
-		pcd:        make(map[*client]struct{}),
-		opts:       ClientOpts{Headers: true},
-		headers:    true,
-		mpay:       o.MaxPayload,
-		mcl:        o.MaxControlLine,
-		writerDone: make(chan struct{}),
-		proto:      gatewayProtocol{},
-		gw:         g,
-	}
-	c.pa.hdr = -1
-	c.out.sg = make(chan struct{}, 1)
-	c.out.mp = max(o.MaxPending, 64<<20)
-	c.out.csz = minOutChunk
-	if addr, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
-		c.host, c.port = addr.IP.String(), addr.Port
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-	}
-	gs.mu.Lock()
-	if gs.stopped {
-		gs.mu.Unlock()
-		conn.Close()
+	c := newPeerClient(s, s.gcid.Add(1), conn, GATEWAY, gatewayProtocol{}, false)
+	c.gw = g
+	if !gs.track(c) {
 		return nil
 	}
-	gs.conns[c.cid] = c
-	gs.mu.Unlock()
 
 	c.mu.Lock()
 	if g.outbound {
@@ -423,17 +345,6 @@ func (gs *gatewayState) solicit(r *gwRemote, attempt int) {
 		}
 		gs.connectRemote(r, attempt+1)
 	}()
-}
-
-func (gs *gatewayState) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-gs.quit:
-		return false
-	}
 }
 
 // connectRemote dials one of the remote's URLs at random; failures are

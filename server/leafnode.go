@@ -32,14 +32,8 @@ type leafState struct {
 	// leaf nodes form a cycle.
 	lds string
 
-	mu       sync.Mutex
-	listener net.Listener
-	port     int
-	conns    map[uint64]*client // every leaf connection, registered or not
-	quit     chan struct{}
-	wg       sync.WaitGroup
-	stopped  bool
-	tls      *tls.Config // the listener's, nil without a tls block
+	peerListener
+	tls *tls.Config // the listener's, nil without a tls block
 }
 
 // leafConn is the leaf-specific state of a LEAF connection.
@@ -98,8 +92,9 @@ func newLeafState(s *Server, o *Options) (*leafState, error) {
 			}
 		}
 	}
-	return &leafState{s: s, lds: "$LDS." + newNonce() + newNonce(), conns: make(map[uint64]*client),
-		quit: make(chan struct{}), tls: cfg}, nil
+	ls := &leafState{s: s, lds: "$LDS." + newNonce() + newNonce(), tls: cfg}
+	ls.initPeers()
+	return ls, nil
 }
 
 // startLeafnodes opens the leaf node listener and solicits the remotes.
@@ -120,24 +115,11 @@ func (s *Server) startLeafnodes() error {
 		}
 	}
 	if o.LeafNode.Port != 0 {
-		port := o.LeafNode.Port
-		if port == RANDOM_PORT {
-			port = 0
+		if err := ls.listen(o.LeafNode.Host, o.LeafNode.Port, "leafnode"); err != nil {
+			return err
 		}
-		l, err := net.Listen("tcp", net.JoinHostPort(o.LeafNode.Host, strconv.Itoa(port)))
-		if err != nil {
-			return fmtErr("Error listening on leafnode port: %d - %v", o.LeafNode.Port, err)
-		}
-		ls.mu.Lock()
-		ls.listener = l
-		ls.port = l.Addr().(*net.TCPAddr).Port
-		ls.mu.Unlock()
-		s.Noticef("Listening for leafnode connections on %s", net.JoinHostPort(o.LeafNode.Host, strconv.Itoa(ls.port)))
-		ls.wg.Add(1)
-		go func() {
-			defer ls.wg.Done()
-			s.acceptConns(l, "leafnode ", ls.quit, ls.isStopped, ls.accept)
-		}()
+		s.Noticef("Listening for leafnode connections on %s", net.JoinHostPort(o.LeafNode.Host, strconv.Itoa(ls.addr().Port)))
+		ls.serve(s, "leafnode ", ls.accept)
 	}
 	for _, r := range o.LeafNode.Remotes {
 		ls.solicit(r, 0, 0)
@@ -152,53 +134,20 @@ func leafLocalAccount(r *RemoteLeafOpts) string {
 	return r.LocalAccount
 }
 
-func (ls *leafState) isStopped() bool {
-	select {
-	case <-ls.quit:
-		return true
-	default:
-		return false
-	}
-}
-
 // stopLeafnodes closes the listener and every leaf connection, and stops
 // reconnects.
 func (s *Server) stopLeafnodes() {
-	ls := s.leafs.Load()
-	if ls == nil {
-		return
+	if ls := s.leafs.Load(); ls != nil {
+		ls.stop()
 	}
-	ls.mu.Lock()
-	if ls.stopped {
-		ls.mu.Unlock()
-		return
-	}
-	ls.stopped = true
-	close(ls.quit)
-	if ls.listener != nil {
-		ls.listener.Close()
-	}
-	conns := make([]*client, 0, len(ls.conns))
-	for _, c := range ls.conns {
-		conns = append(conns, c)
-	}
-	ls.mu.Unlock()
-	closeAtShutdown(conns)
-	ls.wg.Wait()
 }
 
 // LeafAddr returns the leaf node listener's address, nil without one.
 func (s *Server) LeafAddr() *net.TCPAddr {
-	ls := s.leafs.Load()
-	if ls == nil {
-		return nil
+	if ls := s.leafs.Load(); ls != nil {
+		return ls.addr()
 	}
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	if ls.listener == nil {
-		return nil
-	}
-	return ls.listener.Addr().(*net.TCPAddr)
+	return nil
 }
 
 // NumLeafNodes returns the number of registered leaf connections.
@@ -228,17 +177,10 @@ func (ls *leafState) accept(conn net.Conn) bool {
 	if ls.tls == nil {
 		return ls.createLeaf(conn, &leafConn{}) != nil || !ls.isStopped()
 	}
-	ls.mu.Lock()
-	stopped := ls.stopped
-	if !stopped {
-		ls.wg.Add(1)
-	}
-	ls.mu.Unlock()
-	if stopped {
+	if !ls.goPeer(func() { ls.acceptTLS(conn) }) {
 		conn.Close()
 		return false
 	}
-	go ls.acceptTLS(conn)
 	return true
 }
 
@@ -254,49 +196,19 @@ func (ls *leafState) createLeaf(conn net.Conn, lc *leafConn) *client {
 	} else {
 		cid = s.gcid.Add(1)
 	}
-	c := &client{
-		cid:        cid,
-		kind:       LEAF,
-		srv:        s,
-		nc:         conn,
-		start:      time.Now(),
-		subs:       make(map[string]*subscription),
-		pcd:        make(map[*client]struct{}),
-		opts:       ClientOpts{Headers: true, Echo: true},
-		headers:    true,
-		mpay:       o.MaxPayload,
-		mcl:        o.MaxControlLine,
-		writerDone: make(chan struct{}),
-		proto:      leafProtocol{},
-		leaf:       lc,
-	}
+	c := newPeerClient(s, cid, conn, LEAF, leafProtocol{}, true)
+	c.leaf = lc
 	lc.subs = make(map[string]*subscription)
 	lc.own = make(map[string]int32)
 	c.tls.conn = lc.tlsConn
-	c.echo = true
-	c.pa.hdr = -1
-	c.out.sg = make(chan struct{}, 1)
-	c.out.mp = max(o.MaxPending, 64<<20)
-	c.out.csz = minOutChunk
-	if addr, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
-		c.host, c.port = addr.IP.String(), addr.Port
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-	}
 	if lc.solicited {
 		acc, _ := s.LookupAccount(leafLocalAccount(lc.remote))
 		c.acc = acc
 		c.setPermissions(lc.remote.permissions())
 	}
-	ls.mu.Lock()
-	if ls.stopped {
-		ls.mu.Unlock()
-		conn.Close()
+	if !ls.track(c) {
 		return nil
 	}
-	ls.conns[c.cid] = c
-	ls.mu.Unlock()
 
 	c.mu.Lock()
 	if !lc.solicited {
@@ -338,15 +250,7 @@ func (ls *leafState) createLeaf(conn net.Conn, lc *leafConn) *client {
 // solicit connects to a remote in the background, at once for a first
 // attempt, after the backoff for a retry, or after delay if set.
 func (ls *leafState) solicit(r *RemoteLeafOpts, attempt int, delay time.Duration) {
-	ls.mu.Lock()
-	if ls.stopped {
-		ls.mu.Unlock()
-		return
-	}
-	ls.wg.Add(1)
-	ls.mu.Unlock()
-	go func() {
-		defer ls.wg.Done()
+	ls.goPeer(func() {
 		if delay == 0 && attempt > 0 {
 			delay = ls.retryDelay(attempt)
 		}
@@ -354,7 +258,7 @@ func (ls *leafState) solicit(r *RemoteLeafOpts, attempt int, delay time.Duration
 			return
 		}
 		ls.connect(r, attempt)
-	}()
+	})
 }
 
 // retryDelay is the wait before reconnect attempt n: the configured delay
@@ -367,17 +271,6 @@ func (ls *leafState) retryDelay(attempt int) time.Duration {
 	}
 	d = min(d, max(leafReconnectMax, ls.s.getOpts().LeafNode.ReconnectDelay))
 	return d/2 + rand.N(d/2+1)
-}
-
-func (ls *leafState) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ls.quit:
-		return false
-	}
 }
 
 // connect dials one of the remote's URLs (the next on each attempt); a

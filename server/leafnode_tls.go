@@ -57,7 +57,6 @@ func remoteTLS(r *RemoteLeafOpts, u *url.URL) (*tls.Config, error) {
 // acceptTLS runs an accepted leaf's handshake on a goroutine of its own,
 // so that a slow peer does not hold the listener.
 func (ls *leafState) acceptTLS(conn net.Conn) {
-	defer ls.wg.Done()
 	s := ls.s
 	_ = conn.SetDeadline(time.Now().Add(leafTLSTimeout(s.getOpts().LeafNode.TLS)))
 	pre := &client{cid: s.gcid.Add(1), nonce: newNonce()}

@@ -21,7 +21,6 @@ import (
 	"net"
 	"net/url"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -33,19 +32,14 @@ type clusterState struct {
 	pinned   map[string]bool // accounts with a connection of their own
 	sysAcc   string
 
-	mu       sync.Mutex
-	name     string // the cluster's name; dynamic until learnt when not configured
-	dynamic  bool
-	listener net.Listener
-	port     int                     // bound route port
-	remotes  map[string]*routeRemote // by server id
-	conns    map[uint64]*client      // every route connection, registered or not
+	// peerListener.mu also guards the fields below.
+	peerListener
+	name    string // the cluster's name; dynamic until learnt when not configured
+	dynamic bool
+	remotes map[string]*routeRemote // by server id
 	// satisfied maps a configured route URL to the server found there, so
 	// that it is solicited again once that server's connections are gone.
 	satisfied map[string]string
-	quit      chan struct{}
-	wg        sync.WaitGroup
-	stopped   bool
 	tls       *tls.Config // the cluster's tls block, nil without (route_tls.go)
 	// perms are the route permissions (route_auth.go), swapped by reloads.
 	perms atomic.Pointer[routePerms]
@@ -164,11 +158,10 @@ func newClusterState(s *Server, o *Options) (*clusterState, error) {
 		poolSize:  o.Cluster.PoolSize,
 		pinned:    make(map[string]bool),
 		remotes:   make(map[string]*routeRemote),
-		conns:     make(map[uint64]*client),
 		satisfied: make(map[string]string),
-		quit:      make(chan struct{}),
 		name:      o.Cluster.Name,
 	}
+	cs.initPeers()
 	if cs.name == "" {
 		cs.name, cs.dynamic = newNonce()+newNonce(), true
 	}
@@ -215,21 +208,11 @@ func (s *Server) startCluster() error {
 	o := s.getOpts()
 	s.Noticef("Cluster name is %s", cs.clusterName())
 	if o.Cluster.Port != 0 {
-		port := o.Cluster.Port
-		if port == RANDOM_PORT {
-			port = 0
+		if err := cs.listen(o.Cluster.Host, o.Cluster.Port, "router"); err != nil {
+			return err
 		}
-		l, err := net.Listen("tcp", net.JoinHostPort(o.Cluster.Host, strconv.Itoa(port)))
-		if err != nil {
-			return fmtErr("Error listening on router port: %d - %v", o.Cluster.Port, err)
-		}
-		cs.mu.Lock()
-		cs.listener = l
-		cs.port = l.Addr().(*net.TCPAddr).Port
-		cs.mu.Unlock()
-		s.Noticef("Listening for route connections on %s", net.JoinHostPort(o.Cluster.Host, strconv.Itoa(cs.port)))
-		cs.wg.Add(1)
-		go cs.acceptLoop(l)
+		s.Noticef("Listening for route connections on %s", net.JoinHostPort(o.Cluster.Host, strconv.Itoa(cs.addr().Port)))
+		cs.serve(s, "route ", cs.acceptRoute)
 	}
 	for _, u := range o.Routes {
 		cs.solicit(u, 0, "", true, 0)
@@ -239,41 +222,17 @@ func (s *Server) startCluster() error {
 
 // stopCluster closes the listener and every route, and stops reconnects.
 func (s *Server) stopCluster() {
-	cs := s.cluster.Load()
-	if cs == nil {
-		return
+	if cs := s.cluster.Load(); cs != nil {
+		cs.stop()
 	}
-	cs.mu.Lock()
-	if cs.stopped {
-		cs.mu.Unlock()
-		return
-	}
-	cs.stopped = true
-	close(cs.quit)
-	if cs.listener != nil {
-		cs.listener.Close()
-	}
-	conns := make([]*client, 0, len(cs.conns))
-	for _, c := range cs.conns {
-		conns = append(conns, c)
-	}
-	cs.mu.Unlock()
-	closeAtShutdown(conns)
-	cs.wg.Wait()
 }
 
 // ClusterAddr returns the route listener's address, nil without one.
 func (s *Server) ClusterAddr() *net.TCPAddr {
-	cs := s.cluster.Load()
-	if cs == nil {
-		return nil
+	if cs := s.cluster.Load(); cs != nil {
+		return cs.addr()
 	}
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if cs.listener == nil {
-		return nil
-	}
-	return cs.listener.Addr().(*net.TCPAddr)
+	return nil
 }
 
 // NumRoutes returns the number of registered route connections.
@@ -312,20 +271,6 @@ func (r *routeRemote) numConns() int {
 	return n
 }
 
-// acceptLoop accepts route connections until the listener closes.
-func (cs *clusterState) acceptLoop(l net.Listener) {
-	defer cs.wg.Done()
-	stopped := func() bool {
-		select {
-		case <-cs.quit:
-			return true
-		default:
-			return false
-		}
-	}
-	cs.s.acceptConns(l, "route ", cs.quit, stopped, cs.acceptRoute)
-}
-
 // acceptRoute takes one accepted connection: a TLS one handshakes on a
 // goroutine of its own. It returns false once the cluster is stopped.
 func (cs *clusterState) acceptRoute(conn net.Conn) bool {
@@ -333,17 +278,10 @@ func (cs *clusterState) acceptRoute(conn net.Conn) bool {
 		cs.createRoute(conn, &routeConn{})
 		return true
 	}
-	cs.mu.Lock()
-	stopped := cs.stopped
-	if !stopped {
-		cs.wg.Add(1)
-	}
-	cs.mu.Unlock()
-	if stopped {
+	if !cs.goPeer(func() { cs.acceptTLS(conn) }) {
 		conn.Close()
 		return false
 	}
-	go cs.acceptTLS(conn)
 	return true
 }
 
@@ -353,44 +291,14 @@ func (cs *clusterState) acceptRoute(conn net.Conn) bool {
 func (cs *clusterState) createRoute(conn net.Conn, rt *routeConn) *client {
 	s := cs.s
 	o := s.getOpts()
-	c := &client{
-		cid:        s.gcid.Add(1),
-		kind:       ROUTER,
-		srv:        s,
-		nc:         conn,
-		start:      time.Now(),
-		subs:       make(map[string]*subscription),
-		pcd:        make(map[*client]struct{}),
-		opts:       ClientOpts{Headers: true, Echo: true},
-		headers:    true,
-		mpay:       o.MaxPayload,
-		mcl:        o.MaxControlLine,
-		writerDone: make(chan struct{}),
-		proto:      routeProtocol{},
-		route:      rt,
-	}
+	c := newPeerClient(s, s.gcid.Add(1), conn, ROUTER, routeProtocol{}, true)
+	c.route = rt
 	rt.subs = make(map[string]remoteSub)
 	rt.perms = cs.perms.Load() != nil
 	c.tls.conn = rt.tlsConn
-	c.echo = true
-	c.pa.hdr = -1
-	c.out.sg = make(chan struct{}, 1)
-	c.out.mp = max(o.MaxPending, 64<<20)
-	c.out.csz = minOutChunk
-	if addr, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
-		c.host, c.port = addr.IP.String(), addr.Port
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-	}
-	cs.mu.Lock()
-	if cs.stopped {
-		cs.mu.Unlock()
-		conn.Close()
+	if !cs.track(c) {
 		return nil
 	}
-	cs.conns[c.cid] = c
-	cs.mu.Unlock()
 
 	c.mu.Lock()
 	if rt.solicited {
@@ -548,20 +456,12 @@ func firstLocalIP() string {
 // solicit connects to a route in the background: now for the first attempt
 // of a configured route, after a delay for retries.
 func (cs *clusterState) solicit(u *url.URL, idx int, acc string, explicit bool, attempt int) {
-	cs.mu.Lock()
-	if cs.stopped {
-		cs.mu.Unlock()
-		return
-	}
-	cs.wg.Add(1)
-	cs.mu.Unlock()
-	go func() {
-		defer cs.wg.Done()
+	cs.goPeer(func() {
 		if attempt > 0 && !cs.sleep(cs.retryDelay(attempt)) {
 			return
 		}
 		cs.connectRoute(u, idx, acc, explicit, attempt)
-	}()
+	})
 }
 
 // retryDelay is the wait before a reconnect attempt: DEFAULT_ROUTE_CONNECT
@@ -577,18 +477,6 @@ func (cs *clusterState) retryDelay(attempt int) time.Duration {
 		d = min(d, DEFAULT_ROUTE_CONNECT_MAX)
 	}
 	return d/2 + rand.N(d/2+1)
-}
-
-// sleep waits d or until the cluster stops; false if it stopped.
-func (cs *clusterState) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-cs.quit:
-		return false
-	}
 }
 
 // connectRoute dials a route; a failure is retried (configured routes for

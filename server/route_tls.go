@@ -23,7 +23,6 @@ func routeTLSTimeout(o *Options) time.Duration {
 // acceptTLS runs an accepted route's handshake on a goroutine of its own,
 // so that a slow peer does not hold the listener.
 func (cs *clusterState) acceptTLS(conn net.Conn) {
-	defer cs.wg.Done()
 	s := cs.s
 	_ = conn.SetDeadline(time.Now().Add(routeTLSTimeout(s.getOpts())))
 	tc := tls.Server(conn, cs.tls)
