@@ -1,39 +1,15 @@
 package server
 
-import (
-	"strings"
-	"testing"
-)
+import "testing"
 
-// gatewayHarness is a server with a gateway block (not started), an
-// internal subscriber on ">" in $G and a socket-less gateway connection,
-// inbound or outbound, whose parser we drive directly.
-type gatewayHarness struct {
-	s   *Server
-	c   *client
-	got []delivery
-}
-
-func newGatewayHarness(t testing.TB, outbound bool) *gatewayHarness {
-	t.Helper()
-	o := &Options{NoLog: true, NoSigs: true, Gateway: GatewayOpts{Name: "A", Port: RANDOM_PORT}}
-	s, err := NewServer(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &gatewayHarness{s: s}
-	if _, err := s.SubscribeInternal(s.gacc, ">", "", func(subject, reply string, hdr, msg []byte) {
-		h.got = append(h.got, delivery{strings.Clone(subject), strings.Clone(reply), string(hdr), string(msg)})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	g := &gwConn{outbound: outbound, remoteName: "Z", remoteHash: gwHash("Z"), remoteID: "ZID", connected: true}
-	g.registered.Store(true)
-	h.c = &client{srv: s, kind: GATEWAY, proto: gatewayProtocol{}, gw: g,
-		subs: map[string]*subscription{}, pcd: map[*client]struct{}{}, headers: true,
-		mpay: s.getOpts().MaxPayload, mcl: s.getOpts().MaxControlLine}
-	h.c.pa.hdr = -1
-	return h
+// newGatewayHarness is a server with a gateway block and a registered
+// gateway connection from cluster "Z", inbound or outbound, to drive.
+func newGatewayHarness(t testing.TB, outbound bool) *parseHarness {
+	o := &Options{Gateway: GatewayOpts{Name: "A", Port: RANDOM_PORT}}
+	return newPeerHarness(t, o, GATEWAY, gatewayProtocol{}, func(s *Server, c *client) {
+		c.gw = &gwConn{outbound: outbound, remoteName: "Z", remoteHash: gwHash("Z"), remoteID: "ZID", connected: true}
+		c.gw.registered.Store(true)
+	})
 }
 
 // The reply prefix tokens are the reference's (observed on v2.15.2:
@@ -64,44 +40,17 @@ func TestGatewayParseMessageForms(t *testing.T) {
 		"RMSG $G _GR_.zzzzzz.XXXXXX.bar 2\r\nhi\r\n" + // another cluster's answer
 		"RMSG $G " + ours + "bar 2\r\nhi\r\n" +
 		"RMSG NOPE foo 2\r\nhi\r\nPING\r\n"
-	for cut := 0; cut <= len(in); cut += 7 {
-		h.got = nil
-		for _, part := range []string{in[:cut], in[cut:]} {
-			buf := []byte(part)
-			if err := h.c.parse(buf); err != nil {
-				t.Fatalf("cut %d: %v", cut, err)
-			}
-			for i := range buf {
-				buf[i] = '#'
-			}
-		}
-		want := []delivery{{"foo", "", "", "hi"}, {"foo", "reply", "", "hi"}, {"foo", "reply", "", "hi"},
-			{"foo", "", "", "hi"}, {"foo", "", "NATS/1.0\r\n\r\n", "hi"}, {"bar", "", "", "hi"}}
-		if len(h.got) != len(want) {
-			t.Fatalf("cut %d: got %d deliveries %q", cut, len(h.got), h.got)
-		}
-		for i := range want {
-			if h.got[i] != want[i] {
-				t.Fatalf("cut %d: delivery %d = %q, want %q", cut, i, h.got[i], want[i])
-			}
-		}
-	}
+	h.expectAtEveryCut(t, in, []delivery{{"foo", "", "", "hi"}, {"foo", "reply", "", "hi"}, {"foo", "reply", "", "hi"},
+		{"foo", "", "", "hi"}, {"foo", "", "NATS/1.0\r\n\r\n", "hi"}, {"bar", "", "", "hi"}})
 	if told, ok := h.c.gw.told["NOPE"]; !ok || told {
 		t.Fatal("no A- recorded for an unknown account")
 	}
-	for _, bad := range []string{"RMSG\r\n", "RMSG $G\r\n", "RMSG $G foo x\r\n", "RMSG $G foo + r 2\r\n",
-		"HMSG $G foo 5 2\r\n", "RS+ $G foo\r\n", "FOO\r\n"} {
-		h := newGatewayHarness(t, false)
-		if err := h.c.parse([]byte(bad)); err == nil {
-			t.Errorf("inbound %q: accepted", bad)
-		}
-	}
-	for _, bad := range []string{"RS+\r\n", "RS+ $G\r\n", "RS+ $G a b c d\r\n", "A+\r\n", "A- a b\r\n", "RMSG $G foo 1\r\nx\r\n"} {
-		h := newGatewayHarness(t, true)
-		if err := h.c.parse([]byte(bad)); err == nil {
-			t.Errorf("outbound %q: accepted", bad)
-		}
-	}
+	inbound := func() *parseHarness { return newGatewayHarness(t, false) }
+	expectRejected(t, "inbound ", []string{"RMSG\r\n", "RMSG $G\r\n", "RMSG $G foo x\r\n", "RMSG $G foo + r 2\r\n",
+		"HMSG $G foo 5 2\r\n", "RS+ $G foo\r\n", "FOO\r\n"}, inbound)
+	outbound := func() *parseHarness { return newGatewayHarness(t, true) }
+	expectRejected(t, "outbound ", []string{"RS+\r\n", "RS+ $G\r\n", "RS+ $G a b c d\r\n", "A+\r\n", "A- a b\r\n",
+		"RMSG $G foo 1\r\nx\r\n"}, outbound)
 }
 
 // An outbound connection tracks the remote's interest per account:
@@ -173,16 +122,6 @@ func FuzzGatewayParser(f *testing.F) {
 		f.Add([]byte(seed), uint8(5), true)
 	}
 	f.Fuzz(func(t *testing.T, in []byte, cut uint8, outbound bool) {
-		h := newGatewayHarness(t, outbound)
-		defer h.s.Shutdown()
-		k := int(cut) % (len(in) + 1)
-		for _, part := range [][]byte{append([]byte(nil), in[:k]...), append([]byte(nil), in[k:]...)} {
-			if err := h.c.parse(part); err != nil {
-				if _, ok := err.(*protoErr); !ok {
-					t.Fatalf("error of type %T: %v", err, err)
-				}
-				return
-			}
-		}
+		newGatewayHarness(t, outbound).parseFuzzInput(t, in, cut)
 	})
 }

@@ -1,40 +1,16 @@
 package server
 
-import (
-	"strings"
-	"testing"
-)
+import "testing"
 
-// leafHarness is a server with leaf nodes (not started), an internal
-// subscriber on ">" in $G and a socket-less, registered leaf connection
-// bound to $G whose parser we drive directly.
-type leafHarness struct {
-	s   *Server
-	c   *client
-	got []delivery
-}
-
-func newLeafHarness(t testing.TB) *leafHarness {
-	t.Helper()
-	o := &Options{NoLog: true, NoSigs: true, LeafNode: LeafNodeOpts{Port: RANDOM_PORT}}
-	s, err := NewServer(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &leafHarness{s: s}
-	if _, err := s.SubscribeInternal(s.gacc, ">", "", func(subject, reply string, hdr, msg []byte) {
-		h.got = append(h.got, delivery{strings.Clone(subject), strings.Clone(reply), string(hdr), string(msg)})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	lc := &leafConn{subs: map[string]*subscription{}, own: map[string]int32{}}
-	h.c = &client{srv: s, kind: LEAF, proto: leafProtocol{}, leaf: lc, acc: s.gacc,
-		subs: map[string]*subscription{}, pcd: map[*client]struct{}{}, headers: true, echo: true,
-		mpay: s.getOpts().MaxPayload, mcl: s.getOpts().MaxControlLine}
-	h.c.pa.hdr = -1
-	h.c.connected = true
-	lc.registered.Store(true)
-	return h
+// newLeafHarness is a server with leaf nodes and a registered leaf
+// connection bound to $G to drive.
+func newLeafHarness(t testing.TB) *parseHarness {
+	o := &Options{LeafNode: LeafNodeOpts{Port: RANDOM_PORT}}
+	return newPeerHarness(t, o, LEAF, leafProtocol{}, func(s *Server, c *client) {
+		c.leaf = &leafConn{subs: map[string]*subscription{}, own: map[string]int32{}}
+		c.acc, c.echo, c.connected = s.gacc, true, true
+		c.leaf.registered.Store(true)
+	})
 }
 
 // The LMSG forms the reference sends (observed on v2.15.2), split at
@@ -49,41 +25,17 @@ func TestLeafParseMessageForms(t *testing.T) {
 		"HMSG foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n" +
 		"HMSG foo + r q 12 14\r\nNATS/1.0\r\n\r\nhi\r\n" +
 		"LS+ a.b\r\nLS+ a.b q 3\r\nLS+ a.b q 4\r\nLS- a.b\r\nPING\r\n"
-	for cut := 0; cut <= len(in); cut += 7 {
-		h.got = nil
-		for _, part := range []string{in[:cut], in[cut:]} {
-			buf := []byte(part)
-			if err := h.c.parse(buf); err != nil {
-				t.Fatalf("cut %d: %v", cut, err)
-			}
-			for i := range buf {
-				buf[i] = '#'
-			}
-		}
-		want := []delivery{{"foo", "", "", "hi"}, {"foo", "reply", "", "hi"}, {"foo", "reply", "", "hi"},
-			{"foo", "", "", "hi"}, {"foo", "", "NATS/1.0\r\n\r\n", "hi"}, {"foo", "r", "NATS/1.0\r\n\r\n", "hi"}}
-		if len(h.got) != len(want) {
-			t.Fatalf("cut %d: got %d deliveries %q", cut, len(h.got), h.got)
-		}
-		for i := range want {
-			if h.got[i] != want[i] {
-				t.Fatalf("cut %d: delivery %d = %q, want %q", cut, i, h.got[i], want[i])
-			}
-		}
-	}
+	h.expectAtEveryCut(t, in, []delivery{{"foo", "", "", "hi"}, {"foo", "reply", "", "hi"}, {"foo", "reply", "", "hi"},
+		{"foo", "", "", "hi"}, {"foo", "", "NATS/1.0\r\n\r\n", "hi"}, {"foo", "r", "NATS/1.0\r\n\r\n", "hi"}})
 	if n := len(h.c.leaf.subs); n != 1 {
 		t.Fatalf("leaf interest: %d entries, want the queue group only", n)
 	}
 	if got := h.c.leaf.own["a.b q"]; got != 1 {
 		t.Fatalf("own count of the queue group: %d", got)
 	}
-	for _, bad := range []string{"LMSG\r\n", "LMSG foo\r\n", "LMSG foo x\r\n", "LMSG foo + r 2\r\n",
-		"HMSG foo 5 2\r\n", "LS+\r\n", "LS+ a b\r\n", "LS+ a b c d\r\n", "LS- a b c\r\n", "FOO\r\n"} {
-		h := newLeafHarness(t)
-		if err := h.c.parse([]byte(bad)); err == nil {
-			t.Errorf("%q: accepted", bad)
-		}
-	}
+	expectRejected(t, "", []string{"LMSG\r\n", "LMSG foo\r\n", "LMSG foo x\r\n", "LMSG foo + r 2\r\n",
+		"HMSG foo 5 2\r\n", "LS+\r\n", "LS+ a b\r\n", "LS+ a b c d\r\n", "LS- a b c\r\n", "FOO\r\n"},
+		func() *parseHarness { return newLeafHarness(t) })
 }
 
 // FuzzLeafParser feeds arbitrary bytes, split in two reads, to a leaf
@@ -102,16 +54,6 @@ func FuzzLeafParser(f *testing.F) {
 		f.Add([]byte(seed), uint8(3))
 	}
 	f.Fuzz(func(t *testing.T, in []byte, cut uint8) {
-		h := newLeafHarness(t)
-		defer h.s.Shutdown()
-		k := int(cut) % (len(in) + 1)
-		for _, part := range [][]byte{append([]byte(nil), in[:k]...), append([]byte(nil), in[k:]...)} {
-			if err := h.c.parse(part); err != nil {
-				if _, ok := err.(*protoErr); !ok {
-					t.Fatalf("error of type %T: %v", err, err)
-				}
-				return
-			}
-		}
+		newLeafHarness(t).parseFuzzInput(t, in, cut)
 	})
 }

@@ -21,7 +21,17 @@ type parseHarness struct {
 
 func newParseHarness(t testing.TB) *parseHarness {
 	t.Helper()
-	s, err := NewServer(&Options{NoLog: true, NoSigs: true})
+	h := newHarnessServer(t, &Options{})
+	h.c = h.newClient()
+	return h
+}
+
+// newHarnessServer builds a server (not started) from o with the
+// harness's internal subscriber on ">" in $G; the caller adds the client.
+func newHarnessServer(t testing.TB, o *Options) *parseHarness {
+	t.Helper()
+	o.NoLog, o.NoSigs = true, true
+	s, err := NewServer(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +43,6 @@ func newParseHarness(t testing.TB) *parseHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.c = h.newClient()
 	return h
 }
 
