@@ -46,7 +46,8 @@ func testCtx(t *testing.T) context.Context {
 
 // A KV bucket of the hub mirrored into the leaf's domain with nats.go's
 // Domain shorthand: existing keys, later puts and deletes all show on the
-// leaf's bucket, and the mirror reports its origin as active.
+// leaf's bucket, and the mirror reports its origin as active. The origin
+// is not seen from the leaf, so the bucket's mirror_direct stays as asked.
 func TestCrossDomainKVMirror(t *testing.T) {
 	hub, leaf := domainPair(t, t.TempDir(), t.TempDir())
 	ctx := testCtx(t)
@@ -88,7 +89,7 @@ func TestCrossDomainKVMirror(t *testing.T) {
 	}
 	mi := info.Mirror
 	if mi == nil || mi.Name != "KV_CFG" || mi.External == nil || mi.External.APIPrefix != "$JS.hub.API" ||
-		mi.Active <= 0 || mi.Lag != 0 || info.State.LastSeq != 7 {
+		mi.Active <= 0 || mi.Lag != 0 || info.State.LastSeq != 7 || !info.Config.MirrorDirect {
 		t.Fatalf("mirror info %+v, state %+v", mi, info.State)
 	}
 }
