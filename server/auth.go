@@ -184,6 +184,40 @@ func (s *Server) recheckClientsAuth() {
 			continue
 		}
 		c.setPermissions(res.perms)
+		c.dropDeniedSubs()
+	}
+}
+
+// dropDeniedSubs removes the subscriptions that new permissions no longer
+// allow, telling the client of each as the reference does (observed on
+// v2.15.2): -ERR 'Permissions Violation for Subscription to "<subject>"
+// (sid "<sid>")', the connection staying open.
+func (c *client) dropDeniedSubs() {
+	c.mu.Lock()
+	subs := make([]*subscription, 0, len(c.subs))
+	for _, sub := range c.subs {
+		subs = append(subs, sub)
+	}
+	c.mu.Unlock()
+	for _, sub := range subs {
+		if c.canSubscribe(sub.subject, sub.queue) {
+			continue
+		}
+		c.unsubscribeAfterMax(sub)
+		what := "\"" + sub.subject + "\""
+		if sub.queue != "" {
+			what += " using queue \"" + sub.queue + "\""
+		}
+		// Not the connection's reader: queue and wake its writer (sendErr
+		// would leave the flush to the reader's next read).
+		c.mu.Lock()
+		if c.mq == nil { // MQTT has no error text
+			c.queueOutbound([]byte("-ERR 'Permissions Violation for Subscription to " + what + " (sid \"" + sub.sid + "\")'\r\n"))
+		}
+		user := c.user
+		c.mu.Unlock()
+		c.signalFlush()
+		c.srv.Noticef("Removed sub %q (sid %q) for User %q - not authorized", sub.subject, sub.sid, user)
 	}
 }
 

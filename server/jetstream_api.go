@@ -326,7 +326,11 @@ func (ja *jsAccount) respond(r *jsAPIRequest, h jsAPIHandler, resp any) {
 		ja.apiErrors.Add(1)
 		ja.js.apiErrors.Add(1)
 	}
-	ja.js.srv.PublishInternal(ja.acc, r.reply, "", nil, data)
+	var hdr []byte
+	if h, ok := resp.(interface{ respHeader() []byte }); ok {
+		hdr = h.respHeader()
+	}
+	ja.js.srv.PublishInternal(ja.acc, r.reply, "", hdr, data)
 	if h.respType != "stream_msg_get_response" { // not audited, as with the reference
 		ja.auditAPI(r, data)
 	}

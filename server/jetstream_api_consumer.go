@@ -20,7 +20,14 @@ const (
 type JSApiConsumerCreateResponse struct {
 	ApiResponse
 	*ConsumerInfo
+	hdr []byte // the answer's header block, if any (see respHeader)
 }
+
+// respHeader is the header block the answer goes with: a direct
+// consumer's names the origin, Nats-Stream-Identity, as the reference's
+// does (observed on v2.15.2), so a copy in another domain notices an
+// origin recreated under the same name.
+func (r *JSApiConsumerCreateResponse) respHeader() []byte { return r.hdr }
 
 // JSApiConsumerInfoResponse answers CONSUMER.INFO.
 type JSApiConsumerInfoResponse struct {
@@ -111,13 +118,24 @@ func (ja *jsAccount) createConsumer(r *jsAPIRequest, a *consumerCreateArgs) any 
 	if name == "" {
 		name = a.name
 	}
+	if cfg.Direct && cfg.Sourcing && name != "" {
+		// A copy's consumer: every create is a new one, its name the
+		// copy's plus a random suffix, as the reference names it.
+		name += "-" + jsRandomID()[:8]
+		cfg.Name = name
+	}
 	c, e := st.createConsumer(name, cfg)
 	if e != nil {
 		return createErr(e)
 	}
 	ja.adviseConsumer(st.name, c.name, jsActionCreate)
 	c.adminCreated()
-	return &JSApiConsumerCreateResponse{ConsumerInfo: c.info(true)}
+	resp := &JSApiConsumerCreateResponse{ConsumerInfo: c.info(true)}
+	if cfg.Direct {
+		hdr := appendHeader([]byte("NATS/1.0\r\n"), jsStreamIdentityHeader, streamIdentity(st.created))
+		resp.hdr = append(hdr, "\r\n"...)
+	}
+	return resp
 }
 
 // consumerRequestedName is the name a create request refers to, "" when
@@ -135,7 +153,7 @@ func consumerRequestedName(a *consumerCreateArgs) string {
 // createConsumer opens the consumer's store, positions it and registers it.
 func (st *stream) createConsumer(name string, cfg *ConsumerConfig) (*consumer, *ApiError) {
 	var cs ConsumerStore = &consumerMemStore{}
-	if !cfg.MemoryStorage {
+	if !cfg.MemoryStorage && !cfg.Direct { // a direct consumer is not kept over a restart
 		var err error
 		if cs, err = st.store.ConsumerStore(name); err != nil {
 			return nil, jsError(jscStoreFailed, err)

@@ -488,6 +488,11 @@ func (leafProtocol) processMsg(c *client, msg []byte) {
 		return
 	}
 	r := c.match(subject)
-	c.deliverResult(r, subject, c.pa.reply, hdr, payload)
+	if shown, reply, ok := splitDeliverReply(c.pa.reply); ok {
+		// A consumer's delivery: shown under the stream's subject.
+		c.deliverResultAs(r, subject, shown, reply, hdr, payload)
+	} else {
+		c.deliverResult(r, subject, c.pa.reply, hdr, payload)
+	}
 	c.rc.release(r)
 }

@@ -196,14 +196,17 @@ func splitDeliverReply(reply []byte) (string, []byte, bool) {
 }
 
 // deliverResultAs delivers to res, matched for dest, a message shown as
-// subject: local subscribers get it as subject, routes as dest with the
-// reply form splitDeliverReply reads.
+// subject: local subscribers get it as subject, routes and leaf
+// connections as dest with the reply form splitDeliverReply reads (the
+// reference sends a leaf node the same LMSG form, observed on v2.15.2).
 func (c *client) deliverResultAs(res *SublistResult, dest, subject string, reply, hdr, payload []byte) bool {
 	found := false
 	var fan routeFanout
 	for _, sub := range res.psubs {
-		if sub.client != nil && sub.client.kind == ROUTER {
-			fan.addPlain(sub)
+		if rc := sub.client; rc != nil && (rc.kind == ROUTER || rc.kind == LEAF) {
+			if c.forwards(rc) {
+				fan.addPlain(sub)
+			}
 			continue
 		}
 		if c.deliver(sub, subject, reply, hdr, payload) {

@@ -612,9 +612,15 @@ func (s *Server) writePortsFile(dir string) {
 	ports := struct {
 		Nats       []string `json:"nats,omitempty"`
 		Monitoring []string `json:"monitoring,omitempty"`
+		Cluster    []string `json:"cluster,omitempty"`
 		Profile    []string `json:"profile,omitempty"`
 		Websocket  []string `json:"websocket,omitempty"`
 	}{Nats: []string{s.ClientURL()}}
+	if a := s.ClusterAddr(); a != nil {
+		// Test launchers (nats.js's nst) find the route port of a
+		// cluster started with listen port -1 here.
+		ports.Cluster = []string{"nats://" + a.String()}
+	}
 	if u := s.wsURL(); u != "" {
 		ports.Websocket = []string{u}
 	}

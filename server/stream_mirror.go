@@ -55,15 +55,19 @@ func checkSourcingUpdate(old StreamConfig, c *StreamConfig) *ApiError {
 // checkSourcingOrigins applies the checks that need the origins: a mirror
 // or source must accept the origin's largest message, and no chain of
 // mirrors and sources on this server may lead back to the stream. On
-// create, a mirror answers direct gets for its origin (mirror_direct) when
-// the origin has allow_direct, as the reference sets it.
+// create, a mirror of a stream of this server answers direct gets for its
+// origin (mirror_direct) when the origin has allow_direct, as the
+// reference sets it.
 func (ja *jsAccount) checkSourcingOrigins(c *StreamConfig, create bool) *ApiError {
 	if c.Mirror != nil {
 		o := ja.originConfig(c.Mirror)
 		if o != nil && !msgSizeFits(c.MaxMsgSize, o.MaxMsgSize) {
 			return jsError(jsMirrorMaxMsgSize)
 		}
-		if create {
+		_, local := ja.originAccount(c.Mirror.External, c.Mirror.Name)
+		if create && local {
+			// An origin in another domain is not seen from here: the
+			// request's mirror_direct stands, as on the reference.
 			c.MirrorDirect = o != nil && o.AllowDirect
 		}
 	}

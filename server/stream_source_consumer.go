@@ -275,8 +275,7 @@ func (r *sourceRun) takeDeliveries(q []durableDelivery, lastC uint64) (uint64, b
 			fc, _ = headerValue(m.hdr, hdrConsumerStalled)
 		}
 		if fc != "" {
-			hdr := appendHeader([]byte("NATS/1.0\r\n"), hdrLastStream, strconv.FormatUint(r.getPos(), 10))
-			r.st.ja.js.srv.PublishInternal(r.st.ja.acc, fc, "", append(hdr, "\r\n"...), nil)
+			r.st.ja.js.srv.PublishInternal(r.st.ja.acc, fc, "", r.flowControlAnswer(lastC), nil)
 		}
 	}
 	if !flush() {

@@ -80,7 +80,7 @@ func newSourceRun(st *stream, src *StreamSource, mirror bool) *sourceRun {
 	if len(r.xforms) == 1 {
 		r.filter = r.xforms[0].filter
 	}
-	if src.Consumer != nil {
+	if src.Consumer != nil || st.isExternalOrigin(src) {
 		r.dur = &durableCopy{reset: make(chan durableDelivery, 1)}
 	}
 	return r
@@ -91,9 +91,12 @@ func newSourceRun(st *stream, src *StreamSource, mirror bool) *sourceRun {
 // registered.
 func (st *stream) startSourcing() {
 	cfg := st.cfg()
-	st.src.mu.Lock()
+	var runs []*sourceRun // made before locking: newSourceRun looks up the origin
 	for _, src := range cfg.originsOf() {
-		r := newSourceRun(st, src, cfg.Mirror != nil)
+		runs = append(runs, newSourceRun(st, src, cfg.Mirror != nil))
+	}
+	st.src.mu.Lock()
+	for _, r := range runs {
 		st.src.runs = append(st.src.runs, r)
 		go r.run()
 	}
@@ -122,9 +125,12 @@ func (st *stream) updateSourcing() {
 	for _, r := range drop {
 		r.stop()
 	}
-	st.src.mu.Lock()
+	runs := make([]*sourceRun, 0, len(want))
 	for _, src := range want {
-		r := newSourceRun(st, src, false)
+		runs = append(runs, newSourceRun(st, src, false))
+	}
+	st.src.mu.Lock()
+	for _, r := range runs {
 		st.src.runs = append(st.src.runs, r)
 		go r.run()
 	}
@@ -165,8 +171,12 @@ func (r *sourceRun) run() {
 	pos, ident := r.recoverPos()
 	r.setPos(pos)
 	r.ident = ident
-	if r.dur != nil {
+	switch {
+	case r.cfg.Consumer != nil:
 		r.runDurable()
+		return
+	case r.dur != nil:
+		r.runExternal()
 		return
 	}
 	for {
@@ -205,7 +215,7 @@ func (r *sourceRun) setOrigin(o originReader, e *ApiError, started bool) {
 		r.warned = true
 		s.Warnf("JetStream error response for create %s consumer: %s (%d)", r.kind(), e.Description, e.ErrCode)
 	case o == nil && e == nil:
-		s.Debugf("JetStream %s %q of '%s > %s' is not on this server: remote origins are not supported yet",
+		s.Debugf("JetStream %s %q of '%s > %s' is not on this server, waiting for it",
 			r.kind(), r.cfg.Name, r.st.ja.acc.Name, r.st.name)
 	}
 }

@@ -143,6 +143,36 @@ func TestBinaryProfileFlag(t *testing.T) {
 	}
 }
 
+// A cluster listening on port -1 names its route port in the ports file,
+// as the reference's does (nats.js's test launcher forms clusters with it),
+// and the port is the one routes connect to.
+func TestPortsFileClusterPort(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConf(t, dir, "c.conf", fmt.Sprintf(
+		"listen: 127.0.0.1:-1\nports_file_dir: %q\ncluster { name: C1, listen: 127.0.0.1:-1 }\n", dir))
+	p := startBin(t, "-c", cfg)
+	p.waitOutput("Server is ready")
+	m := regexp.MustCompile(`Listening for route connections on 127.0.0.1:(\d+)`).FindStringSubmatch(p.output())
+	if m == nil {
+		t.Fatalf("no route listener line:\n%s", p.output())
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.ports"))
+	if len(files) != 1 {
+		t.Fatalf("ports files: %v", files)
+	}
+	var ports map[string][]string
+	b, _ := os.ReadFile(files[0])
+	if err := json.Unmarshal(b, &ports); err != nil {
+		t.Fatalf("ports file %s: %v", b, err)
+	}
+	if want := "nats://127.0.0.1:" + m[1]; len(ports["cluster"]) != 1 || ports["cluster"][0] != want {
+		t.Fatalf("ports file cluster = %v, want [%s] (%s)", ports["cluster"], want, b)
+	}
+	if rc := dialRawAddr(t, "127.0.0.1:"+m[1]); !strings.Contains(rc.info, `"cluster":"C1"`) {
+		t.Fatalf("route port INFO %s", rc.info)
+	}
+}
+
 func TestClientAdvertise(t *testing.T) {
 	dir := t.TempDir()
 	port := freePort(t)

@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,40 @@ func TestReloadRemovedUserGetsError(t *testing.T) {
 	}
 	rc.expect("-ERR 'Authorization Violation'")
 	rc.expectClosed()
+}
+
+// A reload that denies a subject a connection subscribed to removes that
+// subscription with the reference's -ERR naming it and its sid; the
+// connection and its other subscriptions stay.
+func TestReloadDropsDeniedSubscriptions(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	body := func(perms string) string {
+		return fmt.Sprintf("listen: 127.0.0.1:%d\nauthorization { users: [{user: a, password: a%s}] }\n", port, perms)
+	}
+	cfg := writeConf(t, dir, "r.conf", body(""))
+	s := runConfigServer(t, cfg)
+	rc := dialRaw(t, s)
+	rc.send("CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"a\"}\r\nSUB _INBOX.abc 1\r\nSUB q 2\r\nSUB _INBOX.g grp 3\r\nPING\r\n")
+	rc.expect("PONG")
+	writeConf(t, dir, "r.conf", body(`, permissions: { subscribe: { deny: "_INBOX.>" } }`))
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	got := []string{rc.readLine(), rc.readLine()}
+	slices.Sort(got)
+	want := []string{
+		`-ERR 'Permissions Violation for Subscription to "_INBOX.abc" (sid "1")'`,
+		`-ERR 'Permissions Violation for Subscription to "_INBOX.g" using queue "grp" (sid "3")'`,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("after the reload: %q, want %q", got, want)
+	}
+	nc := connect(t, s, nats.UserInfo("a", "a"))
+	nc.Publish("_INBOX.abc", []byte("gone"))
+	nc.Publish("q", []byte("kept"))
+	flushed(t, nc)
+	rc.expect("MSG q 2 4")
 }
 
 func TestReloadRefusesPortChange(t *testing.T) {
