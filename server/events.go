@@ -242,6 +242,7 @@ func (s *Server) sendConnectEvent(c *client) {
 		s.sendEvent(subj, &ConnectEventMsg{
 			TypedEvent: newEvent(connectEventType), Server: s.serverInfo(), Client: ci})
 	}
+	s.askRemoteConns(c.account())
 	s.sendAccountConns(c.account())
 }
 

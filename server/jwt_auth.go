@@ -27,6 +27,13 @@ type jwtConn struct {
 // is closed here, with that error instead of the authorization violation.
 func (s *Server) authJWT(c *client, co *ClientOpts) (*authResult, bool) {
 	res, err := s.checkUserJWT(c, co, true)
+	return s.jwtAuthOutcome(c, res, err)
+}
+
+// jwtAuthOutcome logs and acts on the result of a JWT check: a connectError
+// closes the connection with its own error; other refusals are logged as
+// the reference does and left to the caller's authorization violation.
+func (s *Server) jwtAuthOutcome(c *client, res *authResult, err error) (*authResult, bool) {
 	if err == nil {
 		return res, true
 	}
@@ -106,8 +113,8 @@ func (s *Server) checkUserJWT(c *client, co *ClientOpts, limitConns bool) (*auth
 		return s.operatorCallout(c, co, acc, st, limitConns) // jwt_callout.go
 	}
 	if limitConns && st != nil {
-		if max := jwtLimit(st.claims.Limits.Conn); max > 0 && int64(acc.NumConnections()) >= max {
-			return nil, &connectError{"maximum account active connections exceeded", MaxAccountConnectionsExceeded}
+		if s.clientLimitReached(acc, jwtLimit(st.claims.Limits.Conn)) {
+			return nil, &connectError{errMaxAccountConns, MaxAccountConnectionsExceeded}
 		}
 	}
 	s.Debugf("%s - Authenticated JWT: Client %q (claim-name: %q, claim-tags: %q) signed with %q by Account %q",
