@@ -82,13 +82,17 @@ func TestJWTClusterConnLimit(t *testing.T) {
 	s1 := e.runAs("s1", e.memClusterConf(1, s0, "", acc))
 	waitMesh(t, []*server.Server{s0, s1})
 	sys0, events := connsEvents(t, e, s0)
-	barrier(t, e.sysConn(s1), sys0)
+	sys1 := e.sysConn(s1)
+	barrier(t, sys1, sys0)
 
 	opt1, _, _ := e.user(acc, nil, nil)
 	c1 := connectAsync(t, s0, opt1)
 	opt2, _, _ := e.user(acc, nil, nil)
 	connect(t, s1, opt2)
 	awaitCount(t, events, "s1", acc.pub, 1, 0)
+	// The user may see the advisory before s0's own handler ran; what s1
+	// sends next on the route comes after it.
+	barrier(t, sys1, sys0)
 
 	opt3, _, _ := e.user(acc, nil, nil)
 	mustFail(t, s0, maxAccConnsErr, opt3)
@@ -243,13 +247,15 @@ func TestJWTClusterLeafConnLimit(t *testing.T) {
 	s1 := e.runAs("s1", e.memClusterConf(1, s0, leafs, acc))
 	waitMesh(t, []*server.Server{s0, s1})
 	sys1, events := connsEvents(t, e, s1)
-	barrier(t, e.sysConn(s0), sys1)
+	sys0 := e.sysConn(s0)
+	barrier(t, sys0, sys1)
 
 	leaf := leafOf(t, s0.LeafAddr().Port, "", "", func(o *server.Options) {
 		o.LeafNode.Remotes[0].Credentials = e.creds(acc, nil)
 	})
 	waitLeafs(t, 1, s0, leaf)
 	awaitCount(t, events, "s0", acc.pub, 0, 1)
+	barrier(t, sys0, sys1) // s1's handler has run too
 
 	second := leafConnectRaw(t, e, s1, acc, nil)
 	second.expect("-ERR '" + maxAccConnsErr + "'")
