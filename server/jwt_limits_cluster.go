@@ -26,8 +26,8 @@ import (
 //
 // A server whose account gets its first local connection asks the others
 // for their counts ($SYS.REQ.ACCOUNT.<acc>.CONNS, answered on
-// $SYS._INBOX_.<server id>), and forgets a server's counts when its last
-// route to it closes.
+// $SYS._INBOX_.<server id>). Only counts of servers it has routes to are
+// kept, and a server's are forgotten when its last route closes.
 
 const (
 	accConnsEventAll = "$SYS.ACCOUNT.*.SERVER.CONNS"
@@ -141,15 +141,44 @@ func (s *Server) subscribeRemoteConns() {
 
 // remoteConnsUpdate records another server's count of an account's
 // connections and closes local ones the account no longer has room for.
+// Only servers routed to count: a count that arrives after the route
+// closed, or from another cluster through a gateway, would never be
+// forgotten.
 func (s *Server) remoteConnsUpdate(_, _ string, _, msg []byte) {
-	var ev AccountNumConns
-	if err := json.Unmarshal(msg, &ev); err != nil || ev.Server.ID == "" || ev.Server.ID == s.info.ID {
+	acc, id, conns, leafs, ok := decodeRemoteConns(msg)
+	if !ok || id == s.info.ID || !s.routedTo(id) {
 		return
 	}
-	s.jwt.remote.set(ev.Account, ev.Server.ID, ev.Conns, ev.LeafNodes)
-	if acc, ok := s.LookupAccount(ev.Account); ok && acc != s.SystemAccount() {
-		s.enforceClusterLimits(acc)
+	s.jwt.remote.set(acc, id, conns, leafs)
+	if a, ok := s.LookupAccount(acc); ok && a != s.SystemAccount() {
+		s.enforceClusterLimits(a)
 	}
+}
+
+// decodeRemoteConns reads an account_connections advisory (or an answer
+// to the CONNS request, the same JSON): the account, the server and its
+// counts, negative ones taken as none and huge ones capped, so that sums
+// cannot wrap.
+func decodeRemoteConns(msg []byte) (acc, id string, conns, leafs int, ok bool) {
+	var ev AccountNumConns
+	if err := json.Unmarshal(msg, &ev); err != nil || ev.Server.ID == "" || ev.Account == "" {
+		return "", "", 0, 0, false
+	}
+	return ev.Account, ev.Server.ID, min(max(ev.Conns, 0), maxRemoteCount), min(max(ev.LeafNodes, 0), maxRemoteCount), true
+}
+
+// maxRemoteCount caps one server's count: far above any real one.
+const maxRemoteCount = 1 << 24
+
+// routedTo reports whether this server has a route to server id.
+func (s *Server) routedTo(id string) bool {
+	cs := s.cluster.Load()
+	if cs == nil {
+		return false
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.remotes[id] != nil
 }
 
 // enforceClusterLimits closes the newest local connections over the

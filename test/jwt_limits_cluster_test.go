@@ -261,3 +261,34 @@ func TestJWTClusterLeafConnLimit(t *testing.T) {
 	second.expect("-ERR '" + maxAccConnsErr + "'")
 	second.expectClosed()
 }
+
+// A server that leaves the cluster takes its count with it: its clients no
+// longer take room on the others.
+func TestJWTClusterConnLimitServerGone(t *testing.T) {
+	e := newJWTEnv(t)
+	acc := e.account("A", func(ac *jwt.AccountClaims) { ac.Limits.Conn = 2 })
+	s0 := e.runAs("s0", e.memClusterConf(0, nil, "", acc))
+	s1 := e.runAs("s1", e.memClusterConf(1, s0, "", acc))
+	waitMesh(t, []*server.Server{s0, s1})
+	sys0, events := connsEvents(t, e, s0)
+	sys1 := e.sysConn(s1)
+	barrier(t, sys1, sys0)
+	for _, s := range []*server.Server{s0, s1} {
+		opt, _, _ := e.user(acc, nil, nil)
+		connect(t, s, opt)
+	}
+	awaitCount(t, events, "s1", acc.pub, 1, 0)
+	barrier(t, sys1, sys0)
+	opt3, _, _ := e.user(acc, nil, nil)
+	mustFail(t, s0, maxAccConnsErr, opt3)
+
+	s1.Shutdown()
+	waitFor(t, 10*time.Second, "room on s0 once s1 is gone", func() bool {
+		nc, err := nats.Connect(s0.ClientURL(), opt3, nats.NoReconnect())
+		if err != nil {
+			return false
+		}
+		nc.Close()
+		return true
+	})
+}
