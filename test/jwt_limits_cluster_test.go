@@ -72,42 +72,72 @@ func awaitCount(t *testing.T, ch chan server.AccountNumConns, name, acc string, 
 	}
 }
 
-// A limits.conn of 2 holds for the cluster: with one client on each
-// server, a third is refused on either, with the reference's error; once
-// one leaves, there is room again on the other server.
-func TestJWTClusterConnLimit(t *testing.T) {
+// limitCluster is two routed operator-mode servers preloading account A,
+// with a system user on each; the account advisories are watched on
+// server watch.
+type limitCluster struct {
+	e      *jwtEnv
+	acc    *jwtAccount
+	s      [2]*server.Server
+	sys    [2]*nats.Conn
+	watch  int
+	events chan server.AccountNumConns
+}
+
+func newLimitCluster(t *testing.T, limits func(*jwt.AccountClaims), extra string, watch int) *limitCluster {
+	t.Helper()
 	e := newJWTEnv(t)
-	acc := e.account("A", func(ac *jwt.AccountClaims) { ac.Limits.Conn = 2 })
-	s0 := e.runAs("s0", e.memClusterConf(0, nil, "", acc))
-	s1 := e.runAs("s1", e.memClusterConf(1, s0, "", acc))
-	waitMesh(t, []*server.Server{s0, s1})
-	sys0, events := connsEvents(t, e, s0)
-	sys1 := e.sysConn(s1)
-	barrier(t, sys1, sys0)
+	lc := &limitCluster{e: e, acc: e.account("A", limits), watch: watch}
+	lc.s[0] = e.runAs("s0", e.memClusterConf(0, nil, extra, lc.acc))
+	lc.s[1] = e.runAs("s1", e.memClusterConf(1, lc.s[0], extra, lc.acc))
+	waitMesh(t, lc.s[:])
+	lc.sys[watch], lc.events = connsEvents(t, e, lc.s[watch])
+	lc.sys[1-watch] = e.sysConn(lc.s[1-watch])
+	barrier(t, lc.sys[1-watch], lc.sys[watch])
+	return lc
+}
 
-	opt1, _, _ := e.user(acc, nil, nil)
-	c1 := connectAsync(t, s0, opt1)
-	opt2, _, _ := e.user(acc, nil, nil)
-	connect(t, s1, opt2)
-	awaitCount(t, events, "s1", acc.pub, 1, 0)
-	// The user may see the advisory before s0's own handler ran; what s1
-	// sends next on the route comes after it.
-	barrier(t, sys1, sys0)
+// counted waits until the watching server took the other's count: its
+// system user sees the advisory, maybe before the server's own handler
+// ran; what the other server sends next on the route comes after it.
+func (lc *limitCluster) counted(t *testing.T, conns, leafs int) {
+	t.Helper()
+	awaitCount(t, lc.events, fmt.Sprintf("s%d", 1-lc.watch), lc.acc.pub, conns, leafs)
+	barrier(t, lc.sys[1-lc.watch], lc.sys[lc.watch])
+}
 
-	opt3, _, _ := e.user(acc, nil, nil)
-	mustFail(t, s0, maxAccConnsErr, opt3)
-	mustFail(t, s1, maxAccConnsErr, opt3)
-
-	c1.nc.Close()
-	awaitCount(t, events, "s0", acc.pub, 0, 0)
-	waitFor(t, 10*time.Second, "room on s1 once s0's client left", func() bool {
-		nc, err := nats.Connect(s1.ClientURL(), opt3, nats.NoReconnect())
+// connectsEventually waits until a client with opt is let in by s.
+func connectsEventually(t *testing.T, s *server.Server, opt nats.Option, what string) {
+	t.Helper()
+	waitFor(t, 10*time.Second, what, func() bool {
+		nc, err := nats.Connect(s.ClientURL(), opt, nats.NoReconnect())
 		if err != nil {
 			return false
 		}
 		nc.Close()
 		return true
 	})
+}
+
+// A limits.conn of 2 holds for the cluster: with one client on each
+// server, a third is refused on either, with the reference's error; once
+// one leaves, there is room again on the other server.
+func TestJWTClusterConnLimit(t *testing.T) {
+	lc := newLimitCluster(t, func(ac *jwt.AccountClaims) { ac.Limits.Conn = 2 }, "", 0)
+	e, s0, s1 := lc.e, lc.s[0], lc.s[1]
+	opt1, _, _ := e.user(lc.acc, nil, nil)
+	c1 := connectAsync(t, s0, opt1)
+	opt2, _, _ := e.user(lc.acc, nil, nil)
+	connect(t, s1, opt2)
+	lc.counted(t, 1, 0)
+
+	opt3, _, _ := e.user(lc.acc, nil, nil)
+	mustFail(t, s0, maxAccConnsErr, opt3)
+	mustFail(t, s1, maxAccConnsErr, opt3)
+
+	c1.nc.Close()
+	awaitCount(t, lc.events, "s0", lc.acc.pub, 0, 0)
+	connectsEventually(t, s1, opt3, "room on s1 once s0's client left")
 }
 
 // Two servers that each took clients before they were routed: the first
@@ -240,24 +270,15 @@ func TestJWTLeafConnLimit(t *testing.T) {
 // limits.leaf holds for the cluster: a leaf on s0 counts on s1, which
 // refuses a second one.
 func TestJWTClusterLeafConnLimit(t *testing.T) {
-	e := newJWTEnv(t)
-	acc := e.account("A", func(ac *jwt.AccountClaims) { ac.Limits.LeafNodeConn = 1 })
 	leafs := "leafnodes { listen: \"127.0.0.1:-1\" }\n"
-	s0 := e.runAs("s0", e.memClusterConf(0, nil, leafs, acc))
-	s1 := e.runAs("s1", e.memClusterConf(1, s0, leafs, acc))
-	waitMesh(t, []*server.Server{s0, s1})
-	sys1, events := connsEvents(t, e, s1)
-	sys0 := e.sysConn(s0)
-	barrier(t, sys0, sys1)
-
-	leaf := leafOf(t, s0.LeafAddr().Port, "", "", func(o *server.Options) {
-		o.LeafNode.Remotes[0].Credentials = e.creds(acc, nil)
+	lc := newLimitCluster(t, func(ac *jwt.AccountClaims) { ac.Limits.LeafNodeConn = 1 }, leafs, 1)
+	leaf := leafOf(t, lc.s[0].LeafAddr().Port, "", "", func(o *server.Options) {
+		o.LeafNode.Remotes[0].Credentials = lc.e.creds(lc.acc, nil)
 	})
-	waitLeafs(t, 1, s0, leaf)
-	awaitCount(t, events, "s0", acc.pub, 0, 1)
-	barrier(t, sys0, sys1) // s1's handler has run too
+	waitLeafs(t, 1, lc.s[0], leaf)
+	lc.counted(t, 0, 1)
 
-	second := leafConnectRaw(t, e, s1, acc, nil)
+	second := leafConnectRaw(t, lc.e, lc.s[1], lc.acc, nil)
 	second.expect("-ERR '" + maxAccConnsErr + "'")
 	second.expectClosed()
 }
@@ -265,30 +286,15 @@ func TestJWTClusterLeafConnLimit(t *testing.T) {
 // A server that leaves the cluster takes its count with it: its clients no
 // longer take room on the others.
 func TestJWTClusterConnLimitServerGone(t *testing.T) {
-	e := newJWTEnv(t)
-	acc := e.account("A", func(ac *jwt.AccountClaims) { ac.Limits.Conn = 2 })
-	s0 := e.runAs("s0", e.memClusterConf(0, nil, "", acc))
-	s1 := e.runAs("s1", e.memClusterConf(1, s0, "", acc))
-	waitMesh(t, []*server.Server{s0, s1})
-	sys0, events := connsEvents(t, e, s0)
-	sys1 := e.sysConn(s1)
-	barrier(t, sys1, sys0)
-	for _, s := range []*server.Server{s0, s1} {
-		opt, _, _ := e.user(acc, nil, nil)
+	lc := newLimitCluster(t, func(ac *jwt.AccountClaims) { ac.Limits.Conn = 2 }, "", 0)
+	for _, s := range lc.s {
+		opt, _, _ := lc.e.user(lc.acc, nil, nil)
 		connect(t, s, opt)
 	}
-	awaitCount(t, events, "s1", acc.pub, 1, 0)
-	barrier(t, sys1, sys0)
-	opt3, _, _ := e.user(acc, nil, nil)
-	mustFail(t, s0, maxAccConnsErr, opt3)
+	lc.counted(t, 1, 0)
+	opt3, _, _ := lc.e.user(lc.acc, nil, nil)
+	mustFail(t, lc.s[0], maxAccConnsErr, opt3)
 
-	s1.Shutdown()
-	waitFor(t, 10*time.Second, "room on s0 once s1 is gone", func() bool {
-		nc, err := nats.Connect(s0.ClientURL(), opt3, nats.NoReconnect())
-		if err != nil {
-			return false
-		}
-		nc.Close()
-		return true
-	})
+	lc.s[1].Shutdown()
+	connectsEventually(t, lc.s[0], opt3, "room on s0 once s1 is gone")
 }
