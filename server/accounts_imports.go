@@ -141,24 +141,7 @@ func (s *Server) configureAccounts(o *Options) error {
 		if ao.Name == DEFAULT_GLOBAL_ACCOUNT {
 			acc = s.gacc
 		}
-		acc.trace = accountTrace{dest: ao.TraceDest, sampling: ao.TraceSampling}
-		for _, ex := range ao.Exports {
-			se := &serviceExport{subject: ex.Stream + ex.Service, stream: ex.Stream != "",
-				respType: ex.ResponseType, threshold: ex.ResponseThreshold, allowTrace: ex.AllowTrace}
-			if len(ex.Accounts) > 0 {
-				se.accounts = map[string]bool{}
-				for _, n := range ex.Accounts {
-					se.accounts[n] = true
-				}
-			}
-			if se.respType == "" || se.respType == "single" {
-				se.respType = "singleton"
-			}
-			if se.threshold == 0 {
-				se.threshold = DEFAULT_RESPONSE_THRESHOLD
-			}
-			acc.exports = append(acc.exports, se)
-		}
+		acc.setConfigExports(ao)
 	}
 	for _, u := range o.Users {
 		if u.Account != "" {
@@ -179,6 +162,30 @@ func (s *Server) configureAccounts(o *Options) error {
 		}
 	}
 	return nil
+}
+
+// setConfigExports gives a config-file account its tracing and exports.
+// Only before anyone reads them: at start-up, or for an account a reload
+// adds.
+func (acc *Account) setConfigExports(ao *AccountOpts) {
+	acc.trace = accountTrace{dest: ao.TraceDest, sampling: ao.TraceSampling}
+	for _, ex := range ao.Exports {
+		se := &serviceExport{subject: ex.Stream + ex.Service, stream: ex.Stream != "",
+			respType: ex.ResponseType, threshold: ex.ResponseThreshold, allowTrace: ex.AllowTrace}
+		if len(ex.Accounts) > 0 {
+			se.accounts = map[string]bool{}
+			for _, n := range ex.Accounts {
+				se.accounts[n] = true
+			}
+		}
+		if se.respType == "" || se.respType == "single" {
+			se.respType = "singleton"
+		}
+		if se.threshold == 0 {
+			se.threshold = DEFAULT_RESPONSE_THRESHOLD
+		}
+		acc.exports = append(acc.exports, se)
+	}
 }
 
 // findExport returns the export of from that covers subject for acc.

@@ -60,7 +60,10 @@ type ClientInfo struct {
 	Version    string        `json:"ver,omitempty"`
 	RTT        time.Duration `json:"rtt,omitempty"`
 	Stop       *time.Time    `json:"stop,omitempty"`
+	Jwt        string        `json:"jwt,omitempty"`
+	IssuerKey  string        `json:"issuer_key,omitempty"`
 	NameTag    string        `json:"name_tag,omitempty"`
+	Tags       []string      `json:"tags,omitempty"`
 	Kind       string        `json:"kind,omitempty"`
 	ClientType string        `json:"client_type,omitempty"`
 }
@@ -221,6 +224,7 @@ func (c *client) clientInfo(withStop bool) ClientInfo {
 	if c.acc != nil {
 		ci.Account, ci.NameTag = c.acc.Name, c.acc.Name
 	}
+	c.jwtClientInfo(&ci)
 	if ci.User == "" {
 		ci.User = c.opts.Username
 	}
@@ -242,6 +246,7 @@ func (s *Server) sendConnectEvent(c *client) {
 		s.sendEvent(subj, &ConnectEventMsg{
 			TypedEvent: newEvent(connectEventType), Server: s.serverInfo(), Client: ci})
 	}
+	s.askRemoteConns(c.account())
 	s.sendAccountConns(c.account())
 }
 

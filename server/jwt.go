@@ -29,6 +29,9 @@ type jwtState struct {
 	// applyMu serializes installing and updating account claims: imports
 	// of one account read the exports of another. Never held while fetching.
 	applyMu sync.Mutex
+	// remote: the other servers' counts of each account's connections
+	// (jwt_limits_cluster.go).
+	remote remoteConns
 }
 
 var (
@@ -83,6 +86,7 @@ func (s *Server) startOperator() error {
 	if s.jwt == nil {
 		return nil
 	}
+	s.subscribeRemoteConns()
 	// Without a system account in the config or the operator JWT, the
 	// reference starts with a bare $SYS and a warning; so do we.
 	if sys := s.SystemAccount(); sys != nil && s.getOpts().SystemAccount != "" {

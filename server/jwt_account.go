@@ -86,8 +86,8 @@ func (s *Server) recheckAccountClients(acc *Account, st *accountJWT) {
 			continue
 		}
 		if maxConns > 0 && int64(kept) >= maxConns {
-			s.Errorf("%s - maximum account active connections exceeded", c.logPrefix())
-			c.closeWithErr("maximum account active connections exceeded", MaxAccountConnectionsExceeded)
+			s.Errorf("%s - %s", c.logPrefix(), errMaxAccountConns)
+			c.closeWithErr(errMaxAccountConns, MaxAccountConnectionsExceeded)
 			continue
 		}
 		kept++

@@ -18,6 +18,7 @@ import (
 // granted, which its reader folds into its own (loadJWTLimits).
 type jwtConn struct {
 	user   *jwt.UserClaims
+	token  string // the user JWT, for events; empty for auth callout users
 	limits atomic.Pointer[jwt.NatsLimits]
 	expiry *time.Timer // guarded by client.mu
 }
@@ -27,6 +28,13 @@ type jwtConn struct {
 // is closed here, with that error instead of the authorization violation.
 func (s *Server) authJWT(c *client, co *ClientOpts) (*authResult, bool) {
 	res, err := s.checkUserJWT(c, co, true)
+	return s.jwtAuthOutcome(c, res, err)
+}
+
+// jwtAuthOutcome logs and acts on the result of a JWT check: a connectError
+// closes the connection with its own error; other refusals are logged as
+// the reference does and left to the caller's authorization violation.
+func (s *Server) jwtAuthOutcome(c *client, res *authResult, err error) (*authResult, bool) {
 	if err == nil {
 		return res, true
 	}
@@ -106,13 +114,13 @@ func (s *Server) checkUserJWT(c *client, co *ClientOpts, limitConns bool) (*auth
 		return s.operatorCallout(c, co, acc, st, limitConns) // jwt_callout.go
 	}
 	if limitConns && st != nil {
-		if max := jwtLimit(st.claims.Limits.Conn); max > 0 && int64(acc.NumConnections()) >= max {
-			return nil, &connectError{"maximum account active connections exceeded", MaxAccountConnectionsExceeded}
+		if s.clientLimitReached(acc, jwtLimit(st.claims.Limits.Conn)) {
+			return nil, &connectError{errMaxAccountConns, MaxAccountConnectionsExceeded}
 		}
 	}
 	s.Debugf("%s - Authenticated JWT: Client %q (claim-name: %q, claim-tags: %q) signed with %q by Account %q",
 		c.logPrefix(), uc.Subject, uc.Name, uc.Tags, uc.Issuer, accPub)
-	jc := &jwtConn{user: uc}
+	jc := &jwtConn{user: uc, token: co.JWT}
 	limits := upl.NatsLimits
 	jc.limits.Store(&limits)
 	return &authResult{user: uc.Subject, perms: perms, acc: acc.Name, jwt: jc}, nil
@@ -325,6 +333,23 @@ func (c *client) stopJWT() {
 		c.jwt.expiry.Stop()
 	}
 	c.mu.Unlock()
+}
+
+// jwtClientInfo adds what the reference's events tell of a JWT user: its
+// JWT, the key that signed it, its tags, and its account's name. Lock held.
+func (c *client) jwtClientInfo(ci *ClientInfo) {
+	if c.acc != nil {
+		if st := c.acc.jwtClaims.Load(); st != nil && st.claims.Name != "" {
+			ci.NameTag = st.claims.Name
+		}
+	}
+	if c.jwt == nil || c.jwt.token == "" {
+		return
+	}
+	ci.Jwt, ci.IssuerKey = c.jwt.token, c.jwt.user.Issuer
+	if len(c.jwt.user.Tags) > 0 {
+		ci.Tags = c.jwt.user.Tags
+	}
 }
 
 // jwtConn returns the connection's JWT state, nil if it has none.

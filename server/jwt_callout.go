@@ -350,8 +350,8 @@ func (s *Server) operatorCallout(c *client, co *ClientOpts, acc *Account, st *ac
 		return nil, err
 	}
 	if limitConns {
-		if max := jwtLimit(tst.claims.Limits.Conn); max > 0 && int64(tacc.NumConnections()) >= max {
-			return nil, &connectError{"maximum account active connections exceeded", MaxAccountConnectionsExceeded}
+		if s.clientLimitReached(tacc, jwtLimit(tst.claims.Limits.Conn)) {
+			return nil, &connectError{errMaxAccountConns, MaxAccountConnectionsExceeded}
 		}
 	}
 	res := calloutAuthResult(uc, tacc.Name, perms)

@@ -112,3 +112,34 @@ func FuzzClaimsPackMerge(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRemoteConns feeds another server's account connection count, as a
+// system account user could publish it, through the decoder and the
+// counts it updates: no panic, no negative count, totals that add up.
+func FuzzRemoteConns(f *testing.F) {
+	f.Add([]byte(`{"type":"io.nats.server.advisory.v1.account_connections","server":{"name":"s1","id":"NB"},"acc":"AX","conns":2,"leafnodes":1,"total_conns":3}`))
+	f.Add([]byte(`{"server":{"id":"NB"},"acc":"AX","conns":-7,"leafnodes":3}`))
+	f.Add([]byte(`{"server":{"id":""},"acc":"AX","conns":1}`))
+	f.Add([]byte(`{"server":{"id":"NB"},"acc":"AX","conns":9223372036854775807}`))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		acc, id, conns, leafs, ok := decodeRemoteConns(msg)
+		if !ok {
+			return
+		}
+		if acc == "" || id == "" || conns < 0 || leafs < 0 || conns > maxRemoteCount || leafs > maxRemoteCount {
+			t.Fatalf("decoded %q %q %d %d", acc, id, conns, leafs)
+		}
+		var r remoteConns
+		r.set(acc, id, conns, leafs)
+		r.set(acc, id+"2", 1, 0)
+		gotC, gotL := r.totals(acc)
+		if gotC != conns+1 || gotL != leafs {
+			t.Fatalf("totals %d %d after %d %d", gotC, gotL, conns, leafs)
+		}
+		r.forget(id)
+		r.forget(id + "2")
+		if c, l := r.totals(acc); c != 0 || l != 0 || len(r.byAcc) != 0 {
+			t.Fatalf("forgotten servers still count: %d %d %v", c, l, r.byAcc)
+		}
+	})
+}

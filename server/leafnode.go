@@ -317,6 +317,7 @@ func (s *Server) removeLeaf(c *client) {
 			list = append(list, sub)
 		}
 		s.removeSubsInterest(acc, list)
+		s.sendAccountConns(acc) // the account's leaf count changed
 	}
 	if ls == nil {
 		return

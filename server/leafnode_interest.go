@@ -111,6 +111,13 @@ func (li *leafInterest) count() int {
 	return len(li.conns)
 }
 
+// list copies the account's leaf connections.
+func (li *leafInterest) list() []*client {
+	li.mu.Lock()
+	defer li.mu.Unlock()
+	return append([]*client(nil), li.conns...)
+}
+
 // unregister takes c out of the account's leaf connections.
 func (li *leafInterest) unregister(c *client) {
 	li.mu.Lock()
@@ -129,6 +136,7 @@ func (s *Server) registerLeaf(c *client) {
 	c.leaf.registered.Store(true)
 	c.acc.leafed.register(c)
 	s.Debugf("%s - Sent local subscriptions to leafnode", c.logPrefix())
+	s.leafCounted(c.acc) // jwt_leaf.go
 }
 
 // appendLeafInterestLine appends LS+ or LS- with the queue group and, for

@@ -270,6 +270,9 @@ func (c *client) processLeafConnect(arg []byte) error {
 	}
 	accName, perms, ok := s.leafAuthenticate(c, &ci)
 	if !ok {
+		if c.isClosed() { // refused with an error of its own (jwt_leaf.go)
+			return errClosedConn
+		}
 		switch {
 		case s.jwt != nil: // authJWT logged why
 		case ci.User != "":
@@ -341,7 +344,7 @@ func (s *Server) leafAuthenticate(c *client, ci *leafConnectInfo) (string, *Perm
 		return def, nil, comparePasswords(lo.Token, ci.Token)
 	case s.jwt != nil:
 		co := ClientOpts{Nkey: ci.Nkey, JWT: ci.JWT, Sig: ci.Sig}
-		res, ok := s.authJWT(c, &co)
+		res, ok := s.authLeafJWTConnect(c, &co) // jwt_leaf.go
 		if !ok {
 			return "", nil, false
 		}

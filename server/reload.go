@@ -28,6 +28,7 @@ const (
 	reloadJetStream                        // JetStream's limits (reloadJetStream)
 	reloadCluster                          // routes and route credentials (route_reload.go)
 	reloadWebsocket                        // the wss certificates (reloadWebsocketTLS)
+	reloadAccounts                         // accounts added, mappings (reload_accounts.go)
 )
 
 // reloadable lists the Options fields that may change at runtime, with the
@@ -88,6 +89,8 @@ var reloadable = map[string]struct {
 	"Routes":                 {"cluster routes", reloadCluster},
 	// Only the certificate files; checkReloadWebsocket refuses the rest.
 	"Websocket": {"websocket tls", reloadWebsocket},
+	// What may change: checkReloadAccounts.
+	"Accounts": {"accounts", reloadAccounts},
 }
 
 // Reload re-reads the configuration file and applies what changed. When an
@@ -127,6 +130,9 @@ func (s *Server) Reload() error {
 		return err
 	}
 	if err := checkReloadCluster(cur, next); err != nil {
+		return err
+	}
+	if err := checkReloadAccounts(cur, next); err != nil {
 		return err
 	}
 	s.applyReload(cur, next, changes)
@@ -186,14 +192,17 @@ func optionFields(cur, next *Options) []optionField {
 
 // applyReload switches to the new options and makes each change take effect.
 func (s *Server) applyReload(cur, next *Options, changes []optChange) {
-	s.opts.Store(next)
-	s.mu.Lock()
-	s.configTime = time.Now()
-	s.mu.Unlock()
 	kinds := map[reloadKind]bool{}
 	for _, ch := range changes {
 		kinds[ch.kind] = true
 	}
+	if kinds[reloadAccounts] { // before the options naming them are seen
+		s.reloadAccounts(cur, next)
+	}
+	s.opts.Store(next)
+	s.mu.Lock()
+	s.configTime = time.Now()
+	s.mu.Unlock()
 	if kinds[reloadLogging] {
 		if err := s.ConfigureLogger(); err != nil {
 			s.Errorf("Error reconfiguring the logger: %v", err)
@@ -256,6 +265,8 @@ func (s *Server) logReloaded(changes []optChange, next *Options) {
 			s.Noticef("Reloaded: tls = %s", enabledOrNot(next.TLS != nil))
 		case ch.field == "Cluster": // holds the route password
 			s.Noticef("Reloaded: cluster")
+		case ch.field == "Accounts":
+			s.Noticef("Reloaded: accounts")
 		case ch.field == "Routes":
 			s.Noticef("Reloaded: cluster routes")
 		case ch.field == "Websocket":

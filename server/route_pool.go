@@ -243,6 +243,7 @@ func (s *Server) removeRoute(c *client) {
 		return
 	}
 	if gone != nil {
+		s.forgetRemoteConns(gone.id)
 		s.updateClientConnectURLs()
 		cs.resolicitConfigured(gone.id, rt.url)
 	}

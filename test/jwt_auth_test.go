@@ -10,6 +10,8 @@ import (
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+
+	"github.com/natsforge/nats-server/server"
 )
 
 func TestJWTMemoryResolverCreds(t *testing.T) {
@@ -380,5 +382,35 @@ func TestJWTOperatorWithoutSystemAccount(t *testing.T) {
 	nc.Publish("foo", []byte("hi"))
 	if m, err := sub.NextMsg(2 * time.Second); err != nil || string(m.Data) != "hi" {
 		t.Fatalf("account A without a system account: %v %v", m, err)
+	}
+}
+
+// The connect advisory of a JWT user carries what the reference's does:
+// the user JWT, the key that signed it, its tags, and the account's name
+// as name_tag.
+func TestJWTConnectEventClientInfo(t *testing.T) {
+	e := newJWTEnv(t)
+	acc := e.account("A", nil)
+	s := e.run(e.memConfig(acc))
+	sys := e.sysConn(s)
+	sub, err := sys.SubscribeSync("$SYS.ACCOUNT." + acc.pub + ".CONNECT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flushed(t, sys)
+	opt, token, upub := e.user(acc, nil, func(uc *jwt.UserClaims) { uc.Tags.Add("t1", "t2") })
+	connect(t, s, opt)
+	m, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev server.ConnectEventMsg
+	if err := json.Unmarshal(m.Data, &ev); err != nil {
+		t.Fatal(err)
+	}
+	ci := ev.Client
+	if ci.User != upub || ci.Jwt != token || ci.IssuerKey != acc.pub || ci.NameTag != "A" ||
+		strings.Join(ci.Tags, ",") != "t1,t2" || ci.Account != acc.pub {
+		t.Fatalf("client info %+v", ci)
 	}
 }
