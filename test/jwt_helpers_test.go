@@ -232,6 +232,10 @@ func (ac *asyncConn) expectClosed(t testing.TB, d time.Duration) {
 // mustFail checks that connecting with opts is refused with want.
 func mustFail(t testing.TB, s *server.Server, want string, opts ...nats.Option) {
 	t.Helper()
+	// A full resolver answers an unknown account only after its lookup
+	// timeout (1.9 s, as the reference, even alone): nats.go's default
+	// 2 s connect timeout would race it on a loaded machine.
+	opts = append([]nats.Option{nats.Timeout(10 * time.Second)}, opts...)
 	nc, err := nats.Connect(s.ClientURL(), append(opts, nats.NoReconnect())...)
 	if err == nil {
 		nc.Close()
