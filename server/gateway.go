@@ -19,6 +19,7 @@ package server
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"math/rand/v2"
 	"net"
@@ -55,6 +56,8 @@ type gatewayState struct {
 	// refs is, per account name, the interest told to inbound connections
 	// (*routedInterest: counts per "subject[ queue]").
 	refs sync.Map
+	// tls is the gateway block's TLS and the gateways list's (gateway_tls.go).
+	tls atomic.Pointer[gatewayTLS]
 }
 
 // gwRemote is another cluster: where to reach it and our connection to it.
@@ -70,7 +73,8 @@ type gwRemote struct {
 type gwConn struct {
 	// Set before the connection's goroutines start.
 	outbound bool
-	url      *url.URL // the URL solicited, nil when accepted
+	url      *url.URL  // the URL solicited, nil when accepted
+	tlsConn  *tls.Conn // set when the connection runs over TLS
 
 	// Owned by the reading goroutine until registered, then read-only.
 	remoteName string // the other cluster's gateway name
@@ -106,6 +110,8 @@ type gatewayInfo struct {
 	Host         string   `json:"host"`
 	Port         int      `json:"port"`
 	Headers      bool     `json:"headers"`
+	TLSRequired  bool     `json:"tls_required,omitempty"`
+	TLSVerify    bool     `json:"tls_verify,omitempty"`
 	MaxPayload   int32    `json:"max_payload"`
 	AuthRequired bool     `json:"auth_required,omitempty"`
 	Gateway      string   `json:"gateway,omitempty"`
@@ -215,7 +221,7 @@ func (s *Server) startGateways() error {
 			}
 		}
 		s.acceptConns(l, "gateway ", gs.quit, stopped, func(conn net.Conn) bool {
-			return gs.createGateway(conn, &gwConn{}) != nil || !stopped()
+			return gs.accept(conn) || !stopped()
 		})
 	}()
 	for _, r := range remotes {
@@ -341,6 +347,7 @@ func (gs *gatewayState) createGateway(conn net.Conn, g *gwConn) *client {
 	gs.mu.Unlock()
 
 	c.mu.Lock()
+	c.tls.conn = g.tlsConn
 	if g.outbound {
 		s.Noticef("%s - Creating outbound gateway connection to %q", c.logPrefix(), g.remoteName)
 	} else {
@@ -386,17 +393,18 @@ func (gs *gatewayState) info() gatewayInfo {
 		host = h
 		port, _ = strconv.Atoi(p)
 	}
+	tlsOn := gs.tls.Load().server != nil
 	return gatewayInfo{
 		ID: s.info.ID, Name: s.info.Name, Version: VERSION, Proto: routeProtoVersion,
-		Host: host, Port: port, Headers: !o.NoHeaderSupport, MaxPayload: o.MaxPayload,
-		Gateway: gs.name, GatewayURLs: urls, GatewayURL: url, NRP: true, IOM: true,
+		Host: host, Port: port, Headers: !o.NoHeaderSupport, TLSRequired: tlsOn, TLSVerify: tlsOn,
+		MaxPayload: o.MaxPayload, Gateway: gs.name, GatewayURLs: urls, GatewayURL: url, NRP: true, IOM: true,
 	}
 }
 
 // connectProto is the CONNECT a soliciting server sends, with the
 // credentials of the URL solicited.
-func (gs *gatewayState) connectProto(u *url.URL) []byte {
-	ci := gatewayConnectInfo{Name: gs.s.info.ID, Gateway: gs.name}
+func (gs *gatewayState) connectProto(u *url.URL, overTLS bool) []byte {
+	ci := gatewayConnectInfo{Name: gs.s.info.ID, Gateway: gs.name, TLSRequired: overTLS}
 	if u != nil && u.User != nil {
 		ci.User = u.User.Username()
 		ci.Pass, _ = u.User.Password()
@@ -463,12 +471,25 @@ func (gs *gatewayState) connectRemote(r *gwRemote, attempt int) {
 	r.soliciting = false
 	gs.mu.Unlock()
 	if conn == nil {
-		if !r.implicit || attempt <= s.getOpts().Gateway.ConnectRetries {
-			gs.solicit(r, attempt)
-		}
+		gs.retry(r, attempt)
 		return
 	}
-	gs.createGateway(conn, &gwConn{outbound: true, url: u, remoteName: r.name})
+	tc, err := gs.dialTLS(conn, r.name, u)
+	if err != nil {
+		conn.Close()
+		s.Errorf("Error connecting to %s gateway %q (%s) at %s (attempt %d): TLS: %v", kind, r.name, u.Host, u.Host, attempt, err)
+		gs.retry(r, attempt)
+		return
+	}
+	gs.createGateway(conn, &gwConn{outbound: true, url: u, remoteName: r.name, tlsConn: tc})
+}
+
+// retry solicits a remote again after a failed attempt: configured
+// gateways for ever, implicit ones connect_retries times.
+func (gs *gatewayState) retry(r *gwRemote, attempt int) {
+	if !r.implicit || attempt <= gs.s.getOpts().Gateway.ConnectRetries {
+		gs.solicit(r, attempt)
+	}
 }
 
 // registerOutbound makes c the connection to its cluster, unless another

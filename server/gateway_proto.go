@@ -158,7 +158,7 @@ func (c *client) processGatewayInfo(arg []byte) error {
 	g.remoteID, g.remoteHash, g.remote = info.ID, gwHash(info.Gateway), info
 	ours := gs.info()
 	c.mu.Lock()
-	c.queueOutbound(gs.connectProto(g.url), infoProto(&ours))
+	c.queueOutbound(gs.connectProto(g.url, g.tlsConn != nil), infoProto(&ours))
 	c.mu.Unlock()
 	c.addToFlush(c)
 	s.Debugf("%s - Gateway connect protocol sent to %q", c.logPrefix(), g.remoteName)

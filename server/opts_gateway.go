@@ -28,6 +28,9 @@ type GatewayOpts struct {
 	ConnectRetries int                  `json:"connect_retries,omitempty"`
 	Gateways       []*RemoteGatewayOpts `json:"gateways,omitempty"`
 	RejectUnknown  bool                 `json:"reject_unknown,omitempty"`
+	// TLS is the gateway block's tls: accepted connections handshake as
+	// the TLS server, solicited ones as its client (gateway_tls.go).
+	TLS *TLSConfigOpts `json:"-"`
 }
 
 // String names the block without its credentials (a refused reload
@@ -39,6 +42,9 @@ func (g GatewayOpts) String() string { return "gateway " + g.Name }
 type RemoteGatewayOpts struct {
 	Name string     `json:"name"`
 	URLs []*url.URL `json:"urls,omitempty"`
+	// TLS is the entry's own tls block, for connections to that cluster;
+	// without one they use the gateway block's.
+	TLS *TLSConfigOpts `json:"-"`
 }
 
 // gatewayEnabled reports whether the options ask for gateways.
@@ -80,7 +86,9 @@ func parseGateway(c *cfg, k string, v *conf.Value) {
 			c.parseGatewayAuth(key, e)
 		case "gateways":
 			c.parseRemoteGateways(key, e)
-		case "tls", "send_qsub_interest_only_for_all_accounts":
+		case "tls":
+			g.TLS = c.parseTLS(key, e)
+		case "send_qsub_interest_only_for_all_accounts":
 			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": gateway "+strings.ToLower(key))
 		default:
 			c.unknownField(e, key)
@@ -147,7 +155,7 @@ func (c *cfg) parseRemoteGateways(k string, v *conf.Value) {
 					}
 				}
 			case "tls":
-				c.o.unsupported = append(c.o.unsupported, keyPos(e)+": gateway remote tls")
+				rg.TLS = c.parseTLS(key, e)
 			default:
 				c.unknownField(e, key)
 			}
@@ -196,7 +204,7 @@ func validateGateway(o *Options) error {
 			return fmtErr("gateway advertise %q: %v", g.Advertise, err)
 		}
 	}
-	return nil
+	return validateGatewayTLS(g)
 }
 
 // setGatewayDefaults fills the gateway block's unset fields; a cluster
@@ -210,7 +218,11 @@ func setGatewayDefaults(o *Options) {
 		g.Host = DEFAULT_HOST
 	}
 	if g.AuthTimeout == 0 {
+		// As the reference: with TLS, the handshake's time plus a second.
 		g.AuthTimeout = DEFAULT_GATEWAY_AUTH_TIMEOUT
+		if g.TLS != nil {
+			g.AuthTimeout = gatewayTLSTimeout(g.TLS).Seconds() + 1
+		}
 	}
 	if o.clusterEnabled() && o.Cluster.Name == "" && g.Name != "" {
 		o.Cluster.Name = g.Name

@@ -362,7 +362,6 @@ func TestGatewayConfigErrors(t *testing.T) {
 		{`gateway { name: A, port: -1, gateways: [{url: "nats://127.0.0.1:1"}] }`, "gateway in the list 0 has no name"},
 		{`gateway { name: "A B", port: -1 }`, "gateway name cannot contain spaces"},
 		{`gateway { name: A, port: -1, foo: 1 }`, `unknown field "foo"`},
-		{`gateway { name: A, port: -1, tls: {} }`, "not supported yet"},
 	} {
 		f := writeConf(t, dir, "gw.conf", tc.conf)
 		o, err := server.ProcessConfigFile(f)
