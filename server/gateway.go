@@ -110,10 +110,10 @@ type gatewayInfo struct {
 	Host         string   `json:"host"`
 	Port         int      `json:"port"`
 	Headers      bool     `json:"headers"`
+	AuthRequired bool     `json:"auth_required,omitempty"`
 	TLSRequired  bool     `json:"tls_required,omitempty"`
 	TLSVerify    bool     `json:"tls_verify,omitempty"`
 	MaxPayload   int32    `json:"max_payload"`
-	AuthRequired bool     `json:"auth_required,omitempty"`
 	Gateway      string   `json:"gateway,omitempty"`
 	GatewayURLs  []string `json:"gateway_urls,omitempty"`
 	GatewayURL   string   `json:"gateway_url,omitempty"`

@@ -96,36 +96,6 @@ func parseGateway(c *cfg, k string, v *conf.Value) {
 	}
 }
 
-func (c *cfg) parseGatewayAuth(k string, v *conf.Value) {
-	m, ok := c.mapOf(k, v)
-	if !ok {
-		return
-	}
-	g := &c.o.Gateway
-	for _, key := range sortedKeys(m) {
-		e := m[key]
-		switch strings.ToLower(key) {
-		case "user", "username":
-			g.Username, _ = c.str(key, e)
-		case "pass", "password":
-			g.Password, _ = c.str(key, e)
-		case "timeout":
-			switch x := e.V.(type) {
-			case int64:
-				g.AuthTimeout = float64(x)
-			case float64:
-				g.AuthTimeout = x
-			default:
-				c.errorf(e, "field %q: expected a number of seconds, got %s", key, typeName(e.V))
-			}
-		case "token", "users", "permissions", "nkey":
-			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": gateway authorization "+strings.ToLower(key))
-		default:
-			c.unknownField(e, key)
-		}
-	}
-}
-
 // parseRemoteGateways reads the gateways list: {name, url or urls}.
 func (c *cfg) parseRemoteGateways(k string, v *conf.Value) {
 	list, ok := v.V.([]*conf.Value)
