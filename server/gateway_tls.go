@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/natsforge/nats-server/conf"
 )
 
 // Gateways over TLS, as the reference v2.15.2 makes them (observed): the
@@ -31,6 +33,16 @@ type gatewayTLSSide struct {
 	cfg     *tls.Config
 	pins    PinnedCertSet
 	timeout time.Duration
+}
+
+// parseGatewayTLS reads a gateway tls block, fingerprinting its files so
+// that a reload notices certificates renewed in place.
+func (c *cfg) parseGatewayTLS(k string, v *conf.Value) *TLSConfigOpts {
+	t := c.parseTLS(k, v)
+	if t != nil {
+		t.filesDigest = digestTLSFiles(t)
+	}
+	return t
 }
 
 // gatewayTLSTimeout is a tls block's handshake timeout, 2 s by default.

@@ -87,7 +87,7 @@ func parseGateway(c *cfg, k string, v *conf.Value) {
 		case "gateways":
 			c.parseRemoteGateways(key, e)
 		case "tls":
-			g.TLS = c.parseTLS(key, e)
+			g.TLS = c.parseGatewayTLS(key, e)
 		case "send_qsub_interest_only_for_all_accounts":
 			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": gateway "+strings.ToLower(key))
 		default:
@@ -125,7 +125,7 @@ func (c *cfg) parseRemoteGateways(k string, v *conf.Value) {
 					}
 				}
 			case "tls":
-				rg.TLS = c.parseTLS(key, e)
+				rg.TLS = c.parseGatewayTLS(key, e)
 			default:
 				c.unknownField(e, key)
 			}

@@ -28,6 +28,7 @@ const (
 	reloadJetStream                        // JetStream's limits (reloadJetStream)
 	reloadCluster                          // routes and route credentials (route_reload.go)
 	reloadWebsocket                        // the wss certificates (reloadWebsocketTLS)
+	reloadGateway                          // the gateway tls blocks (gateway_reload.go)
 )
 
 // reloadable lists the Options fields that may change at runtime, with the
@@ -88,6 +89,8 @@ var reloadable = map[string]struct {
 	"Routes":                 {"cluster routes", reloadCluster},
 	// Only the certificate files; checkReloadWebsocket refuses the rest.
 	"Websocket": {"websocket tls", reloadWebsocket},
+	// Only the tls blocks' contents; checkReloadGateway refuses the rest.
+	"Gateway": {"gateway tls", reloadGateway},
 }
 
 // Reload re-reads the configuration file and applies what changed. When an
@@ -127,6 +130,9 @@ func (s *Server) Reload() error {
 		return err
 	}
 	if err := checkReloadCluster(cur, next); err != nil {
+		return err
+	}
+	if err := checkReloadGateway(cur, next); err != nil {
 		return err
 	}
 	s.applyReload(cur, next, changes)
@@ -243,6 +249,9 @@ func (s *Server) applyReload(cur, next *Options, changes []optChange) {
 	if kinds[reloadWebsocket] {
 		s.reloadWebsocketTLS(next)
 	}
+	if kinds[reloadGateway] {
+		s.reloadGatewayTLS(next)
+	}
 }
 
 // logReloaded logs each change in the reference's words; secrets are never
@@ -260,6 +269,8 @@ func (s *Server) logReloaded(changes []optChange, next *Options) {
 			s.Noticef("Reloaded: cluster routes")
 		case ch.field == "Websocket":
 			s.Noticef("Reloaded: websocket tls certificates")
+		case ch.field == "Gateway":
+			s.Noticef("Reloaded: gateway tls certificates")
 		case ch.field == "JetStreamMaxMemory" || ch.field == "JetStreamMaxStore":
 			s.Noticef("Reloaded: %s = %s", ch.name, friendlyBytes(ch.value.(int64)))
 		default:
