@@ -426,7 +426,7 @@ func (gs *gatewayState) solicit(r *gwRemote, attempt int) {
 	gs.mu.Unlock()
 	go func() {
 		defer gs.wg.Done()
-		if attempt > 0 && !gs.sleep(DEFAULT_GATEWAY_CONNECT/2+rand.N(DEFAULT_GATEWAY_CONNECT/2+1)) {
+		if attempt > 0 && !gs.sleep(jitteredBackoff(DEFAULT_GATEWAY_CONNECT, gs.s.getOpts().Gateway.ConnectBackoff, attempt)) {
 			return
 		}
 		gs.connectRemote(r, attempt+1)

@@ -203,16 +203,17 @@ func (s *Server) handleGatewayz(w http.ResponseWriter, r *http.Request) {
 
 // GatewayOptsVarz is the gateway block of /varz.
 type GatewayOptsVarz struct {
-	Name          string                  `json:"name,omitempty"`
-	Host          string                  `json:"host,omitempty"`
-	Port          int                     `json:"port,omitempty"`
-	AuthTimeout   float64                 `json:"auth_timeout,omitempty"`
-	TLSTimeout    float64                 `json:"tls_timeout,omitempty"`
-	TLSRequired   bool                    `json:"tls_required,omitempty"`
-	TLSVerify     bool                    `json:"tls_verify,omitempty"`
-	Advertise     string                  `json:"advertise,omitempty"`
-	RejectUnknown bool                    `json:"reject_unknown,omitempty"`
-	Gateways      []RemoteGatewayOptsVarz `json:"gateways,omitempty"`
+	Name           string                  `json:"name,omitempty"`
+	Host           string                  `json:"host,omitempty"`
+	Port           int                     `json:"port,omitempty"`
+	AuthTimeout    float64                 `json:"auth_timeout,omitempty"`
+	TLSTimeout     float64                 `json:"tls_timeout,omitempty"`
+	TLSRequired    bool                    `json:"tls_required,omitempty"`
+	TLSVerify      bool                    `json:"tls_verify,omitempty"`
+	Advertise      string                  `json:"advertise,omitempty"`
+	ConnectRetries int                     `json:"connect_retries,omitempty"`
+	RejectUnknown  bool                    `json:"reject_unknown,omitempty"`
+	Gateways       []RemoteGatewayOptsVarz `json:"gateways,omitempty"`
 	// TLSCertNotAfter is the expiry of the gateway block's certificate.
 	TLSCertNotAfter *time.Time `json:"tls_cert_not_after,omitempty"`
 }
@@ -233,7 +234,7 @@ func (s *Server) gatewayVarz(v *Varz) {
 	}
 	o := s.getOpts()
 	v.Gateway = GatewayOptsVarz{Name: gs.name, Host: o.Gateway.Host, AuthTimeout: o.Gateway.AuthTimeout,
-		Advertise: o.Gateway.Advertise, RejectUnknown: o.Gateway.RejectUnknown}
+		Advertise: o.Gateway.Advertise, ConnectRetries: o.Gateway.ConnectRetries, RejectUnknown: o.Gateway.RejectUnknown}
 	gs.gatewayVarzTLS(o, &v.Gateway)
 	var in, inB, out, outB int64
 	gs.mu.Lock()

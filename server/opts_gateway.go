@@ -31,6 +31,12 @@ type GatewayOpts struct {
 	// TLS is the gateway block's tls: accepted connections handshake as
 	// the TLS server, solicited ones as its client (gateway_tls.go).
 	TLS *TLSConfigOpts `json:"-"`
+	// ConnectBackoff doubles the wait between attempts to reach a
+	// cluster, from 1 s up to 30 s, instead of a steady 1 s.
+	ConnectBackoff bool `json:"-"`
+	// WriteDeadline bounds a write on a gateway connection (the
+	// top-level write_deadline when zero).
+	WriteDeadline time.Duration `json:"-"`
 }
 
 // String names the block without its credentials (a refused reload
@@ -82,14 +88,18 @@ func parseGateway(c *cfg, k string, v *conf.Value) {
 			}
 		case "reject_unknown", "reject_unknown_cluster":
 			g.RejectUnknown, _ = c.bool(key, e)
+		case "connect_backoff":
+			g.ConnectBackoff, _ = c.bool(key, e)
+		case "write_deadline":
+			if d, ok := c.duration(key, e); ok && c.inBound(e, "gateway write_deadline", int64(d), true, shortestTimer) {
+				g.WriteDeadline = d
+			}
 		case "authorization":
 			c.parseGatewayAuth(key, e)
 		case "gateways":
 			c.parseRemoteGateways(key, e)
 		case "tls":
 			g.TLS = c.parseGatewayTLS(key, e)
-		case "send_qsub_interest_only_for_all_accounts":
-			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": gateway "+strings.ToLower(key))
 		default:
 			c.unknownField(e, key)
 		}

@@ -192,8 +192,6 @@ func NewServer(opts *Options) (*Server, error) {
 
 func (s *Server) getOpts() *Options { return s.opts.Load() }
 
-func (s *Server) writeDeadline() time.Duration { return s.getOpts().WriteDeadline }
-
 // ID returns the server's public nkey.
 func (s *Server) ID() string { return s.info.ID }
 
