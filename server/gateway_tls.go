@@ -60,19 +60,10 @@ func validateGatewayTLS(g *GatewayOpts) error {
 // checkGatewayTLSOpts refuses the tls options this server does not apply
 // to gateways.
 func checkGatewayTLSOpts(t *TLSConfigOpts) error {
-	switch {
-	case t.OCSPPeer:
-		return errors.New("ocsp_peer: not supported yet for gateways")
-	case t.CheckKnownURLs:
+	if t.CheckKnownURLs {
 		return errors.New("verify_cert_and_check_known_urls: not supported yet for gateways")
-	case t.CertStore != "":
-		return errors.New("cert_store not compatible with current operating system")
-	case t.CertMatch != "":
-		return errors.New("cert_match: not supported yet for gateways")
-	case t.ConnectionRateLim > 0:
-		return errors.New("connection_rate_limit: not supported yet for gateways")
 	}
-	return nil
+	return tlsOptsNotServed(t)
 }
 
 // newGatewayTLSSide builds one tls block.

@@ -10,26 +10,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/natsforge/nats-server/server"
 )
 
 // The gateway authorization block, accepted and refused as the reference.
 func TestGatewayAuthorizationConfig(t *testing.T) {
-	dir := t.TempDir()
-	for _, tc := range []struct{ conf, want string }{
+	checkConfigErrors(t, []configCase{
 		{`gateway { name: A, port: -1, authorization { token: abc } }`, "Gateway authorization does not support tokens"},
 		{`gateway { name: A, port: -1, authorization { users: [{user: a, password: b}] } }`, "Gateway authorization does not allow multiple users"},
 		{`gateway { name: A, port: -1, authorization { nkey: UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4 } }`, `unknown field "nkey"`},
 		{`gateway { name: A, port: -1, authorization { user: a, password: b, timeout: "abc" } }`, `invalid duration "abc"`},
-	} {
-		_, err := server.ProcessConfigFile(writeConf(t, dir, "gw.conf", tc.conf))
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: got %v, want %q", tc.conf, err, tc.want)
-		}
-	}
-	o, err := server.ProcessConfigFile(writeConf(t, dir, "ok.conf",
+	})
+	o, err := server.ProcessConfigFile(writeConf(t, t.TempDir(), "ok.conf",
 		`gateway { name: A, port: -1, authorization { user: a, password: b, timeout: "3s", permissions { publish: "x" } } }`))
 	if err != nil {
 		t.Fatal(err)
@@ -109,11 +101,7 @@ func TestGatewayAuthBinaryInterop(t *testing.T) {
 	waitFor(t, 15*time.Second, "gateways with the reference, authenticated", func() bool {
 		return sa.NumOutboundGateways() == 1 && sa.NumInboundGateways() == 2
 	})
-	ref, err := nats.Connect(r[1].url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ref.Close()
+	ref := dialNATS(t, r[1].port)
 	checkGatewayPath(t, connect(t, sa), ref, "auth.interop.out")
 	checkGatewayPath(t, ref, connect(t, sa), "auth.interop.in")
 	if out := r[0].p.output() + r[1].p.output(); strings.Contains(out, "authentication error") {

@@ -13,18 +13,12 @@ import (
 // The gateway block's remaining keys, accepted and refused as the
 // reference.
 func TestGatewayOptionsConfig(t *testing.T) {
-	dir := t.TempDir()
-	for _, tc := range []struct{ conf, want string }{
+	checkConfigErrors(t, []configCase{
 		{`gateway { name: A, port: -1, send_qsub_interest_only_for_all_accounts: true }`, `unknown field "send_qsub_interest_only_for_all_accounts"`},
 		{`gateway { name: A, port: -1, write_deadline: "abc" }`, `invalid duration "abc"`},
 		{`gateway { name: A, port: -1, connect_backoff: "yes" }`, `connect_backoff`},
-	} {
-		_, err := server.ProcessConfigFile(writeConf(t, dir, "gw.conf", tc.conf))
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: got %v, want %q", tc.conf, err, tc.want)
-		}
-	}
-	o, err := server.ProcessConfigFile(writeConf(t, dir, "ok.conf",
+	})
+	o, err := server.ProcessConfigFile(writeConf(t, t.TempDir(), "ok.conf",
 		`gateway { name: A, port: -1, connect_backoff: true, write_deadline: "250ms", connect_retries: 4 }`))
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +42,25 @@ func TestGatewayConnectBackoff(t *testing.T) {
 	waitFor(t, 15*time.Second, "fourth attempt", func() bool { return l.find("gateway \"Z\"", "(attempt 4)") != "" })
 	if gap := time.Since(third); gap < 1900*time.Millisecond {
 		t.Fatalf("fourth attempt %v after the third, want at least 2s with connect_backoff", gap)
+	}
+}
+
+// configCase is a configuration and a part of the error refusing it.
+type configCase struct{ conf, want string }
+
+// checkConfigErrors expects each configuration to be refused, when parsed
+// or when a server is made from it, with an error holding want.
+func checkConfigErrors(t *testing.T, cases []configCase) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, tc := range cases {
+		o, err := server.ProcessConfigFile(writeConf(t, dir, "case.conf", tc.conf))
+		if err == nil {
+			_, err = server.NewServer(o)
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want %q", tc.conf, err, tc.want)
+		}
 	}
 }
 

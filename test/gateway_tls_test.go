@@ -142,21 +142,12 @@ func TestGatewayTLSRefusals(t *testing.T) {
 // tls options refused for gateways, and unreadable files reported at
 // start.
 func TestGatewayTLSConfigErrors(t *testing.T) {
-	dir := t.TempDir()
-	for _, tc := range []struct{ conf, want string }{
-		{`gateway { name: A, port: -1, tls { ocsp_peer: true } }`, "ocsp_peer: not supported yet"},
+	checkConfigErrors(t, []configCase{
+		{`gateway { name: A, port: -1, tls { ocsp_peer: true } }`, "gateway tls: tls: ocsp_peer: not supported yet"},
 		{`gateway { name: A, port: -1, tls { verify_cert_and_check_known_urls: true } }`, "not supported yet"},
 		{`gateway { name: A, port: -1, tls { cert_file: "/nonexistent.pem", key_file: "/nonexistent.pem" } }`, "gateway tls:"},
 		{`gateway { name: A, port: -1, gateways [ { name: B, url: "nats://127.0.0.1:1", tls { ca_file: "/nonexistent.pem" } } ] }`, `gateway "B" tls:`},
-	} {
-		o, err := server.ProcessConfigFile(writeConf(t, dir, "gw.conf", tc.conf))
-		if err == nil {
-			_, err = server.NewServer(o)
-		}
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: got %v, want %q", tc.conf, err, tc.want)
-		}
-	}
+	})
 }
 
 // Our cluster and a reference cluster gatewayed over TLS, each soliciting
@@ -175,11 +166,7 @@ func TestGatewayTLSBinaryInterop(t *testing.T) {
 	waitFor(t, 15*time.Second, "gateways with the reference over TLS", func() bool {
 		return sa.NumOutboundGateways() == 1 && sa.NumInboundGateways() == 2
 	})
-	ref, err := nats.Connect(r[1].url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ref.Close()
+	ref := dialNATS(t, r[1].port)
 	checkGatewayPath(t, connect(t, sa), ref, "tls.interop.out")
 	checkGatewayPath(t, ref, connect(t, sa), "tls.interop.in")
 }
