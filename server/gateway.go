@@ -67,6 +67,7 @@ type gwRemote struct {
 	urls       []*url.URL // configured first, then learnt from its INFO
 	out        *client    // the registered outbound connection
 	soliciting bool
+	reached    bool // an outbound connection was registered once: failures are reconnect errors
 }
 
 // gwConn is the gateway-specific state of a GATEWAY connection.
@@ -448,7 +449,6 @@ func (gs *gatewayState) sleep(d time.Duration) bool {
 // retried (configured gateways for ever, implicit ones connect_retries
 // times).
 func (gs *gatewayState) connectRemote(r *gwRemote, attempt int) {
-	s := gs.s
 	gs.mu.Lock()
 	urls := slices.Clone(r.urls)
 	gs.mu.Unlock()
@@ -456,16 +456,17 @@ func (gs *gatewayState) connectRemote(r *gwRemote, attempt int) {
 	if r.implicit {
 		kind = "implicit"
 	}
+	info, fail := gs.attemptLoggers(r, attempt)
 	var conn net.Conn
 	var u *url.URL
 	for _, i := range rand.Perm(len(urls)) {
 		u = urls[i]
-		s.Noticef("Connecting to %s gateway %q (%s) at %s (attempt %d)", kind, r.name, u.Host, u.Host, attempt)
+		info("Connecting to %s gateway %q (%s) at %s (attempt %d)", kind, r.name, u.Host, u.Host, attempt)
 		var err error
 		if conn, err = net.DialTimeout("tcp", u.Host, 2*time.Second); err == nil {
 			break
 		}
-		s.Errorf("Error connecting to %s gateway %q (%s) at %s (attempt %d): %v", kind, r.name, u.Host, u.Host, attempt, err)
+		fail("Error connecting to %s gateway %q (%s) at %s (attempt %d): %v", kind, r.name, u.Host, u.Host, attempt, err)
 	}
 	gs.mu.Lock()
 	r.soliciting = false
@@ -477,11 +478,26 @@ func (gs *gatewayState) connectRemote(r *gwRemote, attempt int) {
 	tc, err := gs.dialTLS(conn, r.name, u)
 	if err != nil {
 		conn.Close()
-		s.Errorf("Error connecting to %s gateway %q (%s) at %s (attempt %d): TLS: %v", kind, r.name, u.Host, u.Host, attempt, err)
+		fail("Error connecting to %s gateway %q (%s) at %s (attempt %d): TLS: %v", kind, r.name, u.Host, u.Host, attempt, err)
 		gs.retry(r, attempt)
 		return
 	}
 	gs.createGateway(conn, &gwConn{outbound: true, url: u, remoteName: r.name, tlsConn: tc})
+}
+
+// attemptLoggers are the log functions of a connect attempt, as the
+// reference logs them: notice and error for the first attempt and every
+// connect_error_reports-th (reconnect_error_reports-th once the cluster
+// was reached), debug for the others.
+func (gs *gatewayState) attemptLoggers(r *gwRemote, attempt int) (info, fail func(string, ...any)) {
+	s := gs.s
+	gs.mu.Lock()
+	reached := r.reached
+	gs.mu.Unlock()
+	if every := s.getOpts().errorReports(reached); attempt == 1 || attempt%every == 0 {
+		return s.Noticef, s.Errorf
+	}
+	return s.Debugf, s.Debugf
 }
 
 // retry solicits a remote again after a failed attempt: configured
@@ -507,6 +523,7 @@ func (gs *gatewayState) registerOutbound(c *client) bool {
 		return false
 	}
 	r.out = c
+	r.reached = true
 	gs.learnURLsLocked(r, g.remote.GatewayURLs)
 	gs.rebuildOutsLocked()
 	gs.mu.Unlock()

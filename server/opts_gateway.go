@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"net"
 	"net/url"
 	"strings"
@@ -11,6 +12,12 @@ import (
 
 // Gateway defaults, as the reference's.
 const (
+	// A failed connect attempt is logged (beyond the first) every
+	// connect_error_reports attempts, every reconnect_error_reports once
+	// the peer was reached.
+	DEFAULT_CONNECT_ERROR_REPORTS   = 3600
+	DEFAULT_RECONNECT_ERROR_REPORTS = 1
+
 	DEFAULT_GATEWAY_CONNECT      = time.Second // wait before a gateway reconnect
 	DEFAULT_GATEWAY_AUTH_TIMEOUT = 2.0         // seconds
 )
@@ -51,6 +58,16 @@ type RemoteGatewayOpts struct {
 	// TLS is the entry's own tls block, for connections to that cluster;
 	// without one they use the gateway block's.
 	TLS *TLSConfigOpts `json:"-"`
+}
+
+// errorReports is how often a failed connect attempt is logged:
+// reconnect_error_reports after the peer was reached, else
+// connect_error_reports, each with the reference's default.
+func (o *Options) errorReports(reconnect bool) int {
+	if reconnect {
+		return cmp.Or(o.ReconnectErrorReports, DEFAULT_RECONNECT_ERROR_REPORTS)
+	}
+	return cmp.Or(o.ConnectErrorReports, DEFAULT_CONNECT_ERROR_REPORTS)
 }
 
 // gatewayEnabled reports whether the options ask for gateways.

@@ -73,10 +73,10 @@ var reloadable = map[string]struct {
 	"WriteDeadline":       {"write_deadline", reloadLimits},
 	"LameDuckDuration":    {"lame_duck_duration", reloadLimits},
 	"LameDuckGracePeriod": {"lame_duck_grace_period", reloadLimits},
-	// Read by routes, gateways and leaf nodes, which are refused until
-	// their issue lands: as with the reference without them, no effect.
-	"ConnectErrorReports":    {"connect_error_reports", reloadLimits},
-	"ReconnectErrorReports":  {"reconnect_error_reports", reloadLimits},
+	// Read when failed gateway connect attempts are logged.
+	"ConnectErrorReports":   {"connect_error_reports", reloadLimits},
+	"ReconnectErrorReports": {"reconnect_error_reports", reloadLimits},
+	// Read where used.
 	"ServerTags":             {"server_tags", reloadLimits},
 	"PidFile":                {"pid_file", reloadPidFile},
 	"PortsFileDir":           {"ports_file_dir", reloadPortsFile},

@@ -115,3 +115,27 @@ func TestGatewayWriteDeadline(t *testing.T) {
 		t.Fatalf("cut after %v: the server's write_deadline applied, not the gateway's", d)
 	}
 }
+
+// Failed connect attempts are logged as the reference logs them: the
+// first, then every connect_error_reports-th, at error level, the others
+// at debug; once the cluster was reached, every reconnect_error_reports-th
+// (each one by default).
+func TestGatewayConnectErrorReports(t *testing.T) {
+	o := gatewayOptions("a", "A")
+	o.ConnectErrorReports = 2
+	o.Gateway.Gateways = []*server.RemoteGatewayOpts{{Name: "Z", URLs: []*url.URL{{Scheme: "nats", Host: deadAddr(t)}}}}
+	_, l := runLoggedServer(t, o)
+	waitFor(t, 10*time.Second, "third attempt", func() bool { return l.find("Error connecting", "(attempt 3)") != "" })
+	if l.find("[ERR]", "(attempt 1)") == "" || l.find("[ERR]", "(attempt 2)") == "" || l.find("[ERR]", "(attempt 3)") != "" {
+		t.Fatalf("attempts 1 and 2 must be errors, 3 debug: %q %q %q",
+			l.find("(attempt 1)"), l.find("(attempt 2)"), l.find("Error connecting", "(attempt 3)"))
+	}
+
+	sa := RunServer(t, gatewayOptions("r", "R"))
+	ob := gatewayOptions("b", "B")
+	ob.Gateway.Gateways = []*server.RemoteGatewayOpts{{Name: "R", URLs: []*url.URL{gatewayURL(t, sa)}}}
+	sb, lb := runLoggedServer(t, ob)
+	waitFor(t, 5*time.Second, "B reaches R", func() bool { return sb.NumOutboundGateways() == 1 })
+	sa.Shutdown()
+	waitFor(t, 10*time.Second, "reconnect errors", func() bool { return lb.find("[ERR]", "gateway \"R\"", "(attempt 2)") != "" })
+}
