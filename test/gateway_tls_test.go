@@ -93,7 +93,8 @@ func TestGatewayTLSMonitoring(t *testing.T) {
 
 // What a TLS gateway refuses: a cluster soliciting in clear, one with a
 // certificate of another CA, one whose key is not pinned. A gateways-list
-// entry's own tls block is enough to solicit a TLS cluster.
+// entry's own tls block is enough to solicit a TLS cluster; insecure skips
+// checking the cluster solicited.
 func TestGatewayTLSRefusals(t *testing.T) {
 	ca := newTestCA(t, "gw")
 	cert := gatewayCert(t, ca, "gw")
@@ -137,6 +138,15 @@ func TestGatewayTLSRefusals(t *testing.T) {
 	if sc.NumOutboundGateways() != 0 {
 		t.Fatal("a gateway outside pinned_certs registered")
 	}
+
+	// insecure: D trusts only another CA, yet reaches A (which still
+	// verifies D's certificate, issued by its CA).
+	oi := gatewayOptions("d", "D")
+	oi.Gateway.TLS = gatewayTLSOpts(other, gatewayCert(t, ca, "d"))
+	oi.Gateway.TLS.Insecure = true
+	oi.Gateway.Gateways = remote(nil)
+	sd := RunServer(t, oi)
+	waitFor(t, 5*time.Second, "insecure D's outbound gateway", func() bool { return sd.NumOutboundGateways() == 1 })
 }
 
 // tls options refused for gateways, and unreadable files reported at
