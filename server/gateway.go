@@ -417,6 +417,14 @@ func (gs *gatewayState) connectProto(u *url.URL, overTLS bool) []byte {
 // solicit connects to a remote cluster in the background, after a delay
 // for retries; one attempt at a time per remote.
 func (gs *gatewayState) solicit(r *gwRemote, attempt int) {
+	gs.solicitAfter(r, attempt, attempt)
+}
+
+// solicitAfter makes attempt number failures+1 after the retry delay that
+// follows wait failed attempts (none for 0). A lost connection's cluster
+// is solicited with wait 1 and failures 0: its attempts are counted from
+// 1 again, as the reference counts them.
+func (gs *gatewayState) solicitAfter(r *gwRemote, wait, failures int) {
 	gs.mu.Lock()
 	if gs.stopped || r.soliciting || r.out != nil {
 		gs.mu.Unlock()
@@ -427,10 +435,10 @@ func (gs *gatewayState) solicit(r *gwRemote, attempt int) {
 	gs.mu.Unlock()
 	go func() {
 		defer gs.wg.Done()
-		if attempt > 0 && !gs.sleep(jitteredBackoff(DEFAULT_GATEWAY_CONNECT, gs.s.getOpts().Gateway.ConnectBackoff, attempt)) {
+		if wait > 0 && !gs.sleep(jitteredBackoff(DEFAULT_GATEWAY_CONNECT, gs.s.getOpts().Gateway.ConnectBackoff, wait)) {
 			return
 		}
-		gs.connectRemote(r, attempt+1)
+		gs.connectRemote(r, failures+1)
 	}()
 }
 
@@ -617,7 +625,7 @@ func (s *Server) removeGateway(c *client) {
 		s.Noticef("%s - %s gateway connection to %q (%s) closed: %s", c.logPrefix(), dir, g.remoteName, g.remoteID, reason)
 	}
 	if r != nil && !stopped {
-		gs.solicit(r, 1)
+		gs.solicitAfter(r, 1, 0)
 	}
 }
 

@@ -136,6 +136,11 @@ func TestGatewayConnectErrorReports(t *testing.T) {
 	ob.Gateway.Gateways = []*server.RemoteGatewayOpts{{Name: "R", URLs: []*url.URL{gatewayURL(t, sa)}}}
 	sb, lb := runLoggedServer(t, ob)
 	waitFor(t, 5*time.Second, "B reaches R", func() bool { return sb.NumOutboundGateways() == 1 })
+	mark := lb.find("Outbound gateway connection to \"R\"")
 	sa.Shutdown()
+	// Counted from 1 again, each one an error.
 	waitFor(t, 10*time.Second, "reconnect errors", func() bool { return lb.find("[ERR]", "gateway \"R\"", "(attempt 2)") != "" })
+	if again := lb.findAfter(mark, "Connecting to explicit gateway \"R\""); !strings.Contains(again, "[INF]") || !strings.Contains(again, "(attempt 1)") {
+		t.Fatalf("first reconnect attempt logged as %q, want notice of attempt 1", again)
+	}
 }
