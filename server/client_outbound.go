@@ -215,6 +215,19 @@ const (
 	maxInlineRead  = 2 * 1024
 )
 
+// writeDeadline is the connection's: the cluster or gateway block's for
+// routes and gateways when it sets one, else the server's.
+func (c *client) writeDeadline() time.Duration {
+	o := c.srv.getOpts()
+	switch {
+	case c.kind == ROUTER && o.Cluster.WriteDeadline > 0:
+		return o.Cluster.WriteDeadline
+	case c.kind == GATEWAY && o.Gateway.WriteDeadline > 0:
+		return o.Gateway.WriteDeadline
+	}
+	return o.WriteDeadline
+}
+
 // inlineWriteDeadline bounds how long a publisher may block writing another
 // connection's queue, whose kernel buffer may be full because its reader is
 // slow: what the socket did not take by then goes back to the receiver's
@@ -338,7 +351,7 @@ func (c *client) writeLoop() {
 		held, z = o.takeBatch(held[:0])
 		ctrl := c.ws != nil && c.wsTakeControl(closed)
 		o.flushing = len(held) > 0 || ctrl
-		wd := c.srv.writeDeadline()
+		wd := c.writeDeadline()
 		nc := c.ioConn() // the TLS connection once the handshake is done
 		c.mu.Unlock()
 
@@ -423,7 +436,7 @@ func (c *client) failWrite(err error, held [][]byte, n int64) {
 		chunks, bytes := c.unwritten(held, n)
 		c.srv.slowConsumers.Add(1)
 		c.srv.Noticef("%s - Slow Consumer Detected: WriteDeadline of %v exceeded with %d chunks of %d total bytes.",
-			c.logPrefix(), c.srv.writeDeadline(), chunks, bytes)
+			c.logPrefix(), c.writeDeadline(), chunks, bytes)
 		c.closeConnection(SlowConsumerWriteDeadline)
 		return
 	}

@@ -19,6 +19,7 @@ package server
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"math/rand/v2"
 	"net"
@@ -50,6 +51,8 @@ type gatewayState struct {
 	// refs is, per account name, the interest told to inbound connections
 	// (*routedInterest: counts per "subject[ queue]").
 	refs sync.Map
+	// tls is the gateway block's TLS and the gateways list's (gateway_tls.go).
+	tls atomic.Pointer[gatewayTLS]
 }
 
 // gwRemote is another cluster: where to reach it and our connection to it.
@@ -59,13 +62,15 @@ type gwRemote struct {
 	urls       []*url.URL // configured first, then learnt from its INFO
 	out        *client    // the registered outbound connection
 	soliciting bool
+	reached    bool // an outbound connection was registered once: failures are reconnect errors
 }
 
 // gwConn is the gateway-specific state of a GATEWAY connection.
 type gwConn struct {
 	// Set before the connection's goroutines start.
 	outbound bool
-	url      *url.URL // the URL solicited, nil when accepted
+	url      *url.URL  // the URL solicited, nil when accepted
+	tlsConn  *tls.Conn // set when the connection runs over TLS
 
 	// Owned by the reading goroutine until registered, then read-only.
 	remoteName string // the other cluster's gateway name
@@ -101,8 +106,10 @@ type gatewayInfo struct {
 	Host         string   `json:"host"`
 	Port         int      `json:"port"`
 	Headers      bool     `json:"headers"`
-	MaxPayload   int32    `json:"max_payload"`
 	AuthRequired bool     `json:"auth_required,omitempty"`
+	TLSRequired  bool     `json:"tls_required,omitempty"`
+	TLSVerify    bool     `json:"tls_verify,omitempty"`
+	MaxPayload   int32    `json:"max_payload"`
 	Gateway      string   `json:"gateway,omitempty"`
 	GatewayURLs  []string `json:"gateway_urls,omitempty"`
 	GatewayURL   string   `json:"gateway_url,omitempty"`
@@ -191,7 +198,7 @@ func (s *Server) startGateways() error {
 	s.Noticef("Listening for gateways connections on %s", net.JoinHostPort(o.Gateway.Host, strconv.Itoa(gs.port)))
 	s.Noticef("Address for gateway %q is %s", gs.name, gs.url)
 	gs.serve(s, "gateway ", func(conn net.Conn) bool {
-		return gs.createGateway(conn, &gwConn{}) != nil || !gs.isStopped()
+		return gs.accept(conn) || !gs.isStopped()
 	})
 	for _, r := range remotes {
 		gs.solicit(r, 0)
@@ -263,6 +270,7 @@ func (gs *gatewayState) createGateway(conn net.Conn, g *gwConn) *client {
 	}
 
 	c.mu.Lock()
+	c.tls.conn = g.tlsConn
 	if g.outbound {
 		s.Noticef("%s - Creating outbound gateway connection to %q", c.logPrefix(), g.remoteName)
 	} else {
@@ -308,17 +316,18 @@ func (gs *gatewayState) info() gatewayInfo {
 		host = h
 		port, _ = strconv.Atoi(p)
 	}
+	tlsOn := gs.tls.Load().server != nil
 	return gatewayInfo{
 		ID: s.info.ID, Name: s.info.Name, Version: VERSION, Proto: routeProtoVersion,
-		Host: host, Port: port, Headers: !o.NoHeaderSupport, MaxPayload: o.MaxPayload,
-		Gateway: gs.name, GatewayURLs: urls, GatewayURL: url, NRP: true, IOM: true,
+		Host: host, Port: port, Headers: !o.NoHeaderSupport, TLSRequired: tlsOn, TLSVerify: tlsOn,
+		MaxPayload: o.MaxPayload, Gateway: gs.name, GatewayURLs: urls, GatewayURL: url, NRP: true, IOM: true,
 	}
 }
 
 // connectProto is the CONNECT a soliciting server sends, with the
 // credentials of the URL solicited.
-func (gs *gatewayState) connectProto(u *url.URL) []byte {
-	ci := gatewayConnectInfo{Name: gs.s.info.ID, Gateway: gs.name}
+func (gs *gatewayState) connectProto(u *url.URL, overTLS bool) []byte {
+	ci := gatewayConnectInfo{Name: gs.s.info.ID, Gateway: gs.name, TLSRequired: overTLS}
 	if u != nil && u.User != nil {
 		ci.User = u.User.Username()
 		ci.Pass, _ = u.User.Password()
@@ -330,6 +339,14 @@ func (gs *gatewayState) connectProto(u *url.URL) []byte {
 // solicit connects to a remote cluster in the background, after a delay
 // for retries; one attempt at a time per remote.
 func (gs *gatewayState) solicit(r *gwRemote, attempt int) {
+	gs.solicitAfter(r, attempt, attempt)
+}
+
+// solicitAfter makes attempt number failures+1 after the retry delay that
+// follows wait failed attempts (none for 0). A lost connection's cluster
+// is solicited with wait 1 and failures 0: its attempts are counted from
+// 1 again, as the reference counts them.
+func (gs *gatewayState) solicitAfter(r *gwRemote, wait, failures int) {
 	gs.mu.Lock()
 	if gs.stopped || r.soliciting || r.out != nil {
 		gs.mu.Unlock()
@@ -340,10 +357,10 @@ func (gs *gatewayState) solicit(r *gwRemote, attempt int) {
 	gs.mu.Unlock()
 	go func() {
 		defer gs.wg.Done()
-		if attempt > 0 && !gs.sleep(DEFAULT_GATEWAY_CONNECT/2+rand.N(DEFAULT_GATEWAY_CONNECT/2+1)) {
+		if wait > 0 && !gs.sleep(jitteredBackoff(DEFAULT_GATEWAY_CONNECT, gs.s.getOpts().Gateway.ConnectBackoff, wait)) {
 			return
 		}
-		gs.connectRemote(r, attempt+1)
+		gs.connectRemote(r, failures+1)
 	}()
 }
 
@@ -351,7 +368,6 @@ func (gs *gatewayState) solicit(r *gwRemote, attempt int) {
 // retried (configured gateways for ever, implicit ones connect_retries
 // times).
 func (gs *gatewayState) connectRemote(r *gwRemote, attempt int) {
-	s := gs.s
 	gs.mu.Lock()
 	urls := slices.Clone(r.urls)
 	gs.mu.Unlock()
@@ -359,27 +375,56 @@ func (gs *gatewayState) connectRemote(r *gwRemote, attempt int) {
 	if r.implicit {
 		kind = "implicit"
 	}
+	info, fail := gs.attemptLoggers(r, attempt)
 	var conn net.Conn
 	var u *url.URL
 	for _, i := range rand.Perm(len(urls)) {
 		u = urls[i]
-		s.Noticef("Connecting to %s gateway %q (%s) at %s (attempt %d)", kind, r.name, u.Host, u.Host, attempt)
+		info("Connecting to %s gateway %q (%s) at %s (attempt %d)", kind, r.name, u.Host, u.Host, attempt)
 		var err error
 		if conn, err = net.DialTimeout("tcp", u.Host, 2*time.Second); err == nil {
 			break
 		}
-		s.Errorf("Error connecting to %s gateway %q (%s) at %s (attempt %d): %v", kind, r.name, u.Host, u.Host, attempt, err)
+		fail("Error connecting to %s gateway %q (%s) at %s (attempt %d): %v", kind, r.name, u.Host, u.Host, attempt, err)
 	}
 	gs.mu.Lock()
 	r.soliciting = false
 	gs.mu.Unlock()
 	if conn == nil {
-		if !r.implicit || attempt <= s.getOpts().Gateway.ConnectRetries {
-			gs.solicit(r, attempt)
-		}
+		gs.retry(r, attempt)
 		return
 	}
-	gs.createGateway(conn, &gwConn{outbound: true, url: u, remoteName: r.name})
+	tc, err := gs.dialTLS(conn, r.name, u)
+	if err != nil {
+		conn.Close()
+		fail("Error connecting to %s gateway %q (%s) at %s (attempt %d): TLS: %v", kind, r.name, u.Host, u.Host, attempt, err)
+		gs.retry(r, attempt)
+		return
+	}
+	gs.createGateway(conn, &gwConn{outbound: true, url: u, remoteName: r.name, tlsConn: tc})
+}
+
+// attemptLoggers are the log functions of a connect attempt, as the
+// reference logs them: notice and error for the first attempt and every
+// connect_error_reports-th (reconnect_error_reports-th once the cluster
+// was reached), debug for the others.
+func (gs *gatewayState) attemptLoggers(r *gwRemote, attempt int) (info, fail func(string, ...any)) {
+	s := gs.s
+	gs.mu.Lock()
+	reached := r.reached
+	gs.mu.Unlock()
+	if every := s.getOpts().errorReports(reached); attempt == 1 || attempt%every == 0 {
+		return s.Noticef, s.Errorf
+	}
+	return s.Debugf, s.Debugf
+}
+
+// retry solicits a remote again after a failed attempt: configured
+// gateways for ever, implicit ones connect_retries times.
+func (gs *gatewayState) retry(r *gwRemote, attempt int) {
+	if !r.implicit || attempt <= gs.s.getOpts().Gateway.ConnectRetries {
+		gs.solicit(r, attempt)
+	}
 }
 
 // registerOutbound makes c the connection to its cluster, unless another
@@ -397,6 +442,7 @@ func (gs *gatewayState) registerOutbound(c *client) bool {
 		return false
 	}
 	r.out = c
+	r.reached = true
 	gs.learnURLsLocked(r, g.remote.GatewayURLs)
 	gs.rebuildOutsLocked()
 	gs.mu.Unlock()
@@ -490,7 +536,7 @@ func (s *Server) removeGateway(c *client) {
 		s.Noticef("%s - %s gateway connection to %q (%s) closed: %s", c.logPrefix(), dir, g.remoteName, g.remoteID, reason)
 	}
 	if r != nil && !stopped {
-		gs.solicit(r, 1)
+		gs.solicitAfter(r, 1, 0)
 	}
 }
 

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"encoding/json"
 )
 
@@ -77,12 +76,8 @@ func (c *client) processGatewayConnect(arg []byte) error {
 		return &protoErr{close: true, reason: ProtocolViolation, log: "processGatewayConnect Parse Error: " + err.Error()}
 	}
 	o := s.getOpts()
-	if o.Gateway.Username != "" {
-		okUser := subtle.ConstantTimeCompare([]byte(ci.User), []byte(o.Gateway.Username)) == 1
-		if !okUser || !comparePasswords(o.Gateway.Password, ci.Pass) {
-			s.Errorf("%s - Gateway connection authorization failed", c.logPrefix())
-			return errAuthFirst
-		}
+	if !c.gatewayAuthorized(o, &ci) {
+		return errAuthFirst
 	}
 	if ci.Gateway == "" {
 		return &protoErr{close: true, reason: ProtocolViolation, log: "gateway CONNECT without a gateway name"}
@@ -158,7 +153,7 @@ func (c *client) processGatewayInfo(arg []byte) error {
 	g.remoteID, g.remoteHash, g.remote = info.ID, gwHash(info.Gateway), info
 	ours := gs.info()
 	c.mu.Lock()
-	c.queueOutbound(gs.connectProto(g.url), infoProto(&ours))
+	c.queueOutbound(gs.connectProto(g.url, g.tlsConn != nil), infoProto(&ours))
 	c.mu.Unlock()
 	c.addToFlush(c)
 	s.Debugf("%s - Gateway connect protocol sent to %q", c.logPrefix(), g.remoteName)

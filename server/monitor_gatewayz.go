@@ -120,11 +120,12 @@ func hostOf(hostPort string) string {
 
 // gatewayConnInfo is the connection part of a /gatewayz entry.
 func (c *client) gatewayConnInfo(subs int) *ConnInfo {
+	ti := c.tlsInfo(false) // takes the lock itself
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	last := c.lastActivity()
-	return &ConnInfo{
+	ci := &ConnInfo{
 		Cid: c.cid, Kind: "Gateway", IP: c.host, Port: c.port,
 		Start: c.start.UTC(), LastActivity: last.UTC(), RTT: fmtRTT(c.lastRTT),
 		Uptime: fmtUptime(now.Sub(c.start)), Idle: fmtUptime(now.Sub(last)),
@@ -133,6 +134,8 @@ func (c *client) gatewayConnInfo(subs int) *ConnInfo {
 		InBytes: c.inBytes.Load(), OutBytes: c.outBytes.Load(),
 		NumSubs: uint32(subs), Name: c.gw.remoteID,
 	}
+	ci.setTLS(ti)
+	return ci
 }
 
 func (g *gwConn) numRemoteSubs() int {
@@ -200,14 +203,19 @@ func (s *Server) handleGatewayz(w http.ResponseWriter, r *http.Request) {
 
 // GatewayOptsVarz is the gateway block of /varz.
 type GatewayOptsVarz struct {
-	Name          string                  `json:"name,omitempty"`
-	Host          string                  `json:"host,omitempty"`
-	Port          int                     `json:"port,omitempty"`
-	AuthTimeout   float64                 `json:"auth_timeout,omitempty"`
-	TLSTimeout    float64                 `json:"tls_timeout,omitempty"`
-	Advertise     string                  `json:"advertise,omitempty"`
-	RejectUnknown bool                    `json:"reject_unknown,omitempty"`
-	Gateways      []RemoteGatewayOptsVarz `json:"gateways,omitempty"`
+	Name           string                  `json:"name,omitempty"`
+	Host           string                  `json:"host,omitempty"`
+	Port           int                     `json:"port,omitempty"`
+	AuthTimeout    float64                 `json:"auth_timeout,omitempty"`
+	TLSTimeout     float64                 `json:"tls_timeout,omitempty"`
+	TLSRequired    bool                    `json:"tls_required,omitempty"`
+	TLSVerify      bool                    `json:"tls_verify,omitempty"`
+	Advertise      string                  `json:"advertise,omitempty"`
+	ConnectRetries int                     `json:"connect_retries,omitempty"`
+	RejectUnknown  bool                    `json:"reject_unknown,omitempty"`
+	Gateways       []RemoteGatewayOptsVarz `json:"gateways,omitempty"`
+	// TLSCertNotAfter is the expiry of the gateway block's certificate.
+	TLSCertNotAfter *time.Time `json:"tls_cert_not_after,omitempty"`
 }
 
 // RemoteGatewayOptsVarz is a cluster in /varz's gateway block, with the
@@ -226,7 +234,8 @@ func (s *Server) gatewayVarz(v *Varz) {
 	}
 	o := s.getOpts()
 	v.Gateway = GatewayOptsVarz{Name: gs.name, Host: o.Gateway.Host, AuthTimeout: o.Gateway.AuthTimeout,
-		TLSTimeout: 2, Advertise: o.Gateway.Advertise, RejectUnknown: o.Gateway.RejectUnknown}
+		Advertise: o.Gateway.Advertise, ConnectRetries: o.Gateway.ConnectRetries, RejectUnknown: o.Gateway.RejectUnknown}
+	gs.gatewayVarzTLS(o, &v.Gateway)
 	var in, inB, out, outB int64
 	gs.mu.Lock()
 	v.Gateway.Port = gs.port

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"net"
 	"net/url"
 	"strings"
@@ -11,6 +12,12 @@ import (
 
 // Gateway defaults, as the reference's.
 const (
+	// A failed connect attempt is logged (beyond the first) every
+	// connect_error_reports attempts, every reconnect_error_reports once
+	// the peer was reached.
+	DEFAULT_CONNECT_ERROR_REPORTS   = 3600
+	DEFAULT_RECONNECT_ERROR_REPORTS = 1
+
 	DEFAULT_GATEWAY_CONNECT      = time.Second // wait before a gateway reconnect
 	DEFAULT_GATEWAY_AUTH_TIMEOUT = 2.0         // seconds
 )
@@ -28,6 +35,15 @@ type GatewayOpts struct {
 	ConnectRetries int                  `json:"connect_retries,omitempty"`
 	Gateways       []*RemoteGatewayOpts `json:"gateways,omitempty"`
 	RejectUnknown  bool                 `json:"reject_unknown,omitempty"`
+	// TLS is the gateway block's tls: accepted connections handshake as
+	// the TLS server, solicited ones as its client (gateway_tls.go).
+	TLS *TLSConfigOpts `json:"-"`
+	// ConnectBackoff doubles the wait between attempts to reach a
+	// cluster, from 1 s up to 30 s, instead of a steady 1 s.
+	ConnectBackoff bool `json:"-"`
+	// WriteDeadline bounds a write on a gateway connection (the
+	// top-level write_deadline when zero).
+	WriteDeadline time.Duration `json:"-"`
 }
 
 // String names the block without its credentials (a refused reload
@@ -39,6 +55,19 @@ func (g GatewayOpts) String() string { return "gateway " + g.Name }
 type RemoteGatewayOpts struct {
 	Name string     `json:"name"`
 	URLs []*url.URL `json:"urls,omitempty"`
+	// TLS is the entry's own tls block, for connections to that cluster;
+	// without one they use the gateway block's.
+	TLS *TLSConfigOpts `json:"-"`
+}
+
+// errorReports is how often a failed connect attempt is logged:
+// reconnect_error_reports after the peer was reached, else
+// connect_error_reports, each with the reference's default.
+func (o *Options) errorReports(reconnect bool) int {
+	if reconnect {
+		return cmp.Or(o.ReconnectErrorReports, DEFAULT_RECONNECT_ERROR_REPORTS)
+	}
+	return cmp.Or(o.ConnectErrorReports, DEFAULT_CONNECT_ERROR_REPORTS)
 }
 
 // gatewayEnabled reports whether the options ask for gateways.
@@ -76,42 +105,18 @@ func parseGateway(c *cfg, k string, v *conf.Value) {
 			}
 		case "reject_unknown", "reject_unknown_cluster":
 			g.RejectUnknown, _ = c.bool(key, e)
+		case "connect_backoff":
+			g.ConnectBackoff, _ = c.bool(key, e)
+		case "write_deadline":
+			if d, ok := c.duration(key, e); ok && c.inBound(e, "gateway write_deadline", int64(d), true, shortestTimer) {
+				g.WriteDeadline = d
+			}
 		case "authorization":
 			c.parseGatewayAuth(key, e)
 		case "gateways":
 			c.parseRemoteGateways(key, e)
-		case "tls", "send_qsub_interest_only_for_all_accounts":
-			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": gateway "+strings.ToLower(key))
-		default:
-			c.unknownField(e, key)
-		}
-	}
-}
-
-func (c *cfg) parseGatewayAuth(k string, v *conf.Value) {
-	m, ok := c.mapOf(k, v)
-	if !ok {
-		return
-	}
-	g := &c.o.Gateway
-	for _, key := range sortedKeys(m) {
-		e := m[key]
-		switch strings.ToLower(key) {
-		case "user", "username":
-			g.Username, _ = c.str(key, e)
-		case "pass", "password":
-			g.Password, _ = c.str(key, e)
-		case "timeout":
-			switch x := e.V.(type) {
-			case int64:
-				g.AuthTimeout = float64(x)
-			case float64:
-				g.AuthTimeout = x
-			default:
-				c.errorf(e, "field %q: expected a number of seconds, got %s", key, typeName(e.V))
-			}
-		case "token", "users", "permissions", "nkey":
-			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": gateway authorization "+strings.ToLower(key))
+		case "tls":
+			g.TLS = c.parseGatewayTLS(key, e)
 		default:
 			c.unknownField(e, key)
 		}
@@ -147,7 +152,7 @@ func (c *cfg) parseRemoteGateways(k string, v *conf.Value) {
 					}
 				}
 			case "tls":
-				c.o.unsupported = append(c.o.unsupported, keyPos(e)+": gateway remote tls")
+				rg.TLS = c.parseGatewayTLS(key, e)
 			default:
 				c.unknownField(e, key)
 			}
@@ -196,7 +201,7 @@ func validateGateway(o *Options) error {
 			return fmtErr("gateway advertise %q: %v", g.Advertise, err)
 		}
 	}
-	return nil
+	return validateGatewayTLS(g)
 }
 
 // setGatewayDefaults fills the gateway block's unset fields; a cluster
@@ -210,7 +215,11 @@ func setGatewayDefaults(o *Options) {
 		g.Host = DEFAULT_HOST
 	}
 	if g.AuthTimeout == 0 {
+		// As the reference: with TLS, the handshake's time plus a second.
 		g.AuthTimeout = DEFAULT_GATEWAY_AUTH_TIMEOUT
+		if g.TLS != nil {
+			g.AuthTimeout = gatewayTLSTimeout(g.TLS).Seconds() + 1
+		}
 	}
 	if o.clusterEnabled() && o.Cluster.Name == "" && g.Name != "" {
 		o.Cluster.Name = g.Name

@@ -29,6 +29,7 @@ const (
 	reloadCluster                          // routes and route credentials (route_reload.go)
 	reloadWebsocket                        // the wss certificates (reloadWebsocketTLS)
 	reloadAccounts                         // accounts added, mappings (reload_accounts.go)
+	reloadGateway                          // the gateway tls blocks (gateway_reload.go)
 )
 
 // reloadable lists the Options fields that may change at runtime, with the
@@ -73,10 +74,10 @@ var reloadable = map[string]struct {
 	"WriteDeadline":       {"write_deadline", reloadLimits},
 	"LameDuckDuration":    {"lame_duck_duration", reloadLimits},
 	"LameDuckGracePeriod": {"lame_duck_grace_period", reloadLimits},
-	// Read by routes, gateways and leaf nodes, which are refused until
-	// their issue lands: as with the reference without them, no effect.
-	"ConnectErrorReports":    {"connect_error_reports", reloadLimits},
-	"ReconnectErrorReports":  {"reconnect_error_reports", reloadLimits},
+	// Read when failed gateway connect attempts are logged.
+	"ConnectErrorReports":   {"connect_error_reports", reloadLimits},
+	"ReconnectErrorReports": {"reconnect_error_reports", reloadLimits},
+	// Read where used.
 	"ServerTags":             {"server_tags", reloadLimits},
 	"PidFile":                {"pid_file", reloadPidFile},
 	"PortsFileDir":           {"ports_file_dir", reloadPortsFile},
@@ -91,6 +92,8 @@ var reloadable = map[string]struct {
 	"Websocket": {"websocket tls", reloadWebsocket},
 	// What may change: checkReloadAccounts.
 	"Accounts": {"accounts", reloadAccounts},
+	// Only the tls blocks' contents; checkReloadGateway refuses the rest.
+	"Gateway": {"gateway tls", reloadGateway},
 }
 
 // Reload re-reads the configuration file and applies what changed. When an
@@ -133,6 +136,9 @@ func (s *Server) Reload() error {
 		return err
 	}
 	if err := checkReloadAccounts(cur, next); err != nil {
+		return err
+	}
+	if err := checkReloadGateway(cur, next); err != nil {
 		return err
 	}
 	s.applyReload(cur, next, changes)
@@ -252,6 +258,9 @@ func (s *Server) applyReload(cur, next *Options, changes []optChange) {
 	if kinds[reloadWebsocket] {
 		s.reloadWebsocketTLS(next)
 	}
+	if kinds[reloadGateway] {
+		s.reloadGatewayTLS(next)
+	}
 }
 
 // logReloaded logs each change in the reference's words; secrets are never
@@ -271,6 +280,8 @@ func (s *Server) logReloaded(changes []optChange, next *Options) {
 			s.Noticef("Reloaded: cluster routes")
 		case ch.field == "Websocket":
 			s.Noticef("Reloaded: websocket tls certificates")
+		case ch.field == "Gateway":
+			s.Noticef("Reloaded: gateway tls certificates")
 		case ch.field == "JetStreamMaxMemory" || ch.field == "JetStreamMaxStore":
 			s.Noticef("Reloaded: %s = %s", ch.name, friendlyBytes(ch.value.(int64)))
 		default:

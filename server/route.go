@@ -469,8 +469,15 @@ func (cs *clusterState) solicit(u *url.URL, idx int, acc string, explicit bool, 
 // connect_backoff, so that servers restarting together do not retry in
 // lock step.
 func (cs *clusterState) retryDelay(attempt int) time.Duration {
-	d := DEFAULT_ROUTE_CONNECT
-	if cs.s.getOpts().Cluster.ConnectBackoff {
+	return jitteredBackoff(DEFAULT_ROUTE_CONNECT, cs.s.getOpts().Cluster.ConnectBackoff, attempt)
+}
+
+// jitteredBackoff is the wait before reconnect attempt number attempt
+// (from 1): base, or with backoff base doubled per earlier attempt up to
+// DEFAULT_ROUTE_CONNECT_MAX; between half and all of it, at random.
+func jitteredBackoff(base time.Duration, backoff bool, attempt int) time.Duration {
+	d := base
+	if backoff {
 		for i := 1; i < attempt && d < DEFAULT_ROUTE_CONNECT_MAX; i++ {
 			d *= 2
 		}

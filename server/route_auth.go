@@ -56,17 +56,26 @@ func (cs *clusterState) canExport(subject string) bool {
 // routeCredentialsOK checks an accepted route's CONNECT credentials against
 // the cluster's authorization, logging a refusal as the reference does.
 func (c *client) routeCredentialsOK(o *Options, ci *routeConnectInfo) bool {
-	if o.Cluster.Username == "" {
+	return o.Cluster.Username == "" || c.peerCredentialsOK(o.Cluster.Username, o.Cluster.Password, ci.User, ci.Pass)
+}
+
+// peerCredentialsOK checks the user and password a route or gateway
+// CONNECT gave against the configured ones (the password may be bcrypt),
+// logging a refusal as the reference does.
+func (c *client) peerCredentialsOK(wantUser, wantPass, user, pass string) bool {
+	okUser := subtle.ConstantTimeCompare([]byte(user), []byte(wantUser)) == 1
+	if okUser && comparePasswords(wantPass, pass) {
 		return true
 	}
-	okUser := subtle.ConstantTimeCompare([]byte(ci.User), []byte(o.Cluster.Username)) == 1
-	if okUser && comparePasswords(o.Cluster.Password, ci.Pass) {
-		return true
-	}
-	if ci.User != "" {
-		c.srv.Errorf("%s - authentication error - User %q", c.logPrefix(), ci.User)
+	c.logAuthError(user)
+	return false
+}
+
+// logAuthError logs a refused peer in the reference's words.
+func (c *client) logAuthError(user string) {
+	if user != "" {
+		c.srv.Errorf("%s - authentication error - User %q", c.logPrefix(), user)
 	} else {
 		c.srv.Errorf("%s - authentication error", c.logPrefix())
 	}
-	return false
 }

@@ -167,7 +167,11 @@ func NewServer(opts *Options) (*Server, error) {
 		s.leafs.Store(ls)
 	}
 	if o.gatewayEnabled() {
-		s.gw.Store(newGatewayState(s, o))
+		gs := newGatewayState(s, o)
+		if err := gs.loadTLS(o); err != nil {
+			return nil, err
+		}
+		s.gw.Store(gs)
 	}
 	s.gacc = s.registerAccount(NewAccount(DEFAULT_GLOBAL_ACCOUNT))
 	if err := s.configureOperator(o); err != nil {
@@ -187,8 +191,6 @@ func NewServer(opts *Options) (*Server, error) {
 }
 
 func (s *Server) getOpts() *Options { return s.opts.Load() }
-
-func (s *Server) writeDeadline() time.Duration { return s.getOpts().WriteDeadline }
 
 // ID returns the server's public nkey.
 func (s *Server) ID() string { return s.info.ID }

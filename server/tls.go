@@ -282,9 +282,16 @@ func loadCAFile(name string) (*x509.CertPool, error) {
 // validateClientTLS checks what only the client listener refuses: options of
 // other contexts and features this server does not serve yet.
 func validateClientTLS(t *TLSConfigOpts) error {
-	switch {
-	case t.CheckKnownURLs:
+	if t.CheckKnownURLs {
 		return errors.New("verify_cert_and_check_known_urls not supported in this context")
+	}
+	return tlsOptsNotServed(t)
+}
+
+// tlsOptsNotServed refuses the tls options no listener of this server
+// applies yet.
+func tlsOptsNotServed(t *TLSConfigOpts) error {
+	switch {
 	case t.OCSPPeer:
 		return errors.New("tls: ocsp_peer: not supported yet by this server")
 	case t.CertStore != "":

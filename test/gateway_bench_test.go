@@ -27,7 +27,21 @@ func BenchmarkGatewayPubSub(b *testing.B) {
 		if bin.path == "" {
 			continue
 		}
-		b.Run(bin.name, func(b *testing.B) { benchGateway(b, bin.path, 128) })
+		b.Run(bin.name, func(b *testing.B) { benchGateway(b, bin.path, 128, "") })
+	}
+}
+
+// BenchmarkGatewayTLSPubSub is BenchmarkGatewayPubSub with the gateways
+// over TLS (both clusters with the same certificate and CA).
+func BenchmarkGatewayTLSPubSub(b *testing.B) {
+	ca := newTestCA(b, "gw")
+	cert := gatewayCert(b, ca, "gw")
+	tlsBlock := fmt.Sprintf(", tls { cert_file: %q, key_file: %q, ca_file: %q }", cert.certFile, cert.keyFile, ca.file)
+	for _, bin := range []struct{ name, path string }{{"ref", refBinary()}, {"ours", serverBin}} {
+		if bin.path == "" {
+			continue
+		}
+		b.Run(bin.name, func(b *testing.B) { benchGateway(b, bin.path, 128, tlsBlock) })
 	}
 }
 
@@ -72,7 +86,8 @@ func startBenchBin(b *testing.B, bin, conf string) {
 	}
 }
 
-func benchGateway(b *testing.B, bin string, size int) {
+// benchGateway runs the pair; gwExtra is added to both gateway blocks.
+func benchGateway(b *testing.B, bin string, size int, gwExtra string) {
 	dir := b.TempDir()
 	var ports [4]int
 	for i := range ports {
@@ -85,9 +100,9 @@ func benchGateway(b *testing.B, bin string, size int) {
 	}
 	confA := filepath.Join(dir, "a.conf")
 	confB := filepath.Join(dir, "b.conf")
-	os.WriteFile(confA, []byte(fmt.Sprintf("listen: 127.0.0.1:%d\ngateway { name: A, listen: 127.0.0.1:%d }\n", ports[0], ports[1])), 0o600)
-	os.WriteFile(confB, []byte(fmt.Sprintf("listen: 127.0.0.1:%d\ngateway { name: B, listen: 127.0.0.1:%d, gateways: [{name: A, url: \"nats://127.0.0.1:%d\"}] }\n",
-		ports[2], ports[3], ports[1])), 0o600)
+	os.WriteFile(confA, []byte(fmt.Sprintf("listen: 127.0.0.1:%d\ngateway { name: A, listen: 127.0.0.1:%d%s }\n", ports[0], ports[1], gwExtra)), 0o600)
+	os.WriteFile(confB, []byte(fmt.Sprintf("listen: 127.0.0.1:%d\ngateway { name: B, listen: 127.0.0.1:%d, gateways: [{name: A, url: \"nats://127.0.0.1:%d\"}]%s }\n",
+		ports[2], ports[3], ports[1], gwExtra)), 0o600)
 	startBenchBin(b, bin, confA)
 	startBenchBin(b, bin, confB)
 	addrA, addrB := "127.0.0.1:"+strconv.Itoa(ports[0]), "127.0.0.1:"+strconv.Itoa(ports[2])

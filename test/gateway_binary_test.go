@@ -23,8 +23,8 @@ func (n *refGatewayNode) url() string { return "nats://127.0.0.1:" + strconv.Ito
 
 // startRefGatewayCluster starts two reference servers in cluster R, both
 // naming gateway A at aURL, the first on gateway port gw0, with a system
-// account and a default user.
-func startRefGatewayCluster(t *testing.T, aURL string, gw0 int) []*refGatewayNode {
+// account and a default user; gwExtra goes into the gateway block.
+func startRefGatewayCluster(t *testing.T, aURL string, gw0 int, gwExtra string) []*refGatewayNode {
 	t.Helper()
 	bin := refBin(t)
 	dir := t.TempDir()
@@ -41,8 +41,9 @@ system_account: SYS
 authorization { users: [{user: u, password: u}] }
 no_auth_user: u
 cluster { name: R, listen: 127.0.0.1:%d, routes: ["nats://127.0.0.1:%d"] }
-gateway { name: R, listen: 127.0.0.1:%d, gateways: [{name: A, url: %q}] }
-`, n.port, i, n.clusterPort, nodes[0].clusterPort, n.gwPort, aURL)
+gateway { name: R, listen: 127.0.0.1:%d, gateways: [{name: A, url: %q}]
+%s }
+`, n.port, i, n.clusterPort, nodes[0].clusterPort, n.gwPort, aURL, gwExtra)
 		f := writeConf(t, dir, "r"+strconv.Itoa(i)+".conf", conf)
 		n.p = startBinAt(t, bin, "-c", f)
 		n.p.waitOutput("Server is ready")
@@ -75,7 +76,7 @@ func TestGatewayBinaryInterop(t *testing.T) {
 		}
 		a = append(a, RunServer(t, o))
 	}
-	r := startRefGatewayCluster(t, gatewayURL(t, a[0]).String(), rGW)
+	r := startRefGatewayCluster(t, gatewayURL(t, a[0]).String(), rGW, "")
 	defer func() {
 		if t.Failed() {
 			t.Logf("DEBUG out %d %d in %d %d\nR0: %s\nR1: %s", a[0].NumOutboundGateways(), a[1].NumOutboundGateways(), a[0].NumInboundGateways(), a[1].NumInboundGateways(), r[0].p.output(), r[1].p.output())

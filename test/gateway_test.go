@@ -353,8 +353,7 @@ func cmdLine(cmd int, acc string) string {
 
 // Options refused at start-up, with the reference's words.
 func TestGatewayConfigErrors(t *testing.T) {
-	dir := t.TempDir()
-	for _, tc := range []struct{ conf, want string }{
+	checkConfigErrors(t, []configCase{
 		{"gateway { port: -1 }", "gateway has no name"},
 		{"gateway { name: A }", `gateway "A" has no port specified (select -1 for random port)`},
 		{"cluster { name: X, port: -1 }\ngateway { name: A, port: -1 }", "cluster name conflicts between cluster and gateway definitions"},
@@ -362,17 +361,7 @@ func TestGatewayConfigErrors(t *testing.T) {
 		{`gateway { name: A, port: -1, gateways: [{url: "nats://127.0.0.1:1"}] }`, "gateway in the list 0 has no name"},
 		{`gateway { name: "A B", port: -1 }`, "gateway name cannot contain spaces"},
 		{`gateway { name: A, port: -1, foo: 1 }`, `unknown field "foo"`},
-		{`gateway { name: A, port: -1, tls: {} }`, "not supported yet"},
-	} {
-		f := writeConf(t, dir, "gw.conf", tc.conf)
-		o, err := server.ProcessConfigFile(f)
-		if err == nil {
-			_, err = server.NewServer(o)
-		}
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%q: got %v, want %q", tc.conf, err, tc.want)
-		}
-	}
+	})
 }
 
 // A gateway with authorization refuses a cluster without the credentials
