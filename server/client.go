@@ -701,7 +701,7 @@ func (c *client) pingTimerFired() {
 	}
 	interval, maxOut := opts.PingInterval, opts.MaxPingsOut
 	if c.kind == ROUTER {
-		interval, maxOut = opts.Cluster.PingInterval, opts.Cluster.MaxPingsOut
+		interval, maxOut = opts.routePings()
 	}
 	if c.pingsOut+1 > maxOut {
 		s.staleConnections.Add(1)

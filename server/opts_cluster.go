@@ -372,15 +372,27 @@ func setClusterDefaults(o *Options) {
 	if co.AuthTimeout == 0 {
 		co.AuthTimeout = DEFAULT_ROUTE_AUTH_TIMEOUT
 	}
-	if co.PingInterval == 0 {
-		co.PingInterval = o.PingInterval
+}
+
+// routePings returns the routes' ping interval and the pings they may
+// leave unanswered: the cluster block's, else the top-level ones. They are
+// resolved here rather than copied at start-up, so that a reload of the
+// top-level values is not seen as a change of the cluster block.
+func (o *Options) routePings() (time.Duration, int) {
+	interval, maxOut := o.Cluster.PingInterval, o.Cluster.MaxPingsOut
+	if interval == 0 {
+		interval = o.PingInterval
 	}
-	if co.MaxPingsOut == 0 {
-		co.MaxPingsOut = o.MaxPingsOut
+	if maxOut == 0 {
+		maxOut = o.MaxPingsOut
 	}
-	if co.WriteDeadline == 0 {
-		co.WriteDeadline = o.WriteDeadline
-	}
+	return interval, maxOut
+}
+
+// routePingInterval is routePings' interval.
+func routePingInterval(o *Options) time.Duration {
+	interval, _ := o.routePings()
+	return interval
 }
 
 // validateCluster checks the cluster options, in the reference's words

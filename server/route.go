@@ -320,7 +320,7 @@ func (cs *clusterState) createRoute(conn net.Conn, rt *routeConn) *client {
 	}
 	// The first PING comes soon, as the reference's does: its round trip
 	// sets an s2_auto route's compression level.
-	c.pingTimer = time.AfterFunc(min(firstRoutePing, o.Cluster.PingInterval), c.pingTimerFired)
+	c.pingTimer = time.AfterFunc(min(firstRoutePing, routePingInterval(o)), c.pingTimerFired)
 	c.mu.Unlock()
 	// A peer that never completes the handshake (no INFO, no CONNECT)
 	// does not hold a connection until pings give up on it.

@@ -160,3 +160,21 @@ func TestReloadWithoutConfigFile(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// The routes inherit the top-level write_deadline and ping settings; a
+// reload changing those is not a change of the cluster block (the
+// reference reloads them, it once was refused as "cluster writedeadline").
+func TestReloadTopLevelTimersWithCluster(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	conf := "listen: 127.0.0.1:%d\nwrite_deadline: %q\nping_interval: %q\ncluster { name: c, listen: 127.0.0.1:-1 }\n"
+	cfg := writeConf(t, dir, "r.conf", fmt.Sprintf(conf, port, "10s", "2m"))
+	s := runConfigServer(t, cfg)
+	writeConf(t, dir, "r.conf", fmt.Sprintf(conf, port, "20s", "1m"))
+	if err := s.Reload(); err != nil {
+		t.Fatalf("reload of top-level timers on a clustered server: %v", err)
+	}
+	if v := s.Varz(); v.WriteDeadline != 20*time.Second || v.PingInterval != time.Minute {
+		t.Fatalf("after reload: write_deadline %v, ping_interval %v", v.WriteDeadline, v.PingInterval)
+	}
+}
