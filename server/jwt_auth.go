@@ -363,7 +363,7 @@ func (c *client) jwtConn() *jwtConn {
 // its account into the reader's own. Reader only, after loadLimits.
 func (c *client) loadJWTLimits() {
 	jc := c.jwt
-	if jc == nil {
+	if jc == nil || c.kind != CLIENT { // a leaf's JWT limits only its lifetime
 		return
 	}
 	user := jc.limits.Load()

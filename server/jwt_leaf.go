@@ -16,7 +16,15 @@ func (s *Server) authLeafJWTConnect(c *client, co *ClientOpts) (*authResult, boo
 			res, err = nil, &connectError{errMaxAccountConns, MaxAccountConnectionsExceeded}
 		}
 	}
-	return s.jwtAuthOutcome(c, res, err)
+	res, ok := s.jwtAuthOutcome(c, res, err)
+	if ok && res.jwt != nil {
+		// Expiry and, through its account's updates, revocation close
+		// the leaf connection as they close a client.
+		c.mu.Lock()
+		c.startJWT(res.jwt)
+		c.mu.Unlock()
+	}
+	return res, ok
 }
 
 // leafCounted publishes the account's new count when a leaf connection

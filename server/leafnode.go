@@ -416,6 +416,7 @@ func (s *Server) removeLeaf(c *client) {
 	lc.subs = nil
 	acc, reason := c.acc, c.reason
 	c.mu.Unlock()
+	c.stopJWT()
 	if acc != nil {
 		acc.leafed.unregister(c)
 		list := make([]*subscription, 0, len(subs))

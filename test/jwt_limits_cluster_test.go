@@ -199,6 +199,13 @@ func TestJWTClusterConnLimitRemoteOver(t *testing.T) {
 // CONNECT.
 func leafConnectRaw(t *testing.T, e *jwtEnv, s *server.Server, a *jwtAccount, edit func(*jwt.UserClaims)) *rawConn {
 	t.Helper()
+	rc, _ := leafConnectRawAs(t, e, s, a, edit)
+	return rc
+}
+
+// leafConnectRawAs is leafConnectRaw, also returning the user's key.
+func leafConnectRawAs(t *testing.T, e *jwtEnv, s *server.Server, a *jwtAccount, edit func(*jwt.UserClaims)) (*rawConn, string) {
+	t.Helper()
 	ukp, _ := nkeys.CreateUser()
 	upub, _ := ukp.PublicKey()
 	uc := jwt.NewUserClaims(upub)
@@ -220,7 +227,25 @@ func leafConnectRaw(t *testing.T, e *jwtEnv, s *server.Server, a *jwtAccount, ed
 	connect, _ := json.Marshal(map[string]any{"jwt": token, "sig": base64.RawURLEncoding.EncodeToString(sig),
 		"name": "raw-leaf", "server_id": "NRAWLEAF" + upub[:8], "protocol": 3})
 	rc.send("CONNECT " + string(connect) + "\r\nPING\r\n")
-	return rc
+	return rc, upub
+}
+
+// awaitLine reads lines (the hub's INFO, interest, PINGs) until one is
+// want, failing after d.
+func (rc *rawConn) awaitLine(want string, d time.Duration) {
+	rc.t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		rc.conn.SetReadDeadline(deadline)
+		line, err := rc.br.ReadString('\n')
+		if strings.TrimRight(line, "\r\n") == want {
+			return
+		}
+		if err != nil {
+			rc.t.Fatalf("no %q: %v", want, err)
+		}
+	}
+	rc.t.Fatalf("no %q within %v", want, d)
 }
 
 // limits.leaf bounds an account's leaf connections: a second leaf with the
@@ -297,4 +322,30 @@ func TestJWTClusterConnLimitServerGone(t *testing.T) {
 
 	lc.s[1].Shutdown()
 	connectsEventually(t, lc.s[0], opt3, "room on s0 once s1 is gone")
+}
+
+// A leaf's user JWT lives as a client's: the leaf connection is closed
+// when the JWT expires and when an account update revokes the user, with
+// the reference's errors.
+func TestJWTLeafUserExpiryAndRevocation(t *testing.T) {
+	e := newJWTEnv(t)
+	acc := e.account("A", nil)
+	e.extras = "leafnodes { listen: \"127.0.0.1:-1\" }\n"
+	hub := e.run(e.memConfig(acc))
+
+	expiring := leafConnectRaw(t, e, hub, acc, func(uc *jwt.UserClaims) {
+		uc.Expires = time.Now().Add(2 * time.Second).Unix()
+	})
+	revoked, upub := leafConnectRawAs(t, e, hub, acc, nil)
+	waitFor(t, 5*time.Second, "two leaf connections", func() bool { return hub.NumLeafNodes() == 2 })
+	expiring.awaitLine("-ERR 'User Authentication Expired'", 10*time.Second)
+	expiring.expectClosed()
+
+	token := e.sign(acc, func(ac *jwt.AccountClaims) { ac.RevokeAt(upub, time.Now().Add(time.Minute)) })
+	if got := sysRequest(t, e.sysConn(hub), "$SYS.REQ.ACCOUNT."+acc.pub+".CLAIMS.UPDATE", token); !strings.Contains(got, "jwt updated") {
+		t.Fatalf("update: %s", got)
+	}
+	revoked.awaitLine("-ERR 'User Authentication Revoked'", 10*time.Second)
+	revoked.expectClosed()
+	waitFor(t, 5*time.Second, "no leaf connection", func() bool { return hub.NumLeafNodes() == 0 })
 }
