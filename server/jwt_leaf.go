@@ -26,11 +26,3 @@ func (s *Server) authLeafJWTConnect(c *client, co *ClientOpts) (*authResult, boo
 	}
 	return res, ok
 }
-
-// leafCounted publishes the account's new count when a leaf connection
-// joins it, after asking the other servers for theirs if it is the
-// account's first connection here.
-func (s *Server) leafCounted(acc *Account) {
-	s.askRemoteConns(acc)
-	s.sendAccountConns(acc)
-}

@@ -425,7 +425,7 @@ func (s *Server) removeLeaf(c *client) {
 			list = append(list, sub)
 		}
 		s.removeSubsInterest(acc, list)
-		s.sendAccountConns(acc) // the account's leaf count changed
+		s.leafUncounted(c, acc) // events.go: the account's leaf count changed
 	}
 	if ls == nil {
 		return

@@ -349,3 +349,57 @@ func TestJWTLeafUserExpiryAndRevocation(t *testing.T) {
 	revoked.expectClosed()
 	waitFor(t, 5*time.Second, "no leaf connection", func() bool { return hub.NumLeafNodes() == 0 })
 }
+
+// An accepted leaf connection is announced as the reference announces it:
+// connect and disconnect advisories of kind Leafnode in its account, with
+// the leaf server's name and the user of its credentials, and the
+// account's count of leaf connections.
+func TestJWTLeafAdvisories(t *testing.T) {
+	e := newJWTEnv(t)
+	acc := e.account("A", nil)
+	e.extras = "leafnodes { listen: \"127.0.0.1:-1\" }\n"
+	hub := e.run(e.memConfig(acc))
+	sys := e.sysConn(hub)
+	events, err := sys.SubscribeSync("$SYS.ACCOUNT." + acc.pub + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flushed(t, sys)
+	leaf := leafOf(t, hub.LeafAddr().Port, "", "", func(o *server.Options) {
+		o.ServerName = "edge"
+		o.LeafNode.Remotes[0].Credentials = e.creds(acc, nil)
+	})
+	waitLeafs(t, 1, hub, leaf)
+	next := func(suffix string) []byte {
+		t.Helper()
+		for {
+			m, err := events.NextMsg(5 * time.Second)
+			if err != nil {
+				t.Fatalf("no %s advisory: %v", suffix, err)
+			}
+			if strings.HasSuffix(m.Subject, suffix) {
+				return m.Data
+			}
+		}
+	}
+	var conns server.AccountNumConns
+	if err := json.Unmarshal(next(".SERVER.CONNS"), &conns); err != nil || conns.LeafNodes != 1 || conns.Conns != 0 {
+		t.Fatalf("count %+v %v", conns, err)
+	}
+	var ce server.ConnectEventMsg
+	if err := json.Unmarshal(next(".CONNECT"), &ce); err != nil {
+		t.Fatal(err)
+	}
+	if c := ce.Client; c.Kind != "Leafnode" || c.Name != "edge" || c.Account != acc.pub || c.NameTag != "A" ||
+		!strings.HasPrefix(c.User, "U") || c.Jwt == "" || c.ClientType != "" {
+		t.Fatalf("leaf connect advisory %+v", c)
+	}
+	leaf.Shutdown()
+	var de server.DisconnectEventMsg
+	if err := json.Unmarshal(next(".DISCONNECT"), &de); err != nil {
+		t.Fatal(err)
+	}
+	if de.Client.Kind != "Leafnode" || de.Client.Name != "edge" || de.Reason == "" {
+		t.Fatalf("leaf disconnect advisory %+v", de)
+	}
+}
