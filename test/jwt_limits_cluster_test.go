@@ -24,17 +24,27 @@ const maxAccConnsErr = "maximum account active connections exceeded"
 // servers do not advertise each other to clients, so that a refused client
 // does not try the other server.
 func (e *jwtEnv) memClusterConf(i int, seed *server.Server, extra string, accs ...*jwtAccount) string {
+	route := ""
+	if seed != nil {
+		route = routeURL(e.t, seed, "").String()
+	}
+	return e.memClusterConfAt(i, -1, -1, route, extra, accs...)
+}
+
+// memClusterConfAt is memClusterConf with the client and cluster ports (-1:
+// any) and the route URL ("" for none) given, for a server run as a binary.
+func (e *jwtEnv) memClusterConfAt(i, port, clusterPort int, route, extra string, accs ...*jwtAccount) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "server_name: s%d\nlisten: 127.0.0.1:-1\noperator: %s\nsystem_account: %s\nresolver: MEMORY\nresolver_preload: {\n",
-		i, e.opJWT, e.sys.pub)
+	fmt.Fprintf(&b, "server_name: s%d\nlisten: 127.0.0.1:%d\noperator: %s\nsystem_account: %s\nresolver: MEMORY\nresolver_preload: {\n",
+		i, port, e.opJWT, e.sys.pub)
 	for _, a := range append([]*jwtAccount{e.sys}, accs...) {
 		fmt.Fprintf(&b, "  %s: %s\n", a.pub, a.token)
 	}
 	routes := ""
-	if seed != nil {
-		routes = fmt.Sprintf(", routes: [%q]", routeURL(e.t, seed, "").String())
+	if route != "" {
+		routes = fmt.Sprintf(", routes: [%q]", route)
 	}
-	fmt.Fprintf(&b, "}\ncluster { name: lc, listen: \"127.0.0.1:-1\", no_advertise: true%s }\n%s", routes, extra)
+	fmt.Fprintf(&b, "}\ncluster { name: lc, listen: \"127.0.0.1:%d\", no_advertise: true%s }\n%s", clusterPort, routes, extra)
 	return b.String()
 }
 
@@ -401,5 +411,59 @@ func TestJWTLeafAdvisories(t *testing.T) {
 	}
 	if de.Client.Kind != "Leafnode" || de.Client.Name != "edge" || de.Reason == "" {
 		t.Fatalf("leaf disconnect advisory %+v", de)
+	}
+}
+
+// The reference and our server in one cluster share their counts: with a
+// client on each and limits.conn 2, a third is refused by either, each
+// counting the other's client.
+func TestJWTClusterConnLimitWithReference(t *testing.T) {
+	ref := refBin(t)
+	e := newJWTEnv(t)
+	acc := e.account("A", func(ac *jwt.AccountClaims) { ac.Limits.Conn = 2 })
+	refPort, refCluster := freePort(t), freePort(t)
+	refConf := writeConf(t, e.dir, "ref.conf", e.memClusterConfAt(0, refPort, refCluster, "", "", acc))
+	startBinAt(t, ref, "-c", refConf).waitOutput("Server is ready")
+	ours := e.runAs("s1", e.memClusterConfAt(1, -1, -1, fmt.Sprintf("nats://127.0.0.1:%d", refCluster), "", acc))
+	waitFor(t, 10*time.Second, "the route to the reference", func() bool { return ours.NumRemotes() == 1 })
+	refURL := fmt.Sprintf("nats://127.0.0.1:%d", refPort)
+	sysOpt, _, _ := e.user(e.sys, nil, nil)
+	sysRef, err := nats.Connect(refURL, sysOpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sysRef.Close)
+	sysOurs, oursEvents := connsEvents(t, e, ours)
+	refEvents := make(chan server.AccountNumConns, 64)
+	sysRef.Subscribe("$SYS.ACCOUNT.*.SERVER.CONNS", func(m *nats.Msg) {
+		var ev server.AccountNumConns
+		if json.Unmarshal(m.Data, &ev) == nil {
+			refEvents <- ev
+		}
+	})
+	flushed(t, sysRef)
+	barrier(t, sysRef, sysOurs)
+	barrier(t, sysOurs, sysRef)
+
+	opt1, _, _ := e.user(acc, nil, nil)
+	nc1, err := nats.Connect(refURL, opt1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc1.Close)
+	opt2, _, _ := e.user(acc, nil, nil)
+	connect(t, ours, opt2)
+	awaitCount(t, oursEvents, "s0", acc.pub, 1, 0) // the reference's count reached us
+	barrier(t, sysRef, sysOurs)
+	awaitCount(t, refEvents, "s1", acc.pub, 1, 0) // ours reached the reference
+	barrier(t, sysOurs, sysRef)
+
+	opt3, _, _ := e.user(acc, nil, nil)
+	mustFail(t, ours, maxAccConnsErr, opt3)
+	if nc, err := nats.Connect(refURL, opt3, nats.NoReconnect()); err == nil || !strings.Contains(err.Error(), maxAccConnsErr) {
+		if nc != nil {
+			nc.Close()
+		}
+		t.Fatalf("the reference let a third client in: %v", err)
 	}
 }
