@@ -167,17 +167,7 @@ func TestJWTClusterConnLimitRemoteOver(t *testing.T) {
 	opt3, _, _ := e.user(acc, nil, nil)
 	c3 := connect(t, s1, opt3)
 
-	// Route s1 to s0 by a reload, as an operator joining two servers would.
-	conf := e.memClusterConf(1, s0, "", acc)
-	if err := os.WriteFile(filepath.Join(e.dir, "s1.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := s1.Reload(); err != nil {
-		t.Fatal(err)
-	}
-	waitMesh(t, []*server.Server{s0, s1})
-	sys0, events := connsEvents(t, e, s0)
-	barrier(t, e.sysConn(s1), sys0)
+	_, events := routeByReload(t, e, s0, s1, "", acc)
 	for _, c := range on0 {
 		if c.nc.IsClosed() {
 			t.Fatal("routing alone closed a client")
@@ -202,6 +192,52 @@ func TestJWTClusterConnLimitRemoteOver(t *testing.T) {
 		}
 	}
 	flushed(t, c3)
+}
+
+// routeByReload routes s1 to s0 by a reload of s1's config, as an
+// operator joining two servers would, and returns a system user of s0
+// watching the account advisories, its interest known to s1.
+func routeByReload(t *testing.T, e *jwtEnv, s0, s1 *server.Server, extra string, acc *jwtAccount) (*nats.Conn, chan server.AccountNumConns) {
+	t.Helper()
+	conf := e.memClusterConf(1, s0, extra, acc)
+	if err := os.WriteFile(filepath.Join(e.dir, "s1.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	waitMesh(t, []*server.Server{s0, s1})
+	sys0, events := connsEvents(t, e, s0)
+	barrier(t, e.sysConn(s1), sys0)
+	return sys0, events
+}
+
+// The leaf limit across servers joined while each had a leaf: the first
+// count that crosses closes the leaf of the server that learns it.
+func TestJWTClusterLeafLimitRemoteOver(t *testing.T) {
+	e := newJWTEnv(t)
+	acc := e.account("A", func(ac *jwt.AccountClaims) { ac.Limits.LeafNodeConn = 1 })
+	leafs := "leafnodes { listen: \"127.0.0.1:-1\" }\n"
+	s0 := e.runAs("s0", e.memClusterConf(0, nil, leafs, acc))
+	s1 := e.runAs("s1", e.memClusterConf(1, nil, leafs, acc))
+	leaf0 := leafConnectRaw(t, e, s0, acc, nil)
+	leaf1 := leafConnectRaw(t, e, s1, acc, nil)
+	for _, s := range []*server.Server{s0, s1} {
+		waitFor(t, 5*time.Second, "a leaf on each server", func() bool { return s.NumLeafNodes() == 1 })
+	}
+	_, events := routeByReload(t, e, s0, s1, leafs, acc)
+
+	// A client on s1 makes it publish its count, one leaf: s0 is over.
+	opt, _, _ := e.user(acc, nil, nil)
+	connect(t, s1, opt)
+	awaitCount(t, events, "s1", acc.pub, 1, 1)
+	leaf0.awaitLine("-ERR '"+maxAccConnsErr+"'", 10*time.Second)
+	leaf0.expectClosed()
+	if s1.NumLeafNodes() != 1 {
+		t.Fatalf("s1 has %d leaf connections, want its own", s1.NumLeafNodes())
+	}
+	leaf1.send("PING\r\n")
+	leaf1.awaitLine("PONG", 5*time.Second)
 }
 
 // leafConnectRaw opens a leaf connection to s's leaf port by hand with a
