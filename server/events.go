@@ -225,6 +225,12 @@ func (c *client) clientInfo(withStop bool) ClientInfo {
 		ci.Account, ci.NameTag = c.acc.Name, c.acc.Name
 	}
 	c.jwtClientInfo(&ci)
+	if c.kind == LEAF {
+		ci.Kind, ci.ClientType = "Leafnode", ""
+		if c.jwt != nil {
+			ci.User = c.jwt.user.Subject
+		}
+	}
 	if ci.User == "" {
 		ci.User = c.opts.Username
 	}
@@ -241,13 +247,14 @@ func (s *Server) sendConnectEvent(c *client) {
 	if s.sys == nil {
 		return
 	}
+	// The account's new count first, as the reference orders them.
+	s.askRemoteConns(c.account())
+	s.sendAccountConns(c.account())
 	ci := c.clientInfo(false)
 	if subj := subjf(connectEventSubj, ci.Account); s.hasInterest(subj) {
 		s.sendEvent(subj, &ConnectEventMsg{
 			TypedEvent: newEvent(connectEventType), Server: s.serverInfo(), Client: ci})
 	}
-	s.askRemoteConns(c.account())
-	s.sendAccountConns(c.account())
 }
 
 // sendDisconnectEvent announces a closed client, or an authentication
@@ -256,10 +263,10 @@ func (s *Server) sendDisconnectEvent(c *client, authFailure bool) {
 	if s.sys == nil {
 		return
 	}
+	if !authFailure {
+		s.sendAccountConns(c.account()) // first, as the reference orders them
+	}
 	if !s.hasInterest(subjf(disconnectEventSubj, c.accountName())) && !(authFailure && s.hasInterest(subjf(authErrorEventSubj, s.info.ID))) {
-		if !authFailure {
-			s.sendAccountConns(c.account())
-		}
 		return
 	}
 	ci := c.clientInfo(true)
@@ -272,9 +279,6 @@ func (s *Server) sendDisconnectEvent(c *client, authFailure bool) {
 		s.sendEvent(subjf(authErrorEventSubj, s.info.ID), ev)
 	}
 	s.sendEvent(subjf(disconnectEventSubj, ci.Account), ev)
-	if !authFailure {
-		s.sendAccountConns(c.account())
-	}
 }
 
 // sendConnectInfo tells a client that understands asynchronous INFO
@@ -381,4 +385,27 @@ func (c *client) accountName() string {
 func (s *Server) accountConns(acc *Account) *AccountNumConns {
 	return &AccountNumConns{TypedEvent: newEvent(accConnsEventType), Server: s.serverInfo(),
 		AccountStatz: *acc.accountStatz()}
+}
+
+// leafCounted publishes the account's new count when a leaf connection
+// joins it, after asking the other servers for theirs if it is the
+// account's first connection here; an accepted leaf is announced as the
+// reference does, with a connect advisory of kind Leafnode.
+func (s *Server) leafCounted(c *client) {
+	if !c.leaf.solicited {
+		s.sendConnectEvent(c)
+		return
+	}
+	s.askRemoteConns(c.acc)
+	s.sendAccountConns(c.acc)
+}
+
+// leafUncounted is leafCounted for a leaf connection that closed: the
+// disconnect advisory of an accepted leaf, the account's new count.
+func (s *Server) leafUncounted(c *client, acc *Account) {
+	if !c.leaf.solicited && c.leaf.registered.Load() {
+		s.sendDisconnectEvent(c, false)
+		return
+	}
+	s.sendAccountConns(acc)
 }

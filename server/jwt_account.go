@@ -55,7 +55,7 @@ func (s *Server) accountExpired(acc *Account, st *accountJWT) {
 	if st != nil && acc.jwtClaims.Load() != st {
 		return
 	}
-	for _, c := range acc.clientList() {
+	for _, c := range acc.connList() {
 		s.Debugf("%s - Account Authentication Expired - Account:%s", c.logPrefix(), acc.Name)
 		c.closeWithErr("Account Authentication Expired", AuthenticationExpired)
 	}
@@ -64,7 +64,7 @@ func (s *Server) accountExpired(acc *Account, st *accountJWT) {
 // recheckAccountClients applies updated account claims to the account's
 // connections, closing those that may no longer connect.
 func (s *Server) recheckAccountClients(acc *Account, st *accountJWT) {
-	clients := acc.clientList()
+	clients := acc.connList()
 	// The newest connections go first when the connection limit shrank.
 	sort.Slice(clients, func(i, j int) bool { return clients[i].cid < clients[j].cid })
 	maxConns := jwtLimit(st.claims.Limits.Conn)
@@ -94,6 +94,12 @@ func (s *Server) recheckAccountClients(acc *Account, st *accountJWT) {
 		jc.limits.Store(&limits)
 		c.setPermissions(perms)
 	}
+}
+
+// connList is the account's clients and leaf connections: JWT users
+// both, re-checked when the account's claims change.
+func (a *Account) connList() []*client {
+	return append(a.clientList(), a.leafed.list()...)
 }
 
 // clientList copies the account's connections.

@@ -335,21 +335,32 @@ func (c *client) stopJWT() {
 	c.mu.Unlock()
 }
 
-// jwtClientInfo adds what the reference's events tell of a JWT user: its
-// JWT, the key that signed it, its tags, and its account's name. Lock held.
+// jwtClientInfo adds what the reference's events tell of a JWT user.
+// Lock held.
 func (c *client) jwtClientInfo(ci *ClientInfo) {
+	var tag string
+	ci.Jwt, ci.IssuerKey, ci.Tags, tag = c.jwtIdentity()
+	if tag != "" {
+		ci.NameTag = tag
+	}
+}
+
+// jwtIdentity is what the reference shows of a JWT user in its events and
+// /connz: its JWT, the key that signed it, its tags, and its account's
+// name (the name tag). Empty for other users. Lock held.
+func (c *client) jwtIdentity() (token, issuer string, tags []string, accName string) {
 	if c.acc != nil {
-		if st := c.acc.jwtClaims.Load(); st != nil && st.claims.Name != "" {
-			ci.NameTag = st.claims.Name
+		if st := c.acc.jwtClaims.Load(); st != nil {
+			accName = st.claims.Name
 		}
 	}
 	if c.jwt == nil || c.jwt.token == "" {
-		return
+		return "", "", nil, accName
 	}
-	ci.Jwt, ci.IssuerKey = c.jwt.token, c.jwt.user.Issuer
 	if len(c.jwt.user.Tags) > 0 {
-		ci.Tags = c.jwt.user.Tags
+		tags = c.jwt.user.Tags
 	}
+	return c.jwt.token, c.jwt.user.Issuer, tags, accName
 }
 
 // jwtConn returns the connection's JWT state, nil if it has none.
@@ -363,7 +374,7 @@ func (c *client) jwtConn() *jwtConn {
 // its account into the reader's own. Reader only, after loadLimits.
 func (c *client) loadJWTLimits() {
 	jc := c.jwt
-	if jc == nil {
+	if jc == nil || c.kind != CLIENT { // a leaf's JWT limits only its lifetime
 		return
 	}
 	user := jc.limits.Load()

@@ -16,13 +16,13 @@ func (s *Server) authLeafJWTConnect(c *client, co *ClientOpts) (*authResult, boo
 			res, err = nil, &connectError{errMaxAccountConns, MaxAccountConnectionsExceeded}
 		}
 	}
-	return s.jwtAuthOutcome(c, res, err)
-}
-
-// leafCounted publishes the account's new count when a leaf connection
-// joins it, after asking the other servers for theirs if it is the
-// account's first connection here.
-func (s *Server) leafCounted(acc *Account) {
-	s.askRemoteConns(acc)
-	s.sendAccountConns(acc)
+	res, ok := s.jwtAuthOutcome(c, res, err)
+	if ok && res.jwt != nil {
+		// Expiry and, through its account's updates, revocation close
+		// the leaf connection as they close a client.
+		c.mu.Lock()
+		c.startJWT(res.jwt)
+		c.mu.Unlock()
+	}
+	return res, ok
 }

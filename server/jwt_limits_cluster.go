@@ -190,7 +190,7 @@ func (s *Server) enforceClusterLimits(acc *Account) {
 	}
 	rc, rl := s.remoteTotals(acc)
 	if max := jwtLimit(st.claims.Limits.Conn); max > 0 {
-		local := openConns(append(acc.clientList(), acc.leafed.list()...))
+		local := openConns(acc.connList())
 		s.closeNewest(local, len(local)+rc-int(max))
 	}
 	if max := jwtLimit(st.claims.Limits.LeafNodeConn); max > 0 {

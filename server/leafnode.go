@@ -309,6 +309,7 @@ func (s *Server) removeLeaf(c *client) {
 	lc.subs = nil
 	acc, reason := c.acc, c.reason
 	c.mu.Unlock()
+	c.stopJWT()
 	if acc != nil {
 		acc.leafed.unregister(c)
 		list := make([]*subscription, 0, len(subs))
@@ -317,7 +318,7 @@ func (s *Server) removeLeaf(c *client) {
 			list = append(list, sub)
 		}
 		s.removeSubsInterest(acc, list)
-		s.sendAccountConns(acc) // the account's leaf count changed
+		s.leafUncounted(c, acc) // events.go: the account's leaf count changed
 	}
 	if ls == nil {
 		return

@@ -136,7 +136,7 @@ func (s *Server) registerLeaf(c *client) {
 	c.leaf.registered.Store(true)
 	c.acc.leafed.register(c)
 	s.Debugf("%s - Sent local subscriptions to leafnode", c.logPrefix())
-	s.leafCounted(c.acc) // jwt_leaf.go
+	s.leafCounted(c) // events.go
 }
 
 // appendLeafInterestLine appends LS+ or LS- with the queue group and, for

@@ -298,6 +298,7 @@ func (c *client) processLeafConnect(arg []byte) error {
 	}
 	c.acc = acc
 	c.authDone = true
+	c.opts.Name, c.opts.Version = ci.Name, ci.Version // for its advisories
 	if c.authTimer != nil {
 		c.authTimer.Stop()
 		c.authTimer = nil

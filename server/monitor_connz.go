@@ -53,7 +53,10 @@ type ConnInfo struct {
 	Account        string         `json:"account,omitempty"`
 	Subs           []string       `json:"subscriptions_list,omitempty"`
 	SubsDetail     []SubDetail    `json:"subscriptions_list_detail,omitempty"`
+	Jwt            string         `json:"jwt,omitempty"`
+	IssuerKey      string         `json:"issuer_key,omitempty"`
 	NameTag        string         `json:"name_tag,omitempty"`
+	Tags           []string       `json:"tags,omitempty"`
 	MQTTClient     string         `json:"mqtt_client,omitempty"`
 
 	// sort keys not rendered as such
@@ -297,6 +300,10 @@ func (c *client) connInfo(opts *ConnzOptions, now time.Time) *ConnInfo {
 			ci.Account = acc
 		}
 		ci.NameTag = acc
+		var tag string
+		if ci.Jwt, ci.IssuerKey, ci.Tags, tag = c.jwtIdentity(); tag != "" {
+			ci.NameTag = tag
+		}
 	}
 	if opts.Subscriptions {
 		subs := make([]closedSub, 0, len(c.subs))

@@ -413,4 +413,13 @@ func TestJWTConnectEventClientInfo(t *testing.T) {
 		strings.Join(ci.Tags, ",") != "t1,t2" || ci.Account != acc.pub {
 		t.Fatalf("client info %+v", ci)
 	}
+	// /connz with auth=1 shows the same.
+	cz, err := s.Connz(&server.ConnzOptions{Username: true, Account: acc.pub})
+	if err != nil || len(cz.Conns) != 1 {
+		t.Fatalf("connz: %v %+v", err, cz)
+	}
+	if c := cz.Conns[0]; c.AuthorizedUser != upub || c.Jwt != token || c.IssuerKey != acc.pub ||
+		c.NameTag != "A" || strings.Join(c.Tags, ",") != "t1,t2" {
+		t.Fatalf("connz entry %+v", c)
+	}
 }

@@ -24,17 +24,27 @@ const maxAccConnsErr = "maximum account active connections exceeded"
 // servers do not advertise each other to clients, so that a refused client
 // does not try the other server.
 func (e *jwtEnv) memClusterConf(i int, seed *server.Server, extra string, accs ...*jwtAccount) string {
+	route := ""
+	if seed != nil {
+		route = routeURL(e.t, seed, "").String()
+	}
+	return e.memClusterConfAt(i, -1, -1, route, extra, accs...)
+}
+
+// memClusterConfAt is memClusterConf with the client and cluster ports (-1:
+// any) and the route URL ("" for none) given, for a server run as a binary.
+func (e *jwtEnv) memClusterConfAt(i, port, clusterPort int, route, extra string, accs ...*jwtAccount) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "server_name: s%d\nlisten: 127.0.0.1:-1\noperator: %s\nsystem_account: %s\nresolver: MEMORY\nresolver_preload: {\n",
-		i, e.opJWT, e.sys.pub)
+	fmt.Fprintf(&b, "server_name: s%d\nlisten: 127.0.0.1:%d\noperator: %s\nsystem_account: %s\nresolver: MEMORY\nresolver_preload: {\n",
+		i, port, e.opJWT, e.sys.pub)
 	for _, a := range append([]*jwtAccount{e.sys}, accs...) {
 		fmt.Fprintf(&b, "  %s: %s\n", a.pub, a.token)
 	}
 	routes := ""
-	if seed != nil {
-		routes = fmt.Sprintf(", routes: [%q]", routeURL(e.t, seed, "").String())
+	if route != "" {
+		routes = fmt.Sprintf(", routes: [%q]", route)
 	}
-	fmt.Fprintf(&b, "}\ncluster { name: lc, listen: \"127.0.0.1:-1\", no_advertise: true%s }\n%s", routes, extra)
+	fmt.Fprintf(&b, "}\ncluster { name: lc, listen: \"127.0.0.1:%d\", no_advertise: true%s }\n%s", clusterPort, routes, extra)
 	return b.String()
 }
 
@@ -157,17 +167,7 @@ func TestJWTClusterConnLimitRemoteOver(t *testing.T) {
 	opt3, _, _ := e.user(acc, nil, nil)
 	c3 := connect(t, s1, opt3)
 
-	// Route s1 to s0 by a reload, as an operator joining two servers would.
-	conf := e.memClusterConf(1, s0, "", acc)
-	if err := os.WriteFile(filepath.Join(e.dir, "s1.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := s1.Reload(); err != nil {
-		t.Fatal(err)
-	}
-	waitMesh(t, []*server.Server{s0, s1})
-	sys0, events := connsEvents(t, e, s0)
-	barrier(t, e.sysConn(s1), sys0)
+	_, events := routeByReload(t, e, s0, s1, "", acc)
 	for _, c := range on0 {
 		if c.nc.IsClosed() {
 			t.Fatal("routing alone closed a client")
@@ -194,10 +194,63 @@ func TestJWTClusterConnLimitRemoteOver(t *testing.T) {
 	flushed(t, c3)
 }
 
+// routeByReload routes s1 to s0 by a reload of s1's config, as an
+// operator joining two servers would, and returns a system user of s0
+// watching the account advisories, its interest known to s1.
+func routeByReload(t *testing.T, e *jwtEnv, s0, s1 *server.Server, extra string, acc *jwtAccount) (*nats.Conn, chan server.AccountNumConns) {
+	t.Helper()
+	conf := e.memClusterConf(1, s0, extra, acc)
+	if err := os.WriteFile(filepath.Join(e.dir, "s1.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	waitMesh(t, []*server.Server{s0, s1})
+	sys0, events := connsEvents(t, e, s0)
+	barrier(t, e.sysConn(s1), sys0)
+	return sys0, events
+}
+
+// The leaf limit across servers joined while each had a leaf: the first
+// count that crosses closes the leaf of the server that learns it.
+func TestJWTClusterLeafLimitRemoteOver(t *testing.T) {
+	e := newJWTEnv(t)
+	acc := e.account("A", func(ac *jwt.AccountClaims) { ac.Limits.LeafNodeConn = 1 })
+	leafs := "leafnodes { listen: \"127.0.0.1:-1\" }\n"
+	s0 := e.runAs("s0", e.memClusterConf(0, nil, leafs, acc))
+	s1 := e.runAs("s1", e.memClusterConf(1, nil, leafs, acc))
+	leaf0 := leafConnectRaw(t, e, s0, acc, nil)
+	leaf1 := leafConnectRaw(t, e, s1, acc, nil)
+	for _, s := range []*server.Server{s0, s1} {
+		waitFor(t, 5*time.Second, "a leaf on each server", func() bool { return s.NumLeafNodes() == 1 })
+	}
+	_, events := routeByReload(t, e, s0, s1, leafs, acc)
+
+	// A client on s1 makes it publish its count, one leaf: s0 is over.
+	opt, _, _ := e.user(acc, nil, nil)
+	connect(t, s1, opt)
+	awaitCount(t, events, "s1", acc.pub, 1, 1)
+	leaf0.awaitLine("-ERR '"+maxAccConnsErr+"'", 10*time.Second)
+	leaf0.expectClosed()
+	if s1.NumLeafNodes() != 1 {
+		t.Fatalf("s1 has %d leaf connections, want its own", s1.NumLeafNodes())
+	}
+	leaf1.send("PING\r\n")
+	leaf1.awaitLine("PONG", 5*time.Second)
+}
+
 // leafConnectRaw opens a leaf connection to s's leaf port by hand with a
 // user JWT of the account and the signed nonce, and returns it after the
 // CONNECT.
 func leafConnectRaw(t *testing.T, e *jwtEnv, s *server.Server, a *jwtAccount, edit func(*jwt.UserClaims)) *rawConn {
+	t.Helper()
+	rc, _ := leafConnectRawAs(t, e, s, a, edit)
+	return rc
+}
+
+// leafConnectRawAs is leafConnectRaw, also returning the user's key.
+func leafConnectRawAs(t *testing.T, e *jwtEnv, s *server.Server, a *jwtAccount, edit func(*jwt.UserClaims)) (*rawConn, string) {
 	t.Helper()
 	ukp, _ := nkeys.CreateUser()
 	upub, _ := ukp.PublicKey()
@@ -220,7 +273,25 @@ func leafConnectRaw(t *testing.T, e *jwtEnv, s *server.Server, a *jwtAccount, ed
 	connect, _ := json.Marshal(map[string]any{"jwt": token, "sig": base64.RawURLEncoding.EncodeToString(sig),
 		"name": "raw-leaf", "server_id": "NRAWLEAF" + upub[:8], "protocol": 3})
 	rc.send("CONNECT " + string(connect) + "\r\nPING\r\n")
-	return rc
+	return rc, upub
+}
+
+// awaitLine reads lines (the hub's INFO, interest, PINGs) until one is
+// want, failing after d.
+func (rc *rawConn) awaitLine(want string, d time.Duration) {
+	rc.t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		rc.conn.SetReadDeadline(deadline)
+		line, err := rc.br.ReadString('\n')
+		if strings.TrimRight(line, "\r\n") == want {
+			return
+		}
+		if err != nil {
+			rc.t.Fatalf("no %q: %v", want, err)
+		}
+	}
+	rc.t.Fatalf("no %q within %v", want, d)
 }
 
 // limits.leaf bounds an account's leaf connections: a second leaf with the
@@ -297,4 +368,138 @@ func TestJWTClusterConnLimitServerGone(t *testing.T) {
 
 	lc.s[1].Shutdown()
 	connectsEventually(t, lc.s[0], opt3, "room on s0 once s1 is gone")
+}
+
+// A leaf's user JWT lives as a client's: the leaf connection is closed
+// when the JWT expires and when an account update revokes the user, with
+// the reference's errors.
+func TestJWTLeafUserExpiryAndRevocation(t *testing.T) {
+	e := newJWTEnv(t)
+	acc := e.account("A", nil)
+	e.extras = "leafnodes { listen: \"127.0.0.1:-1\" }\n"
+	hub := e.run(e.memConfig(acc))
+
+	expiring := leafConnectRaw(t, e, hub, acc, func(uc *jwt.UserClaims) {
+		uc.Expires = time.Now().Add(2 * time.Second).Unix()
+	})
+	revoked, upub := leafConnectRawAs(t, e, hub, acc, nil)
+	waitFor(t, 5*time.Second, "two leaf connections", func() bool { return hub.NumLeafNodes() == 2 })
+	expiring.awaitLine("-ERR 'User Authentication Expired'", 10*time.Second)
+	expiring.expectClosed()
+
+	token := e.sign(acc, func(ac *jwt.AccountClaims) { ac.RevokeAt(upub, time.Now().Add(time.Minute)) })
+	if got := sysRequest(t, e.sysConn(hub), "$SYS.REQ.ACCOUNT."+acc.pub+".CLAIMS.UPDATE", token); !strings.Contains(got, "jwt updated") {
+		t.Fatalf("update: %s", got)
+	}
+	revoked.awaitLine("-ERR 'User Authentication Revoked'", 10*time.Second)
+	revoked.expectClosed()
+	waitFor(t, 5*time.Second, "no leaf connection", func() bool { return hub.NumLeafNodes() == 0 })
+}
+
+// An accepted leaf connection is announced as the reference announces it:
+// connect and disconnect advisories of kind Leafnode in its account, with
+// the leaf server's name and the user of its credentials, and the
+// account's count of leaf connections.
+func TestJWTLeafAdvisories(t *testing.T) {
+	e := newJWTEnv(t)
+	acc := e.account("A", nil)
+	e.extras = "leafnodes { listen: \"127.0.0.1:-1\" }\n"
+	hub := e.run(e.memConfig(acc))
+	sys := e.sysConn(hub)
+	events, err := sys.SubscribeSync("$SYS.ACCOUNT." + acc.pub + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flushed(t, sys)
+	leaf := leafOf(t, hub.LeafAddr().Port, "", "", func(o *server.Options) {
+		o.ServerName = "edge"
+		o.LeafNode.Remotes[0].Credentials = e.creds(acc, nil)
+	})
+	waitLeafs(t, 1, hub, leaf)
+	next := func(suffix string) []byte {
+		t.Helper()
+		for {
+			m, err := events.NextMsg(5 * time.Second)
+			if err != nil {
+				t.Fatalf("no %s advisory: %v", suffix, err)
+			}
+			if strings.HasSuffix(m.Subject, suffix) {
+				return m.Data
+			}
+		}
+	}
+	var conns server.AccountNumConns
+	if err := json.Unmarshal(next(".SERVER.CONNS"), &conns); err != nil || conns.LeafNodes != 1 || conns.Conns != 0 {
+		t.Fatalf("count %+v %v", conns, err)
+	}
+	var ce server.ConnectEventMsg
+	if err := json.Unmarshal(next(".CONNECT"), &ce); err != nil {
+		t.Fatal(err)
+	}
+	if c := ce.Client; c.Kind != "Leafnode" || c.Name != "edge" || c.Account != acc.pub || c.NameTag != "A" ||
+		!strings.HasPrefix(c.User, "U") || c.Jwt == "" || c.ClientType != "" {
+		t.Fatalf("leaf connect advisory %+v", c)
+	}
+	leaf.Shutdown()
+	var de server.DisconnectEventMsg
+	if err := json.Unmarshal(next(".DISCONNECT"), &de); err != nil {
+		t.Fatal(err)
+	}
+	if de.Client.Kind != "Leafnode" || de.Client.Name != "edge" || de.Reason == "" {
+		t.Fatalf("leaf disconnect advisory %+v", de)
+	}
+}
+
+// The reference and our server in one cluster share their counts: with a
+// client on each and limits.conn 2, a third is refused by either, each
+// counting the other's client.
+func TestJWTClusterConnLimitWithReference(t *testing.T) {
+	ref := refBin(t)
+	e := newJWTEnv(t)
+	acc := e.account("A", func(ac *jwt.AccountClaims) { ac.Limits.Conn = 2 })
+	refPort, refCluster := freePort(t), freePort(t)
+	refConf := writeConf(t, e.dir, "ref.conf", e.memClusterConfAt(0, refPort, refCluster, "", "", acc))
+	startBinAt(t, ref, "-c", refConf).waitOutput("Server is ready")
+	ours := e.runAs("s1", e.memClusterConfAt(1, -1, -1, fmt.Sprintf("nats://127.0.0.1:%d", refCluster), "", acc))
+	waitFor(t, 10*time.Second, "the route to the reference", func() bool { return ours.NumRemotes() == 1 })
+	refURL := fmt.Sprintf("nats://127.0.0.1:%d", refPort)
+	sysOpt, _, _ := e.user(e.sys, nil, nil)
+	sysRef, err := nats.Connect(refURL, sysOpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sysRef.Close)
+	sysOurs, oursEvents := connsEvents(t, e, ours)
+	refEvents := make(chan server.AccountNumConns, 64)
+	sysRef.Subscribe("$SYS.ACCOUNT.*.SERVER.CONNS", func(m *nats.Msg) {
+		var ev server.AccountNumConns
+		if json.Unmarshal(m.Data, &ev) == nil {
+			refEvents <- ev
+		}
+	})
+	flushed(t, sysRef)
+	barrier(t, sysRef, sysOurs)
+	barrier(t, sysOurs, sysRef)
+
+	opt1, _, _ := e.user(acc, nil, nil)
+	nc1, err := nats.Connect(refURL, opt1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc1.Close)
+	opt2, _, _ := e.user(acc, nil, nil)
+	connect(t, ours, opt2)
+	awaitCount(t, oursEvents, "s0", acc.pub, 1, 0) // the reference's count reached us
+	barrier(t, sysRef, sysOurs)
+	awaitCount(t, refEvents, "s1", acc.pub, 1, 0) // ours reached the reference
+	barrier(t, sysOurs, sysRef)
+
+	opt3, _, _ := e.user(acc, nil, nil)
+	mustFail(t, ours, maxAccConnsErr, opt3)
+	if nc, err := nats.Connect(refURL, opt3, nats.NoReconnect()); err == nil || !strings.Contains(err.Error(), maxAccConnsErr) {
+		if nc != nil {
+			nc.Close()
+		}
+		t.Fatalf("the reference let a third client in: %v", err)
+	}
 }
