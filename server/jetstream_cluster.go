@@ -61,9 +61,13 @@ func (js *jetStream) startCluster() error {
 		tr: &raftRouteTransport{s: s, sys: sys}, quit: make(chan struct{}), ready: make(chan struct{})}
 	c.fsm = newJSMeta(c)
 	s.Noticef("Starting JetStream cluster")
+	crypt, err := raftCryptFromOptions(o)
+	if err != nil {
+		return err
+	}
 	n, err := startRaftNode(raftNodeConfig{id: c.self, group: jsMetaGroup,
 		dir: filepath.Join(filepath.Dir(js.storeDir), "jetstream_cluster", jsMetaGroup),
-		fsm: c.fsm, transport: c.tr, tick: 50 * time.Millisecond})
+		fsm: c.fsm, transport: c.tr, tick: 50 * time.Millisecond, crypt: crypt})
 	if err != nil {
 		return fmtErr("could not start the JetStream meta group: %v", err)
 	}

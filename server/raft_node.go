@@ -122,6 +122,7 @@ type raftNodeConfig struct {
 	tick      time.Duration // 0: 100ms
 	snapEvery uint64        // 0: 8192 entries
 	logger    raft.Logger   // nil: discard
+	crypt     raftCrypt     // encryption at rest (zero: clear)
 }
 
 var (
@@ -143,7 +144,11 @@ func startRaftNode(cfg raftNodeConfig) (*raftNode, error) {
 	if sys == nil {
 		sys = osFS{}
 	}
-	l, err := openRaftLog(sys, cfg.dir)
+	seal, err := openRaftSealer(sys, cfg.dir, cfg.group, cfg.crypt)
+	if err != nil {
+		return nil, err
+	}
+	l, err := openRaftLogSealed(sys, cfg.dir, seal)
 	if err != nil {
 		return nil, err
 	}
