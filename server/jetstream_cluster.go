@@ -30,6 +30,8 @@ type jsCluster struct {
 	tr   *raftRouteTransport
 	meta *raftNode
 	fsm  *jsMeta
+	// groups are the Raft groups this server is a member of (/raftz).
+	groups raftGroups
 
 	unsub func()
 	// createMu serialises the meta leader's stream creates, so that two
@@ -73,6 +75,7 @@ func (js *jetStream) startCluster() error {
 	}
 	n.SetPeerName(c.self, s.Name())
 	c.meta = n
+	c.groups.add(sys.Name, n)
 	if c.unsub, err = c.tr.subscribe(jsMetaGroup, n); err != nil {
 		n.Stop()
 		return err

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -68,12 +69,16 @@ type raftLog struct {
 	ents []*pb.Entry  // entries after the snapshot, as recovered
 	buf  []byte       // records of the batch being written
 	seal *raftSealer  // nil: records and snapshot in clear (raft_crypt.go)
+	// lastWrite is when records were last appended by this process (the
+	// log keeps no times), for /raftz.
+	lastWrite time.Time
 }
 
 // raftSegment is one segment file and the highest entry index it holds.
 type raftSegment struct {
 	n        uint64
 	maxIndex uint64
+	size     int64 // bytes in the file
 }
 
 const (
@@ -166,6 +171,7 @@ func (l *raftLog) replaySegment(i int, last bool) error {
 		return err
 	}
 	good, err := l.replayRecords(data, &l.segs[i])
+	l.segs[i].size = int64(good)
 	if err == nil {
 		if last {
 			l.size = int64(len(data))
@@ -199,6 +205,7 @@ func (l *raftLog) replaySegment(i int, last bool) error {
 		}
 		f.Close()
 		l.size = int64(len(raftSegMagic))
+		l.segs[i].size = l.size
 		return err
 	}
 	return nil
@@ -329,7 +336,7 @@ func (l *raftLog) newSegment(n uint64) error {
 	}
 	l.f = f
 	l.size = int64(len(b))
-	l.segs = append(l.segs, raftSegment{n: n})
+	l.segs = append(l.segs, raftSegment{n: n, size: l.size})
 	return nil
 }
 
@@ -404,7 +411,9 @@ func (l *raftLog) save(hs *pb.HardState, ents []*pb.Entry) error {
 		return err
 	}
 	l.size += int64(len(b))
+	l.lastWrite = time.Now()
 	seg := &l.segs[len(l.segs)-1]
+	seg.size = l.size
 	for _, e := range ents {
 		seg.maxIndex = max(seg.maxIndex, e.GetIndex())
 	}
@@ -515,6 +524,15 @@ func decodeRaftSnapshot(b []byte) (*pb.Snapshot, error) {
 			ConfState: cs,
 		},
 	}, nil
+}
+
+// bytes is the size of the log's segments on disk.
+func (l *raftLog) bytes() int64 {
+	var n int64
+	for _, s := range l.segs {
+		n += s.size
+	}
+	return n
 }
 
 // close closes the segment being written.

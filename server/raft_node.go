@@ -64,7 +64,10 @@ type raftNode struct {
 	// are re-applied from the log, not new (their proposers were answered
 	// before the restart, if ever).
 	replayTo uint64
-	namesMu  sync.Mutex
+	// leaderSince and everLeader are for /raftz; owned by run.
+	leaderSince time.Time
+	everLeader  bool
+	namesMu     sync.Mutex
 	names    map[uint64]string // member names, from the context of their conf changes
 }
 
@@ -100,6 +103,18 @@ type raftView struct {
 	commit  uint64
 	voters  []uint64
 	peers   []raftPeerView
+	// For /raftz (monitor_raftz.go).
+	state       raft.StateType
+	vote        uint64
+	firstIndex  uint64 // of the entries still in the log
+	lastIndex   uint64
+	lastTerm    uint64
+	walBytes    int64
+	lastWrite   time.Time
+	leaderSince time.Time // when this node became leader (zero: not leader)
+	everLeader  bool      // a leader was ever known
+	queued      int       // proposals waiting for the node's goroutine
+	leaderSeen  time.Time // last message from the leader
 }
 
 // raftPeerView is what the leader knows of a member.
@@ -423,6 +438,7 @@ func (n *raftNode) publishView() {
 	st := n.rn.Status()
 	v := &raftView{leader: st.Lead, term: st.GetTerm(), applied: n.applied, commit: st.GetCommit(),
 		voters: slices.Sorted(maps.Keys(st.Config.Voters.IDs()))}
+	n.viewForRaftz(v, st.RaftState, st.GetVote())
 	for id, pr := range st.Progress {
 		v.peers = append(v.peers, raftPeerView{id: id, match: pr.Match,
 			current: pr.Match >= v.commit, active: n.contact[id]})
@@ -430,6 +446,26 @@ func (n *raftNode) publishView() {
 	n.leader.Store(st.Lead)
 	n.term.Store(v.term)
 	n.status.Store(v)
+}
+
+// viewForRaftz fills the view's monitoring fields.
+func (n *raftNode) viewForRaftz(v *raftView, state raft.StateType, vote uint64) {
+	if v.leader != 0 {
+		n.everLeader = true
+	}
+	switch {
+	case state != raft.StateLeader:
+		n.leaderSince = time.Time{}
+	case n.leaderSince.IsZero():
+		n.leaderSince = time.Now()
+	}
+	v.state, v.vote, v.leaderSince, v.everLeader = state, vote, n.leaderSince, n.everLeader
+	v.firstIndex, _ = n.store.FirstIndex()
+	v.lastIndex, _ = n.store.LastIndex()
+	v.lastTerm, _ = n.store.Term(v.lastIndex)
+	v.walBytes, v.lastWrite = n.log.bytes(), n.log.lastWrite
+	v.queued = len(n.propc)
+	v.leaderSeen = n.contact[v.leader]
 }
 
 // Step hands a message from a peer to the node; it never blocks (a full
@@ -587,6 +623,16 @@ func (n *raftNode) IsLeader() bool { return n.leader.Load() == n.id }
 
 // View returns the node's latest state for monitoring and info answers.
 func (n *raftNode) View() *raftView { return n.status.Load() }
+
+// stopped tells whether the node's goroutine ended (stopped or failed).
+func (n *raftNode) stopped() bool {
+	select {
+	case <-n.done:
+		return true
+	default:
+		return n.err.Load() != nil
+	}
+}
 
 // Stop stops the node and waits for its goroutine; the log stays on disk.
 func (n *raftNode) Stop() {
