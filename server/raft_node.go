@@ -68,7 +68,7 @@ type raftNode struct {
 	leaderSince time.Time
 	everLeader  bool
 	namesMu     sync.Mutex
-	names    map[uint64]string // member names, from the context of their conf changes
+	names       map[uint64]string // member names, from the context of their conf changes
 }
 
 // raftStateMachine is what a Raft group replicates. Apply and Restore run
