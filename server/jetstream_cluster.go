@@ -21,7 +21,9 @@ import (
 // A server with a meta log resumes its membership.
 //
 // Known limit: two groups of servers that start apart (no route between
-// them during the settle time) bootstrap two meta groups that never merge.
+// them during the settle time) bootstrap two meta groups that never merge;
+// the meta leader warns when a member it added takes no entries
+// (warnSplitMembers, jetstream_cluster_peers.go).
 type jsCluster struct {
 	js   *jetStream
 	s    *Server
@@ -37,8 +39,13 @@ type jsCluster struct {
 	// createMu serialises the meta leader's stream creates, so that two
 	// creates of one name or of overlapping subjects are checked in turn.
 	createMu sync.Mutex
-	quit     chan struct{}
-	wg       sync.WaitGroup
+	// removeMu: one SERVER.REMOVE at a time.
+	removeMu sync.Mutex
+	// stale: members seen taking no entries, since when (zero: warned);
+	// owned by watch.
+	stale map[uint64]time.Time
+	quit  chan struct{}
+	wg    sync.WaitGroup
 	// ready is closed once JetStream has enabled its accounts and
 	// recovered their streams: the meta log replayed at start-up must not
 	// create or delete a stream before (nil: ready).
@@ -81,6 +88,11 @@ func (js *jetStream) startCluster() error {
 		return err
 	}
 	js.cluster = c
+	if err := c.subscribeSystemAPI(sys); err != nil {
+		c.unsub()
+		n.Stop()
+		return err
+	}
 	c.wg.Add(1)
 	go c.watch()
 	return nil
@@ -137,7 +149,9 @@ func (c *jsCluster) watch() {
 		}
 		switch {
 		case lead == c.self:
+			c.readmitReturned()
 			c.addMissingPeers(peers)
+			c.warnSplitMembers(peers)
 		case lead == 0 && time.Since(start) > jsMetaSettle && time.Since(stable) > jsMetaSettle/2:
 			if c.mayBootstrap(peers) {
 				c.s.Noticef("JetStream cluster bootstrapping")
@@ -186,7 +200,7 @@ func (c *jsCluster) addMissingPeers(peers map[uint64]string) {
 	}
 	ids := make([]uint64, 0, len(peers))
 	for id := range peers {
-		if !slices.Contains(v.voters, id) {
+		if !slices.Contains(v.voters, id) && !c.isRemoved(id) {
 			ids = append(ids, id)
 		}
 	}

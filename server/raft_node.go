@@ -615,6 +615,19 @@ func (n *raftNode) ProposeAddPeer(id uint64, name string) error {
 	return err
 }
 
+// ProposeRemovePeer proposes removing member id. Only the leader may; a
+// change proposed while another is pending is dropped by the library, so
+// callers check the result in the voters.
+func (n *raftNode) ProposeRemovePeer(id uint64) error {
+	var err error
+	if derr := n.do(func() {
+		err = n.rn.ProposeConfChange(&pb.ConfChange{Type: pb.ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(id)})
+	}); derr != nil {
+		return derr
+	}
+	return err
+}
+
 // Leader returns the current leader's id (0 if none known).
 func (n *raftNode) Leader() uint64 { return n.leader.Load() }
 

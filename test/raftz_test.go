@@ -15,7 +15,15 @@ import (
 // runRaftzCluster is a 3-server JetStream cluster with monitoring and a
 // system account user (sys/sys); anonymous clients are user a in $G.
 func runRaftzCluster(t *testing.T) []*server.Server {
+	servers, _ := runRaftzClusterOpts(t)
+	return servers
+}
+
+// runRaftzClusterOpts is runRaftzCluster with each server's options.
+func runRaftzClusterOpts(t *testing.T) ([]*server.Server, []*server.Options) {
+	opts := make([]*server.Options, 3)
 	servers := runCluster(t, 3, func(i int, o *server.Options) {
+		opts[i] = o
 		o.JetStream = true
 		o.StoreDir = t.TempDir()
 		o.HTTPHost, o.HTTPPort = "127.0.0.1", server.RANDOM_PORT
@@ -25,7 +33,7 @@ func runRaftzCluster(t *testing.T) []*server.Server {
 		o.NoAuthUser = "a"
 	})
 	waitMetaLeader(t, servers)
-	return servers
+	return servers, opts
 }
 
 // metaRaftz is the meta group's entry in a /raftz answer.

@@ -1,0 +1,311 @@
+package server
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Membership of the meta group beyond joining (jetstream_cluster.go):
+// $JS.API.SERVER.REMOVE, the set of removed servers that the meta leader
+// must not add back, their re-admission, and a removed server's reaction.
+//
+// A removal is two steps on the meta leader: a `remove_peer` entry, then
+// the Raft membership change. The entry comes first so that the removed
+// server, still a voter, applies it (a server cut off by the membership
+// change alone may never learn of it) and disables JetStream, as the
+// reference does ("JetStream being DISABLED, our server was removed from
+// the cluster"). Every member records the removed peer with the server id
+// its route had then (`removed` in the meta snapshot). The meta leader
+// proposes `readmit_peer` once that server is gone from the routes or came
+// back under another server id (a restart): it is then added like any new
+// server, and catches up from the leader.
+//
+// Entry formats (the jsMetaEntry JSON, without `sa`):
+//
+//	{"op":"remove_peer","peer":"<peer name>","server_id":"<server id or empty>"}
+//	{"op":"readmit_peer","peer":"<peer name>"}
+
+const (
+	jsMetaRemovePeer  = "remove_peer"
+	jsMetaReadmitPeer = "readmit_peer"
+	// jsOfflineDelay is how long an "offline" error waits, so that a
+	// healthy answer (from a leader we do not see) comes first.
+	jsOfflineDelay = 500 * time.Millisecond
+)
+
+// Catalogue identifiers raised by this file.
+const (
+	jsStreamOffline                     = "JSStreamOfflineErr"
+	jsClusterServerNotMember            = "JSClusterServerNotMemberErr"
+	jsClusterServerMemberChangeInflight = "JSClusterServerMemberChangeInflightErr"
+)
+
+var clusterPeerErrorIDs = []string{jsStreamOffline, jsClusterServerNotMember, jsClusterServerMemberChangeInflight}
+
+// JSApiMetaServerRemoveRequest is SERVER.REMOVE's body: the server by name,
+// or by peer id, which takes precedence.
+type JSApiMetaServerRemoveRequest struct {
+	Server string `json:"peer"`
+	Peer   string `json:"peer_id,omitempty"`
+}
+
+// subscribeSystemAPI serves the system account's JetStream API subjects
+// (SERVER.REMOVE); the system account has no JetStream of its own.
+func (c *jsCluster) subscribeSystemAPI(sys *Account) error {
+	js := c.js
+	ja := &jsAccount{js: js, acc: sys, disabled: true}
+	unsub, err := ja.subscribeAPI(jsAPIPrefix + "SERVER.REMOVE")
+	if err != nil {
+		return err
+	}
+	ja.unsub = unsub
+	js.mu.Lock()
+	js.disabled = append(js.disabled, ja) // unsubscribed at shutdown with them
+	js.mu.Unlock()
+	return nil
+}
+
+// applyPeerOp applies remove_peer and readmit_peer; false for other ops.
+func (m *jsMeta) applyPeerOp(index uint64, e *jsMetaEntry) bool {
+	switch e.Op {
+	case jsMetaRemovePeer:
+		m.mu.Lock()
+		if m.removed == nil {
+			m.removed = make(map[string]string)
+		}
+		m.removed[e.Peer] = e.ServerID
+		m.mu.Unlock()
+		c := m.c
+		if e.Peer == raftPeerName(c.self) && (c.meta == nil || !c.meta.Replayed(index)) {
+			go c.removedFromCluster()
+		}
+		return true
+	case jsMetaReadmitPeer:
+		m.mu.Lock()
+		delete(m.removed, e.Peer)
+		m.mu.Unlock()
+		return true
+	}
+	return false
+}
+
+// removedPeers returns the removed peers and their server ids then.
+func (m *jsMeta) removedPeers() map[string]string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make(map[string]string, len(m.removed))
+	for k, v := range m.removed {
+		out[k] = v
+	}
+	return out
+}
+
+// removedFromCluster disables JetStream on a server removed from the meta
+// group (its streams stop being served here), as the reference does.
+//
+// It first waits (a while) for the membership change that follows the
+// entry: a leader removing itself must still propose it, and a follower's
+// acknowledgement may be needed for its quorum.
+func (c *jsCluster) removedFromCluster() {
+	s := c.s
+	wait := 2 * time.Second
+	if c.isMetaLeader() {
+		wait = jsMetaProposeTimeout + time.Second
+	}
+	for deadline := time.Now().Add(wait); c.isMember() && time.Now().Before(deadline); {
+		select {
+		case <-c.quit:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	s.Errorf("JetStream being DISABLED, our server was removed from the cluster")
+	js := s.js.Load()
+	if js == nil || js.cluster != c || !s.js.CompareAndSwap(js, nil) {
+		return
+	}
+	s.Noticef("Initiating JetStream Shutdown...")
+	js.shutdown()
+	s.Noticef("JetStream Shutdown")
+}
+
+// routeServerIDs maps the peer names of the JetStream servers connected by
+// routes to their server ids.
+func (c *jsCluster) routeServerIDs() map[string]string {
+	out := make(map[string]string)
+	cs := c.s.cluster.Load()
+	if cs == nil {
+		return out
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for sid, r := range cs.remotes {
+		if r.info.JetStream && r.name != "" {
+			out[raftPeerName(raftPeerID(r.name))] = sid
+		}
+	}
+	return out
+}
+
+// readmitReturned proposes readmit_peer for a removed server that left the
+// routes or came back as another process (meta leader only, one a tick).
+func (c *jsCluster) readmitReturned() {
+	removed := c.fsm.removedPeers()
+	if len(removed) == 0 {
+		return
+	}
+	now := c.routeServerIDs()
+	for peer, sid := range removed {
+		if cur, ok := now[peer]; ok && cur == sid {
+			continue
+		}
+		data, _ := json.Marshal(&jsMetaEntry{Op: jsMetaReadmitPeer, Peer: peer})
+		c.meta.Propose(data)
+		return
+	}
+}
+
+// isRemoved tells whether the meta group removed the peer with id.
+func (c *jsCluster) isRemoved(id uint64) bool {
+	m := c.fsm
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	_, ok := m.removed[raftPeerName(id)]
+	return ok
+}
+
+// apiServerRemove removes a server from the meta group and answers once
+// the removal is applied (meta leader, system account only).
+func (c *jsCluster) apiServerRemove(_ *jsAccount, r *jsAPIRequest) any {
+	var req JSApiMetaServerRemoveRequest
+	if e := r.decodeRequired(&req); e != nil {
+		return errResponse(e)
+	}
+	if req.Server == "" && req.Peer == "" {
+		return errResponse(jsError(jsBadRequest))
+	}
+	id, ok := c.memberByRequest(&req)
+	if !ok {
+		return errResponse(jsError(jsClusterServerNotMember))
+	}
+	if !c.removeMu.TryLock() {
+		return errResponse(jsError(jsClusterServerMemberChangeInflight))
+	}
+	defer c.removeMu.Unlock()
+	peer := raftPeerName(id)
+	sid := c.routeServerIDs()[peer]
+	if id == c.self {
+		sid = c.s.ID()
+	}
+	data, _ := json.Marshal(&jsMetaEntry{Op: jsMetaRemovePeer, Peer: peer, ServerID: sid})
+	if err := c.meta.ProposeWait(data, jsMetaProposeTimeout); err != nil {
+		return errResponse(jsError(jsClusterNotAvail))
+	}
+	if err := c.meta.ProposeRemovePeer(id); err != nil {
+		return errResponse(jsError(jsClusterNotAvail))
+	}
+	removed := func() bool {
+		v := c.meta.View()
+		return v != nil && !slices.Contains(v.voters, id)
+	}
+	// A leader that removed itself may see its JetStream stop (quit)
+	// right after: the view tells.
+	for deadline := time.Now().Add(jsMetaProposeTimeout); !removed() && time.Now().Before(deadline); {
+		select {
+		case <-c.quit:
+			deadline = time.Time{}
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if removed() {
+		c.s.Noticef("JetStream cluster: server %s (%s) removed from the meta group", c.peerName(id), peer)
+		return &JSApiSuccessResponse{Success: true}
+	}
+	// The library takes one membership change at a time: another one
+	// (a server being added) was still in flight.
+	return errResponse(jsError(jsClusterServerMemberChangeInflight))
+}
+
+// memberByRequest finds the voter a removal names: by peer id first, else
+// by server name.
+func (c *jsCluster) memberByRequest(req *JSApiMetaServerRemoveRequest) (uint64, bool) {
+	v := c.meta.View()
+	if v == nil {
+		return 0, false
+	}
+	for _, id := range v.voters {
+		if req.Peer != "" {
+			if raftPeerName(id) == req.Peer {
+				return id, true
+			}
+			continue
+		}
+		if c.peerName(id) == req.Server {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+// answerOffline answers a request about a stream placed on a server that
+// is not connected, after jsOfflineDelay, as the reference: with no meta
+// leader the members say 10008; the meta leader says 10118 for an info
+// request (others stay unanswered, as with the reference).
+func (c *jsCluster) answerOffline(ja *jsAccount, r *jsAPIRequest, h jsAPIHandler, rest string, sa *jsStreamAssignment) {
+	var e *ApiError
+	switch {
+	case c.meta.Leader() == 0 && c.isMember():
+		e = jsError(jsClusterNotAvail)
+	case c.isMetaLeader() && len(sa.Peers) > 0 && !c.peerOnline(sa.Peers[0]) &&
+		strings.HasPrefix(rest, "STREAM.INFO."):
+		e = jsError(jsStreamOffline)
+	default:
+		return
+	}
+	time.AfterFunc(jsOfflineDelay, func() { ja.respond(r, h, errResponse(e)) })
+}
+
+// peerOnline tells whether the server with peer name peer is this one or
+// connected by a route.
+func (c *jsCluster) peerOnline(peer string) bool {
+	if peer == raftPeerName(c.self) {
+		return true
+	}
+	_, ok := c.routeServerIDs()[peer]
+	return ok
+}
+
+// jsMetaSplitWarn is how long a connected member may stay without any
+// entry before the meta leader warns that it may lead a group of its own.
+const jsMetaSplitWarn = 10 * time.Second
+
+// warnSplitMembers is the meta leader's check for servers that started
+// without routes between them and bootstrapped meta groups of their own
+// (they never merge): a member connected by a route that has accepted no
+// entry from us for jsMetaSplitWarn. It warns once per member.
+func (c *jsCluster) warnSplitMembers(peers map[uint64]string) {
+	v := c.meta.View()
+	if v == nil {
+		return
+	}
+	if c.stale == nil {
+		c.stale = make(map[uint64]time.Time)
+	}
+	for _, p := range v.peers {
+		if _, online := peers[p.id]; p.id == c.self || !online || p.match > 0 {
+			delete(c.stale, p.id)
+			continue
+		}
+		since, ok := c.stale[p.id]
+		switch {
+		case !ok:
+			c.stale[p.id] = time.Now()
+		case !since.IsZero() && time.Since(since) > jsMetaSplitWarn:
+			c.stale[p.id] = time.Time{} // warned
+			c.s.Warnf("JetStream cluster: server %s is connected but takes no meta entries: it may lead a meta group of its own "+
+				"(servers started without routes between them). Groups do not merge: stop it, remove its jetstream_cluster directory and restart it to join this one", peers[p.id])
+		}
+	}
+}
