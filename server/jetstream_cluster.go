@@ -22,8 +22,8 @@ import (
 //
 // Known limit: two groups of servers that start apart (no route between
 // them during the settle time) bootstrap two meta groups that never merge;
-// the meta leader warns when a member it added takes no entries
-// (warnSplitMembers, jetstream_cluster_peers.go).
+// the meta leader does not add a server of another group, and warns
+// (mayAdd, jetstream_cluster_peers.go).
 type jsCluster struct {
 	js   *jetStream
 	s    *Server
@@ -41,11 +41,12 @@ type jsCluster struct {
 	createMu sync.Mutex
 	// removeMu: one SERVER.REMOVE at a time.
 	removeMu sync.Mutex
-	// stale: members seen taking no entries, since when (zero: warned);
-	// owned by watch.
-	stale map[uint64]time.Time
-	quit  chan struct{}
-	wg    sync.WaitGroup
+	// asked and warned: when each server was last asked for its group id,
+	// and those of another group warned about; owned by watch.
+	asked  map[uint64]time.Time
+	warned map[uint64]bool
+	quit   chan struct{}
+	wg     sync.WaitGroup
 	// ready is closed once JetStream has enabled its accounts and
 	// recovered their streams: the meta log replayed at start-up must not
 	// create or delete a stream before (nil: ready).
@@ -67,7 +68,8 @@ func (js *jetStream) startCluster() error {
 		return fmtErr("jetstream cluster requires the system account")
 	}
 	c := &jsCluster{js: js, s: s, name: o.Cluster.Name, self: raftPeerID(s.Name()),
-		tr: &raftRouteTransport{s: s, sys: sys}, quit: make(chan struct{}), ready: make(chan struct{})}
+		tr: &raftRouteTransport{s: s, sys: sys}, quit: make(chan struct{}), ready: make(chan struct{}),
+		asked: make(map[uint64]time.Time), warned: make(map[uint64]bool)}
 	c.fsm = newJSMeta(c)
 	s.Noticef("Starting JetStream cluster")
 	crypt, err := raftCryptFromOptions(o)
@@ -88,11 +90,17 @@ func (js *jetStream) startCluster() error {
 		return err
 	}
 	js.cluster = c
-	if err := c.subscribeSystemAPI(sys); err != nil {
+	unsubGID, err := c.subscribeGroupID(sys)
+	if err == nil {
+		err = c.subscribeSystemAPI(sys)
+	}
+	if err != nil {
 		c.unsub()
 		n.Stop()
 		return err
 	}
+	unsubRaft := c.unsub
+	c.unsub = func() { unsubRaft(); unsubGID() }
 	c.wg.Add(1)
 	go c.watch()
 	return nil
@@ -149,9 +157,9 @@ func (c *jsCluster) watch() {
 		}
 		switch {
 		case lead == c.self:
+			c.ensureGroupID()
 			c.readmitReturned()
 			c.addMissingPeers(peers)
-			c.warnSplitMembers(peers)
 		case lead == 0 && time.Since(start) > jsMetaSettle && time.Since(stable) > jsMetaSettle/2:
 			if c.mayBootstrap(peers) {
 				c.s.Noticef("JetStream cluster bootstrapping")
@@ -208,7 +216,12 @@ func (c *jsCluster) addMissingPeers(peers map[uint64]string) {
 		return
 	}
 	slices.Sort(ids)
-	c.meta.ProposeAddPeer(ids[0], peers[ids[0]])
+	for _, id := range ids {
+		if c.mayAdd(id, peers[id]) {
+			c.meta.ProposeAddPeer(id, peers[id])
+			return
+		}
+	}
 }
 
 // routePeers are the JetStream servers connected by routes, by peer id.

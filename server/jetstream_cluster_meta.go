@@ -27,6 +27,8 @@ type jsMeta struct {
 	// removed are the peers SERVER.REMOVE took out, with the server id
 	// each had then (jetstream_cluster_peers.go).
 	removed map[string]string
+	// groupID tells this meta group from others (jetstream_cluster_peers.go).
+	groupID string
 }
 
 // jsStreamAssignment places one stream: its config and its peers (peer
@@ -48,6 +50,7 @@ type jsMetaEntry struct {
 	// Peer and ServerID are the server of a membership entry.
 	Peer     string `json:"peer,omitempty"`
 	ServerID string `json:"server_id,omitempty"`
+	GroupID  string `json:"group_id,omitempty"`
 }
 
 const (
@@ -63,7 +66,7 @@ func newJSMeta(c *jsCluster) *jsMeta {
 func (m *jsMeta) Apply(index uint64, data []byte) {
 	var e jsMetaEntry
 	err := json.Unmarshal(data, &e)
-	if err == nil && e.Peer != "" && m.applyPeerOp(index, &e) {
+	if err == nil && e.SA == nil && m.applyPeerOp(index, &e) {
 		return
 	}
 	if err != nil || e.SA == nil || e.SA.Config == nil {
@@ -102,12 +105,13 @@ func (m *jsMeta) Apply(index uint64, data []byte) {
 type jsMetaSnapshot struct {
 	Streams []*jsStreamAssignment `json:"streams"`
 	Removed map[string]string     `json:"removed,omitempty"`
+	GroupID string                `json:"group_id,omitempty"`
 }
 
 // Snapshot runs on the meta node's goroutine.
 func (m *jsMeta) Snapshot() ([]byte, error) {
 	m.mu.RLock()
-	snap := jsMetaSnapshot{Streams: []*jsStreamAssignment{}, Removed: maps.Clone(m.removed)}
+	snap := jsMetaSnapshot{Streams: []*jsStreamAssignment{}, Removed: maps.Clone(m.removed), GroupID: m.groupID}
 	for _, accs := range m.streams {
 		for _, sa := range accs {
 			c := *sa
@@ -146,6 +150,7 @@ func (m *jsMeta) Restore(data []byte) error {
 	m.mu.Lock()
 	m.streams = streams
 	m.removed = snap.Removed
+	m.groupID = snap.GroupID
 	m.mu.Unlock()
 	for _, sa := range snap.Streams {
 		if sa != nil && sa.Config != nil && m.c.placedHere(sa) && m.c.waitReady() {

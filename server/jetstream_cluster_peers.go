@@ -78,9 +78,16 @@ func (m *jsMeta) applyPeerOp(index uint64, e *jsMetaEntry) bool {
 		m.removed[e.Peer] = e.ServerID
 		m.mu.Unlock()
 		c := m.c
-		if e.Peer == raftPeerName(c.self) && (c.meta == nil || !c.meta.Replayed(index)) {
+		if e.Peer == raftPeerName(c.self) && c.meta != nil && !c.meta.Replayed(index) {
 			go c.removedFromCluster()
 		}
+		return true
+	case jsMetaGroupIDOp:
+		m.mu.Lock()
+		if m.groupID == "" {
+			m.groupID = e.GroupID // the first proposal wins
+		}
+		m.mu.Unlock()
 		return true
 	case jsMetaReadmitPeer:
 		m.mu.Lock()
@@ -277,35 +284,113 @@ func (c *jsCluster) peerOnline(peer string) bool {
 	return ok
 }
 
-// jsMetaSplitWarn is how long a connected member may stay without any
-// entry before the meta leader warns that it may lead a group of its own.
-const jsMetaSplitWarn = 10 * time.Second
+// Meta group identity. Servers that started without routes between them
+// each bootstrap a group of their own, with the same group name; once
+// routed, either leader would add the other as a member, and Raft cannot
+// tell two logs apart whose entries happen to share index and term. So
+// the first leader of a group proposes a random group id
+// ({"op":"group_id","group_id":"<id>"}, kept in the meta snapshot), and
+// before adding a server the meta leader asks it for its group:
+//
+//	request  $JSC.F.GID.<peer name>   (system account, empty body)
+//	answer   {"group_id":"<id or empty>","fresh":<log empty>}
+//
+// A fresh server, or one of this group (a removed member coming back), is
+// added; a server of another group is not: both leaders warn, and the
+// operator restarts one side's servers without their jetstream_cluster
+// directory. A server that does not answer is asked again later.
+const (
+	jsMetaGroupIDOp  = "group_id"
+	jsGroupIDSubject = "$JSC.F.GID."
+	jsGroupAskWait   = 500 * time.Millisecond
+	jsGroupAskAgain  = 5 * time.Second
+)
 
-// warnSplitMembers is the meta leader's check for servers that started
-// without routes between them and bootstrapped meta groups of their own
-// (they never merge): a member connected by a route that has accepted no
-// entry from us for jsMetaSplitWarn. It warns once per member.
-func (c *jsCluster) warnSplitMembers(peers map[uint64]string) {
-	v := c.meta.View()
-	if v == nil {
+// jsGroupIDAnswer is a server's answer to the group id request.
+type jsGroupIDAnswer struct {
+	GroupID string `json:"group_id"`
+	Fresh   bool   `json:"fresh"`
+}
+
+// subscribeGroupID answers the group id request for this server.
+func (c *jsCluster) subscribeGroupID(sys *Account) (func(), error) {
+	return c.s.SubscribeInternal(sys, jsGroupIDSubject+raftPeerName(c.self), "", func(_, reply string, _, _ []byte) {
+		if reply == "" {
+			return
+		}
+		v := c.meta.View()
+		ans := jsGroupIDAnswer{GroupID: c.fsm.groupIDOf(), Fresh: v != nil && len(v.voters) == 0 && v.term == 0}
+		b, _ := json.Marshal(&ans)
+		c.s.PublishInternal(c.s.SystemAccount(), reply, "", nil, b)
+	})
+}
+
+// groupIDOf is the meta group's id ("" before its entry is applied).
+func (m *jsMeta) groupIDOf() string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.groupID
+}
+
+// ensureGroupID proposes a group id while the group has none (leader).
+func (c *jsCluster) ensureGroupID() {
+	if c.fsm.groupIDOf() != "" {
 		return
 	}
-	if c.stale == nil {
-		c.stale = make(map[uint64]time.Time)
+	data, _ := json.Marshal(&jsMetaEntry{Op: jsMetaGroupIDOp, GroupID: randToken(16)})
+	c.meta.Propose(data)
+}
+
+// mayAdd tells whether the meta leader may add the server with id: it is
+// fresh or of this group. A server of another group is warned about once.
+func (c *jsCluster) mayAdd(id uint64, name string) bool {
+	if t, ok := c.asked[id]; ok && time.Since(t) < jsGroupAskAgain {
+		return false
 	}
-	for _, p := range v.peers {
-		if _, online := peers[p.id]; p.id == c.self || !online || p.match > 0 {
-			delete(c.stale, p.id)
-			continue
+	ans, ok := c.askGroupID(id)
+	mine := c.fsm.groupIDOf()
+	switch {
+	case !ok || mine == "":
+		c.asked[id] = time.Now()
+		return false
+	case ans.Fresh || ans.GroupID == mine:
+		delete(c.asked, id)
+		return true
+	}
+	c.asked[id] = time.Now()
+	if !c.warned[id] {
+		c.warned[id] = true
+		c.s.Warnf("JetStream cluster: server %s is routed to us but belongs to another meta group (servers started without routes "+
+			"between them): groups do not merge; stop the servers of one group, remove their jetstream_cluster directories and restart them to join the other", name)
+	}
+	return false
+}
+
+// askGroupID asks the server with id for its meta group id.
+func (c *jsCluster) askGroupID(id uint64) (jsGroupIDAnswer, bool) {
+	sys := c.s.SystemAccount()
+	inbox := "$JSC.F.GIDR." + randToken(8)
+	ch := make(chan jsGroupIDAnswer, 1)
+	unsub, err := c.s.SubscribeInternal(sys, inbox, "", func(_, _ string, _, msg []byte) {
+		var a jsGroupIDAnswer
+		if json.Unmarshal(msg, &a) == nil {
+			select {
+			case ch <- a:
+			default:
+			}
 		}
-		since, ok := c.stale[p.id]
-		switch {
-		case !ok:
-			c.stale[p.id] = time.Now()
-		case !since.IsZero() && time.Since(since) > jsMetaSplitWarn:
-			c.stale[p.id] = time.Time{} // warned
-			c.s.Warnf("JetStream cluster: server %s is connected but takes no meta entries: it may lead a meta group of its own "+
-				"(servers started without routes between them). Groups do not merge: stop it, remove its jetstream_cluster directory and restart it to join this one", peers[p.id])
-		}
+	})
+	if err != nil {
+		return jsGroupIDAnswer{}, false
+	}
+	defer unsub()
+	c.s.PublishInternal(sys, jsGroupIDSubject+raftPeerName(id), inbox, nil, nil)
+	select {
+	case a := <-ch:
+		return a, true
+	case <-time.After(jsGroupAskWait):
+		return jsGroupIDAnswer{}, false
+	case <-c.quit:
+		return jsGroupIDAnswer{}, false
 	}
 }

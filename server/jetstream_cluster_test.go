@@ -73,6 +73,9 @@ func FuzzJetStreamClusterMetaEntry(f *testing.F) {
 	f.Add([]byte(`{"op":"add_stream","sa":{"account":"$G","config":{"name":"A","retention":"limits","storage":"file","discard":"old"},"peers":["x"]}}`))
 	f.Add([]byte(`{"op":"del_stream","sa":{"account":"$G","config":{"name":"A"}}}`))
 	f.Add([]byte(`{"streams":[{"account":"$G","config":{"name":"A"}},null]}`))
+	f.Add([]byte(`{"op":"remove_peer","peer":"x","server_id":"NABC"}`))
+	f.Add([]byte(`{"op":"group_id","group_id":"abc"}`))
+	f.Add([]byte(`{"streams":[],"removed":{"x":""},"group_id":"abc"}`))
 	s, err := NewServer(&Options{NoLog: true, NoSigs: true})
 	if err != nil {
 		f.Fatal(err)
