@@ -227,17 +227,7 @@ func (c *jsCluster) addMissingPeers(peers map[uint64]string) {
 // routePeers are the JetStream servers connected by routes, by peer id.
 func (c *jsCluster) routePeers() map[uint64]string {
 	out := make(map[uint64]string)
-	cs := c.s.cluster.Load()
-	if cs == nil {
-		return out
-	}
-	cs.mu.Lock()
-	for _, r := range cs.remotes {
-		if r.info.JetStream && r.name != "" {
-			out[raftPeerID(r.name)] = r.name
-		}
-	}
-	cs.mu.Unlock()
+	c.eachRouteJS(func(name, _ string) { out[raftPeerID(name)] = name })
 	for id, name := range out {
 		c.meta.SetPeerName(id, name)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -102,11 +103,20 @@ func (m *jsMeta) applyPeerOp(index uint64, e *jsMetaEntry) bool {
 func (m *jsMeta) removedPeers() map[string]string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out := make(map[string]string, len(m.removed))
-	for k, v := range m.removed {
-		out[k] = v
+	return maps.Clone(m.removed)
+}
+
+// waitUntil polls cond until it holds or d passes (or the cluster stops);
+// it returns cond's last value.
+func (c *jsCluster) waitUntil(d time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); !cond() && time.Now().Before(deadline); {
+		select {
+		case <-c.quit:
+			return cond()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	return out
+	return cond()
 }
 
 // removedFromCluster disables JetStream on a server removed from the meta
@@ -121,13 +131,7 @@ func (c *jsCluster) removedFromCluster() {
 	if c.isMetaLeader() {
 		wait = jsMetaProposeTimeout + time.Second
 	}
-	for deadline := time.Now().Add(wait); c.isMember() && time.Now().Before(deadline); {
-		select {
-		case <-c.quit:
-			return
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	c.waitUntil(wait, func() bool { return !c.isMember() })
 	s.Errorf("JetStream being DISABLED, our server was removed from the cluster")
 	js := s.js.Load()
 	if js == nil || js.cluster != c || !s.js.CompareAndSwap(js, nil) {
@@ -142,18 +146,24 @@ func (c *jsCluster) removedFromCluster() {
 // routes to their server ids.
 func (c *jsCluster) routeServerIDs() map[string]string {
 	out := make(map[string]string)
+	c.eachRouteJS(func(name, sid string) { out[raftPeerName(raftPeerID(name))] = sid })
+	return out
+}
+
+// eachRouteJS calls fn with the name and server id of every JetStream
+// server connected by routes (under the cluster's lock: fn must not block).
+func (c *jsCluster) eachRouteJS(fn func(name, sid string)) {
 	cs := c.s.cluster.Load()
 	if cs == nil {
-		return out
+		return
 	}
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	for sid, r := range cs.remotes {
 		if r.info.JetStream && r.name != "" {
-			out[raftPeerName(raftPeerID(r.name))] = sid
+			fn(r.name, sid)
 		}
 	}
-	return out
 }
 
 // readmitReturned proposes readmit_peer for a removed server that left the
@@ -219,14 +229,7 @@ func (c *jsCluster) apiServerRemove(_ *jsAccount, r *jsAPIRequest) any {
 	}
 	// A leader that removed itself may see its JetStream stop (quit)
 	// right after: the view tells.
-	for deadline := time.Now().Add(jsMetaProposeTimeout); !removed() && time.Now().Before(deadline); {
-		select {
-		case <-c.quit:
-			deadline = time.Time{}
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	if removed() {
+	if c.waitUntil(jsMetaProposeTimeout, removed) {
 		c.s.Noticef("JetStream cluster: server %s (%s) removed from the meta group", c.peerName(id), peer)
 		return &JSApiSuccessResponse{Success: true}
 	}

@@ -8,13 +8,8 @@ import (
 // The removed peers and the group id survive a snapshot and restore; a
 // readmission clears a removal; the first group id proposed wins.
 func TestJetStreamClusterMetaPeersSnapshot(t *testing.T) {
-	s, err := NewServer(&Options{NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &jsCluster{s: s, self: raftPeerID("me")}
-	m := newJSMeta(c)
-	c.fsm = m
+	m := newTestJSMeta(t)
+	c := m.c
 	apply := func(e jsMetaEntry) {
 		b, _ := json.Marshal(&e)
 		m.Apply(1, b)
