@@ -73,7 +73,6 @@ func (m *jsMeta) Apply(index uint64, data []byte) {
 		m.c.s.Warnf("JetStream cluster: skipping a malformed meta entry at %d: %v", index, err)
 		return
 	}
-	replay := m.c.meta != nil && m.c.meta.Replayed(index)
 	switch e.Op {
 	case jsMetaAddStream:
 		m.mu.Lock()
@@ -89,7 +88,7 @@ func (m *jsMeta) Apply(index uint64, data []byte) {
 		accs[e.SA.Config.Name] = e.SA
 		m.mu.Unlock()
 		if m.c.placedHere(e.SA) && m.c.waitReady() {
-			m.c.createAssigned(e.SA, replay)
+			m.c.createAssigned(e.SA, m.c.replayed(index))
 		}
 	case jsMetaDelStream:
 		m.mu.Lock()

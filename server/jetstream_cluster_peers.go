@@ -79,8 +79,12 @@ func (m *jsMeta) applyPeerOp(index uint64, e *jsMetaEntry) bool {
 		m.removed[e.Peer] = e.ServerID
 		m.mu.Unlock()
 		c := m.c
-		if e.Peer == raftPeerName(c.self) && c.meta != nil && !c.meta.Replayed(index) {
-			go c.removedFromCluster()
+		if e.Peer == raftPeerName(c.self) {
+			go func() {
+				if !c.replayed(index) {
+					c.removedFromCluster()
+				}
+			}()
 		}
 		return true
 	case jsMetaGroupIDOp:
@@ -97,6 +101,17 @@ func (m *jsMeta) applyPeerOp(index uint64, e *jsMetaEntry) bool {
 		return true
 	}
 	return false
+}
+
+// replayed tells whether the meta entry at index was replayed from the log
+// at start-up rather than new. It waits for start-up to finish: c.meta is
+// set by then (the node applies entries before startCluster sets it). No
+// node (a test's state machine) counts as a replay: nothing to act on.
+func (c *jsCluster) replayed(index uint64) bool {
+	if !c.waitReady() {
+		return true
+	}
+	return c.meta == nil || c.meta.Replayed(index)
 }
 
 // removedPeers returns the removed peers and their server ids then.
@@ -260,16 +275,19 @@ func (c *jsCluster) memberByRequest(req *JSApiMetaServerRemoveRequest) (uint64, 
 }
 
 // answerOffline answers a request about a stream placed on a server that
-// is not connected, after jsOfflineDelay, as the reference: with no meta
-// leader the members say 10008; the meta leader says 10118 for an info
-// request (others stay unanswered, as with the reference).
+// is not connected (a connected one answers itself), after jsOfflineDelay,
+// as the reference: with no meta leader the members say 10008; the meta
+// leader says 10118 for an info request (others stay unanswered, as with
+// the reference).
 func (c *jsCluster) answerOffline(ja *jsAccount, r *jsAPIRequest, h jsAPIHandler, rest string, sa *jsStreamAssignment) {
+	if len(sa.Peers) == 0 || c.peerOnline(sa.Peers[0]) {
+		return // its server answers
+	}
 	var e *ApiError
 	switch {
 	case c.meta.Leader() == 0 && c.isMember():
 		e = jsError(jsClusterNotAvail)
-	case c.isMetaLeader() && len(sa.Peers) > 0 && !c.peerOnline(sa.Peers[0]) &&
-		strings.HasPrefix(rest, "STREAM.INFO."):
+	case c.isMetaLeader() && strings.HasPrefix(rest, "STREAM.INFO."):
 		e = jsError(jsStreamOffline)
 	default:
 		return
@@ -278,10 +296,14 @@ func (c *jsCluster) answerOffline(ja *jsAccount, r *jsAPIRequest, h jsAPIHandler
 }
 
 // peerOnline tells whether the server with peer name peer is this one or
-// connected by a route.
+// connected by a route, and not removed (a removed server runs without
+// JetStream).
 func (c *jsCluster) peerOnline(peer string) bool {
 	if peer == raftPeerName(c.self) {
 		return true
+	}
+	if _, removed := c.fsm.removedPeers()[peer]; removed {
+		return false
 	}
 	_, ok := c.routeServerIDs()[peer]
 	return ok
