@@ -234,11 +234,16 @@ func newFaultCluster(t *testing.T, n int) *faultCluster {
 		}
 		// advertise points nowhere: a server learns the others only
 		// through the proxies, never by gossip around a partition.
+		// Anonymous clients are user a of account APP; sys/sys is the
+		// system account's (membership requests).
 		conf := fmt.Sprintf(`server_name: %s
 listen: "127.0.0.1:%d"
 http: "127.0.0.1:%d"
 jetstream { store_dir: %q }
 cluster { name: fault, listen: "127.0.0.1:%d", advertise: "127.0.0.1:1", routes: [%s] }
+accounts { SYS { users: [{user: sys, password: sys}] }, APP { jetstream: enabled, users: [{user: a, password: a}] } }
+system_account: SYS
+no_auth_user: a
 `, nd.name, nd.port, nd.httpPort, nd.store, nd.clusterPort, strings.Join(routes, ", "))
 		nd.conf = filepath.Join(dir, nd.name+".conf")
 		if err := os.WriteFile(nd.conf, []byte(conf), 0o644); err != nil {
@@ -348,6 +353,12 @@ func (c *faultCluster) waitMeta(nodes []int) int {
 // for ever.
 func (c *faultCluster) connect(nodes ...int) *nats.Conn {
 	c.t.Helper()
+	return c.connectAs(nil, nodes...)
+}
+
+// connectAs is connect with a user's credentials (nil: anonymous).
+func (c *faultCluster) connectAs(user nats.Option, nodes ...int) *nats.Conn {
+	c.t.Helper()
 	if len(nodes) == 0 {
 		nodes = c.all()
 	}
@@ -355,8 +366,11 @@ func (c *faultCluster) connect(nodes ...int) *nats.Conn {
 	for _, i := range nodes {
 		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", c.nodes[i].port))
 	}
-	nc, err := nats.Connect(strings.Join(urls, ","), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond),
-		nats.DontRandomize())
+	opts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond), nats.DontRandomize()}
+	if user != nil {
+		opts = append(opts, user)
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), opts...)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -3,12 +3,15 @@
 package test
 
 import (
+	"encoding/json"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // faultReplicas is the replica count of the streams the fault scenarios
@@ -238,4 +241,41 @@ func TestFaultSplitMetaGroupsWarned(t *testing.T) {
 			t.Fatalf("%s after the warning: %+v", c.nodes[i].name, m)
 		}
 	}
+}
+
+// A membership change under load: a server that does not hold the stream
+// is removed from the meta group (SERVER.REMOVE), killed and restarted, and
+// joins again; nothing acknowledged is lost meanwhile.
+func TestFaultMembershipChange(t *testing.T) {
+	c := startFaultCluster(t, 3)
+	js, _ := c.connect().JetStream()
+	host := c.addStream(js, "MC", faultReplicas())
+	fc := newFaultChecker(t, c.connect(host), "MC")
+	fc.start()
+	victim := c.others(host)[0]
+	sys := c.connectAs(nats.UserInfo("sys", "sys"), host)
+	for round := 0; round < faultScale(1); round++ {
+		fc.waitMore(30)
+		var m map[string]any
+		waitFor(t, 30*time.Second, "SERVER.REMOVE of "+c.nodes[victim].name, func() bool {
+			msg, err := sys.Request("$JS.API.SERVER.REMOVE", []byte(`{"peer":"`+c.nodes[victim].name+`"}`), 8*time.Second)
+			m = nil
+			return err == nil && json.Unmarshal(msg.Data, &m) == nil && m["success"] == true
+		})
+		waitFor(t, 30*time.Second, "the meta group without it", func() bool {
+			for _, i := range c.others(victim) {
+				if mt := c.meta(i); mt == nil || mt.Meta.Size != 2 {
+					return false
+				}
+			}
+			return true
+		})
+		fc.waitMore(30)
+		c.kill(victim)
+		c.start(victim)
+		c.waitMeta(c.all())
+	}
+	fc.waitMore(30)
+	fc.halt()
+	mustBeIntact(t, fc.verify("membership change"), 0)
 }
