@@ -93,6 +93,10 @@ func (c *jsCluster) dispatch(ja *jsAccount, r *jsAPIRequest, rest string) {
 		c.metaOnly(ja, r, h, func(*jsAccount, *jsAPIRequest) any {
 			return errResponse(jsError(jsClusterNoPeers, "stream restore in clustered mode is not supported yet"))
 		})
+	case strings.HasPrefix(rest, "STREAM.INFO.") && c.meta.Leader() == 0 && c.isMember():
+		// As the reference: an info request waits jsOfflineDelay for a
+		// leader that may know the stream before saying 10008.
+		time.AfterFunc(jsOfflineDelay, func() { ja.respond(r, h, errResponse(jsError(jsClusterNotAvail))) })
 	default:
 		// Assigned nowhere: the meta leader says what a single server
 		// would (not found), so that the request is answered once.

@@ -104,7 +104,8 @@ func TestJetStreamClusterServerRemove(t *testing.T) {
 }
 
 // A stream whose server is down: the meta leader says 10118 (stream is
-// offline) to its info request, after the reference's 500 ms.
+// offline) to its info request, after the reference's 500 ms; without a
+// meta leader the member says 10008 after the same delay.
 func TestJetStreamClusterStreamOffline(t *testing.T) {
 	servers := runJSCluster(t, 3)
 	nc := connect(t, servers[0])
@@ -134,4 +135,22 @@ func TestJetStreamClusterStreamOffline(t *testing.T) {
 		}
 		return ec == 10118
 	})
+	// Without a quorum, an info request gets 10008 after the same delay,
+	// for that stream and for one that does not exist.
+	up[1].Shutdown()
+	up[1].WaitForShutdown()
+	for _, name := range []string{"OFF", "NOPE"} {
+		waitFor(t, 20*time.Second, "10008 for "+name+" without a meta leader", func() bool {
+			start := time.Now()
+			got := answers(t, nc, "$JS.API.STREAM.INFO."+name, "", 1500*time.Millisecond)
+			if len(got) != 1 {
+				return false
+			}
+			_, ec, _ := apiErr(got[0])
+			if ec == 10008 && time.Since(start) < 500*time.Millisecond {
+				t.Fatalf("%s: 10008 before the delay", name)
+			}
+			return ec == 10008
+		})
+	}
 }
