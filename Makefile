@@ -3,7 +3,7 @@ GO       ?= go
 FUZZTIME ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: build run test check race bench fuzz windows clean
+.PHONY: build run test check race bench fuzz soak windows clean
 
 build:
 	$(GO) build -o nats-server .
@@ -21,6 +21,12 @@ check:
 	$(GO) vet ./...
 	GOOS=windows $(GO) build ./...
 	GOOS=windows $(GO) vet ./...
+
+# The fault-injection suite (test/fault_*_test.go) in its long form: every
+# scenario runs ten times longer (NATS_SOAK=1). NATS_FAULT_REPLICAS=3 runs
+# it on R3 streams.
+soak:
+	NATS_SOAK=1 $(GO) test -count=1 -timeout 60m -run 'TestFault' -v ./test
 
 race:
 	$(GO) test -count=1 -race -timeout 15m ./...

@@ -74,19 +74,6 @@ func sysIPQueuesz(_ *Server, r *sysRequest) (any, error) {
 	return map[string]any{}, nil
 }
 
-// sysRaftz lists the replication groups; there are none until clustering
-// exists.
-func sysRaftz(_ *Server, r *sysRequest) (any, error) {
-	var opts struct {
-		Account string `json:"account"`
-		Group   string `json:"group"`
-	}
-	if err := decodeRequest(r.body, &opts); err != nil {
-		return nil, err
-	}
-	return map[string]any{}, nil
-}
-
 // ProfilezStatus answers PROFILEZ: a pprof profile, or why there is none.
 type ProfilezStatus struct {
 	Profile []byte `json:"profile"`

@@ -21,7 +21,9 @@ import (
 // A server with a meta log resumes its membership.
 //
 // Known limit: two groups of servers that start apart (no route between
-// them during the settle time) bootstrap two meta groups that never merge.
+// them during the settle time) bootstrap two meta groups that never merge;
+// the meta leader does not add a server of another group, and warns
+// (mayAdd, jetstream_cluster_peers.go).
 type jsCluster struct {
 	js   *jetStream
 	s    *Server
@@ -30,13 +32,21 @@ type jsCluster struct {
 	tr   *raftRouteTransport
 	meta *raftNode
 	fsm  *jsMeta
+	// groups are the Raft groups this server is a member of (/raftz).
+	groups raftGroups
 
 	unsub func()
 	// createMu serialises the meta leader's stream creates, so that two
 	// creates of one name or of overlapping subjects are checked in turn.
 	createMu sync.Mutex
-	quit     chan struct{}
-	wg       sync.WaitGroup
+	// removeMu: one SERVER.REMOVE at a time.
+	removeMu sync.Mutex
+	// asked and warned: when each server was last asked for its group id,
+	// and those of another group warned about; owned by watch.
+	asked  map[uint64]time.Time
+	warned map[uint64]bool
+	quit   chan struct{}
+	wg     sync.WaitGroup
 	// ready is closed once JetStream has enabled its accounts and
 	// recovered their streams: the meta log replayed at start-up must not
 	// create or delete a stream before (nil: ready).
@@ -58,22 +68,39 @@ func (js *jetStream) startCluster() error {
 		return fmtErr("jetstream cluster requires the system account")
 	}
 	c := &jsCluster{js: js, s: s, name: o.Cluster.Name, self: raftPeerID(s.Name()),
-		tr: &raftRouteTransport{s: s, sys: sys}, quit: make(chan struct{}), ready: make(chan struct{})}
+		tr: &raftRouteTransport{s: s, sys: sys}, quit: make(chan struct{}), ready: make(chan struct{}),
+		asked: make(map[uint64]time.Time), warned: make(map[uint64]bool)}
 	c.fsm = newJSMeta(c)
 	s.Noticef("Starting JetStream cluster")
+	crypt, err := raftCryptFromOptions(o)
+	if err != nil {
+		return err
+	}
 	n, err := startRaftNode(raftNodeConfig{id: c.self, group: jsMetaGroup,
 		dir: filepath.Join(filepath.Dir(js.storeDir), "jetstream_cluster", jsMetaGroup),
-		fsm: c.fsm, transport: c.tr, tick: 50 * time.Millisecond})
+		fsm: c.fsm, transport: c.tr, tick: 50 * time.Millisecond, crypt: crypt})
 	if err != nil {
 		return fmtErr("could not start the JetStream meta group: %v", err)
 	}
 	n.SetPeerName(c.self, s.Name())
 	c.meta = n
+	c.groups.add(sys.Name, n)
 	if c.unsub, err = c.tr.subscribe(jsMetaGroup, n); err != nil {
 		n.Stop()
 		return err
 	}
 	js.cluster = c
+	unsubGID, err := c.subscribeGroupID(sys)
+	if err == nil {
+		err = c.subscribeSystemAPI(sys)
+	}
+	if err != nil {
+		c.unsub()
+		n.Stop()
+		return err
+	}
+	unsubRaft := c.unsub
+	c.unsub = func() { unsubRaft(); unsubGID() }
 	c.wg.Add(1)
 	go c.watch()
 	return nil
@@ -130,6 +157,8 @@ func (c *jsCluster) watch() {
 		}
 		switch {
 		case lead == c.self:
+			c.ensureGroupID()
+			c.readmitReturned()
 			c.addMissingPeers(peers)
 		case lead == 0 && time.Since(start) > jsMetaSettle && time.Since(stable) > jsMetaSettle/2:
 			if c.mayBootstrap(peers) {
@@ -179,7 +208,7 @@ func (c *jsCluster) addMissingPeers(peers map[uint64]string) {
 	}
 	ids := make([]uint64, 0, len(peers))
 	for id := range peers {
-		if !slices.Contains(v.voters, id) {
+		if !slices.Contains(v.voters, id) && !c.isRemoved(id) {
 			ids = append(ids, id)
 		}
 	}
@@ -187,23 +216,18 @@ func (c *jsCluster) addMissingPeers(peers map[uint64]string) {
 		return
 	}
 	slices.Sort(ids)
-	c.meta.ProposeAddPeer(ids[0], peers[ids[0]])
+	for _, id := range ids {
+		if c.mayAdd(id, peers[id]) {
+			c.meta.ProposeAddPeer(id, peers[id])
+			return
+		}
+	}
 }
 
 // routePeers are the JetStream servers connected by routes, by peer id.
 func (c *jsCluster) routePeers() map[uint64]string {
 	out := make(map[uint64]string)
-	cs := c.s.cluster.Load()
-	if cs == nil {
-		return out
-	}
-	cs.mu.Lock()
-	for _, r := range cs.remotes {
-		if r.info.JetStream && r.name != "" {
-			out[raftPeerID(r.name)] = r.name
-		}
-	}
-	cs.mu.Unlock()
+	c.eachRouteJS(func(name, _ string) { out[raftPeerID(name)] = name })
 	for id, name := range out {
 		c.meta.SetPeerName(id, name)
 	}

@@ -35,6 +35,12 @@ func (c *jsCluster) dispatch(ja *jsAccount, r *jsAPIRequest, rest string) {
 		c.metaOnly(ja, r, jsAPIHandler{respType: "meta_leader_stepdown_response"}, c.apiMetaStepdown)
 		return
 	}
+	if rest == "SERVER.REMOVE" {
+		if ja.acc == c.s.SystemAccount() {
+			c.metaOnly(ja, r, jsAPIHandler{respType: "meta_server_remove_response"}, c.apiServerRemove)
+		}
+		return
+	}
 	h, args, ok := lookupAPIHandler(rest)
 	if !ok {
 		return
@@ -75,8 +81,10 @@ func (c *jsCluster) dispatch(ja *jsAccount, r *jsAPIRequest, rest string) {
 		}
 		return
 	}
-	if c.fsm.lookup(ja.acc.Name, stream) != nil {
-		return // lives elsewhere: its server answers
+	if sa := c.fsm.lookup(ja.acc.Name, stream); sa != nil {
+		// Lives elsewhere: its server answers, unless it is offline.
+		c.answerOffline(ja, r, h, rest, sa)
+		return
 	}
 	switch {
 	case strings.HasPrefix(rest, "STREAM.CREATE"):
@@ -85,6 +93,10 @@ func (c *jsCluster) dispatch(ja *jsAccount, r *jsAPIRequest, rest string) {
 		c.metaOnly(ja, r, h, func(*jsAccount, *jsAPIRequest) any {
 			return errResponse(jsError(jsClusterNoPeers, "stream restore in clustered mode is not supported yet"))
 		})
+	case strings.HasPrefix(rest, "STREAM.INFO.") && c.meta.Leader() == 0 && c.isMember():
+		// As the reference: an info request waits jsOfflineDelay for a
+		// leader that may know the stream before saying 10008.
+		time.AfterFunc(jsOfflineDelay, func() { ja.respond(r, h, errResponse(jsError(jsClusterNotAvail))) })
 	default:
 		// Assigned nowhere: the meta leader says what a single server
 		// would (not found), so that the request is answered once.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -23,6 +24,11 @@ type jsMeta struct {
 	mu sync.RWMutex // leaf
 	// streams by account, then name.
 	streams map[string]map[string]*jsStreamAssignment
+	// removed are the peers SERVER.REMOVE took out, with the server id
+	// each had then (jetstream_cluster_peers.go).
+	removed map[string]string
+	// groupID tells this meta group from others (jetstream_cluster_peers.go).
+	groupID string
 }
 
 // jsStreamAssignment places one stream: its config and its peers (peer
@@ -40,7 +46,11 @@ type jsStreamAssignment struct {
 
 type jsMetaEntry struct {
 	Op string              `json:"op"`
-	SA *jsStreamAssignment `json:"sa"`
+	SA *jsStreamAssignment `json:"sa,omitempty"`
+	// Peer and ServerID are the server of a membership entry.
+	Peer     string `json:"peer,omitempty"`
+	ServerID string `json:"server_id,omitempty"`
+	GroupID  string `json:"group_id,omitempty"`
 }
 
 const (
@@ -55,11 +65,14 @@ func newJSMeta(c *jsCluster) *jsMeta {
 // Apply runs on the meta node's goroutine.
 func (m *jsMeta) Apply(index uint64, data []byte) {
 	var e jsMetaEntry
-	if err := json.Unmarshal(data, &e); err != nil || e.SA == nil || e.SA.Config == nil {
+	err := json.Unmarshal(data, &e)
+	if err == nil && e.SA == nil && m.applyPeerOp(index, &e) {
+		return
+	}
+	if err != nil || e.SA == nil || e.SA.Config == nil {
 		m.c.s.Warnf("JetStream cluster: skipping a malformed meta entry at %d: %v", index, err)
 		return
 	}
-	replay := m.c.meta != nil && m.c.meta.Replayed(index)
 	switch e.Op {
 	case jsMetaAddStream:
 		m.mu.Lock()
@@ -75,7 +88,7 @@ func (m *jsMeta) Apply(index uint64, data []byte) {
 		accs[e.SA.Config.Name] = e.SA
 		m.mu.Unlock()
 		if m.c.placedHere(e.SA) && m.c.waitReady() {
-			m.c.createAssigned(e.SA, replay)
+			m.c.createAssigned(e.SA, m.c.replayed(index))
 		}
 	case jsMetaDelStream:
 		m.mu.Lock()
@@ -90,12 +103,14 @@ func (m *jsMeta) Apply(index uint64, data []byte) {
 
 type jsMetaSnapshot struct {
 	Streams []*jsStreamAssignment `json:"streams"`
+	Removed map[string]string     `json:"removed,omitempty"`
+	GroupID string                `json:"group_id,omitempty"`
 }
 
 // Snapshot runs on the meta node's goroutine.
 func (m *jsMeta) Snapshot() ([]byte, error) {
 	m.mu.RLock()
-	snap := jsMetaSnapshot{Streams: []*jsStreamAssignment{}}
+	snap := jsMetaSnapshot{Streams: []*jsStreamAssignment{}, Removed: maps.Clone(m.removed), GroupID: m.groupID}
 	for _, accs := range m.streams {
 		for _, sa := range accs {
 			c := *sa
@@ -133,6 +148,8 @@ func (m *jsMeta) Restore(data []byte) error {
 	}
 	m.mu.Lock()
 	m.streams = streams
+	m.removed = snap.Removed
+	m.groupID = snap.GroupID
 	m.mu.Unlock()
 	for _, sa := range snap.Streams {
 		if sa != nil && sa.Config != nil && m.c.placedHere(sa) && m.c.waitReady() {

@@ -23,16 +23,24 @@ func TestJetStreamClusterSplitDeliverReply(t *testing.T) {
 	}
 }
 
-// The meta state survives a snapshot and restore: the same assignments,
-// without the requests' replies (a restore answers nobody).
-func TestJetStreamClusterMetaSnapshotRoundTrip(t *testing.T) {
+// newTestJSMeta is a meta state machine of a server that is in no stream's
+// placement (its applies create nothing).
+func newTestJSMeta(t *testing.T) *jsMeta {
+	t.Helper()
 	s, err := NewServer(&Options{NoLog: true, NoSigs: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &jsCluster{s: s, self: raftPeerID("other")}
-	m := newJSMeta(c)
-	c.fsm = m
+	c.fsm = newJSMeta(c)
+	return c.fsm
+}
+
+// The meta state survives a snapshot and restore: the same assignments,
+// without the requests' replies (a restore answers nobody).
+func TestJetStreamClusterMetaSnapshotRoundTrip(t *testing.T) {
+	m := newTestJSMeta(t)
+	c := m.c
 	cfg := func(name string) *StreamConfig {
 		c := &StreamConfig{Name: name, Subjects: []string{name}}
 		setStreamDefaults(c)
@@ -73,6 +81,9 @@ func FuzzJetStreamClusterMetaEntry(f *testing.F) {
 	f.Add([]byte(`{"op":"add_stream","sa":{"account":"$G","config":{"name":"A","retention":"limits","storage":"file","discard":"old"},"peers":["x"]}}`))
 	f.Add([]byte(`{"op":"del_stream","sa":{"account":"$G","config":{"name":"A"}}}`))
 	f.Add([]byte(`{"streams":[{"account":"$G","config":{"name":"A"}},null]}`))
+	f.Add([]byte(`{"op":"remove_peer","peer":"x","server_id":"NABC"}`))
+	f.Add([]byte(`{"op":"group_id","group_id":"abc"}`))
+	f.Add([]byte(`{"streams":[],"removed":{"x":""},"group_id":"abc"}`))
 	s, err := NewServer(&Options{NoLog: true, NoSigs: true})
 	if err != nil {
 		f.Fatal(err)

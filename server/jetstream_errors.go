@@ -151,6 +151,7 @@ func JSErrorIdentifiers() []string {
 		jsClusterNoPeers, jsClusterNotAvail}
 	ids = append(ids, consumerCheckErrorIDs...)
 	ids = append(ids, consumerAdminErrorIDs...)
+	ids = append(ids, clusterPeerErrorIDs...)
 	return append(ids, msgFeatureErrorIDs...)
 }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -32,6 +33,7 @@ import (
 //
 //	1 entry:      u64 term | u64 index | u8 entry type | data (rest of the body)
 //	2 hard state: u64 term | u64 vote | u64 commit
+//	3 sealed:     an encrypted kind 1 or 2 body (raft_crypt.go)
 //
 // Records are only appended; a batch of records is followed by one fsync
 // before anything that depends on it (a Raft message, an apply) happens.
@@ -66,12 +68,17 @@ type raftLog struct {
 	snap *pb.Snapshot // nil before the first snapshot
 	ents []*pb.Entry  // entries after the snapshot, as recovered
 	buf  []byte       // records of the batch being written
+	seal *raftSealer  // nil: records and snapshot in clear (raft_crypt.go)
+	// lastWrite is when records were last appended by this process (the
+	// log keeps no times), for /raftz.
+	lastWrite time.Time
 }
 
 // raftSegment is one segment file and the highest entry index it holds.
 type raftSegment struct {
 	n        uint64
 	maxIndex uint64
+	size     int64 // bytes in the file
 }
 
 const (
@@ -90,12 +97,18 @@ var raftCRC = crc32.MakeTable(crc32.Castagnoli)
 
 var errRaftLogCorrupt = errors.New("raft log corrupt")
 
-// openRaftLog opens (or creates) the log in dir and recovers its state.
+// openRaftLog opens (or creates) a clear log in dir and recovers its state.
 func openRaftLog(sys storeFS, dir string) (*raftLog, error) {
+	return openRaftLogSealed(sys, dir, nil)
+}
+
+// openRaftLogSealed opens the log in dir; with seal, records written are
+// sealed and sealed ones can be read (raft_crypt.go).
+func openRaftLogSealed(sys storeFS, dir string, seal *raftSealer) (*raftLog, error) {
 	if err := fsMkdirAll(sys, dir); err != nil {
 		return nil, err
 	}
-	l := &raftLog{fs: sys, dir: dir}
+	l := &raftLog{fs: sys, dir: dir, seal: seal}
 	if err := l.loadSnapshot(); err != nil {
 		return nil, err
 	}
@@ -158,13 +171,19 @@ func (l *raftLog) replaySegment(i int, last bool) error {
 		return err
 	}
 	good, err := l.replayRecords(data, &l.segs[i])
+	l.segs[i].size = int64(good)
 	if err == nil {
 		if last {
 			l.size = int64(len(data))
 		}
 		return nil
 	}
-	if !last {
+	if errors.Is(err, errRaftNoKey) {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if !last || errors.Is(err, errRaftSealOpen) {
+		// A torn write never has a good CRC: a sealed record that does not
+		// open is corruption (or tampering), never cut off as a tail.
 		return fmt.Errorf("%w: %s at byte %d: %v", errRaftLogCorrupt, path, good, err)
 	}
 	if good < len(raftSegMagic) {
@@ -186,6 +205,7 @@ func (l *raftLog) replaySegment(i int, last bool) error {
 		}
 		f.Close()
 		l.size = int64(len(raftSegMagic))
+		l.segs[i].size = l.size
 		return err
 	}
 	return nil
@@ -229,6 +249,18 @@ func raftNextRecord(b []byte) ([]byte, int, error) {
 
 func (l *raftLog) replayRecord(body []byte, seg *raftSegment) error {
 	switch body[0] {
+	case raftRecSealed:
+		if l.seal == nil {
+			return errRaftNoKey
+		}
+		plain, err := l.seal.open(body[1:])
+		if err != nil {
+			return fmt.Errorf("%w: %v", errRaftSealOpen, err)
+		}
+		if len(plain) == 0 || plain[0] == raftRecSealed {
+			return errors.New("bad sealed record")
+		}
+		return l.replayRecord(plain, seg)
 	case raftRecHard:
 		if len(body) != raftHardLen {
 			return errors.New("bad hard state record")
@@ -291,7 +323,7 @@ func (l *raftLog) newSegment(n uint64) error {
 		return err
 	}
 	b := append([]byte(raftSegMagic), nil...)
-	b = appendHardRecord(b, &l.hard)
+	b = l.appendHard(b, &l.hard)
 	if _, err = f.WriteAt(b, 0); err == nil {
 		err = f.Sync()
 	}
@@ -304,7 +336,7 @@ func (l *raftLog) newSegment(n uint64) error {
 	}
 	l.f = f
 	l.size = int64(len(b))
-	l.segs = append(l.segs, raftSegment{n: n})
+	l.segs = append(l.segs, raftSegment{n: n, size: l.size})
 	return nil
 }
 
@@ -320,22 +352,41 @@ func appendRecord(b []byte, fill func([]byte) []byte) []byte {
 }
 
 func appendHardRecord(b []byte, hs *pb.HardState) []byte {
-	return appendRecord(b, func(b []byte) []byte {
-		b = append(b, raftRecHard)
-		b = binary.LittleEndian.AppendUint64(b, hs.GetTerm())
-		b = binary.LittleEndian.AppendUint64(b, hs.GetVote())
-		return binary.LittleEndian.AppendUint64(b, hs.GetCommit())
-	})
+	return appendRecord(b, func(b []byte) []byte { return appendHardBody(b, hs) })
+}
+
+func appendHardBody(b []byte, hs *pb.HardState) []byte {
+	b = append(b, raftRecHard)
+	b = binary.LittleEndian.AppendUint64(b, hs.GetTerm())
+	b = binary.LittleEndian.AppendUint64(b, hs.GetVote())
+	return binary.LittleEndian.AppendUint64(b, hs.GetCommit())
 }
 
 func appendEntryRecord(b []byte, e *pb.Entry) []byte {
-	return appendRecord(b, func(b []byte) []byte {
-		b = append(b, raftRecEntry)
-		b = binary.LittleEndian.AppendUint64(b, e.GetTerm())
-		b = binary.LittleEndian.AppendUint64(b, e.GetIndex())
-		b = append(b, byte(e.GetType()))
-		return append(b, e.GetData()...)
-	})
+	return appendRecord(b, func(b []byte) []byte { return appendEntryBody(b, e) })
+}
+
+func appendEntryBody(b []byte, e *pb.Entry) []byte {
+	b = append(b, raftRecEntry)
+	b = binary.LittleEndian.AppendUint64(b, e.GetTerm())
+	b = binary.LittleEndian.AppendUint64(b, e.GetIndex())
+	b = append(b, byte(e.GetType()))
+	return append(b, e.GetData()...)
+}
+
+// appendHard and appendEntry frame a record, sealed when the log is.
+func (l *raftLog) appendHard(b []byte, hs *pb.HardState) []byte {
+	if l.seal != nil {
+		return l.seal.appendSealedRecord(b, func(b []byte) []byte { return appendHardBody(b, hs) })
+	}
+	return appendHardRecord(b, hs)
+}
+
+func (l *raftLog) appendEntry(b []byte, e *pb.Entry) []byte {
+	if l.seal != nil {
+		return l.seal.appendSealedRecord(b, func(b []byte) []byte { return appendEntryBody(b, e) })
+	}
+	return appendEntryRecord(b, e)
 }
 
 // save writes a Ready's hard state (nil or empty: unchanged) and entries,
@@ -344,10 +395,10 @@ func appendEntryRecord(b []byte, e *pb.Entry) []byte {
 func (l *raftLog) save(hs *pb.HardState, ents []*pb.Entry) error {
 	b := l.buf[:0]
 	for _, e := range ents {
-		b = appendEntryRecord(b, e)
+		b = l.appendEntry(b, e)
 	}
 	if hs != nil && (hs.Term != nil || hs.Vote != nil || hs.Commit != nil) {
-		b = appendHardRecord(b, hs)
+		b = l.appendHard(b, hs)
 		l.hard = pb.HardState{Term: proto.Uint64(hs.GetTerm()), Vote: proto.Uint64(hs.GetVote()), Commit: proto.Uint64(hs.GetCommit())}
 	}
 	if len(b) == 0 {
@@ -360,7 +411,9 @@ func (l *raftLog) save(hs *pb.HardState, ents []*pb.Entry) error {
 		return err
 	}
 	l.size += int64(len(b))
+	l.lastWrite = time.Now()
 	seg := &l.segs[len(l.segs)-1]
+	seg.size = l.size
 	for _, e := range ents {
 		seg.maxIndex = max(seg.maxIndex, e.GetIndex())
 	}
@@ -390,6 +443,9 @@ func (l *raftLog) saveSnapshot(snap *pb.Snapshot) error {
 	b = append(b, cs...)
 	b = append(b, snap.GetData()...)
 	binary.LittleEndian.PutUint32(b[8:], crc32.Checksum(b[12:], raftCRC))
+	if l.seal != nil {
+		b = l.seal.seal([]byte(raftSealedSnapMag), b)
+	}
 	if err := fsWriteFileSync(l.fs, filepath.Join(l.dir, "snap"), b); err != nil {
 		return err
 	}
@@ -427,6 +483,14 @@ func (l *raftLog) loadSnapshot() error {
 	if err != nil {
 		return err
 	}
+	if len(b) >= len(raftSealedSnapMag) && string(b[:len(raftSealedSnapMag)]) == raftSealedSnapMag {
+		if l.seal == nil {
+			return fmt.Errorf("%s: %w", filepath.Join(l.dir, "snap"), errRaftNoKey)
+		}
+		if b, err = l.seal.open(b[len(raftSealedSnapMag):]); err != nil {
+			return fmt.Errorf("%w: %s: %v", errRaftLogCorrupt, filepath.Join(l.dir, "snap"), err)
+		}
+	}
 	snap, err := decodeRaftSnapshot(b)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", errRaftLogCorrupt, filepath.Join(l.dir, "snap"), err)
@@ -460,6 +524,15 @@ func decodeRaftSnapshot(b []byte) (*pb.Snapshot, error) {
 			ConfState: cs,
 		},
 	}, nil
+}
+
+// bytes is the size of the log's segments on disk.
+func (l *raftLog) bytes() int64 {
+	var n int64
+	for _, s := range l.segs {
+		n += s.size
+	}
+	return n
 }
 
 // close closes the segment being written.

@@ -64,8 +64,11 @@ type raftNode struct {
 	// are re-applied from the log, not new (their proposers were answered
 	// before the restart, if ever).
 	replayTo uint64
-	namesMu  sync.Mutex
-	names    map[uint64]string // member names, from the context of their conf changes
+	// leaderSince and everLeader are for /raftz; owned by run.
+	leaderSince time.Time
+	everLeader  bool
+	namesMu     sync.Mutex
+	names       map[uint64]string // member names, from the context of their conf changes
 }
 
 // raftStateMachine is what a Raft group replicates. Apply and Restore run
@@ -100,6 +103,18 @@ type raftView struct {
 	commit  uint64
 	voters  []uint64
 	peers   []raftPeerView
+	// For /raftz (monitor_raftz.go).
+	state       raft.StateType
+	vote        uint64
+	firstIndex  uint64 // of the entries still in the log
+	lastIndex   uint64
+	lastTerm    uint64
+	walBytes    int64
+	lastWrite   time.Time
+	leaderSince time.Time // when this node became leader (zero: not leader)
+	everLeader  bool      // a leader was ever known
+	queued      int       // proposals waiting for the node's goroutine
+	leaderSeen  time.Time // last message from the leader
 }
 
 // raftPeerView is what the leader knows of a member.
@@ -122,6 +137,7 @@ type raftNodeConfig struct {
 	tick      time.Duration // 0: 100ms
 	snapEvery uint64        // 0: 8192 entries
 	logger    raft.Logger   // nil: discard
+	crypt     raftCrypt     // encryption at rest (zero: clear)
 }
 
 var (
@@ -143,7 +159,11 @@ func startRaftNode(cfg raftNodeConfig) (*raftNode, error) {
 	if sys == nil {
 		sys = osFS{}
 	}
-	l, err := openRaftLog(sys, cfg.dir)
+	seal, err := openRaftSealer(sys, cfg.dir, cfg.group, cfg.crypt)
+	if err != nil {
+		return nil, err
+	}
+	l, err := openRaftLogSealed(sys, cfg.dir, seal)
 	if err != nil {
 		return nil, err
 	}
@@ -418,6 +438,7 @@ func (n *raftNode) publishView() {
 	st := n.rn.Status()
 	v := &raftView{leader: st.Lead, term: st.GetTerm(), applied: n.applied, commit: st.GetCommit(),
 		voters: slices.Sorted(maps.Keys(st.Config.Voters.IDs()))}
+	n.viewForRaftz(v, st.RaftState, st.GetVote())
 	for id, pr := range st.Progress {
 		v.peers = append(v.peers, raftPeerView{id: id, match: pr.Match,
 			current: pr.Match >= v.commit, active: n.contact[id]})
@@ -425,6 +446,26 @@ func (n *raftNode) publishView() {
 	n.leader.Store(st.Lead)
 	n.term.Store(v.term)
 	n.status.Store(v)
+}
+
+// viewForRaftz fills the view's monitoring fields.
+func (n *raftNode) viewForRaftz(v *raftView, state raft.StateType, vote uint64) {
+	if v.leader != 0 {
+		n.everLeader = true
+	}
+	switch {
+	case state != raft.StateLeader:
+		n.leaderSince = time.Time{}
+	case n.leaderSince.IsZero():
+		n.leaderSince = time.Now()
+	}
+	v.state, v.vote, v.leaderSince, v.everLeader = state, vote, n.leaderSince, n.everLeader
+	v.firstIndex, _ = n.store.FirstIndex()
+	v.lastIndex, _ = n.store.LastIndex()
+	v.lastTerm, _ = n.store.Term(v.lastIndex)
+	v.walBytes, v.lastWrite = n.log.bytes(), n.log.lastWrite
+	v.queued = len(n.propc)
+	v.leaderSeen = n.contact[v.leader]
 }
 
 // Step hands a message from a peer to the node; it never blocks (a full
@@ -574,6 +615,19 @@ func (n *raftNode) ProposeAddPeer(id uint64, name string) error {
 	return err
 }
 
+// ProposeRemovePeer proposes removing member id. Only the leader may; a
+// change proposed while another is pending is dropped by the library, so
+// callers check the result in the voters.
+func (n *raftNode) ProposeRemovePeer(id uint64) error {
+	var err error
+	if derr := n.do(func() {
+		err = n.rn.ProposeConfChange(&pb.ConfChange{Type: pb.ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(id)})
+	}); derr != nil {
+		return derr
+	}
+	return err
+}
+
 // Leader returns the current leader's id (0 if none known).
 func (n *raftNode) Leader() uint64 { return n.leader.Load() }
 
@@ -582,6 +636,16 @@ func (n *raftNode) IsLeader() bool { return n.leader.Load() == n.id }
 
 // View returns the node's latest state for monitoring and info answers.
 func (n *raftNode) View() *raftView { return n.status.Load() }
+
+// stopped tells whether the node's goroutine ended (stopped or failed).
+func (n *raftNode) stopped() bool {
+	select {
+	case <-n.done:
+		return true
+	default:
+		return n.err.Load() != nil
+	}
+}
 
 // Stop stops the node and waits for its goroutine; the log stays on disk.
 func (n *raftNode) Stop() {

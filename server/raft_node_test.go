@@ -82,11 +82,19 @@ type raftTestCluster struct {
 	ids  []uint64
 	fsms map[uint64]*raftTestFSM
 	snap uint64
+	// crypt is the encryption the nodes (re)start with.
+	crypt raftCrypt
 }
 
 func newRaftTestCluster(t *testing.T, n int, snapEvery uint64) *raftTestCluster {
 	t.Helper()
-	c := &raftTestCluster{t: t, dir: t.TempDir(), snap: snapEvery,
+	return newRaftTestClusterCrypt(t, n, snapEvery, raftCrypt{})
+}
+
+// newRaftTestClusterCrypt starts n nodes whose logs are encrypted with rc.
+func newRaftTestClusterCrypt(t *testing.T, n int, snapEvery uint64, rc raftCrypt) *raftTestCluster {
+	t.Helper()
+	c := &raftTestCluster{t: t, dir: t.TempDir(), snap: snapEvery, crypt: rc,
 		net:  &raftTestNet{nodes: map[uint64]*raftNode{}, down: map[uint64]bool{}},
 		fsms: map[uint64]*raftTestFSM{}}
 	for i := 1; i <= n; i++ {
@@ -108,7 +116,7 @@ func (c *raftTestCluster) start(id uint64) {
 	fsm := &raftTestFSM{}
 	n, err := startRaftNode(raftNodeConfig{id: id, group: "G", peers: c.ids,
 		dir: filepath.Join(c.dir, fmt.Sprint(id)), fsm: fsm, transport: c.net,
-		tick: 10 * time.Millisecond, snapEvery: c.snap})
+		tick: 10 * time.Millisecond, snapEvery: c.snap, crypt: c.crypt})
 	if err != nil {
 		c.t.Fatalf("start node %d: %v", id, err)
 	}

@@ -1,0 +1,281 @@
+//go:build !windows
+
+package test
+
+import (
+	"encoding/json"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// faultReplicas is the replica count of the streams the fault scenarios
+// use: 1 until replicated streams exist; NATS_FAULT_REPLICAS=3 runs them
+// on R3 streams.
+func faultReplicas() int {
+	if n, err := strconv.Atoi(os.Getenv("NATS_FAULT_REPLICAS")); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}
+
+// others is every node of c but skip.
+func (c *faultCluster) others(skip ...int) []int {
+	var out []int
+	for _, i := range c.all() {
+		if !slices.Contains(skip, i) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// waitAcked waits until the checker has n more acknowledgements than at
+// the call.
+func (fc *faultChecker) waitMore(n int) {
+	fc.t.Helper()
+	want := fc.ackedCount() + n
+	waitFor(fc.t, 30*time.Second, "more acknowledged publishes", func() bool { return fc.ackedCount() >= want })
+}
+
+// mustBeIntact fails unless every acknowledged message was found once, in
+// order, undamaged (lost allowed up to maxLost: single-copy data a fault
+// destroyed).
+func mustBeIntact(t *testing.T, r faultResult, maxLost int) {
+	t.Helper()
+	if r.lost > maxLost || r.duplicated > 0 || r.reordered > 0 || r.corrupt > 0 || r.acknowledged == 0 {
+		t.Fatalf("checker: %v", r)
+	}
+}
+
+// The server of a stream paused (SIGSTOP) and killed (kill -9) while a
+// client publishes: every acknowledged message is there afterwards.
+func TestFaultStreamServerPauseAndKill(t *testing.T) {
+	faultStreamServerPauseAndKill(t, 3, faultReplicas())
+}
+
+func faultStreamServerPauseAndKill(t *testing.T, n, replicas int) {
+	c := startFaultCluster(t, n)
+	js, _ := c.connect().JetStream()
+	host := c.addStream(js, "PK", replicas)
+	fc := newFaultChecker(t, c.connect(c.others(host)...), "PK")
+	fc.start()
+	for round := 0; round < faultScale(1); round++ {
+		fc.waitMore(50)
+		c.pause(host)
+		time.Sleep(faultScale(time.Second)) // the pause being injected
+		c.resume(host)
+		fc.waitMore(50)
+		c.kill(host)
+		c.start(host)
+	}
+	fc.waitMore(50)
+	fc.halt()
+	mustBeIntact(t, fc.verify("stream server pause+kill"), 0)
+}
+
+// The meta leader killed, then cut off by a partition (and slowed and
+// blackholed before that): the others elect a leader and go on, a stream
+// is created in the majority, and nothing acknowledged is lost.
+func TestFaultMetaLeaderKillAndPartition(t *testing.T) {
+	c := startFaultCluster(t, 3)
+	nc := c.connect()
+	js, _ := nc.JetStream()
+	host := c.addStream(js, "MP", faultReplicas())
+	fc := newFaultChecker(t, c.connect(host), "MP")
+	fc.start()
+	fc.waitMore(30)
+
+	leader := c.waitMeta(c.all())
+	c.kill(leader)
+	c.waitMetaOf(c.others(leader))
+	c.start(leader)
+	leader = c.waitMeta(c.all())
+	fc.waitMore(30)
+
+	// Slow routes, then a blackholed leader, then healed.
+	for _, p := range c.proxies {
+		p.set(proxyPass, 20*time.Millisecond)
+	}
+	fc.waitMore(20)
+	c.isolate(leader, proxyDrop, 0)
+	time.Sleep(faultScale(2 * time.Second)) // the blackhole being injected
+	for _, p := range c.proxies {
+		p.set(proxyPass, 0)
+	}
+	leader = c.waitMeta(c.all())
+
+	// A clean partition of the leader: the majority elects and serves.
+	c.isolate(leader, proxyCut, 0)
+	rest := c.others(leader)
+	c.waitMetaOf(rest)
+	js2, _ := c.connect(rest...).JetStream()
+	c.addStream(js2, "AFTER", 1)
+	c.isolate(leader, proxyPass, 0)
+	c.waitMeta(c.all())
+	fc.waitMore(30)
+	fc.halt()
+	mustBeIntact(t, fc.verify("meta leader kill+partition"), 0)
+}
+
+// waitMetaOf waits until nodes agree on a leader among themselves.
+func (c *faultCluster) waitMetaOf(nodes []int) {
+	c.t.Helper()
+	waitFor(c.t, 30*time.Second, "a meta leader among the majority", func() bool {
+		name := ""
+		for _, i := range nodes {
+			m := c.meta(i)
+			if m == nil || m.Meta.Leader == "" || (name != "" && m.Meta.Leader != name) {
+				return false
+			}
+			name = m.Meta.Leader
+		}
+		return slices.Contains(nodes, c.index(name))
+	})
+}
+
+// A bit flipped in a stored block, then a truncated block: the damaged
+// messages are detected and reported, never served; the rest is intact.
+func TestFaultBitFlipAndTruncation(t *testing.T) {
+	c := startFaultCluster(t, 3)
+	js, _ := c.connect().JetStream()
+	replicas := faultReplicas()
+	host := c.addStream(js, "BF", replicas)
+	fc := newFaultChecker(t, c.connect(c.others(host)...), "BF")
+	fc.publishN(faultScale(200))
+	// A single copy loses what the disk lost; replicas must repair it.
+	maxLost := 0
+	if replicas == 1 {
+		maxLost = 1
+	}
+	damage := func(what string, hurt func(path string, size int64)) {
+		c.kill(host)
+		files := c.dataFiles(host, "BF")
+		if len(files) == 0 {
+			t.Fatalf("no block files of BF on %s", c.nodes[host].name)
+		}
+		fi, err := os.Stat(files[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		hurt(files[0], fi.Size())
+		c.start(host)
+		c.waitMeta(c.all())
+		r := fc.verify(what)
+		mustBeIntact(t, r, maxLost)
+		// The run after the damage must report it.
+		if log := c.nodes[host].p.output(); r.lost > 0 && !strings.Contains(log, "corrupt") &&
+			!strings.Contains(log, "truncated") && !strings.Contains(log, "cut short") {
+			t.Fatalf("%s: %d messages lost and nothing reported:\n%s", what, r.lost, log)
+		}
+	}
+	damage("bit flip", func(path string, size int64) { flipBit(t, path, size/2, 3) })
+	if replicas == 1 {
+		// The flipped message is gone for good: forget it.
+		fc.forgetLost()
+	}
+	fc.publishN(20)
+	damage("truncation", func(path string, size int64) {
+		if err := os.Truncate(path, size-40); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// Five servers: the meta leader and another killed at once; the three
+// left keep a quorum, elect, create and store; the two come back.
+func TestFaultFiveNodesTwoKilled(t *testing.T) {
+	c := startFaultCluster(t, 5)
+	leader := c.waitMeta(c.all())
+	other := (leader + 1) % 5
+	c.kill(leader)
+	c.kill(other)
+	rest := c.others(leader, other)
+	c.waitMetaOf(rest)
+	nc := c.connect(rest...)
+	js, _ := nc.JetStream()
+	c.addStream(js, "FIVE", faultReplicas())
+	fc := newFaultChecker(t, nc, "FIVE")
+	fc.start()
+	fc.waitMore(50)
+	c.start(leader)
+	c.start(other)
+	c.waitMeta(c.all())
+	fc.waitMore(50)
+	fc.halt()
+	mustBeIntact(t, fc.verify("five nodes, two killed"), 0)
+}
+
+// Two servers started with their routes cut each bootstrap a meta group;
+// once the routes come, neither adds the other (their logs would diverge
+// silently) and the leaders warn.
+func TestFaultSplitMetaGroupsWarned(t *testing.T) {
+	c := newFaultCluster(t, 2)
+	c.proxies[[2]int{0, 1}].set(proxyCut, 0)
+	c.start(0)
+	c.start(1)
+	waitFor(t, 30*time.Second, "both servers leading a group of their own", func() bool {
+		for i := range c.nodes {
+			if m := c.meta(i); m == nil || m.Meta.Leader != c.nodes[i].name {
+				return false
+			}
+		}
+		return true
+	})
+	c.proxies[[2]int{0, 1}].set(proxyPass, 0)
+	deadline := time.Now().Add(40 * time.Second)
+	for !strings.Contains(c.log(0)+c.log(1), "belongs to another meta group") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no split warning:\n%s\n%s", c.log(0), c.log(1))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Neither took the other in: each still leads a group of one.
+	for i := range c.nodes {
+		if m := c.meta(i); m == nil || m.Meta.Leader != c.nodes[i].name || m.Meta.Size != 1 {
+			t.Fatalf("%s after the warning: %+v", c.nodes[i].name, m)
+		}
+	}
+}
+
+// A membership change under load: a server that does not hold the stream
+// is removed from the meta group (SERVER.REMOVE), killed and restarted, and
+// joins again; nothing acknowledged is lost meanwhile.
+func TestFaultMembershipChange(t *testing.T) {
+	c := startFaultCluster(t, 3)
+	js, _ := c.connect().JetStream()
+	host := c.addStream(js, "MC", faultReplicas())
+	fc := newFaultChecker(t, c.connect(host), "MC")
+	fc.start()
+	victim := c.others(host)[0]
+	sys := c.connectAs(nats.UserInfo("sys", "sys"), host)
+	for round := 0; round < faultScale(1); round++ {
+		fc.waitMore(30)
+		var m map[string]any
+		waitFor(t, 30*time.Second, "SERVER.REMOVE of "+c.nodes[victim].name, func() bool {
+			msg, err := sys.Request("$JS.API.SERVER.REMOVE", []byte(`{"peer":"`+c.nodes[victim].name+`"}`), 8*time.Second)
+			m = nil
+			return err == nil && json.Unmarshal(msg.Data, &m) == nil && m["success"] == true
+		})
+		waitFor(t, 30*time.Second, "the meta group without it", func() bool {
+			for _, i := range c.others(victim) {
+				if mt := c.meta(i); mt == nil || mt.Meta.Size != 2 {
+					return false
+				}
+			}
+			return true
+		})
+		fc.waitMore(30)
+		c.kill(victim)
+		c.start(victim)
+		c.waitMeta(c.all())
+	}
+	fc.waitMore(30)
+	fc.halt()
+	mustBeIntact(t, fc.verify("membership change"), 0)
+}
