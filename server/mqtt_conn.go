@@ -43,7 +43,6 @@ type mqttConn struct {
 	sbuf      []byte            // subject scratch
 	hbuf      []byte            // header scratch
 	aliases   map[uint16]string // MQTT 5 topic aliases the client set
-	qos2in    map[uint16]struct{}
 	keepAlive time.Duration
 
 	// Guarded by client.mu.
@@ -453,6 +452,9 @@ func (c *client) mqttConnect(body []byte) error {
 		}
 		id = randToken(16)
 		assigned = id
+	}
+	if !mqttValidClientID(id) {
+		return c.mqttRefuse(mqttConnAckIDRejected, ProtocolViolation, fmt.Sprintf("invalid client id %q", id))
 	}
 	c.mu.Lock()
 	mq.clientID = id // read by monitoring under the lock

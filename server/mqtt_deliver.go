@@ -203,8 +203,7 @@ func (c *client) mqttAck(kind byte, pi uint16, _ byte) {
 	mq := c.mq
 	switch kind {
 	case mqttPacketPubRel: // QoS 2 in: the client releases its message
-		delete(mq.qos2in, pi)
-		c.mqttSend(mqttAppendAck(nil, mqttPacketPubComp, pi, 0))
+		c.mqttReleaseQoS2(pi)
 		return
 	case mqttPacketPubComp:
 		c.mu.Lock()

@@ -15,7 +15,7 @@ package server
 // "$MQTT.JSA.<server hash>.>" (mqttAccount.prefix):
 //
 //	RQ.<n>                 the answer to a synchronous request (request)
-//	PA.<cid>.<pi>.<qos>    the PubAck of a QoS 1/2 PUBLISH: PUBACK or PUBREC to client <cid>
+//	PA.<cid>.<pi>.<qos>    the PubAck of a QoS 1 PUBLISH ($MQTT_msgs) or QoS 2 one ($MQTT_qos2in): PUBACK or PUBREC to client <cid>
 //	NR                     answers nobody waits for
 
 import (
@@ -190,7 +190,7 @@ func (ma *mqttAccount) pubAcked(args string, msg []byte) {
 		return
 	}
 	var reason byte
-	if jsonHasError(msg) {
+	if jsonHasError(msg) && !(parts[2] == "2" && mqttAlreadyStored(msg)) {
 		reason = 0x80 // unspecified error (MQTT 5); 3.1.1 has no negative ack
 		if !c.mq.v5 {
 			return
@@ -203,24 +203,40 @@ func (ma *mqttAccount) pubAcked(args string, msg []byte) {
 	c.mqttSendAck(typ, uint16(pi), reason)
 }
 
+// mqttAlreadyStored reports whether a store into $MQTT_qos2in failed
+// because the packet identifier has a message there already: a PUBLISH
+// sent again before its PUBREL, answered with PUBREC all the same.
+func mqttAlreadyStored(msg []byte) bool {
+	return strings.Contains(bytesToString(msg), ErrMaxMsgsPerSubject.Error())
+}
+
 // jsonHasError reports whether a JetStream answer is an error.
 func jsonHasError(msg []byte) bool {
 	return strings.Contains(bytesToString(msg), `"error"`)
 }
+
+// hasInterest reports whether anything (a stream) subscribes to subject.
+func (ma *mqttAccount) hasInterest(subject string) bool {
+	r := ma.acc.sl.Match(subject)
+	return len(r.psubs) > 0 || len(r.qsubs) > 0
+}
+
+// errMQTTNoStream is a store into a stream that does not exist.
+var errMQTTNoStream = errors.New("no stream for the subject")
 
 // errMQTTTimeout is a JetStream request that got no answer in time.
 var errMQTTTimeout = errors.New("timeout waiting for JetStream")
 
 // request sends a JetStream API request as the account and waits for
 // its answer, at most the mqtt block's js_api_timeout.
-func (ma *mqttAccount) request(subject string, body []byte) ([]byte, error) {
+func (ma *mqttAccount) request(subject string, hdr, body []byte) ([]byte, error) {
 	ma.mu.Lock()
 	ma.nreq++
 	id := strconv.FormatUint(ma.nreq, 10)
 	ch := make(chan []byte, 1)
 	ma.reqs[id] = ch
 	ma.mu.Unlock()
-	ma.s.PublishInternal(ma.acc, subject, ma.prefix+"RQ."+id, nil, body)
+	ma.s.PublishInternal(ma.acc, subject, ma.prefix+"RQ."+id, hdr, body)
 	t := time.NewTimer(ma.s.getOpts().MQTT.apiTimeout())
 	defer t.Stop()
 	select {
@@ -236,7 +252,17 @@ func (ma *mqttAccount) request(subject string, body []byte) ([]byte, error) {
 
 // apiCall is request with the answer's error decoded.
 func (ma *mqttAccount) apiCall(subject string, body []byte, out any) error {
-	b, err := ma.request(subject, body)
+	return ma.apiCallMsg(subject, nil, body, out)
+}
+
+// apiCallMsg is apiCall for a message with headers, such as a publish to
+// a stream waiting for its PubAck. Nobody answers a subject no stream
+// holds: that is errMQTTNoStream at once rather than a timeout.
+func (ma *mqttAccount) apiCallMsg(subject string, hdr, body []byte, out any) error {
+	if !strings.HasPrefix(subject, "$JS.API.") && !ma.hasInterest(subject) {
+		return errMQTTNoStream
+	}
+	b, err := ma.request(subject, hdr, body)
 	if err != nil {
 		return err
 	}

@@ -42,12 +42,6 @@ func (c *client) mqttPublish(flags byte, body []byte) error {
 		return err
 	}
 	qos := p.qos()
-	if qos == 2 {
-		if _, dup := mq.qos2in[p.pi]; dup {
-			c.mqttSend(mqttAppendAck(nil, mqttPacketPubRec, p.pi, 0))
-			return nil
-		}
-	}
 	subj, err := mqttTopicToSubject(mq.sbuf[:0], topic, false)
 	mq.sbuf = subj
 	if err != nil {
@@ -74,6 +68,9 @@ func (c *client) mqttPublish(flags byte, body []byte) error {
 	hdr := c.mqttPubHeader(qos, p)
 	if c.acc != nil {
 		subject = c.acc.mapSubject(&c.mbuf, subject)
+		if qos == 2 && c.mqttStoreQoS2(p, subject, reply, hdr) {
+			return nil // delivered on PUBREL (mqtt_qos2.go)
+		}
 		r := c.match(subject)
 		c.deliverResult(r, subject, reply, hdr, p.payload)
 		c.rc.release(r)
@@ -84,20 +81,17 @@ func (c *client) mqttPublish(flags byte, body []byte) error {
 	if qos == 0 {
 		return nil
 	}
-	if qos == 2 {
-		if mq.qos2in == nil {
-			mq.qos2in = map[uint16]struct{}{}
-		}
-		mq.qos2in[p.pi] = struct{}{}
-	}
 	// Stored; the PubAck's reply sends PUBACK/PUBREC (mqttAccount.pubAcked).
 	stored := mqttMsgsPrefix + subject
 	ackTo := mq.ma.prefix + "PA." + strconv.FormatUint(c.cid, 10) + "." + strconv.Itoa(int(p.pi)) + "." + strconv.Itoa(int(qos))
+	if qos == 2 {
+		ackTo = mq.ma.prefix + "NR" // no $MQTT_qos2in: PUBREC below
+	}
 	r := c.acc.sl.Match(stored)
 	found := c.deliverResult(r, stored, []byte(ackTo), hdr, p.payload)
-	if !found {
-		// No $MQTT_msgs (deleted under us): acknowledge all the same,
-		// NATS subscribers got it.
+	if !found || qos == 2 {
+		// No $MQTT_msgs or $MQTT_qos2in (deleted under us): acknowledge
+		// all the same, NATS subscribers got it.
 		c.mqttSend(mqttAppendAck(nil, mqttPacketPubAck+(qos-1)*0x10, p.pi, 0))
 	}
 	return nil

@@ -67,6 +67,9 @@ func (c *client) mqttStartSession(clean, persist bool, expiry uint32) (bool, err
 	ma := mq.ma
 	sess := &mqttSession{hash: mqttHash(mq.clientID), persist: persist, expiry: expiry, subs: map[string]*mqttSessSub{}}
 	mq.sess = sess
+	if clean {
+		ma.purgeQoS2(mq.clientID)
+	}
 	m, err := ma.getMsg(mqttSessStream, mqttSessPrefix+sess.hash, 0, false)
 	if err != nil {
 		return false, err
@@ -165,6 +168,7 @@ func (c *client) mqttEndSession(shutdown bool) {
 			c.mq.ma.deleteConsumer(ss.cons.Durable)
 		}
 	}
+	c.mq.ma.purgeQoS2(c.mq.clientID)
 }
 
 // mqttNewConsumer creates the durable consumer of a QoS 1/2 subscription
