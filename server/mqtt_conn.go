@@ -114,7 +114,7 @@ func (s *Server) startMQTT() error {
 		defer s.wg.Done()
 		stopped := func() bool { return s.isShuttingDown() || s.ldm.Load() }
 		s.acceptConns(l, "MQTT ", s.quitCh, stopped, func(conn net.Conn) bool {
-			s.createMQTTClient(conn)
+			s.createMQTTClient(conn, nil)
 			return true
 		})
 	}()
@@ -153,7 +153,7 @@ func mqttAuthTimeout(o *Options) time.Duration {
 // createMQTTClient sets up an MQTT connection. Until CONNECT is accepted
 // the socket has a deadline (the auth timeout), which also bounds a TLS
 // handshake; there is no INFO and no NATS PING.
-func (s *Server) createMQTTClient(conn net.Conn) {
+func (s *Server) createMQTTClient(conn net.Conn, ws *wsConn) {
 	o := s.getOpts()
 	c := &client{
 		cid:        s.gcid.Add(1),
@@ -169,6 +169,7 @@ func (s *Server) createMQTTClient(conn net.Conn) {
 		msubs:      int32(o.MaxSubs),
 		writerDone: make(chan struct{}),
 		mq:         &mqttConn{done: make(chan struct{})},
+		ws:         ws, // MQTT over websocket (mqtt_websocket.go)
 	}
 	c.echo, c.headers = true, true
 	c.pa.hdr = -1
@@ -180,6 +181,8 @@ func (s *Server) createMQTTClient(conn net.Conn) {
 	}
 	if tc, ok := conn.(*tls.Conn); ok {
 		c.tls.conn = tc
+	} else if ws != nil {
+		c.tls.conn = wsTLSConn(conn)
 	}
 	c.authRequired = mqttAuthConfigured(o)
 	_ = conn.SetDeadline(time.Now().Add(mqttAuthTimeout(o)))
@@ -356,7 +359,7 @@ func mqttAuthConfigured(o *Options) bool {
 // mqttAuthenticate checks an MQTT client's credentials: against the mqtt
 // authorization when it names a user or token, else as any client with
 // the mqtt no_auth_user and connection type MQTT.
-func mqttAuthenticate(o *Options, co *ClientOpts) (*authResult, bool) {
+func mqttAuthenticate(o *Options, c *client, co *ClientOpts) (*authResult, bool) {
 	mo := &o.MQTT
 	switch {
 	case mo.Username != "":
@@ -374,12 +377,12 @@ func mqttAuthenticate(o *Options, co *ClientOpts) (*authResult, bool) {
 	if noAuth == "" {
 		noAuth = o.NoAuthUser
 	}
-	return authenticateAs(o, co, "", ConnectionTypeMqtt, noAuth)
+	return authenticateAs(o, co, "", c.connType(), noAuth)
 }
 
 // mqttCheckAuthentication is checkAuthentication for MQTT clients.
 func (s *Server) mqttCheckAuthentication(c *client, co *ClientOpts) (*authResult, bool) {
-	if res, ok := mqttAuthenticate(s.getOpts(), co); ok {
+	if res, ok := mqttAuthenticate(s.getOpts(), c, co); ok {
 		return res, true
 	}
 	s.logAuthFailure(c, co)
