@@ -312,6 +312,8 @@ func (c *client) mqttPacket(typ byte, body []byte) error {
 			return mqttErr("invalid flags for packet type %d", kind>>4)
 		}
 		return c.mqttSubscribe(kind == mqttPacketSubscribe, body)
+	case mqttPacketAuth:
+		return c.mqttAuthPacket()
 	case mqttPacketPingReq:
 		c.mqttSend([]byte{mqttPacketPingResp, 0})
 	case mqttPacketDisconnect:
@@ -446,6 +448,9 @@ func (c *client) mqttConnect(body []byte) error {
 		return mqttErr("%v", err)
 	}
 	mq.v5 = cp.level == 5
+	if mq.v5 && cp.props.present(mqttPropAuthMethod) {
+		return c.mqttRefuseAuthMethod(cp.props.authMethod) // mqtt_v5.go
+	}
 	clean := cp.flags&mqttConnFlagClean != 0
 	var assigned string
 	id := string(cp.clientID)
@@ -457,7 +462,7 @@ func (c *client) mqttConnect(body []byte) error {
 		assigned = id
 	}
 	if !mqttValidClientID(id) {
-		return c.mqttRefuse(mqttConnAckIDRejected, ProtocolViolation, fmt.Sprintf("invalid client id %q", id))
+		return c.mqttRefuse(mqttConnAckIDRejected, ProtocolViolation, fmt.Sprintf("invalid character in client ID %q", id))
 	}
 	c.mu.Lock()
 	mq.clientID = id // read by monitoring under the lock
@@ -476,6 +481,7 @@ func (c *client) mqttConnect(body []byte) error {
 		w := *cp.will
 		w.topic = append([]byte(nil), w.topic...)
 		w.payload = append([]byte(nil), w.payload...)
+		w.delay = cp.will.props.willDelay
 		w.props = mqttProps{}
 		subj, err := mqttTopicToSubject(nil, w.topic, false)
 		if err != nil || !c.canPublish(string(subj)) {
@@ -494,6 +500,7 @@ func (c *client) mqttConnect(body []byte) error {
 		old.closeConnection(DuplicateClientID)
 		old.mqttWaitClosed()
 	}
+	ma.stopTimers(mq.clientID)
 	persist := !clean
 	if mq.v5 {
 		persist = cp.props.sessionExpiry > 0
@@ -591,11 +598,19 @@ func (c *client) mqttClosed() {
 	if mq.ma == nil {
 		return
 	}
-	if mq.will != nil && (!graceful || willAnyway) && reason != ServerShutdown {
-		c.mqttPublishWill()
-	}
 	c.releaseSubs()
 	c.mqttReturnInflight()
 	c.mqttEndSession(reason == ServerShutdown)
 	mq.ma.unregister(c, mq.clientID)
+	if reason == ServerShutdown {
+		return
+	}
+	if mq.will != nil && (!graceful || willAnyway) {
+		if d := c.mqttWillDelay(); d > 0 {
+			c.mqttScheduleWill(d)
+		} else {
+			c.mqttPublishWill()
+		}
+	}
+	c.mqttScheduleExpiry()
 }

@@ -104,6 +104,7 @@ type mqttAccount struct {
 	clients  map[uint64]*client // MQTT connections by cid, for PubAcks
 	byID     map[string]*client // MQTT connections by client id (takeover)
 	retained map[string]*mqttRetained
+	timers   map[string]*mqttTimers // disconnected MQTT 5 client ids (mqtt_v5.go)
 }
 
 // mqttRetained is a retained message, kept in memory for SUBSCRIBE and in

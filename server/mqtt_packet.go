@@ -333,6 +333,7 @@ type mqttWill struct {
 	qos     byte
 	retain  bool
 	props   mqttProps
+	delay   uint32 // MQTT 5 will delay interval, seconds
 }
 
 // mqttParseConnect decodes a CONNECT body. A protocol level other than 4

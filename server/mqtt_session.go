@@ -156,18 +156,19 @@ func (ma *mqttAccount) deleteConsumer(name string) {
 }
 
 // mqttEndSession ends the session with the connection: a session that
-// does not persist loses its consumers (at shutdown they are left to
-// their inactive threshold, JetStream stopping too).
+// does not persist loses its consumers, record and unreleased QoS 2
+// messages (at shutdown they are left to their inactive threshold,
+// JetStream stopping too).
 func (c *client) mqttEndSession(shutdown bool) {
 	sess := c.mq.sess
-	if sess == nil || sess.persist || shutdown {
+	if sess == nil || shutdown {
 		return
 	}
-	for _, ss := range sess.subs {
-		if ss.cons != nil {
-			c.mq.ma.deleteConsumer(ss.cons.Durable)
-		}
+	if sess.persist && !(c.mq.v5 && sess.expiry == 0) {
+		return
 	}
+	// Not persistent, or an MQTT 5 DISCONNECT set its expiry to 0.
+	c.mq.ma.deleteSession(sess)
 	c.mq.ma.purgeQoS2(c.mq.clientID)
 }
 

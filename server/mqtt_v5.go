@@ -1,0 +1,162 @@
+package server
+
+// MQTT 5 behaviour beyond properties: enhanced authentication (refused:
+// CONNACK 0x8C "bad authentication method" for a CONNECT naming an
+// authentication method, DISCONNECT 0x82 "protocol error" for an AUTH
+// packet), the session expiry interval (a disconnected session's state is
+// removed once it passes), the will delay interval (the will waits, and
+// is dropped when the client id connects again first) and the server's
+// DISCONNECT.
+//
+// The timers of disconnected sessions live in their account
+// (mqttAccount.timers, keyed by client id) and are stopped when the
+// client id connects again. They are not stored: after a restart a
+// session stored earlier stays until its client id connects with a clean
+// start, and a will waiting for its delay is not published.
+
+import (
+	"time"
+)
+
+// MQTT 5 reason codes this file sends.
+const (
+	mqttReasonProtocolError = 0x82
+	mqttReasonBadAuthMethod = 0x8c
+)
+
+// mqttNeverExpires is the session expiry interval meaning "never".
+const mqttNeverExpires = 0xffffffff
+
+// mqttRefuseAuthMethod refuses a CONNECT asking for enhanced
+// authentication, with a reason string saying why.
+func (c *client) mqttRefuseAuthMethod(method []byte) error {
+	reason := "enhanced authentication not supported yet"
+	props := mqttAppendString([]byte{mqttPropReasonString}, reason)
+	c.mqttConnAck(false, mqttReasonBadAuthMethod, props)
+	return &protoErr{close: true, reason: AuthenticationViolation, log: reason + " (method " + string(method) + ")"}
+}
+
+// mqttAuthPacket answers an AUTH packet: without enhanced authentication
+// any AUTH is a protocol error (MQTT 5 section 4.12), and in 3.1.1 the
+// packet type is reserved.
+func (c *client) mqttAuthPacket() error {
+	if !c.mq.v5 {
+		return mqttErr("unsupported packet type %d", mqttPacketAuth>>4)
+	}
+	c.mqttSendDisconnect(mqttReasonProtocolError, "AUTH without an authentication method: enhanced authentication not supported yet")
+	return mqttErr("AUTH packet received: enhanced authentication not supported yet")
+}
+
+// mqttSendDisconnect queues an MQTT 5 DISCONNECT with a reason code and
+// string; the caller closes the connection.
+func (c *client) mqttSendDisconnect(code byte, reason string) {
+	props := mqttAppendString([]byte{mqttPropReasonString}, reason)
+	body := append([]byte{code}, mqttAppendVarInt(nil, len(props))...)
+	body = append(body, props...)
+	b := append([]byte{mqttPacketDisconnect}, mqttAppendVarInt(nil, len(body))...)
+	c.mqttSend(append(b, body...))
+}
+
+// mqttTimers are the pending timers of one disconnected client id.
+type mqttTimers struct {
+	expiry *time.Timer // removes the session
+	will   *time.Timer // publishes the delayed will
+}
+
+// stopTimers cancels what waits for a client id that connects again:
+// its session is resumed and its delayed will is not published.
+func (ma *mqttAccount) stopTimers(clientID string) {
+	ma.mu.Lock()
+	t := ma.timers[clientID]
+	delete(ma.timers, clientID)
+	ma.mu.Unlock()
+	if t == nil {
+		return
+	}
+	if t.expiry != nil {
+		t.expiry.Stop()
+	}
+	if t.will != nil {
+		t.will.Stop()
+	}
+}
+
+// timersFor returns the timers of a client id, created. Lock held.
+func (ma *mqttAccount) timersFor(clientID string) *mqttTimers {
+	if ma.timers == nil {
+		ma.timers = map[string]*mqttTimers{}
+	}
+	t := ma.timers[clientID]
+	if t == nil {
+		t = &mqttTimers{}
+		ma.timers[clientID] = t
+	}
+	return t
+}
+
+// connected reports whether a connection holds the client id now.
+func (ma *mqttAccount) connected(clientID string) bool {
+	ma.mu.Lock()
+	defer ma.mu.Unlock()
+	return ma.byID[clientID] != nil
+}
+
+// mqttScheduleExpiry starts the session expiry timer of a persistent
+// MQTT 5 session whose connection ended.
+func (c *client) mqttScheduleExpiry() {
+	mq := c.mq
+	sess := mq.sess
+	if !mq.v5 || sess == nil || !sess.persist || sess.expiry == 0 || sess.expiry == mqttNeverExpires {
+		return
+	}
+	ma, id := mq.ma, mq.clientID
+	ma.mu.Lock()
+	defer ma.mu.Unlock()
+	ma.timersFor(id).expiry = time.AfterFunc(time.Duration(sess.expiry)*time.Second, func() {
+		if ma.connected(id) {
+			return
+		}
+		ma.mu.Lock()
+		if t := ma.timers[id]; t != nil {
+			t.expiry = nil
+		}
+		ma.mu.Unlock()
+		ma.deleteSession(sess)
+		ma.purgeQoS2(id)
+	})
+}
+
+// mqttWillDelay is how long the will of a connection that just ended
+// waits: its delay interval, at most until the session ends (at once for
+// a session that ends with the connection).
+func (c *client) mqttWillDelay() time.Duration {
+	mq := c.mq
+	if !mq.v5 || mq.will == nil || mq.will.delay == 0 || mq.sess == nil || !mq.sess.persist {
+		return 0
+	}
+	d := mq.will.delay
+	if mq.sess.expiry != mqttNeverExpires {
+		d = min(d, mq.sess.expiry)
+	}
+	return time.Duration(d) * time.Second
+}
+
+// mqttScheduleWill publishes the will after its delay, unless the client
+// id connects again first.
+func (c *client) mqttScheduleWill(d time.Duration) {
+	ma, id := c.mq.ma, c.mq.clientID
+	ma.mu.Lock()
+	defer ma.mu.Unlock()
+	ma.timersFor(id).will = time.AfterFunc(d, func() {
+		ma.mu.Lock()
+		t := ma.timers[id]
+		fire := t != nil && t.will != nil
+		if fire {
+			t.will = nil
+		}
+		ma.mu.Unlock()
+		if fire && !ma.connected(id) {
+			c.mqttPublishWill()
+		}
+	})
+}
