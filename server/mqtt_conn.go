@@ -54,6 +54,8 @@ type mqttConn struct {
 	inflight map[uint16]*mqttInflight
 	bySeq    map[mqttSeqKey]uint16
 	pubrel   map[uint16]struct{} // QoS 2 out: PUBREL sent, PUBCOMP awaited
+	recvMax  int                 // MQTT 5 receive maximum: QoS 1/2 in flight at most, 0 no limit
+	deferred []string            // ack subjects of deliveries held back by recvMax (mqtt_v5.go)
 	lost     []string            // ack subjects of deliveries after close
 	kaTimer  *time.Timer
 
@@ -509,6 +511,9 @@ func (c *client) mqttConnect(body []byte) error {
 	if err != nil {
 		s.Errorf("%s - unable to load the MQTT session of %q: %v", c.logPrefix(), mq.clientID, err)
 		return c.mqttRefuse(mqttConnAckServerUnavailable, ServerShutdown, "")
+	}
+	if err := c.mqttSetReceiveMaximum(&cp.props); err != nil {
+		return err
 	}
 	mq.keepAlive = time.Duration(cp.keepAlive) * time.Second
 	mq.connected = true

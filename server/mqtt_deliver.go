@@ -54,10 +54,13 @@ func (c *client) mqttDeliver(rc *client, sub *subscription, subject string, repl
 	var pi uint16
 	dup := false
 	if qos > 0 {
-		pi, dup = mq.trackOut(sub.subject, ack, qos)
+		pi, dup = mq.trackOut(sub.subject, ack, qos, true)
 		if pi == 0 {
+			if len(ack) > 0 {
+				mq.deferred = append(mq.deferred, string(ack)) // receive maximum (mqtt_v5.go)
+			}
 			rc.mu.Unlock()
-			return false // no identifier free: the consumer sends it again
+			return false // no place: the consumer sends it again
 		}
 	}
 	flags := qos << 1
@@ -141,8 +144,9 @@ func mqttVarIntLen(n int) int {
 
 // trackOut gives a QoS 1/2 delivery its packet identifier: the one its
 // stream sequence already has (a redelivery: dup), else a free one (0
-// when all are taken). Lock held.
-func (mq *mqttConn) trackOut(deliver string, ack []byte, qos byte) (pi uint16, dup bool) {
+// when all are taken, or, limited, when the client's receive maximum is
+// reached). Lock held.
+func (mq *mqttConn) trackOut(deliver string, ack []byte, qos byte, limited bool) (pi uint16, dup bool) {
 	var key mqttSeqKey
 	if len(ack) > 0 {
 		key = mqttSeqKey{deliver: deliver, seq: mqttAckStreamSeq(ack)}
@@ -152,6 +156,9 @@ func (mq *mqttConn) trackOut(deliver string, ack []byte, qos byte) (pi uint16, d
 				return pi, true
 			}
 		}
+	}
+	if limited && mq.full() {
+		return 0, false
 	}
 	if mq.inflight == nil {
 		mq.inflight = map[uint16]*mqttInflight{}
@@ -209,6 +216,7 @@ func (c *client) mqttAck(kind byte, pi uint16, _ byte) {
 		c.mu.Lock()
 		delete(mq.pubrel, pi)
 		c.mu.Unlock()
+		c.mqttSendDeferred()
 		return
 	}
 	c.mu.Lock()
@@ -232,7 +240,9 @@ func (c *client) mqttAck(kind byte, pi uint16, _ byte) {
 	}
 	if kind == mqttPacketPubRec {
 		c.mqttSend(mqttAppendAck(nil, mqttPacketPubRel, pi, 0))
+		return
 	}
+	c.mqttSendDeferred()
 }
 
 // mqttReturnInflight gives the consumers back the stored messages this
@@ -241,13 +251,13 @@ func (c *client) mqttAck(kind byte, pi uint16, _ byte) {
 // than after ack_wait (MQTT 3.1.1 section 4.4).
 func (c *client) mqttReturnInflight() {
 	c.mu.Lock()
-	acks := c.mq.lost
+	acks := append(c.mq.lost, c.mq.deferred...)
 	for _, inf := range c.mq.inflight {
 		if inf.ack != "" {
 			acks = append(acks, inf.ack)
 		}
 	}
-	c.mq.lost, c.mq.inflight, c.mq.bySeq = nil, nil, nil
+	c.mq.lost, c.mq.deferred, c.mq.inflight, c.mq.bySeq = nil, nil, nil, nil
 	acc := c.acc
 	c.mu.Unlock()
 	for _, ack := range acks {
@@ -269,7 +279,7 @@ func (c *client) mqttSendRetained(g mqttGranted) {
 		c.mu.Lock()
 		var pi uint16
 		if qos > 0 {
-			pi, _ = mq.trackOut("", nil, qos)
+			pi, _ = mq.trackOut("", nil, qos, false)
 		}
 		var props []byte
 		if mq.v5 {

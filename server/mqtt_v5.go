@@ -5,8 +5,11 @@ package server
 // authentication method, DISCONNECT 0x82 "protocol error" for an AUTH
 // packet), the session expiry interval (a disconnected session's state is
 // removed once it passes), the will delay interval (the will waits, and
-// is dropped when the client id connects again first) and the server's
-// DISCONNECT.
+// is dropped when the client id connects again first), the client's
+// receive maximum (at most that many QoS 1/2 deliveries unacknowledged:
+// one more is held back, its ack subject kept, and given back to its
+// consumer with a NAK, so that it comes again at once, each time an
+// acknowledgement frees a place) and the server's DISCONNECT.
 //
 // The timers of disconnected sessions live in their account
 // (mqttAccount.timers, keyed by client id) and are stopped when the
@@ -159,4 +162,41 @@ func (c *client) mqttScheduleWill(d time.Duration) {
 			c.mqttPublishWill()
 		}
 	})
+}
+
+// mqttSetReceiveMaximum applies the CONNECT's receive maximum; 0 is a
+// protocol error (MQTT 5 section 3.1.2.11.3).
+func (c *client) mqttSetReceiveMaximum(p *mqttProps) error {
+	if !c.mq.v5 || !p.present(mqttPropReceiveMaximum) {
+		return nil
+	}
+	if p.receiveMaximum == 0 {
+		return mqttErr("receive maximum of 0")
+	}
+	c.mu.Lock()
+	c.mq.recvMax = int(p.receiveMaximum)
+	c.mu.Unlock()
+	return nil
+}
+
+// full reports whether the client's receive maximum leaves no place for
+// one more QoS 1/2 delivery (a QoS 2 one counts until PUBCOMP). Lock held.
+func (mq *mqttConn) full() bool {
+	return mq.recvMax > 0 && len(mq.inflight)+len(mq.pubrel) >= mq.recvMax
+}
+
+// mqttSendDeferred gives one delivery held back by the receive maximum
+// back to its consumer, an acknowledgement having freed a place.
+func (c *client) mqttSendDeferred() {
+	c.mu.Lock()
+	mq := c.mq
+	if len(mq.deferred) == 0 || mq.full() {
+		c.mu.Unlock()
+		return
+	}
+	ack := mq.deferred[0]
+	mq.deferred = mq.deferred[1:]
+	acc := c.acc
+	c.mu.Unlock()
+	c.srv.PublishInternal(acc, ack, "", nil, mqttNak)
 }

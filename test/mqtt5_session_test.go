@@ -128,3 +128,72 @@ func TestMQTT5WillDelay(t *testing.T) {
 		t.Fatalf("cancelled will published: %s %q", m.Subject, m.Data)
 	}
 }
+
+// mqttRawPublish5 parses an MQTT 5 PUBLISH (QoS 1/2: with an identifier).
+func mqttRawPublish5(t testing.TB, p mqttRawPacket) (pi uint16, payload string) {
+	t.Helper()
+	if p.typ&0xf0 != 0x30 || p.typ&0x06 == 0 {
+		t.Fatalf("expected a QoS 1/2 PUBLISH, got %x %x", p.typ, p.body)
+	}
+	n := int(p.body[0])<<8 | int(p.body[1])
+	rest := p.body[2+n:]
+	pi = uint16(rest[0])<<8 | uint16(rest[1])
+	rest = rest[2:]
+	plen, shift, i := 0, 0, 0
+	for ; ; i++ {
+		plen |= int(rest[i]&0x7f) << shift
+		shift += 7
+		if rest[i]&0x80 == 0 {
+			break
+		}
+	}
+	return pi, string(rest[i+1+plen:])
+}
+
+// TestMQTT5ReceiveMaximum: a client with receive maximum 2 never has more
+// than 2 QoS 1 messages unacknowledged; each PUBACK lets the next one come
+// at once, and all arrive.
+func TestMQTT5ReceiveMaximum(t *testing.T) {
+	s := RunServer(t, mqttOptions(t))
+	r := mqttDialRaw(t, s)
+	body := append(mqttRawStr("MQTT"), 5, 0x02, 0, 0, 3, 0x21, 0, 2) // clean start, receive maximum 2
+	r.send(mqttRawFrame(0x10, append(body, mqttRawStr("v5-rmax")...)))
+	if p := r.read(5 * time.Second); p.typ != 0x20 || p.body[1] != 0 {
+		t.Fatalf("connack %x %x", p.typ, p.body)
+	}
+	sub := append([]byte{0, 1, 0}, mqttRawStr("rm/#")...)
+	r.send(mqttRawFrame(0x82, append(sub, 1)))
+	if p := r.read(5 * time.Second); p.typ != 0x90 || p.body[len(p.body)-1] != 1 {
+		t.Fatalf("suback %x %x", p.typ, p.body)
+	}
+	pub := mqttConnect(t, s, "rmax-pub", true)
+	const total = 6
+	for i := range total {
+		mqttWait(t, pub.Publish("rm/x", 1, false, string(rune('a'+i))), "publish")
+	}
+	got := map[string]bool{}
+	var unacked []uint16
+	readOne := func() {
+		t.Helper()
+		pi, payload := mqttRawPublish5(t, r.read(10*time.Second))
+		got[payload] = true
+		unacked = append(unacked, pi)
+	}
+	readOne()
+	readOne()
+	if extra, err := r.tryRead(700 * time.Millisecond); err == nil {
+		t.Fatalf("a third message in flight: %x %x", extra.typ, extra.body)
+	}
+	for len(got) < total {
+		pi := unacked[0]
+		unacked = unacked[1:]
+		r.send(mqttRawFrame(0x40, []byte{byte(pi >> 8), byte(pi)}))
+		readOne()
+		if len(unacked) > 2 {
+			t.Fatalf("%d in flight", len(unacked))
+		}
+	}
+	if len(got) != total {
+		t.Fatalf("got %v", got)
+	}
+}
