@@ -50,6 +50,7 @@ type mqttConn struct {
 	willDel  bool // MQTT 5 DISCONNECT 0x04: will anyway
 	obuf     []byte
 	tbuf     []byte
+	pbuf     []byte // a delivery's MQTT 5 properties (hbuf is the reader's)
 	nextPI   uint16
 	inflight map[uint16]*mqttInflight
 	bySeq    map[mqttSeqKey]uint16

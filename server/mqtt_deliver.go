@@ -37,6 +37,13 @@ func (c *client) mqttDeliver(rc *client, sub *subscription, subject string, repl
 	if ms.wildRoot && len(subject) > 0 && subject[0] == '$' {
 		return false
 	}
+	var age uint32 // seconds stored, taken off the message expiry interval
+	if len(ack) > 0 {
+		var expired bool
+		if age, expired = rc.mqttExpiredDelivery(rc.acc, hdr, ack); expired { // mqtt_expiry.go
+			return false
+		}
+	}
 	if ms.noLocal && rc == c {
 		return false
 	}
@@ -70,8 +77,8 @@ func (c *client) mqttDeliver(rc *client, sub *subscription, subject string, repl
 	mq.tbuf = mqttSubjectToTopic(mq.tbuf[:0], subject)
 	var props []byte
 	if mq.v5 {
-		mq.hbuf = mqttAppendPubProps(mq.hbuf[:0], hdr, reply, ms.subID)
-		props = mq.hbuf
+		mq.pbuf = mqttAppendPubProps(mq.pbuf[:0], hdr, reply, ms.subID, age)
+		props = mq.pbuf
 	}
 	mq.obuf = mqttAppendPublishHeader(mq.obuf[:0], flags, mq.tbuf, pi, mq.v5, props, len(payload))
 	rc.appendOut(mq.obuf)
@@ -275,6 +282,10 @@ func (c *client) mqttSendRetained(g mqttGranted) {
 		return
 	}
 	for _, r := range mq.ma.retainedMatching(g.subjects) {
+		left, expired := mqttRemaining(r.expiry, r.stored)
+		if expired {
+			continue
+		}
 		qos := min(g.qos, r.qos)
 		c.mu.Lock()
 		var pi uint16
@@ -284,6 +295,9 @@ func (c *client) mqttSendRetained(g mqttGranted) {
 		var props []byte
 		if mq.v5 {
 			props = []byte{}
+			if left > 0 {
+				props = append(props, mqttPropMessageExpiry, byte(left>>24), byte(left>>16), byte(left>>8), byte(left))
+			}
 		}
 		b := mqttAppendPublishHeader(nil, qos<<1|mqttPubFlagRetain, []byte(r.topic), pi, mq.v5, props, len(r.payload))
 		c.queueOutbound(b, r.payload)

@@ -113,6 +113,8 @@ type mqttRetained struct {
 	topic   string
 	qos     byte
 	payload []byte
+	expiry  uint32    // MQTT 5 message expiry interval, seconds; 0 none
+	stored  time.Time // when it was retained, for its expiry
 }
 
 // mqttAccountFor returns acc's MQTT state with its streams in place,
@@ -306,10 +308,11 @@ func (ma *mqttAccount) createStreams() error {
 
 // storedMsg is a message as STREAM.MSG.GET answers it.
 type storedMsg struct {
-	Subject string `json:"subject"`
-	Seq     uint64 `json:"seq"`
-	Header  []byte `json:"hdrs,omitempty"`
-	Data    []byte `json:"data,omitempty"`
+	Subject string    `json:"subject"`
+	Seq     uint64    `json:"seq"`
+	Header  []byte    `json:"hdrs,omitempty"`
+	Data    []byte    `json:"data,omitempty"`
+	Time    time.Time `json:"time"`
 }
 
 // getMsg reads one message of stream: the last on subject, or with next
@@ -352,7 +355,7 @@ func (ma *mqttAccount) loadRetained() error {
 		fv, _ := headerValue(m.Header, mqttHdrRFlags)
 		flags, _ := strconv.Atoi(fv)
 		ma.mu.Lock()
-		ma.retained[subject] = &mqttRetained{topic: topic, qos: byte(flags>>1) & 3, payload: m.Data}
+		ma.retained[subject] = &mqttRetained{topic: topic, qos: byte(flags>>1) & 3, payload: m.Data, expiry: mqttExpiry(m.Header), stored: m.Time}
 		ma.mu.Unlock()
 	}
 	return nil
@@ -364,19 +367,23 @@ func (ma *mqttAccount) publishNoReply(subject string, hdr, msg []byte) {
 }
 
 // retain stores or (empty payload) removes the retained message of a
-// subject, in memory at once and in $MQTT_rmsgs. A removal is stored as
+// subject (with its MQTT 5 message expiry interval, 0 for none), in memory at once and in $MQTT_rmsgs. A removal is stored as
 // an empty message, which replaces the last one (one per subject) in
 // order with the stores before it, where a purge request would race them.
-func (ma *mqttAccount) retain(subject, topic string, qos byte, payload []byte) {
+func (ma *mqttAccount) retain(subject, topic string, qos byte, payload []byte, expiry uint32) {
 	ma.mu.Lock()
 	if len(payload) == 0 {
 		delete(ma.retained, subject)
 	} else {
-		ma.retained[subject] = &mqttRetained{topic: topic, qos: qos, payload: append([]byte(nil), payload...)}
+		ma.retained[subject] = &mqttRetained{topic: topic, qos: qos, payload: append([]byte(nil), payload...), expiry: expiry, stored: time.Now()}
 	}
 	ma.mu.Unlock()
 	hdr := "NATS/1.0\r\n" + mqttHdrRTopic + ":" + topic + "\r\n" + mqttHdrRFlags + ":" +
-		strconv.Itoa(int(qos)<<1|1) + "\r\n" + mqttHdrROrigin + ":" + mqttHash(ma.s.Name()) + "\r\n\r\n"
+		strconv.Itoa(int(qos)<<1|1) + "\r\n" + mqttHdrROrigin + ":" + mqttHash(ma.s.Name()) + "\r\n"
+	if expiry > 0 {
+		hdr += mqttHdrExp + ": " + strconv.FormatUint(uint64(expiry), 10) + "\r\n" // ours (mqtt_expiry.go)
+	}
+	hdr += "\r\n"
 	ma.publishNoReply(mqttRetainedPrefix+subject, []byte(hdr), payload)
 }
 

@@ -15,7 +15,7 @@ package server
 //	correlation data                header "Nmqtt-Corr: <base64>"
 //	content type                    header "Nmqtt-Ctype: <type>"
 //	payload format indicator 1      header "Nmqtt-Fmt: 1"
-//	message expiry interval         header "Nmqtt-Exp: <seconds>" (carried, not enforced)
+//	message expiry interval         header "Nmqtt-Exp: <seconds>" (enforced: mqtt_expiry.go)
 
 import (
 	"encoding/base64"
@@ -76,7 +76,7 @@ func (c *client) mqttPublish(flags byte, body []byte) error {
 		c.rc.release(r)
 	}
 	if p.retain() {
-		mq.ma.retain(subject, string(topic), qos, p.payload)
+		mq.ma.retain(subject, string(topic), qos, p.payload, p.props.messageExpiry)
 	}
 	if qos == 0 {
 		return nil
@@ -188,8 +188,9 @@ func mqttHeaderSafe(s []byte, name bool) bool {
 // mqttAppendPubProps appends the MQTT 5 properties of a delivery: the
 // reply subject as response topic, headers as user properties (the
 // Nmqtt-* ones back as their properties; Nats-* and the status line are
-// NATS's own) and the subscription identifier.
-func mqttAppendPubProps(b []byte, hdr, reply []byte, subID int) []byte {
+// NATS's own) and the subscription identifier. A message stored for age
+// seconds forwards what remains of its expiry interval.
+func mqttAppendPubProps(b []byte, hdr, reply []byte, subID int, age uint32) []byte {
 	if len(reply) > 0 {
 		b = append(b, mqttPropResponseTopic)
 		t := mqttSubjectToTopic(nil, bytesToString(reply))
@@ -215,7 +216,8 @@ func mqttAppendPubProps(b []byte, hdr, reply []byte, subID int) []byte {
 		case ks == mqttHdrFmt:
 			b = append(b, mqttPropPayloadFormat, 1)
 		case ks == mqttHdrExp:
-			if n, err := strconv.ParseUint(bytesToString(v), 10, 32); err == nil {
+			if n, err := strconv.ParseUint(bytesToString(v), 10, 32); err == nil && n > uint64(age) {
+				n -= uint64(age) // what remains (mqtt_expiry.go)
 				b = append(b, mqttPropMessageExpiry, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 			}
 		case len(ks) > 6 && (ks[:6] == "Nmqtt-" || ks[:5] == "Nats-"):
@@ -250,6 +252,6 @@ func (c *client) mqttPublishWill() {
 		mq.ma.publishNoReply(mqttMsgsPrefix+subject, hdr, w.payload)
 	}
 	if w.retain {
-		mq.ma.retain(subject, string(w.topic), w.qos, w.payload)
+		mq.ma.retain(subject, string(w.topic), w.qos, w.payload, 0)
 	}
 }

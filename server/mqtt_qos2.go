@@ -106,7 +106,7 @@ func (c *client) mqttDeliverReleased(m *storedMsg) error {
 	c.deliverResult(r, subject, []byte(reply), hdr, m.Data)
 	c.rc.release(r)
 	if flags&mqttPubFlagRetain != 0 {
-		ma.retain(subject, string(mqttSubjectToTopic(nil, subject)), 2, m.Data)
+		ma.retain(subject, string(mqttSubjectToTopic(nil, subject)), 2, m.Data, mqttExpiry(m.Header))
 	}
 	stored := setHeader(hdr, "Nats-Msg-Id", "q2-"+strconv.FormatUint(m.Seq, 10))
 	if err := ma.apiCallMsg(mqttMsgsPrefix+subject, stored, m.Data, nil); err != nil && err != errMQTTNoStream {

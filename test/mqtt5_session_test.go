@@ -197,3 +197,65 @@ func TestMQTT5ReceiveMaximum(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+// TestMQTT5MessageExpiry: a stored QoS 1 message and a retained message
+// whose expiry interval has passed are not delivered (the stored one is
+// acknowledged away); ones still valid arrive with what remains of their
+// interval.
+func TestMQTT5MessageExpiry(t *testing.T) {
+	s := RunServer(t, mqttOptions(t))
+	nc := connect(t, s)
+	js, _ := nc.JetStream()
+	expiry := uint32(300)
+	away := &paho.Connect{ClientID: "v5-away", Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}}
+	sc, _, err := mqtt5Connect(t, s, away)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.subscribe(t, paho.SubscribeOptions{Topic: "mx/+", QoS: 1})
+	_ = sc.c.Disconnect(&paho.Disconnect{})
+
+	pub, _, err := mqtt5Connect(t, s, &paho.Connect{ClientID: "v5-mxpub", CleanStart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, long := uint32(1), uint32(100)
+	pub.publish(t, &paho.Publish{Topic: "mx/short", QoS: 1, Payload: []byte("stale"), Properties: &paho.PublishProperties{MessageExpiry: &short}})
+	pub.publish(t, &paho.Publish{Topic: "mx/long", QoS: 1, Payload: []byte("fresh"), Properties: &paho.PublishProperties{MessageExpiry: &long}})
+	pub.publish(t, &paho.Publish{Topic: "mr/short", QoS: 1, Retain: true, Payload: []byte("stale retained"), Properties: &paho.PublishProperties{MessageExpiry: &short}})
+	pub.publish(t, &paho.Publish{Topic: "mr/long", QoS: 1, Retain: true, Payload: []byte("fresh retained"), Properties: &paho.PublishProperties{MessageExpiry: &long}})
+	time.Sleep(2100 * time.Millisecond) // the short interval must pass: nothing to await
+
+	back, ca, err := mqtt5Connect(t, s, away)
+	if err != nil || !ca.SessionPresent {
+		t.Fatalf("reconnect: %v", err)
+	}
+	p := back.next(t)
+	if string(p.Payload) != "fresh" || p.Properties == nil || p.Properties.MessageExpiry == nil || *p.Properties.MessageExpiry > 98 || *p.Properties.MessageExpiry < 90 {
+		t.Fatalf("fresh message %q %+v", p.Payload, p.Properties)
+	}
+	select {
+	case p := <-back.got:
+		t.Fatalf("expired message delivered: %q", p.Payload)
+	case <-time.After(500 * time.Millisecond):
+	}
+	waitFor(t, 10*time.Second, "expired message acknowledged away", func() bool {
+		si, err := js.StreamInfo("$MQTT_msgs")
+		return err == nil && si.State.Msgs == 0
+	})
+
+	rs, _, err := mqtt5Connect(t, s, &paho.Connect{ClientID: "v5-ret", CleanStart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.subscribe(t, paho.SubscribeOptions{Topic: "mr/+", QoS: 1})
+	p = rs.next(t)
+	if string(p.Payload) != "fresh retained" || !p.Retain || p.Properties == nil || p.Properties.MessageExpiry == nil || *p.Properties.MessageExpiry > 98 {
+		t.Fatalf("retained %q %+v", p.Payload, p.Properties)
+	}
+	select {
+	case p := <-rs.got:
+		t.Fatalf("expired retained message delivered: %q", p.Payload)
+	case <-time.After(500 * time.Millisecond):
+	}
+}
