@@ -8,14 +8,36 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// mqttRawConnect5 is an MQTT 5 CONNECT body without properties.
-func mqttRawConnect5(id string, clean bool) []byte {
+// mqttRawConnect5 is an MQTT 5 CONNECT with keep-alive 0 and the
+// properties given (encoded, shorter than 128 bytes).
+func mqttRawConnect5(id string, clean bool, props ...byte) []byte {
 	flags := byte(0)
 	if clean {
 		flags = 0x02
 	}
-	body := append(mqttRawStr("MQTT"), 5, flags, 0, 0, 0) // keep-alive 0, no properties
+	body := append(mqttRawStr("MQTT"), 5, flags, 0, 0, byte(len(props)))
+	body = append(body, props...)
 	return mqttRawFrame(0x10, append(body, mqttRawStr(id)...))
+}
+
+// connect5 sends an MQTT 5 CONNECT and expects CONNACK success.
+func (r *mqttRaw) connect5(connect []byte) {
+	r.t.Helper()
+	r.send(connect)
+	if p := r.read(5 * time.Second); p.typ != 0x20 || len(p.body) < 2 || p.body[1] != 0 {
+		r.t.Fatalf("connack %x %x", p.typ, p.body)
+	}
+}
+
+// subscribe5 subscribes one filter on an MQTT 5 connection and expects
+// the QoS granted.
+func (r *mqttRaw) subscribe5(filter string, qos byte) {
+	r.t.Helper()
+	sub := append([]byte{0, 1, 0}, mqttRawStr(filter)...)
+	r.send(mqttRawFrame(0x82, append(sub, qos)))
+	if p := r.read(5 * time.Second); p.typ != 0x90 || p.body[len(p.body)-1] != qos {
+		r.t.Fatalf("suback %x %x", p.typ, p.body)
+	}
 }
 
 // TestMQTT5EnhancedAuthRefused: a CONNECT naming an authentication method
@@ -30,10 +52,7 @@ func TestMQTT5EnhancedAuthRefused(t *testing.T) {
 	}
 
 	r := mqttDialRaw(t, s)
-	r.send(mqttRawConnect5("v5-auth", true))
-	if p := r.read(5 * time.Second); p.typ != 0x20 || p.body[1] != 0 {
-		t.Fatalf("connack %x %x", p.typ, p.body)
-	}
+	r.connect5(mqttRawConnect5("v5-auth", true))
 	r.send([]byte{0xf0, 0})
 	if p := r.read(5 * time.Second); p.typ != 0xe0 || len(p.body) < 1 || p.body[0] != 0x82 {
 		t.Fatalf("expected DISCONNECT 0x82, got %x %x", p.typ, p.body)
@@ -156,16 +175,8 @@ func mqttRawPublish5(t testing.TB, p mqttRawPacket) (pi uint16, payload string) 
 func TestMQTT5ReceiveMaximum(t *testing.T) {
 	s := RunServer(t, mqttOptions(t))
 	r := mqttDialRaw(t, s)
-	body := append(mqttRawStr("MQTT"), 5, 0x02, 0, 0, 3, 0x21, 0, 2) // clean start, receive maximum 2
-	r.send(mqttRawFrame(0x10, append(body, mqttRawStr("v5-rmax")...)))
-	if p := r.read(5 * time.Second); p.typ != 0x20 || p.body[1] != 0 {
-		t.Fatalf("connack %x %x", p.typ, p.body)
-	}
-	sub := append([]byte{0, 1, 0}, mqttRawStr("rm/#")...)
-	r.send(mqttRawFrame(0x82, append(sub, 1)))
-	if p := r.read(5 * time.Second); p.typ != 0x90 || p.body[len(p.body)-1] != 1 {
-		t.Fatalf("suback %x %x", p.typ, p.body)
-	}
+	r.connect5(mqttRawConnect5("v5-rmax", true, 0x21, 0, 2)) // receive maximum 2
+	r.subscribe5("rm/#", 1)
 	pub := mqttConnect(t, s, "rmax-pub", true)
 	const total = 6
 	for i := range total {

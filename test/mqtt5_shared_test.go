@@ -56,15 +56,8 @@ func TestMQTT5SharedSubscriptionQoS1(t *testing.T) {
 
 	// Redelivery: a raw member receives and does not acknowledge.
 	r := mqttDialRaw(t, s)
-	r.send(mqttRawConnect5("sq-raw", true))
-	if p := r.read(5 * time.Second); p.typ != 0x20 || p.body[1] != 0 {
-		t.Fatalf("connack %x %x", p.typ, p.body)
-	}
-	sub := append([]byte{0, 1, 0}, mqttRawStr("$share/g2/rd/+")...)
-	r.send(mqttRawFrame(0x82, append(sub, 1)))
-	if p := r.read(5 * time.Second); p.typ != 0x90 || p.body[len(p.body)-1] != 1 {
-		t.Fatalf("suback %x %x", p.typ, p.body)
-	}
+	r.connect5(mqttRawConnect5("sq-raw", true))
+	r.subscribe5("$share/g2/rd/+", 1)
 	mqttWait(t, pub.Publish("rd/x", 1, false, "handled once"), "publish")
 	if _, payload := mqttRawPublish5(t, r.read(5*time.Second)); payload != "handled once" {
 		t.Fatalf("raw member got %q", payload)
