@@ -85,34 +85,54 @@ func (c *client) mqttReleaseQoS2(pi uint16) {
 // its PUBLISH would have been, then removes it.
 func (c *client) mqttDeliverReleased(m *storedMsg) error {
 	ma := c.mq.ma
-	subject, _ := headerValue(m.Header, mqttHdrSubject)
-	if subject == "" {
+	rec, ok := mqttParseQoS2Record(m.Header)
+	if !ok {
 		return ma.deleteMsg(mqttQoS2InStream, m.Seq) // not ours to deliver
 	}
-	subject = strings.Clone(subject)
-	flags := byte(0)
-	if v, _ := headerValue(m.Header, mqttHdrPub); len(v) == 2 {
-		if n, err := strconv.ParseUint(v[1:], 16, 8); err == nil {
-			flags = byte(n)
-		}
-	}
-	reply, _ := headerValue(m.Header, mqttHdrReply)
-	hdr := append([]byte(nil), "NATS/1.0\r\n"+mqttHdrPub+":2\r\n"...)
-	hdr, _ = appendHeaderLinesExcept(hdr, m.Header, func(k string) bool {
-		return k == mqttHdrPub || k == mqttHdrSubject || k == mqttHdrReply
-	})
-	hdr = append(hdr, '\r', '\n')
-	r := c.match(subject)
-	c.deliverResult(r, subject, []byte(reply), hdr, m.Data)
+	r := c.match(rec.subject)
+	c.deliverResult(r, rec.subject, []byte(rec.reply), rec.hdr, m.Data)
 	c.rc.release(r)
-	if flags&mqttPubFlagRetain != 0 {
-		ma.retain(subject, string(mqttSubjectToTopic(nil, subject)), 2, m.Data, mqttExpiry(m.Header))
+	if rec.flags&mqttPubFlagRetain != 0 {
+		ma.retain(rec.subject, string(mqttSubjectToTopic(nil, rec.subject)), 2, m.Data, mqttExpiry(rec.hdr))
 	}
-	stored := setHeader(hdr, "Nats-Msg-Id", "q2-"+strconv.FormatUint(m.Seq, 10))
-	if err := ma.apiCallMsg(mqttMsgsPrefix+subject, stored, m.Data, nil); err != nil && err != errMQTTNoStream {
+	stored := setHeader(rec.hdr, "Nats-Msg-Id", "q2-"+strconv.FormatUint(m.Seq, 10))
+	if err := ma.apiCallMsg(mqttMsgsPrefix+rec.subject, stored, m.Data, nil); err != nil && err != errMQTTNoStream {
 		return err
 	}
 	return ma.deleteMsg(mqttQoS2InStream, m.Seq)
+}
+
+// mqttQoS2Record is a $MQTT_qos2in message's header decoded: where and
+// how to deliver it, and the header to deliver it with.
+type mqttQoS2Record struct {
+	subject string
+	reply   string
+	flags   byte   // the PUBLISH flag nibble
+	hdr     []byte // Nmqtt-Pub: 2 and the MQTT 5 property headers
+}
+
+// mqttParseQoS2Record decodes a stored QoS 2 message's header (written by
+// mqttStoreQoS2 or by the reference); ok is false without a valid subject.
+func mqttParseQoS2Record(stored []byte) (rec mqttQoS2Record, ok bool) {
+	subject, _ := headerValue(stored, mqttHdrSubject)
+	if !IsValidLiteralSubject(subject) {
+		return rec, false
+	}
+	rec.subject = strings.Clone(subject)
+	if v, _ := headerValue(stored, mqttHdrPub); len(v) == 2 {
+		if n, err := strconv.ParseUint(v[1:], 16, 8); err == nil {
+			rec.flags = byte(n)
+		}
+	}
+	if reply, _ := headerValue(stored, mqttHdrReply); IsValidSubject(reply) {
+		rec.reply = strings.Clone(reply)
+	}
+	hdr := append([]byte(nil), "NATS/1.0\r\n"+mqttHdrPub+":2\r\n"...)
+	hdr, _ = appendHeaderLinesExcept(hdr, stored, func(k string) bool {
+		return k == mqttHdrPub || k == mqttHdrSubject || k == mqttHdrReply
+	})
+	rec.hdr = append(hdr, '\r', '\n')
+	return rec, true
 }
 
 // deleteMsg removes one message of stream, as the reference removes a
