@@ -124,13 +124,23 @@ func (s *Server) startMQTT() error {
 	return nil
 }
 
-// stopMQTT closes the listener; open MQTT clients close with the others.
+// stopMQTT closes the listener and stops the timers of disconnected
+// MQTT 5 sessions; open MQTT clients close with the others.
 func (s *Server) stopMQTT() {
 	s.mu.Lock()
 	ml := s.mqttl
 	s.mu.Unlock()
 	if ml != nil {
 		ml.ln.Close()
+	}
+	s.mqtt.mu.Lock()
+	accounts := make([]*mqttAccount, 0, len(s.mqtt.accounts))
+	for _, ma := range s.mqtt.accounts {
+		accounts = append(accounts, ma)
+	}
+	s.mqtt.mu.Unlock()
+	for _, ma := range accounts {
+		ma.stopAllTimers() // mqtt_v5.go
 	}
 }
 

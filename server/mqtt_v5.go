@@ -84,6 +84,19 @@ func (ma *mqttAccount) stopTimers(clientID string) {
 	}
 }
 
+// stopAllTimers stops every timer of the account, the server stopping.
+func (ma *mqttAccount) stopAllTimers() {
+	ma.mu.Lock()
+	ids := make([]string, 0, len(ma.timers))
+	for id := range ma.timers {
+		ids = append(ids, id)
+	}
+	ma.mu.Unlock()
+	for _, id := range ids {
+		ma.stopTimers(id)
+	}
+}
+
 // timersFor returns the timers of a client id, created. Lock held.
 func (ma *mqttAccount) timersFor(clientID string) *mqttTimers {
 	if ma.timers == nil {
