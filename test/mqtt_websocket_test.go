@@ -27,6 +27,13 @@ func mqttWSConnect(t testing.TB, s *server.Server, id string, tune ...func(*mqtt
 	}}, tune...)...)
 }
 
+// mqttWSRequest is an upgrade request for path offering the subprotocol
+// mqtt, as MQTT clients send it.
+func mqttWSRequest(path string) string {
+	return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
+}
+
 // TestMQTTOverWebsocket: paho over ws://host:port/mqtt publishes at QoS 0
 // and 1 to a NATS subscriber and to an MQTT client on the TCP listener,
 // and receives from both, at QoS 0 and 1; /connz shows it as an MQTT
@@ -94,11 +101,7 @@ func TestMQTTOverWebsocketHandshake(t *testing.T) {
 	o.Websocket.Username, o.Websocket.Password = "wsu", "wspass"
 	s := RunServer(t, o)
 
-	req := func(path string) string {
-		return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
-	}
-	w := dialWSRequest(t, s, req("/mqtt?x=1"))
+	w := dialWSRequest(t, s, mqttWSRequest("/mqtt?x=1"))
 	if w.resp.StatusCode != http.StatusSwitchingProtocols || w.resp.Header.Get("Sec-Websocket-Protocol") != "mqtt" {
 		t.Fatalf("upgrade %s %v", w.resp.Status, w.resp.Header)
 	}
@@ -113,13 +116,13 @@ func TestMQTTOverWebsocketHandshake(t *testing.T) {
 		t.Fatalf("pingresps %x", got)
 	}
 
-	bad := dialWSRequest(t, s, req("/mqtt"))
+	bad := dialWSRequest(t, s, mqttWSRequest("/mqtt"))
 	bad.send(clientFrame(0x82, mqttRawConnect("raw-ws2", true, 0, nil, "wsu", "wspass"), true))
 	if f := bad.readFrame(); f.op != 2 || string(f.payload) != "\x20\x02\x00\x05" {
 		t.Fatalf("websocket credentials over MQTT: frame op %d %x", f.op, f.payload)
 	}
 
-	n := dialWSRequest(t, s, req("/other"))
+	n := dialWSRequest(t, s, mqttWSRequest("/other"))
 	if n.resp.Header.Get("Sec-Websocket-Protocol") != "" {
 		t.Fatalf("NATS upgrade named a subprotocol: %v", n.resp.Header)
 	}
@@ -128,7 +131,42 @@ func TestMQTTOverWebsocketHandshake(t *testing.T) {
 	}
 
 	s2 := RunServer(t, wsOptions())
-	if r := dialWSRequest(t, s2, req("/mqtt")); r.resp.StatusCode != http.StatusNotFound {
+	if r := dialWSRequest(t, s2, mqttWSRequest("/mqtt")); r.resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("without mqtt: %s", r.resp.Status)
+	}
+}
+
+// TestMQTTOverWebsocketConnectionType: a user allowed connection type
+// MQTT_WS logs in over ws://.../mqtt and is refused on the MQTT TCP
+// listener (CONNACK 5); a user allowed MQTT only is refused over websocket.
+func TestMQTTOverWebsocketConnectionType(t *testing.T) {
+	o := mqttWSOptions(t)
+	o.Users = []*server.User{
+		{Username: "wsonly", Password: "pw", AllowedConnectionTypes: map[string]struct{}{"MQTT_WS": {}}},
+		{Username: "tcponly", Password: "pw", AllowedConnectionTypes: map[string]struct{}{"MQTT": {}}},
+	}
+	s := RunServer(t, o)
+	login := func(path, user string) byte {
+		w := dialWSRequest(t, s, mqttWSRequest(path))
+		w.send(clientFrame(0x82, mqttRawConnect("ct-"+user, true, 0, nil, user, "pw"), true))
+		f := w.readFrame()
+		if f.op != 2 || len(f.payload) != 4 || f.payload[0] != 0x20 {
+			t.Fatalf("%s: frame op %d %x", user, f.op, f.payload)
+		}
+		return f.payload[3]
+	}
+	if code := login("/mqtt", "wsonly"); code != 0 {
+		t.Fatalf("MQTT_WS user over websocket: CONNACK %d", code)
+	}
+	if code := login("/mqtt", "tcponly"); code != 5 {
+		t.Fatalf("MQTT user over websocket: CONNACK %d, want 5", code)
+	}
+	r := mqttDialRaw(t, s)
+	if _, code := r.connect(mqttRawConnect("ct-tcp", true, 0, nil, "wsonly", "pw")); code != 5 {
+		t.Fatalf("MQTT_WS user over TCP: CONNACK %d, want 5", code)
+	}
+	r2 := mqttDialRaw(t, s)
+	if _, code := r2.connect(mqttRawConnect("ct-tcp2", true, 0, nil, "tcponly", "pw")); code != 0 {
+		t.Fatalf("MQTT user over TCP: CONNACK %d", code)
 	}
 }
