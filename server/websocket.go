@@ -351,14 +351,14 @@ func wsAcceptResponse(o *WebsocketOpts, up *wsUpgrade) []byte {
 	b.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ")
 	b.WriteString(base64.StdEncoding.EncodeToString(sum[:]))
 	b.WriteString("\r\n")
-	if up.mqtt {
-		b.WriteString(mqttWSProtocolHeader)
-	}
 	if up.ws.compress {
 		b.WriteString("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n")
 	}
 	if up.ws.noMasking {
 		b.WriteString(wsNoMaskingHeader + ": true\r\n")
+	}
+	if up.mqtt {
+		b.WriteString(mqttWSProtocolHeader)
 	}
 	for _, name := range sortedHeaderNames(o.Headers) {
 		b.WriteString(name + ": " + o.Headers[name] + "\r\n")
