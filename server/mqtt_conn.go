@@ -495,7 +495,12 @@ func (c *client) mqttConnect(body []byte) error {
 		w.topic = append([]byte(nil), w.topic...)
 		w.payload = append([]byte(nil), w.payload...)
 		w.delay = cp.will.props.willDelay
-		w.props = mqttProps{}
+		if mq.v5 {
+			if err := c.mqttWillProps(&w); err != nil {
+				return err
+			}
+		}
+		w.props = mqttProps{} // viewed the CONNECT's bytes
 		subj, err := mqttTopicToSubject(nil, w.topic, false)
 		if err != nil || !c.canPublish(string(subj)) {
 			return c.mqttRefuse(mqttConnAckNotAuthorized, AuthenticationViolation, "not authorized to publish the will message on "+string(w.topic))

@@ -246,12 +246,15 @@ func (c *client) mqttPublishWill() {
 		return
 	}
 	subject := string(subj)
-	hdr := []byte("NATS/1.0\r\n" + mqttHdrPub + ":" + strconv.Itoa(int(w.qos)) + "\r\n\r\n")
-	c.srv.PublishInternal(mq.ma.acc, subject, "", hdr, w.payload)
+	hdr := w.hdr // MQTT 5: with its properties (mqttWillProps)
+	if hdr == nil {
+		hdr = []byte("NATS/1.0\r\n" + mqttHdrPub + ":" + strconv.Itoa(int(w.qos)) + "\r\n\r\n")
+	}
+	c.srv.PublishInternal(mq.ma.acc, subject, string(w.reply), hdr, w.payload)
 	if w.qos > 0 {
 		mq.ma.publishNoReply(mqttMsgsPrefix+subject, hdr, w.payload)
 	}
 	if w.retain {
-		mq.ma.retain(subject, string(w.topic), w.qos, w.payload, 0)
+		mq.ma.retain(subject, string(w.topic), w.qos, w.payload, w.expiry)
 	}
 }

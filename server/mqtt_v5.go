@@ -213,3 +213,21 @@ func (c *client) mqttSendDeferred() {
 	c.mu.Unlock()
 	c.srv.PublishInternal(acc, ack, "", nil, mqttNak)
 }
+
+// mqttWillProps turns a will's MQTT 5 properties into what its PUBLISH's
+// would be (mqtt_pub.go): the NATS header, the reply subject of its
+// response topic, its message expiry; all copied, as the properties view
+// the CONNECT's bytes.
+func (c *client) mqttWillProps(w *mqttWill) error {
+	p := mqttPublish{flags: w.qos << 1, props: w.props}
+	w.hdr = append([]byte(nil), c.mqttPubHeader(w.qos, &p)...)
+	w.expiry = w.props.messageExpiry
+	if len(w.props.responseTopic) > 0 {
+		r, err := mqttTopicToSubject(nil, w.props.responseTopic, false)
+		if err != nil {
+			return mqttErr("invalid will response topic %q: %v", w.props.responseTopic, err)
+		}
+		w.reply = r
+	}
+	return nil
+}

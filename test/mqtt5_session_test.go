@@ -109,8 +109,10 @@ func TestMQTT5SessionExpiry(t *testing.T) {
 }
 
 // TestMQTT5WillDelay: a will with a delay interval is published once the
-// delay passes, not when the connection drops; a client that connects
-// again within the delay cancels it.
+// delay passes, not when the connection drops, with its properties as a
+// PUBLISH's (a user property as a header: paho.golang v0.23 sends no other
+// will property); a client that connects again within the delay cancels
+// it.
 func TestMQTT5WillDelay(t *testing.T) {
 	s := RunServer(t, mqttOptions(t))
 	nc := connect(t, s)
@@ -119,7 +121,8 @@ func TestMQTT5WillDelay(t *testing.T) {
 	expiry, delay := uint32(60), uint32(2)
 	will := func(id, topic string) *paho.Connect {
 		return &paho.Connect{ClientID: id, Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry},
-			WillMessage: &paho.WillMessage{Topic: topic, Payload: []byte("gone " + id)}, WillProperties: &paho.WillProperties{WillDelayInterval: &delay}}
+			WillMessage:    &paho.WillMessage{Topic: topic, Payload: []byte("gone " + id)},
+			WillProperties: &paho.WillProperties{WillDelayInterval: &delay, User: paho.UserProperties{{Key: "why", Value: "dropped"}}}}
 	}
 	wc, _, err := mqtt5Connect(t, s, will("v5-will", "wd/late"))
 	if err != nil {
@@ -128,8 +131,8 @@ func TestMQTT5WillDelay(t *testing.T) {
 	dropped := time.Now()
 	wc.conn.Close()
 	m, err := ns.NextMsg(10 * time.Second)
-	if err != nil || m.Subject != "wd.late" || string(m.Data) != "gone v5-will" {
-		t.Fatalf("will %v %v", m, err)
+	if err != nil || m.Subject != "wd.late" || string(m.Data) != "gone v5-will" || m.Header.Get("why") != "dropped" {
+		t.Fatalf("will %+v %v", m, err)
 	}
 	if waited := time.Since(dropped); waited < 1500*time.Millisecond {
 		t.Fatalf("will published after %v, before its delay", waited)
@@ -268,5 +271,30 @@ func TestMQTT5MessageExpiry(t *testing.T) {
 	case p := <-rs.got:
 		t.Fatalf("expired retained message delivered: %q", p.Payload)
 	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+// TestMQTT5WillProperties: a will's content type and response topic (sent
+// by hand: paho.golang does not send them) reach NATS as the header
+// Nmqtt-Ctype and the reply subject.
+func TestMQTT5WillProperties(t *testing.T) {
+	s := RunServer(t, mqttOptions(t))
+	nc := connect(t, s)
+	ns, _ := nc.SubscribeSync("wp.>")
+	nc.Flush()
+	props := append([]byte{0x03}, mqttRawStr("text/plain")...)
+	props = append(props, 0x08)
+	props = append(props, mqttRawStr("wp/reply")...)
+	body := append(mqttRawStr("MQTT"), 5, 0x02|0x04, 0, 0, 0) // clean start, will at QoS 0
+	body = append(body, mqttRawStr("v5-willprops")...)
+	body = append(append(body, byte(len(props))), props...)
+	body = append(body, mqttRawStr("wp/gone")...)
+	body = append(body, mqttRawStr("bye")...)
+	r := mqttDialRaw(t, s)
+	r.connect5(mqttRawFrame(0x10, body))
+	r.conn.Close()
+	m, err := ns.NextMsg(5 * time.Second)
+	if err != nil || m.Subject != "wp.gone" || string(m.Data) != "bye" || m.Reply != "wp.reply" || m.Header.Get("Nmqtt-Ctype") != "text/plain" {
+		t.Fatalf("will %+v %v", m, err)
 	}
 }
