@@ -43,11 +43,11 @@ func (s *Server) checkAuthentication(c *client, co *ClientOpts) (*authResult, bo
 	if o.AuthCallout != nil && !calloutBypass(o, co) {
 		return s.authCallout(c, co) // jwt_callout.go, websocket clients too
 	}
+	if c.mq != nil {
+		return s.mqttCheckAuthentication(c, co) // mqtt_conn.go, over websocket too
+	}
 	if c.ws != nil {
 		return s.wsCheckAuthentication(c, co) // websocket.go
-	}
-	if c.mq != nil {
-		return s.mqttCheckAuthentication(c, co) // mqtt_conn.go
 	}
 	if certMapConfigured(o) {
 		return s.checkCertAuth(c, o, co) // verify_and_map, tls_auth.go

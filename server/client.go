@@ -163,7 +163,9 @@ func bytesToString(b []byte) string {
 
 func (c *client) logPrefix() string {
 	tag := " - cid:"
-	if c.ws != nil {
+	if c.ws != nil && c.mq != nil {
+		tag = " - mid_ws:" // MQTT over websocket, as the reference tags it
+	} else if c.ws != nil {
 		tag = " - wid:" // as the reference tags websocket clients
 	} else if c.mq != nil {
 		tag = " - mid:" // and MQTT clients

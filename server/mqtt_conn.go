@@ -43,7 +43,6 @@ type mqttConn struct {
 	sbuf      []byte            // subject scratch
 	hbuf      []byte            // header scratch
 	aliases   map[uint16]string // MQTT 5 topic aliases the client set
-	qos2in    map[uint16]struct{}
 	keepAlive time.Duration
 
 	// Guarded by client.mu.
@@ -51,10 +50,13 @@ type mqttConn struct {
 	willDel  bool // MQTT 5 DISCONNECT 0x04: will anyway
 	obuf     []byte
 	tbuf     []byte
+	pbuf     []byte // a delivery's MQTT 5 properties (hbuf is the reader's)
 	nextPI   uint16
 	inflight map[uint16]*mqttInflight
 	bySeq    map[mqttSeqKey]uint16
 	pubrel   map[uint16]struct{} // QoS 2 out: PUBREL sent, PUBCOMP awaited
+	recvMax  int                 // MQTT 5 receive maximum: QoS 1/2 in flight at most, 0 no limit
+	deferred []string            // ack subjects of deliveries held back by recvMax (mqtt_v5.go)
 	lost     []string            // ack subjects of deliveries after close
 	kaTimer  *time.Timer
 
@@ -115,20 +117,30 @@ func (s *Server) startMQTT() error {
 		defer s.wg.Done()
 		stopped := func() bool { return s.isShuttingDown() || s.ldm.Load() }
 		s.acceptConns(l, "MQTT ", s.quitCh, stopped, func(conn net.Conn) bool {
-			s.createMQTTClient(conn)
+			s.createMQTTClient(conn, nil)
 			return true
 		})
 	}()
 	return nil
 }
 
-// stopMQTT closes the listener; open MQTT clients close with the others.
+// stopMQTT closes the listener and stops the timers of disconnected
+// MQTT 5 sessions; open MQTT clients close with the others.
 func (s *Server) stopMQTT() {
 	s.mu.Lock()
 	ml := s.mqttl
 	s.mu.Unlock()
 	if ml != nil {
 		ml.ln.Close()
+	}
+	s.mqtt.mu.Lock()
+	accounts := make([]*mqttAccount, 0, len(s.mqtt.accounts))
+	for _, ma := range s.mqtt.accounts {
+		accounts = append(accounts, ma)
+	}
+	s.mqtt.mu.Unlock()
+	for _, ma := range accounts {
+		ma.stopAllTimers() // mqtt_v5.go
 	}
 }
 
@@ -154,7 +166,7 @@ func mqttAuthTimeout(o *Options) time.Duration {
 // createMQTTClient sets up an MQTT connection. Until CONNECT is accepted
 // the socket has a deadline (the auth timeout), which also bounds a TLS
 // handshake; there is no INFO and no NATS PING.
-func (s *Server) createMQTTClient(conn net.Conn) {
+func (s *Server) createMQTTClient(conn net.Conn, ws *wsConn) {
 	o := s.getOpts()
 	c := &client{
 		cid:        s.gcid.Add(1),
@@ -170,6 +182,7 @@ func (s *Server) createMQTTClient(conn net.Conn) {
 		msubs:      int32(o.MaxSubs),
 		writerDone: make(chan struct{}),
 		mq:         &mqttConn{done: make(chan struct{})},
+		ws:         ws, // MQTT over websocket (mqtt_websocket.go)
 	}
 	c.echo, c.headers = true, true
 	c.pa.hdr = -1
@@ -181,6 +194,8 @@ func (s *Server) createMQTTClient(conn net.Conn) {
 	}
 	if tc, ok := conn.(*tls.Conn); ok {
 		c.tls.conn = tc
+	} else if ws != nil {
+		c.tls.conn = wsTLSConn(conn)
 	}
 	c.authRequired = mqttAuthConfigured(o)
 	_ = conn.SetDeadline(time.Now().Add(mqttAuthTimeout(o)))
@@ -310,6 +325,8 @@ func (c *client) mqttPacket(typ byte, body []byte) error {
 			return mqttErr("invalid flags for packet type %d", kind>>4)
 		}
 		return c.mqttSubscribe(kind == mqttPacketSubscribe, body)
+	case mqttPacketAuth:
+		return c.mqttAuthPacket()
 	case mqttPacketPingReq:
 		c.mqttSend([]byte{mqttPacketPingResp, 0})
 	case mqttPacketDisconnect:
@@ -357,7 +374,7 @@ func mqttAuthConfigured(o *Options) bool {
 // mqttAuthenticate checks an MQTT client's credentials: against the mqtt
 // authorization when it names a user or token, else as any client with
 // the mqtt no_auth_user and connection type MQTT.
-func mqttAuthenticate(o *Options, co *ClientOpts) (*authResult, bool) {
+func mqttAuthenticate(o *Options, c *client, co *ClientOpts) (*authResult, bool) {
 	mo := &o.MQTT
 	switch {
 	case mo.Username != "":
@@ -375,12 +392,12 @@ func mqttAuthenticate(o *Options, co *ClientOpts) (*authResult, bool) {
 	if noAuth == "" {
 		noAuth = o.NoAuthUser
 	}
-	return authenticateAs(o, co, "", ConnectionTypeMqtt, noAuth)
+	return authenticateAs(o, co, "", c.connType(), noAuth)
 }
 
 // mqttCheckAuthentication is checkAuthentication for MQTT clients.
 func (s *Server) mqttCheckAuthentication(c *client, co *ClientOpts) (*authResult, bool) {
-	if res, ok := mqttAuthenticate(s.getOpts(), co); ok {
+	if res, ok := mqttAuthenticate(s.getOpts(), c, co); ok {
 		return res, true
 	}
 	s.logAuthFailure(c, co)
@@ -444,6 +461,9 @@ func (c *client) mqttConnect(body []byte) error {
 		return mqttErr("%v", err)
 	}
 	mq.v5 = cp.level == 5
+	if mq.v5 && cp.props.present(mqttPropAuthMethod) {
+		return c.mqttRefuseAuthMethod(cp.props.authMethod) // mqtt_v5.go
+	}
 	clean := cp.flags&mqttConnFlagClean != 0
 	var assigned string
 	id := string(cp.clientID)
@@ -453,6 +473,9 @@ func (c *client) mqttConnect(body []byte) error {
 		}
 		id = randToken(16)
 		assigned = id
+	}
+	if !mqttValidClientID(id) {
+		return c.mqttRefuse(mqttConnAckIDRejected, ProtocolViolation, fmt.Sprintf("invalid character in client ID %q", id))
 	}
 	c.mu.Lock()
 	mq.clientID = id // read by monitoring under the lock
@@ -471,7 +494,13 @@ func (c *client) mqttConnect(body []byte) error {
 		w := *cp.will
 		w.topic = append([]byte(nil), w.topic...)
 		w.payload = append([]byte(nil), w.payload...)
-		w.props = mqttProps{}
+		w.delay = cp.will.props.willDelay
+		if mq.v5 {
+			if err := c.mqttWillProps(&w); err != nil {
+				return err
+			}
+		}
+		w.props = mqttProps{} // viewed the CONNECT's bytes
 		subj, err := mqttTopicToSubject(nil, w.topic, false)
 		if err != nil || !c.canPublish(string(subj)) {
 			return c.mqttRefuse(mqttConnAckNotAuthorized, AuthenticationViolation, "not authorized to publish the will message on "+string(w.topic))
@@ -489,6 +518,7 @@ func (c *client) mqttConnect(body []byte) error {
 		old.closeConnection(DuplicateClientID)
 		old.mqttWaitClosed()
 	}
+	ma.stopTimers(mq.clientID)
 	persist := !clean
 	if mq.v5 {
 		persist = cp.props.sessionExpiry > 0
@@ -497,6 +527,9 @@ func (c *client) mqttConnect(body []byte) error {
 	if err != nil {
 		s.Errorf("%s - unable to load the MQTT session of %q: %v", c.logPrefix(), mq.clientID, err)
 		return c.mqttRefuse(mqttConnAckServerUnavailable, ServerShutdown, "")
+	}
+	if err := c.mqttSetReceiveMaximum(&cp.props); err != nil {
+		return err
 	}
 	mq.keepAlive = time.Duration(cp.keepAlive) * time.Second
 	mq.connected = true
@@ -586,11 +619,19 @@ func (c *client) mqttClosed() {
 	if mq.ma == nil {
 		return
 	}
-	if mq.will != nil && (!graceful || willAnyway) && reason != ServerShutdown {
-		c.mqttPublishWill()
-	}
 	c.releaseSubs()
 	c.mqttReturnInflight()
 	c.mqttEndSession(reason == ServerShutdown)
 	mq.ma.unregister(c, mq.clientID)
+	if reason == ServerShutdown {
+		return
+	}
+	if mq.will != nil && (!graceful || willAnyway) {
+		if d := c.mqttWillDelay(); d > 0 {
+			c.mqttScheduleWill(d)
+		} else {
+			c.mqttPublishWill()
+		}
+	}
+	c.mqttScheduleExpiry()
 }

@@ -37,6 +37,13 @@ func (c *client) mqttDeliver(rc *client, sub *subscription, subject string, repl
 	if ms.wildRoot && len(subject) > 0 && subject[0] == '$' {
 		return false
 	}
+	var age uint32 // seconds stored, taken off the message expiry interval
+	if len(ack) > 0 {
+		var expired bool
+		if age, expired = rc.mqttExpiredDelivery(rc.acc, hdr, ack); expired { // mqtt_expiry.go
+			return false
+		}
+	}
 	if ms.noLocal && rc == c {
 		return false
 	}
@@ -54,10 +61,13 @@ func (c *client) mqttDeliver(rc *client, sub *subscription, subject string, repl
 	var pi uint16
 	dup := false
 	if qos > 0 {
-		pi, dup = mq.trackOut(sub.subject, ack, qos)
+		pi, dup = mq.trackOut(sub.subject, ack, qos, true)
 		if pi == 0 {
+			if len(ack) > 0 {
+				mq.deferred = append(mq.deferred, string(ack)) // receive maximum (mqtt_v5.go)
+			}
 			rc.mu.Unlock()
-			return false // no identifier free: the consumer sends it again
+			return false // no place: the consumer sends it again
 		}
 	}
 	flags := qos << 1
@@ -67,8 +77,8 @@ func (c *client) mqttDeliver(rc *client, sub *subscription, subject string, repl
 	mq.tbuf = mqttSubjectToTopic(mq.tbuf[:0], subject)
 	var props []byte
 	if mq.v5 {
-		mq.hbuf = mqttAppendPubProps(mq.hbuf[:0], hdr, reply, ms.subID)
-		props = mq.hbuf
+		mq.pbuf = mqttAppendPubProps(mq.pbuf[:0], hdr, reply, ms.subID, age)
+		props = mq.pbuf
 	}
 	mq.obuf = mqttAppendPublishHeader(mq.obuf[:0], flags, mq.tbuf, pi, mq.v5, props, len(payload))
 	rc.appendOut(mq.obuf)
@@ -141,8 +151,9 @@ func mqttVarIntLen(n int) int {
 
 // trackOut gives a QoS 1/2 delivery its packet identifier: the one its
 // stream sequence already has (a redelivery: dup), else a free one (0
-// when all are taken). Lock held.
-func (mq *mqttConn) trackOut(deliver string, ack []byte, qos byte) (pi uint16, dup bool) {
+// when all are taken, or, limited, when the client's receive maximum is
+// reached). Lock held.
+func (mq *mqttConn) trackOut(deliver string, ack []byte, qos byte, limited bool) (pi uint16, dup bool) {
 	var key mqttSeqKey
 	if len(ack) > 0 {
 		key = mqttSeqKey{deliver: deliver, seq: mqttAckStreamSeq(ack)}
@@ -152,6 +163,9 @@ func (mq *mqttConn) trackOut(deliver string, ack []byte, qos byte) (pi uint16, d
 				return pi, true
 			}
 		}
+	}
+	if limited && mq.full() {
+		return 0, false
 	}
 	if mq.inflight == nil {
 		mq.inflight = map[uint16]*mqttInflight{}
@@ -203,13 +217,13 @@ func (c *client) mqttAck(kind byte, pi uint16, _ byte) {
 	mq := c.mq
 	switch kind {
 	case mqttPacketPubRel: // QoS 2 in: the client releases its message
-		delete(mq.qos2in, pi)
-		c.mqttSend(mqttAppendAck(nil, mqttPacketPubComp, pi, 0))
+		c.mqttReleaseQoS2(pi)
 		return
 	case mqttPacketPubComp:
 		c.mu.Lock()
 		delete(mq.pubrel, pi)
 		c.mu.Unlock()
+		c.mqttSendDeferred()
 		return
 	}
 	c.mu.Lock()
@@ -233,7 +247,9 @@ func (c *client) mqttAck(kind byte, pi uint16, _ byte) {
 	}
 	if kind == mqttPacketPubRec {
 		c.mqttSend(mqttAppendAck(nil, mqttPacketPubRel, pi, 0))
+		return
 	}
+	c.mqttSendDeferred()
 }
 
 // mqttReturnInflight gives the consumers back the stored messages this
@@ -242,13 +258,13 @@ func (c *client) mqttAck(kind byte, pi uint16, _ byte) {
 // than after ack_wait (MQTT 3.1.1 section 4.4).
 func (c *client) mqttReturnInflight() {
 	c.mu.Lock()
-	acks := c.mq.lost
+	acks := append(c.mq.lost, c.mq.deferred...)
 	for _, inf := range c.mq.inflight {
 		if inf.ack != "" {
 			acks = append(acks, inf.ack)
 		}
 	}
-	c.mq.lost, c.mq.inflight, c.mq.bySeq = nil, nil, nil
+	c.mq.lost, c.mq.deferred, c.mq.inflight, c.mq.bySeq = nil, nil, nil, nil
 	acc := c.acc
 	c.mu.Unlock()
 	for _, ack := range acks {
@@ -266,15 +282,22 @@ func (c *client) mqttSendRetained(g mqttGranted) {
 		return
 	}
 	for _, r := range mq.ma.retainedMatching(g.subjects) {
+		left, expired := mqttRemaining(r.expiry, r.stored)
+		if expired {
+			continue
+		}
 		qos := min(g.qos, r.qos)
 		c.mu.Lock()
 		var pi uint16
 		if qos > 0 {
-			pi, _ = mq.trackOut("", nil, qos)
+			pi, _ = mq.trackOut("", nil, qos, false)
 		}
 		var props []byte
 		if mq.v5 {
 			props = []byte{}
+			if left > 0 {
+				props = append(props, mqttPropMessageExpiry, byte(left>>24), byte(left>>16), byte(left>>8), byte(left))
+			}
 		}
 		b := mqttAppendPublishHeader(nil, qos<<1|mqttPubFlagRetain, []byte(r.topic), pi, mq.v5, props, len(r.payload))
 		c.queueOutbound(b, r.payload)

@@ -15,7 +15,7 @@ package server
 // "$MQTT.JSA.<server hash>.>" (mqttAccount.prefix):
 //
 //	RQ.<n>                 the answer to a synchronous request (request)
-//	PA.<cid>.<pi>.<qos>    the PubAck of a QoS 1/2 PUBLISH: PUBACK or PUBREC to client <cid>
+//	PA.<cid>.<pi>.<qos>    the PubAck of a QoS 1 PUBLISH ($MQTT_msgs) or QoS 2 one ($MQTT_qos2in): PUBACK or PUBREC to client <cid>
 //	NR                     answers nobody waits for
 
 import (
@@ -104,6 +104,7 @@ type mqttAccount struct {
 	clients  map[uint64]*client // MQTT connections by cid, for PubAcks
 	byID     map[string]*client // MQTT connections by client id (takeover)
 	retained map[string]*mqttRetained
+	timers   map[string]*mqttTimers // disconnected MQTT 5 client ids (mqtt_v5.go)
 }
 
 // mqttRetained is a retained message, kept in memory for SUBSCRIBE and in
@@ -112,6 +113,8 @@ type mqttRetained struct {
 	topic   string
 	qos     byte
 	payload []byte
+	expiry  uint32    // MQTT 5 message expiry interval, seconds; 0 none
+	stored  time.Time // when it was retained, for its expiry
 }
 
 // mqttAccountFor returns acc's MQTT state with its streams in place,
@@ -190,7 +193,7 @@ func (ma *mqttAccount) pubAcked(args string, msg []byte) {
 		return
 	}
 	var reason byte
-	if jsonHasError(msg) {
+	if jsonHasError(msg) && !(parts[2] == "2" && mqttAlreadyStored(msg)) {
 		reason = 0x80 // unspecified error (MQTT 5); 3.1.1 has no negative ack
 		if !c.mq.v5 {
 			return
@@ -203,24 +206,40 @@ func (ma *mqttAccount) pubAcked(args string, msg []byte) {
 	c.mqttSendAck(typ, uint16(pi), reason)
 }
 
+// mqttAlreadyStored reports whether a store into $MQTT_qos2in failed
+// because the packet identifier has a message there already: a PUBLISH
+// sent again before its PUBREL, answered with PUBREC all the same.
+func mqttAlreadyStored(msg []byte) bool {
+	return strings.Contains(bytesToString(msg), ErrMaxMsgsPerSubject.Error())
+}
+
 // jsonHasError reports whether a JetStream answer is an error.
 func jsonHasError(msg []byte) bool {
 	return strings.Contains(bytesToString(msg), `"error"`)
 }
+
+// hasInterest reports whether anything (a stream) subscribes to subject.
+func (ma *mqttAccount) hasInterest(subject string) bool {
+	r := ma.acc.sl.Match(subject)
+	return len(r.psubs) > 0 || len(r.qsubs) > 0
+}
+
+// errMQTTNoStream is a store into a stream that does not exist.
+var errMQTTNoStream = errors.New("no stream for the subject")
 
 // errMQTTTimeout is a JetStream request that got no answer in time.
 var errMQTTTimeout = errors.New("timeout waiting for JetStream")
 
 // request sends a JetStream API request as the account and waits for
 // its answer, at most the mqtt block's js_api_timeout.
-func (ma *mqttAccount) request(subject string, body []byte) ([]byte, error) {
+func (ma *mqttAccount) request(subject string, hdr, body []byte) ([]byte, error) {
 	ma.mu.Lock()
 	ma.nreq++
 	id := strconv.FormatUint(ma.nreq, 10)
 	ch := make(chan []byte, 1)
 	ma.reqs[id] = ch
 	ma.mu.Unlock()
-	ma.s.PublishInternal(ma.acc, subject, ma.prefix+"RQ."+id, nil, body)
+	ma.s.PublishInternal(ma.acc, subject, ma.prefix+"RQ."+id, hdr, body)
 	t := time.NewTimer(ma.s.getOpts().MQTT.apiTimeout())
 	defer t.Stop()
 	select {
@@ -236,7 +255,17 @@ func (ma *mqttAccount) request(subject string, body []byte) ([]byte, error) {
 
 // apiCall is request with the answer's error decoded.
 func (ma *mqttAccount) apiCall(subject string, body []byte, out any) error {
-	b, err := ma.request(subject, body)
+	return ma.apiCallMsg(subject, nil, body, out)
+}
+
+// apiCallMsg is apiCall for a message with headers, such as a publish to
+// a stream waiting for its PubAck. Nobody answers a subject no stream
+// holds: that is errMQTTNoStream at once rather than a timeout.
+func (ma *mqttAccount) apiCallMsg(subject string, hdr, body []byte, out any) error {
+	if !strings.HasPrefix(subject, "$JS.API.") && !ma.hasInterest(subject) {
+		return errMQTTNoStream
+	}
+	b, err := ma.request(subject, hdr, body)
 	if err != nil {
 		return err
 	}
@@ -279,10 +308,11 @@ func (ma *mqttAccount) createStreams() error {
 
 // storedMsg is a message as STREAM.MSG.GET answers it.
 type storedMsg struct {
-	Subject string `json:"subject"`
-	Seq     uint64 `json:"seq"`
-	Header  []byte `json:"hdrs,omitempty"`
-	Data    []byte `json:"data,omitempty"`
+	Subject string    `json:"subject"`
+	Seq     uint64    `json:"seq"`
+	Header  []byte    `json:"hdrs,omitempty"`
+	Data    []byte    `json:"data,omitempty"`
+	Time    time.Time `json:"time"`
 }
 
 // getMsg reads one message of stream: the last on subject, or with next
@@ -325,7 +355,7 @@ func (ma *mqttAccount) loadRetained() error {
 		fv, _ := headerValue(m.Header, mqttHdrRFlags)
 		flags, _ := strconv.Atoi(fv)
 		ma.mu.Lock()
-		ma.retained[subject] = &mqttRetained{topic: topic, qos: byte(flags>>1) & 3, payload: m.Data}
+		ma.retained[subject] = &mqttRetained{topic: topic, qos: byte(flags>>1) & 3, payload: m.Data, expiry: mqttExpiry(m.Header), stored: m.Time}
 		ma.mu.Unlock()
 	}
 	return nil
@@ -337,19 +367,23 @@ func (ma *mqttAccount) publishNoReply(subject string, hdr, msg []byte) {
 }
 
 // retain stores or (empty payload) removes the retained message of a
-// subject, in memory at once and in $MQTT_rmsgs. A removal is stored as
+// subject (with its MQTT 5 message expiry interval, 0 for none), in memory at once and in $MQTT_rmsgs. A removal is stored as
 // an empty message, which replaces the last one (one per subject) in
 // order with the stores before it, where a purge request would race them.
-func (ma *mqttAccount) retain(subject, topic string, qos byte, payload []byte) {
+func (ma *mqttAccount) retain(subject, topic string, qos byte, payload []byte, expiry uint32) {
 	ma.mu.Lock()
 	if len(payload) == 0 {
 		delete(ma.retained, subject)
 	} else {
-		ma.retained[subject] = &mqttRetained{topic: topic, qos: qos, payload: append([]byte(nil), payload...)}
+		ma.retained[subject] = &mqttRetained{topic: topic, qos: qos, payload: append([]byte(nil), payload...), expiry: expiry, stored: time.Now()}
 	}
 	ma.mu.Unlock()
 	hdr := "NATS/1.0\r\n" + mqttHdrRTopic + ":" + topic + "\r\n" + mqttHdrRFlags + ":" +
-		strconv.Itoa(int(qos)<<1|1) + "\r\n" + mqttHdrROrigin + ":" + mqttHash(ma.s.Name()) + "\r\n\r\n"
+		strconv.Itoa(int(qos)<<1|1) + "\r\n" + mqttHdrROrigin + ":" + mqttHash(ma.s.Name()) + "\r\n"
+	if expiry > 0 {
+		hdr += mqttHdrExp + ": " + strconv.FormatUint(uint64(expiry), 10) + "\r\n" // ours (mqtt_expiry.go)
+	}
+	hdr += "\r\n"
 	ma.publishNoReply(mqttRetainedPrefix+subject, []byte(hdr), payload)
 }
 

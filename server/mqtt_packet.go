@@ -333,6 +333,10 @@ type mqttWill struct {
 	qos     byte
 	retain  bool
 	props   mqttProps
+	delay   uint32 // MQTT 5 will delay interval, seconds
+	hdr     []byte // MQTT 5: the NATS header of its properties (mqttWillProps)
+	reply   []byte // MQTT 5: its response topic as a subject
+	expiry  uint32 // MQTT 5 message expiry interval, seconds
 }
 
 // mqttParseConnect decodes a CONNECT body. A protocol level other than 4

@@ -15,7 +15,7 @@ package server
 //	correlation data                header "Nmqtt-Corr: <base64>"
 //	content type                    header "Nmqtt-Ctype: <type>"
 //	payload format indicator 1      header "Nmqtt-Fmt: 1"
-//	message expiry interval         header "Nmqtt-Exp: <seconds>" (carried, not enforced)
+//	message expiry interval         header "Nmqtt-Exp: <seconds>" (enforced: mqtt_expiry.go)
 
 import (
 	"encoding/base64"
@@ -42,12 +42,6 @@ func (c *client) mqttPublish(flags byte, body []byte) error {
 		return err
 	}
 	qos := p.qos()
-	if qos == 2 {
-		if _, dup := mq.qos2in[p.pi]; dup {
-			c.mqttSend(mqttAppendAck(nil, mqttPacketPubRec, p.pi, 0))
-			return nil
-		}
-	}
 	subj, err := mqttTopicToSubject(mq.sbuf[:0], topic, false)
 	mq.sbuf = subj
 	if err != nil {
@@ -74,30 +68,30 @@ func (c *client) mqttPublish(flags byte, body []byte) error {
 	hdr := c.mqttPubHeader(qos, p)
 	if c.acc != nil {
 		subject = c.acc.mapSubject(&c.mbuf, subject)
+		if qos == 2 && c.mqttStoreQoS2(p, subject, reply, hdr) {
+			return nil // delivered on PUBREL (mqtt_qos2.go)
+		}
 		r := c.match(subject)
 		c.deliverResult(r, subject, reply, hdr, p.payload)
 		c.rc.release(r)
 	}
 	if p.retain() {
-		mq.ma.retain(subject, string(topic), qos, p.payload)
+		mq.ma.retain(subject, string(topic), qos, p.payload, p.props.messageExpiry)
 	}
 	if qos == 0 {
 		return nil
 	}
-	if qos == 2 {
-		if mq.qos2in == nil {
-			mq.qos2in = map[uint16]struct{}{}
-		}
-		mq.qos2in[p.pi] = struct{}{}
-	}
 	// Stored; the PubAck's reply sends PUBACK/PUBREC (mqttAccount.pubAcked).
 	stored := mqttMsgsPrefix + subject
 	ackTo := mq.ma.prefix + "PA." + strconv.FormatUint(c.cid, 10) + "." + strconv.Itoa(int(p.pi)) + "." + strconv.Itoa(int(qos))
+	if qos == 2 {
+		ackTo = mq.ma.prefix + "NR" // no $MQTT_qos2in: PUBREC below
+	}
 	r := c.acc.sl.Match(stored)
 	found := c.deliverResult(r, stored, []byte(ackTo), hdr, p.payload)
-	if !found {
-		// No $MQTT_msgs (deleted under us): acknowledge all the same,
-		// NATS subscribers got it.
+	if !found || qos == 2 {
+		// No $MQTT_msgs or $MQTT_qos2in (deleted under us): acknowledge
+		// all the same, NATS subscribers got it.
 		c.mqttSend(mqttAppendAck(nil, mqttPacketPubAck+(qos-1)*0x10, p.pi, 0))
 	}
 	return nil
@@ -194,8 +188,9 @@ func mqttHeaderSafe(s []byte, name bool) bool {
 // mqttAppendPubProps appends the MQTT 5 properties of a delivery: the
 // reply subject as response topic, headers as user properties (the
 // Nmqtt-* ones back as their properties; Nats-* and the status line are
-// NATS's own) and the subscription identifier.
-func mqttAppendPubProps(b []byte, hdr, reply []byte, subID int) []byte {
+// NATS's own) and the subscription identifier. A message stored for age
+// seconds forwards what remains of its expiry interval.
+func mqttAppendPubProps(b []byte, hdr, reply []byte, subID int, age uint32) []byte {
 	if len(reply) > 0 {
 		b = append(b, mqttPropResponseTopic)
 		t := mqttSubjectToTopic(nil, bytesToString(reply))
@@ -221,7 +216,8 @@ func mqttAppendPubProps(b []byte, hdr, reply []byte, subID int) []byte {
 		case ks == mqttHdrFmt:
 			b = append(b, mqttPropPayloadFormat, 1)
 		case ks == mqttHdrExp:
-			if n, err := strconv.ParseUint(bytesToString(v), 10, 32); err == nil {
+			if n, err := strconv.ParseUint(bytesToString(v), 10, 32); err == nil && n > uint64(age) {
+				n -= uint64(age) // what remains (mqtt_expiry.go)
 				b = append(b, mqttPropMessageExpiry, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 			}
 		case len(ks) > 6 && (ks[:6] == "Nmqtt-" || ks[:5] == "Nats-"):
@@ -250,12 +246,15 @@ func (c *client) mqttPublishWill() {
 		return
 	}
 	subject := string(subj)
-	hdr := []byte("NATS/1.0\r\n" + mqttHdrPub + ":" + strconv.Itoa(int(w.qos)) + "\r\n\r\n")
-	c.srv.PublishInternal(mq.ma.acc, subject, "", hdr, w.payload)
+	hdr := w.hdr // MQTT 5: with its properties (mqttWillProps)
+	if hdr == nil {
+		hdr = []byte("NATS/1.0\r\n" + mqttHdrPub + ":" + strconv.Itoa(int(w.qos)) + "\r\n\r\n")
+	}
+	c.srv.PublishInternal(mq.ma.acc, subject, string(w.reply), hdr, w.payload)
 	if w.qos > 0 {
 		mq.ma.publishNoReply(mqttMsgsPrefix+subject, hdr, w.payload)
 	}
 	if w.retain {
-		mq.ma.retain(subject, string(w.topic), w.qos, w.payload)
+		mq.ma.retain(subject, string(w.topic), w.qos, w.payload, w.expiry)
 	}
 }

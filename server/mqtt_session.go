@@ -67,6 +67,9 @@ func (c *client) mqttStartSession(clean, persist bool, expiry uint32) (bool, err
 	ma := mq.ma
 	sess := &mqttSession{hash: mqttHash(mq.clientID), persist: persist, expiry: expiry, subs: map[string]*mqttSessSub{}}
 	mq.sess = sess
+	if clean {
+		ma.purgeQoS2(mq.clientID)
+	}
 	m, err := ma.getMsg(mqttSessStream, mqttSessPrefix+sess.hash, 0, false)
 	if err != nil {
 		return false, err
@@ -141,9 +144,7 @@ func (ma *mqttAccount) purgeSessionRecord(hash string) {
 // deleteSession removes a session's consumers and its record.
 func (ma *mqttAccount) deleteSession(sess *mqttSession) {
 	for _, ss := range sess.subs {
-		if ss.cons != nil {
-			ma.deleteConsumer(ss.cons.Durable)
-		}
+		ma.releaseConsumer(ss)
 	}
 	ma.purgeSessionRecord(sess.hash)
 }
@@ -153,36 +154,58 @@ func (ma *mqttAccount) deleteConsumer(name string) {
 }
 
 // mqttEndSession ends the session with the connection: a session that
-// does not persist loses its consumers (at shutdown they are left to
-// their inactive threshold, JetStream stopping too).
+// does not persist loses its consumers, record and unreleased QoS 2
+// messages (at shutdown they are left to their inactive threshold,
+// JetStream stopping too).
 func (c *client) mqttEndSession(shutdown bool) {
 	sess := c.mq.sess
-	if sess == nil || sess.persist || shutdown {
+	if sess == nil || shutdown {
 		return
 	}
-	for _, ss := range sess.subs {
-		if ss.cons != nil {
-			c.mq.ma.deleteConsumer(ss.cons.Durable)
-		}
+	if sess.persist && !(c.mq.v5 && sess.expiry == 0) {
+		return
 	}
+	// Not persistent, or an MQTT 5 DISCONNECT set its expiry to 0.
+	c.mq.ma.deleteSession(sess)
+	c.mq.ma.purgeQoS2(c.mq.clientID)
 }
 
 // mqttNewConsumer creates the durable consumer of a QoS 1/2 subscription
-// on subject, configured as the reference's.
-func (c *client) mqttNewConsumer(subject string) (*ConsumerConfig, error) {
+// on subject, configured as the reference's. A shared subscription's
+// group (MQTT 5) has one consumer for all its members, named after the
+// group and subject (mqttSharedName) and delivering to the group, so that
+// each message goes to one member and, unacknowledged, comes again to
+// whichever member the queue group picks.
+func (c *client) mqttNewConsumer(subject, group string) (*ConsumerConfig, error) {
 	mq := c.mq
 	mo := c.srv.getOpts().MQTT
-	nuid := randToken(14)
+	name, deliver := "", ""
+	if group != "" {
+		name = mqttSharedName(group, subject)
+		deliver = mqttDeliverPrefix + name
+		var info struct {
+			Config *ConsumerConfig `json:"config"`
+		}
+		if mq.ma.apiCall("$JS.API.CONSUMER.INFO."+mqttMsgsStream+"."+name, nil, &info) == nil && info.Config != nil {
+			return info.Config, nil // another member made it
+		}
+	} else {
+		nuid := randToken(14)
+		name, deliver = mq.sess.hash+"_"+nuid, mqttDeliverPrefix+nuid
+	}
 	cfg := map[string]any{
-		"durable_name":    mq.sess.hash + "_" + nuid,
+		"durable_name":    name,
 		"deliver_policy":  "new",
 		"ack_policy":      "explicit",
 		"ack_wait":        mo.ackWait(),
 		"filter_subject":  mqttMsgsPrefix + subject,
 		"replay_policy":   "instant",
 		"max_ack_pending": mo.maxAckPending(),
-		"deliver_subject": mqttDeliverPrefix + nuid,
+		"deliver_subject": deliver,
 		"num_replicas":    mo.ConsumerReplicas,
+	}
+	if group != "" {
+		cfg["deliver_group"] = group
 	}
 	if mo.ConsumerMemoryStorage {
 		cfg["mem_storage"] = true
@@ -190,7 +213,7 @@ func (c *client) mqttNewConsumer(subject string) (*ConsumerConfig, error) {
 	switch {
 	case mo.ConsumerInactiveThreshold > 0:
 		cfg["inactive_threshold"] = mo.ConsumerInactiveThreshold
-	case !mq.sess.persist:
+	case !mq.sess.persist && group == "":
 		// Removed when the connection ends; this only covers a crash.
 		cfg["inactive_threshold"] = time.Hour
 	}
@@ -198,10 +221,16 @@ func (c *client) mqttNewConsumer(subject string) (*ConsumerConfig, error) {
 	var resp struct {
 		Config *ConsumerConfig `json:"config"`
 	}
-	if err := mq.ma.apiCall("$JS.API.CONSUMER.CREATE."+mqttMsgsStream+"."+cfg["durable_name"].(string), b, &resp); err != nil {
+	if err := mq.ma.apiCall("$JS.API.CONSUMER.CREATE."+mqttMsgsStream+"."+name, b, &resp); err != nil {
 		return nil, err
 	}
 	return resp.Config, nil
+}
+
+// mqttSharedName is the durable name of a shared subscription's consumer:
+// "sh_" and the hashes of its group and subject.
+func mqttSharedName(group, subject string) string {
+	return "sh_" + mqttHash(group) + mqttHash(subject)
 }
 
 // mqttEnsureConsumer checks that a resumed subscription's consumer still
@@ -213,12 +242,25 @@ func (c *client) mqttEnsureConsumer(subject string, ss *mqttSessSub) error {
 			return nil
 		}
 	}
-	cfg, err := c.mqttNewConsumer(subject)
+	cfg, err := c.mqttNewConsumer(subject, ss.queue)
 	if err != nil {
 		return err
 	}
 	ss.cons = cfg
 	return nil
+}
+
+// releaseConsumer deletes the consumer of a subscription that ends,
+// unless it is a shared subscription's and other members still listen.
+// The caller has removed its own subscriptions first.
+func (ma *mqttAccount) releaseConsumer(ss *mqttSessSub) {
+	if ss.cons == nil {
+		return
+	}
+	if ss.queue != "" && ma.hasInterest(ss.cons.DeliverSubject) {
+		return
+	}
+	ma.deleteConsumer(ss.cons.Durable)
 }
 
 // mqttSubscribeSubject adds the subscriptions of one session entry: the
@@ -237,7 +279,7 @@ func (c *client) mqttSubscribeSubject(key, subject string, ss *mqttSessSub, opts
 	if err := c.mqttAddSub(&subscription{client: c, subject: subject, queue: ss.queue, sid: key, mqtt: &ms}); err != nil {
 		return err
 	}
-	if ss.qos == 0 || ss.queue != "" {
+	if ss.qos == 0 {
 		return nil
 	}
 	if err := c.mqttEnsureConsumer(subject, ss); err != nil {
@@ -245,10 +287,10 @@ func (c *client) mqttSubscribeSubject(key, subject string, ss *mqttSessSub, opts
 	}
 	js := ms
 	js.js = true
-	if err := c.mqttAddSub(&subscription{client: c, subject: ss.cons.DeliverSubject, sid: key + " js", mqtt: &js}); err != nil {
+	if err := c.mqttAddSub(&subscription{client: c, subject: ss.cons.DeliverSubject, queue: ss.queue, sid: key + " js", mqtt: &js}); err != nil {
 		return err
 	}
-	if resumed {
+	if resumed && ss.queue == "" { // a group's pending messages may be with other members
 		c.mq.ma.nakPending(ss.cons.Durable)
 	}
 	return nil
@@ -404,9 +446,6 @@ func (c *client) mqttSubscribeFilter(f mqttFilter, subID int) (byte, []string) {
 		}
 	}
 	qos := min(f.qos, 2)
-	if group != "" {
-		qos = 0 // a queue group of plain subscriptions: no consumer per member
-	}
 	opts := &mqttSub{noLocal: f.opts&0x04 != 0, rap: f.opts&0x08 != 0, subID: subID}
 	for _, subj := range subjects {
 		key := subj
@@ -418,7 +457,8 @@ func (c *client) mqttSubscribeFilter(f mqttFilter, subID int) (byte, []string) {
 			if old.qos > 0 && qos > 0 {
 				ss.cons = old.cons
 			} else {
-				mq.ma.deleteConsumer(old.cons.Durable)
+				c.mqttRemoveSubs(key)
+				mq.ma.releaseConsumer(old)
 			}
 		}
 		if err := c.mqttSubscribeSubject(key, subj, ss, opts); err != nil {
@@ -462,9 +502,7 @@ func (c *client) mqttUnsubscribeFilter(filter string) byte {
 		}
 		code = 0
 		c.mqttRemoveSubs(key)
-		if ss.cons != nil {
-			mq.ma.deleteConsumer(ss.cons.Durable)
-		}
+		mq.ma.releaseConsumer(ss)
 		delete(mq.sess.subs, key)
 	}
 	return code

@@ -23,6 +23,9 @@ func (s *Server) authenticateClient(o *Options, c *client, co *ClientOpts, nonce
 		res, err := s.checkUserJWT(c, co, false)
 		return res, err == nil
 	}
+	if c.mq != nil {
+		return mqttAuthenticate(o, c, co)
+	}
 	if c.ws != nil {
 		return wsAuthenticate(o, c, co, nonce)
 	}

@@ -183,13 +183,18 @@ func (s *Server) wsUpgradeHandler(w http.ResponseWriter, r *http.Request) {
 		s.Errorf("%s - websocket handshake error: %v", r.RemoteAddr, err)
 		return
 	}
+	if up.mqtt {
+		s.createMQTTClient(conn, up.ws)
+		return
+	}
 	s.createClientConn(conn, up.ws)
 }
 
 // wsUpgrade is an accepted request: the client's key and what it asked for.
 type wsUpgrade struct {
-	key string
-	ws  *wsConn
+	key  string
+	ws   *wsConn
+	mqtt bool // an MQTT connection (mqtt_websocket.go)
 }
 
 // wsCheckUpgrade validates the upgrade request, in the reference's order
@@ -219,7 +224,11 @@ func (s *Server) wsCheckUpgrade(wl *wsListener, r *http.Request) (*wsUpgrade, er
 		noMasking: strings.EqualFold(r.Header.Get(wsNoMaskingHeader), "true"),
 	}
 	ws.creds = wsCookieCreds(o, r)
-	return &wsUpgrade{key: key, ws: ws}, nil
+	mqtt, err := s.wsWantsMQTT(r) // mqtt_websocket.go
+	if err != nil {
+		return nil, err
+	}
+	return &wsUpgrade{key: key, ws: ws, mqtt: mqtt}, nil
 }
 
 // wsNoMaskingHeader lets a peer that trusts the connection (the
@@ -347,6 +356,9 @@ func wsAcceptResponse(o *WebsocketOpts, up *wsUpgrade) []byte {
 	}
 	if up.ws.noMasking {
 		b.WriteString(wsNoMaskingHeader + ": true\r\n")
+	}
+	if up.mqtt {
+		b.WriteString(mqttWSProtocolHeader)
 	}
 	for _, name := range sortedHeaderNames(o.Headers) {
 		b.WriteString(name + ": " + o.Headers[name] + "\r\n")
@@ -522,28 +534,26 @@ func (s *Server) wsURL() string {
 
 // connType is the connection's type for allowed_connection_types.
 func (c *client) connType() string {
-	if c.kind == LEAF {
+	switch {
+	case c.kind == LEAF:
 		return ConnectionTypeLeafnode
-	}
-	if c.ws != nil {
-		return ConnectionTypeWebsocket
-	}
-	if c.mq != nil {
+	case c.mq != nil && c.ws != nil:
+		return ConnectionTypeMqttWS
+	case c.mq != nil:
 		return ConnectionTypeMqtt
-	}
-	if c.kind == LEAF {
-		return ConnectionTypeLeafnode
+	case c.ws != nil:
+		return ConnectionTypeWebsocket
 	}
 	return ConnectionTypeStandard
 }
 
 // clientType is the connection's type in /connz and events.
 func (c *client) clientType() string {
-	if c.ws != nil {
-		return "websocket"
-	}
-	if c.mq != nil {
+	switch {
+	case c.mq != nil:
 		return "mqtt"
+	case c.ws != nil:
+		return "websocket"
 	}
 	return "nats"
 }

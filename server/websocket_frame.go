@@ -285,6 +285,9 @@ func wsLimit(maxPayload int32) int {
 // websocket connection as a read error without an -ERR, as with the
 // reference; errors that send an -ERR keep it, followed by a close frame.
 func (c *client) wsParse(p []byte) error {
+	if c.mq != nil {
+		return c.mqttRead(p) // MQTT over websocket (mqtt_websocket.go)
+	}
 	err := c.parse(p)
 	if err == nil {
 		return nil

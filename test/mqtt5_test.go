@@ -14,8 +14,9 @@ import (
 
 // mqtt5Client is a paho.golang MQTT 5 client with its received messages.
 type mqtt5Client struct {
-	c   *paho.Client
-	got chan *paho.Publish
+	c    *paho.Client
+	conn net.Conn
+	got  chan *paho.Publish
 }
 
 // mqtt5Connect connects an MQTT 5 client; cp may set session options.
@@ -25,7 +26,7 @@ func mqtt5Connect(t testing.TB, s *server.Server, cp *paho.Connect) (*mqtt5Clien
 	if err != nil {
 		t.Fatal(err)
 	}
-	mc := &mqtt5Client{got: make(chan *paho.Publish, 1000)}
+	mc := &mqtt5Client{conn: conn, got: make(chan *paho.Publish, 1000)}
 	mc.c = paho.NewClient(paho.ClientConfig{Conn: conn, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 		func(pr paho.PublishReceived) (bool, error) { mc.got <- pr.Packet; return true, nil },
 	}})

@@ -15,13 +15,14 @@ import (
 )
 
 // BenchmarkMQTTPublish runs the same MQTT workload against our binary and
-// the reference's, side by side: one paho publisher at QoS 0 or 1 (QoS 1
-// waits for every PUBACK, at most 1000 in flight) and one NATS subscriber
+// the reference's, side by side: one paho publisher at QoS 0, 1 or 2 (QoS
+// 1 waits for every PUBACK, QoS 2 for every PUBCOMP, at most 1000 in
+// flight) and one NATS subscriber
 // that must receive them all. Compare the msgs/s of the pairs, for example
 // with -benchtime=50000x -count=3.
 func BenchmarkMQTTPublish(b *testing.B) {
 	bins := []struct{ name, path string }{{"ref", refBinary()}, {"ours", serverBin}}
-	for _, qos := range []byte{0, 1} {
+	for _, qos := range []byte{0, 1, 2} {
 		for _, bin := range bins {
 			if bin.path == "" {
 				continue

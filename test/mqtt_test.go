@@ -244,6 +244,16 @@ func TestMQTTPersistentSessionReconnectAndRestart(t *testing.T) {
 	if got := mqttNext(t, ch); got.topic != "p/1" || got.payload != "while away" || got.qos != 1 {
 		t.Fatalf("after reconnect %+v", got)
 	}
+	// paho sends PUBACK after the handler returns: wait for it to be
+	// processed (the interest stream then drops the message), else the
+	// message is rightly sent again after the restart.
+	nc := connect(t, s)
+	js, _ := nc.JetStream()
+	waitFor(t, 10*time.Second, "p/1 acknowledged", func() bool {
+		si, err := js.StreamInfo("$MQTT_msgs")
+		return err == nil && si.State.Msgs == 0
+	})
+	nc.Close()
 	c2.Disconnect(50)
 	mqttWait(t, pub.Publish("p/2", 1, false, "before restart"), "publish")
 	pub.Disconnect(50)

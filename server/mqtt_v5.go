@@ -1,0 +1,233 @@
+package server
+
+// MQTT 5 behaviour beyond properties: enhanced authentication (refused:
+// CONNACK 0x8C "bad authentication method" for a CONNECT naming an
+// authentication method, DISCONNECT 0x82 "protocol error" for an AUTH
+// packet), the session expiry interval (a disconnected session's state is
+// removed once it passes), the will delay interval (the will waits, and
+// is dropped when the client id connects again first), the client's
+// receive maximum (at most that many QoS 1/2 deliveries unacknowledged:
+// one more is held back, its ack subject kept, and given back to its
+// consumer with a NAK, so that it comes again at once, each time an
+// acknowledgement frees a place) and the server's DISCONNECT.
+//
+// The timers of disconnected sessions live in their account
+// (mqttAccount.timers, keyed by client id) and are stopped when the
+// client id connects again. They are not stored: after a restart a
+// session stored earlier stays until its client id connects with a clean
+// start, and a will waiting for its delay is not published.
+
+import (
+	"time"
+)
+
+// MQTT 5 reason codes this file sends.
+const (
+	mqttReasonProtocolError = 0x82
+	mqttReasonBadAuthMethod = 0x8c
+)
+
+// mqttNeverExpires is the session expiry interval meaning "never".
+const mqttNeverExpires = 0xffffffff
+
+// mqttRefuseAuthMethod refuses a CONNECT asking for enhanced
+// authentication, with a reason string saying why.
+func (c *client) mqttRefuseAuthMethod(method []byte) error {
+	reason := "enhanced authentication not supported yet"
+	props := mqttAppendString([]byte{mqttPropReasonString}, reason)
+	c.mqttConnAck(false, mqttReasonBadAuthMethod, props)
+	return &protoErr{close: true, reason: AuthenticationViolation, log: reason + " (method " + string(method) + ")"}
+}
+
+// mqttAuthPacket answers an AUTH packet: without enhanced authentication
+// any AUTH is a protocol error (MQTT 5 section 4.12), and in 3.1.1 the
+// packet type is reserved.
+func (c *client) mqttAuthPacket() error {
+	if !c.mq.v5 {
+		return mqttErr("unsupported packet type %d", mqttPacketAuth>>4)
+	}
+	c.mqttSendDisconnect(mqttReasonProtocolError, "AUTH without an authentication method: enhanced authentication not supported yet")
+	return mqttErr("AUTH packet received: enhanced authentication not supported yet")
+}
+
+// mqttSendDisconnect queues an MQTT 5 DISCONNECT with a reason code and
+// string; the caller closes the connection.
+func (c *client) mqttSendDisconnect(code byte, reason string) {
+	props := mqttAppendString([]byte{mqttPropReasonString}, reason)
+	body := append([]byte{code}, mqttAppendVarInt(nil, len(props))...)
+	body = append(body, props...)
+	b := append([]byte{mqttPacketDisconnect}, mqttAppendVarInt(nil, len(body))...)
+	c.mqttSend(append(b, body...))
+}
+
+// mqttTimers are the pending timers of one disconnected client id.
+type mqttTimers struct {
+	expiry *time.Timer // removes the session
+	will   *time.Timer // publishes the delayed will
+}
+
+// stopTimers cancels what waits for a client id that connects again:
+// its session is resumed and its delayed will is not published.
+func (ma *mqttAccount) stopTimers(clientID string) {
+	ma.mu.Lock()
+	t := ma.timers[clientID]
+	delete(ma.timers, clientID)
+	ma.mu.Unlock()
+	if t == nil {
+		return
+	}
+	if t.expiry != nil {
+		t.expiry.Stop()
+	}
+	if t.will != nil {
+		t.will.Stop()
+	}
+}
+
+// stopAllTimers stops every timer of the account, the server stopping.
+func (ma *mqttAccount) stopAllTimers() {
+	ma.mu.Lock()
+	ids := make([]string, 0, len(ma.timers))
+	for id := range ma.timers {
+		ids = append(ids, id)
+	}
+	ma.mu.Unlock()
+	for _, id := range ids {
+		ma.stopTimers(id)
+	}
+}
+
+// timersFor returns the timers of a client id, created. Lock held.
+func (ma *mqttAccount) timersFor(clientID string) *mqttTimers {
+	if ma.timers == nil {
+		ma.timers = map[string]*mqttTimers{}
+	}
+	t := ma.timers[clientID]
+	if t == nil {
+		t = &mqttTimers{}
+		ma.timers[clientID] = t
+	}
+	return t
+}
+
+// connected reports whether a connection holds the client id now.
+func (ma *mqttAccount) connected(clientID string) bool {
+	ma.mu.Lock()
+	defer ma.mu.Unlock()
+	return ma.byID[clientID] != nil
+}
+
+// mqttScheduleExpiry starts the session expiry timer of a persistent
+// MQTT 5 session whose connection ended.
+func (c *client) mqttScheduleExpiry() {
+	mq := c.mq
+	sess := mq.sess
+	if !mq.v5 || sess == nil || !sess.persist || sess.expiry == 0 || sess.expiry == mqttNeverExpires {
+		return
+	}
+	ma, id := mq.ma, mq.clientID
+	ma.mu.Lock()
+	defer ma.mu.Unlock()
+	ma.timersFor(id).expiry = time.AfterFunc(time.Duration(sess.expiry)*time.Second, func() {
+		if ma.connected(id) {
+			return
+		}
+		ma.mu.Lock()
+		if t := ma.timers[id]; t != nil {
+			t.expiry = nil
+		}
+		ma.mu.Unlock()
+		ma.deleteSession(sess)
+		ma.purgeQoS2(id)
+	})
+}
+
+// mqttWillDelay is how long the will of a connection that just ended
+// waits: its delay interval, at most until the session ends (at once for
+// a session that ends with the connection).
+func (c *client) mqttWillDelay() time.Duration {
+	mq := c.mq
+	if !mq.v5 || mq.will == nil || mq.will.delay == 0 || mq.sess == nil || !mq.sess.persist {
+		return 0
+	}
+	d := mq.will.delay
+	if mq.sess.expiry != mqttNeverExpires {
+		d = min(d, mq.sess.expiry)
+	}
+	return time.Duration(d) * time.Second
+}
+
+// mqttScheduleWill publishes the will after its delay, unless the client
+// id connects again first.
+func (c *client) mqttScheduleWill(d time.Duration) {
+	ma, id := c.mq.ma, c.mq.clientID
+	ma.mu.Lock()
+	defer ma.mu.Unlock()
+	ma.timersFor(id).will = time.AfterFunc(d, func() {
+		ma.mu.Lock()
+		t := ma.timers[id]
+		fire := t != nil && t.will != nil
+		if fire {
+			t.will = nil
+		}
+		ma.mu.Unlock()
+		if fire && !ma.connected(id) {
+			c.mqttPublishWill()
+		}
+	})
+}
+
+// mqttSetReceiveMaximum applies the CONNECT's receive maximum; 0 is a
+// protocol error (MQTT 5 section 3.1.2.11.3).
+func (c *client) mqttSetReceiveMaximum(p *mqttProps) error {
+	if !c.mq.v5 || !p.present(mqttPropReceiveMaximum) {
+		return nil
+	}
+	if p.receiveMaximum == 0 {
+		return mqttErr("receive maximum of 0")
+	}
+	c.mu.Lock()
+	c.mq.recvMax = int(p.receiveMaximum)
+	c.mu.Unlock()
+	return nil
+}
+
+// full reports whether the client's receive maximum leaves no place for
+// one more QoS 1/2 delivery (a QoS 2 one counts until PUBCOMP). Lock held.
+func (mq *mqttConn) full() bool {
+	return mq.recvMax > 0 && len(mq.inflight)+len(mq.pubrel) >= mq.recvMax
+}
+
+// mqttSendDeferred gives one delivery held back by the receive maximum
+// back to its consumer, an acknowledgement having freed a place.
+func (c *client) mqttSendDeferred() {
+	c.mu.Lock()
+	mq := c.mq
+	if len(mq.deferred) == 0 || mq.full() {
+		c.mu.Unlock()
+		return
+	}
+	ack := mq.deferred[0]
+	mq.deferred = mq.deferred[1:]
+	acc := c.acc
+	c.mu.Unlock()
+	c.srv.PublishInternal(acc, ack, "", nil, mqttNak)
+}
+
+// mqttWillProps turns a will's MQTT 5 properties into what its PUBLISH's
+// would be (mqtt_pub.go): the NATS header, the reply subject of its
+// response topic, its message expiry; all copied, as the properties view
+// the CONNECT's bytes.
+func (c *client) mqttWillProps(w *mqttWill) error {
+	p := mqttPublish{flags: w.qos << 1, props: w.props}
+	w.hdr = append([]byte(nil), c.mqttPubHeader(w.qos, &p)...)
+	w.expiry = w.props.messageExpiry
+	if len(w.props.responseTopic) > 0 {
+		r, err := mqttTopicToSubject(nil, w.props.responseTopic, false)
+		if err != nil {
+			return mqttErr("invalid will response topic %q: %v", w.props.responseTopic, err)
+		}
+		w.reply = r
+	}
+	return nil
+}
