@@ -5,6 +5,7 @@ import (
 	"encoding/base32"
 	"fmt"
 	mrand "math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -332,12 +333,27 @@ func (s *Server) subscribeImport(ir *importRoute, subject string) error {
 			ir.forwardPush(s, pub.pushSubject, subj, reply, hdr, msg)
 			return
 		}
+		if ir.service && pub != nil && pub.kind == CLIENT {
+			hdr = requestInfoHeader(pub, ir.importer, hdr)
+		}
 		ir.forward(s, subj, reply, hdr, msg)
 	}, ir)
 	if err == nil && !ir.service {
 		ir.importer.deliverSubs.addImport(ir, subject)
 	}
 	return err
+}
+
+// requestInfoHeader is a client's request header with the line the
+// reference adds when a request crosses a service import (observed on
+// v2.15.2): Nats-Request-Info: {"acc":"<requesting account>","rtt":<the
+// client's round trip in ns>}, after the request's own headers.
+func requestInfoHeader(pub *client, importer *Account, hdr []byte) []byte {
+	pub.mu.Lock()
+	rtt := pub.lastRTT
+	pub.mu.Unlock()
+	v := `{"acc":` + strconv.Quote(importer.Name) + `,"rtt":` + strconv.FormatInt(int64(rtt), 10) + `}`
+	return appendHeaderTo(make([]byte, 0, len(hdr)+len(v)+48), hdr, "Nats-Request-Info", v)
 }
 
 // addStreamImport subscribes in the exporter and republishes into the

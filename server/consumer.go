@@ -22,6 +22,9 @@ type consumer struct {
 	store   ConsumerStore
 	// ackPrefix is "$JS.ACK.<stream>.<consumer>." for the v1 reply subject.
 	ackPrefix string
+	// direct: a copy's consumer in another stream's service (config
+	// direct, which no update changes); left out of counts and lists.
+	direct bool
 
 	mu       sync.Mutex // guards the fields below; taken with no other lock held
 	cfg      ConsumerConfig
@@ -142,7 +145,7 @@ func (st *stream) recoverConsumer(name string) {
 // newConsumer builds a consumer around its store; it is not registered.
 func (st *stream) newConsumer(name string, cfg *ConsumerConfig, created time.Time, cs ConsumerStore) *consumer {
 	c := &consumer{st: st, name: name, created: created, store: cs, cfg: *cfg,
-		ackPrefix: "$JS.ACK." + st.name + "." + name + "."}
+		ackPrefix: "$JS.ACK." + st.name + "." + name + ".", direct: cfg.Direct}
 	c.filters, c.sample = consumerFilters(cfg), sampleFrequency(cfg.SampleFrequency)
 	c.push = newPushState(st, name, cfg)
 	c.activeNs.Store(time.Now().UnixNano())
@@ -209,11 +212,33 @@ func (st *stream) consumerList() []*consumer {
 	return out
 }
 
+// numConsumers counts the consumers the API reports: not the direct ones
+// copies in other domains create, which the reference leaves out of
+// consumer_count, account usage and limits (observed on v2.15.2).
 func (st *stream) numConsumers() int {
 	r := &st.cons
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return len(r.byName)
+	n := 0
+	for _, c := range r.byName {
+		if !c.direct {
+			n++
+		}
+	}
+	return n
+}
+
+// listedConsumers is consumerList without the direct consumers, which
+// CONSUMER.NAMES, LIST and snapshots leave out as the reference does.
+func (st *stream) listedConsumers() []*consumer {
+	all := st.consumerList()
+	out := all[:0]
+	for _, c := range all {
+		if !c.direct {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // unregisterConsumer takes c out of the registry; it reports false when

@@ -241,13 +241,7 @@ func (c *consumer) pinTimedOut(now time.Time) {
 
 // appendPinHeader is hdr with the Nats-Pin-Id header added, built in dst.
 func appendPinHeader(dst, hdr []byte, pin string) []byte {
-	if len(hdr) < len("NATS/1.0\r\n\r\n") {
-		dst = append(dst, "NATS/1.0\r\n"...)
-	} else {
-		dst = append(dst, hdr[:len(hdr)-2]...)
-	}
-	dst = appendHeader(dst, jsPinIDHeader, pin)
-	return append(dst, "\r\n"...)
+	return appendHeaderTo(dst, hdr, jsPinIDHeader, pin)
 }
 
 // deliveryHeader is the header a delivery goes out with: the stored one,

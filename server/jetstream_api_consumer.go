@@ -267,7 +267,7 @@ func (ja *jsAccount) pagedConsumers(r *jsAPIRequest, stream string, limit int) (
 	if st == nil {
 		return nil, 0, 0, jsError(jsStreamNotFound)
 	}
-	all := st.consumerList()
+	all := st.listedConsumers()
 	total, off := len(all), max(req.Offset, 0)
 	off = min(off, total)
 	return all[off:min(off+limit, total)], total, off, nil

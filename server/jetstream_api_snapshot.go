@@ -100,7 +100,7 @@ func (ja *jsAccount) apiStreamSnapshot(r *jsAPIRequest, args []string) any {
 // configuration and its live state (newer than the stored one until the
 // next flush; memory-stored consumers have no other).
 func (st *stream) archiveConsumers() []ArchiveConsumer {
-	list := st.consumerList()
+	list := st.listedConsumers()
 	out := make([]ArchiveConsumer, 0, len(list))
 	for _, c := range list {
 		c.mu.Lock()

@@ -337,6 +337,18 @@ func storedHeaderLines(hdr []byte) []byte {
 	return bytes.TrimSuffix(headerLines(hdr), []byte("\r\n"))
 }
 
+// appendHeaderTo is the header block hdr (none: a fresh one) with the
+// line "k: v" added at its end, built in dst.
+func appendHeaderTo(dst, hdr []byte, k, v string) []byte {
+	if len(hdr) < len("NATS/1.0\r\n\r\n") {
+		dst = append(dst, "NATS/1.0\r\n"...)
+	} else {
+		dst = append(dst, hdr[:len(hdr)-2]...)
+	}
+	dst = appendHeader(dst, k, v)
+	return append(dst, "\r\n"...)
+}
+
 func appendHeader(h []byte, k, v string) []byte {
 	h = append(h, k...)
 	h = append(h, ": "...)

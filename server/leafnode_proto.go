@@ -471,8 +471,12 @@ func (c *client) processLeafMsgArgs(args []byte, withHdr bool) error {
 // connection. A server with JetStream answers its own `$JS.API.>` and
 // neither tells nor takes that interest: the other side's JetStream is
 // reached through its domain (`$JS.<domain>.API.>`, which crosses).
+//
+// The configuration says whether this server runs JetStream: s.info is
+// written under s.mu when JetStream finishes starting, while streams
+// recovered before that already subscribe (their copies' deliver subjects).
 func (s *Server) leafShares(subject string) bool {
-	if !s.info.JetStream || len(subject) < 4 || subject[:4] != "$JS." {
+	if len(subject) < 4 || subject[:4] != "$JS." || !s.getOpts().JetStream {
 		return true
 	}
 	return !strings.HasPrefix(subject, "$JS.API.") && subject != "$JS.>"

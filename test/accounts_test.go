@@ -1,6 +1,7 @@
 package test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -99,6 +100,49 @@ func TestServiceImportAcrossAccounts(t *testing.T) {
 		if string(m.Data) != fmt.Sprintf("echo:%d", i) {
 			t.Fatalf("got %q", m.Data)
 		}
+	}
+}
+
+// A request crossing a service import carries Nats-Request-Info naming
+// the requesting account and its round trip, after the request's own
+// headers, as the reference adds it (nats.js msg.requestInfo() reads it).
+func TestServiceImportRequestInfoHeader(t *testing.T) {
+	s := RunServer(t, accountsOptions())
+	a := connect(t, s, nats.UserInfo("a", "a"))
+	b := connect(t, s, nats.UserInfo("b", "b"))
+	got := make(chan nats.Header, 1)
+	a.Subscribe("svc.echo", func(m *nats.Msg) {
+		got <- m.Header
+		m.Respond(nil)
+	})
+	flushed(t, a)
+	req := nats.NewMsg("echo")
+	req.Header.Set("X-Mine", "1")
+	if _, err := b.RequestMsg(req, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	h := <-got
+	var info struct {
+		Acc string `json:"acc"`
+		RTT int64  `json:"rtt"`
+	}
+	if err := json.Unmarshal([]byte(h.Get("Nats-Request-Info")), &info); err != nil || info.Acc != "B" || info.RTT <= 0 {
+		t.Fatalf("Nats-Request-Info %q: %+v %v", h.Get("Nats-Request-Info"), info, err)
+	}
+	if h.Get("X-Mine") != "1" {
+		t.Fatalf("the request's own header lost: %v", h)
+	}
+	// Within an account nothing is added.
+	a.Subscribe("local", func(m *nats.Msg) {
+		got <- m.Header
+		m.Respond(nil)
+	})
+	flushed(t, a)
+	if _, err := a.Request("local", nil, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if h := <-got; h.Get("Nats-Request-Info") != "" {
+		t.Fatalf("header added inside an account: %v", h)
 	}
 }
 

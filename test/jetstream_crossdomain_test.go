@@ -240,7 +240,8 @@ func TestCrossDomainInteropWithReference(t *testing.T) {
 
 // crossDomainCopies creates a stream on the hub, a mirror and a filtered
 // source of it on the leaf (one with a deliver prefix), and checks both
-// copy every message, including a burst that takes flow control.
+// copy every message, including a burst that takes flow control, through
+// consumers the origin does not count or list.
 func crossDomainCopies(t *testing.T, hc, lc *nats.Conn) {
 	t.Helper()
 	ctx := testCtx(t)
@@ -279,6 +280,19 @@ func crossDomainCopies(t *testing.T, hc, lc *nats.Conn) {
 		si, err2 := s.Info(ctx)
 		return err1 == nil && err2 == nil && mi.State.Msgs == burst+1 && si.State.Msgs == burst/3+1
 	})
+	// The copies' consumers on the origin are direct ones: left out of
+	// its consumer count and names.
+	origin, err := hjs.Stream(ctx, "ORIGIN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oi, err := origin.Info(ctx)
+	if err != nil || oi.State.Consumers != 0 {
+		t.Fatalf("origin consumer_count %d (%v)", oi.State.Consumers, err)
+	}
+	for name := range origin.ConsumerNames(ctx).Name() {
+		t.Fatalf("origin lists consumer %q", name)
+	}
 	last, err := s.GetLastMsgForSubject(ctx, "o.b")
 	if err != nil || string(last.Data) != "last" {
 		t.Fatalf("last sourced message %v %v", last, err)
