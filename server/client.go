@@ -163,7 +163,9 @@ func bytesToString(b []byte) string {
 
 func (c *client) logPrefix() string {
 	tag := " - cid:"
-	if c.ws != nil {
+	if c.kind == LEAF && c.ws != nil {
+		tag = " - lid_ws:" // as the reference tags websocket leaf nodes
+	} else if c.ws != nil {
 		tag = " - wid:" // as the reference tags websocket clients
 	} else if c.mq != nil {
 		tag = " - mid:" // and MQTT clients

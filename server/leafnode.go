@@ -44,6 +44,7 @@ type leafConn struct {
 	url       *url.URL
 	attempt   int       // failed dials before this connection
 	tlsConn   *tls.Conn // set when the connection runs over TLS
+	ws        *wsConn   // set when it runs over WebSocket (leafnode_ws.go)
 	// pre holds the id and nonce of the INFO sent before a TLS handshake;
 	// firstInfo the INFO a TLS hub sent before it.
 	pre       *client
@@ -198,6 +199,7 @@ func (ls *leafState) createLeaf(conn net.Conn, lc *leafConn) *client {
 	}
 	c := newPeerClient(s, cid, conn, LEAF, leafProtocol{}, true)
 	c.leaf = lc
+	c.ws = lc.ws
 	lc.subs = make(map[string]*subscription)
 	lc.own = make(map[string]int32)
 	c.tls.conn = lc.tlsConn
@@ -286,7 +288,16 @@ func (ls *leafState) connect(r *RemoteLeafOpts, attempt int) {
 		return
 	}
 	lc := &leafConn{solicited: true, remote: r, url: u, attempt: attempt}
-	if cfg, _ := remoteTLS(r, u); cfg != nil {
+	if isWSLeafURL(u) {
+		wconn, ws, err := dialLeafWS(conn, r, u)
+		if err != nil {
+			conn.Close()
+			s.Errorf("Error soliciting websocket connection to %q (attempt %d): %v", u.Host, attempt+1, err)
+			ls.solicit(r, attempt+1, 0)
+			return
+		}
+		conn, lc.ws = wconn, ws
+	} else if cfg, _ := remoteTLS(r, u); cfg != nil {
 		tc, info, err := dialLeafTLS(conn, cfg, r, u)
 		if err != nil {
 			conn.Close()

@@ -204,7 +204,7 @@ func (c *client) processLeafInfo(arg []byte) error {
 			s.Warnf("%s - Detected leafnode connection to self, ignoring", c.logPrefix())
 			return &protoErr{close: true, reason: ProtocolViolation}
 		}
-		if info.TLSRequired && lc.tlsConn == nil {
+		if info.TLSRequired && lc.tlsConn == nil && lc.ws == nil {
 			s.Errorf("%s - Leafnode remote %s requires TLS: use a tls:// URL or a tls block", c.logPrefix(), lc.url.Host)
 			return &protoErr{close: true, reason: TLSHandshakeError}
 		}

@@ -46,7 +46,7 @@ func leafListenerTLS(o *Options) (*tls.Config, error) {
 // does not use TLS.
 func remoteTLS(r *RemoteLeafOpts, u *url.URL) (*tls.Config, error) {
 	if r.TLS == nil {
-		if u.Scheme != "tls" {
+		if u.Scheme != "tls" && u.Scheme != "wss" {
 			return nil, nil
 		}
 		return &tls.Config{MinVersion: tls.VersionTLS12}, nil

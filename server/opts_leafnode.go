@@ -59,6 +59,13 @@ type RemoteLeafOpts struct {
 	// Credentials is a user credentials file (JWT and nkey seed, as nsc
 	// writes it): the JWT goes in CONNECT with the hub's nonce signed.
 	Credentials string
+	// Websocket applies to ws:// and wss:// URLs (leafnode_ws.go):
+	// ws_compression offers permessage-deflate, ws_no_masking asks the hub
+	// to accept unmasked frames.
+	Websocket struct {
+		Compression bool
+		NoMasking   bool
+	}
 }
 
 // permissions are the deny lists as the leaf connection's permissions,
@@ -232,8 +239,11 @@ func (c *cfg) parseLeafRemotes(k string, v *conf.Value) {
 				r.TLS = c.parseTLS(key, e)
 			case "credentials":
 				r.Credentials, _ = c.str(key, e)
-			case "nkey", "hub",
-				"ws_compression", "ws_no_masking", "no_randomize", "dont_randomize", "first_info_timeout",
+			case "ws_compression":
+				r.Websocket.Compression, _ = c.bool(key, e)
+			case "ws_no_masking":
+				r.Websocket.NoMasking, _ = c.bool(key, e)
+			case "nkey", "hub", "no_randomize", "dont_randomize", "first_info_timeout",
 				"jetstream_cluster_migrate", "jetstream_cluster_migrate_delay", "local_is_leaf", "disabled",
 				"proxy", "connect_delay", "tls_handshake_first":
 				c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes remotes "+strings.ToLower(key))
@@ -267,8 +277,8 @@ func (c *cfg) subjectList(k string, e *conf.Value) []string {
 	return list
 }
 
-// leafRemoteURLs takes one URL or a list; nats:// (or no scheme) only
-// for now: TLS and websocket remotes are refused.
+// leafRemoteURLs takes one URL or a list: nats:// (or no scheme),
+// nats-leaf://, leaf://, tls://, ws:// and wss:// (leafnode_ws.go).
 func (c *cfg) leafRemoteURLs(r *RemoteLeafOpts, k string, e *conf.Value) {
 	var list []string
 	if s, ok := e.V.(string); ok {
@@ -288,17 +298,19 @@ func (c *cfg) leafRemoteURLs(r *RemoteLeafOpts, k string, e *conf.Value) {
 			c.errorf(e, "error parsing leafnode remote url [%q]", s)
 			continue
 		}
+		port := "7422"
 		switch u.Scheme {
 		case "nats", "nats-leaf", "leaf", "tls": // leaf:// dials plain TCP, as on the reference
-		case "ws", "wss":
-			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes remotes "+u.Scheme+":// url")
-			continue
+		case "ws":
+			port = "80"
+		case "wss":
+			port = "443"
 		default:
 			c.errorf(e, "invalid leafnode remote url scheme %q", u.Scheme)
 			continue
 		}
 		if _, _, err := net.SplitHostPort(u.Host); err != nil {
-			u.Host = net.JoinHostPort(u.Host, "7422")
+			u.Host = net.JoinHostPort(u.Host, port)
 		}
 		r.URLs = append(r.URLs, u)
 	}

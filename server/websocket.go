@@ -183,6 +183,10 @@ func (s *Server) wsUpgradeHandler(w http.ResponseWriter, r *http.Request) {
 		s.Errorf("%s - websocket handshake error: %v", r.RemoteAddr, err)
 		return
 	}
+	if strings.HasSuffix(r.URL.Path, wsLeafPath) {
+		s.wsAcceptLeaf(conn, up.ws)
+		return
+	}
 	s.createClientConn(conn, up.ws)
 }
 
