@@ -130,23 +130,28 @@ func authNkey(o *Options, co *ClientOpts, nonce, connType string) (*authResult, 
 		if nu.Nkey != co.Nkey || !allowsConn(nu.AllowedConnectionTypes, connType) {
 			continue
 		}
-		if nonce == "" {
-			return nil, false
-		}
-		sig, err := base64.RawURLEncoding.DecodeString(co.Sig)
-		if err != nil {
-			sig, err = base64.StdEncoding.DecodeString(co.Sig)
-			if err != nil {
-				return nil, false
-			}
-		}
-		pub, err := nkeys.FromPublicKey(co.Nkey)
-		if err != nil || pub.Verify([]byte(nonce), sig) != nil {
+		if !verifyNonceSig(co.Nkey, co.Sig, nonce) {
 			return nil, false
 		}
 		return &authResult{user: nu.Nkey, perms: userPerms(o, nu.Permissions), acc: nu.Account}, true
 	}
 	return nil, false
+}
+
+// verifyNonceSig reports whether sig (base64, URL or standard alphabet)
+// is the nonce signed by the nkey whose public key is pubKey.
+func verifyNonceSig(pubKey, sig, nonce string) bool {
+	if nonce == "" {
+		return false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil {
+		if raw, err = base64.StdEncoding.DecodeString(sig); err != nil {
+			return false
+		}
+	}
+	pub, err := nkeys.FromPublicKey(pubKey)
+	return err == nil && pub.Verify([]byte(nonce), raw) == nil
 }
 
 // comparePasswords checks a client secret against a configured one, which

@@ -251,6 +251,11 @@ func (s *Server) leafConnectProto(lc *leafConn, localAcc, nonce string) ([]byte,
 			return nil, err
 		}
 	}
+	if lc.remote.Nkey != "" {
+		if err := signLeafNkey(&ci, lc.remote.Nkey, nonce); err != nil {
+			return nil, err
+		}
+	}
 	b, _ := json.Marshal(&ci)
 	return append(append([]byte("CONNECT "), b...), "\r\n"...), nil
 }
@@ -339,6 +344,8 @@ func (s *Server) leafAuthenticate(c *client, ci *leafConnectInfo) (string, *Perm
 		return def, nil, okUser && comparePasswords(lo.Password, ci.Pass)
 	case lo.Token != "":
 		return def, nil, comparePasswords(lo.Token, ci.Token)
+	case lo.Nkey != "":
+		return def, nil, ci.Nkey == lo.Nkey && verifyNonceSig(ci.Nkey, ci.Sig, c.nonce)
 	case s.jwt != nil:
 		co := ClientOpts{Nkey: ci.Nkey, JWT: ci.JWT, Sig: ci.Sig}
 		res, ok := s.authJWT(c, &co)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nkeys"
+
 	"github.com/natsforge/nats-server/conf"
 )
 
@@ -32,6 +34,7 @@ type LeafNodeOpts struct {
 	Username    string
 	Password    string
 	Token       string
+	Nkey        string // a public user nkey the leaf signs the nonce with
 	Users       []*User
 	Account     string
 	AuthTimeout float64
@@ -59,6 +62,9 @@ type RemoteLeafOpts struct {
 	// Credentials is a user credentials file (JWT and nkey seed, as nsc
 	// writes it): the JWT goes in CONNECT with the hub's nonce signed.
 	Credentials string
+	// Nkey is a user nkey seed: its public key and the hub's nonce signed
+	// with it go in CONNECT (not with Credentials).
+	Nkey string
 	// Websocket applies to ws:// and wss:// URLs (leafnode_ws.go):
 	// ws_compression offers permessage-deflate, ws_no_masking asks the hub
 	// to accept unmasked frames.
@@ -171,6 +177,8 @@ func (c *cfg) parseLeafAuth(k string, v *conf.Value) {
 			lo.Password, _ = c.str(key, e)
 		case "token":
 			lo.Token, _ = c.str(key, e)
+		case "nkey":
+			c.leafAuthNkey(key, e)
 		case "account":
 			lo.Account, _ = c.str(key, e)
 		case "timeout":
@@ -184,7 +192,7 @@ func (c *cfg) parseLeafAuth(k string, v *conf.Value) {
 			}
 		case "users":
 			c.parseLeafUsers(key, e)
-		case "nkey", "permissions", "proxy_required":
+		case "proxy_required":
 			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes authorization "+strings.ToLower(key))
 		default:
 			c.unknownField(e, key)
@@ -207,9 +215,7 @@ func (c *cfg) parseLeafUsers(k string, v *conf.Value) {
 				u.Account, _ = c.str(key, e)
 			case "permissions":
 				u.Permissions = c.parsePermissions(key, e)
-			case "nkey":
-				c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes authorization users "+strings.ToLower(key))
-			default:
+			default: // nkey too: the reference does not take it here
 				c.unknownField(e, key)
 			}
 		}
@@ -239,17 +245,22 @@ func (c *cfg) parseLeafRemotes(k string, v *conf.Value) {
 				r.TLS = c.parseTLS(key, e)
 			case "credentials":
 				r.Credentials, _ = c.str(key, e)
+			case "nkey":
+				c.leafRemoteNkey(r, key, e)
 			case "ws_compression":
 				r.Websocket.Compression, _ = c.bool(key, e)
 			case "ws_no_masking":
 				r.Websocket.NoMasking, _ = c.bool(key, e)
-			case "nkey", "hub", "no_randomize", "dont_randomize", "first_info_timeout",
+			case "hub", "no_randomize", "dont_randomize", "first_info_timeout",
 				"jetstream_cluster_migrate", "jetstream_cluster_migrate_delay", "local_is_leaf", "disabled",
 				"proxy", "connect_delay", "tls_handshake_first":
 				c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes remotes "+strings.ToLower(key))
 			default:
 				c.unknownField(e, key)
 			}
+		}
+		if r.Nkey != "" && r.Credentials != "" {
+			c.errorf(ce.v, "Remote leafnode can not have both creds and nkey defined")
 		}
 		if len(r.URLs) == 0 {
 			if len(c.o.unsupported) == refused {
@@ -259,6 +270,32 @@ func (c *cfg) parseLeafRemotes(k string, v *conf.Value) {
 		}
 		c.o.LeafNode.Remotes = append(c.o.LeafNode.Remotes, r)
 	}
+}
+
+// leafRemoteNkey reads a remote's nkey: a seed, as the reference wants.
+func (c *cfg) leafRemoteNkey(r *RemoteLeafOpts, k string, e *conf.Value) {
+	seed, ok := c.str(k, e)
+	if !ok {
+		return
+	}
+	if _, err := nkeys.FromSeed([]byte(seed)); err != nil {
+		c.errorf(e, "Remote leafnode nkey is not a valid seed: %q", seed)
+		return
+	}
+	r.Nkey = seed
+}
+
+// leafAuthNkey reads the leafnodes authorization's nkey: a public user key.
+func (c *cfg) leafAuthNkey(k string, e *conf.Value) {
+	key, ok := c.str(k, e)
+	if !ok {
+		return
+	}
+	if !nkeys.IsValidPublicUserKey(key) {
+		c.errorf(e, "Not a valid public nkey for leafnode authorization")
+		return
+	}
+	c.o.LeafNode.Nkey = key
 }
 
 // subjectList reads one subject or a list of them, each checked.

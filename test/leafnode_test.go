@@ -330,7 +330,6 @@ websocket { port: -1, no_tls: true }
 	}
 	for name, body := range map[string]string{
 		"hub":         `leafnodes { remotes [ { url: "nats://127.0.0.1:1", hub: true } ] }`,
-		"nkey":        `leafnodes { remotes [ { url: "nats://127.0.0.1:1", nkey: "x" } ] }`,
 		"compression": `leafnodes { listen: "127.0.0.1:-1", compression: s2_fast }`,
 	} {
 		o, err := server.ProcessConfigFile(writeConf(t, dir, name+".conf", body))
