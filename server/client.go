@@ -192,6 +192,10 @@ func (c *client) readLoop() {
 	b := make([]byte, startBufSize)
 	var sizer readSizer
 	var rd io.Reader = nc // a route's inflater once it compresses
+	if c.parseRest != nil {
+		// A TLS leaf's first INFO, parsed before, switched to compression.
+		rd, c.parseRest = newRouteInflater(rd, c.parseRest), nil
+	}
 	for {
 		n, err := rd.Read(b)
 		fanout := false

@@ -54,6 +54,7 @@ type leafConn struct {
 	remoteID   string
 	remoteName string
 	connectTo  bool // solicited: CONNECT sent
+	offered    bool // solicited: compression chosen (leafnode_compress.go)
 
 	// Written by the reading goroutine under client.mu; closing takes it.
 	subs map[string]*subscription // the peer's interest, "subject[ queue]"
@@ -240,7 +241,8 @@ func (ls *leafState) createLeaf(conn net.Conn, lc *leafConn) *client {
 	}
 	if lc.firstInfo != nil {
 		// Before the reader starts, so this is the reading goroutine.
-		if err := c.parse(lc.firstInfo); err != nil {
+		// errSwitchReader leaves parseRest set: the reader starts inflating.
+		if err := c.parse(lc.firstInfo); err != nil && err != errSwitchReader {
 			c.handleProtoErr(err)
 		}
 	}

@@ -12,7 +12,8 @@ import (
 )
 
 // leafProtocol is the protocol of LEAF connections, as the reference
-// speaks it (observed on v2.15.2, compression off):
+// speaks it (observed on v2.15.2, compression off; with compression the
+// leaf answers the first INFO with an INFO of its own, leafnode_compress.go):
 //
 //	hub  -> leaf  INFO {..., "nonce", "compression":"off", "leafnode_urls"}
 //	leaf -> hub   CONNECT {"version","user","pass","server_id","name","headers",
@@ -46,7 +47,7 @@ func (leafProtocol) processOp(c *client, op opCode, args []byte) error {
 		c.sendProto(protoPong)
 		return nil
 	case opPong:
-		c.processPong()
+		c.routePong() // s2_auto's level follows the round trip
 		return nil
 	case opInfo:
 		return c.processLeafInfo(args)
@@ -143,9 +144,12 @@ func (s *Server) leafInfo(c *client) leafInfoMsg {
 		JetStream:     s.info.JetStream,
 		ClientID:      c.cid,
 		Nonce:         c.nonce,
-		Compression:   "off",
+		Compression:   o.LeafNode.Compression.Mode,
 		APILevel:      JSApiLevel,
 		InfoOnConnect: true,
+	}
+	if c.leaf != nil && c.leaf.ws != nil {
+		info.Compression = CompressionOff // not over WebSocket (leafnode_compress.go)
 	}
 	if t := o.LeafNode.TLS; t != nil {
 		info.TLSRequired, info.TLSVerify = true, t.Verify
@@ -195,7 +199,13 @@ func (c *client) processLeafInfo(arg []byte) error {
 		return &protoErr{close: true, reason: ProtocolViolation, log: "processLeafInfo Parse Error: " + err.Error()}
 	}
 	lc := c.leaf
-	if !lc.solicited || lc.registered.Load() {
+	if !lc.solicited {
+		if !c.connected && c.leafAcceptCompression(&info) {
+			return errSwitchReader
+		}
+		return nil
+	}
+	if lc.registered.Load() {
 		return nil
 	}
 	s := c.srv
@@ -208,9 +218,15 @@ func (c *client) processLeafInfo(arg []byte) error {
 			s.Errorf("%s - Leafnode remote %s requires TLS: use a tls:// URL or a tls block", c.logPrefix(), lc.url.Host)
 			return &protoErr{close: true, reason: TLSHandshakeError}
 		}
+		if !lc.offered {
+			lc.offered = true
+			if c.leafOfferCompression(&info) {
+				return errSwitchReader // the hub's INFO comes again, compressed
+			}
+		}
 		lc.remoteID, lc.remoteName = info.ID, info.Name
 		lc.connectTo = true
-		connect, err := s.leafConnectProto(lc, c.acc.Name, info.Nonce)
+		connect, err := s.leafConnectProto(lc, c.acc.Name, info.Nonce, c.leafCompressMode())
 		if err != nil {
 			s.Errorf("%s - Leafnode remote credentials: %v", c.logPrefix(), err)
 			return &protoErr{close: true, reason: AuthenticationViolation}
@@ -228,14 +244,14 @@ func (c *client) processLeafInfo(arg []byte) error {
 
 // leafConnectProto is the CONNECT a leaf sends, with the credentials of
 // the remote's URL.
-func (s *Server) leafConnectProto(lc *leafConn, localAcc, nonce string) ([]byte, error) {
+func (s *Server) leafConnectProto(lc *leafConn, localAcc, nonce, compress string) ([]byte, error) {
 	o := s.getOpts()
 	ci := leafConnectInfo{
 		Version:       VERSION,
 		ID:            s.info.ID,
 		Name:          s.info.Name,
 		Headers:       !o.NoHeaderSupport,
-		Compression:   "off",
+		Compression:   compress,
 		RemoteAccount: localAcc,
 		Proto:         leafProtoVersion,
 	}

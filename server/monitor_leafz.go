@@ -81,7 +81,7 @@ func leafInfoOf(c *client, withSubs bool) *LeafInfo {
 		ID: c.cid, Name: lc.remoteName, IsSpoke: lc.solicited, IP: c.host, Port: c.port,
 		RTT:    fmtRTT(c.lastRTT),
 		InMsgs: c.inMsgs.Load(), OutMsgs: c.outMsgs.Load(), InBytes: c.inBytes.Load(), OutBytes: c.outBytes.Load(),
-		NumSubs: uint32(len(lc.subs)), Compression: "off",
+		NumSubs: uint32(len(lc.subs)), Compression: c.routeCompression(),
 	}
 	if c.acc != nil {
 		li.Account = c.acc.Name

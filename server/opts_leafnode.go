@@ -44,6 +44,9 @@ type LeafNodeOpts struct {
 	Remotes        []*RemoteLeafOpts
 	// TLS makes the listener TLS only, handshake first (leafnode_tls.go).
 	TLS *TLSConfigOpts
+	// Compression is what accepted leaf connections offer, and the
+	// remotes' default (leafnode_compress.go); s2_auto by default.
+	Compression CompressionOpts
 }
 
 // RemoteLeafOpts is one entry of leafnodes.remotes: a hub this server
@@ -62,6 +65,8 @@ type RemoteLeafOpts struct {
 	// Credentials is a user credentials file (JWT and nkey seed, as nsc
 	// writes it): the JWT goes in CONNECT with the hub's nonce signed.
 	Credentials string
+	// Compression is the remote's mode; the leafnodes block's by default.
+	Compression CompressionOpts
 	// Nkey is a user nkey seed: its public key and the hub's nonce signed
 	// with it go in CONNECT (not with Credentials).
 	Nkey string
@@ -118,7 +123,7 @@ func parseLeafnodes(c *cfg, k string, v *conf.Value) {
 		case "remotes":
 			c.parseLeafRemotes(key, e)
 		case "compression":
-			c.leafCompression(key, e)
+			c.leafCompression(key, e, &lo.Compression)
 		case "tls":
 			lo.TLS = c.parseTLS(key, e)
 		case "min_version", "isolate_leafnode_interest", "write_deadline":
@@ -145,20 +150,18 @@ func (c *cfg) leafReconnect(k string, e *conf.Value, d *time.Duration) {
 	}
 }
 
-// leafCompression accepts off (and its spellings): this server does not
-// compress leaf connections and answers "off" to a peer that offers it.
-func (c *cfg) leafCompression(k string, e *conf.Value) {
-	mode, ok := c.compressionMode(k, e)
-	if !ok {
+// leafCompression reads a leaf compression: as the cluster's, except
+// that true means s2_auto.
+func (c *cfg) leafCompression(k string, e *conf.Value, co *CompressionOpts) {
+	if b, ok := e.V.(bool); ok {
+		co.Mode = CompressionOff
+		if b {
+			co.Mode = CompressionS2Auto
+		}
+		_ = checkRTTThresholds(co)
 		return
 	}
-	switch mode {
-	case "off", "disabled", "", "accept":
-	case "on", "enabled", "s2_auto", "s2_fast", "s2_better", "s2_best", "s2_uncompressed":
-		c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes compression "+mode)
-	default:
-		c.errorf(e, "unknown compression mode %q", mode)
-	}
+	c.compressionOpts(k, e, co)
 }
 
 // parseLeafAuth reads the leafnodes authorization block.
@@ -236,7 +239,7 @@ func (c *cfg) parseLeafRemotes(k string, v *conf.Value) {
 			case "account", "local":
 				r.LocalAccount, _ = c.str(key, e)
 			case "compression":
-				c.leafCompression(key, e)
+				c.leafCompression(key, e, &r.Compression)
 			case "deny_imports", "deny_import":
 				r.DenyImports = c.subjectList(key, e)
 			case "deny_exports", "deny_export":
@@ -367,6 +370,15 @@ func setLeafDefaults(o *Options) {
 	}
 	if lo.ReconnectDelay == 0 {
 		lo.ReconnectDelay = DEFAULT_LEAF_NODE_RECONNECT
+	}
+	if lo.Compression.Mode == "" {
+		lo.Compression = CompressionOpts{Mode: CompressionS2Auto}
+		_ = checkRTTThresholds(&lo.Compression)
+	}
+	for _, r := range lo.Remotes {
+		if r.Compression.Mode == "" {
+			r.Compression = lo.Compression
+		}
 	}
 }
 

@@ -329,8 +329,7 @@ websocket { port: -1, no_tls: true }
 		t.Fatal("no leaf listener")
 	}
 	for name, body := range map[string]string{
-		"hub":         `leafnodes { remotes [ { url: "nats://127.0.0.1:1", hub: true } ] }`,
-		"compression": `leafnodes { listen: "127.0.0.1:-1", compression: s2_fast }`,
+		"hub": `leafnodes { remotes [ { url: "nats://127.0.0.1:1", hub: true } ] }`,
 	} {
 		o, err := server.ProcessConfigFile(writeConf(t, dir, name+".conf", body))
 		if err == nil {
