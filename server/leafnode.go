@@ -53,8 +53,12 @@ type leafConn struct {
 	// Owned by the reading goroutine until registered, then read-only.
 	remoteID   string
 	remoteName string
-	connectTo  bool // solicited: CONNECT sent
-	offered    bool // solicited: compression chosen (leafnode_compress.go)
+	// toHub: we are the spoke on this connection (we solicited it without
+	// hub: true, or the peer's CONNECT said is_hub). What comes from one
+	// hub never goes on to another (leafnode_interest.go, forwards).
+	toHub     bool
+	connectTo bool // solicited: CONNECT sent
+	offered   bool // solicited: compression chosen (leafnode_compress.go)
 
 	// Written by the reading goroutine under client.mu; closing takes it.
 	subs map[string]*subscription // the peer's interest, "subject[ queue]"
@@ -72,9 +76,12 @@ type leafConn struct {
 // subscription of the account counted by key ("subject" or "subject
 // queue"), and the registered leaf connections bound to the account.
 type leafInterest struct {
-	mu    sync.Mutex
-	refs  map[string]int32
-	conns []*client
+	mu   sync.Mutex
+	refs map[string]int32
+	// hubRefs counts the part of refs that came from our hubs (toHub
+	// connections): it is not told to them.
+	hubRefs map[string]int32
+	conns   []*client
 }
 
 // newLeafState prepares leaf nodes before accounts are set up, so that the
@@ -289,7 +296,7 @@ func (ls *leafState) connect(r *RemoteLeafOpts, attempt int) {
 		ls.solicit(r, attempt+1, 0)
 		return
 	}
-	lc := &leafConn{solicited: true, remote: r, url: u, attempt: attempt}
+	lc := &leafConn{solicited: true, remote: r, url: u, attempt: attempt, toHub: !r.Hub}
 	if isWSLeafURL(u) {
 		wconn, ws, err := dialLeafWS(conn, r, u)
 		if err != nil {

@@ -251,6 +251,7 @@ func (s *Server) leafConnectProto(lc *leafConn, localAcc, nonce, compress string
 		ID:            s.info.ID,
 		Name:          s.info.Name,
 		Headers:       !o.NoHeaderSupport,
+		Hub:           lc.remote.Hub,
 		Compression:   compress,
 		RemoteAccount: localAcc,
 		Proto:         leafProtoVersion,
@@ -323,6 +324,7 @@ func (c *client) processLeafConnect(arg []byte) error {
 	c.mu.Unlock()
 	c.setPermissions(perms)
 	lc.remoteID, lc.remoteName = ci.ID, ci.Name
+	lc.toHub = ci.Hub // the leaf said it is the hub: we are its spoke
 	c.connected = true
 	info := s.leafInfo(c)
 	info.Nonce = ""

@@ -67,6 +67,9 @@ type RemoteLeafOpts struct {
 	Credentials string
 	// Compression is the remote's mode; the leafnodes block's by default.
 	Compression CompressionOpts
+	// Hub makes this server the hub of the connection it solicits (the
+	// other side its spoke): CONNECT says is_hub.
+	Hub bool
 	// Nkey is a user nkey seed: its public key and the hub's nonce signed
 	// with it go in CONNECT (not with Credentials).
 	Nkey string
@@ -254,7 +257,9 @@ func (c *cfg) parseLeafRemotes(k string, v *conf.Value) {
 				r.Websocket.Compression, _ = c.bool(key, e)
 			case "ws_no_masking":
 				r.Websocket.NoMasking, _ = c.bool(key, e)
-			case "hub", "no_randomize", "dont_randomize", "first_info_timeout",
+			case "hub":
+				r.Hub, _ = c.bool(key, e)
+			case "no_randomize", "dont_randomize", "first_info_timeout",
 				"jetstream_cluster_migrate", "jetstream_cluster_migrate_delay", "local_is_leaf", "disabled",
 				"proxy", "connect_delay", "tls_handshake_first":
 				c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes remotes "+strings.ToLower(key))
