@@ -34,6 +34,9 @@ type leafState struct {
 
 	peerListener
 	tls *tls.Config // the listener's, nil without a tls block
+	// urlStart is where each remote starts in its URL list: a random
+	// place unless no_randomize, so that leaf nodes spread over the hubs.
+	urlStart map[*RemoteLeafOpts]int
 }
 
 // leafConn is the leaf-specific state of a LEAF connection.
@@ -101,7 +104,7 @@ func newLeafState(s *Server, o *Options) (*leafState, error) {
 			}
 		}
 	}
-	ls := &leafState{s: s, lds: "$LDS." + newNonce() + newNonce(), tls: cfg}
+	ls := &leafState{s: s, lds: "$LDS." + newNonce() + newNonce(), tls: cfg, urlStart: make(map[*RemoteLeafOpts]int)}
 	ls.initPeers()
 	return ls, nil
 }
@@ -131,6 +134,14 @@ func (s *Server) startLeafnodes() error {
 		ls.serve(s, "leafnode ", ls.accept)
 	}
 	for _, r := range o.LeafNode.Remotes {
+		if r.Disabled {
+			continue // listed in /varz, never dialed, as the reference
+		}
+		if !r.NoRandomize && len(r.URLs) > 1 {
+			ls.mu.Lock()
+			ls.urlStart[r] = rand.IntN(len(r.URLs))
+			ls.mu.Unlock()
+		}
 		ls.solicit(r, 0, 0)
 	}
 	return nil
@@ -284,11 +295,14 @@ func (ls *leafState) retryDelay(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// connect dials one of the remote's URLs (the next on each attempt); a
-// failure is retried for ever.
+// connect dials one of the remote's URLs (the next on each attempt, from
+// the remote's start); a failure is retried for ever.
 func (ls *leafState) connect(r *RemoteLeafOpts, attempt int) {
 	s := ls.s
-	u := r.URLs[attempt%len(r.URLs)]
+	ls.mu.Lock()
+	start := ls.urlStart[r]
+	ls.mu.Unlock()
+	u := r.URLs[(start+attempt)%len(r.URLs)]
 	s.Debugf("Trying to connect as leafnode to remote server on %q", u.Host)
 	conn, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
 	if err != nil {

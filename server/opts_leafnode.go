@@ -67,6 +67,10 @@ type RemoteLeafOpts struct {
 	Credentials string
 	// Compression is the remote's mode; the leafnodes block's by default.
 	Compression CompressionOpts
+	// Disabled remotes are never dialed; NoRandomize dials the URLs in
+	// their order instead of from a random one.
+	Disabled    bool
+	NoRandomize bool
 	// Hub makes this server the hub of the connection it solicits (the
 	// other side its spoke): CONNECT says is_hub.
 	Hub bool
@@ -259,8 +263,12 @@ func (c *cfg) parseLeafRemotes(k string, v *conf.Value) {
 				r.Websocket.NoMasking, _ = c.bool(key, e)
 			case "hub":
 				r.Hub, _ = c.bool(key, e)
-			case "no_randomize", "dont_randomize", "first_info_timeout",
-				"jetstream_cluster_migrate", "jetstream_cluster_migrate_delay", "local_is_leaf", "disabled",
+			case "no_randomize", "dont_randomize":
+				r.NoRandomize, _ = c.bool(key, e)
+			case "disabled":
+				r.Disabled, _ = c.bool(key, e)
+			case "first_info_timeout",
+				"jetstream_cluster_migrate", "jetstream_cluster_migrate_delay", "local_is_leaf",
 				"proxy", "connect_delay", "tls_handshake_first":
 				c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes remotes "+strings.ToLower(key))
 			default:

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -88,4 +89,37 @@ func gapsOf(times []time.Time) []time.Duration {
 		out = append(out, times[i].Sub(times[i-1]))
 	}
 	return out
+}
+
+// A disabled remote is never dialed; no_randomize dials the URLs in
+// their order (a first URL that fails, then the hub).
+func TestLeafRemoteDisabledAndNoRandomize(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var at acceptTimes
+	go at.serve(l)
+	hub := leafHub(t, nil)
+	o, err := server.ProcessConfigFile(writeConf(t, t.TempDir(), "leaf.conf", fmt.Sprintf(`
+port: -1
+leafnodes { reconnect: "50ms", remotes [
+  { url: "nats://%s", disabled: true }
+  { urls: ["nats://%s", "nats://127.0.0.1:%d"], no_randomize: true }
+] }`, l.Addr(), l.Addr(), hub.LeafAddr().Port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.LeafNode.Remotes[0].Disabled || !o.LeafNode.Remotes[1].NoRandomize {
+		t.Fatalf("parsed %+v %+v", o.LeafNode.Remotes[0], o.LeafNode.Remotes[1])
+	}
+	o.NoLog, o.NoSigs = true, true
+	leaf := RunServer(t, o)
+	waitLeafs(t, 1, hub, leaf)
+	// The second remote tried its first URL first, once; the disabled one
+	// never dialed.
+	if n := len(at.snapshot()); n != 1 {
+		t.Fatalf("the failing listener was dialed %d times, want 1 (no_randomize's first URL, no disabled remote)", n)
+	}
 }
