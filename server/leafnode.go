@@ -257,6 +257,11 @@ func (ls *leafState) createLeaf(conn net.Conn, lc *leafConn) *client {
 	} else {
 		s.Noticef("%s - Leafnode connection created ", c.logPrefix())
 	}
+	if lc.solicited && lc.firstInfo == nil {
+		// The hub's INFO must come within first_info_timeout: a read error
+		// otherwise, as with the reference (processLeafInfo clears it).
+		_ = conn.SetReadDeadline(time.Now().Add(lc.remote.FirstInfoTimeout))
+	}
 	if lc.firstInfo != nil {
 		// Before the reader starts, so this is the reading goroutine.
 		// errSwitchReader leaves parseRest set: the reader starts inflating.

@@ -210,6 +210,7 @@ func (c *client) processLeafInfo(arg []byte) error {
 	}
 	s := c.srv
 	if !lc.connectTo {
+		_ = c.nc.SetReadDeadline(time.Time{}) // first_info_timeout met
 		if info.ID == s.info.ID {
 			s.Warnf("%s - Detected leafnode connection to self, ignoring", c.logPrefix())
 			return &protoErr{close: true, reason: ProtocolViolation}

@@ -18,6 +18,7 @@ const (
 	leafReconnectMax            = 30 * time.Second
 	DEFAULT_LEAF_AUTH_TIMEOUT   = 2.0 // seconds
 	DEFAULT_LEAF_TLS_TIMEOUT    = 2.0 // seconds, shown in /varz
+	leafFirstInfoTimeout        = time.Second
 )
 
 // LeafNodeOpts is the leafnodes block: the listener other servers connect
@@ -71,6 +72,9 @@ type RemoteLeafOpts struct {
 	// their order instead of from a random one.
 	Disabled    bool
 	NoRandomize bool
+	// FirstInfoTimeout bounds the wait for the hub's first INFO after the
+	// dial (leafFirstInfoTimeout by default), as the reference's.
+	FirstInfoTimeout time.Duration
 	// Hub makes this server the hub of the connection it solicits (the
 	// other side its spoke): CONNECT says is_hub.
 	Hub bool
@@ -126,7 +130,7 @@ func parseLeafnodes(c *cfg, k string, v *conf.Value) {
 		case "authorization":
 			c.parseLeafAuth(key, e)
 		case "reconnect", "reconnect_delay":
-			c.leafReconnect(key, e, &lo.ReconnectDelay)
+			c.leafDuration(key, e, &lo.ReconnectDelay)
 		case "remotes":
 			c.parseLeafRemotes(key, e)
 		case "compression":
@@ -141,8 +145,8 @@ func parseLeafnodes(c *cfg, k string, v *conf.Value) {
 	}
 }
 
-// leafReconnect takes a duration string or a number of seconds.
-func (c *cfg) leafReconnect(k string, e *conf.Value, d *time.Duration) {
+// leafDuration takes a duration string or a number of seconds.
+func (c *cfg) leafDuration(k string, e *conf.Value, d *time.Duration) {
 	switch x := e.V.(type) {
 	case int64:
 		if c.inBound(e, "leafnodes "+k, x, false, notNegative) {
@@ -267,8 +271,9 @@ func (c *cfg) parseLeafRemotes(k string, v *conf.Value) {
 				r.NoRandomize, _ = c.bool(key, e)
 			case "disabled":
 				r.Disabled, _ = c.bool(key, e)
-			case "first_info_timeout",
-				"jetstream_cluster_migrate", "jetstream_cluster_migrate_delay", "local_is_leaf",
+			case "first_info_timeout":
+				c.leafDuration(key, e, &r.FirstInfoTimeout)
+			case "jetstream_cluster_migrate", "jetstream_cluster_migrate_delay", "local_is_leaf",
 				"proxy", "connect_delay", "tls_handshake_first":
 				c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes remotes "+strings.ToLower(key))
 			default:
@@ -391,6 +396,9 @@ func setLeafDefaults(o *Options) {
 	for _, r := range lo.Remotes {
 		if r.Compression.Mode == "" {
 			r.Compression = lo.Compression
+		}
+		if r.FirstInfoTimeout <= 0 {
+			r.FirstInfoTimeout = leafFirstInfoTimeout
 		}
 	}
 }

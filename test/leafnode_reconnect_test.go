@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -121,5 +122,39 @@ leafnodes { reconnect: "50ms", remotes [
 	// never dialed.
 	if n := len(at.snapshot()); n != 1 {
 		t.Fatalf("the failing listener was dialed %d times, want 1 (no_randomize's first URL, no disabled remote)", n)
+	}
+}
+
+// A hub that accepts but never sends INFO: the leaf gives up after
+// first_info_timeout (1 s by default), as the reference does.
+func TestLeafFirstInfoTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		conf string
+		want time.Duration
+	}{{`, first_info_timeout: "300ms"`, 300 * time.Millisecond}, {"", time.Second}} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		o, err := server.ProcessConfigFile(writeConf(t, t.TempDir(), "leaf.conf", fmt.Sprintf(
+			"port: -1\nleafnodes { remotes [ { url: \"nats://%s\" %s } ] }\n", l.Addr(), tc.conf)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.NoLog, o.NoSigs = true, true
+		RunServer(t, o)
+		c, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		c.SetReadDeadline(start.Add(10 * time.Second))
+		_, err = io.ReadAll(c) // the leaf sends nothing before INFO, then closes
+		took := time.Since(start)
+		c.Close()
+		if err != nil || took < tc.want-50*time.Millisecond || took > tc.want+2*time.Second {
+			t.Fatalf("%q: closed after %v (%v), want about %v", tc.conf, took, err, tc.want)
+		}
 	}
 }
