@@ -131,19 +131,13 @@ func TestLeafCompressionInteropWithReference(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hubPort, hubLeafPort, leafPort, hubHTTP, leafHTTP := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
-			mode := func(m string) string {
-				if m == "" {
-					return ""
-				}
-				return ", compression: " + m
-			}
 			hp := startBinAt(t, tc.hub, "-c", writeConf(t, dir, "hub.conf", fmt.Sprintf(
 				"host: 127.0.0.1\nport: %d\nhttp: \"127.0.0.1:%d\"\nleafnodes { listen: \"127.0.0.1:%d\" %s }\n",
-				hubPort, hubHTTP, hubLeafPort, mode(tc.hubMode))))
+				hubPort, hubHTTP, hubLeafPort, compressionKey(tc.hubMode))))
 			hp.waitOutput("Server is ready")
 			lp := startBinAt(t, tc.leaf, "-c", writeConf(t, dir, "leaf.conf", fmt.Sprintf(
 				"host: 127.0.0.1\nport: %d\nhttp: \"127.0.0.1:%d\"\nleafnodes { reconnect: \"100ms\", remotes [ { url: \"nats://127.0.0.1:%d\" %s } ] }\n",
-				leafPort, leafHTTP, hubLeafPort, mode(tc.leafMode))))
+				leafPort, leafHTTP, hubLeafPort, compressionKey(tc.leafMode))))
 			lp.waitOutput("Leafnode connection created")
 			checkLeafPath(t, dialNATS(t, hubPort), dialNATS(t, leafPort), "zi.hub")
 			checkLeafPath(t, dialNATS(t, leafPort), dialNATS(t, hubPort), "zi.leaf")
