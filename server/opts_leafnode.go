@@ -274,7 +274,7 @@ func (c *cfg) parseLeafRemotes(k string, v *conf.Value) {
 			case "first_info_timeout":
 				c.leafDuration(key, e, &r.FirstInfoTimeout)
 			case "jetstream_cluster_migrate", "jetstream_cluster_migrate_delay", "local_is_leaf",
-				"proxy", "connect_delay", "tls_handshake_first":
+				"proxy", "connect_delay":
 				c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes remotes "+strings.ToLower(key))
 			default:
 				c.unknownField(e, key)
