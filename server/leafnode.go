@@ -72,7 +72,9 @@ type leafConn struct {
 	own map[string]int32
 
 	registered atomic.Bool
-	loop       atomic.Bool // closed for a loop: reconnect after leafLoopDelay
+	// waitBefore is the wait before the next attempt the closing asked
+	// for (leafLoopDelay for a loop, leafMinVersionDelay), 0 for the backoff.
+	waitBefore atomic.Int64
 }
 
 // leafInterest is what an account's leaf connections are told: every
@@ -372,9 +374,5 @@ func (s *Server) removeLeaf(c *client) {
 	if lc.registered.Load() {
 		attempt = 1 // it worked: start the backoff again
 	}
-	var delay time.Duration
-	if lc.loop.Load() {
-		delay = leafLoopDelay
-	}
-	ls.solicit(lc.remote, attempt, delay)
+	ls.solicit(lc.remote, attempt, time.Duration(lc.waitBefore.Load()))
 }

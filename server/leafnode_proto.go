@@ -36,9 +36,14 @@ func (leafProtocol) processOp(c *client, op opCode, args []byte) error {
 	case opErr:
 		text := bytes.TrimSpace(args)
 		c.srv.Errorf("%s - Leafnode Error %s", c.logPrefix(), text)
-		if bytes.Contains(text, []byte("Loop detected")) {
-			c.leaf.loop.Store(true)
+		switch {
+		case bytes.Contains(text, []byte("Loop detected")):
+			c.leaf.waitBefore.Store(int64(leafLoopDelay))
 			c.srv.Errorf("%s - %s", c.logPrefix(), bytes.Trim(text, "'"))
+		case bytes.Contains(text, []byte(leafMinVersionText)):
+			c.leaf.waitBefore.Store(int64(leafMinVersionDelay))
+			c.srv.Errorf("%s - Leafnode connection dropped due to minimum version requirement. Delaying attempt to reconnect for %v",
+				c.logPrefix(), leafMinVersionDelay)
 		}
 		return nil
 	case opOK:
@@ -311,6 +316,9 @@ func (c *client) processLeafConnect(arg []byte) error {
 		s.Warnf("%s - Detected leafnode connection to self, ignoring", c.logPrefix())
 		return &protoErr{close: true, reason: ProtocolViolation}
 	}
+	if min := s.getOpts().LeafNode.MinVersion; min != "" && !versionAtLeast(ci.Version, min) {
+		return &protoErr{msg: fmt.Sprintf("%s %q", leafMinVersionText, min), close: true, reason: MinimumVersionRequired}
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -440,6 +448,13 @@ func (c *client) processLeafSub(args []byte) error {
 	return nil
 }
 
+// leafMinVersionText starts the error a hub sends a leaf older than its
+// min_version; the leaf then waits leafMinVersionDelay, as the reference.
+const (
+	leafMinVersionText  = "connection rejected since minimum version required is"
+	leafMinVersionDelay = 5 * time.Second
+)
+
 // leafLoopDelay is how long a leaf waits before connecting again after
 // a loop was detected, as the reference.
 const leafLoopDelay = 30 * time.Second
@@ -451,7 +466,7 @@ const leafLoopDelay = 30 * time.Second
 func (c *client) leafLoopDetected() error {
 	msg := fmt.Sprintf("Loop detected for leafnode account=%q. Delaying attempt to reconnect for %v", c.acc.Name, leafLoopDelay)
 	c.srv.Errorf("%s - %s", c.logPrefix(), msg)
-	c.leaf.loop.Store(true)
+	c.leaf.waitBefore.Store(int64(leafLoopDelay))
 	return &protoErr{msg: msg, close: true, reason: ProtocolViolation}
 }
 

@@ -48,6 +48,9 @@ type LeafNodeOpts struct {
 	// Compression is what accepted leaf connections offer, and the
 	// remotes' default (leafnode_compress.go); s2_auto by default.
 	Compression CompressionOpts
+	// MinVersion refuses leaf nodes whose CONNECT names an older server
+	// version (at least 2.8.0, as the reference).
+	MinVersion string
 }
 
 // RemoteLeafOpts is one entry of leafnodes.remotes: a hub this server
@@ -137,12 +140,69 @@ func parseLeafnodes(c *cfg, k string, v *conf.Value) {
 			c.leafCompression(key, e, &lo.Compression)
 		case "tls":
 			lo.TLS = c.parseTLS(key, e)
-		case "min_version", "isolate_leafnode_interest", "write_deadline":
+		case "min_version", "minimum_version":
+			c.leafMinVersion(key, e)
+		case "isolate_leafnode_interest", "write_deadline":
 			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes "+strings.ToLower(key))
 		default:
 			c.unknownField(e, key)
 		}
 	}
+}
+
+// leafMinVersion reads min_version, with the reference's errors.
+func (c *cfg) leafMinVersion(k string, e *conf.Value) {
+	v, ok := c.str(k, e)
+	if !ok {
+		return
+	}
+	if _, ok := parseSemver(v); !ok {
+		c.errorf(e, "invalid leafnode's minimum version: invalid semver")
+		return
+	}
+	if !versionAtLeast(v, "2.8.0") {
+		c.errorf(e, "the minimum version should be at least 2.8.0")
+		return
+	}
+	c.o.LeafNode.MinVersion = v
+}
+
+// parseSemver reads "major.minor.patch", with an optional leading "v";
+// a "-pre" or "+build" suffix is ignored.
+func parseSemver(v string) ([3]int, bool) {
+	var out [3]int
+	v = strings.TrimPrefix(v, "v")
+	if i := strings.IndexAny(v, "-+"); i >= 0 {
+		v = v[:i]
+	}
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 {
+		return out, false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || p == "" || p[0] == '+' {
+			return out, false
+		}
+		out[i] = n
+	}
+	return out, true
+}
+
+// versionAtLeast reports whether version v is min or newer; a version
+// that does not parse is not.
+func versionAtLeast(v, min string) bool {
+	a, ok := parseSemver(v)
+	b, okMin := parseSemver(min)
+	if !ok || !okMin {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] > b[i]
+		}
+	}
+	return true
 }
 
 // leafDuration takes a duration string or a number of seconds.
