@@ -338,7 +338,7 @@ func (c *client) writeLoop() {
 		held, z = o.takeBatch(held[:0])
 		ctrl := c.ws != nil && c.wsTakeControl(closed)
 		o.flushing = len(held) > 0 || ctrl
-		wd := c.srv.writeDeadline()
+		wd := c.writeDeadline()
 		nc := c.ioConn() // the TLS connection once the handshake is done
 		c.mu.Unlock()
 
@@ -423,7 +423,7 @@ func (c *client) failWrite(err error, held [][]byte, n int64) {
 		chunks, bytes := c.unwritten(held, n)
 		c.srv.slowConsumers.Add(1)
 		c.srv.Noticef("%s - Slow Consumer Detected: WriteDeadline of %v exceeded with %d chunks of %d total bytes.",
-			c.logPrefix(), c.srv.writeDeadline(), chunks, bytes)
+			c.logPrefix(), c.writeDeadline(), chunks, bytes)
 		c.closeConnection(SlowConsumerWriteDeadline)
 		return
 	}

@@ -48,6 +48,9 @@ type LeafNodeOpts struct {
 	// Compression is what accepted leaf connections offer, and the
 	// remotes' default (leafnode_compress.go); s2_auto by default.
 	Compression CompressionOpts
+	// WriteDeadline bounds a write on a leaf connection (the server's
+	// write_deadline when 0).
+	WriteDeadline time.Duration
 	// MinVersion refuses leaf nodes whose CONNECT names an older server
 	// version (at least 2.8.0, as the reference).
 	MinVersion string
@@ -142,7 +145,9 @@ func parseLeafnodes(c *cfg, k string, v *conf.Value) {
 			lo.TLS = c.parseTLS(key, e)
 		case "min_version", "minimum_version":
 			c.leafMinVersion(key, e)
-		case "isolate_leafnode_interest", "write_deadline":
+		case "write_deadline":
+			c.leafDuration(key, e, &lo.WriteDeadline)
+		case "isolate_leafnode_interest":
 			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes "+strings.ToLower(key))
 		default:
 			c.unknownField(e, key)

@@ -188,7 +188,18 @@ func NewServer(opts *Options) (*Server, error) {
 
 func (s *Server) getOpts() *Options { return s.opts.Load() }
 
-func (s *Server) writeDeadline() time.Duration { return s.getOpts().WriteDeadline }
+// writeDeadline is the connection's: the cluster block's for routes, the
+// leafnodes block's for leaf connections when set, the server's otherwise.
+func (c *client) writeDeadline() time.Duration {
+	o := c.srv.getOpts()
+	switch {
+	case c.kind == ROUTER && o.Cluster.WriteDeadline > 0:
+		return o.Cluster.WriteDeadline
+	case c.kind == LEAF && o.LeafNode.WriteDeadline > 0:
+		return o.LeafNode.WriteDeadline
+	}
+	return o.WriteDeadline
+}
 
 // ID returns the server's public nkey.
 func (s *Server) ID() string { return s.info.ID }
