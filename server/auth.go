@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"strings"
 
-	"github.com/nats-io/nkeys"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -130,28 +129,12 @@ func authNkey(o *Options, co *ClientOpts, nonce, connType string) (*authResult, 
 		if nu.Nkey != co.Nkey || !allowsConn(nu.AllowedConnectionTypes, connType) {
 			continue
 		}
-		if !verifyNonceSig(co.Nkey, co.Sig, nonce) {
+		if !verifyNonce(co.Nkey, nonce, co.Sig) {
 			return nil, false
 		}
 		return &authResult{user: nu.Nkey, perms: userPerms(o, nu.Permissions), acc: nu.Account}, true
 	}
 	return nil, false
-}
-
-// verifyNonceSig reports whether sig (base64, URL or standard alphabet)
-// is the nonce signed by the nkey whose public key is pubKey.
-func verifyNonceSig(pubKey, sig, nonce string) bool {
-	if nonce == "" {
-		return false
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil {
-		if raw, err = base64.StdEncoding.DecodeString(sig); err != nil {
-			return false
-		}
-	}
-	pub, err := nkeys.FromPublicKey(pubKey)
-	return err == nil && pub.Verify([]byte(nonce), raw) == nil
 }
 
 // comparePasswords checks a client secret against a configured one, which

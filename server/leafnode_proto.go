@@ -372,7 +372,7 @@ func (s *Server) leafAuthenticate(c *client, ci *leafConnectInfo) (string, *Perm
 	case lo.Token != "":
 		return def, nil, comparePasswords(lo.Token, ci.Token)
 	case lo.Nkey != "":
-		return def, nil, ci.Nkey == lo.Nkey && verifyNonceSig(ci.Nkey, ci.Sig, c.nonce)
+		return def, nil, ci.Nkey == lo.Nkey && verifyNonce(ci.Nkey, c.nonce, ci.Sig)
 	case s.jwt != nil:
 		co := ClientOpts{Nkey: ci.Nkey, JWT: ci.JWT, Sig: ci.Sig}
 		res, ok := s.authJWT(c, &co)

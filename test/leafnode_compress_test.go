@@ -2,10 +2,7 @@ package test
 
 import (
 	"bytes"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -159,12 +156,7 @@ func TestLeafCompressionInteropWithReference(t *testing.T) {
 // hub's certificate), edit applied to both, and waits for the connection.
 func tlsLeafPair(t *testing.T, edit func(o *server.Options)) (hub, leaf *server.Server) {
 	t.Helper()
-	ca := newTestCA(t, "zleafca")
-	srv := ca.issue(t, "zleafsrv", &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "localhost"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
+	ca, srv := leafServerCert(t, "zleafca")
 	hub = leafHub(t, func(o *server.Options) {
 		o.LeafNode.TLS = &server.TLSConfigOpts{CertFile: srv.certFile, KeyFile: srv.keyFile}
 		edit(o)

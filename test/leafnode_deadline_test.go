@@ -41,16 +41,7 @@ func TestLeafWriteDeadline(t *testing.T) {
 	}
 	hub.Write([]byte(strings.Replace(info, `"nonce":"abc"`, `"connect_info":true`, 1) + "LS+ big\r\n"))
 	waitLeafs(t, 1, leaf)
-	waitFor(t, 5*time.Second, "the fake hub's interest", func() bool {
-		for _, lz := range leaf.Leafz(server.LeafzOptions{Subscriptions: true}).Leafs {
-			for _, s := range lz.Subs {
-				if s == "big" {
-					return true
-				}
-			}
-		}
-		return false
-	})
+	waitLeafSub(t, leaf, "big") // the fake hub's interest
 	// From now on the hub reads nothing: 32 MB fill the socket buffers.
 	nc := connect(t, leaf)
 	payload := make([]byte, 512<<10)

@@ -16,12 +16,7 @@ import (
 // blocks): ours both ways and mixed with the reference; a remote without
 // it never registers on such a hub. A fallback delay is refused.
 func TestLeafTLSHandshakeFirst(t *testing.T) {
-	ca := newTestCA(t, "hfca")
-	srv := ca.issue(t, "hfsrv", &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "localhost"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
+	ca, srv := leafServerCert(t, "hfca")
 	hub := leafHub(t, func(o *server.Options) {
 		o.LeafNode.TLS = &server.TLSConfigOpts{CertFile: srv.certFile, KeyFile: srv.keyFile, HandshakeFirst: true}
 	})
@@ -66,4 +61,15 @@ func TestLeafTLSHandshakeFirst(t *testing.T) {
 		<-hp.done
 		<-lp.done
 	}
+}
+
+// leafServerCert is a CA and a server certificate for 127.0.0.1 it issued.
+func leafServerCert(t *testing.T, name string) (*testCA, *issued) {
+	t.Helper()
+	ca := newTestCA(t, name)
+	return ca, ca.issue(t, name+"srv", &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "localhost"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
 }

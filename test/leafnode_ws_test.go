@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha1"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -88,12 +86,7 @@ func TestLeafWebsocketOurs(t *testing.T) {
 // wss:// with a certificate the leaf verifies against its CA; a leaf
 // whose CA does not know the hub's certificate never connects.
 func TestLeafWebsocketTLS(t *testing.T) {
-	ca := newTestCA(t, "wsleafca")
-	srv := ca.issue(t, "wsleafsrv", &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "localhost"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
+	ca, srv := leafServerCert(t, "wsleafca")
 	hub := wsLeafHub(t, func(o *server.Options) {
 		o.Websocket.NoTLS = false
 		o.Websocket.TLS = &server.TLSConfigOpts{CertFile: srv.certFile, KeyFile: srv.keyFile}
@@ -233,12 +226,7 @@ func TestLeafWebsocketHubWithoutLeafListener(t *testing.T) {
 func TestLeafWebsocketInteropWithReference(t *testing.T) {
 	ref := refBin(t)
 	dir := t.TempDir()
-	ca := newTestCA(t, "wsrefca")
-	srv := ca.issue(t, "wsrefsrv", &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "localhost"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
+	ca, srv := leafServerCert(t, "wsrefca")
 	for _, scheme := range []string{"ws", "wss"} {
 		for _, pair := range []struct{ name, hub, leaf string }{{"our_leaf", ref, serverBin}, {"ref_leaf", serverBin, ref}} {
 			t.Run(scheme+"_"+pair.name, func(t *testing.T) {
