@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"strings"
 
-	"github.com/nats-io/nkeys"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -130,18 +129,7 @@ func authNkey(o *Options, co *ClientOpts, nonce, connType string) (*authResult, 
 		if nu.Nkey != co.Nkey || !allowsConn(nu.AllowedConnectionTypes, connType) {
 			continue
 		}
-		if nonce == "" {
-			return nil, false
-		}
-		sig, err := base64.RawURLEncoding.DecodeString(co.Sig)
-		if err != nil {
-			sig, err = base64.StdEncoding.DecodeString(co.Sig)
-			if err != nil {
-				return nil, false
-			}
-		}
-		pub, err := nkeys.FromPublicKey(co.Nkey)
-		if err != nil || pub.Verify([]byte(nonce), sig) != nil {
+		if !verifyNonce(co.Nkey, nonce, co.Sig) {
 			return nil, false
 		}
 		return &authResult{user: nu.Nkey, perms: userPerms(o, nu.Permissions), acc: nu.Account}, true

@@ -165,6 +165,8 @@ func (c *client) logPrefix() string {
 	tag := " - cid:"
 	if c.ws != nil && c.mq != nil {
 		tag = " - mid_ws:" // MQTT over websocket, as the reference tags it
+	} else if c.kind == LEAF && c.ws != nil {
+		tag = " - lid_ws:" // as the reference tags websocket leaf nodes
 	} else if c.ws != nil {
 		tag = " - wid:" // as the reference tags websocket clients
 	} else if c.mq != nil {
@@ -192,6 +194,10 @@ func (c *client) readLoop() {
 	b := make([]byte, startBufSize)
 	var sizer readSizer
 	var rd io.Reader = nc // a route's inflater once it compresses
+	if c.parseRest != nil {
+		// A TLS leaf's first INFO, parsed before, switched to compression.
+		rd, c.parseRest = newRouteInflater(rd, c.parseRest), nil
+	}
 	for {
 		n, err := rd.Read(b)
 		fanout := false

@@ -215,8 +215,9 @@ const (
 	maxInlineRead  = 2 * 1024
 )
 
-// writeDeadline is the connection's: the cluster or gateway block's for
-// routes and gateways when it sets one, else the server's.
+// writeDeadline is the connection's: the cluster, gateway or leafnodes
+// block's for routes, gateways and leaf connections when it sets one,
+// else the server's.
 func (c *client) writeDeadline() time.Duration {
 	o := c.srv.getOpts()
 	switch {
@@ -224,6 +225,8 @@ func (c *client) writeDeadline() time.Duration {
 		return o.Cluster.WriteDeadline
 	case c.kind == GATEWAY && o.Gateway.WriteDeadline > 0:
 		return o.Gateway.WriteDeadline
+	case c.kind == LEAF && o.LeafNode.WriteDeadline > 0:
+		return o.LeafNode.WriteDeadline
 	}
 	return o.WriteDeadline
 }

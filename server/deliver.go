@@ -110,7 +110,7 @@ func (c *client) deliverResult(r *SublistResult, subject string, reply, hdr, pay
 
 // forwards reports whether a message read from c goes on to the peer
 // connection rc (a route or a leaf node): never back where it came from,
-// and not from one route to another (one hop).
+// not from one route to another (one hop), not from one hub to another.
 func (c *client) forwards(rc *client) bool {
 	if rc == c {
 		return false
@@ -120,7 +120,8 @@ func (c *client) forwards(rc *client) bool {
 		// other servers by their own importers, not by us.
 		return c.kind != ROUTER && !c.localOnly
 	}
-	return true
+	// A spoke does not pass what one of its hubs sent on to another.
+	return rc.kind != LEAF || c.kind != LEAF || !c.leaf.toHub || !rc.leaf.toHub
 }
 
 // deliverQueue gives the message to one member of a queue group: a local

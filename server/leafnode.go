@@ -34,6 +34,9 @@ type leafState struct {
 
 	peerListener
 	tls *tls.Config // the listener's, nil without a tls block
+	// urlStart is where each remote starts in its URL list: a random
+	// place unless no_randomize, so that leaf nodes spread over the hubs.
+	urlStart map[*RemoteLeafOpts]int
 }
 
 // leafConn is the leaf-specific state of a LEAF connection.
@@ -44,6 +47,7 @@ type leafConn struct {
 	url       *url.URL
 	attempt   int       // failed dials before this connection
 	tlsConn   *tls.Conn // set when the connection runs over TLS
+	ws        *wsConn   // set when it runs over WebSocket (leafnode_ws.go)
 	// pre holds the id and nonce of the INFO sent before a TLS handshake;
 	// firstInfo the INFO a TLS hub sent before it.
 	pre       *client
@@ -52,7 +56,12 @@ type leafConn struct {
 	// Owned by the reading goroutine until registered, then read-only.
 	remoteID   string
 	remoteName string
-	connectTo  bool // solicited: CONNECT sent
+	// toHub: we are the spoke on this connection (we solicited it without
+	// hub: true, or the peer's CONNECT said is_hub). What comes from one
+	// hub never goes on to another (leafnode_interest.go, forwards).
+	toHub     bool
+	connectTo bool // solicited: CONNECT sent
+	offered   bool // solicited: compression chosen (leafnode_compress.go)
 
 	// Written by the reading goroutine under client.mu; closing takes it.
 	subs map[string]*subscription // the peer's interest, "subject[ queue]"
@@ -63,16 +72,21 @@ type leafConn struct {
 	own map[string]int32
 
 	registered atomic.Bool
-	loop       atomic.Bool // closed for a loop: reconnect after leafLoopDelay
+	// waitBefore is the wait before the next attempt the closing asked
+	// for (leafLoopDelay for a loop, leafMinVersionDelay), 0 for the backoff.
+	waitBefore atomic.Int64
 }
 
 // leafInterest is what an account's leaf connections are told: every
 // subscription of the account counted by key ("subject" or "subject
 // queue"), and the registered leaf connections bound to the account.
 type leafInterest struct {
-	mu    sync.Mutex
-	refs  map[string]int32
-	conns []*client
+	mu   sync.Mutex
+	refs map[string]int32
+	// hubRefs counts the part of refs that came from our hubs (toHub
+	// connections): it is not told to them.
+	hubRefs map[string]int32
+	conns   []*client
 }
 
 // newLeafState prepares leaf nodes before accounts are set up, so that the
@@ -92,7 +106,7 @@ func newLeafState(s *Server, o *Options) (*leafState, error) {
 			}
 		}
 	}
-	ls := &leafState{s: s, lds: "$LDS." + newNonce() + newNonce(), tls: cfg}
+	ls := &leafState{s: s, lds: "$LDS." + newNonce() + newNonce(), tls: cfg, urlStart: make(map[*RemoteLeafOpts]int)}
 	ls.initPeers()
 	return ls, nil
 }
@@ -122,6 +136,14 @@ func (s *Server) startLeafnodes() error {
 		ls.serve(s, "leafnode ", ls.accept)
 	}
 	for _, r := range o.LeafNode.Remotes {
+		if r.Disabled {
+			continue // listed in /varz, never dialed, as the reference
+		}
+		if !r.NoRandomize && len(r.URLs) > 1 {
+			ls.mu.Lock()
+			ls.urlStart[r] = rand.IntN(len(r.URLs))
+			ls.mu.Unlock()
+		}
 		ls.solicit(r, 0, 0)
 	}
 	return nil
@@ -198,6 +220,7 @@ func (ls *leafState) createLeaf(conn net.Conn, lc *leafConn) *client {
 	}
 	c := newPeerClient(s, cid, conn, LEAF, leafProtocol{}, true)
 	c.leaf = lc
+	c.ws = lc.ws
 	lc.subs = make(map[string]*subscription)
 	lc.own = make(map[string]int32)
 	c.tls.conn = lc.tlsConn
@@ -236,9 +259,15 @@ func (ls *leafState) createLeaf(conn net.Conn, lc *leafConn) *client {
 	} else {
 		s.Noticef("%s - Leafnode connection created ", c.logPrefix())
 	}
+	if lc.solicited && lc.firstInfo == nil {
+		// The hub's INFO must come within first_info_timeout: a read error
+		// otherwise, as with the reference (processLeafInfo clears it).
+		_ = conn.SetReadDeadline(time.Now().Add(lc.remote.FirstInfoTimeout))
+	}
 	if lc.firstInfo != nil {
 		// Before the reader starts, so this is the reading goroutine.
-		if err := c.parse(lc.firstInfo); err != nil {
+		// errSwitchReader leaves parseRest set: the reader starts inflating.
+		if err := c.parse(lc.firstInfo); err != nil && err != errSwitchReader {
 			c.handleProtoErr(err)
 		}
 	}
@@ -273,11 +302,14 @@ func (ls *leafState) retryDelay(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// connect dials one of the remote's URLs (the next on each attempt); a
-// failure is retried for ever.
+// connect dials one of the remote's URLs (the next on each attempt, from
+// the remote's start); a failure is retried for ever.
 func (ls *leafState) connect(r *RemoteLeafOpts, attempt int) {
 	s := ls.s
-	u := r.URLs[attempt%len(r.URLs)]
+	ls.mu.Lock()
+	start := ls.urlStart[r]
+	ls.mu.Unlock()
+	u := r.URLs[(start+attempt)%len(r.URLs)]
 	s.Debugf("Trying to connect as leafnode to remote server on %q", u.Host)
 	conn, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
 	if err != nil {
@@ -285,8 +317,17 @@ func (ls *leafState) connect(r *RemoteLeafOpts, attempt int) {
 		ls.solicit(r, attempt+1, 0)
 		return
 	}
-	lc := &leafConn{solicited: true, remote: r, url: u, attempt: attempt}
-	if cfg, _ := remoteTLS(r, u); cfg != nil {
+	lc := &leafConn{solicited: true, remote: r, url: u, attempt: attempt, toHub: !r.Hub}
+	if isWSLeafURL(u) {
+		wconn, ws, err := dialLeafWS(conn, r, u)
+		if err != nil {
+			conn.Close()
+			s.Errorf("Error soliciting websocket connection to %q (attempt %d): %v", u.Host, attempt+1, err)
+			ls.solicit(r, attempt+1, 0)
+			return
+		}
+		conn, lc.ws = wconn, ws
+	} else if cfg, _ := remoteTLS(r, u); cfg != nil {
 		tc, info, err := dialLeafTLS(conn, cfg, r, u)
 		if err != nil {
 			conn.Close()
@@ -335,9 +376,5 @@ func (s *Server) removeLeaf(c *client) {
 	if lc.registered.Load() {
 		attempt = 1 // it worked: start the backoff again
 	}
-	var delay time.Duration
-	if lc.loop.Load() {
-		delay = leafLoopDelay
-	}
-	ls.solicit(lc.remote, attempt, delay)
+	ls.solicit(lc.remote, attempt, time.Duration(lc.waitBefore.Load()))
 }

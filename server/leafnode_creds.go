@@ -41,3 +41,23 @@ func signLeafConnect(ci *leafConnectInfo, path, nonce string) error {
 	ci.JWT, ci.Sig = token, base64.RawURLEncoding.EncodeToString(sig)
 	return nil
 }
+
+// signLeafNkey fills CONNECT's nkey and sig from a remote's nkey seed and
+// the hub's nonce (as the reference's leaf does: no JWT).
+func signLeafNkey(ci *leafConnectInfo, seed, nonce string) error {
+	kp, err := nkeys.FromSeed([]byte(seed))
+	if err != nil {
+		return err
+	}
+	defer kp.Wipe()
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return err
+	}
+	sig, err := kp.Sign([]byte(nonce))
+	if err != nil {
+		return err
+	}
+	ci.Nkey, ci.Sig = pub, base64.RawURLEncoding.EncodeToString(sig)
+	return nil
+}

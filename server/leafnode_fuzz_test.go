@@ -1,6 +1,9 @@
 package server
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // newLeafHarness is a server with leaf nodes and a registered leaf
 // connection bound to $G to drive.
@@ -55,5 +58,27 @@ func FuzzLeafParser(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte, cut uint8) {
 		newLeafHarness(t).parseFuzzInput(t, in, cut)
+	})
+}
+
+// FuzzLeafVersion checks the version parser a hub applies to a leaf's
+// CONNECT (min_version): never a panic, parsed versions print back to an
+// equal version, and a version is at least itself.
+func FuzzLeafVersion(f *testing.F) {
+	for _, s := range []string{"2.15.2", "v2.8.0", "2.10.0-beta.1", "1.2", "a.b.c", "2.-1.0", "+1.2.3", "99999999999999999999.0.0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		p, ok := parseSemver(v)
+		if !ok {
+			if versionAtLeast(v, "0.0.0") {
+				t.Fatalf("%q does not parse but counts as a version", v)
+			}
+			return
+		}
+		back := fmt.Sprintf("%d.%d.%d", p[0], p[1], p[2])
+		if q, ok := parseSemver(back); !ok || q != p || !versionAtLeast(v, back) || !versionAtLeast(back, v) {
+			t.Fatalf("%q parsed as %v, printed %q", v, p, back)
+		}
 	})
 }

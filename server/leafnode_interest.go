@@ -23,21 +23,14 @@ func (li *leafInterest) changed(s *Server, sub *subscription, delta int32) {
 	li.mu.Lock()
 	defer li.mu.Unlock()
 	if li.refs == nil {
-		li.refs = make(map[string]int32)
+		li.refs, li.hubRefs = make(map[string]int32), make(map[string]int32)
 	}
-	before := li.refs[key]
-	after := max(before+delta, 0)
-	if after == 0 {
-		delete(li.refs, key)
-	} else {
-		li.refs[key] = after
-	}
+	before, after := addRef(li.refs, key, delta)
+	hubBefore, hubAfter := li.hubRefs[key], li.hubRefs[key]
 	if from != nil {
-		own := max(from.leaf.own[key]+delta, 0)
-		if own == 0 {
-			delete(from.leaf.own, key)
-		} else {
-			from.leaf.own[key] = own
+		addRef(from.leaf.own, key, delta)
+		if from.leaf.toHub {
+			hubBefore, hubAfter = addRef(li.hubRefs, key, delta)
 		}
 	}
 	var lb [256]byte
@@ -45,8 +38,13 @@ func (li *leafInterest) changed(s *Server, sub *subscription, delta int32) {
 		if lc == from {
 			continue
 		}
-		own := lc.leaf.own[key]
-		ob, oa := before-own, after-own
+		// What a connection is told leaves out its own interest, and for a
+		// hub that of every hub.
+		eb, ea := lc.leaf.own[key], lc.leaf.own[key]
+		if lc.leaf.toHub {
+			eb, ea = hubBefore, hubAfter
+		}
+		ob, oa := before-eb, after-ea
 		plus := oa > 0 && (ob <= 0 || sub.queue != "")
 		minus := oa <= 0 && ob > 0
 		if !plus && !minus {
@@ -62,6 +60,19 @@ func (li *leafInterest) changed(s *Server, sub *subscription, delta int32) {
 	}
 }
 
+// addRef adds delta to m[key] (never below zero, deleted at zero) and
+// returns the count before and after.
+func addRef(m map[string]int32, key string, delta int32) (before, after int32) {
+	before = m[key]
+	after = max(before+delta, 0)
+	if after == 0 {
+		delete(m, key)
+	} else {
+		m[key] = after
+	}
+	return before, after
+}
+
 // register makes c a leaf connection of the account and sends it the
 // account's interest, under the same lock as changes, so that none is
 // lost, doubled or reordered.
@@ -75,7 +86,11 @@ func (li *leafInterest) register(c *client) {
 		c.queueOutbound(line)
 	}
 	for key, n := range li.refs {
-		n -= c.leaf.own[key]
+		if c.leaf.toHub {
+			n -= li.hubRefs[key]
+		} else {
+			n -= c.leaf.own[key]
+		}
 		if n <= 0 {
 			continue
 		}

@@ -12,7 +12,8 @@ import (
 )
 
 // leafProtocol is the protocol of LEAF connections, as the reference
-// speaks it (observed on v2.15.2, compression off):
+// speaks it (observed on v2.15.2, compression off; with compression the
+// leaf answers the first INFO with an INFO of its own, leafnode_compress.go):
 //
 //	hub  -> leaf  INFO {..., "nonce", "compression":"off", "leafnode_urls"}
 //	leaf -> hub   CONNECT {"version","user","pass","server_id","name","headers",
@@ -35,9 +36,14 @@ func (leafProtocol) processOp(c *client, op opCode, args []byte) error {
 	case opErr:
 		text := bytes.TrimSpace(args)
 		c.srv.Errorf("%s - Leafnode Error %s", c.logPrefix(), text)
-		if bytes.Contains(text, []byte("Loop detected")) {
-			c.leaf.loop.Store(true)
+		switch {
+		case bytes.Contains(text, []byte("Loop detected")):
+			c.leaf.waitBefore.Store(int64(leafLoopDelay))
 			c.srv.Errorf("%s - %s", c.logPrefix(), bytes.Trim(text, "'"))
+		case bytes.Contains(text, []byte(leafMinVersionText)):
+			c.leaf.waitBefore.Store(int64(leafMinVersionDelay))
+			c.srv.Errorf("%s - Leafnode connection dropped due to minimum version requirement. Delaying attempt to reconnect for %v",
+				c.logPrefix(), leafMinVersionDelay)
 		}
 		return nil
 	case opOK:
@@ -46,7 +52,7 @@ func (leafProtocol) processOp(c *client, op opCode, args []byte) error {
 		c.sendProto(protoPong)
 		return nil
 	case opPong:
-		c.processPong()
+		c.routePong() // s2_auto's level follows the round trip
 		return nil
 	case opInfo:
 		return c.processLeafInfo(args)
@@ -143,9 +149,12 @@ func (s *Server) leafInfo(c *client) leafInfoMsg {
 		JetStream:     s.info.JetStream,
 		ClientID:      c.cid,
 		Nonce:         c.nonce,
-		Compression:   "off",
+		Compression:   o.LeafNode.Compression.Mode,
 		APILevel:      JSApiLevel,
 		InfoOnConnect: true,
+	}
+	if c.leaf != nil && c.leaf.ws != nil {
+		info.Compression = CompressionOff // not over WebSocket (leafnode_compress.go)
 	}
 	if t := o.LeafNode.TLS; t != nil {
 		info.TLSRequired, info.TLSVerify = true, t.Verify
@@ -195,22 +204,35 @@ func (c *client) processLeafInfo(arg []byte) error {
 		return &protoErr{close: true, reason: ProtocolViolation, log: "processLeafInfo Parse Error: " + err.Error()}
 	}
 	lc := c.leaf
-	if !lc.solicited || lc.registered.Load() {
+	if !lc.solicited {
+		if !c.connected && c.leafAcceptCompression(&info) {
+			return errSwitchReader
+		}
+		return nil
+	}
+	if lc.registered.Load() {
 		return nil
 	}
 	s := c.srv
 	if !lc.connectTo {
+		_ = c.nc.SetReadDeadline(time.Time{}) // first_info_timeout met
 		if info.ID == s.info.ID {
 			s.Warnf("%s - Detected leafnode connection to self, ignoring", c.logPrefix())
 			return &protoErr{close: true, reason: ProtocolViolation}
 		}
-		if info.TLSRequired && lc.tlsConn == nil {
+		if info.TLSRequired && lc.tlsConn == nil && lc.ws == nil {
 			s.Errorf("%s - Leafnode remote %s requires TLS: use a tls:// URL or a tls block", c.logPrefix(), lc.url.Host)
 			return &protoErr{close: true, reason: TLSHandshakeError}
 		}
+		if !lc.offered {
+			lc.offered = true
+			if c.leafOfferCompression(&info) {
+				return errSwitchReader // the hub's INFO comes again, compressed
+			}
+		}
 		lc.remoteID, lc.remoteName = info.ID, info.Name
 		lc.connectTo = true
-		connect, err := s.leafConnectProto(lc, c.acc.Name, info.Nonce)
+		connect, err := s.leafConnectProto(lc, c.acc.Name, info.Nonce, c.leafCompressMode())
 		if err != nil {
 			s.Errorf("%s - Leafnode remote credentials: %v", c.logPrefix(), err)
 			return &protoErr{close: true, reason: AuthenticationViolation}
@@ -228,14 +250,15 @@ func (c *client) processLeafInfo(arg []byte) error {
 
 // leafConnectProto is the CONNECT a leaf sends, with the credentials of
 // the remote's URL.
-func (s *Server) leafConnectProto(lc *leafConn, localAcc, nonce string) ([]byte, error) {
+func (s *Server) leafConnectProto(lc *leafConn, localAcc, nonce, compress string) ([]byte, error) {
 	o := s.getOpts()
 	ci := leafConnectInfo{
 		Version:       VERSION,
 		ID:            s.info.ID,
 		Name:          s.info.Name,
 		Headers:       !o.NoHeaderSupport,
-		Compression:   "off",
+		Hub:           lc.remote.Hub,
+		Compression:   compress,
 		RemoteAccount: localAcc,
 		Proto:         leafProtoVersion,
 	}
@@ -248,6 +271,11 @@ func (s *Server) leafConnectProto(lc *leafConn, localAcc, nonce string) ([]byte,
 	}
 	if lc.remote.Credentials != "" {
 		if err := signLeafConnect(&ci, lc.remote.Credentials, nonce); err != nil {
+			return nil, err
+		}
+	}
+	if lc.remote.Nkey != "" {
+		if err := signLeafNkey(&ci, lc.remote.Nkey, nonce); err != nil {
 			return nil, err
 		}
 	}
@@ -291,6 +319,9 @@ func (c *client) processLeafConnect(arg []byte) error {
 		s.Warnf("%s - Detected leafnode connection to self, ignoring", c.logPrefix())
 		return &protoErr{close: true, reason: ProtocolViolation}
 	}
+	if min := s.getOpts().LeafNode.MinVersion; min != "" && !versionAtLeast(ci.Version, min) {
+		return &protoErr{msg: fmt.Sprintf("%s %q", leafMinVersionText, min), close: true, reason: MinimumVersionRequired}
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -306,6 +337,7 @@ func (c *client) processLeafConnect(arg []byte) error {
 	c.mu.Unlock()
 	c.setPermissions(perms)
 	lc.remoteID, lc.remoteName = ci.ID, ci.Name
+	lc.toHub = ci.Hub // the leaf said it is the hub: we are its spoke
 	c.connected = true
 	info := s.leafInfo(c)
 	info.Nonce = ""
@@ -343,6 +375,8 @@ func (s *Server) leafAuthenticate(c *client, ci *leafConnectInfo) (string, *Perm
 		return def, nil, okUser && comparePasswords(lo.Password, ci.Pass)
 	case lo.Token != "":
 		return def, nil, comparePasswords(lo.Token, ci.Token)
+	case lo.Nkey != "":
+		return def, nil, ci.Nkey == lo.Nkey && verifyNonce(ci.Nkey, c.nonce, ci.Sig)
 	case s.jwt != nil:
 		co := ClientOpts{Nkey: ci.Nkey, JWT: ci.JWT, Sig: ci.Sig}
 		res, ok := s.authLeafJWTConnect(c, &co) // jwt_leaf.go
@@ -418,6 +452,13 @@ func (c *client) processLeafSub(args []byte) error {
 	return nil
 }
 
+// leafMinVersionText starts the error a hub sends a leaf older than its
+// min_version; the leaf then waits leafMinVersionDelay, as the reference.
+const (
+	leafMinVersionText  = "connection rejected since minimum version required is"
+	leafMinVersionDelay = 5 * time.Second
+)
+
 // leafLoopDelay is how long a leaf waits before connecting again after
 // a loop was detected, as the reference.
 const leafLoopDelay = 30 * time.Second
@@ -429,7 +470,7 @@ const leafLoopDelay = 30 * time.Second
 func (c *client) leafLoopDetected() error {
 	msg := fmt.Sprintf("Loop detected for leafnode account=%q. Delaying attempt to reconnect for %v", c.acc.Name, leafLoopDelay)
 	c.srv.Errorf("%s - %s", c.logPrefix(), msg)
-	c.leaf.loop.Store(true)
+	c.leaf.waitBefore.Store(int64(leafLoopDelay))
 	return &protoErr{msg: msg, close: true, reason: ProtocolViolation}
 }
 

@@ -13,7 +13,8 @@ import (
 // Leaf connections over TLS, as the reference makes them (observed on
 // v2.15.2): the hub sends its INFO in clear text ("tls_required":true),
 // the leaf then starts the TLS handshake, and CONNECT and everything after
-// travel inside it. A hub with a leafnodes tls block accepts only TLS; a
+// travel inside it. With handshake_first in the hub's tls block and the
+// remote's, the handshake comes first and the INFO inside it. A hub with a leafnodes tls block accepts only TLS; a
 // remote uses TLS with a tls block or a tls:// URL (the system's roots
 // then, unless the block names a CA).
 
@@ -32,6 +33,9 @@ func leafListenerTLS(o *Options) (*tls.Config, error) {
 	if t == nil {
 		return nil, nil
 	}
+	if t.HandshakeFirst && t.FallbackDelay > 0 {
+		return nil, errors.New("leafnode tls: handshake_first with a fallback delay is not supported yet")
+	}
 	cfg, err := GenTLSConfig(t)
 	if err != nil {
 		return nil, fmtErr("leafnode tls: %v", err)
@@ -46,7 +50,7 @@ func leafListenerTLS(o *Options) (*tls.Config, error) {
 // does not use TLS.
 func remoteTLS(r *RemoteLeafOpts, u *url.URL) (*tls.Config, error) {
 	if r.TLS == nil {
-		if u.Scheme != "tls" {
+		if u.Scheme != "tls" && u.Scheme != "wss" {
 			return nil, nil
 		}
 		return &tls.Config{MinVersion: tls.VersionTLS12}, nil
@@ -58,12 +62,16 @@ func remoteTLS(r *RemoteLeafOpts, u *url.URL) (*tls.Config, error) {
 // so that a slow peer does not hold the listener.
 func (ls *leafState) acceptTLS(conn net.Conn) {
 	s := ls.s
-	_ = conn.SetDeadline(time.Now().Add(leafTLSTimeout(s.getOpts().LeafNode.TLS)))
-	pre := &client{cid: s.gcid.Add(1), nonce: newNonce()}
-	info := s.leafInfo(pre)
-	if _, err := conn.Write(infoProto(&info)); err != nil {
-		conn.Close()
-		return
+	t := s.getOpts().LeafNode.TLS
+	_ = conn.SetDeadline(time.Now().Add(leafTLSTimeout(t)))
+	var pre *client
+	if !t.HandshakeFirst { // handshake_first: INFO goes inside TLS, after it
+		pre = &client{cid: s.gcid.Add(1), nonce: newNonce()}
+		info := s.leafInfo(pre)
+		if _, err := conn.Write(infoProto(&info)); err != nil {
+			conn.Close()
+			return
+		}
 	}
 	tc := tls.Server(conn, ls.tls)
 	if err := tc.Handshake(); err != nil {
@@ -77,11 +85,16 @@ func (ls *leafState) acceptTLS(conn net.Conn) {
 
 // dialLeafTLS reads the hub's clear-text INFO, then handshakes as the
 // TLS client; it returns the INFO line for the connection to process.
+// With the remote's tls handshake_first it handshakes at once and the
+// INFO comes inside TLS (nil is returned for it).
 func dialLeafTLS(conn net.Conn, cfg *tls.Config, r *RemoteLeafOpts, u *url.URL) (*tls.Conn, []byte, error) {
 	_ = conn.SetDeadline(time.Now().Add(leafTLSTimeout(r.TLS)))
-	info, err := readInfoLine(conn)
-	if err != nil {
-		return nil, nil, err
+	var info []byte
+	if r.TLS == nil || !r.TLS.HandshakeFirst {
+		var err error
+		if info, err = readInfoLine(conn); err != nil {
+			return nil, nil, err
+		}
 	}
 	cfg = cfg.Clone()
 	if host, _, err := net.SplitHostPort(u.Host); err == nil && cfg.ServerName == "" {

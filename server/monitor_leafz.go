@@ -78,10 +78,10 @@ func leafInfoOf(c *client, withSubs bool) *LeafInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	li := &LeafInfo{
-		ID: c.cid, Name: lc.remoteName, IsSpoke: lc.solicited, IP: c.host, Port: c.port,
+		ID: c.cid, Name: lc.remoteName, IsSpoke: lc.toHub, IP: c.host, Port: c.port,
 		RTT:    fmtRTT(c.lastRTT),
 		InMsgs: c.inMsgs.Load(), OutMsgs: c.outMsgs.Load(), InBytes: c.inBytes.Load(), OutBytes: c.outBytes.Load(),
-		NumSubs: uint32(len(lc.subs)), Compression: "off",
+		NumSubs: uint32(len(lc.subs)), Compression: c.routeCompression(),
 	}
 	if c.acc != nil {
 		li.Account = c.acc.Name

@@ -181,10 +181,15 @@ func (c *cfg) routePermissions(k string, e *conf.Value) {
 	c.o.Cluster.Permissions = &RoutePermissions{Import: p.Publish, Export: p.Subscribe}
 }
 
-// clusterCompression reads compression: a boolean (true is s2_fast), a
-// mode, or { mode, rtt_thresholds }, with the reference's errors.
+// clusterCompression reads the cluster block's compression.
 func (c *cfg) clusterCompression(k string, e *conf.Value) {
-	co := &c.o.Cluster.Compression
+	c.compressionOpts(k, e, &c.o.Cluster.Compression)
+}
+
+// compressionOpts reads compression (the cluster's, the leafnodes
+// block's or a remote's): a boolean (true is s2_fast), a mode, or
+// { mode, rtt_thresholds }, with the reference's errors.
+func (c *cfg) compressionOpts(k string, e *conf.Value, co *CompressionOpts) {
 	switch x := e.V.(type) {
 	case bool:
 		co.Mode = CompressionOff
@@ -200,7 +205,7 @@ func (c *cfg) clusterCompression(k string, e *conf.Value) {
 			case "mode":
 				co.Mode, _ = c.str(key, v)
 			case "rtt_thresholds", "thresholds", "rtts", "rtt":
-				c.rttThresholds(key, v)
+				c.rttThresholds(key, v, co)
 			default:
 				c.unknownField(v, key)
 			}
@@ -221,7 +226,7 @@ func (c *cfg) clusterCompression(k string, e *conf.Value) {
 }
 
 // rttThresholds reads s2_auto's thresholds: durations ("10ms").
-func (c *cfg) rttThresholds(k string, v *conf.Value) {
+func (c *cfg) rttThresholds(k string, v *conf.Value, co *CompressionOpts) {
 	list, ok := v.V.([]*conf.Value)
 	if !ok {
 		c.errorf(v, "field %q: expected an array of durations, got %s", k, typeName(v.V))
@@ -235,7 +240,7 @@ func (c *cfg) rttThresholds(k string, v *conf.Value) {
 		}
 		out = append(out, d)
 	}
-	c.o.Cluster.Compression.RTTThresholds = out
+	co.RTTThresholds = out
 }
 
 // compressionMode is the canonical name of a configured mode.
@@ -289,28 +294,6 @@ func checkRTTThresholds(co *CompressionOpts) error {
 		return fmtErr("compression mode %q requires at least one RTT threshold", co.Mode)
 	}
 	return nil
-}
-
-// compressionMode reads a compression setting of routes or leaf nodes: a
-// boolean (true is s2_auto), a mode name, or a map with a mode.
-func (c *cfg) compressionMode(k string, e *conf.Value) (string, bool) {
-	switch x := e.V.(type) {
-	case bool:
-		if x {
-			return "s2_auto", true
-		}
-		return CompressionOff, true
-	case string:
-		return strings.ToLower(x), true
-	case map[string]*conf.Value:
-		if mv, ok := x["mode"]; ok {
-			mode, _ := c.str("mode", mv)
-			return strings.ToLower(mode), true
-		}
-		return "", true
-	}
-	c.errorf(e, "field %q: expected a string, boolean or map, got %s", k, typeName(e.V))
-	return "", false
 }
 
 // parseClusterAuth reads the cluster's authorization { user, password,

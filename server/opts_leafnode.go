@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nkeys"
+
 	"github.com/natsforge/nats-server/conf"
 )
 
@@ -16,6 +18,7 @@ const (
 	leafReconnectMax            = 30 * time.Second
 	DEFAULT_LEAF_AUTH_TIMEOUT   = 2.0 // seconds
 	DEFAULT_LEAF_TLS_TIMEOUT    = 2.0 // seconds, shown in /varz
+	leafFirstInfoTimeout        = time.Second
 )
 
 // LeafNodeOpts is the leafnodes block: the listener other servers connect
@@ -32,6 +35,7 @@ type LeafNodeOpts struct {
 	Username    string
 	Password    string
 	Token       string
+	Nkey        string // a public user nkey the leaf signs the nonce with
 	Users       []*User
 	Account     string
 	AuthTimeout float64
@@ -41,6 +45,15 @@ type LeafNodeOpts struct {
 	Remotes        []*RemoteLeafOpts
 	// TLS makes the listener TLS only, handshake first (leafnode_tls.go).
 	TLS *TLSConfigOpts
+	// Compression is what accepted leaf connections offer, and the
+	// remotes' default (leafnode_compress.go); s2_auto by default.
+	Compression CompressionOpts
+	// WriteDeadline bounds a write on a leaf connection (the server's
+	// write_deadline when 0).
+	WriteDeadline time.Duration
+	// MinVersion refuses leaf nodes whose CONNECT names an older server
+	// version (at least 2.8.0, as the reference).
+	MinVersion string
 }
 
 // RemoteLeafOpts is one entry of leafnodes.remotes: a hub this server
@@ -59,6 +72,28 @@ type RemoteLeafOpts struct {
 	// Credentials is a user credentials file (JWT and nkey seed, as nsc
 	// writes it): the JWT goes in CONNECT with the hub's nonce signed.
 	Credentials string
+	// Compression is the remote's mode; the leafnodes block's by default.
+	Compression CompressionOpts
+	// Disabled remotes are never dialed; NoRandomize dials the URLs in
+	// their order instead of from a random one.
+	Disabled    bool
+	NoRandomize bool
+	// FirstInfoTimeout bounds the wait for the hub's first INFO after the
+	// dial (leafFirstInfoTimeout by default), as the reference's.
+	FirstInfoTimeout time.Duration
+	// Hub makes this server the hub of the connection it solicits (the
+	// other side its spoke): CONNECT says is_hub.
+	Hub bool
+	// Nkey is a user nkey seed: its public key and the hub's nonce signed
+	// with it go in CONNECT (not with Credentials).
+	Nkey string
+	// Websocket applies to ws:// and wss:// URLs (leafnode_ws.go):
+	// ws_compression offers permessage-deflate, ws_no_masking asks the hub
+	// to accept unmasked frames.
+	Websocket struct {
+		Compression bool
+		NoMasking   bool
+	}
 }
 
 // permissions are the deny lists as the leaf connection's permissions,
@@ -101,14 +136,18 @@ func parseLeafnodes(c *cfg, k string, v *conf.Value) {
 		case "authorization":
 			c.parseLeafAuth(key, e)
 		case "reconnect", "reconnect_delay":
-			c.leafReconnect(key, e, &lo.ReconnectDelay)
+			c.leafDuration(key, e, &lo.ReconnectDelay)
 		case "remotes":
 			c.parseLeafRemotes(key, e)
 		case "compression":
-			c.leafCompression(key, e)
+			c.leafCompression(key, e, &lo.Compression)
 		case "tls":
 			lo.TLS = c.parseTLS(key, e)
-		case "min_version", "isolate_leafnode_interest", "write_deadline":
+		case "min_version", "minimum_version":
+			c.leafMinVersion(key, e)
+		case "write_deadline":
+			c.leafDuration(key, e, &lo.WriteDeadline)
+		case "isolate_leafnode_interest":
 			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes "+strings.ToLower(key))
 		default:
 			c.unknownField(e, key)
@@ -116,8 +155,63 @@ func parseLeafnodes(c *cfg, k string, v *conf.Value) {
 	}
 }
 
-// leafReconnect takes a duration string or a number of seconds.
-func (c *cfg) leafReconnect(k string, e *conf.Value, d *time.Duration) {
+// leafMinVersion reads min_version, with the reference's errors.
+func (c *cfg) leafMinVersion(k string, e *conf.Value) {
+	v, ok := c.str(k, e)
+	if !ok {
+		return
+	}
+	if _, ok := parseSemver(v); !ok {
+		c.errorf(e, "invalid leafnode's minimum version: invalid semver")
+		return
+	}
+	if !versionAtLeast(v, "2.8.0") {
+		c.errorf(e, "the minimum version should be at least 2.8.0")
+		return
+	}
+	c.o.LeafNode.MinVersion = v
+}
+
+// parseSemver reads "major.minor.patch", with an optional leading "v";
+// a "-pre" or "+build" suffix is ignored.
+func parseSemver(v string) ([3]int, bool) {
+	var out [3]int
+	v = strings.TrimPrefix(v, "v")
+	if i := strings.IndexAny(v, "-+"); i >= 0 {
+		v = v[:i]
+	}
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 {
+		return out, false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || p == "" || p[0] == '+' {
+			return out, false
+		}
+		out[i] = n
+	}
+	return out, true
+}
+
+// versionAtLeast reports whether version v is min or newer; a version
+// that does not parse is not.
+func versionAtLeast(v, min string) bool {
+	a, ok := parseSemver(v)
+	b, okMin := parseSemver(min)
+	if !ok || !okMin {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] > b[i]
+		}
+	}
+	return true
+}
+
+// leafDuration takes a duration string or a number of seconds.
+func (c *cfg) leafDuration(k string, e *conf.Value, d *time.Duration) {
 	switch x := e.V.(type) {
 	case int64:
 		if c.inBound(e, "leafnodes "+k, x, false, notNegative) {
@@ -132,20 +226,18 @@ func (c *cfg) leafReconnect(k string, e *conf.Value, d *time.Duration) {
 	}
 }
 
-// leafCompression accepts off (and its spellings): this server does not
-// compress leaf connections and answers "off" to a peer that offers it.
-func (c *cfg) leafCompression(k string, e *conf.Value) {
-	mode, ok := c.compressionMode(k, e)
-	if !ok {
+// leafCompression reads a leaf compression: as the cluster's, except
+// that true means s2_auto.
+func (c *cfg) leafCompression(k string, e *conf.Value, co *CompressionOpts) {
+	if b, ok := e.V.(bool); ok {
+		co.Mode = CompressionOff
+		if b {
+			co.Mode = CompressionS2Auto
+		}
+		_ = checkRTTThresholds(co)
 		return
 	}
-	switch mode {
-	case "off", "disabled", "", "accept":
-	case "on", "enabled", "s2_auto", "s2_fast", "s2_better", "s2_best", "s2_uncompressed":
-		c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes compression "+mode)
-	default:
-		c.errorf(e, "unknown compression mode %q", mode)
-	}
+	c.compressionOpts(k, e, co)
 }
 
 // parseLeafAuth reads the leafnodes authorization block.
@@ -164,6 +256,8 @@ func (c *cfg) parseLeafAuth(k string, v *conf.Value) {
 			lo.Password, _ = c.str(key, e)
 		case "token":
 			lo.Token, _ = c.str(key, e)
+		case "nkey":
+			c.leafAuthNkey(key, e)
 		case "account":
 			lo.Account, _ = c.str(key, e)
 		case "timeout":
@@ -177,7 +271,7 @@ func (c *cfg) parseLeafAuth(k string, v *conf.Value) {
 			}
 		case "users":
 			c.parseLeafUsers(key, e)
-		case "nkey", "permissions", "proxy_required":
+		case "proxy_required":
 			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes authorization "+strings.ToLower(key))
 		default:
 			c.unknownField(e, key)
@@ -200,9 +294,7 @@ func (c *cfg) parseLeafUsers(k string, v *conf.Value) {
 				u.Account, _ = c.str(key, e)
 			case "permissions":
 				u.Permissions = c.parsePermissions(key, e)
-			case "nkey":
-				c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes authorization users "+strings.ToLower(key))
-			default:
+			default: // nkey too: the reference does not take it here
 				c.unknownField(e, key)
 			}
 		}
@@ -223,7 +315,7 @@ func (c *cfg) parseLeafRemotes(k string, v *conf.Value) {
 			case "account", "local":
 				r.LocalAccount, _ = c.str(key, e)
 			case "compression":
-				c.leafCompression(key, e)
+				c.leafCompression(key, e, &r.Compression)
 			case "deny_imports", "deny_import":
 				r.DenyImports = c.subjectList(key, e)
 			case "deny_exports", "deny_export":
@@ -232,14 +324,29 @@ func (c *cfg) parseLeafRemotes(k string, v *conf.Value) {
 				r.TLS = c.parseTLS(key, e)
 			case "credentials":
 				r.Credentials, _ = c.str(key, e)
-			case "nkey", "hub",
-				"ws_compression", "ws_no_masking", "no_randomize", "dont_randomize", "first_info_timeout",
-				"jetstream_cluster_migrate", "jetstream_cluster_migrate_delay", "local_is_leaf", "disabled",
-				"proxy", "connect_delay", "tls_handshake_first":
+			case "nkey":
+				c.leafRemoteNkey(r, key, e)
+			case "ws_compression":
+				r.Websocket.Compression, _ = c.bool(key, e)
+			case "ws_no_masking":
+				r.Websocket.NoMasking, _ = c.bool(key, e)
+			case "hub":
+				r.Hub, _ = c.bool(key, e)
+			case "no_randomize", "dont_randomize":
+				r.NoRandomize, _ = c.bool(key, e)
+			case "disabled":
+				r.Disabled, _ = c.bool(key, e)
+			case "first_info_timeout":
+				c.leafDuration(key, e, &r.FirstInfoTimeout)
+			case "jetstream_cluster_migrate", "jetstream_cluster_migrate_delay", "local_is_leaf",
+				"proxy", "connect_delay":
 				c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes remotes "+strings.ToLower(key))
 			default:
 				c.unknownField(e, key)
 			}
+		}
+		if r.Nkey != "" && r.Credentials != "" {
+			c.errorf(ce.v, "Remote leafnode can not have both creds and nkey defined")
 		}
 		if len(r.URLs) == 0 {
 			if len(c.o.unsupported) == refused {
@@ -249,6 +356,32 @@ func (c *cfg) parseLeafRemotes(k string, v *conf.Value) {
 		}
 		c.o.LeafNode.Remotes = append(c.o.LeafNode.Remotes, r)
 	}
+}
+
+// leafRemoteNkey reads a remote's nkey: a seed, as the reference wants.
+func (c *cfg) leafRemoteNkey(r *RemoteLeafOpts, k string, e *conf.Value) {
+	seed, ok := c.str(k, e)
+	if !ok {
+		return
+	}
+	if _, err := nkeys.FromSeed([]byte(seed)); err != nil {
+		c.errorf(e, "Remote leafnode nkey is not a valid seed: %q", seed)
+		return
+	}
+	r.Nkey = seed
+}
+
+// leafAuthNkey reads the leafnodes authorization's nkey: a public user key.
+func (c *cfg) leafAuthNkey(k string, e *conf.Value) {
+	key, ok := c.str(k, e)
+	if !ok {
+		return
+	}
+	if !nkeys.IsValidPublicUserKey(key) {
+		c.errorf(e, "Not a valid public nkey for leafnode authorization")
+		return
+	}
+	c.o.LeafNode.Nkey = key
 }
 
 // subjectList reads one subject or a list of them, each checked.
@@ -267,8 +400,8 @@ func (c *cfg) subjectList(k string, e *conf.Value) []string {
 	return list
 }
 
-// leafRemoteURLs takes one URL or a list; nats:// (or no scheme) only
-// for now: TLS and websocket remotes are refused.
+// leafRemoteURLs takes one URL or a list: nats:// (or no scheme),
+// nats-leaf://, leaf://, tls://, ws:// and wss:// (leafnode_ws.go).
 func (c *cfg) leafRemoteURLs(r *RemoteLeafOpts, k string, e *conf.Value) {
 	var list []string
 	if s, ok := e.V.(string); ok {
@@ -288,17 +421,19 @@ func (c *cfg) leafRemoteURLs(r *RemoteLeafOpts, k string, e *conf.Value) {
 			c.errorf(e, "error parsing leafnode remote url [%q]", s)
 			continue
 		}
+		port := "7422"
 		switch u.Scheme {
 		case "nats", "nats-leaf", "leaf", "tls": // leaf:// dials plain TCP, as on the reference
-		case "ws", "wss":
-			c.o.unsupported = append(c.o.unsupported, keyPos(e)+": leafnodes remotes "+u.Scheme+":// url")
-			continue
+		case "ws":
+			port = "80"
+		case "wss":
+			port = "443"
 		default:
 			c.errorf(e, "invalid leafnode remote url scheme %q", u.Scheme)
 			continue
 		}
 		if _, _, err := net.SplitHostPort(u.Host); err != nil {
-			u.Host = net.JoinHostPort(u.Host, "7422")
+			u.Host = net.JoinHostPort(u.Host, port)
 		}
 		r.URLs = append(r.URLs, u)
 	}
@@ -318,6 +453,18 @@ func setLeafDefaults(o *Options) {
 	}
 	if lo.ReconnectDelay == 0 {
 		lo.ReconnectDelay = DEFAULT_LEAF_NODE_RECONNECT
+	}
+	if lo.Compression.Mode == "" {
+		lo.Compression = CompressionOpts{Mode: CompressionS2Auto}
+		_ = checkRTTThresholds(&lo.Compression)
+	}
+	for _, r := range lo.Remotes {
+		if r.Compression.Mode == "" {
+			r.Compression = lo.Compression
+		}
+		if r.FirstInfoTimeout <= 0 {
+			r.FirstInfoTimeout = leafFirstInfoTimeout
+		}
 	}
 }
 

@@ -187,6 +187,10 @@ func (s *Server) wsUpgradeHandler(w http.ResponseWriter, r *http.Request) {
 		s.createMQTTClient(conn, up.ws)
 		return
 	}
+	if strings.HasSuffix(r.URL.Path, wsLeafPath) {
+		s.wsAcceptLeaf(conn, up.ws)
+		return
+	}
 	s.createClientConn(conn, up.ws)
 }
 

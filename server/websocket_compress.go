@@ -53,7 +53,11 @@ func (w *wsWriter) compressPiece(held [][]byte, off, n int) {
 	// Strip the sync flush's 00 00 ff ff, which the reader adds back.
 	end := len(w.zbuf) - 4
 	hs := len(w.hdrs)
-	w.hdrs = wsAppendHeader(w.hdrs, wsBinary|wsFinalBit|wsRsv1Bit, end-start)
+	var key [4]byte
+	w.hdrs, key = w.appendHeader(w.hdrs, wsBinary|wsFinalBit|wsRsv1Bit, end-start)
+	if w.mask {
+		wsUnmask(w.zbuf[start:end], key, 0)
+	}
 	w.out = append(w.out, w.hdrs[hs:len(w.hdrs):len(w.hdrs)], w.zbuf[start:end:end])
 	w.zbuf = w.zbuf[:end]
 }

@@ -1,6 +1,8 @@
 package server
 
-// WebSocket framing (RFC 6455 section 5) for client connections.
+// WebSocket framing (RFC 6455 section 5) for client connections, and for
+// leaf connections on either side (a soliciting leaf is the websocket
+// client: it masks what it writes unless the hub agreed to no masking).
 //
 // Reading: the reading goroutine decodes frames in place in its read
 // buffer. Payload bytes are unmasked where they lie and handed to the NATS
@@ -16,6 +18,7 @@ package server
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"strconv"
 	"unicode/utf8"
 )
@@ -57,6 +60,7 @@ type wsConn struct {
 	// Set at the upgrade, read-only after.
 	compress  bool // permessage-deflate negotiated
 	noMasking bool // the client sends unmasked frames (Nats-No-Masking)
+	client    bool // we are the websocket client (a soliciting leaf)
 	creds     wsCreds
 
 	// Owned by the reading goroutine.
@@ -179,7 +183,7 @@ func (c *client) wsStartFrame(h []byte) error {
 		return c.wsFail(0, "RSV2 and RSV3 must be clear")
 	case b0&wsRsv1Bit != 0 && !c.ws.compress:
 		return c.wsFail(0, "compressed frame received without negotiated permessage-deflate")
-	case b1&wsMaskBit == 0 && !c.ws.noMasking:
+	case b1&wsMaskBit == 0 && !c.ws.noMasking && !c.ws.client:
 		return c.wsFail(0, "mask bit missing")
 	}
 	size, pos := int64(b1&0x7f), 2
@@ -447,6 +451,7 @@ type wsWriter struct {
 	zbuf  []byte   // compressed payloads of this write
 	pong  int      // ctrl[:pong] is the pong, ctrl[pong:] the close frame
 	limit int      // largest frame payload
+	mask  bool     // frames are masked (we are the client)
 }
 
 // wsTakeControl moves the pending pong, and when the connection is closed
@@ -454,11 +459,12 @@ type wsWriter struct {
 func (c *client) wsTakeControl(closed bool) bool {
 	ws := c.ws
 	w := &ws.w
-	w.ctrl = append(w.ctrl[:0], ws.pong...)
+	w.mask = ws.client && !ws.noMasking
+	w.ctrl = w.appendControl(w.ctrl[:0], ws.pong)
 	w.pong = len(w.ctrl)
 	ws.pong = ws.pong[:0]
 	if closed && len(ws.closeMsg) > 0 {
-		w.ctrl = append(w.ctrl, ws.closeMsg...)
+		w.ctrl = w.appendControl(w.ctrl, ws.closeMsg)
 		ws.closeMsg = ws.closeMsg[:0]
 	}
 	// Not c.mpay: the reader owns it. A reload may change max_payload.
@@ -498,13 +504,52 @@ func (c *client) wsFrames(held [][]byte) [][]byte {
 	return w.out
 }
 
-// plainPiece adds a frame of held's bytes [off, off+n) without copying.
+// plainPiece adds a frame of held's bytes [off, off+n) without copying
+// (a client masks them in place: the writer owns the chunks it took).
 func (w *wsWriter) plainPiece(held [][]byte, off, n int) {
 	start := len(w.hdrs)
-	w.hdrs = wsAppendHeader(w.hdrs, wsBinary|wsFinalBit, n)
+	var key [4]byte
+	w.hdrs, key = w.appendHeader(w.hdrs, wsBinary|wsFinalBit, n)
 	// A header is never recycled as a chunk: its capacity is its length.
 	w.out = append(w.out, w.hdrs[start:len(w.hdrs):len(w.hdrs)])
-	forRange(held, off, n, func(p []byte) { w.out = append(w.out, p) })
+	pos := 0
+	forRange(held, off, n, func(p []byte) {
+		if w.mask {
+			pos = wsUnmask(p, key, pos)
+		}
+		w.out = append(w.out, p)
+	})
+}
+
+// appendHeader appends a frame header, masked with a new key (returned)
+// when w masks.
+func (w *wsWriter) appendHeader(b []byte, b0 byte, n int) ([]byte, [4]byte) {
+	var key [4]byte
+	start := len(b)
+	b = wsAppendHeader(b, b0, n)
+	if !w.mask {
+		return b, key
+	}
+	binary.LittleEndian.PutUint32(key[:], rand.Uint32())
+	b[start+1] |= wsMaskBit
+	return append(b, key[:]...), key
+}
+
+// appendControl appends a complete unmasked control frame to b, masked
+// when w masks.
+func (w *wsWriter) appendControl(b, frame []byte) []byte {
+	if len(frame) == 0 {
+		return b
+	}
+	if !w.mask {
+		return append(b, frame...)
+	}
+	h := wsHeaderLen(frame[0], frame[1])
+	b, key := w.appendHeader(b, frame[0], len(frame)-h)
+	start := len(b)
+	b = append(b, frame[h:]...)
+	wsUnmask(b[start:], key, 0)
+	return b
 }
 
 // forRange calls f with the pieces of held that cover [off, off+n).

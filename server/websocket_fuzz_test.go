@@ -92,18 +92,25 @@ func FuzzWebsocketFrames(f *testing.F) {
 		framed := wsTestFrames(data, int(frag), compress, [4]byte{step, frag, 0x5a, 0xa5})
 		err := feedWS(c, framed, int(step)+int(frag))
 		c.closeConnection(ClientClosed)
-		if (err == nil) != (perr == nil) {
-			t.Fatalf("framed error %v, plain error %v", err, perr)
-		}
-		if len(h.got) != len(want) {
-			t.Fatalf("framed delivered %d, plain %d", len(h.got), len(want))
-		}
-		for i := range want {
-			if h.got[i] != want[i] {
-				t.Fatalf("delivery %d: framed %+v, plain %+v", i, h.got[i], want[i])
-			}
-		}
+		sameDeliveries(t, err, perr, h.got, want)
 	})
+}
+
+// sameDeliveries fails unless framed input gave what the plain parse of
+// the same input gave: an error for an error, the same deliveries.
+func sameDeliveries(t *testing.T, err, perr error, got, want []delivery) {
+	t.Helper()
+	if (err == nil) != (perr == nil) {
+		t.Fatalf("framed error %v, plain error %v", err, perr)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("framed delivered %d, plain %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("delivery %d: framed %+v, plain %+v", i, got[i], want[i])
+		}
+	}
 }
 
 // The frame layer must not allocate per message: reading a batch of

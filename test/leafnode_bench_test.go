@@ -23,13 +23,25 @@ func BenchmarkLeafPubSub(b *testing.B) {
 		if bin.path == "" {
 			continue
 		}
-		b.Run(bin.name, func(b *testing.B) { benchLeafBinary(b, bin.path, 128) })
+		b.Run(bin.name, func(b *testing.B) { benchLeafBinary(b, bin.path, 128, "off") })
+	}
+}
+
+// BenchmarkLeafPubSubCompressed is BenchmarkLeafPubSub with each
+// binary's default leaf compression (s2_auto: S2 framing, uncompressed
+// blocks on loopback).
+func BenchmarkLeafPubSubCompressed(b *testing.B) {
+	for _, bin := range []struct{ name, path string }{{"ref", refBinary()}, {"ours", serverBin}} {
+		if bin.path == "" {
+			continue
+		}
+		b.Run(bin.name, func(b *testing.B) { benchLeafBinary(b, bin.path, 128, "") })
 	}
 }
 
 // startLeafPair runs a hub and a leaf of bin and returns their client URLs
 // once the leaf is connected; both are killed when the benchmark ends.
-func startLeafPair(b *testing.B, bin string) (hubURL, leafURL string) {
+func startLeafPair(b *testing.B, bin, compression string) (hubURL, leafURL string) {
 	b.Helper()
 	var ports [3]int
 	for i := range ports {
@@ -43,7 +55,7 @@ func startLeafPair(b *testing.B, bin string) (hubURL, leafURL string) {
 	dir := b.TempDir()
 	confs := []string{
 		fmt.Sprintf("listen: \"127.0.0.1:%d\"\nleafnodes { listen: \"127.0.0.1:%d\" }\n", ports[0], ports[1]),
-		fmt.Sprintf("listen: \"127.0.0.1:%d\"\nleafnodes { remotes [ { url: \"nats://127.0.0.1:%d\", compression: off } ] }\n", ports[2], ports[1]),
+		fmt.Sprintf("listen: \"127.0.0.1:%d\"\nleafnodes { remotes [ { url: \"nats://127.0.0.1:%d\" %s } ] }\n", ports[2], ports[1], compressionKey(compression)),
 	}
 	for i, body := range confs {
 		p := filepath.Join(dir, fmt.Sprintf("s%d.conf", i))
@@ -57,6 +69,14 @@ func startLeafPair(b *testing.B, bin string) (hubURL, leafURL string) {
 		b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	}
 	return fmt.Sprintf("nats://127.0.0.1:%d", ports[0]), fmt.Sprintf("nats://127.0.0.1:%d", ports[2])
+}
+
+// compressionKey is a remote's compression key, none for "" (the default).
+func compressionKey(mode string) string {
+	if mode == "" {
+		return ""
+	}
+	return ", compression: " + mode
 }
 
 func connectRetry(b *testing.B, url string) *nats.Conn {
@@ -76,8 +96,8 @@ func connectRetry(b *testing.B, url string) *nats.Conn {
 
 // benchLeafBinary publishes b.N messages on the leaf, at most a window
 // ahead of the hub's subscriber, once the subscriber's interest crossed.
-func benchLeafBinary(b *testing.B, bin string, size int) {
-	hubURL, leafURL := startLeafPair(b, bin)
+func benchLeafBinary(b *testing.B, bin string, size int, compression string) {
+	hubURL, leafURL := startLeafPair(b, bin, compression)
 	sub := connectRetry(b, hubURL)
 	defer sub.Close()
 	pub := connectRetry(b, leafURL)

@@ -328,19 +328,12 @@ websocket { port: -1, no_tls: true }
 	if s.LeafAddr() == nil || s.LeafAddr().Port == 0 {
 		t.Fatal("no leaf listener")
 	}
-	for name, body := range map[string]string{
-		"hub":         `leafnodes { remotes [ { url: "nats://127.0.0.1:1", hub: true } ] }`,
-		"nkey":        `leafnodes { remotes [ { url: "nats://127.0.0.1:1", nkey: "x" } ] }`,
-		"ws":          `leafnodes { remotes [ { url: "ws://127.0.0.1:1" } ] }`,
-		"compression": `leafnodes { listen: "127.0.0.1:-1", compression: s2_fast }`,
-	} {
-		o, err := server.ProcessConfigFile(writeConf(t, dir, name+".conf", body))
-		if err == nil {
-			_, err = server.NewServer(o)
-		}
-		if err == nil || !strings.Contains(err.Error(), "not supported yet") {
-			t.Errorf("%s: expected not supported yet, got %v", name, err)
-		}
+	o, err = server.ProcessConfigFile(writeConf(t, dir, "refused.conf", `leafnodes { remotes [ { url: "nats://127.0.0.1:1", proxy: { url: "http://p:1" } } ] }`))
+	if err == nil {
+		_, err = server.NewServer(o)
+	}
+	if err == nil || !strings.Contains(err.Error(), "not supported yet") {
+		t.Errorf("proxy: expected not supported yet, got %v", err)
 	}
 	o, err = server.ProcessConfigFile(writeConf(t, dir, "badtls.conf", `leafnodes { listen: "127.0.0.1:-1", tls { cert_file: "nope.pem", key_file: "nope.pem" } }`))
 	if err == nil {
