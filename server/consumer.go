@@ -96,12 +96,22 @@ func (st *stream) initConsumers() {
 	var ss StreamState
 	st.store.FastState(&ss)
 	st.cons.committed.Store(ss.LastSeq)
+	if st.replicated {
+		return // started on the group's leader only (activateConsumers)
+	}
+	st.recoverConsumers()
+}
+
+// recoverConsumers brings back the stored consumers not running yet.
+func (st *stream) recoverConsumers() {
 	ns, ok := st.store.(consumerNamesStore)
 	if !ok {
 		return
 	}
 	for _, name := range ns.ConsumerNames() {
-		st.recoverConsumer(name)
+		if st.lookupConsumer(name) == nil {
+			st.recoverConsumer(name)
+		}
 	}
 }
 

@@ -35,8 +35,10 @@ type StreamInfo struct {
 // ClusterInfo names the stream's cluster and leader (standalone: only the
 // leader, this server).
 type ClusterInfo struct {
-	Name   string `json:"name,omitempty"`
-	Leader string `json:"leader,omitempty"`
+	Name      string      `json:"name,omitempty"`
+	RaftGroup string      `json:"raft_group,omitempty"`
+	Leader    string      `json:"leader,omitempty"`
+	Replicas  []*PeerInfo `json:"replicas,omitempty"`
 }
 
 // JSApiStreamCreateResponse answers STREAM.CREATE and STREAM.UPDATE.

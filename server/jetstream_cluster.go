@@ -32,6 +32,10 @@ type jsCluster struct {
 	fsm  *jsMeta
 
 	unsub func()
+	// replMu guards repls, this server's members of stream groups by
+	// group name; leaf.
+	replMu sync.Mutex
+	repls  map[string]*streamRepl
 	// createMu serialises the meta leader's stream creates, so that two
 	// creates of one name or of overlapping subjects are checked in turn.
 	createMu sync.Mutex
@@ -58,7 +62,8 @@ func (js *jetStream) startCluster() error {
 		return fmtErr("jetstream cluster requires the system account")
 	}
 	c := &jsCluster{js: js, s: s, name: o.Cluster.Name, self: raftPeerID(s.Name()),
-		tr: &raftRouteTransport{s: s, sys: sys}, quit: make(chan struct{}), ready: make(chan struct{})}
+		tr: &raftRouteTransport{s: s, sys: sys}, quit: make(chan struct{}), ready: make(chan struct{}),
+		repls: make(map[string]*streamRepl)}
 	c.fsm = newJSMeta(c)
 	s.Noticef("Starting JetStream cluster")
 	n, err := startRaftNode(raftNodeConfig{id: c.self, group: jsMetaGroup,
@@ -96,6 +101,7 @@ func (c *jsCluster) waitReady() bool {
 func (c *jsCluster) stop() {
 	close(c.quit)
 	c.wg.Wait()
+	c.stopStreamGroups()
 	c.unsub()
 	c.meta.Stop()
 }
@@ -128,6 +134,7 @@ func (c *jsCluster) watch() {
 				c.s.Noticef("JetStream cluster new metadata leader: %s/%s", c.peerName(lead), c.name)
 			}
 		}
+		c.watchStreamLeaders()
 		switch {
 		case lead == c.self:
 			c.addMissingPeers(peers)

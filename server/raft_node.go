@@ -57,6 +57,7 @@ type raftNode struct {
 	contact   map[uint64]time.Time     // last message from each peer, owned by run
 	leader    atomic.Uint64            // current leader's id, 0 if none known
 	term      atomic.Uint64            // current term
+	appTerm   atomic.Uint64            // term of the last entry applied
 	status    atomic.Pointer[raftView] // refreshed by run for readers
 	stopOnce  sync.Once
 	err       atomic.Pointer[error] // the I/O error that stopped the node
@@ -367,6 +368,7 @@ func (n *raftNode) applyEntry(e *pb.Entry) error {
 		n.notePeerNames(cc)
 	}
 	n.applied = e.GetIndex()
+	n.appTerm.Store(e.GetTerm())
 	return nil
 }
 
@@ -579,6 +581,13 @@ func (n *raftNode) Leader() uint64 { return n.leader.Load() }
 
 // IsLeader tells whether this node leads its group.
 func (n *raftNode) IsLeader() bool { return n.leader.Load() == n.id }
+
+// LeaderReady tells whether this node leads its group and has applied an
+// entry of its own term: everything committed before it became leader is
+// then applied here, so its state machine is current.
+func (n *raftNode) LeaderReady() bool {
+	return n.IsLeader() && n.appTerm.Load() == n.term.Load()
+}
 
 // View returns the node's latest state for monitoring and info answers.
 func (n *raftNode) View() *raftView { return n.status.Load() }

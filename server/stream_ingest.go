@@ -39,6 +39,7 @@ type inMsg struct {
 	msg     []byte
 	marker  bool        // a subject delete marker queued by expiry (stream_ttl.go)
 	sourced *sourcedMsg // copied from a mirror's or source's origin (stream_source_run.go)
+	op      *replOp     // an API request of a replicated stream (stream_replicate.go)
 }
 
 // ingestQueue is the stream's bounded queue of publishes (max_buffered_msgs
@@ -125,6 +126,12 @@ func (st *stream) stopIngest() {
 // onPublish runs on the publisher's goroutine with no lock held; its
 // arguments are valid only during the call.
 func (st *stream) onPublish(subject, reply string, hdr, msg []byte) {
+	if st.replicated {
+		// Only the group's leader takes publishes; every replica sees them.
+		if r := st.repl.Load(); r == nil || !r.isLeader() {
+			return
+		}
+	}
 	q := st.in
 	q.mu.Lock()
 	if js := st.ja.js; len(q.msgs) >= js.maxBufferedMsgs || q.size+len(msg)+len(hdr) > js.maxBufferedSize {
@@ -181,6 +188,11 @@ func (st *stream) drainIngest() {
 		if len(batch) == 0 {
 			return
 		}
+		repl := st.repl.Load()
+		if st.replicated && (repl == nil || !repl.beginLeading()) {
+			st.refuseRound(batch)
+			continue
+		}
 		if !q.dedupeLoaded {
 			// Deferred to the first publish so that start-up does not read
 			// every message of the duplicate window.
@@ -189,6 +201,14 @@ func (st *stream) drainIngest() {
 		}
 		st.beginRound()
 		for _, m := range batch {
+			if m.op != nil {
+				// Between rounds, so that every replica applies it at
+				// the same point among the messages.
+				st.commitRound()
+				st.beginRound()
+				repl.runOp(m.op)
+				continue
+			}
 			st.processInbound(m)
 		}
 		st.commitRound()

@@ -94,10 +94,18 @@ func (st *stream) beginRound() {
 // appendMsg stores a message without waiting for durability; commitRound
 // waits once for all of them.
 func (st *stream) appendMsg(subject string, hdr, msg []byte, ttl int64) (uint64, int64, error) {
+	var seq uint64
+	var ts int64
+	var err error
 	if a, ok := st.store.(storeAppender); ok {
-		return a.appendMsg(subject, hdr, msg, ttl)
+		seq, ts, err = a.appendMsg(subject, hdr, msg, ttl)
+	} else {
+		seq, ts, err = st.store.StoreMsg(subject, hdr, msg, ttl)
 	}
-	return st.store.StoreMsg(subject, hdr, msg, ttl)
+	if err == nil && st.replicated {
+		st.repl.Load().record(subject, hdr, msg, seq, ts, ttl)
+	}
+	return seq, ts, err
 }
 
 // rememberMsgID records the last message's id and enters a non-empty one
@@ -149,6 +157,12 @@ func (st *stream) commitRound() {
 			st.undoRoundMsgIDs()
 		}
 	}
+	if failed == nil && st.replicated {
+		if err := st.repl.Load().commitRound(); err != nil {
+			failed = jsError(jsClusterNotAvail)
+			st.undoRoundMsgIDs()
+		}
+	}
 	if failed == nil {
 		st.consumersCommitted()
 	}
@@ -174,6 +188,18 @@ func (st *stream) commitRound() {
 		rc.signalFlush()
 		delete(r.ackc.pcd, rc)
 	}
+}
+
+// refuseRound drops a round a replicated stream may not take (it is not
+// the leader, or not current yet): publishers hear nothing, as from a
+// server that is not the leader, and retry; API requests get 10008.
+func (st *stream) refuseRound(batch []*inMsg) {
+	for _, m := range batch {
+		if m.op != nil {
+			m.op.done <- errResponse(jsError(jsClusterNotAvail))
+		}
+	}
+	st.giveBackIngest(batch)
 }
 
 // newAckClient is the internal client a stream's ingest goroutine sends
