@@ -198,7 +198,7 @@ func (c *consumer) flushState() error {
 	c.mu.Unlock()
 	err := c.store.Update(snap)
 	if err == nil && c.st.replicated {
-		c.st.replicateConsumerState(c.name, snap)
+		err = c.st.replicateConsumerState(c.name, snap)
 	}
 	if err != nil {
 		c.mu.Lock()

@@ -64,6 +64,9 @@ func (c *jsCluster) dispatch(ja *jsAccount, r *jsAPIRequest, rest string) {
 		return
 	}
 	stream := args[0]
+	if strings.HasPrefix(rest, "CONSUMER.DURABLE.CREATE.") && len(args) > 1 {
+		stream = args[1] // CONSUMER.DURABLE's arguments start with CREATE
+	}
 	if strings.HasPrefix(rest, "STREAM.DELETE.") {
 		c.metaOnly(ja, r, h, func(ja *jsAccount, r *jsAPIRequest) any { return c.apiStreamDelete(ja, r, stream) })
 		return

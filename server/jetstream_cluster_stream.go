@@ -203,23 +203,40 @@ func (st *stream) deactivateConsumers() {
 	}
 }
 
+// deleteStoredConsumer removes a consumer that does not run here from the
+// store.
+func (st *stream) deleteStoredConsumer(name string) {
+	ns, ok := st.store.(consumerNamesStore)
+	if !ok || !slices.Contains(ns.ConsumerNames(), name) {
+		return
+	}
+	if o, err := st.store.ConsumerStore(name); err == nil {
+		_ = o.Delete()
+	}
+}
+
 // replicateConsumerState proposes a consumer's saved state to the stream's
-// group (not waited for: the leader's own copy is saved already; the
-// followers' copies are what a new leader starts from).
-func (st *stream) replicateConsumerState(name string, cs *ConsumerState) {
+// group and waits for it to commit: the followers' copies are what a new
+// leader starts from, so a state saved before an ack is answered
+// (ack-of-ack) must be on a majority first.
+func (st *stream) replicateConsumerState(name string, cs *ConsumerState) error {
 	r := st.repl.Load()
 	if r == nil || !r.isLeader() {
-		return
+		return nil
 	}
 	data, err := json.Marshal(cs)
 	if err != nil {
-		return
+		return err
 	}
 	b := make([]byte, 0, 3+len(name)+len(data))
 	b = append(b, replEntryConsumer)
 	b = append(b, byte(len(name)), byte(len(name)>>8))
 	b = append(append(b, name...), data...)
-	r.node.Propose(b)
+	if r.inAPI.Load() {
+		r.node.Propose(b)
+		return nil
+	}
+	return r.node.ProposeWait(b, replProposeTimeout)
 }
 
 // applyConsumerState writes a consumer's replicated state into this
@@ -302,6 +319,9 @@ func (c *jsCluster) streamLeaderStepdown(ja *jsAccount, r *jsAPIRequest, name st
 		}
 	}
 	repl := st.repl.Load()
+	for _, cons := range st.consumerList() {
+		_ = cons.flushState() // replicated while still leading
+	}
 	to, e := c.stepdownTarget(repl.node, req.Placement)
 	if e == nil {
 		if err := repl.node.TransferLeadership(to); err != nil {

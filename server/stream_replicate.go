@@ -68,6 +68,9 @@ type streamRepl struct {
 	// started is set once the node is subscribed: entries applied
 	// before come from the log on disk (replays).
 	started atomic.Bool
+	// inAPI is set while the node's goroutine runs an API request's
+	// handler: a proposal made then must not wait for itself.
+	inAPI atomic.Bool
 
 	// Owned by the ingest goroutine.
 	entry    []byte // the round's entry being built
@@ -276,6 +279,7 @@ func (r *streamRepl) applyMsgs(data []byte, replay bool) error {
 		return nil
 	})
 	if err == nil && run != r.run {
+		st.consumersCommitted() // what a new leader's consumers start from
 		st.notifyAppend()
 	}
 	return err
@@ -351,7 +355,17 @@ func (r *streamRepl) applyAPI(data []byte) error {
 		return errReplMalformed
 	}
 	ja := r.st.ja
-	resp := h.fn(ja, &jsAPIRequest{ja: ja, subject: jsAPIPrefix + rest, msg: body}, args)
+	var resp any
+	if strings.HasPrefix(rest, "CONSUMER.DELETE.") && !r.isLeader() {
+		// Not running here: its stored state goes.
+		if len(args) == 2 {
+			r.st.deleteStoredConsumer(args[1])
+		}
+	} else {
+		r.inAPI.Store(true)
+		resp = h.fn(ja, &jsAPIRequest{ja: ja, subject: jsAPIPrefix + rest, msg: body}, args)
+		r.inAPI.Store(false)
+	}
 	if strings.HasPrefix(rest, "CONSUMER.") && !r.isLeader() {
 		r.st.deactivateConsumers()
 	}
