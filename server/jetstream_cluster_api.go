@@ -163,15 +163,16 @@ func (c *jsCluster) apiStreamCreate(ja *jsAccount, r *jsAPIRequest, name string)
 		return errResponse(e)
 	}
 	peers := []string{raftPeerName(c.placeR1())}
+	var ids []uint64
 	group := ""
 	if cfg.Replicas > 1 {
-		if peers = c.placeReplicas(cfg.Replicas); peers == nil {
+		if peers, ids = c.placeReplicas(cfg.Replicas); peers == nil {
 			return errResponse(jsError(jsClusterNoPeers, "no suitable peers for placement"))
 		}
 		group = newReplGroupName()
 	}
 	cfg.Created = nil
-	sa := &jsStreamAssignment{Account: ja.acc.Name, Config: cfg, Peers: peers, Group: group,
+	sa := &jsStreamAssignment{Account: ja.acc.Name, Config: cfg, Peers: peers, PeerIDs: ids, Group: group,
 		Created: time.Now().UTC(), Reply: r.reply, Subject: r.subject}
 	data, _ := json.Marshal(&jsMetaEntry{Op: jsMetaAddStream, SA: sa})
 	if err := c.meta.ProposeWait(data, jsMetaProposeTimeout); err != nil {

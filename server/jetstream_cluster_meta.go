@@ -34,9 +34,13 @@ type jsStreamAssignment struct {
 	Config  *StreamConfig `json:"config"`
 	Peers   []string      `json:"peers"`
 	Group   string        `json:"group,omitempty"` // the Raft group of a replicated stream
-	Created time.Time     `json:"created"`
-	Reply   string        `json:"reply,omitempty"`
-	Subject string        `json:"subject,omitempty"`
+	// PeerIDs are the Raft ids of Peers (a peer name keeps only 48 bits
+	// of its id): a replica restarting replays its assignment before it
+	// knows the other members.
+	PeerIDs []uint64  `json:"peer_ids,omitempty"`
+	Created time.Time `json:"created"`
+	Reply   string    `json:"reply,omitempty"`
+	Subject string    `json:"subject,omitempty"`
 }
 
 type jsMetaEntry struct {

@@ -55,12 +55,12 @@ func newReplGroupName() string {
 	return "S-" + raftPeerName(rand.Uint64()) + raftPeerName(rand.Uint64())
 }
 
-// placeReplicas picks n online members with the fewest streams, or nil if
-// fewer than n are online.
-func (c *jsCluster) placeReplicas(n int) []string {
+// placeReplicas picks n online members with the fewest streams (their
+// names and ids), or nil if fewer than n are online.
+func (c *jsCluster) placeReplicas(n int) ([]string, []uint64) {
 	peers := c.onlinePeers()
 	if len(peers) < n {
-		return nil
+		return nil, nil
 	}
 	rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
 	counts := make(map[uint64]int, len(peers))
@@ -72,7 +72,7 @@ func (c *jsCluster) placeReplicas(n int) []string {
 	for i := range out {
 		out[i] = raftPeerName(peers[i])
 	}
-	return out
+	return out, peers[:n]
 }
 
 // startStreamGroup starts this server's member of a replicated stream's
@@ -82,13 +82,14 @@ func (c *jsCluster) startStreamGroup(st *stream, sa *jsStreamAssignment) error {
 	if st.repl.Load() != nil || sa.Group == "" {
 		return nil
 	}
-	ids := make([]uint64, 0, len(sa.Peers))
-	for _, p := range sa.Peers {
-		id, ok := c.peerIDOf(p)
-		if !ok {
-			return fmtErr("bad peer %q in the assignment of stream %q", p, sa.Config.Name)
+	ids := sa.PeerIDs
+	if len(ids) != len(sa.Peers) {
+		return fmtErr("the assignment of stream %q lists %d peers and %d ids", sa.Config.Name, len(sa.Peers), len(ids))
+	}
+	for i, id := range ids {
+		if raftPeerName(id) != sa.Peers[i] {
+			return fmtErr("bad peer %q in the assignment of stream %q", sa.Peers[i], sa.Config.Name)
 		}
-		ids = append(ids, id)
 	}
 	r := newStreamRepl(st, c, sa.Group, ids)
 	n, err := startRaftNode(raftNodeConfig{id: c.self, group: sa.Group, peers: ids,
@@ -360,12 +361,18 @@ func (c *jsCluster) stepdownTarget(n *raftNode, p *Placement) (uint64, *ApiError
 			return 0, jsError(jsClusterNoPeers, "preferred server \""+p.Preferred+"\" not known")
 		}
 	}
+	// The most up-to-date connected member (the library brings it up to
+	// date before handing over).
+	var best raftPeerView
 	for _, pv := range v.peers {
-		if _, ok := online[pv.id]; ok && pv.id != c.self && pv.current {
-			return pv.id, nil
+		if _, ok := online[pv.id]; ok && pv.id != c.self && (best.id == 0 || pv.match > best.match) {
+			best = pv
 		}
 	}
-	return 0, noPeer
+	if best.id == 0 {
+		return 0, noPeer
+	}
+	return best.id, nil
 }
 
 // replClusterInfo is the `cluster` block of a replicated stream's info, as
@@ -388,23 +395,3 @@ func (c *jsCluster) replClusterInfo(st *stream) *ClusterInfo {
 	return ci
 }
 
-// peerIDOf maps a peer name (raftPeerName) back to a member of the meta
-// group (raftPeerName is not invertible: it keeps 48 bits).
-func (c *jsCluster) peerIDOf(name string) (uint64, bool) {
-	if name == raftPeerName(c.self) {
-		return c.self, true
-	}
-	if v := c.meta.View(); v != nil {
-		for _, id := range v.voters {
-			if raftPeerName(id) == name {
-				return id, true
-			}
-		}
-	}
-	for id := range c.routePeers() {
-		if raftPeerName(id) == name {
-			return id, true
-		}
-	}
-	return 0, false
-}

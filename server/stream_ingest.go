@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -110,6 +111,7 @@ func (st *stream) rebuildDedupe() {
 			return
 		}
 		if id, ok := headerValue(m.Hdr, hdrMsgID); ok && id != "" {
+			id = strings.Clone(id) // a view of sm, which the next load reuses
 			st.in.dedupe[id] = dedupeEntry{seq: m.Seq, ts: m.TS}
 			st.in.dedupeLog = append(st.in.dedupeLog, dedupeKey{id: id, ts: m.TS})
 		}
