@@ -394,4 +394,3 @@ func (c *jsCluster) replClusterInfo(st *stream) *ClusterInfo {
 	ci.Replicas = c.peerInfos(v, v.leader)
 	return ci
 }
-
