@@ -327,8 +327,14 @@ func (st *stream) dropConsumers() {
 func (st *stream) consumersCommitted() {
 	var ss StreamState
 	st.store.FastState(&ss)
+	st.consumersCommittedTo(ss.LastSeq)
+}
+
+// consumersCommittedTo is consumersCommitted up to sequence seq (a
+// replicated stream's leader has stored more than is committed).
+func (st *stream) consumersCommittedTo(seq uint64) {
 	r := &st.cons
-	r.committed.Store(ss.LastSeq)
+	r.committed.Store(seq)
 	if r.nhungry.Load() == 0 {
 		return
 	}

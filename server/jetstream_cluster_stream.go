@@ -112,6 +112,7 @@ func (c *jsCluster) startStreamGroup(st *stream, sa *jsStreamAssignment) error {
 	}
 	r.unsub = func() { unsubRaft(); unsubCU() }
 	r.started.Store(true)
+	go r.acker()
 	st.repl.Store(r)
 	c.replMu.Lock()
 	c.repls[sa.Group] = r
@@ -136,6 +137,7 @@ func (c *jsCluster) stopStreamGroup(st *stream, remove bool) {
 	c.replMu.Unlock()
 	r.unsub()
 	r.node.Stop()
+	r.stop()
 	if remove {
 		if err := os.RemoveAll(c.replGroupDir(r.group)); err != nil {
 			c.s.Warnf("JetStream cluster: removing the log of stream '%s > %s': %v", st.ja.acc.Name, st.name, err)

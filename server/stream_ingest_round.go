@@ -28,12 +28,7 @@ type ingestRound struct {
 	prevLastID string      // lastMsgID before the round
 	lastSet    string      // the lastMsgID this round set last
 	added      []dedupeKey // ids this round entered, in log order
-	// Sending the answers: a client of the stream's own whose pending set
-	// collects the receivers, so each is woken once per round and gets
-	// the round's PubAcks in one write; and scratch for the match and body.
-	ackc   *client
-	match  SublistResult
-	ackBuf []byte
+	ackSender // sending the answers
 }
 
 // queuedReply is one answer held back until the round is committed: a
@@ -157,36 +152,51 @@ func (st *stream) commitRound() {
 			st.undoRoundMsgIDs()
 		}
 	}
-	if failed == nil && st.replicated {
-		if err := st.repl.Load().commitRound(); err != nil {
-			failed = jsError(jsClusterNotAvail)
-			st.undoRoundMsgIDs()
-		}
+	if st.replicated {
+		// Answered once the group committed the round (stream_replicate.go).
+		st.repl.Load().commitRound(r, failed)
+		return
 	}
 	if failed == nil {
 		st.consumersCommitted()
 	}
-	if len(r.replies) == 0 {
+	st.sendReplies(&r.ackSender, r.replies, failed)
+}
+
+// ackSender is what sending a round's answers needs: a client of the
+// stream's own whose pending set collects the receivers, so each is woken
+// once per round and gets the round's PubAcks in one write; and scratch
+// for the match and body. Owned by the goroutine that answers.
+type ackSender struct {
+	ackc   *client
+	match  SublistResult
+	ackBuf []byte
+}
+
+// sendReplies sends a round's answers (failed, if not nil, replaces every
+// PubAck) and clears them.
+func (st *stream) sendReplies(a *ackSender, replies []queuedReply, failed *ApiError) {
+	if len(replies) == 0 {
 		return
 	}
-	if r.ackc == nil {
-		r.ackc = st.newAckClient()
+	if a.ackc == nil {
+		a.ackc = st.newAckClient()
 	}
-	for i := range r.replies {
-		q := &r.replies[i]
+	for i := range replies {
+		q := &replies[i]
 		switch {
 		case q.err != nil:
 			st.sendPubErr(q.reply, q.err)
 		case failed != nil:
 			st.sendPubErr(q.reply, failed)
 		default:
-			st.deliverPubAck(r.ackc, q)
+			st.deliverPubAck(a, q)
 		}
 		*q = queuedReply{}
 	}
-	for rc := range r.ackc.pcd {
+	for rc := range a.ackc.pcd {
 		rc.signalFlush()
-		delete(r.ackc.pcd, rc)
+		delete(a.ackc.pcd, rc)
 	}
 }
 
@@ -243,15 +253,14 @@ func (st *stream) undoRoundMsgIDs() {
 // goroutine: the body is built in the round's buffer, and the reply
 // subject, unique per publish, is matched without entering the subject
 // cache (MatchOnce into the round's scratch).
-func (st *stream) deliverPubAck(ic *client, q *queuedReply) {
-	r := &st.in.round
+func (st *stream) deliverPubAck(a *ackSender, q *queuedReply) {
 	var b []byte
 	if q.counter {
-		b = st.appendPubAckVal(r.ackBuf[:0], q.seq, q.val)
+		b = st.appendPubAckVal(a.ackBuf[:0], q.seq, q.val)
 	} else {
-		b = st.appendPubAck(r.ackBuf[:0], q.seq, q.dup)
+		b = st.appendPubAck(a.ackBuf[:0], q.seq, q.dup)
 	}
-	r.ackBuf = b
-	res := st.ja.acc.sl.MatchOnce(q.reply, &r.match)
-	ic.deliverResult(res, q.reply, nil, nil, b)
+	a.ackBuf = b
+	res := st.ja.acc.sl.MatchOnce(q.reply, &a.match)
+	a.ackc.deliverResult(res, q.reply, nil, nil, b)
 }

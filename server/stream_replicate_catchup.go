@@ -99,10 +99,14 @@ func (r *streamRepl) catchUp(to uint64) error {
 				return nil
 			}
 			last = m.seq
-			st.noteStored(m.subject, m.hdr, m.msg)
-			return st.store.StoreRawMsg(m.subject, m.hdr, m.msg, m.seq, m.ts, 0)
+			return st.storeRaw(m)
 		}); err != nil {
 			return err
+		}
+		if a, ok := st.store.(storeAppender); ok {
+			if err := a.commitAppended(); err != nil {
+				return err
+			}
 		}
 		if last == ss.LastSeq {
 			return fmt.Errorf("catch-up made no progress at sequence %d", last)
