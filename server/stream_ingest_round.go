@@ -28,7 +28,7 @@ type ingestRound struct {
 	prevLastID string      // lastMsgID before the round
 	lastSet    string      // the lastMsgID this round set last
 	added      []dedupeKey // ids this round entered, in log order
-	ackSender // sending the answers
+	ackSender              // sending the answers
 }
 
 // queuedReply is one answer held back until the round is committed: a
