@@ -245,21 +245,13 @@ func (st *stream) replicateConsumerState(name string, cs *ConsumerState) error {
 // applyConsumerState writes a consumer's replicated state into this
 // replica's store, unless the consumer runs here (the leader saved it).
 func (r *streamRepl) applyConsumerState(data []byte) error {
-	if len(data) < 3 {
-		return errReplMalformed
+	name, cs, err := decodeReplConsumer(data)
+	if err != nil {
+		return err
 	}
-	n := int(data[1]) | int(data[2])<<8
-	if len(data) < 3+n {
-		return errReplMalformed
-	}
-	name := string(data[3 : 3+n])
 	st := r.st
 	if st.lookupConsumer(name) != nil {
 		return nil
-	}
-	var cs ConsumerState
-	if err := json.Unmarshal(data[3+n:], &cs); err != nil {
-		return err
 	}
 	ns, ok := st.store.(consumerNamesStore)
 	if !ok || !slices.Contains(ns.ConsumerNames(), name) {
@@ -270,7 +262,23 @@ func (r *streamRepl) applyConsumerState(data []byte) error {
 		return err
 	}
 	defer o.Stop()
-	return o.Update(&cs)
+	return o.Update(cs)
+}
+
+// decodeReplConsumer splits a consumer state entry.
+func decodeReplConsumer(data []byte) (string, *ConsumerState, error) {
+	if len(data) < 3 || data[0] != replEntryConsumer {
+		return "", nil, errReplMalformed
+	}
+	n := int(data[1]) | int(data[2])<<8
+	if len(data) < 3+n || n == 0 {
+		return "", nil, errReplMalformed
+	}
+	var cs ConsumerState
+	if err := json.Unmarshal(data[3+n:], &cs); err != nil {
+		return "", nil, err
+	}
+	return string(data[3 : 3+n]), &cs, nil
 }
 
 // dispatchReplicated answers a request about a replicated stream stored

@@ -462,20 +462,11 @@ func (r *streamRepl) runOp(op *replOp) {
 // applyAPI runs a proposed API request with this replica's own handler;
 // the proposer's answer goes to its requester.
 func (r *streamRepl) applyAPI(data []byte) error {
-	if len(data) < 19 {
-		return errReplMalformed
+	run, id, rest, body, err := decodeReplAPI(data)
+	if err != nil {
+		return err
 	}
-	run := binary.LittleEndian.Uint64(data[1:])
-	id := binary.LittleEndian.Uint64(data[9:])
-	n := int(binary.LittleEndian.Uint16(data[17:]))
-	if len(data) < 19+n {
-		return errReplMalformed
-	}
-	rest, body := string(data[19:19+n]), data[19+n:]
-	h, args, ok := lookupAPIHandler(rest)
-	if !ok || !replicatedOp(rest) {
-		return errReplMalformed
-	}
+	h, args, _ := lookupAPIHandler(rest)
 	ja := r.st.ja
 	var resp any
 	if strings.HasPrefix(rest, "CONSUMER.DELETE.") && !r.isLeader() {
@@ -502,6 +493,25 @@ func (r *streamRepl) applyAPI(data []byte) error {
 		ch <- resp
 	}
 	return nil
+}
+
+// decodeReplAPI splits an API request entry; the request must be one that
+// goes through the group (replicatedOp) and name a handler.
+func decodeReplAPI(data []byte) (run, id uint64, rest string, body []byte, err error) {
+	if len(data) < 19 || data[0] != replEntryAPI {
+		return 0, 0, "", nil, errReplMalformed
+	}
+	run = binary.LittleEndian.Uint64(data[1:])
+	id = binary.LittleEndian.Uint64(data[9:])
+	n := int(binary.LittleEndian.Uint16(data[17:]))
+	if len(data) < 19+n {
+		return 0, 0, "", nil, errReplMalformed
+	}
+	rest, body = string(data[19:19+n]), data[19+n:]
+	if _, _, ok := lookupAPIHandler(rest); !ok || !replicatedOp(rest) {
+		return 0, 0, "", nil, errReplMalformed
+	}
+	return run, id, rest, body, nil
 }
 
 // replicatedOp lists the API requests that change a replicated stream and
