@@ -348,41 +348,9 @@ func (c *jsCluster) apiMetaStepdown(ja *jsAccount, r *jsAPIRequest) any {
 			return errResponse(e)
 		}
 	}
-	var to uint64
-	if p := req.Placement; p != nil {
-		if p.Cluster != "" && p.Cluster != c.name {
-			return errResponse(jsError(jsClusterNoPeers, "no replacement peer connected"))
-		}
-		if len(p.Tags) > 0 {
-			return errResponse(jsError(jsClusterNoPeers, "no replacement peer connected"))
-		}
-		if p.Preferred != "" {
-			if p.Preferred == c.s.Name() {
-				return errResponse(jsError(jsClusterNoPeers, "preferred server \""+p.Preferred+"\" is already leader"))
-			}
-			for id, name := range c.routePeers() {
-				if name == p.Preferred {
-					to = id
-				}
-			}
-			if to == 0 {
-				return errResponse(jsError(jsClusterNoPeers, "preferred server \""+p.Preferred+"\" not known"))
-			}
-		}
-	}
-	if to == 0 {
-		online := c.routePeers()
-		if v := c.meta.View(); v != nil {
-			for _, p := range v.peers {
-				if _, ok := online[p.id]; ok && p.id != c.self && p.current {
-					to = p.id
-					break
-				}
-			}
-		}
-	}
-	if to == 0 {
-		return errResponse(jsError(jsClusterNoPeers, "no replacement peer connected"))
+	to, e := c.stepdownTarget(c.meta, req.Placement)
+	if e != nil {
+		return errResponse(e)
 	}
 	if err := c.meta.TransferLeadership(to); err != nil {
 		return errResponse(jsError(jsClusterNoPeers, err.Error()))

@@ -145,15 +145,20 @@ func (c *jsCluster) stopStreamGroup(st *stream, remove bool) {
 	}
 }
 
-// stopStreamGroups stops every stream group of this server (shutdown).
-func (c *jsCluster) stopStreamGroups() {
+// replList is a copy of this server's stream groups.
+func (c *jsCluster) replList() []*streamRepl {
 	c.replMu.Lock()
+	defer c.replMu.Unlock()
 	rs := make([]*streamRepl, 0, len(c.repls))
 	for _, r := range c.repls {
 		rs = append(rs, r)
 	}
-	c.replMu.Unlock()
-	for _, r := range rs {
+	return rs
+}
+
+// stopStreamGroups stops every stream group of this server (shutdown).
+func (c *jsCluster) stopStreamGroups() {
+	for _, r := range c.replList() {
 		c.stopStreamGroup(r.st, false)
 	}
 }
@@ -162,13 +167,7 @@ func (c *jsCluster) stopStreamGroups() {
 // a replica that becomes leader starts the stream's consumers from their
 // replicated state; one that stops leading stops them.
 func (c *jsCluster) watchStreamLeaders() {
-	c.replMu.Lock()
-	rs := make([]*streamRepl, 0, len(c.repls))
-	for _, r := range c.repls {
-		rs = append(rs, r)
-	}
-	c.replMu.Unlock()
-	for _, r := range rs {
+	for _, r := range c.replList() {
 		lead := r.node.LeaderReady()
 		if lead == r.leading {
 			continue
