@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -358,4 +360,107 @@ func TestJetStreamClusterR3ConsumerFailover(t *testing.T) {
 	if _, err := js2.Consumer(ctx, "WQ", "D"); !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		t.Fatalf("after delete: %v", err)
 	}
+}
+
+// r3Proc is one server of a cluster of built binaries.
+type r3Proc struct {
+	name, conf string
+	port       int
+	p          *proc
+}
+
+// The same with processes of the built binary and kill -9: every
+// acknowledged message survives the leader's death, and the killed server,
+// started again, catches up and can lead with every message.
+func TestJetStreamClusterR3BinaryKill9(t *testing.T) {
+	dir := t.TempDir()
+	nodes := make([]*r3Proc, 3)
+	cports := make([]int, 3)
+	for i := range nodes {
+		nodes[i] = &r3Proc{name: fmt.Sprintf("b%d", i), port: freePort(t)}
+		cports[i] = freePort(t)
+	}
+	routes := fmt.Sprintf("nats-route://127.0.0.1:%d, nats-route://127.0.0.1:%d, nats-route://127.0.0.1:%d", cports[0], cports[1], cports[2])
+	for i, n := range nodes {
+		n.conf = filepath.Join(dir, n.name+".conf")
+		cfg := fmt.Sprintf("server_name: %s\nlisten: 127.0.0.1:%d\njetstream { store_dir: %q }\ncluster { name: kc, listen: 127.0.0.1:%d, routes: [%s] }\n",
+			n.name, n.port, filepath.Join(dir, n.name), cports[i], routes)
+		if err := os.WriteFile(n.conf, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		n.p = startBin(t, "-c", n.conf)
+	}
+	for _, n := range nodes {
+		n.p.waitOutput("Server is ready")
+	}
+	url := func(n *r3Proc) string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
+	nc, err := nats.Connect(url(nodes[0]), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	waitFor(t, 30*time.Second, "an R3 stream created", func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		defer cancel()
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "K9", Subjects: []string{"k9.>"}, Replicas: 3})
+		return err == nil
+	})
+	const n = 2000
+	acked := asyncPublish(t, js, "k9.x", 0, n)
+	lead := streamInfo(t, js, "K9").Cluster.Leader
+	var victim *r3Proc
+	for _, nd := range nodes {
+		if nd.name == lead {
+			victim = nd
+		}
+	}
+	if err := victim.p.cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	victim.p.waitExit(10 * time.Second)
+	other := nodes[0]
+	if other == victim {
+		other = nodes[1]
+	}
+	nc2, err := nats.Connect(url(other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc2.Close()
+	js2, _ := jetstream.New(nc2)
+	waitFor(t, 20*time.Second, "a new leader", func() bool { return streamInfo(t, js2, "K9").Cluster.Leader != lead })
+	readAll(t, js2, "K9", acked, n)
+	more := asyncPublish(t, js2, "k9.x", n, 200)
+	for k, v := range more {
+		acked[k] = v
+	}
+
+	victim.p = startBin(t, "-c", victim.conf)
+	victim.p.waitOutput("Server is ready")
+	// Once current again, it takes the leadership and serves everything.
+	waitFor(t, 30*time.Second, "the restarted server leading", func() bool {
+		got := answers(t, nc2, "$JS.API.STREAM.LEADER.STEPDOWN.K9", fmt.Sprintf(`{"placement":{"preferred":%q}}`, victim.name), time.Second)
+		if len(got) == 1 && got[0]["success"] == true {
+			return waitLeader(t, js2, "K9", victim.name)
+		}
+		return streamInfo(t, js2, "K9").Cluster.Leader == victim.name
+	})
+	si := streamInfo(t, js2, "K9")
+	if si.State.Msgs != n+200 || si.State.LastSeq != n+200 {
+		t.Fatalf("restarted leader's state %+v", si.State)
+	}
+	readAll(t, js2, "K9", acked, n+200)
+}
+
+// waitLeader waits a little for name to lead the stream.
+func waitLeader(t *testing.T, js jetstream.JetStream, stream, name string) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if streamInfo(t, js, stream).Cluster.Leader == name {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond) // polling STREAM.INFO: nothing to await
+	}
+	return false
 }
