@@ -113,6 +113,9 @@ func (c *jsCluster) startStreamGroup(st *stream, sa *jsStreamAssignment) error {
 	r.unsub = func() { unsubRaft(); unsubCU() }
 	r.started.Store(true)
 	go r.acker()
+	if to := r.catchupTo.Load(); to != 0 {
+		go r.catchUpAtStart(to)
+	}
 	st.repl.Store(r)
 	c.replMu.Lock()
 	c.repls[sa.Group] = r

@@ -69,6 +69,9 @@ type streamRepl struct {
 	// started is set once the node is subscribed: entries applied
 	// before come from the log on disk (replays).
 	started atomic.Bool
+	// catchupTo is the sequence a replica that started behind its own
+	// snapshot fetches up to; it does not lead meanwhile.
+	catchupTo atomic.Uint64
 	// inAPI is set while the node's goroutine runs an API request's
 	// handler: a proposal made then must not wait for itself.
 	inAPI atomic.Bool
@@ -237,7 +240,7 @@ func (r *streamRepl) acker() {
 // in flight, cuts from the store whatever the log did not give it, and
 // resets the duplicate window, which is rebuilt from the store.
 func (r *streamRepl) beginLeading() bool {
-	if !r.node.IsLeader() {
+	if !r.node.IsLeader() || r.catchupTo.Load() != 0 {
 		return false
 	}
 	if !r.waitFor(r.node.LeaderReady) {
@@ -533,8 +536,15 @@ type replSnapshot struct {
 }
 
 // Snapshot runs on the node's goroutine: the messages themselves are in
-// the store, so the snapshot only says how far the log got.
+// the store, so the snapshot only says how far the log got. The log drops
+// the entries it covers, so the store is fsynced first: what the log
+// acknowledged stays durable somewhere.
 func (r *streamRepl) Snapshot() ([]byte, error) {
+	if fs, ok := r.st.store.(*FileStore); ok {
+		if err := fs.syncAll(); err != nil {
+			return nil, err
+		}
+	}
 	return json.Marshal(&replSnapshot{LastSeq: r.applied.Load()})
 }
 
@@ -549,8 +559,12 @@ func (r *streamRepl) Restore(data []byte) error {
 	}
 	var ss StreamState
 	r.st.store.FastState(&ss)
-	if ss.LastSeq < snap.LastSeq && r.started.Load() {
-		if err := r.catchUp(snap.LastSeq); err != nil {
+	if ss.LastSeq < snap.LastSeq {
+		if !r.started.Load() {
+			// At start-up (the store lost what it had not fsynced): once
+			// the peers can be asked (startStreamGroup).
+			r.catchupTo.Store(snap.LastSeq)
+		} else if err := r.catchUp(snap.LastSeq); err != nil {
 			return err
 		}
 	}

@@ -464,3 +464,47 @@ func waitLeader(t *testing.T, js jetstream.JetStream, stream, name string) bool 
 	}
 	return false
 }
+
+// A replica away while its group compacted the log gets a snapshot when it
+// returns and fetches the messages it lacks from its peers: it can then
+// lead with every message.
+func TestJetStreamClusterR3CatchupFromSnapshot(t *testing.T) {
+	servers, opts := runJSClusterOpts(t, 3)
+	nc := connect(t, servers[0])
+	js := r3Stream(t, nc, "CU", 3)
+	lead := streamInfo(t, js, "CU").Cluster.Leader
+	away := -1
+	for i, s := range servers {
+		if s.Name() != lead && i != 0 {
+			away = i
+		}
+	}
+	opts[away].Cluster.Port = servers[away].ClusterAddr().Port
+	servers[away].Shutdown()
+	servers[away].WaitForShutdown()
+	// One entry per publish: more than the log keeps (4096 between
+	// snapshots, half of them kept).
+	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
+	defer cancel()
+	const n = 5000
+	for i := 0; i < n; i++ {
+		if _, err := js.Publish(ctx, "CU.x", []byte("m-"+strconv.Itoa(i+1))); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	servers[away] = RunServer(t, opts[away])
+	waitReplicaMsgs(t, servers, n)
+	want := make(map[uint64]string, n)
+	for i := 1; i <= n; i++ {
+		want[uint64(i)] = "m-" + strconv.Itoa(i)
+	}
+	name := servers[away].Name()
+	waitFor(t, 30*time.Second, "the caught-up server leading", func() bool {
+		got := answers(t, nc, "$JS.API.STREAM.LEADER.STEPDOWN.CU", fmt.Sprintf(`{"placement":{"preferred":%q}}`, name), time.Second)
+		if len(got) == 1 && got[0]["success"] == true {
+			return waitLeader(t, js, "CU", name)
+		}
+		return streamInfo(t, js, "CU").Cluster.Leader == name
+	})
+	readAll(t, js, "CU", want, n)
+}
