@@ -218,22 +218,32 @@ func (c *jsCluster) createAssigned(sa *jsStreamAssignment, replay bool) {
 		}
 	}
 	ja.createMu.Unlock()
-	if replay || sa.Reply == "" || len(sa.Peers) == 0 || sa.Peers[0] != raftPeerName(c.self) {
+	if replay || sa.Reply == "" || len(sa.Peers) == 0 {
 		return
 	}
+	first := sa.Peers[0] == raftPeerName(c.self)
 	if resp != nil || !st.replicated {
-		c.answerCreate(ja, sa, st, resp)
+		if first {
+			c.answerCreate(ja, sa, st, resp)
+		}
 		return
 	}
-	// The answer names the leader: wait for one, off the meta goroutine.
+	// The group's leader answers, once its replicas are current, so that
+	// the answer shows them; the first peer does if none has by the
+	// deadline. Off the meta goroutine.
 	go func() {
 		deadline := time.Now().Add(jsMetaProposeTimeout)
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
-		for r := st.repl.Load(); r != nil && r.node.Leader() == 0 && time.Now().Before(deadline); {
+		for time.Now().Before(deadline) {
+			if r := st.repl.Load(); r == nil || (r.isLeader() && r.settled()) {
+				break
+			}
 			<-t.C
 		}
-		c.answerCreate(ja, sa, st, nil)
+		if r := st.repl.Load(); (r != nil && r.isLeader()) || (first && time.Now().After(deadline)) {
+			c.answerCreate(ja, sa, st, nil)
+		}
 	}()
 }
 

@@ -186,6 +186,25 @@ func (c *jsCluster) watchStreamLeaders() {
 	}
 }
 
+// settled tells whether a new group has a leader and, if it is this
+// replica, whether every member acknowledged its first entry (so that the
+// create's answer shows the replicas current, as the reference's does).
+func (r *streamRepl) settled() bool {
+	v := r.node.View()
+	if v == nil || v.leader == 0 {
+		return false
+	}
+	if v.leader != r.c.self {
+		return true
+	}
+	for _, p := range v.peers {
+		if !p.current {
+			return false
+		}
+	}
+	return true
+}
+
 // answersHere tells whether this server answers for the stream: always for
 // a single replica, only on the group's leader for a replicated one.
 func (st *stream) answersHere() bool {
@@ -402,7 +421,10 @@ func (c *jsCluster) replClusterInfo(st *stream) *ClusterInfo {
 	}
 	if v.leader != 0 {
 		ci.Leader = c.peerName(v.leader)
+		since := r.node.LeaderSince().UTC()
+		ci.LeaderSince = &since
 	}
+	ci.SystemAccount, ci.TrafficAccount = true, c.tr.sys.Name
 	ci.Replicas = c.peerInfos(v, v.leader)
 	return ci
 }

@@ -52,15 +52,17 @@ type raftNode struct {
 	applied   uint64
 	snapIndex uint64
 	confState *pb.ConfState
-	nextProp  uint64                   // owned by run
-	waiting   map[uint64]chan error    // proposals of ours not yet applied, by number
-	contact   map[uint64]time.Time     // last message from each peer, owned by run
-	leader    atomic.Uint64            // current leader's id, 0 if none known
-	term      atomic.Uint64            // current term
-	appTerm   atomic.Uint64            // term of the last entry applied
-	status    atomic.Pointer[raftView] // refreshed by run for readers
-	stopOnce  sync.Once
-	err       atomic.Pointer[error] // the I/O error that stopped the node
+	nextProp  uint64                // owned by run
+	waiting   map[uint64]chan error // proposals of ours not yet applied, by number
+	contact   map[uint64]time.Time  // last message from each peer, owned by run
+	leader    atomic.Uint64         // current leader's id, 0 if none known
+	term      atomic.Uint64         // current term
+	appTerm   atomic.Uint64         // term of the last entry applied
+	// leaderSince is when the current leader became known (unix ns).
+	leaderSince atomic.Int64
+	status      atomic.Pointer[raftView] // refreshed by run for readers
+	stopOnce    sync.Once
+	err         atomic.Pointer[error] // the I/O error that stopped the node
 	// replayTo is the commit index found on disk at start: entries up to it
 	// are re-applied from the log, not new (their proposers were answered
 	// before the restart, if ever).
@@ -315,6 +317,9 @@ func (n *raftNode) handleReady(rd raft.Ready) error {
 		}
 	}
 	if rd.SoftState != nil {
+		if rd.SoftState.Lead != n.leader.Load() {
+			n.leaderSince.Store(time.Now().UnixNano())
+		}
 		n.leader.Store(rd.SoftState.Lead)
 		if rd.SoftState.RaftState != raft.StateLeader {
 			// Our pending proposals may still commit under the new
@@ -581,6 +586,9 @@ func (n *raftNode) Leader() uint64 { return n.leader.Load() }
 
 // IsLeader tells whether this node leads its group.
 func (n *raftNode) IsLeader() bool { return n.leader.Load() == n.id }
+
+// LeaderSince is when the current leader became known here.
+func (n *raftNode) LeaderSince() time.Time { return time.Unix(0, n.leaderSince.Load()) }
 
 // LeaderReady tells whether this node leads its group and has applied an
 // entry of its own term: everything committed before it became leader is

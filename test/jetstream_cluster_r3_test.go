@@ -275,9 +275,21 @@ func TestJetStreamClusterR3AdminThroughGroup(t *testing.T) {
 func TestJetStreamClusterR3Stepdown(t *testing.T) {
 	servers := runJSCluster(t, 3)
 	nc := connect(t, servers[2])
-	js := r3Stream(t, nc, "SD", 3)
+	// One answer, from the leader, with its replicas current.
+	m := one(t, nc, "$JS.API.STREAM.CREATE.SD", `{"name":"SD","subjects":["SD.>"],"num_replicas":3}`)
+	cl, _ := m["cluster"].(map[string]any)
+	reps, _ := cl["replicas"].([]any)
+	if m["did_create"] != true || cl["raft_group"] == nil || cl["leader_since"] == nil || cl["traffic_account"] != "$SYS" || len(reps) != 2 {
+		t.Fatalf("create: %v", m)
+	}
+	for _, r := range reps {
+		if r.(map[string]any)["current"] != true {
+			t.Fatalf("create's replicas: %v", reps)
+		}
+	}
+	js, _ := jetstream.New(nc)
 	old := streamInfo(t, js, "SD").Cluster.Leader
-	m := one(t, nc, "$JS.API.STREAM.LEADER.STEPDOWN.SD", "")
+	m = one(t, nc, "$JS.API.STREAM.LEADER.STEPDOWN.SD", "")
 	if m["success"] != true || m["type"] != "io.nats.jetstream.api.v1.stream_leader_stepdown_response" {
 		t.Fatalf("stepdown: %v", m)
 	}
