@@ -216,6 +216,8 @@ func checkStreamUpdate(old StreamConfig, c *StreamConfig) *ApiError {
 		return bad("stream configuration update can not cancel deny purge")
 	case old.PersistMode != c.PersistMode:
 		return bad("stream configuration update can not change persist mode")
+	case old.Replicas != c.Replicas && max(old.Replicas, c.Replicas) > 1:
+		return bad("changing num_replicas is not supported yet")
 	}
 	if e := checkBatchScheduleUpdate(&old, c); e != nil {
 		return e

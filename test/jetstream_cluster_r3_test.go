@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -242,6 +243,10 @@ func TestJetStreamClusterR3AdminThroughGroup(t *testing.T) {
 		t.Fatalf("update: %v", m)
 	}
 	waitReplicaMsgs(t, servers, 4)
+	m = one(t, nc, "$JS.API.STREAM.UPDATE.ADM", `{"name":"ADM","subjects":["ADM.>"],"num_replicas":1,"max_msgs":4}`)
+	if _, ec, desc := apiErr(m); ec != 10052 || !strings.Contains(desc, "not supported yet") {
+		t.Fatalf("update to R1: %v", m)
+	}
 	m = one(t, nc, "$JS.API.STREAM.MSG.DELETE.ADM", `{"seq":5}`)
 	if _, ec, _ := apiErr(m); ec == 0 {
 		t.Fatalf("delete of a purged sequence: %v", m)
