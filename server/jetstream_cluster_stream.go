@@ -257,7 +257,9 @@ func (st *stream) replicateConsumerState(name string, cs *ConsumerState) error {
 	b = append(b, byte(len(name)), byte(len(name)>>8))
 	b = append(append(b, name...), data...)
 	if r.inAPI.Load() {
-		r.node.Propose(b)
+		// On the node's own goroutine: not even the proposal queue may
+		// be waited for.
+		go r.node.Propose(b)
 		return nil
 	}
 	return r.node.ProposeWait(b, replProposeTimeout)
