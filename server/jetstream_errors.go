@@ -151,7 +151,7 @@ func JSErrorIdentifiers() []string {
 		jsStreamDeleteFailed, jsStreamNotMatchLastSubj, jsClusterRequired, jsStreamIngestFull,
 		jsInsufficientResources, jsMemoryResourcesExceeded, jsStorageResourcesExceeded,
 		jsAccountResourcesExceeded, jsMaximumStreamsLimit, jsStreamMaxBytesRequired, jsStreamMaxStreamBytes,
-		jsClusterNoPeers, jsClusterNotAvail}
+		jsClusterNoPeers, jsClusterNotAvail, jsConsumerReplicasExceedsStream}
 	ids = append(ids, consumerCheckErrorIDs...)
 	ids = append(ids, consumerAdminErrorIDs...)
 	return append(ids, msgFeatureErrorIDs...)

@@ -251,6 +251,10 @@ func TestJetStreamClusterR3AdminThroughGroup(t *testing.T) {
 	if _, ec, _ := apiErr(m); ec == 0 {
 		t.Fatalf("delete of a purged sequence: %v", m)
 	}
+	m = one(t, nc, "$JS.API.CONSUMER.CREATE.ADM.C5", `{"stream_name":"ADM","config":{"name":"C5","num_replicas":5,"ack_policy":"explicit"}}`)
+	if _, ec, _ := apiErr(m); ec != 10126 {
+		t.Fatalf("consumer with more replicas than its stream: %v", m)
+	}
 	// Names and list come from the meta leader, with the cluster block.
 	m = one(t, nc, "$JS.API.STREAM.LIST", "")
 	list, _ := m["streams"].([]any)
