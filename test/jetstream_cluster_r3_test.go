@@ -529,3 +529,30 @@ func TestJetStreamClusterR3CatchupFromSnapshot(t *testing.T) {
 	})
 	readAll(t, js, "CU", want, n)
 }
+
+// An R5 stream on five servers keeps working with two of them gone.
+func TestJetStreamClusterR5TwoDown(t *testing.T) {
+	servers := runJSCluster(t, 5)
+	nc := connect(t, servers[0])
+	js := r3Stream(t, nc, "FIVE", 5)
+	if si := streamInfo(t, js, "FIVE"); len(si.Cluster.Replicas) != 4 {
+		t.Fatalf("R5 cluster block %+v", si.Cluster)
+	}
+	acked := asyncPublish(t, js, "FIVE.a", 0, 500)
+	waitReplicaMsgs(t, servers, 500)
+	for _, i := range []int{3, 4} {
+		servers[i].Shutdown()
+		servers[i].WaitForShutdown()
+	}
+	// Publishes reach only a leader: wait for one among the three left.
+	waitFor(t, 20*time.Second, "a leader among the servers up", func() bool {
+		l := streamInfo(t, js, "FIVE").Cluster.Leader
+		return l != servers[3].Name() && l != servers[4].Name()
+	})
+	more := asyncPublish(t, js, "FIVE.a", 500, 500)
+	for k, v := range more {
+		acked[k] = v
+	}
+	waitReplicaMsgs(t, servers, 1000)
+	readAll(t, js, "FIVE", acked, 1000)
+}
