@@ -99,12 +99,22 @@ func (st *stream) initConsumers() {
 	var ss StreamState
 	st.store.FastState(&ss)
 	st.cons.committed.Store(ss.LastSeq)
+	if st.replicated {
+		return // started on the group's leader only (activateConsumers)
+	}
+	st.recoverConsumers()
+}
+
+// recoverConsumers brings back the stored consumers not running yet.
+func (st *stream) recoverConsumers() {
 	ns, ok := st.store.(consumerNamesStore)
 	if !ok {
 		return
 	}
 	for _, name := range ns.ConsumerNames() {
-		st.recoverConsumer(name)
+		if st.lookupConsumer(name) == nil {
+			st.recoverConsumer(name)
+		}
 	}
 }
 
@@ -342,8 +352,14 @@ func (st *stream) dropConsumers() {
 func (st *stream) consumersCommitted() {
 	var ss StreamState
 	st.store.FastState(&ss)
+	st.consumersCommittedTo(ss.LastSeq)
+}
+
+// consumersCommittedTo is consumersCommitted up to sequence seq (a
+// replicated stream's leader has stored more than is committed).
+func (st *stream) consumersCommittedTo(seq uint64) {
 	r := &st.cons
-	r.committed.Store(ss.LastSeq)
+	r.committed.Store(seq)
 	if r.nhungry.Load() == 0 {
 		return
 	}

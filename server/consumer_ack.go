@@ -172,6 +172,9 @@ func (ja *jsAccount) onAck(subject, reply string, _, msg []byte) {
 	var c *consumer
 	if st := ja.lookupStream(t.stream); st != nil {
 		c = st.lookupConsumer(t.consumer)
+		if c == nil && !st.answersHere() {
+			return // a follower's replica: the leader takes acks
+		}
 	}
 	if c == nil {
 		ja.ackNoResponders(subject, reply)

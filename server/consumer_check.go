@@ -45,7 +45,7 @@ type consumerCreateArgs struct {
 // one in a.name, while its config keeps none, as the reference shows it.
 func (ja *jsAccount) checkConsumerCreate(st *stream, a *consumerCreateArgs, existing *ConsumerConfig, others []*ConsumerConfig) (*ConsumerConfig, *ApiError) {
 	scfg := st.cfg()
-	cfg, e := consumerFromRequest(a)
+	cfg, e := consumerFromRequest(a, scfg.Replicas)
 	if e != nil {
 		return nil, e
 	}
@@ -85,7 +85,10 @@ func (ja *jsAccount) checkConsumerCreate(st *stream, a *consumerCreateArgs, exis
 
 // consumerFromRequest checks the request against its subject and returns
 // a copy of its config named as the subject says.
-func consumerFromRequest(a *consumerCreateArgs) (*ConsumerConfig, *ApiError) {
+// A consumer of a replicated stream has its state replicated with the
+// stream's (stream_replicate.go): it may ask for up to the stream's
+// replicas.
+func consumerFromRequest(a *consumerCreateArgs, streamReplicas int) (*ConsumerConfig, *ApiError) {
 	req := a.req
 	if req.Stream != a.stream {
 		return nil, jsError(jsStreamMismatch)
@@ -98,8 +101,11 @@ func consumerFromRequest(a *consumerCreateArgs) (*ConsumerConfig, *ApiError) {
 	if strings.ContainsAny(cfg.Name, `\/`) {
 		return nil, jsError(jsConsumerNamePathSep)
 	}
-	if cfg.Replicas > 1 {
+	switch {
+	case cfg.Replicas > 1 && streamReplicas <= 1:
 		return nil, jsError(jsStreamReplicasNotSupp)
+	case cfg.Replicas > streamReplicas && streamReplicas > 1:
+		return nil, jsError(jsConsumerReplicasExceedsStream)
 	}
 	return &cfg, nil
 }

@@ -88,6 +88,9 @@ func (ja *jsAccount) onPullRequest(pub *client, subject, reply string, msg []byt
 	var c *consumer
 	if st := ja.lookupStream(rest[:dot]); st != nil {
 		c = st.lookupConsumer(rest[dot+1:])
+		if c == nil && !st.answersHere() {
+			return // a follower's replica: the leader answers
+		}
 	}
 	if c == nil && ja.js.cluster != nil && ja.lookupStream(rest[:dot]) == nil &&
 		ja.js.cluster.fsm.lookup(ja.acc.Name, rest[:dot]) != nil {

@@ -197,6 +197,9 @@ func (c *consumer) flushState() error {
 	c.state.dirty, c.flushAt = false, time.Time{}
 	c.mu.Unlock()
 	err := c.store.Update(snap)
+	if err == nil && c.st.replicated {
+		err = c.st.replicateConsumerState(c.name, snap)
+	}
 	if err != nil {
 		c.mu.Lock()
 		c.state.dirty = true

@@ -143,6 +143,9 @@ func (c *consumer) schedule() {
 
 // run does everything c has to do now.
 func (w *consumerWorker) run(c *consumer) {
+	if !c.st.answersHere() {
+		return // a replicated stream's follower: its consumers stop at once
+	}
 	now := time.Now()
 	w.c.acc = c.st.ja.acc
 	w.applyAcks(c, now)

@@ -32,16 +32,21 @@ func (fs *FileStore) ConsumerStore(name string) (ConsumerStore, error) {
 	if fs.closed {
 		return nil, ErrStoreClosed
 	}
-	if o, ok := fs.consumers[name]; ok {
-		return o, nil
+	old, ok := fs.consumers[name]
+	if ok && !old.closed.Load() {
+		return old, nil
 	}
+	// A stopped one is opened again (a replicated stream's consumer that
+	// stops and starts with the leadership).
 	dir := filepath.Join(fs.fcfg.Dir, fsConsumersDir, name)
 	if err := fsMkdirAll(fs.sys, dir); err != nil {
 		return nil, err
 	}
 	o := &fsConsumer{fs: fs, name: name, dir: dir}
 	fs.consumers[name] = o
-	fs.ncons++
+	if !ok {
+		fs.ncons++
+	}
 	return o, nil
 }
 

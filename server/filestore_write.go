@@ -360,6 +360,19 @@ func (fs *FileStore) sealBlocksLocked(seal []*fsBlock) {
 	fs.evictLocked()
 }
 
+// syncAll writes and fsyncs everything stored so far (a replicated stream
+// before its group's log drops entries: stream_replicate.go).
+func (fs *FileStore) syncAll() error {
+	fs.wmu.Lock()
+	defer fs.wmu.Unlock()
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.closed {
+		return ErrStoreClosed
+	}
+	return fs.flushHeldLocked(true)
+}
+
 // syncLoop fsyncs written data every SyncInterval.
 func (fs *FileStore) syncLoop() {
 	defer fs.bg.Done()

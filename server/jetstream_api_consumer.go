@@ -330,8 +330,12 @@ func (c *consumer) info(withMeta bool) *ConsumerInfo {
 	ci.NumPending = uint64(lps) + c.st.filtersPending(filters, sseq)
 	ci.PushBound = c.pushBound()
 	if cl := c.st.ja.js.cluster; cl != nil {
-		// A consumer lives with its (R1) stream, on this server.
+		// A consumer lives with its stream, on this server (the stream
+		// group's leader if replicated).
 		ci.Cluster = &ClusterInfo{Name: cl.name, Leader: cl.s.Name()}
+		if c.st.replicated {
+			ci.Cluster = cl.replClusterInfo(c.st)
+		}
 	}
 	md := metadataForReply(cfg.Metadata, withMeta)
 	if _, ok := md["_nats.req.level"]; !ok {

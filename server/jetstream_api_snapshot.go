@@ -327,5 +327,8 @@ func restoreConfig(raw json.RawMessage, name string, strict bool) (*StreamConfig
 	if e := checkStreamConfig(&cfg); e != nil {
 		return nil, e
 	}
+	if cfg.Replicas > 1 {
+		return nil, jsError(jsStreamReplicasNotSupp)
+	}
 	return &cfg, nil
 }

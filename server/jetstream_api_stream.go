@@ -35,8 +35,15 @@ type StreamInfo struct {
 // ClusterInfo names the stream's cluster and leader (standalone: only the
 // leader, this server).
 type ClusterInfo struct {
-	Name   string `json:"name,omitempty"`
-	Leader string `json:"leader,omitempty"`
+	Name        string     `json:"name,omitempty"`
+	RaftGroup   string     `json:"raft_group,omitempty"`
+	Leader      string     `json:"leader,omitempty"`
+	LeaderSince *time.Time `json:"leader_since,omitempty"`
+	// SystemAccount and TrafficAccount say where a group's Raft traffic
+	// goes: the system account's, as the reference's default.
+	SystemAccount  bool        `json:"system_account,omitempty"`
+	TrafficAccount string      `json:"traffic_account,omitempty"`
+	Replicas       []*PeerInfo `json:"replicas,omitempty"`
 }
 
 // JSApiStreamCreateResponse answers STREAM.CREATE and STREAM.UPDATE.
@@ -209,6 +216,8 @@ func checkStreamUpdate(old StreamConfig, c *StreamConfig) *ApiError {
 		return bad("stream configuration update can not cancel deny purge")
 	case old.PersistMode != c.PersistMode:
 		return bad("stream configuration update can not change persist mode")
+	case old.Replicas != c.Replicas && max(old.Replicas, c.Replicas) > 1:
+		return bad("changing num_replicas is not supported yet")
 	}
 	if e := checkBatchScheduleUpdate(&old, c); e != nil {
 		return e

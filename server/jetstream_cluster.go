@@ -36,6 +36,10 @@ type jsCluster struct {
 	groups raftGroups
 
 	unsub func()
+	// replMu guards repls, this server's members of stream groups by
+	// group name; leaf.
+	replMu sync.Mutex
+	repls  map[string]*streamRepl
 	// createMu serialises the meta leader's stream creates, so that two
 	// creates of one name or of overlapping subjects are checked in turn.
 	createMu sync.Mutex
@@ -69,7 +73,8 @@ func (js *jetStream) startCluster() error {
 	}
 	c := &jsCluster{js: js, s: s, name: o.Cluster.Name, self: raftPeerID(s.Name()),
 		tr: &raftRouteTransport{s: s, sys: sys}, quit: make(chan struct{}), ready: make(chan struct{}),
-		asked: make(map[uint64]time.Time), warned: make(map[uint64]bool)}
+		asked: make(map[uint64]time.Time), warned: make(map[uint64]bool),
+		repls: make(map[string]*streamRepl)}
 	c.fsm = newJSMeta(c)
 	s.Noticef("Starting JetStream cluster")
 	crypt, err := raftCryptFromOptions(o)
@@ -123,6 +128,7 @@ func (c *jsCluster) waitReady() bool {
 func (c *jsCluster) stop() {
 	close(c.quit)
 	c.wg.Wait()
+	c.stopStreamGroups()
 	c.unsub()
 	c.meta.Stop()
 }
@@ -155,6 +161,7 @@ func (c *jsCluster) watch() {
 				c.s.Noticef("JetStream cluster new metadata leader: %s/%s", c.peerName(lead), c.name)
 			}
 		}
+		c.watchStreamLeaders()
 		switch {
 		case lead == c.self:
 			c.ensureGroupID()

@@ -65,15 +65,26 @@ func (c *jsCluster) dispatch(ja *jsAccount, r *jsAPIRequest, rest string) {
 		c.metaOnly(ja, r, h, c.apiStreamList)
 		return
 	}
+	if strings.HasPrefix(rest, "STREAM.LEADER.STEPDOWN.") {
+		c.streamLeaderStepdown(ja, r, strings.TrimPrefix(rest, "STREAM.LEADER.STEPDOWN."))
+		return
+	}
 	stream := args[0]
+	if strings.HasPrefix(rest, "CONSUMER.DURABLE.CREATE.") && len(args) > 1 {
+		stream = args[1] // CONSUMER.DURABLE's arguments start with CREATE
+	}
 	if strings.HasPrefix(rest, "STREAM.DELETE.") {
 		c.metaOnly(ja, r, h, func(ja *jsAccount, r *jsAPIRequest) any { return c.apiStreamDelete(ja, r, stream) })
+		return
+	}
+	if st := ja.lookupStream(stream); st != nil && st.replicated {
+		c.dispatchReplicated(ja, r, h, rest, args, st)
 		return
 	}
 	if ja.lookupStream(stream) != nil {
 		// Ours: the single-server handlers answer, with the cluster block.
 		if resp := h.fn(ja, r, args); resp != nil {
-			c.addClusterInfo(resp)
+			c.addClusterInfo(resp, nil)
 			if cr, ok := resp.(*JSApiStreamCreateResponse); ok && strings.HasPrefix(rest, "STREAM.CREATE.") && cr.Error == nil {
 				cr.DidCreate = false // the existing stream, as the reference's leader answers
 			}
@@ -121,8 +132,8 @@ func (c *jsCluster) metaOnly(ja *jsAccount, r *jsAPIRequest, h jsAPIHandler, fn 
 }
 
 // addClusterInfo puts the cluster block in the info answers of a stream
-// that lives here.
-func (c *jsCluster) addClusterInfo(resp any) {
+// that lives here (st, if replicated: as its group's leader sees it).
+func (c *jsCluster) addClusterInfo(resp any, st *stream) {
 	var si *StreamInfo
 	switch v := resp.(type) {
 	case *JSApiStreamInfoResponse:
@@ -133,6 +144,10 @@ func (c *jsCluster) addClusterInfo(resp any) {
 	if si == nil {
 		return
 	}
+	if st != nil && st.replicated {
+		si.Cluster = c.replClusterInfo(st)
+		return
+	}
 	si.Cluster = &ClusterInfo{Name: c.name, Leader: c.s.Name()}
 }
 
@@ -141,9 +156,6 @@ func (c *jsCluster) addClusterInfo(resp any) {
 func (c *jsCluster) apiStreamCreate(ja *jsAccount, r *jsAPIRequest, name string) any {
 	cfg, e := decodeStreamConfig(r.msg, name, nil, ja.js.configLimits())
 	if e != nil {
-		if e.ErrCode == jsErrCode(jsStreamReplicasNotSupp) {
-			e = jsError(jsClusterNoPeers, "replicated streams (num_replicas > 1) are not supported yet by this server")
-		}
 		return errResponse(e)
 	}
 	if p := cfg.Placement; p != nil && ((p.Cluster != "" && p.Cluster != c.name) || len(p.Tags) > 0) {
@@ -162,9 +174,17 @@ func (c *jsCluster) apiStreamCreate(ja *jsAccount, r *jsAPIRequest, name string)
 	if e := ja.checkReservation(cfg); e != nil {
 		return errResponse(e)
 	}
-	peer := c.placeR1()
+	peers := []string{raftPeerName(c.placeR1())}
+	var ids []uint64
+	group := ""
+	if cfg.Replicas > 1 {
+		if peers, ids = c.placeReplicas(cfg.Replicas); peers == nil {
+			return errResponse(jsError(jsClusterNoPeers, "no suitable peers for placement"))
+		}
+		group = newReplGroupName()
+	}
 	cfg.Created = nil
-	sa := &jsStreamAssignment{Account: ja.acc.Name, Config: cfg, Peers: []string{raftPeerName(peer)},
+	sa := &jsStreamAssignment{Account: ja.acc.Name, Config: cfg, Peers: peers, PeerIDs: ids, Group: group,
 		Created: time.Now().UTC(), Reply: r.reply, Subject: r.subject}
 	data, _ := json.Marshal(&jsMetaEntry{Op: jsMetaAddStream, SA: sa})
 	if err := c.meta.ProposeWait(data, jsMetaProposeTimeout); err != nil {
@@ -274,9 +294,12 @@ func (c *jsCluster) gatherInfos(ja *jsAccount, page []*jsStreamAssignment) map[s
 	out := make(map[string]*StreamInfo, len(page))
 	var remote []string
 	for _, sa := range page {
-		if st := ja.lookupStream(sa.Config.Name); st != nil {
+		if st := ja.lookupStream(sa.Config.Name); st != nil && st.answersHere() {
 			si := st.info(false, false)
 			si.Cluster = &ClusterInfo{Name: c.name, Leader: c.s.Name()}
+			if st.replicated {
+				si.Cluster = c.replClusterInfo(st)
+			}
 			out[sa.Config.Name] = si
 		} else {
 			remote = append(remote, sa.Config.Name)
@@ -337,41 +360,9 @@ func (c *jsCluster) apiMetaStepdown(ja *jsAccount, r *jsAPIRequest) any {
 			return errResponse(e)
 		}
 	}
-	var to uint64
-	if p := req.Placement; p != nil {
-		if p.Cluster != "" && p.Cluster != c.name {
-			return errResponse(jsError(jsClusterNoPeers, "no replacement peer connected"))
-		}
-		if len(p.Tags) > 0 {
-			return errResponse(jsError(jsClusterNoPeers, "no replacement peer connected"))
-		}
-		if p.Preferred != "" {
-			if p.Preferred == c.s.Name() {
-				return errResponse(jsError(jsClusterNoPeers, "preferred server \""+p.Preferred+"\" is already leader"))
-			}
-			for id, name := range c.routePeers() {
-				if name == p.Preferred {
-					to = id
-				}
-			}
-			if to == 0 {
-				return errResponse(jsError(jsClusterNoPeers, "preferred server \""+p.Preferred+"\" not known"))
-			}
-		}
-	}
-	if to == 0 {
-		online := c.routePeers()
-		if v := c.meta.View(); v != nil {
-			for _, p := range v.peers {
-				if _, ok := online[p.id]; ok && p.id != c.self && p.current {
-					to = p.id
-					break
-				}
-			}
-		}
-	}
-	if to == 0 {
-		return errResponse(jsError(jsClusterNoPeers, "no replacement peer connected"))
+	to, e := c.stepdownTarget(c.meta, req.Placement)
+	if e != nil {
+		return errResponse(e)
 	}
 	if err := c.meta.TransferLeadership(to); err != nil {
 		return errResponse(jsError(jsClusterNoPeers, err.Error()))

@@ -39,9 +39,14 @@ type jsStreamAssignment struct {
 	Account string        `json:"account"`
 	Config  *StreamConfig `json:"config"`
 	Peers   []string      `json:"peers"`
-	Created time.Time     `json:"created"`
-	Reply   string        `json:"reply,omitempty"`
-	Subject string        `json:"subject,omitempty"`
+	Group   string        `json:"group,omitempty"` // the Raft group of a replicated stream
+	// PeerIDs are the Raft ids of Peers (a peer name keeps only 48 bits
+	// of its id): a replica restarting replays its assignment before it
+	// knows the other members.
+	PeerIDs []uint64  `json:"peer_ids,omitempty"`
+	Created time.Time `json:"created"`
+	Reply   string    `json:"reply,omitempty"`
+	Subject string    `json:"subject,omitempty"`
 }
 
 type jsMetaEntry struct {
@@ -198,17 +203,16 @@ func (c *jsCluster) placedHere(sa *jsStreamAssignment) bool {
 	return slices.Contains(sa.Peers, raftPeerName(c.self))
 }
 
-// createAssigned creates a stream placed here, and answers its create
-// request unless the entry is a replay. A stream already stored here (a
-// restart) is kept as recovered.
+// createAssigned creates a stream placed here, starts its member of the
+// stream's group if replicated, and answers its create request unless the
+// entry is a replay (the assignment's first peer answers). A stream
+// already stored here (a restart) is kept as recovered.
 func (c *jsCluster) createAssigned(sa *jsStreamAssignment, replay bool) {
 	ja := c.js.lookupAccount(sa.Account)
 	if ja == nil {
 		c.s.Warnf("JetStream cluster: stream '%s > %s' assigned here, but the account has no JetStream", sa.Account, sa.Config.Name)
 		return
 	}
-	r := &jsAPIRequest{ja: ja, subject: sa.Subject, reply: sa.Reply}
-	h := jsAPIHandlers["STREAM.CREATE"]
 	ja.createMu.Lock()
 	st := ja.lookupStream(sa.Config.Name)
 	var resp any
@@ -222,19 +226,56 @@ func (c *jsCluster) createAssigned(sa *jsStreamAssignment, replay bool) {
 			resp = errResponse(jsError(jsStreamCreate, err))
 		} else {
 			ja.adviseStream(cfg.Name, jsActionCreate)
-			resp = &JSApiStreamCreateResponse{StreamInfo: st.createdInfo(), DidCreate: true}
 		}
-	} else if !replay {
-		resp = &JSApiStreamCreateResponse{StreamInfo: st.createdInfo(), DidCreate: true}
+	}
+	if st != nil && st.replicated {
+		if err := c.startStreamGroup(st, sa); err != nil {
+			c.s.Warnf("JetStream cluster: starting the group of stream '%s > %s': %v", sa.Account, sa.Config.Name, err)
+			resp = errResponse(jsError(jsStreamCreate, err))
+		}
 	}
 	ja.createMu.Unlock()
-	if replay || sa.Reply == "" || resp == nil {
+	if replay || sa.Reply == "" || len(sa.Peers) == 0 {
 		return
 	}
-	if cr, ok := resp.(*JSApiStreamCreateResponse); ok && cr.StreamInfo != nil {
-		cr.Cluster = c.streamClusterInfo(sa)
+	first := sa.Peers[0] == raftPeerName(c.self)
+	if resp != nil || !st.replicated {
+		if first {
+			c.answerCreate(ja, sa, st, resp)
+		}
+		return
 	}
-	ja.respond(r, h, resp)
+	// The group's leader answers, once its replicas are current, so that
+	// the answer shows them; the first peer does if none has by the
+	// deadline. Off the meta goroutine.
+	go func() {
+		deadline := time.Now().Add(jsMetaProposeTimeout)
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for time.Now().Before(deadline) {
+			if r := st.repl.Load(); r == nil || (r.isLeader() && r.settled()) {
+				break
+			}
+			<-t.C
+		}
+		if r := st.repl.Load(); (r != nil && r.isLeader()) || (first && time.Now().After(deadline)) {
+			c.answerCreate(ja, sa, st, nil)
+		}
+	}()
+}
+
+// answerCreate answers a create request with the stream's info (resp nil)
+// or with resp.
+func (c *jsCluster) answerCreate(ja *jsAccount, sa *jsStreamAssignment, st *stream, resp any) {
+	if resp == nil {
+		cr := &JSApiStreamCreateResponse{StreamInfo: st.createdInfo(), DidCreate: true}
+		cr.Cluster = c.streamClusterInfo(sa)
+		if st.replicated {
+			cr.Cluster = c.replClusterInfo(st)
+		}
+		resp = cr
+	}
+	ja.respond(&jsAPIRequest{ja: ja, subject: sa.Subject, reply: sa.Reply}, jsAPIHandlers["STREAM.CREATE"], resp)
 }
 
 // deleteAssigned deletes a stream placed here (the meta leader answered
@@ -244,6 +285,11 @@ func (c *jsCluster) deleteAssigned(sa *jsStreamAssignment) {
 	ja := c.js.lookupAccount(sa.Account)
 	if ja == nil {
 		return
+	}
+	if st := ja.lookupStream(sa.Config.Name); st != nil {
+		// Before createMu: the group's goroutine may be applying an API
+		// request that takes it.
+		c.stopStreamGroup(st, true)
 	}
 	ja.createMu.Lock()
 	defer ja.createMu.Unlock()

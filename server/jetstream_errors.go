@@ -69,6 +69,9 @@ const (
 	jsStreamMaxStreamBytes     = "JSStreamMaxStreamBytesExceeded"
 )
 
+// Identifiers of the catalogue entries replicated streams raise.
+const jsConsumerReplicasExceedsStream = "JSConsumerReplicasExceedsStream"
+
 type jsErrorEntry struct {
 	code    int
 	errCode uint16
@@ -148,7 +151,7 @@ func JSErrorIdentifiers() []string {
 		jsStreamDeleteFailed, jsStreamNotMatchLastSubj, jsClusterRequired, jsStreamIngestFull,
 		jsInsufficientResources, jsMemoryResourcesExceeded, jsStorageResourcesExceeded,
 		jsAccountResourcesExceeded, jsMaximumStreamsLimit, jsStreamMaxBytesRequired, jsStreamMaxStreamBytes,
-		jsClusterNoPeers, jsClusterNotAvail}
+		jsClusterNoPeers, jsClusterNotAvail, jsConsumerReplicasExceedsStream}
 	ids = append(ids, consumerCheckErrorIDs...)
 	ids = append(ids, consumerAdminErrorIDs...)
 	ids = append(ids, clusterPeerErrorIDs...)

@@ -229,10 +229,12 @@ func (ja *jsAccount) checkAccountLimits(cfg *StreamConfig) *ApiError {
 type streamConfigLimits struct {
 	strict        bool
 	maxDuplicates time.Duration
+	clustered     bool // num_replicas > 1 is possible
 }
 
 func (js *jetStream) configLimits() streamConfigLimits {
-	return streamConfigLimits{strict: js.strict, maxDuplicates: js.limits.Load().Duplicates}
+	return streamConfigLimits{strict: js.strict, maxDuplicates: js.limits.Load().Duplicates,
+		clustered: js.cluster != nil}
 }
 
 // defaults gives a config without a duplicate window the server's cap when
@@ -251,6 +253,14 @@ func (l streamConfigLimits) defaults(c *StreamConfig) {
 // server (an empty one is dropped, as the reference does), and a duplicate
 // window within the server's cap.
 func (l streamConfigLimits) check(c *StreamConfig) *ApiError {
+	if c.Replicas > 1 {
+		if !l.clustered {
+			return jsError(jsStreamReplicasNotSupp)
+		}
+		if f := replicatedUnsupported(c); f != "" {
+			return jsError(jsStreamInvalidConfig, f+" on replicated streams is not supported yet")
+		}
+	}
 	if p := c.Placement; p != nil {
 		if p.Preferred != "" {
 			return jsError(jsStreamInvalidConfig, "preferred server not permitted in placement")

@@ -52,23 +52,27 @@ type raftNode struct {
 	applied   uint64
 	snapIndex uint64
 	confState *pb.ConfState
-	nextProp  uint64                   // owned by run
-	waiting   map[uint64]chan error    // proposals of ours not yet applied, by number
-	contact   map[uint64]time.Time     // last message from each peer, owned by run
-	leader    atomic.Uint64            // current leader's id, 0 if none known
-	term      atomic.Uint64            // current term
-	status    atomic.Pointer[raftView] // refreshed by run for readers
-	stopOnce  sync.Once
-	err       atomic.Pointer[error] // the I/O error that stopped the node
+	nextProp  uint64                // owned by run
+	waiting   map[uint64]chan error // proposals of ours not yet applied, by number
+	contact   map[uint64]time.Time  // last message from each peer, owned by run
+	leader    atomic.Uint64         // current leader's id, 0 if none known
+	term      atomic.Uint64         // current term
+	appTerm   atomic.Uint64         // term of the last entry applied
+	// leaderSince is when the current leader became known (unix ns).
+	leaderSince atomic.Int64
+	status      atomic.Pointer[raftView] // refreshed by run for readers
+	stopOnce    sync.Once
+	err         atomic.Pointer[error] // the I/O error that stopped the node
 	// replayTo is the commit index found on disk at start: entries up to it
 	// are re-applied from the log, not new (their proposers were answered
 	// before the restart, if ever).
 	replayTo uint64
-	// leaderSince and everLeader are for /raftz; owned by run.
-	leaderSince time.Time
-	everLeader  bool
-	namesMu     sync.Mutex
-	names       map[uint64]string // member names, from the context of their conf changes
+	// ledSince (when this node became leader, zero while it is not) and
+	// everLeader are for /raftz; owned by run.
+	ledSince   time.Time
+	everLeader bool
+	namesMu    sync.Mutex
+	names      map[uint64]string // member names, from the context of their conf changes
 }
 
 // raftStateMachine is what a Raft group replicates. Apply and Restore run
@@ -334,6 +338,9 @@ func (n *raftNode) handleReady(rd raft.Ready) error {
 		}
 	}
 	if rd.SoftState != nil {
+		if rd.SoftState.Lead != n.leader.Load() {
+			n.leaderSince.Store(time.Now().UnixNano())
+		}
 		n.leader.Store(rd.SoftState.Lead)
 		if rd.SoftState.RaftState != raft.StateLeader {
 			// Our pending proposals may still commit under the new
@@ -387,6 +394,7 @@ func (n *raftNode) applyEntry(e *pb.Entry) error {
 		n.notePeerNames(cc)
 	}
 	n.applied = e.GetIndex()
+	n.appTerm.Store(e.GetTerm())
 	return nil
 }
 
@@ -455,11 +463,11 @@ func (n *raftNode) viewForRaftz(v *raftView, state raft.StateType, vote uint64) 
 	}
 	switch {
 	case state != raft.StateLeader:
-		n.leaderSince = time.Time{}
-	case n.leaderSince.IsZero():
-		n.leaderSince = time.Now()
+		n.ledSince = time.Time{}
+	case n.ledSince.IsZero():
+		n.ledSince = time.Now()
 	}
-	v.state, v.vote, v.leaderSince, v.everLeader = state, vote, n.leaderSince, n.everLeader
+	v.state, v.vote, v.leaderSince, v.everLeader = state, vote, n.ledSince, n.everLeader
 	v.firstIndex, _ = n.store.FirstIndex()
 	v.lastIndex, _ = n.store.LastIndex()
 	v.lastTerm, _ = n.store.Term(v.lastIndex)
@@ -633,6 +641,16 @@ func (n *raftNode) Leader() uint64 { return n.leader.Load() }
 
 // IsLeader tells whether this node leads its group.
 func (n *raftNode) IsLeader() bool { return n.leader.Load() == n.id }
+
+// LeaderSince is when the current leader became known here.
+func (n *raftNode) LeaderSince() time.Time { return time.Unix(0, n.leaderSince.Load()) }
+
+// LeaderReady tells whether this node leads its group and has applied an
+// entry of its own term: everything committed before it became leader is
+// then applied here, so its state machine is current.
+func (n *raftNode) LeaderReady() bool {
+	return n.IsLeader() && n.appTerm.Load() == n.term.Load()
+}
 
 // View returns the node's latest state for monitoring and info answers.
 func (n *raftNode) View() *raftView { return n.status.Load() }

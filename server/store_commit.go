@@ -13,6 +13,8 @@ import "time"
 type storeAppender interface {
 	// appendMsg is StoreMsg without waiting for durability.
 	appendMsg(subj string, hdr, msg []byte, ttl int64) (uint64, int64, error)
+	// appendRawMsg is StoreRawMsg without waiting for durability.
+	appendRawMsg(subj string, hdr, msg []byte, seq uint64, ts, ttl int64) error
 	// commitAppended returns once everything appended so far is durable,
 	// or with the write error that prevented it.
 	commitAppended() error
@@ -34,6 +36,20 @@ func (c *storeCore) appendMsg(subj string, hdr, msg []byte, ttl int64) (uint64, 
 		return 0, 0, err
 	}
 	return seq, ts, nil
+}
+
+func (c *storeCore) appendRawMsg(subj string, hdr, msg []byte, seq uint64, ts, ttl int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return ErrStoreClosed
+	case seq <= c.idx.last:
+		return ErrStoreSequenceMismatch
+	case seq > storeMaxSeq:
+		return ErrStoreBadSequence
+	}
+	return c.storeLocked(subj, hdr, msg, seq, ts, ttl)
 }
 
 func (c *storeCore) commitAppended() error {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,11 @@ type stream struct {
 	schedules streamSchedules // message schedules' timetable; ingest-owned
 	retention streamRetention // interest/workqueue consumers (stream_retention.go)
 	cons      streamConsumers // its consumers (consumer.go)
+
+	// replicated: num_replicas > 1 (fixed for the stream's life); repl is
+	// its member of the stream's Raft group once started.
+	replicated bool
+	repl       atomic.Pointer[streamRepl]
 
 	ingestXforms *streamXforms  // owned by the ingest goroutine (stream_transform.go)
 	src          streamSourcing // its mirror/sources and its readers (stream_source_run.go)
@@ -120,8 +126,6 @@ func checkStreamConfig(c *StreamConfig) *ApiError {
 		return jsError(jsReplicasNegative)
 	case c.Replicas > jsMaxReplicas:
 		return invalid("maximum replicas is 5")
-	case c.Replicas > 1:
-		return jsError(jsStreamReplicasNotSupp)
 	case c.MaxAge < 0:
 		return invalid("max age can not be negative")
 	case c.MaxAge > 0 && c.MaxAge < jsMinWindow:
@@ -262,7 +266,8 @@ func (ja *jsAccount) addStream(cfg *StreamConfig, created time.Time) (*stream, e
 // registerStream starts ingest on an open store, subscribes the subjects
 // and registers the stream (restore hands in the store it filled).
 func (ja *jsAccount) registerStream(cfg *StreamConfig, created time.Time, store StreamStore) (*stream, error) {
-	st := &stream{ja: ja, name: cfg.Name, store: store, created: created, config: *cfg}
+	st := &stream{ja: ja, name: cfg.Name, store: store, created: created, config: *cfg,
+		replicated: cfg.Replicas > 1}
 	st.initConsumers()
 	st.startIngest()
 	st.startSchedules()

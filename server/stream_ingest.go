@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -39,6 +40,7 @@ type inMsg struct {
 	msg     []byte
 	marker  bool        // a subject delete marker queued by expiry (stream_ttl.go)
 	sourced *sourcedMsg // copied from a mirror's or source's origin (stream_source_run.go)
+	op      *replOp     // an API request of a replicated stream (stream_replicate.go)
 }
 
 // ingestQueue is the stream's bounded queue of publishes (max_buffered_msgs
@@ -109,6 +111,7 @@ func (st *stream) rebuildDedupe() {
 			return
 		}
 		if id, ok := headerValue(m.Hdr, hdrMsgID); ok && id != "" {
+			id = strings.Clone(id) // a view of sm, which the next load reuses
 			st.in.dedupe[id] = dedupeEntry{seq: m.Seq, ts: m.TS}
 			st.in.dedupeLog = append(st.in.dedupeLog, dedupeKey{id: id, ts: m.TS})
 		}
@@ -125,6 +128,12 @@ func (st *stream) stopIngest() {
 // onPublish runs on the publisher's goroutine with no lock held; its
 // arguments are valid only during the call.
 func (st *stream) onPublish(subject, reply string, hdr, msg []byte) {
+	if st.replicated {
+		// Only the group's leader takes publishes; every replica sees them.
+		if r := st.repl.Load(); r == nil || !r.isLeader() {
+			return
+		}
+	}
 	q := st.in
 	q.mu.Lock()
 	if js := st.ja.js; len(q.msgs) >= js.maxBufferedMsgs || q.size+len(msg)+len(hdr) > js.maxBufferedSize {
@@ -181,6 +190,11 @@ func (st *stream) drainIngest() {
 		if len(batch) == 0 {
 			return
 		}
+		repl := st.repl.Load()
+		if st.replicated && (repl == nil || !repl.beginLeading()) {
+			st.refuseRound(batch)
+			continue
+		}
 		if !q.dedupeLoaded {
 			// Deferred to the first publish so that start-up does not read
 			// every message of the duplicate window.
@@ -189,6 +203,14 @@ func (st *stream) drainIngest() {
 		}
 		st.beginRound()
 		for _, m := range batch {
+			if m.op != nil {
+				// Between rounds, so that every replica applies it at
+				// the same point among the messages.
+				st.commitRound()
+				st.beginRound()
+				repl.runOp(m.op)
+				continue
+			}
 			st.processInbound(m)
 		}
 		st.commitRound()

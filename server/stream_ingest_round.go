@@ -28,12 +28,7 @@ type ingestRound struct {
 	prevLastID string      // lastMsgID before the round
 	lastSet    string      // the lastMsgID this round set last
 	added      []dedupeKey // ids this round entered, in log order
-	// Sending the answers: a client of the stream's own whose pending set
-	// collects the receivers, so each is woken once per round and gets
-	// the round's PubAcks in one write; and scratch for the match and body.
-	ackc   *client
-	match  SublistResult
-	ackBuf []byte
+	ackSender              // sending the answers
 }
 
 // queuedReply is one answer held back until the round is committed: a
@@ -94,10 +89,18 @@ func (st *stream) beginRound() {
 // appendMsg stores a message without waiting for durability; commitRound
 // waits once for all of them.
 func (st *stream) appendMsg(subject string, hdr, msg []byte, ttl int64) (uint64, int64, error) {
+	var seq uint64
+	var ts int64
+	var err error
 	if a, ok := st.store.(storeAppender); ok {
-		return a.appendMsg(subject, hdr, msg, ttl)
+		seq, ts, err = a.appendMsg(subject, hdr, msg, ttl)
+	} else {
+		seq, ts, err = st.store.StoreMsg(subject, hdr, msg, ttl)
 	}
-	return st.store.StoreMsg(subject, hdr, msg, ttl)
+	if err == nil && st.replicated {
+		st.repl.Load().record(subject, hdr, msg, seq, ts, ttl)
+	}
+	return seq, ts, err
 }
 
 // rememberMsgID records the last message's id and enters a non-empty one
@@ -149,31 +152,64 @@ func (st *stream) commitRound() {
 			st.undoRoundMsgIDs()
 		}
 	}
+	if st.replicated {
+		// Answered once the group committed the round (stream_replicate.go).
+		st.repl.Load().commitRound(r, failed)
+		return
+	}
 	if failed == nil {
 		st.consumersCommitted()
 	}
-	if len(r.replies) == 0 {
+	st.sendReplies(&r.ackSender, r.replies, failed)
+}
+
+// ackSender is what sending a round's answers needs: a client of the
+// stream's own whose pending set collects the receivers, so each is woken
+// once per round and gets the round's PubAcks in one write; and scratch
+// for the match and body. Owned by the goroutine that answers.
+type ackSender struct {
+	ackc   *client
+	match  SublistResult
+	ackBuf []byte
+}
+
+// sendReplies sends a round's answers (failed, if not nil, replaces every
+// PubAck) and clears them.
+func (st *stream) sendReplies(a *ackSender, replies []queuedReply, failed *ApiError) {
+	if len(replies) == 0 {
 		return
 	}
-	if r.ackc == nil {
-		r.ackc = st.newAckClient()
+	if a.ackc == nil {
+		a.ackc = st.newAckClient()
 	}
-	for i := range r.replies {
-		q := &r.replies[i]
+	for i := range replies {
+		q := &replies[i]
 		switch {
 		case q.err != nil:
 			st.sendPubErr(q.reply, q.err)
 		case failed != nil:
 			st.sendPubErr(q.reply, failed)
 		default:
-			st.deliverPubAck(r.ackc, q)
+			st.deliverPubAck(a, q)
 		}
 		*q = queuedReply{}
 	}
-	for rc := range r.ackc.pcd {
+	for rc := range a.ackc.pcd {
 		rc.signalFlush()
-		delete(r.ackc.pcd, rc)
+		delete(a.ackc.pcd, rc)
 	}
+}
+
+// refuseRound drops a round a replicated stream may not take (it is not
+// the leader, or not current yet): publishers hear nothing, as from a
+// server that is not the leader, and retry; API requests get 10008.
+func (st *stream) refuseRound(batch []*inMsg) {
+	for _, m := range batch {
+		if m.op != nil {
+			m.op.done <- errResponse(jsError(jsClusterNotAvail))
+		}
+	}
+	st.giveBackIngest(batch)
 }
 
 // newAckClient is the internal client a stream's ingest goroutine sends
@@ -217,15 +253,14 @@ func (st *stream) undoRoundMsgIDs() {
 // goroutine: the body is built in the round's buffer, and the reply
 // subject, unique per publish, is matched without entering the subject
 // cache (MatchOnce into the round's scratch).
-func (st *stream) deliverPubAck(ic *client, q *queuedReply) {
-	r := &st.in.round
+func (st *stream) deliverPubAck(a *ackSender, q *queuedReply) {
 	var b []byte
 	if q.counter {
-		b = st.appendPubAckVal(r.ackBuf[:0], q.seq, q.val)
+		b = st.appendPubAckVal(a.ackBuf[:0], q.seq, q.val)
 	} else {
-		b = st.appendPubAck(r.ackBuf[:0], q.seq, q.dup)
+		b = st.appendPubAck(a.ackBuf[:0], q.seq, q.dup)
 	}
-	r.ackBuf = b
-	res := st.ja.acc.sl.MatchOnce(q.reply, &r.match)
-	ic.deliverResult(res, q.reply, nil, nil, b)
+	a.ackBuf = b
+	res := st.ja.acc.sl.MatchOnce(q.reply, &a.match)
+	a.ackc.deliverResult(res, q.reply, nil, nil, b)
 }

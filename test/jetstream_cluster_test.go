@@ -228,9 +228,13 @@ func msgData(m *nats.Msg) string {
 
 // refusedInCluster checks what this slice refuses in clustered mode.
 func refusedInCluster(t *testing.T, nc *nats.Conn) {
-	m := one(t, nc, "$JS.API.STREAM.CREATE.R3", `{"name":"R3","num_replicas":3}`)
-	if _, ec, desc := apiErr(m); ec != 10005 || !strings.Contains(desc, "not supported yet") {
-		t.Fatalf("R3 create: %v", m)
+	m := one(t, nc, "$JS.API.STREAM.CREATE.R3", `{"name":"R3","num_replicas":3,"storage":"memory"}`)
+	if _, ec, desc := apiErr(m); ec != 10052 || !strings.Contains(desc, "not supported yet") {
+		t.Fatalf("R3 memory create: %v", m)
+	}
+	m = one(t, nc, "$JS.API.STREAM.CREATE.R5", `{"name":"R5","num_replicas":5}`)
+	if _, ec, desc := apiErr(m); ec != 10005 || desc != "no suitable peers for placement" {
+		t.Fatalf("R5 create on 3 servers: %v", m)
 	}
 	m = one(t, nc, "$JS.API.STREAM.CREATE.P", `{"name":"P","placement":{"cluster":"elsewhere"}}`)
 	if _, ec, _ := apiErr(m); ec != 10005 {
