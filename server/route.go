@@ -127,6 +127,9 @@ type routeInfo struct {
 	Gateway     string   `json:"gateway,omitempty"`
 	GatewayURLs []string `json:"gateway_urls,omitempty"`
 	GatewayCmd  int      `json:"gateway_cmd,omitempty"`
+	// JSRaft names the Raft protocol of a JetStream server of this
+	// implementation (jetstream_cluster_mixed.go); the reference omits it.
+	JSRaft string `json:"js_raft,omitempty"`
 }
 
 // routeConnectInfo is the CONNECT a soliciting server sends.
@@ -391,6 +394,9 @@ func (cs *clusterState) routeInfo(idx int, acc string) routeInfo {
 		Compression:   o.Cluster.Compression.Mode,
 		RoutePoolSize: cs.advertisedPoolSize(),
 		LameDuckMode:  s.ldm.Load(),
+	}
+	if info.JetStream {
+		info.JSRaft = jsRaftProtocol
 	}
 	cs.mu.Lock()
 	info.Cluster, info.Dynamic = cs.name, cs.dynamic
