@@ -72,11 +72,11 @@ func apiErrCode(v map[string]any) int {
 	return int(c)
 }
 
-// waitOurJetStream waits for our meta group to answer $JS.API.INFO on n
+// waitJetStream waits for the meta group to answer $JS.API.INFO on n
 // without an error.
-func waitOurJetStream(t *testing.T, n *node) {
+func waitJetStream(t *testing.T, n *node) {
 	t.Helper()
-	waitFor(t, 30*time.Second, "our JetStream meta leader", func() bool {
+	waitFor(t, 30*time.Second, "a JetStream meta leader", func() bool {
 		a := apiAnswers(t, n, "$JS.API.INFO", nil)
 		return len(a) == 1 && apiErrCode(a[0]) == 0
 	})
@@ -104,12 +104,12 @@ func checkNoCrashBoundedLogs(t *testing.T, nodes []*node, ours []bool, refJS int
 	}
 }
 
-// checkStreamOnOurs creates a stream through a client of our node 0, fills
-// it from a client of every node (the publish acks come from our stream)
-// and reads its count back, each request answered once.
-func checkStreamOnOurs(t *testing.T, nodes []*node) {
+// checkStreamVia creates a stream through a client of node h, fills it
+// from a client of every node (the publish acks come from the stream) and
+// reads its count back, each request answered once.
+func checkStreamVia(t *testing.T, nodes []*node, h int) {
 	t.Helper()
-	nc, err := nats.Connect(nodes[0].url())
+	nc, err := nats.Connect(nodes[h].url())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func checkStreamOnOurs(t *testing.T, nodes []*node) {
 		t.Fatal(err)
 	}
 	if _, err := js.AddStream(&nats.StreamConfig{Name: "MIX", Subjects: []string{"mix.>"}}); err != nil {
-		t.Fatalf("stream create on ours: %v", err)
+		t.Fatalf("stream create via node %d: %v", h, err)
 	}
 	for i, n := range nodes {
 		pc, err := nats.Connect(n.url())
@@ -133,7 +133,7 @@ func checkStreamOnOurs(t *testing.T, nodes []*node) {
 		})
 		pc.Close()
 	}
-	a := apiAnswers(t, nodes[0], "$JS.API.STREAM.INFO.MIX", nil)
+	a := apiAnswers(t, nodes[h], "$JS.API.STREAM.INFO.MIX", nil)
 	if len(a) != 1 || apiErrCode(a[0]) != 0 {
 		t.Fatalf("stream info answers: %v", a)
 	}
@@ -162,8 +162,8 @@ func TestJetStreamMixedClusterWithReference(t *testing.T) {
 			nodes := jsNodes(t, c.bins, []bool{true, true, true})
 			checkAllPairs(t, nodes)
 			checkQueueOnce(t, nodes, 500)
-			waitOurJetStream(t, nodes[0])
-			checkStreamOnOurs(t, nodes)
+			waitJetStream(t, nodes[0])
+			checkStreamVia(t, nodes, 0)
 			refJS := 0
 			for i, n := range nodes {
 				if c.ours[i] {
@@ -185,11 +185,39 @@ func TestJetStreamMixedOnlyOursWithReference(t *testing.T) {
 	ref := refBin(t)
 	nodes := jsNodes(t, []string{serverBin, serverBin, ref}, []bool{true, true, false})
 	checkAllPairs(t, nodes)
-	waitOurJetStream(t, nodes[0])
+	waitJetStream(t, nodes[0])
 	a := apiAnswers(t, nodes[2], "$JS.API.INFO", nil)
 	if len(a) != 1 || apiErrCode(a[0]) != 0 {
 		t.Fatalf("a client of the reference server got answers %v, want one account info", a)
 	}
-	checkStreamOnOurs(t, nodes)
+	checkStreamVia(t, nodes, 0)
 	checkNoCrashBoundedLogs(t, nodes, []bool{true, true, false}, 0)
+}
+
+// JetStream only on the reference's servers: it works for their clients,
+// with a stream the clients of our server (which has no JetStream) fill
+// over the routes. Our server answers no $JS.API request (the reference
+// serves them only to its own clients), so its clients see no responders,
+// which nats.go reports as JetStream not enabled.
+func TestJetStreamMixedOnlyReference(t *testing.T) {
+	ref := refBin(t)
+	// Ours is the seed: a reference JetStream seed alone waits for its
+	// routes before it says it is ready.
+	nodes := jsNodes(t, []string{serverBin, ref, ref}, []bool{false, true, true})
+	checkAllPairs(t, nodes)
+	waitJetStream(t, nodes[1])
+	checkStreamVia(t, nodes, 1)
+	if a := apiAnswers(t, nodes[0], "$JS.API.INFO", nil); len(a) != 0 {
+		t.Fatalf("a client of our server without JetStream got answers %v", a)
+	}
+	nc, err := nats.Connect(nodes[0].url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := nc.JetStream(nats.MaxWait(5 * time.Second))
+	if _, err := js.AccountInfo(); err != nats.ErrJetStreamNotEnabled {
+		t.Fatalf("account info via our server: %v, want %v", err, nats.ErrJetStreamNotEnabled)
+	}
+	checkNoCrashBoundedLogs(t, nodes, []bool{true, false, false}, 0)
 }
