@@ -15,11 +15,16 @@ import (
 // What a mixed cluster does instead:
 //
 //   - Our JetStream servers announce jsRaftProtocol in the js_raft field of
-//     their route INFO (the reference ignores fields it does not know). A
-//     route remote whose INFO says jetstream but has no js_raft is a
-//     JetStream server of another implementation: it is never counted as a
-//     meta peer (jsCluster.routePeers), so our meta group forms, elects
-//     and places streams among our servers only.
+//     their route INFO (the reference ignores fields it does not know), and
+//     leave its jetstream field false: the reference takes every server
+//     whose route INFO says jetstream for a member of its meta group, which
+//     then never elects a leader with one of ours among them (observed on
+//     v2.15.2: two reference servers and one of ours announcing jetstream
+//     stayed leaderless; with it false they elect). Only js_raft makes a
+//     remote a peer of our meta group (jsCluster.routePeers); a remote whose
+//     INFO says jetstream is a JetStream server of another implementation,
+//     never counted, so our meta group forms, elects and places streams
+//     among our servers only, and the reference's among its own.
 //   - The reference serves its clients' $JS.API requests on the server they
 //     are connected to (mapped into its system account) and does not route
 //     interest in them, while our servers subscribe $JS.API.> in every
@@ -41,6 +46,12 @@ const jsRaftProtocol = "etcd-raft-v3"
 // implementation.
 const jsMixedWarnText = "JetStream cluster with servers of another implementation is not supported yet: " +
 	"JetStream server '%s' is not a member of this server's meta group, and its clients' JetStream API requests are left to it"
+
+// ourJSServer tells whether a route remote's INFO is that of a JetStream
+// server of this implementation.
+func ourJSServer(info *routeInfo) bool {
+	return info.JSRaft == jsRaftProtocol
+}
 
 // otherJSImplementation tells whether a route remote's INFO is that of a
 // JetStream server of another implementation.

@@ -128,7 +128,8 @@ type routeInfo struct {
 	GatewayURLs []string `json:"gateway_urls,omitempty"`
 	GatewayCmd  int      `json:"gateway_cmd,omitempty"`
 	// JSRaft names the Raft protocol of a JetStream server of this
-	// implementation (jetstream_cluster_mixed.go); the reference omits it.
+	// implementation, which leaves JetStream false in its route INFO
+	// (jetstream_cluster_mixed.go); the reference omits it.
 	JSRaft string `json:"js_raft,omitempty"`
 }
 
@@ -388,15 +389,16 @@ func (cs *clusterState) routeInfo(idx int, acc string) routeInfo {
 		Port:       port,
 		Headers:    !o.NoHeaderSupport,
 		MaxPayload: o.MaxPayload,
-		JetStream:  s.info.JetStream,
+		// JetStream stays false: js_raft says it instead (see
+		// jetstream_cluster_mixed.go).
 		// The configured mode; the handshake's INFOs carry the chosen one
 		// (route_compress.go).
 		Compression:   o.Cluster.Compression.Mode,
 		RoutePoolSize: cs.advertisedPoolSize(),
 		LameDuckMode:  s.ldm.Load(),
 	}
-	if info.JetStream {
-		info.JSRaft = jsRaftProtocol
+	if s.info.JetStream {
+		info.JSRaft = jsRaftProtocol // the reference ignores the field
 	}
 	cs.mu.Lock()
 	info.Cluster, info.Dynamic = cs.name, cs.dynamic

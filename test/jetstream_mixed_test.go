@@ -104,10 +104,10 @@ func checkNoCrashBoundedLogs(t *testing.T, nodes []*node, ours []bool, refJS int
 	}
 }
 
-// checkStreamVia creates a stream through a client of node h, fills it
-// from a client of every node (the publish acks come from the stream) and
-// reads its count back, each request answered once.
-func checkStreamVia(t *testing.T, nodes []*node, h int) {
+// checkStreamVia creates stream name (subjects <name>.>) through a client
+// of node h, fills it from a client of every node (the publish acks come
+// from the stream) and reads its count back, each request answered once.
+func checkStreamVia(t *testing.T, nodes []*node, h int, name string) {
 	t.Helper()
 	nc, err := nats.Connect(nodes[h].url())
 	if err != nil {
@@ -118,7 +118,7 @@ func checkStreamVia(t *testing.T, nodes []*node, h int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.AddStream(&nats.StreamConfig{Name: "MIX", Subjects: []string{"mix.>"}}); err != nil {
+	if _, err := js.AddStream(&nats.StreamConfig{Name: name, Subjects: []string{name + ".>"}}); err != nil {
 		t.Fatalf("stream create via node %d: %v", h, err)
 	}
 	for i, n := range nodes {
@@ -128,12 +128,12 @@ func checkStreamVia(t *testing.T, nodes []*node, h int) {
 		}
 		pjs, _ := pc.JetStream(nats.MaxWait(10 * time.Second))
 		waitFor(t, 10*time.Second, "stream interest on node "+strconv.Itoa(i), func() bool {
-			_, err := pjs.Publish("mix."+strconv.Itoa(i), []byte("x"))
+			_, err := pjs.Publish(name+"."+strconv.Itoa(i), []byte("x"))
 			return err == nil
 		})
 		pc.Close()
 	}
-	a := apiAnswers(t, nodes[h], "$JS.API.STREAM.INFO.MIX", nil)
+	a := apiAnswers(t, nodes[h], "$JS.API.STREAM.INFO."+name, nil)
 	if len(a) != 1 || apiErrCode(a[0]) != 0 {
 		t.Fatalf("stream info answers: %v", a)
 	}
@@ -147,32 +147,41 @@ func checkStreamVia(t *testing.T, nodes []*node, h int) {
 // way; our servers form their meta group without the reference's and
 // serve their clients' JetStream (a stream on ours, filled from clients of
 // every server); a client of a reference server gets exactly one answer,
-// its own server's, not ours as well.
+// its own server's, not ours as well. Two reference servers form their own
+// meta group beside ours (one cannot: it waits for a majority of the
+// cluster, and answers 10008) and serve their clients a stream of theirs.
 func TestJetStreamMixedClusterWithReference(t *testing.T) {
 	ref := refBin(t)
 	for _, c := range []struct {
-		name string
-		bins []string
-		ours []bool
+		name    string
+		bins    []string
+		ours    []bool
+		refMeta bool // the reference's servers elect their meta leader
 	}{
-		{"two of ours", []string{serverBin, serverBin, ref}, []bool{true, true, false}},
-		{"one of ours", []string{serverBin, ref, ref}, []bool{true, false, false}},
+		{"two of ours", []string{serverBin, serverBin, ref}, []bool{true, true, false}, false},
+		{"one of ours", []string{serverBin, ref, ref}, []bool{true, false, false}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			nodes := jsNodes(t, c.bins, []bool{true, true, true})
 			checkAllPairs(t, nodes)
 			checkQueueOnce(t, nodes, 500)
 			waitJetStream(t, nodes[0])
-			checkStreamVia(t, nodes, 0)
+			checkStreamVia(t, nodes, 0, "OURS")
 			refJS := 0
 			for i, n := range nodes {
 				if c.ours[i] {
 					continue
 				}
 				refJS++
+				if c.refMeta {
+					waitJetStream(t, n)
+				}
 				if a := apiAnswers(t, n, "$JS.API.INFO", nil); len(a) != 1 {
 					t.Fatalf("a client of reference node %d got %d answers: %v", i, len(a), a)
 				}
+			}
+			if c.refMeta {
+				checkStreamVia(t, nodes, 1, "REF")
 			}
 			checkNoCrashBoundedLogs(t, nodes, c.ours, refJS)
 		})
@@ -190,7 +199,7 @@ func TestJetStreamMixedOnlyOursWithReference(t *testing.T) {
 	if len(a) != 1 || apiErrCode(a[0]) != 0 {
 		t.Fatalf("a client of the reference server got answers %v, want one account info", a)
 	}
-	checkStreamVia(t, nodes, 0)
+	checkStreamVia(t, nodes, 0, "OURS")
 	checkNoCrashBoundedLogs(t, nodes, []bool{true, true, false}, 0)
 }
 
@@ -206,7 +215,7 @@ func TestJetStreamMixedOnlyReference(t *testing.T) {
 	nodes := jsNodes(t, []string{serverBin, ref, ref}, []bool{false, true, true})
 	checkAllPairs(t, nodes)
 	waitJetStream(t, nodes[1])
-	checkStreamVia(t, nodes, 1)
+	checkStreamVia(t, nodes, 1, "REF")
 	if a := apiAnswers(t, nodes[0], "$JS.API.INFO", nil); len(a) != 0 {
 		t.Fatalf("a client of our server without JetStream got answers %v", a)
 	}
