@@ -1,9 +1,6 @@
 package server
 
-import (
-	"slices"
-	"sync"
-)
+import "slices"
 
 // Mixed clusters: routes may join our servers to servers of the reference
 // implementation. Core traffic flows as between our own servers, but the
@@ -67,23 +64,18 @@ func fromOtherJSImplementation(c *client) bool {
 }
 
 // jsMixedWarned is the names of the servers of another implementation
-// already warned about.
-type jsMixedWarned struct {
-	mu    sync.Mutex
-	names []string
-}
+// already warned about; owned by jsCluster.watch.
+type jsMixedWarned map[string]bool
 
 // warnNew logs jsMixedWarnText once for each JetStream server of another
 // implementation the routes connect that has not been warned about.
 func (w *jsMixedWarned) warnNew(s *Server) {
 	for _, name := range otherJSServers(s) {
-		w.mu.Lock()
-		seen := slices.Contains(w.names, name)
-		if !seen {
-			w.names = append(w.names, name)
+		if *w == nil {
+			*w = make(jsMixedWarned)
 		}
-		w.mu.Unlock()
-		if !seen {
+		if !(*w)[name] {
+			(*w)[name] = true
 			s.Warnf(jsMixedWarnText, name)
 		}
 	}

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"encoding/json"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -32,44 +31,22 @@ func jsNodes(t *testing.T, bins []string, js []bool) []*node {
 }
 
 // apiAnswers sends one $JS.API request from a client of n and returns
-// every answer that arrives: the first within 10s, then any other within
-// a quiet window (the absence of a second answer can only be awaited).
-func apiAnswers(t *testing.T, n *node, subject string, body []byte) []map[string]any {
+// every answer that arrives within 3s (the absence of a second answer can
+// only be awaited).
+func apiAnswers(t *testing.T, n *node, subject string) []map[string]any {
 	t.Helper()
 	nc, err := nats.Connect(n.url())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	inbox := nats.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.PublishRequest(subject, inbox, body); err != nil {
-		t.Fatal(err)
-	}
-	var out []map[string]any
-	wait := 10 * time.Second
-	for {
-		m, err := sub.NextMsg(wait)
-		if err != nil {
-			return out
-		}
-		var v map[string]any
-		if err := json.Unmarshal(m.Data, &v); err != nil {
-			t.Fatalf("answer %q: %v", m.Data, err)
-		}
-		out = append(out, v)
-		wait = time.Second
-	}
+	return answers(t, nc, subject, "", 3*time.Second)
 }
 
 // apiErrCode is the err_code of an API answer, 0 without an error.
 func apiErrCode(v map[string]any) int {
-	e, _ := v["error"].(map[string]any)
-	c, _ := e["err_code"].(float64)
-	return int(c)
+	_, code, _ := apiErr(v)
+	return int(code)
 }
 
 // waitJetStream waits for the meta group to answer $JS.API.INFO on n
@@ -77,7 +54,7 @@ func apiErrCode(v map[string]any) int {
 func waitJetStream(t *testing.T, n *node) {
 	t.Helper()
 	waitFor(t, 30*time.Second, "a JetStream meta leader", func() bool {
-		a := apiAnswers(t, n, "$JS.API.INFO", nil)
+		a := apiAnswers(t, n, "$JS.API.INFO")
 		return len(a) == 1 && apiErrCode(a[0]) == 0
 	})
 }
@@ -133,7 +110,7 @@ func checkStreamVia(t *testing.T, nodes []*node, h int, name string) {
 		})
 		pc.Close()
 	}
-	a := apiAnswers(t, nodes[h], "$JS.API.STREAM.INFO."+name, nil)
+	a := apiAnswers(t, nodes[h], "$JS.API.STREAM.INFO."+name)
 	if len(a) != 1 || apiErrCode(a[0]) != 0 {
 		t.Fatalf("stream info answers: %v", a)
 	}
@@ -176,7 +153,7 @@ func TestJetStreamMixedClusterWithReference(t *testing.T) {
 				if c.refMeta {
 					waitJetStream(t, n)
 				}
-				if a := apiAnswers(t, n, "$JS.API.INFO", nil); len(a) != 1 {
+				if a := apiAnswers(t, n, "$JS.API.INFO"); len(a) != 1 {
 					t.Fatalf("a client of reference node %d got %d answers: %v", i, len(a), a)
 				}
 			}
@@ -195,7 +172,7 @@ func TestJetStreamMixedOnlyOursWithReference(t *testing.T) {
 	nodes := jsNodes(t, []string{serverBin, serverBin, ref}, []bool{true, true, false})
 	checkAllPairs(t, nodes)
 	waitJetStream(t, nodes[0])
-	a := apiAnswers(t, nodes[2], "$JS.API.INFO", nil)
+	a := apiAnswers(t, nodes[2], "$JS.API.INFO")
 	if len(a) != 1 || apiErrCode(a[0]) != 0 {
 		t.Fatalf("a client of the reference server got answers %v, want one account info", a)
 	}
@@ -216,7 +193,7 @@ func TestJetStreamMixedOnlyReference(t *testing.T) {
 	checkAllPairs(t, nodes)
 	waitJetStream(t, nodes[1])
 	checkStreamVia(t, nodes, 1, "REF")
-	if a := apiAnswers(t, nodes[0], "$JS.API.INFO", nil); len(a) != 0 {
+	if a := apiAnswers(t, nodes[0], "$JS.API.INFO"); len(a) != 0 {
 		t.Fatalf("a client of our server without JetStream got answers %v", a)
 	}
 	nc, err := nats.Connect(nodes[0].url())
