@@ -1,6 +1,7 @@
 package test
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -31,8 +32,10 @@ func jsNodes(t *testing.T, bins []string, js []bool) []*node {
 }
 
 // apiAnswers sends one $JS.API request from a client of n and returns
-// every answer that arrives within 3s (the absence of a second answer can
-// only be awaited).
+// every answer: the first within 10s (a leaderless reference server may
+// take seconds to answer), then any other within a quiet second (the
+// absence of a second answer can only be awaited). answers waits one
+// fixed window instead.
 func apiAnswers(t *testing.T, n *node, subject string) []map[string]any {
 	t.Helper()
 	nc, err := nats.Connect(n.url())
@@ -40,7 +43,26 @@ func apiAnswers(t *testing.T, n *node, subject string) []map[string]any {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	return answers(t, nc, subject, "", 3*time.Second)
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.PublishRequest(subject, inbox, nil); err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for wait := 10 * time.Second; ; wait = time.Second {
+		m, err := sub.NextMsg(wait)
+		if err != nil {
+			return out
+		}
+		var v map[string]any
+		if err := json.Unmarshal(m.Data, &v); err != nil {
+			t.Fatalf("answer %q: %v", m.Data, err)
+		}
+		out = append(out, v)
+	}
 }
 
 // apiErrCode is the err_code of an API answer, 0 without an error.
