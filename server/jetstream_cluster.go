@@ -203,7 +203,7 @@ func (c *jsCluster) routePeers() map[uint64]string {
 	}
 	cs.mu.Lock()
 	for _, r := range cs.remotes {
-		if ourJSServer(&r.info) && r.name != "" {
+		if r.info.JetStream && r.name != "" {
 			out[raftPeerID(r.name)] = r.name
 		}
 	}

@@ -18,8 +18,10 @@ import "slices"
 //     then never elects a leader with one of ours among them (observed on
 //     v2.15.2: two reference servers and one of ours announcing jetstream
 //     stayed leaderless; with it false they elect). Only js_raft makes a
-//     remote a peer of our meta group (jsCluster.routePeers); a remote whose
-//     INFO says jetstream is a JetStream server of another implementation,
+//     remote a peer of our meta group: on receipt the remote's INFO is
+//     rewritten so that its JetStream field says so (classifyJetStream),
+//     and jsCluster.routePeers counts those; a remote whose INFO says
+//     jetstream is a JetStream server of another implementation (JSOther),
 //     never counted, so our meta group forms, elects and places streams
 //     among our servers only, and the reference's among its own.
 //   - The reference serves its clients' $JS.API requests on the server they
@@ -44,23 +46,20 @@ const jsRaftProtocol = "etcd-raft-v3"
 const jsMixedWarnText = "JetStream cluster with servers of another implementation is not supported yet: " +
 	"JetStream server '%s' is not a member of this server's meta group, and its clients' JetStream API requests are left to it"
 
-// ourJSServer tells whether a route remote's INFO is that of a JetStream
-// server of this implementation.
-func ourJSServer(info *routeInfo) bool {
-	return info.JSRaft == jsRaftProtocol
-}
-
-// otherJSImplementation tells whether a route remote's INFO is that of a
-// JetStream server of another implementation.
-func otherJSImplementation(info *routeInfo) bool {
-	return info.JetStream && info.JSRaft == ""
+// classifyJetStream rewrites a received route INFO's JetStream to mean a
+// JetStream server of this implementation (js_raft set), which every user
+// of a remote's INFO can then trust as a meta peer, and sets JSOther for a
+// JetStream server of another implementation (jetstream without js_raft).
+func (info *routeInfo) classifyJetStream() {
+	info.JSOther = info.JetStream && info.JSRaft == ""
+	info.JetStream = info.JSRaft == jsRaftProtocol
 }
 
 // fromOtherJSImplementation tells whether an API request arrived over a
 // route from a JetStream server of another implementation, which answers
 // it itself.
 func fromOtherJSImplementation(c *client) bool {
-	return c != nil && c.kind == ROUTER && c.route != nil && otherJSImplementation(&c.route.remote)
+	return c != nil && c.kind == ROUTER && c.route != nil && c.route.remote.JSOther
 }
 
 // jsMixedWarned is the names of the servers of another implementation
@@ -91,7 +90,7 @@ func otherJSServers(s *Server) []string {
 	var out []string
 	cs.mu.Lock()
 	for _, r := range cs.remotes {
-		if otherJSImplementation(&r.info) && !slices.Contains(out, r.name) {
+		if r.info.JSOther && !slices.Contains(out, r.name) {
 			out = append(out, r.name)
 		}
 	}

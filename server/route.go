@@ -128,9 +128,12 @@ type routeInfo struct {
 	GatewayURLs []string `json:"gateway_urls,omitempty"`
 	GatewayCmd  int      `json:"gateway_cmd,omitempty"`
 	// JSRaft names the Raft protocol of a JetStream server of this
-	// implementation, which leaves JetStream false in its route INFO
-	// (jetstream_cluster_mixed.go); the reference omits it.
-	JSRaft string `json:"js_raft,omitempty"`
+	// implementation, which leaves JetStream false in its route INFO; the
+	// reference omits it. On receipt, JetStream is rewritten to mean "a
+	// JetStream server of ours" and JSOther "one of another
+	// implementation" (classifyJetStream, jetstream_cluster_mixed.go).
+	JSRaft  string `json:"js_raft,omitempty"`
+	JSOther bool   `json:"-"`
 }
 
 // routeConnectInfo is the CONNECT a soliciting server sends.
