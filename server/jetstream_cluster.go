@@ -55,6 +55,9 @@ type jsCluster struct {
 	// recovered their streams: the meta log replayed at start-up must not
 	// create or delete a stream before (nil: ready).
 	ready chan struct{}
+	// mixed remembers the servers of another implementation warned about
+	// (jetstream_cluster_mixed.go).
+	mixed jsMixedWarned
 }
 
 const (
@@ -151,6 +154,7 @@ func (c *jsCluster) watch() {
 		case <-t.C:
 		}
 		peers := c.routePeers()
+		c.mixed.warnNew(c.s)
 		if ids := sortedPeerIDs(peers); !slices.Equal(ids, seen) {
 			seen, stable = ids, time.Now() // the mesh is still forming
 		}

@@ -31,6 +31,9 @@ const jsMetaProposeTimeout = 5 * time.Second
 
 // clusterDispatch answers r in clustered mode, or stays silent.
 func (c *jsCluster) dispatch(ja *jsAccount, r *jsAPIRequest, rest string) {
+	if fromOtherJSImplementation(r.client) {
+		return // its server answers it (jetstream_cluster_mixed.go)
+	}
 	if rest == "META.LEADER.STEPDOWN" {
 		c.metaOnly(ja, r, jsAPIHandler{respType: "meta_leader_stepdown_response"}, c.apiMetaStepdown)
 		return

@@ -127,6 +127,13 @@ type routeInfo struct {
 	Gateway     string   `json:"gateway,omitempty"`
 	GatewayURLs []string `json:"gateway_urls,omitempty"`
 	GatewayCmd  int      `json:"gateway_cmd,omitempty"`
+	// JSRaft names the Raft protocol of a JetStream server of this
+	// implementation, which leaves JetStream false in its route INFO; the
+	// reference omits it. On receipt, JetStream is rewritten to mean "a
+	// JetStream server of ours" and JSOther "one of another
+	// implementation" (classifyJetStream, jetstream_cluster_mixed.go).
+	JSRaft  string `json:"js_raft,omitempty"`
+	JSOther bool   `json:"-"`
 }
 
 // routeConnectInfo is the CONNECT a soliciting server sends.
@@ -385,12 +392,16 @@ func (cs *clusterState) routeInfo(idx int, acc string) routeInfo {
 		Port:       port,
 		Headers:    !o.NoHeaderSupport,
 		MaxPayload: o.MaxPayload,
-		JetStream:  s.info.JetStream,
+		// JetStream stays false: js_raft says it instead (see
+		// jetstream_cluster_mixed.go).
 		// The configured mode; the handshake's INFOs carry the chosen one
 		// (route_compress.go).
 		Compression:   o.Cluster.Compression.Mode,
 		RoutePoolSize: cs.advertisedPoolSize(),
 		LameDuckMode:  s.ldm.Load(),
+	}
+	if s.info.JetStream {
+		info.JSRaft = jsRaftProtocol // the reference ignores the field
 	}
 	cs.mu.Lock()
 	info.Cluster, info.Dynamic = cs.name, cs.dynamic

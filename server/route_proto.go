@@ -119,6 +119,7 @@ func (c *client) processRouteInfo(arg []byte) error {
 	if err := json.Unmarshal(arg, &info); err != nil {
 		return &protoErr{close: true, reason: ProtocolViolation, log: "processRouteInfo Parse Error: " + err.Error()}
 	}
+	info.classifyJetStream()
 	rt := c.route
 	if info.GatewayCmd == gwCmdGossip {
 		if gs := s.gw.Load(); gs != nil {

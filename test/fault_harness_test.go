@@ -269,7 +269,7 @@ func (c *faultCluster) start(i int) {
 		nd.logs.WriteString(nd.p.output())
 	}
 	nd.p = startBinAt(c.t, serverBin, "-c", nd.conf)
-	waitFor(c.t, 20*time.Second, nd.name+" ready", func() bool {
+	waitFor(c.t, 60*time.Second, nd.name+" ready", func() bool {
 		return strings.Contains(nd.p.output(), "Server is ready")
 	})
 }
