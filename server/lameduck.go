@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
+	"math"
+	"strconv"
 	"time"
 )
 
@@ -121,18 +124,36 @@ func (s *Server) sendLameDuckInfo(clients []*client) {
 }
 
 // asyncInfo is an INFO line for connected clients, built from the server's
-// INFO under the lock that reload writes it under.
+// INFO under the lock that reload writes it under. Its client_id is
+// cidPlaceholder: sendAsyncInfo puts each client's own id there, as the
+// reference does (clients such as nats.c read their id from every INFO).
 func (s *Server) asyncInfo(ldm bool) []byte {
 	s.mu.Lock()
 	info := s.info
 	s.mu.Unlock()
 	info.LameDuckMode = ldm
+	info.CID = cidPlaceholder
 	b, err := json.Marshal(&info)
 	if err != nil {
 		return nil
 	}
 	proto := make([]byte, 0, len(b)+8)
 	return append(append(append(proto, "INFO "...), b...), " \r\n"...)
+}
+
+// cidPlaceholder stands for the client_id in a shared async INFO line; no
+// real client id reaches it.
+const cidPlaceholder = math.MaxUint64
+
+// splitAtCID cuts an INFO line around the placeholder client_id digits, so
+// that each client's id can be written between the two halves.
+func splitAtCID(proto []byte) (head, tail []byte) {
+	digits := strconv.AppendUint(nil, cidPlaceholder, 10)
+	i := bytes.Index(proto, digits)
+	if i < 0 {
+		return proto, nil
+	}
+	return proto[:i], proto[i+len(digits):]
 }
 
 // sendAsyncInfo sends an INFO to the clients that said in CONNECT
@@ -142,19 +163,25 @@ func (s *Server) sendAsyncInfo(clients []*client, proto []byte) {
 	if proto == nil {
 		return
 	}
-	var wsProto []byte
+	head, tail := splitAtCID(proto)
+	var wsHead, wsTail []byte
+	var cid [20]byte
 	for _, c := range clients {
-		p := proto
+		h, t := head, tail
 		if c.ws != nil {
-			if wsProto == nil {
-				wsProto = s.wsAsyncInfo(proto)
+			if wsHead == nil {
+				wsHead, wsTail = splitAtCID(s.wsAsyncInfo(proto))
 			}
-			p = wsProto
+			h, t = wsHead, wsTail
 		}
 		c.mu.Lock()
 		send := c.opts.Protocol >= 1 && !c.closed
 		if send {
-			c.queueOutbound(p)
+			if t == nil {
+				c.queueOutbound(h)
+			} else {
+				c.queueOutbound(h, strconv.AppendUint(cid[:0], c.cid, 10), t)
+			}
 		}
 		c.mu.Unlock()
 		if send {
