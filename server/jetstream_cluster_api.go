@@ -68,7 +68,8 @@ func (c *jsCluster) dispatch(ja *jsAccount, r *jsAPIRequest, rest string) {
 	if ja.lookupStream(stream) != nil {
 		// Ours: the single-server handlers answer, with the cluster block.
 		if resp := h.fn(ja, r, args); resp != nil {
-			c.addClusterInfo(ja.acc.Name, resp)
+			c.addClusterInfo(resp)
+			c.addAlternates(ja.acc.Name, resp)
 			if cr, ok := resp.(*JSApiStreamCreateResponse); ok && strings.HasPrefix(rest, "STREAM.CREATE.") && cr.Error == nil {
 				cr.DidCreate = false // the existing stream, as the reference's leader answers
 			}
@@ -111,7 +112,7 @@ func (c *jsCluster) metaOnly(ja *jsAccount, r *jsAPIRequest, h jsAPIHandler, fn 
 
 // addClusterInfo puts the cluster block in the info answers of a stream
 // that lives here.
-func (c *jsCluster) addClusterInfo(acc string, resp any) {
+func (c *jsCluster) addClusterInfo(resp any) {
 	var si *StreamInfo
 	switch v := resp.(type) {
 	case *JSApiStreamInfoResponse:
@@ -123,8 +124,12 @@ func (c *jsCluster) addClusterInfo(acc string, resp any) {
 		return
 	}
 	si.Cluster = &ClusterInfo{Name: c.name, Leader: c.s.Name()}
-	if _, ok := resp.(*JSApiStreamInfoResponse); ok {
-		si.Alternates = c.alternates(acc, si.Config.Name)
+}
+
+// addAlternates puts the alternates in a stream info answer.
+func (c *jsCluster) addAlternates(acc string, resp any) {
+	if ir, ok := resp.(*JSApiStreamInfoResponse); ok && ir.StreamInfo != nil {
+		ir.Alternates = c.alternates(acc, ir.Config.Name)
 	}
 }
 
