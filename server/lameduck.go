@@ -118,9 +118,11 @@ func (s *Server) clientList() []*client {
 	return list
 }
 
-// sendLameDuckInfo sends the INFO with "ldm":true.
+// sendLameDuckInfo sends the INFO with "ldm":true; unlike the other async
+// INFOs it names each client's address too (client_ip), as the reference's
+// does.
 func (s *Server) sendLameDuckInfo(clients []*client) {
-	s.sendAsyncInfo(clients, s.asyncInfo(true))
+	s.sendAsyncInfo(clients, s.asyncInfo(true), true)
 }
 
 // asyncInfo is an INFO line for connected clients, built from the server's
@@ -156,16 +158,28 @@ func splitAtCID(proto []byte) (head, tail []byte) {
 	return proto[:i], proto[i+len(digits):]
 }
 
+// clientIdentity appends c's client_id value and, with withIP, its
+// client_ip field: what goes in place of the placeholder. Lock held.
+func clientIdentity(b []byte, c *client, withIP bool) []byte {
+	b = strconv.AppendUint(b, c.cid, 10)
+	if withIP && c.host != "" {
+		b = append(b, `,"client_ip":`...)
+		b = strconv.AppendQuote(b, c.host)
+	}
+	return b
+}
+
 // sendAsyncInfo sends an INFO to the clients that said in CONNECT
 // (protocol >= 1) that they understand asynchronous INFO, as the reference
-// does; older clients would take it for a protocol error.
-func (s *Server) sendAsyncInfo(clients []*client, proto []byte) {
+// does; older clients would take it for a protocol error. withIP adds each
+// client's client_ip beside its client_id.
+func (s *Server) sendAsyncInfo(clients []*client, proto []byte, withIP bool) {
 	if proto == nil {
 		return
 	}
 	head, tail := splitAtCID(proto)
 	var wsHead, wsTail []byte
-	var cid [20]byte
+	var id []byte
 	for _, c := range clients {
 		h, t := head, tail
 		if c.ws != nil {
@@ -180,7 +194,8 @@ func (s *Server) sendAsyncInfo(clients []*client, proto []byte) {
 			if t == nil {
 				c.queueOutbound(h)
 			} else {
-				c.queueOutbound(h, strconv.AppendUint(cid[:0], c.cid, 10), t)
+				id = clientIdentity(id[:0], c, withIP)
+				c.queueOutbound(h, id, t)
 			}
 		}
 		c.mu.Unlock()
