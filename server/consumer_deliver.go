@@ -114,9 +114,13 @@ func (c *consumer) numPending() uint64 {
 }
 
 // ackPendingFull reports whether c may not deliver more until acks come;
-// c.mu held.
+// c.mu held. A redelivery that is due still goes out, as with the
+// reference: it adds nothing to the pending count, and without it a
+// consumer at its limit would wait for acks that never come (clients
+// rely on it, e.g. nats.py's backoff test with max_ack_pending reached).
 func (c *consumer) ackPendingFull() bool {
-	return c.cfg.AckPolicy != AckNone && c.cfg.MaxAckPending > 0 && len(c.state.pending) >= c.cfg.MaxAckPending
+	return c.cfg.AckPolicy != AckNone && c.cfg.MaxAckPending > 0 &&
+		len(c.state.pending) >= c.cfg.MaxAckPending && c.nextRedelivery() == 0
 }
 
 // nextRedelivery is the next sequence to deliver again, still pending

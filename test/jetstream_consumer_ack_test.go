@@ -211,6 +211,20 @@ func TestJetStreamConsumerMaxAckPendingAckAll(t *testing.T) {
 	}
 }
 
+// A consumer at max_ack_pending still redelivers what its ack wait (or
+// backoff) let expire, as the reference does: the redelivery adds nothing
+// to the pending count. nats.py's backoff test waits for exactly this.
+func TestJetStreamConsumerMaxAckPendingStillRedelivers(t *testing.T) {
+	f := newAckFixture(t, 3, `{"durable_name":"C","ack_policy":"explicit","max_ack_pending":2,"backoff":[300000000,600000000]}`)
+	if ms := f.next(3, 200*time.Millisecond); len(ms) != 2 {
+		t.Fatalf("delivered %d with max_ack_pending 2", len(ms))
+	}
+	ms := f.next(1, 5*time.Second)
+	if len(ms) != 1 || !strings.HasPrefix(tokens(t, ms[0]), "2.1.3.") {
+		t.Fatalf("no redelivery of message 1 at the ack pending limit: %d messages", len(ms))
+	}
+}
+
 // +NXT acknowledges and delivers the next message to the ack's reply
 // subject; acks on the v2 subject form are understood.
 func TestJetStreamConsumerAckNextAndV2(t *testing.T) {
