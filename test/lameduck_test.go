@@ -132,6 +132,8 @@ func TestLameDuckInfoNamesEachClient(t *testing.T) {
 	raws := []*rawConn{dialRaw(t, s), dialRaw(t, s)}
 	for _, rc := range raws {
 		rc.send("CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n")
+		for rc.readLine() != "PONG" { // CONNECT processed: protocol 1 known
+		}
 	}
 	go s.LameDuckShutdown()
 	for i, rc := range raws {

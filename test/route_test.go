@@ -661,6 +661,8 @@ func TestRouteAsyncInfoCarriesClientID(t *testing.T) {
 		t.Fatalf("INFO %q: client_id %d, %v", rc.info, first.CID, err)
 	}
 	rc.send("CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n")
+	for rc.readLine() != "PONG" { // CONNECT processed: protocol 1 known
+	}
 	o := clusterOptions("s1")
 	o.Routes = []*url.URL{routeURL(t, seed, "")}
 	joined := RunServer(t, o)
