@@ -114,9 +114,13 @@ func (c *consumer) numPending() uint64 {
 }
 
 // ackPendingFull reports whether c may not deliver more until acks come;
-// c.mu held.
+// c.mu held. A redelivery that is due still goes out, as with the
+// reference: it adds nothing to the pending count, and without it a
+// consumer at its limit would wait for acks that never come (clients
+// rely on it, e.g. nats.py's backoff test with max_ack_pending reached).
 func (c *consumer) ackPendingFull() bool {
-	return c.cfg.AckPolicy != AckNone && c.cfg.MaxAckPending > 0 && len(c.state.pending) >= c.cfg.MaxAckPending
+	return c.cfg.AckPolicy != AckNone && c.cfg.MaxAckPending > 0 &&
+		len(c.state.pending) >= c.cfg.MaxAckPending && c.nextRedelivery() == 0
 }
 
 // nextRedelivery is the next sequence to deliver again, still pending
@@ -148,7 +152,9 @@ func (c *consumer) dropRedelivery(seq uint64) {
 
 // endOfMessages: nothing more to deliver below upTo. The cursor moves
 // past what was searched, no_wait requests end with 404, and the others
-// wait for the next commit.
+// wait for the next commit. A no_wait request with expires is the
+// reference's "wait for at least one": it waits (ending with 408 at
+// expiry) until it got a message, and only then ends with 404.
 func (w *consumerWorker) endOfMessages(c *consumer, from, upTo uint64) {
 	c.mu.Lock()
 	if from <= upTo+1 && c.state.sseq == from {
@@ -156,7 +162,7 @@ func (w *consumerWorker) endOfMessages(c *consumer, from, upTo uint64) {
 	}
 	for i := 0; i < len(c.waiting.reqs); {
 		pr := c.waiting.reqs[i]
-		if pr.noWait {
+		if pr.noWait && (pr.expires.IsZero() || pr.sent > 0) {
 			w.status = append(w.status, pendingStatus{pr.reply, appendStatusHeader(nil, statusNoMessages, 0, 0)})
 			c.waiting.remove(i)
 			continue

@@ -29,7 +29,17 @@ type StreamInfo struct {
 	Cluster *ClusterInfo        `json:"cluster,omitempty"`
 	Mirror  *StreamSourceInfo   `json:"mirror,omitempty"`
 	Sources []*StreamSourceInfo `json:"sources,omitempty"`
-	TS      time.Time           `json:"ts"`
+	// Alternates (clustered mode) are the stream and its mirrors, where a
+	// client may read the same messages.
+	Alternates []StreamAlternate `json:"alternates,omitempty"`
+	TS         time.Time         `json:"ts"`
+}
+
+// StreamAlternate names a stream that holds a copy of another's messages.
+type StreamAlternate struct {
+	Name    string `json:"name"`
+	Domain  string `json:"domain,omitempty"`
+	Cluster string `json:"cluster"`
 }
 
 // ClusterInfo names the stream's cluster and leader (standalone: only the

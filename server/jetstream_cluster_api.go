@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -88,6 +89,7 @@ func (c *jsCluster) dispatch(ja *jsAccount, r *jsAPIRequest, rest string) {
 		// Ours: the single-server handlers answer, with the cluster block.
 		if resp := h.fn(ja, r, args); resp != nil {
 			c.addClusterInfo(resp, nil)
+			c.addAlternates(ja.acc.Name, resp)
 			if cr, ok := resp.(*JSApiStreamCreateResponse); ok && strings.HasPrefix(rest, "STREAM.CREATE.") && cr.Error == nil {
 				cr.DidCreate = false // the existing stream, as the reference's leader answers
 			}
@@ -152,6 +154,35 @@ func (c *jsCluster) addClusterInfo(resp any, st *stream) {
 		return
 	}
 	si.Cluster = &ClusterInfo{Name: c.name, Leader: c.s.Name()}
+}
+
+// addAlternates puts the alternates in a stream info answer.
+func (c *jsCluster) addAlternates(acc string, resp any) {
+	if ir, ok := resp.(*JSApiStreamInfoResponse); ok && ir.StreamInfo != nil {
+		ir.Alternates = c.alternates(acc, ir.Config.Name)
+	}
+}
+
+// alternates lists the stream and the streams of its account that mirror
+// it (by name), as the reference's stream info does in clustered mode;
+// none when nothing mirrors it.
+func (c *jsCluster) alternates(acc, stream string) []StreamAlternate {
+	var mirrors []string
+	for _, sa := range c.fsm.accountStreams(acc) {
+		if m := sa.Config.Mirror; m != nil && m.External == nil && m.Name == stream {
+			mirrors = append(mirrors, sa.Config.Name)
+		}
+	}
+	if len(mirrors) == 0 {
+		return nil
+	}
+	slices.Sort(mirrors)
+	domain := c.s.getOpts().JetStreamDomain
+	alts := []StreamAlternate{{Name: stream, Domain: domain, Cluster: c.name}}
+	for _, name := range mirrors {
+		alts = append(alts, StreamAlternate{Name: name, Domain: domain, Cluster: c.name})
+	}
+	return alts
 }
 
 // apiStreamCreate checks a new stream's config, places it and proposes its

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
+	"math"
+	"strconv"
 	"time"
 )
 
@@ -115,18 +118,23 @@ func (s *Server) clientList() []*client {
 	return list
 }
 
-// sendLameDuckInfo sends the INFO with "ldm":true.
+// sendLameDuckInfo sends the INFO with "ldm":true; unlike the other async
+// INFOs it names each client's address too (client_ip), as the reference's
+// does.
 func (s *Server) sendLameDuckInfo(clients []*client) {
-	s.sendAsyncInfo(clients, s.asyncInfo(true))
+	s.sendAsyncInfo(clients, s.asyncInfo(true), true)
 }
 
 // asyncInfo is an INFO line for connected clients, built from the server's
-// INFO under the lock that reload writes it under.
+// INFO under the lock that reload writes it under. Its client_id is
+// cidPlaceholder: sendAsyncInfo puts each client's own id there, as the
+// reference does (clients such as nats.c read their id from every INFO).
 func (s *Server) asyncInfo(ldm bool) []byte {
 	s.mu.Lock()
 	info := s.info
 	s.mu.Unlock()
 	info.LameDuckMode = ldm
+	info.CID = cidPlaceholder
 	b, err := json.Marshal(&info)
 	if err != nil {
 		return nil
@@ -135,26 +143,60 @@ func (s *Server) asyncInfo(ldm bool) []byte {
 	return append(append(append(proto, "INFO "...), b...), " \r\n"...)
 }
 
+// cidPlaceholder stands for the client_id in a shared async INFO line; no
+// real client id reaches it.
+const cidPlaceholder = math.MaxUint64
+
+// splitAtCID cuts an INFO line around the placeholder client_id digits, so
+// that each client's id can be written between the two halves.
+func splitAtCID(proto []byte) (head, tail []byte) {
+	digits := strconv.AppendUint(nil, cidPlaceholder, 10)
+	i := bytes.Index(proto, digits)
+	if i < 0 {
+		return proto, nil
+	}
+	return proto[:i], proto[i+len(digits):]
+}
+
+// clientIdentity appends c's client_id value and, with withIP, its
+// client_ip field: what goes in place of the placeholder. Lock held.
+func clientIdentity(b []byte, c *client, withIP bool) []byte {
+	b = strconv.AppendUint(b, c.cid, 10)
+	if withIP && c.host != "" {
+		b = append(b, `,"client_ip":`...)
+		b = strconv.AppendQuote(b, c.host)
+	}
+	return b
+}
+
 // sendAsyncInfo sends an INFO to the clients that said in CONNECT
 // (protocol >= 1) that they understand asynchronous INFO, as the reference
-// does; older clients would take it for a protocol error.
-func (s *Server) sendAsyncInfo(clients []*client, proto []byte) {
+// does; older clients would take it for a protocol error. withIP adds each
+// client's client_ip beside its client_id.
+func (s *Server) sendAsyncInfo(clients []*client, proto []byte, withIP bool) {
 	if proto == nil {
 		return
 	}
-	var wsProto []byte
+	head, tail := splitAtCID(proto)
+	var wsHead, wsTail []byte
+	var id []byte
 	for _, c := range clients {
-		p := proto
+		h, t := head, tail
 		if c.ws != nil {
-			if wsProto == nil {
-				wsProto = s.wsAsyncInfo(proto)
+			if wsHead == nil {
+				wsHead, wsTail = splitAtCID(s.wsAsyncInfo(proto))
 			}
-			p = wsProto
+			h, t = wsHead, wsTail
 		}
 		c.mu.Lock()
 		send := c.opts.Protocol >= 1 && !c.closed
 		if send {
-			c.queueOutbound(p)
+			if t == nil {
+				c.queueOutbound(h)
+			} else {
+				id = clientIdentity(id[:0], c, withIP)
+				c.queueOutbound(h, id, t)
+			}
 		}
 		c.mu.Unlock()
 		if send {

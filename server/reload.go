@@ -308,7 +308,7 @@ func (s *Server) applyConnLimits(cur, next *Options) {
 		c.mu.Unlock()
 	}
 	if next.MaxPayload != cur.MaxPayload {
-		s.sendAsyncInfo(clients, s.asyncInfo(false))
+		s.sendAsyncInfo(clients, s.asyncInfo(false), false)
 	}
 	if next.MaxConn > 0 && len(clients) > next.MaxConn {
 		sort.Slice(clients, func(i, j int) bool { return clients[i].cid > clients[j].cid })

@@ -160,7 +160,7 @@ func (s *Server) updateClientConnectURLs() {
 	}
 	s.mu.Unlock()
 	if !same && s.Running() && !s.ldm.Load() {
-		s.sendAsyncInfo(s.clientList(), s.asyncInfo(false))
+		s.sendAsyncInfo(s.clientList(), s.asyncInfo(false), false)
 	}
 }
 

@@ -425,3 +425,28 @@ func TestJetStreamClusterKV(t *testing.T) {
 		}
 	}
 }
+
+// In clustered mode a stream's info lists it and its mirrors as alternates
+// (the reference's shape: name and cluster, the stream first); a stream
+// nothing mirrors, and the mirror itself, list none.
+func TestJetStreamClusterStreamInfoAlternates(t *testing.T) {
+	servers := runJSCluster(t, 3)
+	nc := connect(t, servers[0])
+	if m := jsReq(t, nc, "$JS.API.STREAM.CREATE.TEST", `{"name":"TEST","subjects":["foo"]}`); m["error"] != nil {
+		t.Fatalf("create TEST: %v", m)
+	}
+	if m := jsReq(t, nc, "$JS.API.STREAM.INFO.TEST", ""); m["alternates"] != nil {
+		t.Fatalf("alternates without a mirror: %v", m["alternates"])
+	}
+	if m := jsReq(t, nc, "$JS.API.STREAM.CREATE.MIRROR", `{"name":"MIRROR","mirror":{"name":"TEST"}}`); m["error"] != nil {
+		t.Fatalf("create MIRROR: %v", m)
+	}
+	m := jsReq(t, nc, "$JS.API.STREAM.INFO.TEST", "")
+	b, _ := json.Marshal(m["alternates"])
+	if want := `[{"cluster":"rc","name":"TEST"},{"cluster":"rc","name":"MIRROR"}]`; string(b) != want {
+		t.Fatalf("TEST alternates %s, want %s", b, want)
+	}
+	if m := jsReq(t, nc, "$JS.API.STREAM.INFO.MIRROR", ""); m["alternates"] != nil {
+		t.Fatalf("the mirror lists alternates: %v", m["alternates"])
+	}
+}

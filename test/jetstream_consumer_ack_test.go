@@ -211,6 +211,47 @@ func TestJetStreamConsumerMaxAckPendingAckAll(t *testing.T) {
 	}
 }
 
+// A consumer at max_ack_pending still redelivers what its ack wait (or
+// backoff) let expire, as the reference does: the redelivery adds nothing
+// to the pending count. nats.py's backoff test waits for exactly this.
+func TestJetStreamConsumerMaxAckPendingStillRedelivers(t *testing.T) {
+	f := newAckFixture(t, 3, `{"durable_name":"C","ack_policy":"explicit","max_ack_pending":2,"backoff":[300000000,600000000]}`)
+	if ms := f.next(3, 200*time.Millisecond); len(ms) != 2 {
+		t.Fatalf("delivered %d with max_ack_pending 2", len(ms))
+	}
+	ms := f.next(1, 5*time.Second)
+	if len(ms) != 1 || !strings.HasPrefix(tokens(t, ms[0]), "2.1.3.") {
+		t.Fatalf("no redelivery of message 1 at the ack pending limit: %d messages", len(ms))
+	}
+}
+
+// A no_wait request with expires waits for its first message as the
+// reference's does (nats.py's fetch probes with one), and once it got
+// one ends with 404 when nothing more is there.
+func TestJetStreamConsumerNoWaitWithExpiresWaitsForOne(t *testing.T) {
+	f := newAckFixture(t, 0, `{"durable_name":"C","ack_policy":"explicit"}`)
+	inbox := nats.NewInbox()
+	sub, err := f.nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf(`{"batch":5,"expires":%d,"no_wait":true}`, (10 * time.Second).Nanoseconds())
+	if err := f.nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT.S.C", inbox, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the request waiting", func() bool { return f.info().NumWaiting == 1 })
+	if _, err := f.js.Publish(context.Background(), "s.a", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sub.NextMsg(5 * time.Second)
+	if err != nil || m.Subject != "s.a" {
+		t.Fatalf("first answer: %v %+v", err, m)
+	}
+	if m, err = sub.NextMsg(5 * time.Second); err != nil || m.Header.Get("Status") != "404" {
+		t.Fatalf("after the message: %v %+v", err, m)
+	}
+}
+
 // +NXT acknowledges and delivers the next message to the ack's reply
 // subject; acks on the v2 subject form are understood.
 func TestJetStreamConsumerAckNextAndV2(t *testing.T) {

@@ -1,12 +1,16 @@
 package test
 
 import (
+	"encoding/json"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/natsforge/nats-server/server"
 )
 
 // TestLameDuckSpreadsClosesOverDuration drives lame duck mode through the
@@ -116,5 +120,40 @@ func TestLameDuckInterruptedByShutdown(t *testing.T) {
 	case <-done:
 	case <-time.After(3 * time.Second):
 		t.Fatal("lame duck kept waiting after Shutdown")
+	}
+}
+
+// The lame duck INFO names each client by its own client_id and
+// client_ip, as the reference's does.
+func TestLameDuckInfoNamesEachClient(t *testing.T) {
+	opts := DefaultTestOptions()
+	opts.LameDuckDuration, opts.LameDuckGracePeriod = 2*time.Second, time.Second
+	s := RunServer(t, opts)
+	raws := []*rawConn{dialRaw(t, s), dialRaw(t, s)}
+	for _, rc := range raws {
+		rc.send("CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n")
+		for rc.readLine() != "PONG" { // CONNECT processed: protocol 1 known
+		}
+	}
+	go s.LameDuckShutdown()
+	for i, rc := range raws {
+		var first server.Info
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(rc.info, "INFO ")), &first); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			line := rc.readLine()
+			if !strings.Contains(line, `"ldm":true`) {
+				continue
+			}
+			var info server.Info
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "INFO ")), &info); err != nil {
+				t.Fatalf("client %d: lame duck INFO %q: %v", i, line, err)
+			}
+			if info.CID != first.CID || info.ClientIP != "127.0.0.1" {
+				t.Fatalf("client %d: lame duck INFO has client_id %d client_ip %q, want %d, 127.0.0.1", i, info.CID, info.ClientIP, first.CID)
+			}
+			break
+		}
 	}
 }

@@ -649,6 +649,41 @@ func TestRouteLameDuckLeavesConnectURLs(t *testing.T) {
 	t.Fatal("clients were not told to leave the server in lame duck mode")
 }
 
+// The INFO a server sends its clients when a route brings new connect_urls
+// carries each client's own client_id (and no client_ip), as the
+// reference's does: nats.c reads its client id from every INFO and answers
+// "not supported by server" when one lacks it.
+func TestRouteAsyncInfoCarriesClientID(t *testing.T) {
+	seed := RunServer(t, clusterOptions("s0"))
+	rc := dialRaw(t, seed)
+	var first server.Info
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(rc.info, "INFO ")), &first); err != nil || first.CID == 0 {
+		t.Fatalf("INFO %q: client_id %d, %v", rc.info, first.CID, err)
+	}
+	rc.send("CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n")
+	for rc.readLine() != "PONG" { // CONNECT processed: protocol 1 known
+	}
+	o := clusterOptions("s1")
+	o.Routes = []*url.URL{routeURL(t, seed, "")}
+	joined := RunServer(t, o)
+	waitMesh(t, []*server.Server{seed, joined})
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		line := rc.readLine()
+		if !strings.HasPrefix(line, "INFO ") || !strings.Contains(line, joined.Addr().String()) {
+			continue
+		}
+		var info server.Info
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "INFO ")), &info); err != nil {
+			t.Fatalf("async INFO %q: %v", line, err)
+		}
+		if info.CID != first.CID || info.ClientIP != "" {
+			t.Fatalf("async INFO has client_id %d client_ip %q, want %d and none: %s", info.CID, info.ClientIP, first.CID, line)
+		}
+		return
+	}
+	t.Fatal("no INFO with the joined server's connect URL")
+}
+
 func TestRouteBothSidesSolicitingKeepOnePool(t *testing.T) {
 	pa, pb := freePort(t), freePort(t)
 	mk := func(name string, own, other int) *server.Options {
