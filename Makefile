@@ -14,7 +14,7 @@ run: build
 # The whole suite, as CI runs it: formatting, vet (Linux and Windows),
 # the Windows build, and every test.
 test: check
-	$(GO) test -count=1 -timeout 8m ./...
+	$(GO) test -count=1 -parallel 4 -timeout 9m ./...
 
 check:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

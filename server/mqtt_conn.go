@@ -200,18 +200,10 @@ func (s *Server) createMQTTClient(conn net.Conn, ws *wsConn) {
 	c.authRequired = mqttAuthConfigured(o)
 	_ = conn.SetDeadline(time.Now().Add(mqttAuthTimeout(o)))
 
-	s.mu.Lock()
-	if s.isShuttingDown() || s.ldm.Load() {
-		s.mu.Unlock()
-		conn.Close()
+	tooMany, ok := s.registerClient(c, conn)
+	if !ok {
 		return
 	}
-	tooMany := o.MaxConn > 0 && len(s.clients) >= o.MaxConn
-	if !tooMany {
-		s.clients[c.cid] = c
-	}
-	s.mu.Unlock()
-	s.totalConnections.Add(1)
 	c.mu.Lock()
 	if tooMany {
 		c.closed, c.reason = true, MaxConnectionsExceeded

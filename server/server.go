@@ -192,6 +192,27 @@ func NewServer(opts *Options) (*Server, error) {
 
 func (s *Server) getOpts() *Options { return s.opts.Load() }
 
+// registerClient adds a new client connection to the server's clients,
+// unless max_connections is reached (tooMany: the caller refuses it with
+// the reference's error). A server shutting down or in lame duck mode
+// takes no new connections: conn is closed and ok is false.
+func (s *Server) registerClient(c *client, conn net.Conn) (tooMany, ok bool) {
+	o := s.getOpts()
+	s.mu.Lock()
+	if s.isShuttingDown() || s.ldm.Load() {
+		s.mu.Unlock()
+		conn.Close()
+		return false, false
+	}
+	tooMany = o.MaxConn > 0 && len(s.clients) >= o.MaxConn
+	if !tooMany {
+		s.clients[c.cid] = c
+	}
+	s.mu.Unlock()
+	s.totalConnections.Add(1)
+	return tooMany, true
+}
+
 // ID returns the server's public nkey.
 func (s *Server) ID() string { return s.info.ID }
 
@@ -417,18 +438,10 @@ func (s *Server) createClientConn(conn net.Conn, ws *wsConn) {
 	infoJSON, _ := json.Marshal(&info)
 	infoNow := ws != nil || s.initClientTLS(c, infoJSON)
 
-	s.mu.Lock()
-	if s.isShuttingDown() || s.ldm.Load() {
-		s.mu.Unlock()
-		conn.Close()
+	tooMany, ok := s.registerClient(c, conn)
+	if !ok {
 		return
 	}
-	tooMany := o.MaxConn > 0 && len(s.clients) >= o.MaxConn
-	if !tooMany {
-		s.clients[c.cid] = c
-	}
-	s.mu.Unlock()
-	s.totalConnections.Add(1)
 
 	c.mu.Lock()
 	if infoNow {

@@ -56,6 +56,7 @@ func mustBeIntact(t *testing.T, r faultResult, maxLost int) {
 // The server of a stream paused (SIGSTOP) and killed (kill -9) while a
 // client publishes: every acknowledged message is there afterwards.
 func TestFaultStreamServerPauseAndKill(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	faultStreamServerPauseAndKill(t, 3, faultReplicas())
 }
 
@@ -83,6 +84,7 @@ func faultStreamServerPauseAndKill(t *testing.T, n, replicas int) {
 // blackholed before that): the others elect a leader and go on, a stream
 // is created in the majority, and nothing acknowledged is lost.
 func TestFaultMetaLeaderKillAndPartition(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	c := startFaultCluster(t, 3)
 	nc := c.connect()
 	js, _ := nc.JetStream()
@@ -142,6 +144,7 @@ func (c *faultCluster) waitMetaOf(nodes []int) {
 // A bit flipped in a stored block, then a truncated block: the damaged
 // messages are detected and reported, never served; the rest is intact.
 func TestFaultBitFlipAndTruncation(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	c := startFaultCluster(t, 3)
 	js, _ := c.connect().JetStream()
 	replicas := faultReplicas()
@@ -190,6 +193,7 @@ func TestFaultBitFlipAndTruncation(t *testing.T) {
 // Five servers: the meta leader and another killed at once; the three
 // left keep a quorum, elect, create and store; the two come back.
 func TestFaultFiveNodesTwoKilled(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	c := startFaultCluster(t, 5)
 	leader := c.waitMeta(c.all())
 	other := (leader + 1) % 5
@@ -215,6 +219,7 @@ func TestFaultFiveNodesTwoKilled(t *testing.T) {
 // once the routes come, neither adds the other (their logs would diverge
 // silently) and the leaders warn.
 func TestFaultSplitMetaGroupsWarned(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	c := newFaultCluster(t, 2)
 	c.proxies[[2]int{0, 1}].set(proxyCut, 0)
 	c.start(0)
@@ -247,6 +252,7 @@ func TestFaultSplitMetaGroupsWarned(t *testing.T) {
 // is removed from the meta group (SERVER.REMOVE), killed and restarted, and
 // joins again; nothing acknowledged is lost meanwhile.
 func TestFaultMembershipChange(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	c := startFaultCluster(t, 3)
 	js, _ := c.connect().JetStream()
 	host := c.addStream(js, "MC", faultReplicas())

@@ -33,6 +33,7 @@ func filesContaining(t *testing.T, dir, needle string) []string {
 // server restarts and recovers with its key, and refuses to start with a
 // wrong one, saying why.
 func TestJetStreamClusterRaftLogEncrypted(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	opts := make([]*server.Options, 3)
 	servers := runCluster(t, 3, func(i int, o *server.Options) {
 		o.JetStream = true

@@ -34,6 +34,7 @@ func removeServer(t *testing.T, sys *nats.Conn, body string) map[string]any {
 // server disables JetStream and is not added back while it runs), its
 // return after a restart, removal of the meta leader by peer id.
 func TestJetStreamClusterServerRemove(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	servers, opts := runRaftzClusterOpts(t)
 	sys := connect(t, servers[0], nats.UserInfo("sys", "sys"))
 	for body, want := range map[string]float64{``: 10003, `{}`: 10003, `{"peer":"nope"}`: 10044,
@@ -107,6 +108,7 @@ func TestJetStreamClusterServerRemove(t *testing.T) {
 // offline) to its info request, after the reference's 500 ms; without a
 // meta leader the member says 10008 after the same delay.
 func TestJetStreamClusterStreamOffline(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	servers := runJSCluster(t, 3)
 	nc := connect(t, servers[0])
 	m := one(t, nc, "$JS.API.STREAM.CREATE.OFF", `{"name":"OFF","subjects":["off"]}`)

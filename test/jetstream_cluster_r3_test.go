@@ -160,6 +160,7 @@ func readAll(t *testing.T, js jetstream.JetStream, name string, acked map[uint64
 // exactly once and in order and takes publishes (Nats-Msg-Id still
 // deduplicated); the server comes back and catches up.
 func TestJetStreamClusterR3LeaderFailover(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	servers, opts := runJSClusterOpts(t, 3)
 	nc := connect(t, servers[0])
 	js := r3Stream(t, nc, "ORDERS", 3)
@@ -220,6 +221,7 @@ func TestJetStreamClusterR3LeaderFailover(t *testing.T) {
 // Purge, message delete and config updates of an R3 stream reach every
 // replica; the answers are the leader's, one per request.
 func TestJetStreamClusterR3AdminThroughGroup(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	servers := runJSCluster(t, 3)
 	nc := connect(t, servers[1])
 	js := r3Stream(t, nc, "ADM", 3)
@@ -282,6 +284,7 @@ func TestJetStreamClusterR3AdminThroughGroup(t *testing.T) {
 // STREAM.LEADER.STEPDOWN moves the leadership (to the preferred server if
 // named) and answers as the reference does.
 func TestJetStreamClusterR3Stepdown(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	servers := runJSCluster(t, 3)
 	nc := connect(t, servers[2])
 	// One answer, from the leader, with its replicas current.
@@ -321,6 +324,7 @@ func TestJetStreamClusterR3Stepdown(t *testing.T) {
 // A durable pull consumer of an R3 stream moves with the leadership: what
 // was acknowledged (ack-of-ack) is not delivered again by the new leader.
 func TestJetStreamClusterR3ConsumerFailover(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	servers := runJSCluster(t, 3)
 	nc := connect(t, servers[0])
 	js := r3Stream(t, nc, "WQ", 3)
@@ -394,6 +398,7 @@ type r3Proc struct {
 // acknowledged message survives the leader's death, and the killed server,
 // started again, catches up and can lead with every message.
 func TestJetStreamClusterR3BinaryKill9(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	dir := t.TempDir()
 	nodes := make([]*r3Proc, 3)
 	cports := make([]int, 3)
@@ -490,6 +495,7 @@ func waitLeader(t *testing.T, js jetstream.JetStream, stream, name string) bool 
 // returns and fetches the messages it lacks from its peers: it can then
 // lead with every message.
 func TestJetStreamClusterR3CatchupFromSnapshot(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	servers, opts := runJSClusterOpts(t, 3)
 	nc := connect(t, servers[0])
 	js := r3Stream(t, nc, "CU", 3)
@@ -532,6 +538,7 @@ func TestJetStreamClusterR3CatchupFromSnapshot(t *testing.T) {
 
 // An R5 stream on five servers keeps working with two of them gone.
 func TestJetStreamClusterR5TwoDown(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	servers := runJSCluster(t, 5)
 	nc := connect(t, servers[0])
 	js := r3Stream(t, nc, "FIVE", 5)

@@ -96,6 +96,7 @@ func one(t *testing.T, nc *nats.Conn, subj, body string) map[string]any {
 }
 
 func TestJetStreamClusterR1StreamsAcrossServers(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	servers := runJSCluster(t, 3)
 	ncs := make([]*nats.Conn, len(servers))
 	for i, s := range servers {
@@ -243,6 +244,7 @@ func refusedInCluster(t *testing.T, nc *nats.Conn) {
 }
 
 func TestJetStreamClusterMetaStepdown(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	servers := runJSCluster(t, 3)
 	nc := connect(t, servers[1])
 	leader := func() string {
@@ -276,6 +278,7 @@ func TestJetStreamClusterMetaStepdown(t *testing.T) {
 // A server restarted keeps its streams and the cluster's assignments; a
 // stream deleted while its server was down is gone when it returns.
 func TestJetStreamClusterRestartKeepsStreams(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	servers, opts := runJSClusterOpts(t, 3)
 	nc := connect(t, servers[0])
 	host := map[string]string{}
@@ -363,6 +366,7 @@ func metaLeaderIndex(t *testing.T, servers []*server.Server) int {
 // placing streams on the servers still up; with only one server of three
 // left, the meta group has no leader and says so (10008).
 func TestJetStreamClusterMetaLeaderLoss(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	servers := runJSCluster(t, 3)
 	lead := metaLeaderIndex(t, servers)
 	servers[lead].Shutdown()
@@ -400,6 +404,7 @@ func TestJetStreamClusterMetaLeaderLoss(t *testing.T) {
 
 // KV buckets (R1) work from every server of the cluster.
 func TestJetStreamClusterKV(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	servers := runJSCluster(t, 3)
 	ctx := t.Context()
 	js0, _ := jetstream.New(connect(t, servers[0]))
@@ -430,6 +435,7 @@ func TestJetStreamClusterKV(t *testing.T) {
 // (the reference's shape: name and cluster, the stream first); a stream
 // nothing mirrors, and the mirror itself, list none.
 func TestJetStreamClusterStreamInfoAlternates(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	servers := runJSCluster(t, 3)
 	nc := connect(t, servers[0])
 	if m := jsReq(t, nc, "$JS.API.STREAM.CREATE.TEST", `{"name":"TEST","subjects":["foo"]}`); m["error"] != nil {

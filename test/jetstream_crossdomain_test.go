@@ -49,6 +49,7 @@ func testCtx(t *testing.T) context.Context {
 // leaf's bucket, and the mirror reports its origin as active. The origin
 // is not seen from the leaf, so the bucket's mirror_direct stays as asked.
 func TestCrossDomainKVMirror(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	hub, leaf := domainPair(t, t.TempDir(), t.TempDir())
 	ctx := testCtx(t)
 	hjs, _ := jetstream.New(connect(t, hub))
@@ -108,6 +109,7 @@ func waitKV(t *testing.T, kv jetstream.KeyValue, key, want string) {
 // makes a new consumer): in the end every matching message is there
 // once, in order.
 func TestCrossDomainSourceResumes(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	hubDir, leafDir := t.TempDir(), t.TempDir()
 	hub, leaf := domainPair(t, hubDir, leafDir)
 	ctx := testCtx(t)
@@ -213,6 +215,7 @@ func checkSourcedInOrder(t *testing.T, s *server.Server, stream string, n int) {
 // Interop: a mirror and a source in the leaf's domain of an origin in
 // the hub's, with our server on one side and the reference on the other.
 func TestCrossDomainInteropWithReference(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	ref := refBin(t)
 	for _, tc := range []struct{ name, hubBin, leafBin string }{
 		{"our leaf sourcing from a reference hub", ref, serverBin},

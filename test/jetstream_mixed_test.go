@@ -150,6 +150,7 @@ func checkStreamVia(t *testing.T, nodes []*node, h int, name string) {
 // meta group beside ours (one cannot: it waits for a majority of the
 // cluster, and answers 10008) and serve their clients a stream of theirs.
 func TestJetStreamMixedClusterWithReference(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	ref := refBin(t)
 	for _, c := range []struct {
 		name    string
@@ -190,6 +191,7 @@ func TestJetStreamMixedClusterWithReference(t *testing.T) {
 // JetStream only on our servers: a reference server without JetStream does
 // not answer, so its clients' requests are served by our meta group, once.
 func TestJetStreamMixedOnlyOursWithReference(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	ref := refBin(t)
 	nodes := jsNodes(t, []string{serverBin, serverBin, ref}, []bool{true, true, false})
 	checkAllPairs(t, nodes)
@@ -208,6 +210,7 @@ func TestJetStreamMixedOnlyOursWithReference(t *testing.T) {
 // serves them only to its own clients), so its clients see no responders,
 // which nats.go reports as JetStream not enabled.
 func TestJetStreamMixedOnlyReference(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	ref := refBin(t)
 	// Ours is the seed: a reference JetStream seed alone waits for its
 	// routes before it says it is ready.
