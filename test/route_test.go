@@ -66,7 +66,9 @@ func runCluster(t testing.TB, n int, mod func(i int, o *server.Options)) []*serv
 // system account's own).
 func waitMesh(t testing.TB, servers []*server.Server) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "the full mesh", func() bool {
+	// 20 s: a restarted server's mesh re-forms through gossip and 1 s
+	// jittered redials, and took over 10 s once while CI compiled.
+	waitFor(t, 20*time.Second, "the full mesh", func() bool {
 		for _, s := range servers {
 			if s.NumRemotes() != len(servers)-1 || s.NumRoutes() != 4*(len(servers)-1) {
 				return false
