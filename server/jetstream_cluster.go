@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -347,16 +348,6 @@ func (c *jsCluster) peerInfos(v *raftView, skip uint64) []*PeerInfo {
 		}
 		out = append(out, pi)
 	}
-	slices.SortFunc(out, func(a, b *PeerInfo) int { return cmpStr(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b *PeerInfo) int { return cmp.Compare(a.Name, b.Name) })
 	return out
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

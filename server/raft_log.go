@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -127,7 +128,7 @@ func openRaftLogSealed(sys storeFS, dir string, seal *raftSealer) (*raftLog, err
 		}
 		l.segs = append(l.segs, raftSegment{n: n})
 	}
-	slices.SortFunc(l.segs, func(a, b raftSegment) int { return cmpU64(a.n, b.n) })
+	slices.SortFunc(l.segs, func(a, b raftSegment) int { return cmp.Compare(a.n, b.n) })
 	for i := range l.segs {
 		if err := l.replaySegment(i, i == len(l.segs)-1); err != nil {
 			return nil, err
@@ -146,16 +147,6 @@ func openRaftLogSealed(sys storeFS, dir string, seal *raftSealer) (*raftLog, err
 	}
 	l.f = f
 	return l, nil
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (l *raftLog) segPath(n uint64) string {
