@@ -202,20 +202,7 @@ func (w *consumerWorker) offer(c *consumer, src int) bool {
 		c.mu.Unlock()
 		return true
 	}
-	if src != srcRedo && w.np > 0 {
-		w.np--
-	}
-	dc := c.state.deliveryCount(m.Seq)
-	if src == srcRedo {
-		dc++
-	}
-	w.reply = c.appendAckReply(w.reply[:0], dc, m.Seq, c.state.delivered.Consumer+1, m.TS, w.np)
-	hdr, body := m.Hdr, m.Msg
-	if c.cfg.HeadersOnly {
-		w.hdr = appendMsgSizeHeader(w.hdr[:0], m.Hdr, len(m.Msg))
-		hdr, body = w.hdr, nil
-	}
-	size := len(m.Subject) + len(w.reply) + len(hdr) + len(body)
+	hdr, body, size := w.frame(c, src)
 	if pr.maxBytes > 0 && size > pr.maxBytes {
 		if src != srcRedo {
 			w.np++
@@ -293,6 +280,28 @@ func (c *consumer) replayDue(ts int64, now time.Time) bool {
 	}
 	c.replayAt = due
 	return false
+}
+
+// frame prepares the loaded message's delivery: the pending count it
+// reports, its ack reply subject (in w.reply) and, for a headers-only
+// consumer, the header without the body. size is what the delivery counts
+// against max_bytes and rate limits. c.mu is held.
+func (w *consumerWorker) frame(c *consumer, src int) (hdr, body []byte, size int) {
+	m := &w.sm
+	if src != srcRedo && w.np > 0 {
+		w.np--
+	}
+	dc := c.state.deliveryCount(m.Seq)
+	if src == srcRedo {
+		dc++
+	}
+	w.reply = c.appendAckReply(w.reply[:0], dc, m.Seq, c.state.delivered.Consumer+1, m.TS, w.np)
+	hdr, body = m.Hdr, m.Msg
+	if c.cfg.HeadersOnly {
+		w.hdr = appendMsgSizeHeader(w.hdr[:0], m.Hdr, len(m.Msg))
+		hdr, body = w.hdr, nil
+	}
+	return hdr, body, len(m.Subject) + len(w.reply) + len(hdr) + len(body)
 }
 
 // appendAckReply builds the v1 ack reply subject:

@@ -218,20 +218,7 @@ func (w *consumerWorker) offerPush(c *consumer, res *SublistResult, src int) boo
 		c.mu.Unlock()
 		return false
 	}
-	if src != srcRedo && w.np > 0 {
-		w.np--
-	}
-	dc := c.state.deliveryCount(m.Seq)
-	if src == srcRedo {
-		dc++
-	}
-	w.reply = c.appendAckReply(w.reply[:0], dc, m.Seq, c.state.delivered.Consumer+1, m.TS, w.np)
-	hdr, msg := m.Hdr, m.Msg
-	if c.cfg.HeadersOnly {
-		w.hdr = appendMsgSizeHeader(w.hdr[:0], m.Hdr, len(m.Msg))
-		hdr, msg = w.hdr, nil
-	}
-	size := len(m.Subject) + len(w.reply) + len(hdr) + len(msg)
+	hdr, msg, size := w.frame(c, src)
 	c.advance(src, m.Seq)
 	c.state.recordDelivery(&c.cfg, m.Seq, now, src == srcRedo)
 	p.lastOut = now
