@@ -1,11 +1,8 @@
 package test
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,15 +86,7 @@ func startBenchBin(b *testing.B, bin, conf string) {
 // benchGateway runs the pair; gwExtra is added to both gateway blocks.
 func benchGateway(b *testing.B, bin string, size int, gwExtra string) {
 	dir := b.TempDir()
-	var ports [4]int
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-	}
+	ports := [4]int{freePort(b), freePort(b), freePort(b), freePort(b)}
 	confA := filepath.Join(dir, "a.conf")
 	confB := filepath.Join(dir, "b.conf")
 	os.WriteFile(confA, []byte(fmt.Sprintf("listen: 127.0.0.1:%d\ngateway { name: A, listen: 127.0.0.1:%d%s }\n", ports[0], ports[1], gwExtra)), 0o600)
@@ -107,17 +96,8 @@ func benchGateway(b *testing.B, bin string, size int, gwExtra string) {
 	startBenchBin(b, bin, confB)
 	addrA, addrB := "127.0.0.1:"+strconv.Itoa(ports[0]), "127.0.0.1:"+strconv.Itoa(ports[2])
 
-	sub, err := net.Dial("tcp", addrB)
-	if err != nil {
-		b.Fatal(err)
-	}
+	sub := dialBench(b, addrB, "SUB bench 1\r\n")
 	defer sub.Close()
-	br := bufio.NewReaderSize(sub, 64*1024)
-	br.ReadString('\n')
-	io.WriteString(sub, "CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB bench 1\r\nPING\r\n")
-	if l, _ := br.ReadString('\n'); l != "PONG\r\n" {
-		b.Fatalf("subscribe: %q", l)
-	}
 	// The RS+ for "probe" follows the one for "bench" on the same gateway
 	// connection: once a probe crosses, A knows both.
 	ncB, err := nats.Connect("nats://" + addrB)
@@ -144,42 +124,6 @@ func benchGateway(b *testing.B, bin string, size int, gwExtra string) {
 		}
 	}
 
-	pub, err := net.Dial("tcp", addrA)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pub.Close()
-	bufio.NewReader(pub).ReadString('\n')
-	io.WriteString(pub, "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n")
-	payload := bytes.Repeat([]byte("x"), size)
-	msg := append([]byte(fmt.Sprintf("PUB bench %d\r\n", size)), payload...)
-	msg = append(msg, "\r\n"...)
-	perMsg := len(fmt.Sprintf("MSG bench 1 %d\r\n", size)) + size + 2
-	want := int64(perMsg) * int64(b.N)
-	done := make(chan error, 1)
-	go func() {
-		n, err := io.CopyN(io.Discard, br, want)
-		if n != want && err == nil {
-			err = io.ErrUnexpectedEOF
-		}
-		done <- err
-	}()
-	batch := bytes.Repeat(msg, 256)
-	b.SetBytes(int64(size))
-	b.ResetTimer()
-	start := time.Now()
-	for sent := 0; sent < b.N; {
-		n := min(b.N-sent, 256)
-		pub.Write(batch[:n*len(msg)])
-		sent += n
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			b.Fatal(err)
-		}
-	case <-time.After(120 * time.Second):
-		b.Fatal("subscriber did not receive everything")
-	}
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	elapsed := rawPubSub(b, addrA, sub, size, 120*time.Second)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 }

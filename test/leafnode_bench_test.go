@@ -2,7 +2,6 @@ package test
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,15 +42,7 @@ func BenchmarkLeafPubSubCompressed(b *testing.B) {
 // once the leaf is connected; both are killed when the benchmark ends.
 func startLeafPair(b *testing.B, bin, compression string) (hubURL, leafURL string) {
 	b.Helper()
-	var ports [3]int
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-	}
+	ports := [3]int{freePort(b), freePort(b), freePort(b)}
 	dir := b.TempDir()
 	confs := []string{
 		fmt.Sprintf("listen: \"127.0.0.1:%d\"\nleafnodes { listen: \"127.0.0.1:%d\" }\n", ports[0], ports[1]),
