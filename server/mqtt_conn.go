@@ -56,6 +56,8 @@ type mqttConn struct {
 	bySeq    map[mqttSeqKey]uint16
 	pubrel   map[uint16]struct{} // QoS 2 out: PUBREL sent, PUBCOMP awaited
 	recvMax  int                 // MQTT 5 receive maximum: QoS 1/2 in flight at most, 0 no limit
+	inbound  map[uint16]struct{} // MQTT 5: packet identifiers of QoS 1/2 PUBLISHes not yet PUBACKed/PUBCOMPed
+	inMax    int                 // MQTT 5: the server's receive maximum, as CONNACK said
 	deferred []string            // ack subjects of deliveries held back by recvMax (mqtt_v5.go)
 	lost     []string            // ack subjects of deliveries after close
 	kaTimer  *time.Timer
@@ -349,13 +351,33 @@ func (c *client) mqttSend(b []byte) {
 	c.addToFlush(c)
 }
 
-// mqttSendAck queues an acknowledgement from any goroutine.
+// mqttSendAck queues an acknowledgement of an incoming PUBLISH from any
+// goroutine (mqttAckIn from the reader).
 func (c *client) mqttSendAck(typ byte, pi uint16, reason byte) {
-	var b [5]byte
 	c.mu.Lock()
-	c.queueOutbound(mqttAppendAck(b[:0], typ, pi, reason))
+	c.mqttQueueAck(typ, pi, reason)
 	c.mu.Unlock()
 	c.signalFlush()
+}
+
+// mqttAckIn queues an acknowledgement of an incoming PUBLISH from the
+// connection's reader.
+func (c *client) mqttAckIn(typ byte, pi uint16, reason byte) {
+	c.mu.Lock()
+	c.mqttQueueAck(typ, pi, reason)
+	c.mu.Unlock()
+	c.addToFlush(c)
+}
+
+// mqttQueueAck queues PUBACK, PUBREC or PUBCOMP for an incoming PUBLISH;
+// the one that ends its flow frees its place under the server's receive
+// maximum (mqtt_v5.go). Lock held.
+func (c *client) mqttQueueAck(typ byte, pi uint16, reason byte) {
+	var b [5]byte
+	c.queueOutbound(mqttAppendAck(b[:0], typ, pi, reason))
+	if typ != mqttPacketPubRec || reason >= 0x80 {
+		delete(c.mq.inbound, pi)
+	}
 }
 
 // mqttAuthConfigured reports whether MQTT clients must authenticate.
@@ -545,8 +567,9 @@ func (c *client) mqttConnAckProps(assigned string) []byte {
 	}
 	p = append(p, mqttPropTopicAliasMaximum)
 	p = mqttAppendUint16(p, mqttMaxTopicAlias)
+	c.mq.inMax = c.srv.getOpts().MQTT.maxAckPending()
 	p = append(p, mqttPropReceiveMaximum)
-	p = mqttAppendUint16(p, uint16(c.srv.getOpts().MQTT.maxAckPending()))
+	p = mqttAppendUint16(p, uint16(c.mq.inMax))
 	p = append(p, mqttPropSubIDAvailable, 0)
 	p = append(p, mqttPropMaximumPacketSize)
 	n := uint32(c.mpay) + 65536

@@ -48,12 +48,15 @@ func (c *client) mqttPublish(flags byte, body []byte) error {
 		return mqttErr("invalid topic %q: %v", topic, err)
 	}
 	subject := bytesToString(subj)
+	if qos > 0 && mq.v5 && !c.mqttInboundStart(p.pi) {
+		return c.mqttReceiveMaximumExceeded() // mqtt_v5.go
+	}
 	c.pend.inMsgs++
 	c.pend.inBytes += int64(len(p.payload))
 	if !c.canPublish(subject) {
 		c.srv.Errorf("%s - mqtt: Publish Violation - %q", c.logPrefix(), subject)
 		if qos > 0 {
-			c.mqttSend(mqttAppendAck(nil, mqttPacketPubAck+(qos-1)*0x10, p.pi, mqttV5Only(mq.v5, 0x87)))
+			c.mqttAckIn(mqttPacketPubAck+(qos-1)*0x10, p.pi, mqttV5Only(mq.v5, 0x87))
 		}
 		return nil
 	}
@@ -92,7 +95,7 @@ func (c *client) mqttPublish(flags byte, body []byte) error {
 	if !found || qos == 2 {
 		// No $MQTT_msgs or $MQTT_qos2in (deleted under us): acknowledge
 		// all the same, NATS subscribers got it.
-		c.mqttSend(mqttAppendAck(nil, mqttPacketPubAck+(qos-1)*0x10, p.pi, 0))
+		c.mqttAckIn(mqttPacketPubAck+(qos-1)*0x10, p.pi, 0)
 	}
 	return nil
 }

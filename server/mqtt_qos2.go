@@ -78,7 +78,7 @@ func (c *client) mqttReleaseQoS2(pi uint16) {
 			return
 		}
 	}
-	c.mqttSend(mqttAppendAck(nil, mqttPacketPubComp, pi, 0))
+	c.mqttAckIn(mqttPacketPubComp, pi, 0)
 }
 
 // mqttDeliverReleased delivers a message read back from $MQTT_qos2in as

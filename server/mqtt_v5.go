@@ -9,7 +9,9 @@ package server
 // receive maximum (at most that many QoS 1/2 deliveries unacknowledged:
 // one more is held back, its ack subject kept, and given back to its
 // consumer with a NAK, so that it comes again at once, each time an
-// acknowledgement frees a place) and the server's DISCONNECT.
+// acknowledgement frees a place), the server's receive maximum
+// (max_ack_pending, said in CONNACK: a client with more QoS 1/2 PUBLISHes
+// unacknowledged gets DISCONNECT 0x93) and the server's DISCONNECT.
 //
 // The timers of disconnected sessions live in their account
 // (mqttAccount.timers, keyed by client id) and are stopped when the
@@ -230,4 +232,36 @@ func (c *client) mqttWillProps(w *mqttWill) error {
 		w.reply = r
 	}
 	return nil
+}
+
+// mqttReasonReceiveMaxExceeded is DISCONNECT's reason for a client that
+// has more QoS 1/2 PUBLISHes unacknowledged than the server's receive
+// maximum allows (MQTT 5 section 3.3.4).
+const mqttReasonReceiveMaxExceeded = 0x93
+
+// mqttInboundStart counts a QoS 1/2 PUBLISH of an MQTT 5 client until
+// its PUBACK (QoS 1) or PUBCOMP (QoS 2) goes out; false when that would
+// exceed the server's receive maximum. A PUBLISH sent again with a packet
+// identifier still counted takes no second place.
+func (c *client) mqttInboundStart(pi uint16) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	mq := c.mq
+	if _, again := mq.inbound[pi]; again {
+		return true
+	}
+	if mq.inMax > 0 && len(mq.inbound) >= mq.inMax {
+		return false
+	}
+	if mq.inbound == nil {
+		mq.inbound = make(map[uint16]struct{}, min(mq.inMax, 64))
+	}
+	mq.inbound[pi] = struct{}{}
+	return true
+}
+
+// mqttReceiveMaximumExceeded sends DISCONNECT 0x93 and closes.
+func (c *client) mqttReceiveMaximumExceeded() error {
+	c.mqttSendDisconnect(mqttReasonReceiveMaxExceeded, "Receive Maximum exceeded")
+	return mqttErr("receive maximum of %d exceeded", c.mq.inMax)
 }
