@@ -6,7 +6,8 @@ package server
 // messages are sent again. A persistent session (3.1.1 clean session off,
 // MQTT 5 session expiry above 0) is stored as one JSON record per client
 // id, the reference's format, in $MQTT_sess at
-// "$MQTT.sess.<mqttHash(client id)>":
+// "$MQTT.sess.<mqttHash(client id)>" ("$MQTT.sess.<domain>.<hash>" when
+// the streams live in a JetStream domain, mqttSessPrefixFor):
 //
 //	{"origin":"<server hash>","id":"<client id>",
 //	 "subs":{"<subject>":<qos>, ...},
@@ -70,7 +71,7 @@ func (c *client) mqttStartSession(clean, persist bool, expiry uint32) (bool, err
 	if clean {
 		ma.purgeQoS2(mq.clientID)
 	}
-	m, err := ma.getMsg(mqttSessStream, mqttSessPrefix+sess.hash, 0, false)
+	m, err := ma.getMsg(mqttSessStream, ma.sessPrefix+sess.hash, 0, false)
 	if err != nil {
 		return false, err
 	}
@@ -130,14 +131,14 @@ func (ma *mqttAccount) storeSession(clientID string, sess *mqttSession) {
 		}
 	}
 	b, _ := json.Marshal(&rec)
-	if err := ma.apiCall(mqttSessPrefix+sess.hash, b, nil); err != nil {
+	if err := ma.apiCall(ma.sessPrefix+sess.hash, b, nil); err != nil {
 		ma.s.Warnf("MQTT: unable to store the session of %q: %v", clientID, err)
 	}
 }
 
 // purgeSessionRecord removes a stored session record.
 func (ma *mqttAccount) purgeSessionRecord(hash string) {
-	req, _ := json.Marshal(map[string]string{"filter": mqttSessPrefix + hash})
+	req, _ := json.Marshal(map[string]string{"filter": ma.sessPrefix + hash})
 	_ = ma.apiCall("$JS.API.STREAM.PURGE."+mqttSessStream, req, nil)
 }
 
