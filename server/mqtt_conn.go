@@ -114,7 +114,11 @@ func (s *Server) startMQTT() error {
 	s.mqttl = ml
 	s.mu.Unlock()
 	s.Noticef("Listening for MQTT clients on %s://%s", scheme, net.JoinHostPort(host, strconv.Itoa(ml.port)))
-	s.wg.Add(1)
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		s.mqttRestoreAccounts() // mqtt_timers.go
+	}()
 	go func() {
 		defer s.wg.Done()
 		stopped := func() bool { return s.isShuttingDown() || s.ldm.Load() }
@@ -142,7 +146,7 @@ func (s *Server) stopMQTT() {
 	}
 	s.mqtt.mu.Unlock()
 	for _, ma := range accounts {
-		ma.stopAllTimers() // mqtt_v5.go
+		ma.stopAllTimers() // mqtt_timers.go
 	}
 }
 
@@ -641,12 +645,5 @@ func (c *client) mqttClosed() {
 	if reason == ServerShutdown {
 		return
 	}
-	if mq.will != nil && (!graceful || willAnyway) {
-		if d := c.mqttWillDelay(); d > 0 {
-			c.mqttScheduleWill(d)
-		} else {
-			c.mqttPublishWill()
-		}
-	}
-	c.mqttScheduleExpiry()
+	c.mqttDisconnected(mq.will != nil && (!graceful || willAnyway)) // mqtt_timers.go
 }

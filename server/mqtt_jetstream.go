@@ -168,10 +168,10 @@ func (s *Server) mqttAccountFor(acc *Account) (*mqttAccount, error) {
 			domain:     domain,
 			api:        mqttAPIPrefix(o),
 			sessPrefix: mqttSessPrefixFor(domain),
-			reqs:     map[string]chan []byte{},
-			clients:  map[uint64]*client{},
-			byID:     map[string]*client{},
-			retained: map[string]*mqttRetained{},
+			reqs:       map[string]chan []byte{},
+			clients:    map[uint64]*client{},
+			byID:       map[string]*client{},
+			retained:   map[string]*mqttRetained{},
 		}
 		s.mqtt.accounts[acc] = ma
 	}
@@ -191,6 +191,9 @@ func (s *Server) mqttAccountFor(acc *Account) (*mqttAccount, error) {
 		return nil, err
 	}
 	if err := ma.loadRetained(); err != nil {
+		return nil, err
+	}
+	if err := ma.restoreTimers(); err != nil { // mqtt_timers.go
 		return nil, err
 	}
 	ma.ready = true

@@ -238,26 +238,3 @@ func mqttAppendPubProps(b []byte, hdr, reply []byte, subID int, age uint32) []by
 	}
 	return b
 }
-
-// mqttPublishWill publishes the will message of a connection that ended
-// without DISCONNECT, as its PUBLISH would have been.
-func (c *client) mqttPublishWill() {
-	mq := c.mq
-	w := mq.will
-	subj, err := mqttTopicToSubject(nil, w.topic, false)
-	if err != nil {
-		return
-	}
-	subject := string(subj)
-	hdr := w.hdr // MQTT 5: with its properties (mqttWillProps)
-	if hdr == nil {
-		hdr = []byte("NATS/1.0\r\n" + mqttHdrPub + ":" + strconv.Itoa(int(w.qos)) + "\r\n\r\n")
-	}
-	c.srv.PublishInternal(mq.ma.acc, subject, string(w.reply), hdr, w.payload)
-	if w.qos > 0 {
-		mq.ma.publishNoReply(mqttMsgsPrefix+subject, hdr, w.payload)
-	}
-	if w.retain {
-		mq.ma.retain(subject, string(w.topic), w.qos, w.payload, w.expiry)
-	}
-}

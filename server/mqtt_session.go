@@ -31,6 +31,11 @@ type mqttSession struct {
 	persist bool
 	expiry  uint32
 	subs    map[string]*mqttSessSub
+	// Once disconnected (mqtt_timers.go): when, and the will waiting for
+	// its delay with the time it is due.
+	disconnected time.Time
+	will         *mqttWill
+	willDue      time.Time
 }
 
 // mqttSessSub is one subscription of a session.
@@ -47,6 +52,10 @@ type mqttSessionRecord struct {
 	Clean  bool                       `json:"clean,omitempty"`
 	Subs   map[string]byte            `json:"subs"`
 	Cons   map[string]*ConsumerConfig `json:"cons,omitempty"`
+	// Ours, MQTT 5 sessions only (mqtt_timers.go).
+	Expiry       uint32          `json:"expiry,omitempty"`
+	Disconnected *time.Time      `json:"disconnected,omitempty"`
+	Will         *mqttWillRecord `json:"will,omitempty"`
 }
 
 // mqttSub is what a subscription of an MQTT connection delivers: its QoS,
@@ -82,13 +91,7 @@ func (c *client) mqttStartSession(clean, persist bool, expiry uint32) (bool, err
 		}
 		return false, nil
 	}
-	for subj, qos := range rec.Subs {
-		ss := &mqttSessSub{qos: qos, cons: rec.Cons[subj]}
-		if i := strings.IndexByte(subj, ' '); i > 0 {
-			ss.queue = subj[i+1:]
-		}
-		sess.subs[subj] = ss
-	}
+	sess.subs = mqttSessionFromRecord(&rec).subs
 	if clean {
 		ma.deleteSession(sess)
 		sess.subs = map[string]*mqttSessSub{}
@@ -97,11 +100,28 @@ func (c *client) mqttStartSession(clean, persist bool, expiry uint32) (bool, err
 		}
 		return false, nil
 	}
-	if !persist {
+	switch {
+	case !persist:
 		// MQTT 5 without expiry: resumed now, gone when the connection ends.
 		ma.purgeSessionRecord(sess.hash)
+	case rec.Disconnected != nil || rec.Will != nil || rec.Expiry != expiry:
+		// Connected again: no will waits, the expiry is this CONNECT's.
+		ma.storeSession(mq.clientID, sess)
 	}
 	return true, nil
+}
+
+// mqttSessionFromRecord is the session a stored record describes.
+func mqttSessionFromRecord(rec *mqttSessionRecord) *mqttSession {
+	sess := &mqttSession{hash: mqttHash(rec.ID), persist: true, expiry: rec.Expiry, subs: map[string]*mqttSessSub{}}
+	for subj, qos := range rec.Subs {
+		ss := &mqttSessSub{qos: qos, cons: rec.Cons[subj]}
+		if i := strings.IndexByte(subj, ' '); i > 0 {
+			ss.queue = subj[i+1:]
+		}
+		sess.subs[subj] = ss
+	}
+	return sess
 }
 
 // mqttResumeSession subscribes again to a resumed session's subscriptions.
@@ -123,7 +143,15 @@ func (ma *mqttAccount) storeSession(clientID string, sess *mqttSession) {
 	if !sess.persist {
 		return
 	}
-	rec := mqttSessionRecord{Origin: mqttHash(ma.s.Name()), ID: clientID, Subs: map[string]byte{}, Cons: map[string]*ConsumerConfig{}}
+	rec := mqttSessionRecord{Origin: mqttHash(ma.s.Name()), ID: clientID, Subs: map[string]byte{}, Cons: map[string]*ConsumerConfig{},
+		Expiry: sess.expiry}
+	if !sess.disconnected.IsZero() {
+		t := sess.disconnected.UTC()
+		rec.Disconnected = &t
+		if sess.will != nil {
+			rec.Will = willRecord(sess.will, sess.willDue)
+		}
+	}
 	for k, ss := range sess.subs {
 		rec.Subs[k] = ss.qos
 		if ss.cons != nil {

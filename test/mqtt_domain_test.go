@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/nats-io/nats.go"
 
@@ -128,10 +129,10 @@ func mqttConnectURL(t *testing.T, url, id string, clean bool, got chan mqttMsg) 
 func TestMQTTJsDomainWithReference(t *testing.T) {
 	ref := refBin(t)
 	dir := t.TempDir()
-	hubLeafPort, leafPort, mqttPort := freePort(t), freePort(t), freePort(t)
+	hubPort, hubLeafPort, leafPort, mqttPort := freePort(t), freePort(t), freePort(t), freePort(t)
 	hubConf := writeConf(t, dir, "hub.conf", fmt.Sprintf(
 		"server_name: hub\nlisten: \"127.0.0.1:%d\"\nleafnodes { listen: \"127.0.0.1:%d\" }\njetstream { domain: hub, store_dir: %q }\n",
-		freePort(t), hubLeafPort, filepath.ToSlash(filepath.Join(dir, "hub"))))
+		hubPort, hubLeafPort, filepath.ToSlash(filepath.Join(dir, "hub"))))
 	leafConf := writeConf(t, dir, "leaf.conf", fmt.Sprintf(
 		"server_name: leaf\nlisten: \"127.0.0.1:%d\"\nleafnodes { remotes [ { url: \"nats://127.0.0.1:%d\" } ], reconnect: \"100ms\" }\nmqtt { listen: \"127.0.0.1:%d\", js_domain: hub }\n",
 		leafPort, hubLeafPort, mqttPort))
@@ -162,6 +163,26 @@ func TestMQTTJsDomainWithReference(t *testing.T) {
 	}
 	mqttWait(t, sub.Subscribe("xdom/b", 1, nil), "subscribe on ours")
 	sub.Disconnect(50)
+	// An MQTT 5 session of ours, dropped with a delayed will: its record
+	// has our fields (expiry, disconnected, will), which the reference
+	// must read past.
+	expiry, delay := uint32(3600), uint32(3600)
+	v5, _, err := mqtt5ConnectAddr(t, fmt.Sprintf("127.0.0.1:%d", mqttPort), &paho.Connect{ClientID: "xdom-v5",
+		Properties:     &paho.ConnectProperties{SessionExpiryInterval: &expiry},
+		WillMessage:    &paho.WillMessage{Topic: "xdom/will", Payload: []byte("late")},
+		WillProperties: &paho.WillProperties{WillDelayInterval: &delay}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v5.subscribe(t, paho.SubscribeOptions{Topic: "xdom/c", QoS: 1})
+	v5.conn.Close()
+	hc := dialNATS(t, hubPort)
+	hjs, _ := hc.JetStream(nats.Domain("hub"))
+	waitFor(t, 10*time.Second, "the dropped MQTT 5 session's record with its will", func() bool {
+		m, err := hjs.GetLastMsg("$MQTT_sess", "$MQTT.sess.hub.>")
+		return err == nil && strings.Contains(string(m.Data), `"id":"xdom-v5"`) &&
+			strings.Contains(string(m.Data), `"disconnected":`) && strings.Contains(string(m.Data), `"will":{"topic":"xdom/will"`)
+	})
 	stop(leaf)
 
 	runLeaf(ref)
@@ -171,6 +192,12 @@ func TestMQTTJsDomainWithReference(t *testing.T) {
 	mqttConnectURL(t, url, "xdom-sub", false, got)
 	if m := mqttNext(t, got); m.topic != "xdom/b" || m.payload != "two" || m.qos != 1 {
 		t.Fatalf("the reference resuming ours's session got %+v", m)
+	}
+	mqttWait(t, pub.Publish("xdom/c", 1, false, "three"), "publish on the reference")
+	got = make(chan mqttMsg, 10)
+	mqttConnectURL(t, url, "xdom-v5", false, got)
+	if m := mqttNext(t, got); m.topic != "xdom/c" || m.payload != "three" {
+		t.Fatalf("the reference resuming ours's MQTT 5 session got %+v", m)
 	}
 	fresh := make(chan mqttMsg, 10)
 	mqttWait(t, mqttConnectURL(t, url, "xdom-new", true, nil).Subscribe("xdom/r", 1, func(_ mqtt.Client, m mqtt.Message) {
