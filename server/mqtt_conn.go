@@ -41,6 +41,9 @@ type mqttConn struct {
 	will      *mqttWill // copied out of the CONNECT
 	pub       mqttPublish
 	sbuf      []byte            // subject scratch
+	stbuf     []byte            // scratch of a QoS 1/2 message's subject in its stream
+	ackbuf    []byte            // scratch of the ack subject of a delivery acknowledged
+	abuf      []byte            // scratch of the reply subject its PubAck comes to
 	hbuf      []byte            // header scratch
 	aliases   map[uint16]string // MQTT 5 topic aliases the client set
 	keepAlive time.Duration
@@ -53,6 +56,7 @@ type mqttConn struct {
 	pbuf     []byte // a delivery's MQTT 5 properties (hbuf is the reader's)
 	nextPI   uint16
 	inflight map[uint16]*mqttInflight
+	free     []*mqttInflight // records acknowledged, for reuse (newInflight)
 	bySeq    map[mqttSeqKey]uint16
 	pubrel   map[uint16]struct{} // QoS 2 out: PUBREL sent, PUBCOMP awaited
 	recvMax  int                 // MQTT 5 receive maximum: QoS 1/2 in flight at most, 0 no limit
@@ -69,7 +73,7 @@ type mqttConn struct {
 // mqttInflight is a QoS 1/2 message sent to the client and not yet
 // acknowledged: the JetStream ack subject that acknowledges it.
 type mqttInflight struct {
-	ack string
+	ack []byte
 	key mqttSeqKey
 	qos byte
 }

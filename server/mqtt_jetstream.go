@@ -220,14 +220,30 @@ func (ma *mqttAccount) onReply(_ *subscription, _ *client, _ *Account, subject, 
 	}
 }
 
-// pubAcked answers a QoS 1 or 2 PUBLISH once JetStream stored it.
+// appendPubAckReply appends the reply subject of a QoS 1/2 PUBLISH's
+// store, "<prefix>PA.<cid>.<pi>.<qos>", answered by pubAcked.
+func (ma *mqttAccount) appendPubAckReply(b []byte, cid uint64, pi uint16, qos byte) []byte {
+	b = append(b, ma.prefix...)
+	b = append(b, "PA."...)
+	b = strconv.AppendUint(b, cid, 10)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, uint64(pi), 10)
+	return append(b, '.', '0'+qos)
+}
+
+// pubAcked answers a QoS 1 or 2 PUBLISH once JetStream stored it; args
+// is "<cid>.<pi>.<qos>" (appendPubAckReply).
 func (ma *mqttAccount) pubAcked(args string, msg []byte) {
-	parts := strings.Split(args, ".")
-	if len(parts) != 3 {
+	cidStr, rest, _ := strings.Cut(args, ".")
+	piStr, qosStr, ok := strings.Cut(rest, ".")
+	if !ok || (qosStr != "1" && qosStr != "2") {
 		return
 	}
-	cid, _ := strconv.ParseUint(parts[0], 10, 64)
-	pi, _ := strconv.ParseUint(parts[1], 10, 16)
+	cid, err1 := strconv.ParseUint(cidStr, 10, 64)
+	pi, err2 := strconv.ParseUint(piStr, 10, 16)
+	if err1 != nil || err2 != nil {
+		return
+	}
 	ma.mu.Lock()
 	c := ma.clients[cid]
 	ma.mu.Unlock()
@@ -235,14 +251,14 @@ func (ma *mqttAccount) pubAcked(args string, msg []byte) {
 		return
 	}
 	var reason byte
-	if jsonHasError(msg) && !(parts[2] == "2" && mqttAlreadyStored(msg)) {
+	if jsonHasError(msg) && !(qosStr == "2" && mqttAlreadyStored(msg)) {
 		reason = 0x80 // unspecified error (MQTT 5); 3.1.1 has no negative ack
 		if !c.mq.v5 {
 			return
 		}
 	}
 	typ := byte(mqttPacketPubAck)
-	if parts[2] == "2" {
+	if qosStr == "2" {
 		typ = mqttPacketPubRec
 	}
 	c.mqttSendAck(typ, uint16(pi), reason)

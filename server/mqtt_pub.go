@@ -85,13 +85,18 @@ func (c *client) mqttPublish(flags byte, body []byte) error {
 		return nil
 	}
 	// Stored; the PubAck's reply sends PUBACK/PUBREC (mqttAccount.pubAcked).
-	stored := mqttMsgsPrefix + subject
-	ackTo := mq.ma.prefix + "PA." + strconv.FormatUint(c.cid, 10) + "." + strconv.Itoa(int(p.pi)) + "." + strconv.Itoa(int(qos))
+	// Both subjects are built in the connection's scratch: the stream and
+	// the match cache copy what they keep.
+	mq.stbuf = append(append(mq.stbuf[:0], mqttMsgsPrefix...), subject...)
+	stored := bytesToString(mq.stbuf)
 	if qos == 2 {
-		ackTo = mq.ma.prefix + "NR" // no $MQTT_qos2in: PUBREC below
+		mq.abuf = append(append(mq.abuf[:0], mq.ma.prefix...), "NR"...) // no $MQTT_qos2in: PUBREC below
+	} else {
+		mq.abuf = mq.ma.appendPubAckReply(mq.abuf[:0], c.cid, p.pi, qos)
 	}
-	r := c.acc.sl.Match(stored)
-	found := c.deliverResult(r, stored, []byte(ackTo), hdr, p.payload)
+	r := c.match(stored)
+	found := c.deliverResult(r, stored, mq.abuf, hdr, p.payload)
+	c.rc.release(r)
 	if !found || qos == 2 {
 		// No $MQTT_msgs or $MQTT_qos2in (deleted under us): acknowledge
 		// all the same, NATS subscribers got it.

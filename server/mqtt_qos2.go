@@ -56,9 +56,10 @@ func (c *client) mqttStoreQoS2(p *mqttPublish, subject string, reply, hdr []byte
 	b, _ = appendHeaderLinesExcept(b, hdr, func(k string) bool { return k == mqttHdrPub })
 	b = append(b, '\r', '\n')
 	stored := mqttQoS2InPrefix + mq.clientID + "." + strconv.Itoa(int(p.pi))
-	ackTo := mq.ma.prefix + "PA." + strconv.FormatUint(c.cid, 10) + "." + strconv.Itoa(int(p.pi)) + ".2"
-	r := c.acc.sl.Match(stored)
-	return c.deliverResult(r, stored, []byte(ackTo), b, p.payload)
+	mq.abuf = mq.ma.appendPubAckReply(mq.abuf[:0], c.cid, p.pi, 2)
+	r := c.match(stored)
+	defer c.rc.release(r)
+	return c.deliverResult(r, stored, mq.abuf, b, p.payload)
 }
 
 // mqttReleaseQoS2 handles PUBREL: the stored message is delivered and
