@@ -249,9 +249,20 @@ func willRecord(w *mqttWill, due time.Time) *mqttWillRecord {
 		Header: w.hdr, Reply: string(w.reply), Expiry: w.expiry, Due: due.UTC()}
 }
 
+// willFromRecord trusts nothing of a record anyone with access to the
+// stream may have written: the QoS is at most 2, the header is rebuilt
+// as a well-formed block of its lines, a reply that is no subject is
+// dropped (a topic that is none is dropped by publishWill).
 func willFromRecord(r *mqttWillRecord) *mqttWill {
-	return &mqttWill{topic: []byte(r.Topic), payload: r.Payload, qos: min(r.QoS, 2), retain: r.Retain,
-		hdr: r.Header, reply: []byte(r.Reply), expiry: r.Expiry}
+	w := &mqttWill{topic: []byte(r.Topic), payload: r.Payload, qos: min(r.QoS, 2), retain: r.Retain, expiry: r.Expiry}
+	if len(r.Header) > 0 {
+		hdr, _ := appendHeaderLinesExcept([]byte("NATS/1.0\r\n"), r.Header, func(string) bool { return false })
+		w.hdr = append(hdr, '\r', '\n')
+	}
+	if IsValidSubject(r.Reply) {
+		w.reply = []byte(r.Reply)
+	}
+	return w
 }
 
 // mqttRestoreAccounts sets up, at start, the MQTT state of the accounts
