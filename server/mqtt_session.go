@@ -104,8 +104,10 @@ func (c *client) mqttStartSession(clean, persist bool, expiry uint32) (bool, err
 	case !persist:
 		// MQTT 5 without expiry: resumed now, gone when the connection ends.
 		ma.purgeSessionRecord(sess.hash)
-	case rec.Disconnected != nil || rec.Will != nil || rec.Expiry != expiry:
-		// Connected again: no will waits, the expiry is this CONNECT's.
+	case rec.Disconnected != nil || rec.Will != nil || rec.Expiry != expiry ||
+		(expiry > 0 && rec.Origin != mqttHash(ma.s.Name())):
+		// Connected again: no will waits, the expiry is this CONNECT's, and
+		// this server owns its timers (mqtt_timers.go).
 		ma.storeSession(mq.clientID, sess)
 	}
 	return true, nil

@@ -17,7 +17,12 @@ package server
 //	         "due": "<RFC 3339 time it is published>"}
 //
 // "disconnected" and "will" are written when the connection ends and
-// removed when the session is resumed. When the account's MQTT state is
+// removed when the session is resumed. A server with peers (cluster,
+// gateway, leaf nodes: its MQTT state may be shared) carries on only the
+// records it wrote ("origin", the hash of its server_name), and a session
+// resumed on another server than the one that wrote its record is written
+// again, so that a restart of the first does not remove a session now
+// connected elsewhere. When the account's MQTT state is
 // set up after a restart (at start for the accounts whose $MQTT_sess is
 // in this server's JetStream, else at their first MQTT connection), the
 // records are read back: a session whose interval has passed is removed,
@@ -289,6 +294,8 @@ func (s *Server) mqttRestoreAccounts() {
 // any connection of it is served.
 func (ma *mqttAccount) restoreTimers() error {
 	seq, started := uint64(1), time.Now()
+	mine := mqttHash(ma.s.Name())
+	alone := mqttStandalone(ma.s.getOpts())
 	for n := 0; n < 10_000_000; n++ {
 		m, err := ma.getMsg(mqttSessStream, ma.sessPrefix+">", seq, true)
 		if err != nil || m == nil {
@@ -298,6 +305,9 @@ func (ma *mqttAccount) restoreTimers() error {
 		var rec mqttSessionRecord
 		if json.Unmarshal(m.Data, &rec) != nil || rec.Expiry == 0 || rec.ID == "" {
 			continue // the reference's or MQTT 3.1.1: no timers
+		}
+		if !alone && rec.Origin != mine {
+			continue // another server's session: its client may be connected there
 		}
 		ma.restoreSession(&rec, started)
 	}

@@ -207,3 +207,41 @@ func TestMQTTJsDomainWithReference(t *testing.T) {
 		t.Fatalf("the reference's retained from ours: %+v", m)
 	}
 }
+
+// TestMQTTJsDomainSessionOnAnotherLeaf: two leaf nodes keep their MQTT
+// state in the same hub. An MQTT 5 session with a short expiry interval
+// connected on one is not removed by the other, which reads the session
+// records back when its first MQTT client connects: their timers are the
+// business of the server that wrote them.
+func TestMQTTJsDomainSessionOnAnotherLeaf(t *testing.T) {
+	hub := leafHub(t, func(o *server.Options) {
+		o.JetStream, o.StoreDir, o.JetStreamDomain = true, t.TempDir(), "hub"
+	})
+	leafA := mqttDomainLeaf(t, hub)
+	leafB := leafOf(t, hub.LeafAddr().Port, "", "", func(o *server.Options) {
+		o.ServerName = "mqtt-leaf-b"
+		o.MQTT = server.MQTTOpts{Host: "127.0.0.1", Port: server.RANDOM_PORT, JsDomain: "hub"}
+	})
+	waitLeafs(t, 2, hub)
+	waitLeafSub(t, leafB, "$JS.hub.API.>")
+
+	expiry := uint32(2)
+	onB, _, err := mqtt5Connect(t, leafB, &paho.Connect{ClientID: "shared", Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onB.subscribe(t, paho.SubscribeOptions{Topic: "sh/x", QoS: 1})
+	pub := mqttConnect(t, leafA, "shared-pub", true) // leaf A reads the records now
+	time.Sleep(3 * time.Second)                      // longer than the session's interval
+	js, err := connect(t, hub).JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si, err := js.StreamInfo("$MQTT_msgs"); err != nil || si.State.Consumers != 1 {
+		t.Fatalf("the connected session's consumer: %v %v", si, err)
+	}
+	mqttWait(t, pub.Publish("sh/x", 1, false, "still here"), "publish on A")
+	if m := onB.next(t); string(m.Payload) != "still here" {
+		t.Fatalf("session on B got %q", m.Payload)
+	}
+}
