@@ -58,12 +58,13 @@ type mqttConn struct {
 	inflight map[uint16]*mqttInflight
 	free     []*mqttInflight // records acknowledged, for reuse (newInflight)
 	bySeq    map[mqttSeqKey]uint16
-	pubrel   map[uint16]struct{} // QoS 2 out: PUBREL sent, PUBCOMP awaited
-	recvMax  int                 // MQTT 5 receive maximum: QoS 1/2 in flight at most, 0 no limit
-	inbound  map[uint16]struct{} // MQTT 5: packet identifiers of QoS 1/2 PUBLISHes not yet PUBACKed/PUBCOMPed
-	inMax    int                 // MQTT 5: the server's receive maximum, as CONNACK said
-	deferred []string            // ack subjects of deliveries held back by recvMax (mqtt_v5.go)
-	lost     []string            // ack subjects of deliveries after close
+	pubrel   map[uint16]struct{}      // QoS 2 out: PUBREL sent, PUBCOMP awaited
+	recvMax  int                      // MQTT 5 receive maximum: QoS 1/2 in flight at most, 0 no limit
+	inbound  map[uint16]struct{}      // MQTT 5: packet identifiers of QoS 1/2 PUBLISHes not yet PUBACKed/PUBCOMPed
+	held     map[uint16]*mqttQoS2Held // incoming QoS 2 messages stored, until PUBREL (mqtt_qos2.go)
+	inMax    int                      // MQTT 5: the server's receive maximum, as CONNACK said
+	deferred []string                 // ack subjects of deliveries held back by recvMax (mqtt_v5.go)
+	lost     []string                 // ack subjects of deliveries after close
 	kaTimer  *time.Timer
 
 	// done is closed once the connection's session has ended (mqttClosed).

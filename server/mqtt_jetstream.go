@@ -217,7 +217,22 @@ func (ma *mqttAccount) onReply(_ *subscription, _ *client, _ *Account, subject, 
 		}
 	case strings.HasPrefix(rest, "PA."):
 		ma.pubAcked(rest[3:], msg)
+	case strings.HasPrefix(rest, "Q2."):
+		ma.releasedStored(rest[3:], msg) // mqtt_qos2.go
+	case strings.HasPrefix(rest, "Q2D."):
+		ma.releasedRemoved(rest[4:], msg)
 	}
+}
+
+// mqttParseIDs parses the "<a>.<b>.<c>" of a reply subject's tail.
+func mqttParseIDs(args string) (a, b, c uint64, ok bool) {
+	as, rest, _ := strings.Cut(args, ".")
+	bs, cs, found := strings.Cut(rest, ".")
+	var err1, err2, err3 error
+	a, err1 = strconv.ParseUint(as, 10, 64)
+	b, err2 = strconv.ParseUint(bs, 10, 64)
+	c, err3 = strconv.ParseUint(cs, 10, 64)
+	return a, b, c, found && err1 == nil && err2 == nil && err3 == nil
 }
 
 // appendPubAckReply appends the reply subject of a QoS 1/2 PUBLISH's
@@ -234,34 +249,34 @@ func (ma *mqttAccount) appendPubAckReply(b []byte, cid uint64, pi uint16, qos by
 // pubAcked answers a QoS 1 or 2 PUBLISH once JetStream stored it; args
 // is "<cid>.<pi>.<qos>" (appendPubAckReply).
 func (ma *mqttAccount) pubAcked(args string, msg []byte) {
-	cidStr, rest, _ := strings.Cut(args, ".")
-	piStr, qosStr, ok := strings.Cut(rest, ".")
-	if !ok || (qosStr != "1" && qosStr != "2") {
+	cid, pi, qos, ok := mqttParseIDs(args)
+	if !ok || pi > 0xffff || (qos != 1 && qos != 2) {
 		return
 	}
-	cid, err1 := strconv.ParseUint(cidStr, 10, 64)
-	pi, err2 := strconv.ParseUint(piStr, 10, 16)
-	if err1 != nil || err2 != nil {
-		return
-	}
-	ma.mu.Lock()
-	c := ma.clients[cid]
-	ma.mu.Unlock()
+	c := ma.client(cid)
 	if c == nil {
 		return
 	}
 	var reason byte
-	if jsonHasError(msg) && !(qosStr == "2" && mqttAlreadyStored(msg)) {
+	if jsonHasError(msg) && !(qos == 2 && mqttAlreadyStored(msg)) {
 		reason = 0x80 // unspecified error (MQTT 5); 3.1.1 has no negative ack
 		if !c.mq.v5 {
 			return
 		}
 	}
 	typ := byte(mqttPacketPubAck)
-	if qosStr == "2" {
+	if qos == 2 {
 		typ = mqttPacketPubRec
+		c.mqttHeldStored(uint16(pi), msg) // before PUBREC: its PUBREL may follow at once
 	}
 	c.mqttSendAck(typ, uint16(pi), reason)
+}
+
+// client is the MQTT connection with id cid, nil when it is gone.
+func (ma *mqttAccount) client(cid uint64) *client {
+	ma.mu.Lock()
+	defer ma.mu.Unlock()
+	return ma.clients[cid]
 }
 
 // mqttAlreadyStored reports whether a store into $MQTT_qos2in failed
