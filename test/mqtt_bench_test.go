@@ -93,38 +93,41 @@ func benchMQTTBinary(b *testing.B, bin string, qos byte) {
 	}
 	_ = s.SetPendingLimits(-1, -1)
 	_ = sub.Flush()
-	o := mqtt.NewClientOptions().AddBroker(url).SetClientID("bench-pub").SetCleanSession(true).
-		SetAutoReconnect(false).SetProtocolVersion(4).SetWriteTimeout(10 * time.Second)
-	pub := mqtt.NewClient(o)
-	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		b.Fatalf("connect: %v", tok.Error())
-	}
-	defer pub.Disconnect(0)
+	pub := mqttBenchClient(b, url, "bench-pub", nil)
+	mqttBenchRun(b, pub, qos, qos == 0, &got, done, sub)
+}
+
+// mqttBenchRun publishes b.N messages of 128 bytes at qos on bench/mqtt,
+// at most 1000 waiting for their acknowledgement and, with ahead set, at
+// most 5000 ahead of the receiver (a QoS 0 publisher is not slowed down
+// by acknowledgements), and reports msgs/s once got reached b.N (done
+// closed). mon is the NATS connection waitWindow reports on.
+func mqttBenchRun(b *testing.B, pub mqtt.Client, qos byte, ahead bool, got *atomic.Int64, done chan struct{}, mon *nats.Conn) {
+	n := int64(b.N)
 	payload := make([]byte, 128)
 	const window = 1000
 	toks := make([]mqtt.Token, 0, window)
+	wait := func() {
+		for _, t := range toks {
+			if !t.WaitTimeout(30*time.Second) || t.Error() != nil {
+				b.Fatalf("publish: %v", t.Error())
+			}
+		}
+		toks = toks[:0]
+	}
 	b.SetBytes(int64(len(payload)))
 	b.ResetTimer()
 	start := time.Now()
 	for i := int64(0); i < n; i++ {
-		if qos == 0 {
-			waitWindow(b, &got, i-5000, sub)
+		if ahead {
+			waitWindow(b, got, i-5000, mon)
 		}
 		toks = append(toks, pub.Publish("bench/mqtt", qos, false, payload))
 		if len(toks) == window {
-			for _, t := range toks {
-				if !t.WaitTimeout(30*time.Second) || t.Error() != nil {
-					b.Fatalf("publish: %v", t.Error())
-				}
-			}
-			toks = toks[:0]
+			wait()
 		}
 	}
-	for _, t := range toks {
-		if !t.WaitTimeout(30*time.Second) || t.Error() != nil {
-			b.Fatalf("publish: %v", t.Error())
-		}
-	}
+	wait()
 	select {
 	case <-done:
 	case <-time.After(60 * time.Second):
@@ -186,33 +189,5 @@ func benchMQTTPubSub(b *testing.B, bin string, qos byte) {
 		b.Fatalf("subscribe: %v", tok.Error())
 	}
 	pub := mqttBenchClient(b, url, "bench-pub", nil)
-	payload := make([]byte, 128)
-	const window = 1000
-	toks := make([]mqtt.Token, 0, window)
-	b.SetBytes(int64(len(payload)))
-	b.ResetTimer()
-	start := time.Now()
-	for i := int64(0); i < n; i++ {
-		waitWindow(b, &got, i-5000, mon)
-		toks = append(toks, pub.Publish("bench/mqtt", qos, false, payload))
-		if len(toks) == window {
-			for _, t := range toks {
-				if !t.WaitTimeout(30*time.Second) || t.Error() != nil {
-					b.Fatalf("publish: %v", t.Error())
-				}
-			}
-			toks = toks[:0]
-		}
-	}
-	for _, t := range toks {
-		if !t.WaitTimeout(30*time.Second) || t.Error() != nil {
-			b.Fatalf("publish: %v", t.Error())
-		}
-	}
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		b.Fatalf("received %d of %d", got.Load(), n)
-	}
-	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "msgs/s")
+	mqttBenchRun(b, pub, qos, true, &got, done, mon)
 }
