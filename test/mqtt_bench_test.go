@@ -93,7 +93,7 @@ func benchMQTTBinary(b *testing.B, bin string, qos byte) {
 	}
 	_ = s.SetPendingLimits(-1, -1)
 	_ = sub.Flush()
-	pub := mqttBenchClient(b, url, "bench-pub", nil)
+	pub := mqttBenchClient(b, url, "bench-pub")
 	mqttBenchRun(b, pub, qos, qos == 0, &got, done, sub)
 }
 
@@ -156,12 +156,9 @@ func BenchmarkMQTTPubSub(b *testing.B) {
 }
 
 // mqttBenchClient connects a paho 3.1.1 client with a clean session.
-func mqttBenchClient(b *testing.B, url, id string, handler mqtt.MessageHandler) mqtt.Client {
+func mqttBenchClient(b *testing.B, url, id string) mqtt.Client {
 	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(true).
 		SetAutoReconnect(false).SetProtocolVersion(4).SetWriteTimeout(10 * time.Second).SetOrderMatters(false)
-	if handler != nil {
-		o.SetDefaultPublishHandler(handler)
-	}
 	c := mqtt.NewClient(o)
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		b.Fatalf("connect %s: %v", id, tok.Error())
@@ -180,7 +177,7 @@ func benchMQTTPubSub(b *testing.B, bin string, qos byte) {
 	var got atomic.Int64
 	n := int64(b.N)
 	done := make(chan struct{})
-	sub := mqttBenchClient(b, url, "bench-sub", nil)
+	sub := mqttBenchClient(b, url, "bench-sub")
 	if tok := sub.Subscribe("bench/mqtt", qos, func(mqtt.Client, mqtt.Message) {
 		if got.Add(1) == n {
 			close(done)
@@ -188,6 +185,6 @@ func benchMQTTPubSub(b *testing.B, bin string, qos byte) {
 	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		b.Fatalf("subscribe: %v", tok.Error())
 	}
-	pub := mqttBenchClient(b, url, "bench-pub", nil)
+	pub := mqttBenchClient(b, url, "bench-pub")
 	mqttBenchRun(b, pub, qos, true, &got, done, mon)
 }
