@@ -41,6 +41,9 @@ type mqttConn struct {
 	will      *mqttWill // copied out of the CONNECT
 	pub       mqttPublish
 	sbuf      []byte            // subject scratch
+	stbuf     []byte            // scratch of a QoS 1/2 message's subject in its stream
+	ackbuf    []byte            // scratch of the ack subject of a delivery acknowledged
+	abuf      []byte            // scratch of the reply subject its PubAck comes to
 	hbuf      []byte            // header scratch
 	aliases   map[uint16]string // MQTT 5 topic aliases the client set
 	keepAlive time.Duration
@@ -53,11 +56,15 @@ type mqttConn struct {
 	pbuf     []byte // a delivery's MQTT 5 properties (hbuf is the reader's)
 	nextPI   uint16
 	inflight map[uint16]*mqttInflight
+	free     []*mqttInflight // records acknowledged, for reuse (newInflight)
 	bySeq    map[mqttSeqKey]uint16
-	pubrel   map[uint16]struct{} // QoS 2 out: PUBREL sent, PUBCOMP awaited
-	recvMax  int                 // MQTT 5 receive maximum: QoS 1/2 in flight at most, 0 no limit
-	deferred []string            // ack subjects of deliveries held back by recvMax (mqtt_v5.go)
-	lost     []string            // ack subjects of deliveries after close
+	pubrel   map[uint16]struct{}      // QoS 2 out: PUBREL sent, PUBCOMP awaited
+	recvMax  int                      // MQTT 5 receive maximum: QoS 1/2 in flight at most, 0 no limit
+	inbound  map[uint16]struct{}      // MQTT 5: packet identifiers of QoS 1/2 PUBLISHes not yet PUBACKed/PUBCOMPed
+	held     map[uint16]*mqttQoS2Held // incoming QoS 2 messages stored, until PUBREL (mqtt_qos2.go)
+	inMax    int                      // MQTT 5: the server's receive maximum, as CONNACK said
+	deferred []string                 // ack subjects of deliveries held back by recvMax (mqtt_v5.go)
+	lost     []string                 // ack subjects of deliveries after close
 	kaTimer  *time.Timer
 
 	// done is closed once the connection's session has ended (mqttClosed).
@@ -67,7 +74,7 @@ type mqttConn struct {
 // mqttInflight is a QoS 1/2 message sent to the client and not yet
 // acknowledged: the JetStream ack subject that acknowledges it.
 type mqttInflight struct {
-	ack string
+	ack []byte
 	key mqttSeqKey
 	qos byte
 }
@@ -112,7 +119,11 @@ func (s *Server) startMQTT() error {
 	s.mqttl = ml
 	s.mu.Unlock()
 	s.Noticef("Listening for MQTT clients on %s://%s", scheme, net.JoinHostPort(host, strconv.Itoa(ml.port)))
-	s.wg.Add(1)
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		s.mqttRestoreAccounts() // mqtt_timers.go
+	}()
 	go func() {
 		defer s.wg.Done()
 		stopped := func() bool { return s.isShuttingDown() || s.ldm.Load() }
@@ -140,7 +151,7 @@ func (s *Server) stopMQTT() {
 	}
 	s.mqtt.mu.Unlock()
 	for _, ma := range accounts {
-		ma.stopAllTimers() // mqtt_v5.go
+		ma.stopAllTimers() // mqtt_timers.go
 	}
 }
 
@@ -349,13 +360,33 @@ func (c *client) mqttSend(b []byte) {
 	c.addToFlush(c)
 }
 
-// mqttSendAck queues an acknowledgement from any goroutine.
+// mqttSendAck queues an acknowledgement of an incoming PUBLISH from any
+// goroutine (mqttAckIn from the reader).
 func (c *client) mqttSendAck(typ byte, pi uint16, reason byte) {
-	var b [5]byte
 	c.mu.Lock()
-	c.queueOutbound(mqttAppendAck(b[:0], typ, pi, reason))
+	c.mqttQueueAck(typ, pi, reason)
 	c.mu.Unlock()
 	c.signalFlush()
+}
+
+// mqttAckIn queues an acknowledgement of an incoming PUBLISH from the
+// connection's reader.
+func (c *client) mqttAckIn(typ byte, pi uint16, reason byte) {
+	c.mu.Lock()
+	c.mqttQueueAck(typ, pi, reason)
+	c.mu.Unlock()
+	c.addToFlush(c)
+}
+
+// mqttQueueAck queues PUBACK, PUBREC or PUBCOMP for an incoming PUBLISH;
+// the one that ends its flow frees its place under the server's receive
+// maximum (mqtt_v5.go). Lock held.
+func (c *client) mqttQueueAck(typ byte, pi uint16, reason byte) {
+	var b [5]byte
+	c.queueOutbound(mqttAppendAck(b[:0], typ, pi, reason))
+	if typ != mqttPacketPubRec || reason >= 0x80 {
+		delete(c.mq.inbound, pi)
+	}
 }
 
 // mqttAuthConfigured reports whether MQTT clients must authenticate.
@@ -545,8 +576,9 @@ func (c *client) mqttConnAckProps(assigned string) []byte {
 	}
 	p = append(p, mqttPropTopicAliasMaximum)
 	p = mqttAppendUint16(p, mqttMaxTopicAlias)
+	c.mq.inMax = c.srv.getOpts().MQTT.maxAckPending()
 	p = append(p, mqttPropReceiveMaximum)
-	p = mqttAppendUint16(p, uint16(c.srv.getOpts().MQTT.maxAckPending()))
+	p = mqttAppendUint16(p, uint16(c.mq.inMax))
 	p = append(p, mqttPropSubIDAvailable, 0)
 	p = append(p, mqttPropMaximumPacketSize)
 	n := uint32(c.mpay) + 65536
@@ -618,12 +650,5 @@ func (c *client) mqttClosed() {
 	if reason == ServerShutdown {
 		return
 	}
-	if mq.will != nil && (!graceful || willAnyway) {
-		if d := c.mqttWillDelay(); d > 0 {
-			c.mqttScheduleWill(d)
-		} else {
-			c.mqttPublishWill()
-		}
-	}
-	c.mqttScheduleExpiry()
+	c.mqttDisconnected(mq.will != nil && (!graceful || willAnyway)) // mqtt_timers.go
 }

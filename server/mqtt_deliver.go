@@ -159,7 +159,7 @@ func (mq *mqttConn) trackOut(deliver string, ack []byte, qos byte, limited bool)
 		key = mqttSeqKey{deliver: deliver, seq: mqttAckStreamSeq(ack)}
 		if pi, ok := mq.bySeq[key]; ok {
 			if inf := mq.inflight[pi]; inf != nil {
-				inf.ack = string(ack)
+				inf.ack = append(inf.ack[:0], ack...)
 				return pi, true
 			}
 		}
@@ -183,13 +183,29 @@ func (mq *mqttConn) trackOut(deliver string, ack []byte, qos byte, limited bool)
 			continue
 		}
 		pi = mq.nextPI
-		mq.inflight[pi] = &mqttInflight{ack: string(ack), key: key, qos: qos}
+		mq.inflight[pi] = mq.newInflight(ack, key, qos)
 		if key.seq != 0 {
 			mq.bySeq[key] = pi
 		}
 		return pi, false
 	}
 	return 0, false
+}
+
+// newInflight records a delivery in flight, reusing a record its
+// acknowledgement freed, so that a steady flow allocates nothing (the
+// ack subject is copied: it views the delivery's buffer). Lock held.
+func (mq *mqttConn) newInflight(ack []byte, key mqttSeqKey, qos byte) *mqttInflight {
+	var inf *mqttInflight
+	if n := len(mq.free); n > 0 {
+		inf = mq.free[n-1]
+		mq.free = mq.free[:n-1]
+	} else {
+		inf = &mqttInflight{}
+	}
+	inf.ack = append(inf.ack[:0], ack...)
+	inf.key, inf.qos = key, qos
+	return inf
 }
 
 // mqttAckStreamSeq is the stream sequence of a v1 ack subject,
@@ -227,12 +243,14 @@ func (c *client) mqttAck(kind byte, pi uint16, _ byte) {
 		return
 	}
 	c.mu.Lock()
-	inf := mq.inflight[pi]
-	if inf != nil {
+	mq.ackbuf = mq.ackbuf[:0]
+	if inf := mq.inflight[pi]; inf != nil {
 		delete(mq.inflight, pi)
 		if inf.key.seq != 0 {
 			delete(mq.bySeq, inf.key)
 		}
+		mq.ackbuf = append(mq.ackbuf, inf.ack...)
+		mq.free = append(mq.free, inf)
 	}
 	if kind == mqttPacketPubRec {
 		if mq.pubrel == nil {
@@ -240,13 +258,13 @@ func (c *client) mqttAck(kind byte, pi uint16, _ byte) {
 		}
 		mq.pubrel[pi] = struct{}{}
 	}
-	acc := c.acc
 	c.mu.Unlock()
-	if inf != nil && inf.ack != "" {
-		c.srv.PublishInternal(acc, inf.ack, "", nil, nil)
+	if len(mq.ackbuf) > 0 {
+		c.mqttPublishAck(bytesToString(mq.ackbuf), nil)
 	}
 	if kind == mqttPacketPubRec {
-		c.mqttSend(mqttAppendAck(nil, mqttPacketPubRel, pi, 0))
+		var b [5]byte
+		c.mqttSend(mqttAppendAck(b[:0], mqttPacketPubRel, pi, 0))
 		return
 	}
 	c.mqttSendDeferred()
@@ -260,11 +278,11 @@ func (c *client) mqttReturnInflight() {
 	c.mu.Lock()
 	acks := append(c.mq.lost, c.mq.deferred...)
 	for _, inf := range c.mq.inflight {
-		if inf.ack != "" {
-			acks = append(acks, inf.ack)
+		if len(inf.ack) > 0 {
+			acks = append(acks, string(inf.ack))
 		}
 	}
-	c.mq.lost, c.mq.deferred, c.mq.inflight, c.mq.bySeq = nil, nil, nil, nil
+	c.mq.lost, c.mq.deferred, c.mq.inflight, c.mq.bySeq, c.mq.free = nil, nil, nil, nil, nil
 	acc := c.acc
 	c.mu.Unlock()
 	for _, ack := range acks {
@@ -273,6 +291,16 @@ func (c *client) mqttReturnInflight() {
 }
 
 var mqttNak = []byte("-NAK")
+
+// mqttPublishAck acknowledges a stored message (nil payload: ACK) from
+// the connection's reader, as the connection itself, as a NATS client
+// acknowledges: through its own match cache, so that an ack subject seen
+// once takes no shared lock and costs no allocation.
+func (c *client) mqttPublishAck(ack string, payload []byte) {
+	r := c.match(ack)
+	c.deliverResult(r, ack, nil, nil, payload)
+	c.rc.release(r)
+}
 
 // mqttSendRetained sends the retained messages a new subscription
 // matches, flagged retained, at the lower of both QoS.

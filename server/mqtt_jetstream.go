@@ -49,6 +49,36 @@ const (
 	mqttHdrROrigin = "Nmqtt-ROrigin" // the hash of the server that stored it
 )
 
+// mqttDomain is the JetStream domain MQTT's streams live in: the mqtt
+// block's js_domain, else this server's own JetStream domain.
+func mqttDomain(o *Options) string {
+	if o.MQTT.JsDomain != "" {
+		return o.MQTT.JsDomain
+	}
+	return o.JetStreamDomain
+}
+
+// mqttAPIPrefix is the JetStream API MQTT's requests go to: the account's
+// own $JS.API, or "$JS.<js_domain>.API." when js_domain names another
+// domain than this server's (a leaf node whose MQTT state lives in its
+// hub's JetStream, say), reached over the leaf connection.
+func mqttAPIPrefix(o *Options) string {
+	if d := o.MQTT.JsDomain; d != "" && d != o.JetStreamDomain {
+		return "$JS." + d + ".API."
+	}
+	return "$JS.API."
+}
+
+// mqttSessPrefixFor is the subject prefix of session records, as the
+// reference's: "$MQTT.sess.<domain>." in a JetStream domain, else
+// "$MQTT.sess.".
+func mqttSessPrefixFor(domain string) string {
+	if domain == "" {
+		return mqttSessPrefix
+	}
+	return mqttSessPrefix + domain + "."
+}
+
 // mqttHashAlphabet is the alphabet of the reference's 8-character hashes
 // of server names and client ids.
 const mqttHashAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -65,8 +95,9 @@ func mqttHash(s string) string {
 	return string(b[:])
 }
 
-// mqttStreamConfigs are the streams' configurations, as JSON requests.
-func mqttStreamConfigs(replicas int) map[string]string {
+// mqttStreamConfigs are the streams' configurations, as JSON requests;
+// sessPrefix is the session records' subject prefix (mqttSessPrefixFor).
+func mqttStreamConfigs(replicas int, sessPrefix string) map[string]string {
 	if replicas <= 0 {
 		replicas = 1
 	}
@@ -74,7 +105,7 @@ func mqttStreamConfigs(replicas int) map[string]string {
 	return map[string]string{
 		mqttMsgsStream:     `{"name":"$MQTT_msgs","subjects":["$MQTT.msgs.>"],"retention":"interest","storage":"file","num_replicas":` + r + `}`,
 		mqttRetainedStream: `{"name":"$MQTT_rmsgs","subjects":["$MQTT.rmsgs.>"],"retention":"limits","max_msgs_per_subject":1,"storage":"file","num_replicas":` + r + `}`,
-		mqttSessStream:     `{"name":"$MQTT_sess","subjects":["$MQTT.sess.>"],"retention":"limits","max_msgs_per_subject":1,"storage":"file","num_replicas":` + r + `}`,
+		mqttSessStream:     `{"name":"$MQTT_sess","subjects":["` + sessPrefix + `>"],"retention":"limits","max_msgs_per_subject":1,"storage":"file","num_replicas":` + r + `}`,
 		mqttQoS2InStream:   `{"name":"$MQTT_qos2in","subjects":["$MQTT.qos2.in.>"],"retention":"limits","max_msgs_per_subject":1,"discard":"new","discard_new_per_subject":true,"storage":"file","num_replicas":` + r + `}`,
 		mqttOutStream:      `{"name":"$MQTT_out","subjects":["$MQTT.out.>"],"retention":"interest","storage":"file","num_replicas":` + r + `}`,
 	}
@@ -90,9 +121,12 @@ type mqttState struct {
 // mqttAccount is MQTT in one account. mu (a leaf) guards the maps; setup
 // serializes the streams' creation and the retained messages' load.
 type mqttAccount struct {
-	s      *Server
-	acc    *Account
-	prefix string // "$MQTT.JSA.<server hash>."
+	s          *Server
+	acc        *Account
+	prefix     string // "$MQTT.JSA.<server hash>."
+	domain     string // the JetStream domain of MQTT's streams, "" for none
+	api        string // "$JS.API." or, for another domain's JetStream, "$JS.<domain>.API."
+	sessPrefix string // the session records' subject prefix (mqttSessPrefixFor)
 
 	setup      sync.Mutex
 	ready      bool
@@ -126,13 +160,18 @@ func (s *Server) mqttAccountFor(acc *Account) (*mqttAccount, error) {
 	}
 	ma := s.mqtt.accounts[acc]
 	if ma == nil {
+		o := s.getOpts()
+		domain := mqttDomain(o)
 		ma = &mqttAccount{
 			s: s, acc: acc,
-			prefix:   "$MQTT.JSA." + mqttHash(s.Name()) + ".",
-			reqs:     map[string]chan []byte{},
-			clients:  map[uint64]*client{},
-			byID:     map[string]*client{},
-			retained: map[string]*mqttRetained{},
+			prefix:     "$MQTT.JSA." + mqttHash(s.Name()) + ".",
+			domain:     domain,
+			api:        mqttAPIPrefix(o),
+			sessPrefix: mqttSessPrefixFor(domain),
+			reqs:       map[string]chan []byte{},
+			clients:    map[uint64]*client{},
+			byID:       map[string]*client{},
+			retained:   map[string]*mqttRetained{},
 		}
 		s.mqtt.accounts[acc] = ma
 	}
@@ -152,6 +191,9 @@ func (s *Server) mqttAccountFor(acc *Account) (*mqttAccount, error) {
 		return nil, err
 	}
 	if err := ma.loadRetained(); err != nil {
+		return nil, err
+	}
+	if err := ma.restoreTimers(); err != nil { // mqtt_timers.go
 		return nil, err
 	}
 	ma.ready = true
@@ -175,35 +217,66 @@ func (ma *mqttAccount) onReply(_ *subscription, _ *client, _ *Account, subject, 
 		}
 	case strings.HasPrefix(rest, "PA."):
 		ma.pubAcked(rest[3:], msg)
+	case strings.HasPrefix(rest, "Q2."):
+		ma.releasedStored(rest[3:], msg) // mqtt_qos2.go
+	case strings.HasPrefix(rest, "Q2D."):
+		ma.releasedRemoved(rest[4:], msg)
 	}
 }
 
-// pubAcked answers a QoS 1 or 2 PUBLISH once JetStream stored it.
+// mqttParseIDs parses the "<a>.<b>.<c>" of a reply subject's tail.
+func mqttParseIDs(args string) (a, b, c uint64, ok bool) {
+	as, rest, _ := strings.Cut(args, ".")
+	bs, cs, found := strings.Cut(rest, ".")
+	var err1, err2, err3 error
+	a, err1 = strconv.ParseUint(as, 10, 64)
+	b, err2 = strconv.ParseUint(bs, 10, 64)
+	c, err3 = strconv.ParseUint(cs, 10, 64)
+	return a, b, c, found && err1 == nil && err2 == nil && err3 == nil
+}
+
+// appendPubAckReply appends the reply subject of a QoS 1/2 PUBLISH's
+// store, "<prefix>PA.<cid>.<pi>.<qos>", answered by pubAcked.
+func (ma *mqttAccount) appendPubAckReply(b []byte, cid uint64, pi uint16, qos byte) []byte {
+	b = append(b, ma.prefix...)
+	b = append(b, "PA."...)
+	b = strconv.AppendUint(b, cid, 10)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, uint64(pi), 10)
+	return append(b, '.', '0'+qos)
+}
+
+// pubAcked answers a QoS 1 or 2 PUBLISH once JetStream stored it; args
+// is "<cid>.<pi>.<qos>" (appendPubAckReply).
 func (ma *mqttAccount) pubAcked(args string, msg []byte) {
-	parts := strings.Split(args, ".")
-	if len(parts) != 3 {
+	cid, pi, qos, ok := mqttParseIDs(args)
+	if !ok || pi > 0xffff || (qos != 1 && qos != 2) {
 		return
 	}
-	cid, _ := strconv.ParseUint(parts[0], 10, 64)
-	pi, _ := strconv.ParseUint(parts[1], 10, 16)
-	ma.mu.Lock()
-	c := ma.clients[cid]
-	ma.mu.Unlock()
+	c := ma.client(cid)
 	if c == nil {
 		return
 	}
 	var reason byte
-	if jsonHasError(msg) && !(parts[2] == "2" && mqttAlreadyStored(msg)) {
+	if jsonHasError(msg) && !(qos == 2 && mqttAlreadyStored(msg)) {
 		reason = 0x80 // unspecified error (MQTT 5); 3.1.1 has no negative ack
 		if !c.mq.v5 {
 			return
 		}
 	}
 	typ := byte(mqttPacketPubAck)
-	if parts[2] == "2" {
+	if qos == 2 {
 		typ = mqttPacketPubRec
+		c.mqttHeldStored(uint16(pi), msg) // before PUBREC: its PUBREL may follow at once
 	}
 	c.mqttSendAck(typ, uint16(pi), reason)
+}
+
+// client is the MQTT connection with id cid, nil when it is gone.
+func (ma *mqttAccount) client(cid uint64) *client {
+	ma.mu.Lock()
+	defer ma.mu.Unlock()
+	return ma.clients[cid]
 }
 
 // mqttAlreadyStored reports whether a store into $MQTT_qos2in failed
@@ -262,7 +335,9 @@ func (ma *mqttAccount) apiCall(subject string, body []byte, out any) error {
 // a stream waiting for its PubAck. Nobody answers a subject no stream
 // holds: that is errMQTTNoStream at once rather than a timeout.
 func (ma *mqttAccount) apiCallMsg(subject string, hdr, body []byte, out any) error {
-	if !strings.HasPrefix(subject, "$JS.API.") && !ma.hasInterest(subject) {
+	if api, ok := strings.CutPrefix(subject, "$JS.API."); ok {
+		subject = ma.api + api // another domain's JetStream (mqttAPIPrefix)
+	} else if !ma.hasInterest(subject) {
 		return errMQTTNoStream
 	}
 	b, err := ma.request(subject, hdr, body)
@@ -295,10 +370,14 @@ func (ma *mqttAccount) createStreams() error {
 			return fmt.Errorf("unable to check stream %q: %v", name, err)
 		}
 		if !created {
-			ma.s.Noticef("Creating MQTT streams/consumers with replicas %d for account %q", max(mo.StreamReplicas, 1), ma.acc.Name)
+			in := ""
+			if ma.domain != "" {
+				in = fmt.Sprintf(" in domain %q", ma.domain)
+			}
+			ma.s.Noticef("Creating MQTT streams/consumers with replicas %d for account %q%s", max(mo.StreamReplicas, 1), ma.acc.Name, in)
 			created = true
 		}
-		cfg := mqttStreamConfigs(mo.StreamReplicas)[name]
+		cfg := mqttStreamConfigs(mo.StreamReplicas, ma.sessPrefix)[name]
 		if err := ma.apiCall("$JS.API.STREAM.CREATE."+name, []byte(cfg), nil); err != nil {
 			return fmt.Errorf("create stream %q: %v", name, err)
 		}

@@ -48,12 +48,15 @@ func (c *client) mqttPublish(flags byte, body []byte) error {
 		return mqttErr("invalid topic %q: %v", topic, err)
 	}
 	subject := bytesToString(subj)
+	if qos > 0 && mq.v5 && !c.mqttInboundStart(p.pi) {
+		return c.mqttReceiveMaximumExceeded() // mqtt_v5.go
+	}
 	c.pend.inMsgs++
 	c.pend.inBytes += int64(len(p.payload))
 	if !c.canPublish(subject) {
 		c.srv.Errorf("%s - mqtt: Publish Violation - %q", c.logPrefix(), subject)
 		if qos > 0 {
-			c.mqttSend(mqttAppendAck(nil, mqttPacketPubAck+(qos-1)*0x10, p.pi, mqttV5Only(mq.v5, 0x87)))
+			c.mqttAckIn(mqttPacketPubAck+(qos-1)*0x10, p.pi, mqttV5Only(mq.v5, 0x87))
 		}
 		return nil
 	}
@@ -82,17 +85,22 @@ func (c *client) mqttPublish(flags byte, body []byte) error {
 		return nil
 	}
 	// Stored; the PubAck's reply sends PUBACK/PUBREC (mqttAccount.pubAcked).
-	stored := mqttMsgsPrefix + subject
-	ackTo := mq.ma.prefix + "PA." + strconv.FormatUint(c.cid, 10) + "." + strconv.Itoa(int(p.pi)) + "." + strconv.Itoa(int(qos))
+	// Both subjects are built in the connection's scratch: the stream and
+	// the match cache copy what they keep.
+	mq.stbuf = append(append(mq.stbuf[:0], mqttMsgsPrefix...), subject...)
+	stored := bytesToString(mq.stbuf)
 	if qos == 2 {
-		ackTo = mq.ma.prefix + "NR" // no $MQTT_qos2in: PUBREC below
+		mq.abuf = append(append(mq.abuf[:0], mq.ma.prefix...), "NR"...) // no $MQTT_qos2in: PUBREC below
+	} else {
+		mq.abuf = mq.ma.appendPubAckReply(mq.abuf[:0], c.cid, p.pi, qos)
 	}
-	r := c.acc.sl.Match(stored)
-	found := c.deliverResult(r, stored, []byte(ackTo), hdr, p.payload)
+	r := c.match(stored)
+	found := c.deliverResult(r, stored, mq.abuf, hdr, p.payload)
+	c.rc.release(r)
 	if !found || qos == 2 {
 		// No $MQTT_msgs or $MQTT_qos2in (deleted under us): acknowledge
 		// all the same, NATS subscribers got it.
-		c.mqttSend(mqttAppendAck(nil, mqttPacketPubAck+(qos-1)*0x10, p.pi, 0))
+		c.mqttAckIn(mqttPacketPubAck+(qos-1)*0x10, p.pi, 0)
 	}
 	return nil
 }
@@ -234,27 +242,4 @@ func mqttAppendPubProps(b []byte, hdr, reply []byte, subID int, age uint32) []by
 		b = mqttAppendVarInt(b, subID)
 	}
 	return b
-}
-
-// mqttPublishWill publishes the will message of a connection that ended
-// without DISCONNECT, as its PUBLISH would have been.
-func (c *client) mqttPublishWill() {
-	mq := c.mq
-	w := mq.will
-	subj, err := mqttTopicToSubject(nil, w.topic, false)
-	if err != nil {
-		return
-	}
-	subject := string(subj)
-	hdr := w.hdr // MQTT 5: with its properties (mqttWillProps)
-	if hdr == nil {
-		hdr = []byte("NATS/1.0\r\n" + mqttHdrPub + ":" + strconv.Itoa(int(w.qos)) + "\r\n\r\n")
-	}
-	c.srv.PublishInternal(mq.ma.acc, subject, string(w.reply), hdr, w.payload)
-	if w.qos > 0 {
-		mq.ma.publishNoReply(mqttMsgsPrefix+subject, hdr, w.payload)
-	}
-	if w.retain {
-		mq.ma.retain(subject, string(w.topic), w.qos, w.payload, w.expiry)
-	}
 }

@@ -6,7 +6,8 @@ package server
 // messages are sent again. A persistent session (3.1.1 clean session off,
 // MQTT 5 session expiry above 0) is stored as one JSON record per client
 // id, the reference's format, in $MQTT_sess at
-// "$MQTT.sess.<mqttHash(client id)>":
+// "$MQTT.sess.<mqttHash(client id)>" ("$MQTT.sess.<domain>.<hash>" when
+// the streams live in a JetStream domain, mqttSessPrefixFor):
 //
 //	{"origin":"<server hash>","id":"<client id>",
 //	 "subs":{"<subject>":<qos>, ...},
@@ -30,6 +31,11 @@ type mqttSession struct {
 	persist bool
 	expiry  uint32
 	subs    map[string]*mqttSessSub
+	// Once disconnected (mqtt_timers.go): when, and the will waiting for
+	// its delay with the time it is due.
+	disconnected time.Time
+	will         *mqttWill
+	willDue      time.Time
 }
 
 // mqttSessSub is one subscription of a session.
@@ -46,6 +52,10 @@ type mqttSessionRecord struct {
 	Clean  bool                       `json:"clean,omitempty"`
 	Subs   map[string]byte            `json:"subs"`
 	Cons   map[string]*ConsumerConfig `json:"cons,omitempty"`
+	// Ours, MQTT 5 sessions only (mqtt_timers.go).
+	Expiry       uint32          `json:"expiry,omitempty"`
+	Disconnected *time.Time      `json:"disconnected,omitempty"`
+	Will         *mqttWillRecord `json:"will,omitempty"`
 }
 
 // mqttSub is what a subscription of an MQTT connection delivers: its QoS,
@@ -70,7 +80,7 @@ func (c *client) mqttStartSession(clean, persist bool, expiry uint32) (bool, err
 	if clean {
 		ma.purgeQoS2(mq.clientID)
 	}
-	m, err := ma.getMsg(mqttSessStream, mqttSessPrefix+sess.hash, 0, false)
+	m, err := ma.getMsg(mqttSessStream, ma.sessPrefix+sess.hash, 0, false)
 	if err != nil {
 		return false, err
 	}
@@ -81,13 +91,7 @@ func (c *client) mqttStartSession(clean, persist bool, expiry uint32) (bool, err
 		}
 		return false, nil
 	}
-	for subj, qos := range rec.Subs {
-		ss := &mqttSessSub{qos: qos, cons: rec.Cons[subj]}
-		if i := strings.IndexByte(subj, ' '); i > 0 {
-			ss.queue = subj[i+1:]
-		}
-		sess.subs[subj] = ss
-	}
+	sess.subs = mqttSessionFromRecord(&rec).subs
 	if clean {
 		ma.deleteSession(sess)
 		sess.subs = map[string]*mqttSessSub{}
@@ -96,11 +100,30 @@ func (c *client) mqttStartSession(clean, persist bool, expiry uint32) (bool, err
 		}
 		return false, nil
 	}
-	if !persist {
+	switch {
+	case !persist:
 		// MQTT 5 without expiry: resumed now, gone when the connection ends.
 		ma.purgeSessionRecord(sess.hash)
+	case rec.Disconnected != nil || rec.Will != nil || rec.Expiry != expiry ||
+		(expiry > 0 && rec.Origin != mqttHash(ma.s.Name())):
+		// Connected again: no will waits, the expiry is this CONNECT's, and
+		// this server owns its timers (mqtt_timers.go).
+		ma.storeSession(mq.clientID, sess)
 	}
 	return true, nil
+}
+
+// mqttSessionFromRecord is the session a stored record describes.
+func mqttSessionFromRecord(rec *mqttSessionRecord) *mqttSession {
+	sess := &mqttSession{hash: mqttHash(rec.ID), persist: true, expiry: rec.Expiry, subs: map[string]*mqttSessSub{}}
+	for subj, qos := range rec.Subs {
+		ss := &mqttSessSub{qos: qos, cons: rec.Cons[subj]}
+		if i := strings.IndexByte(subj, ' '); i > 0 {
+			ss.queue = subj[i+1:]
+		}
+		sess.subs[subj] = ss
+	}
+	return sess
 }
 
 // mqttResumeSession subscribes again to a resumed session's subscriptions.
@@ -122,7 +145,15 @@ func (ma *mqttAccount) storeSession(clientID string, sess *mqttSession) {
 	if !sess.persist {
 		return
 	}
-	rec := mqttSessionRecord{Origin: mqttHash(ma.s.Name()), ID: clientID, Subs: map[string]byte{}, Cons: map[string]*ConsumerConfig{}}
+	rec := mqttSessionRecord{Origin: mqttHash(ma.s.Name()), ID: clientID, Subs: map[string]byte{}, Cons: map[string]*ConsumerConfig{},
+		Expiry: sess.expiry}
+	if !sess.disconnected.IsZero() {
+		t := sess.disconnected.UTC()
+		rec.Disconnected = &t
+		if sess.will != nil {
+			rec.Will = willRecord(sess.will, sess.willDue)
+		}
+	}
 	for k, ss := range sess.subs {
 		rec.Subs[k] = ss.qos
 		if ss.cons != nil {
@@ -130,14 +161,14 @@ func (ma *mqttAccount) storeSession(clientID string, sess *mqttSession) {
 		}
 	}
 	b, _ := json.Marshal(&rec)
-	if err := ma.apiCall(mqttSessPrefix+sess.hash, b, nil); err != nil {
+	if err := ma.apiCall(ma.sessPrefix+sess.hash, b, nil); err != nil {
 		ma.s.Warnf("MQTT: unable to store the session of %q: %v", clientID, err)
 	}
 }
 
 // purgeSessionRecord removes a stored session record.
 func (ma *mqttAccount) purgeSessionRecord(hash string) {
-	req, _ := json.Marshal(map[string]string{"filter": mqttSessPrefix + hash})
+	req, _ := json.Marshal(map[string]string{"filter": ma.sessPrefix + hash})
 	_ = ma.apiCall("$JS.API.STREAM.PURGE."+mqttSessStream, req, nil)
 }
 

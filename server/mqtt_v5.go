@@ -9,17 +9,11 @@ package server
 // receive maximum (at most that many QoS 1/2 deliveries unacknowledged:
 // one more is held back, its ack subject kept, and given back to its
 // consumer with a NAK, so that it comes again at once, each time an
-// acknowledgement frees a place) and the server's DISCONNECT.
+// acknowledgement frees a place), the server's receive maximum
+// (max_ack_pending, said in CONNACK: a client with more QoS 1/2 PUBLISHes
+// unacknowledged gets DISCONNECT 0x93) and the server's DISCONNECT.
 //
-// The timers of disconnected sessions live in their account
-// (mqttAccount.timers, keyed by client id) and are stopped when the
-// client id connects again. They are not stored: after a restart a
-// session stored earlier stays until its client id connects with a clean
-// start, and a will waiting for its delay is not published.
-
-import (
-	"time"
-)
+// The session expiry and will delay timers are in mqtt_timers.go.
 
 // MQTT 5 reason codes this file sends.
 const (
@@ -58,123 +52,6 @@ func (c *client) mqttSendDisconnect(code byte, reason string) {
 	body = append(body, props...)
 	b := append([]byte{mqttPacketDisconnect}, mqttAppendVarInt(nil, len(body))...)
 	c.mqttSend(append(b, body...))
-}
-
-// mqttTimers are the pending timers of one disconnected client id.
-type mqttTimers struct {
-	expiry *time.Timer // removes the session
-	will   *time.Timer // publishes the delayed will
-}
-
-// stopTimers cancels what waits for a client id that connects again:
-// its session is resumed and its delayed will is not published.
-func (ma *mqttAccount) stopTimers(clientID string) {
-	ma.mu.Lock()
-	t := ma.timers[clientID]
-	delete(ma.timers, clientID)
-	ma.mu.Unlock()
-	if t == nil {
-		return
-	}
-	if t.expiry != nil {
-		t.expiry.Stop()
-	}
-	if t.will != nil {
-		t.will.Stop()
-	}
-}
-
-// stopAllTimers stops every timer of the account, the server stopping.
-func (ma *mqttAccount) stopAllTimers() {
-	ma.mu.Lock()
-	ids := make([]string, 0, len(ma.timers))
-	for id := range ma.timers {
-		ids = append(ids, id)
-	}
-	ma.mu.Unlock()
-	for _, id := range ids {
-		ma.stopTimers(id)
-	}
-}
-
-// timersFor returns the timers of a client id, created. Lock held.
-func (ma *mqttAccount) timersFor(clientID string) *mqttTimers {
-	if ma.timers == nil {
-		ma.timers = map[string]*mqttTimers{}
-	}
-	t := ma.timers[clientID]
-	if t == nil {
-		t = &mqttTimers{}
-		ma.timers[clientID] = t
-	}
-	return t
-}
-
-// connected reports whether a connection holds the client id now.
-func (ma *mqttAccount) connected(clientID string) bool {
-	ma.mu.Lock()
-	defer ma.mu.Unlock()
-	return ma.byID[clientID] != nil
-}
-
-// mqttScheduleExpiry starts the session expiry timer of a persistent
-// MQTT 5 session whose connection ended.
-func (c *client) mqttScheduleExpiry() {
-	mq := c.mq
-	sess := mq.sess
-	if !mq.v5 || sess == nil || !sess.persist || sess.expiry == 0 || sess.expiry == mqttNeverExpires {
-		return
-	}
-	ma, id := mq.ma, mq.clientID
-	ma.mu.Lock()
-	defer ma.mu.Unlock()
-	ma.timersFor(id).expiry = time.AfterFunc(time.Duration(sess.expiry)*time.Second, func() {
-		if ma.connected(id) {
-			return
-		}
-		ma.mu.Lock()
-		if t := ma.timers[id]; t != nil {
-			t.expiry = nil
-		}
-		ma.mu.Unlock()
-		ma.deleteSession(sess)
-		ma.purgeQoS2(id)
-	})
-}
-
-// mqttWillDelay is how long the will of a connection that just ended
-// waits: its delay interval, at most until the session ends (at once for
-// a session that ends with the connection).
-func (c *client) mqttWillDelay() time.Duration {
-	mq := c.mq
-	if !mq.v5 || mq.will == nil || mq.will.delay == 0 || mq.sess == nil || !mq.sess.persist {
-		return 0
-	}
-	d := mq.will.delay
-	if mq.sess.expiry != mqttNeverExpires {
-		d = min(d, mq.sess.expiry)
-	}
-	return time.Duration(d) * time.Second
-}
-
-// mqttScheduleWill publishes the will after its delay, unless the client
-// id connects again first.
-func (c *client) mqttScheduleWill(d time.Duration) {
-	ma, id := c.mq.ma, c.mq.clientID
-	ma.mu.Lock()
-	defer ma.mu.Unlock()
-	ma.timersFor(id).will = time.AfterFunc(d, func() {
-		ma.mu.Lock()
-		t := ma.timers[id]
-		fire := t != nil && t.will != nil
-		if fire {
-			t.will = nil
-		}
-		ma.mu.Unlock()
-		if fire && !ma.connected(id) {
-			c.mqttPublishWill()
-		}
-	})
 }
 
 // mqttSetReceiveMaximum applies the CONNECT's receive maximum; 0 is a
@@ -230,4 +107,36 @@ func (c *client) mqttWillProps(w *mqttWill) error {
 		w.reply = r
 	}
 	return nil
+}
+
+// mqttReasonReceiveMaxExceeded is DISCONNECT's reason for a client that
+// has more QoS 1/2 PUBLISHes unacknowledged than the server's receive
+// maximum allows (MQTT 5 section 3.3.4).
+const mqttReasonReceiveMaxExceeded = 0x93
+
+// mqttInboundStart counts a QoS 1/2 PUBLISH of an MQTT 5 client until
+// its PUBACK (QoS 1) or PUBCOMP (QoS 2) goes out; false when that would
+// exceed the server's receive maximum. A PUBLISH sent again with a packet
+// identifier still counted takes no second place.
+func (c *client) mqttInboundStart(pi uint16) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	mq := c.mq
+	if _, again := mq.inbound[pi]; again {
+		return true
+	}
+	if mq.inMax > 0 && len(mq.inbound) >= mq.inMax {
+		return false
+	}
+	if mq.inbound == nil {
+		mq.inbound = make(map[uint16]struct{}, min(mq.inMax, 64))
+	}
+	mq.inbound[pi] = struct{}{}
+	return true
+}
+
+// mqttReceiveMaximumExceeded sends DISCONNECT 0x93 and closes.
+func (c *client) mqttReceiveMaximumExceeded() error {
+	c.mqttSendDisconnect(mqttReasonReceiveMaxExceeded, "Receive Maximum exceeded")
+	return mqttErr("receive maximum of %d exceeded", c.mq.inMax)
 }

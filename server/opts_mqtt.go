@@ -29,8 +29,9 @@ type MQTTOpts struct {
 	AckWait time.Duration
 	// MaxAckPending bounds the QoS 1/2 messages in flight per subscription.
 	MaxAckPending uint16
-	// JsDomain names the JetStream domain the MQTT streams live in; only
-	// this server's own domain (or none) is served.
+	// JsDomain names the JetStream domain the MQTT streams live in: another
+	// than this server's own is reached through $JS.<domain>.API (a leaf
+	// node whose MQTT state lives in its hub's JetStream).
 	JsDomain string
 	// StreamReplicas and ConsumerReplicas: only 1 (or 0, the default) is
 	// served, this server running JetStream standalone.
@@ -151,7 +152,7 @@ func validateMQTT(o *Options) error {
 	if mo.Port == 0 {
 		return nil
 	}
-	if !o.JetStream {
+	if !o.JetStream && mqttStandalone(o) {
 		return fmtErr("mqtt requires JetStream to be enabled if running in standalone mode")
 	}
 	if mo.AckWait < 0 {
@@ -159,9 +160,6 @@ func validateMQTT(o *Options) error {
 	}
 	if mo.StreamReplicas > 1 || mo.ConsumerReplicas > 1 {
 		return fmtErr("mqtt stream_replicas and consumer_replicas above 1: not supported yet by this server (JetStream runs standalone)")
-	}
-	if mo.JsDomain != "" && mo.JsDomain != o.JetStreamDomain {
-		return fmtErr("mqtt js_domain %q other than this server's own JetStream domain: not supported yet by this server", mo.JsDomain)
 	}
 	if mo.Username != "" && mo.Token != "" {
 		return fmtErr("mqtt authorization: user and token are exclusive")
@@ -176,6 +174,14 @@ func validateMQTT(o *Options) error {
 		}
 	}
 	return nil
+}
+
+// mqttStandalone reports whether the server has no other server to reach
+// a JetStream through (no cluster, gateway or leaf nodes): without its own
+// JetStream, MQTT could keep no state. With them, as the reference, MQTT
+// uses the JetStream it reaches (js_domain names a leaf node's hub's).
+func mqttStandalone(o *Options) bool {
+	return o.Cluster.Port == 0 && o.Gateway.Port == 0 && o.LeafNode.Port == 0 && len(o.LeafNode.Remotes) == 0
 }
 
 // mqttAckWait, mqttMaxAckPending and mqttAPITimeout apply the defaults.

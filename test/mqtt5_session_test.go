@@ -1,6 +1,7 @@
 package test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -297,4 +298,63 @@ func TestMQTT5WillProperties(t *testing.T) {
 	if err != nil || m.Subject != "wp.gone" || string(m.Data) != "bye" || m.Reply != "wp.reply" || m.Header.Get("Nmqtt-Ctype") != "text/plain" {
 		t.Fatalf("will %+v %v", m, err)
 	}
+}
+
+// mqttRawPublish5 frames an MQTT 5 PUBLISH (no properties) of qos with
+// packet identifier pi; dup sets the DUP flag.
+func mqttRawPublishFrame5(topic string, qos byte, pi uint16, dup bool, payload string) []byte {
+	flags := qos << 1
+	if dup {
+		flags |= 0x08
+	}
+	body := append(mqttRawStr(topic), byte(pi>>8), byte(pi), 0)
+	return mqttRawFrame(0x30|flags, append(body, payload...))
+}
+
+// TestMQTT5ReceiveMaximumInbound: CONNACK gives the server's receive
+// maximum (max_ack_pending, here 2); a client may have that many QoS 1/2
+// PUBLISHes unacknowledged (a QoS 2 one until PUBCOMP, a PUBLISH sent
+// again takes no second place, each PUBACK/PUBCOMP frees one) and one
+// more is DISCONNECT 0x93 "Receive Maximum exceeded" and the end of the
+// connection.
+func TestMQTT5ReceiveMaximumInbound(t *testing.T) {
+	o := mqttOptions(t)
+	o.MQTT.MaxAckPending = 2
+	s := RunServer(t, o)
+	_, ca, err := mqtt5Connect(t, s, &paho.Connect{ClientID: "rmax-in-paho", CleanStart: true})
+	if err != nil || ca.Properties == nil || ca.Properties.ReceiveMaximum == nil || *ca.Properties.ReceiveMaximum != 2 {
+		t.Fatalf("connack %v %+v", err, ca)
+	}
+
+	// Within the limit: QoS 1 one after another, QoS 2 freed by PUBCOMP.
+	r := mqttDialRaw(t, s)
+	r.connect5(mqttRawConnect5("rmax-in-ok", true))
+	for pi := uint16(1); pi <= 5; pi++ {
+		r.send(mqttRawPublishFrame5("rmax/in", 1, pi, false, "q1"))
+		r.expectAck(0x40, pi)
+	}
+	r.send(mqttRawPublishFrame5("rmax/in", 2, 11, false, "a"))
+	r.expectAck(0x50, 11)
+	r.send(mqttRawPublishFrame5("rmax/in", 2, 12, false, "b"))
+	r.expectAck(0x50, 12)
+	r.send(mqttRawPublishFrame5("rmax/in", 2, 12, true, "b")) // sent again
+	r.expectAck(0x50, 12)
+	r.send(mqttRawFrame(0x62, []byte{0, 11}))
+	r.expectAck(0x70, 11)
+	r.send(mqttRawPublishFrame5("rmax/in", 2, 13, false, "c"))
+	r.expectAck(0x50, 13)
+
+	// Three QoS 2 PUBLISHes unreleased: the third is one too many.
+	r2 := mqttDialRaw(t, s)
+	r2.connect5(mqttRawConnect5("rmax-in-over", true))
+	r2.send(mqttRawPublishFrame5("rmax/in", 2, 1, false, "a"))
+	r2.expectAck(0x50, 1)
+	r2.send(mqttRawPublishFrame5("rmax/in", 2, 2, false, "b"))
+	r2.expectAck(0x50, 2)
+	r2.send(mqttRawPublishFrame5("rmax/in", 2, 3, false, "c"))
+	p := r2.read(10 * time.Second)
+	if p.typ != 0xe0 || len(p.body) < 1 || p.body[0] != 0x93 || !strings.Contains(string(p.body), "Receive Maximum exceeded") {
+		t.Fatalf("expected DISCONNECT 0x93, got %x %q", p.typ, p.body)
+	}
+	r2.expectClosed(5 * time.Second)
 }

@@ -22,7 +22,13 @@ type mqtt5Client struct {
 // mqtt5Connect connects an MQTT 5 client; cp may set session options.
 func mqtt5Connect(t testing.TB, s *server.Server, cp *paho.Connect) (*mqtt5Client, *paho.Connack, error) {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", s.MQTTAddr().String(), 2*time.Second)
+	return mqtt5ConnectAddr(t, s.MQTTAddr().String(), cp)
+}
+
+// mqtt5ConnectAddr is mqtt5Connect to the MQTT listener at addr.
+func mqtt5ConnectAddr(t testing.TB, addr string, cp *paho.Connect) (*mqtt5Client, *paho.Connack, error) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

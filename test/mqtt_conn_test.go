@@ -144,6 +144,17 @@ func TestMQTTConfig(t *testing.T) {
 			t.Fatalf("%s: %v, want %q", tc.conf, err, tc.want)
 		}
 	}
+	// Without JetStream of its own, a leaf node reaches its hub's, as with
+	// the reference: accepted, js_domain naming the hub's domain.
+	o, err = server.ProcessConfigFile(write(`
+		leafnodes { remotes [ { url: "nats://127.0.0.1:1" } ] }
+		mqtt { port: -1, js_domain: hub }`))
+	if err == nil {
+		_, err = server.NewServer(o)
+	}
+	if err != nil || o.MQTT.JsDomain != "hub" {
+		t.Fatalf("leaf node with mqtt js_domain: %v %+v", err, o.MQTT)
+	}
 }
 
 // TestMQTTMonitoring: /varz has the mqtt block with the bound port, /connz

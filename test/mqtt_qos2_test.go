@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -141,4 +142,75 @@ func TestMQTTQoS2CleanSessionAndClientIDs(t *testing.T) {
 			t.Fatalf("client id %q: connack %d, want 2", id, code)
 		}
 	}
+}
+
+// TestMQTTQoS2ReleasedOnSameConnection: QoS 2 messages released on the
+// connection that published them (without a restart between) are
+// delivered once each, to NATS and to a QoS 2 MQTT subscriber, only after
+// their PUBREL, and each PUBCOMP comes once its message is gone from
+// $MQTT_qos2in; a PUBREL sent again gets PUBCOMP and delivers nothing.
+func TestMQTTQoS2ReleasedOnSameConnection(t *testing.T) {
+	s := RunServer(t, mqttOptions(t))
+	nc := connect(t, s)
+	ns, _ := nc.SubscribeSync("q2s.>")
+	nc.Flush()
+	js, _ := nc.JetStream()
+	sub := mqttCollect(t, mqttConnect(t, s, "q2s-sub", true), "q2s/#", 2)
+	r := mqttDialRaw(t, s)
+	if _, code := r.connect(mqttRawConnect("q2s-pub", true, 0, nil, "", "")); code != 0 {
+		t.Fatalf("connack %d", code)
+	}
+	const n = 5
+	var burst []byte
+	for pi := uint16(1); pi <= n; pi++ {
+		burst = append(burst, mqttQoS2Publish("q2s/x", pi, fmt.Sprintf("m%d", pi), false)...)
+	}
+	r.send(burst)
+	for pi := uint16(1); pi <= n; pi++ {
+		r.expectAck(0x50, pi)
+	}
+	if m, err := ns.NextMsg(200 * time.Millisecond); err == nil {
+		t.Fatalf("delivered before PUBREL: %q", m.Data)
+	}
+	burst = burst[:0]
+	for pi := uint16(1); pi <= n; pi++ {
+		burst = append(burst, 0x62, 2, 0, byte(pi))
+	}
+	r.send(burst)
+	comps := map[uint16]bool{}
+	for range n {
+		p := r.read(10 * time.Second)
+		if p.typ != 0x70 || len(p.body) != 2 {
+			t.Fatalf("expected PUBCOMP, got %x %x", p.typ, p.body)
+		}
+		comps[uint16(p.body[0])<<8|uint16(p.body[1])] = true
+	}
+	if si, err := js.StreamInfo("$MQTT_qos2in"); len(comps) != n || err != nil || si.State.Msgs != 0 {
+		t.Fatalf("PUBCOMPs %v, qos2in after them %+v %v", comps, si, err)
+	}
+	natsGot, mqttGot := map[string]int{}, map[string]int{}
+	for range n {
+		m, err := ns.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		natsGot[string(m.Data)]++
+		mm := mqttNext(t, sub)
+		if mm.qos != 2 {
+			t.Fatalf("MQTT subscriber got %+v", mm)
+		}
+		mqttGot[mm.payload]++
+	}
+	for pi := 1; pi <= n; pi++ {
+		p := fmt.Sprintf("m%d", pi)
+		if natsGot[p] != 1 || mqttGot[p] != 1 {
+			t.Fatalf("%s: NATS %v, MQTT %v", p, natsGot, mqttGot)
+		}
+	}
+	r.send([]byte{0x62, 2, 0, 3})
+	r.expectAck(0x70, 3)
+	if m, err := ns.NextMsg(300 * time.Millisecond); err == nil {
+		t.Fatalf("PUBREL sent again delivered %q", m.Data)
+	}
+	mqttNone(t, sub, 100*time.Millisecond)
 }
