@@ -53,6 +53,7 @@ type raftNode struct {
 	snapIndex uint64
 	confState *pb.ConfState
 	nextProp  uint64                // owned by run
+	lateBuf   []*pb.Message         // scratch for handleReady, owned by run
 	waiting   map[uint64]chan error // proposals of ours not yet applied, by number
 	contact   map[uint64]time.Time  // last message from each peer, owned by run
 	leader    atomic.Uint64         // current leader's id, 0 if none known
@@ -267,21 +268,13 @@ func (n *raftNode) run() {
 		case <-t.C:
 			n.rn.Tick()
 		case m := <-n.recvc:
-			n.contact[m.GetFrom()] = time.Now()
-			n.rn.Step(m)
+			n.stepMsg(m)
 		case p := <-n.propc:
 			n.proposeNow(p)
-			for more := true; more; {
-				select {
-				case p := <-n.propc:
-					n.proposeNow(p)
-				default:
-					more = false
-				}
-			}
 		case f := <-n.ctlc:
 			f()
 		}
+		n.drainInputs()
 		for n.rn.HasReady() {
 			if err := n.handleReady(n.rn.Ready()); err != nil {
 				n.fail(err)
@@ -290,6 +283,31 @@ func (n *raftNode) run() {
 		}
 		n.publishView()
 	}
+}
+
+// raftDrainMax bounds the messages and proposals taken between two
+// Readies, so that a flood cannot starve the ticker.
+const raftDrainMax = 1024
+
+// drainInputs takes what else is queued (messages and proposals) before
+// the next Ready: one Ready, and so one fsync, covers all of it.
+func (n *raftNode) drainInputs() {
+	for i := 0; i < raftDrainMax; i++ {
+		select {
+		case m := <-n.recvc:
+			n.stepMsg(m)
+		case p := <-n.propc:
+			n.proposeNow(p)
+		default:
+			return
+		}
+	}
+}
+
+// stepMsg hands a peer's message to the library.
+func (n *raftNode) stepMsg(m *pb.Message) {
+	n.contact[m.GetFrom()] = time.Now()
+	n.rn.Step(m)
 }
 
 // proposeNow hands a proposal to the library, framing it with our header.
@@ -325,6 +343,14 @@ func (n *raftNode) handleReady(rd raft.Ready) error {
 		n.snapIndex = n.applied
 		n.confState = rd.Snapshot.GetMetadata().GetConfState()
 	}
+	// Messages that promise nothing about this node's disk go out before
+	// it persists (see splitReadyMessages): a leader's appends reach the
+	// followers while its own fsync runs, so the round trip to a majority
+	// costs one fsync, not two in a row.
+	early, late := splitReadyMessages(rd.Messages, n.lateBuf[:0])
+	if len(early) > 0 {
+		n.tr.Send(n.group, early)
+	}
 	if err := n.log.save(rd.HardState, rd.Entries); err != nil {
 		return err
 	}
@@ -348,9 +374,11 @@ func (n *raftNode) handleReady(rd raft.Ready) error {
 			n.failWaiting(errRaftNotLead)
 		}
 	}
-	if len(rd.Messages) > 0 {
-		n.tr.Send(n.group, rd.Messages)
+	if len(late) > 0 {
+		n.tr.Send(n.group, late)
 	}
+	clear(late)
+	n.lateBuf = late[:0]
 	for _, e := range rd.CommittedEntries {
 		if err := n.applyEntry(e); err != nil {
 			return err
@@ -358,6 +386,29 @@ func (n *raftNode) handleReady(rd raft.Ready) error {
 	}
 	n.rn.Advance(rd)
 	return n.maybeSnapshot()
+}
+
+// splitReadyMessages separates a Ready's messages into those that may be
+// sent before the Ready is persisted and those that must wait for it: the
+// answers to appends and votes (MsgAppResp, MsgVoteResp, MsgPreVoteResp)
+// promise that this node's disk holds the entries or the vote. This is the
+// library's own rule: with its asynchronous storage writes it sends every
+// other message at once and holds back exactly these. A leader counts
+// itself towards a commit only once its own entries are persisted (the
+// library's step on Advance), so a commit still means a majority fsynced.
+// early keeps msgs' backing array (reordered in place); late is appended to
+// lateBuf.
+func splitReadyMessages(msgs []*pb.Message, lateBuf []*pb.Message) (early, late []*pb.Message) {
+	early, late = msgs[:0], lateBuf
+	for _, m := range msgs {
+		switch m.GetType() {
+		case pb.MsgAppResp, pb.MsgVoteResp, pb.MsgPreVoteResp:
+			late = append(late, m)
+		default:
+			early = append(early, m)
+		}
+	}
+	return early, late
 }
 
 // applyEntry applies one committed entry.
