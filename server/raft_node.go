@@ -74,6 +74,7 @@ type raftNode struct {
 	everLeader bool
 	namesMu    sync.Mutex
 	names      map[uint64]string // member names, from the context of their conf changes
+	changed    chan<- struct{}   // raftNodeConfig.changed
 }
 
 // raftStateMachine is what a Raft group replicates. Apply and Restore run
@@ -143,6 +144,10 @@ type raftNodeConfig struct {
 	snapEvery uint64        // 0: 8192 entries
 	logger    raft.Logger   // nil: discard
 	crypt     raftCrypt     // encryption at rest (zero: clear)
+	// changed, if not nil, gets a signal (never blocking) when the
+	// node's role or leader changes and when a leader has applied the
+	// first entry of its term (LeaderReady may have changed).
+	changed chan<- struct{}
 }
 
 var (
@@ -178,7 +183,7 @@ func startRaftNode(cfg raftNodeConfig) (*raftNode, error) {
 		recvc: make(chan *pb.Message, 4096), propc: make(chan raftProposal, 1024),
 		ctlc: make(chan func(), 16), quit: make(chan struct{}), done: make(chan struct{}),
 		waiting: make(map[uint64]chan error), contact: make(map[uint64]time.Time),
-		names: make(map[uint64]string),
+		names: make(map[uint64]string), changed: cfg.changed,
 	}
 	if n.tick == 0 {
 		n.tick = 100 * time.Millisecond
@@ -368,6 +373,7 @@ func (n *raftNode) handleReady(rd raft.Ready) error {
 			n.leaderSince.Store(time.Now().UnixNano())
 		}
 		n.leader.Store(rd.SoftState.Lead)
+		n.signalChanged()
 		if rd.SoftState.RaftState != raft.StateLeader {
 			// Our pending proposals may still commit under the new
 			// leader; their callers time out if they do not.
@@ -445,8 +451,22 @@ func (n *raftNode) applyEntry(e *pb.Entry) error {
 		n.notePeerNames(cc)
 	}
 	n.applied = e.GetIndex()
-	n.appTerm.Store(e.GetTerm())
+	if n.appTerm.Swap(e.GetTerm()) != e.GetTerm() {
+		n.signalChanged()
+	}
 	return nil
+}
+
+// signalChanged tells the watcher, if any, that leadership may have
+// changed.
+func (n *raftNode) signalChanged() {
+	if n.changed == nil {
+		return
+	}
+	select {
+	case n.changed <- struct{}{}:
+	default:
+	}
 }
 
 // maybeSnapshot compacts the log once snapN entries were applied since the
