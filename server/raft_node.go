@@ -53,6 +53,8 @@ type raftNode struct {
 	snapIndex uint64
 	confState *pb.ConfState
 	nextProp  uint64                // owned by run
+	viewAt    time.Time             // when run last published the view
+	viewDue   bool                  // publish the view now (owned by run)
 	lateBuf   []*pb.Message         // scratch for handleReady, owned by run
 	waiting   map[uint64]chan error // proposals of ours not yet applied, by number
 	contact   map[uint64]time.Time  // last message from each peer, owned by run
@@ -272,6 +274,7 @@ func (n *raftNode) run() {
 			return
 		case <-t.C:
 			n.rn.Tick()
+			n.viewDue = true
 		case m := <-n.recvc:
 			n.stepMsg(m)
 		case p := <-n.propc:
@@ -286,9 +289,18 @@ func (n *raftNode) run() {
 				return
 			}
 		}
-		n.publishView()
+		if now := time.Now(); n.viewDue || now.Sub(n.viewAt) >= raftViewEvery {
+			n.viewDue, n.viewAt = false, now
+			n.publishView()
+		}
 	}
 }
+
+// raftViewEvery bounds how often a busy node refreshes its view: the
+// library's Status copies the progress of every member, too much to do
+// for every message. Ticks and changes of role, leader, term or members
+// refresh it at once.
+const raftViewEvery = 2 * time.Millisecond
 
 // raftDrainMax bounds the messages and proposals taken between two
 // Readies, so that a flood cannot starve the ticker.
@@ -347,6 +359,7 @@ func (n *raftNode) handleReady(rd raft.Ready) error {
 		n.applied = rd.Snapshot.GetMetadata().GetIndex()
 		n.snapIndex = n.applied
 		n.confState = rd.Snapshot.GetMetadata().GetConfState()
+		n.viewDue = true
 	}
 	// Messages that promise nothing about this node's disk go out before
 	// it persists (see splitReadyMessages): a leader's appends reach the
@@ -361,7 +374,9 @@ func (n *raftNode) handleReady(rd raft.Ready) error {
 	}
 	if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
 		n.store.SetHardState(rd.HardState)
-		n.term.Store(rd.HardState.GetTerm())
+		if n.term.Swap(rd.HardState.GetTerm()) != rd.HardState.GetTerm() {
+			n.viewDue = true
+		}
 	}
 	if len(rd.Entries) > 0 {
 		if err := n.store.Append(rd.Entries); err != nil {
@@ -373,6 +388,7 @@ func (n *raftNode) handleReady(rd raft.Ready) error {
 			n.leaderSince.Store(time.Now().UnixNano())
 		}
 		n.leader.Store(rd.SoftState.Lead)
+		n.viewDue = true
 		n.signalChanged()
 		if rd.SoftState.RaftState != raft.StateLeader {
 			// Our pending proposals may still commit under the new
@@ -449,6 +465,7 @@ func (n *raftNode) applyEntry(e *pb.Entry) error {
 		}
 		n.confState = n.rn.ApplyConfChange(cc)
 		n.notePeerNames(cc)
+		n.viewDue = true
 	}
 	n.applied = e.GetIndex()
 	if n.appTerm.Swap(e.GetTerm()) != e.GetTerm() {
