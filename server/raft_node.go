@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -369,6 +370,24 @@ func (n *raftNode) handleReady(rd raft.Ready) error {
 	if len(early) > 0 {
 		n.tr.Send(n.group, early)
 	}
+	committed := rd.CommittedEntries
+	if len(late) == 0 {
+		// No answer waits for this Ready's fsync: apply first what this
+		// node's log already holds durably, so that a leader's
+		// proposers (the PubAcks of a round) do not wait for the fsync
+		// of the next round's entries. A follower answers first.
+		k := len(committed)
+		if len(rd.Entries) > 0 {
+			first := rd.Entries[0].GetIndex()
+			k, _ = slices.BinarySearchFunc(committed, first, func(e *pb.Entry, idx uint64) int {
+				return cmp.Compare(e.GetIndex(), idx)
+			})
+		}
+		if err := n.applyEntries(committed[:k]); err != nil {
+			return err
+		}
+		committed = committed[k:]
+	}
 	if err := n.log.save(rd.HardState, rd.Entries); err != nil {
 		return err
 	}
@@ -401,13 +420,21 @@ func (n *raftNode) handleReady(rd raft.Ready) error {
 	}
 	clear(late)
 	n.lateBuf = late[:0]
-	for _, e := range rd.CommittedEntries {
+	if err := n.applyEntries(committed); err != nil {
+		return err
+	}
+	n.rn.Advance(rd)
+	return n.maybeSnapshot()
+}
+
+// applyEntries applies committed entries in order.
+func (n *raftNode) applyEntries(ents []*pb.Entry) error {
+	for _, e := range ents {
 		if err := n.applyEntry(e); err != nil {
 			return err
 		}
 	}
-	n.rn.Advance(rd)
-	return n.maybeSnapshot()
+	return nil
 }
 
 // splitReadyMessages separates a Ready's messages into those that may be
