@@ -41,6 +41,9 @@ type jsCluster struct {
 	// group name; leaf.
 	replMu sync.Mutex
 	repls  map[string]*streamRepl
+	// replChanged is signalled by the stream groups' nodes when their
+	// leadership changes (watchStreams).
+	replChanged chan struct{}
 	// createMu serialises the meta leader's stream creates, so that two
 	// creates of one name or of overlapping subjects are checked in turn.
 	createMu sync.Mutex
@@ -78,7 +81,7 @@ func (js *jetStream) startCluster() error {
 	c := &jsCluster{js: js, s: s, name: o.Cluster.Name, self: raftPeerID(s.Name()),
 		tr: &raftRouteTransport{s: s, sys: sys}, quit: make(chan struct{}), ready: make(chan struct{}),
 		asked: make(map[uint64]time.Time), warned: make(map[uint64]bool),
-		repls: make(map[string]*streamRepl)}
+		repls: make(map[string]*streamRepl), replChanged: make(chan struct{}, 1)}
 	c.fsm = newJSMeta(c)
 	s.Noticef("Starting JetStream cluster")
 	crypt, err := raftCryptFromOptions(o)
@@ -110,8 +113,9 @@ func (js *jetStream) startCluster() error {
 	}
 	unsubRaft := c.unsub
 	c.unsub = func() { unsubRaft(); unsubGID() }
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.watch()
+	go c.watchStreams()
 	return nil
 }
 
@@ -166,7 +170,6 @@ func (c *jsCluster) watch() {
 				c.s.Noticef("JetStream cluster new metadata leader: %s/%s", c.peerName(lead), c.name)
 			}
 		}
-		c.watchStreamLeaders()
 		switch {
 		case lead == c.self:
 			c.ensureGroupID()

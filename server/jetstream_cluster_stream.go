@@ -100,7 +100,7 @@ func (c *jsCluster) startStreamGroup(st *stream, sa *jsStreamAssignment) error {
 	}
 	n, err := startRaftNode(raftNodeConfig{id: c.self, group: sa.Group, peers: ids,
 		dir: c.replGroupDir(sa.Group), fsm: r, transport: c.tr, tick: 50 * time.Millisecond,
-		snapEvery: 4096, crypt: crypt})
+		snapEvery: 4096, crypt: crypt, changed: c.replChanged})
 	if err != nil {
 		return err
 	}
@@ -174,11 +174,30 @@ func (c *jsCluster) stopStreamGroups() {
 	}
 }
 
+// watchStreams runs watchStreamLeaders when a stream group's leadership
+// changes, and every 250 ms in case a signal was coalesced with another.
+func (c *jsCluster) watchStreams() {
+	defer c.wg.Done()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.quit:
+			return
+		case <-t.C:
+		case <-c.replChanged:
+		}
+		c.watchStreamLeaders()
+	}
+}
+
 // watchStreamLeaders follows the leadership of this server's stream groups:
-// a replica that becomes leader starts the stream's consumers from their
+// only the leader subscribes to the stream's subjects (syncLeaderSubs); a
+// replica that becomes leader starts the stream's consumers from their
 // replicated state; one that stops leading stops them.
 func (c *jsCluster) watchStreamLeaders() {
 	for _, r := range c.replList() {
+		r.st.syncLeaderSubs()
 		lead := r.node.LeaderReady()
 		if lead == r.leading {
 			continue
@@ -191,6 +210,25 @@ func (c *jsCluster) watchStreamLeaders() {
 		} else {
 			st.deactivateConsumers()
 		}
+	}
+}
+
+// syncLeaderSubs subscribes a replicated stream to its subjects while this
+// replica leads its group and unsubscribes it otherwise: followers never
+// receive the publishes (each would cross a route to be dropped). It
+// subscribes as soon as the node leads, before it is ready to take
+// publishes: those queue meanwhile (beginLeading waits), so the only gap
+// where no replica answers is the election itself.
+func (st *stream) syncLeaderSubs() {
+	want := st.answersHere()
+	st.mu.RLock()
+	have := st.subs != nil
+	st.mu.RUnlock()
+	if want == have {
+		return
+	}
+	if err := st.subscribe(); err != nil {
+		st.ja.js.srv.Warnf("JetStream stream '%s > %s': subscribing as leader: %v", st.ja.acc.Name, st.name, err)
 	}
 }
 

@@ -383,12 +383,22 @@ func (l *raftLog) appendEntry(b []byte, e *pb.Entry) []byte {
 // save writes a Ready's hard state (nil or empty: unchanged) and entries,
 // then fsyncs once. Nothing that depends on them may happen before it
 // returns.
+//
+// A hard state whose term and vote are unchanged (only the commit index
+// moved) is written without an fsync: a commit index is never a promise
+// to anyone (the leader re-learns it after a restart, and a lower one only
+// means more entries replayed), so the next fsync covers it. On a leader
+// that is every round's second fsync saved.
 func (l *raftLog) save(hs *pb.HardState, ents []*pb.Entry) error {
 	b := l.buf[:0]
 	for _, e := range ents {
 		b = l.appendEntry(b, e)
 	}
+	sync := len(ents) > 0
 	if hs != nil && (hs.Term != nil || hs.Vote != nil || hs.Commit != nil) {
+		if hs.GetTerm() != l.hard.GetTerm() || hs.GetVote() != l.hard.GetVote() {
+			sync = true
+		}
 		b = l.appendHard(b, hs)
 		l.hard = pb.HardState{Term: proto.Uint64(hs.GetTerm()), Vote: proto.Uint64(hs.GetVote()), Commit: proto.Uint64(hs.GetCommit())}
 	}
@@ -398,8 +408,10 @@ func (l *raftLog) save(hs *pb.HardState, ents []*pb.Entry) error {
 	if _, err := l.f.WriteAt(b, l.size); err != nil {
 		return err
 	}
-	if err := l.f.Sync(); err != nil {
-		return err
+	if sync {
+		if err := l.f.Sync(); err != nil {
+			return err
+		}
 	}
 	l.size += int64(len(b))
 	l.lastWrite = time.Now()

@@ -3,6 +3,7 @@ package server
 import (
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -142,4 +143,54 @@ func FuzzRaftSnapshotDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		decodeRaftSnapshot(data)
 	})
+}
+
+// A hard state that only moves the commit index is written without an
+// fsync (the next one covers it); new entries and a new term or vote are
+// fsynced before save returns, and survive a crash.
+func TestRaftLogCommitOnlyHardStateNotSynced(t *testing.T) {
+	m := newMemFS()
+	var syncs atomic.Int32
+	m.setFault(func(op, _ string) error {
+		if op == "sync" {
+			syncs.Add(1)
+		}
+		return nil
+	})
+	l, err := openRaftLog(m, "/g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := func(term, vote, commit uint64) *pb.HardState {
+		return &pb.HardState{Term: proto.Uint64(term), Vote: proto.Uint64(vote), Commit: proto.Uint64(commit)}
+	}
+	steps := []struct {
+		hs    *pb.HardState
+		ents  []*pb.Entry
+		syncs int32
+	}{
+		{hs(2, 1, 0), raftTestEntries(1, 3, 2), 1},
+		{hs(2, 1, 3), nil, 0},                      // commit only
+		{hs(2, 1, 3), raftTestEntries(4, 4, 2), 1}, // entries
+		{hs(3, 0, 3), nil, 1},                      // new term
+		{hs(3, 2, 3), nil, 1},                      // vote
+	}
+	for i, s := range steps {
+		syncs.Store(0)
+		if err := l.save(s.hs, s.ents); err != nil {
+			t.Fatal(err)
+		}
+		if got := syncs.Load(); got != s.syncs {
+			t.Fatalf("step %d: %d fsyncs, want %d", i, got, s.syncs)
+		}
+	}
+	m.setFault(nil)
+	r, err := openRaftLog(m.crashCopy(), "/g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	if len(r.ents) != 4 || r.hard.GetTerm() != 3 || r.hard.GetVote() != 2 {
+		t.Fatalf("after a crash: %d entries, hard state %v", len(r.ents), &r.hard)
+	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -53,6 +54,9 @@ type raftNode struct {
 	snapIndex uint64
 	confState *pb.ConfState
 	nextProp  uint64                // owned by run
+	viewAt    time.Time             // when run last published the view
+	viewDue   bool                  // publish the view now (owned by run)
+	lateBuf   []*pb.Message         // scratch for handleReady, owned by run
 	waiting   map[uint64]chan error // proposals of ours not yet applied, by number
 	contact   map[uint64]time.Time  // last message from each peer, owned by run
 	leader    atomic.Uint64         // current leader's id, 0 if none known
@@ -73,6 +77,7 @@ type raftNode struct {
 	everLeader bool
 	namesMu    sync.Mutex
 	names      map[uint64]string // member names, from the context of their conf changes
+	changed    chan<- struct{}   // raftNodeConfig.changed
 }
 
 // raftStateMachine is what a Raft group replicates. Apply and Restore run
@@ -142,6 +147,10 @@ type raftNodeConfig struct {
 	snapEvery uint64        // 0: 8192 entries
 	logger    raft.Logger   // nil: discard
 	crypt     raftCrypt     // encryption at rest (zero: clear)
+	// changed, if not nil, gets a signal (never blocking) when the
+	// node's role or leader changes and when a leader has applied the
+	// first entry of its term (LeaderReady may have changed).
+	changed chan<- struct{}
 }
 
 var (
@@ -177,7 +186,7 @@ func startRaftNode(cfg raftNodeConfig) (*raftNode, error) {
 		recvc: make(chan *pb.Message, 4096), propc: make(chan raftProposal, 1024),
 		ctlc: make(chan func(), 16), quit: make(chan struct{}), done: make(chan struct{}),
 		waiting: make(map[uint64]chan error), contact: make(map[uint64]time.Time),
-		names: make(map[uint64]string),
+		names: make(map[uint64]string), changed: cfg.changed,
 	}
 	if n.tick == 0 {
 		n.tick = 100 * time.Millisecond
@@ -266,30 +275,57 @@ func (n *raftNode) run() {
 			return
 		case <-t.C:
 			n.rn.Tick()
+			n.viewDue = true
 		case m := <-n.recvc:
-			n.contact[m.GetFrom()] = time.Now()
-			n.rn.Step(m)
+			n.stepMsg(m)
 		case p := <-n.propc:
 			n.proposeNow(p)
-			for more := true; more; {
-				select {
-				case p := <-n.propc:
-					n.proposeNow(p)
-				default:
-					more = false
-				}
-			}
 		case f := <-n.ctlc:
 			f()
 		}
+		n.drainInputs()
 		for n.rn.HasReady() {
 			if err := n.handleReady(n.rn.Ready()); err != nil {
 				n.fail(err)
 				return
 			}
 		}
-		n.publishView()
+		if now := time.Now(); n.viewDue || now.Sub(n.viewAt) >= raftViewEvery {
+			n.viewDue, n.viewAt = false, now
+			n.publishView()
+		}
 	}
+}
+
+// raftViewEvery bounds how often a busy node refreshes its view: the
+// library's Status copies the progress of every member, too much to do
+// for every message. Ticks and changes of role, leader, term or members
+// refresh it at once.
+const raftViewEvery = 2 * time.Millisecond
+
+// raftDrainMax bounds the messages and proposals taken between two
+// Readies, so that a flood cannot starve the ticker.
+const raftDrainMax = 1024
+
+// drainInputs takes what else is queued (messages and proposals) before
+// the next Ready: one Ready, and so one fsync, covers all of it.
+func (n *raftNode) drainInputs() {
+	for i := 0; i < raftDrainMax; i++ {
+		select {
+		case m := <-n.recvc:
+			n.stepMsg(m)
+		case p := <-n.propc:
+			n.proposeNow(p)
+		default:
+			return
+		}
+	}
+}
+
+// stepMsg hands a peer's message to the library.
+func (n *raftNode) stepMsg(m *pb.Message) {
+	n.contact[m.GetFrom()] = time.Now()
+	n.rn.Step(m)
 }
 
 // proposeNow hands a proposal to the library, framing it with our header.
@@ -324,13 +360,42 @@ func (n *raftNode) handleReady(rd raft.Ready) error {
 		n.applied = rd.Snapshot.GetMetadata().GetIndex()
 		n.snapIndex = n.applied
 		n.confState = rd.Snapshot.GetMetadata().GetConfState()
+		n.viewDue = true
+	}
+	// Messages that promise nothing about this node's disk go out before
+	// it persists (see splitReadyMessages): a leader's appends reach the
+	// followers while its own fsync runs, so the round trip to a majority
+	// costs one fsync, not two in a row.
+	early, late := splitReadyMessages(rd.Messages, n.lateBuf[:0])
+	if len(early) > 0 {
+		n.tr.Send(n.group, early)
+	}
+	committed := rd.CommittedEntries
+	if len(late) == 0 {
+		// No answer waits for this Ready's fsync: apply first what this
+		// node's log already holds durably, so that a leader's
+		// proposers (the PubAcks of a round) do not wait for the fsync
+		// of the next round's entries. A follower answers first.
+		k := len(committed)
+		if len(rd.Entries) > 0 {
+			first := rd.Entries[0].GetIndex()
+			k, _ = slices.BinarySearchFunc(committed, first, func(e *pb.Entry, idx uint64) int {
+				return cmp.Compare(e.GetIndex(), idx)
+			})
+		}
+		if err := n.applyEntries(committed[:k]); err != nil {
+			return err
+		}
+		committed = committed[k:]
 	}
 	if err := n.log.save(rd.HardState, rd.Entries); err != nil {
 		return err
 	}
 	if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
 		n.store.SetHardState(rd.HardState)
-		n.term.Store(rd.HardState.GetTerm())
+		if n.term.Swap(rd.HardState.GetTerm()) != rd.HardState.GetTerm() {
+			n.viewDue = true
+		}
 	}
 	if len(rd.Entries) > 0 {
 		if err := n.store.Append(rd.Entries); err != nil {
@@ -342,22 +407,57 @@ func (n *raftNode) handleReady(rd raft.Ready) error {
 			n.leaderSince.Store(time.Now().UnixNano())
 		}
 		n.leader.Store(rd.SoftState.Lead)
+		n.viewDue = true
+		n.signalChanged()
 		if rd.SoftState.RaftState != raft.StateLeader {
 			// Our pending proposals may still commit under the new
 			// leader; their callers time out if they do not.
 			n.failWaiting(errRaftNotLead)
 		}
 	}
-	if len(rd.Messages) > 0 {
-		n.tr.Send(n.group, rd.Messages)
+	if len(late) > 0 {
+		n.tr.Send(n.group, late)
 	}
-	for _, e := range rd.CommittedEntries {
+	clear(late)
+	n.lateBuf = late[:0]
+	if err := n.applyEntries(committed); err != nil {
+		return err
+	}
+	n.rn.Advance(rd)
+	return n.maybeSnapshot()
+}
+
+// applyEntries applies committed entries in order.
+func (n *raftNode) applyEntries(ents []*pb.Entry) error {
+	for _, e := range ents {
 		if err := n.applyEntry(e); err != nil {
 			return err
 		}
 	}
-	n.rn.Advance(rd)
-	return n.maybeSnapshot()
+	return nil
+}
+
+// splitReadyMessages separates a Ready's messages into those that may be
+// sent before the Ready is persisted and those that must wait for it: the
+// answers to appends and votes (MsgAppResp, MsgVoteResp, MsgPreVoteResp)
+// promise that this node's disk holds the entries or the vote. This is the
+// library's own rule: with its asynchronous storage writes it sends every
+// other message at once and holds back exactly these. A leader counts
+// itself towards a commit only once its own entries are persisted (the
+// library's step on Advance), so a commit still means a majority fsynced.
+// early keeps msgs' backing array (reordered in place); late is appended to
+// lateBuf.
+func splitReadyMessages(msgs []*pb.Message, lateBuf []*pb.Message) (early, late []*pb.Message) {
+	early, late = msgs[:0], lateBuf
+	for _, m := range msgs {
+		switch m.GetType() {
+		case pb.MsgAppResp, pb.MsgVoteResp, pb.MsgPreVoteResp:
+			late = append(late, m)
+		default:
+			early = append(early, m)
+		}
+	}
+	return early, late
 }
 
 // applyEntry applies one committed entry.
@@ -392,10 +492,25 @@ func (n *raftNode) applyEntry(e *pb.Entry) error {
 		}
 		n.confState = n.rn.ApplyConfChange(cc)
 		n.notePeerNames(cc)
+		n.viewDue = true
 	}
 	n.applied = e.GetIndex()
-	n.appTerm.Store(e.GetTerm())
+	if n.appTerm.Swap(e.GetTerm()) != e.GetTerm() {
+		n.signalChanged()
+	}
 	return nil
+}
+
+// signalChanged tells the watcher, if any, that leadership may have
+// changed.
+func (n *raftNode) signalChanged() {
+	if n.changed == nil {
+		return
+	}
+	select {
+	case n.changed <- struct{}{}:
+	default:
+	}
 }
 
 // maybeSnapshot compacts the log once snapN entries were applied since the

@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,6 +86,10 @@ type raftTestCluster struct {
 	snap uint64
 	// crypt is the encryption the nodes (re)start with.
 	crypt raftCrypt
+	// fs is the nodes' file system (nil: the OS) and tick their tick
+	// (0: 10 ms); set by newRaftTestClusterFS.
+	fs   storeFS
+	tick time.Duration
 }
 
 func newRaftTestCluster(t *testing.T, n int, snapEvery uint64) *raftTestCluster {
@@ -94,9 +100,20 @@ func newRaftTestCluster(t *testing.T, n int, snapEvery uint64) *raftTestCluster 
 // newRaftTestClusterCrypt starts n nodes whose logs are encrypted with rc.
 func newRaftTestClusterCrypt(t *testing.T, n int, snapEvery uint64, rc raftCrypt) *raftTestCluster {
 	t.Helper()
-	c := &raftTestCluster{t: t, dir: t.TempDir(), snap: snapEvery, crypt: rc,
-		net:  &raftTestNet{nodes: map[uint64]*raftNode{}, down: map[uint64]bool{}},
-		fsms: map[uint64]*raftTestFSM{}}
+	return startRaftTestCluster(&raftTestCluster{t: t, dir: t.TempDir(), snap: snapEvery, crypt: rc}, n)
+}
+
+// newRaftTestClusterFS starts n nodes on fs with the given tick.
+func newRaftTestClusterFS(t *testing.T, n int, fs storeFS, tick time.Duration) *raftTestCluster {
+	t.Helper()
+	return startRaftTestCluster(&raftTestCluster{t: t, dir: t.TempDir(), fs: fs, tick: tick}, n)
+}
+
+func startRaftTestCluster(c *raftTestCluster, n int) *raftTestCluster {
+	t := c.t
+	t.Helper()
+	c.net = &raftTestNet{nodes: map[uint64]*raftNode{}, down: map[uint64]bool{}}
+	c.fsms = map[uint64]*raftTestFSM{}
 	for i := 1; i <= n; i++ {
 		c.ids = append(c.ids, uint64(i))
 	}
@@ -114,9 +131,13 @@ func newRaftTestClusterCrypt(t *testing.T, n int, snapEvery uint64, rc raftCrypt
 func (c *raftTestCluster) start(id uint64) {
 	c.t.Helper()
 	fsm := &raftTestFSM{}
+	tick := c.tick
+	if tick == 0 {
+		tick = 10 * time.Millisecond
+	}
 	n, err := startRaftNode(raftNodeConfig{id: id, group: "G", peers: c.ids,
-		dir: filepath.Join(c.dir, fmt.Sprint(id)), fsm: fsm, transport: c.net,
-		tick: 10 * time.Millisecond, snapEvery: c.snap, crypt: c.crypt})
+		dir: filepath.Join(c.dir, fmt.Sprint(id)), fs: c.fs, fsm: fsm, transport: c.net,
+		tick: tick, snapEvery: c.snap, crypt: c.crypt})
 	if err != nil {
 		c.t.Fatalf("start node %d: %v", id, err)
 	}
@@ -350,5 +371,82 @@ func TestRaftPartitionNoCommittedLoss(t *testing.T) {
 	c.net.mu.Unlock()
 	for _, id := range c.ids {
 		c.waitApplied(id, want)
+	}
+}
+
+// A leader sends its appends before its own fsync: while the leader's
+// fsync is held, both followers persist the new entry. The proposal is
+// answered only after the fsync returns, and then everywhere applied.
+func TestRaftLeaderAppendsBeforeItsFsync(t *testing.T) {
+	m := newMemFS()
+	c := newRaftTestClusterFS(t, 3, m, 50*time.Millisecond)
+	c.propose("a")
+	lead := c.leader(0)
+	for _, id := range c.ids {
+		c.waitApplied(id, []string{"a"})
+	}
+	var followers []*raftNode
+	for _, id := range c.ids {
+		if id != lead {
+			followers = append(followers, c.node(id))
+		}
+	}
+	base := followers[0].View().lastIndex
+	leadDir := filepath.Join(c.dir, fmt.Sprint(lead)) + string(filepath.Separator)
+	hold := make(chan struct{})
+	var held atomic.Bool
+	m.setFault(func(op, name string) error {
+		if op == "sync" && strings.HasPrefix(name, leadDir) {
+			held.Store(true)
+			<-hold
+		}
+		return nil
+	})
+	done := c.node(lead).Propose([]byte("b"))
+	deadline := time.Now().Add(5 * time.Second)
+	for !held.Load() || followers[0].View().lastIndex <= base || followers[1].View().lastIndex <= base {
+		if time.Now().After(deadline) {
+			close(hold)
+			t.Fatalf("followers did not get the entry while the leader's fsync was held (held %v)", held.Load())
+		}
+		time.Sleep(time.Millisecond) // polling the nodes' views: nothing to await
+	}
+	select {
+	case err := <-done:
+		close(hold)
+		t.Fatalf("answered before the leader's fsync returned: %v", err)
+	default:
+	}
+	m.setFault(nil)
+	close(hold)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range c.ids {
+		c.waitApplied(id, []string{"a", "b"})
+	}
+}
+
+// The answers that promise a persisted entry or vote wait for the fsync;
+// everything else may go first, in its order.
+func TestRaftSplitReadyMessages(t *testing.T) {
+	types := []pb.MessageType{pb.MsgApp, pb.MsgAppResp, pb.MsgHeartbeat, pb.MsgVoteResp,
+		pb.MsgVote, pb.MsgPreVoteResp, pb.MsgHeartbeatResp, pb.MsgSnap}
+	var msgs []*pb.Message
+	for _, ty := range types {
+		msgs = append(msgs, &pb.Message{Type: ty.Enum()})
+	}
+	early, late := splitReadyMessages(msgs, nil)
+	kinds := func(ms []*pb.Message) (out []pb.MessageType) {
+		for _, m := range ms {
+			out = append(out, m.GetType())
+		}
+		return out
+	}
+	if got, want := kinds(early), []pb.MessageType{pb.MsgApp, pb.MsgHeartbeat, pb.MsgVote, pb.MsgHeartbeatResp, pb.MsgSnap}; !slices.Equal(got, want) {
+		t.Fatalf("early %v, want %v", got, want)
+	}
+	if got, want := kinds(late), []pb.MessageType{pb.MsgAppResp, pb.MsgVoteResp, pb.MsgPreVoteResp}; !slices.Equal(got, want) {
+		t.Fatalf("late %v, want %v", got, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"strings"
+	"sync"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -66,19 +67,47 @@ func raftSubject(group string, to uint64) string {
 type raftRouteTransport struct {
 	s   *Server
 	sys *Account
+	// senders holds idle raftSenders: each Send, made by one node's
+	// goroutine, takes one for its duration.
+	senders sync.Pool
+}
+
+// raftSender is what one Send needs: an internal client whose pending set
+// collects the routes written to, and a buffer to encode into (the routes
+// copy the bytes into their queues).
+type raftSender struct {
+	ic  *client
+	buf []byte
 }
 
 // Send publishes each message to its member's subject; a member that is
-// not connected simply does not get it, which Raft retries.
+// not connected simply does not get it, which Raft retries. Each route is
+// then flushed once, by the node's goroutine itself when little is queued
+// (an answer, a heartbeat, a small append: no wake-up of the route's
+// writer on the commit path), else by its writer.
 func (t *raftRouteTransport) Send(group string, msgs []*pb.Message) {
+	sd, _ := t.senders.Get().(*raftSender)
+	if sd == nil {
+		sd = &raftSender{ic: t.s.newInternalClient(t.sys, true)}
+		sd.ic.pcd = make(map[*client]struct{})
+	}
 	for _, m := range msgs {
-		b, err := proto.Marshal(m)
+		b, err := proto.MarshalOptions{}.MarshalAppend(sd.buf[:0], m)
 		if err != nil {
 			continue
 		}
-		t.s.PublishInternal(t.sys, raftSubject(group, m.GetTo()), "", nil, b)
+		sd.buf = b
+		t.s.publishInternalAs(sd.ic, t.sys, raftSubject(group, m.GetTo()), "", nil, b)
 	}
+	sd.ic.flushClients(true)
+	if cap(sd.buf) > raftSendBufMax {
+		sd.buf = nil // a snapshot's or a burst's buffer is not kept
+	}
+	t.senders.Put(sd)
 }
+
+// raftSendBufMax bounds the encoding buffer a raftSender keeps.
+const raftSendBufMax = 1 << 20
 
 // subscribeRaft makes n receive its group's messages addressed to it.
 func (t *raftRouteTransport) subscribe(group string, n *raftNode) (func(), error) {

@@ -318,6 +318,45 @@ func TestStoreLimits(t *testing.T) {
 	})
 }
 
+// With one message per subject (a KV bucket's history 1), every store
+// drops a key's older message: the key's first and last message are then
+// the new one, in both directions of lookup.
+func TestStoreHistoryOneKeys(t *testing.T) {
+	forEachStore(t, func(t *testing.T, k storeKind) {
+		st := k.open(t, &StreamConfig{Name: "S", MaxMsgsPer: 1})
+		defer st.Stop()
+		const keys, rounds = 10, 5
+		for r := 0; r < rounds; r++ {
+			for i := 0; i < keys; i++ {
+				storeMust(t, st, fmt.Sprintf("k.%d", i), nil, []byte{byte(r)})
+			}
+		}
+		var ss StreamState
+		st.FastState(&ss)
+		if ss.Msgs != keys || ss.FirstSeq != (rounds-1)*keys+1 {
+			t.Fatalf("state %+v", ss)
+		}
+		for i := 0; i < keys; i++ {
+			want := uint64((rounds-1)*keys + i + 1)
+			subj := fmt.Sprintf("k.%d", i)
+			var sm StoreMsg
+			if m, err := st.LoadLastMsg(subj, &sm); err != nil || m.Seq != want {
+				t.Fatalf("last of %s: %v %v, want %d", subj, m, err, want)
+			}
+			if m, _, err := st.LoadNextMsg(subj, 1, &sm); err != nil || m.Seq != want {
+				t.Fatalf("first of %s: %v %v, want %d", subj, m, err, want)
+			}
+		}
+		// The last key's message removed: its subject is gone.
+		if ok, err := st.RemoveMsg(rounds * keys); !ok || err != nil {
+			t.Fatalf("remove: %v %v", ok, err)
+		}
+		if n := st.SubjectsTotals("k.>")[fmt.Sprintf("k.%d", keys-1)]; n != 0 {
+			t.Fatalf("removed key still counted: %d", n)
+		}
+	})
+}
+
 func storeWaitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)

@@ -215,17 +215,29 @@ func (x *storeIndex) remove(seq uint64) (storeSlot, bool) {
 		*ss = storeSubj{}
 		x.freeIDs = append(x.freeIDs, old.subj)
 	} else {
-		if seq == ss.first {
-			ss.firstStale = true
-		}
-		if seq == ss.last {
-			ss.lastStale = true
-		}
+		ss.dropEnd(seq)
 	}
 	if seq == x.first {
 		x.advanceFirst()
 	}
 	return old, true
+}
+
+// dropEnd notes that seq, one of the subject's messages, is gone. With one
+// message left that is the other end, known without a scan: a key with
+// history 1 loses its older message on every put, and scanning from it to
+// its newer one would cost a slot per message in between.
+func (ss *storeSubj) dropEnd(seq uint64) {
+	switch {
+	case ss.msgs == 1 && seq == ss.first && !ss.lastStale:
+		ss.first, ss.firstStale = ss.last, false
+	case ss.msgs == 1 && seq == ss.last && !ss.firstStale:
+		ss.last, ss.lastStale = ss.first, false
+	case seq == ss.first:
+		ss.firstStale = true
+	case seq == ss.last:
+		ss.lastStale = true
+	}
 }
 
 func (x *storeIndex) advanceFirst() {

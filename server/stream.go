@@ -22,7 +22,12 @@ type stream struct {
 
 	mu     sync.RWMutex // guards config and subs; leaf
 	config StreamConfig
-	subs   map[string]func() // subject -> unsubscribe
+	subs   map[string]func() // subject -> unsubscribe; nil: none
+	// subMu serializes subscribe and unsubscribe (API workers, a
+	// replicated stream's leadership watcher); held while subscribing,
+	// before mu. subsDone is set by the final unsubscribe (stop, delete).
+	subMu    sync.Mutex
+	subsDone bool
 
 	in        *ingestQueue
 	ackPrefix []byte          // the PubAck's JSON up to the sequence
@@ -287,8 +292,18 @@ func (ja *jsAccount) registerStream(cfg *StreamConfig, created time.Time, store 
 // subjects: subjects kept keep their subscription (so an update never
 // opens a gap where publishes go unstored, nor a moment where two
 // subscriptions store one message twice), new ones are added, dropped ones
-// removed. Only the API workers (under createMu) and stream start call it.
+// removed. A replicated stream is subscribed only while its replica leads
+// (syncLeaderSubs). A stopped or deleted stream stays unsubscribed.
 func (st *stream) subscribe() error {
+	st.subMu.Lock()
+	defer st.subMu.Unlock()
+	if st.subsDone {
+		return nil
+	}
+	if st.replicated && !st.answersHere() {
+		st.dropSubs()
+		return nil
+	}
 	cfg := st.cfg()
 	st.mu.Lock()
 	old := st.subs
@@ -321,7 +336,16 @@ func (st *stream) subscribe() error {
 	return nil
 }
 
+// unsubscribe removes the stream's subscriptions for good (stop, delete).
 func (st *stream) unsubscribe() {
+	st.subMu.Lock()
+	defer st.subMu.Unlock()
+	st.subsDone = true
+	st.dropSubs()
+}
+
+// dropSubs removes the stream's subscriptions; the caller holds subMu.
+func (st *stream) dropSubs() {
 	st.mu.Lock()
 	subs := st.subs
 	st.subs = nil

@@ -194,10 +194,9 @@ func (st *stream) sendReplies(a *ackSender, replies []queuedReply, failed *ApiEr
 		}
 		*q = queuedReply{}
 	}
-	for rc := range a.ackc.pcd {
-		rc.signalFlush()
-		delete(a.ackc.pcd, rc)
-	}
+	// A receiver with little queued (a publisher waiting for its acks) is
+	// written to right here: its writer's wake-up is off the ack path.
+	a.ackc.flushClients(true)
 }
 
 // refuseRound drops a round a replicated stream may not take (it is not

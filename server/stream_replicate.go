@@ -78,6 +78,7 @@ type streamRepl struct {
 
 	// Owned by the ingest goroutine.
 	entry    []byte // the round's entry being built
+	entryCap int    // the last round's entry size: the next one starts that big
 	count    uint32 // messages in it
 	lastSeq  uint64 // the last sequence in it
 	leadTerm uint64 // term of the last round led
@@ -119,6 +120,9 @@ const (
 	replLeadWait = 5 * time.Second
 )
 
+// replEntryCapMax bounds the size a round's entry starts with.
+const replEntryCapMax = 1 << 20
+
 var errReplMalformed = errors.New("malformed replicated stream entry")
 
 func newStreamRepl(st *stream, c *jsCluster, group string, peers []uint64) *streamRepl {
@@ -137,6 +141,11 @@ func (r *streamRepl) stop() {
 // record adds a message the leader just stored to the round's entry.
 func (r *streamRepl) record(subject string, hdr, msg []byte, seq uint64, ts, ttl int64) {
 	if r.count == 0 {
+		if r.entry == nil {
+			// Sized like the last round's, so that it is not regrown
+			// (and copied) a dozen times while it fills.
+			r.entry = make([]byte, 0, r.entryCap)
+		}
 		r.entry = append(r.entry[:0], replEntryMsgs)
 		r.entry = binary.LittleEndian.AppendUint64(r.entry, r.run)
 		r.entry = binary.LittleEndian.AppendUint32(r.entry, 0)
@@ -180,6 +189,7 @@ func (r *streamRepl) commitRound(round *ingestRound, failed *ApiError) {
 			rr.done = r.node.Propose(r.entry)
 			rr.lastSeq = r.lastSeq
 		}
+		r.entryCap = min(len(r.entry), replEntryCapMax)
 		r.entry = nil // the node holds it now
 	}
 	if len(round.replies) == 0 && rr.done == nil {

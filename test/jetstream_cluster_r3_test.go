@@ -563,3 +563,43 @@ func TestJetStreamClusterR5TwoDown(t *testing.T) {
 	waitReplicaMsgs(t, servers, 1000)
 	readAll(t, js, "FIVE", acked, 1000)
 }
+
+// Only an R3 stream's leader subscribes to the stream's subjects: each
+// server sees one subscription for them, the leader's own (the others see
+// the route's interest, sid "<account> <subject>"), so publishes never
+// reach the followers. After a stepdown the new leader holds it, and
+// publishing goes on.
+func TestJetStreamClusterR3OnlyLeaderSubscribes(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	servers := runJSCluster(t, 3)
+	nc := connect(t, servers[0])
+	js := r3Stream(t, nc, "LS", 3)
+	onlyLeader := func(leader string) bool {
+		for _, s := range servers {
+			sz := s.Subsz(&server.SubszOptions{Subscriptions: true, Account: "$G", Test: "LS.x"})
+			if sz.Total != 1 {
+				return false
+			}
+			routed := sz.Subs[0].Sid == "$G LS.>"
+			if routed == (s.Name() == leader) {
+				return false
+			}
+		}
+		return true
+	}
+	lead := streamInfo(t, js, "LS").Cluster.Leader
+	waitFor(t, 10*time.Second, "only "+lead+" subscribed", func() bool { return onlyLeader(lead) })
+	if _, err := js.Publish(t.Context(), "LS.x", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	if m := one(t, nc, "$JS.API.STREAM.LEADER.STEPDOWN.LS", ""); m["success"] != true {
+		t.Fatalf("stepdown: %v", m)
+	}
+	waitFor(t, 10*time.Second, "a new stream leader", func() bool { return streamInfo(t, js, "LS").Cluster.Leader != lead })
+	lead = streamInfo(t, js, "LS").Cluster.Leader
+	waitFor(t, 10*time.Second, "only "+lead+" subscribed", func() bool { return onlyLeader(lead) })
+	ack, err := js.Publish(t.Context(), "LS.x", []byte("2"))
+	if err != nil || ack.Sequence != 2 {
+		t.Fatalf("publish after stepdown: %v %v", ack, err)
+	}
+}
