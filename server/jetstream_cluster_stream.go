@@ -26,10 +26,6 @@ func replicatedUnsupported(c *StreamConfig) string {
 		return "retention other than limits"
 	case c.Mirror != nil || len(c.Sources) > 0:
 		return "mirrors and sources"
-	case c.AllowMsgTTL || c.SubjectDeleteMarkerTTL > 0:
-		return "per-message TTL"
-	case c.AllowRollup:
-		return "rollups"
 	case c.AllowMsgCounter:
 		return "counters"
 	case c.AllowMsgSchedules:
@@ -316,6 +312,12 @@ func decodeReplConsumer(data []byte) (string, *ConsumerState, error) {
 // here: only the group's leader answers; changes go through the group.
 func (c *jsCluster) dispatchReplicated(ja *jsAccount, r *jsAPIRequest, h jsAPIHandler, rest string, args []string, st *stream) {
 	repl := st.repl.Load()
+	if repl != nil && strings.HasPrefix(rest, "DIRECT.GET.") {
+		if c.directGetHere(r, repl) {
+			h.fn(ja, r, args) // answers itself
+		}
+		return
+	}
 	if repl == nil || !repl.isLeader() {
 		return
 	}

@@ -1,0 +1,76 @@
+package server
+
+import "strings"
+
+// Per-message features of replicated streams (what KV buckets need).
+//
+// Each feature is decided once, by the leader, and reaches the followers
+// in a form they replay without deciding anything:
+//
+//   - Roll-ups (Nats-Rollup: sub|all): the leader checked the header
+//     (allow_rollup_hdrs, deny_purge) before storing the message, so a
+//     replica that stores a message carrying the header purges what it
+//     replaces exactly as the leader did: the purge depends only on the
+//     sequence and the subject, the same on every replica.
+//   - Limits (max_msgs, max_msgs_per_subject, max_bytes, discard new and
+//     discard new per subject): discard new refuses on the leader, which
+//     proposes nothing; discard old removes by sequence inside the store,
+//     identically wherever the same messages are stored in the same order.
+//   - Per-message TTL and max_age: the record carries the leader's
+//     timestamp and TTL, so every replica's store expires the same message
+//     at the same wall-clock time (give or take the clocks' skew); what
+//     expires is a function of the stored data, not of the replica.
+//   - Subject delete markers are new messages (new sequences), so only the
+//     leader writes them: its store's expiry queues them on the ingest
+//     goroutine, which stores them in a round like a publish and so
+//     replicates them; a follower's expiry queues them too, but its ingest
+//     goroutine refuses every round (beginLeading). A leader that dies
+//     between an expiry and its marker's commit leaves that one subject
+//     without a marker; the message itself is gone on every replica.
+//   - Direct gets (allow_direct) are answered by replicas too, as the
+//     reference's are: the replica the requester is connected to answers
+//     (it may lag the leader by the commits in flight, or more while it
+//     catches up after a restart), and the leader
+//     answers for requesters connected to servers without a replica
+//     (directGetHere).
+
+// rollupReplicated purges what a replicated roll-up message at m.seq
+// replaces (the leader accepted its Nats-Rollup header).
+func (st *stream) rollupReplicated(m *replRecord) {
+	if len(m.hdr) == 0 {
+		return
+	}
+	v, ok := headerValue(m.hdr, hdrRollup)
+	if !ok {
+		return
+	}
+	switch {
+	case strings.EqualFold(v, rollupSubject):
+		st.applyRollup(rollupSub, m.subject, m.seq)
+	case strings.EqualFold(v, rollupAll):
+		st.applyRollup(rollupStream, m.subject, m.seq)
+	}
+}
+
+// directGetHere tells whether this server answers a direct get of a
+// replicated stream, so that exactly one server does: every server of the
+// cluster receives the request. A request that entered the cluster here
+// (from a client, leaf node or gateway of this server) is answered by this
+// replica; one routed from another server is answered by the leader only
+// if that server holds no replica (else that replica answered it).
+func (c *jsCluster) directGetHere(r *jsAPIRequest, repl *streamRepl) bool {
+	from := r.client
+	if from == nil || from.kind != ROUTER || from.route == nil {
+		return true
+	}
+	if !repl.isLeader() {
+		return false
+	}
+	origin := raftPeerID(from.route.remote.Name)
+	for _, p := range repl.peers {
+		if p == origin {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,260 @@
+package test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// directLast asks the server nc is connected to for the last message of
+// subj in stream (a direct get: in a cluster the local replica answers) and
+// returns how many servers answered and the first answer.
+func directLast(t *testing.T, nc *nats.Conn, stream, subj string) (int, *nats.Msg) {
+	t.Helper()
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+stream+"."+subj, inbox, nil); err != nil {
+		t.Fatal(err)
+	}
+	first, err := sub.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatalf("direct get of %s on %s: %v", subj, nc.ConnectedServerName(), err)
+	}
+	n := 1
+	// Exactly one server answers: a second answer would follow the first
+	// within a few route hops.
+	for {
+		if _, err := sub.NextMsg(500 * time.Millisecond); err != nil {
+			return n, first
+		}
+		n++
+	}
+}
+
+// kvHistory returns the values (operation for deletes) of key's history.
+func kvHistory(t *testing.T, kv jetstream.KeyValue, key string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	h, err := kv.History(ctx, key)
+	if err != nil {
+		t.Fatalf("history of %s: %v", key, err)
+	}
+	var out []string
+	for _, e := range h {
+		if e.Operation() != jetstream.KeyValuePut {
+			out = append(out, e.Operation().String())
+		} else {
+			out = append(out, string(e.Value()))
+		}
+	}
+	return out
+}
+
+// openKV returns a KeyValue handle on bucket once its stream has a leader.
+func openKV(t *testing.T, js jetstream.JetStream, bucket string) jetstream.KeyValue {
+	t.Helper()
+	var kv jetstream.KeyValue
+	waitFor(t, 20*time.Second, "bucket "+bucket+" through "+bucket, func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		var err error
+		kv, err = js.KeyValue(ctx, bucket)
+		return err == nil
+	})
+	return kv
+}
+
+// A KV bucket with replicas 3: put, get, create, delete, purge, history
+// (max_msgs_per_subject), watch; roll-ups and limits apply identically on
+// every replica, each replica answers direct gets (exactly one answer per
+// request) and the values survive the loss of the leader's server.
+func TestJetStreamClusterR3KV(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	servers, _ := runJSClusterOpts(t, 3)
+	nc := connect(t, servers[0])
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "CFG", History: 3, Replicas: 3})
+	if err != nil {
+		t.Fatalf("create R3 bucket: %v", err)
+	}
+	si := streamInfo(t, js, "KV_CFG")
+	if c := si.Config; c.Replicas != 3 || !c.AllowRollup || !c.AllowDirect || !c.DenyDelete || c.MaxMsgsPerSubject != 3 || c.Discard != jetstream.DiscardNew {
+		t.Fatalf("bucket's stream config %+v", c)
+	}
+	// The leader's server: its answers are current the moment a put is
+	// acknowledged (a follower's may lag by a commit).
+	ncl := connect(t, servers[serverNamed(t, servers, si.Cluster.Leader)])
+	jsl, _ := jetstream.New(ncl)
+	kvl := openKV(t, jsl, "CFG")
+	for i := 1; i <= 5; i++ {
+		if _, err := kv.PutString(ctx, "a", "a"+strconv.Itoa(i)); err != nil {
+			t.Fatalf("put a: %v", err)
+		}
+	}
+	if _, err := kv.PutString(ctx, "b", "b1"); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := kvl.Get(ctx, "a"); err != nil || string(e.Value()) != "a5" || e.Revision() != 5 {
+		t.Fatalf("get a: %v %v", e, err)
+	}
+	if _, err := kv.Create(ctx, "b", []byte("again")); !errors.Is(err, jetstream.ErrKeyExists) {
+		t.Fatalf("create of an existing key: %v", err)
+	}
+	if got := kvHistory(t, kvl, "a"); len(got) != 3 || got[0] != "a3" || got[2] != "a5" {
+		t.Fatalf("history of a (3 kept): %v", got)
+	}
+	// 3 of a, 1 of b on every replica: max_msgs_per_subject on followers.
+	waitReplicaMsgs(t, servers, 4)
+
+	if err := kv.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kvl.Get(ctx, "a"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("get of a deleted key: %v", err)
+	}
+	// A purge is a roll-up of the key: every replica keeps its marker only.
+	if err := kv.Purge(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if got := kvHistory(t, kvl, "b"); len(got) != 1 || got[0] != "KeyValuePurgeOp" {
+		t.Fatalf("history of b after purge: %v", got)
+	}
+	waitReplicaMsgs(t, servers, 4) // a: a4, a5, DEL (3 kept); b: PURGE
+
+	// deny_delete: messages of a bucket cannot be deleted through the API.
+	m := one(t, nc, "$JS.API.STREAM.MSG.DELETE.KV_CFG", `{"seq":6}`)
+	if _, ec, _ := apiErr(m); ec != 10057 {
+		t.Fatalf("delete from a deny_delete stream: %v", m)
+	}
+
+	// A watcher sees the current values, then an update.
+	w, err := kvl.WatchAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	seen := map[string]string{}
+	for e := range w.Updates() {
+		if e == nil {
+			break // caught up
+		}
+		seen[e.Key()] = e.Operation().String()
+	}
+	if seen["a"] != "KeyValueDeleteOp" || seen["b"] != "KeyValuePurgeOp" {
+		t.Fatalf("watch's initial values: %v", seen)
+	}
+	if _, err := kv.PutString(ctx, "c", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-w.Updates():
+		if e == nil || e.Key() != "c" || string(e.Value()) != "c1" {
+			t.Fatalf("watched update: %v", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no update in 10s")
+	}
+	waitReplicaMsgs(t, servers, 5)
+
+	// Every replica answers direct gets of its own clients, once.
+	for _, s := range servers {
+		c := connect(t, s)
+		n, msg := directLast(t, c, "KV_CFG", "$KV.CFG.c")
+		if n != 1 || string(msg.Data) != "c1" || msg.Header.Get("Nats-Sequence") != "9" {
+			t.Fatalf("direct get through %s: %d answers, %q %v", s.Name(), n, msg.Data, msg.Header)
+		}
+		c.Close()
+	}
+
+	// The leader's server goes: the new leader has the same values.
+	old := si.Cluster.Leader
+	lead := serverNamed(t, servers, old)
+	ncl.Close()
+	servers[lead].Shutdown()
+	servers[lead].WaitForShutdown()
+	alive := servers[(lead+1)%3]
+	nc2 := connect(t, alive)
+	js2, _ := jetstream.New(nc2)
+	waitFor(t, 30*time.Second, "a new leader of KV_CFG", func() bool {
+		return streamInfo(t, js2, "KV_CFG").Cluster.Leader != old
+	})
+	kv2 := openKV(t, js2, "CFG")
+	if e, err := kv2.Get(ctx, "c"); err != nil || string(e.Value()) != "c1" || e.Revision() != 9 {
+		t.Fatalf("get c after failover: %v %v", e, err)
+	}
+	if _, err := kv2.Get(ctx, "a"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("get a after failover: %v", err)
+	}
+	if got := kvHistory(t, kv2, "b"); len(got) != 1 {
+		t.Fatalf("history of b after failover: %v", got)
+	}
+	rev, err := kv2.Update(ctx, "c", []byte("c2"), 9)
+	if err != nil || rev != 10 {
+		t.Fatalf("update under the new leader: %d %v", rev, err)
+	}
+}
+
+// Per-key TTLs and limit markers on an R3 bucket: the key expires on every
+// replica and the marker the leader writes is the same message (same
+// sequence) on every replica, itself removed when its TTL passes.
+func TestJetStreamClusterR3KVTTL(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	servers := runJSCluster(t, 3)
+	nc := connect(t, servers[1])
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "TTL", Replicas: 3, LimitMarkerTTL: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("create R3 bucket with markers: %v", err)
+	}
+	if c := streamInfo(t, js, "KV_TTL").Config; !c.AllowMsgTTL || c.SubjectDeleteMarkerTTL != 5*time.Second {
+		t.Fatalf("bucket's config %+v", c)
+	}
+	if _, err := kv.Create(ctx, "k", []byte("v"), jetstream.KeyTTL(time.Second)); err != nil {
+		t.Fatalf("create with a TTL: %v", err)
+	}
+	if _, err := kv.PutString(ctx, "stay", "x"); err != nil {
+		t.Fatal(err)
+	}
+	clients := make([]*nats.Conn, len(servers))
+	for i, s := range servers {
+		clients[i] = connect(t, s)
+	}
+	// Each replica expires k and holds the leader's marker at sequence 3.
+	for i, c := range clients {
+		waitFor(t, 20*time.Second, "the marker of k on "+servers[i].Name(), func() bool {
+			_, msg := directLast(t, c, "KV_TTL", "$KV.TTL.k")
+			if msg.Header.Get("Nats-Marker-Reason") != "MaxAge" {
+				return false
+			}
+			if msg.Header.Get("Nats-Sequence") != "3" || msg.Header.Get("Nats-TTL") != "5s" {
+				t.Fatalf("marker on %s: %v", servers[i].Name(), msg.Header)
+			}
+			return true
+		})
+	}
+	// Then the marker goes too, everywhere; the other key stays.
+	waitReplicaMsgs(t, servers, 1)
+	for i, c := range clients {
+		_, msg := directLast(t, c, "KV_TTL", "$KV.TTL.stay")
+		if string(msg.Data) != "x" {
+			t.Fatalf("stay on %s: %q %v", servers[i].Name(), msg.Data, msg.Header)
+		}
+	}
+}
