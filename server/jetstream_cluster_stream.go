@@ -22,8 +22,6 @@ func replicatedUnsupported(c *StreamConfig) string {
 	switch {
 	case c.Storage == MemoryStorage:
 		return "memory storage"
-	case c.Retention != LimitsPolicy:
-		return "retention other than limits"
 	case c.Mirror != nil || len(c.Sources) > 0:
 		return "mirrors and sources"
 	case c.AllowMsgCounter:
@@ -184,6 +182,7 @@ func (c *jsCluster) watchStreamLeaders() {
 		if lead {
 			c.s.Noticef("JetStream cluster new stream leader for '%s > %s'", st.ja.acc.Name, st.name)
 			st.recoverConsumers()
+			st.sweepRetained()
 		} else {
 			st.deactivateConsumers()
 		}

@@ -50,6 +50,7 @@ import (
 //	kind u8 = 2 (API request): run u64 | op u64 | rest len u16 | rest |
 //	    request body (rest is the API subject after "$JS.API.")
 //	kind u8 = 3 (consumer state): name len u16 | name | ConsumerState JSON
+//	kind u8 = 4 (retention removals): stream_replicate_retention.go
 //
 // run is a random number drawn when the replica started; op numbers an
 // API request of that run, so its proposer knows its answer.
@@ -91,6 +92,8 @@ type streamRepl struct {
 	ackerDone chan struct{}
 
 	leading bool // as jsCluster.watchStreamLeaders last saw it; owned by it
+
+	rem replRemovals // the leader's retention removals to propose
 
 	opMu   sync.Mutex
 	nextOp uint64
@@ -301,6 +304,8 @@ func (r *streamRepl) Apply(index uint64, data []byte) {
 		err = r.applyAPI(data)
 	case replEntryConsumer:
 		err = r.applyConsumerState(data)
+	case replEntryRemove:
+		err = r.applyRemovals(data)
 	default:
 		err = errReplMalformed
 	}

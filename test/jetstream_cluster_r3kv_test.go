@@ -258,3 +258,150 @@ func TestJetStreamClusterR3KVTTL(t *testing.T) {
 		}
 	}
 }
+
+// retainedStream creates an R3 stream on name.> with the given retention.
+func retainedStream(t *testing.T, js jetstream.JetStream, name string, ret jetstream.RetentionPolicy) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{name + ".>"},
+		Replicas: 3, Retention: ret}); err != nil {
+		t.Fatalf("create %s: %v", name, err)
+	}
+}
+
+// fetchSeqs fetches n messages and returns their stream sequences.
+func fetchSeqs(t *testing.T, c jetstream.Consumer, n int) []jetstream.Msg {
+	t.Helper()
+	batch, err := c.Fetch(n, jetstream.FetchMaxWait(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []jetstream.Msg
+	for m := range batch.Messages() {
+		out = append(out, m)
+	}
+	if len(out) != n {
+		t.Fatalf("fetched %d messages, want %d", len(out), n)
+	}
+	return out
+}
+
+func streamSeq(t *testing.T, m jetstream.Msg) uint64 {
+	t.Helper()
+	md, err := m.Metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return md.Sequence.Stream
+}
+
+// A workqueue stream with replicas 3: acknowledged messages are removed on
+// every replica; after a stepdown the new leader has exactly the
+// unacknowledged ones and delivers them again.
+func TestJetStreamClusterR3WorkQueue(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	servers := runJSCluster(t, 3)
+	nc := connect(t, servers[0])
+	js, _ := jetstream.New(nc)
+	retainedStream(t, js, "JOBS", jetstream.WorkQueuePolicy)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	asyncPublish(t, js, "JOBS.a", 0, 10)
+	cons, err := js.CreateOrUpdateConsumer(ctx, "JOBS", jetstream.ConsumerConfig{Durable: "W",
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range fetchSeqs(t, cons, 10) {
+		if streamSeq(t, m) != uint64(i+1) {
+			t.Fatalf("delivery %d is sequence %d", i, streamSeq(t, m))
+		}
+		if i%2 == 0 { // 1, 3, 5, 7, 9
+			if err := m.DoubleAck(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitReplicaMsgs(t, servers, 5)
+
+	old := streamInfo(t, js, "JOBS").Cluster.Leader
+	if m := one(t, nc, "$JS.API.STREAM.LEADER.STEPDOWN.JOBS", ""); m["success"] != true {
+		t.Fatalf("stepdown: %v", m)
+	}
+	var si *jetstream.StreamInfo
+	waitFor(t, 20*time.Second, "a new leader of JOBS", func() bool {
+		si = streamInfo(t, js, "JOBS")
+		return si.Cluster.Leader != old
+	})
+	if si.State.Msgs != 5 || si.State.FirstSeq != 2 || si.State.LastSeq != 10 || si.State.NumDeleted != 4 {
+		t.Fatalf("new leader's state %+v", si.State)
+	}
+	var c2 jetstream.Consumer
+	waitFor(t, 20*time.Second, "the consumer under the new leader", func() bool {
+		ictx, icancel := context.WithTimeout(ctx, time.Second)
+		defer icancel()
+		c2, err = js.Consumer(ictx, "JOBS", "W")
+		return err == nil
+	})
+	// The unacknowledged ones come again (ack wait), and only they.
+	for i, m := range fetchSeqs(t, c2, 5) {
+		if want := uint64(2 * (i + 1)); streamSeq(t, m) != want {
+			t.Fatalf("redelivery %d is sequence %d, want %d", i, streamSeq(t, m), want)
+		}
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitReplicaMsgs(t, servers, 0)
+}
+
+// An interest stream with replicas 3: a message nobody is interested in
+// takes its sequence and is kept nowhere; one is removed from every
+// replica once every interested consumer acknowledged it, and deleting a
+// consumer removes what only it still needed.
+func TestJetStreamClusterR3Interest(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	servers := runJSCluster(t, 3)
+	nc := connect(t, servers[2])
+	js, _ := jetstream.New(nc)
+	retainedStream(t, js, "EV", jetstream.InterestPolicy)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	acked := asyncPublish(t, js, "EV.a", 0, 3)
+	if len(acked) != 3 {
+		t.Fatalf("acks %v", acked)
+	}
+	waitReplicaMsgs(t, servers, 0)
+	if si := streamInfo(t, js, "EV"); si.State.LastSeq != 3 || si.State.Msgs != 0 {
+		t.Fatalf("state without interest %+v", si.State)
+	}
+	cfg := jetstream.ConsumerConfig{AckPolicy: jetstream.AckExplicitPolicy}
+	cfg.Durable = "A"
+	ca, err := js.CreateOrUpdateConsumer(ctx, "EV", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Durable = "B"
+	cb, err := js.CreateOrUpdateConsumer(ctx, "EV", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asyncPublish(t, js, "EV.a", 3, 4)
+	waitReplicaMsgs(t, servers, 4)
+	for _, m := range fetchSeqs(t, ca, 4) {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range fetchSeqs(t, cb, 2) {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitReplicaMsgs(t, servers, 2) // 6 and 7: B has not acknowledged them
+	if err := js.DeleteConsumer(ctx, "EV", "B"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplicaMsgs(t, servers, 0)
+}
