@@ -16,12 +16,11 @@ import (
 // infos.
 
 // replicatedUnsupported names the first setting of c that replicated
-// streams do not support yet ("" if none): they replicate plain publishes
-// on limits-retention file streams, and API changes, nothing else.
+// streams do not support yet ("" if none): they replicate publishes (file
+// or memory storage, any retention, TTLs and delete markers, roll-ups,
+// republish) and API changes (stream_replicate*.go).
 func replicatedUnsupported(c *StreamConfig) string {
 	switch {
-	case c.Storage == MemoryStorage:
-		return "memory storage"
 	case c.Mirror != nil || len(c.Sources) > 0:
 		return "mirrors and sources"
 	case c.AllowMsgCounter:
@@ -30,8 +29,6 @@ func replicatedUnsupported(c *StreamConfig) string {
 		return "message schedules"
 	case c.AllowAtomic || c.AllowBatched:
 		return "batch publish"
-	case c.RePublish != nil:
-		return "republish"
 	case c.PersistMode == PersistAsync:
 		return "async persist mode"
 	}

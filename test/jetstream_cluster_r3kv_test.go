@@ -405,3 +405,79 @@ func TestJetStreamClusterR3Interest(t *testing.T) {
 	}
 	waitReplicaMsgs(t, servers, 0)
 }
+
+// A memory stream with replicas 3 and republish: only the leader
+// republishes, once per message; the stream and its durable consumer
+// survive the loss of the leader's server, and that server, started again
+// with an empty memory store, gets every message back from the group.
+func TestJetStreamClusterR3MemoryRepublish(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	servers, opts := runJSClusterOpts(t, 3)
+	nc := connect(t, servers[0])
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	rp, err := nc.SubscribeSync("RP.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "MEM", Subjects: []string{"MEM.>"}, Replicas: 3,
+		Storage: jetstream.MemoryStorage, RePublish: &jetstream.RePublish{Source: "MEM.>", Destination: "RP.>"}}); err != nil {
+		t.Fatalf("create memory R3 with republish: %v", err)
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, "MEM", jetstream.ConsumerConfig{Durable: "D", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	acked := asyncPublish(t, js, "MEM.a", 0, 100)
+	waitReplicaMsgs(t, servers, 100)
+	countRepublished := func(want int) {
+		t.Helper()
+		for i := 0; i < want; i++ {
+			m, err := rp.NextMsg(10 * time.Second)
+			if err != nil {
+				t.Fatalf("republished %d of %d: %v", i, want, err)
+			}
+			if m.Subject != "RP.a" || m.Header.Get("Nats-Stream") != "MEM" {
+				t.Fatalf("republished %s %v", m.Subject, m.Header)
+			}
+		}
+		if m, err := rp.NextMsg(500 * time.Millisecond); err == nil {
+			t.Fatalf("republished more than once: %s %v", m.Subject, m.Header)
+		}
+	}
+	countRepublished(100)
+
+	si := streamInfo(t, js, "MEM")
+	if si.Config.Storage != jetstream.MemoryStorage {
+		t.Fatalf("config %+v", si.Config)
+	}
+	lead := serverNamed(t, servers, si.Cluster.Leader)
+	opts[lead].Cluster.Port = servers[lead].ClusterAddr().Port
+	servers[lead].Shutdown()
+	servers[lead].WaitForShutdown()
+	nc2 := connect(t, servers[(lead+1)%3])
+	js2, _ := jetstream.New(nc2)
+	var si2 *jetstream.StreamInfo
+	waitFor(t, 20*time.Second, "a new leader of MEM", func() bool {
+		si2 = streamInfo(t, js2, "MEM")
+		return si2.Cluster.Leader != si.Cluster.Leader
+	})
+	if si2.State.Msgs != 100 {
+		t.Fatalf("new leader's state %+v", si2.State)
+	}
+	readAll(t, js2, "MEM", acked, 100)
+	waitFor(t, 20*time.Second, "the durable under the new leader", func() bool {
+		ictx, icancel := context.WithTimeout(ctx, time.Second)
+		defer icancel()
+		_, err := js2.Consumer(ictx, "MEM", "D")
+		return err == nil
+	})
+	asyncPublish(t, js2, "MEM.a", 100, 10)
+	countRepublished(10)
+
+	servers[lead] = RunServer(t, opts[lead])
+	waitReplicaMsgs(t, servers, 110)
+}
