@@ -18,11 +18,9 @@ import (
 // replicatedUnsupported names the first setting of c that replicated
 // streams do not support yet ("" if none): they replicate publishes (file
 // or memory storage, any retention, TTLs and delete markers, roll-ups,
-// republish) and API changes (stream_replicate*.go).
+// republish), mirrors and sources, and API changes (stream_replicate*.go).
 func replicatedUnsupported(c *StreamConfig) string {
 	switch {
-	case c.Mirror != nil || len(c.Sources) > 0:
-		return "mirrors and sources"
 	case c.AllowMsgCounter:
 		return "counters"
 	case c.AllowMsgSchedules:
@@ -180,8 +178,10 @@ func (c *jsCluster) watchStreamLeaders() {
 			c.s.Noticef("JetStream cluster new stream leader for '%s > %s'", st.ja.acc.Name, st.name)
 			st.recoverConsumers()
 			st.sweepRetained()
+			st.leadSourcing(true)
 		} else {
 			st.deactivateConsumers()
+			st.leadSourcing(false)
 		}
 	}
 }

@@ -208,6 +208,7 @@ func (st *stream) refuseRound(batch []*inMsg) {
 		if m.op != nil {
 			m.op.done <- errResponse(jsError(jsClusterNotAvail))
 		}
+		refuseCopied(m)
 	}
 	st.giveBackIngest(batch)
 }

@@ -71,16 +71,6 @@ func (st *stream) removeRetained(seq uint64) {
 	}
 }
 
-// retentionDecides tells whether this replica runs the retention: always
-// on a single server, on the leader only when replicated.
-func (st *stream) retentionDecides() bool {
-	if !st.replicated {
-		return true
-	}
-	r := st.repl.Load()
-	return r != nil && r.isLeader()
-}
-
 // proposeRemovals proposes the removals collected since the last call;
 // called by the ingest goroutine after a round's proposal. A replica that
 // no longer leads drops them (its successor sweeps).

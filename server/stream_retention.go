@@ -131,7 +131,7 @@ func (st *stream) retentionUpdated(old, cfg *StreamConfig) {
 // (sequences kept) when a single server's stream has no consumer, else one
 // by one.
 func (st *stream) dropUnneeded() {
-	if !st.retentionDecides() {
+	if !st.answersHere() {
 		return // a follower: the leader's removals come through the group
 	}
 	if st.retention.empty() && !st.replicated {

@@ -481,3 +481,61 @@ func TestJetStreamClusterR3MemoryRepublish(t *testing.T) {
 	servers[lead] = RunServer(t, opts[lead])
 	waitReplicaMsgs(t, servers, 110)
 }
+
+// An R3 mirror and an R3 source of an R3 stream: the leaders copy, every
+// replica stores the copies at the same sequences, and after the server
+// leading the copies goes away the new leaders carry on without a gap or
+// a duplicate.
+func TestJetStreamClusterR3MirrorAndSource(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	servers := runJSCluster(t, 3)
+	nc := connect(t, servers[0])
+	js := r3Stream(t, nc, "ORIG", 3)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "MIR", Replicas: 3,
+		Mirror: &jetstream.StreamSource{Name: "ORIG"}}); err != nil {
+		t.Fatalf("create R3 mirror: %v", err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SRC", Replicas: 3,
+		Sources: []*jetstream.StreamSource{{Name: "ORIG", FilterSubject: "ORIG.b"}}}); err != nil {
+		t.Fatalf("create R3 source: %v", err)
+	}
+	asyncPublish(t, js, "ORIG.a", 0, 60)
+	asyncPublish(t, js, "ORIG.b", 60, 40)
+	// ORIG 100, MIR 100, SRC 40 on every replica.
+	waitReplicaMsgs(t, servers, 240)
+
+	mir := streamInfo(t, js, "MIR")
+	lead := serverNamed(t, servers, mir.Cluster.Leader)
+	servers[lead].Shutdown()
+	servers[lead].WaitForShutdown()
+	alive := servers[(lead+1)%3]
+	nc2 := connect(t, alive)
+	js2, _ := jetstream.New(nc2)
+	waitFor(t, 30*time.Second, "new leaders of ORIG, MIR and SRC", func() bool {
+		for _, name := range []string{"ORIG", "MIR", "SRC"} {
+			if l := streamInfo(t, js2, name).Cluster.Leader; l == "" || l == mir.Cluster.Leader {
+				return false
+			}
+		}
+		return true
+	})
+	waitFor(t, 30*time.Second, "publishes under ORIG's new leader", func() bool {
+		_, err := js2.Publish(ctx, "ORIG.b", []byte("after"))
+		return err == nil
+	})
+	asyncPublish(t, js2, "ORIG.b", 100, 9)
+	waitFor(t, 30*time.Second, "the copies caught up", func() bool {
+		m, s := streamInfo(t, js2, "MIR").State, streamInfo(t, js2, "SRC").State
+		return m.LastSeq == 110 && s.Msgs == 50
+	})
+	if s := streamInfo(t, js2, "SRC").State; s.LastSeq != 50 || s.Msgs != 50 {
+		t.Fatalf("source's state after failover %+v (a gap or a duplicate)", s)
+	}
+	if m := streamInfo(t, js2, "MIR").State; m.Msgs != 110 || m.FirstSeq != 1 {
+		t.Fatalf("mirror's state after failover %+v", m)
+	}
+	// Every surviving replica holds the same copies.
+	waitReplicaMsgs(t, servers, 270)
+}
