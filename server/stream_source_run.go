@@ -158,13 +158,7 @@ func indexOfSource(list []*StreamSource, src *StreamSource) int {
 // before the stream's ingest stops.
 func (st *stream) stopSourcing() {
 	st.src.closed.Store(true)
-	st.src.mu.Lock()
-	runs := st.src.runs
-	st.src.runs = nil
-	st.src.mu.Unlock()
-	for _, r := range runs {
-		r.stop()
-	}
+	st.haltSourcing()
 	st.notifyAppend() // readers of this stream see it is gone
 }
 

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/natsforge/nats-server/server"
 )
 
 // directLast asks the server nc is connected to for the last message of
@@ -16,15 +18,8 @@ import (
 // returns how many servers answered and the first answer.
 func directLast(t *testing.T, nc *nats.Conn, stream, subj string) (int, *nats.Msg) {
 	t.Helper()
-	inbox := nats.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := requestSub(t, nc, "$JS.API.DIRECT.GET."+stream+"."+subj, "")
 	defer sub.Unsubscribe()
-	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+stream+"."+subj, inbox, nil); err != nil {
-		t.Fatal(err)
-	}
 	first, err := sub.NextMsg(10 * time.Second)
 	if err != nil {
 		t.Fatalf("direct get of %s on %s: %v", subj, nc.ConnectedServerName(), err)
@@ -38,6 +33,20 @@ func directLast(t *testing.T, nc *nats.Conn, stream, subj string) (int, *nats.Ms
 		}
 		n++
 	}
+}
+
+// stopServer shuts the server called name down and returns its index and
+// a JetStream handle through the next server.
+func stopServer(t *testing.T, servers []*server.Server, name string) (int, jetstream.JetStream) {
+	t.Helper()
+	i := serverNamed(t, servers, name)
+	servers[i].Shutdown()
+	servers[i].WaitForShutdown()
+	js, err := jetstream.New(connect(t, servers[(i+1)%len(servers)]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return i, js
 }
 
 // kvHistory returns the values (operation for deletes) of key's history.
@@ -183,13 +192,8 @@ func TestJetStreamClusterR3KV(t *testing.T) {
 
 	// The leader's server goes: the new leader has the same values.
 	old := si.Cluster.Leader
-	lead := serverNamed(t, servers, old)
 	ncl.Close()
-	servers[lead].Shutdown()
-	servers[lead].WaitForShutdown()
-	alive := servers[(lead+1)%3]
-	nc2 := connect(t, alive)
-	js2, _ := jetstream.New(nc2)
+	_, js2 := stopServer(t, servers, old)
 	waitFor(t, 30*time.Second, "a new leader of KV_CFG", func() bool {
 		return streamInfo(t, js2, "KV_CFG").Cluster.Leader != old
 	})
@@ -259,15 +263,20 @@ func TestJetStreamClusterR3KVTTL(t *testing.T) {
 	}
 }
 
-// retainedStream creates an R3 stream on name.> with the given retention.
-func retainedStream(t *testing.T, js jetstream.JetStream, name string, ret jetstream.RetentionPolicy) {
+// retainedStream starts a 3-server cluster and creates an R3 stream on
+// name.> with the given retention through a client of the server at i.
+func retainedStream(t *testing.T, i int, name string, ret jetstream.RetentionPolicy) ([]*server.Server, *nats.Conn, jetstream.JetStream) {
 	t.Helper()
+	servers := runJSCluster(t, 3)
+	nc := connect(t, servers[i])
+	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{name + ".>"},
 		Replicas: 3, Retention: ret}); err != nil {
 		t.Fatalf("create %s: %v", name, err)
 	}
+	return servers, nc, js
 }
 
 // fetchSeqs fetches n messages and returns their stream sequences.
@@ -301,10 +310,7 @@ func streamSeq(t *testing.T, m jetstream.Msg) uint64 {
 // unacknowledged ones and delivers them again.
 func TestJetStreamClusterR3WorkQueue(t *testing.T) {
 	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
-	servers := runJSCluster(t, 3)
-	nc := connect(t, servers[0])
-	js, _ := jetstream.New(nc)
-	retainedStream(t, js, "JOBS", jetstream.WorkQueuePolicy)
+	servers, nc, js := retainedStream(t, 0, "JOBS", jetstream.WorkQueuePolicy)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	asyncPublish(t, js, "JOBS.a", 0, 10)
@@ -362,10 +368,7 @@ func TestJetStreamClusterR3WorkQueue(t *testing.T) {
 // consumer removes what only it still needed.
 func TestJetStreamClusterR3Interest(t *testing.T) {
 	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
-	servers := runJSCluster(t, 3)
-	nc := connect(t, servers[2])
-	js, _ := jetstream.New(nc)
-	retainedStream(t, js, "EV", jetstream.InterestPolicy)
+	servers, _, js := retainedStream(t, 2, "EV", jetstream.InterestPolicy)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	acked := asyncPublish(t, js, "EV.a", 0, 3)
@@ -456,10 +459,7 @@ func TestJetStreamClusterR3MemoryRepublish(t *testing.T) {
 	}
 	lead := serverNamed(t, servers, si.Cluster.Leader)
 	opts[lead].Cluster.Port = servers[lead].ClusterAddr().Port
-	servers[lead].Shutdown()
-	servers[lead].WaitForShutdown()
-	nc2 := connect(t, servers[(lead+1)%3])
-	js2, _ := jetstream.New(nc2)
+	_, js2 := stopServer(t, servers, si.Cluster.Leader)
 	var si2 *jetstream.StreamInfo
 	waitFor(t, 20*time.Second, "a new leader of MEM", func() bool {
 		si2 = streamInfo(t, js2, "MEM")
@@ -507,12 +507,7 @@ func TestJetStreamClusterR3MirrorAndSource(t *testing.T) {
 	waitReplicaMsgs(t, servers, 240)
 
 	mir := streamInfo(t, js, "MIR")
-	lead := serverNamed(t, servers, mir.Cluster.Leader)
-	servers[lead].Shutdown()
-	servers[lead].WaitForShutdown()
-	alive := servers[(lead+1)%3]
-	nc2 := connect(t, alive)
-	js2, _ := jetstream.New(nc2)
+	_, js2 := stopServer(t, servers, mir.Cluster.Leader)
 	waitFor(t, 30*time.Second, "new leaders of ORIG, MIR and SRC", func() bool {
 		for _, name := range []string{"ORIG", "MIR", "SRC"} {
 			if l := streamInfo(t, js2, name).Cluster.Leader; l == "" || l == mir.Cluster.Leader {

@@ -61,15 +61,8 @@ func waitMetaLeader(t *testing.T, servers []*server.Server) {
 // exactly one server answers each request.
 func answers(t *testing.T, nc *nats.Conn, subj, body string, wait time.Duration) []map[string]any {
 	t.Helper()
-	inbox := nats.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := requestSub(t, nc, subj, body)
 	defer sub.Unsubscribe()
-	if err := nc.PublishRequest(subj, inbox, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
 	var out []map[string]any
 	deadline := time.Now().Add(wait)
 	for {
@@ -83,6 +76,21 @@ func answers(t *testing.T, nc *nats.Conn, subj, body string, wait time.Duration)
 		}
 		out = append(out, m)
 	}
+}
+
+// requestSub sends a request to subj with a reply inbox of its own and
+// returns the inbox's subscription, to count the answers.
+func requestSub(t *testing.T, nc *nats.Conn, subj, body string) *nats.Subscription {
+	t.Helper()
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.PublishRequest(subj, inbox, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	return sub
 }
 
 // one asserts that exactly one server answered and returns the answer.
