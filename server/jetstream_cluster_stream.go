@@ -18,11 +18,10 @@ import (
 // replicatedUnsupported names the first setting of c that replicated
 // streams do not support yet ("" if none): they replicate publishes (file
 // or memory storage, any retention, TTLs and delete markers, roll-ups,
-// republish), mirrors and sources, and API changes (stream_replicate*.go).
+// republish, counters), mirrors and sources, and API changes
+// (stream_replicate*.go).
 func replicatedUnsupported(c *StreamConfig) string {
 	switch {
-	case c.AllowMsgCounter:
-		return "counters"
 	case c.AllowMsgSchedules:
 		return "message schedules"
 	case c.AllowAtomic || c.AllowBatched:

@@ -27,6 +27,10 @@ import "strings"
 //     goroutine refuses every round (beginLeading). A leader that dies
 //     between an expiry and its marker's commit leaves that one subject
 //     without a marker; the message itself is gone on every replica.
+//   - Counters (Nats-Incr): the leader adds the increment to the total its
+//     store holds (the log's, once beginLeading cut what it did not
+//     commit) and stores the new total as the message's body, which the
+//     followers store as it is.
 //   - Direct gets (allow_direct) are answered by replicas too, as the
 //     reference's are: the replica the requester is connected to answers
 //     (it may lag the leader by the commits in flight, or more while it

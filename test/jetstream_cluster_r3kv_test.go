@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"testing"
@@ -533,4 +534,59 @@ func TestJetStreamClusterR3MirrorAndSource(t *testing.T) {
 	}
 	// Every surviving replica holds the same copies.
 	waitReplicaMsgs(t, servers, 270)
+}
+
+// counterAdd publishes an increment and returns the total the PubAck says.
+func counterAdd(t *testing.T, nc *nats.Conn, subj, incr string) string {
+	t.Helper()
+	msg := nats.NewMsg(subj)
+	msg.Header.Set("Nats-Incr", incr)
+	var val string
+	waitFor(t, 20*time.Second, "a PubAck for "+incr, func() bool {
+		resp, err := nc.RequestMsg(msg, 2*time.Second)
+		if err != nil {
+			return false
+		}
+		var ack struct {
+			Val   string         `json:"val"`
+			Error map[string]any `json:"error"`
+		}
+		if err := json.Unmarshal(resp.Data, &ack); err != nil || ack.Error != nil {
+			t.Fatalf("increment %s: %s", incr, resp.Data)
+		}
+		val = ack.Val
+		return true
+	})
+	return val
+}
+
+// Counters on an R3 stream: the leader stores each new total, the
+// followers the same message, and a new leader adds to the last total.
+func TestJetStreamClusterR3Counter(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	servers := runJSCluster(t, 3)
+	nc := connect(t, servers[1])
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "CNT", Subjects: []string{"cnt.>"}, Replicas: 3,
+		AllowMsgCounter: true}); err != nil {
+		t.Fatalf("create an R3 counter stream: %v", err)
+	}
+	if v := counterAdd(t, nc, "cnt.a", "5"); v != "5" {
+		t.Fatalf("total %s", v)
+	}
+	if v := counterAdd(t, nc, "cnt.a", "-2"); v != "3" {
+		t.Fatalf("total %s", v)
+	}
+	waitReplicaMsgs(t, servers, 2)
+	old := streamInfo(t, js, "CNT").Cluster.Leader
+	if m := one(t, nc, "$JS.API.STREAM.LEADER.STEPDOWN.CNT", ""); m["success"] != true {
+		t.Fatalf("stepdown: %v", m)
+	}
+	waitFor(t, 20*time.Second, "a new leader of CNT", func() bool { return streamInfo(t, js, "CNT").Cluster.Leader != old })
+	if v := counterAdd(t, nc, "cnt.a", "100000000000000000000"); v != "100000000000000000003" {
+		t.Fatalf("total under the new leader %s", v)
+	}
+	waitReplicaMsgs(t, servers, 3)
 }
