@@ -18,12 +18,10 @@ import (
 // replicatedUnsupported names the first setting of c that replicated
 // streams do not support yet ("" if none): they replicate publishes (file
 // or memory storage, any retention, TTLs and delete markers, roll-ups,
-// republish, counters), mirrors and sources, and API changes
+// republish, counters, schedules), mirrors and sources, and API changes
 // (stream_replicate*.go).
 func replicatedUnsupported(c *StreamConfig) string {
 	switch {
-	case c.AllowMsgSchedules:
-		return "message schedules"
 	case c.AllowAtomic || c.AllowBatched:
 		return "batch publish"
 	case c.PersistMode == PersistAsync:
@@ -178,6 +176,7 @@ func (c *jsCluster) watchStreamLeaders() {
 			st.recoverConsumers()
 			st.sweepRetained()
 			st.leadSourcing(true)
+			st.startSchedules() // the timetable, from the store
 		} else {
 			st.deactivateConsumers()
 			st.leadSourcing(false)

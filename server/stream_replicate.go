@@ -411,7 +411,7 @@ func (st *stream) storeRaw(m *replRecord) error {
 	}
 	if err == nil {
 		st.noteStored(m.subject, m.hdr, m.msg)
-		st.rollupReplicated(m)
+		st.replayRemovals(m)
 	}
 	return err
 }

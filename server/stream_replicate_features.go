@@ -31,6 +31,11 @@ import "strings"
 //     store holds (the log's, once beginLeading cut what it did not
 //     commit) and stores the new total as the message's body, which the
 //     followers store as it is.
+//   - Schedules: only the leader keeps the timetable (loaded from the store
+//     when it starts leading) and fires; a produced message is stored in a
+//     round like a publish, and the removals that go with it (its roll-up,
+//     the one-shot schedule a "Nats-Schedule-Next: purge" message ends) are
+//     replayed from its headers by every replica (replayRemovals).
 //   - Direct gets (allow_direct) are answered by replicas too, as the
 //     reference's are: the replica the requester is connected to answers
 //     (it may lag the leader by the commits in flight, or more while it
@@ -38,21 +43,40 @@ import "strings"
 //     answers for requesters connected to servers without a replica
 //     (directGetHere).
 
-// rollupReplicated purges what a replicated roll-up message at m.seq
-// replaces (the leader accepted its Nats-Rollup header).
-func (st *stream) rollupReplicated(m *replRecord) {
+// replayRemovals removes what a replicated message at m.seq removed on the
+// leader: what its Nats-Rollup header replaces (the leader accepted the
+// header), and the schedule a "Nats-Schedule-Next: purge" message ends.
+// Copies (a mirror's messages, a source's) removed nothing on the leader.
+func (st *stream) replayRemovals(m *replRecord) {
 	if len(m.hdr) == 0 {
 		return
 	}
-	v, ok := headerValue(m.hdr, hdrRollup)
-	if !ok {
+	rollup, hasRollup := headerValue(m.hdr, hdrRollup)
+	next, _ := headerValue(m.hdr, hdrScheduleNext)
+	if !hasRollup && next != scheduleNextPurge {
 		return
 	}
-	switch {
-	case strings.EqualFold(v, rollupSubject):
-		st.applyRollup(rollupSub, m.subject, m.seq)
-	case strings.EqualFold(v, rollupAll):
-		st.applyRollup(rollupStream, m.subject, m.seq)
+	if _, copied := headerValue(m.hdr, hdrStreamSource); copied {
+		return
+	}
+	cfg := st.cfg()
+	if cfg.Mirror != nil {
+		return
+	}
+	if hasRollup {
+		switch {
+		case strings.EqualFold(rollup, rollupSubject):
+			st.applyRollup(rollupSub, m.subject, m.seq)
+		case strings.EqualFold(rollup, rollupAll):
+			st.applyRollup(rollupStream, m.subject, m.seq)
+		}
+	}
+	if next == scheduleNextPurge && cfg.AllowMsgSchedules {
+		if subj, ok := headerValue(m.hdr, hdrScheduler); ok && subj != "" {
+			if _, err := st.store.PurgeEx(subj, 0, 0); err != nil {
+				st.ja.js.srv.Warnf("JetStream stream '%s > %s': ending schedule %q: %v", st.ja.acc.Name, st.name, subj, err)
+			}
+		}
 	}
 }
 

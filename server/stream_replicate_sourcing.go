@@ -51,13 +51,14 @@ func (st *stream) haltSourcing() {
 	}
 }
 
-// storeCopy stores a sourced message at the stream's next sequence; a
-// replicated stream's leader records it in the round for its followers.
-func (st *stream) storeCopy(subject string, hdr, msg []byte) (uint64, int64, error) {
+// storeProduced stores a message the stream produced itself (a sourced
+// one, a schedule's) at its next sequence; a replicated stream's leader
+// records it in the round for its followers.
+func (st *stream) storeProduced(subject string, hdr, msg []byte, ttl int64) (uint64, int64, error) {
 	if st.replicated {
-		return st.appendMsg(subject, hdr, msg, 0)
+		return st.appendMsg(subject, hdr, msg, ttl)
 	}
-	return st.store.StoreMsg(subject, hdr, msg, 0)
+	return st.store.StoreMsg(subject, hdr, msg, ttl)
 }
 
 // storeCopyAt stores a mirrored message at its origin's sequence and time,

@@ -467,7 +467,7 @@ func (st *stream) storeFromSource(m *inMsg) error {
 	if st.overLimit() {
 		return jsError(jsInsufficientResources)
 	}
-	seq, ts, err := st.storeCopy(m.subject, m.hdr, m.msg)
+	seq, ts, err := st.storeProduced(m.subject, m.hdr, m.msg, 0)
 	if err != nil {
 		return err
 	}

@@ -590,3 +590,66 @@ func TestJetStreamClusterR3Counter(t *testing.T) {
 	}
 	waitReplicaMsgs(t, servers, 3)
 }
+
+// scheduleMsg publishes a schedule on subj producing on target.
+func scheduleMsg(t *testing.T, js jetstream.JetStream, subj, pattern, target string) {
+	t.Helper()
+	msg := nats.NewMsg(subj)
+	msg.Header.Set("Nats-Schedule", pattern)
+	msg.Header.Set("Nats-Schedule-Target", target)
+	msg.Data = []byte("tick")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
+		t.Fatalf("schedule %s: %v", pattern, err)
+	}
+}
+
+// Message schedules on an R3 stream: a one-shot schedule fires once and is
+// removed on every replica; a repeating one keeps firing under a new
+// leader after a stepdown, from the timetable the new leader loads.
+func TestJetStreamClusterR3Schedules(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	servers := runJSCluster(t, 3)
+	nc := connect(t, servers[0])
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SCH", Subjects: []string{"sch.>"}, Replicas: 3,
+		AllowMsgSchedules: true}); err != nil {
+		t.Fatalf("create an R3 stream with schedules: %v", err)
+	}
+	at := time.Now().Add(time.Second).UTC().Format(time.RFC3339)
+	scheduleMsg(t, js, "sch.once", "@at "+at, "sch.out.once")
+	s, _ := js.Stream(ctx, "SCH")
+	var m *jetstream.RawStreamMsg
+	waitFor(t, 20*time.Second, "the one-shot schedule firing", func() bool {
+		var err error
+		m, err = s.GetLastMsgForSubject(ctx, "sch.out.once")
+		return err == nil
+	})
+	if m.Header.Get("Nats-Scheduler") != "sch.once" || m.Header.Get("Nats-Schedule-Next") != "purge" || m.Sequence != 2 {
+		t.Fatalf("produced one-shot message %d %v", m.Sequence, m.Header)
+	}
+	// The schedule goes, its produced message stays: one message everywhere.
+	waitReplicaMsgs(t, servers, 1)
+
+	scheduleMsg(t, js, "sch.every", "@every 1s", "sch.out.every")
+	produced := func() uint64 {
+		ictx, icancel := context.WithTimeout(ctx, 2*time.Second)
+		defer icancel()
+		si, err := s.Info(ictx, jetstream.WithSubjectFilter("sch.out.every"))
+		if err != nil {
+			return 0
+		}
+		return si.State.Subjects["sch.out.every"]
+	}
+	waitFor(t, 20*time.Second, "a repeating schedule firing", func() bool { return produced() >= 1 })
+	old := streamInfo(t, js, "SCH").Cluster.Leader
+	if m := one(t, nc, "$JS.API.STREAM.LEADER.STEPDOWN.SCH", ""); m["success"] != true {
+		t.Fatalf("stepdown: %v", m)
+	}
+	waitFor(t, 20*time.Second, "a new leader of SCH", func() bool { return streamInfo(t, js, "SCH").Cluster.Leader != old })
+	n := produced()
+	waitFor(t, 20*time.Second, "the schedule firing under the new leader", func() bool { return produced() >= n+2 })
+}
