@@ -653,3 +653,59 @@ func TestJetStreamClusterR3Schedules(t *testing.T) {
 	n := produced()
 	waitFor(t, 20*time.Second, "the schedule firing under the new leader", func() bool { return produced() >= n+2 })
 }
+
+// Direct gets of an R3 bucket in a 4-server cluster: a client of the
+// server without a replica is answered by the leader, a client of a
+// replica by that replica, even one left without a leader; each request
+// gets exactly one answer.
+func TestJetStreamClusterR3DirectGetReplicas(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	servers := runJSCluster(t, 4)
+	nc := connect(t, servers[0])
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "D4", Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.PutString(ctx, "k", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	si := streamInfo(t, js, "KV_D4")
+	members := map[string]bool{si.Cluster.Leader: true}
+	for _, r := range si.Cluster.Replicas {
+		members[r.Name] = true
+	}
+	if len(members) != 3 {
+		t.Fatalf("cluster block %+v", si.Cluster)
+	}
+	for _, s := range servers {
+		c := connect(t, s)
+		var n int
+		var msg *nats.Msg
+		waitFor(t, 10*time.Second, "k through "+s.Name(), func() bool {
+			n, msg = directLast(t, c, "KV_D4", "$KV.D4.k")
+			return string(msg.Data) == "v1" // a replica may lag the leader by a commit
+		})
+		if n != 1 {
+			t.Fatalf("direct get through %s (replica: %v): %d answers", s.Name(), members[s.Name()], n)
+		}
+		c.Close()
+	}
+	// Replicas answer by themselves: with the leader and another replica
+	// gone (no quorum, no leader), the last one still serves its clients.
+	var last *server.Server
+	for _, s := range servers {
+		switch {
+		case s.Name() == si.Cluster.Leader || (members[s.Name()] && last != nil):
+			s.Shutdown()
+		case members[s.Name()]:
+			last = s
+		}
+	}
+	n, msg := directLast(t, connect(t, last), "KV_D4", "$KV.D4.k")
+	if n != 1 || string(msg.Data) != "v1" {
+		t.Fatalf("direct get from the last replica %s: %d answers, %q %v", last.Name(), n, msg.Data, msg.Header)
+	}
+}
