@@ -61,12 +61,23 @@ func waitMetaLeader(t *testing.T, servers []*server.Server) {
 // exactly one server answers each request.
 func answers(t *testing.T, nc *nats.Conn, subj, body string, wait time.Duration) []map[string]any {
 	t.Helper()
+	return collectAnswers(t, nc, subj, body, wait, 0)
+}
+
+// collectAnswers sends a request and collects its JSON answers until first
+// has passed, and (when more is set) then until none came for more.
+func collectAnswers(t *testing.T, nc *nats.Conn, subj, body string, first, more time.Duration) []map[string]any {
+	t.Helper()
 	sub := requestSub(t, nc, subj, body)
 	defer sub.Unsubscribe()
 	var out []map[string]any
-	deadline := time.Now().Add(wait)
+	deadline := time.Now().Add(first)
 	for {
-		msg, err := sub.NextMsg(time.Until(deadline))
+		wait := time.Until(deadline)
+		if len(out) > 0 && more > 0 {
+			wait = more
+		}
+		msg, err := sub.NextMsg(wait)
 		if err != nil {
 			return out
 		}
@@ -94,9 +105,11 @@ func requestSub(t *testing.T, nc *nats.Conn, subj, body string) *nats.Subscripti
 }
 
 // one asserts that exactly one server answered and returns the answer.
+// The first answer may take a while under load (a replicated create waits
+// for its replicas); a second one would follow it within a few hops.
 func one(t *testing.T, nc *nats.Conn, subj, body string) map[string]any {
 	t.Helper()
-	got := answers(t, nc, subj, body, 700*time.Millisecond)
+	got := collectAnswers(t, nc, subj, body, 15*time.Second, 700*time.Millisecond)
 	if len(got) != 1 {
 		t.Fatalf("%s: %d answers, want exactly 1: %v", subj, len(got), got)
 	}
