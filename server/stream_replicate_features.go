@@ -1,6 +1,9 @@
 package server
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // Per-message features of replicated streams (what KV buckets need).
 //
@@ -36,6 +39,12 @@ import "strings"
 //     round like a publish, and the removals that go with it (its roll-up,
 //     the one-shot schedule a "Nats-Schedule-Next: purge" message ends) are
 //     replayed from its headers by every replica (replayRemovals).
+//   - Atomic batches: the leader stages and checks them and stores a
+//     committed batch at once; its messages join the round's entry (one
+//     entry: every replica stores all of them or, until the log replays,
+//     none) and the commit is answered once the entry is committed. A
+//     roll-up in a batch removes only what came before the batch
+//     (rollupBound).
 //   - Direct gets (allow_direct) are answered by replicas too, as the
 //     reference's are: the replica the requester is connected to answers
 //     (it may lag the leader by the commits in flight, or more while it
@@ -64,11 +73,12 @@ func (st *stream) replayRemovals(m *replRecord) {
 		return
 	}
 	if hasRollup {
+		before := rollupBound(m)
 		switch {
 		case strings.EqualFold(rollup, rollupSubject):
-			st.applyRollup(rollupSub, m.subject, m.seq)
+			st.applyRollup(rollupSub, m.subject, before)
 		case strings.EqualFold(rollup, rollupAll):
-			st.applyRollup(rollupStream, m.subject, m.seq)
+			st.applyRollup(rollupStream, m.subject, before)
 		}
 	}
 	if next == scheduleNextPurge && cfg.AllowMsgSchedules {
@@ -77,6 +87,56 @@ func (st *stream) replayRemovals(m *replRecord) {
 				st.ja.js.srv.Warnf("JetStream stream '%s > %s': ending schedule %q: %v", st.ja.acc.Name, st.name, subj, err)
 			}
 		}
+	}
+}
+
+// rollupBound is the sequence a replicated roll-up removes what is below:
+// its own, or for a message of an atomic batch (Nats-Batch-Sequence k,
+// stored at consecutive sequences) the batch's first, as the leader's
+// commit removed only what was stored before the batch.
+func rollupBound(m *replRecord) uint64 {
+	v, ok := headerValue(m.hdr, hdrBatchSeq)
+	if !ok {
+		return m.seq
+	}
+	k, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || k == 0 || k > m.seq {
+		return m.seq
+	}
+	return m.seq - (k - 1)
+}
+
+// recordBatch records a committed atomic batch in a replicated stream's
+// round: its messages become part of the round's entry, so every replica
+// stores the whole batch from one entry.
+func (st *stream) recordBatch(msgs []storeBatchMsg, first uint64, ts int64) {
+	if !st.replicated {
+		return
+	}
+	r := st.repl.Load()
+	for i := range msgs {
+		m := &msgs[i]
+		r.record(m.subject, m.hdr, m.msg, first+uint64(i), ts, m.ttl)
+	}
+}
+
+// batchAck is the answer of an atomic batch's commit.
+type batchAck struct {
+	id    string
+	count int
+}
+
+// ackBatch answers an atomic batch's commit: at once on a single server
+// (the store wrote it durably), once the round's entry is committed on a
+// replicated stream.
+func (st *stream) ackBatch(reply string, seq uint64, id string, count int) {
+	if !st.replicated {
+		st.sendBatchAck(reply, seq, id, count)
+		return
+	}
+	if reply != "" {
+		st.in.round.replies = append(st.in.round.replies, queuedReply{reply: reply, seq: seq,
+			batch: &batchAck{id: id, count: count}})
 	}
 }
 

@@ -709,3 +709,52 @@ func TestJetStreamClusterR3DirectGetReplicas(t *testing.T) {
 		t.Fatalf("direct get from the last replica %s: %d answers, %q %v", last.Name(), n, msg.Data, msg.Header)
 	}
 }
+
+// An atomic batch on an R3 stream: the commit is answered once the group
+// committed it, every replica stores the whole batch, and a roll-up inside
+// the batch removes on every replica only what came before the batch.
+func TestJetStreamClusterR3AtomicBatch(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	servers := runJSCluster(t, 3)
+	nc := connect(t, servers[2])
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BAT", Subjects: []string{"bat.>"}, Replicas: 3,
+		AllowAtomicPublish: true, AllowRollup: true}); err != nil {
+		t.Fatalf("create an R3 stream with atomic batches: %v", err)
+	}
+	asyncPublish(t, js, "bat.x", 0, 2)
+	batchMsg := func(subj string, seq int, extra ...string) *nats.Msg {
+		m := nats.NewMsg(subj)
+		m.Header.Set("Nats-Batch-Id", "b1")
+		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(seq))
+		for i := 0; i+1 < len(extra); i += 2 {
+			m.Header.Set(extra[i], extra[i+1])
+		}
+		m.Data = []byte("part-" + strconv.Itoa(seq))
+		return m
+	}
+	for i, m := range []*nats.Msg{batchMsg("bat.x", 1), batchMsg("bat.x", 2, "Nats-Rollup", "sub")} {
+		if _, err := nc.RequestMsg(m, 10*time.Second); err != nil {
+			t.Fatalf("staging message %d: %v", i+1, err)
+		}
+	}
+	resp, err := nc.RequestMsg(batchMsg("bat.z", 3, "Nats-Batch-Commit", "1"), 15*time.Second)
+	if err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	var ack struct {
+		Seq   uint64 `json:"seq"`
+		Batch string `json:"batch"`
+		Count int    `json:"count"`
+	}
+	if err := json.Unmarshal(resp.Data, &ack); err != nil || ack.Seq != 5 || ack.Batch != "b1" || ack.Count != 3 {
+		t.Fatalf("commit's answer %s", resp.Data)
+	}
+	// The two messages before the batch went, the batch's own stay.
+	waitReplicaMsgs(t, servers, 3)
+	if si := streamInfo(t, js, "BAT"); si.State.FirstSeq != 3 || si.State.LastSeq != 5 {
+		t.Fatalf("state %+v", si.State)
+	}
+}
