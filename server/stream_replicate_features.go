@@ -10,7 +10,7 @@ import (
 // Each feature is decided once, by the leader, and reaches the followers
 // in a form they replay without deciding anything:
 //
-//   - Roll-ups (Nats-Rollup: sub|all): the leader checked the header
+//   - Roll-ups (Nats-Rollup: sub|all, a KV purge): the leader checked the header
 //     (allow_rollup_hdrs, deny_purge) before storing the message, so a
 //     replica that stores a message carrying the header purges what it
 //     replaces exactly as the leader did: the purge depends only on the
@@ -46,11 +46,11 @@ import (
 //     roll-up in a batch removes only what came before the batch
 //     (rollupBound).
 //   - Direct gets (allow_direct) are answered by replicas too, as the
-//     reference's are: the replica the requester is connected to answers
-//     (it may lag the leader by the commits in flight, or more while it
-//     catches up after a restart), and the leader
-//     answers for requesters connected to servers without a replica
-//     (directGetHere).
+//     reference's are (every replica subscribes them in queue group
+//     "_sys_"): the replica the requester is connected to answers (it may
+//     lag the leader by the commits in flight, or more while it catches up
+//     after a restart), and the leader answers for requesters connected to
+//     servers without a replica (directGetHere).
 
 // replayRemovals removes what a replicated message at m.seq removed on the
 // leader: what its Nats-Rollup header replaces (the leader accepted the
