@@ -18,13 +18,10 @@ import (
 // replicatedUnsupported names the first setting of c that replicated
 // streams do not support yet ("" if none): they replicate publishes (file
 // or memory storage, any retention, TTLs and delete markers, roll-ups,
-// republish, counters, schedules, atomic batches), mirrors and sources, and
-// API changes
-// (stream_replicate*.go).
+// republish, counters, schedules, atomic and fast batches), mirrors and
+// sources, and API changes (stream_replicate*.go).
 func replicatedUnsupported(c *StreamConfig) string {
 	switch {
-	case c.AllowBatched:
-		return "fast batch publish"
 	case c.PersistMode == PersistAsync:
 		return "async persist mode"
 	}

@@ -45,6 +45,10 @@ import (
 //     none) and the commit is answered once the entry is committed. A
 //     roll-up in a batch removes only what came before the batch
 //     (rollupBound).
+//   - Fast batches: the leader stores each message in a round like a
+//     publish; the flow-control acks go out as they are due, the commit's
+//     answer (which tells the publisher the batch is stored) once the
+//     round is committed (ackBatch).
 //   - Direct gets (allow_direct) are answered by replicas too, as the
 //     reference's are (every replica subscribes them in queue group
 //     "_sys_"): the replica the requester is connected to answers (it may
@@ -120,15 +124,15 @@ func (st *stream) recordBatch(msgs []storeBatchMsg, first uint64, ts int64) {
 	}
 }
 
-// batchAck is the answer of an atomic batch's commit.
+// batchAck is the answer of a batch's commit.
 type batchAck struct {
 	id    string
 	count int
 }
 
-// ackBatch answers an atomic batch's commit: at once on a single server
-// (the store wrote it durably), once the round's entry is committed on a
-// replicated stream.
+// ackBatch answers a batch's commit (atomic or fast): at once on a single
+// server (the store wrote it durably), once the round's entry is committed
+// on a replicated stream.
 func (st *stream) ackBatch(reply string, seq uint64, id string, count int) {
 	if !st.replicated {
 		st.sendBatchAck(reply, seq, id, count)

@@ -51,9 +51,10 @@ func (st *stream) haltSourcing() {
 	}
 }
 
-// storeProduced stores a message the stream produced itself (a sourced
-// one, a schedule's) at its next sequence; a replicated stream's leader
-// records it in the round for its followers.
+// storeProduced stores a message that does not take the publish path's
+// appendMsg (a sourced one, a schedule's, one of a fast batch) at the
+// stream's next sequence; a replicated stream's leader records it in the
+// round for its followers.
 func (st *stream) storeProduced(subject string, hdr, msg []byte, ttl int64) (uint64, int64, error) {
 	if st.replicated {
 		return st.appendMsg(subject, hdr, msg, ttl)

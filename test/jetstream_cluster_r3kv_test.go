@@ -758,3 +758,37 @@ func TestJetStreamClusterR3AtomicBatch(t *testing.T) {
 		t.Fatalf("state %+v", si.State)
 	}
 }
+
+// A fast batch on an R3 stream: flow acks as on one server, the commit
+// answered once committed, every message on every replica.
+func TestJetStreamClusterR3FastBatch(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	servers := runJSCluster(t, 3)
+	nc := connect(t, servers[1])
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FB", Subjects: []string{"fb.>"}, Replicas: 3,
+		AllowBatchPublish: true}); err != nil {
+		t.Fatalf("create an R3 stream with fast batches: %v", err)
+	}
+	streamInfo(t, js, "FB")
+	sub, err := nc.SubscribeSync("rp.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"rp.x.B1.10.ok.1.0.$FI", "rp.x.B1.10.ok.2.1.$FI", "rp.x.B1.10.ok.3.1.$FI", "rp.x.B1.10.ok.4.2.$FI"} {
+		fastPub(t, nc, "fb.a", r)
+	}
+	for i, want := range []string{`rp.x.B1.10.ok.1.0.$FI {"type":"ack","seq":0,"msgs":10}`,
+		`rp.x.B1.10.ok.4.2.$FI {"stream":"FB","seq":4,"batch":"B1","count":4}`} {
+		m, err := sub.NextMsg(15 * time.Second)
+		if err != nil {
+			t.Fatalf("reply %d: %v", i, err)
+		}
+		if got := m.Subject + " " + string(m.Data); got != want {
+			t.Fatalf("reply %d: %s, want %s", i, got, want)
+		}
+	}
+	waitReplicaMsgs(t, servers, 4)
+}

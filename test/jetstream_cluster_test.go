@@ -250,9 +250,9 @@ func msgData(m *nats.Msg) string {
 
 // refusedInCluster checks what this slice refuses in clustered mode.
 func refusedInCluster(t *testing.T, nc *nats.Conn) {
-	m := one(t, nc, "$JS.API.STREAM.CREATE.R3", `{"name":"R3","subjects":["R3"],"num_replicas":3,"allow_batched":true}`)
-	if _, ec, desc := apiErr(m); ec != 10052 || !strings.Contains(desc, "not supported yet") {
-		t.Fatalf("R3 fast batch create: %v", m)
+	m := one(t, nc, "$JS.API.STREAM.CREATE.R3", `{"name":"R3","subjects":["R3"],"num_replicas":3,"persist_mode":"async"}`)
+	if _, ec, desc := apiErr(m); ec != 10052 || desc != "async persist mode is not supported on replicated streams" {
+		t.Fatalf("R3 async persist create (refused as by the reference): %v", m)
 	}
 	m = one(t, nc, "$JS.API.STREAM.CREATE.R5", `{"name":"R5","num_replicas":5}`)
 	if _, ec, desc := apiErr(m); ec != 10005 || desc != "no suitable peers for placement" {
