@@ -128,9 +128,19 @@ func (r *streamRepl) applyRemovals(data []byte) error {
 
 // sweepRetained is run by a replica that starts leading an interest or
 // workqueue stream: it removes what its consumers' state says nobody needs
-// (removals its predecessor decided and did not get committed).
+// (removals its predecessor decided and did not get committed). A
+// workqueue keeps what no consumer took yet: only what an interested
+// consumer acknowledged goes.
 func (st *stream) sweepRetained() {
-	if st.cfg().Retention != LimitsPolicy {
+	switch st.cfg().Retention {
+	case InterestPolicy:
 		st.dropUnneeded()
+	case WorkQueuePolicy:
+		if st.retention.empty() {
+			return
+		}
+		st.removeWhere(func(seq uint64, subject string) bool {
+			return st.retention.interested(subject) && !st.retention.needed(seq, subject)
+		})
 	}
 }

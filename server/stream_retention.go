@@ -140,13 +140,18 @@ func (st *stream) dropUnneeded() {
 		}
 		return
 	}
+	st.removeWhere(func(seq uint64, subject string) bool { return !st.retention.needed(seq, subject) })
+}
+
+// removeWhere removes (removeRetained) every stored message drop selects.
+func (st *stream) removeWhere(drop func(seq uint64, subject string) bool) {
 	var sm StoreMsg
 	for seq := uint64(1); ; {
 		m, _, err := st.store.LoadNextMsg(">", seq, &sm)
 		if err != nil {
 			return
 		}
-		if !st.retention.needed(m.Seq, m.Subject) {
+		if drop(m.Seq, m.Subject) {
 			st.removeRetained(m.Seq)
 		}
 		seq = m.Seq + 1

@@ -264,18 +264,22 @@ func TestJetStreamClusterR3KVTTL(t *testing.T) {
 	}
 }
 
-// retainedStream starts a 3-server cluster and creates an R3 stream on
-// name.> with the given retention through a client of the server at i.
-func retainedStream(t *testing.T, i int, name string, ret jetstream.RetentionPolicy) ([]*server.Server, *nats.Conn, jetstream.JetStream) {
+// r3Cluster starts a 3-server cluster and creates cfg's stream (on
+// <name>.> unless cfg has subjects or copies, with replicas 3) through a
+// client of the server at i.
+func r3Cluster(t *testing.T, i int, cfg jetstream.StreamConfig) ([]*server.Server, *nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	servers := runJSCluster(t, 3)
 	nc := connect(t, servers[i])
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{name + ".>"},
-		Replicas: 3, Retention: ret}); err != nil {
-		t.Fatalf("create %s: %v", name, err)
+	if len(cfg.Subjects) == 0 && cfg.Mirror == nil && len(cfg.Sources) == 0 {
+		cfg.Subjects = []string{cfg.Name + ".>"}
+	}
+	cfg.Replicas = 3
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		t.Fatalf("create %s R3: %v", cfg.Name, err)
 	}
 	return servers, nc, js
 }
@@ -306,15 +310,25 @@ func streamSeq(t *testing.T, m jetstream.Msg) uint64 {
 	return md.Sequence.Stream
 }
 
-// A workqueue stream with replicas 3: acknowledged messages are removed on
-// every replica; after a stepdown the new leader has exactly the
-// unacknowledged ones and delivers them again.
+// A workqueue stream with replicas 3: a new leader keeps the messages no
+// consumer took; acknowledged messages are removed on every replica; after
+// a stepdown the new leader has exactly the unacknowledged ones and
+// delivers them again.
 func TestJetStreamClusterR3WorkQueue(t *testing.T) {
 	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
-	servers, nc, js := retainedStream(t, 0, "JOBS", jetstream.WorkQueuePolicy)
+	servers, nc, js := r3Cluster(t, 0, jetstream.StreamConfig{Name: "JOBS", Retention: jetstream.WorkQueuePolicy})
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	asyncPublish(t, js, "JOBS.a", 0, 10)
+	// A new leader keeps what no consumer took yet.
+	first := streamInfo(t, js, "JOBS").Cluster.Leader
+	if m := one(t, nc, "$JS.API.STREAM.LEADER.STEPDOWN.JOBS", ""); m["success"] != true {
+		t.Fatalf("stepdown: %v", m)
+	}
+	waitFor(t, 20*time.Second, "a new leader of JOBS", func() bool {
+		si := streamInfo(t, js, "JOBS")
+		return si.Cluster.Leader != first && si.State.Msgs == 10
+	})
 	cons, err := js.CreateOrUpdateConsumer(ctx, "JOBS", jetstream.ConsumerConfig{Durable: "W",
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 2 * time.Second})
 	if err != nil {
@@ -369,7 +383,7 @@ func TestJetStreamClusterR3WorkQueue(t *testing.T) {
 // consumer removes what only it still needed.
 func TestJetStreamClusterR3Interest(t *testing.T) {
 	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
-	servers, _, js := retainedStream(t, 2, "EV", jetstream.InterestPolicy)
+	servers, _, js := r3Cluster(t, 2, jetstream.StreamConfig{Name: "EV", Retention: jetstream.InterestPolicy})
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	acked := asyncPublish(t, js, "EV.a", 0, 3)
@@ -564,15 +578,7 @@ func counterAdd(t *testing.T, nc *nats.Conn, subj, incr string) string {
 // followers the same message, and a new leader adds to the last total.
 func TestJetStreamClusterR3Counter(t *testing.T) {
 	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
-	servers := runJSCluster(t, 3)
-	nc := connect(t, servers[1])
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
-	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "CNT", Subjects: []string{"cnt.>"}, Replicas: 3,
-		AllowMsgCounter: true}); err != nil {
-		t.Fatalf("create an R3 counter stream: %v", err)
-	}
+	servers, nc, js := r3Cluster(t, 1, jetstream.StreamConfig{Name: "CNT", Subjects: []string{"cnt.>"}, AllowMsgCounter: true})
 	if v := counterAdd(t, nc, "cnt.a", "5"); v != "5" {
 		t.Fatalf("total %s", v)
 	}
@@ -610,15 +616,9 @@ func scheduleMsg(t *testing.T, js jetstream.JetStream, subj, pattern, target str
 // leader after a stepdown, from the timetable the new leader loads.
 func TestJetStreamClusterR3Schedules(t *testing.T) {
 	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
-	servers := runJSCluster(t, 3)
-	nc := connect(t, servers[0])
-	js, _ := jetstream.New(nc)
+	servers, nc, js := r3Cluster(t, 0, jetstream.StreamConfig{Name: "SCH", Subjects: []string{"sch.>"}, AllowMsgSchedules: true})
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SCH", Subjects: []string{"sch.>"}, Replicas: 3,
-		AllowMsgSchedules: true}); err != nil {
-		t.Fatalf("create an R3 stream with schedules: %v", err)
-	}
 	at := time.Now().Add(time.Second).UTC().Format(time.RFC3339)
 	scheduleMsg(t, js, "sch.once", "@at "+at, "sch.out.once")
 	s, _ := js.Stream(ctx, "SCH")
@@ -715,15 +715,8 @@ func TestJetStreamClusterR3DirectGetReplicas(t *testing.T) {
 // the batch removes on every replica only what came before the batch.
 func TestJetStreamClusterR3AtomicBatch(t *testing.T) {
 	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
-	servers := runJSCluster(t, 3)
-	nc := connect(t, servers[2])
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BAT", Subjects: []string{"bat.>"}, Replicas: 3,
-		AllowAtomicPublish: true, AllowRollup: true}); err != nil {
-		t.Fatalf("create an R3 stream with atomic batches: %v", err)
-	}
+	servers, nc, js := r3Cluster(t, 2, jetstream.StreamConfig{Name: "BAT", Subjects: []string{"bat.>"},
+		AllowAtomicPublish: true, AllowRollup: true})
 	asyncPublish(t, js, "bat.x", 0, 2)
 	batchMsg := func(subj string, seq int, extra ...string) *nats.Msg {
 		m := nats.NewMsg(subj)
@@ -763,15 +756,7 @@ func TestJetStreamClusterR3AtomicBatch(t *testing.T) {
 // answered once committed, every message on every replica.
 func TestJetStreamClusterR3FastBatch(t *testing.T) {
 	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
-	servers := runJSCluster(t, 3)
-	nc := connect(t, servers[1])
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FB", Subjects: []string{"fb.>"}, Replicas: 3,
-		AllowBatchPublish: true}); err != nil {
-		t.Fatalf("create an R3 stream with fast batches: %v", err)
-	}
+	servers, nc, js := r3Cluster(t, 1, jetstream.StreamConfig{Name: "FB", Subjects: []string{"fb.>"}, AllowBatchPublish: true})
 	streamInfo(t, js, "FB")
 	sub, err := nc.SubscribeSync("rp.>")
 	if err != nil {
