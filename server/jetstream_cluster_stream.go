@@ -16,28 +16,12 @@ import (
 // infos.
 
 // replicatedUnsupported names the first setting of c that replicated
-// streams do not support yet ("" if none): they replicate plain publishes
-// on limits-retention file streams, and API changes, nothing else.
+// streams do not support yet ("" if none): they replicate publishes (file
+// or memory storage, any retention, TTLs and delete markers, roll-ups,
+// republish, counters, schedules, atomic and fast batches), mirrors and
+// sources, and API changes (stream_replicate*.go).
 func replicatedUnsupported(c *StreamConfig) string {
 	switch {
-	case c.Storage == MemoryStorage:
-		return "memory storage"
-	case c.Retention != LimitsPolicy:
-		return "retention other than limits"
-	case c.Mirror != nil || len(c.Sources) > 0:
-		return "mirrors and sources"
-	case c.AllowMsgTTL || c.SubjectDeleteMarkerTTL > 0:
-		return "per-message TTL"
-	case c.AllowRollup:
-		return "rollups"
-	case c.AllowMsgCounter:
-		return "counters"
-	case c.AllowMsgSchedules:
-		return "message schedules"
-	case c.AllowAtomic || c.AllowBatched:
-		return "batch publish"
-	case c.RePublish != nil:
-		return "republish"
 	case c.PersistMode == PersistAsync:
 		return "async persist mode"
 	}
@@ -207,8 +191,12 @@ func (c *jsCluster) watchStreamLeaders() {
 		if lead {
 			c.s.Noticef("JetStream cluster new stream leader for '%s > %s'", st.ja.acc.Name, st.name)
 			st.recoverConsumers()
+			st.sweepRetained()
+			st.leadSourcing(true)
+			st.startSchedules() // the timetable, from the store
 		} else {
 			st.deactivateConsumers()
+			st.leadSourcing(false)
 		}
 	}
 }
@@ -354,6 +342,12 @@ func decodeReplConsumer(data []byte) (string, *ConsumerState, error) {
 // here: only the group's leader answers; changes go through the group.
 func (c *jsCluster) dispatchReplicated(ja *jsAccount, r *jsAPIRequest, h jsAPIHandler, rest string, args []string, st *stream) {
 	repl := st.repl.Load()
+	if repl != nil && strings.HasPrefix(rest, "DIRECT.GET.") {
+		if c.directGetHere(r, repl) {
+			h.fn(ja, r, args) // answers itself
+		}
+		return
+	}
 	if repl == nil || !repl.isLeader() {
 		return
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/rand"
 	"io"
+	"slices"
 	"sync"
 )
 
@@ -144,6 +145,39 @@ type msConsumer struct {
 	ms   *MemStore
 	name string
 	enc  []byte
+	meta []byte // the configuration (consumerMetaStore)
+}
+
+// ConsumerNames implements consumerNamesStore: a replicated memory
+// stream's follower keeps its consumers here until it leads and starts
+// them (recoverConsumers).
+func (ms *MemStore) ConsumerNames() []string {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	names := make([]string, 0, len(ms.consumers))
+	for name := range ms.consumers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// WriteMeta implements consumerMetaStore.
+func (o *msConsumer) WriteMeta(meta []byte) error {
+	o.mu.Lock()
+	o.meta = slices.Clone(meta)
+	o.mu.Unlock()
+	return nil
+}
+
+// Meta implements consumerMetaStore.
+func (o *msConsumer) Meta() ([]byte, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.meta == nil {
+		return nil, ErrStoreBadConsumerState
+	}
+	return slices.Clone(o.meta), nil
 }
 
 func (o *msConsumer) Update(st *ConsumerState) error {

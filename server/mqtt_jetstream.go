@@ -356,9 +356,26 @@ func (ma *mqttAccount) apiCallMsg(subject string, hdr, body []byte, out any) err
 	return nil
 }
 
+// mqttStreamReplicas is the replicas of the MQTT streams: stream_replicas,
+// or by default the JetStream cluster's size up to 3 (1 standalone), as
+// the reference chooses.
+func (s *Server) mqttStreamReplicas() int {
+	if n := s.getOpts().MQTT.StreamReplicas; n > 0 {
+		return n
+	}
+	js := s.js.Load()
+	if js == nil || js.cluster == nil {
+		return 1
+	}
+	if v := js.cluster.meta.View(); v != nil {
+		return min(max(len(v.voters), 1), 3)
+	}
+	return 1
+}
+
 // createStreams creates the MQTT streams that do not exist yet.
 func (ma *mqttAccount) createStreams() error {
-	mo := ma.s.getOpts().MQTT
+	replicas := ma.s.mqttStreamReplicas()
 	created := false
 	for _, name := range []string{mqttSessStream, mqttMsgsStream, mqttRetainedStream, mqttQoS2InStream, mqttOutStream} {
 		err := ma.apiCall("$JS.API.STREAM.INFO."+name, nil, nil)
@@ -374,10 +391,10 @@ func (ma *mqttAccount) createStreams() error {
 			if ma.domain != "" {
 				in = fmt.Sprintf(" in domain %q", ma.domain)
 			}
-			ma.s.Noticef("Creating MQTT streams/consumers with replicas %d for account %q%s", max(mo.StreamReplicas, 1), ma.acc.Name, in)
+			ma.s.Noticef("Creating MQTT streams/consumers with replicas %d for account %q%s", replicas, ma.acc.Name, in)
 			created = true
 		}
-		cfg := mqttStreamConfigs(mo.StreamReplicas, ma.sessPrefix)[name]
+		cfg := mqttStreamConfigs(replicas, ma.sessPrefix)[name]
 		if err := ma.apiCall("$JS.API.STREAM.CREATE."+name, []byte(cfg), nil); err != nil {
 			return fmt.Errorf("create stream %q: %v", name, err)
 		}

@@ -233,7 +233,6 @@ func (c *client) mqttNewConsumer(subject, group string) (*ConsumerConfig, error)
 		"replay_policy":   "instant",
 		"max_ack_pending": mo.maxAckPending(),
 		"deliver_subject": deliver,
-		"num_replicas":    mo.ConsumerReplicas,
 	}
 	if group != "" {
 		cfg["deliver_group"] = group

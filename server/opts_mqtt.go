@@ -33,9 +33,12 @@ type MQTTOpts struct {
 	// than this server's own is reached through $JS.<domain>.API (a leaf
 	// node whose MQTT state lives in its hub's JetStream).
 	JsDomain string
-	// StreamReplicas and ConsumerReplicas: only 1 (or 0, the default) is
-	// served, this server running JetStream standalone.
-	StreamReplicas   int
+	// StreamReplicas of the MQTT streams; 0 means the JetStream cluster's
+	// size up to 3 (1 standalone), as the reference does. A standalone
+	// server refuses more than 1 when the streams are created (err 10074).
+	StreamReplicas int
+	// ConsumerReplicas is ignored, as by the reference (its config key only
+	// warns): MQTT consumers have their stream's replicas.
 	ConsumerReplicas int
 	// ConsumerMemoryStorage keeps the subscriptions' consumer state in
 	// memory (the messages stay in the file streams).
@@ -101,9 +104,9 @@ func parseMQTT(c *cfg, k string, v *conf.Value) {
 				mo.StreamReplicas = int(n)
 			}
 		case "consumer_replicas":
-			if n, ok := c.int64(key, e); ok {
-				mo.ConsumerReplicas = int(n)
-			}
+			// As the reference: a warning, and the consumers take their
+			// stream's replicas.
+			c.warnf(e, "invalid use of field %q: consumer replicas setting ignored in this server version", key)
 		case "consumer_memory_storage":
 			mo.ConsumerMemoryStorage, _ = c.bool(key, e)
 		case "consumer_inactive_threshold", "consumer_auto_cleanup":
@@ -157,9 +160,6 @@ func validateMQTT(o *Options) error {
 	}
 	if mo.AckWait < 0 {
 		return fmtErr("ack wait must be a positive value")
-	}
-	if mo.StreamReplicas > 1 || mo.ConsumerReplicas > 1 {
-		return fmtErr("mqtt stream_replicas and consumer_replicas above 1: not supported yet by this server (JetStream runs standalone)")
 	}
 	if mo.Username != "" && mo.Token != "" {
 		return fmtErr("mqtt authorization: user and token are exclusive")

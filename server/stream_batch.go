@@ -335,13 +335,14 @@ func (st *stream) commitBatch(b *atomicBatch, reply string) {
 		return
 	}
 	st.noteBatchStored(b, first, ts)
+	st.recordBatch(msgs, first, ts)
 	for _, r := range rollups {
 		st.applyRollup(r.kind, r.subject, first)
 	}
 	st.republishBatch(msgs, prev, first, ts)
 	st.notifyAppend()
 	if !cfg.NoAck {
-		st.sendBatchAck(reply, first+uint64(len(msgs))-1, b.id, len(msgs))
+		st.ackBatch(reply, first+uint64(len(msgs))-1, b.id, len(msgs))
 	}
 }
 

@@ -170,14 +170,14 @@ func (st *stream) fastBatchMsg(m *inMsg, fb *fastBatch, r fastBatchReply) {
 		st.ja.js.srv.PublishInternal(st.ja.acc, m.reply, "", nil, gap)
 		if r.gapFail {
 			st.closeFastBatch(fb)
-			st.sendBatchAck(m.reply, st.lastSeq(), fb.id, int(fb.stored))
+			st.ackBatch(m.reply, st.lastSeq(), fb.id, int(fb.stored))
 			return
 		}
 	}
 	fb.next = r.seq + 1
 	if r.op == fastOpEOB {
 		st.closeFastBatch(fb)
-		st.sendBatchAck(m.reply, st.lastSeq(), fb.id, int(r.seq-1))
+		st.ackBatch(m.reply, st.lastSeq(), fb.id, int(r.seq-1))
 		return
 	}
 	seq, e := st.storeFastMsg(m)
@@ -192,7 +192,7 @@ func (st *stream) fastBatchMsg(m *inMsg, fb *fastBatch, r fastBatchReply) {
 			// As the reference: the error, then the commit of what was stored.
 			seq, r.seq = st.lastSeq(), fb.stored
 		}
-		st.sendBatchAck(m.reply, seq, fb.id, int(r.seq))
+		st.ackBatch(m.reply, seq, fb.id, int(r.seq))
 		return
 	}
 	if fb.stored >= fb.acked+uint64(fb.every) {
@@ -234,7 +234,7 @@ func (st *stream) storeFastMsg(m *inMsg) (uint64, *ApiError) {
 		return 0, e
 	}
 	last := st.lastSeqBefore(m.subject)
-	seq, ts, err := st.store.StoreMsg(m.subject, m.hdr, m.msg, ttl)
+	seq, ts, err := st.storeProduced(m.subject, m.hdr, m.msg, ttl)
 	if err != nil {
 		return 0, jsError(jsStreamStoreFailed, err)
 	}

@@ -188,6 +188,9 @@ func (st *stream) drainIngest() {
 	for {
 		batch := st.takeIngest()
 		if len(batch) == 0 {
+			if st.replicated {
+				st.proposeRemovals()
+			}
 			return
 		}
 		repl := st.repl.Load()
@@ -214,6 +217,9 @@ func (st *stream) drainIngest() {
 			st.processInbound(m)
 		}
 		st.commitRound()
+		if st.replicated {
+			st.proposeRemovals() // after the entry storing what they remove
+		}
 		st.giveBackIngest(batch)
 	}
 }

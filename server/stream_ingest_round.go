@@ -40,6 +40,7 @@ type queuedReply struct {
 	counter bool   // a counter's PubAck, with val
 	val     string // the counter's total
 	err     *ApiError
+	batch   *batchAck // an atomic batch's commit (replicated streams)
 }
 
 // takeIngest takes every queued message, leaving the spare slice in place.
@@ -189,6 +190,8 @@ func (st *stream) sendReplies(a *ackSender, replies []queuedReply, failed *ApiEr
 			st.sendPubErr(q.reply, q.err)
 		case failed != nil:
 			st.sendPubErr(q.reply, failed)
+		case q.batch != nil:
+			st.sendBatchAck(q.reply, q.seq, q.batch.id, q.batch.count)
 		default:
 			st.deliverPubAck(a, q)
 		}
@@ -207,6 +210,7 @@ func (st *stream) refuseRound(batch []*inMsg) {
 		if m.op != nil {
 			m.op.done <- errResponse(jsError(jsClusterNotAvail))
 		}
+		refuseCopied(m)
 	}
 	st.giveBackIngest(batch)
 }

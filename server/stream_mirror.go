@@ -158,7 +158,7 @@ func (st *stream) storeMirrored(m *inMsg) error {
 	if st.overLimit() {
 		return jsError(jsInsufficientResources)
 	}
-	if err := st.store.StoreRawMsg(m.subject, m.hdr, m.msg, sm.originSeq, sm.ts, 0); err != nil {
+	if err := st.storeCopyAt(m.subject, m.hdr, m.msg, sm.originSeq, sm.ts); err != nil {
 		return err
 	}
 	st.noteStored(m.subject, m.hdr, m.msg)

@@ -50,6 +50,7 @@ import (
 //	kind u8 = 2 (API request): run u64 | op u64 | rest len u16 | rest |
 //	    request body (rest is the API subject after "$JS.API.")
 //	kind u8 = 3 (consumer state): name len u16 | name | ConsumerState JSON
+//	kind u8 = 4 (retention removals): stream_replicate_retention.go
 //
 // run is a random number drawn when the replica started; op numbers an
 // API request of that run, so its proposer knows its answer.
@@ -92,6 +93,8 @@ type streamRepl struct {
 	ackerDone chan struct{}
 
 	leading bool // as jsCluster.watchStreamLeaders last saw it; owned by it
+
+	rem replRemovals // the leader's retention removals to propose
 
 	opMu   sync.Mutex
 	nextOp uint64
@@ -311,6 +314,8 @@ func (r *streamRepl) Apply(index uint64, data []byte) {
 		err = r.applyAPI(data)
 	case replEntryConsumer:
 		err = r.applyConsumerState(data)
+	case replEntryRemove:
+		err = r.applyRemovals(data)
 	default:
 		err = errReplMalformed
 	}
@@ -416,6 +421,7 @@ func (st *stream) storeRaw(m *replRecord) error {
 	}
 	if err == nil {
 		st.noteStored(m.subject, m.hdr, m.msg)
+		st.replayRemovals(m)
 	}
 	return err
 }

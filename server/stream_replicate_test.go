@@ -85,6 +85,7 @@ func FuzzStreamReplEntry(f *testing.F) {
 	f.Add(bytes.Clone(r.entry))
 	f.Add([]byte{replEntryConsumer, 1, 0, 'C', '{', '}'})
 	f.Add([]byte{replEntryAPI})
+	f.Add([]byte{replEntryRemove, 1, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n := 0
 		_, _ = decodeReplMsgs(data, func(m *replRecord) error {
@@ -95,5 +96,27 @@ func FuzzStreamReplEntry(f *testing.F) {
 		})
 		_, _, _, _, _ = decodeReplAPI(data)
 		_, _, _ = decodeReplConsumer(data)
+		m := 0
+		if err := decodeReplRemovals(data, func(uint64) { m++ }); err == nil && 5+8*m != len(data) {
+			t.Fatalf("%d removals decoded from %d bytes", m, len(data))
+		}
 	})
+}
+
+// A removals entry gives back its sequences; a short or padded one is
+// refused.
+func TestStreamReplRemovalsEntry(t *testing.T) {
+	b := []byte{replEntryRemove}
+	b = binary.LittleEndian.AppendUint32(b, 2)
+	b = binary.LittleEndian.AppendUint64(b, 7)
+	b = binary.LittleEndian.AppendUint64(b, 1<<40)
+	var got []uint64
+	if err := decodeReplRemovals(b, func(seq uint64) { got = append(got, seq) }); err != nil || len(got) != 2 || got[0] != 7 || got[1] != 1<<40 {
+		t.Fatalf("%v %v", got, err)
+	}
+	for _, bad := range [][]byte{b[:len(b)-1], append(bytes.Clone(b), 0), b[:4]} {
+		if err := decodeReplRemovals(bad, func(uint64) {}); err == nil {
+			t.Fatalf("%x decoded", bad)
+		}
+	}
 }

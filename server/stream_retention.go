@@ -65,10 +65,7 @@ func (st *stream) consumerAcked(seq uint64, subject string) {
 	if st.retention.needed(seq, subject) {
 		return
 	}
-	if _, err := st.store.RemoveMsg(seq); err != nil {
-		st.ja.js.srv.Warnf("JetStream stream '%s > %s': removing acknowledged sequence %d: %v",
-			st.ja.acc.Name, st.name, seq, err)
-	}
+	st.removeRetained(seq)
 }
 
 // interested reports whether any consumer wants subject.
@@ -106,6 +103,14 @@ func (r *streamRetention) empty() bool {
 // reference keeps nothing of it.
 func (st *stream) storeInbound(cfg *StreamConfig, m *inMsg, f *msgFeatures) (uint64, int64, error) {
 	if cfg.Retention == InterestPolicy && !st.retention.interested(m.subject) {
+		if st.replicated {
+			// Stored and removed through the group (stream_replicate_retention.go).
+			seq, ts, err := st.appendMsg(m.subject, m.hdr, m.msg, int64(f.ttl.ttl))
+			if err == nil {
+				st.removeRetained(seq)
+			}
+			return seq, ts, err
+		}
 		seq := st.store.SkipMsg()
 		if seq == 0 {
 			return 0, 0, ErrStoreClosed
@@ -123,22 +128,31 @@ func (st *stream) retentionUpdated(old, cfg *StreamConfig) {
 }
 
 // dropUnneeded removes every message no consumer still needs: all of them
-// (sequences kept) when there is no consumer, else one by one.
+// (sequences kept) when a single server's stream has no consumer, else one
+// by one.
 func (st *stream) dropUnneeded() {
-	if st.retention.empty() {
+	if !st.answersHere() {
+		return // a follower: the leader's removals come through the group
+	}
+	if st.retention.empty() && !st.replicated {
 		if _, err := st.store.Purge(); err != nil {
 			st.ja.js.srv.Warnf("JetStream stream '%s > %s': purge without interest: %v", st.ja.acc.Name, st.name, err)
 		}
 		return
 	}
+	st.removeWhere(func(seq uint64, subject string) bool { return !st.retention.needed(seq, subject) })
+}
+
+// removeWhere removes (removeRetained) every stored message drop selects.
+func (st *stream) removeWhere(drop func(seq uint64, subject string) bool) {
 	var sm StoreMsg
 	for seq := uint64(1); ; {
 		m, _, err := st.store.LoadNextMsg(">", seq, &sm)
 		if err != nil {
 			return
 		}
-		if !st.retention.needed(m.Seq, m.Subject) {
-			_, _ = st.store.RemoveMsg(m.Seq)
+		if drop(m.Seq, m.Subject) {
+			st.removeRetained(m.Seq)
 		}
 		seq = m.Seq + 1
 	}

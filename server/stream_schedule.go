@@ -395,7 +395,7 @@ func (st *stream) produceScheduled(s *msgSchedule, next time.Time) bool {
 		nextVal = next.In(s.loc).Format(time.RFC3339Nano)
 	}
 	out, ttl, rollup := scheduledHeaders(hdr, sm.Hdr, s.subject, nextVal)
-	seq, _, err := st.store.StoreMsg(target, out, msg, int64(ttl))
+	seq, _, err := st.storeProduced(target, out, msg, int64(ttl))
 	if err != nil {
 		st.ja.js.srv.Warnf("JetStream stream '%s > %s': schedule %q: %v", st.ja.acc.Name, st.name, s.subject, err)
 		return true
@@ -440,6 +440,9 @@ func scheduledHeaders(hdr, sched []byte, subject, next string) ([]byte, time.Dur
 // loadSchedules rebuilds the timetable from the store after a start.
 func (st *stream) loadSchedules() {
 	now := time.Now()
+	// A timer that fired while this replica did not lead had its tick
+	// refused: arm it again.
+	st.schedules.armedAt = time.Time{}
 	n := 0
 	for subj := range st.store.SubjectsTotals(">") {
 		if n++; n > jsScheduleMaxLoadMsgs {

@@ -91,6 +91,10 @@ func newSourceRun(st *stream, src *StreamSource, mirror bool) *sourceRun {
 // registered.
 func (st *stream) startSourcing() {
 	cfg := st.cfg()
+	if !st.answersHere() {
+		st.ja.js.origins.fire() // a replica that does not lead copies nothing
+		return
+	}
 	var runs []*sourceRun // made before locking: newSourceRun looks up the origin
 	for _, src := range cfg.originsOf() {
 		runs = append(runs, newSourceRun(st, src, cfg.Mirror != nil))
@@ -107,6 +111,9 @@ func (st *stream) startSourcing() {
 // updateSourcing stops the copies whose origin left the config and starts
 // those of new ones; unchanged ones carry on.
 func (st *stream) updateSourcing() {
+	if !st.answersHere() {
+		return
+	}
 	cfg := st.cfg()
 	want := cfg.originsOf()
 	st.src.mu.Lock()
@@ -151,13 +158,7 @@ func indexOfSource(list []*StreamSource, src *StreamSource) int {
 // before the stream's ingest stops.
 func (st *stream) stopSourcing() {
 	st.src.closed.Store(true)
-	st.src.mu.Lock()
-	runs := st.src.runs
-	st.src.runs = nil
-	st.src.mu.Unlock()
-	for _, r := range runs {
-		r.stop()
-	}
+	st.haltSourcing()
 	st.notifyAppend() // readers of this stream see it is gone
 }
 
@@ -466,7 +467,7 @@ func (st *stream) storeFromSource(m *inMsg) error {
 	if st.overLimit() {
 		return jsError(jsInsufficientResources)
 	}
-	seq, ts, err := st.store.StoreMsg(m.subject, m.hdr, m.msg, 0)
+	seq, ts, err := st.storeProduced(m.subject, m.hdr, m.msg, 0)
 	if err != nil {
 		return err
 	}

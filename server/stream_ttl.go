@@ -230,7 +230,9 @@ func (st *stream) storeMarker(m *inMsg) {
 	if _, err := st.store.LoadLastMsg(m.subject, nil); err == nil {
 		return
 	}
-	if _, _, err := st.store.StoreMsg(m.subject, m.hdr, nil, int64(sdm)); err != nil {
+	// Through the round like a publish: a replicated stream's leader
+	// records it for its followers (stream_replicate_features.go).
+	if _, _, err := st.appendMsg(m.subject, m.hdr, nil, int64(sdm)); err != nil {
 		st.ja.js.srv.Warnf("JetStream stream '%s > %s': storing a delete marker on %q: %v",
 			st.ja.acc.Name, st.name, m.subject, err)
 		return

@@ -61,27 +61,23 @@ func waitMetaLeader(t *testing.T, servers []*server.Server) {
 // exactly one server answers each request.
 func answers(t *testing.T, nc *nats.Conn, subj, body string, wait time.Duration) []map[string]any {
 	t.Helper()
-	return answersWithin(t, nc, subj, body, wait, wait)
+	return collectAnswers(t, nc, subj, body, wait, 0)
 }
 
-// answersWithin is answers waiting up to first for the first answer (an
-// R3 create elects a group first, slow on a loaded machine) and then wait
-// more for any others.
-func answersWithin(t *testing.T, nc *nats.Conn, subj, body string, first, wait time.Duration) []map[string]any {
+// collectAnswers sends a request and collects its JSON answers until first
+// has passed, and (when more is set) then until none came for more.
+func collectAnswers(t *testing.T, nc *nats.Conn, subj, body string, first, more time.Duration) []map[string]any {
 	t.Helper()
-	inbox := nats.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sub := requestSub(t, nc, subj, body)
 	defer sub.Unsubscribe()
-	if err := nc.PublishRequest(subj, inbox, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
 	var out []map[string]any
 	deadline := time.Now().Add(first)
 	for {
-		msg, err := sub.NextMsg(time.Until(deadline))
+		wait := time.Until(deadline)
+		if len(out) > 0 && more > 0 {
+			wait = more
+		}
+		msg, err := sub.NextMsg(wait)
 		if err != nil {
 			return out
 		}
@@ -96,10 +92,27 @@ func answersWithin(t *testing.T, nc *nats.Conn, subj, body string, first, wait t
 	}
 }
 
+// requestSub sends a request to subj with a reply inbox of its own and
+// returns the inbox's subscription, to count the answers.
+func requestSub(t *testing.T, nc *nats.Conn, subj, body string) *nats.Subscription {
+	t.Helper()
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.PublishRequest(subj, inbox, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	return sub
+}
+
 // one asserts that exactly one server answered and returns the answer.
+// The first answer may take a while under load (a replicated create waits
+// for its replicas); a second one would follow it within a few hops.
 func one(t *testing.T, nc *nats.Conn, subj, body string) map[string]any {
 	t.Helper()
-	got := answersWithin(t, nc, subj, body, 15*time.Second, 700*time.Millisecond)
+	got := collectAnswers(t, nc, subj, body, 15*time.Second, 700*time.Millisecond)
 	if len(got) != 1 {
 		t.Fatalf("%s: %d answers, want exactly 1: %v", subj, len(got), got)
 	}
@@ -240,9 +253,9 @@ func msgData(m *nats.Msg) string {
 
 // refusedInCluster checks what this slice refuses in clustered mode.
 func refusedInCluster(t *testing.T, nc *nats.Conn) {
-	m := one(t, nc, "$JS.API.STREAM.CREATE.R3", `{"name":"R3","num_replicas":3,"storage":"memory"}`)
-	if _, ec, desc := apiErr(m); ec != 10052 || !strings.Contains(desc, "not supported yet") {
-		t.Fatalf("R3 memory create: %v", m)
+	m := one(t, nc, "$JS.API.STREAM.CREATE.R3", `{"name":"R3","subjects":["R3"],"num_replicas":3,"persist_mode":"async"}`)
+	if _, ec, desc := apiErr(m); ec != 10052 || desc != "async persist mode is not supported on replicated streams" {
+		t.Fatalf("R3 async persist create (refused as by the reference): %v", m)
 	}
 	m = one(t, nc, "$JS.API.STREAM.CREATE.R5", `{"name":"R5","num_replicas":5}`)
 	if _, ec, desc := apiErr(m); ec != 10005 || desc != "no suitable peers for placement" {

@@ -132,8 +132,6 @@ func TestMQTTConfig(t *testing.T) {
 		{`jetstream: true
 		  mqtt { port: -1, ack_wait: "-1s" }`, "ack wait must be a positive value"},
 		{`jetstream: true
-		  mqtt { port: -1, stream_replicas: 3 }`, "not supported yet"},
-		{`jetstream: true
 		  mqtt { port: -1, bogus: 1 }`, `unknown field "bogus"`},
 	} {
 		o, err := server.ProcessConfigFile(write(tc.conf))
