@@ -69,6 +69,10 @@ func (c *jsCluster) dispatch(ja *jsAccount, r *jsAPIRequest, rest string) {
 		c.metaOnly(ja, r, h, c.apiStreamList)
 		return
 	}
+	if strings.HasPrefix(rest, "CONSUMER.LEADER.STEPDOWN.") {
+		c.consumerLeaderStepdown(ja, r, strings.TrimPrefix(rest, "CONSUMER.LEADER.STEPDOWN."))
+		return
+	}
 	if strings.HasPrefix(rest, "STREAM.LEADER.STEPDOWN.") {
 		c.streamLeaderStepdown(ja, r, strings.TrimPrefix(rest, "STREAM.LEADER.STEPDOWN."))
 		return

@@ -360,21 +360,27 @@ func (c *jsCluster) streamLeaderStepdown(ja *jsAccount, r *jsAPIRequest, name st
 			return
 		}
 	}
+	if e := c.handOverStream(st, req.Placement); e != nil {
+		ja.respond(r, h, errResponse(e))
+		return
+	}
+	ja.respond(r, h, &JSApiSuccessResponse{Success: true})
+}
+
+// handOverStream hands a replicated stream's leadership (and with it its
+// consumers) to the replica the placement prefers, or the most current.
+func (c *jsCluster) handOverStream(st *stream, p *Placement) *ApiError {
 	repl := st.repl.Load()
 	for _, cons := range st.consumerList() {
 		_ = cons.flushState() // replicated while still leading
 	}
-	to, e := c.stepdownTarget(repl.node, req.Placement)
+	to, e := c.stepdownTarget(repl.node, p)
 	if e == nil {
 		if err := repl.node.TransferLeadership(to); err != nil {
 			e = jsError(jsClusterNoPeers, err.Error())
 		}
 	}
-	if e != nil {
-		ja.respond(r, h, errResponse(e))
-		return
-	}
-	ja.respond(r, h, &JSApiSuccessResponse{Success: true})
+	return e
 }
 
 // stepdownTarget picks the member a leader hands over to: the preferred
