@@ -56,6 +56,9 @@ type jsCluster struct {
 	// recovered their streams: the meta log replayed at start-up must not
 	// create or delete a stream before (nil: ready).
 	ready chan struct{}
+	// changes are the membership changes the stream groups led here
+	// proposed last (jetstream_cluster_scale.go); owned by watch.
+	changes map[string]*jsMemberChange
 	// mixed remembers the servers of another implementation warned about
 	// (jetstream_cluster_mixed.go).
 	mixed jsMixedWarned
@@ -78,7 +81,7 @@ func (js *jetStream) startCluster() error {
 	c := &jsCluster{js: js, s: s, name: o.Cluster.Name, self: raftPeerID(s.Name()),
 		tr: &raftRouteTransport{s: s, sys: sys}, quit: make(chan struct{}), ready: make(chan struct{}),
 		asked: make(map[uint64]time.Time), warned: make(map[uint64]bool),
-		repls: make(map[string]*streamRepl)}
+		repls: make(map[string]*streamRepl), changes: make(map[string]*jsMemberChange)}
 	c.fsm = newJSMeta(c)
 	s.Noticef("Starting JetStream cluster")
 	crypt, err := raftCryptFromOptions(o)

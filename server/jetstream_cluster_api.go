@@ -81,6 +81,14 @@ func (c *jsCluster) dispatch(ja *jsAccount, r *jsAPIRequest, rest string) {
 	if strings.HasPrefix(rest, "CONSUMER.DURABLE.CREATE.") && len(args) > 1 {
 		stream = args[1] // CONSUMER.DURABLE's arguments start with CREATE
 	}
+	if strings.HasPrefix(rest, "STREAM.PEER.REMOVE.") {
+		c.metaOnly(ja, r, h, func(ja *jsAccount, r *jsAPIRequest) any { return c.apiStreamPeerRemove(ja, r, stream) })
+		return
+	}
+	if strings.HasPrefix(rest, "STREAM.UPDATE.") && c.scaleRequested(ja, stream, r.msg) {
+		c.metaOnly(ja, r, h, func(ja *jsAccount, r *jsAPIRequest) any { return c.apiStreamScale(ja, r, stream) })
+		return
+	}
 	if strings.HasPrefix(rest, "STREAM.DELETE.") {
 		c.metaOnly(ja, r, h, func(ja *jsAccount, r *jsAPIRequest) any { return c.apiStreamDelete(ja, r, stream) })
 		return

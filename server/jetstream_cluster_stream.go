@@ -92,6 +92,18 @@ func (c *jsCluster) startStreamGroup(st *stream, sa *jsStreamAssignment) error {
 		}
 	}
 	r := newStreamRepl(st, c, sa.Group, ids)
+	if !slices.Contains(sa.bootPeers(), c.self) {
+		ids = nil // added after the group started: joins it (no bootstrap)
+	}
+	if _, err := os.Stat(c.replGroupDir(sa.Group)); os.IsNotExist(err) {
+		// A new group starts from the store as it is: empty for a new
+		// stream or member, an R1 stream's messages when it becomes
+		// replicated (jetstream_cluster_scale.go), which a new leader
+		// must not take for uncommitted ones.
+		var ss StreamState
+		st.store.FastState(&ss)
+		r.applied.Store(ss.LastSeq)
+	}
 	// The stream's log is sealed like the meta group's when the store is
 	// encrypted: it holds the messages themselves.
 	crypt, err := raftCryptFromOptions(c.s.getOpts())
@@ -100,7 +112,7 @@ func (c *jsCluster) startStreamGroup(st *stream, sa *jsStreamAssignment) error {
 	}
 	n, err := startRaftNode(raftNodeConfig{id: c.self, group: sa.Group, peers: ids,
 		dir: c.replGroupDir(sa.Group), fsm: r, transport: c.tr, tick: 50 * time.Millisecond,
-		snapEvery: 4096, crypt: crypt})
+		snapEvery: 4096, snapOnAdd: true, crypt: crypt})
 	if err != nil {
 		return err
 	}
@@ -180,6 +192,9 @@ func (c *jsCluster) stopStreamGroups() {
 func (c *jsCluster) watchStreamLeaders() {
 	for _, r := range c.replList() {
 		lead := r.node.LeaderReady()
+		if lead && c.reconcileMembers(r) {
+			continue // the group ended (scaled down to R1)
+		}
 		if lead == r.leading {
 			continue
 		}

@@ -101,6 +101,9 @@ func (r *streamRepl) catchUp(to uint64) error {
 		var ss StreamState
 		st.store.FastState(&ss)
 		if ss.LastSeq >= to {
+			// What a consumer may deliver if this replica leads.
+			st.consumersCommitted()
+			st.notifyAppend()
 			return nil
 		}
 		batch, err := r.requestCatchup(replCatchupReq{From: ss.LastSeq + 1, To: to})

@@ -2,10 +2,10 @@ package test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -114,6 +114,13 @@ func TestJetStreamClusterConsumerStepdown(t *testing.T) {
 	if got := one(t, nc, "$JS.API.CONSUMER.LEADER.STEPDOWN.CS.D", `garbage`); got["success"] != true {
 		t.Fatalf("a body that is not JSON answered %v (the reference ignores it)", got)
 	}
+	// Three servers: none is left to replace a peer, nothing changes.
+	if got := one(t, nc, "$JS.API.STREAM.PEER.REMOVE.CS", `{"peer":"`+servers[0].Name()+`"}`); errCode(got) != 10075 {
+		t.Fatalf("PEER.REMOVE without a spare server answered %v, want 10075", got)
+	}
+	if si := waitReplicas(t, js, "CS", 3, 10); !slices.Contains(replicaNames(si), servers[0].Name()) {
+		t.Fatalf("a refused removal changed the peers: %+v", si.Cluster)
+	}
 	// An R1 stream's consumer: success, as the reference.
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ONE", Subjects: []string{"one"}}); err != nil {
 		t.Fatal(err)
@@ -142,4 +149,142 @@ func TestJetStreamConsumerStepdownNeedsCluster(t *testing.T) {
 	}
 }
 
-var _ = nats.NewInbox
+// replicaNames is the stream's leader and replicas as its info shows them.
+func replicaNames(si *jetstream.StreamInfo) []string {
+	names := []string{si.Cluster.Leader}
+	for _, p := range si.Cluster.Replicas {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+// waitReplicas waits until the stream's info shows n servers (leader and
+// replicas) all current, with every message, and returns the info.
+func waitReplicas(t *testing.T, js jetstream.JetStream, name string, n int, msgs uint64) *jetstream.StreamInfo {
+	t.Helper()
+	var si *jetstream.StreamInfo
+	waitFor(t, 60*time.Second, "stream "+name+" on its new peers", func() bool {
+		si = streamInfo(t, js, name)
+		if si.Config.Replicas != n || len(si.Cluster.Replicas) != n-1 || si.State.Msgs != msgs {
+			return false
+		}
+		for _, p := range si.Cluster.Replicas {
+			if !p.Current {
+				return false
+			}
+		}
+		return true
+	})
+	return si
+}
+
+// updateReplicas changes num_replicas through STREAM.UPDATE.
+func updateReplicas(t *testing.T, js jetstream.JetStream, name string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	cfg.Replicas = n
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatalf("update %s to R%d: %v", name, n, err)
+	}
+}
+
+// num_replicas by stream update on five servers: R1 -> R3 -> R5 -> R3 ->
+// R1, publishing at each step; every acknowledged message is readable at
+// each step, a durable consumer keeps its place, and the servers left out
+// drop their copies.
+func TestJetStreamClusterScaleReplicas(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	servers := runJSCluster(t, 5)
+	nc := connect(t, servers[0])
+	js := r3Stream(t, nc, "SC", 1)
+	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
+	defer cancel()
+	cons, err := js.CreateOrUpdateConsumer(ctx, "SC", jetstream.ConsumerConfig{Durable: "D", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := asyncPublish(t, js, "SC.a", 0, 100)
+	batch, err := cons.Fetch(10, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := 100
+	for _, n := range []int{3, 5, 3, 1} {
+		updateReplicas(t, js, "SC", n)
+		si := waitReplicas(t, js, "SC", n, uint64(total))
+		if n > 1 && si.Cluster.RaftGroup == "" {
+			t.Fatalf("R%d without a raft group: %+v", n, si.Cluster)
+		}
+		for k, v := range asyncPublish(t, js, "SC.a", total, 50) {
+			acked[k] = v
+		}
+		total += 50
+		readAll(t, js, "SC", acked, uint64(total))
+		// Only the stream's servers store it.
+		hosts := replicaNames(streamInfo(t, js, "SC"))
+		waitFor(t, 30*time.Second, "the copies off the other servers", func() bool {
+			for _, s := range servers {
+				has := s.Jsz(nil).Streams > 0
+				if has != slices.Contains(hosts, s.Name()) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	// The durable consumer resumes after its acknowledged messages.
+	var m jetstream.Msg
+	waitFor(t, 20*time.Second, "the durable's next message", func() bool {
+		c, err := js.Consumer(ctx, "SC", "D")
+		if err != nil {
+			return false
+		}
+		m, err = c.Next(jetstream.FetchMaxWait(2 * time.Second))
+		return err == nil
+	})
+	if md, _ := m.Metadata(); md.Sequence.Stream != 11 {
+		t.Fatalf("the durable delivered sequence %d after scaling, want 11", md.Sequence.Stream)
+	}
+}
+
+// STREAM.PEER.REMOVE on five servers: the peer leaves, another server
+// takes its place with every message; the leader itself can be removed;
+// the reference's errors.
+func TestJetStreamClusterStreamPeerRemove(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	servers := runJSCluster(t, 5)
+	nc := connect(t, servers[0])
+	js := r3Stream(t, nc, "PR", 3)
+	acked := asyncPublish(t, js, "PR.a", 0, 200)
+	si := waitReplicas(t, js, "PR", 3, 200)
+	for body, want := range map[string]float64{``: 10003, `{}`: 10003, `{"peer":"nope"}`: 10040, `junk`: 10025} {
+		if got := one(t, nc, "$JS.API.STREAM.PEER.REMOVE.PR", body); errCode(got) != want {
+			t.Fatalf("PEER.REMOVE %q answered %v, want %v", body, got, want)
+		}
+	}
+	if got := one(t, nc, "$JS.API.STREAM.PEER.REMOVE.NOPE", `{"peer":"s1"}`); errCode(got) != 10059 {
+		t.Fatalf("PEER.REMOVE of an unknown stream answered %v", got)
+	}
+	for _, victim := range []string{si.Cluster.Replicas[0].Name, si.Cluster.Leader} {
+		got := answers(t, nc, "$JS.API.STREAM.PEER.REMOVE.PR", `{"peer":"`+victim+`"}`, 6*time.Second)
+		if len(got) != 1 || got[0]["success"] != true {
+			t.Fatalf("removing %s answered %v", victim, got)
+		}
+		waitFor(t, 60*time.Second, victim+" replaced", func() bool {
+			si = waitReplicas(t, js, "PR", 3, 200)
+			return !slices.Contains(replicaNames(si), victim)
+		})
+		readAll(t, js, "PR", acked, 200)
+	}
+}
