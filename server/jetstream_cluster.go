@@ -102,7 +102,7 @@ func (js *jetStream) startCluster() error {
 		return err
 	}
 	js.cluster = c
-	unsubGID, err := c.subscribeGroupID(sys)
+	unsubGID, err := c.subscribeClusterRequests(sys)
 	if err == nil {
 		err = c.subscribeSystemAPI(sys)
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -204,9 +203,6 @@ func (c *jsCluster) apiStreamCreate(ja *jsAccount, r *jsAPIRequest, name string)
 	if e != nil {
 		return errResponse(e)
 	}
-	if p := cfg.Placement; p != nil && ((p.Cluster != "" && p.Cluster != c.name) || len(p.Tags) > 0) {
-		return errResponse(jsError(jsClusterNoPeers, "no suitable peers for placement"))
-	}
 	c.createMu.Lock()
 	defer c.createMu.Unlock()
 	if c.fsm.lookup(ja.acc.Name, name) != nil {
@@ -220,14 +216,19 @@ func (c *jsCluster) apiStreamCreate(ja *jsAccount, r *jsAPIRequest, name string)
 	if e := ja.checkReservation(cfg); e != nil {
 		return errResponse(e)
 	}
-	peers := []string{raftPeerName(c.placeR1())}
-	var ids []uint64
+	ids, e := c.placeAmong(max(cfg.Replicas, 1), nil, nil, cfg.Placement)
+	if e != nil {
+		return errResponse(e)
+	}
+	peers := make([]string, len(ids))
+	for i, id := range ids {
+		peers[i] = raftPeerName(id)
+	}
 	group := ""
 	if cfg.Replicas > 1 {
-		if peers, ids = c.placeReplicas(cfg.Replicas); peers == nil {
-			return errResponse(jsError(jsClusterNoPeers, "no suitable peers for placement"))
-		}
 		group = newReplGroupName()
+	} else {
+		ids = nil // an R1 assignment names its server only
 	}
 	cfg.Created = nil
 	sa := &jsStreamAssignment{Account: ja.acc.Name, Config: cfg, Peers: peers, PeerIDs: ids, Group: group,
@@ -238,19 +239,6 @@ func (c *jsCluster) apiStreamCreate(ja *jsAccount, r *jsAPIRequest, name string)
 		return errResponse(jsError(jsClusterNotAvail))
 	}
 	return nil
-}
-
-// placeR1 picks the online member with the fewest streams (ties at random).
-func (c *jsCluster) placeR1() uint64 {
-	peers := c.onlinePeers()
-	best, bestN := peers[0], -1
-	rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
-	for _, p := range peers {
-		if n := c.fsm.countOn(raftPeerName(p)); bestN < 0 || n < bestN {
-			best, bestN = p, n
-		}
-	}
-	return best
 }
 
 func subjectsOverlap(a, b []string) bool {

@@ -311,8 +311,9 @@ func (c *jsCluster) apiStreamPeerRemove(ja *jsAccount, r *jsAPIRequest, name str
 	if len(sa.Peers) == 1 {
 		return errResponse(jsError(jsClusterNoPeers, "moving the only peer of an R1 stream is not supported yet"))
 	}
-	ids := c.placeAmong(1, sa.Peers, sa.Config.Placement)
-	if ids == nil {
+	stay := slices.Delete(slices.Clone(sa.Peers), i, i+1)
+	ids, e := c.placeAmong(1, sa.Peers, stay, sa.Config.Placement)
+	if e != nil {
 		return errResponse(jsError(jsPeerRemap))
 	}
 	nsa := cloneAssignment(sa)
@@ -424,9 +425,9 @@ func (c *jsCluster) scaledAssignment(sa *jsStreamAssignment, cfg *StreamConfig, 
 		for i, id := range ids {
 			names[i] = raftPeerName(id)
 		}
-		more := c.placeAmong(add, names, cfg.Placement)
-		if more == nil {
-			return nil, jsError(jsInsufficientResources)
+		more, e := c.placeAmong(add, names, names, cfg.Placement)
+		if e != nil {
+			return nil, e
 		}
 		ids = append(ids, more...)
 	}
@@ -475,30 +476,4 @@ func (c *jsCluster) scaledInfo(ja *jsAccount, sa *jsStreamAssignment, last *Stre
 			(want == 1 || len(si.Cluster.Replicas) == want-1)
 	})
 	return &JSApiStreamCreateResponse{StreamInfo: last}
-}
-
-// placeAmong picks n online members not in exclude (peer names) that
-// satisfy the placement, the least loaded first; nil if too few.
-func (c *jsCluster) placeAmong(n int, exclude []string, p *Placement) []uint64 {
-	var cands []uint64
-	for _, id := range c.onlinePeers() {
-		if !slices.Contains(exclude, raftPeerName(id)) && c.placementAllows(id, p) {
-			cands = append(cands, id)
-		}
-	}
-	if len(cands) < n {
-		return nil
-	}
-	counts := make(map[uint64]int, len(cands))
-	for _, id := range cands {
-		counts[id] = c.fsm.countOn(raftPeerName(id))
-	}
-	slices.SortStableFunc(cands, func(a, b uint64) int { return counts[a] - counts[b] })
-	return cands[:n]
-}
-
-// placementAllows tells whether the server with id may hold a replica
-// under placement p (its cluster; tags: jetstream_cluster_placement.go).
-func (c *jsCluster) placementAllows(_ uint64, p *Placement) bool {
-	return p == nil || ((p.Cluster == "" || p.Cluster == c.name) && len(p.Tags) == 0)
 }

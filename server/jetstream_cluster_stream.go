@@ -55,26 +55,6 @@ func newReplGroupName() string {
 	return "S-" + raftPeerName(rand.Uint64()) + raftPeerName(rand.Uint64())
 }
 
-// placeReplicas picks n online members with the fewest streams (their
-// names and ids), or nil if fewer than n are online.
-func (c *jsCluster) placeReplicas(n int) ([]string, []uint64) {
-	peers := c.onlinePeers()
-	if len(peers) < n {
-		return nil, nil
-	}
-	rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
-	counts := make(map[uint64]int, len(peers))
-	for _, p := range peers {
-		counts[p] = c.fsm.countOn(raftPeerName(p))
-	}
-	slices.SortStableFunc(peers, func(a, b uint64) int { return counts[a] - counts[b] })
-	out := make([]string, n)
-	for i := range out {
-		out[i] = raftPeerName(peers[i])
-	}
-	return out, peers[:n]
-}
-
 // startStreamGroup starts this server's member of a replicated stream's
 // group (once). The first peer of the assignment campaigns at once, so a
 // new stream gets a leader without waiting for an election timeout.
