@@ -84,7 +84,7 @@ func (c *jsCluster) dispatch(ja *jsAccount, r *jsAPIRequest, rest string) {
 		c.metaOnly(ja, r, h, func(ja *jsAccount, r *jsAPIRequest) any { return c.apiStreamPeerRemove(ja, r, stream) })
 		return
 	}
-	if strings.HasPrefix(rest, "STREAM.UPDATE.") && c.scaleRequested(ja, stream, r.msg) {
+	if strings.HasPrefix(rest, "STREAM.UPDATE.") && c.regroupRequested(ja, stream, r.msg) {
 		c.metaOnly(ja, r, h, func(ja *jsAccount, r *jsAPIRequest) any { return c.apiStreamScale(ja, r, stream) })
 		return
 	}

@@ -228,3 +228,27 @@ func tagValue(tags []string, key string) string {
 	}
 	return ""
 }
+
+// placementKeeps returns the servers of ids (in order) that placement p
+// allows to keep a replica: in its cluster, with every tag it names.
+func (c *jsCluster) placementKeeps(ids []uint64, p *Placement) []uint64 {
+	if p == nil {
+		return ids
+	}
+	if p.Cluster != "" && p.Cluster != c.name {
+		return nil
+	}
+	if len(p.Tags) == 0 {
+		return ids
+	}
+	tags := c.serverTags(ids)
+	var out []uint64
+	for _, id := range ids {
+		if !slices.ContainsFunc(p.Tags, func(t string) bool {
+			return !slices.Contains(tags[id], strings.ToLower(strings.TrimSpace(t)))
+		}) {
+			out = append(out, id)
+		}
+	}
+	return out
+}

@@ -31,9 +31,9 @@ import (
 //
 // The group's leader then brings the Raft membership in line with the
 // assignment, one change at a time through the library's ConfChange
-// (reconcileMembers, every tick of jsCluster.watch): first it hands the
-// leadership over if it is not placed any more, then adds the missing
-// members, then removes the others. A stream scaled down to R1 keeps the
+// (reconcileMembers, every tick of jsCluster.watch): first it adds the
+// missing members, then hands the leadership over if it is not placed
+// any more, then removes the others. A stream scaled down to R1 keeps the
 // leader's copy: once the group is the leader alone, it stops the group
 // and reopens the stream as an R1 stream.
 const jsMetaUpdateStream = "update_stream"
@@ -81,24 +81,30 @@ func (c *jsCluster) placementChanged(old, sa *jsStreamAssignment, replay bool) {
 		c.leaveStream(ja, sa, replay)
 	case here && old.Group == "" && sa.Group != "":
 		c.convertToReplicated(ja, sa)
-	case here && sa.Group != "":
+	case here:
 		c.takeReplicas(ja, sa)
 	}
 }
 
-// takeReplicas puts a replicated stream's new num_replicas in its config.
+// takeReplicas puts a stream's new num_replicas and placement in its
+// config (a replicated stream going R1 keeps its count until its group
+// ends: convertToR1).
 func (c *jsCluster) takeReplicas(ja *jsAccount, sa *jsStreamAssignment) {
 	ja.createMu.Lock()
 	defer ja.createMu.Unlock()
 	st := ja.lookupStream(sa.Config.Name)
-	if st == nil || !st.replicated {
+	if st == nil {
 		return
 	}
 	cfg := st.cfg()
-	if cfg.Replicas == sa.Config.Replicas {
+	n := sa.Config.Replicas
+	if st.replicated && n <= 1 {
+		n = cfg.Replicas
+	}
+	if cfg.Replicas == n && samePlacement(cfg.Placement, sa.Config.Placement) {
 		return
 	}
-	cfg.Replicas = sa.Config.Replicas
+	cfg.Replicas, cfg.Placement = n, sa.Config.Placement
 	if err := st.update(&cfg); err != nil {
 		c.s.Warnf("JetStream cluster: stream '%s > %s' num_replicas: %v", ja.acc.Name, st.name, err)
 	}
@@ -215,10 +221,6 @@ func (c *jsCluster) reconcileMembers(r *streamRepl) bool {
 		return false
 	}
 	target := sa.PeerIDs
-	if !slices.Contains(target, c.self) {
-		c.handOverTo(r, target)
-		return false
-	}
 	if sameIDs(v.voters, target) {
 		delete(c.changes, r.group)
 		if sa.Group == "" {
@@ -236,6 +238,11 @@ func (c *jsCluster) reconcileMembers(r *streamRepl) bool {
 			_ = r.node.ProposeAddPeer(id, c.peerName(id))
 			return false
 		}
+	}
+	if !slices.Contains(target, c.self) {
+		// Every member placed is in: one of them leads the removals.
+		c.handOverTo(r, target)
+		return false
 	}
 	for _, id := range v.voters {
 		if !slices.Contains(target, id) {
@@ -330,25 +337,41 @@ const (
 	jsPeerRemap            = "JSPeerRemapErr"
 )
 
-// scaleRequested tells whether an update request changes num_replicas.
-func (c *jsCluster) scaleRequested(ja *jsAccount, name string, body []byte) bool {
-	sa := c.fsm.lookup(ja.acc.Name, name)
-	if sa == nil {
-		return false
-	}
-	var req struct {
-		Replicas int `json:"num_replicas"`
-	}
-	if json.Unmarshal(body, &req) != nil {
-		return false
-	}
-	return max(req.Replicas, 1) != max(sa.Config.Replicas, 1)
+// jsPlacementRequest is what of an update request decides the placement.
+type jsPlacementRequest struct {
+	Replicas  int        `json:"num_replicas"`
+	Placement *Placement `json:"placement"`
 }
 
-// apiStreamScale changes a stream's num_replicas (meta leader): the
-// members keep the current leader, drop others (down) or add the least
-// loaded servers (up). It answers with the stream's info once the stream
-// shows the new count (or jsScaleWait passed).
+// regroupRequested tells whether an update request changes num_replicas
+// or the placement.
+func (c *jsCluster) regroupRequested(ja *jsAccount, name string, body []byte) bool {
+	sa := c.fsm.lookup(ja.acc.Name, name)
+	var req jsPlacementRequest
+	if sa == nil || json.Unmarshal(body, &req) != nil {
+		return false
+	}
+	return max(req.Replicas, 1) != max(sa.Config.Replicas, 1) || !samePlacement(req.Placement, sa.Config.Placement)
+}
+
+// samePlacement compares placements (nil and empty alike).
+func samePlacement(a, b *Placement) bool {
+	var zero Placement
+	if a == nil {
+		a = &zero
+	}
+	if b == nil {
+		b = &zero
+	}
+	return a.Cluster == b.Cluster && a.Preferred == b.Preferred && slices.Equal(a.Tags, b.Tags)
+}
+
+// apiStreamScale changes a stream's num_replicas or placement (meta
+// leader): the members keep the current leader and the servers the
+// placement still allows, drop others (down) or add the least loaded
+// servers (up, or to replace those the placement no longer allows). It
+// answers with the stream's info once the stream shows its new peers (or
+// jsScaleWait passed).
 func (c *jsCluster) apiStreamScale(ja *jsAccount, r *jsAPIRequest, name string) any {
 	sa := c.fsm.lookup(ja.acc.Name, name)
 	if sa == nil {
@@ -359,18 +382,17 @@ func (c *jsCluster) apiStreamScale(ja *jsAccount, r *jsAPIRequest, name string) 
 		return errResponse(jsError(jsStreamOffline))
 	}
 	cur := si.Config
-	var want struct {
-		Replicas int `json:"num_replicas"`
-	}
+	var want jsPlacementRequest
 	_ = json.Unmarshal(r.msg, &want)
 	old := cur
-	old.Replicas = max(want.Replicas, 1) // the change checked here, the rest as any update
+	// The changes checked here; the rest as any update.
+	old.Replicas, old.Placement = max(want.Replicas, 1), want.Placement
 	cfg, e := decodeStreamConfig(r.msg, name, &old, ja.js.configLimits())
 	if e != nil {
 		return errResponse(e)
 	}
-	if !sameButReplicas(&cur, cfg) {
-		return errResponse(jsError(jsStreamInvalidConfig, "changing num_replicas together with other settings is not supported yet"))
+	if !sameButPlacement(&cur, cfg) {
+		return errResponse(jsError(jsStreamInvalidConfig, "changing num_replicas or placement together with other settings is not supported yet"))
 	}
 	nsa, e := c.scaledAssignment(sa, cfg, si)
 	if e != nil {
@@ -382,11 +404,12 @@ func (c *jsCluster) apiStreamScale(ja *jsAccount, r *jsAPIRequest, name string) 
 	return c.scaledInfo(ja, nsa, si)
 }
 
-// sameButReplicas tells whether two configs differ only in num_replicas
-// (and the server's version metadata).
-func sameButReplicas(a, b *StreamConfig) bool {
+// sameButPlacement tells whether two configs differ only in num_replicas
+// and placement (and the server's version metadata).
+func sameButPlacement(a, b *StreamConfig) bool {
 	x, y := *a, *b
 	x.Replicas, y.Replicas = 0, 0
+	x.Placement, y.Placement = nil, nil
 	x.Created, y.Created = nil, nil
 	x.Metadata, y.Metadata = userMetadata(a.Metadata), userMetadata(b.Metadata)
 	return reflect.DeepEqual(x, y)
@@ -417,6 +440,12 @@ func (c *jsCluster) scaledAssignment(sa *jsStreamAssignment, cfg *StreamConfig, 
 			ids[0], ids[i] = ids[i], ids[0]
 		}
 	}
+	if !samePlacement(cfg.Placement, sa.Config.Placement) {
+		ids = c.placementKeeps(ids, cfg.Placement)
+		if n == 1 && len(sa.Peers) == 1 && len(ids) == 0 {
+			return nil, jsError(jsStreamInvalidConfig, "moving an R1 stream to another server is not supported yet")
+		}
+	}
 	if len(ids) > n {
 		ids = ids[:n]
 	}
@@ -425,7 +454,7 @@ func (c *jsCluster) scaledAssignment(sa *jsStreamAssignment, cfg *StreamConfig, 
 		for i, id := range ids {
 			names[i] = raftPeerName(id)
 		}
-		more, e := c.placeAmong(add, names, names, cfg.Placement)
+		more, e := c.placeAmong(add, append(names, sa.Peers...), names, cfg.Placement)
 		if e != nil {
 			return nil, e
 		}
@@ -462,18 +491,27 @@ func (c *jsCluster) peerIDByName(peer string) uint64 {
 	return 0
 }
 
-// scaledInfo waits for the stream to show its new num_replicas and
-// returns its info as the update's answer.
+// scaledInfo waits for the stream to show its new peers and returns its
+// info as the update's answer.
 func (c *jsCluster) scaledInfo(ja *jsAccount, sa *jsStreamAssignment, last *StreamInfo) any {
-	want := max(sa.Config.Replicas, 1)
+	var want []string
+	for _, p := range sa.Peers {
+		want = append(want, c.peerNameByString(p))
+	}
 	c.waitUntil(jsScaleWait, func() bool {
 		si := c.gatherInfos(ja, []*jsStreamAssignment{sa})[sa.Config.Name]
 		if si == nil {
 			return false
 		}
 		last = si
-		return si.Config.Replicas == want && si.Cluster != nil && si.Cluster.Leader != "" &&
-			(want == 1 || len(si.Cluster.Replicas) == want-1)
+		if si.Config.Replicas != sa.Config.Replicas || si.Cluster == nil || si.Cluster.Leader == "" {
+			return false
+		}
+		have := []string{si.Cluster.Leader}
+		for _, p := range si.Cluster.Replicas {
+			have = append(have, p.Name)
+		}
+		return len(have) == len(want) && !slices.ContainsFunc(have, func(n string) bool { return !slices.Contains(want, n) })
 	})
 	return &JSApiStreamCreateResponse{StreamInfo: last}
 }

@@ -20,8 +20,9 @@ import (
 // sequences F..T; every replica that has messages past F answers on the
 // reply subject with one messages entry (the log's format, kind 1, run 0,
 // at most replCatchupMax bytes of records), or an empty body if it has
-// none. The asker stores what it lacks and asks again from the next
-// sequence until it reaches T.
+// none and its log passed T (one behind too stays silent). The asker
+// stores what it lacks and asks again from the next sequence until it
+// reaches T.
 const (
 	replCatchupPrefix  = "$JSC.CU."
 	replCatchupMax     = 4 << 20
@@ -42,7 +43,15 @@ func (r *streamRepl) serveCatchup() (func(), error) {
 			return
 		}
 		reply = string([]byte(reply))
-		go c.s.PublishInternal(c.tr.sys, reply, "", nil, r.catchupBatch(req))
+		go func() {
+			b := r.catchupBatch(req)
+			if b == nil && r.applied.Load() < req.To {
+				// Behind as well (a member just added): only a replica
+				// whose log passed To may say the messages are gone.
+				return
+			}
+			c.s.PublishInternal(c.tr.sys, reply, "", nil, b)
+		}()
 	})
 }
 

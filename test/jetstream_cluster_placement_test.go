@@ -93,6 +93,29 @@ func TestJetStreamClusterPlacementTags(t *testing.T) {
 	if !slices.Equal(names, []string{"s0", "s3"}) {
 		t.Fatalf("Z0 placed on %v, want s0 and s3", names)
 	}
+	// Changing the placement moves the stream, every message with it.
+	acked := asyncPublish(t, js, "Z0", 0, 20)
+	moved := answers(t, nc, "$JS.API.STREAM.UPDATE.Z0", `{"name":"Z0","subjects":["Z0"],"num_replicas":2,"placement":{"tags":["az:z1"]}}`, 15*time.Second)
+	if len(moved) != 1 || errDesc(moved[0]) != "" {
+		t.Fatalf("moving Z0: %v", moved)
+	}
+	waitFor(t, 60*time.Second, "Z0 on s1 and s4", func() bool {
+		names = replicaNames(waitReplicas(t, js, "Z0", 2, 20))
+		slices.Sort(names)
+		return slices.Equal(names, []string{"s1", "s4"})
+	})
+	readAll(t, js, "Z0", acked, 20)
+	waitFor(t, 30*time.Second, "Z0's old copies gone", func() bool {
+		return servers[0].Jsz(nil).Messages == 0 && servers[3].Jsz(nil).Messages == 0
+	})
+	// An R1 stream keeps its server: a placement it still satisfies is
+	// taken, one that would move it is refused.
+	if got := one(t, nc, "$JS.API.STREAM.UPDATE.T1", `{"name":"T1","subjects":["T1"],"placement":{"tags":["n:2","az:z2"]}}`); errDesc(got) != "" {
+		t.Fatalf("T1 placement kept: %v", got)
+	}
+	if got := one(t, nc, "$JS.API.STREAM.UPDATE.T1", `{"name":"T1","subjects":["T1"],"placement":{"tags":["n:3"]}}`); errCode(got) != 10052 {
+		t.Fatalf("T1 moved: %v", got)
+	}
 	// Scaling past the zones is refused, nothing changes.
 	got := one(t, nc, "$JS.API.STREAM.UPDATE.U3", `{"name":"U3","subjects":["U3"],"num_replicas":5}`)
 	if errCode(got) != 10005 || errDesc(got) != "no suitable peers for placement, server tag not unique" {
