@@ -59,6 +59,9 @@ type jsCluster struct {
 	// changes are the membership changes the stream groups led here
 	// proposed last (jetstream_cluster_scale.go); owned by watch.
 	changes map[string]*jsMemberChange
+	// announced are the stream groups whose leadership this server
+	// announced (jetstream_cluster_advisory.go).
+	announced sync.Map // *streamRepl -> bool
 	// mixed remembers the servers of another implementation warned about
 	// (jetstream_cluster_mixed.go).
 	mixed jsMixedWarned

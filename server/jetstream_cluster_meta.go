@@ -230,8 +230,8 @@ func (c *jsCluster) createAssigned(sa *jsStreamAssignment, replay bool) {
 		if st, err = ja.addStream(&cfg, created); err != nil {
 			c.s.Warnf("JetStream cluster: creating stream '%s > %s': %v", sa.Account, sa.Config.Name, err)
 			resp = errResponse(jsError(jsStreamCreate, err))
-		} else {
-			ja.adviseStream(cfg.Name, jsActionCreate)
+		} else if !replay && (len(sa.Peers) == 0 || sa.Peers[0] == raftPeerName(c.self)) {
+			ja.adviseStream(cfg.Name, jsActionCreate) // once: from the first peer
 		}
 	}
 	if st != nil && st.replicated {
@@ -307,7 +307,9 @@ func (c *jsCluster) deleteAssigned(sa *jsStreamAssignment) {
 		c.s.Warnf("JetStream cluster: deleting stream '%s > %s': %v", sa.Account, sa.Config.Name, err)
 		return
 	}
-	ja.adviseStream(st.name, jsActionDelete)
+	if len(sa.Peers) == 0 || sa.Peers[0] == raftPeerName(c.self) {
+		ja.adviseStream(st.name, jsActionDelete) // once: from the first peer
+	}
 }
 
 // streamClusterInfo is the `cluster` block of an R1 stream's info: the

@@ -138,6 +138,7 @@ func (c *jsCluster) stopStreamGroup(st *stream, remove bool) {
 	delete(c.repls, r.group)
 	c.replMu.Unlock()
 	c.groups.remove(c.s.SystemAccount().Name, r.group)
+	c.announced.Delete(r)
 	r.unsub()
 	r.node.Stop()
 	r.stop()
@@ -183,8 +184,10 @@ func (c *jsCluster) watchStreamLeaders() {
 		if lead {
 			c.s.Noticef("JetStream cluster new stream leader for '%s > %s'", st.ja.acc.Name, st.name)
 			st.recoverConsumers()
+			c.adviseStreamLeader(r)
 		} else {
 			st.deactivateConsumers()
+			c.adviseQuorumLost(r)
 		}
 	}
 }
