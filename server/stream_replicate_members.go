@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 )
 
 // A stream group's snapshot names the stream's consumers as well as its
@@ -78,6 +79,12 @@ func (st *stream) storedConsumer(name string) (replSnapConsumer, bool) {
 	return replSnapConsumer{Name: name, Meta: meta, State: state}, true
 }
 
+// snapConsumerNameOK refuses a name no consumer can have (it names a
+// directory of the store: never a path).
+func snapConsumerNameOK(name string) bool {
+	return name != "" && len(name) <= jsMaxNameLen && !consumerNameBad(name) && !strings.ContainsAny(name, `\/`)
+}
+
 // restoreConsumers stores the snapshot's consumers this replica lacks.
 func (st *stream) restoreConsumers(list []replSnapConsumer) error {
 	ns, ok := st.store.(consumerNamesStore)
@@ -87,7 +94,7 @@ func (st *stream) restoreConsumers(list []replSnapConsumer) error {
 	have := ns.ConsumerNames()
 	for _, sc := range list {
 		var meta consumerMeta
-		if sc.Name == "" || slices.Contains(have, sc.Name) || st.lookupConsumer(sc.Name) != nil ||
+		if !snapConsumerNameOK(sc.Name) || slices.Contains(have, sc.Name) || st.lookupConsumer(sc.Name) != nil ||
 			json.Unmarshal(sc.Meta, &meta) != nil {
 			continue
 		}
