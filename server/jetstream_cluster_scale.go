@@ -165,14 +165,19 @@ func (c *jsCluster) convertToReplicated(ja *jsAccount, sa *jsStreamAssignment) {
 	ja.createMu.Lock()
 	defer ja.createMu.Unlock()
 	st := ja.lookupStream(sa.Config.Name)
-	if st == nil || st.replicated {
+	if st == nil {
 		return
 	}
-	cfg := st.cfg()
-	cfg.Replicas = sa.Config.Replicas
-	nst, err := c.reopenStream(ja, st, &cfg)
+	var err error
+	if !st.replicated {
+		cfg := st.cfg()
+		cfg.Replicas = sa.Config.Replicas
+		st, err = c.reopenStream(ja, st, &cfg)
+	}
+	// Replicated already: a restart recovered it so, and replays the
+	// change (startStreamGroup starts a group once).
 	if err == nil {
-		err = c.startStreamGroup(nst, sa)
+		err = c.startStreamGroup(st, sa)
 	}
 	if err != nil {
 		c.s.Warnf("JetStream cluster: replicating stream '%s > %s': %v", ja.acc.Name, sa.Config.Name, err)

@@ -72,7 +72,8 @@ func (c *jsCluster) startStreamGroup(st *stream, sa *jsStreamAssignment) error {
 		}
 	}
 	r := newStreamRepl(st, c, sa.Group, ids)
-	if !slices.Contains(sa.bootPeers(), c.self) {
+	ids = sa.bootPeers() // the members a new log starts the group with
+	if !slices.Contains(ids, c.self) {
 		ids = nil // added after the group started: joins it (no bootstrap)
 	}
 	if _, err := os.Stat(c.replGroupDir(sa.Group)); os.IsNotExist(err) {

@@ -165,6 +165,7 @@ func waitReplicas(t *testing.T, js jetstream.JetStream, name string, n int, msgs
 	var si *jetstream.StreamInfo
 	waitFor(t, 60*time.Second, "stream "+name+" on its new peers", func() bool {
 		si = streamInfo(t, js, name)
+
 		if si.Config.Replicas != n || len(si.Cluster.Replicas) != n-1 || si.State.Msgs != msgs {
 			return false
 		}
@@ -231,12 +232,12 @@ func TestJetStreamClusterScaleReplicas(t *testing.T) {
 		}
 		total += 50
 		readAll(t, js, "SC", acked, uint64(total))
-		// Only the stream's servers store it.
+		// Only the stream's servers store it, each with every message.
 		hosts := replicaNames(streamInfo(t, js, "SC"))
-		waitFor(t, 30*time.Second, "the copies off the other servers", func() bool {
+		waitFor(t, 30*time.Second, "every message on the stream's servers only", func() bool {
 			for _, s := range servers {
-				has := s.Jsz(nil).Streams > 0
-				if has != slices.Contains(hosts, s.Name()) {
+				jsz := s.Jsz(nil)
+				if (jsz.Streams > 0) != slices.Contains(hosts, s.Name()) || (jsz.Streams > 0 && jsz.Messages != uint64(total)) {
 					return false
 				}
 			}
@@ -287,4 +288,39 @@ func TestJetStreamClusterStreamPeerRemove(t *testing.T) {
 		})
 		readAll(t, js, "PR", acked, 200)
 	}
+}
+
+// A stream made replicated from R1 survives every server restarting, one
+// at a time (the meta log replays the change): the group is back with all
+// its messages and takes more.
+func TestJetStreamClusterScaleSurvivesRestarts(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	servers, opts := runJSClusterOpts(t, 3)
+	nc := connect(t, servers[0])
+	js := r3Stream(t, nc, "RS", 1)
+	acked := asyncPublish(t, js, "RS.a", 0, 50)
+	updateReplicas(t, js, "RS", 3)
+	waitReplicas(t, js, "RS", 3, 50)
+	for i := range servers {
+		opts[i].Cluster.Port = servers[i].ClusterAddr().Port
+		servers[i].Shutdown()
+		servers[i].WaitForShutdown()
+		servers[i] = RunServer(t, opts[i])
+		waitMetaLeader(t, servers)
+		nc2 := connect(t, servers[(i+1)%3])
+		js2, err := jetstream.New(nc2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitReplicas(t, js2, "RS", 3, uint64(50+10*i))
+		for k, v := range asyncPublish(t, js2, "RS.a", 50+10*i, 10) {
+			acked[k] = v
+		}
+	}
+	js3, err := jetstream.New(connect(t, servers[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitReplicas(t, js3, "RS", 3, 80)
+	readAll(t, js3, "RS", acked, 80)
 }
