@@ -31,6 +31,16 @@ func countAdvisories(t *testing.T, nc *nats.Conn, subj string) *advisoryCounter 
 	return &advisoryCounter{sub: sub, counts: map[string]int{}, last: map[string]map[string]any{}}
 }
 
+// expect checks the counts of the subjects in want.
+func (a *advisoryCounter) expect(t *testing.T, want map[string]int) {
+	t.Helper()
+	for subj, n := range want {
+		if a.counts[subj] != n {
+			t.Fatalf("%s: %d, want %d (all: %v)", subj, a.counts[subj], n, a.counts)
+		}
+	}
+}
+
 // drain reads what arrived until nothing more comes for quiet.
 func (a *advisoryCounter) drain(t *testing.T, quiet time.Duration) {
 	t.Helper()
@@ -66,16 +76,12 @@ func TestJetStreamClusterAdvisoriesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	acc.drain(t, time.Second)
-	for subj, want := range map[string]int{
+	acc.expect(t, map[string]int{
 		"$JS.EVENT.ADVISORY.STREAM.CREATED.ADV":            1,
 		"$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.ADV":     1,
 		"$JS.EVENT.ADVISORY.CONSUMER.CREATED.ADV.D":        1,
 		"$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.ADV.D": 1,
-	} {
-		if acc.counts[subj] != want {
-			t.Fatalf("%s: %d, want %d (all: %v)", subj, acc.counts[subj], want, acc.counts)
-		}
-	}
+	})
 	lead := acc.last["$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.ADV"]
 	if reps, _ := lead["replicas"].([]any); len(reps) != 3 || lead["leader"] == "" ||
 		lead["type"] != "io.nats.jetstream.advisory.v1.stream_leader_elected" || lead["account"] != nil {
@@ -96,17 +102,13 @@ func TestJetStreamClusterAdvisoriesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	acc.drain(t, time.Second)
-	for subj, want := range map[string]int{
+	acc.expect(t, map[string]int{
 		"$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.ADV":     2,
 		"$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.ADV.D": 2,
 		"$JS.EVENT.ADVISORY.STREAM.UPDATED.ADV":            1,
 		"$JS.EVENT.ADVISORY.STREAM.DELETED.ADV":            1,
 		"$JS.EVENT.ADVISORY.CONSUMER.CREATED.ADV.D":        1,
-	} {
-		if acc.counts[subj] != want {
-			t.Fatalf("%s: %d, want %d (all: %v)", subj, acc.counts[subj], want, acc.counts)
-		}
-	}
+	})
 	if l := acc.last["$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.ADV"]; l["leader"] != si.Cluster.Leader {
 		t.Fatalf("the second election names %v, the stream's leader is %s", l["leader"], si.Cluster.Leader)
 	}

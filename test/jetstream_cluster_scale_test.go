@@ -39,6 +39,49 @@ func consumerLeader(t *testing.T, js jetstream.JetStream, stream, name string) s
 	return lead
 }
 
+// durableAcked creates durable D on stream and double-acks its first n
+// messages.
+func durableAcked(t *testing.T, js jetstream.JetStream, stream string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	cons, err := js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{Durable: "D", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// durableNext waits for durable D's next message and returns its stream
+// sequence.
+func durableNext(t *testing.T, js jetstream.JetStream, stream string) uint64 {
+	t.Helper()
+	var m jetstream.Msg
+	waitFor(t, 20*time.Second, "the durable's next message", func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		c, err := js.Consumer(ctx, stream, "D")
+		if err != nil {
+			return false
+		}
+		m, err = c.Next(jetstream.FetchMaxWait(2 * time.Second))
+		return err == nil
+	})
+	md, err := m.Metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return md.Sequence.Stream
+}
+
 // CONSUMER.LEADER.STEPDOWN on an R3 stream: one success answer, the
 // consumer's leader moves to another replica and the consumer goes on
 // from its acknowledged state; the reference's errors and its answers for
@@ -49,21 +92,7 @@ func TestJetStreamClusterConsumerStepdown(t *testing.T) {
 	nc := connect(t, servers[0])
 	js := r3Stream(t, nc, "CS", 3)
 	asyncPublish(t, js, "CS.a", 0, 10)
-	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
-	defer cancel()
-	cons, err := js.CreateOrUpdateConsumer(ctx, "CS", jetstream.ConsumerConfig{Durable: "D", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := cons.Fetch(4, jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for m := range batch.Messages() {
-		if err := m.DoubleAck(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	durableAcked(t, js, "CS", 4)
 	before := consumerLeader(t, js, "CS", "D")
 	got := one(t, nc, "$JS.API.CONSUMER.LEADER.STEPDOWN.CS.D", "")
 	if got["success"] != true || got["type"] != "io.nats.jetstream.api.v1.consumer_leader_stepdown_response" {
@@ -75,17 +104,8 @@ func TestJetStreamClusterConsumerStepdown(t *testing.T) {
 		return after != before
 	})
 	// The consumer resumes after what was acknowledged.
-	var m jetstream.Msg
-	waitFor(t, 20*time.Second, "the next message from the new leader", func() bool {
-		c, err := js.Consumer(ctx, "CS", "D")
-		if err != nil {
-			return false
-		}
-		m, err = c.Next(jetstream.FetchMaxWait(2 * time.Second))
-		return err == nil
-	})
-	if md, _ := m.Metadata(); md.Sequence.Stream != 5 {
-		t.Fatalf("after the stepdown the consumer delivered sequence %d, want 5", md.Sequence.Stream)
+	if seq := durableNext(t, js, "CS"); seq != 5 {
+		t.Fatalf("after the stepdown the consumer delivered sequence %d, want 5", seq)
 	}
 
 	// The preferred server, then errors as the reference's.
@@ -122,6 +142,8 @@ func TestJetStreamClusterConsumerStepdown(t *testing.T) {
 		t.Fatalf("a refused removal changed the peers: %+v", si.Cluster)
 	}
 	// An R1 stream's consumer: success, as the reference.
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ONE", Subjects: []string{"one"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -204,22 +226,8 @@ func TestJetStreamClusterScaleReplicas(t *testing.T) {
 	servers := runJSCluster(t, 5)
 	nc := connect(t, servers[0])
 	js := r3Stream(t, nc, "SC", 1)
-	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
-	defer cancel()
-	cons, err := js.CreateOrUpdateConsumer(ctx, "SC", jetstream.ConsumerConfig{Durable: "D", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		t.Fatal(err)
-	}
 	acked := asyncPublish(t, js, "SC.a", 0, 100)
-	batch, err := cons.Fetch(10, jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for m := range batch.Messages() {
-		if err := m.DoubleAck(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	durableAcked(t, js, "SC", 10)
 	total := 100
 	for _, n := range []int{3, 5, 3, 1} {
 		updateReplicas(t, js, "SC", n)
@@ -245,17 +253,8 @@ func TestJetStreamClusterScaleReplicas(t *testing.T) {
 		})
 	}
 	// The durable consumer resumes after its acknowledged messages.
-	var m jetstream.Msg
-	waitFor(t, 20*time.Second, "the durable's next message", func() bool {
-		c, err := js.Consumer(ctx, "SC", "D")
-		if err != nil {
-			return false
-		}
-		m, err = c.Next(jetstream.FetchMaxWait(2 * time.Second))
-		return err == nil
-	})
-	if md, _ := m.Metadata(); md.Sequence.Stream != 11 {
-		t.Fatalf("the durable delivered sequence %d after scaling, want 11", md.Sequence.Stream)
+	if seq := durableNext(t, js, "SC"); seq != 11 {
+		t.Fatalf("the durable delivered sequence %d after scaling, want 11", seq)
 	}
 }
 
