@@ -287,6 +287,31 @@ func TestJetStreamClusterStreamPeerRemove(t *testing.T) {
 		})
 		readAll(t, js, "PR", acked, 200)
 	}
+	// A replica whose server is down is replaced as well.
+	var victim string
+	for _, p := range si.Cluster.Replicas {
+		if p.Name != servers[0].Name() {
+			victim = p.Name
+		}
+	}
+	down := serverNamed(t, servers, victim)
+	servers[down].Shutdown()
+	servers[down].WaitForShutdown()
+	var got []map[string]any
+	// Asked again while the meta group elects a leader (the server may
+	// have led it): no answer comes meanwhile.
+	waitFor(t, 30*time.Second, "an answer to removing "+victim, func() bool {
+		got = answers(t, nc, "$JS.API.STREAM.PEER.REMOVE.PR", `{"peer":"`+victim+`"}`, 6*time.Second)
+		return len(got) > 0 && errCode(got[0]) != 10008
+	})
+	if len(got) != 1 || got[0]["success"] != true {
+		t.Fatalf("removing %s (down) answered %v", victim, got)
+	}
+	waitFor(t, 60*time.Second, victim+" (down) replaced", func() bool {
+		si = waitReplicas(t, js, "PR", 3, 200)
+		return !slices.Contains(replicaNames(si), victim)
+	})
+	readAll(t, js, "PR", acked, 200)
 }
 
 // A stream made replicated from R1 survives every server restarting, one
