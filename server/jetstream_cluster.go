@@ -171,6 +171,9 @@ func (c *jsCluster) watch() {
 			if lead != 0 {
 				c.s.Noticef("JetStream cluster new metadata leader: %s/%s", c.peerName(lead), c.name)
 			}
+			if lead == c.self {
+				c.adviseMetaLeader()
+			}
 		}
 		c.watchStreamLeaders()
 		switch {

@@ -12,7 +12,40 @@ const (
 	jsStreamLeaderElectedPrefix   = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED."
 	jsStreamQuorumLostPrefix      = "$JS.EVENT.ADVISORY.STREAM.QUORUM_LOST."
 	jsConsumerLeaderElectedPrefix = "$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED."
+	jsConsumerQuorumLostPrefix    = "$JS.EVENT.ADVISORY.CONSUMER.QUORUM_LOST."
+	jsDomainLeaderElected         = "$JS.EVENT.ADVISORY.DOMAIN.LEADER_ELECTED"
 )
+
+// JSDomainLeaderElectedAdvisory is domain_leader_elected, published in the
+// system account by a new meta leader; leader is its peer name.
+type JSDomainLeaderElectedAdvisory struct {
+	TypedEvent
+	Leader   string      `json:"leader"`
+	Replicas []*PeerInfo `json:"replicas"`
+	Cluster  string      `json:"cluster"`
+	Domain   string      `json:"domain,omitempty"`
+}
+
+// JSConsumerQuorumLostAdvisory is consumer_quorum_lost.
+type JSConsumerQuorumLostAdvisory struct {
+	TypedEvent
+	Account  string      `json:"account,omitempty"`
+	Stream   string      `json:"stream"`
+	Consumer string      `json:"consumer"`
+	Replicas []*PeerInfo `json:"replicas"`
+	Domain   string      `json:"domain,omitempty"`
+}
+
+// adviseMetaLeader announces that this server leads the meta group.
+func (c *jsCluster) adviseMetaLeader() {
+	v := c.meta.View()
+	if v == nil || !c.s.hasInterest(jsDomainLeaderElected) {
+		return
+	}
+	c.s.publishAdvisory(c.s.SystemAccount(), jsDomainLeaderElected, &JSDomainLeaderElectedAdvisory{
+		TypedEvent: newEvent(jsAdvisoryPrefix + "domain_leader_elected"),
+		Leader:     raftPeerName(c.self), Replicas: c.peerInfos(v, 0), Cluster: c.name, Domain: c.js.domain()})
+}
 
 // JSStreamLeaderElectedAdvisory is stream_leader_elected.
 type JSStreamLeaderElectedAdvisory struct {
@@ -135,7 +168,13 @@ func (c *jsCluster) adviseQuorumLost(r *streamRepl) {
 		return // a handover, not a loss
 	}
 	st, ja := r.st, r.st.ja
+	reps := c.groupReplicas(r)
 	ev := &JSStreamQuorumLostAdvisory{TypedEvent: newEvent(jsAdvisoryPrefix + "stream_quorum_lost"),
-		Stream: st.name, Replicas: c.groupReplicas(r), Domain: ja.js.domain()}
+		Stream: st.name, Replicas: reps, Domain: ja.js.domain()}
 	c.publishBoth(ja, jsStreamQuorumLostPrefix+st.name, ev, func() { ev.Account = ja.acc.Name })
+	for _, cons := range st.consumerList() {
+		cev := &JSConsumerQuorumLostAdvisory{TypedEvent: newEvent(jsAdvisoryPrefix + "consumer_quorum_lost"),
+			Stream: st.name, Consumer: cons.name, Replicas: reps, Domain: ja.js.domain()}
+		c.publishBoth(ja, jsConsumerQuorumLostPrefix+st.name+"."+cons.name, cev, func() { cev.Account = ja.acc.Name })
+	}
 }

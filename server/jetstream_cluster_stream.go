@@ -187,8 +187,8 @@ func (c *jsCluster) watchStreamLeaders() {
 			st.recoverConsumers()
 			c.adviseStreamLeader(r)
 		} else {
+			c.adviseQuorumLost(r) // names the consumers: before they stop
 			st.deactivateConsumers()
-			c.adviseQuorumLost(r)
 		}
 	}
 }

@@ -126,13 +126,42 @@ func TestJetStreamClusterAdvisoriesOnce(t *testing.T) {
 		t.Fatalf("system account: %v", sysAdv.counts)
 	}
 
+	// A new meta leader announces itself in the system account by its
+	// peer name, with every member.
+	dom, err := sys.SubscribeSync("$JS.EVENT.ADVISORY.DOMAIN.LEADER_ELECTED")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := one(t, nc, "$JS.API.META.LEADER.STEPDOWN", ""); got["success"] != true {
+		t.Fatalf("meta stepdown: %v", got)
+	}
+	dm, err := dom.NextMsg(20 * time.Second)
+	if err != nil {
+		t.Fatalf("no domain_leader_elected: %v", err)
+	}
+	var de map[string]any
+	if err := json.Unmarshal(dm.Data, &de); err != nil || de["type"] != "io.nats.jetstream.advisory.v1.domain_leader_elected" ||
+		de["cluster"] != "rc" || len(de["leader"].(string)) != 8 || len(de["replicas"].([]any)) != 3 {
+		t.Fatalf("domain_leader_elected: %s", dm.Data)
+	}
+
 	// The leader of a stream whose other replicas go away loses its
-	// quorum and says so.
+	// quorum and says so, for its consumers too.
 	r3Stream(t, nc, "QL", 3)
+	if _, err := js.CreateOrUpdateConsumer(ctx, "QL", jetstream.ConsumerConfig{Durable: "D"}); err != nil {
+		t.Fatal(err)
+	}
 	si = streamInfo(t, js, "QL")
 	leader := serverNamed(t, servers, si.Cluster.Leader)
 	ncl := connect(t, servers[leader])
 	lost, err := ncl.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.QUORUM_LOST.QL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clost, err := ncl.SubscribeSync("$JS.EVENT.ADVISORY.CONSUMER.QUORUM_LOST.QL.D")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,5 +180,8 @@ func TestJetStreamClusterAdvisoriesOnce(t *testing.T) {
 	var ev map[string]any
 	if err := json.Unmarshal(m.Data, &ev); err != nil || ev["type"] != "io.nats.jetstream.advisory.v1.stream_quorum_lost" || ev["stream"] != "QL" {
 		t.Fatalf("quorum lost: %s", m.Data)
+	}
+	if m, err = clost.NextMsg(5 * time.Second); err != nil || !strings.Contains(string(m.Data), `.consumer_quorum_lost","`) {
+		t.Fatalf("no consumer quorum lost advisory: %v", err)
 	}
 }
