@@ -39,8 +39,9 @@ import (
 const jsMetaUpdateStream = "update_stream"
 
 // jsScaleWait bounds how long a scale request waits for the stream to show
-// its new replica count before answering.
-const jsScaleWait = 10 * time.Second
+// its new peers before answering (clients time out after a few seconds:
+// the change goes on after the answer).
+const jsScaleWait = 2 * time.Second
 
 // bootPeers are the ids the stream's group was started with.
 func (sa *jsStreamAssignment) bootPeers() []uint64 {
@@ -518,5 +519,12 @@ func (c *jsCluster) scaledInfo(ja *jsAccount, sa *jsStreamAssignment, last *Stre
 		}
 		return len(have) == len(want) && !slices.ContainsFunc(have, func(n string) bool { return !slices.Contains(want, n) })
 	})
+	if last.Config.Replicas != sa.Config.Replicas {
+		// Still under way: the answer shows the config asked for, as the
+		// reference's (whose replicas are those of the moment too).
+		si := *last
+		si.Config = *sa.Config
+		last = &si
+	}
 	return &JSApiStreamCreateResponse{StreamInfo: last}
 }

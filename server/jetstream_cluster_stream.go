@@ -349,7 +349,9 @@ func (c *jsCluster) streamLeaderStepdown(ja *jsAccount, r *jsAPIRequest, name st
 		return
 	}
 	if !st.replicated {
-		ja.respond(r, h, errResponse(jsError(jsClusterNoPeers, "no replacement peer connected")))
+		// The reference answers success and the stream stays where it
+		// is (observed on v2.15.2).
+		ja.respond(r, h, &JSApiSuccessResponse{Success: true})
 		return
 	}
 	var req JSApiLeaderStepDownRequest

@@ -85,7 +85,7 @@ func durableNext(t *testing.T, js jetstream.JetStream, stream string) uint64 {
 // CONSUMER.LEADER.STEPDOWN on an R3 stream: one success answer, the
 // consumer's leader moves to another replica and the consumer goes on
 // from its acknowledged state; the reference's errors and its answers for
-// an R1 stream and a body that is not JSON.
+// an R1 stream (its consumer's and its own) and a body that is not JSON.
 func TestJetStreamClusterConsumerStepdown(t *testing.T) {
 	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
 	servers := runJSCluster(t, 3)
@@ -152,6 +152,9 @@ func TestJetStreamClusterConsumerStepdown(t *testing.T) {
 	}
 	if got := one(t, nc, "$JS.API.CONSUMER.LEADER.STEPDOWN.ONE.D", ""); got["success"] != true {
 		t.Fatalf("an R1 consumer's stepdown answered %v", got)
+	}
+	if got := one(t, nc, "$JS.API.STREAM.LEADER.STEPDOWN.ONE", ""); got["success"] != true {
+		t.Fatalf("an R1 stream's stepdown answered %v", got)
 	}
 }
 
