@@ -14,7 +14,9 @@ import (
 //
 //   - account- and placement-level requests (INFO, STREAM.CREATE of a new
 //     stream, STREAM.DELETE, STREAM.NAMES, STREAM.LIST, META.LEADER.STEPDOWN,
-//     and requests of accounts without JetStream) by the meta leader;
+//     STREAM.PEER.REMOVE, a STREAM.UPDATE changing num_replicas or the
+//     placement, and requests of accounts without JetStream) by the meta
+//     leader;
 //   - requests about a stream (its info, update, purge, messages, direct
 //     gets, its consumers, a create of an existing stream) by the server
 //     the stream lives on; the others stay silent; a stream assigned nowhere
