@@ -385,7 +385,8 @@ func (c *jsCluster) handOverStream(st *stream, p *Placement) *ApiError {
 }
 
 // stepdownTarget picks the member a leader hands over to: the preferred
-// server of the placement, else a current member that is connected.
+// server of the placement, else the most current connected member (with
+// the placement's tags, if it names any).
 func (c *jsCluster) stepdownTarget(n *raftNode, p *Placement) (uint64, *ApiError) {
 	noPeer := jsError(jsClusterNoPeers, "no replacement peer connected")
 	v := n.View()
@@ -393,9 +394,14 @@ func (c *jsCluster) stepdownTarget(n *raftNode, p *Placement) (uint64, *ApiError
 		return 0, noPeer
 	}
 	online := c.routePeers()
+	allowed := v.voters
 	if p != nil {
-		if (p.Cluster != "" && p.Cluster != c.name) || len(p.Tags) > 0 {
+		if p.Cluster != "" && p.Cluster != c.name {
 			return 0, noPeer
+		}
+		if len(p.Tags) > 0 {
+			// Only members with every tag (jetstream_cluster_placement.go).
+			allowed = c.placementKeeps(slices.DeleteFunc(slices.Clone(v.voters), func(id uint64) bool { return id == c.self }), p)
 		}
 		if p.Preferred != "" {
 			if p.Preferred == c.s.Name() {
@@ -413,7 +419,7 @@ func (c *jsCluster) stepdownTarget(n *raftNode, p *Placement) (uint64, *ApiError
 	// date before handing over).
 	var best raftPeerView
 	for _, pv := range v.peers {
-		if _, ok := online[pv.id]; ok && pv.id != c.self && (best.id == 0 || pv.match > best.match) {
+		if _, ok := online[pv.id]; ok && pv.id != c.self && slices.Contains(allowed, pv.id) && (best.id == 0 || pv.match > best.match) {
 			best = pv
 		}
 	}

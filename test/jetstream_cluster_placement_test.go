@@ -84,6 +84,16 @@ func TestJetStreamClusterPlacementTags(t *testing.T) {
 	if len(zones) != 3 {
 		t.Fatalf("U3 placed in %d zones, want 3", len(zones))
 	}
+	// A stepdown with tags hands over to the replica that has them.
+	si := streamInfo(t, js, "U3")
+	to := si.Cluster.Replicas[0].Name
+	if got := one(t, nc, "$JS.API.STREAM.LEADER.STEPDOWN.U3", `{"placement":{"tags":["n:`+to[1:]+`"]}}`); got["success"] != true {
+		t.Fatalf("stepdown to %s by tag: %v", to, got)
+	}
+	waitFor(t, 20*time.Second, "leader "+to, func() bool { return streamInfo(t, js, "U3").Cluster.Leader == to })
+	if got := one(t, nc, "$JS.API.STREAM.LEADER.STEPDOWN.U3", `{"placement":{"tags":["n:9"]}}`); errDesc(got) != "no replacement peer connected" {
+		t.Fatalf("stepdown to no tagged replica: %v", got)
+	}
 	// Placement tags naming the unique tag place in one zone.
 	if got := create("Z0", 2, `{"tags":["az:z0"]}`); errDesc(got) != "" {
 		t.Fatalf("Z0: %v", got)
