@@ -42,7 +42,8 @@ type jsCluster struct {
 	replMu sync.Mutex
 	repls  map[string]*streamRepl
 	// createMu serialises the meta leader's stream creates, so that two
-	// creates of one name or of overlapping subjects are checked in turn.
+	// creates of one name or of overlapping subjects are checked in turn,
+	// and its assignment changes (jetstream_cluster_scale.go).
 	createMu sync.Mutex
 	// removeMu: one SERVER.REMOVE at a time.
 	removeMu sync.Mutex

@@ -313,6 +313,9 @@ func (c *jsCluster) apiStreamPeerRemove(ja *jsAccount, r *jsAPIRequest, name str
 	if req.Peer == "" {
 		return errResponse(jsError(jsBadRequest))
 	}
+	// One assignment change at a time, from the assignment as it is.
+	c.createMu.Lock()
+	defer c.createMu.Unlock()
 	sa := c.fsm.lookup(ja.acc.Name, name)
 	if sa == nil {
 		return errResponse(jsError(jsStreamNotFound))
@@ -400,11 +403,18 @@ func (c *jsCluster) apiStreamScale(ja *jsAccount, r *jsAPIRequest, name string) 
 	if !sameButPlacement(&cur, cfg) {
 		return errResponse(jsError(jsStreamInvalidConfig, "changing num_replicas or placement together with other settings is not supported yet"))
 	}
-	nsa, e := c.scaledAssignment(sa, cfg, si)
-	if e != nil {
-		return errResponse(e)
+	// One assignment change at a time, from the assignment as it is.
+	c.createMu.Lock()
+	if sa = c.fsm.lookup(ja.acc.Name, name); sa == nil {
+		c.createMu.Unlock()
+		return errResponse(jsError(jsStreamNotFound))
 	}
-	if e := c.proposeAssignment(nsa); e != nil {
+	nsa, e := c.scaledAssignment(sa, cfg, si)
+	if e == nil {
+		e = c.proposeAssignment(nsa)
+	}
+	c.createMu.Unlock()
+	if e != nil {
 		return errResponse(e)
 	}
 	return c.scaledInfo(ja, nsa, si)
