@@ -19,7 +19,8 @@ import (
 // with the JSON body {"from":F,"to":T} asks for the stored messages of
 // sequences F..T; every replica that has messages past F answers on the
 // reply subject with one messages entry (the log's format, kind 1, run 0,
-// at most replCatchupMax bytes of records), or an empty body if it has
+// at most replCatchupMax bytes of records and half the server's
+// max_payload, which routes enforce), or an empty body if it has
 // none and its log passed T (one behind too stays silent). The asker
 // stores what it lacks and asks again from the next sequence until it
 // reaches T.
@@ -56,12 +57,18 @@ func (r *streamRepl) serveCatchup() (func(), error) {
 }
 
 // catchupBatch encodes the stored messages from req.From on, up to req.To
-// and replCatchupMax bytes.
+// and the answer's size limit.
 func (r *streamRepl) catchupBatch(req replCatchupReq) []byte {
 	b := append([]byte{replEntryMsgs}, make([]byte, 12)...)
 	var n uint32
 	var sm StoreMsg
-	for seq := req.From; seq <= req.To && len(b) < replCatchupMax; {
+	limit := replCatchupMax
+	if mp := int(r.c.s.getOpts().MaxPayload) / 2; mp > 0 && mp < limit {
+		// A larger answer would close the route it crosses
+		// (Maximum Payload Violation).
+		limit = mp
+	}
+	for seq := req.From; seq <= req.To && len(b) < limit; {
 		m, next, err := r.st.store.LoadNextMsg(">", seq, &sm)
 		if err != nil || m.Seq > req.To {
 			break

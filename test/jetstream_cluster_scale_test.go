@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -350,4 +351,34 @@ func TestJetStreamClusterScaleSurvivesRestarts(t *testing.T) {
 	}
 	waitReplicas(t, js3, "RS", 3, 80)
 	readAll(t, js3, "RS", acked, 80)
+}
+
+// New members fetch more than max_payload of messages in several answers
+// (one answer that large would close the route it crosses).
+func TestJetStreamClusterScaleLargeCatchup(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	servers := runJSCluster(t, 3)
+	nc := connect(t, servers[0])
+	js := r3Stream(t, nc, "BIG", 1)
+	body := strings.Repeat("x", 1024)
+	futs := make([]jetstream.PubAckFuture, 0, 3000)
+	for range 3000 {
+		f, err := js.PublishAsync("BIG.a", []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		futs = append(futs, f)
+	}
+	for _, f := range futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			t.Fatal(err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("no ack in 30s")
+		}
+	}
+	updateReplicas(t, js, "BIG", 3)
+	waitReplicas(t, js, "BIG", 3, 3000)
+	waitReplicaMsgs(t, servers, 3000)
 }
