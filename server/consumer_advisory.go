@@ -19,6 +19,13 @@ type JSConsumerActionAdvisory struct {
 
 // adviseConsumer publishes a consumer's creation or deletion.
 func (ja *jsAccount) adviseConsumer(stream, name, action string) {
+	st := ja.lookupStream(stream)
+	if st != nil && !st.advisesHere() {
+		return // a replicated stream's leader advises (jetstream_cluster_advisory.go)
+	}
+	if c := ja.js.cluster; c != nil && st != nil && st.replicated && action == jsActionCreate {
+		c.announceCreated(st, name)
+	}
 	prefix := jsConsumerCreatedPrefix
 	if action == jsActionDelete {
 		prefix = jsConsumerDeletedPrefix

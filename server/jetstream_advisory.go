@@ -168,6 +168,9 @@ func (ja *jsAccount) auditAPI(r *jsAPIRequest, response []byte) {
 
 // adviseStream publishes a stream_action advisory (create, modify, delete).
 func (ja *jsAccount) adviseStream(stream, action string) {
+	if st := ja.lookupStream(stream); st != nil && action != jsActionCreate && !st.advisesHere() {
+		return // a replicated stream's leader advises (jetstream_cluster_advisory.go)
+	}
 	prefix := jsStreamCreatedPrefix
 	switch action {
 	case jsActionModify:

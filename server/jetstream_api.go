@@ -237,7 +237,7 @@ func init() {
 		"CONSUMER.UNPIN":     {"consumer_unpin_response", -1, (*jsAccount).apiConsumerUnpin},
 		"CONSUMER.MSG.NEXT":  {"consumer_getnext_response", -1, apiConsumerNotSupported},
 		"CONSUMER.RESET":     {"", -1, (*jsAccount).apiConsumerReset}, // answers itself
-		"CONSUMER.LEADER":    {"consumer_leader_stepdown_response", -1, apiConsumerNotSupported},
+		"CONSUMER.LEADER":    {"consumer_leader_stepdown_response", -1, apiClusterRequired},
 		"STREAM.LEADER":      {"stream_leader_stepdown_response", -1, apiClusterRequired},
 		"DIRECT.GET":         {"", -1, (*jsAccount).apiDirectGet},
 		"STREAM.PEER.REMOVE": {"stream_remove_peer_response", -1, apiClusterRequired},

@@ -45,7 +45,8 @@ type jsCluster struct {
 	// leadership changes (watchStreams).
 	replChanged chan struct{}
 	// createMu serialises the meta leader's stream creates, so that two
-	// creates of one name or of overlapping subjects are checked in turn.
+	// creates of one name or of overlapping subjects are checked in turn,
+	// and its assignment changes (jetstream_cluster_scale.go).
 	createMu sync.Mutex
 	// removeMu: one SERVER.REMOVE at a time.
 	removeMu sync.Mutex
@@ -59,6 +60,12 @@ type jsCluster struct {
 	// recovered their streams: the meta log replayed at start-up must not
 	// create or delete a stream before (nil: ready).
 	ready chan struct{}
+	// changes are the membership changes the stream groups led here
+	// proposed last (jetstream_cluster_scale.go); owned by watch.
+	changes map[string]*jsMemberChange
+	// announced are the stream groups whose leadership this server
+	// announced (jetstream_cluster_advisory.go).
+	announced sync.Map // *streamRepl -> bool
 	// mixed remembers the servers of another implementation warned about
 	// (jetstream_cluster_mixed.go).
 	mixed jsMixedWarned
@@ -81,7 +88,8 @@ func (js *jetStream) startCluster() error {
 	c := &jsCluster{js: js, s: s, name: o.Cluster.Name, self: raftPeerID(s.Name()),
 		tr: &raftRouteTransport{s: s, sys: sys}, quit: make(chan struct{}), ready: make(chan struct{}),
 		asked: make(map[uint64]time.Time), warned: make(map[uint64]bool),
-		repls: make(map[string]*streamRepl), replChanged: make(chan struct{}, 1)}
+		repls: make(map[string]*streamRepl), replChanged: make(chan struct{}, 1),
+		changes: make(map[string]*jsMemberChange)}
 	c.fsm = newJSMeta(c)
 	s.Noticef("Starting JetStream cluster")
 	crypt, err := raftCryptFromOptions(o)
@@ -102,7 +110,7 @@ func (js *jetStream) startCluster() error {
 		return err
 	}
 	js.cluster = c
-	unsubGID, err := c.subscribeGroupID(sys)
+	unsubGID, err := c.subscribeClusterRequests(sys)
 	if err == nil {
 		err = c.subscribeSystemAPI(sys)
 	}
@@ -168,6 +176,9 @@ func (c *jsCluster) watch() {
 			lastLeader = lead
 			if lead != 0 {
 				c.s.Noticef("JetStream cluster new metadata leader: %s/%s", c.peerName(lead), c.name)
+			}
+			if lead == c.self {
+				c.adviseMetaLeader()
 			}
 		}
 		switch {

@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -15,7 +14,9 @@ import (
 //
 //   - account- and placement-level requests (INFO, STREAM.CREATE of a new
 //     stream, STREAM.DELETE, STREAM.NAMES, STREAM.LIST, META.LEADER.STEPDOWN,
-//     and requests of accounts without JetStream) by the meta leader;
+//     STREAM.PEER.REMOVE, a STREAM.UPDATE changing num_replicas or the
+//     placement, and requests of accounts without JetStream) by the meta
+//     leader;
 //   - requests about a stream (its info, update, purge, messages, direct
 //     gets, its consumers, a create of an existing stream) by the server
 //     the stream lives on; the others stay silent; a stream assigned nowhere
@@ -69,6 +70,10 @@ func (c *jsCluster) dispatch(ja *jsAccount, r *jsAPIRequest, rest string) {
 		c.metaOnly(ja, r, h, c.apiStreamList)
 		return
 	}
+	if strings.HasPrefix(rest, "CONSUMER.LEADER.STEPDOWN.") {
+		c.consumerLeaderStepdown(ja, r, strings.TrimPrefix(rest, "CONSUMER.LEADER.STEPDOWN."))
+		return
+	}
 	if strings.HasPrefix(rest, "STREAM.LEADER.STEPDOWN.") {
 		c.streamLeaderStepdown(ja, r, strings.TrimPrefix(rest, "STREAM.LEADER.STEPDOWN."))
 		return
@@ -76,6 +81,14 @@ func (c *jsCluster) dispatch(ja *jsAccount, r *jsAPIRequest, rest string) {
 	stream := args[0]
 	if strings.HasPrefix(rest, "CONSUMER.DURABLE.CREATE.") && len(args) > 1 {
 		stream = args[1] // CONSUMER.DURABLE's arguments start with CREATE
+	}
+	if strings.HasPrefix(rest, "STREAM.PEER.REMOVE.") {
+		c.metaOnly(ja, r, h, func(ja *jsAccount, r *jsAPIRequest) any { return c.apiStreamPeerRemove(ja, r, stream) })
+		return
+	}
+	if strings.HasPrefix(rest, "STREAM.UPDATE.") && c.regroupRequested(ja, stream, r.msg) {
+		c.metaOnly(ja, r, h, func(ja *jsAccount, r *jsAPIRequest) any { return c.apiStreamScale(ja, r, stream) })
+		return
 	}
 	if strings.HasPrefix(rest, "STREAM.DELETE.") {
 		c.metaOnly(ja, r, h, func(ja *jsAccount, r *jsAPIRequest) any { return c.apiStreamDelete(ja, r, stream) })
@@ -192,9 +205,6 @@ func (c *jsCluster) apiStreamCreate(ja *jsAccount, r *jsAPIRequest, name string)
 	if e != nil {
 		return errResponse(e)
 	}
-	if p := cfg.Placement; p != nil && ((p.Cluster != "" && p.Cluster != c.name) || len(p.Tags) > 0) {
-		return errResponse(jsError(jsClusterNoPeers, "no suitable peers for placement"))
-	}
 	c.createMu.Lock()
 	defer c.createMu.Unlock()
 	if c.fsm.lookup(ja.acc.Name, name) != nil {
@@ -208,14 +218,19 @@ func (c *jsCluster) apiStreamCreate(ja *jsAccount, r *jsAPIRequest, name string)
 	if e := ja.checkReservation(cfg); e != nil {
 		return errResponse(e)
 	}
-	peers := []string{raftPeerName(c.placeR1())}
-	var ids []uint64
+	ids, e := c.placeAmong(max(cfg.Replicas, 1), nil, nil, cfg.Placement)
+	if e != nil {
+		return errResponse(e)
+	}
+	peers := make([]string, len(ids))
+	for i, id := range ids {
+		peers[i] = raftPeerName(id)
+	}
 	group := ""
 	if cfg.Replicas > 1 {
-		if peers, ids = c.placeReplicas(cfg.Replicas); peers == nil {
-			return errResponse(jsError(jsClusterNoPeers, "no suitable peers for placement"))
-		}
 		group = newReplGroupName()
+	} else {
+		ids = nil // an R1 assignment names its server only
 	}
 	cfg.Created = nil
 	sa := &jsStreamAssignment{Account: ja.acc.Name, Config: cfg, Peers: peers, PeerIDs: ids, Group: group,
@@ -226,19 +241,6 @@ func (c *jsCluster) apiStreamCreate(ja *jsAccount, r *jsAPIRequest, name string)
 		return errResponse(jsError(jsClusterNotAvail))
 	}
 	return nil
-}
-
-// placeR1 picks the online member with the fewest streams (ties at random).
-func (c *jsCluster) placeR1() uint64 {
-	peers := c.onlinePeers()
-	best, bestN := peers[0], -1
-	rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
-	for _, p := range peers {
-		if n := c.fsm.countOn(raftPeerName(p)); bestN < 0 || n < bestN {
-			best, bestN = p, n
-		}
-	}
-	return best
 }
 
 func subjectsOverlap(a, b []string) bool {

@@ -43,7 +43,11 @@ type jsStreamAssignment struct {
 	// PeerIDs are the Raft ids of Peers (a peer name keeps only 48 bits
 	// of its id): a replica restarting replays its assignment before it
 	// knows the other members.
-	PeerIDs []uint64  `json:"peer_ids,omitempty"`
+	PeerIDs []uint64 `json:"peer_ids,omitempty"`
+	// Boot are the ids the group was started with (absent: PeerIDs, the
+	// group is as created); a member added later joins the group instead
+	// of starting it (jetstream_cluster_scale.go).
+	Boot    []uint64  `json:"boot,omitempty"`
 	Created time.Time `json:"created"`
 	Reply   string    `json:"reply,omitempty"`
 	Subject string    `json:"subject,omitempty"`
@@ -95,6 +99,8 @@ func (m *jsMeta) Apply(index uint64, data []byte) {
 		if m.c.placedHere(e.SA) && m.c.waitReady() {
 			m.c.createAssigned(e.SA, m.c.replayed(index))
 		}
+	case jsMetaUpdateStream:
+		m.applyStreamUpdate(index, e.SA)
 	case jsMetaDelStream:
 		m.mu.Lock()
 		sa := m.streams[e.SA.Account][e.SA.Config.Name]
@@ -224,8 +230,8 @@ func (c *jsCluster) createAssigned(sa *jsStreamAssignment, replay bool) {
 		if st, err = ja.addStream(&cfg, created); err != nil {
 			c.s.Warnf("JetStream cluster: creating stream '%s > %s': %v", sa.Account, sa.Config.Name, err)
 			resp = errResponse(jsError(jsStreamCreate, err))
-		} else {
-			ja.adviseStream(cfg.Name, jsActionCreate)
+		} else if !replay && (len(sa.Peers) == 0 || sa.Peers[0] == raftPeerName(c.self)) {
+			ja.adviseStream(cfg.Name, jsActionCreate) // once: from the first peer
 		}
 	}
 	if st != nil && st.replicated {
@@ -301,7 +307,9 @@ func (c *jsCluster) deleteAssigned(sa *jsStreamAssignment) {
 		c.s.Warnf("JetStream cluster: deleting stream '%s > %s': %v", sa.Account, sa.Config.Name, err)
 		return
 	}
-	ja.adviseStream(st.name, jsActionDelete)
+	if len(sa.Peers) == 0 || sa.Peers[0] == raftPeerName(c.self) {
+		ja.adviseStream(st.name, jsActionDelete) // once: from the first peer
+	}
 }
 
 // streamClusterInfo is the `cluster` block of an R1 stream's info: the

@@ -39,26 +39,6 @@ func newReplGroupName() string {
 	return "S-" + raftPeerName(rand.Uint64()) + raftPeerName(rand.Uint64())
 }
 
-// placeReplicas picks n online members with the fewest streams (their
-// names and ids), or nil if fewer than n are online.
-func (c *jsCluster) placeReplicas(n int) ([]string, []uint64) {
-	peers := c.onlinePeers()
-	if len(peers) < n {
-		return nil, nil
-	}
-	rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
-	counts := make(map[uint64]int, len(peers))
-	for _, p := range peers {
-		counts[p] = c.fsm.countOn(raftPeerName(p))
-	}
-	slices.SortStableFunc(peers, func(a, b uint64) int { return counts[a] - counts[b] })
-	out := make([]string, n)
-	for i := range out {
-		out[i] = raftPeerName(peers[i])
-	}
-	return out, peers[:n]
-}
-
 // startStreamGroup starts this server's member of a replicated stream's
 // group (once). The first peer of the assignment campaigns at once, so a
 // new stream gets a leader without waiting for an election timeout.
@@ -76,6 +56,19 @@ func (c *jsCluster) startStreamGroup(st *stream, sa *jsStreamAssignment) error {
 		}
 	}
 	r := newStreamRepl(st, c, sa.Group, ids)
+	ids = sa.bootPeers() // the members a new log starts the group with
+	if !slices.Contains(ids, c.self) {
+		ids = nil // added after the group started: joins it (no bootstrap)
+	}
+	if _, err := os.Stat(c.replGroupDir(sa.Group)); os.IsNotExist(err) {
+		// A new group starts from the store as it is: empty for a new
+		// stream or member, an R1 stream's messages when it becomes
+		// replicated (jetstream_cluster_scale.go), which a new leader
+		// must not take for uncommitted ones.
+		var ss StreamState
+		st.store.FastState(&ss)
+		r.applied.Store(ss.LastSeq)
+	}
 	// The stream's log is sealed like the meta group's when the store is
 	// encrypted: it holds the messages themselves.
 	crypt, err := raftCryptFromOptions(c.s.getOpts())
@@ -84,7 +77,7 @@ func (c *jsCluster) startStreamGroup(st *stream, sa *jsStreamAssignment) error {
 	}
 	n, err := startRaftNode(raftNodeConfig{id: c.self, group: sa.Group, peers: ids,
 		dir: c.replGroupDir(sa.Group), fsm: r, transport: c.tr, tick: 50 * time.Millisecond,
-		snapEvery: 4096, crypt: crypt, changed: c.replChanged})
+		snapEvery: 4096, snapOnAdd: true, crypt: crypt, changed: c.replChanged})
 	if err != nil {
 		return err
 	}
@@ -130,6 +123,7 @@ func (c *jsCluster) stopStreamGroup(st *stream, remove bool) {
 	delete(c.repls, r.group)
 	c.replMu.Unlock()
 	c.groups.remove(c.s.SystemAccount().Name, r.group)
+	c.announced.Delete(r)
 	r.unsub()
 	r.node.Stop()
 	r.stop()
@@ -183,6 +177,9 @@ func (c *jsCluster) watchStreamLeaders() {
 	for _, r := range c.replList() {
 		r.st.syncLeaderSubs()
 		lead := r.node.LeaderReady()
+		if lead && c.reconcileMembers(r) {
+			continue // the group ended (scaled down to R1)
+		}
 		if lead == r.leading {
 			continue
 		}
@@ -194,7 +191,9 @@ func (c *jsCluster) watchStreamLeaders() {
 			st.sweepRetained()
 			st.leadSourcing(true)
 			st.startSchedules() // the timetable, from the store
+			c.adviseStreamLeader(r)
 		} else {
+			c.adviseQuorumLost(r) // names the consumers: before they stop
 			st.deactivateConsumers()
 			st.leadSourcing(false)
 		}
@@ -382,7 +381,9 @@ func (c *jsCluster) streamLeaderStepdown(ja *jsAccount, r *jsAPIRequest, name st
 		return
 	}
 	if !st.replicated {
-		ja.respond(r, h, errResponse(jsError(jsClusterNoPeers, "no replacement peer connected")))
+		// The reference answers success and the stream stays where it
+		// is (observed on v2.15.2).
+		ja.respond(r, h, &JSApiSuccessResponse{Success: true})
 		return
 	}
 	var req JSApiLeaderStepDownRequest
@@ -392,25 +393,32 @@ func (c *jsCluster) streamLeaderStepdown(ja *jsAccount, r *jsAPIRequest, name st
 			return
 		}
 	}
-	repl := st.repl.Load()
-	for _, cons := range st.consumerList() {
-		_ = cons.flushState() // replicated while still leading
-	}
-	to, e := c.stepdownTarget(repl.node, req.Placement)
-	if e == nil {
-		if err := repl.node.TransferLeadership(to); err != nil {
-			e = jsError(jsClusterNoPeers, err.Error())
-		}
-	}
-	if e != nil {
+	if e := c.handOverStream(st, req.Placement); e != nil {
 		ja.respond(r, h, errResponse(e))
 		return
 	}
 	ja.respond(r, h, &JSApiSuccessResponse{Success: true})
 }
 
+// handOverStream hands a replicated stream's leadership (and with it its
+// consumers) to the replica the placement prefers, or the most current.
+func (c *jsCluster) handOverStream(st *stream, p *Placement) *ApiError {
+	repl := st.repl.Load()
+	for _, cons := range st.consumerList() {
+		_ = cons.flushState() // replicated while still leading
+	}
+	to, e := c.stepdownTarget(repl.node, p)
+	if e == nil {
+		if err := repl.node.TransferLeadership(to); err != nil {
+			e = jsError(jsClusterNoPeers, err.Error())
+		}
+	}
+	return e
+}
+
 // stepdownTarget picks the member a leader hands over to: the preferred
-// server of the placement, else a current member that is connected.
+// server of the placement, else the most current connected member (with
+// the placement's tags, if it names any).
 func (c *jsCluster) stepdownTarget(n *raftNode, p *Placement) (uint64, *ApiError) {
 	noPeer := jsError(jsClusterNoPeers, "no replacement peer connected")
 	v := n.View()
@@ -418,9 +426,14 @@ func (c *jsCluster) stepdownTarget(n *raftNode, p *Placement) (uint64, *ApiError
 		return 0, noPeer
 	}
 	online := c.routePeers()
+	allowed := v.voters
 	if p != nil {
-		if (p.Cluster != "" && p.Cluster != c.name) || len(p.Tags) > 0 {
+		if p.Cluster != "" && p.Cluster != c.name {
 			return 0, noPeer
+		}
+		if len(p.Tags) > 0 {
+			// Only members with every tag (jetstream_cluster_placement.go).
+			allowed = c.placementKeeps(slices.DeleteFunc(slices.Clone(v.voters), func(id uint64) bool { return id == c.self }), p)
 		}
 		if p.Preferred != "" {
 			if p.Preferred == c.s.Name() {
@@ -438,7 +451,7 @@ func (c *jsCluster) stepdownTarget(n *raftNode, p *Placement) (uint64, *ApiError
 	// date before handing over).
 	var best raftPeerView
 	for _, pv := range v.peers {
-		if _, ok := online[pv.id]; ok && pv.id != c.self && (best.id == 0 || pv.match > best.match) {
+		if _, ok := online[pv.id]; ok && pv.id != c.self && slices.Contains(allowed, pv.id) && (best.id == 0 || pv.match > best.match) {
 			best = pv
 		}
 	}

@@ -84,6 +84,7 @@ func FuzzJetStreamClusterMetaEntry(f *testing.F) {
 	f.Add([]byte(`{"op":"remove_peer","peer":"x","server_id":"NABC"}`))
 	f.Add([]byte(`{"op":"group_id","group_id":"abc"}`))
 	f.Add([]byte(`{"streams":[],"removed":{"x":""},"group_id":"abc"}`))
+	f.Add([]byte(`{"op":"update_stream","sa":{"account":"$G","config":{"name":"A","num_replicas":3},"peers":["x","y","z"],"peer_ids":[1,2,3],"boot":[1],"group":"S-1"}}`))
 	s, err := NewServer(&Options{NoLog: true, NoSigs: true})
 	if err != nil {
 		f.Fatal(err)

@@ -43,6 +43,10 @@ type raftNode struct {
 	rn    *raft.RawNode
 	tick  time.Duration
 	snapN uint64 // entries applied between snapshots
+	// snapOnAdd and forceSnap: snapshot and compact after adding a member
+	// while leading (raftNodeConfig.snapOnAdd); forceSnap is owned by run.
+	snapOnAdd bool
+	forceSnap bool
 
 	recvc chan *pb.Message
 	propc chan raftProposal
@@ -145,8 +149,13 @@ type raftNodeConfig struct {
 	transport raftTransport
 	tick      time.Duration // 0: 100ms
 	snapEvery uint64        // 0: 8192 entries
-	logger    raft.Logger   // nil: discard
-	crypt     raftCrypt     // encryption at rest (zero: clear)
+	// snapOnAdd: a leader that adds a member snapshots and compacts its
+	// log right away, so the new member starts from a snapshot that
+	// names it (the library refuses one that does not) and fetches the
+	// state through the state machine's Restore.
+	snapOnAdd bool
+	logger    raft.Logger // nil: discard
+	crypt     raftCrypt   // encryption at rest (zero: clear)
 	// changed, if not nil, gets a signal (never blocking) when the
 	// node's role or leader changes and when a leader has applied the
 	// first entry of its term (LeaderReady may have changed).
@@ -182,7 +191,7 @@ func startRaftNode(cfg raftNodeConfig) (*raftNode, error) {
 	}
 	n := &raftNode{
 		id: cfg.id, group: cfg.group, fsm: cfg.fsm, tr: cfg.transport, log: l,
-		store: raft.NewMemoryStorage(), tick: cfg.tick, snapN: cfg.snapEvery,
+		store: raft.NewMemoryStorage(), tick: cfg.tick, snapN: cfg.snapEvery, snapOnAdd: cfg.snapOnAdd,
 		recvc: make(chan *pb.Message, 4096), propc: make(chan raftProposal, 1024),
 		ctlc: make(chan func(), 16), quit: make(chan struct{}), done: make(chan struct{}),
 		waiting: make(map[uint64]chan error), contact: make(map[uint64]time.Time),
@@ -493,6 +502,7 @@ func (n *raftNode) applyEntry(e *pb.Entry) error {
 		n.confState = n.rn.ApplyConfChange(cc)
 		n.notePeerNames(cc)
 		n.viewDue = true
+		n.forceSnap = n.forceSnap || (n.snapOnAdd && addsNode(cc) && n.rn.Status().RaftState == raft.StateLeader)
 	}
 	n.applied = e.GetIndex()
 	if n.appTerm.Swap(e.GetTerm()) != e.GetTerm() {
@@ -517,7 +527,9 @@ func (n *raftNode) signalChanged() {
 // last snapshot. Entries a slow follower still needs stay in memory a while
 // (snapN/2 of them) so that it catches up from the log, not a snapshot.
 func (n *raftNode) maybeSnapshot() error {
-	if n.applied-n.snapIndex < n.snapN {
+	force := n.forceSnap && n.applied > n.snapIndex
+	n.forceSnap = false
+	if n.applied-n.snapIndex < n.snapN && !force {
 		return nil
 	}
 	data, err := n.fsm.Snapshot()
@@ -532,7 +544,11 @@ func (n *raftNode) maybeSnapshot() error {
 		return err
 	}
 	n.snapIndex = n.applied
-	if keep := n.snapN / 2; n.applied > keep {
+	keep := n.snapN / 2
+	if force {
+		keep = 0 // the new member must get this snapshot, not older entries
+	}
+	if n.applied > keep {
 		if err := n.store.Compact(n.applied - keep); err != nil && !errors.Is(err, raft.ErrCompacted) {
 			return err
 		}
@@ -678,6 +694,16 @@ func (n *raftNode) TransferLeadership(to uint64) error {
 		n.rn.TransferLeader(to)
 	})
 	return err
+}
+
+// addsNode tells whether a conf change adds a voter.
+func addsNode(cc pb.ConfChangeI) bool {
+	for _, ch := range cc.AsV2().GetChanges() {
+		if ch.GetType() == pb.ConfChangeAddNode {
+			return true
+		}
+	}
+	return false
 }
 
 // notePeerNames remembers the names that conf changes carry as context.

@@ -55,7 +55,8 @@ import (
 // run is a random number drawn when the replica started; op numbers an
 // API request of that run, so its proposer knows its answer.
 //
-// Snapshot format (JSON): {"last_seq": N}, the last sequence applied.
+// Snapshot format (JSON): {"last_seq": N, "consumers": [...]}, the last
+// sequence applied and the stream's consumers (stream_replicate_members.go).
 type streamRepl struct {
 	st    *stream
 	c     *jsCluster
@@ -548,7 +549,8 @@ func replicatedOp(rest string) bool {
 func (r *streamRepl) isLeader() bool { return r.node != nil && r.node.IsLeader() }
 
 type replSnapshot struct {
-	LastSeq uint64 `json:"last_seq"`
+	LastSeq   uint64             `json:"last_seq"`
+	Consumers []replSnapConsumer `json:"consumers,omitempty"` // stream_replicate_members.go
 }
 
 // Snapshot runs on the node's goroutine: the messages themselves are in
@@ -561,7 +563,7 @@ func (r *streamRepl) Snapshot() ([]byte, error) {
 			return nil, err
 		}
 	}
-	return json.Marshal(&replSnapshot{LastSeq: r.applied.Load()})
+	return json.Marshal(&replSnapshot{LastSeq: r.applied.Load(), Consumers: r.st.snapConsumers()})
 }
 
 // Restore takes a snapshot's position. A replica whose store is behind it
@@ -585,5 +587,5 @@ func (r *streamRepl) Restore(data []byte) error {
 		}
 	}
 	r.applied.Store(snap.LastSeq)
-	return nil
+	return r.st.restoreConsumers(snap.Consumers)
 }

@@ -19,9 +19,11 @@ import (
 // with the JSON body {"from":F,"to":T} asks for the stored messages of
 // sequences F..T; every replica that has messages past F answers on the
 // reply subject with one messages entry (the log's format, kind 1, run 0,
-// at most replCatchupMax bytes of records), or an empty body if it has
-// none. The asker stores what it lacks and asks again from the next
-// sequence until it reaches T.
+// at most replCatchupMax bytes of records and half the server's
+// max_payload, which routes enforce), or an empty body if it has
+// none and its log passed T (one behind too stays silent). The asker
+// stores what it lacks and asks again from the next sequence until it
+// reaches T.
 const (
 	replCatchupPrefix  = "$JSC.CU."
 	replCatchupMax     = 4 << 20
@@ -42,17 +44,31 @@ func (r *streamRepl) serveCatchup() (func(), error) {
 			return
 		}
 		reply = string([]byte(reply))
-		go c.s.PublishInternal(c.tr.sys, reply, "", nil, r.catchupBatch(req))
+		go func() {
+			b := r.catchupBatch(req)
+			if b == nil && r.applied.Load() < req.To {
+				// Behind as well (a member just added): only a replica
+				// whose log passed To may say the messages are gone.
+				return
+			}
+			c.s.PublishInternal(c.tr.sys, reply, "", nil, b)
+		}()
 	})
 }
 
 // catchupBatch encodes the stored messages from req.From on, up to req.To
-// and replCatchupMax bytes.
+// and the answer's size limit.
 func (r *streamRepl) catchupBatch(req replCatchupReq) []byte {
 	b := append([]byte{replEntryMsgs}, make([]byte, 12)...)
 	var n uint32
 	var sm StoreMsg
-	for seq := req.From; seq <= req.To && len(b) < replCatchupMax; {
+	limit := replCatchupMax
+	if mp := int(r.c.s.getOpts().MaxPayload) / 2; mp > 0 && mp < limit {
+		// A larger answer would close the route it crosses
+		// (Maximum Payload Violation).
+		limit = mp
+	}
+	for seq := req.From; seq <= req.To && len(b) < limit; {
 		m, next, err := r.st.store.LoadNextMsg(">", seq, &sm)
 		if err != nil || m.Seq > req.To {
 			break
@@ -101,6 +117,9 @@ func (r *streamRepl) catchUp(to uint64) error {
 		var ss StreamState
 		st.store.FastState(&ss)
 		if ss.LastSeq >= to {
+			// What a consumer may deliver if this replica leads.
+			st.consumersCommitted()
+			st.notifyAppend()
 			return nil
 		}
 		batch, err := r.requestCatchup(replCatchupReq{From: ss.LastSeq + 1, To: to})

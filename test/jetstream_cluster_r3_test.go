@@ -245,9 +245,10 @@ func TestJetStreamClusterR3AdminThroughGroup(t *testing.T) {
 		t.Fatalf("update: %v", m)
 	}
 	waitReplicaMsgs(t, servers, 4)
-	m = one(t, nc, "$JS.API.STREAM.UPDATE.ADM", `{"name":"ADM","subjects":["ADM.>"],"num_replicas":1,"max_msgs":4}`)
+	// num_replicas changes alone (jetstream_cluster_scale_test.go).
+	m = one(t, nc, "$JS.API.STREAM.UPDATE.ADM", `{"name":"ADM","subjects":["ADM.>"],"num_replicas":1,"max_msgs":5}`)
 	if _, ec, desc := apiErr(m); ec != 10052 || !strings.Contains(desc, "not supported yet") {
-		t.Fatalf("update to R1: %v", m)
+		t.Fatalf("update to R1 with max_msgs: %v", m)
 	}
 	m = one(t, nc, "$JS.API.STREAM.MSG.DELETE.ADM", `{"seq":5}`)
 	if _, ec, _ := apiErr(m); ec == 0 {
