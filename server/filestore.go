@@ -88,6 +88,9 @@ type FileStore struct {
 	nextID   uint32
 	cached   int64
 	useClock uint64
+	// blockFrom is the first sequence the block being recovered may hold:
+	// where its losses begin when it cannot tell (store_repair.go).
+	blockFrom uint64
 
 	// Write path; wmu is taken before storeCore.mu. cmu and ccond elect
 	// the leader of a write batch (see storeCommit).

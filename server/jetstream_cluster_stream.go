@@ -92,6 +92,10 @@ func (c *jsCluster) startStreamGroup(st *stream, sa *jsStreamAssignment) error {
 		}
 	}
 	r := newStreamRepl(st, c, sa.Group, ids)
+	// Before the log's replay, which stores again what the cut removed.
+	if err := r.cutBeforeLoss(); err != nil {
+		return err
+	}
 	// The stream's log is sealed like the meta group's when the store is
 	// encrypted: it holds the messages themselves.
 	crypt, err := raftCryptFromOptions(c.s.getOpts())
@@ -119,8 +123,8 @@ func (c *jsCluster) startStreamGroup(st *stream, sa *jsStreamAssignment) error {
 	r.unsub = func() { unsubRaft(); unsubCU() }
 	r.started.Store(true)
 	go r.acker()
-	if to := r.catchupTo.Load(); to != 0 {
-		go r.catchUpAtStart(to)
+	if r.catchupTo.Load() != 0 {
+		r.startRepair(0)
 	}
 	st.repl.Store(r)
 	c.replMu.Lock()
@@ -179,7 +183,8 @@ func (c *jsCluster) stopStreamGroups() {
 // replicated state; one that stops leading stops them.
 func (c *jsCluster) watchStreamLeaders() {
 	for _, r := range c.replList() {
-		lead := r.node.LeaderReady()
+		r.checkRepair()
+		lead := r.node.LeaderReady() && !r.repairing()
 		if lead == r.leading {
 			continue
 		}
@@ -220,7 +225,7 @@ func (st *stream) answersHere() bool {
 		return true
 	}
 	r := st.repl.Load()
-	return r != nil && r.isLeader()
+	return r != nil && r.isLeader() && !r.repairing()
 }
 
 // deactivateConsumers stops the consumers of a replica that does not lead:
@@ -316,7 +321,7 @@ func decodeReplConsumer(data []byte) (string, *ConsumerState, error) {
 // here: only the group's leader answers; changes go through the group.
 func (c *jsCluster) dispatchReplicated(ja *jsAccount, r *jsAPIRequest, h jsAPIHandler, rest string, args []string, st *stream) {
 	repl := st.repl.Load()
-	if repl == nil || !repl.isLeader() {
+	if repl == nil || !repl.isLeader() || repl.repairing() {
 		return
 	}
 	var resp any

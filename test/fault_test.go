@@ -156,7 +156,9 @@ func TestFaultBitFlipAndTruncation(t *testing.T) {
 	if replicas == 1 {
 		maxLost = 1
 	}
-	damage := func(what string, hurt func(path string, size int64)) {
+	// repaired is what the damaged node logs when it repairs ("": the
+	// damage is refilled from its own Raft log, silently).
+	damage := func(what, repaired string, hurt func(path string, size int64)) {
 		c.kill(host)
 		files := c.dataFiles(host, "BF")
 		if len(files) == 0 {
@@ -171,22 +173,54 @@ func TestFaultBitFlipAndTruncation(t *testing.T) {
 		c.waitMeta(c.all())
 		r := fc.verify(what)
 		mustBeIntact(t, r, maxLost)
+		if replicas > 1 {
+			// Every replica's copy is whole: the damaged one's too, read
+			// once it leads (it repaired from its peers first).
+			for _, i := range c.all() {
+				c.leadStream(js, "BF", i)
+				mustBeIntact(t, fc.verify(what+" read from "+c.nodes[i].name), 0)
+			}
+			if log := c.nodes[host].p.output(); !strings.Contains(log, repaired) {
+				t.Fatalf("%s: no repair reported:\n%s", what, log)
+			}
+		}
 		// The run after the damage must report it.
 		if log := c.nodes[host].p.output(); r.lost > 0 && !strings.Contains(log, "corrupt") &&
 			!strings.Contains(log, "truncated") && !strings.Contains(log, "cut short") {
 			t.Fatalf("%s: %d messages lost and nothing reported:\n%s", what, r.lost, log)
 		}
 	}
-	damage("bit flip", func(path string, size int64) { flipBit(t, path, size/2, 3) })
+	damage("bit flip", "fetching the rest again", func(path string, size int64) { flipBit(t, path, size/2, 3) })
 	if replicas == 1 {
 		// The flipped message is gone for good: forget it.
 		fc.forgetLost()
 	}
 	fc.publishN(20)
-	damage("truncation", func(path string, size int64) {
+	damage("truncation", "", func(path string, size int64) {
 		if err := os.Truncate(path, size-40); err != nil {
 			t.Fatal(err)
 		}
+	})
+}
+
+// leadStream moves the leadership of a replicated stream to node i
+// (STREAM.LEADER.STEPDOWN with a preferred server) and waits until i leads
+// and answers.
+func (c *faultCluster) leadStream(js nats.JetStreamContext, stream string, i int) {
+	c.t.Helper()
+	nc := c.connect()
+	name := c.nodes[i].name
+	waitFor(c.t, 60*time.Second, stream+" led by "+name, func() bool {
+		si, err := js.StreamInfo(stream)
+		if err != nil || si.Cluster == nil {
+			return false
+		}
+		if si.Cluster.Leader == name {
+			return true
+		}
+		_, _ = nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream,
+			[]byte(`{"placement":{"preferred":"`+name+`"}}`), 5*time.Second)
+		return false
 	})
 }
 
