@@ -626,6 +626,6 @@ func (fc *faultChecker) verify(name string) faultResult {
 			res.unacked++
 		}
 	}
-	fmt.Printf("fault %s: %v (publishes failed: %d)\n", name, res, fc.failed)
+	fmt.Printf("fault %s: %s: %v (publishes failed: %d)\n", fc.t.Name(), name, res, fc.failed)
 	return res
 }

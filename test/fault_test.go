@@ -14,14 +14,26 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// faultReplicas is the replica count of the streams the fault scenarios
-// use: 1 until replicated streams exist; NATS_FAULT_REPLICAS=3 runs them
-// on R3 streams.
-func faultReplicas() int {
+// faultReplicaCounts are the replica counts the stream scenarios run
+// with, each as a subtest (R1, R3): a single copy and a replicated stream.
+// NATS_FAULT_REPLICAS=n runs only Rn.
+func faultReplicaCounts() []int {
 	if n, err := strconv.Atoi(os.Getenv("NATS_FAULT_REPLICAS")); err == nil && n > 0 {
-		return n
+		return []int{n}
 	}
-	return 1
+	return []int{1, 3}
+}
+
+// forReplicas runs scenario once per replica count, in parallel subtests
+// (a cluster test mostly waits: elections, settling).
+func forReplicas(t *testing.T, scenario func(t *testing.T, replicas int)) {
+	t.Parallel()
+	for _, n := range faultReplicaCounts() {
+		t.Run("R"+strconv.Itoa(n), func(t *testing.T) {
+			t.Parallel()
+			scenario(t, n)
+		})
+	}
 }
 
 // others is every node of c but skip.
@@ -56,8 +68,7 @@ func mustBeIntact(t *testing.T, r faultResult, maxLost int) {
 // The server of a stream paused (SIGSTOP) and killed (kill -9) while a
 // client publishes: every acknowledged message is there afterwards.
 func TestFaultStreamServerPauseAndKill(t *testing.T) {
-	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
-	faultStreamServerPauseAndKill(t, 3, faultReplicas())
+	forReplicas(t, func(t *testing.T, replicas int) { faultStreamServerPauseAndKill(t, 3, replicas) })
 }
 
 func faultStreamServerPauseAndKill(t *testing.T, n, replicas int) {
@@ -84,11 +95,14 @@ func faultStreamServerPauseAndKill(t *testing.T, n, replicas int) {
 // blackholed before that): the others elect a leader and go on, a stream
 // is created in the majority, and nothing acknowledged is lost.
 func TestFaultMetaLeaderKillAndPartition(t *testing.T) {
-	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	forReplicas(t, faultMetaLeaderKillAndPartition)
+}
+
+func faultMetaLeaderKillAndPartition(t *testing.T, replicas int) {
 	c := startFaultCluster(t, 3)
 	nc := c.connect()
 	js, _ := nc.JetStream()
-	host := c.addStream(js, "MP", faultReplicas())
+	host := c.addStream(js, "MP", replicas)
 	fc := newFaultChecker(t, c.connect(host), "MP")
 	fc.start()
 	fc.waitMore(30)
@@ -144,10 +158,12 @@ func (c *faultCluster) waitMetaOf(nodes []int) {
 // A bit flipped in a stored block, then a truncated block: the damaged
 // messages are detected and reported, never served; the rest is intact.
 func TestFaultBitFlipAndTruncation(t *testing.T) {
-	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	forReplicas(t, faultBitFlipAndTruncation)
+}
+
+func faultBitFlipAndTruncation(t *testing.T, replicas int) {
 	c := startFaultCluster(t, 3)
 	js, _ := c.connect().JetStream()
-	replicas := faultReplicas()
 	host := c.addStream(js, "BF", replicas)
 	fc := newFaultChecker(t, c.connect(c.others(host)...), "BF")
 	fc.publishN(faultScale(200))
@@ -227,7 +243,10 @@ func (c *faultCluster) leadStream(js nats.JetStreamContext, stream string, i int
 // Five servers: the meta leader and another killed at once; the three
 // left keep a quorum, elect, create and store; the two come back.
 func TestFaultFiveNodesTwoKilled(t *testing.T) {
-	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	forReplicas(t, faultFiveNodesTwoKilled)
+}
+
+func faultFiveNodesTwoKilled(t *testing.T, replicas int) {
 	c := startFaultCluster(t, 5)
 	leader := c.waitMeta(c.all())
 	other := (leader + 1) % 5
@@ -237,7 +256,7 @@ func TestFaultFiveNodesTwoKilled(t *testing.T) {
 	c.waitMetaOf(rest)
 	nc := c.connect(rest...)
 	js, _ := nc.JetStream()
-	c.addStream(js, "FIVE", faultReplicas())
+	c.addStream(js, "FIVE", replicas)
 	fc := newFaultChecker(t, nc, "FIVE")
 	fc.start()
 	fc.waitMore(50)
@@ -286,10 +305,13 @@ func TestFaultSplitMetaGroupsWarned(t *testing.T) {
 // is removed from the meta group (SERVER.REMOVE), killed and restarted, and
 // joins again; nothing acknowledged is lost meanwhile.
 func TestFaultMembershipChange(t *testing.T) {
-	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	forReplicas(t, faultMembershipChange)
+}
+
+func faultMembershipChange(t *testing.T, replicas int) {
 	c := startFaultCluster(t, 3)
 	js, _ := c.connect().JetStream()
-	host := c.addStream(js, "MC", faultReplicas())
+	host := c.addStream(js, "MC", replicas)
 	fc := newFaultChecker(t, c.connect(host), "MC")
 	fc.start()
 	victim := c.others(host)[0]
