@@ -102,9 +102,9 @@ func (c *jsCluster) startStreamGroup(st *stream, sa *jsStreamAssignment) error {
 	if err != nil {
 		return err
 	}
-	n, err := startRaftNode(raftNodeConfig{id: c.self, group: sa.Group, peers: ids,
+	n, _, err := c.startGroupNode(raftNodeConfig{id: c.self, group: sa.Group, peers: ids,
 		dir: c.replGroupDir(sa.Group), fsm: r, transport: c.tr, tick: 50 * time.Millisecond,
-		snapEvery: 4096, crypt: crypt})
+		snapEvery: 4096, crypt: crypt, onLostLog: c.rejoinAsker(sa.Group)}, "stream '"+sa.Account+" > "+sa.Config.Name+"'")
 	if err != nil {
 		return err
 	}
@@ -115,12 +115,18 @@ func (c *jsCluster) startStreamGroup(st *stream, sa *jsStreamAssignment) error {
 		return err
 	}
 	unsubRaft, err := c.tr.subscribe(sa.Group, n)
+	var unsubRJ func()
+	if err == nil {
+		if unsubRJ, err = c.serveRejoin(sa.Group, n); err != nil {
+			unsubRaft()
+		}
+	}
 	if err != nil {
 		unsubCU()
 		n.Stop()
 		return err
 	}
-	r.unsub = func() { unsubRaft(); unsubCU() }
+	r.unsub = func() { unsubRaft(); unsubCU(); unsubRJ() }
 	r.started.Store(true)
 	go r.acker()
 	if r.catchupTo.Load() != 0 {

@@ -73,6 +73,17 @@ type raftNode struct {
 	everLeader bool
 	namesMu    sync.Mutex
 	names      map[uint64]string // member names, from the context of their conf changes
+	// holdTo and bootLen: a member that started with an empty log holds
+	// its votes until it applied holdTo (raft_rejoin.go); owned by run.
+	holdTo  uint64
+	bootLen uint64
+	// onLostLog asks the leader to re-add this member (its log was lost);
+	// lostAsked, readding and readdNext are the re-add's state, owned by
+	// run (raft_rejoin.go).
+	onLostLog func()
+	lostAsked time.Time
+	readding  map[uint64]bool
+	readdNext []uint64
 }
 
 // raftStateMachine is what a Raft group replicates. Apply and Restore run
@@ -142,6 +153,7 @@ type raftNodeConfig struct {
 	snapEvery uint64        // 0: 8192 entries
 	logger    raft.Logger   // nil: discard
 	crypt     raftCrypt     // encryption at rest (zero: clear)
+	onLostLog func()        // asks the leader for a re-add (raft_rejoin.go)
 }
 
 var (
@@ -177,7 +189,7 @@ func startRaftNode(cfg raftNodeConfig) (*raftNode, error) {
 		recvc: make(chan *pb.Message, 4096), propc: make(chan raftProposal, 1024),
 		ctlc: make(chan func(), 16), quit: make(chan struct{}), done: make(chan struct{}),
 		waiting: make(map[uint64]chan error), contact: make(map[uint64]time.Time),
-		names: make(map[uint64]string),
+		names: make(map[uint64]string), onLostLog: cfg.onLostLog, readding: make(map[uint64]bool),
 	}
 	if n.tick == 0 {
 		n.tick = 100 * time.Millisecond
@@ -189,6 +201,9 @@ func startRaftNode(cfg raftNodeConfig) (*raftNode, error) {
 	if err != nil {
 		l.close()
 		return nil, err
+	}
+	if fresh {
+		n.holdVotes(len(cfg.peers))
 	}
 	logger := cfg.logger
 	if logger == nil {
@@ -268,7 +283,9 @@ func (n *raftNode) run() {
 			n.rn.Tick()
 		case m := <-n.recvc:
 			n.contact[m.GetFrom()] = time.Now()
-			n.rn.Step(m)
+			if n.admit(m) {
+				n.rn.Step(m)
+			}
 		case p := <-n.propc:
 			n.proposeNow(p)
 			for more := true; more; {
@@ -288,6 +305,7 @@ func (n *raftNode) run() {
 				return
 			}
 		}
+		n.releaseHold()
 		n.publishView()
 	}
 }
@@ -357,6 +375,7 @@ func (n *raftNode) handleReady(rd raft.Ready) error {
 		}
 	}
 	n.rn.Advance(rd)
+	n.proposeReadds()
 	return n.maybeSnapshot()
 }
 
@@ -392,6 +411,7 @@ func (n *raftNode) applyEntry(e *pb.Entry) error {
 		}
 		n.confState = n.rn.ApplyConfChange(cc)
 		n.notePeerNames(cc)
+		n.noteReadd(cc)
 	}
 	n.applied = e.GetIndex()
 	n.appTerm.Store(e.GetTerm())

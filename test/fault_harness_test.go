@@ -198,6 +198,8 @@ type faultCluster struct {
 	t       *testing.T
 	nodes   []*faultNode
 	proxies map[[2]int]*faultProxy
+	// lastStarted is the node started last, whose log a failed wait shows.
+	lastStarted int
 }
 
 // startFaultCluster starts n servers and waits for a meta leader that
@@ -269,9 +271,14 @@ func (c *faultCluster) start(i int) {
 		nd.logs.WriteString(nd.p.output())
 	}
 	nd.p = startBinAt(c.t, serverBin, "-c", nd.conf)
-	waitFor(c.t, 60*time.Second, nd.name+" ready", func() bool {
-		return strings.Contains(nd.p.output(), "Server is ready")
-	})
+	c.lastStarted = i
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(nd.p.output(), "Server is ready") {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s not ready:\n%s", nd.name, nd.p.output())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // log is everything node i wrote, over all its runs.
@@ -330,6 +337,16 @@ func (c *faultCluster) meta(i int) *faultMeta {
 func (c *faultCluster) waitMeta(nodes []int) int {
 	c.t.Helper()
 	leader := -1
+	defer func() {
+		if leader < 0 { // waitFor failed: say what each node saw
+			for _, i := range nodes {
+				if m := c.meta(i); m != nil {
+					c.t.Logf("%s: meta leader %q, size %d", c.nodes[i].name, m.Meta.Leader, m.Meta.Size)
+				}
+			}
+			c.t.Logf("last started node's log:\n%s", c.nodes[c.lastStarted].p.output())
+		}
+	}()
 	waitFor(c.t, 30*time.Second, "a meta leader known to every node", func() bool {
 		name := ""
 		for _, i := range nodes {
