@@ -407,3 +407,42 @@ func faultCorruptMetadata(t *testing.T, replicas int) {
 		}
 	})
 }
+
+// A node that lost its disk (killed, its whole store deleted, restarted)
+// rejoins as a new member without rolling back the others: on R3 the
+// stream's leader is the victim, and it holds the stream again afterwards,
+// whole (read back from every replica); on R1 a node without the stream
+// is, and the stream is untouched. Publishes go on throughout.
+func TestFaultLostDisk(t *testing.T) {
+	forReplicas(t, faultLostDisk)
+}
+
+func faultLostDisk(t *testing.T, replicas int) {
+	c := startFaultCluster(t, 3)
+	js, _ := c.connect().JetStream()
+	host := c.addStream(js, "LD", replicas)
+	victim := host
+	if replicas == 1 {
+		victim = c.others(host)[0]
+	}
+	fc := newFaultChecker(t, c.connect(c.others(victim)...), "LD")
+	fc.start()
+	for round := 0; round < faultScale(1); round++ {
+		fc.waitMore(50)
+		c.kill(victim)
+		if err := os.RemoveAll(c.nodes[victim].store); err != nil {
+			t.Fatal(err)
+		}
+		c.start(victim)
+		c.waitMeta(c.all())
+		fc.waitMore(50)
+	}
+	fc.halt()
+	mustBeIntact(t, fc.verify("lost disk"), 0)
+	if replicas > 1 {
+		for _, i := range c.all() {
+			c.leadStream(js, "LD", i)
+			mustBeIntact(t, fc.verify("lost disk, read from "+c.nodes[i].name), 0)
+		}
+	}
+}
