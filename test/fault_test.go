@@ -218,6 +218,23 @@ func faultBitFlipAndTruncation(t *testing.T, replicas int) {
 			t.Fatal(err)
 		}
 	})
+	if replicas == 1 {
+		return // no Raft log
+	}
+	fc.publishN(20)
+	// The replica's Raft log damaged in its middle: never applied, never
+	// cut back silently; the member rejoins its group from its peers.
+	damage("raft log bit flip", "rejoining the group from its peers", func(string, int64) {
+		segs, _ := filepath.Glob(filepath.Join(c.nodes[host].store, "jetstream_cluster", "S-*", "*.seg"))
+		if len(segs) == 0 {
+			t.Fatalf("no raft log segment on %s", c.nodes[host].name)
+		}
+		fi, err := os.Stat(segs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		flipBit(t, segs[0], fi.Size()/2, 2)
+	})
 }
 
 // leadStream moves the leadership of a replicated stream to node i
