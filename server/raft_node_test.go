@@ -84,6 +84,8 @@ type raftTestCluster struct {
 	snap uint64
 	// crypt is the encryption the nodes (re)start with.
 	crypt raftCrypt
+	// onLost, if set, is what a node whose log was lost calls (onLostLog).
+	onLost func(id uint64)
 }
 
 func newRaftTestCluster(t *testing.T, n int, snapEvery uint64) *raftTestCluster {
@@ -114,9 +116,13 @@ func newRaftTestClusterCrypt(t *testing.T, n int, snapEvery uint64, rc raftCrypt
 func (c *raftTestCluster) start(id uint64) {
 	c.t.Helper()
 	fsm := &raftTestFSM{}
+	var onLost func()
+	if c.onLost != nil {
+		onLost = func() { c.onLost(id) }
+	}
 	n, err := startRaftNode(raftNodeConfig{id: id, group: "G", peers: c.ids,
 		dir: filepath.Join(c.dir, fmt.Sprint(id)), fsm: fsm, transport: c.net,
-		tick: 10 * time.Millisecond, snapEvery: c.snap, crypt: c.crypt})
+		tick: 10 * time.Millisecond, snapEvery: c.snap, crypt: c.crypt, onLostLog: onLost})
 	if err != nil {
 		c.t.Fatalf("start node %d: %v", id, err)
 	}
