@@ -196,10 +196,7 @@ func faultBitFlipAndTruncation(t *testing.T, replicas int) {
 		if replicas > 1 {
 			// Every replica's copy is whole: the damaged one's too, read
 			// once it leads (it repaired from its peers first).
-			for _, i := range c.all() {
-				c.leadStream(js, "BF", i)
-				mustBeIntact(t, fc.verify(what+" read from "+c.nodes[i].name), 0)
-			}
+			c.verifyEveryReplica(js, fc, what)
 			if log := c.nodes[host].p.output(); !strings.Contains(log, repaired) {
 				t.Fatalf("%s: no repair reported:\n%s", what, log)
 			}
@@ -238,6 +235,16 @@ func faultBitFlipAndTruncation(t *testing.T, replicas int) {
 		}
 		flipBit(t, segs[0], fi.Size()/2, 2)
 	})
+}
+
+// verifyEveryReplica reads the checker's stream back from each node in
+// turn, leading it, and fails on any loss: every replica's copy is whole.
+func (c *faultCluster) verifyEveryReplica(js nats.JetStreamContext, fc *faultChecker, what string) {
+	c.t.Helper()
+	for _, i := range c.all() {
+		c.leadStream(js, fc.stream, i)
+		mustBeIntact(c.t, fc.verify(what+", read from "+c.nodes[i].name), 0)
+	}
 }
 
 // leadStream moves the leadership of a replicated stream to node i
@@ -386,14 +393,10 @@ func faultCorruptMetadata(t *testing.T, replicas int) {
 		hurt()
 		c.start(host)
 		c.waitMeta(c.all())
-		for _, i := range c.all() {
-			if replicas == 1 && i != host {
-				continue
-			}
-			if replicas > 1 {
-				c.leadStream(js, "MD", i)
-			}
-			mustBeIntact(t, fc.verify(what+" read from "+c.nodes[i].name), 0)
+		if replicas > 1 {
+			c.verifyEveryReplica(js, fc, what)
+		} else {
+			mustBeIntact(t, fc.verify(what), 0)
 		}
 		if log := c.nodes[host].p.output(); !strings.Contains(log, reported) {
 			t.Fatalf("%s: %q not reported:\n%s", what, reported, log)
@@ -460,10 +463,7 @@ func faultLostDisk(t *testing.T, replicas int) {
 	fc.halt()
 	mustBeIntact(t, fc.verify("lost disk"), 0)
 	if replicas > 1 {
-		for _, i := range c.all() {
-			c.leadStream(js, "LD", i)
-			mustBeIntact(t, fc.verify("lost disk, read from "+c.nodes[i].name), 0)
-		}
+		c.verifyEveryReplica(js, fc, "lost disk")
 	}
 }
 
