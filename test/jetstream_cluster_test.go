@@ -61,6 +61,14 @@ func waitMetaLeader(t *testing.T, servers []*server.Server) {
 // exactly one server answers each request.
 func answers(t *testing.T, nc *nats.Conn, subj, body string, wait time.Duration) []map[string]any {
 	t.Helper()
+	return answersWithin(t, nc, subj, body, wait, 0)
+}
+
+// answersWithin collects the answers that come within first; with more,
+// it waits up to first for the first answer only (a loaded machine may
+// elect slowly) and then more for any other.
+func answersWithin(t *testing.T, nc *nats.Conn, subj, body string, first, more time.Duration) []map[string]any {
+	t.Helper()
 	inbox := nats.NewInbox()
 	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
@@ -71,11 +79,14 @@ func answers(t *testing.T, nc *nats.Conn, subj, body string, wait time.Duration)
 		t.Fatal(err)
 	}
 	var out []map[string]any
-	deadline := time.Now().Add(wait)
+	deadline := time.Now().Add(first)
 	for {
 		msg, err := sub.NextMsg(time.Until(deadline))
 		if err != nil {
 			return out
+		}
+		if len(out) == 0 && more > 0 {
+			deadline = time.Now().Add(more)
 		}
 		var m map[string]any
 		if err := json.Unmarshal(msg.Data, &m); err != nil {
@@ -88,7 +99,7 @@ func answers(t *testing.T, nc *nats.Conn, subj, body string, wait time.Duration)
 // one asserts that exactly one server answered and returns the answer.
 func one(t *testing.T, nc *nats.Conn, subj, body string) map[string]any {
 	t.Helper()
-	got := answers(t, nc, subj, body, 700*time.Millisecond)
+	got := answersWithin(t, nc, subj, body, 10*time.Second, 700*time.Millisecond)
 	if len(got) != 1 {
 		t.Fatalf("%s: %d answers, want exactly 1: %v", subj, len(got), got)
 	}
