@@ -481,6 +481,7 @@ type faultChecker struct {
 	acked   []int          // message numbers, in acknowledgement order
 	seqOf   map[int]uint64 // acknowledged sequence of each
 	failed  int
+	lastErr error // of the last failed publish, for a failed wait
 	next    int
 	stop    chan struct{}
 	stopped chan struct{}
@@ -504,6 +505,7 @@ func (fc *faultChecker) publish() bool {
 	defer fc.mu.Unlock()
 	if err != nil {
 		fc.failed++
+		fc.lastErr = err
 		return false
 	}
 	fc.acked = append(fc.acked, i)

@@ -56,7 +56,15 @@ func (c *faultCluster) others(skip ...int) []int {
 func (fc *faultChecker) waitMore(n int) {
 	fc.t.Helper()
 	want := fc.ackedCount() + n
-	waitFor(fc.t, 30*time.Second, "more acknowledged publishes", func() bool { return fc.ackedCount() >= want })
+	for deadline := time.Now().Add(30 * time.Second); fc.ackedCount() < want; {
+		if time.Now().After(deadline) {
+			fc.mu.Lock()
+			err := fc.lastErr
+			fc.mu.Unlock()
+			fc.t.Fatalf("timed out waiting for %d more acknowledged publishes (last error: %v)", n, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // mustBeIntact fails unless every acknowledged message was found once, in
