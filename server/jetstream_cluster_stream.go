@@ -337,8 +337,10 @@ func (c *jsCluster) dispatchReplicated(ja *jsAccount, r *jsAPIRequest, h jsAPIHa
 	var resp any
 	if replicatedOp(rest) {
 		resp = repl.proposeAPI(rest, r.msg)
-	} else {
-		resp = h.fn(ja, r, args)
+	} else if resp = h.fn(ja, r, args); repl.repairing() {
+		// The read found corruption here: no answer (not even "not
+		// found"); a healthy replica answers the retry once it leads.
+		return
 	}
 	if resp == nil {
 		return

@@ -3,6 +3,7 @@
 package test
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
@@ -448,8 +449,11 @@ func flipBit(t *testing.T, path string, off int64, bit uint) {
 
 // faultPayload is message i of a checker: its number and a checksum, so
 // that a damaged message served is told from a good one.
-func faultPayload(i int) []byte {
-	body := fmt.Sprintf("msg-%08d-%s", i, strings.Repeat("x", 64))
+func faultPayload(i int) []byte { return faultPayloadPadded(i, 64) }
+
+// faultPayloadPadded is faultPayload with pad bytes of filler.
+func faultPayloadPadded(i, pad int) []byte {
+	body := fmt.Sprintf("msg-%08d-%s", i, strings.Repeat("x", pad))
 	return []byte(fmt.Sprintf("%s-%08x", body, crc32.ChecksumIEEE([]byte(body))))
 }
 
@@ -482,6 +486,7 @@ type faultChecker struct {
 	seqOf   map[int]uint64 // acknowledged sequence of each
 	failed  int
 	lastErr error // of the last failed publish, for a failed wait
+	pad     int   // filler bytes per payload (0: 64)
 	next    int
 	stop    chan struct{}
 	stopped chan struct{}
@@ -499,7 +504,7 @@ func newFaultChecker(t *testing.T, nc *nats.Conn, stream string) *faultChecker {
 func (fc *faultChecker) publish() bool {
 	i := fc.next
 	fc.next++
-	ack, err := fc.js.Publish(fc.stream+".m", faultPayload(i), nats.MsgId(fmt.Sprintf("%s-%d", fc.stream, i)),
+	ack, err := fc.js.Publish(fc.stream+".m", faultPayloadPadded(i, cmp.Or(fc.pad, 64)), nats.MsgId(fmt.Sprintf("%s-%d", fc.stream, i)),
 		nats.AckWait(2*time.Second))
 	fc.mu.Lock()
 	defer fc.mu.Unlock()

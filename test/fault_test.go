@@ -536,3 +536,33 @@ func TestFaultNoQuorumPublishAnswered(t *testing.T) {
 	fc.publishN(20)
 	mustBeIntact(t, fc.verify("no quorum"), 0)
 }
+
+// A replica that finds a corrupt message when it reads it (a bit flipped
+// in a block no longer cached, no restart) does not serve it: it hands
+// the leadership over, cuts its store back before the message and refills
+// it from its peers; read back from every replica afterwards, nothing is
+// lost.
+func TestFaultCorruptReadRepaired(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	c := startFaultCluster(t, 3)
+	js, _ := c.connect().JetStream()
+	host := c.addStream(js, "CR", 3)
+	victim := c.others(host)[0]
+	fc := newFaultChecker(t, c.connect(), "CR")
+	fc.pad = 100 << 10 // 16 MB in all: the first 4 MB block leaves the 8 MB cache
+	fc.publishN(160)
+	files := c.dataFiles(victim, "CR")
+	if len(files) < 3 {
+		t.Fatalf("%d block files of CR on %s", len(files), c.nodes[victim].name)
+	}
+	slices.Sort(files)
+	fi, err := os.Stat(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipBit(t, files[0], fi.Size()/2, 1)
+	c.verifyEveryReplica(js, fc, "corrupt read")
+	if log := c.log(victim); !strings.Contains(log, "fetching the rest again") {
+		t.Fatalf("no repair on %s:\n%s", c.nodes[victim].name, log)
+	}
+}
