@@ -253,11 +253,7 @@ func (c *jsCluster) createAssigned(sa *jsStreamAssignment, replay bool) {
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		for time.Now().Before(deadline) {
-			r := st.repl.Load()
-			if r != nil && r.isLeader() {
-				r.syncInterest() // the leader subscribes before it answers
-			}
-			if r == nil || (r.isLeader() && r.settled()) {
+			if r := st.repl.Load(); r == nil || (r.isLeader() && r.settled()) {
 				break
 			}
 			<-t.C

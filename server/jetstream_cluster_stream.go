@@ -190,7 +190,6 @@ func (c *jsCluster) stopStreamGroups() {
 func (c *jsCluster) watchStreamLeaders() {
 	for _, r := range c.replList() {
 		r.checkRepair()
-		r.syncInterest()
 		lead := r.node.LeaderReady() && !r.repairing()
 		if lead == r.leading {
 			continue
@@ -216,9 +215,6 @@ func (r *streamRepl) settled() bool {
 	}
 	if v.leader != r.c.self {
 		return true
-	}
-	if !r.subscribed.Load() {
-		return false // publishes would find no one yet
 	}
 	for _, p := range v.peers {
 		if !p.current {

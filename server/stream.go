@@ -288,20 +288,13 @@ func (ja *jsAccount) registerStream(cfg *StreamConfig, created time.Time, store 
 // opens a gap where publishes go unstored, nor a moment where two
 // subscriptions store one message twice), new ones are added, dropped ones
 // removed. Only the API workers (under createMu) and stream start call it.
-// A replicated stream subscribes on its leader only
-// (stream_replicate_interest.go).
 func (st *stream) subscribe() error {
 	cfg := st.cfg()
-	subjects := cfg.Subjects
-	lead := st.takesPublishes()
-	if !lead {
-		subjects = nil
-	}
 	st.mu.Lock()
 	old := st.subs
 	st.mu.Unlock()
-	next := make(map[string]func(), len(subjects))
-	for _, subj := range subjects {
+	next := make(map[string]func(), len(cfg.Subjects))
+	for _, subj := range cfg.Subjects {
 		if unsub, ok := old[subj]; ok {
 			next[subj] = unsub
 			continue
@@ -325,9 +318,6 @@ func (st *stream) subscribe() error {
 	st.mu.Lock()
 	st.subs = next
 	st.mu.Unlock()
-	if r := st.repl.Load(); r != nil {
-		r.subscribed.Store(lead)
-	}
 	return nil
 }
 

@@ -77,9 +77,6 @@ type streamRepl struct {
 	// a loss to repair (stream_replicate_repair.go).
 	repairRunning atomic.Bool
 	notLeading    time.Time
-	// subscribed: the stream's subjects are subscribed here (it leads;
-	// stream_replicate_interest.go).
-	subscribed atomic.Bool
 	// inAPI is set while the node's goroutine runs an API request's
 	// handler: a proposal made then must not wait for itself.
 	inAPI atomic.Bool

@@ -4,9 +4,6 @@ package test
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -473,68 +470,6 @@ func faultLostDisk(t *testing.T, replicas int) {
 	if replicas > 1 {
 		c.verifyEveryReplica(js, fc, "lost disk")
 	}
-}
-
-// An R3 stream that lost its quorum (two of three servers killed) has no
-// leader, and a publish is answered at once with no responders (503), as
-// the reference answers: nobody holds the stream's subjects. Once the two
-// are back, publishes are acknowledged again and nothing is lost.
-func TestFaultNoQuorumPublishAnswered(t *testing.T) {
-	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
-	c := startFaultCluster(t, 3)
-	js, _ := c.connect().JetStream()
-	c.addStream(js, "NQ", 3)
-	fc := newFaultChecker(t, c.connect(), "NQ")
-	fc.publishN(20)
-	survivor := 0
-	for _, i := range c.others(survivor) {
-		c.kill(i)
-	}
-	nc := c.connect(survivor)
-	njs, _ := nc.JetStream(nats.MaxWait(2 * time.Second))
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		// A checker payload: were it stored after all, it reads as a
-		// well-formed unacknowledged message.
-		// nats.go retries a 503 twice, then says "no response from
-		// stream"; a publish nobody answers times out instead.
-		_, err := njs.Publish("NQ.m", faultPayload(1_000_000))
-		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrNoStreamResponse) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("publish without quorum: %v; %s's log:\n%s", err, c.nodes[survivor].name, c.log(survivor))
-		}
-	}
-	// Raw protocol: a request with headers and no_responders gets the
-	// server's 503 status message.
-	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", c.nodes[survivor].port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	payload := faultPayload(1_000_001)
-	fmt.Fprintf(conn, "CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true}\r\n"+
-		"SUB _INBOX.nq 1\r\nPUB NQ.m _INBOX.nq %d\r\n%s\r\nPING\r\n", len(payload), payload)
-	var got strings.Builder
-	buf := make([]byte, 4096)
-	for !strings.Contains(got.String(), "NATS/1.0 503") {
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatalf("raw publish without quorum: %v after %q", err, got.String())
-		}
-		got.Write(buf[:n])
-	}
-	if !strings.Contains(got.String(), "HMSG _INBOX.nq 1 ") {
-		t.Fatalf("no status message: %q", got.String())
-	}
-	for _, i := range c.others(survivor) {
-		c.start(i)
-	}
-	c.waitMeta(c.all())
-	waitFor(t, 30*time.Second, "publishes acknowledged again", func() bool { return fc.publish() })
-	fc.publishN(20)
-	mustBeIntact(t, fc.verify("no quorum"), 0)
 }
 
 // A replica that finds a corrupt message when it reads it (a bit flipped
