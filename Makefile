@@ -23,8 +23,8 @@ check:
 	GOOS=windows $(GO) vet ./...
 
 # The fault-injection suite (test/fault_*_test.go) in its long form: every
-# scenario runs ten times longer (NATS_SOAK=1). NATS_FAULT_REPLICAS=3 runs
-# it on R3 streams.
+# scenario runs ten times longer (NATS_SOAK=1), on R1 and R3 streams as in
+# `make test` (NATS_FAULT_REPLICAS=n runs only Rn).
 soak:
 	NATS_SOAK=1 $(GO) test -count=1 -timeout 60m -run 'TestFault' -v ./test
 

@@ -88,6 +88,9 @@ type FileStore struct {
 	nextID   uint32
 	cached   int64
 	useClock uint64
+	// blockFrom is the first sequence the block being recovered may hold:
+	// where its losses begin when it cannot tell (store_repair.go).
+	blockFrom uint64
 
 	// Write path; wmu is taken before storeCore.mu. cmu and ccond elect
 	// the leader of a write batch (see storeCommit).
@@ -241,6 +244,14 @@ func (fs *FileStore) openMeta() error {
 		return err
 	}
 	js, c, current, err := fsOpenMeta(data, fs.keyringOrNil(), fs.hkey)
+	if err != nil && (len(data) < 9 || errors.Is(err, errFsChecksum)) {
+		// Empty, cut short or damaged (its checksum, not a key, fails):
+		// the config given is the stream's (in a cluster, the meta
+		// group's assignment), so the file is written again from it
+		// rather than the stream being lost with its messages.
+		fs.logf("%s unreadable (%v): written again from the stream's configuration", fsMetaFile, err)
+		return fs.writeMetaLocked()
+	}
 	if err != nil {
 		return fsDecryptErr(err)
 	}

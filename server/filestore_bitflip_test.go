@@ -162,6 +162,10 @@ func fsCheckOneLost(t *testing.T, what, dir string, fcfg FileStoreConfig, cfg *S
 	if _, err := fs.LoadMsg(hit, &sm); err == nil {
 		t.Fatalf("%s: the record hit was served", what)
 	}
+	// The loss is reported where a replica repairs from (store_repair.go).
+	if from := fs.lostFromSeq(); from == 0 || from > hit {
+		t.Fatalf("%s: lost from %d, the record hit is %d", what, from, hit)
+	}
 	if len(logs.lines) == 0 {
 		t.Fatalf("%s: damage not logged", what)
 	}

@@ -245,3 +245,51 @@ func TestFileStoreCorruptRecordReportedLost(t *testing.T) {
 		fs.Stop()
 	}
 }
+
+// An empty or damaged meta.inf does not lose the stream: opened with its
+// configuration, the store writes the file again, keeps every message and
+// logs the damage. A wrong key is still refused (TestFileStoreWrongKey).
+func TestFileStoreDamagedMetaRewritten(t *testing.T) {
+	for _, damage := range []string{"empty", "bit flip"} {
+		t.Run(damage, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := &StreamConfig{Name: "M", Subjects: []string{"m.>"}}
+			fs := fsOpenT(t, FileStoreConfig{Dir: dir}, cfg)
+			for i := 0; i < 10; i++ {
+				storeMust(t, fs, "m.x", nil, []byte("payload"))
+			}
+			fs.Stop()
+			meta := filepath.Join(dir, fsMetaFile)
+			b, err := os.ReadFile(meta)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if damage == "empty" {
+				b = nil
+			} else {
+				b[len(b)/2] ^= 4
+			}
+			if err := os.WriteFile(meta, b, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			logs := &fsLogs{}
+			fs2, err := NewFileStore(FileStoreConfig{Dir: dir, Logf: logs.logf}, cfg)
+			if err != nil {
+				t.Fatalf("open with a damaged meta.inf: %v", err)
+			}
+			defer fs2.Stop()
+			var ss StreamState
+			fs2.FastState(&ss)
+			if ss.Msgs != 10 || ss.LastSeq != 10 {
+				t.Fatalf("state after the rewrite: %+v", ss)
+			}
+			if !strings.Contains(strings.Join(logs.lines, "\n"), "meta.inf unreadable") {
+				t.Fatalf("damage not logged: %q", logs.lines)
+			}
+			got, err := ReadFileStoreConfig(FileStoreConfig{Dir: dir}, "M")
+			if err != nil || got.Name != "M" || len(got.Subjects) != 1 {
+				t.Fatalf("meta.inf not written again: %v %+v", err, got)
+			}
+		})
+	}
+}

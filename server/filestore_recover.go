@@ -321,6 +321,7 @@ func (fs *FileStore) reopenActive(b *fsBlock) error {
 // by scanning it.
 func (fs *FileStore) recoverBlock(id uint32, last bool) error {
 	b := &fsBlock{id: id, path: fs.blockPath(id)}
+	fs.blockFrom = fs.idx.last + 1
 	// The header and the size decide whether the index is valid; the
 	// content is read only when the block must be scanned.
 	head, size, err := fs.sys.ReadHead(b.path, fsBlkHdrSize)
@@ -330,6 +331,7 @@ func (fs *FileStore) recoverBlock(id uint32, last bool) error {
 	h, herr := fsParseBlkHeader(head)
 	if herr != nil {
 		fs.logf("block %d has a corrupt header, its messages are lost", id)
+		fs.noteLostFrom(fs.idx.last + 1)
 		fs.sys.Rename(b.path, b.path+".corrupt")
 		return nil
 	}
@@ -445,6 +447,11 @@ func (fs *FileStore) lostRegion(b *fsBlock, prev, next uint64, bytes uint64) {
 		fs.lost = &LostStreamData{}
 	}
 	fs.lost.Bytes += bytes
+	if prev > 0 {
+		fs.noteLostFrom(prev + 1)
+	} else {
+		fs.noteLostFrom(fs.blockFrom)
+	}
 	if next > prev+1 {
 		for s := prev + 1; s < next && len(fs.lost.Msgs) < 1<<16; s++ {
 			fs.lost.Msgs = append(fs.lost.Msgs, s)

@@ -33,6 +33,9 @@ type jsCluster struct {
 	tr   *raftRouteTransport
 	meta *raftNode
 	fsm  *jsMeta
+	// rejoined: the meta log was corrupt and started empty
+	// (jetstream_cluster_rejoin.go); set before watch starts.
+	rejoined bool
 	// groups are the Raft groups this server is a member of (/raftz).
 	groups raftGroups
 
@@ -96,12 +99,16 @@ func (js *jetStream) startCluster() error {
 	if err != nil {
 		return err
 	}
-	n, err := startRaftNode(raftNodeConfig{id: c.self, group: jsMetaGroup,
+	n, rejoined, err := c.startGroupNode(raftNodeConfig{id: c.self, group: jsMetaGroup,
 		dir: filepath.Join(filepath.Dir(js.storeDir), "jetstream_cluster", jsMetaGroup),
-		fsm: c.fsm, transport: c.tr, tick: 50 * time.Millisecond, crypt: crypt})
+		fsm: c.fsm, transport: c.tr, tick: 50 * time.Millisecond, crypt: crypt,
+		onLostLog: c.rejoinAsker(jsMetaGroup)}, "the meta group")
 	if err != nil {
 		return fmtErr("could not start the JetStream meta group: %v", err)
 	}
+	// A member whose meta log was lost to corruption belongs to a group:
+	// it must never bootstrap one of its own.
+	c.rejoined = rejoined
 	n.SetPeerName(c.self, s.Name())
 	c.meta = n
 	c.groups.add(sys.Name, n)
@@ -114,13 +121,17 @@ func (js *jetStream) startCluster() error {
 	if err == nil {
 		err = c.subscribeSystemAPI(sys)
 	}
+	var unsubRJ func()
+	if err == nil {
+		unsubRJ, err = c.serveRejoin(jsMetaGroup, n)
+	}
 	if err != nil {
 		c.unsub()
 		n.Stop()
 		return err
 	}
 	unsubRaft := c.unsub
-	c.unsub = func() { unsubRaft(); unsubGID() }
+	c.unsub = func() { unsubRaft(); unsubGID(); unsubRJ() }
 	c.wg.Add(2)
 	go c.watch()
 	go c.watchStreams()
@@ -214,7 +225,7 @@ func sortedPeerIDs(peers map[uint64]string) []uint64 {
 // connected.
 func (c *jsCluster) mayBootstrap(peers map[uint64]string) bool {
 	v := c.meta.View()
-	if v == nil || len(v.voters) > 0 || v.term > 0 {
+	if v == nil || len(v.voters) > 0 || v.term > 0 || c.rejoined {
 		return false
 	}
 	for id := range peers {

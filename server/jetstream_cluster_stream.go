@@ -56,6 +56,10 @@ func (c *jsCluster) startStreamGroup(st *stream, sa *jsStreamAssignment) error {
 		}
 	}
 	r := newStreamRepl(st, c, sa.Group, ids)
+	// Before the log's replay, which stores again what the cut removed.
+	if err := r.cutBeforeLoss(); err != nil {
+		return err
+	}
 	ids = sa.bootPeers() // the members a new log starts the group with
 	if !slices.Contains(ids, c.self) {
 		ids = nil // added after the group started: joins it (no bootstrap)
@@ -75,9 +79,10 @@ func (c *jsCluster) startStreamGroup(st *stream, sa *jsStreamAssignment) error {
 	if err != nil {
 		return err
 	}
-	n, err := startRaftNode(raftNodeConfig{id: c.self, group: sa.Group, peers: ids,
+	n, _, err := c.startGroupNode(raftNodeConfig{id: c.self, group: sa.Group, peers: ids,
 		dir: c.replGroupDir(sa.Group), fsm: r, transport: c.tr, tick: 50 * time.Millisecond,
-		snapEvery: 4096, snapOnAdd: true, crypt: crypt, changed: c.replChanged})
+		snapEvery: 4096, snapOnAdd: true, crypt: crypt, changed: c.replChanged,
+		onLostLog: c.rejoinAsker(sa.Group)}, "stream '"+sa.Account+" > "+sa.Config.Name+"'")
 	if err != nil {
 		return err
 	}
@@ -88,16 +93,22 @@ func (c *jsCluster) startStreamGroup(st *stream, sa *jsStreamAssignment) error {
 		return err
 	}
 	unsubRaft, err := c.tr.subscribe(sa.Group, n)
+	var unsubRJ func()
+	if err == nil {
+		if unsubRJ, err = c.serveRejoin(sa.Group, n); err != nil {
+			unsubRaft()
+		}
+	}
 	if err != nil {
 		unsubCU()
 		n.Stop()
 		return err
 	}
-	r.unsub = func() { unsubRaft(); unsubCU() }
+	r.unsub = func() { unsubRaft(); unsubCU(); unsubRJ() }
 	r.started.Store(true)
 	go r.acker()
-	if to := r.catchupTo.Load(); to != 0 {
-		go r.catchUpAtStart(to)
+	if r.catchupTo.Load() != 0 {
+		r.startRepair(0)
 	}
 	st.repl.Store(r)
 	c.replMu.Lock()
@@ -175,8 +186,9 @@ func (c *jsCluster) watchStreams() {
 // replicated state; one that stops leading stops them.
 func (c *jsCluster) watchStreamLeaders() {
 	for _, r := range c.replList() {
+		r.checkRepair()
 		r.st.syncLeaderSubs()
-		lead := r.node.LeaderReady()
+		lead := r.node.LeaderReady() && !r.repairing()
 		if lead && c.reconcileMembers(r) {
 			continue // the group ended (scaled down to R1)
 		}
@@ -245,7 +257,7 @@ func (st *stream) answersHere() bool {
 		return true
 	}
 	r := st.repl.Load()
-	return r != nil && r.isLeader()
+	return r != nil && r.isLeader() && !r.repairing()
 }
 
 // deactivateConsumers stops the consumers of a replica that does not lead:
@@ -342,19 +354,21 @@ func decodeReplConsumer(data []byte) (string, *ConsumerState, error) {
 func (c *jsCluster) dispatchReplicated(ja *jsAccount, r *jsAPIRequest, h jsAPIHandler, rest string, args []string, st *stream) {
 	repl := st.repl.Load()
 	if repl != nil && strings.HasPrefix(rest, "DIRECT.GET.") {
-		if c.directGetHere(r, repl) {
+		if !repl.repairing() && c.directGetHere(r, repl) {
 			h.fn(ja, r, args) // answers itself
 		}
 		return
 	}
-	if repl == nil || !repl.isLeader() {
+	if repl == nil || !repl.isLeader() || repl.repairing() {
 		return
 	}
 	var resp any
 	if replicatedOp(rest) {
 		resp = repl.proposeAPI(rest, r.msg)
-	} else {
-		resp = h.fn(ja, r, args)
+	} else if resp = h.fn(ja, r, args); repl.repairing() {
+		// The read found corruption here: no answer (not even "not
+		// found"); a healthy replica answers the retry once it leads.
+		return
 	}
 	if resp == nil {
 		return

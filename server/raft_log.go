@@ -172,9 +172,11 @@ func (l *raftLog) replaySegment(i int, last bool) error {
 	if errors.Is(err, errRaftNoKey) {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	if !last || errors.Is(err, errRaftSealOpen) {
+	if !last || errors.Is(err, errRaftSealOpen) || raftRecordAfter(data, good) {
 		// A torn write never has a good CRC: a sealed record that does not
-		// open is corruption (or tampering), never cut off as a tail.
+		// open is corruption (or tampering), never cut off as a tail; and
+		// so is a bad record with intact ones after it (a crash cuts the
+		// end of a write, not its middle): what follows was acknowledged.
 		return fmt.Errorf("%w: %s at byte %d: %v", errRaftLogCorrupt, path, good, err)
 	}
 	if good < len(raftSegMagic) {
@@ -220,6 +222,17 @@ func (l *raftLog) replayRecords(data []byte, seg *raftSegment) (int, error) {
 		p += n
 	}
 	return p, nil
+}
+
+// raftRecordAfter tells whether an intact record starts anywhere in data
+// after the bad one at off. It runs only on a damaged log.
+func raftRecordAfter(data []byte, off int) bool {
+	for p := off + 1; p+raftRecHdr < len(data); p++ {
+		if _, _, err := raftNextRecord(data[p:]); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // raftNextRecord splits the first record off b: its body and its length.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -192,5 +193,38 @@ func TestRaftLogCommitOnlyHardStateNotSynced(t *testing.T) {
 	defer r.close()
 	if len(r.ents) != 4 || r.hard.GetTerm() != 3 || r.hard.GetVote() != 2 {
 		t.Fatalf("after a crash: %d entries, hard state %v", len(r.ents), &r.hard)
+	}
+}
+
+// A bit flipped in a record of the last segment with intact records after
+// it is corruption, not a torn tail: the log refuses to open rather than
+// dropping the acknowledged entries that follow.
+func TestRaftLogCorruptMiddleOfLastSegmentRefused(t *testing.T) {
+	dir := t.TempDir()
+	l, err := openRaftLog(osFS{}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.save(nil, raftTestEntries(1, 5, 1)); err != nil {
+		t.Fatal(err)
+	}
+	l.close()
+	seg := filepath.Join(dir, "1.seg")
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second record's body (each entry record here is 8+18+2 bytes).
+	off := len(raftSegMagic) + 28 + 8 + 3
+	b[off] ^= 0x10
+	if err := os.WriteFile(seg, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openRaftLog(osFS{}, dir); !errors.Is(err, errRaftLogCorrupt) {
+		t.Fatalf("corrupt record before intact ones: %v", err)
+	}
+	// The file was left as it was (nothing cut off).
+	if after, _ := os.ReadFile(seg); len(after) != len(b) {
+		t.Fatalf("segment cut from %d to %d bytes", len(b), len(after))
 	}
 }

@@ -82,6 +82,17 @@ type raftNode struct {
 	namesMu    sync.Mutex
 	names      map[uint64]string // member names, from the context of their conf changes
 	changed    chan<- struct{}   // raftNodeConfig.changed
+	// holdTo and bootLen: a member that started with an empty log holds
+	// its votes until it applied holdTo (raft_rejoin.go); owned by run.
+	holdTo  uint64
+	bootLen uint64
+	// onLostLog asks the leader to re-add this member (its log was lost);
+	// lostAsked, readding and readdNext are the re-add's state, owned by
+	// run (raft_rejoin.go).
+	onLostLog func()
+	lostAsked time.Time
+	readding  map[uint64]bool
+	readdNext []uint64
 }
 
 // raftStateMachine is what a Raft group replicates. Apply and Restore run
@@ -159,7 +170,8 @@ type raftNodeConfig struct {
 	// changed, if not nil, gets a signal (never blocking) when the
 	// node's role or leader changes and when a leader has applied the
 	// first entry of its term (LeaderReady may have changed).
-	changed chan<- struct{}
+	changed   chan<- struct{}
+	onLostLog func() // asks the leader for a re-add (raft_rejoin.go)
 }
 
 var (
@@ -195,7 +207,8 @@ func startRaftNode(cfg raftNodeConfig) (*raftNode, error) {
 		recvc: make(chan *pb.Message, 4096), propc: make(chan raftProposal, 1024),
 		ctlc: make(chan func(), 16), quit: make(chan struct{}), done: make(chan struct{}),
 		waiting: make(map[uint64]chan error), contact: make(map[uint64]time.Time),
-		names: make(map[uint64]string), changed: cfg.changed,
+		names: make(map[uint64]string), changed: cfg.changed, onLostLog: cfg.onLostLog,
+		readding: make(map[uint64]bool),
 	}
 	if n.tick == 0 {
 		n.tick = 100 * time.Millisecond
@@ -207,6 +220,9 @@ func startRaftNode(cfg raftNodeConfig) (*raftNode, error) {
 	if err != nil {
 		l.close()
 		return nil, err
+	}
+	if fresh {
+		n.holdVotes(len(cfg.peers))
 	}
 	logger := cfg.logger
 	if logger == nil {
@@ -299,6 +315,7 @@ func (n *raftNode) run() {
 				return
 			}
 		}
+		n.releaseHold()
 		if now := time.Now(); n.viewDue || now.Sub(n.viewAt) >= raftViewEvery {
 			n.viewDue, n.viewAt = false, now
 			n.publishView()
@@ -334,7 +351,9 @@ func (n *raftNode) drainInputs() {
 // stepMsg hands a peer's message to the library.
 func (n *raftNode) stepMsg(m *pb.Message) {
 	n.contact[m.GetFrom()] = time.Now()
-	n.rn.Step(m)
+	if n.admit(m) {
+		n.rn.Step(m)
+	}
 }
 
 // proposeNow hands a proposal to the library, framing it with our header.
@@ -433,6 +452,7 @@ func (n *raftNode) handleReady(rd raft.Ready) error {
 		return err
 	}
 	n.rn.Advance(rd)
+	n.proposeReadds()
 	return n.maybeSnapshot()
 }
 
@@ -503,6 +523,7 @@ func (n *raftNode) applyEntry(e *pb.Entry) error {
 		n.notePeerNames(cc)
 		n.viewDue = true
 		n.forceSnap = n.forceSnap || (n.snapOnAdd && addsNode(cc) && n.rn.Status().RaftState == raft.StateLeader)
+		n.noteReadd(cc)
 	}
 	n.applied = e.GetIndex()
 	if n.appTerm.Swap(e.GetTerm()) != e.GetTerm() {

@@ -90,6 +90,8 @@ type raftTestCluster struct {
 	// (0: 10 ms); set by newRaftTestClusterFS.
 	fs   storeFS
 	tick time.Duration
+	// onLost, if set, is what a node whose log was lost calls (onLostLog).
+	onLost func(id uint64)
 }
 
 func newRaftTestCluster(t *testing.T, n int, snapEvery uint64) *raftTestCluster {
@@ -135,9 +137,13 @@ func (c *raftTestCluster) start(id uint64) {
 	if tick == 0 {
 		tick = 10 * time.Millisecond
 	}
+	var onLost func()
+	if c.onLost != nil {
+		onLost = func() { c.onLost(id) }
+	}
 	n, err := startRaftNode(raftNodeConfig{id: id, group: "G", peers: c.ids,
 		dir: filepath.Join(c.dir, fmt.Sprint(id)), fs: c.fs, fsm: fsm, transport: c.net,
-		tick: tick, snapEvery: c.snap, crypt: c.crypt})
+		tick: tick, snapEvery: c.snap, crypt: c.crypt, onLostLog: onLost})
 	if err != nil {
 		c.t.Fatalf("start node %d: %v", id, err)
 	}

@@ -87,6 +87,7 @@ type storeCore struct {
 	be       storeBackend
 	closed   bool
 	lost     *LostStreamData
+	lostFrom uint64 // lowest sequence found lost (store_repair.go)
 	expTimer *time.Timer
 	expAt    int64
 	ncons    int
@@ -319,6 +320,7 @@ func (c *storeCore) markLostLocked(seq uint64) {
 	}
 	c.lost.Msgs = append(c.lost.Msgs, seq)
 	c.lost.Bytes += uint64(sl.size)
+	c.noteLostFrom(seq)
 }
 
 // LoadMsg implements StreamStore.

@@ -74,6 +74,11 @@ type streamRepl struct {
 	// catchupTo is the sequence a replica that started behind its own
 	// snapshot fetches up to; it does not lead meanwhile.
 	catchupTo atomic.Uint64
+	// repairRunning is set while the repair goroutine runs; notLeading
+	// is when the leadership watch last saw the replica stop leading with
+	// a loss to repair (stream_replicate_repair.go).
+	repairRunning atomic.Bool
+	notLeading    time.Time
 	// inAPI is set while the node's goroutine runs an API request's
 	// handler: a proposal made then must not wait for itself.
 	inAPI atomic.Bool
@@ -254,7 +259,7 @@ func (r *streamRepl) acker() {
 // in flight, cuts from the store whatever the log did not give it, and
 // resets the duplicate window, which is rebuilt from the store.
 func (r *streamRepl) beginLeading() bool {
-	if !r.node.IsLeader() || r.catchupTo.Load() != 0 {
+	if !r.node.IsLeader() || r.repairing() {
 		return false
 	}
 	if !r.waitFor(r.node.LeaderReady) {
@@ -376,6 +381,9 @@ func decodeReplMsgs(data []byte, fn func(*replRecord) error) (run uint64, err er
 // applyMsgs stores an entry's messages at their sequences (see the type's
 // comment for when the store is truncated first).
 func (r *streamRepl) applyMsgs(data []byte, replay bool) error {
+	if deferred, err := r.deferWhileRepairing(data); deferred {
+		return err
+	}
 	st := r.st
 	var ss StreamState
 	st.store.FastState(&ss)
@@ -578,12 +586,12 @@ func (r *streamRepl) Restore(data []byte) error {
 	var ss StreamState
 	r.st.store.FastState(&ss)
 	if ss.LastSeq < snap.LastSeq {
-		if !r.started.Load() {
-			// At start-up (the store lost what it had not fsynced): once
-			// the peers can be asked (startStreamGroup).
-			r.catchupTo.Store(snap.LastSeq)
-		} else if err := r.catchUp(snap.LastSeq); err != nil {
-			return err
+		// Fetched from the peers (stream_replicate_repair.go); at start-up
+		// (the store lost what it had not fsynced) once they can be asked
+		// (startStreamGroup).
+		r.raiseCatchup(snap.LastSeq)
+		if r.started.Load() {
+			r.startRepair(0)
 		}
 	}
 	r.applied.Store(snap.LastSeq)

@@ -90,25 +90,6 @@ func (r *streamRepl) catchupBatch(req replCatchupReq) []byte {
 	return b
 }
 
-// catchUpAtStart fetches what the store lost before the node's snapshot,
-// retrying until it has it (the replica does not lead meanwhile: what it
-// lacks is never served).
-func (r *streamRepl) catchUpAtStart(to uint64) {
-	for {
-		err := r.catchUp(to)
-		if err == nil {
-			r.catchupTo.Store(0)
-			return
-		}
-		r.st.ja.js.srv.Warnf("JetStream stream '%s > %s': catching up: %v", r.st.ja.acc.Name, r.st.name, err)
-		select {
-		case <-r.quit:
-			return
-		case <-time.After(2 * time.Second):
-		}
-	}
-}
-
 // catchUp fetches the messages up to sequence to that the store lacks.
 func (r *streamRepl) catchUp(to uint64) error {
 	st := r.st

@@ -3,6 +3,7 @@
 package test
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
@@ -198,6 +199,8 @@ type faultCluster struct {
 	t       *testing.T
 	nodes   []*faultNode
 	proxies map[[2]int]*faultProxy
+	// lastStarted is the node started last, whose log a failed wait shows.
+	lastStarted int
 }
 
 // startFaultCluster starts n servers and waits for a meta leader that
@@ -269,9 +272,14 @@ func (c *faultCluster) start(i int) {
 		nd.logs.WriteString(nd.p.output())
 	}
 	nd.p = startBinAt(c.t, serverBin, "-c", nd.conf)
-	waitFor(c.t, 60*time.Second, nd.name+" ready", func() bool {
-		return strings.Contains(nd.p.output(), "Server is ready")
-	})
+	c.lastStarted = i
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(nd.p.output(), "Server is ready") {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s not ready:\n%s", nd.name, nd.p.output())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // log is everything node i wrote, over all its runs.
@@ -330,6 +338,16 @@ func (c *faultCluster) meta(i int) *faultMeta {
 func (c *faultCluster) waitMeta(nodes []int) int {
 	c.t.Helper()
 	leader := -1
+	defer func() {
+		if leader < 0 { // waitFor failed: say what each node saw
+			for _, i := range nodes {
+				if m := c.meta(i); m != nil {
+					c.t.Logf("%s: meta leader %q, size %d", c.nodes[i].name, m.Meta.Leader, m.Meta.Size)
+				}
+			}
+			c.t.Logf("last started node's log:\n%s", c.nodes[c.lastStarted].p.output())
+		}
+	}()
 	waitFor(c.t, 30*time.Second, "a meta leader known to every node", func() bool {
 		name := ""
 		for _, i := range nodes {
@@ -431,8 +449,11 @@ func flipBit(t *testing.T, path string, off int64, bit uint) {
 
 // faultPayload is message i of a checker: its number and a checksum, so
 // that a damaged message served is told from a good one.
-func faultPayload(i int) []byte {
-	body := fmt.Sprintf("msg-%08d-%s", i, strings.Repeat("x", 64))
+func faultPayload(i int) []byte { return faultPayloadPadded(i, 64) }
+
+// faultPayloadPadded is faultPayload with pad bytes of filler.
+func faultPayloadPadded(i, pad int) []byte {
+	body := fmt.Sprintf("msg-%08d-%s", i, strings.Repeat("x", pad))
 	return []byte(fmt.Sprintf("%s-%08x", body, crc32.ChecksumIEEE([]byte(body))))
 }
 
@@ -464,6 +485,8 @@ type faultChecker struct {
 	acked   []int          // message numbers, in acknowledgement order
 	seqOf   map[int]uint64 // acknowledged sequence of each
 	failed  int
+	lastErr error // of the last failed publish, for a failed wait
+	pad     int   // filler bytes per payload (0: 64)
 	next    int
 	stop    chan struct{}
 	stopped chan struct{}
@@ -481,12 +504,13 @@ func newFaultChecker(t *testing.T, nc *nats.Conn, stream string) *faultChecker {
 func (fc *faultChecker) publish() bool {
 	i := fc.next
 	fc.next++
-	ack, err := fc.js.Publish(fc.stream+".m", faultPayload(i), nats.MsgId(fmt.Sprintf("%s-%d", fc.stream, i)),
+	ack, err := fc.js.Publish(fc.stream+".m", faultPayloadPadded(i, cmp.Or(fc.pad, 64)), nats.MsgId(fmt.Sprintf("%s-%d", fc.stream, i)),
 		nats.AckWait(2*time.Second))
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	if err != nil {
 		fc.failed++
+		fc.lastErr = err
 		return false
 	}
 	fc.acked = append(fc.acked, i)
@@ -626,6 +650,6 @@ func (fc *faultChecker) verify(name string) faultResult {
 			res.unacked++
 		}
 	}
-	fmt.Printf("fault %s: %v (publishes failed: %d)\n", name, res, fc.failed)
+	fmt.Printf("fault %s: %s: %v (publishes failed: %d)\n", fc.t.Name(), name, res, fc.failed)
 	return res
 }
