@@ -78,7 +78,7 @@ type streamConsumers struct {
 // consumerMetaStore is implemented by consumer stores that persist the
 // consumer's configuration next to its state (the file store).
 type consumerMetaStore interface {
-	WriteMeta(meta []byte) error
+	WriteMeta(meta []byte, durable bool) error
 	Meta() ([]byte, error)
 }
 
@@ -437,11 +437,12 @@ func (c *consumer) saveMeta() error {
 	if !ok {
 		return nil
 	}
-	b, err := json.Marshal(&consumerMeta{Config: c.config(), Created: c.created})
+	cfg := c.config()
+	b, err := json.Marshal(&consumerMeta{Config: cfg, Created: c.created})
 	if err != nil {
 		return err
 	}
-	return ms.WriteMeta(b)
+	return ms.WriteMeta(b, cfg.Durable != "")
 }
 
 // sampleFrequency reads sample_freq ("N" or "N%", 0-100) as a percentage;

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -39,7 +41,7 @@ func (fs *FileStore) ConsumerStore(name string) (ConsumerStore, error) {
 	// A stopped one is opened again (a replicated stream's consumer that
 	// stops and starts with the leadership).
 	dir := filepath.Join(fs.fcfg.Dir, fsConsumersDir, name)
-	if err := fsMkdirAll(fs.sys, dir); err != nil {
+	if err := fsConsumerMkdir(fs.sys, dir); err != nil {
 		return nil, err
 	}
 	o := &fsConsumer{fs: fs, name: name, dir: dir}
@@ -121,9 +123,33 @@ func (o *fsConsumer) Delete() error {
 // state.
 const fsConsumerMetaFile = "meta.inf"
 
+// fsConsumerMkdir creates a consumer's directory without syncing its
+// parent: WriteMeta makes the entry durable for a durable consumer. The
+// consumers' directory itself is created (durably) when missing.
+func fsConsumerMkdir(sys storeFS, dir string) error {
+	err := sys.Mkdir(dir, 0o750)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = fsMkdirAll(sys, filepath.Dir(dir)); err == nil {
+			err = sys.Mkdir(dir, 0o750)
+		}
+	}
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}
+
 // WriteMeta implements consumerMetaStore: the configuration is replaced
-// atomically and durably, whatever the sync policy (the state follows it).
-func (o *fsConsumer) WriteMeta(meta []byte) error {
+// atomically; with durable (a durable consumer) also durably, with the
+// directory entries that lead to it, whatever the sync policy (the state
+// follows it). An ephemeral consumer's config is not synced, as the
+// reference does for every consumer: a create is then answered without
+// waiting for the disk, which clients such as KV watchers count on (they
+// send their next requests without waiting; see
+// TestFileStoreEphemeralConsumerCreateNoSync),
+// and an ephemeral that a power cut loses is one its client recreates, as
+// after its inactive_threshold. A kill -9 loses neither.
+func (o *fsConsumer) WriteMeta(meta []byte, durable bool) error {
 	if o.closed.Load() {
 		return ErrStoreClosed
 	}
@@ -133,9 +159,12 @@ func (o *fsConsumer) WriteMeta(meta []byte) error {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	// Always durable: a config is written at create and update only, and a
-	// consumer whose config a crash lost would be gone with its state.
-	return fsWriteFileSync(o.fs.sys, filepath.Join(o.dir, fsConsumerMetaFile), blob)
+	// A durable consumer's config is written at create and update only, and
+	// a consumer whose config a crash lost would be gone with its state.
+	if err := fsWriteFile(o.fs.sys, filepath.Join(o.dir, fsConsumerMetaFile), blob, durable); err != nil || !durable {
+		return err
+	}
+	return o.fs.sys.SyncDir(filepath.Dir(o.dir))
 }
 
 // Meta implements consumerMetaStore.

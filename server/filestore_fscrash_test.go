@@ -267,7 +267,7 @@ func TestFileStoreConsumerMetaSurvivesPowerCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := o.(consumerMetaStore).WriteMeta([]byte(`{"config":{"durable_name":"dur"}}`)); err != nil {
+	if err := o.(consumerMetaStore).WriteMeta([]byte(`{"config":{"durable_name":"dur"}}`), true); err != nil {
 		t.Fatal(err)
 	}
 	fcfg.fsys = mem.crashCopy()
@@ -279,5 +279,44 @@ func TestFileStoreConsumerMetaSurvivesPowerCut(t *testing.T) {
 	meta, err := ro.(consumerMetaStore).Meta()
 	if err != nil || string(meta) != `{"config":{"durable_name":"dur"}}` {
 		t.Fatalf("config after a power cut: %q %v", meta, err)
+	}
+}
+
+// An ephemeral consumer is created without syncing anything (the
+// reference syncs no consumer create): its store directory and config are
+// written, readable, and cost no fsync, so the create's answer does not
+// wait for the disk. A durable one still syncs (above).
+func TestFileStoreEphemeralConsumerCreateNoSync(t *testing.T) {
+	mem := newMemFS()
+	fcfg := FileStoreConfig{Dir: "/js/jetstream/A/streams/S", fsys: mem}
+	fs := fsOpenT(t, fcfg, &StreamConfig{Name: "S"})
+	// The stream's first consumer creates (and syncs) the consumers'
+	// directory, once.
+	if _, err := fs.ConsumerStore("first"); err != nil {
+		t.Fatal(err)
+	}
+	var syncs []string
+	var mu sync.Mutex
+	mem.setFault(func(op, name string) error {
+		if op == "sync" || op == "syncdir" {
+			mu.Lock()
+			syncs = append(syncs, op+" "+name)
+			mu.Unlock()
+		}
+		return nil
+	})
+	o, err := fs.ConsumerStore("eph")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.(consumerMetaStore).WriteMeta([]byte(`{"config":{"name":"eph"}}`), false); err != nil {
+		t.Fatal(err)
+	}
+	mem.setFault(nil)
+	if len(syncs) != 0 {
+		t.Fatalf("an ephemeral consumer's create synced: %v", syncs)
+	}
+	if meta, err := o.(consumerMetaStore).Meta(); err != nil || string(meta) != `{"config":{"name":"eph"}}` {
+		t.Fatalf("config: %q %v", meta, err)
 	}
 }
