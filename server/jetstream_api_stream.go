@@ -134,6 +134,11 @@ func decodeStreamConfig(body []byte, name string, old *StreamConfig, lim streamC
 		return nil, e
 	}
 	if old != nil {
+		if cfg.Replicas > 1 && !lim.clustered {
+			// What the reference answers a standalone server's update to
+			// R>1, before its rules on what may change.
+			return nil, jsError(jsStreamReplicasNotSupp)
+		}
 		if e := checkStreamUpdate(*old, &cfg); e != nil {
 			return nil, e
 		}

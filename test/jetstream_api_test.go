@@ -76,6 +76,7 @@ func TestJetStreamAPIErrorsAndTypes(t *testing.T) {
 		{"$JS.API.STREAM.CREATE.a", `{"name":"a/b"}`, "stream_create_response", 400, 10056, "stream name in subject does not match request"},
 		{"$JS.API.STREAM.UPDATE.S", `{"name":"S","subjects":["foo.>"],"retention":"workqueue"}`, "stream_update_response", 500, 10052, "stream configuration update can not change retention policy to/from workqueue"},
 		{"$JS.API.STREAM.UPDATE.S", `{"name":"S","subjects":["foo.>"],"storage":"memory"}`, "stream_update_response", 500, 10052, "stream configuration update can not change storage type"},
+		{"$JS.API.STREAM.UPDATE.S", `{"name":"S","subjects":["foo.>"],"num_replicas":3}`, "stream_update_response", 500, 10074, "replicas > 1 not supported in non-clustered mode"},
 		{"$JS.API.STREAM.UPDATE.Q", `{"name":"Q"}`, "stream_update_response", 404, 10059, "stream not found"},
 		{"$JS.API.STREAM.CREATE.a/b", `{"name":"a/b"}`, "stream_create_response", 400, 10128, "Stream name can not contain path separators"},
 		{"$JS.API.STREAM.CREATE.a*b", `{"name":"a*b"}`, "stream_create_response", 500, 10052, `stream name is required and can not contain '.', '*', '>', '\', '/'`},
@@ -102,7 +103,7 @@ func TestJetStreamAPIErrorsAndTypes(t *testing.T) {
 	}
 	m := jsReq(t, nc, "$JS.API.INFO", "")
 	api := m["api"].(map[string]any)
-	if api["level"] != 5.0 || api["total"] != 30.0 || api["errors"] != 27.0 {
+	if api["level"] != 5.0 || api["total"] != 31.0 || api["errors"] != 28.0 {
 		t.Errorf("api stats %v", api)
 	}
 }
