@@ -71,6 +71,7 @@ type Varz struct {
 	HTTPReqStats          map[string]uint64     `json:"http_req_stats"`
 	ConfigLoadTime        time.Time             `json:"config_load_time"`
 	ConfigDigest          string                `json:"config_digest"`
+	Tags                  []string              `json:"tags,omitempty"`
 	FeatureFlags          map[string]bool       `json:"feature_flags"`
 	TrustedOperatorsJwt   []string              `json:"trusted_operators_jwt,omitempty"`
 	TrustedOperatorsClaim []*jwt.OperatorClaims `json:"trusted_operators_claim,omitempty"`
@@ -240,6 +241,7 @@ func (s *Server) Varz() *Varz {
 		HTTPReqStats:     s.monitorStats(),
 		ConfigLoadTime:   cfgTime.UTC(),
 		FeatureFlags:     defaultFeatureFlags(),
+		Tags:             lowerTags(o.ServerTags), // lower-cased, as the reference shows them
 	}
 	// Only clients exist yet, so every message is a client message.
 	v.InClientMsgs, v.InClientBytes = v.InMsgs, v.InBytes

@@ -633,3 +633,16 @@ func getNoFail(url string) (int, string, error) {
 	defer resp.Body.Close()
 	return resp.StatusCode, "", nil
 }
+
+// /varz lists server_tags lower-cased, as the reference does, and leaves
+// the field out when there are none.
+func TestMonitorVarzTags(t *testing.T) {
+	_, base := runMonitored(t, func(o *server.Options) { o.ServerTags = []string{"ID:Foo", "az:1"} })
+	if got := fmt.Sprint(getMap(t, base+"/varz")["tags"]); got != "[id:foo az:1]" {
+		t.Fatalf("varz tags %s", got)
+	}
+	_, base = runMonitored(t, nil)
+	if _, ok := getMap(t, base+"/varz")["tags"]; ok {
+		t.Fatal("varz shows tags for a server without any")
+	}
+}
