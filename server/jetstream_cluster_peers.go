@@ -369,13 +369,19 @@ func (c *jsCluster) ensureGroupID() {
 // mayAdd tells whether the meta leader may add the server with id: it is
 // fresh or of this group. A server of another group is warned about once.
 func (c *jsCluster) mayAdd(id uint64, name string) bool {
+	mine := c.fsm.groupIDOf()
+	if mine == "" {
+		// Our group id is proposed but not applied yet (a new leader's
+		// first tick): ask at the next tick, not jsGroupAskAgain later,
+		// or a new cluster takes seconds to gather its members.
+		return false
+	}
 	if t, ok := c.asked[id]; ok && time.Since(t) < jsGroupAskAgain {
 		return false
 	}
 	ans, ok := c.askGroupID(id)
-	mine := c.fsm.groupIDOf()
 	switch {
-	case !ok || mine == "":
+	case !ok:
 		c.asked[id] = time.Now()
 		return false
 	case ans.Fresh || ans.GroupID == mine:

@@ -480,3 +480,35 @@ func TestJetStreamClusterStreamInfoAlternates(t *testing.T) {
 		t.Fatalf("the mirror lists alternates: %v", m["alternates"])
 	}
 }
+
+// A new cluster gathers its members into the meta group as soon as its
+// first leader has applied the group's id: the members join within a few
+// ticks of the election (they used to wait for the 5 s ask-again delay,
+// so an R3 create right after start-up got 10005 for seconds where the
+// reference's cluster is ready at once).
+func TestJetStreamClusterMetaGathersMembersQuickly(t *testing.T) {
+	t.Parallel() // a cluster test mostly waits (elections, settling): run it beside others
+	servers := runCluster(t, 3, func(i int, o *server.Options) {
+		o.JetStream, o.StoreDir = true, t.TempDir()
+	})
+	waitFor(t, 30*time.Second, "a meta leader", func() bool {
+		for _, s := range servers {
+			if m := s.Jsz(nil).Meta; m != nil && m.Leader != "" {
+				return true
+			}
+		}
+		return false
+	})
+	elected := time.Now()
+	waitFor(t, 30*time.Second, "three members in the meta group", func() bool {
+		for _, s := range servers {
+			if m := s.Jsz(nil).Meta; m != nil && m.Leader == s.Name() {
+				return m.Size == 3
+			}
+		}
+		return false
+	})
+	if took := time.Since(elected); took > 4800*time.Millisecond {
+		t.Fatalf("the meta group took %v after its election to gather its three members", took)
+	}
+}
