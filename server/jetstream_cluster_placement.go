@@ -57,12 +57,19 @@ func (c *jsCluster) subscribeClusterRequests(sys *Account) (func(), error) {
 }
 
 // ownTags are this server's tags, lower-cased.
-func (c *jsCluster) ownTags() []string {
-	tags := slices.Clone(c.s.getOpts().ServerTags)
-	for i, t := range tags {
-		tags[i] = strings.ToLower(strings.TrimSpace(t))
+func (c *jsCluster) ownTags() []string { return lowerTags(c.s.getOpts().ServerTags) }
+
+// lowerTags is tags trimmed and lower-cased, as placement compares them
+// and /varz shows them (nil for none).
+func lowerTags(tags []string) []string {
+	if len(tags) == 0 {
+		return nil
 	}
-	return tags
+	out := make([]string, len(tags))
+	for i, t := range tags {
+		out[i] = strings.ToLower(strings.TrimSpace(t))
+	}
+	return out
 }
 
 // serverTags asks the servers with ids for their tags, all at once.
@@ -135,9 +142,7 @@ func (c *jsCluster) placeAmong(n int, exclude, keep []string, p *Placement) ([]u
 	}
 	var want []string
 	if p != nil {
-		for _, t := range p.Tags {
-			want = append(want, strings.ToLower(strings.TrimSpace(t)))
-		}
+		want = lowerTags(p.Tags)
 	}
 	unique := c.js.uniqueTag
 	if unique != "" && slices.ContainsFunc(want, func(t string) bool { return strings.HasPrefix(t, unique+":") }) {

@@ -162,8 +162,12 @@ func (ms *MemStore) ConsumerNames() []string {
 	return names
 }
 
+// The memory store keeps consumer configs too (a replicated memory
+// stream's new leader starts its consumers from them).
+var _ consumerMetaStore = (*msConsumer)(nil)
+
 // WriteMeta implements consumerMetaStore.
-func (o *msConsumer) WriteMeta(meta []byte) error {
+func (o *msConsumer) WriteMeta(meta []byte, _ bool) error {
 	o.mu.Lock()
 	o.meta = slices.Clone(meta)
 	o.mu.Unlock()

@@ -104,7 +104,7 @@ func (st *stream) restoreConsumers(list []replSnapConsumer) error {
 		}
 		ms, ok := cs.(consumerMetaStore)
 		if ok {
-			err = ms.WriteMeta(sc.Meta)
+			err = ms.WriteMeta(sc.Meta, true)
 		}
 		if err == nil && sc.State != nil {
 			err = cs.Update(sc.State)
