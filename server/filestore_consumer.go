@@ -146,9 +146,9 @@ func fsConsumerMkdir(sys storeFS, dir string) error {
 // reference does for every consumer: a create is then answered without
 // waiting for the disk, which clients such as KV watchers count on (they
 // send their next requests without waiting; see
-// TestFileStoreEphemeralConsumerCreateNoSync),
-// and an ephemeral that a power cut loses is one its client recreates, as
-// after its inactive_threshold. A kill -9 loses neither.
+// TestFileStoreEphemeralConsumerCreateNoSync). An ephemeral that a power
+// cut loses is one its client recreates, as after its inactive_threshold;
+// a kill -9 loses neither.
 func (o *fsConsumer) WriteMeta(meta []byte, durable bool) error {
 	if o.closed.Load() {
 		return ErrStoreClosed
