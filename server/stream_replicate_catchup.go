@@ -21,7 +21,8 @@ import (
 // reply subject with one messages entry (the log's format, kind 1, run 0,
 // at most replCatchupMax bytes of records and half the server's
 // max_payload, which routes enforce), or an empty body if it has
-// none and its log passed T (one behind too stays silent). The asker
+// none and its log passed T (one behind too stays silent, as does a
+// replica being repaired or catching up itself). The asker
 // stores what it lacks and asks again from the next sequence until it
 // reaches T.
 const (
@@ -45,6 +46,12 @@ func (r *streamRepl) serveCatchup() (func(), error) {
 		}
 		reply = string([]byte(reply))
 		go func() {
+			if r.repairing() {
+				// Its store has a gap (being refilled; applied may be
+				// past what it holds): any answer could make the asker
+				// skip messages as deleted.
+				return
+			}
 			b := r.catchupBatch(req)
 			if b == nil && r.applied.Load() < req.To {
 				// Behind as well (a member just added): only a replica
