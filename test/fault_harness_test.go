@@ -46,7 +46,7 @@ type proxyMode int
 
 const (
 	proxyPass proxyMode = iota // forward (after the delay, if any)
-	proxyDrop                  // keep connections open, forward nothing
+	proxyDrop                  // keep connections open, forward nothing until healed (a blackhole)
 	proxyCut                   // close connections, refuse new ones
 )
 
@@ -149,7 +149,7 @@ func (p *faultProxy) pipe(src, dst net.Conn) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			mode, delay := p.state()
+			mode, delay := p.holdWhileDropped()
 			if mode == proxyCut {
 				return
 			}
@@ -165,6 +165,27 @@ func (p *faultProxy) pipe(src, dst net.Conn) {
 		if err != nil {
 			return
 		}
+	}
+}
+
+// holdWhileDropped waits while the proxy blackholes (proxyDrop) and then
+// returns its mode. Bytes read meanwhile are held, not discarded: a
+// blackholed TCP path loses no bytes in the middle of a connection (they
+// are retransmitted once it heals, or the connection dies), so a route's
+// protocol stream resumes intact. A closed proxy stops holding (cut).
+func (p *faultProxy) holdWhileDropped() (proxyMode, time.Duration) {
+	for {
+		mode, delay := p.state()
+		if mode != proxyDrop {
+			return mode, delay
+		}
+		p.mu.Lock()
+		closed := p.conns == nil
+		p.mu.Unlock()
+		if closed {
+			return proxyCut, 0
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
