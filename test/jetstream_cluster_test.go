@@ -38,7 +38,9 @@ func runJSClusterOpts(t *testing.T, n int) ([]*server.Server, []*server.Options)
 // and knows its leader, and $JS.API.INFO succeeds through every server.
 func waitMetaLeader(t *testing.T, servers []*server.Server) {
 	t.Helper()
-	waitFor(t, 20*time.Second, "every server in the meta group", func() bool {
+	// 40 s: a restarted server rejoins through route redials and the
+	// meta leader's membership ask, slow while other clusters run.
+	waitFor(t, 40*time.Second, "every server in the meta group", func() bool {
 		for _, s := range servers {
 			m := s.Jsz(nil).Meta
 			if m == nil || m.Leader == "" || m.Size != len(servers) {
