@@ -80,8 +80,12 @@ func TestConnectionCacheRepeatedSubjectsHit(t *testing.T) {
 	subscribeCount(t, h, "svc.a", "", &a)
 	subscribeCount(t, h, "svc.*", "", &b)
 	batch := []byte("PUB svc.a 2\r\nok\r\nPUB svc.b 2\r\nok\r\nPUB svc.b 2\r\nok\r\n")
-	h.c.parse(batch)
-	h.c.parse(batch)
+	// Three rounds cache both subjects even when their fingerprints share
+	// a slot of the first-miss memory (1 in 128 with the random seed): svc.b's
+	// first sight then overwrites svc.a's, which is cached a round later.
+	for range 3 {
+		h.c.parse(batch)
+	}
 	matches := sl.Stats().NumMatches
 	if allocs := testing.AllocsPerRun(100, func() {
 		if err := h.c.parse(batch); err != nil {
@@ -94,7 +98,7 @@ func TestConnectionCacheRepeatedSubjectsHit(t *testing.T) {
 		t.Fatalf("%d lookups in the shared index for subjects already matched", got-matches)
 	}
 	// AllocsPerRun runs once more to warm up.
-	if a != 103 || b != 3*103 {
+	if a != 104 || b != 3*104 {
 		t.Fatalf("deliveries: svc.a %d, svc.* %d", a, b)
 	}
 }

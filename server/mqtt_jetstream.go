@@ -185,6 +185,10 @@ func (s *Server) mqttAccountFor(acc *Account) (*mqttAccount, error) {
 		if _, err := s.subscribeInternal(acc, ma.prefix+">", "", ma.onReply, nil); err != nil {
 			return nil, err
 		}
+		// Before the load: a message retained meanwhile is not missed.
+		if _, err := s.SubscribeInternal(acc, mqttRetainedPrefix+">", "", ma.onRetained); err != nil {
+			return nil, err
+		}
 		ma.subscribed = true
 	}
 	if err := ma.createStreams(); err != nil {
@@ -455,6 +459,34 @@ func (ma *mqttAccount) loadRetained() error {
 		ma.mu.Unlock()
 	}
 	return nil
+}
+
+// onRetained keeps this server's copy of the retained messages in step
+// with what other servers retain: each store is published on
+// $MQTT.rmsgs.<subject> with the storing server's hash in Nmqtt-ROrigin
+// (retain), which routes, gateways and leaf nodes carry here. Our own are
+// in memory already.
+func (ma *mqttAccount) onRetained(subject, _ string, hdr, msg []byte) {
+	if origin, _ := headerValue(hdr, mqttHdrROrigin); origin == "" || origin == mqttHash(ma.s.Name()) {
+		return
+	}
+	// Owned copies: subject, hdr and msg are views of a read buffer.
+	subject = strings.Clone(strings.TrimPrefix(subject, mqttRetainedPrefix))
+	ma.mu.Lock()
+	defer ma.mu.Unlock()
+	if len(msg) == 0 {
+		delete(ma.retained, subject) // a removal (see retain)
+		return
+	}
+	topic, _ := headerValue(hdr, mqttHdrRTopic)
+	topic = strings.Clone(topic)
+	if topic == "" {
+		topic = string(mqttSubjectToTopic(nil, subject))
+	}
+	fv, _ := headerValue(hdr, mqttHdrRFlags)
+	flags, _ := strconv.Atoi(fv)
+	ma.retained[subject] = &mqttRetained{topic: topic, qos: byte(flags>>1) & 3,
+		payload: append([]byte(nil), msg...), expiry: mqttExpiry(hdr), stored: time.Now()}
 }
 
 // publishNoReply publishes into the account for a stream, answers unread.

@@ -35,7 +35,8 @@ func RunServer(t testing.TB, opts *server.Options) *server.Server {
 		t.Fatalf("NewServer: %v", err)
 	}
 	go s.Start()
-	if !s.ReadyForConnections(5 * time.Second) {
+	// 20 s: under make test's parallel cluster tests a start took over 5.
+	if !s.ReadyForConnections(20 * time.Second) {
 		t.Fatal("server not ready")
 	}
 	t.Cleanup(s.Shutdown)

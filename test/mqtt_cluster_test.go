@@ -82,13 +82,33 @@ func TestMQTTClusterR3Streams(t *testing.T) {
 		t.Fatalf("retained after failover %+v", m)
 	}
 	// The streams still take writes: a retained update is stored and
-	// reaches a new reader (on the same server: each server keeps its own
-	// copy of the retained messages, loaded from $MQTT_rmsgs once).
+	// reaches a new reader on the same server and, through the other
+	// server's own copy of the retained messages (kept in step as they are
+	// stored), one on the other survivor, whose MQTT started before it.
 	mqttWait(t, reader.Publish("foo/ret", 1, true, "kept2"), "retained update")
 	r2 := mqttConnect(t, servers[(lead+2)%3], "reader2", true)
 	if m := mqttNext(t, mqttCollect(t, r2, "foo/ret", 1)); m.payload != "kept2" {
 		t.Fatalf("retained update %+v", m)
 	}
+	waitFor(t, 10*time.Second, "the update retained on "+alive.Name(), func() bool {
+		r3 := mqttConnect(t, alive, "reader3", true)
+		defer r3.Disconnect(50)
+		m := mqttNext(t, mqttCollect(t, r3, "foo/ret", 1))
+		return m.payload == "kept2"
+	})
+	// A removal (empty retained payload) reaches the other copy too.
+	mqttWait(t, reader.Publish("foo/ret", 1, true, ""), "retained removal")
+	waitFor(t, 10*time.Second, "the removal on "+alive.Name(), func() bool {
+		r4 := mqttConnect(t, alive, "reader4", true)
+		defer r4.Disconnect(50)
+		got := mqttCollect(t, r4, "foo/ret", 1)
+		select {
+		case m := <-got:
+			return m.payload == ""
+		case <-time.After(300 * time.Millisecond):
+			return true
+		}
+	})
 }
 
 // stream_replicas is accepted in the config; a standalone server refuses

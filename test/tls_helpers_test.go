@@ -212,7 +212,7 @@ func runLoggedServer(t testing.TB, opts *server.Options) (*server.Server, *captu
 	l := &captureLog{}
 	s.SetLogger(l, true, false)
 	go s.Start()
-	if !s.ReadyForConnections(5 * time.Second) {
+	if !s.ReadyForConnections(20 * time.Second) {
 		t.Fatal("server not ready")
 	}
 	t.Cleanup(s.Shutdown)
